@@ -1,0 +1,12 @@
+DROP TABLE auth_requests;
+DROP TABLE audit_events;
+DROP TABLE signing_keys;
+DROP TABLE revoked_jtis;
+DROP TABLE refresh_tokens;
+DROP TABLE auth_codes;
+DROP TABLE grants;
+DROP TABLE sessions;
+DROP TABLE consents;
+DROP TABLE clients;
+DROP TABLE identities;
+DROP TABLE users;

@@ -1,0 +1,259 @@
+//! Admin subcommands that work on the database directly: migrate, clients, providers, keys, users.
+
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use super::CliError;
+use crate::accounts::clients::{self, NewClient};
+use crate::clock::Clock;
+use crate::settings::Settings;
+use crate::store::{self, Db};
+use crate::tokens::keys::Alg;
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCmd {
+    /// Register a client; prints its id and (once) its secret.
+    Add(AddClient),
+    /// List registered clients.
+    List,
+    /// Show one client.
+    Show { client_id: String },
+    /// Delete a client and everything issued to it.
+    Remove { client_id: String },
+    /// Issue a new secret for a confidential client; the old one stops working.
+    RotateSecret { client_id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct AddClient {
+    /// Display name shown on the consent page.
+    #[arg(long)]
+    pub name: String,
+    /// Client id (generated when omitted).
+    #[arg(long = "id")]
+    pub client_id: Option<String>,
+    /// Redirect URI (repeatable).
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// Post-logout redirect URI (repeatable).
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Allowed scope (repeatable; default openid profile email).
+    #[arg(long = "scope")]
+    pub scopes: Vec<String>,
+    /// Grant type (repeatable; default authorization_code refresh_token).
+    #[arg(long = "grant")]
+    pub grants: Vec<String>,
+    /// Public client (no secret, PKCE required).
+    #[arg(long)]
+    pub public: bool,
+    /// First-party app: skip the consent page.
+    #[arg(long)]
+    pub skip_consent: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProvidersCmd {
+    /// List provider files and whether each is enabled.
+    List,
+    /// Validate every provider file.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCmd {
+    /// List signing keys and their state.
+    List,
+    /// Promote the published `next` key to signing, retire the current one, publish a new `next`.
+    Rotate,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCmd {
+    /// List local users.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long, default_value_t = 0)]
+        offset: i64,
+    },
+    /// Show one user and their linked identities.
+    Show { user_id: String },
+}
+
+fn open(settings: &Settings) -> Result<Db, CliError> {
+    let db = Db::open(
+        &settings.database_url,
+        settings.database.pool_size,
+        Duration::from_secs(settings.database.connect_timeout_secs),
+    )?;
+    db.migrate()?;
+    Ok(db)
+}
+
+fn audit(db: &Db, event: &str, client: Option<&str>) {
+    let mut e = store::audit::AuditEvent::new(Clock::System.now(), event).provider("cli");
+    if let Some(c) = client {
+        e = e.client(c);
+    }
+    if let Ok(mut conn) = db.conn() {
+        let _ = store::audit::record(&mut conn, &e);
+    }
+}
+
+pub async fn migrate(settings: &Settings) -> Result<(), CliError> {
+    let db = Db::open(
+        &settings.database_url,
+        settings.database.pool_size,
+        Duration::from_secs(settings.database.connect_timeout_secs),
+    )?;
+    let n = tokio::task::spawn_blocking(move || db.migrate()).await.map_err(|e| CliError::Failed(e.to_string()))??;
+    println!("applied {n} migration(s)");
+    Ok(())
+}
+
+pub async fn clients(settings: &Settings, cmd: ClientsCmd) -> Result<(), CliError> {
+    let db = open(settings)?;
+    let now = Clock::System.now();
+    match cmd {
+        ClientsCmd::Add(a) => {
+            let or =
+                |v: Vec<String>, d: &[&str]| if v.is_empty() { d.iter().map(|s| s.to_string()).collect() } else { v };
+            let req = NewClient {
+                client_id: a.client_id,
+                name: a.name,
+                redirect_uris: a.redirect_uris,
+                post_logout_redirect_uris: a.post_logout_redirect_uris,
+                allowed_scopes: or(a.scopes, &["openid", "profile", "email"]),
+                grant_types: or(a.grants, &["authorization_code", "refresh_token"]),
+                public: a.public,
+                skip_consent: a.skip_consent,
+            };
+            let created = clients::create(&db, settings, req, now).await.map_err(CliError::Failed)?;
+            audit(&db, "client_added", Some(&created.client.client_id));
+            println!("client_id: {}", created.client.client_id);
+            match created.secret {
+                Some(s) => println!("client_secret: {}\n(store it now: it is not shown again)", s.expose()),
+                None => println!("public client: no secret, PKCE required"),
+            }
+        }
+        ClientsCmd::List => {
+            let list = db.run(store::clients::list).await?;
+            for c in list {
+                let kind = if c.is_public() { "public" } else { "confidential" };
+                println!("{}\t{}\t{}\t{}", c.client_id, kind, c.source, c.name);
+            }
+        }
+        ClientsCmd::Show { client_id } => {
+            let id = client_id.clone();
+            let c = db
+                .run(move |conn| store::clients::find(conn, &id))
+                .await?
+                .ok_or_else(|| CliError::Failed(format!("no client {client_id}")))?;
+            println!("client_id: {}", c.client_id);
+            println!("name: {}", c.name);
+            println!("type: {}", if c.is_public() { "public" } else { "confidential" });
+            println!("source: {}", c.source);
+            println!("redirect_uris: {}", c.redirect_uris.join(" "));
+            println!("post_logout_redirect_uris: {}", c.post_logout_redirect_uris.join(" "));
+            println!("allowed_scopes: {}", c.allowed_scopes.join(" "));
+            println!("grant_types: {}", c.grant_types.join(" "));
+            println!("skip_consent: {}", c.skip_consent);
+        }
+        ClientsCmd::Remove { client_id } => {
+            let id = client_id.clone();
+            if !db.run(move |conn| store::clients::delete(conn, &id)).await? {
+                return Err(CliError::Failed(format!("no client {client_id}")));
+            }
+            audit(&db, "client_removed", Some(&client_id));
+            println!("removed {client_id}");
+        }
+        ClientsCmd::RotateSecret { client_id } => {
+            let secret = clients::rotate_secret(&db, &client_id, now).await.map_err(CliError::Failed)?;
+            audit(&db, "client_secret_rotated", Some(&client_id));
+            println!(
+                "client_id: {client_id}\nclient_secret: {}\n(store it now: it is not shown again)",
+                secret.expose()
+            );
+        }
+    }
+    Ok(())
+}
+
+pub async fn providers(settings: &Settings, cmd: ProvidersCmd) -> Result<(), CliError> {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let list = crate::upstream::config::load_dir(&settings.providers_dir, &env).map_err(CliError::Config)?;
+    match cmd {
+        ProvidersCmd::List => {
+            for p in &list {
+                let state = if p.enabled { "enabled" } else { "disabled" };
+                println!("{}\t{:?}\t{}\t{}", p.id, p.kind, state, p.display_name);
+            }
+        }
+        ProvidersCmd::Check => {
+            println!("{} provider file(s) valid in {}", list.len(), settings.providers_dir.display());
+        }
+    }
+    Ok(())
+}
+
+pub async fn keys(settings: &Settings, cmd: KeysCmd) -> Result<(), CliError> {
+    let db = open(settings)?;
+    let now = Clock::System.now();
+    let alg = Alg::parse(&settings.tokens.signing_alg).unwrap_or(Alg::Rs256);
+    match cmd {
+        KeysCmd::List => {
+            for k in db.run(store::keys::list).await? {
+                println!("{}\t{}\t{}\tcreated {}", k.kid, k.alg, k.state, k.created_at);
+            }
+        }
+        KeysCmd::Rotate => {
+            let keep = settings.tokens.access_token_ttl_secs.max(settings.tokens.id_token_ttl_secs) + 60;
+            let kid = db
+                .run(move |c| {
+                    crate::tokens::keyring::ensure_keys(c, alg, now)?;
+                    crate::tokens::keyring::rotate(c, alg, now, keep)
+                })
+                .await?;
+            audit(&db, "keys_rotated", None);
+            println!("now signing with {kid}");
+        }
+    }
+    Ok(())
+}
+
+pub async fn users(settings: &Settings, cmd: UsersCmd) -> Result<(), CliError> {
+    let db = open(settings)?;
+    match cmd {
+        UsersCmd::List { limit, offset } => {
+            for u in db.run(move |c| store::users::list(c, limit, offset)).await? {
+                let state = if u.disabled { "disabled" } else { "active" };
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    u.id,
+                    u.email.as_deref().unwrap_or("-"),
+                    u.name.as_deref().unwrap_or("-"),
+                    state
+                );
+            }
+        }
+        UsersCmd::Show { user_id } => {
+            let id = user_id.clone();
+            let (user, ids) =
+                db.run(move |c| Ok((store::users::find(c, &id)?, store::identities::list_for_user(c, &id)?))).await?;
+            let u = user.ok_or_else(|| CliError::Failed(format!("no user {user_id}")))?;
+            println!("id: {}\nemail: {} (verified: {})", u.id, u.email.as_deref().unwrap_or("-"), u.email_verified);
+            println!(
+                "name: {}\ndisabled: {}\ngroups: {}",
+                u.name.as_deref().unwrap_or("-"),
+                u.disabled,
+                u.groups().join(" ")
+            );
+            for i in ids {
+                println!("identity: {} {} (last used {})", i.provider, i.subject, i.last_used_at);
+            }
+        }
+    }
+    Ok(())
+}

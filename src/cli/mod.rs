@@ -1,0 +1,101 @@
+//! Command line: `serve`, `migrate`, `clients …`, `providers …`, `keys …`, `users …`.
+
+mod admin;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::settings::Settings;
+
+#[derive(Debug, Parser)]
+#[command(name = "bridgekeeper", version, about = "Federated identity broker (OAuth 2.0 / OpenID Connect)")]
+pub struct Cli {
+    /// Configuration file layered over the built-in defaults.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the broker.
+    Serve,
+    /// Apply pending database migrations.
+    Migrate,
+    /// Manage downstream clients (apps).
+    #[command(subcommand)]
+    Clients(admin::ClientsCmd),
+    /// Inspect upstream provider files.
+    #[command(subcommand)]
+    Providers(admin::ProvidersCmd),
+    /// Inspect and rotate signing keys.
+    #[command(subcommand)]
+    Keys(admin::KeysCmd),
+    /// Inspect local users.
+    #[command(subcommand)]
+    Users(admin::UsersCmd),
+}
+
+/// A command failure: configuration mistakes exit with 2, everything else with 1.
+#[derive(Debug)]
+pub enum CliError {
+    Config(String),
+    Failed(String),
+}
+
+impl From<crate::store::StoreError> for CliError {
+    fn from(e: crate::store::StoreError) -> Self {
+        CliError::Failed(e.to_string())
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Config(msg)) => {
+            eprintln!("configuration error: {msg}");
+            ExitCode::from(2)
+        }
+        Err(CliError::Failed(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let settings = Settings::load(cli.config.as_deref()).map_err(|e| CliError::Config(e.0))?;
+    match cli.command {
+        Command::Serve => serve::serve(settings).await,
+        Command::Migrate => admin::migrate(&settings).await,
+        Command::Clients(c) => admin::clients(&settings, c).await,
+        Command::Providers(c) => admin::providers(&settings, c).await,
+        Command::Keys(c) => admin::keys(&settings, c).await,
+        Command::Users(c) => admin::users(&settings, c).await,
+    }
+}
+
+/// Logging: human-readable or JSON on stderr, filter from RUST_LOG or `log_level`.
+pub fn init_logging(settings: &Settings) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&settings.log_level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match settings.log_format {
+        crate::settings::LogFormat::Json => builder.json().try_init(),
+        crate::settings::LogFormat::Text => builder.try_init(),
+    };
+}

@@ -1,0 +1,23 @@
+//! `bridgekeeper serve`.
+
+use super::CliError;
+use crate::clock::Clock;
+use crate::server::{AppState, StartError};
+use crate::settings::Settings;
+
+pub async fn serve(settings: Settings) -> Result<(), CliError> {
+    super::init_logging(&settings);
+    if settings.dev_mode {
+        tracing::warn!("DEV MODE is on: the `dev` upstream lets anyone sign in as anyone. Never use it in production.");
+    }
+    let listener = std::net::TcpListener::bind(&settings.bind)
+        .map_err(|e| CliError::Failed(format!("cannot listen on {}: {e}", settings.bind)))?;
+    let issuer = settings.issuer.clone();
+    let state = AppState::prepare(settings, Clock::System).await.map_err(|e| match e {
+        StartError::Templates(m) => CliError::Config(m),
+        other => CliError::Failed(other.to_string()),
+    })?;
+    let server = crate::server::start(state, listener, None).map_err(|e| CliError::Failed(e.to_string()))?;
+    tracing::info!(%issuer, "bridgekeeper is ready");
+    server.await.map_err(|e| CliError::Failed(e.to_string()))
+}

@@ -1,0 +1,16 @@
+//! Bridgekeeper: a federated identity broker. Upstream it is an OAuth 2.0 / OpenID Connect client of external
+//! providers; downstream it is an authorization server and OpenID Provider for its own apps.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo)]
+
+pub mod accounts;
+pub mod cli;
+pub mod clock;
+pub mod health;
+pub mod oauth;
+pub mod secret;
+pub mod server;
+pub mod settings;
+pub mod store;
+pub mod tokens;
+pub mod upstream;
+pub mod web;

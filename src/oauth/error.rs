@@ -1,0 +1,156 @@
+//! OAuth/OIDC protocol errors as values. `Display` is the RFC wire code; the endpoint picks the representation
+//! (JSON for back-channel endpoints, a redirect for /authorize once the redirect URI is trusted).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    InvalidScope,
+    AccessDenied,
+    ServerError,
+    TemporarilyUnavailable,
+    LoginRequired,
+    ConsentRequired,
+    InteractionRequired,
+    AccountSelectionRequired,
+    RequestNotSupported,
+    RequestUriNotSupported,
+    InvalidToken,
+    InsufficientScope,
+    UnsupportedTokenType,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            InvalidRequest => "invalid_request",
+            InvalidClient => "invalid_client",
+            InvalidGrant => "invalid_grant",
+            UnauthorizedClient => "unauthorized_client",
+            UnsupportedGrantType => "unsupported_grant_type",
+            UnsupportedResponseType => "unsupported_response_type",
+            InvalidScope => "invalid_scope",
+            AccessDenied => "access_denied",
+            ServerError => "server_error",
+            TemporarilyUnavailable => "temporarily_unavailable",
+            LoginRequired => "login_required",
+            ConsentRequired => "consent_required",
+            InteractionRequired => "interaction_required",
+            AccountSelectionRequired => "account_selection_required",
+            RequestNotSupported => "request_not_supported",
+            RequestUriNotSupported => "request_uri_not_supported",
+            InvalidToken => "invalid_token",
+            InsufficientScope => "insufficient_scope",
+            UnsupportedTokenType => "unsupported_token_type",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    pub code: ErrorCode,
+    pub description: String,
+    /// The client authenticated (or tried to) with HTTP Basic: a 401 must carry `WWW-Authenticate: Basic`.
+    pub basic_auth: bool,
+}
+
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.description)
+    }
+}
+
+impl OAuthError {
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
+        OAuthError { code, description: sanitize(&description.into()), basic_auth: false }
+    }
+
+    pub fn invalid_request(d: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, d)
+    }
+
+    pub fn invalid_grant(d: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, d)
+    }
+
+    pub fn invalid_client(d: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidClient, d)
+    }
+
+    pub fn invalid_scope(d: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidScope, d)
+    }
+
+    pub fn with_basic(mut self, basic: bool) -> Self {
+        self.basic_auth = basic;
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self.code {
+            ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The RFC 6749 §5.2 JSON body.
+    pub fn json_body(&self) -> serde_json::Value {
+        serde_json::json!({"error": self.code.as_str(), "error_description": self.description})
+    }
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        self.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut resp = HttpResponse::build(self.status());
+        resp.insert_header(("Cache-Control", "no-store")).insert_header(("Pragma", "no-cache"));
+        if self.code == ErrorCode::InvalidClient && self.basic_auth {
+            resp.insert_header(("WWW-Authenticate", "Basic realm=\"bridgekeeper\", charset=\"UTF-8\""));
+        }
+        resp.json(self.json_body())
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "storage failure");
+        OAuthError::new(ErrorCode::TemporarilyUnavailable, "the service is temporarily unavailable, try again")
+    }
+}
+
+/// RFC 6749 allows only %x20-21 / %x23-5B / %x5D-7E in error_description.
+pub fn sanitize(s: &str) -> String {
+    s.chars().map(|c| if c == '"' || c == '\\' || !(' '..='~').contains(&c) { '\'' } else { c }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_carry_only_allowed_characters() {
+        let e = OAuthError::invalid_request("bad \"x\"\\\n\u{e9}");
+        assert!(e.description.chars().all(|c| (' '..='~').contains(&c) && c != '"' && c != '\\'));
+    }
+}

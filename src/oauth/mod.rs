@@ -1,0 +1,6 @@
+//! The downstream authorization server and OpenID Provider.
+
+pub mod error;
+pub mod redirect;
+
+pub use error::{ErrorCode, OAuthError};

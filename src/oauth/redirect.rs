@@ -1,0 +1,128 @@
+//! Redirect URI rules: what may be registered, and exact matching at request time.
+
+use url::Url;
+
+/// Checks a redirect URI an admin or developer registers: absolute, no fragment, no wildcard, http only
+/// for loopback/localhost, custom schemes allowed (native apps).
+pub fn validate_registered_uri(uri: &str) -> Result<(), String> {
+    let url = Url::parse(uri).map_err(|e| format!("not an absolute URI ({e})"))?;
+    if url.fragment().is_some() || uri.contains('#') {
+        return Err("must not contain a fragment".into());
+    }
+    if uri.contains('*') {
+        return Err("must not contain wildcards".into());
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" => match url.host_str() {
+            Some("127.0.0.1") | Some("[::1]") | Some("localhost") => Ok(()),
+            _ => Err("http is only allowed for loopback addresses".into()),
+        },
+        "javascript" | "data" | "file" | "vbscript" => Err("scheme not allowed".into()),
+        _ => Ok(()),
+    }
+}
+
+/// Exact string comparison (RFC 3986 §6.2.1); the only relaxation is the port of a loopback IP redirect URI
+/// (RFC 8252 §7.3) for public clients. `localhost` gets no relaxation (RFC 9700 §2.1).
+pub fn matches_registered(presented: &str, registered: &[String], public_client: bool) -> bool {
+    if registered.iter().any(|r| r == presented) {
+        return true;
+    }
+    if !public_client {
+        return false;
+    }
+    let Some(p) = strip_loopback_port(presented) else { return false };
+    registered.iter().any(|r| strip_loopback_port(r).is_some_and(|r| r == p))
+}
+
+/// `http://127.0.0.1:PORT/rest` -> `http://127.0.0.1/rest` (same for `[::1]`), purely textually; `None` for
+/// anything else, so that no URL normalisation can make two different strings equal.
+fn strip_loopback_port(uri: &str) -> Option<String> {
+    let rest = uri.strip_prefix("http://")?;
+    let split = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(split);
+    let host =
+        if authority.starts_with('[') { &authority[..=authority.find(']')?] } else { authority.split(':').next()? };
+    if host != "127.0.0.1" && host != "[::1]" {
+        return None;
+    }
+    let port = &authority[host.len()..];
+    let port_ok =
+        port.is_empty() || (port.len() > 1 && port.starts_with(':') && port[1..].bytes().all(|b| b.is_ascii_digit()));
+    port_ok.then(|| format!("http://{host}{path}"))
+}
+
+/// Appends response parameters to a (validated) redirect URI, keeping any registered query.
+pub fn with_params(base: &str, params: &[(&str, &str)]) -> String {
+    match Url::parse(base) {
+        Ok(mut url) => {
+            {
+                let mut q = url.query_pairs_mut();
+                for (k, v) in params {
+                    q.append_pair(k, v);
+                }
+            }
+            url.to_string()
+        }
+        Err(_) => base.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reg(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn exact_match_only() {
+        let r = reg(&["https://app.example/cb"]);
+        assert!(matches_registered("https://app.example/cb", &r, false));
+        for bad in [
+            "https://app.example/cb?foo=bar",
+            "https://app.example/cb/",
+            "https://app.example/CB",
+            "http://app.example/cb",
+            "https://app.example:443/cb",
+            "https://app.example:8443/cb",
+            "https://user@app.example/cb",
+            "https://app.example/%63b",
+            "https://app.example.evil.com/cb",
+            "https://app.example/cb#x",
+            "https://app.example/c",
+        ] {
+            assert!(!matches_registered(bad, &r, false), "{bad}");
+            assert!(!matches_registered(bad, &r, true), "{bad}");
+        }
+    }
+
+    #[test]
+    fn loopback_port_varies_only_for_public_clients() {
+        let r = reg(&["http://127.0.0.1/callback"]);
+        assert!(matches_registered("http://127.0.0.1:51234/callback", &r, true));
+        assert!(!matches_registered("http://127.0.0.1:51234/callback", &r, false));
+        assert!(!matches_registered("http://127.0.0.1:51234/Callback", &r, true));
+        assert!(!matches_registered("http://localhost:51234/callback", &r, true));
+    }
+
+    #[test]
+    fn registered_query_is_kept() {
+        let u = with_params("https://rp.example/cb?dummy1=lorem&dummy2=ipsum", &[("code", "c"), ("state", "a b+")]);
+        assert_eq!(u, "https://rp.example/cb?dummy1=lorem&dummy2=ipsum&code=c&state=a+b%2B");
+    }
+
+    #[test]
+    fn registration_rules() {
+        assert!(validate_registered_uri("https://a.example/cb").is_ok());
+        assert!(validate_registered_uri("http://127.0.0.1:9000/cb").is_ok());
+        assert!(validate_registered_uri("com.example.app:/cb").is_ok());
+        assert!(validate_registered_uri("http://a.example/cb").is_err());
+        assert!(validate_registered_uri("https://a.example/cb#f").is_err());
+        assert!(validate_registered_uri("https://*.example/cb").is_err());
+        assert!(validate_registered_uri("javascript:alert(1)").is_err());
+        assert!(validate_registered_uri("/relative").is_err());
+    }
+}

@@ -1,0 +1,221 @@
+//! Wiring: shared state, the actix `App` (the same one `serve`, tests and benchmarks run), middleware.
+
+use std::net::TcpListener;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{DefaultHeaders, Next, from_fn};
+use actix_web::{App, HttpMessage, HttpResponse, HttpServer, web};
+
+use crate::clock::Clock;
+use crate::settings::Settings;
+use crate::store::{Db, StoreError};
+use crate::tokens::KeyRing;
+use crate::tokens::keys::Alg;
+use crate::web::{PageError, Templates};
+
+/// How often an instance re-reads the signing keys (bounds how stale its JWKS can be after a rotation).
+pub const KEY_RELOAD_SECS: u64 = 10;
+
+/// Everything a handler can reach. No globals: two apps can run in one process.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub clock: Clock,
+    pub templates: Templates,
+    keys: RwLock<Arc<KeyRing>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("issuer", &self.settings.issuer).field("db", &self.db).finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Templates(String),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(String, std::io::Error),
+}
+
+/// Request id attached to every request (log lines, `X-Request-Id` header, error pages).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+impl AppState {
+    /// Opens storage, applies migrations (if configured), makes sure signing keys exist, upserts the static
+    /// clients and loads the templates.
+    pub async fn prepare(settings: Settings, clock: Clock) -> Result<Arc<Self>, StartError> {
+        let db = Db::open(
+            &settings.database_url,
+            settings.database.pool_size,
+            Duration::from_secs(settings.database.connect_timeout_secs),
+        )?;
+        if settings.migrate_on_start {
+            let d = db.clone();
+            let n = tokio::task::spawn_blocking(move || d.migrate())
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))??;
+            if n > 0 {
+                tracing::info!(applied = n, "database migrations applied");
+            }
+        }
+        let alg = Alg::parse(&settings.tokens.signing_alg).unwrap_or(Alg::Rs256);
+        let now = clock.now();
+        let ring = db
+            .run(move |c| {
+                crate::tokens::keyring::ensure_keys(c, alg, now)?;
+                KeyRing::load(c)
+            })
+            .await?;
+        crate::accounts::clients::sync_static(&db, &settings, now).await?;
+        let templates = Templates::load(&settings.templates_dir).map_err(StartError::Templates)?;
+        Ok(Arc::new(AppState { settings: Arc::new(settings), db, clock, templates, keys: RwLock::new(Arc::new(ring)) }))
+    }
+
+    /// The key ring in force (cheap: an `Arc` clone).
+    pub fn keys(&self) -> Arc<KeyRing> {
+        match self.keys.read() {
+            Ok(k) => k.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Re-reads the keys from the database (after a rotation by another instance or the CLI).
+    pub async fn reload_keys(&self) -> Result<(), StoreError> {
+        let ring = self.db.run(KeyRing::load).await?;
+        match self.keys.write() {
+            Ok(mut k) => *k = Arc::new(ring),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(ring),
+        }
+        Ok(())
+    }
+}
+
+/// The application, exactly as `serve` runs it.
+pub fn build_app(
+    state: Arc<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let https = state.settings.issuer.starts_with("https://");
+    let mut headers = DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; \
+             frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+        ));
+    if https {
+        headers = headers.add(("Strict-Transport-Security", "max-age=31536000"));
+    }
+    let data = web::Data::from(state);
+    App::new()
+        .app_data(data)
+        .app_data(web::FormConfig::default().limit(64 * 1024))
+        .app_data(web::JsonConfig::default().limit(64 * 1024))
+        .app_data(web::QueryConfig::default())
+        .configure(crate::health::configure)
+        .wrap(from_fn(render_error_pages))
+        .wrap(headers)
+        .wrap(from_fn(request_id_and_log))
+}
+
+/// Gives every request an id, logs one line per request (path only: queries carry codes and state).
+async fn request_id_and_log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = crate::secret::random_token_bytes(9);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let method = req.method().clone();
+    let path = req.path().to_string();
+    let started = std::time::Instant::now();
+    let span = tracing::info_span!("request", request_id = %id);
+    let _entered = span.enter();
+    drop(_entered);
+    let mut res = tracing::Instrument::instrument(next.call(req), span.clone()).await?;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(header::HeaderName::from_static("x-request-id"), v);
+    }
+    let status = res.status().as_u16();
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| tracing::info!(target: "http", %method, %path, status, elapsed_ms, "request"));
+    Ok(res)
+}
+
+/// Replaces the fallback body of a `PageError` with the branded `error.html`, carrying the request id.
+async fn render_error_pages(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let res = next.call(req).await?.map_into_boxed_body();
+    let Some(err) = res.response().extensions().get::<PageError>().cloned() else {
+        return Ok(res);
+    };
+    let request_id = res.request().extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    let Some(state) = res.request().app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(res);
+    };
+    let mut ctx = tera::Context::new();
+    ctx.insert("title", &err.title);
+    ctx.insert("message", &err.message);
+    ctx.insert("request_id", &request_id);
+    ctx.insert("dev_mode", &state.settings.dev_mode);
+    let Ok(html) = state.templates.render("error.html", &ctx) else {
+        return Ok(res);
+    };
+    let (req, old) = res.into_parts();
+    let mut new = HttpResponse::build(old.status());
+    for (k, v) in old.headers() {
+        if k != header::CONTENT_LENGTH {
+            new.insert_header((k.clone(), v.clone()));
+        }
+    }
+    new.content_type("text/html; charset=utf-8");
+    Ok(ServiceResponse::new(req, new.body(html)))
+}
+
+/// Re-reads signing keys every `KEY_RELOAD_SECS`, so a rotation anywhere reaches this instance.
+pub fn spawn_key_reloader(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(KEY_RELOAD_SECS));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = state.reload_keys().await {
+                tracing::warn!(error = %e, "could not reload signing keys; keeping the ones loaded");
+            }
+        }
+    })
+}
+
+/// Binds and starts the HTTP server; graceful shutdown on SIGTERM/SIGINT is actix's default.
+pub fn start(state: Arc<AppState>, listener: TcpListener, workers: Option<usize>) -> Result<Server, StartError> {
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let s = state.clone();
+    let mut server = HttpServer::new(move || build_app(s.clone()))
+        .shutdown_timeout(10)
+        .client_request_timeout(Duration::from_secs(10));
+    if let Some(w) = workers {
+        server = server.workers(w);
+    }
+    let server = server.listen(listener).map_err(|e| StartError::Bind(addr, e))?.run();
+    spawn_key_reloader(state);
+    Ok(server)
+}

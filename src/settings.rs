@@ -1,0 +1,348 @@
+//! Typed configuration: `config/default.toml` (compiled in) <- `--config FILE` <- `BRIDGEKEEPER__…` environment.
+//! Every error names where the bad value came from, in one line.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::secret::Secret;
+
+/// The defaults, compiled into the binary so it runs from any folder.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+const ENV_PREFIX: &str = "BRIDGEKEEPER";
+/// Keys whose tables hold arbitrary names (not checked against the defaults).
+const OPEN_TABLES: &[&str] = &["scopes"];
+const CLIENT_KEYS: &[&str] = &[
+    "client_id",
+    "client_secret",
+    "name",
+    "redirect_uris",
+    "post_logout_redirect_uris",
+    "allowed_scopes",
+    "grant_types",
+    "skip_consent",
+    "require_pkce",
+];
+pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub issuer: String,
+    pub bind: String,
+    pub database_url: String,
+    pub providers_dir: PathBuf,
+    pub templates_dir: PathBuf,
+    pub dev_mode: bool,
+    pub migrate_on_start: bool,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub clients: Vec<StaticClient>,
+    pub database: DatabaseSettings,
+    pub tokens: TokenSettings,
+    pub session: SessionSettings,
+    pub scopes: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub pool_size: u32,
+    pub connect_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    pub signing_alg: String,
+    pub access_token_ttl_secs: i64,
+    pub id_token_ttl_secs: i64,
+    pub code_ttl_secs: i64,
+    pub refresh_idle_ttl_secs: i64,
+    pub refresh_absolute_ttl_secs: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSettings {
+    pub ttl_secs: i64,
+    pub cookie_name: String,
+}
+
+/// A downstream client declared in configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticClient {
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Option<Secret>,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[serde(default = "default_client_scopes")]
+    pub allowed_scopes: Vec<String>,
+    #[serde(default = "default_client_grants")]
+    pub grant_types: Vec<String>,
+    #[serde(default)]
+    pub skip_consent: bool,
+    #[serde(default)]
+    pub require_pkce: bool,
+}
+
+fn default_client_scopes() -> Vec<String> {
+    vec!["openid".into(), "profile".into(), "email".into()]
+}
+
+fn default_client_grants() -> Vec<String> {
+    vec!["authorization_code".into(), "refresh_token".into()]
+}
+
+/// A configuration mistake: one line naming the source (file or variable) and the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SettingsError(pub String);
+
+impl Settings {
+    /// Loads the layers from the real environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_with_env(file, &env)
+    }
+
+    /// Loads the layers with an explicit environment (tests pass their own).
+    pub fn load_with_env(file: Option<&Path>, env: &[(String, String)]) -> Result<Self, SettingsError> {
+        let defaults: toml::Table =
+            toml::from_str(DEFAULT_TOML).map_err(|e| SettingsError(format!("built-in defaults: {e}")))?;
+        let mut builder =
+            config::Config::builder().add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml));
+        if let Some(path) = file {
+            check_file(path, &defaults)?;
+            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+        }
+        let mut overrides = config::Map::new();
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX).and_then(|r| r.strip_prefix("__")) else {
+                continue;
+            };
+            let key: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+            if !known_path(&defaults, &key) {
+                return Err(SettingsError(format!("environment variable {name}: unknown key `{}`", key.join("."))));
+            }
+            overrides.insert(key.join("."), env_value(&defaults, &key, value));
+        }
+        for (k, v) in overrides {
+            builder = builder
+                .set_override(k.clone(), v)
+                .map_err(|e| SettingsError(format!("environment override {k}: {e}")))?;
+        }
+        let merged = builder.build().map_err(|e| SettingsError(e.to_string()))?;
+        let mut settings: Settings = merged.try_deserialize().map_err(|e| SettingsError(e.to_string()))?;
+        settings.interpolate(env)?;
+        settings.validate(file)?;
+        Ok(settings)
+    }
+
+    fn interpolate(&mut self, env: &[(String, String)]) -> Result<(), SettingsError> {
+        self.database_url = interpolate(&self.database_url, env)
+            .map_err(|v| SettingsError(format!("database_url: environment variable {v} is not set")))?;
+        for (i, c) in self.clients.iter_mut().enumerate() {
+            if let Some(secret) = &c.client_secret {
+                let value = interpolate(secret.expose(), env).map_err(|v| {
+                    SettingsError(format!(
+                        "clients[{i}] ({}).client_secret: environment variable {v} is not set",
+                        c.client_id
+                    ))
+                })?;
+                c.client_secret = if value.is_empty() { None } else { Some(Secret::new(value)) };
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&self, file: Option<&Path>) -> Result<(), SettingsError> {
+        let origin = file.map(|p| p.display().to_string()).unwrap_or_else(|| "defaults".into());
+        let err = |key: &str, why: String| SettingsError(format!("{origin}: key `{key}`: {why}"));
+        let issuer = url::Url::parse(&self.issuer).map_err(|e| err("issuer", format!("not a URL ({e})")))?;
+        if !matches!(issuer.scheme(), "http" | "https") || issuer.host_str().is_none() {
+            return Err(err("issuer", "must be an http(s) URL with a host".into()));
+        }
+        if issuer.query().is_some() || issuer.fragment().is_some() {
+            return Err(err("issuer", "must not have a query or fragment".into()));
+        }
+        self.bind.parse::<SocketAddr>().map_err(|e| err("bind", format!("not an address:port ({e})")))?;
+        crate::store::DbKind::from_url(&self.database_url).map_err(|e| err("database_url", e))?;
+        if !matches!(self.tokens.signing_alg.as_str(), "RS256" | "ES256" | "EdDSA") {
+            return Err(err("tokens.signing_alg", "must be RS256, ES256 or EdDSA".into()));
+        }
+        if !(1..=60).contains(&self.tokens.code_ttl_secs) {
+            return Err(err("tokens.code_ttl_secs", "must be between 1 and 60".into()));
+        }
+        for (key, v) in [
+            ("tokens.access_token_ttl_secs", self.tokens.access_token_ttl_secs),
+            ("tokens.id_token_ttl_secs", self.tokens.id_token_ttl_secs),
+            ("tokens.refresh_idle_ttl_secs", self.tokens.refresh_idle_ttl_secs),
+            ("tokens.refresh_absolute_ttl_secs", self.tokens.refresh_absolute_ttl_secs),
+            ("session.ttl_secs", self.session.ttl_secs),
+        ] {
+            if v <= 0 {
+                return Err(err(key, "must be positive".into()));
+            }
+        }
+        if self.database.pool_size == 0 {
+            return Err(err("database.pool_size", "must be at least 1".into()));
+        }
+        if !self.scopes.contains_key("openid") {
+            return Err(err("scopes", "the catalogue must contain `openid`".into()));
+        }
+        for (i, c) in self.clients.iter().enumerate() {
+            let key = |k: &str| format!("clients[{i}].{k}");
+            if c.client_id.trim().is_empty() {
+                return Err(err(&key("client_id"), "must not be empty".into()));
+            }
+            for uri in c.redirect_uris.iter().chain(&c.post_logout_redirect_uris) {
+                crate::oauth::redirect::validate_registered_uri(uri)
+                    .map_err(|why| err(&key("redirect_uris"), format!("{uri}: {why}")))?;
+            }
+            for g in &c.grant_types {
+                if !GRANT_TYPES.contains(&g.as_str()) {
+                    return Err(err(&key("grant_types"), format!("unknown grant type `{g}`")));
+                }
+            }
+            if c.client_secret.is_none() && c.grant_types.iter().any(|g| g == "client_credentials") {
+                return Err(err(&key("grant_types"), "client_credentials needs a client_secret".into()));
+            }
+            for s in &c.allowed_scopes {
+                if !self.scopes.contains_key(s) {
+                    return Err(err(&key("allowed_scopes"), format!("`{s}` is not in the [scopes] catalogue")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The issuer without a trailing slash, for building endpoint URLs.
+    pub fn issuer_base(&self) -> &str {
+        self.issuer.trim_end_matches('/')
+    }
+}
+
+/// Replaces `${VAR}` with the variable's value; `Err(VAR)` names a missing one.
+pub fn interpolate(value: &str, env: &[(String, String)]) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            return Ok(out);
+        };
+        let name = &after[..end];
+        match env.iter().find(|(k, _)| k == name) {
+            Some((_, v)) => out.push_str(v),
+            None => return Err(name.to_string()),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Rejects unknown keys in the admin's file, naming the file and the key.
+fn check_file(path: &Path, defaults: &toml::Table) -> Result<(), SettingsError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| SettingsError(format!("{}: cannot read ({e})", path.display())))?;
+    let table: toml::Table = toml::from_str(&text)
+        .map_err(|e| SettingsError(format!("{}: {}", path.display(), one_line(&e.to_string()))))?;
+    check_table(&table, defaults, "").map_err(|key| SettingsError(format!("{}: unknown key `{key}`", path.display())))
+}
+
+fn check_table(table: &toml::Table, defaults: &toml::Table, prefix: &str) -> Result<(), String> {
+    for (k, v) in table {
+        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        if OPEN_TABLES.contains(&path.as_str()) {
+            continue;
+        }
+        match (defaults.get(k), v) {
+            (None, _) => return Err(path),
+            (Some(toml::Value::Table(d)), toml::Value::Table(t)) => check_table(t, d, &path)?,
+            (Some(_), toml::Value::Array(items)) if path == "clients" => {
+                for (i, item) in items.iter().enumerate() {
+                    if let toml::Value::Table(t) = item
+                        && let Some(bad) = t.keys().find(|k| !CLIENT_KEYS.contains(&k.as_str()))
+                    {
+                        return Err(format!("clients[{i}].{bad}"));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn known_path(defaults: &toml::Table, key: &[String]) -> bool {
+    match key {
+        [] => false,
+        [first, rest @ ..] if OPEN_TABLES.contains(&first.as_str()) => rest.len() == 1,
+        [only] => defaults.contains_key(only),
+        [first, rest @ ..] => match defaults.get(first) {
+            Some(toml::Value::Table(t)) => known_path(t, rest),
+            _ => false,
+        },
+    }
+}
+
+/// An environment string typed like the default it overrides (so `POOL_SIZE=16` is a number).
+fn env_value(defaults: &toml::Table, key: &[String], raw: &str) -> config::Value {
+    let mut node: Option<&toml::Value> = None;
+    let mut table = Some(defaults);
+    for k in key {
+        node = table.and_then(|t| t.get(k));
+        table = match node {
+            Some(toml::Value::Table(t)) => Some(t),
+            _ => None,
+        };
+    }
+    match node {
+        Some(toml::Value::Integer(_)) => raw.parse::<i64>().map(config::Value::from).unwrap_or_else(|_| raw.into()),
+        Some(toml::Value::Boolean(_)) => raw.parse::<bool>().map(config::Value::from).unwrap_or_else(|_| raw.into()),
+        _ => raw.into(),
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpolation_replaces_and_names_missing() {
+        let env = vec![("A".to_string(), "x".to_string())];
+        assert_eq!(interpolate("p-${A}-q", &env).unwrap(), "p-x-q");
+        assert_eq!(interpolate("no vars", &env).unwrap(), "no vars");
+        assert_eq!(interpolate("${B}", &env).unwrap_err(), "B");
+    }
+
+    #[test]
+    fn defaults_alone_are_valid_and_production_safe() {
+        let s = Settings::load_with_env(None, &[]).unwrap();
+        assert!(!s.dev_mode);
+        assert_eq!(s.issuer, "http://127.0.0.1:8080");
+        assert!(s.clients.is_empty());
+    }
+}

@@ -1,0 +1,35 @@
+//! Validated authorization requests waiting for the user to sign in (or consent).
+
+use diesel::prelude::*;
+
+use super::schema::auth_requests;
+use super::{DbConn, StoreResult};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]
+#[diesel(table_name = auth_requests)]
+pub struct PendingRequest {
+    pub id: String,
+    pub client_id: String,
+    pub params_json: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+pub fn insert(conn: &mut DbConn, req: &PendingRequest) -> StoreResult<()> {
+    diesel::insert_into(auth_requests::table).values(req).execute(conn)?;
+    Ok(())
+}
+
+pub fn find(conn: &mut DbConn, id: &str, now: i64) -> StoreResult<Option<PendingRequest>> {
+    Ok(auth_requests::table
+        .find(id)
+        .filter(auth_requests::expires_at.gt(now))
+        .select(PendingRequest::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn delete(conn: &mut DbConn, id: &str) -> StoreResult<()> {
+    diesel::delete(auth_requests::table.find(id)).execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! Authorization codes: stored hashed, single use, short lived, bound to client, redirect URI, PKCE and nonce.
+
+use diesel::prelude::*;
+
+use super::schema::auth_codes;
+use super::{DbConn, StoreResult};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]
+#[diesel(table_name = auth_codes)]
+pub struct AuthCode {
+    pub code_hash: String,
+    pub grant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub session_hash: Option<String>,
+    /// The redirect_uri sent in the authorization request, if one was sent.
+    pub redirect_uri: Option<String>,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+pub fn insert(conn: &mut DbConn, code: &AuthCode) -> StoreResult<()> {
+    diesel::insert_into(auth_codes::table).values(code).execute(conn)?;
+    Ok(())
+}
+
+/// What redeeming a code found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption {
+    /// First use: the code is now spent.
+    Fresh(AuthCode),
+    /// Already spent before: the caller must revoke what the first use produced.
+    Replayed(AuthCode),
+    Unknown,
+}
+
+/// Marks the code used in one conditional update, so that of two racing redemptions exactly one wins.
+pub fn redeem(conn: &mut DbConn, code_hash: &str, now: i64) -> StoreResult<Redemption> {
+    let won = diesel::update(auth_codes::table.find(code_hash).filter(auth_codes::used_at.is_null()))
+        .set(auth_codes::used_at.eq(now))
+        .execute(conn)?;
+    let row = auth_codes::table.find(code_hash).select(AuthCode::as_select()).first(conn).optional()?;
+    Ok(match (won, row) {
+        (_, None) => Redemption::Unknown,
+        (1, Some(code)) => Redemption::Fresh(code),
+        (_, Some(code)) => Redemption::Replayed(code),
+    })
+}
+
+/// Deletes codes whose expiry passed more than `keep_secs` ago (tombstones are kept that long).
+pub fn purge_expired(conn: &mut DbConn, now: i64, keep_secs: i64) -> StoreResult<usize> {
+    Ok(diesel::delete(auth_codes::table.filter(auth_codes::expires_at.lt(now - keep_secs))).execute(conn)?)
+}

@@ -1,0 +1,103 @@
+//! Grants: one authorization of a client by a user (or by itself, for client_credentials). Codes, access
+//! tokens and the refresh-token family all point at their grant; revoking the grant ends all of them.
+
+use diesel::prelude::*;
+
+use super::schema::{grants, refresh_tokens};
+use super::{DbConn, StoreResult};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]
+#[diesel(table_name = grants)]
+pub struct Grant {
+    pub id: String,
+    pub client_id: String,
+    pub user_id: Option<String>,
+    pub session_hash: Option<String>,
+    pub scope: String,
+    pub auth_time: Option<i64>,
+    pub created_at: i64,
+    /// Absolute end of the grant (the refresh family's absolute lifetime).
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+pub fn insert(conn: &mut DbConn, grant: &Grant) -> StoreResult<()> {
+    diesel::insert_into(grants::table).values(grant).execute(conn)?;
+    Ok(())
+}
+
+pub fn find(conn: &mut DbConn, id: &str) -> StoreResult<Option<Grant>> {
+    Ok(grants::table.find(id).select(Grant::as_select()).first(conn).optional()?)
+}
+
+/// Is this grant live (not revoked, not past its absolute end)?
+pub fn is_active(conn: &mut DbConn, id: &str, now: i64) -> StoreResult<bool> {
+    let n: i64 = grants::table
+        .filter(grants::id.eq(id))
+        .filter(grants::revoked_at.is_null())
+        .filter(grants::expires_at.gt(now))
+        .count()
+        .get_result(conn)?;
+    Ok(n == 1)
+}
+
+/// Revokes a grant and every refresh token of its family. Returns whether the grant was live.
+pub fn revoke(conn: &mut DbConn, id: &str, now: i64) -> StoreResult<bool> {
+    conn.transaction(|conn| {
+        let n = diesel::update(grants::table.find(id).filter(grants::revoked_at.is_null()))
+            .set(grants::revoked_at.eq(now))
+            .execute(conn)?;
+        diesel::update(
+            refresh_tokens::table.filter(refresh_tokens::grant_id.eq(id)).filter(refresh_tokens::revoked_at.is_null()),
+        )
+        .set(refresh_tokens::revoked_at.eq(now))
+        .execute(conn)?;
+        Ok(n == 1)
+    })
+}
+
+/// Revokes every grant of a user for a client (consent withdrawn).
+pub fn revoke_for_user_client(conn: &mut DbConn, user_id: &str, client_id: &str, now: i64) -> StoreResult<usize> {
+    let ids: Vec<String> = grants::table
+        .filter(grants::user_id.eq(user_id))
+        .filter(grants::client_id.eq(client_id))
+        .filter(grants::revoked_at.is_null())
+        .select(grants::id)
+        .load(conn)?;
+    revoke_many(conn, &ids, now)
+}
+
+/// Revokes every grant of a user (account disabled).
+pub fn revoke_for_user(conn: &mut DbConn, user_id: &str, now: i64) -> StoreResult<usize> {
+    let ids: Vec<String> = grants::table
+        .filter(grants::user_id.eq(user_id))
+        .filter(grants::revoked_at.is_null())
+        .select(grants::id)
+        .load(conn)?;
+    revoke_many(conn, &ids, now)
+}
+
+/// Revokes the grants tied to a browser session whose scope lacks `offline_access` (logout).
+pub fn revoke_online_for_session(conn: &mut DbConn, session_hash: &str, now: i64) -> StoreResult<usize> {
+    let ids: Vec<(String, String)> = grants::table
+        .filter(grants::session_hash.eq(session_hash))
+        .filter(grants::revoked_at.is_null())
+        .select((grants::id, grants::scope))
+        .load(conn)?;
+    let online: Vec<String> = ids
+        .into_iter()
+        .filter(|(_, scope)| !scope.split(' ').any(|s| s == "offline_access"))
+        .map(|(id, _)| id)
+        .collect();
+    revoke_many(conn, &online, now)
+}
+
+fn revoke_many(conn: &mut DbConn, ids: &[String], now: i64) -> StoreResult<usize> {
+    let mut n = 0;
+    for id in ids {
+        if revoke(conn, id, now)? {
+            n += 1;
+        }
+    }
+    Ok(n)
+}

@@ -1,0 +1,63 @@
+//! Signing keys, in the database so every instance publishes the same JWKS.
+//! States: `next` (published, not yet signing), `current` (signing), `retired` (published until its tokens expire).
+
+use diesel::prelude::*;
+
+use super::schema::signing_keys;
+use super::{DbConn, StoreResult};
+
+#[derive(Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]
+#[diesel(table_name = signing_keys)]
+pub struct SigningKeyRow {
+    pub kid: String,
+    pub alg: String,
+    /// PKCS#8 DER, base64.
+    pub private_der: String,
+    pub public_jwk: String,
+    pub state: String,
+    pub created_at: i64,
+    pub activated_at: Option<i64>,
+    pub retired_at: Option<i64>,
+}
+
+impl std::fmt::Debug for SigningKeyRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRow")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("state", &self.state)
+            .field("private_der", &"[redacted]")
+            .finish()
+    }
+}
+
+pub fn insert(conn: &mut DbConn, key: &SigningKeyRow) -> StoreResult<()> {
+    diesel::insert_into(signing_keys::table).values(key).execute(conn)?;
+    Ok(())
+}
+
+pub fn list(conn: &mut DbConn) -> StoreResult<Vec<SigningKeyRow>> {
+    Ok(signing_keys::table
+        .order(signing_keys::created_at.asc())
+        .then_order_by(signing_keys::kid.asc())
+        .select(SigningKeyRow::as_select())
+        .load(conn)?)
+}
+
+pub fn set_state(conn: &mut DbConn, kid: &str, state: &str, now: i64) -> StoreResult<()> {
+    let q = diesel::update(signing_keys::table.find(kid));
+    match state {
+        "current" => q.set((signing_keys::state.eq(state), signing_keys::activated_at.eq(now))).execute(conn)?,
+        "retired" => q.set((signing_keys::state.eq(state), signing_keys::retired_at.eq(now))).execute(conn)?,
+        _ => q.set(signing_keys::state.eq(state)).execute(conn)?,
+    };
+    Ok(())
+}
+
+/// Deletes retired keys retired before `cutoff` (no token they signed can still be valid).
+pub fn delete_retired_before(conn: &mut DbConn, cutoff: i64) -> StoreResult<usize> {
+    Ok(diesel::delete(
+        signing_keys::table.filter(signing_keys::state.eq("retired")).filter(signing_keys::retired_at.lt(cutoff)),
+    )
+    .execute(conn)?)
+}

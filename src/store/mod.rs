@@ -1,0 +1,236 @@
+//! Storage: one schema and one set of queries over SQLite (embedded default) and PostgreSQL, chosen by the
+//! `database_url` scheme. Blocking diesel work runs on tokio's blocking pool, never on actix workers.
+
+pub mod audit;
+pub mod auth_requests;
+pub mod clients;
+pub mod codes;
+pub mod consents;
+pub mod grants;
+pub mod identities;
+pub mod keys;
+pub mod refresh;
+pub mod schema;
+pub mod sessions;
+pub mod users;
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// One connection type over both backends.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Postgres(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// Which backend a `database_url` names. Chosen from the scheme ourselves: diesel's MultiConnection would
+/// try each backend in turn, and SQLite accepts any string as a file name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbKind {
+    Sqlite(String),
+    Postgres(String),
+}
+
+impl DbKind {
+    pub fn from_url(url: &str) -> Result<Self, String> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("sqlite:// needs a file path".into());
+            }
+            Ok(DbKind::Sqlite(path.to_string()))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DbKind::Postgres(url.to_string()))
+        } else {
+            Err("must start with sqlite:// or postgres://".into())
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("not found")]
+    NotFound,
+    #[error("already exists")]
+    Conflict,
+    #[error("database error: {0}")]
+    Query(diesel::result::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::NotFound => StoreError::NotFound,
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => StoreError::Conflict,
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                StoreError::Unavailable(info.message().to_string())
+            }
+            other => StoreError::Query(other),
+        }
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Opens connections of the right backend and prepares each one.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    kind: DbKind,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, Self::Error> {
+        match &self.kind {
+            DbKind::Sqlite(path) => {
+                let mut c = diesel::SqliteConnection::establish(path).map_err(diesel::r2d2::Error::ConnectionError)?;
+                diesel::sql_query("PRAGMA busy_timeout = 10000")
+                    .execute(&mut c)
+                    .and_then(|_| diesel::sql_query("PRAGMA journal_mode = WAL").execute(&mut c))
+                    .and_then(|_| diesel::sql_query("PRAGMA synchronous = NORMAL").execute(&mut c))
+                    .and_then(|_| diesel::sql_query("PRAGMA foreign_keys = ON").execute(&mut c))
+                    .map_err(diesel::r2d2::Error::QueryError)?;
+                Ok(DbConn::Sqlite(c))
+            }
+            DbKind::Postgres(url) => {
+                diesel::PgConnection::establish(url).map(DbConn::Postgres).map_err(diesel::r2d2::Error::ConnectionError)
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
+        diesel::sql_query("SELECT 1").execute(conn).map(|_| ()).map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        match conn {
+            DbConn::Postgres(c) => c.is_broken(),
+            DbConn::Sqlite(c) => c.is_broken(),
+        }
+    }
+}
+
+/// The connection pool; cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<Manager>,
+    kind: DbKind,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let backend = match self.kind {
+            DbKind::Sqlite(_) => "sqlite",
+            DbKind::Postgres(_) => "postgres",
+        };
+        write!(f, "Db({backend})")
+    }
+}
+
+impl Db {
+    /// Builds the pool without connecting: a database that is down at start shows up in `/readyz`.
+    pub fn open(url: &str, pool_size: u32, connect_timeout: Duration) -> StoreResult<Self> {
+        let kind = DbKind::from_url(url).map_err(StoreError::Unavailable)?;
+        if let DbKind::Sqlite(path) = &kind
+            && let Some(parent) = std::path::Path::new(path).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        let pool = Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(0))
+            .connection_timeout(connect_timeout)
+            .test_on_check_out(matches!(kind, DbKind::Postgres(_)))
+            .error_handler(Box::new(LogErrors))
+            .build_unchecked(Manager { kind: kind.clone() });
+        Ok(Db { pool, kind })
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self.kind, DbKind::Sqlite(_))
+    }
+
+    /// A pooled connection, for blocking contexts (CLI, tests, inside `run`).
+    pub fn conn(&self) -> StoreResult<PooledConnection<Manager>> {
+        self.pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// Runs blocking storage work off the async workers.
+    pub async fn run<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> StoreResult<T> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db.conn()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("storage task failed: {e}")))?
+    }
+
+    /// Applies every pending migration for this backend; returns how many ran.
+    pub fn migrate(&self) -> StoreResult<usize> {
+        let mut conn = self.conn()?;
+        let applied = match &mut *conn {
+            DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+            DbConn::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+        };
+        applied.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))
+    }
+
+    /// Is the database answering?
+    pub async fn ping(&self) -> bool {
+        self.run(|c| {
+            diesel::sql_query("SELECT 1").execute(c)?;
+            Ok(())
+        })
+        .await
+        .is_ok()
+    }
+}
+
+#[derive(Debug)]
+struct LogErrors;
+
+impl diesel::r2d2::HandleError<diesel::r2d2::Error> for LogErrors {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        tracing::warn!(target: "store", %error, "database connection failed");
+    }
+}
+
+/// JSON array stored in a TEXT column.
+pub(crate) fn to_json_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+pub(crate) fn from_json_list(text: &str) -> StoreResult<Vec<String>> {
+    Ok(serde_json::from_str(text)?)
+}
+
+/// A random row id (128 bits, URL safe).
+pub fn new_id() -> String {
+    crate::secret::random_token_bytes(16)
+}

@@ -1,0 +1,66 @@
+//! Refresh tokens: hashed, rotated on every use; a rotated token presented again betrays theft.
+
+use diesel::prelude::*;
+
+use super::schema::refresh_tokens;
+use super::{DbConn, StoreResult};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]
+#[diesel(table_name = refresh_tokens)]
+pub struct RefreshToken {
+    pub token_hash: String,
+    pub grant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scope: String,
+    pub created_at: i64,
+    /// Idle expiry of this token.
+    pub expires_at: i64,
+    /// Set when the token was rotated (used).
+    pub used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+pub fn insert(conn: &mut DbConn, token: &RefreshToken) -> StoreResult<()> {
+    diesel::insert_into(refresh_tokens::table).values(token).execute(conn)?;
+    Ok(())
+}
+
+pub fn find(conn: &mut DbConn, token_hash: &str) -> StoreResult<Option<RefreshToken>> {
+    Ok(refresh_tokens::table.find(token_hash).select(RefreshToken::as_select()).first(conn).optional()?)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Use {
+    /// This call spent the token; the caller issues its successor.
+    Rotated(RefreshToken),
+    /// The token had been spent already: reuse, the family must be revoked.
+    Reused(RefreshToken),
+    /// Revoked or unknown.
+    Dead(Option<RefreshToken>),
+}
+
+/// Spends a refresh token in one conditional update: of two racing uses exactly one rotates.
+pub fn spend(conn: &mut DbConn, token_hash: &str, now: i64) -> StoreResult<Use> {
+    let won = diesel::update(
+        refresh_tokens::table
+            .find(token_hash)
+            .filter(refresh_tokens::used_at.is_null())
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::used_at.eq(now))
+    .execute(conn)?;
+    let row = find(conn, token_hash)?;
+    Ok(match (won, row) {
+        (1, Some(t)) => Use::Rotated(t),
+        (_, Some(t)) if t.revoked_at.is_none() && t.used_at.is_some() => Use::Reused(t),
+        (_, other) => Use::Dead(other),
+    })
+}
+
+pub fn revoke(conn: &mut DbConn, token_hash: &str, now: i64) -> StoreResult<bool> {
+    let n = diesel::update(refresh_tokens::table.find(token_hash).filter(refresh_tokens::revoked_at.is_null()))
+        .set(refresh_tokens::revoked_at.eq(now))
+        .execute(conn)?;
+    Ok(n == 1)
+}

@@ -1,0 +1,175 @@
+//! Diesel table definitions, identical for SQLite and PostgreSQL (see `migrations/{sqlite,postgres}`).
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Nullable<Text>,
+        email_verified -> Bool,
+        name -> Nullable<Text>,
+        preferred_username -> Nullable<Text>,
+        picture -> Nullable<Text>,
+        groups_json -> Text,
+        disabled -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    identities (id) {
+        id -> Text,
+        user_id -> Text,
+        provider -> Text,
+        issuer -> Text,
+        subject -> Text,
+        email -> Nullable<Text>,
+        email_verified -> Bool,
+        claims_json -> Text,
+        upstream_refresh_token -> Nullable<Text>,
+        created_at -> BigInt,
+        last_used_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    clients (client_id) {
+        client_id -> Text,
+        secret_hash -> Nullable<Text>,
+        name -> Text,
+        redirect_uris_json -> Text,
+        post_logout_redirect_uris_json -> Text,
+        allowed_scopes_json -> Text,
+        grant_types_json -> Text,
+        skip_consent -> Bool,
+        require_pkce -> Bool,
+        source -> Text,
+        disabled -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    consents (user_id, client_id) {
+        user_id -> Text,
+        client_id -> Text,
+        scope -> Text,
+        granted_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        user_id -> Text,
+        provider -> Text,
+        auth_time -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    grants (id) {
+        id -> Text,
+        client_id -> Text,
+        user_id -> Nullable<Text>,
+        session_hash -> Nullable<Text>,
+        scope -> Text,
+        auth_time -> Nullable<BigInt>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    auth_codes (code_hash) {
+        code_hash -> Text,
+        grant_id -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        session_hash -> Nullable<Text>,
+        redirect_uri -> Nullable<Text>,
+        scope -> Text,
+        nonce -> Nullable<Text>,
+        code_challenge -> Nullable<Text>,
+        auth_time -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        grant_id -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        scope -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    revoked_jtis (jti) {
+        jti -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        alg -> Text,
+        private_der -> Text,
+        public_jwk -> Text,
+        state -> Text,
+        created_at -> BigInt,
+        activated_at -> Nullable<BigInt>,
+        retired_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        at -> BigInt,
+        event -> Text,
+        user_id -> Nullable<Text>,
+        client_id -> Nullable<Text>,
+        provider -> Nullable<Text>,
+        detail -> Text,
+    }
+}
+
+diesel::table! {
+    auth_requests (id) {
+        id -> Text,
+        client_id -> Text,
+        params_json -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::joinable!(identities -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    identities,
+    clients,
+    consents,
+    sessions,
+    grants,
+    auth_codes,
+    refresh_tokens,
+    revoked_jtis,
+    signing_keys,
+    audit_events,
+    auth_requests,
+);

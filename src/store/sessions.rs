@@ -1,0 +1,48 @@
+//! Browser sessions at the broker, stored by the SHA-256 of the cookie value.
+
+use diesel::prelude::*;
+
+use super::schema::sessions;
+use super::{DbConn, StoreResult};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]
+#[diesel(table_name = sessions)]
+pub struct Session {
+    pub id_hash: String,
+    pub user_id: String,
+    /// Provider the user signed in with.
+    pub provider: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+pub fn insert(conn: &mut DbConn, session: &Session) -> StoreResult<()> {
+    diesel::insert_into(sessions::table).values(session).execute(conn)?;
+    Ok(())
+}
+
+/// The session if it is neither expired nor revoked.
+pub fn find_active(conn: &mut DbConn, id_hash: &str, now: i64) -> StoreResult<Option<Session>> {
+    Ok(sessions::table
+        .find(id_hash)
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .select(Session::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn revoke(conn: &mut DbConn, id_hash: &str, now: i64) -> StoreResult<bool> {
+    let n = diesel::update(sessions::table.find(id_hash).filter(sessions::revoked_at.is_null()))
+        .set(sessions::revoked_at.eq(now))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn revoke_all_for_user(conn: &mut DbConn, user_id: &str, now: i64) -> StoreResult<usize> {
+    Ok(diesel::update(sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::revoked_at.is_null()))
+        .set(sessions::revoked_at.eq(now))
+        .execute(conn)?)
+}

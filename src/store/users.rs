@@ -1,0 +1,78 @@
+//! Local user accounts: the stable `sub` that every linked identity maps to.
+
+use diesel::prelude::*;
+
+use super::schema::users;
+use super::{DbConn, StoreResult};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub preferred_username: Option<String>,
+    pub picture: Option<String>,
+    pub groups_json: String,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl User {
+    pub fn groups(&self) -> Vec<String> {
+        serde_json::from_str(&self.groups_json).unwrap_or_default()
+    }
+}
+
+pub fn insert(conn: &mut DbConn, user: &User) -> StoreResult<()> {
+    diesel::insert_into(users::table).values(user).execute(conn)?;
+    Ok(())
+}
+
+pub fn find(conn: &mut DbConn, id: &str) -> StoreResult<Option<User>> {
+    Ok(users::table.find(id).select(User::as_select()).first(conn).optional()?)
+}
+
+/// Users holding `email` as a verified address (linking by email looks for exactly one).
+pub fn find_by_verified_email(conn: &mut DbConn, email: &str) -> StoreResult<Vec<User>> {
+    Ok(users::table
+        .filter(users::email.eq(email))
+        .filter(users::email_verified.eq(true))
+        .select(User::as_select())
+        .load(conn)?)
+}
+
+pub fn list(conn: &mut DbConn, limit: i64, offset: i64) -> StoreResult<Vec<User>> {
+    Ok(users::table
+        .order(users::created_at.asc())
+        .then_order_by(users::id.asc())
+        .limit(limit)
+        .offset(offset)
+        .select(User::as_select())
+        .load(conn)?)
+}
+
+/// Refreshes the profile claims from the latest upstream sign-in.
+pub fn update_profile(conn: &mut DbConn, user: &User) -> StoreResult<()> {
+    diesel::update(users::table.find(&user.id))
+        .set((
+            users::email.eq(&user.email),
+            users::email_verified.eq(user.email_verified),
+            users::name.eq(&user.name),
+            users::preferred_username.eq(&user.preferred_username),
+            users::picture.eq(&user.picture),
+            users::groups_json.eq(&user.groups_json),
+            users::updated_at.eq(user.updated_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn set_disabled(conn: &mut DbConn, id: &str, disabled: bool, now: i64) -> StoreResult<bool> {
+    let n = diesel::update(users::table.find(id))
+        .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(n == 1)
+}

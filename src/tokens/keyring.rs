@@ -1,0 +1,109 @@
+//! The set of keys one instance uses: the current signer, the published JWKS (pre-serialised), and the public
+//! keys it verifies its own tokens with. Rebuilt from the database, so every instance converges on the same set.
+
+use std::collections::HashMap;
+
+use diesel::Connection;
+
+use super::keys::{self, Alg, KeyError, SigningKey};
+use crate::store::keys::{self as repo, SigningKeyRow};
+use crate::store::{DbConn, StoreError, StoreResult};
+
+pub struct KeyRing {
+    pub current: SigningKey,
+    /// `{"keys": [...]}`, serialised once.
+    pub jwks_json: std::sync::Arc<[u8]>,
+    verifiers: HashMap<String, (jsonwebtoken::DecodingKey, jsonwebtoken::Algorithm)>,
+    pub algs: Vec<&'static str>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyRing(current={:?}, published={})", self.current, self.verifiers.len())
+    }
+}
+
+impl From<KeyError> for StoreError {
+    fn from(e: KeyError) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+impl KeyRing {
+    /// Builds the ring from stored rows. The signer is the oldest `current` key, so that two instances that
+    /// raced at first start still agree.
+    pub fn from_rows(rows: &[SigningKeyRow]) -> StoreResult<Self> {
+        let current_row = rows
+            .iter()
+            .filter(|r| r.state == "current")
+            .min_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)))
+            .ok_or_else(|| StoreError::Corrupt("no current signing key".into()))?;
+        let current = SigningKey::from_row(current_row)?;
+        let mut published = Vec::new();
+        let mut verifiers = HashMap::new();
+        let mut algs = Vec::new();
+        for row in rows {
+            let jwk_value: serde_json::Value = serde_json::from_str(&row.public_jwk)?;
+            let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk_value.clone())?;
+            let alg = Alg::parse(&row.alg).ok_or_else(|| StoreError::Corrupt(format!("key {} alg", row.kid)))?;
+            let dk = jsonwebtoken::DecodingKey::from_jwk(&jwk).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            verifiers.insert(row.kid.clone(), (dk, alg.jwt_algorithm()));
+            if !algs.contains(&alg.as_str()) {
+                algs.push(alg.as_str());
+            }
+            published.push(jwk_value);
+        }
+        let jwks = serde_json::to_vec(&serde_json::json!({ "keys": published }))?;
+        Ok(KeyRing { current, jwks_json: jwks.into(), verifiers, algs })
+    }
+
+    pub fn load(conn: &mut DbConn) -> StoreResult<Self> {
+        Self::from_rows(&repo::list(conn)?)
+    }
+
+    /// The public key for `kid`, if we publish it.
+    pub fn verifier(&self, kid: &str) -> Option<&(jsonwebtoken::DecodingKey, jsonwebtoken::Algorithm)> {
+        self.verifiers.get(kid)
+    }
+}
+
+/// At first start: a `current` key to sign with and a `next` key already published for the first rotation.
+pub fn ensure_keys(conn: &mut DbConn, alg: Alg, now: i64) -> StoreResult<bool> {
+    conn.transaction(|conn| {
+        let rows = repo::list(conn)?;
+        if rows.iter().any(|r| r.state == "current") {
+            return Ok(false);
+        }
+        repo::insert(conn, &keys::generate(alg, now, "current")?)?;
+        if !rows.iter().any(|r| r.state == "next") {
+            repo::insert(conn, &keys::generate(alg, now, "next")?)?;
+        }
+        Ok(true)
+    })
+}
+
+/// Rotation: `current` -> `retired`, `next` (published since the previous rotation) -> `current`, and a new
+/// `next` is published. Retired keys older than `keep_retired_secs` (the longest token lifetime) are deleted.
+/// Returns the kid that now signs.
+pub fn rotate(conn: &mut DbConn, alg: Alg, now: i64, keep_retired_secs: i64) -> StoreResult<String> {
+    conn.transaction(|conn| {
+        let rows = repo::list(conn)?;
+        for r in rows.iter().filter(|r| r.state == "current") {
+            repo::set_state(conn, &r.kid, "retired", now)?;
+        }
+        let signing = match rows.iter().filter(|r| r.state == "next").min_by_key(|r| r.created_at) {
+            Some(next) => {
+                repo::set_state(conn, &next.kid, "current", now)?;
+                next.kid.clone()
+            }
+            None => {
+                let k = keys::generate(alg, now, "current")?;
+                repo::insert(conn, &k)?;
+                k.kid
+            }
+        };
+        repo::insert(conn, &keys::generate(alg, now, "next")?)?;
+        repo::delete_retired_before(conn, now - keep_retired_secs)?;
+        Ok(signing)
+    })
+}

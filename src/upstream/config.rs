@@ -1,0 +1,172 @@
+//! Provider plugin files: parsing and validation. A bad file stops startup with the file, key and reason.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::secret::Secret;
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Oidc,
+    Oauth2,
+    Github,
+    Dev,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkByEmail {
+    #[default]
+    Never,
+    Verified,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimPaths {
+    pub subject: Option<String>,
+    pub email: Option<String>,
+    pub email_verified: Option<String>,
+    pub name: Option<String>,
+    pub preferred_username: Option<String>,
+    pub picture: Option<String>,
+    pub groups: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupRule {
+    pub upstream: String,
+    pub group: String,
+}
+
+/// One `providers/*.toml` file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    #[serde(default)]
+    pub id: String,
+    pub kind: ProviderKind,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub issuer: Option<String>,
+    #[serde(default)]
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub link_by_email: LinkByEmail,
+    pub authorization_url: Option<String>,
+    pub token_url: Option<String>,
+    pub userinfo_url: Option<String>,
+    pub emails_url: Option<String>,
+    pub icon: Option<String>,
+    #[serde(default)]
+    pub claims: ClaimPaths,
+    #[serde(default)]
+    pub scope_map: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub group_rules: Vec<GroupRule>,
+    #[serde(default)]
+    pub refresh_upstream: bool,
+    #[serde(skip)]
+    pub file: PathBuf,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Reads every `*.toml` in `dir` (sorted by name). Disabled providers are kept (for `providers list`).
+pub fn load_dir(dir: &Path, env: &[(String, String)]) -> Result<Vec<ProviderConfig>, String> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("providers_dir {}: {e}", dir.display())),
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let mut out: Vec<ProviderConfig> = Vec::new();
+    for file in files {
+        let p = load_file(&file, env)?;
+        if let Some(other) = out.iter().find(|o| o.id == p.id) {
+            return Err(format!("{}: key `id`: `{}` is also used by {}", file.display(), p.id, other.file.display()));
+        }
+        out.push(p);
+    }
+    Ok(out)
+}
+
+pub fn load_file(file: &Path, env: &[(String, String)]) -> Result<ProviderConfig, String> {
+    let at = file.display();
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{at}: cannot read ({e})"))?;
+    let mut p: ProviderConfig = toml::from_str(&text)
+        .map_err(|e| format!("{at}: {}", e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")))?;
+    p.file = file.to_path_buf();
+    if p.id.is_empty() {
+        p.id = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    }
+    if p.id.is_empty() || !p.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(format!("{at}: key `id`: use letters, digits, `-` and `_` only"));
+    }
+    if p.display_name.is_empty() {
+        p.display_name = p.id.clone();
+    }
+    if !p.enabled {
+        return Ok(p);
+    }
+    if let Some(secret) = &p.client_secret {
+        let value = crate::settings::interpolate(secret.expose(), env)
+            .map_err(|v| format!("{at}: key `client_secret`: environment variable {v} is not set"))?;
+        p.client_secret = Some(Secret::new(value));
+    }
+    validate(&p).map_err(|(key, why)| format!("{at}: key `{key}`: {why}"))?;
+    Ok(p)
+}
+
+fn validate(p: &ProviderConfig) -> Result<(), (&'static str, String)> {
+    let url = |key: &'static str, v: &Option<String>| -> Result<(), (&'static str, String)> {
+        match v {
+            None => Err((key, format!("required for kind {:?}", p.kind).to_lowercase())),
+            Some(u) => url::Url::parse(u).map(|_| ()).map_err(|e| (key, format!("not a URL ({e})"))),
+        }
+    };
+    if p.kind != ProviderKind::Dev && p.client_id.is_empty() {
+        return Err(("client_id", "required".into()));
+    }
+    match p.kind {
+        ProviderKind::Oidc => url("issuer", &p.issuer)?,
+        ProviderKind::Oauth2 => {
+            url("authorization_url", &p.authorization_url)?;
+            url("token_url", &p.token_url)?;
+            url("userinfo_url", &p.userinfo_url)?;
+            if p.claims.subject.is_none() {
+                return Err(("claims.subject", "required for kind oauth2 (a JSON pointer such as \"/id\")".into()));
+            }
+        }
+        ProviderKind::Github | ProviderKind::Dev => {}
+    }
+    for (key, v) in [
+        ("claims.subject", &p.claims.subject),
+        ("claims.email", &p.claims.email),
+        ("claims.email_verified", &p.claims.email_verified),
+        ("claims.name", &p.claims.name),
+        ("claims.preferred_username", &p.claims.preferred_username),
+        ("claims.picture", &p.claims.picture),
+        ("claims.groups", &p.claims.groups),
+    ] {
+        if v.as_deref().is_some_and(|s| !s.is_empty() && !s.starts_with('/')) {
+            return Err((key, "must be a JSON pointer starting with `/`".into()));
+        }
+    }
+    Ok(())
+}

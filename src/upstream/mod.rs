@@ -1,0 +1,3 @@
+//! Upstream identity providers, one TOML file each in `providers_dir`.
+
+pub mod config;

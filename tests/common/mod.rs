@@ -1,0 +1,94 @@
+//! Shared fixture: a fresh database on the backend under test, and the real app on 127.0.0.1:0.
+//! Backend: SQLite by default; PostgreSQL when BK_TEST_BACKEND=postgres (BK_TEST_PG_URL = admin URL).
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use bridgekeeper::clock::Clock;
+use bridgekeeper::server::AppState;
+use bridgekeeper::settings::Settings;
+use diesel::{Connection, RunQueryDsl};
+
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub fn backend_is_postgres() -> bool {
+    std::env::var("BK_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("BK_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh, empty database on the backend under test.
+pub fn test_db() -> TestDb {
+    if backend_is_postgres() {
+        let admin = pg_admin_url();
+        let name =
+            format!("bk_test_{}", bridgekeeper::secret::random_token_bytes(9).to_lowercase().replace(['-', '_'], "x"));
+        let mut conn = diesel::PgConnection::establish(&admin).expect("PostgreSQL reachable at BK_TEST_PG_URL");
+        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).unwrap();
+        let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
+        TestDb { url: format!("{base}/{name}"), _dir: None }
+    } else {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/bk.db", dir.path().display());
+        TestDb { url, _dir: Some(dir) }
+    }
+}
+
+/// Settings for a test instance: built-in defaults, the given database and issuer.
+pub fn settings(db_url: &str, issuer: &str) -> Settings {
+    let mut s = Settings::load_with_env(None, &[]).unwrap();
+    s.database_url = db_url.to_string();
+    s.issuer = issuer.to_string();
+    s.bind = "127.0.0.1:0".into();
+    s.templates_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates").into();
+    s.providers_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/providers").into();
+    s.database.connect_timeout_secs = 2;
+    s
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub state: Arc<AppState>,
+    pub clock: Clock,
+    pub db: TestDb,
+    pub http: reqwest::Client,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl TestApp {
+    /// Spawns the real app with default settings adjusted by `tweak`.
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let db = test_db();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let mut s = settings(&db.url, &base);
+        tweak(&mut s);
+        let clock =
+            Clock::fixed(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64);
+        let state = AppState::prepare(s, clock.clone()).await.unwrap();
+        let server = bridgekeeper::server::start(state.clone(), listener, Some(1)).unwrap();
+        let handle = server.handle();
+        tokio::spawn(server);
+        let http =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
+        TestApp { base, state, clock, db, http, handle }
+    }
+
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(false).await;
+    }
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite: every test on SQLite, then every test again on PostgreSQL.
+# PostgreSQL: uses BK_TEST_PG_URL when set, otherwise starts a private throw-away cluster on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/bridgekeeper-target}"
+
+echo "== pass 1/2: SQLite"
+BK_TEST_BACKEND=sqlite cargo test --locked
+
+pg_dir=""
+cleanup() {
+  if [ -n "$pg_dir" ]; then
+    as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$pg_dir"
+  fi
+}
+trap cleanup EXIT
+
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+if [ -z "${BK_TEST_PG_URL:-}" ]; then
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  if [ -z "$pg_bin" ] && command -v pg_config >/dev/null; then pg_bin=$(pg_config --bindir); fi
+  [ -x "$pg_bin/initdb" ] || { echo "PostgreSQL server binaries not found: install postgresql (bash .ci/run does)"; exit 1; }
+  pg_dir=$(mktemp -d /tmp/bk-pg.XXXXXX)
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  [ "$(id -u)" = 0 ] && chown postgres "$pg_dir"
+  as_pg "$pg_bin/initdb" -D "$pg_dir/data" -A trust -U postgres >/dev/null
+  as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
+    -o "-p $port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null
+  export BK_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
+fi
+
+echo "== pass 2/2: PostgreSQL"
+BK_TEST_BACKEND=postgres cargo test --locked

@@ -1,0 +1,274 @@
+//! Storage conformance: migrations from empty and every repository's round trip, on the backend under test
+//! (SQLite by default, PostgreSQL with BK_TEST_BACKEND=postgres).
+
+mod common;
+
+use std::time::Duration;
+
+use bridgekeeper::store::{self, Db, codes, grants, refresh};
+
+fn open() -> (Db, common::TestDb) {
+    let t = common::test_db();
+    let db = Db::open(&t.url, 8, Duration::from_secs(5)).unwrap();
+    (db, t)
+}
+
+fn user(id: &str, email: &str) -> store::users::User {
+    store::users::User {
+        id: id.into(),
+        email: Some(email.into()),
+        email_verified: true,
+        name: Some("Ada".into()),
+        preferred_username: None,
+        picture: None,
+        groups_json: "[\"dev\"]".into(),
+        disabled: false,
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+fn client(id: &str) -> store::clients::Client {
+    store::clients::Client {
+        client_id: id.into(),
+        secret_hash: Some(bridgekeeper::secret::hash_token("s3cret")),
+        name: "App".into(),
+        redirect_uris: vec!["https://app.example/cb".into()],
+        post_logout_redirect_uris: vec![],
+        allowed_scopes: vec!["openid".into()],
+        grant_types: vec!["authorization_code".into()],
+        skip_consent: false,
+        require_pkce: false,
+        source: "cli".into(),
+        disabled: false,
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+fn grant(id: &str) -> grants::Grant {
+    grants::Grant {
+        id: id.into(),
+        client_id: "c1".into(),
+        user_id: Some("u1".into()),
+        session_hash: Some("sess".into()),
+        scope: "openid".into(),
+        auth_time: Some(5),
+        created_at: 10,
+        expires_at: 10_000,
+        revoked_at: None,
+    }
+}
+
+fn seeded() -> (Db, common::TestDb) {
+    let (db, t) = open();
+    assert!(db.migrate().unwrap() >= 1, "migrations run on an empty database");
+    assert_eq!(db.migrate().unwrap(), 0, "a second run applies nothing");
+    let mut c = db.conn().unwrap();
+    store::users::insert(&mut c, &user("u1", "ada@example.com")).unwrap();
+    store::clients::insert(&mut c, &client("c1")).unwrap();
+    (db, t)
+}
+
+#[test]
+fn users_and_identities_round_trip() {
+    let (db, _t) = seeded();
+    let mut c = db.conn().unwrap();
+    let u = store::users::find(&mut c, "u1").unwrap().unwrap();
+    assert_eq!(u, user("u1", "ada@example.com"));
+    assert_eq!(u.groups(), vec!["dev"]);
+    assert_eq!(store::users::find_by_verified_email(&mut c, "ada@example.com").unwrap().len(), 1);
+    let ident = store::identities::Identity {
+        id: "i1".into(),
+        user_id: "u1".into(),
+        provider: "acme".into(),
+        issuer: "https://acme.example".into(),
+        subject: "248289761001".into(),
+        email: Some("ada@example.com".into()),
+        email_verified: true,
+        claims_json: "{}".into(),
+        upstream_refresh_token: None,
+        created_at: 2,
+        last_used_at: 2,
+    };
+    store::identities::insert(&mut c, &ident).unwrap();
+    let dup = store::identities::Identity { id: "i2".into(), ..ident.clone() };
+    assert!(matches!(store::identities::insert(&mut c, &dup), Err(store::StoreError::Conflict)));
+    assert_eq!(store::identities::find(&mut c, "acme", "248289761001").unwrap(), Some(ident));
+    assert_eq!(store::identities::list_for_user(&mut c, "u1").unwrap().len(), 1);
+    assert!(store::identities::delete(&mut c, "u1", "i1").unwrap());
+    assert!(store::users::set_disabled(&mut c, "u1", true, 9).unwrap());
+    assert!(store::users::find(&mut c, "u1").unwrap().unwrap().disabled);
+    assert_eq!(store::users::list(&mut c, 10, 0).unwrap().len(), 1);
+}
+
+#[test]
+fn clients_round_trip_and_upsert() {
+    let (db, _t) = seeded();
+    let mut c = db.conn().unwrap();
+    assert_eq!(store::clients::find(&mut c, "c1").unwrap(), Some(client("c1")));
+    assert!(matches!(store::clients::insert(&mut c, &client("c1")), Err(store::StoreError::Conflict)));
+    let mut changed = client("c1");
+    changed.redirect_uris.push("https://app.example/cb2".into());
+    changed.source = "config".into();
+    store::clients::upsert(&mut c, &changed).unwrap();
+    store::clients::upsert(&mut c, &client("c2")).unwrap();
+    assert_eq!(store::clients::find(&mut c, "c1").unwrap().unwrap().redirect_uris.len(), 2);
+    assert_eq!(store::clients::list(&mut c).unwrap().len(), 2);
+    assert!(store::clients::set_secret_hash(&mut c, "c2", "h", 3).unwrap());
+    assert!(store::clients::delete(&mut c, "c2").unwrap());
+    assert!(!store::clients::delete(&mut c, "c2").unwrap());
+}
+
+#[test]
+fn consents_sessions_and_audit_round_trip() {
+    let (db, _t) = seeded();
+    let mut c = db.conn().unwrap();
+    let consent = store::consents::Consent {
+        user_id: "u1".into(),
+        client_id: "c1".into(),
+        scope: "openid".into(),
+        granted_at: 1,
+    };
+    store::consents::save(&mut c, &consent).unwrap();
+    let wider = store::consents::Consent { scope: "openid email".into(), ..consent.clone() };
+    store::consents::save(&mut c, &wider).unwrap();
+    assert_eq!(store::consents::find(&mut c, "u1", "c1").unwrap(), Some(wider));
+    assert_eq!(store::consents::list_for_user(&mut c, "u1").unwrap().len(), 1);
+    assert!(store::consents::delete(&mut c, "u1", "c1").unwrap());
+
+    let s = store::sessions::Session {
+        id_hash: "h1".into(),
+        user_id: "u1".into(),
+        provider: "dev".into(),
+        auth_time: 5,
+        created_at: 5,
+        expires_at: 100,
+        revoked_at: None,
+    };
+    store::sessions::insert(&mut c, &s).unwrap();
+    assert_eq!(store::sessions::find_active(&mut c, "h1", 50).unwrap(), Some(s));
+    assert_eq!(store::sessions::find_active(&mut c, "h1", 100).unwrap(), None, "expired");
+    assert!(store::sessions::revoke(&mut c, "h1", 60).unwrap());
+    assert_eq!(store::sessions::find_active(&mut c, "h1", 61).unwrap(), None, "revoked");
+
+    let e = store::audit::AuditEvent::new(7, "login").user("u1").client("c1").provider("dev");
+    store::audit::record(&mut c, &e).unwrap();
+    assert_eq!(store::audit::list(&mut c, 10).unwrap(), vec![e]);
+}
+
+fn code(hash: &str) -> codes::AuthCode {
+    codes::AuthCode {
+        code_hash: hash.into(),
+        grant_id: "g1".into(),
+        client_id: "c1".into(),
+        user_id: "u1".into(),
+        session_hash: None,
+        redirect_uri: Some("https://app.example/cb".into()),
+        scope: "openid".into(),
+        nonce: Some("n".into()),
+        code_challenge: None,
+        auth_time: 5,
+        created_at: 10,
+        expires_at: 70,
+        used_at: None,
+    }
+}
+
+#[test]
+fn codes_redeem_once_and_replay_is_reported() {
+    let (db, _t) = seeded();
+    let mut c = db.conn().unwrap();
+    codes::insert(&mut c, &code("k1")).unwrap();
+    assert!(matches!(codes::redeem(&mut c, "k1", 20).unwrap(), codes::Redemption::Fresh(_)));
+    assert!(matches!(codes::redeem(&mut c, "k1", 21).unwrap(), codes::Redemption::Replayed(_)));
+    assert_eq!(codes::redeem(&mut c, "nope", 21).unwrap(), codes::Redemption::Unknown);
+}
+
+#[test]
+fn concurrent_redemptions_of_one_code_have_exactly_one_winner() {
+    let (db, _t) = seeded();
+    codes::insert(&mut db.conn().unwrap(), &code("race")).unwrap();
+    let winners: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let db = db.clone();
+                s.spawn(move || {
+                    let mut c = db.conn().unwrap();
+                    matches!(codes::redeem(&mut c, "race", 20).unwrap(), codes::Redemption::Fresh(_)) as usize
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(winners, 1);
+}
+
+fn rt(hash: &str) -> refresh::RefreshToken {
+    refresh::RefreshToken {
+        token_hash: hash.into(),
+        grant_id: "g1".into(),
+        client_id: "c1".into(),
+        user_id: "u1".into(),
+        scope: "openid".into(),
+        created_at: 10,
+        expires_at: 1000,
+        used_at: None,
+        revoked_at: None,
+    }
+}
+
+#[test]
+fn refresh_tokens_rotate_once_and_revoking_the_grant_ends_the_family() {
+    let (db, _t) = seeded();
+    let mut c = db.conn().unwrap();
+    grants::insert(&mut c, &grant("g1")).unwrap();
+    assert_eq!(grants::find(&mut c, "g1").unwrap(), Some(grant("g1")));
+    refresh::insert(&mut c, &rt("r1")).unwrap();
+    assert!(matches!(refresh::spend(&mut c, "r1", 20).unwrap(), refresh::Use::Rotated(_)));
+    refresh::insert(&mut c, &rt("r2")).unwrap();
+    assert!(matches!(refresh::spend(&mut c, "r1", 21).unwrap(), refresh::Use::Reused(_)));
+    assert!(grants::is_active(&mut c, "g1", 30).unwrap());
+    assert!(grants::revoke(&mut c, "g1", 30).unwrap());
+    assert!(!grants::is_active(&mut c, "g1", 31).unwrap());
+    assert!(matches!(refresh::spend(&mut c, "r2", 31).unwrap(), refresh::Use::Dead(Some(_))));
+    assert!(matches!(refresh::spend(&mut c, "zz", 31).unwrap(), refresh::Use::Dead(None)));
+}
+
+#[test]
+fn grants_are_revoked_by_user_client_and_by_session_except_offline() {
+    let (db, _t) = seeded();
+    let mut c = db.conn().unwrap();
+    grants::insert(&mut c, &grant("online")).unwrap();
+    grants::insert(&mut c, &grants::Grant { scope: "openid offline_access".into(), ..grant("offline") }).unwrap();
+    assert_eq!(grants::revoke_online_for_session(&mut c, "sess", 50).unwrap(), 1);
+    assert!(!grants::is_active(&mut c, "online", 51).unwrap());
+    assert!(grants::is_active(&mut c, "offline", 51).unwrap());
+    assert_eq!(grants::revoke_for_user_client(&mut c, "u1", "c1", 52).unwrap(), 1);
+    assert!(!grants::is_active(&mut c, "offline", 53).unwrap());
+    assert!(!grants::is_active(&mut c, "offline", 20_000).unwrap());
+}
+
+#[test]
+fn signing_keys_rotate_and_stay_published() {
+    use bridgekeeper::tokens::keyring::{KeyRing, ensure_keys, rotate};
+    use bridgekeeper::tokens::keys::Alg;
+    let (db, _t) = seeded();
+    let mut c = db.conn().unwrap();
+    assert!(ensure_keys(&mut c, Alg::Es256, 100).unwrap());
+    assert!(!ensure_keys(&mut c, Alg::Es256, 101).unwrap());
+    let before = KeyRing::load(&mut c).unwrap();
+    let old_kid = before.current.kid.clone();
+    let new_kid = rotate(&mut c, Alg::Es256, 200, 3600).unwrap();
+    assert_ne!(old_kid, new_kid);
+    let after = KeyRing::load(&mut c).unwrap();
+    assert_eq!(after.current.kid, new_kid);
+    assert!(after.verifier(&old_kid).is_some(), "retired key still published");
+    let jwks: serde_json::Value = serde_json::from_slice(&after.jwks_json).unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 3, "retired + current + next");
+    let states: Vec<String> = store::keys::list(&mut c).unwrap().into_iter().map(|k| k.state).collect();
+    assert_eq!(states.iter().filter(|s| *s == "current").count(), 1);
+    rotate(&mut c, Alg::Es256, 200 + 3601 + 1, 3600).unwrap();
+    let later = KeyRing::load(&mut c).unwrap();
+    assert!(later.verifier(&old_kid).is_none(), "retired key dropped once its tokens expired");
+}
