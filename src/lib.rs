@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clock;
 pub mod health;
 pub mod oauth;
+pub mod scopes;
 pub mod secret;
 pub mod server;
 pub mod settings;

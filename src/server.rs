@@ -27,6 +27,7 @@ pub struct AppState {
     pub clock: Clock,
     pub templates: Templates,
     keys: RwLock<Arc<KeyRing>>,
+    discovery: RwLock<Arc<[u8]>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -77,7 +78,15 @@ impl AppState {
             .await?;
         crate::accounts::clients::sync_static(&db, &settings, now).await?;
         let templates = Templates::load(&settings.templates_dir).map_err(StartError::Templates)?;
-        Ok(Arc::new(AppState { settings: Arc::new(settings), db, clock, templates, keys: RwLock::new(Arc::new(ring)) }))
+        let discovery = discovery_bytes(&settings, &ring);
+        Ok(Arc::new(AppState {
+            settings: Arc::new(settings),
+            db,
+            clock,
+            templates,
+            keys: RwLock::new(Arc::new(ring)),
+            discovery: RwLock::new(discovery),
+        }))
     }
 
     /// The key ring in force (cheap: an `Arc` clone).
@@ -88,15 +97,33 @@ impl AppState {
         }
     }
 
+    /// The discovery document, pre-serialised.
+    pub fn discovery_json(&self) -> Arc<[u8]> {
+        match self.discovery.read() {
+            Ok(d) => d.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
     /// Re-reads the keys from the database (after a rotation by another instance or the CLI).
     pub async fn reload_keys(&self) -> Result<(), StoreError> {
         let ring = self.db.run(KeyRing::load).await?;
+        let discovery = discovery_bytes(&self.settings, &ring);
+        match self.discovery.write() {
+            Ok(mut d) => *d = discovery,
+            Err(poisoned) => *poisoned.into_inner() = discovery,
+        }
         match self.keys.write() {
             Ok(mut k) => *k = Arc::new(ring),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(ring),
         }
         Ok(())
     }
+}
+
+fn discovery_bytes(settings: &Settings, ring: &KeyRing) -> Arc<[u8]> {
+    let doc = crate::oauth::discovery::metadata(settings, &ring.algs);
+    serde_json::to_vec(&doc).unwrap_or_default().into()
 }
 
 /// The application, exactly as `serve` runs it.
@@ -131,6 +158,8 @@ pub fn build_app(
         .app_data(web::JsonConfig::default().limit(64 * 1024))
         .app_data(web::QueryConfig::default())
         .configure(crate::health::configure)
+        .configure(crate::oauth::configure)
+        .configure(crate::web::configure)
         .wrap(from_fn(render_error_pages))
         .wrap(headers)
         .wrap(from_fn(request_id_and_log))

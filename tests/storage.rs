@@ -180,9 +180,10 @@ fn codes_redeem_once_and_replay_is_reported() {
     let (db, _t) = seeded();
     let mut c = db.conn().unwrap();
     codes::insert(&mut c, &code("k1")).unwrap();
-    assert!(matches!(codes::redeem(&mut c, "k1", 20).unwrap(), codes::Redemption::Fresh(_)));
-    assert!(matches!(codes::redeem(&mut c, "k1", 21).unwrap(), codes::Redemption::Replayed(_)));
-    assert_eq!(codes::redeem(&mut c, "nope", 21).unwrap(), codes::Redemption::Unknown);
+    assert_eq!(codes::redeem(&mut c, "k1", "other", 19).unwrap(), codes::Redemption::Unknown, "bound to its client");
+    assert!(matches!(codes::redeem(&mut c, "k1", "c1", 20).unwrap(), codes::Redemption::Fresh(_)));
+    assert!(matches!(codes::redeem(&mut c, "k1", "c1", 21).unwrap(), codes::Redemption::Replayed(_)));
+    assert_eq!(codes::redeem(&mut c, "nope", "c1", 21).unwrap(), codes::Redemption::Unknown);
 }
 
 #[test]
@@ -195,7 +196,7 @@ fn concurrent_redemptions_of_one_code_have_exactly_one_winner() {
                 let db = db.clone();
                 s.spawn(move || {
                     let mut c = db.conn().unwrap();
-                    matches!(codes::redeem(&mut c, "race", 20).unwrap(), codes::Redemption::Fresh(_)) as usize
+                    matches!(codes::redeem(&mut c, "race", "c1", 20).unwrap(), codes::Redemption::Fresh(_)) as usize
                 })
             })
             .collect();

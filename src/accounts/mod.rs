@@ -1,3 +1,5 @@
 //! Accounts: local users, downstream clients as an aggregate, sessions, consents.
 
 pub mod clients;
+pub mod session;
+pub mod users;

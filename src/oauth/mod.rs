@@ -1,6 +1,26 @@
 //! The downstream authorization server and OpenID Provider.
 
+pub mod authorize;
+pub mod bearer;
+pub mod client_auth;
+pub mod discovery;
 pub mod error;
+pub mod grants;
+pub mod introspect;
+pub mod issue;
+pub mod logout;
+pub mod params;
 pub mod redirect;
+pub mod token;
+pub mod userinfo;
 
 pub use error::{ErrorCode, OAuthError};
+
+pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
+    discovery::configure(cfg);
+    authorize::configure(cfg);
+    token::configure(cfg);
+    userinfo::configure(cfg);
+    introspect::configure(cfg);
+    logout::configure(cfg);
+}

@@ -36,17 +36,25 @@ pub enum Redemption {
     Fresh(AuthCode),
     /// Already spent before: the caller must revoke what the first use produced.
     Replayed(AuthCode),
+    /// Unknown, or issued to another client (left untouched).
     Unknown,
 }
 
 /// Marks the code used in one conditional update, so that of two racing redemptions exactly one wins.
-pub fn redeem(conn: &mut DbConn, code_hash: &str, now: i64) -> StoreResult<Redemption> {
-    let won = diesel::update(auth_codes::table.find(code_hash).filter(auth_codes::used_at.is_null()))
-        .set(auth_codes::used_at.eq(now))
-        .execute(conn)?;
+/// A code presented by another client than the one it was issued to counts as unknown and is not spent.
+pub fn redeem(conn: &mut DbConn, code_hash: &str, client_id: &str, now: i64) -> StoreResult<Redemption> {
+    let won = diesel::update(
+        auth_codes::table
+            .find(code_hash)
+            .filter(auth_codes::used_at.is_null())
+            .filter(auth_codes::client_id.eq(client_id)),
+    )
+    .set(auth_codes::used_at.eq(now))
+    .execute(conn)?;
     let row = auth_codes::table.find(code_hash).select(AuthCode::as_select()).first(conn).optional()?;
     Ok(match (won, row) {
         (_, None) => Redemption::Unknown,
+        (_, Some(code)) if code.client_id != client_id => Redemption::Unknown,
         (1, Some(code)) => Redemption::Fresh(code),
         (_, Some(code)) => Redemption::Replayed(code),
     })

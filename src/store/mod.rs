@@ -10,6 +10,7 @@ pub mod grants;
 pub mod identities;
 pub mod keys;
 pub mod refresh;
+pub mod revoked;
 pub mod schema;
 pub mod sessions;
 pub mod users;

@@ -1,6 +1,7 @@
 //! Pages people see (tera templates): error page now; login chooser, consent and account pages build on it.
 
 pub mod error;
+pub mod pages;
 
 pub use error::PageError;
 
@@ -54,4 +55,15 @@ pub fn escape(s: &str) -> String {
         }
     }
     out
+}
+
+pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
+    pages::configure(cfg);
+}
+
+/// The context every page starts from.
+pub fn context(state: &crate::server::AppState) -> tera::Context {
+    let mut ctx = tera::Context::new();
+    ctx.insert("dev_mode", &state.settings.dev_mode);
+    ctx
 }

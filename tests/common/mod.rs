@@ -2,6 +2,8 @@
 //! Backend: SQLite by default; PostgreSQL when BK_TEST_BACKEND=postgres (BK_TEST_PG_URL = admin URL).
 #![allow(dead_code)]
 
+pub mod oauth;
+
 use std::net::TcpListener;
 use std::sync::Arc;
 

@@ -1,0 +1,107 @@
+//! Local users: resolving a federated identity to one local account, and the claims a scope releases.
+
+use serde_json::{Map, Value, json};
+
+use crate::store::identities::{self, Identity};
+use crate::store::users::{self, User};
+use crate::store::{DbConn, StoreResult, audit, new_id};
+
+/// What an upstream asserted about the person, after verification.
+#[derive(Debug, Clone, Default)]
+pub struct FederatedIdentity {
+    pub provider: String,
+    pub issuer: String,
+    pub subject: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub preferred_username: Option<String>,
+    pub picture: Option<String>,
+    pub groups: Vec<String>,
+}
+
+/// Finds the local user of a known identity, or creates a new user for an unknown one. Linking rules for
+/// known emails live with the providers (they need the provider's `link_by_email` policy).
+pub fn resolve(conn: &mut DbConn, fed: &FederatedIdentity, now: i64) -> StoreResult<User> {
+    let claims = json!({
+        "email": fed.email, "email_verified": fed.email_verified, "name": fed.name,
+        "preferred_username": fed.preferred_username, "picture": fed.picture, "groups": fed.groups,
+    })
+    .to_string();
+    let groups_json = serde_json::to_string(&fed.groups)?;
+    if let Some(ident) = identities::find(conn, &fed.provider, &fed.subject)? {
+        identities::touch(conn, &ident.id, &claims, fed.email.as_deref(), fed.email_verified, now)?;
+        let Some(mut user) = users::find(conn, &ident.user_id)? else {
+            return Err(crate::store::StoreError::Corrupt(format!("identity {} has no user", ident.id)));
+        };
+        user.name = fed.name.clone().or(user.name);
+        user.preferred_username = fed.preferred_username.clone().or(user.preferred_username);
+        user.picture = fed.picture.clone().or(user.picture);
+        if fed.email.is_some() {
+            user.email = fed.email.clone();
+            user.email_verified = fed.email_verified;
+        }
+        user.groups_json = groups_json;
+        user.updated_at = now;
+        users::update_profile(conn, &user)?;
+        return Ok(user);
+    }
+    let user = User {
+        id: new_id(),
+        email: fed.email.clone(),
+        email_verified: fed.email_verified,
+        name: fed.name.clone(),
+        preferred_username: fed.preferred_username.clone(),
+        picture: fed.picture.clone(),
+        groups_json,
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+    };
+    let ident = Identity {
+        id: new_id(),
+        user_id: user.id.clone(),
+        provider: fed.provider.clone(),
+        issuer: fed.issuer.clone(),
+        subject: fed.subject.clone(),
+        email: fed.email.clone(),
+        email_verified: fed.email_verified,
+        claims_json: claims,
+        upstream_refresh_token: None,
+        created_at: now,
+        last_used_at: now,
+    };
+    diesel::Connection::transaction(conn, |conn| {
+        users::insert(conn, &user)?;
+        identities::insert(conn, &ident)?;
+        audit::record(conn, &audit::AuditEvent::new(now, "user_created").user(&user.id).provider(&fed.provider))
+    })?;
+    Ok(user)
+}
+
+/// Claims released for the granted scopes (OIDC Core §5.4), `sub` always.
+pub fn claims_for_scopes(user: &User, scopes: &[&str]) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("sub".into(), user.id.clone().into());
+    let has = |s: &str| scopes.contains(&s);
+    if has("profile") {
+        for (k, v) in
+            [("name", &user.name), ("preferred_username", &user.preferred_username), ("picture", &user.picture)]
+        {
+            if let Some(v) = v {
+                m.insert(k.into(), v.clone().into());
+            }
+        }
+        m.insert("updated_at".into(), user.updated_at.into());
+    }
+    if has("email")
+        && let Some(e) = &user.email
+    {
+        m.insert("email".into(), e.clone().into());
+        m.insert("email_verified".into(), user.email_verified.into());
+    }
+    if has("groups") {
+        m.insert("groups".into(), user.groups().into());
+    }
+    m
+}

@@ -1,0 +1,31 @@
+//! Checking our own access tokens where we are the resource server (userinfo, introspection): signature,
+//! `typ`, issuer and expiry, then revocation (jti deny-list, grant revoked, user disabled).
+
+use crate::server::AppState;
+use crate::store::{StoreResult, grants, revoked, users};
+use crate::tokens::claims::{AccessClaims, verify_access_token};
+
+/// The token's claims and its user (none for client_credentials tokens), if the token is live.
+pub async fn check(state: &AppState, token: &str) -> StoreResult<Option<(AccessClaims, Option<users::User>)>> {
+    let now = state.clock.now();
+    let Some(claims) = verify_access_token(&state.keys(), &state.settings.issuer, token, now) else {
+        return Ok(None);
+    };
+    let c = claims.clone();
+    state
+        .db
+        .run(move |conn| {
+            if revoked::is_revoked(conn, &c.jti)? {
+                return Ok(None);
+            }
+            let Some(gid) = &c.gid else { return Ok(Some((c, None))) };
+            if !grants::is_active(conn, gid, now)? {
+                return Ok(None);
+            }
+            match users::find(conn, &c.sub)? {
+                Some(u) if !u.disabled => Ok(Some((c, Some(u)))),
+                _ => Ok(None),
+            }
+        })
+        .await
+}

@@ -1,0 +1,103 @@
+//! Client authentication at the token, introspection and revocation endpoints (RFC 6749 §2.3):
+//! `client_secret_basic`, `client_secret_post`, or `none` for public clients. Exactly one method per request.
+
+use base64::Engine;
+
+use super::{OAuthError, params::Params};
+use crate::server::AppState;
+use crate::store::clients::Client;
+
+/// Who is calling, as claimed by the request (before checking the secret).
+#[derive(Debug)]
+struct Presented {
+    client_id: String,
+    secret: Option<String>,
+    basic: bool,
+}
+
+fn presented(authorization: Option<&str>, params: &Params) -> Result<Presented, OAuthError> {
+    let basic = authorization.and_then(|h| {
+        let (scheme, rest) = h.trim().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("basic").then(|| rest.trim().to_string())
+    });
+    if params.is_duplicated("client_id") || params.is_duplicated("client_secret") {
+        return Err(OAuthError::invalid_request("client_id or client_secret sent more than once"));
+    }
+    match basic {
+        Some(encoded) => {
+            if params.has("client_secret") {
+                return Err(OAuthError::invalid_request("use one client authentication method, not two"));
+            }
+            let bad = || OAuthError::invalid_client("malformed Basic credentials").with_basic(true);
+            let raw = base64::engine::general_purpose::STANDARD.decode(encoded).map_err(|_| bad())?;
+            let raw = String::from_utf8(raw).map_err(|_| bad())?;
+            let (id, secret) = raw.split_once(':').ok_or_else(bad)?;
+            // RFC 6749 §2.3.1: both halves are form-urlencoded before base64.
+            let decode = |s: &str| -> Result<String, OAuthError> {
+                let plus = s.replace('+', " ");
+                url::form_urlencoded::parse(format!("x={}", plus.replace('&', "%26").replace('=', "%3D")).as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .ok_or_else(bad)
+            };
+            let (id, secret) = (decode(id)?, decode(secret)?);
+            if params.get("client_id").is_some_and(|body_id| body_id != id) {
+                return Err(OAuthError::invalid_request("client_id in the body differs from the Basic credentials"));
+            }
+            Ok(Presented { client_id: id, secret: Some(secret), basic: true })
+        }
+        None => {
+            let id =
+                params.get("client_id").ok_or_else(|| OAuthError::invalid_client("client authentication required"))?;
+            Ok(Presented {
+                client_id: id.to_string(),
+                secret: params.get("client_secret").map(String::from),
+                basic: false,
+            })
+        }
+    }
+}
+
+/// Authenticates the calling client. `allow_public`: may a public client (no secret) call this endpoint?
+pub async fn authenticate(
+    state: &AppState,
+    authorization: Option<&str>,
+    params: &Params,
+    allow_public: bool,
+) -> Result<Client, OAuthError> {
+    let p = presented(authorization, params)?;
+    let fail = |why: &str| OAuthError::invalid_client(why.to_string()).with_basic(p.basic);
+    let id = p.client_id.clone();
+    let client = state.db.run(move |c| crate::store::clients::find(c, &id)).await?;
+    let Some(client) = client.filter(|c| !c.disabled) else {
+        return Err(fail("client authentication failed"));
+    };
+    match (&client.secret_hash, &p.secret) {
+        (Some(hash), Some(secret)) if crate::secret::verify_token_hash(secret, hash) => Ok(client),
+        (None, None) if allow_public => Ok(client),
+        (None, None) => Err(fail("this endpoint requires a confidential client")),
+        _ => Err(fail("client authentication failed")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        // id "my app", secret "a:b+c%" form-urlencoded, then base64
+        let enc = base64::engine::general_purpose::STANDARD.encode("my+app:a%3Ab%2Bc%25");
+        let p = presented(Some(&format!("Basic {enc}")), &Params::default()).unwrap();
+        assert_eq!(p.client_id, "my app");
+        assert_eq!(p.secret.as_deref(), Some("a:b+c%"));
+        assert!(p.basic);
+    }
+
+    #[test]
+    fn two_methods_are_refused() {
+        let enc = base64::engine::general_purpose::STANDARD.encode("a:b");
+        let e = presented(Some(&format!("basic {enc}")), &Params::parse("client_secret=b")).unwrap_err();
+        assert_eq!(e.code, super::super::ErrorCode::InvalidRequest);
+    }
+}

@@ -1,0 +1,75 @@
+//! Discovery (OIDC Discovery, RFC 8414) and JWKS. Both are served as pre-serialised bytes.
+
+use actix_web::{HttpResponse, get, web};
+
+use crate::server::AppState;
+use crate::settings::Settings;
+
+/// The provider metadata: only what is really supported.
+pub fn metadata(s: &Settings, algs: &[&str]) -> serde_json::Value {
+    let base = s.issuer_base();
+    let scopes: Vec<&String> = s.scopes.keys().collect();
+    serde_json::json!({
+        "issuer": s.issuer,
+        "authorization_endpoint": format!("{base}/authorize"),
+        "token_endpoint": format!("{base}/token"),
+        "userinfo_endpoint": format!("{base}/userinfo"),
+        "jwks_uri": format!("{base}/jwks.json"),
+        "introspection_endpoint": format!("{base}/introspect"),
+        "revocation_endpoint": format!("{base}/revoke"),
+        "end_session_endpoint": format!("{base}/logout"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": algs,
+        "userinfo_signing_alg_values_supported": [],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": scopes,
+        "claims_supported": [
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "amr", "azp", "sid",
+            "name", "preferred_username", "picture", "updated_at", "email", "email_verified", "groups"
+        ],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "authorization_response_iss_parameter_supported": true,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "claims_parameter_supported": false,
+        "frontchannel_logout_supported": false,
+        "backchannel_logout_supported": false,
+    })
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(openid_configuration).service(oauth_metadata).service(jwks);
+}
+
+fn json_bytes(body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(("Cache-Control", "public, max-age=300"))
+        .insert_header(("Access-Control-Allow-Origin", "*"))
+        .body(body)
+}
+
+#[get("/.well-known/openid-configuration")]
+async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
+    json_bytes(state.discovery_json().to_vec())
+}
+
+#[get("/.well-known/oauth-authorization-server")]
+async fn oauth_metadata(state: web::Data<AppState>) -> HttpResponse {
+    json_bytes(state.discovery_json().to_vec())
+}
+
+#[get("/jwks.json")]
+async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/jwk-set+json")
+        .insert_header(("Cache-Control", "public, max-age=60"))
+        .insert_header(("Access-Control-Allow-Origin", "*"))
+        .body(state.keys().jwks_json.to_vec())
+}

@@ -1,0 +1,150 @@
+//! The grants: authorization_code (single use, bound; reuse revokes), refresh_token (rotation, reuse
+//! revokes the family, scope may only narrow), client_credentials.
+
+use super::issue::{self, TokenResponse};
+use super::params::Params;
+use super::{OAuthError, authorize::valid_pkce_value};
+use crate::server::AppState;
+use crate::store::clients::Client;
+use crate::store::codes::{self, Redemption};
+use crate::store::refresh::{self, Use};
+use crate::store::{audit, grants, users};
+
+pub async fn authorization_code(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    let verifier = params.get("code_verifier").map(String::from);
+    if verifier.as_deref().is_some_and(|v| !valid_pkce_value(v)) {
+        return Err(OAuthError::invalid_grant("code_verifier is malformed"));
+    }
+    let hash = crate::secret::hash_token(code);
+    let (now, cid) = (state.clock.now(), client.client_id.clone());
+    let redemption = state.db.run(move |c| codes::redeem(c, &hash, &cid, now)).await?;
+    let code = match redemption {
+        Redemption::Fresh(code) => code,
+        Redemption::Replayed(code) => {
+            // RFC 6749 §4.1.2: revoke what the first redemption produced.
+            let event = audit::AuditEvent::new(now, "code_reuse").user(&code.user_id).client(&code.client_id);
+            state
+                .db
+                .run(move |c| {
+                    grants::revoke(c, &code.grant_id, now)?;
+                    audit::record(c, &event)
+                })
+                .await?;
+            return Err(OAuthError::invalid_grant("the authorization code was already used"));
+        }
+        Redemption::Unknown => return Err(OAuthError::invalid_grant("the authorization code is invalid")),
+    };
+    if code.expires_at <= now {
+        return Err(OAuthError::invalid_grant("the authorization code has expired"));
+    }
+    if let Some(sent) = &code.redirect_uri
+        && params.get("redirect_uri") != Some(sent.as_str())
+    {
+        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+    }
+    match (&code.code_challenge, &verifier) {
+        (Some(ch), Some(v)) if crate::tokens::jws::pkce_matches(v, ch) => {}
+        (Some(_), _) => return Err(OAuthError::invalid_grant("PKCE verification failed")),
+        (None, Some(_)) => return Err(OAuthError::invalid_grant("code_verifier sent but no code_challenge was")),
+        (None, None) => {}
+    }
+    let (gid, uid) = (code.grant_id.clone(), code.user_id.clone());
+    let (grant, user) = state.db.run(move |c| Ok((grants::find(c, &gid)?, users::find(c, &uid)?))).await?;
+    let grant = grant.filter(|g| g.revoked_at.is_none() && g.expires_at > now);
+    let (Some(grant), Some(user)) = (grant, user.filter(|u| !u.disabled)) else {
+        return Err(OAuthError::invalid_grant("the grant is no longer valid"));
+    };
+    let (resp, rt) = issue::for_user(
+        state,
+        &grant,
+        &user,
+        &code.scope,
+        code.nonce.as_deref(),
+        client.allows_grant("refresh_token"),
+    )?;
+    if let Some(rt) = rt {
+        state.db.run(move |c| refresh::insert(c, &rt)).await?;
+    }
+    Ok(resp)
+}
+
+pub async fn refresh_token(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+    let token = params.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    let hash = crate::secret::hash_token(token);
+    let now = state.clock.now();
+    let h = hash.clone();
+    let found = state.db.run(move |c| refresh::find(c, &h)).await?;
+    // Bound to the client: another client's token is refused without touching it.
+    if found.as_ref().is_none_or(|t| t.client_id != client.client_id) {
+        return Err(OAuthError::invalid_grant("the refresh token is invalid"));
+    }
+    let current = match state.db.run(move |c| refresh::spend(c, &hash, now)).await? {
+        Use::Rotated(t) => t,
+        Use::Reused(t) => {
+            let event = audit::AuditEvent::new(now, "refresh_reuse").user(&t.user_id).client(&t.client_id);
+            state
+                .db
+                .run(move |c| {
+                    grants::revoke(c, &t.grant_id, now)?;
+                    audit::record(c, &event)
+                })
+                .await?;
+            return Err(OAuthError::invalid_grant("the refresh token was already used; its grant is revoked"));
+        }
+        Use::Dead(_) => return Err(OAuthError::invalid_grant("the refresh token is invalid")),
+    };
+    if current.expires_at <= now {
+        return Err(OAuthError::invalid_grant("the refresh token has expired"));
+    }
+    let scope = match params.get("scope") {
+        None => current.scope.clone(),
+        Some(s) => {
+            let asked: Vec<&str> = s.split(' ').filter(|x| !x.is_empty()).collect();
+            if asked.is_empty() || !crate::scopes::is_subset(&asked, &current.scope) {
+                return Err(OAuthError::invalid_scope("the scope exceeds what was granted"));
+            }
+            let mut asked: Vec<&str> = asked;
+            asked.sort_unstable();
+            asked.dedup();
+            asked.join(" ")
+        }
+    };
+    let (gid, uid) = (current.grant_id.clone(), current.user_id.clone());
+    let (grant, user) = state.db.run(move |c| Ok((grants::find(c, &gid)?, users::find(c, &uid)?))).await?;
+    let grant = grant.filter(|g| g.revoked_at.is_none() && g.expires_at > now);
+    let (Some(grant), Some(user)) = (grant, user.filter(|u| !u.disabled)) else {
+        return Err(OAuthError::invalid_grant("the grant is no longer valid"));
+    };
+    let (mut resp, _) = issue::for_user(state, &grant, &user, &scope, None, false)?;
+    // Rotation: the successor keeps the family's full scope, so a narrowed request does not shrink later refreshes.
+    let (next, row) = issue::refresh_token(state, &grant, &user.id, &current.scope);
+    state.db.run(move |c| refresh::insert(c, &row)).await?;
+    resp.refresh_token = Some(next);
+    Ok(resp)
+}
+
+pub fn client_credentials(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+    let allowed: Vec<String> =
+        client.allowed_scopes.iter().filter(|s| !matches!(s.as_str(), "openid" | "offline_access")).cloned().collect();
+    let scopes = match params.get("scope") {
+        None => allowed,
+        Some(s) => {
+            crate::scopes::narrow(Some(s), &allowed, &state.settings.scopes).map_err(OAuthError::invalid_scope)?
+        }
+    };
+    let scope = scopes.join(" ");
+    let at = issue::access_token(state, &client.client_id, &client.client_id, &scope, None, None)?;
+    Ok(TokenResponse {
+        access_token: at,
+        token_type: "Bearer",
+        expires_in: state.settings.tokens.access_token_ttl_secs,
+        scope,
+        id_token: None,
+        refresh_token: None,
+    })
+}

@@ -1,0 +1,135 @@
+//! Minting tokens: JWT access tokens (RFC 9068), ID tokens (OIDC Core §2), rotating refresh tokens.
+
+use serde_json::{Map, Value};
+
+use super::{ErrorCode, OAuthError};
+use crate::accounts::users::claims_for_scopes;
+use crate::server::AppState;
+use crate::store::grants::Grant;
+use crate::store::refresh::RefreshToken;
+use crate::store::users::User;
+use crate::tokens::claims::{ACCESS_TOKEN_TYP, AccessClaims};
+use crate::tokens::jws;
+
+fn sign_err(_: crate::tokens::keys::KeyError) -> OAuthError {
+    OAuthError::new(ErrorCode::ServerError, "token signing failed")
+}
+
+/// The token endpoint's success body (RFC 6749 §5.1).
+#[derive(Debug, serde::Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// A signed access token for `sub` (a user id, or the client id for client_credentials).
+pub fn access_token(
+    state: &AppState,
+    sub: &str,
+    client_id: &str,
+    scope: &str,
+    auth_time: Option<i64>,
+    gid: Option<&str>,
+) -> Result<String, OAuthError> {
+    let now = state.clock.now();
+    let claims = AccessClaims {
+        iss: state.settings.issuer.clone(),
+        sub: sub.to_string(),
+        aud: state.settings.issuer.clone(),
+        client_id: client_id.to_string(),
+        scope: scope.to_string(),
+        iat: now,
+        exp: now + state.settings.tokens.access_token_ttl_secs,
+        jti: crate::secret::random_token_bytes(16),
+        auth_time,
+        gid: gid.map(String::from),
+    };
+    jws::sign(&state.keys().current, ACCESS_TOKEN_TYP, &claims).map_err(sign_err)
+}
+
+/// An ID token: iss, sub, aud, azp, exp, iat, auth_time, nonce (iff sent), at_hash, and the scope's claims.
+pub fn id_token(
+    state: &AppState,
+    user: &User,
+    client_id: &str,
+    scopes: &[&str],
+    auth_time: i64,
+    nonce: Option<&str>,
+    access_token: &str,
+) -> Result<String, OAuthError> {
+    let now = state.clock.now();
+    let mut claims: Map<String, Value> = claims_for_scopes(user, scopes);
+    claims.insert("iss".into(), state.settings.issuer.clone().into());
+    claims.insert("aud".into(), client_id.into());
+    claims.insert("azp".into(), client_id.into());
+    claims.insert("iat".into(), now.into());
+    claims.insert("exp".into(), (now + state.settings.tokens.id_token_ttl_secs).into());
+    claims.insert("auth_time".into(), auth_time.into());
+    claims.insert("at_hash".into(), jws::half_hash(access_token).into());
+    if let Some(n) = nonce {
+        claims.insert("nonce".into(), n.into());
+    }
+    jws::sign(&state.keys().current, "JWT", &claims).map_err(sign_err)
+}
+
+/// A new refresh token of `grant`'s family; returns (token, row to store).
+pub fn refresh_token(state: &AppState, grant: &Grant, user_id: &str, scope: &str) -> (String, RefreshToken) {
+    let now = state.clock.now();
+    let token = crate::secret::random_token();
+    let row = RefreshToken {
+        token_hash: crate::secret::hash_token(&token),
+        grant_id: grant.id.clone(),
+        client_id: grant.client_id.clone(),
+        user_id: user_id.to_string(),
+        scope: scope.to_string(),
+        created_at: now,
+        expires_at: (now + state.settings.tokens.refresh_idle_ttl_secs).min(grant.expires_at),
+        used_at: None,
+        revoked_at: None,
+    };
+    (token, row)
+}
+
+/// Everything a user grant yields: access token, ID token when `openid`, refresh token when `offline_access`
+/// and the client may refresh. The refresh row is returned for the caller to store.
+pub fn for_user(
+    state: &AppState,
+    grant: &Grant,
+    user: &User,
+    scope: &str,
+    nonce: Option<&str>,
+    allow_refresh: bool,
+) -> Result<(TokenResponse, Option<RefreshToken>), OAuthError> {
+    let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
+    let auth_time = grant.auth_time.unwrap_or(grant.created_at);
+    let at = access_token(state, &user.id, &grant.client_id, scope, Some(auth_time), Some(&grant.id))?;
+    let id_token = if scopes.contains(&"openid") {
+        Some(id_token(state, user, &grant.client_id, &scopes, auth_time, nonce, &at)?)
+    } else {
+        None
+    };
+    let (refresh, row) = if allow_refresh && scopes.contains(&"offline_access") {
+        let (t, row) = refresh_token(state, grant, &user.id, scope);
+        (Some(t), Some(row))
+    } else {
+        (None, None)
+    };
+    Ok((
+        TokenResponse {
+            access_token: at,
+            token_type: "Bearer",
+            expires_in: state.settings.tokens.access_token_ttl_secs,
+            scope: scope.to_string(),
+            id_token,
+            refresh_token: refresh,
+        },
+        row,
+    ))
+}

@@ -1,0 +1,127 @@
+//! RP-initiated logout (OpenID RP-Initiated Logout 1.0). Redirects only to a registered
+//! post_logout_redirect_uri of the client the hint names; without a valid hint the user confirms first.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::authorize::see_other;
+use super::params::Params;
+use super::redirect::with_params;
+use crate::accounts::session;
+use crate::server::AppState;
+use crate::store::clients;
+use crate::tokens::claims::verify_own_id_token;
+use crate::web::PageError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/logout", web::get().to(get))
+        .route("/logout", web::post().to(post))
+        .route("/logout/confirm", web::post().to(confirm));
+}
+
+struct Plan {
+    /// Where to go afterwards (already validated), with `state` appended.
+    target: Option<String>,
+    /// The id_token_hint was ours: no confirmation needed.
+    hinted: bool,
+}
+
+async fn plan(state: &AppState, p: &Params) -> Result<Plan, PageError> {
+    let bad = |m: &str| PageError::bad_request("Cannot sign you out automatically", m.to_string());
+    if p.first_duplicate().is_some() {
+        return Err(bad("The logout request repeats a parameter."));
+    }
+    let hint = match p.get("id_token_hint") {
+        Some(h) => Some(
+            verify_own_id_token(&state.keys(), &state.settings.issuer, h)
+                .ok_or_else(|| bad("The app sent a sign-in token that this service did not issue."))?,
+        ),
+        None => None,
+    };
+    let client_id = match (&hint, p.get("client_id")) {
+        (Some((_, aud)), Some(cid)) if !aud.iter().any(|a| a == cid) => {
+            return Err(bad("The app and the sign-in token do not belong together."));
+        }
+        (Some((_, aud)), _) => aud.first().cloned(),
+        (None, cid) => cid.map(String::from),
+    };
+    let target = match p.get("post_logout_redirect_uri") {
+        None => None,
+        Some(uri) => {
+            let cid = client_id
+                .clone()
+                .ok_or_else(|| bad("The request names a return address but not the app it belongs to."))?;
+            let client = state.db.run(move |c| clients::find(c, &cid)).await?;
+            let registered = client.is_some_and(|c| c.post_logout_redirect_uris.iter().any(|r| r == uri));
+            if !registered {
+                return Err(bad("The app asked to send you to an address it has not registered."));
+            }
+            let mut extra = Vec::new();
+            if let Some(s) = p.get("state") {
+                extra.push(("state", s));
+            }
+            Some(with_params(uri, &extra))
+        }
+    };
+    Ok(Plan { target, hinted: hint.is_some() })
+}
+
+async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, PageError> {
+    start(&state, &req, Params::parse(req.query_string())).await
+}
+
+async fn post(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    start(&state, &req, Params::parse(std::str::from_utf8(&body).unwrap_or(""))).await
+}
+
+async fn start(state: &AppState, req: &HttpRequest, p: Params) -> Result<HttpResponse, PageError> {
+    let plan = plan(state, &p).await?;
+    if plan.hinted {
+        return finish(state, req, plan.target).await;
+    }
+    let (csrf, cookie) = session::csrf_token(state, req);
+    let mut ctx = crate::web::context(state);
+    ctx.insert("csrf", &csrf);
+    ctx.insert("params", &p.to_query());
+    let html = state.templates.render("logout_confirm.html", &ctx)?;
+    let mut r = HttpResponse::Ok();
+    if let Some(c) = cookie {
+        r.cookie(c);
+    }
+    Ok(r.insert_header(("Cache-Control", "no-store")).content_type("text/html; charset=utf-8").body(html))
+}
+
+#[derive(serde::Deserialize)]
+struct ConfirmForm {
+    csrf: Option<String>,
+    params: String,
+}
+
+async fn confirm(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<ConfirmForm>,
+) -> Result<HttpResponse, PageError> {
+    if !session::csrf_ok(&req, form.csrf.as_deref()) {
+        return Err(PageError::bad_request("Form expired", "Please try signing out again."));
+    }
+    let plan = plan(&state, &Params::parse(&form.params)).await?;
+    finish(&state, &req, plan.target).await
+}
+
+async fn finish(state: &AppState, req: &HttpRequest, target: Option<String>) -> Result<HttpResponse, PageError> {
+    let cleared = match session::current(state, req).await? {
+        Some(s) => Some(session::end(state, &s).await?),
+        None => None,
+    };
+    let mut resp = match target {
+        Some(t) => see_other(&t),
+        None => {
+            let html = state.templates.render("logged_out.html", &crate::web::context(state))?;
+            HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html)
+        }
+    };
+    if let Some(c) = cleared {
+        let _ = resp.add_cookie(&c);
+    }
+    Ok(resp)
+}

@@ -1,0 +1,73 @@
+//! Request parameters as the RFCs want them read: duplicates are an error, empty values are absent, unknown
+//! parameters are ignored.
+
+use std::collections::HashMap;
+
+/// Parameters of one request (query or form body).
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    values: HashMap<String, String>,
+    duplicated: Vec<String>,
+}
+
+impl Params {
+    /// Parses `application/x-www-form-urlencoded` text (a query string or a form body).
+    pub fn parse(text: &str) -> Self {
+        let mut p = Params::default();
+        for (k, v) in url::form_urlencoded::parse(text.as_bytes()) {
+            if v.is_empty() {
+                continue;
+            }
+            if p.values.contains_key(k.as_ref()) {
+                if !p.duplicated.iter().any(|d| d == k.as_ref()) {
+                    p.duplicated.push(k.into_owned());
+                }
+                continue;
+            }
+            p.values.insert(k.into_owned(), v.into_owned());
+        }
+        p
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.values.contains_key(key)
+    }
+
+    pub fn is_duplicated(&self, key: &str) -> bool {
+        self.duplicated.iter().any(|d| d == key)
+    }
+
+    /// The first parameter that appeared more than once, if any.
+    pub fn first_duplicate(&self) -> Option<&str> {
+        self.duplicated.first().map(String::as_str)
+    }
+
+    pub fn to_query(&self) -> String {
+        let mut ser = url::form_urlencoded::Serializer::new(String::new());
+        let mut keys: Vec<&String> = self.values.keys().collect();
+        keys.sort();
+        for k in keys {
+            ser.append_pair(k, &self.values[k]);
+        }
+        ser.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicates_and_empties() {
+        let p = Params::parse("scope=a&scope=b&state=&x=1&nonce=n%2Bm");
+        assert!(p.is_duplicated("scope"));
+        assert_eq!(p.first_duplicate(), Some("scope"));
+        assert!(!p.has("state"), "empty means absent");
+        assert_eq!(p.get("nonce"), Some("n+m"));
+        assert_eq!(p.get("x"), Some("1"));
+    }
+}

@@ -1,0 +1,62 @@
+//! The token endpoint (RFC 6749 §3.2): form POST only, one client authentication method, errors as JSON with
+//! `Cache-Control: no-store`.
+
+use actix_web::http::header;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+
+use super::issue::TokenResponse;
+use super::params::Params;
+use super::{ErrorCode, OAuthError, client_auth, grants};
+use crate::server::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/token").route(web::post().to(token)).default_service(web::to(post_only)));
+}
+
+/// 405 for anything but POST, still in the RFC's JSON shape.
+pub async fn post_only() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, "POST"))
+        .insert_header(("Cache-Control", "no-store"))
+        .json(OAuthError::invalid_request("this endpoint accepts POST only").json_body())
+}
+
+/// Reads an `application/x-www-form-urlencoded` body; anything else is `invalid_request`.
+pub fn form_params(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError> {
+    if !req.content_type().eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
+    }
+    let text = std::str::from_utf8(body).map_err(|_| OAuthError::invalid_request("the body is not UTF-8"))?;
+    Ok(Params::parse(text))
+}
+
+pub fn authorization_header(req: &HttpRequest) -> Option<&str> {
+    req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+}
+
+pub fn no_store_json<T: serde::Serialize>(body: &T) -> HttpResponse {
+    HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).insert_header(("Pragma", "no-cache")).json(body)
+}
+
+async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, OAuthError> {
+    let params = form_params(&req, &body)?;
+    let grant_type = params.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    let allow_public = match grant_type {
+        "authorization_code" | "refresh_token" => true,
+        "client_credentials" => false,
+        _ => return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "unsupported grant_type")),
+    };
+    let client = client_auth::authenticate(&state, authorization_header(&req), &params, allow_public).await?;
+    if let Some(d) = params.first_duplicate() {
+        return Err(OAuthError::invalid_request(format!("parameter {d} is repeated")));
+    }
+    if !client.allows_grant(grant_type) {
+        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not use this grant type"));
+    }
+    let resp: TokenResponse = match grant_type {
+        "authorization_code" => grants::authorization_code(&state, &client, &params).await?,
+        "refresh_token" => grants::refresh_token(&state, &client, &params).await?,
+        _ => grants::client_credentials(&state, &client, &params)?,
+    };
+    Ok(no_store_json(&resp))
+}

@@ -1,0 +1,190 @@
+//! The sign-in page (with the local `dev` upstream until provider plugins arrive), consent, home, CSS.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::accounts::session;
+use crate::accounts::users::{FederatedIdentity, resolve};
+use crate::oauth::authorize::{self, load_pending, see_other};
+use crate::oauth::params::Params;
+use crate::server::AppState;
+use crate::store::consents;
+use crate::web::PageError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(home))
+        .route("/static/style.css", web::get().to(css))
+        .route("/login", web::get().to(login_page))
+        .route("/login/dev", web::post().to(dev_login))
+        .route("/consent", web::get().to(consent_page))
+        .route("/consent", web::post().to(consent_decision));
+}
+
+fn html(body: String, cookie: Option<actix_web::cookie::Cookie<'static>>) -> HttpResponse {
+    let mut r = HttpResponse::Ok();
+    if let Some(c) = cookie {
+        r.cookie(c);
+    }
+    r.insert_header(("Cache-Control", "no-store")).content_type("text/html; charset=utf-8").body(body)
+}
+
+async fn home(state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let mut ctx = crate::web::context(&state);
+    ctx.insert("issuer", &state.settings.issuer);
+    Ok(html(state.templates.render("home.html", &ctx)?, None))
+}
+
+async fn css(state: web::Data<AppState>) -> HttpResponse {
+    let path = state.settings.templates_dir.join("static/style.css");
+    match tokio::fs::read(path).await {
+        Ok(bytes) => HttpResponse::Ok()
+            .content_type("text/css")
+            .insert_header(("Cache-Control", "public, max-age=3600"))
+            .body(bytes),
+        Err(_) => HttpResponse::NotFound().finish(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ReqQuery {
+    req: String,
+}
+
+async fn login_page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<ReqQuery>,
+) -> Result<HttpResponse, PageError> {
+    let pending = load_pending(&state, &q.req).await?;
+    let params = Params::parse(&pending.params_json);
+    let (csrf, cookie) = session::csrf_token(&state, &req);
+    let mut ctx = crate::web::context(&state);
+    ctx.insert("req", &q.req);
+    ctx.insert("csrf", &csrf);
+    ctx.insert("client_id", &pending.client_id);
+    ctx.insert("login_hint", params.get("login_hint").unwrap_or(""));
+    ctx.insert("dev_enabled", &state.settings.dev_mode);
+    Ok(html(state.templates.render("login.html", &ctx)?, cookie))
+}
+
+#[derive(serde::Deserialize)]
+struct DevLogin {
+    req: String,
+    csrf: Option<String>,
+    email: String,
+    name: Option<String>,
+}
+
+/// The `dev` upstream: whoever types an email is that person. Only with `dev_mode = true`.
+async fn dev_login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<DevLogin>,
+) -> Result<HttpResponse, PageError> {
+    if !state.settings.dev_mode {
+        return Err(PageError::new(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "Not available",
+            "The development sign-in is switched off.",
+        ));
+    }
+    if !session::csrf_ok(&req, form.csrf.as_deref()) {
+        return Err(PageError::bad_request("Form expired", "Please go back and try again."));
+    }
+    let email = form.email.trim().to_lowercase();
+    if email.len() < 3 || email.len() > 254 || !email.contains('@') {
+        return Err(PageError::bad_request("Invalid email", "Please type an email address."));
+    }
+    let pending = load_pending(&state, &form.req).await?;
+    let fed = FederatedIdentity {
+        provider: "dev".into(),
+        issuer: format!("{}/dev", state.settings.issuer_base()),
+        subject: email.clone(),
+        email: Some(email.clone()),
+        email_verified: true,
+        name: form.name.clone().filter(|n| !n.trim().is_empty()).map(|n| n.trim().chars().take(200).collect()),
+        preferred_username: email.split('@').next().map(String::from),
+        ..Default::default()
+    };
+    let now = state.clock.now();
+    let user = state.db.run(move |c| resolve(c, &fed, now)).await?;
+    let (cookie, _) = session::start(&state, &user.id, "dev").await?;
+    let mut r = see_other(&format!("/authorize/resume?req={}", pending.id));
+    let _ = r.add_cookie(&cookie);
+    Ok(r)
+}
+
+async fn consent_page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<ReqQuery>,
+) -> Result<HttpResponse, PageError> {
+    let pending = load_pending(&state, &q.req).await?;
+    let params = Params::parse(&pending.params_json);
+    let (client, uri) = authorize::trusted_redirect(&state, &params).await?;
+    let v = authorize::validate(&state, client, uri, params)
+        .map_err(|(_, _, e)| PageError::bad_request("Invalid request", e.description))?;
+    let (csrf, cookie) = session::csrf_token(&state, &req);
+    let scopes: Vec<serde_json::Value> = v
+        .scopes
+        .iter()
+        .map(|s| serde_json::json!({"name": s, "description": state.settings.scopes.get(s).cloned().unwrap_or_default()}))
+        .collect();
+    let mut ctx = crate::web::context(&state);
+    ctx.insert("req", &q.req);
+    ctx.insert("csrf", &csrf);
+    ctx.insert("client_name", &v.client.name);
+    ctx.insert("scopes", &scopes);
+    Ok(html(state.templates.render("consent.html", &ctx)?, cookie))
+}
+
+#[derive(serde::Deserialize)]
+struct Decision {
+    req: String,
+    csrf: Option<String>,
+    decision: String,
+}
+
+async fn consent_decision(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<Decision>,
+) -> Result<HttpResponse, PageError> {
+    if !session::csrf_ok(&req, form.csrf.as_deref()) {
+        return Err(PageError::bad_request("Form expired", "Please go back to the app and try again."));
+    }
+    let pending = load_pending(&state, &form.req).await?;
+    let params = Params::parse(&pending.params_json);
+    let (client, uri) = authorize::trusted_redirect(&state, &params).await?;
+    let v = match authorize::validate(&state, client, uri, params) {
+        Ok(v) => v,
+        Err((uri, st, e)) => return Ok(authorize::error_redirect(&state, &uri, st.as_deref(), &e)),
+    };
+    let Some(sess) = session::current(&state, &req).await? else {
+        return Err(PageError::bad_request("Signed out", "Your session ended. Go back to the app and sign in again."));
+    };
+    let id = pending.id.clone();
+    state.db.run(move |c| crate::store::auth_requests::delete(c, &id)).await?;
+    if form.decision != "allow" {
+        let e = crate::oauth::OAuthError::new(crate::oauth::ErrorCode::AccessDenied, "the user denied the request");
+        let mut r = authorize::error_redirect(&state, &v.redirect_uri, v.state.as_deref(), &e);
+        r.head_mut().status = actix_web::http::StatusCode::SEE_OTHER;
+        return Ok(r);
+    }
+    let now = state.clock.now();
+    let consent = consents::Consent {
+        user_id: sess.user_id.clone(),
+        client_id: v.client.client_id.clone(),
+        scope: v.scopes.join(" "),
+        granted_at: now,
+    };
+    let event = crate::store::audit::AuditEvent::new(now, "consent").user(&sess.user_id).client(&v.client.client_id);
+    state
+        .db
+        .run(move |c| {
+            consents::save(c, &consent)?;
+            crate::store::audit::record(c, &event)
+        })
+        .await?;
+    let url = authorize::issue_code(&state, &v, &sess.user_id, &sess.id_hash, sess.auth_time).await?;
+    Ok(see_other(&url))
+}
