@@ -55,7 +55,9 @@ pub async fn authorization_code(
     }
     let (gid, uid) = (code.grant_id.clone(), code.user_id.clone());
     let (grant, user) = state.db.run(move |c| Ok((grants::find(c, &gid)?, users::find(c, &uid)?))).await?;
-    let grant = grant.filter(|g| g.revoked_at.is_none() && g.expires_at > now);
+    // A revocation from before this redemption (logout) refuses; one racing it (a concurrent replay) does not
+    // change the answer: tokens issued here belong to the revoked grant and are dead on arrival.
+    let grant = grant.filter(|g| g.revoked_at.is_none_or(|r| r >= now) && g.expires_at > now);
     let (Some(grant), Some(user)) = (grant, user.filter(|u| !u.disabled)) else {
         return Err(OAuthError::invalid_grant("the grant is no longer valid"));
     };
@@ -80,9 +82,24 @@ pub async fn refresh_token(state: &AppState, client: &Client, params: &Params) -
     let h = hash.clone();
     let found = state.db.run(move |c| refresh::find(c, &h)).await?;
     // Bound to the client: another client's token is refused without touching it.
-    if found.as_ref().is_none_or(|t| t.client_id != client.client_id) {
+    let Some(found) = found.filter(|t| t.client_id == client.client_id) else {
         return Err(OAuthError::invalid_grant("the refresh token is invalid"));
-    }
+    };
+    // Checked before the token is spent, so a bad request does not burn a good token.
+    let scope = match params.get("scope") {
+        None => found.scope.clone(),
+        Some(s) => {
+            let asked: Vec<&str> = s.split(' ').filter(|x| !x.is_empty()).collect();
+            if asked.is_empty() || !crate::scopes::is_subset(&asked, &found.scope) {
+                return Err(OAuthError::invalid_scope("the scope exceeds what was granted"));
+            }
+            let mut asked: Vec<&str> = asked;
+            asked.sort_unstable();
+            asked.dedup();
+            asked.join(" ")
+        }
+    };
+
     let current = match state.db.run(move |c| refresh::spend(c, &hash, now)).await? {
         Use::Rotated(t) => t,
         Use::Reused(t) => {
@@ -101,22 +118,9 @@ pub async fn refresh_token(state: &AppState, client: &Client, params: &Params) -
     if current.expires_at <= now {
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
     }
-    let scope = match params.get("scope") {
-        None => current.scope.clone(),
-        Some(s) => {
-            let asked: Vec<&str> = s.split(' ').filter(|x| !x.is_empty()).collect();
-            if asked.is_empty() || !crate::scopes::is_subset(&asked, &current.scope) {
-                return Err(OAuthError::invalid_scope("the scope exceeds what was granted"));
-            }
-            let mut asked: Vec<&str> = asked;
-            asked.sort_unstable();
-            asked.dedup();
-            asked.join(" ")
-        }
-    };
     let (gid, uid) = (current.grant_id.clone(), current.user_id.clone());
     let (grant, user) = state.db.run(move |c| Ok((grants::find(c, &gid)?, users::find(c, &uid)?))).await?;
-    let grant = grant.filter(|g| g.revoked_at.is_none() && g.expires_at > now);
+    let grant = grant.filter(|g| g.revoked_at.is_none_or(|r| r >= now) && g.expires_at > now);
     let (Some(grant), Some(user)) = (grant, user.filter(|u| !u.disabled)) else {
         return Err(OAuthError::invalid_grant("the grant is no longer valid"));
     };
