@@ -177,6 +177,9 @@ impl Settings {
         if !matches!(issuer.scheme(), "http" | "https") || issuer.host_str().is_none() {
             return Err(err("issuer", "must be an http(s) URL with a host".into()));
         }
+        if !matches!(issuer.path(), "" | "/") {
+            return Err(err("issuer", "must not have a path (endpoints are served at the root)".into()));
+        }
         if issuer.query().is_some() || issuer.fragment().is_some() {
             return Err(err("issuer", "must not have a query or fragment".into()));
         }

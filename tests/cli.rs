@@ -201,3 +201,12 @@ fn help_works_for_every_command() {
         assert!(out.contains("Usage"));
     }
 }
+
+#[test]
+fn issuer_with_a_path_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(&dir, "bad.toml", "issuer = \"https://id.example/tenant1\"\n");
+    let (code, _, err) = run(bin().args(["--config", f.to_str().unwrap(), "migrate"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("issuer") && err.contains("path"), "{err}");
+}

@@ -289,3 +289,70 @@ async fn consent_is_remembered_forced_by_prompt_consent_and_deny_gives_access_de
     assert_eq!(r.status(), 400, "CSRF token checked");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn az_15_id_token_hint_silent_for_same_user_and_refused_when_forged() {
+    let app = spawn().await;
+    let t = exchange(&app, &code(&app, &[]).await).await;
+    let hint = t["id_token"].as_str().unwrap();
+    app.clock.advance(4000);
+    let r = authorize(&app, &auth_query(&[("prompt", "none"), ("id_token_hint", hint)])).await;
+    assert!(param(&location(&r), "code").is_some(), "expired-but-ours hint accepted: {}", location(&r));
+    let mut forged = hint.to_string();
+    forged.push('x');
+    assert_eq!(redirected_error(&app, &[("prompt", "none"), ("id_token_hint", &forged)]).await.0, "invalid_request");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn session_and_csrf_cookies_are_httponly_samesite_host_only() {
+    let app = spawn().await;
+    let r = authorize(&app, &auth_query(&[])).await;
+    let login = app.http.get(app.url(&location(&r))).send().await.unwrap();
+    assert!(
+        login.headers().get("content-security-policy").unwrap().to_str().unwrap().contains("frame-ancestors 'none'")
+    );
+    let set: Vec<String> =
+        login.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+    let csrf = set.iter().find(|c| c.starts_with("bk_csrf=")).expect("csrf cookie");
+    assert!(csrf.contains("HttpOnly") && csrf.contains("SameSite=Strict") && !csrf.contains("Domain="));
+    let page = login.text().await.unwrap();
+    assert!(!page.contains("<script"), "no scripts on pages");
+    let grab = |n: &str| {
+        let needle = format!("name=\"{n}\" value=\"");
+        let s = page.find(&needle).unwrap() + needle.len();
+        page[s..s + page[s..].find('"').unwrap()].to_string()
+    };
+    let r = app
+        .http
+        .post(app.url("/login/dev"))
+        .form(&[("req", grab("req")), ("csrf", grab("csrf")), ("email", "b@example.com".into())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "AZ-21 303 after a credential POST");
+    let session = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("bk_session="))
+        .unwrap();
+    assert!(
+        session.contains("HttpOnly")
+            && session.contains("SameSite=Lax")
+            && !session.contains("Domain=")
+            && !session.contains("Secure"),
+        "{session}"
+    );
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn dev_sign_in_is_refused_unless_dev_mode() {
+    let app = common::TestApp::spawn().await;
+    let r =
+        app.http.post(app.url("/login/dev")).form(&[("req", "x"), ("email", "a@example.com")]).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    app.stop().await;
+}
