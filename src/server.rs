@@ -26,6 +26,7 @@ pub struct AppState {
     pub db: Db,
     pub clock: Clock,
     pub templates: Templates,
+    pub upstreams: crate::upstream::Registry,
     keys: RwLock<Arc<KeyRing>>,
     discovery: RwLock<Arc<[u8]>>,
 }
@@ -40,6 +41,7 @@ impl std::fmt::Debug for AppState {
 pub enum StartError {
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// A configuration problem found at start (templates, provider files).
     #[error("{0}")]
     Templates(String),
     #[error("cannot listen on {0}: {1}")]
@@ -78,8 +80,12 @@ impl AppState {
             .await?;
         crate::accounts::clients::sync_static(&db, &settings, now).await?;
         let templates = Templates::load(&settings.templates_dir).map_err(StartError::Templates)?;
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        let upstreams = crate::upstream::Registry::load(&settings.providers_dir, settings.dev_mode, &env)
+            .map_err(StartError::Templates)?;
         let discovery = discovery_bytes(&settings, &ring);
         Ok(Arc::new(AppState {
+            upstreams,
             settings: Arc::new(settings),
             db,
             clock,
@@ -245,6 +251,8 @@ pub fn start(state: Arc<AppState>, listener: TcpListener, workers: Option<usize>
         server = server.workers(w);
     }
     let server = server.listen(listener).map_err(|e| StartError::Bind(addr, e))?.run();
+    let warm = state.clone();
+    tokio::spawn(async move { warm.upstreams.warm_up().await });
     spawn_key_reloader(state);
     Ok(server)
 }

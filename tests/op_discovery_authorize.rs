@@ -308,7 +308,8 @@ async fn az_15_id_token_hint_silent_for_same_user_and_refused_when_forged() {
 async fn session_and_csrf_cookies_are_httponly_samesite_host_only() {
     let app = spawn().await;
     let r = authorize(&app, &auth_query(&[])).await;
-    let login = app.http.get(app.url(&location(&r))).send().await.unwrap();
+    let chooser = app.http.get(app.url(&location(&r))).send().await.unwrap();
+    let login = app.http.get(app.url(&location(&chooser))).send().await.unwrap();
     assert!(
         login.headers().get("content-security-policy").unwrap().to_str().unwrap().contains("frame-ancestors 'none'")
     );
@@ -318,15 +319,10 @@ async fn session_and_csrf_cookies_are_httponly_samesite_host_only() {
     assert!(csrf.contains("HttpOnly") && csrf.contains("SameSite=Strict") && !csrf.contains("Domain="));
     let page = login.text().await.unwrap();
     assert!(!page.contains("<script"), "no scripts on pages");
-    let grab = |n: &str| {
-        let needle = format!("name=\"{n}\" value=\"");
-        let s = page.find(&needle).unwrap() + needle.len();
-        page[s..s + page[s..].find('"').unwrap()].to_string()
-    };
     let r = app
         .http
         .post(app.url("/login/dev"))
-        .form(&[("req", grab("req")), ("csrf", grab("csrf")), ("email", "b@example.com".into())])
+        .form(&[("req", hidden(&page, "req")), ("csrf", hidden(&page, "csrf")), ("email", "b@example.com".into())])
         .send()
         .await
         .unwrap();

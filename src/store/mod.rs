@@ -13,6 +13,7 @@ pub mod refresh;
 pub mod revoked;
 pub mod schema;
 pub mod sessions;
+pub mod upstream_logins;
 pub mod users;
 
 use std::time::Duration;

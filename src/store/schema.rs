@@ -173,3 +173,18 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     auth_requests,
 );
+
+diesel::table! {
+    upstream_logins (state_hash) {
+        state_hash -> Text,
+        provider -> Text,
+        browser_hash -> Text,
+        nonce -> Text,
+        pkce_verifier -> Text,
+        auth_request_id -> Nullable<Text>,
+        link_user_id -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}

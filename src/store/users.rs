@@ -44,6 +44,11 @@ pub fn find_by_verified_email(conn: &mut DbConn, email: &str) -> StoreResult<Vec
         .load(conn)?)
 }
 
+/// Users holding `email`, verified or not.
+pub fn find_by_email(conn: &mut DbConn, email: &str) -> StoreResult<Vec<User>> {
+    Ok(users::table.filter(users::email.eq(email)).select(User::as_select()).load(conn)?)
+}
+
 pub fn list(conn: &mut DbConn, limit: i64, offset: i64) -> StoreResult<Vec<User>> {
     Ok(users::table
         .order(users::created_at.asc())

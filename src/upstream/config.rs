@@ -66,6 +66,7 @@ pub struct ProviderConfig {
     pub token_url: Option<String>,
     pub userinfo_url: Option<String>,
     pub emails_url: Option<String>,
+    pub orgs_url: Option<String>,
     pub icon: Option<String>,
     #[serde(default)]
     pub claims: ClaimPaths,

@@ -1,6 +1,8 @@
 //! Pages people see (tera templates): error page now; login chooser, consent and account pages build on it.
 
+pub mod account;
 pub mod error;
+pub mod login;
 pub mod pages;
 
 pub use error::PageError;
@@ -59,6 +61,8 @@ pub fn escape(s: &str) -> String {
 
 pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     pages::configure(cfg);
+    login::configure(cfg);
+    account::configure(cfg);
 }
 
 /// The context every page starts from.

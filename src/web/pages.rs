@@ -1,9 +1,8 @@
-//! The sign-in page (with the local `dev` upstream until provider plugins arrive), consent, home, CSS.
+//! Consent, home page, the stylesheet.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::accounts::session;
-use crate::accounts::users::{FederatedIdentity, resolve};
 use crate::oauth::authorize::{self, load_pending, see_other};
 use crate::oauth::params::Params;
 use crate::server::AppState;
@@ -13,13 +12,11 @@ use crate::web::PageError;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
         .route("/static/style.css", web::get().to(css))
-        .route("/login", web::get().to(login_page))
-        .route("/login/dev", web::post().to(dev_login))
         .route("/consent", web::get().to(consent_page))
         .route("/consent", web::post().to(consent_decision));
 }
 
-fn html(body: String, cookie: Option<actix_web::cookie::Cookie<'static>>) -> HttpResponse {
+pub fn html(body: String, cookie: Option<actix_web::cookie::Cookie<'static>>) -> HttpResponse {
     let mut r = HttpResponse::Ok();
     if let Some(c) = cookie {
         r.cookie(c);
@@ -45,72 +42,8 @@ async fn css(state: web::Data<AppState>) -> HttpResponse {
 }
 
 #[derive(serde::Deserialize)]
-struct ReqQuery {
-    req: String,
-}
-
-async fn login_page(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    q: web::Query<ReqQuery>,
-) -> Result<HttpResponse, PageError> {
-    let pending = load_pending(&state, &q.req).await?;
-    let params = Params::parse(&pending.params_json);
-    let (csrf, cookie) = session::csrf_token(&state, &req);
-    let mut ctx = crate::web::context(&state);
-    ctx.insert("req", &q.req);
-    ctx.insert("csrf", &csrf);
-    ctx.insert("client_id", &pending.client_id);
-    ctx.insert("login_hint", params.get("login_hint").unwrap_or(""));
-    ctx.insert("dev_enabled", &state.settings.dev_mode);
-    Ok(html(state.templates.render("login.html", &ctx)?, cookie))
-}
-
-#[derive(serde::Deserialize)]
-struct DevLogin {
-    req: String,
-    csrf: Option<String>,
-    email: String,
-    name: Option<String>,
-}
-
-/// The `dev` upstream: whoever types an email is that person. Only with `dev_mode = true`.
-async fn dev_login(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    form: web::Form<DevLogin>,
-) -> Result<HttpResponse, PageError> {
-    if !state.settings.dev_mode {
-        return Err(PageError::new(
-            actix_web::http::StatusCode::NOT_FOUND,
-            "Not available",
-            "The development sign-in is switched off.",
-        ));
-    }
-    if !session::csrf_ok(&req, form.csrf.as_deref()) {
-        return Err(PageError::bad_request("Form expired", "Please go back and try again."));
-    }
-    let email = form.email.trim().to_lowercase();
-    if email.len() < 3 || email.len() > 254 || !email.contains('@') {
-        return Err(PageError::bad_request("Invalid email", "Please type an email address."));
-    }
-    let pending = load_pending(&state, &form.req).await?;
-    let fed = FederatedIdentity {
-        provider: "dev".into(),
-        issuer: format!("{}/dev", state.settings.issuer_base()),
-        subject: email.clone(),
-        email: Some(email.clone()),
-        email_verified: true,
-        name: form.name.clone().filter(|n| !n.trim().is_empty()).map(|n| n.trim().chars().take(200).collect()),
-        preferred_username: email.split('@').next().map(String::from),
-        ..Default::default()
-    };
-    let now = state.clock.now();
-    let user = state.db.run(move |c| resolve(c, &fed, now)).await?;
-    let (cookie, _) = session::start(&state, &user.id, "dev").await?;
-    let mut r = see_other(&format!("/authorize/resume?req={}", pending.id));
-    let _ = r.add_cookie(&cookie);
-    Ok(r)
+pub struct ReqQuery {
+    pub req: String,
 }
 
 async fn consent_page(

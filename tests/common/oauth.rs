@@ -52,7 +52,18 @@ pub fn param(url: &str, name: &str) -> Option<String> {
     u.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
-fn hidden(html: &str, name: &str) -> String {
+/// The first `NAME="..."` attribute value in a page.
+pub fn attr(html: &str, name: &str) -> String {
+    let needle = format!("{name}=\"");
+    let start = html.find(&needle).unwrap_or_else(|| panic!("no {name} in {html}")) + needle.len();
+    unescape(&html[start..start + html[start..].find('"').unwrap()])
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&amp;", "&").replace("&#x2F;", "/").replace("&#x3D;", "=").replace("&#x27;", "'")
+}
+
+pub fn hidden(html: &str, name: &str) -> String {
     let needle = format!("name=\"{name}\" value=\"");
     let start = html.find(&needle).unwrap_or_else(|| panic!("no {name} in {html}")) + needle.len();
     let end = html[start..].find('"').unwrap();
@@ -88,14 +99,23 @@ pub async fn complete(app: &TestApp, mut r: reqwest::Response, email: &str) -> S
         let loc = location(&r);
         assert!(r.status().is_redirection(), "expected a redirect, got {}: {}", r.status(), r.text().await.unwrap());
         if loc.starts_with("/login") {
-            let page = app.http.get(app.url(&loc)).send().await.unwrap().text().await.unwrap();
-            let form = [
-                ("req", hidden(&page, "req")),
+            let page = app.http.get(app.url(&loc)).send().await.unwrap();
+            if page.status().is_redirection() {
+                r = page;
+                continue;
+            }
+            let page = page.text().await.unwrap();
+            let action = attr(&page, "action");
+            let mut form = vec![
                 ("csrf", hidden(&page, "csrf")),
                 ("email", email.into()),
                 ("name", "Ada".into()),
+                ("link", "false".into()),
             ];
-            r = app.http.post(app.url("/login/dev")).form(&form).send().await.unwrap();
+            if page.contains("name=\"req\"") {
+                form.push(("req", hidden(&page, "req")));
+            }
+            r = app.http.post(app.url(&action)).form(&form).send().await.unwrap();
             assert_eq!(r.status(), 303);
         } else if loc.starts_with("/consent") {
             let page = app.http.get(app.url(&loc)).send().await.unwrap().text().await.unwrap();

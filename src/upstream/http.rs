@@ -1,0 +1,82 @@
+//! The HTTP client for upstream calls: timeouts on every call, no redirects followed, bounded response size.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use oauth2::reqwest;
+
+/// Largest upstream response body we read (discovery, JWKS, tokens, userinfo).
+pub const MAX_BODY: usize = 512 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct UpstreamHttp {
+    client: reqwest::Client,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("request failed: {0}")]
+    Request(String),
+    #[error("response larger than {MAX_BODY} bytes")]
+    TooLarge,
+}
+
+impl UpstreamHttp {
+    pub fn new(timeout: Duration) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("bridgekeeper/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(UpstreamHttp { client })
+    }
+
+    async fn execute(&self, request: reqwest::Request) -> Result<oauth2::HttpResponse, HttpError> {
+        let mut response =
+            self.client.execute(request).await.map_err(|e| HttpError::Request(e.without_url().to_string()))?;
+        let mut builder = oauth2::http::Response::builder().status(response.status());
+        for (name, value) in response.headers() {
+            builder = builder.header(name, value);
+        }
+        if response.content_length().is_some_and(|n| n as usize > MAX_BODY) {
+            return Err(HttpError::TooLarge);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| HttpError::Request(e.without_url().to_string()))? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(HttpError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        builder.body(body).map_err(|e| HttpError::Request(e.to_string()))
+    }
+
+    /// GET a JSON document with an optional bearer token; non-2xx is an error.
+    pub async fn get_json(&self, url: &str, bearer: Option<&str>) -> Result<serde_json::Value, HttpError> {
+        let mut req = self.client.get(url).header("Accept", "application/json");
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        let req = req.build().map_err(|e| HttpError::Request(e.without_url().to_string()))?;
+        let resp = self.execute(req).await?;
+        if !resp.status().is_success() {
+            return Err(HttpError::Request(format!("status {}", resp.status())));
+        }
+        serde_json::from_slice(resp.body()).map_err(|e| HttpError::Request(format!("invalid JSON: {e}")))
+    }
+}
+
+impl<'c> oauth2::AsyncHttpClient<'c> for UpstreamHttp {
+    type Error = HttpError;
+    type Future = Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, HttpError>> + Send + Sync + 'c>>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let req = reqwest::Request::try_from(request).map_err(|e| HttpError::Request(e.to_string()))?;
+            self.execute(req).await
+        })
+    }
+}

@@ -1,0 +1,179 @@
+//! `kind = "oauth2"` (any OAuth2 API + userinfo + claim mapping) and `kind = "github"` (the same with GitHub's
+//! endpoints, its verified primary email from the emails API, and orgs as groups when `read:org` is granted).
+
+use std::sync::Arc;
+
+use oauth2::basic::BasicClient;
+use oauth2::{
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    Scope, TokenResponse, TokenUrl,
+};
+use serde_json::Value;
+
+use super::config::{ProviderConfig, ProviderKind};
+use super::http::UpstreamHttp;
+use super::mapping::{identity_from_json, map_groups};
+use super::{UpstreamError, UpstreamErrorKind};
+use crate::accounts::users::FederatedIdentity;
+
+const GITHUB_AUTHORIZE: &str = "https://github.com/login/oauth/authorize";
+const GITHUB_TOKEN: &str = "https://github.com/login/oauth/access_token";
+const GITHUB_USER: &str = "https://api.github.com/user";
+const GITHUB_EMAILS: &str = "https://api.github.com/user/emails";
+const GITHUB_ORGS: &str = "https://api.github.com/user/orgs";
+
+pub struct OAuth2 {
+    cfg: Arc<ProviderConfig>,
+}
+
+impl OAuth2 {
+    pub fn new(cfg: Arc<ProviderConfig>) -> Self {
+        OAuth2 { cfg }
+    }
+
+    fn github(&self) -> bool {
+        self.cfg.kind == ProviderKind::Github
+    }
+
+    fn url<'a>(&'a self, v: &'a Option<String>, github_default: &'a str) -> &'a str {
+        v.as_deref().unwrap_or(if self.github() { github_default } else { "" })
+    }
+
+    fn err(&self, kind: UpstreamErrorKind, detail: impl Into<String>) -> UpstreamError {
+        UpstreamError { provider: self.cfg.id.clone(), kind, detail: detail.into() }
+    }
+
+    /// The issuer we record for identities of this provider.
+    pub fn issuer(&self) -> String {
+        match (&self.cfg.issuer, self.github()) {
+            (Some(i), _) => i.clone(),
+            (None, true) => "https://github.com".into(),
+            (None, false) => self.url(&self.cfg.authorization_url, "").to_string(),
+        }
+    }
+
+    fn client(
+        &self,
+        redirect: &str,
+    ) -> Result<
+        BasicClient<
+            oauth2::EndpointSet,
+            oauth2::EndpointNotSet,
+            oauth2::EndpointNotSet,
+            oauth2::EndpointNotSet,
+            oauth2::EndpointSet,
+        >,
+        UpstreamError,
+    > {
+        let bad = |e: String| self.err(UpstreamErrorKind::Unavailable, e);
+        let mut c = BasicClient::new(ClientId::new(self.cfg.client_id.clone()))
+            .set_auth_uri(
+                AuthUrl::new(self.url(&self.cfg.authorization_url, GITHUB_AUTHORIZE).to_string())
+                    .map_err(|e| bad(e.to_string()))?,
+            )
+            .set_token_uri(
+                TokenUrl::new(self.url(&self.cfg.token_url, GITHUB_TOKEN).to_string())
+                    .map_err(|e| bad(e.to_string()))?,
+            )
+            .set_redirect_uri(RedirectUrl::new(redirect.to_string()).map_err(|e| bad(e.to_string()))?);
+        if let Some(s) = &self.cfg.client_secret {
+            c = c.set_client_secret(ClientSecret::new(s.expose().to_string()));
+        }
+        Ok(c)
+    }
+
+    pub fn begin(
+        &self,
+        redirect: &str,
+        scopes: &[String],
+        state: &str,
+        verifier: &str,
+    ) -> Result<String, UpstreamError> {
+        let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(verifier.to_string()));
+        let st = state.to_string();
+        let client = self.client(redirect)?;
+        let mut req = client.authorize_url(move || CsrfToken::new(st)).set_pkce_challenge(challenge);
+        for s in scopes {
+            req = req.add_scope(Scope::new(s.clone()));
+        }
+        Ok(req.url().0.to_string())
+    }
+
+    pub async fn finish(
+        &self,
+        http: &UpstreamHttp,
+        redirect: &str,
+        code: &str,
+        verifier: &str,
+    ) -> Result<FederatedIdentity, UpstreamError> {
+        let token = self
+            .client(redirect)?
+            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
+            .request_async(http)
+            .await
+            .map_err(|e| self.err(UpstreamErrorKind::Rejected, format!("code exchange failed: {e}")))?;
+        let at = token.access_token().secret().clone();
+        let unavailable = |e: super::http::HttpError| self.err(UpstreamErrorKind::Unavailable, e.to_string());
+        let mut doc =
+            http.get_json(self.url(&self.cfg.userinfo_url, GITHUB_USER), Some(&at)).await.map_err(unavailable)?;
+        if self.github() {
+            self.github_extras(http, &at, &token, &mut doc).await?;
+        }
+        let mut cfg = (*self.cfg).clone();
+        if self.github() {
+            let c = &mut cfg.claims;
+            c.subject.get_or_insert_with(|| "/id".into());
+            c.preferred_username.get_or_insert_with(|| "/login".into());
+            c.picture.get_or_insert_with(|| "/avatar_url".into());
+            c.email = Some("/verified_primary_email".into());
+            c.email_verified = Some("/verified_primary_email_ok".into());
+            c.groups = Some("/orgs".into());
+        }
+        let mut ident = identity_from_json(&cfg, &self.issuer(), &doc)
+            .ok_or_else(|| self.err(UpstreamErrorKind::Rejected, "userinfo has no subject"))?;
+        if self.github() {
+            ident.groups = map_groups(&super::mapping::strings_at(&doc, Some("/orgs")), &self.cfg.group_rules);
+        }
+        Ok(ident)
+    }
+
+    /// GitHub: the verified primary address from the emails API (the profile email may be unverified or
+    /// hidden), and organisation logins as upstream groups when `read:org` was granted.
+    async fn github_extras(
+        &self,
+        http: &UpstreamHttp,
+        at: &str,
+        token: &oauth2::basic::BasicTokenResponse,
+        doc: &mut Value,
+    ) -> Result<(), UpstreamError> {
+        let unavailable = |e: super::http::HttpError| self.err(UpstreamErrorKind::Unavailable, e.to_string());
+        let emails =
+            http.get_json(self.url(&self.cfg.emails_url, GITHUB_EMAILS), Some(at)).await.map_err(unavailable)?;
+        let primary = emails.as_array().into_iter().flatten().find(|e| e["primary"] == true && e["verified"] == true);
+        let granted: Vec<String> =
+            token.scopes().map(|s| s.iter().map(|x| x.to_string()).collect()).unwrap_or_default();
+        let asked_org = self.cfg.scopes.iter().chain(self.cfg.scope_map.values().flatten()).any(|s| s == "read:org");
+        let orgs = if granted.iter().any(|s| s == "read:org") || (token.scopes().is_none() && asked_org) {
+            let list = http
+                .get_json(self.cfg.orgs_url.as_deref().unwrap_or(GITHUB_ORGS), Some(at))
+                .await
+                .map_err(unavailable)?;
+            list.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|o| o["login"].as_str().map(String::from))
+                .collect::<Vec<_>>()
+        } else {
+            Vec::new()
+        };
+        if let Some(map) = doc.as_object_mut() {
+            if let Some(p) = primary.and_then(|p| p["email"].as_str()) {
+                map.insert("verified_primary_email".into(), p.into());
+                map.insert("verified_primary_email_ok".into(), true.into());
+            }
+            map.insert("orgs".into(), orgs.into());
+        }
+        Ok(())
+    }
+}

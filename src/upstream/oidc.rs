@@ -1,0 +1,227 @@
+//! `kind = "oidc"`: discovery (cached), authorization with state + nonce + PKCE S256, code exchange, ID token
+//! verification (signature, iss, aud, azp, exp, nonce, at_hash), RFC 9207 `iss` check, userinfo merge.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use openidconnect::core::{
+    CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient, CoreClientAuthMethod,
+    CoreGrantType, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode,
+    CoreResponseType, CoreSubjectIdentifierType,
+};
+use openidconnect::{
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, Scope, TokenResponse,
+};
+use serde::{Deserialize, Serialize};
+
+use super::config::ProviderConfig;
+use super::http::UpstreamHttp;
+use super::mapping::identity_from_json;
+use super::{UpstreamError, UpstreamErrorKind};
+use crate::accounts::users::FederatedIdentity;
+
+/// The discovery members we read beyond the core set.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct ExtraMetadata {
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: Option<bool>,
+}
+impl openidconnect::AdditionalProviderMetadata for ExtraMetadata {}
+
+pub type Metadata = ProviderMetadata<
+    ExtraMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+/// How long discovery and JWKS are trusted before being fetched again.
+const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
+/// A JWKS refetch on an unknown key happens at most this often.
+const REFETCH_MIN_AGE: Duration = Duration::from_secs(30);
+
+struct Discovered {
+    meta: Metadata,
+    fetched: Instant,
+}
+
+pub struct Oidc {
+    cfg: Arc<ProviderConfig>,
+    cache: moka::sync::Cache<(), Arc<Discovered>>,
+}
+
+/// The verifier and nonce we remember between `begin` and `finish`.
+pub struct Begun {
+    pub url: String,
+}
+
+impl Oidc {
+    pub fn new(cfg: Arc<ProviderConfig>) -> Self {
+        Oidc { cfg, cache: moka::sync::Cache::builder().max_capacity(1).time_to_live(DISCOVERY_TTL).build() }
+    }
+
+    fn err(&self, kind: UpstreamErrorKind, detail: impl Into<String>) -> UpstreamError {
+        UpstreamError { provider: self.cfg.id.clone(), kind, detail: detail.into() }
+    }
+
+    async fn discovered(&self, http: &UpstreamHttp, force: bool) -> Result<Arc<Discovered>, UpstreamError> {
+        if !force && let Some(d) = self.cache.get(&()) {
+            return Ok(d);
+        }
+        let issuer = self.cfg.issuer.clone().unwrap_or_default();
+        let issuer = IssuerUrl::new(issuer).map_err(|e| self.err(UpstreamErrorKind::Unavailable, e.to_string()))?;
+        let meta = Metadata::discover_async(issuer, http)
+            .await
+            .map_err(|e| self.err(UpstreamErrorKind::Unavailable, format!("discovery failed: {e}")))?;
+        let d = Arc::new(Discovered { meta, fetched: Instant::now() });
+        self.cache.insert((), d.clone());
+        Ok(d)
+    }
+
+    /// Fetches discovery now (start-up warm-up and `providers check`).
+    pub async fn check(&self, http: &UpstreamHttp) -> Result<(), UpstreamError> {
+        self.discovered(http, true).await.map(|_| ())
+    }
+
+    fn client(
+        &self,
+        meta: &Metadata,
+        redirect: &str,
+    ) -> Result<
+        CoreClient<
+            openidconnect::EndpointSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointMaybeSet,
+            openidconnect::EndpointMaybeSet,
+        >,
+        UpstreamError,
+    > {
+        let redirect = RedirectUrl::new(redirect.to_string())
+            .map_err(|e| self.err(UpstreamErrorKind::Unavailable, e.to_string()))?;
+        let secret = self.cfg.client_secret.as_ref().map(|s| ClientSecret::new(s.expose().to_string()));
+        Ok(CoreClient::from_provider_metadata(meta.clone(), ClientId::new(self.cfg.client_id.clone()), secret)
+            .set_redirect_uri(redirect))
+    }
+
+    pub async fn begin(
+        &self,
+        http: &UpstreamHttp,
+        redirect: &str,
+        scopes: &[String],
+        state: &str,
+        nonce: &str,
+        verifier: &str,
+    ) -> Result<Begun, UpstreamError> {
+        let d = self.discovered(http, false).await?;
+        let client = self.client(&d.meta, redirect)?;
+        let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(verifier.to_string()));
+        let (st, n) = (state.to_string(), nonce.to_string());
+        let mut req = client
+            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, move || CsrfToken::new(st), move || Nonce::new(n))
+            .set_pkce_challenge(challenge);
+        for s in scopes.iter().filter(|s| s.as_str() != "openid") {
+            req = req.add_scope(Scope::new(s.clone()));
+        }
+        let (url, _, _) = req.url();
+        Ok(Begun { url: url.to_string() })
+    }
+
+    /// Verifies everything the upstream sent before believing any of it.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn finish(
+        &self,
+        http: &UpstreamHttp,
+        redirect: &str,
+        code: &str,
+        iss: Option<&str>,
+        nonce: &str,
+        verifier: &str,
+        now: i64,
+    ) -> Result<FederatedIdentity, UpstreamError> {
+        let rejected = |d: String| self.err(UpstreamErrorKind::Rejected, d);
+        let d = self.discovered(http, false).await?;
+        let issuer = d.meta.issuer().as_str().to_string();
+        // RFC 9207: when the upstream says it sends `iss`, it must be there and match; when present, it must match.
+        let advertised = d.meta.additional_metadata().authorization_response_iss_parameter_supported == Some(true);
+        match iss {
+            Some(i) if i != issuer => {
+                return Err(rejected("authorization response iss does not match the issuer".into()));
+            }
+            None if advertised => return Err(rejected("authorization response lacks iss".into())),
+            _ => {}
+        }
+        let client = self.client(&d.meta, redirect)?;
+        let token = client
+            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .map_err(|e| rejected(e.to_string()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
+            .request_async(http)
+            .await
+            .map_err(|e| self.err(UpstreamErrorKind::Unavailable, format!("code exchange failed: {e}")))?;
+        let id_token = token.id_token().ok_or_else(|| rejected("no id_token in the token response".into()))?;
+        let at = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
+        let verify = |client: &CoreClient<_, _, _, _, _, _>| -> Result<serde_json::Value, String> {
+            let verifier = client.id_token_verifier().set_time_fn(move || at);
+            let claims = id_token.claims(&verifier, &Nonce::new(nonce.to_string())).map_err(|e| e.to_string())?;
+            if let Some(azp) = claims.authorized_party()
+                && azp.as_str() != self.cfg.client_id
+            {
+                return Err("azp is not our client id".into());
+            }
+            if let Some(expected) = claims.access_token_hash() {
+                let alg = id_token.signing_alg().map_err(|e| e.to_string())?;
+                let key = id_token.signing_key(&verifier).map_err(|e| e.to_string())?;
+                let actual = AccessTokenHash::from_token(token.access_token(), alg, key).map_err(|e| e.to_string())?;
+                if &actual != expected {
+                    return Err("at_hash does not match the access token".into());
+                }
+            }
+            payload(&id_token.to_string()).ok_or_else(|| "unreadable id_token payload".to_string())
+        };
+        let mut doc = match verify(&client) {
+            Ok(doc) => doc,
+            // The upstream may have rotated its keys: fetch JWKS again (not more often than REFETCH_MIN_AGE).
+            Err(e) if d.fetched.elapsed() >= REFETCH_MIN_AGE => {
+                let fresh = self.discovered(http, true).await?;
+                verify(&self.client(&fresh.meta, redirect)?).map_err(|_| rejected(format!("id_token rejected: {e}")))?
+            }
+            Err(e) => return Err(rejected(format!("id_token rejected: {e}"))),
+        };
+        let subject = doc.get("sub").and_then(|s| s.as_str()).unwrap_or_default().to_string();
+        if let Some(ui) = d.meta.userinfo_endpoint() {
+            let info = http
+                .get_json(ui.as_str(), Some(token.access_token().secret()))
+                .await
+                .map_err(|e| self.err(UpstreamErrorKind::Unavailable, format!("userinfo failed: {e}")))?;
+            // OIDC Core §5.3.4: the userinfo sub must be the ID token's.
+            if info.get("sub").and_then(|s| s.as_str()) != Some(subject.as_str()) {
+                return Err(rejected("userinfo sub differs from the id_token sub".into()));
+            }
+            if let (Some(base), Some(extra)) = (doc.as_object_mut(), info.as_object()) {
+                for (k, v) in extra {
+                    base.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+        }
+        identity_from_json(&self.cfg, &issuer, &doc).ok_or_else(|| rejected("no subject".into()))
+    }
+}
+
+/// The (already verified) JWT payload as JSON, to read claims beyond the core set (e.g. `groups`).
+fn payload(jwt: &str) -> Option<serde_json::Value> {
+    let part = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}

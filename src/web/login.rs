@@ -1,0 +1,294 @@
+//! Signing in through an upstream: the provider chooser, the redirect out (state, nonce, PKCE stored
+//! server-side, bound to this browser), the callback (verified before believed), linking, the session.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::pages::html;
+use crate::accounts::linking::{self, Outcome};
+use crate::accounts::session;
+use crate::accounts::users::FederatedIdentity;
+use crate::oauth::authorize::{found, load_pending, see_other};
+use crate::oauth::params::Params;
+use crate::secret::{ct_eq, hash_token, random_token};
+use crate::server::AppState;
+use crate::store::upstream_logins::{self, UpstreamLogin};
+use crate::upstream::{Provider, UpstreamErrorKind};
+use crate::web::PageError;
+
+/// Cookie binding a pending upstream login to the browser that started it.
+const LOGIN_COOKIE: &str = "bk_login";
+/// How long the person has to finish at the upstream.
+const UPSTREAM_TTL_SECS: i64 = 600;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/login", web::get().to(chooser))
+        .route("/login/{provider}", web::get().to(start))
+        .route("/login/{provider}", web::post().to(dev_submit))
+        .route("/callback/{provider}", web::get().to(callback));
+}
+
+#[derive(serde::Deserialize)]
+struct LoginQuery {
+    req: Option<String>,
+    link: Option<String>,
+}
+
+fn query_suffix(req: Option<&str>, link: bool) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(r) = req {
+        q.append_pair("req", r);
+    }
+    if link {
+        q.append_pair("link", "1");
+    }
+    let s = q.finish();
+    if s.is_empty() { s } else { format!("?{s}") }
+}
+
+/// One button per enabled provider; straight to the upstream with `idp_hint` or when only one exists.
+async fn chooser(state: web::Data<AppState>, q: web::Query<LoginQuery>) -> Result<HttpResponse, PageError> {
+    let providers: Vec<&Provider> = state.upstreams.list().collect();
+    let mut hint = None;
+    let mut client_name = None;
+    if let Some(req) = &q.req {
+        let pending = load_pending(&state, req).await?;
+        let params = Params::parse(&pending.params_json);
+        hint = params.get("idp_hint").map(String::from);
+        let cid = pending.client_id.clone();
+        client_name = state.db.run(move |c| crate::store::clients::find(c, &cid)).await?.map(|c| c.name);
+    }
+    let suffix = query_suffix(q.req.as_deref(), false);
+    if let Some(h) = hint.filter(|h| state.upstreams.get(h).is_some()) {
+        return Ok(found(&format!("/login/{h}{suffix}")));
+    }
+    if providers.len() == 1 {
+        return Ok(found(&format!("/login/{}{suffix}", providers[0].cfg.id)));
+    }
+    let list: Vec<serde_json::Value> = providers
+        .iter()
+        .map(|p| serde_json::json!({"id": p.cfg.id, "name": p.cfg.display_name, "icon": p.cfg.icon, "href": format!("/login/{}{suffix}", p.cfg.id)}))
+        .collect();
+    let mut ctx = super::context(&state);
+    ctx.insert("providers", &list);
+    ctx.insert("client_name", &client_name);
+    Ok(html(state.templates.render("login.html", &ctx)?, None))
+}
+
+fn provider<'a>(state: &'a AppState, id: &str) -> Result<&'a Provider, PageError> {
+    state.upstreams.get(id).ok_or_else(|| {
+        PageError::new(StatusCode::NOT_FOUND, "Unknown sign-in method", "There is no such sign-in method here.")
+    })
+}
+
+async fn link_target(state: &AppState, req: &HttpRequest, link: bool) -> Result<Option<String>, PageError> {
+    if !link {
+        return Ok(None);
+    }
+    match session::current(state, req).await? {
+        Some(s) => Ok(Some(s.user_id)),
+        None => {
+            Err(PageError::new(StatusCode::UNAUTHORIZED, "Sign in first", "Sign in before linking another account."))
+        }
+    }
+}
+
+/// Sends the browser to the upstream (or shows the dev form).
+async fn start(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    q: web::Query<LoginQuery>,
+) -> Result<HttpResponse, PageError> {
+    let p = provider(&state, &path)?;
+    let link = q.link.is_some();
+    let link_to = link_target(&state, &req, link).await?;
+    let mut downstream_scopes = Vec::new();
+    if let Some(r) = &q.req {
+        let pending = load_pending(&state, r).await?;
+        downstream_scopes =
+            Params::parse(&pending.params_json).get("scope").unwrap_or("").split(' ').map(String::from).collect();
+    }
+    if p.is_dev() {
+        let (csrf, cookie) = session::csrf_token(&state, &req);
+        let mut ctx = super::context(&state);
+        ctx.insert("action", &format!("/login/{}", p.cfg.id));
+        ctx.insert("req", &q.req);
+        ctx.insert("link", &link);
+        ctx.insert("csrf", &csrf);
+        return Ok(html(state.templates.render("dev_login.html", &ctx)?, cookie));
+    }
+    let (st, nonce, verifier, browser) = (random_token(), random_token(), random_token(), random_token());
+    let scopes = crate::upstream::mapping::upstream_scopes(&p.cfg, &downstream_scopes);
+    let redirect = format!("{}/callback/{}", state.settings.issuer_base(), p.cfg.id);
+    let begun =
+        p.begin(&state.upstreams.http, &redirect, &scopes, &st, &nonce, &verifier).await.map_err(upstream_page)?;
+    let now = state.clock.now();
+    let row = UpstreamLogin {
+        state_hash: hash_token(&st),
+        provider: p.cfg.id.clone(),
+        browser_hash: hash_token(&browser),
+        nonce,
+        pkce_verifier: verifier,
+        auth_request_id: q.req.clone(),
+        link_user_id: link_to,
+        created_at: now,
+        expires_at: now + UPSTREAM_TTL_SECS,
+        used_at: None,
+    };
+    state.db.run(move |c| upstream_logins::insert(c, &row)).await?;
+    let mut r = found(&begun.url);
+    let _ = r.add_cookie(&session::cookie(&state, LOGIN_COOKIE, browser, UPSTREAM_TTL_SECS));
+    Ok(r)
+}
+
+fn upstream_page(e: crate::upstream::UpstreamError) -> PageError {
+    tracing::warn!(provider = %e.provider, kind = ?e.kind, detail = %e.detail, "upstream sign-in failed");
+    match e.kind {
+        UpstreamErrorKind::Unavailable => PageError::new(
+            StatusCode::BAD_GATEWAY,
+            "Sign-in provider unavailable",
+            "The sign-in provider did not answer properly. Please try again later or choose another one.",
+        ),
+        UpstreamErrorKind::Rejected => PageError::bad_request(
+            "Sign-in failed",
+            "The answer from the sign-in provider could not be verified. Nothing was changed. Please start again.",
+        ),
+        UpstreamErrorKind::Denied => {
+            PageError::new(StatusCode::FORBIDDEN, "Sign-in cancelled", "The sign-in was cancelled at the provider.")
+        }
+    }
+}
+
+/// The upstream's answer. Nothing is believed before state, browser binding, iss, and the token are verified.
+async fn callback(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let p = provider(&state, &path)?;
+    let params = Params::parse(req.query_string());
+    let forged = || {
+        PageError::bad_request(
+            "Sign-in failed",
+            "This sign-in answer is unknown, expired, already used or from another browser. Nothing was changed. Please start again.",
+        )
+    };
+    if params.first_duplicate().is_some() {
+        return Err(forged());
+    }
+    let st = params.get("state").ok_or_else(forged)?;
+    let (hash, id, now) = (hash_token(st), p.cfg.id.clone(), state.clock.now());
+    let pending = state.db.run(move |c| upstream_logins::take(c, &hash, &id, now)).await?.ok_or_else(forged)?;
+    let browser = req.cookie(LOGIN_COOKIE).map(|c| hash_token(c.value())).unwrap_or_default();
+    if !ct_eq(browser.as_bytes(), pending.browser_hash.as_bytes()) {
+        return Err(forged());
+    }
+    if params.has("error") {
+        return Err(upstream_page(crate::upstream::UpstreamError {
+            provider: p.cfg.id.clone(),
+            kind: UpstreamErrorKind::Denied,
+            detail: "upstream returned an error".into(),
+        }));
+    }
+    let code = params.get("code").ok_or_else(forged)?;
+    let redirect = format!("{}/callback/{}", state.settings.issuer_base(), p.cfg.id);
+    let fed = p
+        .finish(&state.upstreams.http, &redirect, code, params.get("iss"), &pending.nonce, &pending.pkce_verifier, now)
+        .await
+        .map_err(upstream_page)?;
+    let mut r = complete(&state, p, fed, pending.auth_request_id.as_deref(), pending.link_user_id.as_deref()).await?;
+    let mut gone = session::cookie(&state, LOGIN_COOKIE, String::new(), 0);
+    gone.make_removal();
+    let _ = r.add_cookie(&gone);
+    Ok(r)
+}
+
+#[derive(serde::Deserialize)]
+struct DevForm {
+    req: Option<String>,
+    link: Option<String>,
+    csrf: Option<String>,
+    email: String,
+    name: Option<String>,
+}
+
+/// The `dev` upstream: whoever types an email is that person (only with `dev_mode = true`).
+async fn dev_submit(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<DevForm>,
+) -> Result<HttpResponse, PageError> {
+    let p = provider(&state, &path)?;
+    if !p.is_dev() || !state.settings.dev_mode {
+        return Err(PageError::new(StatusCode::NOT_FOUND, "Not available", "This sign-in method takes no form."));
+    }
+    if !session::csrf_ok(&req, form.csrf.as_deref()) {
+        return Err(PageError::bad_request("Form expired", "Please go back and try again."));
+    }
+    let email = form.email.trim().to_lowercase();
+    if email.len() < 3 || email.len() > 254 || !email.contains('@') {
+        return Err(PageError::bad_request("Invalid email", "Please type an email address."));
+    }
+    if let Some(r) = &form.req {
+        load_pending(&state, r).await?;
+    }
+    let link_to =
+        link_target(&state, &req, form.link.as_deref() == Some("true") || form.link.as_deref() == Some("1")).await?;
+    let fed = FederatedIdentity {
+        provider: p.cfg.id.clone(),
+        issuer: format!("{}/dev", state.settings.issuer_base()),
+        subject: email.clone(),
+        email: Some(email.clone()),
+        email_verified: true,
+        name: form.name.clone().filter(|n| !n.trim().is_empty()).map(|n| n.trim().chars().take(200).collect()),
+        preferred_username: email.split('@').next().map(String::from),
+        ..Default::default()
+    };
+    complete(&state, p, fed, form.req.as_deref(), link_to.as_deref()).await
+}
+
+/// Links the verified identity, starts the session, and goes back to the authorization request (or the
+/// account page).
+async fn complete(
+    state: &AppState,
+    p: &Provider,
+    fed: FederatedIdentity,
+    auth_request: Option<&str>,
+    link_to: Option<&str>,
+) -> Result<HttpResponse, PageError> {
+    let (policy, now) = (p.cfg.link_by_email, state.clock.now());
+    let link_owned = link_to.map(String::from);
+    let outcome = state.db.run(move |c| linking::link(c, &fed, policy, link_owned.as_deref(), now)).await?;
+    let user = match outcome {
+        Outcome::Existing(u) | Outcome::Linked(u) | Outcome::Created(u) => u,
+        Outcome::EmailTaken => {
+            return Err(PageError::new(
+                StatusCode::CONFLICT,
+                "You already have an account",
+                "An account with this email address already exists. Sign in with the provider you used before, then link this one from your account page.",
+            ));
+        }
+        Outcome::LinkedElsewhere => {
+            return Err(PageError::new(
+                StatusCode::CONFLICT,
+                "Account already linked",
+                "This sign-in is already linked to another account here.",
+            ));
+        }
+        Outcome::Disabled => {
+            return Err(PageError::new(StatusCode::FORBIDDEN, "Account disabled", "This account is disabled."));
+        }
+    };
+    if link_to.is_some() {
+        return Ok(see_other("/account"));
+    }
+    let (cookie, _) = session::start(state, &user.id, &p.cfg.id).await?;
+    let mut r = match auth_request {
+        Some(req) => see_other(&format!("/authorize/resume?req={req}")),
+        None => see_other("/account"),
+    };
+    let _ = r.add_cookie(&cookie);
+    Ok(r)
+}
