@@ -210,3 +210,34 @@ fn issuer_with_a_path_is_refused() {
     assert_eq!(code, 2);
     assert!(err.contains("issuer") && err.contains("path"), "{err}");
 }
+
+#[test]
+fn providers_list_and_check_read_the_shipped_presets() {
+    let (code, out, err) = run(bin().args(["providers", "list"]).current_dir(env!("CARGO_MANIFEST_DIR")));
+    assert_eq!(code, 0, "{err}");
+    for id in ["google", "github", "gitlab", "microsoft", "generic-oidc", "generic-oauth2", "dev"] {
+        assert!(out.contains(id), "{id} in {out}");
+    }
+    let (code, out, err) = run(bin().args(["providers", "check"]).current_dir(env!("CARGO_MANIFEST_DIR")));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("7 provider file(s) valid"), "{out}");
+}
+
+#[test]
+fn a_bad_provider_file_stops_with_file_key_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("p")).unwrap();
+    write(
+        &dir,
+        "p/acme.toml",
+        "kind = \"oauth2\"\nclient_id = \"x\"\nauthorization_url = \"https://a/x\"\ntoken_url = \"not a url\"\nuserinfo_url = \"https://a/u\"\n[claims]\nsubject = \"/id\"\n",
+    );
+    let f = write(&dir, "c.toml", &format!("providers_dir = \"{}\"\n", dir.path().join("p").display()));
+    let (code, _, err) = run(bin().args(["--config", f.to_str().unwrap(), "providers", "check"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("acme.toml") && err.contains("token_url"), "{err}");
+    write(&dir, "p/acme.toml", "kind = \"oidc\"\nclient_id = \"x\"\nissuer = \"https://a\"\nsurprise = 1\n");
+    let (code, _, err) = run(bin().args(["--config", f.to_str().unwrap(), "providers", "list"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("acme.toml") && err.contains("surprise"), "{err}");
+}

@@ -192,7 +192,22 @@ pub async fn providers(settings: &Settings, cmd: ProvidersCmd) -> Result<(), Cli
             }
         }
         ProvidersCmd::Check => {
+            let registry = crate::upstream::Registry::load(&settings.providers_dir, settings.dev_mode, &env)
+                .map_err(CliError::Config)?;
+            let mut failed = 0;
+            for p in registry.list() {
+                match registry.check(&p.cfg.id).await {
+                    Ok(()) => println!("{}\tok", p.cfg.id),
+                    Err(e) => {
+                        failed += 1;
+                        println!("{}\tunreachable: {}", p.cfg.id, e.detail);
+                    }
+                }
+            }
             println!("{} provider file(s) valid in {}", list.len(), settings.providers_dir.display());
+            if failed > 0 {
+                return Err(CliError::Failed(format!("{failed} provider(s) unreachable")));
+            }
         }
     }
     Ok(())

@@ -151,8 +151,11 @@ impl OAuth2 {
         let emails =
             http.get_json(self.url(&self.cfg.emails_url, GITHUB_EMAILS), Some(at)).await.map_err(unavailable)?;
         let primary = emails.as_array().into_iter().flatten().find(|e| e["primary"] == true && e["verified"] == true);
-        let granted: Vec<String> =
-            token.scopes().map(|s| s.iter().map(|x| x.to_string()).collect()).unwrap_or_default();
+        // GitHub lists granted scopes comma-separated in one `scope` string.
+        let granted: Vec<String> = token
+            .scopes()
+            .map(|s| s.iter().flat_map(|x| x.split(',').map(|p| p.trim().to_string()).collect::<Vec<_>>()).collect())
+            .unwrap_or_default();
         let asked_org = self.cfg.scopes.iter().chain(self.cfg.scope_map.values().flatten()).any(|s| s == "read:org");
         let orgs = if granted.iter().any(|s| s == "read:org") || (token.scopes().is_none() && asked_org) {
             let list = http

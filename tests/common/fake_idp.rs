@@ -1,0 +1,354 @@
+//! A local upstream for tests: an OpenID Provider (discovery, JWKS, authorize, token, userinfo) and a
+//! GitHub-shaped OAuth2 API (authorize, token, /user, /user/emails, /user/orgs), with knobs to make every
+//! verification the broker does fail on purpose.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use bridgekeeper::tokens::jws;
+use bridgekeeper::tokens::keys::{Alg, SigningKey, generate};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tamper {
+    #[default]
+    None,
+    BadSignature,
+    WrongIss,
+    WrongAud,
+    WrongNonce,
+    Expired,
+    NoIssParam,
+    WrongIssParam,
+    BadAtHash,
+    UserinfoOtherSub,
+    NoIdToken,
+    AlgNone,
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub sub: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: String,
+    pub groups: Vec<String>,
+    pub github_orgs: Vec<String>,
+}
+
+impl User {
+    pub fn new(sub: &str, email: &str) -> Self {
+        User {
+            sub: sub.into(),
+            email: Some(email.into()),
+            email_verified: true,
+            name: format!("User {sub}"),
+            groups: vec![],
+            github_orgs: vec![],
+        }
+    }
+}
+
+struct Pending {
+    nonce: Option<String>,
+    challenge: Option<String>,
+    user: User,
+}
+
+pub struct State {
+    pub base: String,
+    key: SigningKey,
+    rogue: SigningKey,
+    jwk: serde_json::Value,
+    pub user: User,
+    pub tamper: Tamper,
+    pub advertise_iss: bool,
+    codes: HashMap<String, Pending>,
+    tokens: HashMap<String, User>,
+    /// Query strings of authorization requests seen.
+    pub authorize_requests: Vec<HashMap<String, String>>,
+    /// Form bodies of token requests seen.
+    pub token_requests: Vec<HashMap<String, String>>,
+}
+
+#[derive(Clone)]
+pub struct FakeIdp {
+    pub base: String,
+    pub state: Arc<Mutex<State>>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+pub const CLIENT_ID: &str = "broker";
+pub const CLIENT_SECRET: &str = "upstream-secret";
+
+impl FakeIdp {
+    pub async fn start() -> FakeIdp {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let row = generate(Alg::Rs256, 0, "current").unwrap();
+        let jwk: serde_json::Value = serde_json::from_str(&row.public_jwk).unwrap();
+        let state = Arc::new(Mutex::new(State {
+            base: base.clone(),
+            key: SigningKey::from_row(&row).unwrap(),
+            rogue: SigningKey::from_row(&generate(Alg::Rs256, 0, "current").unwrap()).unwrap(),
+            jwk,
+            user: User::new("upstream-sub-1", "ada@upstream.test"),
+            tamper: Tamper::None,
+            advertise_iss: true,
+            codes: HashMap::new(),
+            tokens: HashMap::new(),
+            authorize_requests: vec![],
+            token_requests: vec![],
+        }));
+        let data = web::Data::from(state.clone());
+        let server = actix_web::HttpServer::new(move || {
+            actix_web::App::new()
+                .app_data(data.clone())
+                .route("/.well-known/openid-configuration", web::get().to(discovery))
+                .route("/jwks", web::get().to(jwks))
+                .route("/authorize", web::get().to(authorize))
+                .route("/token", web::post().to(token))
+                .route("/userinfo", web::get().to(userinfo))
+                .route("/gh/authorize", web::get().to(authorize))
+                .route("/gh/token", web::post().to(gh_token))
+                .route("/gh/user", web::get().to(gh_user))
+                .route("/gh/user/emails", web::get().to(gh_emails))
+                .route("/gh/user/orgs", web::get().to(gh_orgs))
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        FakeIdp { base, state, handle }
+    }
+
+    pub fn set_user(&self, user: User) {
+        self.state.lock().unwrap().user = user;
+    }
+
+    pub fn set_tamper(&self, t: Tamper) {
+        self.state.lock().unwrap().tamper = t;
+    }
+
+    pub fn last_authorize(&self) -> HashMap<String, String> {
+        self.state.lock().unwrap().authorize_requests.last().cloned().unwrap_or_default()
+    }
+
+    pub fn last_token_request(&self) -> HashMap<String, String> {
+        self.state.lock().unwrap().token_requests.last().cloned().unwrap_or_default()
+    }
+
+    /// A provider file for this fake as an `oidc` upstream.
+    pub fn oidc_toml(&self, id: &str, extra: &str) -> String {
+        format!(
+            "id = \"{id}\"\nkind = \"oidc\"\ndisplay_name = \"Acme {id}\"\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\nscopes = [\"openid\", \"email\", \"profile\"]\n{extra}\n",
+            self.base
+        )
+    }
+
+    /// A provider file for this fake as a `github` upstream.
+    pub fn github_toml(&self, id: &str, extra: &str) -> String {
+        let b = &self.base;
+        format!(
+            "id = \"{id}\"\nkind = \"github\"\ndisplay_name = \"GitHub\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\nscopes = [\"read:user\", \"user:email\"]\nauthorization_url = \"{b}/gh/authorize\"\ntoken_url = \"{b}/gh/token\"\nuserinfo_url = \"{b}/gh/user\"\nemails_url = \"{b}/gh/user/emails\"\norgs_url = \"{b}/gh/user/orgs\"\n{extra}\n"
+        )
+    }
+
+    pub async fn stop(&self) {
+        self.handle.stop(false).await;
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+fn query(s: &str) -> HashMap<String, String> {
+    url::form_urlencoded::parse(s.as_bytes()).into_owned().collect()
+}
+
+async fn discovery(st: web::Data<Mutex<State>>) -> HttpResponse {
+    let s = st.lock().unwrap();
+    let b = &s.base;
+    HttpResponse::Ok().json(serde_json::json!({
+        "issuer": b,
+        "authorization_endpoint": format!("{b}/authorize"),
+        "token_endpoint": format!("{b}/token"),
+        "userinfo_endpoint": format!("{b}/userinfo"),
+        "jwks_uri": format!("{b}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": s.advertise_iss,
+    }))
+}
+
+async fn jwks(st: web::Data<Mutex<State>>) -> HttpResponse {
+    let s = st.lock().unwrap();
+    HttpResponse::Ok().json(serde_json::json!({"keys": [s.jwk]}))
+}
+
+async fn authorize(st: web::Data<Mutex<State>>, req: HttpRequest) -> HttpResponse {
+    let q = query(req.query_string());
+    let mut s = st.lock().unwrap();
+    s.authorize_requests.push(q.clone());
+    let code = bridgekeeper::secret::random_token();
+    let user = s.user.clone();
+    s.codes.insert(
+        code.clone(),
+        Pending { nonce: q.get("nonce").cloned(), challenge: q.get("code_challenge").cloned(), user },
+    );
+    let mut params = vec![("code", code.as_str())];
+    if let Some(state) = q.get("state") {
+        params.push(("state", state));
+    }
+    let wrong = format!("{}/evil", s.base);
+    let github = req.path().starts_with("/gh/");
+    match s.tamper {
+        _ if github => {}
+        Tamper::NoIssParam => {}
+        Tamper::WrongIssParam => params.push(("iss", &wrong)),
+        _ => params.push(("iss", &s.base)),
+    }
+    let redirect = q.get("redirect_uri").cloned().unwrap_or_default();
+    let mut url = url::Url::parse(&redirect).unwrap();
+    url.query_pairs_mut().extend_pairs(params);
+    HttpResponse::Found().insert_header(("Location", url.to_string())).finish()
+}
+
+/// Checks client authentication and the PKCE verifier; returns the pending login.
+fn redeem(s: &mut State, req: &HttpRequest, form: &HashMap<String, String>) -> Result<Pending, Box<HttpResponse>> {
+    let bad = |e: &str| Err(Box::new(HttpResponse::BadRequest().json(serde_json::json!({"error": e}))));
+    let basic =
+        req.headers().get("authorization").and_then(|h| h.to_str().ok()).and_then(|h| h.strip_prefix("Basic ")).map(
+            |b| {
+                String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b).unwrap_or_default())
+                    .unwrap_or_default()
+            },
+        );
+    let authed = match basic {
+        Some(b) => b == format!("{CLIENT_ID}:{CLIENT_SECRET}"),
+        None => {
+            form.get("client_id").map(String::as_str) == Some(CLIENT_ID)
+                && form.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET)
+        }
+    };
+    if !authed {
+        return Err(Box::new(HttpResponse::Unauthorized().json(serde_json::json!({"error": "invalid_client"}))));
+    }
+    let Some(p) = form.get("code").and_then(|c| s.codes.remove(c)) else { return bad("invalid_grant") };
+    match (&p.challenge, form.get("code_verifier")) {
+        (Some(ch), Some(v)) if jws::pkce_matches(v, ch) => Ok(p),
+        (None, None) => Ok(p),
+        _ => bad("invalid_grant"),
+    }
+}
+
+async fn token(st: web::Data<Mutex<State>>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let form = query(std::str::from_utf8(&body).unwrap_or(""));
+    let mut s = st.lock().unwrap();
+    s.token_requests.push(form.clone());
+    let p = match redeem(&mut s, &req, &form) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let at = bridgekeeper::secret::random_token();
+    s.tokens.insert(at.clone(), p.user.clone());
+    let t = s.tamper;
+    let n = now();
+    let mut claims = serde_json::json!({
+        "iss": if t == Tamper::WrongIss { format!("{}/other", s.base) } else { s.base.clone() },
+        "sub": p.user.sub,
+        "aud": if t == Tamper::WrongAud { "someone-else".to_string() } else { CLIENT_ID.to_string() },
+        "iat": n,
+        "exp": if t == Tamper::Expired { n - 60 } else { n + 300 },
+        "at_hash": if t == Tamper::BadAtHash { jws::half_hash("other") } else { jws::half_hash(&at) },
+        "email": p.user.email,
+        "email_verified": p.user.email_verified,
+        "name": p.user.name,
+        "groups": p.user.groups,
+    });
+    if let Some(nonce) = p.nonce {
+        claims["nonce"] = if t == Tamper::WrongNonce { "not-the-nonce".into() } else { nonce.into() };
+    }
+    let key = if t == Tamper::BadSignature { &s.rogue } else { &s.key };
+    let mut id_token = jws::sign(key, "JWT", &claims).unwrap();
+    if t == Tamper::BadSignature {
+        // Same kid as the published key, signature from another key.
+        let good_kid = s.key.kid.clone();
+        let mut parts: Vec<String> = id_token.split('.').map(String::from).collect();
+        let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": good_kid});
+        let new_header = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(header.to_string());
+        let signing_input = format!("{new_header}.{}", parts[1]);
+        let sig = s.rogue.sign(signing_input.as_bytes()).unwrap();
+        parts[0] = new_header;
+        parts[2] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig);
+        id_token = parts.join(".");
+    }
+    if t == Tamper::AlgNone {
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+        let payload = id_token.split('.').nth(1).unwrap().to_string();
+        id_token = format!("{header}.{payload}.");
+    }
+    let mut resp = serde_json::json!({"access_token": at, "token_type": "Bearer", "expires_in": 300});
+    if t != Tamper::NoIdToken {
+        resp["id_token"] = id_token.into();
+    }
+    HttpResponse::Ok().json(resp)
+}
+
+fn bearer_user(s: &State, req: &HttpRequest) -> Option<User> {
+    let h = req.headers().get("authorization")?.to_str().ok()?;
+    let t = h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))?;
+    s.tokens.get(t).cloned()
+}
+
+async fn userinfo(st: web::Data<Mutex<State>>, req: HttpRequest) -> HttpResponse {
+    let s = st.lock().unwrap();
+    let Some(u) = bearer_user(&s, &req) else { return HttpResponse::Unauthorized().finish() };
+    let sub = if s.tamper == Tamper::UserinfoOtherSub { "someone-else".to_string() } else { u.sub.clone() };
+    HttpResponse::Ok().json(serde_json::json!({"sub": sub, "email": u.email, "email_verified": u.email_verified, "name": u.name, "groups": u.groups}))
+}
+
+async fn gh_token(st: web::Data<Mutex<State>>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let form = query(std::str::from_utf8(&body).unwrap_or(""));
+    let mut s = st.lock().unwrap();
+    s.token_requests.push(form.clone());
+    let scope = s.authorize_requests.last().and_then(|q| q.get("scope").cloned()).unwrap_or_default();
+    let p = match redeem(&mut s, &req, &form) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let at = bridgekeeper::secret::random_token();
+    s.tokens.insert(at.clone(), p.user);
+    // GitHub lists granted scopes comma-separated.
+    HttpResponse::Ok()
+        .json(serde_json::json!({"access_token": at, "token_type": "bearer", "scope": scope.replace(' ', ",")}))
+}
+
+async fn gh_user(st: web::Data<Mutex<State>>, req: HttpRequest) -> HttpResponse {
+    let s = st.lock().unwrap();
+    let Some(u) = bearer_user(&s, &req) else { return HttpResponse::Unauthorized().finish() };
+    let id: u64 = u.sub.bytes().map(u64::from).sum::<u64>() + 1000;
+    HttpResponse::Ok().json(serde_json::json!({"id": id, "login": u.sub, "name": u.name, "email": null, "avatar_url": "https://avatars.example/u.png"}))
+}
+
+async fn gh_emails(st: web::Data<Mutex<State>>, req: HttpRequest) -> HttpResponse {
+    let s = st.lock().unwrap();
+    let Some(u) = bearer_user(&s, &req) else { return HttpResponse::Unauthorized().finish() };
+    HttpResponse::Ok().json(serde_json::json!([
+        {"email": "unverified-secondary@upstream.test", "primary": false, "verified": false},
+        {"email": u.email, "primary": true, "verified": u.email_verified},
+    ]))
+}
+
+async fn gh_orgs(st: web::Data<Mutex<State>>, req: HttpRequest) -> HttpResponse {
+    let s = st.lock().unwrap();
+    let Some(u) = bearer_user(&s, &req) else { return HttpResponse::Unauthorized().finish() };
+    HttpResponse::Ok().json(u.github_orgs.iter().map(|o| serde_json::json!({"login": o})).collect::<Vec<_>>())
+}

@@ -1,0 +1,438 @@
+//! Upstream providers: sign-in through an `oidc` and a GitHub-shaped upstream, every verification failure,
+//! replayed and forged callbacks, scope mapping, claim and group mapping, and the linking rules.
+
+mod common;
+
+use common::TestApp;
+use common::fake_idp::{FakeIdp, Tamper, User};
+use common::oauth::*;
+
+enum End {
+    /// Redirected back to the app.
+    App(String),
+    /// A page (error or otherwise) with its status.
+    Page(u16, String),
+}
+
+/// Plays the browser from any response until the app's redirect URI or a page, choosing `provider` on the
+/// chooser and filling the dev form with `email`.
+async fn drive(app: &TestApp, mut r: reqwest::Response, provider: &str, email: &str) -> End {
+    for _ in 0..12 {
+        if !r.status().is_redirection() {
+            let status = r.status().as_u16();
+            return End::Page(status, r.text().await.unwrap());
+        }
+        let loc = location(&r);
+        if loc.starts_with(RP) || loc.starts_with("https://other.example") {
+            return End::App(loc);
+        }
+        let loc = match loc.strip_prefix("/login?") {
+            Some(rest) => format!("/login/{provider}?{rest}"),
+            None => loc,
+        };
+        if loc.starts_with("/login/dev") {
+            let page = app.http.get(app.url(&loc)).send().await.unwrap().text().await.unwrap();
+            let mut form =
+                vec![("csrf", hidden(&page, "csrf")), ("email", email.to_string()), ("link", "false".into())];
+            if page.contains("name=\"req\"") {
+                form.push(("req", hidden(&page, "req")));
+            }
+            r = app.http.post(app.url("/login/dev")).form(&form).send().await.unwrap();
+        } else if loc.starts_with("/consent") {
+            let page = app.http.get(app.url(&loc)).send().await.unwrap().text().await.unwrap();
+            let form = [("req", hidden(&page, "req")), ("csrf", hidden(&page, "csrf")), ("decision", "allow".into())];
+            r = app.http.post(app.url("/consent")).form(&form).send().await.unwrap();
+        } else if loc.starts_with('/') {
+            r = app.http.get(app.url(&loc)).send().await.unwrap();
+        } else {
+            r = app.http.get(&loc).send().await.unwrap();
+        }
+    }
+    panic!("the flow did not end");
+}
+
+struct World {
+    app: TestApp,
+    idp: FakeIdp,
+    _providers: tempfile::TempDir,
+}
+
+/// The broker with the dev provider, the fake as `acme` (oidc) and as `gh` (github).
+async fn world(acme_extra: &str, gh_extra: &str) -> World {
+    let idp = FakeIdp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("acme.toml"), idp.oidc_toml("acme", acme_extra)).unwrap();
+    std::fs::write(dir.path().join("gh.toml"), idp.github_toml("gh", gh_extra)).unwrap();
+    std::fs::write(dir.path().join("dev.toml"), "kind = \"dev\"\n").unwrap();
+    let p = dir.path().to_path_buf();
+    let app = spawn_in(p).await;
+    World { app, idp, _providers: dir }
+}
+
+async fn spawn_in(providers: std::path::PathBuf) -> TestApp {
+    let base = spawn_config();
+    TestApp::spawn_with(move |s| {
+        base(s);
+        s.providers_dir = providers;
+    })
+    .await
+}
+
+fn spawn_config() -> impl FnOnce(&mut bridgekeeper::settings::Settings) {
+    |s| {
+        s.dev_mode = true;
+        s.clients = vec![bridgekeeper::settings::StaticClient {
+            client_id: "app".into(),
+            client_secret: Some(bridgekeeper::secret::Secret::new(SECRET)),
+            name: Some("App app".into()),
+            redirect_uris: vec![RP.into()],
+            post_logout_redirect_uris: vec![],
+            allowed_scopes: ["openid", "profile", "email", "offline_access", "groups"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            skip_consent: false,
+            require_pkce: false,
+        }];
+    }
+}
+
+async fn sign_in(w: &World, provider: &str, scope: &str) -> End {
+    let r = authorize(&w.app, &auth_query(&[("scope", scope)])).await;
+    drive(&w.app, r, provider, "ada@example.com").await
+}
+
+async fn id_claims(w: &World, end: End) -> serde_json::Value {
+    let End::App(loc) = end else { panic!("expected a redirect to the app") };
+    let t = exchange(&w.app, &param(&loc, "code").unwrap()).await;
+    verify_jwt(&w.app, t["id_token"].as_str().unwrap()).await.1
+}
+
+async fn user_count(app: &TestApp) -> usize {
+    app.state.db.run(|c| bridgekeeper::store::users::list(c, 1000, 0)).await.unwrap().len()
+}
+
+#[actix_web::test]
+async fn oidc_upstream_sign_in_end_to_end_with_state_nonce_pkce() {
+    let w = world("", "").await;
+    let claims = id_claims(&w, sign_in(&w, "acme", "openid email profile").await).await;
+    assert_ne!(claims["sub"], "upstream-sub-1", "sub is the broker's own id");
+    assert_eq!(claims["email"], "ada@upstream.test");
+    assert_eq!(claims["name"], "User upstream-sub-1");
+    let a = w.idp.last_authorize();
+    assert_eq!(a.get("code_challenge_method").map(String::as_str), Some("S256"));
+    assert!(a.get("state").is_some_and(|s| s.len() >= 43) && a.get("nonce").is_some_and(|n| n.len() >= 43));
+    assert_eq!(
+        a.get("redirect_uri").unwrap(),
+        &format!("{}/callback/acme", w.app.base),
+        "distinct callback per upstream"
+    );
+    let t = w.idp.last_token_request();
+    assert!(t.get("code_verifier").is_some_and(|v| v.len() >= 43), "PKCE round trip");
+    w.app.stop().await;
+}
+
+#[actix_web::test]
+async fn every_upstream_verification_failure_is_rejected_and_stores_nothing() {
+    let w = world("", "").await;
+    for t in [
+        Tamper::BadSignature,
+        Tamper::WrongIss,
+        Tamper::WrongAud,
+        Tamper::WrongNonce,
+        Tamper::Expired,
+        Tamper::NoIssParam,
+        Tamper::WrongIssParam,
+        Tamper::BadAtHash,
+        Tamper::UserinfoOtherSub,
+        Tamper::NoIdToken,
+        Tamper::AlgNone,
+    ] {
+        w.idp.set_tamper(t);
+        match sign_in(&w, "acme", "openid email").await {
+            End::Page(status, body) => {
+                assert!((400..500).contains(&status) || status == 502, "{t:?}: {status}");
+                assert!(body.contains("Request id"), "{t:?}: readable page");
+            }
+            End::App(loc) => panic!("{t:?} was accepted: {loc}"),
+        }
+        assert_eq!(user_count(&w.app).await, 0, "{t:?} created a user");
+    }
+    w.idp.set_tamper(Tamper::None);
+    assert!(matches!(sign_in(&w, "acme", "openid").await, End::App(_)), "and a good answer still works");
+    w.app.stop().await;
+}
+
+#[actix_web::test]
+async fn replayed_forged_and_cross_browser_callbacks_are_refused() {
+    let w = world("", "").await;
+    let r = authorize(&w.app, &auth_query(&[])).await;
+    let req = location(&r);
+    let r = w
+        .app
+        .http
+        .get(w.app.url(&format!("/login/acme?{}", req.strip_prefix("/login?").unwrap())))
+        .send()
+        .await
+        .unwrap();
+    let upstream = w.app.http.get(location(&r)).send().await.unwrap();
+    let callback = location(&upstream);
+    assert!(callback.starts_with(&format!("{}/callback/acme?", w.app.base)));
+    let stranger = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    assert_eq!(stranger.get(&callback).send().await.unwrap().status(), 400, "another browser");
+    let first = w.app.http.get(&callback).send().await.unwrap();
+    assert_eq!(first.status(), 400, "the cross-browser attempt spent the state");
+    let users = user_count(&w.app).await;
+    let forged = callback.replace("state=", "state=x");
+    assert_eq!(w.app.http.get(&forged).send().await.unwrap().status(), 400, "forged state");
+    assert_eq!(w.app.http.get(w.app.url("/callback/acme?code=abc")).send().await.unwrap().status(), 400, "no state");
+    assert_eq!(user_count(&w.app).await, users, "nothing stored");
+    // A clean run, then its replay.
+    let r = authorize(&w.app, &auth_query(&[])).await;
+    let req = location(&r);
+    let r = w
+        .app
+        .http
+        .get(w.app.url(&format!("/login/acme?{}", req.strip_prefix("/login?").unwrap())))
+        .send()
+        .await
+        .unwrap();
+    let upstream = w.app.http.get(location(&r)).send().await.unwrap();
+    let callback = location(&upstream);
+    assert_eq!(w.app.http.get(&callback).send().await.unwrap().status(), 303);
+    assert_eq!(w.app.http.get(&callback).send().await.unwrap().status(), 400, "replayed callback");
+    w.app.stop().await;
+}
+
+#[actix_web::test]
+async fn scope_map_adds_upstream_scopes_for_the_downstream_scopes_asked() {
+    let w = world("[scope_map]\ngroups = [\"acme:groups\"]\n", "").await;
+    assert!(matches!(sign_in(&w, "acme", "openid email").await, End::App(_)));
+    let scope = w.idp.last_authorize().get("scope").cloned().unwrap();
+    assert!(!scope.contains("acme:groups"), "{scope}");
+    assert!(scope.contains("email") && scope.contains("openid"));
+    let r = authorize(&w.app, &auth_query(&[("scope", "openid groups"), ("prompt", "login")])).await;
+    assert!(matches!(drive(&w.app, r, "acme", "").await, End::App(_)));
+    let scope = w.idp.last_authorize().get("scope").cloned().unwrap();
+    assert!(scope.contains("acme:groups"), "{scope}");
+    w.app.stop().await;
+}
+
+#[actix_web::test]
+async fn oidc_groups_are_released_only_through_group_rules() {
+    let w = world("[[group_rules]]\nupstream = \"eng\"\ngroup = \"developers\"\n", "").await;
+    let mut u = User::new("g-1", "g@upstream.test");
+    u.groups = vec!["eng".into(), "secret-team".into()];
+    w.idp.set_user(u);
+    let claims = id_claims(&w, sign_in(&w, "acme", "openid groups").await).await;
+    assert_eq!(claims["groups"], serde_json::json!(["developers"]));
+    w.app.stop().await;
+}
+
+#[actix_web::test]
+async fn github_upstream_uses_verified_primary_email_and_orgs_as_groups() {
+    let w = world(
+        "",
+        "[scope_map]\ngroups = [\"read:org\"]\n[[group_rules]]\nupstream = \"acme-org\"\ngroup = \"staff\"\n",
+    )
+    .await;
+    let mut u = User::new("octocat", "octo@upstream.test");
+    u.github_orgs = vec!["acme-org".into(), "other".into()];
+    w.idp.set_user(u);
+    let claims = id_claims(&w, sign_in(&w, "gh", "openid email profile groups").await).await;
+    assert_eq!(claims["email"], "octo@upstream.test");
+    assert_eq!(claims["email_verified"], true);
+    assert_eq!(claims["preferred_username"], "octocat");
+    assert_eq!(claims["groups"], serde_json::json!(["staff"]));
+    assert!(w.idp.last_authorize().get("scope").unwrap().contains("read:org"));
+    assert!(w.idp.last_token_request().get("code_verifier").is_some(), "PKCE with the oauth2 kind too");
+    let ident = w
+        .app
+        .state
+        .db
+        .run(|c| {
+            let u = bridgekeeper::store::users::list(c, 10, 0)?;
+            bridgekeeper::store::identities::list_for_user(c, &u[0].id)
+        })
+        .await
+        .unwrap();
+    assert_eq!(ident[0].provider, "gh");
+    assert!(ident[0].subject.parse::<u64>().is_ok(), "numeric GitHub id as subject");
+    w.app.stop().await;
+}
+
+#[actix_web::test]
+async fn github_unverified_primary_email_is_not_asserted() {
+    let w = world("", "").await;
+    let mut u = User::new("octo2", "o2@upstream.test");
+    u.email_verified = false;
+    w.idp.set_user(u);
+    let claims = id_claims(&w, sign_in(&w, "gh", "openid email").await).await;
+    assert!(claims.get("email").is_none() || claims["email_verified"] == false, "{claims}");
+    w.app.stop().await;
+}
+
+/// Creates a local user ada@example.com (verified) through the dev provider, then signs out.
+async fn local_user_via_dev(w: &World) -> serde_json::Value {
+    let claims = id_claims(w, sign_in(w, "dev", "openid email").await).await;
+    w.app.http.get(w.app.url("/logout")).send().await.unwrap();
+    let page = w.app.http.get(w.app.url("/logout")).send().await.unwrap().text().await.unwrap();
+    let r = w
+        .app
+        .http
+        .post(w.app.url("/logout/confirm"))
+        .form(&[("csrf", hidden(&page, "csrf")), ("params", String::new())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    claims
+}
+
+#[actix_web::test]
+async fn link_by_verified_email_links_to_the_one_local_user() {
+    let w = world("link_by_email = \"verified\"\n", "").await;
+    let local = local_user_via_dev(&w).await;
+    w.idp.set_user(User::new("up-7", "ada@example.com"));
+    let via_acme = id_claims(&w, sign_in(&w, "acme", "openid email").await).await;
+    assert_eq!(via_acme["sub"], local["sub"], "one person, one sub");
+    let events = w.app.state.db.run(|c| bridgekeeper::store::audit::list(c, 100)).await.unwrap();
+    assert!(events.iter().any(|e| e.event == "link_by_email"));
+    w.app.stop().await;
+}
+
+#[actix_web::test]
+async fn unverified_email_never_links_and_never_creates_a_second_account() {
+    let w = world("link_by_email = \"verified\"\n", "").await;
+    local_user_via_dev(&w).await;
+    let mut u = User::new("up-8", "ada@example.com");
+    u.email_verified = false;
+    w.idp.set_user(u);
+    match sign_in(&w, "acme", "openid email").await {
+        End::Page(409, body) => assert!(body.contains("already have an account"), "{body}"),
+        other => panic!(
+            "expected the 'sign in with the provider you used before' page, got {}",
+            matches!(other, End::App(_))
+        ),
+    }
+    assert_eq!(user_count(&w.app).await, 1);
+    w.app.stop().await;
+}
+
+#[actix_web::test]
+async fn link_by_email_never_refuses_a_known_email() {
+    let w = world("", "").await;
+    local_user_via_dev(&w).await;
+    w.idp.set_user(User::new("up-9", "ada@example.com"));
+    assert!(matches!(sign_in(&w, "acme", "openid").await, End::Page(409, _)));
+    assert_eq!(user_count(&w.app).await, 1);
+    w.app.stop().await;
+}
+
+async fn account_page(w: &World) -> String {
+    w.app.http.get(w.app.url("/account")).send().await.unwrap().text().await.unwrap()
+}
+
+#[actix_web::test]
+async fn account_page_links_a_second_provider_then_either_gives_the_same_sub_and_unlink_keeps_one() {
+    let mut w = world("", "").await;
+    let first = id_claims(&w, sign_in(&w, "dev", "openid").await).await;
+    w.idp.set_user(User::new("up-10", "elsewhere@upstream.test"));
+    let r = w.app.http.get(w.app.url("/login/acme?link=1")).send().await.unwrap();
+    match drive(&w.app, r, "acme", "").await {
+        End::Page(200, body) => {
+            assert!(body.contains("Acme acme"), "the account page lists the new link: {body}")
+        }
+        End::Page(s, b) => panic!("{s}: {b}"),
+        End::App(l) => panic!("{l}"),
+    }
+    let fresh =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
+    let original = std::mem::replace(&mut w.app.http, fresh);
+    let second = id_claims(&w, sign_in(&w, "acme", "openid").await).await;
+    assert_eq!(first["sub"], second["sub"], "two providers, one person, one sub");
+    w.app.http = original;
+    let page = account_page(&w).await;
+    let ids: Vec<String> = page
+        .match_indices("name=\"identity_id\" value=\"")
+        .map(|(i, m)| {
+            let s = i + m.len();
+            page[s..s + page[s..].find('"').unwrap()].to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let csrf = hidden(&page, "csrf");
+    let r = w
+        .app
+        .http
+        .post(w.app.url("/account/unlink"))
+        .form(&[("csrf", csrf.clone()), ("identity_id", ids[1].clone())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let r = w
+        .app
+        .http
+        .post(w.app.url("/account/unlink"))
+        .form(&[("csrf", csrf), ("identity_id", ids[0].clone())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "never the last identity");
+    w.app.stop().await;
+}
+
+#[actix_web::test]
+async fn revoking_an_app_from_the_account_page_ends_its_refresh_tokens() {
+    let w = world("", "").await;
+    let End::App(loc) = sign_in(&w, "dev", "openid offline_access").await else { panic!() };
+    let t = exchange(&w.app, &param(&loc, "code").unwrap()).await;
+    let page = account_page(&w).await;
+    assert!(page.contains("App app"));
+    let r = w
+        .app
+        .http
+        .post(w.app.url("/account/revoke"))
+        .form(&[("csrf", hidden(&page, "csrf")), ("client_id", "app".into())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let r = token(
+        &w.app,
+        ("app", SECRET),
+        &[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap())],
+    )
+    .await;
+    assert_eq!(json_error(r).await.1, "invalid_grant");
+    assert!(!account_page(&w).await.contains("App app"));
+    w.app.stop().await;
+}
+
+#[actix_web::test]
+async fn idp_hint_skips_the_chooser_and_an_unreachable_upstream_does_not_stop_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("down.toml"),
+        "kind = \"oidc\"\nissuer = \"http://127.0.0.1:9\"\nclient_id = \"x\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("dev.toml"), "kind = \"dev\"\n").unwrap();
+    let app = spawn_in(dir.path().to_path_buf()).await;
+    let r = authorize(&app, &auth_query(&[("idp_hint", "dev")])).await;
+    let chooser = app.http.get(app.url(&location(&r))).send().await.unwrap();
+    assert!(location(&chooser).starts_with("/login/dev?"), "idp_hint goes straight to the provider");
+    let r = authorize(&app, &auth_query(&[])).await;
+    let page = app.http.get(app.url(&location(&r))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Continue with down") && page.contains("Continue with dev"), "{page}");
+    let r = authorize(&app, &auth_query(&[])).await;
+    let w = World { app, idp: FakeIdp::start().await, _providers: dir };
+    match drive(&w.app, r, "down", "").await {
+        End::Page(502, body) => assert!(body.contains("unavailable")),
+        _ => panic!("an unreachable upstream shows a readable 502 page"),
+    }
+    assert!(matches!(sign_in(&w, "dev", "openid").await, End::App(_)), "other providers unaffected");
+    w.app.stop().await;
+}
