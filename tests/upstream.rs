@@ -246,7 +246,7 @@ async fn github_upstream_uses_verified_primary_email_and_orgs_as_groups() {
     assert_eq!(claims["preferred_username"], "octocat");
     assert_eq!(claims["groups"], serde_json::json!(["staff"]));
     assert!(w.idp.last_authorize().get("scope").unwrap().contains("read:org"));
-    assert!(w.idp.last_token_request().get("code_verifier").is_some(), "PKCE with the oauth2 kind too");
+    assert!(w.idp.last_token_request().contains_key("code_verifier"), "PKCE with the oauth2 kind too");
     let ident = w
         .app
         .state
