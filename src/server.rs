@@ -17,9 +17,6 @@ use crate::tokens::KeyRing;
 use crate::tokens::keys::Alg;
 use crate::web::{PageError, Templates};
 
-/// How often an instance re-reads the signing keys (bounds how stale its JWKS can be after a rotation).
-pub const KEY_RELOAD_SECS: u64 = 10;
-
 /// Everything a handler can reach. No globals: two apps can run in one process.
 pub struct AppState {
     pub settings: Arc<Settings>,
@@ -226,10 +223,11 @@ async fn render_error_pages(
     Ok(ServiceResponse::new(req, new.body(html)))
 }
 
-/// Re-reads signing keys every `KEY_RELOAD_SECS`, so a rotation anywhere reaches this instance.
+/// Re-reads signing keys every `tokens.key_reload_secs`, so a rotation anywhere reaches this instance.
 pub fn spawn_key_reloader(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(KEY_RELOAD_SECS));
+        let every = Duration::from_secs(state.settings.tokens.key_reload_secs.max(1) as u64);
+        let mut tick = tokio::time::interval(every);
         tick.tick().await;
         loop {
             tick.tick().await;

@@ -69,6 +69,7 @@ pub struct TokenSettings {
     pub code_ttl_secs: i64,
     pub refresh_idle_ttl_secs: i64,
     pub refresh_absolute_ttl_secs: i64,
+    pub key_reload_secs: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -197,6 +198,7 @@ impl Settings {
             ("tokens.refresh_idle_ttl_secs", self.tokens.refresh_idle_ttl_secs),
             ("tokens.refresh_absolute_ttl_secs", self.tokens.refresh_absolute_ttl_secs),
             ("session.ttl_secs", self.session.ttl_secs),
+            ("tokens.key_reload_secs", self.tokens.key_reload_secs),
         ] {
             if v <= 0 {
                 return Err(err(key, "must be positive".into()));

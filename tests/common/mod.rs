@@ -15,7 +15,14 @@ use diesel::{Connection, RunQueryDsl};
 
 pub struct TestDb {
     pub url: String,
-    _dir: Option<tempfile::TempDir>,
+    _dir: Option<std::sync::Arc<tempfile::TempDir>>,
+}
+
+impl TestDb {
+    /// Another handle on the same database.
+    pub fn share(&self) -> TestDb {
+        TestDb { url: self.url.clone(), _dir: self._dir.clone() }
+    }
 }
 
 pub fn backend_is_postgres() -> bool {
@@ -39,7 +46,7 @@ pub fn test_db() -> TestDb {
     } else {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/bk.db", dir.path().display());
-        TestDb { url, _dir: Some(dir) }
+        TestDb { url, _dir: Some(std::sync::Arc::new(dir)) }
     }
 }
 
@@ -67,7 +74,11 @@ pub struct TestApp {
 impl TestApp {
     /// Spawns the real app with default settings adjusted by `tweak`.
     pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
-        let db = test_db();
+        Self::spawn_on(test_db(), tweak).await
+    }
+
+    /// Spawns the app on an existing database (several instances can share one).
+    pub async fn spawn_on(db: TestDb, tweak: impl FnOnce(&mut Settings)) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut s = settings(&db.url, &base);
