@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod cli;
 pub mod clock;
+pub mod crypto;
 pub mod health;
 pub mod oauth;
 pub mod scopes;

@@ -24,6 +24,7 @@ pub struct AppState {
     pub clock: Clock,
     pub templates: Templates,
     pub upstreams: crate::upstream::Registry,
+    pub sealer: Arc<crate::crypto::Sealer>,
     keys: RwLock<Arc<KeyRing>>,
     discovery: RwLock<Arc<[u8]>>,
 }
@@ -69,10 +70,17 @@ impl AppState {
         }
         let alg = Alg::parse(&settings.tokens.signing_alg).unwrap_or(Alg::Rs256);
         let now = clock.now();
+        let sealer = Arc::new(
+            crate::crypto::Sealer::from_spec(settings.encryption_keys.expose()).map_err(StartError::Templates)?,
+        );
+        if !sealer.is_enabled() {
+            tracing::warn!("encryption_keys is empty: signing keys and upstream refresh tokens are stored unencrypted");
+        }
+        let s2 = sealer.clone();
         let ring = db
             .run(move |c| {
-                crate::tokens::keyring::ensure_keys(c, alg, now)?;
-                KeyRing::load(c)
+                crate::tokens::keyring::ensure_keys(c, alg, now, &s2)?;
+                KeyRing::load(c, &s2)
             })
             .await?;
         crate::accounts::clients::sync_static(&db, &settings, now).await?;
@@ -83,6 +91,7 @@ impl AppState {
         let discovery = discovery_bytes(&settings, &ring);
         Ok(Arc::new(AppState {
             upstreams,
+            sealer,
             settings: Arc::new(settings),
             db,
             clock,
@@ -110,7 +119,8 @@ impl AppState {
 
     /// Re-reads the keys from the database (after a rotation by another instance or the CLI).
     pub async fn reload_keys(&self) -> Result<(), StoreError> {
-        let ring = self.db.run(KeyRing::load).await?;
+        let sealer = self.sealer.clone();
+        let ring = self.db.run(move |c| KeyRing::load(c, &sealer)).await?;
         let discovery = discovery_bytes(&self.settings, &ring);
         match self.discovery.write() {
             Ok(mut d) => *d = discovery,

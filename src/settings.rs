@@ -37,6 +37,7 @@ pub struct Settings {
     pub templates_dir: PathBuf,
     pub dev_mode: bool,
     pub migrate_on_start: bool,
+    pub encryption_keys: Secret,
     pub log_format: LogFormat,
     pub log_level: String,
     pub clients: Vec<StaticClient>,
@@ -157,6 +158,9 @@ impl Settings {
     fn interpolate(&mut self, env: &[(String, String)]) -> Result<(), SettingsError> {
         self.database_url = interpolate(&self.database_url, env)
             .map_err(|v| SettingsError(format!("database_url: environment variable {v} is not set")))?;
+        let keys = interpolate(self.encryption_keys.expose(), env)
+            .map_err(|v| SettingsError(format!("encryption_keys: environment variable {v} is not set")))?;
+        self.encryption_keys = Secret::new(keys);
         for (i, c) in self.clients.iter_mut().enumerate() {
             if let Some(secret) = &c.client_secret {
                 let value = interpolate(secret.expose(), env).map_err(|v| {
@@ -204,6 +208,7 @@ impl Settings {
                 return Err(err(key, "must be positive".into()));
             }
         }
+        crate::crypto::Sealer::from_spec(self.encryption_keys.expose()).map_err(|e| err("encryption_keys", e))?;
         if self.database.pool_size == 0 {
             return Err(err("database.pool_size", "must be at least 1".into()));
         }

@@ -434,9 +434,12 @@ async fn md_7_key_rotation_keeps_old_tokens_verifiable() {
     let at = t["access_token"].as_str().unwrap();
     let old_kid = jsonwebtoken::decode_header(at).unwrap().kid.unwrap();
     let now = app.clock.now();
+    let sealer = app.state.sealer.clone();
     app.state
         .db
-        .run(move |c| bridgekeeper::tokens::keyring::rotate(c, bridgekeeper::tokens::keys::Alg::Rs256, now, 3660))
+        .run(move |c| {
+            bridgekeeper::tokens::keyring::rotate(c, bridgekeeper::tokens::keys::Alg::Rs256, now, 3660, &sealer)
+        })
         .await
         .unwrap();
     app.state.reload_keys().await.unwrap();

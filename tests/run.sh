@@ -36,3 +36,6 @@ fi
 
 echo "== pass 2/2: PostgreSQL"
 BK_TEST_BACKEND=postgres cargo test --locked
+
+echo "== interop: oidc-provider upstream, openid-client downstream"
+bash tests/interop/run.sh

@@ -256,20 +256,42 @@ fn signing_keys_rotate_and_stay_published() {
     use bridgekeeper::tokens::keys::Alg;
     let (db, _t) = seeded();
     let mut c = db.conn().unwrap();
-    assert!(ensure_keys(&mut c, Alg::Es256, 100).unwrap());
-    assert!(!ensure_keys(&mut c, Alg::Es256, 101).unwrap());
-    let before = KeyRing::load(&mut c).unwrap();
+    let sealer = bridgekeeper::crypto::Sealer::from_spec(common::TEST_ENCRYPTION_KEYS).unwrap();
+    assert!(ensure_keys(&mut c, Alg::Es256, 100, &sealer).unwrap());
+    assert!(!ensure_keys(&mut c, Alg::Es256, 101, &sealer).unwrap());
+    let before = KeyRing::load(&mut c, &sealer).unwrap();
     let old_kid = before.current.kid.clone();
-    let new_kid = rotate(&mut c, Alg::Es256, 200, 3600).unwrap();
+    let new_kid = rotate(&mut c, Alg::Es256, 200, 3600, &sealer).unwrap();
     assert_ne!(old_kid, new_kid);
-    let after = KeyRing::load(&mut c).unwrap();
+    let after = KeyRing::load(&mut c, &sealer).unwrap();
     assert_eq!(after.current.kid, new_kid);
     assert!(after.verifier(&old_kid).is_some(), "retired key still published");
     let jwks: serde_json::Value = serde_json::from_slice(&after.jwks_json).unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 3, "retired + current + next");
-    let states: Vec<String> = store::keys::list(&mut c).unwrap().into_iter().map(|k| k.state).collect();
+    let rows = store::keys::list(&mut c).unwrap();
+    assert!(rows.iter().all(|k| k.private_der.starts_with("enc1:test:")), "private keys are sealed at rest");
+    let states: Vec<String> = rows.into_iter().map(|k| k.state).collect();
     assert_eq!(states.iter().filter(|s| *s == "current").count(), 1);
-    rotate(&mut c, Alg::Es256, 200 + 3601 + 1, 3600).unwrap();
-    let later = KeyRing::load(&mut c).unwrap();
+    rotate(&mut c, Alg::Es256, 200 + 3601 + 1, 3600, &sealer).unwrap();
+    let later = KeyRing::load(&mut c, &sealer).unwrap();
     assert!(later.verifier(&old_kid).is_none(), "retired key dropped once its tokens expired");
+}
+
+#[test]
+fn encryption_key_rotation_reseals_signing_keys_and_old_keys_then_drop_out() {
+    use bridgekeeper::crypto::Sealer;
+    use bridgekeeper::tokens::keyring::{KeyRing, ensure_keys, reseal};
+    use bridgekeeper::tokens::keys::Alg;
+    let (db, _t) = seeded();
+    let mut c = db.conn().unwrap();
+    let old = Sealer::from_spec(common::TEST_ENCRYPTION_KEYS).unwrap();
+    ensure_keys(&mut c, Alg::EdDsa, 1, &old).unwrap();
+    let kid = KeyRing::load(&mut c, &old).unwrap().current.kid;
+    let new_key = "k2:AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+    let both = Sealer::from_spec(&format!("{new_key},{}", common::TEST_ENCRYPTION_KEYS)).unwrap();
+    assert_eq!(reseal(&mut c, &both).unwrap(), 2, "current and next re-encrypted");
+    assert_eq!(reseal(&mut c, &both).unwrap(), 0, "idempotent");
+    let only_new = Sealer::from_spec(new_key).unwrap();
+    assert_eq!(KeyRing::load(&mut c, &only_new).unwrap().current.kid, kid, "readable with the new key alone");
+    assert!(KeyRing::load(&mut c, &old).is_err(), "the old key no longer opens them");
 }

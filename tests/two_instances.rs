@@ -84,10 +84,13 @@ async fn a_rotation_reaches_both_instances_within_the_reload_interval() {
     let (a, b) = pair().await;
     let before = b.http.get(b.url("/jwks.json")).send().await.unwrap().text().await.unwrap();
     let now = a.clock.now();
+    let sealer = a.state.sealer.clone();
     let kid = a
         .state
         .db
-        .run(move |c| bridgekeeper::tokens::keyring::rotate(c, bridgekeeper::tokens::keys::Alg::Rs256, now, 3700))
+        .run(move |c| {
+            bridgekeeper::tokens::keyring::rotate(c, bridgekeeper::tokens::keys::Alg::Rs256, now, 3700, &sealer)
+        })
         .await
         .unwrap();
     // Each instance re-reads keys every `key_reload_secs` (1 s here); poll for up to 5 s.

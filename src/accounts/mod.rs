@@ -3,4 +3,5 @@
 pub mod clients;
 pub mod linking;
 pub mod session;
+pub mod upstream_tokens;
 pub mod users;

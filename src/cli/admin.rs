@@ -67,6 +67,8 @@ pub enum KeysCmd {
     List,
     /// Promote the published `next` key to signing, retire the current one, publish a new `next`.
     Rotate,
+    /// Re-encrypt stored secrets (signing keys, upstream refresh tokens) with the first of `encryption_keys`.
+    Reseal,
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +82,10 @@ pub enum UsersCmd {
     },
     /// Show one user and their linked identities.
     Show { user_id: String },
+}
+
+fn sealer(settings: &Settings) -> Result<crate::crypto::Sealer, CliError> {
+    crate::crypto::Sealer::from_spec(settings.encryption_keys.expose()).map_err(CliError::Config)
 }
 
 fn open(settings: &Settings) -> Result<Db, CliError> {
@@ -218,6 +224,21 @@ pub async fn keys(settings: &Settings, cmd: KeysCmd) -> Result<(), CliError> {
     let now = Clock::System.now();
     let alg = Alg::parse(&settings.tokens.signing_alg).unwrap_or(Alg::Rs256);
     match cmd {
+        KeysCmd::Reseal => {
+            let sealer = sealer(settings)?;
+            if !sealer.is_enabled() {
+                return Err(CliError::Config("encryption_keys is empty: nothing to seal with".into()));
+            }
+            let n = db
+                .run(move |c| {
+                    let keys = crate::tokens::keyring::reseal(c, &sealer)?;
+                    let tokens = crate::accounts::upstream_tokens::reseal(c, &sealer)?;
+                    Ok(keys + tokens)
+                })
+                .await?;
+            audit(&db, "secrets_resealed", None);
+            println!("re-encrypted {n} secret(s) with the current key");
+        }
         KeysCmd::List => {
             for k in db.run(store::keys::list).await? {
                 println!("{}\t{}\t{}\tcreated {}", k.kid, k.alg, k.state, k.created_at);
@@ -225,10 +246,11 @@ pub async fn keys(settings: &Settings, cmd: KeysCmd) -> Result<(), CliError> {
         }
         KeysCmd::Rotate => {
             let keep = settings.tokens.access_token_ttl_secs.max(settings.tokens.id_token_ttl_secs) + 60;
+            let sealer = sealer(settings)?;
             let kid = db
                 .run(move |c| {
-                    crate::tokens::keyring::ensure_keys(c, alg, now)?;
-                    crate::tokens::keyring::rotate(c, alg, now, keep)
+                    crate::tokens::keyring::ensure_keys(c, alg, now, &sealer)?;
+                    crate::tokens::keyring::rotate(c, alg, now, keep, &sealer)
                 })
                 .await?;
             audit(&db, "keys_rotated", None);

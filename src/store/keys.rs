@@ -11,7 +11,7 @@ use super::{DbConn, StoreResult};
 pub struct SigningKeyRow {
     pub kid: String,
     pub alg: String,
-    /// PKCS#8 DER, base64.
+    /// PKCS#8 DER, base64; sealed (`enc1:…`) when an encryption key is configured.
     pub private_der: String,
     pub public_jwk: String,
     pub state: String,
@@ -51,6 +51,11 @@ pub fn set_state(conn: &mut DbConn, kid: &str, state: &str, now: i64) -> StoreRe
         "retired" => q.set((signing_keys::state.eq(state), signing_keys::retired_at.eq(now))).execute(conn)?,
         _ => q.set(signing_keys::state.eq(state)).execute(conn)?,
     };
+    Ok(())
+}
+
+pub fn set_private(conn: &mut DbConn, kid: &str, private_der: &str) -> StoreResult<()> {
+    diesel::update(signing_keys::table.find(kid)).set(signing_keys::private_der.eq(private_der)).execute(conn)?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use diesel::Connection;
 
 use super::keys::{self, Alg, KeyError, SigningKey};
+use crate::crypto::{CryptoError, Sealer};
 use crate::store::keys::{self as repo, SigningKeyRow};
 use crate::store::{DbConn, StoreError, StoreResult};
 
@@ -23,6 +24,50 @@ impl std::fmt::Debug for KeyRing {
     }
 }
 
+impl From<CryptoError> for StoreError {
+    fn from(e: CryptoError) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+fn context(kid: &str) -> String {
+    format!("signing_key:{kid}")
+}
+
+/// Encrypts the private part before it is stored (when an encryption key is configured).
+fn sealed(mut row: SigningKeyRow, sealer: &Sealer) -> StoreResult<SigningKeyRow> {
+    if sealer.is_enabled() {
+        row.private_der = sealer.seal(row.private_der.as_bytes(), &context(&row.kid))?;
+    }
+    Ok(row)
+}
+
+/// The row with its private part decrypted (rows stored before encryption was configured pass through).
+fn opened(row: &SigningKeyRow, sealer: &Sealer) -> StoreResult<SigningKeyRow> {
+    let mut row = row.clone();
+    if Sealer::is_sealed(&row.private_der) {
+        let plain = sealer.open(&row.private_der, &context(&row.kid))?;
+        row.private_der = String::from_utf8(plain).map_err(|_| StoreError::Corrupt("signing key".into()))?;
+    }
+    Ok(row)
+}
+
+/// Re-encrypts every signing key not sealed with the current encryption key; returns how many.
+pub fn reseal(conn: &mut DbConn, sealer: &Sealer) -> StoreResult<usize> {
+    if !sealer.is_enabled() {
+        return Ok(0);
+    }
+    let mut n = 0;
+    for row in repo::list(conn)? {
+        if sealer.is_stale(&row.private_der) {
+            let fresh = sealed(opened(&row, sealer)?, sealer)?;
+            repo::set_private(conn, &row.kid, &fresh.private_der)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 impl From<KeyError> for StoreError {
     fn from(e: KeyError) -> Self {
         StoreError::Corrupt(e.to_string())
@@ -32,13 +77,13 @@ impl From<KeyError> for StoreError {
 impl KeyRing {
     /// Builds the ring from stored rows. The signer is the oldest `current` key, so that two instances that
     /// raced at first start still agree.
-    pub fn from_rows(rows: &[SigningKeyRow]) -> StoreResult<Self> {
+    pub fn from_rows(rows: &[SigningKeyRow], sealer: &Sealer) -> StoreResult<Self> {
         let current_row = rows
             .iter()
             .filter(|r| r.state == "current")
             .min_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)))
             .ok_or_else(|| StoreError::Corrupt("no current signing key".into()))?;
-        let current = SigningKey::from_row(current_row)?;
+        let current = SigningKey::from_row(&opened(current_row, sealer)?)?;
         let mut published = Vec::new();
         let mut verifiers = HashMap::new();
         let mut algs = Vec::new();
@@ -57,8 +102,8 @@ impl KeyRing {
         Ok(KeyRing { current, jwks_json: jwks.into(), verifiers, algs })
     }
 
-    pub fn load(conn: &mut DbConn) -> StoreResult<Self> {
-        Self::from_rows(&repo::list(conn)?)
+    pub fn load(conn: &mut DbConn, sealer: &Sealer) -> StoreResult<Self> {
+        Self::from_rows(&repo::list(conn)?, sealer)
     }
 
     /// The public key for `kid`, if we publish it.
@@ -68,15 +113,15 @@ impl KeyRing {
 }
 
 /// At first start: a `current` key to sign with and a `next` key already published for the first rotation.
-pub fn ensure_keys(conn: &mut DbConn, alg: Alg, now: i64) -> StoreResult<bool> {
+pub fn ensure_keys(conn: &mut DbConn, alg: Alg, now: i64, sealer: &Sealer) -> StoreResult<bool> {
     conn.transaction(|conn| {
         let rows = repo::list(conn)?;
         if rows.iter().any(|r| r.state == "current") {
             return Ok(false);
         }
-        repo::insert(conn, &keys::generate(alg, now, "current")?)?;
+        repo::insert(conn, &sealed(keys::generate(alg, now, "current")?, sealer)?)?;
         if !rows.iter().any(|r| r.state == "next") {
-            repo::insert(conn, &keys::generate(alg, now, "next")?)?;
+            repo::insert(conn, &sealed(keys::generate(alg, now, "next")?, sealer)?)?;
         }
         Ok(true)
     })
@@ -85,7 +130,7 @@ pub fn ensure_keys(conn: &mut DbConn, alg: Alg, now: i64) -> StoreResult<bool> {
 /// Rotation: `current` -> `retired`, `next` (published since the previous rotation) -> `current`, and a new
 /// `next` is published. Retired keys older than `keep_retired_secs` (the longest token lifetime) are deleted.
 /// Returns the kid that now signs.
-pub fn rotate(conn: &mut DbConn, alg: Alg, now: i64, keep_retired_secs: i64) -> StoreResult<String> {
+pub fn rotate(conn: &mut DbConn, alg: Alg, now: i64, keep_retired_secs: i64, sealer: &Sealer) -> StoreResult<String> {
     conn.transaction(|conn| {
         let rows = repo::list(conn)?;
         for r in rows.iter().filter(|r| r.state == "current") {
@@ -97,12 +142,12 @@ pub fn rotate(conn: &mut DbConn, alg: Alg, now: i64, keep_retired_secs: i64) -> 
                 next.kid.clone()
             }
             None => {
-                let k = keys::generate(alg, now, "current")?;
+                let k = sealed(keys::generate(alg, now, "current")?, sealer)?;
                 repo::insert(conn, &k)?;
                 k.kid
             }
         };
-        repo::insert(conn, &keys::generate(alg, now, "next")?)?;
+        repo::insert(conn, &sealed(keys::generate(alg, now, "next")?, sealer)?)?;
         repo::delete_retired_before(conn, now - keep_retired_secs)?;
         Ok(signing)
     })

@@ -123,6 +123,11 @@ impl Registry {
 }
 
 impl Provider {
+    /// Known to be unreachable (its last discovery failed).
+    pub fn is_down(&self) -> bool {
+        matches!(&self.connector, Connector::Oidc(o) if o.is_down())
+    }
+
     pub fn is_dev(&self) -> bool {
         matches!(self.connector, Connector::Dev)
     }

@@ -58,6 +58,8 @@ struct Discovered {
 pub struct Oidc {
     cfg: Arc<ProviderConfig>,
     cache: moka::sync::Cache<(), Arc<Discovered>>,
+    /// Did the last discovery attempt fail? (Shown on the login page; the next login retries.)
+    down: std::sync::atomic::AtomicBool,
 }
 
 /// The verifier and nonce we remember between `begin` and `finish`.
@@ -67,7 +69,15 @@ pub struct Begun {
 
 impl Oidc {
     pub fn new(cfg: Arc<ProviderConfig>) -> Self {
-        Oidc { cfg, cache: moka::sync::Cache::builder().max_capacity(1).time_to_live(DISCOVERY_TTL).build() }
+        Oidc {
+            cfg,
+            cache: moka::sync::Cache::builder().max_capacity(1).time_to_live(DISCOVERY_TTL).build(),
+            down: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    pub fn is_down(&self) -> bool {
+        self.down.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn err(&self, kind: UpstreamErrorKind, detail: impl Into<String>) -> UpstreamError {
@@ -80,9 +90,9 @@ impl Oidc {
         }
         let issuer = self.cfg.issuer.clone().unwrap_or_default();
         let issuer = IssuerUrl::new(issuer).map_err(|e| self.err(UpstreamErrorKind::Unavailable, e.to_string()))?;
-        let meta = Metadata::discover_async(issuer, http)
-            .await
-            .map_err(|e| self.err(UpstreamErrorKind::Unavailable, format!("discovery failed: {e}")))?;
+        let meta = Metadata::discover_async(issuer, http).await;
+        self.down.store(meta.is_err(), std::sync::atomic::Ordering::Relaxed);
+        let meta = meta.map_err(|e| self.err(UpstreamErrorKind::Unavailable, format!("discovery failed: {e}")))?;
         let d = Arc::new(Discovered { meta, fetched: Instant::now() });
         self.cache.insert((), d.clone());
         Ok(d)

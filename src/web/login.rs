@@ -67,7 +67,7 @@ async fn chooser(state: web::Data<AppState>, q: web::Query<LoginQuery>) -> Resul
     }
     let list: Vec<serde_json::Value> = providers
         .iter()
-        .map(|p| serde_json::json!({"id": p.cfg.id, "name": p.cfg.display_name, "icon": p.cfg.icon, "href": format!("/login/{}{suffix}", p.cfg.id)}))
+        .map(|p| serde_json::json!({"id": p.cfg.id, "name": p.cfg.display_name, "icon": p.cfg.icon, "href": format!("/login/{}{suffix}", p.cfg.id), "down": p.is_down()}))
         .collect();
     let mut ctx = super::context(&state);
     ctx.insert("providers", &list);

@@ -50,6 +50,9 @@ pub fn test_db() -> TestDb {
     }
 }
 
+/// Test-only encryption key (32 bytes of 0x07): secrets at rest are sealed in every test.
+pub const TEST_ENCRYPTION_KEYS: &str = "test:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+
 /// Settings for a test instance: built-in defaults, the given database and issuer.
 pub fn settings(db_url: &str, issuer: &str) -> Settings {
     let mut s = Settings::load_with_env(None, &[]).unwrap();
@@ -59,6 +62,7 @@ pub fn settings(db_url: &str, issuer: &str) -> Settings {
     s.templates_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates").into();
     s.providers_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/providers").into();
     s.database.connect_timeout_secs = 2;
+    s.encryption_keys = bridgekeeper::secret::Secret::new(TEST_ENCRYPTION_KEYS);
     s
 }
 
