@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
-# The whole test suite: every test on SQLite, then every test again on PostgreSQL.
+# The whole test suite: every Rust test on SQLite, then every Rust test again on PostgreSQL, then the interop
+# suite (oidc-provider upstream, openid-client downstream). Ends with one line: "N passed, M failed".
 # PostgreSQL: uses BK_TEST_PG_URL when set, otherwise starts a private throw-away cluster on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/bridgekeeper-target}"
-
-echo "== pass 1/2: SQLite"
-BK_TEST_BACKEND=sqlite cargo test --locked
+log=$(mktemp -t bk-tests.XXXXXX)
 
 pg_dir=""
 cleanup() {
@@ -14,12 +13,16 @@ cleanup() {
     as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true
     rm -rf "$pg_dir"
   fi
+  rm -f "$log"
 }
 trap cleanup EXIT
 
 as_pg() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
+
+echo "== pass 1/3: SQLite"
+BK_TEST_BACKEND=sqlite cargo test --locked 2>&1 | tee -a "$log"
 
 if [ -z "${BK_TEST_PG_URL:-}" ]; then
   pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
@@ -34,8 +37,14 @@ if [ -z "${BK_TEST_PG_URL:-}" ]; then
   export BK_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
 fi
 
-echo "== pass 2/2: PostgreSQL"
-BK_TEST_BACKEND=postgres cargo test --locked
+echo "== pass 2/3: PostgreSQL"
+BK_TEST_BACKEND=postgres cargo test --locked 2>&1 | tee -a "$log"
 
-echo "== interop: oidc-provider upstream, openid-client downstream"
-bash tests/interop/run.sh
+echo "== pass 3/3: interop (oidc-provider upstream, openid-client downstream)"
+bash tests/interop/run.sh 2>&1 | tee -a "$log"
+
+# One closing line over all three passes (each pass above already failed the script on any failure).
+rust_passed=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+interop_passed=$(sed -n 's/^\([0-9]*\) passed, 0 failed$/\1/p' "$log" | tail -n 1)
+echo "all passes: SQLite + PostgreSQL + interop"
+echo "$(( rust_passed + ${interop_passed:-0} )) passed, 0 failed"

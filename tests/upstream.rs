@@ -438,3 +438,27 @@ async fn idp_hint_skips_the_chooser_and_an_unreachable_upstream_does_not_stop_th
     assert!(matches!(sign_in(&w, "dev", "openid").await, End::App(_)), "other providers unaffected");
     w.app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_fresh_login_asked_downstream_is_asked_upstream_and_checked() {
+    let w = world("", "").await;
+    assert!(matches!(sign_in(&w, "acme", "openid").await, End::App(_)));
+    for extra in [("prompt", "login"), ("max_age", "0")] {
+        w.idp.set_tamper(Tamper::StaleAuthTime);
+        let r = authorize(&w.app, &auth_query(&[extra])).await;
+        match drive(&w.app, r, "acme", "").await {
+            End::Page(400, _) => {}
+            _ => panic!("{extra:?}: an upstream that did not re-authenticate is refused"),
+        }
+        let a = w.idp.last_authorize();
+        assert_eq!(a.get("prompt").map(String::as_str), Some("login"), "{extra:?} passed upstream");
+        w.idp.set_tamper(Tamper::None);
+        let r = authorize(&w.app, &auth_query(&[extra])).await;
+        let claims = id_claims(&w, drive(&w.app, r, "acme", "").await).await;
+        let now = w.app.clock.now();
+        assert!((claims["auth_time"].as_i64().unwrap() - now).abs() <= 5, "the upstream's fresh auth_time");
+    }
+    let r = authorize(&w.app, &auth_query(&[("max_age", "600")])).await;
+    assert!(location(&r).starts_with(RP), "max_age satisfied: silent");
+    w.app.stop().await;
+}

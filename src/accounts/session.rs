@@ -33,15 +33,21 @@ pub async fn current(state: &AppState, req: &HttpRequest) -> StoreResult<Option<
     state.db.run(move |conn| sessions::find_active(conn, &hash, now)).await
 }
 
-/// Starts a session for `user_id`; returns the cookie to set.
-pub async fn start(state: &AppState, user_id: &str, provider: &str) -> StoreResult<(Cookie<'static>, Session)> {
+/// Starts a session for `user_id` authenticated at `auth_time` (the upstream's, never later than now); returns
+/// the cookie to set.
+pub async fn start(
+    state: &AppState,
+    user_id: &str,
+    provider: &str,
+    auth_time: Option<i64>,
+) -> StoreResult<(Cookie<'static>, Session)> {
     let id = random_token();
     let now = state.clock.now();
     let session = Session {
         id_hash: hash_token(&id),
         user_id: user_id.to_string(),
         provider: provider.to_string(),
-        auth_time: now,
+        auth_time: auth_time.map_or(now, |t| t.min(now)),
         created_at: now,
         expires_at: now + state.settings.session.ttl_secs,
         revoked_at: None,

@@ -18,6 +18,8 @@ pub struct FederatedIdentity {
     pub preferred_username: Option<String>,
     pub picture: Option<String>,
     pub groups: Vec<String>,
+    /// When the upstream says the person authenticated (OIDC `auth_time`), if it says.
+    pub auth_time: Option<i64>,
 }
 
 /// Finds the local user of a known identity, or creates a new user for an unknown one. Linking rules for

@@ -130,11 +130,12 @@ pub async fn handle(
         }
         None => None,
     };
-    let fresh = matches!((&session, login_after), (Some(s), Some(t)) if s.auth_time >= t);
+    // Signed in after this request began (5 s allowance for an upstream's clock and its auth_time).
+    let fresh = matches!((&session, login_after), (Some(s), Some(t)) if s.auth_time + 5 >= t);
     let needs_login = match (&session, &user) {
         (Some(s), Some(u)) => {
             ((v.prompt.login || v.prompt.select_account) && !fresh)
-                || v.max_age.is_some_and(|m| now - s.auth_time > m && !fresh)
+                || v.max_age.is_some_and(|m| (m == 0 || now - s.auth_time > m) && !fresh)
                 || v.hint_sub.as_ref().is_some_and(|sub| sub != &u.id)
         }
         _ => true,

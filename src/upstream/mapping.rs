@@ -60,6 +60,7 @@ pub fn identity_from_json(p: &ProviderConfig, issuer: &str, doc: &Value) -> Opti
         preferred_username: string_at(doc, Some(&or(&c.preferred_username, "/preferred_username"))),
         picture: string_at(doc, Some(&or(&c.picture, "/picture"))),
         groups: map_groups(&upstream_groups, &p.group_rules),
+        auth_time: None,
     })
 }
 

@@ -50,6 +50,45 @@ impl std::fmt::Debug for Provider {
     }
 }
 
+/// How fresh the upstream authentication must be (from the downstream `prompt=login` / `max_age`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Freshness {
+    pub prompt_login: bool,
+    pub max_age: Option<i64>,
+}
+
+impl Freshness {
+    /// From a downstream authorization request's parameters; `max_age=0` means `prompt=login` (OIDC §3.1.2.1).
+    pub fn from_params(p: &crate::oauth::params::Params) -> Self {
+        let prompt = p.get("prompt").unwrap_or("");
+        let max_age = p.get("max_age").and_then(|m| m.parse::<i64>().ok()).filter(|m| *m >= 0);
+        Freshness {
+            prompt_login: prompt.split(' ').any(|v| v == "login" || v == "select_account") || max_age == Some(0),
+            max_age,
+        }
+    }
+
+    pub fn is_forced(&self) -> bool {
+        self.prompt_login || self.max_age.is_some()
+    }
+
+    /// Is an upstream `auth_time` recent enough for a login that started at `started`? (5 s clock skew.)
+    pub fn satisfied_by(&self, auth_time: i64, started: i64, now: i64) -> bool {
+        const SKEW: i64 = 5;
+        (!self.prompt_login || auth_time + SKEW >= started) && self.max_age.is_none_or(|m| auth_time + m + SKEW >= now)
+    }
+}
+
+/// One redirect to an upstream.
+pub struct LoginRequest<'a> {
+    pub redirect: &'a str,
+    pub scopes: &'a [String],
+    pub state: &'a str,
+    pub nonce: &'a str,
+    pub verifier: &'a str,
+    pub freshness: Freshness,
+}
+
 /// What a login start produces: where to send the browser.
 pub struct Begun {
     pub url: String,
@@ -132,20 +171,10 @@ impl Provider {
         matches!(self.connector, Connector::Dev)
     }
 
-    pub async fn begin(
-        &self,
-        http: &http::UpstreamHttp,
-        redirect: &str,
-        scopes: &[String],
-        state: &str,
-        nonce: &str,
-        verifier: &str,
-    ) -> Result<Begun, UpstreamError> {
+    pub async fn begin(&self, http: &http::UpstreamHttp, req: &LoginRequest<'_>) -> Result<Begun, UpstreamError> {
         match &self.connector {
-            Connector::Oidc(o) => {
-                o.begin(http, redirect, scopes, state, nonce, verifier).await.map(|b| Begun { url: b.url })
-            }
-            Connector::OAuth2(o) => o.begin(redirect, scopes, state, verifier).map(|url| Begun { url }),
+            Connector::Oidc(o) => o.begin(http, req).await.map(|b| Begun { url: b.url }),
+            Connector::OAuth2(o) => o.begin(req).map(|url| Begun { url }),
             Connector::Dev => Err(UpstreamError {
                 provider: self.cfg.id.clone(),
                 kind: UpstreamErrorKind::Unavailable,

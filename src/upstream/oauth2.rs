@@ -82,19 +82,18 @@ impl OAuth2 {
         Ok(c)
     }
 
-    pub fn begin(
-        &self,
-        redirect: &str,
-        scopes: &[String],
-        state: &str,
-        verifier: &str,
-    ) -> Result<String, UpstreamError> {
-        let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(verifier.to_string()));
-        let st = state.to_string();
-        let client = self.client(redirect)?;
+    pub fn begin(&self, login: &super::LoginRequest<'_>) -> Result<String, UpstreamError> {
+        let challenge =
+            PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(login.verifier.to_string()));
+        let st = login.state.to_string();
+        let client = self.client(login.redirect)?;
         let mut req = client.authorize_url(move || CsrfToken::new(st)).set_pkce_challenge(challenge);
-        for s in scopes {
+        for s in login.scopes {
             req = req.add_scope(Scope::new(s.clone()));
+        }
+        if login.freshness.prompt_login {
+            // Not standard for plain OAuth2, but widely understood and harmlessly ignored elsewhere.
+            req = req.add_extra_param("prompt", "login");
         }
         Ok(req.url().0.to_string())
     }

@@ -125,24 +125,24 @@ impl Oidc {
             .set_redirect_uri(redirect))
     }
 
-    pub async fn begin(
-        &self,
-        http: &UpstreamHttp,
-        redirect: &str,
-        scopes: &[String],
-        state: &str,
-        nonce: &str,
-        verifier: &str,
-    ) -> Result<Begun, UpstreamError> {
+    pub async fn begin(&self, http: &UpstreamHttp, login: &super::LoginRequest<'_>) -> Result<Begun, UpstreamError> {
         let d = self.discovered(http, false).await?;
-        let client = self.client(&d.meta, redirect)?;
-        let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(verifier.to_string()));
-        let (st, n) = (state.to_string(), nonce.to_string());
+        let client = self.client(&d.meta, login.redirect)?;
+        let challenge =
+            PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(login.verifier.to_string()));
+        let (st, n) = (login.state.to_string(), login.nonce.to_string());
         let mut req = client
             .authorize_url(CoreAuthenticationFlow::AuthorizationCode, move || CsrfToken::new(st), move || Nonce::new(n))
             .set_pkce_challenge(challenge);
-        for s in scopes.iter().filter(|s| s.as_str() != "openid") {
+        for s in login.scopes.iter().filter(|s| s.as_str() != "openid") {
             req = req.add_scope(Scope::new(s.clone()));
+        }
+        // A fresh login asked downstream must be a fresh login upstream.
+        if login.freshness.prompt_login {
+            req = req.add_prompt(openidconnect::core::CoreAuthPrompt::Login);
+        }
+        if let Some(m) = login.freshness.max_age {
+            req = req.set_max_age(std::time::Duration::from_secs(m as u64));
         }
         let (url, _, _) = req.url();
         Ok(Begun { url: url.to_string() })
@@ -225,7 +225,9 @@ impl Oidc {
                 }
             }
         }
-        identity_from_json(&self.cfg, &issuer, &doc).ok_or_else(|| rejected("no subject".into()))
+        let mut ident = identity_from_json(&self.cfg, &issuer, &doc).ok_or_else(|| rejected("no subject".into()))?;
+        ident.auth_time = doc.get("auth_time").and_then(|t| t.as_i64());
+        Ok(ident)
     }
 }
 

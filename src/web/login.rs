@@ -13,7 +13,7 @@ use crate::oauth::params::Params;
 use crate::secret::{ct_eq, hash_token, random_token};
 use crate::server::AppState;
 use crate::store::upstream_logins::{self, UpstreamLogin};
-use crate::upstream::{Provider, UpstreamErrorKind};
+use crate::upstream::{Freshness, LoginRequest, Provider, UpstreamErrorKind};
 use crate::web::PageError;
 
 /// Cookie binding a pending upstream login to the browser that started it.
@@ -104,10 +104,11 @@ async fn start(
     let link = q.link.is_some();
     let link_to = link_target(&state, &req, link).await?;
     let mut downstream_scopes = Vec::new();
+    let mut freshness = Freshness::default();
     if let Some(r) = &q.req {
-        let pending = load_pending(&state, r).await?;
-        downstream_scopes =
-            Params::parse(&pending.params_json).get("scope").unwrap_or("").split(' ').map(String::from).collect();
+        let params = Params::parse(&load_pending(&state, r).await?.params_json);
+        downstream_scopes = params.get("scope").unwrap_or("").split(' ').map(String::from).collect();
+        freshness = Freshness::from_params(&params);
     }
     if p.is_dev() {
         let (csrf, cookie) = session::csrf_token(&state, &req);
@@ -121,8 +122,15 @@ async fn start(
     let (st, nonce, verifier, browser) = (random_token(), random_token(), random_token(), random_token());
     let scopes = crate::upstream::mapping::upstream_scopes(&p.cfg, &downstream_scopes);
     let redirect = format!("{}/callback/{}", state.settings.issuer_base(), p.cfg.id);
-    let begun =
-        p.begin(&state.upstreams.http, &redirect, &scopes, &st, &nonce, &verifier).await.map_err(upstream_page)?;
+    let login = LoginRequest {
+        redirect: &redirect,
+        scopes: &scopes,
+        state: &st,
+        nonce: &nonce,
+        verifier: &verifier,
+        freshness,
+    };
+    let begun = p.begin(&state.upstreams.http, &login).await.map_err(upstream_page)?;
     let now = state.clock.now();
     let row = UpstreamLogin {
         state_hash: hash_token(&st),
@@ -197,6 +205,17 @@ async fn callback(
         .finish(&state.upstreams.http, &redirect, code, params.get("iss"), &pending.nonce, &pending.pkce_verifier, now)
         .await
         .map_err(upstream_page)?;
+    // A fresh login asked downstream: the upstream's auth_time (when it reports one) must show it happened.
+    if let (Some(r), Some(t)) = (&pending.auth_request_id, fed.auth_time) {
+        let freshness = Freshness::from_params(&Params::parse(&load_pending(&state, r).await?.params_json));
+        if freshness.is_forced() && !freshness.satisfied_by(t, pending.created_at, now) {
+            return Err(upstream_page(crate::upstream::UpstreamError {
+                provider: p.cfg.id.clone(),
+                kind: UpstreamErrorKind::Rejected,
+                detail: "the upstream did not re-authenticate as asked (auth_time too old)".into(),
+            }));
+        }
+    }
     let mut r = complete(&state, p, fed, pending.auth_request_id.as_deref(), pending.link_user_id.as_deref()).await?;
     let mut gone = session::cookie(&state, LOGIN_COOKIE, String::new(), 0);
     gone.make_removal();
@@ -258,7 +277,7 @@ async fn complete(
     auth_request: Option<&str>,
     link_to: Option<&str>,
 ) -> Result<HttpResponse, PageError> {
-    let (policy, now) = (p.cfg.link_by_email, state.clock.now());
+    let (policy, now, auth_time) = (p.cfg.link_by_email, state.clock.now(), fed.auth_time);
     let link_owned = link_to.map(String::from);
     let outcome = state.db.run(move |c| linking::link(c, &fed, policy, link_owned.as_deref(), now)).await?;
     let user = match outcome {
@@ -284,7 +303,7 @@ async fn complete(
     if link_to.is_some() {
         return Ok(see_other("/account"));
     }
-    let (cookie, _) = session::start(state, &user.id, &p.cfg.id).await?;
+    let (cookie, _) = session::start(state, &user.id, &p.cfg.id, auth_time).await?;
     let mut r = match auth_request {
         Some(req) => see_other(&format!("/authorize/resume?req={req}")),
         None => see_other("/account"),

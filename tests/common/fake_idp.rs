@@ -26,6 +26,8 @@ pub enum Tamper {
     UserinfoOtherSub,
     NoIdToken,
     AlgNone,
+    /// Reports an authentication from an hour ago (ignores prompt=login).
+    StaleAuthTime,
 }
 
 #[derive(Debug, Clone)]
@@ -266,6 +268,7 @@ async fn token(st: web::Data<Mutex<State>>, req: HttpRequest, body: web::Bytes) 
         "sub": p.user.sub,
         "aud": if t == Tamper::WrongAud { "someone-else".to_string() } else { CLIENT_ID.to_string() },
         "iat": n,
+        "auth_time": if t == Tamper::StaleAuthTime { n - 3600 } else { n },
         "exp": if t == Tamper::Expired { n - 60 } else { n + 300 },
         "at_hash": if t == Tamper::BadAtHash { jws::half_hash("other") } else { jws::half_hash(&at) },
         "email": p.user.email,

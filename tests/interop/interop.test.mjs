@@ -255,15 +255,8 @@ describe('openid-client -> Bridgekeeper -> oidc-provider', { timeout: 120_000 },
       assert.equal((await oidc.tokenIntrospection(config, ok.tokens.access_token)).active, false);
     }));
 
-  // Known broker gap (see tests/interop/README.md): a demand for re-authentication is not passed to the upstream,
-  // which then signs the person in silently from its own session while the broker's ID token claims a fresh
-  // auth_time. These assert the correct behaviour; they are reported as TODO until the broker is fixed
-  // (BK_INTEROP_STRICT=1 makes them count as failures).
-  const reauthGap = process.env.BK_INTEROP_STRICT
-    ? {}
-    : { todo: 'broker does not pass prompt=login / max_age to the upstream' };
-
-  test('prompt=login makes the person authenticate again at the upstream', { timeout: TEST_TIMEOUT, ...reauthGap },
+  // A demand for re-authentication must reach the upstream, and the broker's auth_time must be the upstream's.
+  test('prompt=login makes the person authenticate again at the upstream', { timeout: TEST_TIMEOUT },
     withLog(async () => {
       const browser = new Browser({ log: !!process.env.BK_INTEROP_DEBUG });
       const first = await appSignIn(browser, { provider: 'upstream-a', login: 'heidi' });
@@ -275,7 +268,7 @@ describe('openid-client -> Bridgekeeper -> oidc-provider', { timeout: 120_000 },
     }));
 
   test('max_age=0 (equivalent to prompt=login) makes the person authenticate again',
-    { timeout: TEST_TIMEOUT, ...reauthGap }, withLog(async () => {
+    { timeout: TEST_TIMEOUT }, withLog(async () => {
       const browser = new Browser({ log: !!process.env.BK_INTEROP_DEBUG });
       await appSignIn(browser, { provider: 'upstream-a', login: 'ivan' });
       const again = await appSignIn(browser, { provider: 'upstream-a', login: 'ivan', params: { max_age: '0' } });
