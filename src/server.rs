@@ -88,6 +88,19 @@ impl AppState {
         let env: Vec<(String, String)> = std::env::vars().collect();
         let upstreams = crate::upstream::Registry::load(&settings.providers_dir, settings.dev_mode, &env)
             .map_err(StartError::Templates)?;
+        if let Some(p) = upstreams.list().find(|p| p.cfg.refresh_upstream) {
+            if !sealer.is_enabled() {
+                return Err(StartError::Templates(format!(
+                    "{}: key `refresh_upstream`: needs encryption_keys (upstream refresh tokens are stored encrypted)",
+                    p.cfg.file.display()
+                )));
+            }
+            if !p.cfg.scopes.iter().any(|s| s == "offline_access")
+                && p.cfg.kind == crate::upstream::config::ProviderKind::Oidc
+            {
+                tracing::warn!(provider = %p.cfg.id, "refresh_upstream without offline_access in scopes: the upstream may issue no refresh token, and downstream refreshes would then fail");
+            }
+        }
         let discovery = discovery_bytes(&settings, &ring);
         Ok(Arc::new(AppState {
             upstreams,

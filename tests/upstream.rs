@@ -462,3 +462,55 @@ async fn a_fresh_login_asked_downstream_is_asked_upstream_and_checked() {
     assert!(location(&r).starts_with(RP), "max_age satisfied: silent");
     w.app.stop().await;
 }
+
+#[actix_web::test]
+async fn refresh_upstream_rechecks_the_upstream_and_fails_when_the_account_is_gone() {
+    let w = world("refresh_upstream = true\n", "").await;
+    let End::App(loc) = sign_in(&w, "acme", "openid offline_access").await else { panic!("sign-in") };
+    let t = exchange(&w.app, &param(&loc, "code").unwrap()).await;
+    let stored = w
+        .app
+        .state
+        .db
+        .run(|c| {
+            let u = bridgekeeper::store::users::list(c, 10, 0)?;
+            bridgekeeper::store::identities::list_for_user(c, &u[0].id)
+        })
+        .await
+        .unwrap();
+    let sealed = stored[0].upstream_refresh_token.clone().expect("upstream refresh token kept");
+    assert!(sealed.starts_with("enc1:test:"), "sealed at rest");
+    let r = token(
+        &w.app,
+        ("app", SECRET),
+        &[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap())],
+    )
+    .await;
+    assert_eq!(r.status(), 200, "upstream still accepts the person");
+    let rt2 = r.json::<serde_json::Value>().await.unwrap()["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        w.idp.last_token_request().get("grant_type").map(String::as_str),
+        Some("refresh_token"),
+        "the upstream was asked"
+    );
+    w.idp.disable("upstream-sub-1");
+    let r = token(&w.app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", &rt2)]).await;
+    assert_eq!(json_error(r).await.1, "invalid_grant", "upstream account gone: refresh fails");
+    let events = w.app.state.db.run(|c| bridgekeeper::store::audit::list(c, 100)).await.unwrap();
+    assert!(events.iter().any(|e| e.event == "upstream_refresh_refused"));
+    w.app.stop().await;
+}
+
+#[actix_web::test]
+async fn refresh_upstream_needs_an_encryption_key() {
+    let idp = FakeIdp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("acme.toml"), idp.oidc_toml("acme", "refresh_upstream = true")).unwrap();
+    let db = common::test_db();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut s = common::settings(&db.url, &format!("http://{}", listener.local_addr().unwrap()));
+    s.providers_dir = dir.path().to_path_buf();
+    s.encryption_keys = bridgekeeper::secret::Secret::new("");
+    let err = bridgekeeper::server::AppState::prepare(s, bridgekeeper::clock::Clock::System).await.unwrap_err();
+    assert!(err.to_string().contains("refresh_upstream") && err.to_string().contains("encryption_keys"), "{err}");
+}

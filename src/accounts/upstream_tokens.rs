@@ -3,8 +3,11 @@
 use diesel::prelude::*;
 
 use crate::crypto::Sealer;
+use crate::server::AppState;
+use crate::store::grants::Grant;
 use crate::store::schema::identities;
-use crate::store::{DbConn, StoreError, StoreResult};
+use crate::store::{DbConn, StoreError, StoreResult, audit, sessions};
+use crate::upstream::UpstreamErrorKind;
 
 fn context(identity_id: &str) -> String {
     format!("upstream_refresh:{identity_id}")
@@ -49,4 +52,74 @@ pub fn reseal(conn: &mut DbConn, sealer: &Sealer) -> StoreResult<usize> {
         }
     }
     Ok(n)
+}
+
+/// Why a downstream refresh failed its upstream re-check.
+#[derive(Debug)]
+pub enum Recheck {
+    /// The upstream no longer accepts the person (account gone or disabled, token revoked): the grant is revoked.
+    Refused,
+    /// The upstream could not be asked.
+    Unavailable,
+    Store(StoreError),
+}
+
+impl From<StoreError> for Recheck {
+    fn from(e: StoreError) -> Self {
+        Recheck::Store(e)
+    }
+}
+
+/// For grants signed in through a `refresh_upstream = true` provider: asks the upstream, with its (sealed) refresh
+/// token, whether the person is still good; keeps the rotated upstream token. Fails closed: no stored token, no
+/// refresh.
+pub async fn recheck(state: &AppState, grant: &Grant) -> Result<(), Recheck> {
+    let (Some(session_hash), Some(user_id)) = (grant.session_hash.clone(), grant.user_id.clone()) else {
+        return Ok(());
+    };
+    let session = state.db.run(move |c| sessions::find_any(c, &session_hash)).await?;
+    let Some(provider) = session.and_then(|s| state.upstreams.get(&s.provider)).filter(|p| p.cfg.refresh_upstream)
+    else {
+        return Ok(());
+    };
+    let (sealer, pid, uid) = (state.sealer.clone(), provider.cfg.id.clone(), user_id.clone());
+    let found = state
+        .db
+        .run(move |c| {
+            let Some(ident) = crate::store::identities::find_for_user(c, &uid, &pid)? else { return Ok(None) };
+            Ok(load(c, &sealer, &ident.id)?.map(|t| (ident.id, t)))
+        })
+        .await?;
+    let outcome = match &found {
+        None => Err(UpstreamErrorKind::Rejected),
+        Some((_, token)) => provider.refresh(&state.upstreams.http, token).await.map_err(|e| {
+            tracing::warn!(provider = %e.provider, detail = %e.detail, "upstream re-check failed");
+            e.kind
+        }),
+    };
+    let now = state.clock.now();
+    match (outcome, found) {
+        (Ok(next), Some((identity_id, _))) => {
+            if let Some(next) = next {
+                let sealer = state.sealer.clone();
+                state.db.run(move |c| store(c, &sealer, &identity_id, &next)).await?;
+            }
+            Ok(())
+        }
+        (Err(UpstreamErrorKind::Unavailable), _) => Err(Recheck::Unavailable),
+        _ => {
+            let (gid, event) = (
+                grant.id.clone(),
+                audit::AuditEvent::new(now, "upstream_refresh_refused").user(&user_id).provider(&provider.cfg.id),
+            );
+            state
+                .db
+                .run(move |c| {
+                    crate::store::grants::revoke(c, &gid, now)?;
+                    audit::record(c, &event)
+                })
+                .await?;
+            Err(Recheck::Refused)
+        }
+    }
 }

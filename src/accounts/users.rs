@@ -20,6 +20,8 @@ pub struct FederatedIdentity {
     pub groups: Vec<String>,
     /// When the upstream says the person authenticated (OIDC `auth_time`), if it says.
     pub auth_time: Option<i64>,
+    /// The upstream's refresh token, kept (sealed) only for `refresh_upstream = true` providers.
+    pub upstream_refresh_token: Option<crate::secret::Secret>,
 }
 
 /// Finds the local user of a known identity, or creates a new user for an unknown one. Linking rules for

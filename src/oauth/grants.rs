@@ -3,7 +3,8 @@
 
 use super::issue::{self, TokenResponse};
 use super::params::Params;
-use super::{OAuthError, authorize::valid_pkce_value};
+use super::{ErrorCode, OAuthError, authorize::valid_pkce_value};
+use crate::accounts::upstream_tokens::Recheck;
 use crate::server::AppState;
 use crate::store::clients::Client;
 use crate::store::codes::{self, Redemption};
@@ -124,6 +125,14 @@ pub async fn refresh_token(state: &AppState, client: &Client, params: &Params) -
     let (Some(grant), Some(user)) = (grant, user.filter(|u| !u.disabled)) else {
         return Err(OAuthError::invalid_grant("the grant is no longer valid"));
     };
+    match crate::accounts::upstream_tokens::recheck(state, &grant).await {
+        Ok(()) => {}
+        Err(Recheck::Refused) => return Err(OAuthError::invalid_grant("the upstream account is no longer valid")),
+        Err(Recheck::Unavailable) => {
+            return Err(OAuthError::new(ErrorCode::TemporarilyUnavailable, "the upstream provider cannot be reached"));
+        }
+        Err(Recheck::Store(e)) => return Err(e.into()),
+    }
     let (mut resp, _) = issue::for_user(state, &grant, &user, &scope, None, false)?;
     // Rotation: the successor keeps the family's full scope, so a narrowed request does not shrink later refreshes.
     let (next, row) = issue::refresh_token(state, &grant, &user.id, &current.scope);

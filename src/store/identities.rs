@@ -35,6 +35,15 @@ pub fn find(conn: &mut DbConn, provider: &str, subject: &str) -> StoreResult<Opt
         .optional()?)
 }
 
+pub fn find_for_user(conn: &mut DbConn, user_id: &str, provider: &str) -> StoreResult<Option<Identity>> {
+    Ok(identities::table
+        .filter(identities::user_id.eq(user_id))
+        .filter(identities::provider.eq(provider))
+        .select(Identity::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 pub fn list_for_user(conn: &mut DbConn, user_id: &str) -> StoreResult<Vec<Identity>> {
     Ok(identities::table
         .filter(identities::user_id.eq(user_id))

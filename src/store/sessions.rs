@@ -34,6 +34,11 @@ pub fn find_active(conn: &mut DbConn, id_hash: &str, now: i64) -> StoreResult<Op
         .optional()?)
 }
 
+/// The session whatever its state (to know which provider a grant's sign-in used).
+pub fn find_any(conn: &mut DbConn, id_hash: &str) -> StoreResult<Option<Session>> {
+    Ok(sessions::table.find(id_hash).select(Session::as_select()).first(conn).optional()?)
+}
+
 pub fn revoke(conn: &mut DbConn, id_hash: &str, now: i64) -> StoreResult<bool> {
     let n = diesel::update(sessions::table.find(id_hash).filter(sessions::revoked_at.is_null()))
         .set(sessions::revoked_at.eq(now))

@@ -61,6 +61,7 @@ pub fn identity_from_json(p: &ProviderConfig, issuer: &str, doc: &Value) -> Opti
         picture: string_at(doc, Some(&or(&c.picture, "/picture"))),
         groups: map_groups(&upstream_groups, &p.group_rules),
         auth_time: None,
+        upstream_refresh_token: None,
     })
 }
 

@@ -162,6 +162,15 @@ impl Registry {
 }
 
 impl Provider {
+    /// Re-checks the person at the upstream with its refresh token; returns the successor token, if any.
+    pub async fn refresh(&self, http: &http::UpstreamHttp, token: &str) -> Result<Option<String>, UpstreamError> {
+        match &self.connector {
+            Connector::Oidc(o) => o.refresh(http, token).await,
+            Connector::OAuth2(o) => o.refresh(http, token).await,
+            Connector::Dev => Ok(None),
+        }
+    }
+
     /// Known to be unreachable (its last discovery failed).
     pub fn is_down(&self) -> bool {
         matches!(&self.connector, Connector::Oidc(o) if o.is_down())

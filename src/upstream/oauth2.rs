@@ -134,7 +134,20 @@ impl OAuth2 {
         if self.github() {
             ident.groups = map_groups(&super::mapping::strings_at(&doc, Some("/orgs")), &self.cfg.group_rules);
         }
+        ident.upstream_refresh_token = token.refresh_token().map(|r| crate::secret::Secret::new(r.secret().clone()));
         Ok(ident)
+    }
+
+    /// Uses the upstream refresh token: does the upstream still accept this person? Returns its successor.
+    pub async fn refresh(&self, http: &UpstreamHttp, token: &str) -> Result<Option<String>, UpstreamError> {
+        let rt = oauth2::RefreshToken::new(token.to_string());
+        match self.client("http://127.0.0.1/unused")?.exchange_refresh_token(&rt).request_async(http).await {
+            Ok(t) => Ok(t.refresh_token().map(|r| r.secret().clone())),
+            Err(oauth2::RequestTokenError::ServerResponse(e)) => {
+                Err(self.err(UpstreamErrorKind::Rejected, format!("upstream refused the refresh: {}", e.error())))
+            }
+            Err(e) => Err(self.err(UpstreamErrorKind::Unavailable, format!("upstream refresh failed: {e}"))),
+        }
     }
 
     /// GitHub: the verified primary address from the emails API (the profile email may be unverified or

@@ -227,7 +227,25 @@ impl Oidc {
         }
         let mut ident = identity_from_json(&self.cfg, &issuer, &doc).ok_or_else(|| rejected("no subject".into()))?;
         ident.auth_time = doc.get("auth_time").and_then(|t| t.as_i64());
+        ident.upstream_refresh_token = token.refresh_token().map(|r| crate::secret::Secret::new(r.secret().clone()));
         Ok(ident)
+    }
+
+    /// Uses the upstream refresh token: does the upstream still accept this person? Returns its successor.
+    pub async fn refresh(&self, http: &UpstreamHttp, token: &str) -> Result<Option<String>, UpstreamError> {
+        let d = self.discovered(http, false).await?;
+        let redirect = format!("{}/unused", d.meta.issuer().as_str());
+        let client = self.client(&d.meta, &redirect)?;
+        let rt = openidconnect::RefreshToken::new(token.to_string());
+        let req =
+            client.exchange_refresh_token(&rt).map_err(|e| self.err(UpstreamErrorKind::Unavailable, e.to_string()))?;
+        match req.request_async(http).await {
+            Ok(t) => Ok(t.refresh_token().map(|r| r.secret().clone())),
+            Err(openidconnect::RequestTokenError::ServerResponse(e)) => {
+                Err(self.err(UpstreamErrorKind::Rejected, format!("upstream refused the refresh: {}", e.error())))
+            }
+            Err(e) => Err(self.err(UpstreamErrorKind::Unavailable, format!("upstream refresh failed: {e}"))),
+        }
     }
 }
 

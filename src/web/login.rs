@@ -278,6 +278,7 @@ async fn complete(
     link_to: Option<&str>,
 ) -> Result<HttpResponse, PageError> {
     let (policy, now, auth_time) = (p.cfg.link_by_email, state.clock.now(), fed.auth_time);
+    let upstream_token = fed.upstream_refresh_token.clone();
     let link_owned = link_to.map(String::from);
     let outcome = state.db.run(move |c| linking::link(c, &fed, policy, link_owned.as_deref(), now)).await?;
     let user = match outcome {
@@ -300,6 +301,18 @@ async fn complete(
             return Err(PageError::new(StatusCode::FORBIDDEN, "Account disabled", "This account is disabled."));
         }
     };
+    if p.cfg.refresh_upstream
+        && let Some(token) = upstream_token
+    {
+        let (sealer, pid, uid) = (state.sealer.clone(), p.cfg.id.clone(), user.id.clone());
+        state
+            .db
+            .run(move |c| match crate::store::identities::find_for_user(c, &uid, &pid)? {
+                Some(ident) => crate::accounts::upstream_tokens::store(c, &sealer, &ident.id, token.expose()),
+                None => Ok(()),
+            })
+            .await?;
+    }
     if link_to.is_some() {
         return Ok(see_other("/account"));
     }

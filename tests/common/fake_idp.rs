@@ -69,6 +69,9 @@ pub struct State {
     pub advertise_iss: bool,
     codes: HashMap<String, Pending>,
     tokens: HashMap<String, User>,
+    refresh_tokens: HashMap<String, User>,
+    /// Upstream subjects whose accounts are disabled: their refresh tokens are refused.
+    pub disabled: Vec<String>,
     /// Query strings of authorization requests seen.
     pub authorize_requests: Vec<HashMap<String, String>>,
     /// Form bodies of token requests seen.
@@ -101,6 +104,8 @@ impl FakeIdp {
             advertise_iss: true,
             codes: HashMap::new(),
             tokens: HashMap::new(),
+            refresh_tokens: HashMap::new(),
+            disabled: vec![],
             authorize_requests: vec![],
             token_requests: vec![],
         }));
@@ -134,6 +139,11 @@ impl FakeIdp {
 
     pub fn set_tamper(&self, t: Tamper) {
         self.state.lock().unwrap().tamper = t;
+    }
+
+    /// Disables the upstream account `sub`: its refresh tokens stop working.
+    pub fn disable(&self, sub: &str) {
+        self.state.lock().unwrap().disabled.push(sub.to_string());
     }
 
     pub fn last_authorize(&self) -> HashMap<String, String> {
@@ -255,12 +265,26 @@ async fn token(st: web::Data<Mutex<State>>, req: HttpRequest, body: web::Bytes) 
     let form = query(std::str::from_utf8(&body).unwrap_or(""));
     let mut s = st.lock().unwrap();
     s.token_requests.push(form.clone());
+    if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
+        let user = form.get("refresh_token").and_then(|t| s.refresh_tokens.remove(t));
+        return match user.filter(|u| !s.disabled.contains(&u.sub)) {
+            Some(u) => {
+                let (at, rt) = (bridgekeeper::secret::random_token(), bridgekeeper::secret::random_token());
+                s.tokens.insert(at.clone(), u.clone());
+                s.refresh_tokens.insert(rt.clone(), u);
+                HttpResponse::Ok().json(serde_json::json!({"access_token": at, "token_type": "Bearer", "expires_in": 300, "refresh_token": rt}))
+            }
+            None => HttpResponse::BadRequest().json(serde_json::json!({"error": "invalid_grant"})),
+        };
+    }
     let p = match redeem(&mut s, &req, &form) {
         Ok(p) => p,
         Err(r) => return *r,
     };
     let at = bridgekeeper::secret::random_token();
     s.tokens.insert(at.clone(), p.user.clone());
+    let upstream_rt = bridgekeeper::secret::random_token();
+    s.refresh_tokens.insert(upstream_rt.clone(), p.user.clone());
     let t = s.tamper;
     let n = now();
     let mut claims = serde_json::json!({
@@ -298,7 +322,7 @@ async fn token(st: web::Data<Mutex<State>>, req: HttpRequest, body: web::Bytes) 
         let payload = id_token.split('.').nth(1).unwrap().to_string();
         id_token = format!("{header}.{payload}.");
     }
-    let mut resp = serde_json::json!({"access_token": at, "token_type": "Bearer", "expires_in": 300});
+    let mut resp = serde_json::json!({"access_token": at, "token_type": "Bearer", "expires_in": 300, "refresh_token": upstream_rt});
     if t != Tamper::NoIdToken {
         resp["id_token"] = id_token.into();
     }
