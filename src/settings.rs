@@ -71,6 +71,7 @@ pub struct TokenSettings {
     pub refresh_idle_ttl_secs: i64,
     pub refresh_absolute_ttl_secs: i64,
     pub key_reload_secs: i64,
+    pub refresh_reuse_grace_secs: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -209,6 +210,9 @@ impl Settings {
             }
         }
         crate::crypto::Sealer::from_spec(self.encryption_keys.expose()).map_err(|e| err("encryption_keys", e))?;
+        if !(0..=60).contains(&self.tokens.refresh_reuse_grace_secs) {
+            return Err(err("tokens.refresh_reuse_grace_secs", "must be between 0 and 60".into()));
+        }
         if self.database.pool_size == 0 {
             return Err(err("database.pool_size", "must be at least 1".into()));
         }

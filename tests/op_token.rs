@@ -234,6 +234,7 @@ async fn rt_1_3_4_5_refresh_rotation_reuse_narrowing_and_binding() {
     let (_, id2) = verify_jwt(&app, t2["id_token"].as_str().unwrap()).await;
     assert_eq!((&id1["sub"], &id1["auth_time"], &id1["aud"]), (&id2["sub"], &id2["auth_time"], &id2["aud"]), "ID-5");
     assert!(id2.get("nonce").is_none(), "ID-5 no nonce on refresh");
+    app.clock.advance(3); // past refresh_reuse_grace_secs: this is reuse, not a racing duplicate
     let r = token(&app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", &rt1)]).await;
     assert_eq!(json_error(r).await.1, "invalid_grant", "RT-4 reuse");
     let r = token(&app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", &rt2)]).await;
@@ -243,13 +244,45 @@ async fn rt_1_3_4_5_refresh_rotation_reuse_narrowing_and_binding() {
 }
 
 #[actix_web::test]
-async fn concurrent_refreshes_with_one_token_exactly_one_succeeds() {
+async fn concurrent_refreshes_with_one_token_exactly_one_succeeds_and_the_winner_keeps_working() {
     let app = spawn().await;
     let t = exchange(&app, &code(&app, &[]).await).await;
     let rt = t["refresh_token"].as_str().unwrap();
     let form = [("grant_type", "refresh_token"), ("refresh_token", rt)];
-    let (a, b) = tokio::join!(token(&app, ("app", SECRET), &form), token(&app, ("app", SECRET), &form));
-    assert_eq!([a.status(), b.status()].iter().filter(|s| s.as_u16() == 200).count(), 1);
+    let rs = futures_util::future::join_all((0..6).map(|_| token(&app, ("app", SECRET), &form))).await;
+    let mut winners = Vec::new();
+    for r in rs {
+        if r.status() == 200 {
+            winners.push(r.json::<serde_json::Value>().await.unwrap());
+        } else {
+            assert_eq!(json_error(r).await.1, "invalid_grant");
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one rotation wins");
+    let next = winners[0]["refresh_token"].as_str().unwrap();
+    let r = token(&app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", next)]).await;
+    assert_eq!(r.status(), 200, "racing duplicates did not fire reuse detection on the winner's family");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn rt_4_reuse_within_the_grace_window_is_refused_without_revoking_after_it_revokes() {
+    let app = spawn().await;
+    let t = exchange(&app, &code(&app, &[]).await).await;
+    let rt1 = t["refresh_token"].as_str().unwrap().to_string();
+    let r = token(&app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", &rt1)]).await;
+    let rt2 = r.json::<serde_json::Value>().await.unwrap()["refresh_token"].as_str().unwrap().to_string();
+    app.clock.advance(2);
+    let r = token(&app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", &rt1)]).await;
+    assert_eq!(json_error(r).await.1, "invalid_grant", "a late duplicate inside the window is refused");
+    let r = token(&app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", &rt2)]).await;
+    assert_eq!(r.status(), 200, "but the family lives");
+    let rt3 = r.json::<serde_json::Value>().await.unwrap()["refresh_token"].as_str().unwrap().to_string();
+    app.clock.advance(3);
+    let r = token(&app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", &rt2)]).await;
+    assert_eq!(json_error(r).await.1, "invalid_grant");
+    let r = token(&app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", &rt3)]).await;
+    assert_eq!(json_error(r).await.1, "invalid_grant", "reuse after the window revokes the family");
     app.stop().await;
 }
 

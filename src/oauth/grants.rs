@@ -8,7 +8,7 @@ use crate::accounts::upstream_tokens::Recheck;
 use crate::server::AppState;
 use crate::store::clients::Client;
 use crate::store::codes::{self, Redemption};
-use crate::store::refresh::{self, Use};
+use crate::store::refresh::{self, RefreshToken, Rotation};
 use crate::store::{audit, grants, users};
 
 pub async fn authorization_code(
@@ -101,27 +101,19 @@ pub async fn refresh_token(state: &AppState, client: &Client, params: &Params) -
         }
     };
 
-    let current = match state.db.run(move |c| refresh::spend(c, &hash, now)).await? {
-        Use::Rotated(t) => t,
-        Use::Reused(t) => {
-            let event = audit::AuditEvent::new(now, "refresh_reuse").user(&t.user_id).client(&t.client_id);
-            state
-                .db
-                .run(move |c| {
-                    grants::revoke(c, &t.grant_id, now)?;
-                    audit::record(c, &event)
-                })
-                .await?;
-            return Err(OAuthError::invalid_grant("the refresh token was already used; its grant is revoked"));
-        }
-        Use::Dead(_) => return Err(OAuthError::invalid_grant("the refresh token is invalid")),
-    };
+    let current = found;
+    if current.revoked_at.is_some() {
+        return Err(OAuthError::invalid_grant("the refresh token is invalid"));
+    }
+    if let Some(used_at) = current.used_at {
+        return Err(reused(state, &current, used_at, now).await?);
+    }
     if current.expires_at <= now {
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
     }
     let (gid, uid) = (current.grant_id.clone(), current.user_id.clone());
     let (grant, user) = state.db.run(move |c| Ok((grants::find(c, &gid)?, users::find(c, &uid)?))).await?;
-    let grant = grant.filter(|g| g.revoked_at.is_none_or(|r| r >= now) && g.expires_at > now);
+    let grant = grant.filter(|g| g.revoked_at.is_none() && g.expires_at > now);
     let (Some(grant), Some(user)) = (grant, user.filter(|u| !u.disabled)) else {
         return Err(OAuthError::invalid_grant("the grant is no longer valid"));
     };
@@ -136,9 +128,35 @@ pub async fn refresh_token(state: &AppState, client: &Client, params: &Params) -
     let (mut resp, _) = issue::for_user(state, &grant, &user, &scope, None, false)?;
     // Rotation: the successor keeps the family's full scope, so a narrowed request does not shrink later refreshes.
     let (next, row) = issue::refresh_token(state, &grant, &user.id, &current.scope);
-    state.db.run(move |c| refresh::insert(c, &row)).await?;
+    // Spending the old token and storing its successor happen in one transaction: a crash leaves either both or
+    // neither, so no client ever holds a token the database does not know.
+    let old = current.token_hash.clone();
+    match state.db.run(move |c| refresh::rotate(c, &old, &row, now)).await? {
+        Rotation::Rotated => {}
+        Rotation::Lost(t) => return Err(reused(state, &t, t.used_at.unwrap_or(now), now).await?),
+        Rotation::Dead => return Err(OAuthError::invalid_grant("the refresh token is invalid")),
+    }
     resp.refresh_token = Some(next);
     Ok(resp)
+}
+
+/// A refresh token presented again after it was rotated. Within `refresh_reuse_grace_secs` of its rotation this
+/// is taken for a racing duplicate of the same client (refused, nothing revoked); later it betrays a copy, and the
+/// whole family is revoked (RFC 9700 §4.14.2).
+async fn reused(state: &AppState, t: &RefreshToken, used_at: i64, now: i64) -> Result<OAuthError, OAuthError> {
+    if now - used_at <= state.settings.tokens.refresh_reuse_grace_secs {
+        return Ok(OAuthError::invalid_grant("the refresh token was already used"));
+    }
+    let event = audit::AuditEvent::new(now, "refresh_reuse").user(&t.user_id).client(&t.client_id);
+    let gid = t.grant_id.clone();
+    state
+        .db
+        .run(move |c| {
+            grants::revoke(c, &gid, now)?;
+            audit::record(c, &event)
+        })
+        .await?;
+    Ok(OAuthError::invalid_grant("the refresh token was already used; its grant is revoked"))
 }
 
 pub fn client_credentials(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {

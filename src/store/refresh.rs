@@ -58,6 +58,26 @@ pub fn spend(conn: &mut DbConn, token_hash: &str, now: i64) -> StoreResult<Use> 
     })
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    Rotated,
+    /// Another request spent it first.
+    Lost(RefreshToken),
+    Dead,
+}
+
+/// Spends `old_hash` and stores `successor` in one transaction; of racing rotations exactly one wins.
+pub fn rotate(conn: &mut DbConn, old_hash: &str, successor: &RefreshToken, now: i64) -> StoreResult<Rotation> {
+    conn.transaction(|conn| match spend(conn, old_hash, now)? {
+        Use::Rotated(_) => {
+            insert(conn, successor)?;
+            Ok(Rotation::Rotated)
+        }
+        Use::Reused(t) => Ok(Rotation::Lost(t)),
+        Use::Dead(_) => Ok(Rotation::Dead),
+    })
+}
+
 pub fn revoke(conn: &mut DbConn, token_hash: &str, now: i64) -> StoreResult<bool> {
     let n = diesel::update(refresh_tokens::table.find(token_hash).filter(refresh_tokens::revoked_at.is_null()))
         .set(refresh_tokens::revoked_at.eq(now))
