@@ -8,6 +8,7 @@ pub mod clock;
 pub mod crypto;
 pub mod health;
 pub mod oauth;
+pub mod ratelimit;
 pub mod scopes;
 pub mod secret;
 pub mod server;

@@ -25,6 +25,7 @@ pub struct AppState {
     pub templates: Templates,
     pub upstreams: crate::upstream::Registry,
     pub sealer: Arc<crate::crypto::Sealer>,
+    pub limits: crate::ratelimit::Limits,
     keys: RwLock<Arc<KeyRing>>,
     discovery: RwLock<Arc<[u8]>>,
 }
@@ -102,9 +103,11 @@ impl AppState {
             }
         }
         let discovery = discovery_bytes(&settings, &ring);
+        let limits = crate::ratelimit::Limits::new(&settings.rate_limits);
         Ok(Arc::new(AppState {
             upstreams,
             sealer,
+            limits,
             settings: Arc::new(settings),
             db,
             clock,
@@ -187,8 +190,26 @@ pub fn build_app(
         .configure(crate::oauth::configure)
         .configure(crate::web::configure)
         .wrap(from_fn(render_error_pages))
+        .wrap(from_fn(request_ceiling))
         .wrap(headers)
         .wrap(from_fn(request_id_and_log))
+}
+
+/// 429 for an address over the request ceiling (`rate_limits.requests_per_second`).
+async fn request_ceiling(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let ip = req.peer_addr().map(|a| a.ip()).unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    if let Some(state) = req.app_data::<web::Data<AppState>>()
+        && let Err(wait) = state.limits.admit_request(ip)
+    {
+        let resp = HttpResponse::TooManyRequests()
+            .insert_header(("Retry-After", wait.max(1).to_string()))
+            .json(serde_json::json!({"error": "temporarily_unavailable", "error_description": "too many requests"}));
+        return Ok(req.into_response(resp));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
 }
 
 /// Gives every request an id, logs one line per request (path only: queries carry codes and state).
@@ -274,6 +295,14 @@ pub fn start(state: Arc<AppState>, listener: TcpListener, workers: Option<usize>
     let server = server.listen(listener).map_err(|e| StartError::Bind(addr, e))?.run();
     let warm = state.clone();
     tokio::spawn(async move { warm.upstreams.warm_up().await });
+    let tidy = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            tidy.limits.tidy();
+        }
+    });
     spawn_key_reloader(state);
     Ok(server)
 }

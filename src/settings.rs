@@ -44,6 +44,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub tokens: TokenSettings,
     pub session: SessionSettings,
+    pub rate_limits: RateLimitSettings,
     pub scopes: BTreeMap<String, String>,
 }
 
@@ -72,6 +73,14 @@ pub struct TokenSettings {
     pub refresh_absolute_ttl_secs: i64,
     pub key_reload_secs: i64,
     pub refresh_reuse_grace_secs: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    pub failures_per_minute: u32,
+    pub requests_per_second: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

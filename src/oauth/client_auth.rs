@@ -58,6 +58,32 @@ fn presented(authorization: Option<&str>, params: &Params) -> Result<Presented, 
     }
 }
 
+/// The client id a request claims (Basic or body), before anything is checked: the rate-limit key.
+pub fn claimed_id(authorization: Option<&str>, params: &Params) -> Option<String> {
+    presented(authorization, params).ok().map(|p| p.client_id)
+}
+
+/// Authenticates the calling client under the failure limits: a throttled address or client id gets 429 before
+/// its secret is even looked at, and every failed authentication is charged to both.
+pub async fn authenticate_limited(
+    state: &AppState,
+    req: &actix_web::HttpRequest,
+    params: &Params,
+    allow_public: bool,
+) -> Result<Client, OAuthError> {
+    let ip = crate::ratelimit::client_ip(req);
+    let authorization = super::token::authorization_header(req);
+    let claimed = claimed_id(authorization, params);
+    state.limits.admit(ip, claimed.as_deref()).map_err(OAuthError::too_many)?;
+    let result = authenticate(state, authorization, params, allow_public).await;
+    if let Err(e) = &result
+        && e.code == super::ErrorCode::InvalidClient
+    {
+        state.limits.failed(ip, claimed.as_deref());
+    }
+    result
+}
+
 /// Authenticates the calling client. `allow_public`: may a public client (no secret) call this endpoint?
 pub async fn authenticate(
     state: &AppState,

@@ -68,6 +68,8 @@ pub struct OAuthError {
     pub description: String,
     /// The client authenticated (or tried to) with HTTP Basic: a 401 must carry `WWW-Authenticate: Basic`.
     pub basic_auth: bool,
+    /// Throttled: 429 with `Retry-After` (seconds).
+    pub retry_after: Option<u64>,
 }
 
 impl std::fmt::Display for OAuthError {
@@ -78,7 +80,7 @@ impl std::fmt::Display for OAuthError {
 
 impl OAuthError {
     pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
-        OAuthError { code, description: sanitize(&description.into()), basic_auth: false }
+        OAuthError { code, description: sanitize(&description.into()), basic_auth: false, retry_after: None }
     }
 
     pub fn invalid_request(d: impl Into<String>) -> Self {
@@ -97,12 +99,22 @@ impl OAuthError {
         Self::new(ErrorCode::InvalidScope, d)
     }
 
+    /// Too many requests or failures from this address or client.
+    pub fn too_many(wait_secs: u64) -> Self {
+        let mut e = Self::new(ErrorCode::TemporarilyUnavailable, "too many requests; retry later");
+        e.retry_after = Some(wait_secs.max(1));
+        e
+    }
+
     pub fn with_basic(mut self, basic: bool) -> Self {
         self.basic_auth = basic;
         self
     }
 
     pub fn status(&self) -> StatusCode {
+        if self.retry_after.is_some() {
+            return StatusCode::TOO_MANY_REQUESTS;
+        }
         match self.code {
             ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -125,6 +137,9 @@ impl ResponseError for OAuthError {
     fn error_response(&self) -> HttpResponse {
         let mut resp = HttpResponse::build(self.status());
         resp.insert_header(("Cache-Control", "no-store")).insert_header(("Pragma", "no-cache"));
+        if let Some(wait) = self.retry_after {
+            resp.insert_header(("Retry-After", wait.to_string()));
+        }
         if self.code == ErrorCode::InvalidClient && self.basic_auth {
             resp.insert_header(("WWW-Authenticate", "Basic realm=\"bridgekeeper\", charset=\"UTF-8\""));
         }

@@ -3,7 +3,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::token::{authorization_header, form_params, no_store_json, post_only};
+use super::token::{form_params, no_store_json, post_only};
 use super::{OAuthError, bearer, client_auth};
 use crate::server::AppState;
 use crate::store::{audit, grants, refresh, revoked};
@@ -20,7 +20,7 @@ async fn introspect(
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
     let params = form_params(&req, &body)?;
-    let client = client_auth::authenticate(&state, authorization_header(&req), &params, false).await?;
+    let client = client_auth::authenticate_limited(&state, &req, &params, false).await?;
     let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let inactive = || no_store_json(&serde_json::json!({"active": false}));
     let now = state.clock.now();
@@ -56,7 +56,7 @@ async fn introspect(
 
 async fn revoke(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, OAuthError> {
     let params = form_params(&req, &body)?;
-    let client = client_auth::authenticate(&state, authorization_header(&req), &params, true).await?;
+    let client = client_auth::authenticate_limited(&state, &req, &params, true).await?;
     let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?.to_string();
     let now = state.clock.now();
     let ok = || no_store_json(&serde_json::json!({}));

@@ -46,7 +46,7 @@ async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -
         "client_credentials" => false,
         _ => return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "unsupported grant_type")),
     };
-    let client = client_auth::authenticate(&state, authorization_header(&req), &params, allow_public).await?;
+    let client = client_auth::authenticate_limited(&state, &req, &params, allow_public).await?;
     if let Some(d) = params.first_duplicate() {
         return Err(OAuthError::invalid_request(format!("parameter {d} is repeated")));
     }

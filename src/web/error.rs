@@ -10,11 +10,13 @@ pub struct PageError {
     pub status: StatusCode,
     pub title: String,
     pub message: String,
+    /// For 429: seconds until a retry may succeed.
+    pub retry_after: Option<u64>,
 }
 
 impl PageError {
     pub fn new(status: StatusCode, title: impl Into<String>, message: impl Into<String>) -> Self {
-        PageError { status, title: title.into(), message: message.into() }
+        PageError { status, title: title.into(), message: message.into(), retry_after: None }
     }
 
     pub fn bad_request(title: impl Into<String>, message: impl Into<String>) -> Self {
@@ -48,6 +50,9 @@ impl ResponseError for PageError {
     fn error_response(&self) -> HttpResponse {
         let mut resp = HttpResponse::build(self.status);
         resp.insert_header(("Cache-Control", "no-store"));
+        if let Some(wait) = self.retry_after {
+            resp.insert_header(("Retry-After", wait.max(1).to_string()));
+        }
         resp.extensions_mut().insert(self.clone());
         resp.content_type("text/html; charset=utf-8").body(format!(
             "<!doctype html><title>{}</title><h1>{}</h1><p>{}</p>",

@@ -24,8 +24,8 @@ const UPSTREAM_TTL_SECS: i64 = 600;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(chooser))
         .route("/login/{provider}", web::get().to(start))
-        .route("/login/{provider}", web::post().to(dev_submit))
-        .route("/callback/{provider}", web::get().to(callback));
+        .route("/login/{provider}", web::post().to(limited_dev_submit))
+        .route("/callback/{provider}", web::get().to(limited_callback));
 }
 
 #[derive(serde::Deserialize)]
@@ -166,6 +166,43 @@ fn upstream_page(e: crate::upstream::UpstreamError) -> PageError {
             PageError::new(StatusCode::FORBIDDEN, "Sign-in cancelled", "The sign-in was cancelled at the provider.")
         }
     }
+}
+
+/// Login answers are charged to the address when they fail (forged, replayed, rejected), and refused while the
+/// address is over its failure budget.
+async fn limited<F>(state: &AppState, req: &HttpRequest, handler: F) -> Result<HttpResponse, PageError>
+where
+    F: std::future::Future<Output = Result<HttpResponse, PageError>>,
+{
+    let ip = crate::ratelimit::client_ip(req);
+    if let Err(wait) = state.limits.admit(ip, None) {
+        let mut e =
+            PageError::new(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", "Please wait a moment and try again.");
+        e.retry_after = Some(wait);
+        return Err(e);
+    }
+    let result = handler.await;
+    if result.as_ref().is_err_and(|e| e.status.is_client_error()) {
+        state.limits.failed(ip, None);
+    }
+    result
+}
+
+async fn limited_callback(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    limited(&state, &req, callback(state.clone(), req.clone(), path)).await
+}
+
+async fn limited_dev_submit(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<DevForm>,
+) -> Result<HttpResponse, PageError> {
+    limited(&state, &req, dev_submit(state.clone(), req.clone(), path, form)).await
 }
 
 /// The upstream's answer. Nothing is believed before state, browser binding, iss, and the token are verified.
