@@ -272,13 +272,13 @@ async fn rt_4_reuse_within_the_grace_window_is_refused_without_revoking_after_it
     let rt1 = t["refresh_token"].as_str().unwrap().to_string();
     let r = token(&app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", &rt1)]).await;
     let rt2 = r.json::<serde_json::Value>().await.unwrap()["refresh_token"].as_str().unwrap().to_string();
-    app.clock.advance(2);
+    app.clock.advance(1);
     let r = token(&app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", &rt1)]).await;
     assert_eq!(json_error(r).await.1, "invalid_grant", "a late duplicate inside the window is refused");
     let r = token(&app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", &rt2)]).await;
     assert_eq!(r.status(), 200, "but the family lives");
     let rt3 = r.json::<serde_json::Value>().await.unwrap()["refresh_token"].as_str().unwrap().to_string();
-    app.clock.advance(3);
+    app.clock.advance(2);
     let r = token(&app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", &rt2)]).await;
     assert_eq!(json_error(r).await.1, "invalid_grant");
     let r = token(&app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", &rt3)]).await;
@@ -523,4 +523,33 @@ async fn es256_and_eddsa_are_selectable() {
         assert_eq!(format!("{:?}", h.alg), if alg == "ES256" { "ES256" } else { "EdDSA" });
         app.stop().await;
     }
+}
+
+#[actix_web::test]
+async fn rt_4_grace_zero_is_strict() {
+    let app = common::TestApp::spawn_with(|s| {
+        s.tokens.refresh_reuse_grace_secs = 0;
+        s.dev_mode = true;
+        s.clients = vec![bridgekeeper::settings::StaticClient {
+            client_id: "app".into(),
+            client_secret: Some(bridgekeeper::secret::Secret::new(SECRET)),
+            name: None,
+            redirect_uris: vec![RP.into()],
+            post_logout_redirect_uris: vec![],
+            allowed_scopes: vec!["openid".into(), "offline_access".into()],
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            skip_consent: true,
+            require_pkce: false,
+        }];
+    })
+    .await;
+    let t = exchange(&app, &code(&app, &[("scope", "openid offline_access")]).await).await;
+    let rt1 = t["refresh_token"].as_str().unwrap();
+    let r = token(&app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", rt1)]).await;
+    let rt2 = r.json::<serde_json::Value>().await.unwrap()["refresh_token"].as_str().unwrap().to_string();
+    let r = token(&app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", rt1)]).await;
+    assert_eq!(json_error(r).await.1, "invalid_grant");
+    let r = token(&app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", &rt2)]).await;
+    assert_eq!(json_error(r).await.1, "invalid_grant", "an immediate replay revokes the family");
+    app.stop().await;
 }

@@ -140,11 +140,11 @@ pub async fn refresh_token(state: &AppState, client: &Client, params: &Params) -
     Ok(resp)
 }
 
-/// A refresh token presented again after it was rotated. Within `refresh_reuse_grace_secs` of its rotation this
+/// A refresh token presented again after it was rotated. Less than `refresh_reuse_grace_secs` after its rotation this
 /// is taken for a racing duplicate of the same client (refused, nothing revoked); later it betrays a copy, and the
 /// whole family is revoked (RFC 9700 §4.14.2).
 async fn reused(state: &AppState, t: &RefreshToken, used_at: i64, now: i64) -> Result<OAuthError, OAuthError> {
-    if now - used_at <= state.settings.tokens.refresh_reuse_grace_secs {
+    if now - used_at < state.settings.tokens.refresh_reuse_grace_secs {
         return Ok(OAuthError::invalid_grant("the refresh token was already used"));
     }
     let event = audit::AuditEvent::new(now, "refresh_reuse").user(&t.user_id).client(&t.client_id);

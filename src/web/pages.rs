@@ -62,11 +62,16 @@ async fn consent_page(
         .iter()
         .map(|s| serde_json::json!({"name": s, "description": state.settings.scopes.get(s).cloned().unwrap_or_default()}))
         .collect();
+    let who = match session::current(&state, &req).await? {
+        Some(s) => state.db.run(move |c| crate::store::users::find(c, &s.user_id)).await?,
+        None => None,
+    };
     let mut ctx = crate::web::context(&state);
     ctx.insert("req", &q.req);
     ctx.insert("csrf", &csrf);
     ctx.insert("client_name", &v.client.name);
     ctx.insert("scopes", &scopes);
+    ctx.insert("signed_in_as", &who.and_then(|u| u.email.or(u.name).or(u.preferred_username)));
     Ok(html(state.templates.render("consent.html", &ctx)?, cookie))
 }
 

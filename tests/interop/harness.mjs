@@ -34,6 +34,8 @@ export function freePort() {
 // Secrets carry characters that must be form-urlencoded for client_secret_basic (RFC 6749 §2.3.1) and
 // escaped in a form body, so that both ends' encoders and decoders are exercised.
 const secret = () => `${randomBytes(18).toString('base64url')}:+% &=/~"`;
+/** A fresh client secret of that kind (for extra clients). */
+export const newSecret = secret;
 const toml = (v) => JSON.stringify(v); // JSON strings and arrays of strings are valid TOML
 
 async function waitReady(url, child, logFile, timeoutMs = 30000) {
@@ -63,11 +65,33 @@ export function tail(file, lines = 40) {
   }
 }
 
+/** The `[[clients]]` block of one extra static client (see `startWorld({ clients })`). */
+function clientBlock(c) {
+  if (!c.clientId || !c.redirectUris?.length) throw new Error('an extra client needs clientId and redirectUris');
+  return [
+    '[[clients]]',
+    `client_id = ${toml(c.clientId)}`,
+    ...(c.clientSecret !== undefined ? [`client_secret = ${toml(c.clientSecret)}`] : []),
+    ...(c.name !== undefined ? [`name = ${toml(c.name)}`] : []),
+    `redirect_uris = ${toml(c.redirectUris)}`,
+    ...(c.postLogoutRedirectUris ? [`post_logout_redirect_uris = ${toml(c.postLogoutRedirectUris)}`] : []),
+    `allowed_scopes = ${toml(c.allowedScopes ?? ['openid', 'profile', 'email', 'offline_access'])}`,
+    `grant_types = ${toml(c.grantTypes ?? ['authorization_code', 'refresh_token'])}`,
+    ...(c.skipConsent !== undefined ? [`skip_consent = ${c.skipConsent ? 'true' : 'false'}`] : []),
+    '',
+  ];
+}
+
 /**
  * Everything one suite needs: upstream OPs `ids` (e.g. ['upstream-a', 'upstream-b']), one broker with a provider
- * file per upstream and the `interop-rp` client. Call `stop()` when done (also safe after a failed start).
+ * file per upstream, the `interop-rp` client and any extra static `clients` (each `{ clientId, clientSecret?,
+ * name?, redirectUris, postLogoutRedirectUris?, allowedScopes?, grantTypes?, skipConsent? }`, written as
+ * `[[clients]]` blocks) and `extraConfig`, TOML appended to the broker config (e.g. '[tokens]\nttl = 1').
+ * Call `stop()` when done (also safe after a failed start).
  */
-export async function startWorld({ upstreams: ids = ['upstream-a'], linkByEmail = 'never' } = {}) {
+export async function startWorld({
+  upstreams: ids = ['upstream-a'], linkByEmail = 'never', clients = [], extraConfig = '',
+} = {}) {
   const world = {
     dir: mkdtempSync(join(tmpdir(), 'bk-interop-')),
     upstreams: {},
@@ -156,6 +180,8 @@ export async function startWorld({ upstreams: ids = ['upstream-a'], linkByEmail 
       'allowed_scopes = ["openid", "profile", "email", "offline_access"]',
       'grant_types = ["authorization_code", "refresh_token"]',
       '',
+      ...clients.flatMap(clientBlock),
+      extraConfig,
     ].join('\n'));
 
     world.logFile = join(world.dir, 'broker.log');

@@ -30,7 +30,11 @@ describe('openid-client -> Bridgekeeper -> oidc-provider', { timeout: 120_000 },
   let basicConfig;
 
   before(async () => {
-    world = await startWorld({ upstreams: ['upstream-a', 'upstream-b'] });
+    // Strict refresh-token reuse detection (no race grace window): the lifecycle test replays a spent token at once.
+    world = await startWorld({
+      upstreams: ['upstream-a', 'upstream-b'],
+      extraConfig: '[tokens]\nrefresh_reuse_grace_secs = 0\n',
+    });
     // Discovery with the library's own API; plain http is allowed only because everything is on loopback.
     config = await oidc.discovery(
       new URL(world.broker.issuer),

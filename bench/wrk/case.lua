@@ -1,0 +1,83 @@
+-- wrk script shared by every wrk case of the benchmark, configured by environment variables:
+--   BENCH_METHOD   GET (default) or POST (then Content-Type: application/x-www-form-urlencoded)
+--   BENCH_PATH     request path (wrk's URL gives host and port)
+--   BENCH_BODY     fixed form body (client_credentials, introspection)
+--   BENCH_AUTH     Authorization header value (client_secret_basic)
+--   BENCH_POOL     file of single-use tokens, one a line (refresh case): every request takes the next unused one,
+--                  body = BENCH_POOL_PREFIX .. token .. BENCH_POOL_SUFFIX; thread i of BENCH_THREADS takes lines
+--                  i, i+n, i+2n, ... When a thread runs out it stops (the run ends early, the rate stays right)
+--                  and the requests it still has to send reuse its last token, which the server refuses (counted
+--                  as non-2xx, reported as pool exhaustion).
+-- done() prints one line "BENCH_JSON {...}" that bench.py reads.
+
+local method = os.getenv("BENCH_METHOD") or "GET"
+local path = os.getenv("BENCH_PATH") or "/"
+local body = os.getenv("BENCH_BODY")
+local auth = os.getenv("BENCH_AUTH")
+local pool_file = os.getenv("BENCH_POOL")
+local pool_prefix = os.getenv("BENCH_POOL_PREFIX") or ""
+local pool_suffix = os.getenv("BENCH_POOL_SUFFIX") or ""
+local nthreads = tonumber(os.getenv("BENCH_THREADS") or "1")
+
+local threads = {}
+local counter = 0
+
+function setup(thread)
+  thread:set("tid", counter)
+  counter = counter + 1
+  table.insert(threads, thread)
+end
+
+local headers = {}
+local fixed = nil
+local pool = nil
+-- globals, read back by done() through thread:get
+pos = 0
+exhausted = false
+
+function init(args)
+  if auth and auth ~= "" then headers["Authorization"] = auth end
+  if method == "POST" then headers["Content-Type"] = "application/x-www-form-urlencoded" end
+  if pool_file and pool_file ~= "" then
+    pool = {}
+    local i = 0
+    for line in io.lines(pool_file) do
+      if line ~= "" then
+        if i % nthreads == tid then table.insert(pool, line) end
+        i = i + 1
+      end
+    end
+  else
+    fixed = wrk.format(method, path, headers, body)
+  end
+end
+
+function request()
+  if fixed then return fixed end
+  pos = pos + 1
+  if pos > #pool then
+    if not exhausted then
+      exhausted = true
+      wrk.thread:stop()
+    end
+    pos = #pool
+  end
+  return wrk.format(method, path, headers, pool_prefix .. pool[pos] .. pool_suffix)
+end
+
+function done(summary, latency, requests)
+  local used, ex = 0, false
+  for _, t in ipairs(threads) do
+    local p = t:get("pos")
+    if p then used = used + p end
+    if t:get("exhausted") then ex = true end
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests":%d,"duration_us":%d,"bytes":%d,"err_connect":%d,"err_read":%d,"err_write":%d,'
+      .. '"err_status":%d,"err_timeout":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"mean_us":%.1f,"max_us":%d,'
+      .. '"pool_used":%d,"pool_exhausted":%s}\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.mean, latency.max,
+    used, tostring(ex)))
+end
