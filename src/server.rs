@@ -87,8 +87,13 @@ impl AppState {
         crate::accounts::clients::sync_static(&db, &settings, now).await?;
         let templates = Templates::load(&settings.templates_dir).map_err(StartError::Templates)?;
         let env: Vec<(String, String)> = std::env::vars().collect();
-        let upstreams = crate::upstream::Registry::load(&settings.providers_dir, settings.dev_mode, &env)
-            .map_err(StartError::Templates)?;
+        let upstreams = crate::upstream::Registry::load(
+            &settings.providers_dir,
+            settings.dev_mode,
+            std::time::Duration::from_secs(settings.upstream_timeout_secs.max(1)),
+            &env,
+        )
+        .map_err(StartError::Templates)?;
         if let Some(p) = upstreams.list().find(|p| p.cfg.refresh_upstream) {
             if !sealer.is_enabled() {
                 return Err(StartError::Templates(format!(
@@ -184,6 +189,7 @@ pub fn build_app(
     App::new()
         .app_data(data)
         .app_data(web::FormConfig::default().limit(64 * 1024))
+        .app_data(web::PayloadConfig::new(64 * 1024))
         .app_data(web::JsonConfig::default().limit(64 * 1024))
         .app_data(web::QueryConfig::default())
         .configure(crate::health::configure)

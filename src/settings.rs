@@ -35,6 +35,7 @@ pub struct Settings {
     pub database_url: String,
     pub providers_dir: PathBuf,
     pub templates_dir: PathBuf,
+    pub upstream_timeout_secs: u64,
     pub dev_mode: bool,
     pub migrate_on_start: bool,
     pub encryption_keys: Secret,

@@ -241,3 +241,23 @@ fn a_bad_provider_file_stops_with_file_key_and_reason() {
     assert_eq!(code, 2);
     assert!(err.contains("acme.toml") && err.contains("surprise"), "{err}");
 }
+
+#[test]
+fn audit_lists_admin_actions_newest_first() {
+    let db = common::test_db();
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(&dir, "c.toml", &format!("database_url = \"{}\"\n", db.url));
+    let cfg = f.to_str().unwrap();
+    let (code, _, err) =
+        run(bin().args(["--config", cfg, "clients", "add", "--name", "A", "--redirect-uri", "https://a.example/cb"]));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, _) = run(bin().args(["--config", cfg, "keys", "rotate"]));
+    assert_eq!(code, 0);
+    let (code, out, _) = run(bin().args(["--config", cfg, "audit"]));
+    assert_eq!(code, 0);
+    let events: Vec<&str> = out.lines().map(|l| l.split('\t').nth(1).unwrap()).collect();
+    assert!(events.contains(&"client_added") && events.contains(&"keys_rotated"), "{out}");
+    let (_, out, _) = run(bin().args(["--config", cfg, "audit", "--event", "keys_rotated", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(v["event"], "keys_rotated");
+}

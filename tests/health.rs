@@ -113,3 +113,64 @@ async fn readyz_fails_while_database_is_down_and_recovers_by_itself() {
     assert!(recovered, "readyz must recover without a restart");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn token_endpoint_answers_503_json_while_the_database_is_down_and_recovers() {
+    if !common::backend_is_postgres() {
+        eprintln!("skipped on SQLite: an embedded database cannot go away; runs in the PostgreSQL pass");
+        return;
+    }
+    let db = common::test_db();
+    let url = url::Url::parse(&db.url).unwrap();
+    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let relay = Relay::start(target).await;
+    let mut via = url.clone();
+    via.set_port(Some(relay.port)).unwrap();
+    let via = via.to_string();
+    let app = TestApp::spawn_with(move |s| {
+        s.database_url = via;
+        s.clients = vec![bridgekeeper::settings::StaticClient {
+            client_id: "m2m".into(),
+            client_secret: Some(bridgekeeper::secret::Secret::new("pw")),
+            name: None,
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            allowed_scopes: vec!["email".into()],
+            grant_types: vec!["client_credentials".into()],
+            skip_consent: false,
+            require_pkce: false,
+        }];
+    })
+    .await;
+    let cc = || async {
+        app.http
+            .post(app.url("/token"))
+            .basic_auth("m2m", Some("pw"))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(cc().await.status(), 200);
+    relay.cut();
+    for _ in 0..3 {
+        let r = cc().await;
+        assert_eq!(r.status(), 503, "503 while the database is down, never 500");
+        assert_eq!(r.headers().get("cache-control").unwrap(), "no-store");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "temporarily_unavailable");
+    }
+    let page = app.http.get(app.url("/authorize?client_id=m2m&response_type=code")).send().await.unwrap();
+    assert_eq!(page.status(), 503, "people get a readable 503 page");
+    assert!(page.text().await.unwrap().contains("Temporarily unavailable"));
+    relay.restore();
+    let mut ok = false;
+    for _ in 0..20 {
+        if cc().await.status() == 200 {
+            ok = true;
+            break;
+        }
+    }
+    assert!(ok, "full recovery without a restart");
+    app.stop().await;
+}

@@ -514,3 +514,35 @@ async fn refresh_upstream_needs_an_encryption_key() {
     let err = bridgekeeper::server::AppState::prepare(s, bridgekeeper::clock::Clock::System).await.unwrap_err();
     assert!(err.to_string().contains("refresh_upstream") && err.to_string().contains("encryption_keys"), "{err}");
 }
+
+#[actix_web::test]
+async fn a_slow_garbage_or_huge_upstream_gives_a_readable_page_quickly_and_stores_nothing() {
+    let idp = FakeIdp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("acme.toml"), idp.oidc_toml("acme", "")).unwrap();
+    std::fs::write(dir.path().join("dev.toml"), "kind = \"dev\"\n").unwrap();
+    let providers = dir.path().to_path_buf();
+    let base = spawn_config();
+    let app = TestApp::spawn_with(move |s| {
+        base(s);
+        s.providers_dir = providers;
+        s.upstream_timeout_secs = 1;
+    })
+    .await;
+    let w = World { app, idp, _providers: dir };
+    for t in [Tamper::Slow, Tamper::Garbage, Tamper::Huge] {
+        w.idp.set_tamper(t);
+        let started = std::time::Instant::now();
+        match sign_in(&w, "acme", "openid").await {
+            End::Page(status, body) => {
+                assert!(status == 502 || status == 400, "{t:?}: {status}");
+                assert!(body.contains("Request id"));
+            }
+            End::App(_) => panic!("{t:?} accepted"),
+        }
+        assert!(started.elapsed() < std::time::Duration::from_millis(2900), "{t:?}: no hang beyond the timeout");
+        assert_eq!(user_count(&w.app).await, 0, "{t:?}: nothing stored");
+    }
+    assert!(matches!(sign_in(&w, "dev", "openid").await, End::App(_)), "other providers unaffected");
+    w.app.stop().await;
+}

@@ -198,8 +198,13 @@ pub async fn providers(settings: &Settings, cmd: ProvidersCmd) -> Result<(), Cli
             }
         }
         ProvidersCmd::Check => {
-            let registry = crate::upstream::Registry::load(&settings.providers_dir, settings.dev_mode, &env)
-                .map_err(CliError::Config)?;
+            let registry = crate::upstream::Registry::load(
+                &settings.providers_dir,
+                settings.dev_mode,
+                std::time::Duration::from_secs(settings.upstream_timeout_secs.max(1)),
+                &env,
+            )
+            .map_err(CliError::Config)?;
             let mut failed = 0;
             for p in registry.list() {
                 match registry.check(&p.cfg.id).await {
@@ -290,6 +295,27 @@ pub async fn users(settings: &Settings, cmd: UsersCmd) -> Result<(), CliError> {
             for i in ids {
                 println!("identity: {} {} (last used {})", i.provider, i.subject, i.last_used_at);
             }
+        }
+    }
+    Ok(())
+}
+
+pub async fn audit_log(settings: &Settings, limit: i64, event: Option<String>, json: bool) -> Result<(), CliError> {
+    let db = open(settings)?;
+    let events = db.run(move |c| store::audit::list(c, limit.clamp(1, 100_000))).await?;
+    for e in events.iter().filter(|e| event.as_deref().is_none_or(|want| e.event == want)) {
+        if json {
+            println!("{}", serde_json::to_string(e).unwrap_or_default());
+        } else {
+            let d = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+            println!(
+                "{}\t{}\tuser={}\tclient={}\tprovider={}",
+                e.at,
+                e.event,
+                d(&e.user_id),
+                d(&e.client_id),
+                d(&e.provider)
+            );
         }
     }
     Ok(())

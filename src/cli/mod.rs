@@ -38,6 +38,18 @@ pub enum Command {
     /// Inspect local users.
     #[command(subcommand)]
     Users(admin::UsersCmd),
+    /// Show recent security events (logins, links, consents, revocations, reuse detections, admin actions).
+    Audit {
+        /// How many events, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Only this event type (e.g. login, link, refresh_reuse).
+        #[arg(long)]
+        event: Option<String>,
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// A command failure: configuration mistakes exit with 2, everything else with 1.
@@ -84,6 +96,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Providers(c) => admin::providers(&settings, c).await,
         Command::Keys(c) => admin::keys(&settings, c).await,
         Command::Users(c) => admin::users(&settings, c).await,
+        Command::Audit { limit, event, json } => admin::audit_log(&settings, limit, event, json).await,
     }
 }
 

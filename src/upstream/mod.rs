@@ -109,8 +109,13 @@ impl std::fmt::Debug for Registry {
 
 impl Registry {
     /// Builds the registry from the provider files; `dev` providers are refused unless `dev_mode`.
-    pub fn load(dir: &std::path::Path, dev_mode: bool, env: &[(String, String)]) -> Result<Self, String> {
-        let http = http::UpstreamHttp::new(Duration::from_secs(10))?;
+    pub fn load(
+        dir: &std::path::Path,
+        dev_mode: bool,
+        timeout: Duration,
+        env: &[(String, String)],
+    ) -> Result<Self, String> {
+        let http = http::UpstreamHttp::new(timeout)?;
         let mut order = Vec::new();
         let mut providers = HashMap::new();
         for cfg in config::load_dir(dir, env)? {

@@ -28,6 +28,12 @@ pub enum Tamper {
     AlgNone,
     /// Reports an authentication from an hour ago (ignores prompt=login).
     StaleAuthTime,
+    /// The token endpoint answers after 3 seconds.
+    Slow,
+    /// The token endpoint answers 200 with an HTML page.
+    Garbage,
+    /// The token endpoint answers 200 with 2 MB of JSON.
+    Huge,
 }
 
 #[derive(Debug, Clone)]
@@ -262,6 +268,16 @@ fn redeem(s: &mut State, req: &HttpRequest, form: &HashMap<String, String>) -> R
 }
 
 async fn token(st: web::Data<Mutex<State>>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let tamper = st.lock().unwrap().tamper;
+    match tamper {
+        Tamper::Slow => actix_web::rt::time::sleep(std::time::Duration::from_secs(3)).await,
+        Tamper::Garbage => return HttpResponse::Ok().content_type("application/json").body("<html>oops</html>"),
+        Tamper::Huge => {
+            let big = format!("{{\"access_token\": \"{}\", \"token_type\": \"Bearer\"}}", "x".repeat(2 * 1024 * 1024));
+            return HttpResponse::Ok().content_type("application/json").body(big);
+        }
+        _ => {}
+    }
     let form = query(std::str::from_utf8(&body).unwrap_or(""));
     let mut s = st.lock().unwrap();
     s.token_requests.push(form.clone());
