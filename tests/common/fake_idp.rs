@@ -147,6 +147,12 @@ impl FakeIdp {
         self.state.lock().unwrap().tamper = t;
     }
 
+    /// Every access and refresh token this fake issued.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        let s = self.state.lock().unwrap();
+        s.tokens.keys().chain(s.refresh_tokens.keys()).cloned().collect()
+    }
+
     /// Disables the upstream account `sub`: its refresh tokens stop working.
     pub fn disable(&self, sub: &str) {
         self.state.lock().unwrap().disabled.push(sub.to_string());
