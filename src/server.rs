@@ -186,6 +186,7 @@ pub fn build_app(
         .configure(crate::health::configure)
         .configure(crate::oauth::configure)
         .configure(crate::web::configure)
+        .configure(crate::admin::configure)
         .wrap(from_fn(render_error_pages))
         .wrap(headers)
         .wrap(from_fn(request_id_and_log))

@@ -173,7 +173,10 @@ pub struct Filter {
     pub source: Option<String>,
 }
 
-diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+diesel::define_sql_function!(
+    /// SQL `lower()`, the same on both backends.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text
+);
 
 /// A `LIKE` pattern matching `text` anywhere, with `%`, `_` and `\` escaped.
 pub(crate) fn contains_pattern(text: &str) -> String {
