@@ -133,3 +133,20 @@ pub fn set_disabled(conn: &mut DbConn, user_id: &str, disabled: bool, now: i64, 
         Ok(true)
     })
 }
+
+/// May this person use the developer portal? Members of `[developers] group`, or a verified email that is
+/// allow-listed by address or domain.
+pub fn is_developer(d: &crate::settings::DeveloperSettings, user: &User) -> bool {
+    if user.disabled {
+        return false;
+    }
+    if !d.group.is_empty() && user.groups().contains(&d.group) {
+        return true;
+    }
+    let Some(email) = user.email.as_deref().filter(|_| user.email_verified).map(str::to_lowercase) else {
+        return false;
+    };
+    let domain = email.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default();
+    d.allowed_emails.iter().any(|e| e.to_lowercase() == email)
+        || d.allowed_domains.iter().any(|dom| dom.to_lowercase() == domain)
+}
