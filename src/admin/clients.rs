@@ -209,7 +209,7 @@ pub async fn create(
 #[utoipa::path(patch, path = "/admin/api/clients/{client_id}", tag = "clients", params(("client_id" = String, Path)),
     request_body = ClientPatch,
     responses((status = 200, body = ClientView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn update(
     state: web::Data<AppState>,
     admin: Admin,
@@ -227,6 +227,11 @@ pub async fn update(
         disabled: b.disabled,
         logo_uri: b.logo_uri.map(|l| Some(l).filter(|l| !l.is_empty())),
     };
+    if *id == admin.client_id
+        && (u.disabled == Some(true) || u.allowed_scopes.as_ref().is_some_and(|s| !s.iter().any(|x| x == "admin")))
+    {
+        return Err(ApiError::conflict("an admin client cannot disable itself or drop its own admin scope"));
+    }
     let now = state.clock.now();
     let c = svc::update(&state.db, &state.settings, &id, u, now).await?;
     svc::audit_action(&state.db, now, "client_updated", &id, &admin.actor()).await?;
@@ -235,8 +240,12 @@ pub async fn update(
 
 #[utoipa::path(delete, path = "/admin/api/clients/{client_id}", tag = "clients", params(("client_id" = String, Path)),
     responses((status = 204, description = "Deleted, with its grants, codes and consents"),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "An admin client cannot delete itself")))]
 pub async fn delete(state: web::Data<AppState>, admin: Admin, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    if *id == admin.client_id {
+        return Err(ApiError::conflict("an admin client cannot delete itself"));
+    }
     svc::delete(&state.db, &id).await?;
     svc::audit_action(&state.db, state.clock.now(), "client_removed", &id, &admin.actor()).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -250,9 +259,15 @@ pub async fn rotate(
     state: web::Data<AppState>,
     admin: Admin,
     id: web::Path<String>,
-    body: Option<web::Json<RotateRequest>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let grace = body.and_then(|b| b.grace_secs).unwrap_or(state.settings.developers.secret_grace_secs);
+    // The body is optional; when present it must be a valid RotateRequest.
+    let req: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateRequest { grace_secs: None }
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON body ({e})")))?
+    };
+    let grace = req.grace_secs.unwrap_or(state.settings.developers.secret_grace_secs);
     if !(0..=31_536_000).contains(&grace) {
         return Err(ApiError::bad_request("grace_secs must be between 0 and 31536000"));
     }
