@@ -32,7 +32,7 @@ struct ClientRow {
 }
 
 /// A registered client. `secret_hash` is SHA-256 of the secret; `None` means a public client.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
     pub client_id: String,
     pub secret_hash: Option<String>,
@@ -61,6 +61,34 @@ pub struct Client {
     pub registration_token_hash: Option<String>,
     /// Other registered metadata (RFC 7591), echoed back as registered.
     pub metadata_json: String,
+}
+
+impl Default for Client {
+    /// An empty client whose metadata is the empty JSON object, as stored.
+    fn default() -> Self {
+        Client {
+            client_id: String::new(),
+            secret_hash: None,
+            name: String::new(),
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            allowed_scopes: vec![],
+            grant_types: vec![],
+            skip_consent: false,
+            require_pkce: false,
+            source: String::new(),
+            disabled: false,
+            created_at: 0,
+            updated_at: 0,
+            owner_id: None,
+            logo_uri: None,
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+            pending_scopes: vec![],
+            registration_token_hash: None,
+            metadata_json: "{}".into(),
+        }
+    }
 }
 
 impl Client {
