@@ -23,6 +23,11 @@ pub fn narrow(
     Ok(out)
 }
 
+/// A scope only an admin can give a client, and only for client_credentials (`admin`).
+pub fn is_reserved(scope: &str) -> bool {
+    crate::settings::RESERVED_SCOPES.contains(&scope)
+}
+
 /// Is every scope of `requested` inside `granted`?
 pub fn is_subset(requested: &[&str], granted: &str) -> bool {
     let g: Vec<&str> = granted.split(' ').collect();

@@ -195,6 +195,7 @@ pub fn build_app(
         .configure(crate::health::configure)
         .configure(crate::oauth::configure)
         .configure(crate::web::configure)
+        .configure(crate::admin::configure)
         .wrap(from_fn(render_error_pages))
         .wrap(from_fn(request_ceiling))
         .wrap(headers)

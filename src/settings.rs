@@ -47,7 +47,34 @@ pub struct Settings {
     pub session: SessionSettings,
     pub rate_limits: RateLimitSettings,
     pub scopes: BTreeMap<String, String>,
+    pub developers: DeveloperSettings,
+    pub registration: RegistrationSettings,
 }
+
+/// Who may use the developer portal, and what apps registered there (or dynamically) may ask for.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeveloperSettings {
+    pub group: String,
+    pub allowed_emails: Vec<String>,
+    pub allowed_domains: Vec<String>,
+    pub scopes: Vec<String>,
+    pub approval_scopes: Vec<String>,
+    pub secret_grace_secs: i64,
+    pub max_apps_per_developer: i64,
+}
+
+/// RFC 7591/7592 dynamic client registration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationSettings {
+    pub enabled: bool,
+    pub open: bool,
+    pub initial_access_token: Secret,
+}
+
+/// Scopes that no self-service path (browser flow, developer portal, dynamic registration) can grant.
+pub const RESERVED_SCOPES: &[&str] = &["admin"];
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -172,6 +199,10 @@ impl Settings {
         let keys = interpolate(self.encryption_keys.expose(), env)
             .map_err(|v| SettingsError(format!("encryption_keys: environment variable {v} is not set")))?;
         self.encryption_keys = Secret::new(keys);
+        let iat = interpolate(self.registration.initial_access_token.expose(), env).map_err(|v| {
+            SettingsError(format!("registration.initial_access_token: environment variable {v} is not set"))
+        })?;
+        self.registration.initial_access_token = Secret::new(iat);
         for (i, c) in self.clients.iter_mut().enumerate() {
             if let Some(secret) = &c.client_secret {
                 let value = interpolate(secret.expose(), env).map_err(|v| {
@@ -229,6 +260,7 @@ impl Settings {
         if !self.scopes.contains_key("openid") {
             return Err(err("scopes", "the catalogue must contain `openid`".into()));
         }
+        self.validate_developers(&err)?;
         for (i, c) in self.clients.iter().enumerate() {
             let key = |k: &str| format!("clients[{i}].{k}");
             if c.client_id.trim().is_empty() {
@@ -251,6 +283,47 @@ impl Settings {
                     return Err(err(&key("allowed_scopes"), format!("`{s}` is not in the [scopes] catalogue")));
                 }
             }
+        }
+        Ok(())
+    }
+
+    fn validate_developers(&self, err: &dyn Fn(&str, String) -> SettingsError) -> Result<(), SettingsError> {
+        let d = &self.developers;
+        for (key, list) in [("developers.scopes", &d.scopes), ("developers.approval_scopes", &d.approval_scopes)] {
+            for s in list {
+                if !self.scopes.contains_key(s) {
+                    return Err(err(key, format!("`{s}` is not in the [scopes] catalogue")));
+                }
+                if RESERVED_SCOPES.contains(&s.as_str()) {
+                    return Err(err(key, format!("`{s}` is reserved for admin clients")));
+                }
+            }
+        }
+        if let Some(s) = d.approval_scopes.iter().find(|s| d.scopes.contains(s)) {
+            return Err(err("developers.approval_scopes", format!("`{s}` is also in developers.scopes")));
+        }
+        for e in &d.allowed_emails {
+            if !e.contains('@') {
+                return Err(err("developers.allowed_emails", format!("`{e}` is not an email address")));
+            }
+        }
+        for dom in &d.allowed_domains {
+            if dom.is_empty() || dom.contains('@') || dom.starts_with('.') {
+                return Err(err("developers.allowed_domains", format!("`{dom}` is not a domain (write example.com)")));
+            }
+        }
+        if d.secret_grace_secs < 0 {
+            return Err(err("developers.secret_grace_secs", "must not be negative".into()));
+        }
+        if d.max_apps_per_developer < 1 {
+            return Err(err("developers.max_apps_per_developer", "must be at least 1".into()));
+        }
+        let r = &self.registration;
+        if r.enabled && !r.open && r.initial_access_token.expose().len() < 16 {
+            return Err(err(
+                "registration.initial_access_token",
+                "needs at least 16 characters when registration is enabled and not open".into(),
+            ));
         }
         Ok(())
     }

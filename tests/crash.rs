@@ -73,6 +73,7 @@ fn seed(db: &Db) -> Vec<String> {
             disabled: false,
             created_at: now,
             updated_at: now,
+            ..Default::default()
         },
     )
     .unwrap();

@@ -512,6 +512,7 @@ async fn es256_and_eddsa_are_selectable() {
                         disabled: false,
                         created_at: 0,
                         updated_at: 0,
+                        ..Default::default()
                     },
                 )
             })

@@ -43,6 +43,7 @@ fn client(id: &str) -> store::clients::Client {
         disabled: false,
         created_at: 1,
         updated_at: 1,
+        ..Default::default()
     }
 }
 

@@ -1,46 +1,146 @@
-//! Client registration rules shared by the config file, the CLI and (later) the developer portal.
+//! Client registration rules shared by the config file, the CLI, the admin API, the developer portal and
+//! dynamic registration: validation, creation, updates, secret rotation with a grace period, scope approval.
 
-use crate::secret::{hash_token, random_token};
+use crate::secret::{Secret, hash_token, random_token};
 use crate::settings::{GRANT_TYPES, Settings, StaticClient};
 use crate::store::clients::{self as repo, Client};
-use crate::store::{Db, StoreResult};
+use crate::store::{Db, StoreError, StoreResult, audit};
 
-/// What an admin asks for when adding a client.
-#[derive(Debug, Clone)]
+/// What someone asks for when adding a client.
+#[derive(Debug, Clone, Default)]
 pub struct NewClient {
     pub client_id: Option<String>,
     pub name: String,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub allowed_scopes: Vec<String>,
+    /// Requested scopes that wait for an admin's approval.
+    pub pending_scopes: Vec<String>,
     pub grant_types: Vec<String>,
     pub public: bool,
     pub skip_consent: bool,
+    pub logo_uri: Option<String>,
+    pub owner_id: Option<String>,
+    /// "cli", "api", "portal" or "dynamic".
+    pub source: String,
+    pub metadata_json: Option<String>,
 }
 
 /// A new client and, for confidential clients, the secret (shown once, stored only hashed).
 #[derive(Debug)]
 pub struct Created {
     pub client: Client,
-    pub secret: Option<crate::secret::Secret>,
+    pub secret: Option<Secret>,
+}
+
+/// Why a client operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    Invalid(String),
+    /// A redirect URI broke the rules (RFC 7591 `invalid_redirect_uri`).
+    #[error("{0}")]
+    InvalidRedirect(String),
+    #[error("no such client")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// Changes to a client; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ClientUpdate {
+    pub name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub allowed_scopes: Option<Vec<String>>,
+    pub grant_types: Option<Vec<String>>,
+    pub skip_consent: Option<bool>,
+    pub disabled: Option<bool>,
+    /// `Some(None)` removes the logo.
+    pub logo_uri: Option<Option<String>>,
+}
+
+/// Splits scopes a developer asks for into (allowed now, pending approval) by `[developers]`; refuses others.
+pub fn self_service_scopes(settings: &Settings, requested: &[String]) -> Result<(Vec<String>, Vec<String>), String> {
+    let (mut allowed, mut pending) = (Vec::new(), Vec::new());
+    for s in requested {
+        if settings.developers.scopes.contains(s) {
+            if !allowed.contains(s) {
+                allowed.push(s.clone());
+            }
+        } else if settings.developers.approval_scopes.contains(s) {
+            if !pending.contains(s) {
+                pending.push(s.clone());
+            }
+        } else {
+            return Err(format!("scope `{s}` cannot be requested here"));
+        }
+    }
+    Ok((allowed, pending))
+}
+
+fn check_name(name: &str) -> Result<(), ClientError> {
+    if name.trim().is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ClientError::Invalid("the name must be 1 to 100 printable characters".into()));
+    }
+    Ok(())
+}
+
+fn check_logo(logo: Option<&str>) -> Result<(), ClientError> {
+    match logo {
+        Some(l) if url::Url::parse(l).map(|u| u.scheme() != "https").unwrap_or(true) || l.len() > 2000 => {
+            Err(ClientError::Invalid("the logo URL must be an https URL".into()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The shape rules every client must meet.
+fn check(settings: &Settings, c: &Client) -> Result<(), ClientError> {
+    check_name(&c.name)?;
+    check_logo(c.logo_uri.as_deref())?;
+    if c.redirect_uris.len() > 20 || c.post_logout_redirect_uris.len() > 20 {
+        return Err(ClientError::Invalid("at most 20 redirect URIs of each kind".into()));
+    }
+    for uri in c.redirect_uris.iter().chain(&c.post_logout_redirect_uris) {
+        if uri.len() > 2000 {
+            return Err(ClientError::InvalidRedirect("a redirect URI is too long".into()));
+        }
+        crate::oauth::redirect::validate_for_client(uri, c.is_public())
+            .map_err(|e| ClientError::InvalidRedirect(format!("redirect URI {uri}: {e}")))?;
+    }
+    if c.grant_types.is_empty() {
+        return Err(ClientError::Invalid("at least one grant type is needed".into()));
+    }
+    if let Some(g) = c.grant_types.iter().find(|g| !GRANT_TYPES.contains(&g.as_str())) {
+        return Err(ClientError::Invalid(format!("unknown grant type `{g}`")));
+    }
+    if let Some(s) = c.allowed_scopes.iter().chain(&c.pending_scopes).find(|s| !settings.scopes.contains_key(*s)) {
+        return Err(ClientError::Invalid(format!("scope `{s}` is not in the [scopes] catalogue")));
+    }
+    if c.is_public() && c.allows_grant("client_credentials") {
+        return Err(ClientError::Invalid("a public client cannot use client_credentials".into()));
+    }
+    if c.allows_grant("authorization_code") && c.redirect_uris.is_empty() {
+        return Err(ClientError::Invalid("authorization_code needs at least one redirect URI".into()));
+    }
+    if c.allowed_scopes.iter().any(|s| crate::scopes::is_reserved(s))
+        && (c.is_public() || !c.allows_grant("client_credentials"))
+    {
+        return Err(ClientError::Invalid("the admin scope needs a confidential client_credentials client".into()));
+    }
+    Ok(())
 }
 
 /// Validates and stores a new client.
-pub async fn create(db: &Db, settings: &Settings, req: NewClient, now: i64) -> Result<Created, String> {
-    for uri in req.redirect_uris.iter().chain(&req.post_logout_redirect_uris) {
-        crate::oauth::redirect::validate_registered_uri(uri).map_err(|e| format!("redirect URI {uri}: {e}"))?;
-    }
-    if let Some(g) = req.grant_types.iter().find(|g| !GRANT_TYPES.contains(&g.as_str())) {
-        return Err(format!("unknown grant type `{g}`"));
-    }
-    if let Some(s) = req.allowed_scopes.iter().find(|s| !settings.scopes.contains_key(*s)) {
-        return Err(format!("scope `{s}` is not in the [scopes] catalogue"));
-    }
-    if req.public && req.grant_types.iter().any(|g| g == "client_credentials") {
-        return Err("a public client cannot use client_credentials".into());
-    }
-    if req.grant_types.iter().any(|g| g == "authorization_code") && req.redirect_uris.is_empty() {
-        return Err("authorization_code needs at least one redirect URI".into());
+pub async fn create(db: &Db, settings: &Settings, req: NewClient, now: i64) -> Result<Created, ClientError> {
+    if let Some(id) = &req.client_id
+        && (id.is_empty() || id.len() > 100 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)))
+    {
+        return Err(ClientError::Invalid("a client id is 1 to 100 of A-Z a-z 0-9 - _ .".into()));
     }
     let secret = (!req.public).then(random_token);
     let client = Client {
@@ -50,38 +150,129 @@ pub async fn create(db: &Db, settings: &Settings, req: NewClient, now: i64) -> R
         redirect_uris: req.redirect_uris,
         post_logout_redirect_uris: req.post_logout_redirect_uris,
         allowed_scopes: req.allowed_scopes,
+        pending_scopes: req.pending_scopes,
         grant_types: req.grant_types,
         skip_consent: req.skip_consent,
         require_pkce: req.public,
-        source: "cli".into(),
+        source: if req.source.is_empty() { "cli".into() } else { req.source },
         disabled: false,
         created_at: now,
         updated_at: now,
+        owner_id: req.owner_id,
+        logo_uri: req.logo_uri,
+        metadata_json: req.metadata_json.unwrap_or_else(|| "{}".into()),
+        ..Default::default()
     };
+    check(settings, &client)?;
     let c = client.clone();
     db.run(move |conn| repo::insert(conn, &c)).await.map_err(|e| match e {
-        crate::store::StoreError::Conflict => format!("client id {} already exists", client.client_id),
-        other => other.to_string(),
+        StoreError::Conflict => ClientError::Conflict(format!("client id {} already exists", client.client_id)),
+        other => ClientError::Store(other),
     })?;
-    Ok(Created { client, secret: secret.map(crate::secret::Secret::new) })
+    Ok(Created { client, secret: secret.map(Secret::new) })
 }
 
-/// A fresh secret for an existing confidential client; the old one stops working at once.
-pub async fn rotate_secret(db: &Db, client_id: &str, now: i64) -> Result<crate::secret::Secret, String> {
-    let secret = random_token();
-    let hash = hash_token(&secret);
+/// Loads a client or `NotFound`.
+pub async fn get(db: &Db, client_id: &str) -> Result<Client, ClientError> {
     let id = client_id.to_string();
-    let found = db
-        .run(move |c| match repo::find(c, &id)? {
-            Some(client) if !client.is_public() => repo::set_secret_hash(c, &id, &hash, now),
-            _ => Ok(false),
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    if !found {
-        return Err(format!("no confidential client {client_id}"));
+    db.run(move |c| repo::find(c, &id)).await?.ok_or(ClientError::NotFound)
+}
+
+/// Applies `u` to a client after checking the result against the rules.
+pub async fn update(
+    db: &Db,
+    settings: &Settings,
+    client_id: &str,
+    u: ClientUpdate,
+    now: i64,
+) -> Result<Client, ClientError> {
+    let mut c = get(db, client_id).await?;
+    if let Some(v) = u.name {
+        c.name = v;
     }
-    Ok(crate::secret::Secret::new(secret))
+    if let Some(v) = u.redirect_uris {
+        c.redirect_uris = v;
+    }
+    if let Some(v) = u.post_logout_redirect_uris {
+        c.post_logout_redirect_uris = v;
+    }
+    if let Some(v) = u.allowed_scopes {
+        c.pending_scopes.retain(|p| !v.contains(p));
+        c.allowed_scopes = v;
+    }
+    if let Some(v) = u.grant_types {
+        c.grant_types = v;
+    }
+    if let Some(v) = u.skip_consent {
+        c.skip_consent = v;
+    }
+    if let Some(v) = u.disabled {
+        c.disabled = v;
+    }
+    if let Some(v) = u.logo_uri {
+        c.logo_uri = v.filter(|l| !l.is_empty());
+    }
+    c.updated_at = now;
+    check(settings, &c)?;
+    save(db, c).await
+}
+
+/// Stores an already checked client as it is.
+pub async fn save(db: &Db, c: Client) -> Result<Client, ClientError> {
+    let row = c.clone();
+    if !db.run(move |conn| repo::update(conn, &row)).await? {
+        return Err(ClientError::NotFound);
+    }
+    Ok(c)
+}
+
+/// A fresh secret for a confidential client; the old one keeps working for `grace_secs` (0: stops at once).
+pub async fn rotate_secret(db: &Db, client_id: &str, now: i64, grace_secs: i64) -> Result<Secret, ClientError> {
+    let mut c = get(db, client_id).await?;
+    let Some(old) = c.secret_hash.take() else {
+        return Err(ClientError::Invalid(format!("{client_id} is a public client: it has no secret")));
+    };
+    let secret = random_token();
+    c.secret_hash = Some(hash_token(&secret));
+    (c.previous_secret_hash, c.previous_secret_expires_at) =
+        if grace_secs > 0 { (Some(old), Some(now + grace_secs)) } else { (None, None) };
+    c.updated_at = now;
+    save(db, c).await?;
+    Ok(Secret::new(secret))
+}
+
+/// An admin grants a scope that was pending approval (or adds a catalogue scope outright).
+pub async fn approve_scope(
+    db: &Db,
+    settings: &Settings,
+    client_id: &str,
+    scope: &str,
+    now: i64,
+) -> Result<Client, ClientError> {
+    let mut c = get(db, client_id).await?;
+    if !settings.scopes.contains_key(scope) {
+        return Err(ClientError::Invalid(format!("scope `{scope}` is not in the [scopes] catalogue")));
+    }
+    c.pending_scopes.retain(|p| p != scope);
+    if !c.allowed_scopes.iter().any(|s| s == scope) {
+        c.allowed_scopes.push(scope.to_string());
+    }
+    c.updated_at = now;
+    check(settings, &c)?;
+    save(db, c).await
+}
+
+/// Deletes a client and (by cascade) its grants, codes and consents.
+pub async fn delete(db: &Db, client_id: &str) -> Result<(), ClientError> {
+    let id = client_id.to_string();
+    if db.run(move |c| repo::delete(c, &id)).await? { Ok(()) } else { Err(ClientError::NotFound) }
+}
+
+/// Records an admin or developer action on a client.
+pub async fn audit_action(db: &Db, now: i64, event: &str, client_id: &str, actor: &str) -> StoreResult<()> {
+    let mut e = audit::AuditEvent::new(now, event).client(client_id);
+    e.detail = serde_json::json!({ "actor": actor }).to_string();
+    db.run(move |c| audit::record(c, &e)).await
 }
 
 /// Upserts the `[[clients]]` of the configuration (their secrets are stored hashed).
@@ -111,5 +302,6 @@ fn from_config(c: &StaticClient, now: i64) -> Client {
         disabled: false,
         created_at: now,
         updated_at: now,
+        ..Default::default()
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod clients;
 pub mod linking;
+pub mod registration;
 pub mod session;
 pub mod upstream_tokens;
 pub mod users;

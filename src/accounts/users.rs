@@ -109,3 +109,44 @@ pub fn claims_for_scopes(user: &User, scopes: &[&str]) -> Map<String, Value> {
     }
     m
 }
+
+/// Ends every browser session and every grant of a user: refresh tokens fail, and the user's access tokens
+/// are inactive at introspection and userinfo. Returns (sessions, grants) ended.
+pub fn revoke_everything(conn: &mut DbConn, user_id: &str, now: i64) -> StoreResult<(usize, usize)> {
+    let sessions = crate::store::sessions::revoke_all_for_user(conn, user_id, now)?;
+    let grants = crate::store::grants::revoke_for_user(conn, user_id, now)?;
+    Ok((sessions, grants))
+}
+
+/// Disables (or re-enables) an account; disabling also revokes everything. `false` when there is no such user.
+pub fn set_disabled(conn: &mut DbConn, user_id: &str, disabled: bool, now: i64, actor: &str) -> StoreResult<bool> {
+    diesel::Connection::transaction(conn, |conn| {
+        if !users::set_disabled(conn, user_id, disabled, now)? {
+            return Ok(false);
+        }
+        if disabled {
+            revoke_everything(conn, user_id, now)?;
+        }
+        let mut e = audit::AuditEvent::new(now, if disabled { "user_disabled" } else { "user_enabled" }).user(user_id);
+        e.detail = json!({ "actor": actor }).to_string();
+        audit::record(conn, &e)?;
+        Ok(true)
+    })
+}
+
+/// May this person use the developer portal? Members of `[developers] group`, or a verified email that is
+/// allow-listed by address or domain.
+pub fn is_developer(d: &crate::settings::DeveloperSettings, user: &User) -> bool {
+    if user.disabled {
+        return false;
+    }
+    if !d.group.is_empty() && user.groups().contains(&d.group) {
+        return true;
+    }
+    let Some(email) = user.email.as_deref().filter(|_| user.email_verified).map(str::to_lowercase) else {
+        return false;
+    };
+    let domain = email.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default();
+    d.allowed_emails.iter().any(|e| e.to_lowercase() == email)
+        || d.allowed_domains.iter().any(|dom| dom.to_lowercase() == domain)
+}

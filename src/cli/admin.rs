@@ -21,8 +21,15 @@ pub enum ClientsCmd {
     Show { client_id: String },
     /// Delete a client and everything issued to it.
     Remove { client_id: String },
-    /// Issue a new secret for a confidential client; the old one stops working.
-    RotateSecret { client_id: String },
+    /// Issue a new secret for a confidential client; the old one stops working (after `--grace` seconds).
+    RotateSecret {
+        client_id: String,
+        /// Seconds the old secret keeps working.
+        #[arg(long, default_value_t = 0)]
+        grace: i64,
+    },
+    /// Grant a client a scope that waits for approval (or any catalogue scope, e.g. `admin`).
+    ApproveScope { client_id: String, scope: String },
 }
 
 #[derive(Debug, Args)]
@@ -84,6 +91,13 @@ pub enum UsersCmd {
     Show { user_id: String },
 }
 
+fn failed(e: clients::ClientError) -> CliError {
+    CliError::Failed(match e {
+        clients::ClientError::NotFound => "no such client".into(),
+        other => other.to_string(),
+    })
+}
+
 fn sealer(settings: &Settings) -> Result<crate::crypto::Sealer, CliError> {
     crate::crypto::Sealer::from_spec(settings.encryption_keys.expose()).map_err(CliError::Config)
 }
@@ -135,8 +149,10 @@ pub async fn clients(settings: &Settings, cmd: ClientsCmd) -> Result<(), CliErro
                 grant_types: or(a.grants, &["authorization_code", "refresh_token"]),
                 public: a.public,
                 skip_consent: a.skip_consent,
+                source: "cli".into(),
+                ..Default::default()
             };
-            let created = clients::create(&db, settings, req, now).await.map_err(CliError::Failed)?;
+            let created = clients::create(&db, settings, req, now).await.map_err(failed)?;
             audit(&db, "client_added", Some(&created.client.client_id));
             println!("client_id: {}", created.client.client_id);
             match created.secret {
@@ -165,7 +181,10 @@ pub async fn clients(settings: &Settings, cmd: ClientsCmd) -> Result<(), CliErro
             println!("post_logout_redirect_uris: {}", c.post_logout_redirect_uris.join(" "));
             println!("allowed_scopes: {}", c.allowed_scopes.join(" "));
             println!("grant_types: {}", c.grant_types.join(" "));
+            println!("pending_scopes: {}", c.pending_scopes.join(" "));
             println!("skip_consent: {}", c.skip_consent);
+            println!("disabled: {}", c.disabled);
+            println!("owner: {}", c.owner_id.as_deref().unwrap_or("-"));
         }
         ClientsCmd::Remove { client_id } => {
             let id = client_id.clone();
@@ -175,8 +194,16 @@ pub async fn clients(settings: &Settings, cmd: ClientsCmd) -> Result<(), CliErro
             audit(&db, "client_removed", Some(&client_id));
             println!("removed {client_id}");
         }
-        ClientsCmd::RotateSecret { client_id } => {
-            let secret = clients::rotate_secret(&db, &client_id, now).await.map_err(CliError::Failed)?;
+        ClientsCmd::ApproveScope { client_id, scope } => {
+            let c = clients::approve_scope(&db, settings, &client_id, &scope, now).await.map_err(failed)?;
+            audit(&db, "client_scope_approved", Some(&client_id));
+            println!("{client_id}: allowed scopes {}", c.allowed_scopes.join(" "));
+        }
+        ClientsCmd::RotateSecret { client_id, grace } => {
+            if grace < 0 {
+                return Err(CliError::Failed("--grace must not be negative".into()));
+            }
+            let secret = clients::rotate_secret(&db, &client_id, now, grace).await.map_err(failed)?;
             audit(&db, "client_secret_rotated", Some(&client_id));
             println!(
                 "client_id: {client_id}\nclient_secret: {}\n(store it now: it is not shown again)",

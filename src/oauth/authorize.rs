@@ -255,7 +255,10 @@ pub fn validate(
             "this client may not use the authorization code flow",
         )));
     }
-    let scopes = crate::scopes::narrow(params.get("scope"), &client.allowed_scopes, &state.settings.scopes)
+    // Reserved scopes (`admin`) are never granted through the browser, whatever the client may hold.
+    let browser_scopes: Vec<String> =
+        client.allowed_scopes.iter().filter(|s| !crate::scopes::is_reserved(s)).cloned().collect();
+    let scopes = crate::scopes::narrow(params.get("scope"), &browser_scopes, &state.settings.scopes)
         .map_err(|e| fail(OAuthError::invalid_scope(e)))?;
     let challenge = params.get("code_challenge").map(String::from);
     match (params.get("code_challenge_method"), &challenge) {

@@ -98,8 +98,10 @@ pub async fn authenticate(
     let Some(client) = client.filter(|c| !c.disabled) else {
         return Err(fail("client authentication failed"));
     };
+    let now = state.clock.now();
     match (&client.secret_hash, &p.secret) {
-        (Some(hash), Some(secret)) if crate::secret::verify_token_hash(secret, hash) => Ok(client),
+        // The current secret, or the previous one during a rotation's grace period.
+        (Some(_), Some(secret)) if client.secret_matches(secret, now) => Ok(client),
         (None, None) if allow_public => Ok(client),
         (None, None) => Err(fail("this endpoint requires a confidential client")),
         _ => Err(fail("client authentication failed")),

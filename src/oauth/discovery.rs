@@ -8,8 +8,8 @@ use crate::settings::Settings;
 /// The provider metadata: only what is really supported.
 pub fn metadata(s: &Settings, algs: &[&str]) -> serde_json::Value {
     let base = s.issuer_base();
-    let scopes: Vec<&String> = s.scopes.keys().collect();
-    serde_json::json!({
+    let scopes: Vec<&String> = s.scopes.keys().filter(|k| !crate::scopes::is_reserved(k)).collect();
+    let mut doc = serde_json::json!({
         "issuer": s.issuer,
         "authorization_endpoint": format!("{base}/authorize"),
         "token_endpoint": format!("{base}/token"),
@@ -40,7 +40,13 @@ pub fn metadata(s: &Settings, algs: &[&str]) -> serde_json::Value {
         "claims_parameter_supported": false,
         "frontchannel_logout_supported": false,
         "backchannel_logout_supported": false,
-    })
+    });
+    if s.registration.enabled
+        && let Some(m) = doc.as_object_mut()
+    {
+        m.insert("registration_endpoint".into(), format!("{base}/register").into());
+    }
+    doc
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -27,6 +27,8 @@ pub enum ErrorCode {
     InvalidToken,
     InsufficientScope,
     UnsupportedTokenType,
+    InvalidRedirectUri,
+    InvalidClientMetadata,
 }
 
 impl ErrorCode {
@@ -52,6 +54,8 @@ impl ErrorCode {
             InvalidToken => "invalid_token",
             InsufficientScope => "insufficient_scope",
             UnsupportedTokenType => "unsupported_token_type",
+            InvalidRedirectUri => "invalid_redirect_uri",
+            InvalidClientMetadata => "invalid_client_metadata",
         }
     }
 }

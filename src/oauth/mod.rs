@@ -11,6 +11,7 @@ pub mod issue;
 pub mod logout;
 pub mod params;
 pub mod redirect;
+pub mod register;
 pub mod token;
 pub mod userinfo;
 
@@ -23,4 +24,5 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     userinfo::configure(cfg);
     introspect::configure(cfg);
     logout::configure(cfg);
+    register::configure(cfg);
 }

@@ -23,6 +23,23 @@ pub fn validate_registered_uri(uri: &str) -> Result<(), String> {
     }
 }
 
+/// The rules for a client registered through a self-service path (developer portal, admin API, CLI, dynamic
+/// registration): those of [`validate_registered_uri`], no user information, and custom schemes only for public
+/// (native) clients, as reverse domain names (RFC 8252 §7.1).
+pub fn validate_for_client(uri: &str, public: bool) -> Result<(), String> {
+    validate_registered_uri(uri)?;
+    let url = Url::parse(uri).map_err(|e| format!("not an absolute URI ({e})"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain user information".into());
+    }
+    match url.scheme() {
+        "https" | "http" => Ok(()),
+        _ if !public => Err("custom schemes are only allowed for public (native) clients".into()),
+        s if !s.contains('.') => Err("a custom scheme must be a reverse domain name (com.example.app)".into()),
+        _ => Ok(()),
+    }
+}
+
 /// Exact string comparison (RFC 3986 §6.2.1); the only relaxation is the port of a loopback IP redirect URI
 /// (RFC 8252 §7.3) for public clients. `localhost` gets no relaxation (RFC 9700 §2.1).
 pub fn matches_registered(presented: &str, registered: &[String], public_client: bool) -> bool {
@@ -124,5 +141,17 @@ mod tests {
         assert!(validate_registered_uri("https://*.example/cb").is_err());
         assert!(validate_registered_uri("javascript:alert(1)").is_err());
         assert!(validate_registered_uri("/relative").is_err());
+    }
+
+    #[test]
+    fn self_service_rules() {
+        assert!(validate_for_client("https://a.example/cb", false).is_ok());
+        assert!(validate_for_client("http://localhost:3000/cb", false).is_ok());
+        assert!(validate_for_client("com.example.app:/cb", true).is_ok());
+        assert!(validate_for_client("com.example.app:/cb", false).is_err());
+        assert!(validate_for_client("myapp:/cb", true).is_err());
+        assert!(validate_for_client("https://u:p@a.example/cb", false).is_err());
+        assert!(validate_for_client("https://a.example/cb#x", true).is_err());
+        assert!(validate_for_client("http://a.example/cb", true).is_err());
     }
 }

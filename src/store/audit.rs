@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::audit_events;
-use super::{DbConn, StoreResult};
+use super::{DbConn, MultiBackend, StoreResult};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq, serde::Serialize)]
 #[diesel(table_name = audit_events)]
@@ -66,4 +66,44 @@ pub fn list(conn: &mut DbConn, limit: i64) -> StoreResult<Vec<AuditEvent>> {
         .limit(limit)
         .select(AuditEvent::as_select())
         .load(conn)?)
+}
+
+/// Which audit events a listing shows.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub event: Option<String>,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    /// Only events at or after this time.
+    pub since: Option<i64>,
+}
+
+fn filtered(f: &Filter) -> audit_events::BoxedQuery<'static, MultiBackend> {
+    let mut q = audit_events::table.into_boxed::<MultiBackend>();
+    if let Some(e) = &f.event {
+        q = q.filter(audit_events::event.eq(e.clone()));
+    }
+    if let Some(u) = &f.user_id {
+        q = q.filter(audit_events::user_id.eq(u.clone()));
+    }
+    if let Some(c) = &f.client_id {
+        q = q.filter(audit_events::client_id.eq(c.clone()));
+    }
+    if let Some(t) = f.since {
+        q = q.filter(audit_events::at.ge(t));
+    }
+    q
+}
+
+/// One page of events matching `f`, newest first, and the total matching.
+pub fn page(conn: &mut DbConn, f: &Filter, limit: i64, offset: i64) -> StoreResult<(Vec<AuditEvent>, i64)> {
+    let total: i64 = filtered(f).count().get_result(conn)?;
+    let items = filtered(f)
+        .order(audit_events::at.desc())
+        .then_order_by(audit_events::id.asc())
+        .limit(limit)
+        .offset(offset)
+        .select(AuditEvent::as_select())
+        .load(conn)?;
+    Ok((items, total))
 }

@@ -1,9 +1,10 @@
-//! Downstream clients (apps): hashed secret, redirect URIs, allowed scopes and grant types.
+//! Downstream clients (apps): hashed secret (and the previous one during a rotation's grace period), redirect
+//! URIs, allowed and pending scopes, grant types, owner, the RFC 7592 registration access token (hashed).
 
 use diesel::prelude::*;
 
-use super::schema::clients;
-use super::{DbConn, StoreResult, from_json_list, to_json_list};
+use super::schema::{clients, grants};
+use super::{DbConn, MultiBackend, StoreResult, from_json_list, to_json_list};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = clients)]
@@ -21,6 +22,13 @@ struct ClientRow {
     disabled: bool,
     created_at: i64,
     updated_at: i64,
+    owner_id: Option<String>,
+    logo_uri: Option<String>,
+    previous_secret_hash: Option<String>,
+    previous_secret_expires_at: Option<i64>,
+    pending_scopes_json: String,
+    registration_token_hash: Option<String>,
+    metadata_json: String,
 }
 
 /// A registered client. `secret_hash` is SHA-256 of the secret; `None` means a public client.
@@ -31,15 +39,56 @@ pub struct Client {
     pub name: String,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
+    /// Scopes the client may request (approved ones only).
     pub allowed_scopes: Vec<String>,
     pub grant_types: Vec<String>,
     pub skip_consent: bool,
     pub require_pkce: bool,
-    /// "config" (upserted from the config file) or "cli".
+    /// "config" (upserted from the config file), "cli", "api" (admin API), "portal" or "dynamic" (RFC 7591).
     pub source: String,
     pub disabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The user who registered it in the developer portal.
+    pub owner_id: Option<String>,
+    pub logo_uri: Option<String>,
+    /// The secret before the last rotation, accepted until `previous_secret_expires_at`.
+    pub previous_secret_hash: Option<String>,
+    pub previous_secret_expires_at: Option<i64>,
+    /// Requested scopes that wait for an admin's approval.
+    pub pending_scopes: Vec<String>,
+    /// SHA-256 of the RFC 7592 registration access token (dynamically registered clients).
+    pub registration_token_hash: Option<String>,
+    /// Other registered metadata (RFC 7591), echoed back as registered.
+    pub metadata_json: String,
+}
+
+impl Default for Client {
+    /// An empty client whose metadata is the empty JSON object, as stored.
+    fn default() -> Self {
+        Client {
+            client_id: String::new(),
+            secret_hash: None,
+            name: String::new(),
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            allowed_scopes: vec![],
+            grant_types: vec![],
+            skip_consent: false,
+            require_pkce: false,
+            source: String::new(),
+            disabled: false,
+            created_at: 0,
+            updated_at: 0,
+            owner_id: None,
+            logo_uri: None,
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+            pending_scopes: vec![],
+            registration_token_hash: None,
+            metadata_json: "{}".into(),
+        }
+    }
 }
 
 impl Client {
@@ -49,6 +98,17 @@ impl Client {
 
     pub fn allows_grant(&self, grant: &str) -> bool {
         self.grant_types.iter().any(|g| g == grant)
+    }
+
+    /// Does `secret` authenticate this client at `now` (current secret, or the previous one in its grace period)?
+    /// Both hashes are compared in constant time.
+    pub fn secret_matches(&self, secret: &str, now: i64) -> bool {
+        let current = self.secret_hash.as_deref().is_some_and(|h| crate::secret::verify_token_hash(secret, h));
+        let previous = match (&self.previous_secret_hash, self.previous_secret_expires_at) {
+            (Some(h), Some(until)) => crate::secret::verify_token_hash(secret, h) && now < until,
+            _ => false,
+        };
+        current | previous
     }
 
     fn to_row(&self) -> ClientRow {
@@ -66,6 +126,13 @@ impl Client {
             disabled: self.disabled,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            owner_id: self.owner_id.clone(),
+            logo_uri: self.logo_uri.clone(),
+            previous_secret_hash: self.previous_secret_hash.clone(),
+            previous_secret_expires_at: self.previous_secret_expires_at,
+            pending_scopes_json: to_json_list(&self.pending_scopes),
+            registration_token_hash: self.registration_token_hash.clone(),
+            metadata_json: if self.metadata_json.is_empty() { "{}".into() } else { self.metadata_json.clone() },
         }
     }
 }
@@ -79,6 +146,7 @@ impl TryFrom<ClientRow> for Client {
             post_logout_redirect_uris: from_json_list(&r.post_logout_redirect_uris_json)?,
             allowed_scopes: from_json_list(&r.allowed_scopes_json)?,
             grant_types: from_json_list(&r.grant_types_json)?,
+            pending_scopes: from_json_list(&r.pending_scopes_json)?,
             client_id: r.client_id,
             secret_hash: r.secret_hash,
             name: r.name,
@@ -88,6 +156,12 @@ impl TryFrom<ClientRow> for Client {
             disabled: r.disabled,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            owner_id: r.owner_id,
+            logo_uri: r.logo_uri,
+            previous_secret_hash: r.previous_secret_hash,
+            previous_secret_expires_at: r.previous_secret_expires_at,
+            registration_token_hash: r.registration_token_hash,
+            metadata_json: r.metadata_json,
         })
     }
 }
@@ -117,15 +191,113 @@ pub fn list(conn: &mut DbConn) -> StoreResult<Vec<Client>> {
         .collect()
 }
 
+/// Which clients a listing shows.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Substring of the client id or name (case-insensitive).
+    pub q: Option<String>,
+    pub owner_id: Option<String>,
+    pub disabled: Option<bool>,
+    pub source: Option<String>,
+}
+
+diesel::define_sql_function!(
+    /// SQL `lower()`, the same on both backends.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text
+);
+
+/// A `LIKE` pattern matching `text` anywhere, with `%`, `_` and `\` escaped.
+pub(crate) fn contains_pattern(text: &str) -> String {
+    let escaped = text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+fn filtered(f: &Filter) -> clients::BoxedQuery<'static, MultiBackend> {
+    let mut q = clients::table.into_boxed::<MultiBackend>();
+    if let Some(text) = &f.q {
+        let p = contains_pattern(text);
+        q = q.filter(
+            lower(clients::client_id).like(p.clone()).escape('\\').or(lower(clients::name).like(p).escape('\\')),
+        );
+    }
+    if let Some(o) = &f.owner_id {
+        q = q.filter(clients::owner_id.eq(o.clone()));
+    }
+    if let Some(d) = f.disabled {
+        q = q.filter(clients::disabled.eq(d));
+    }
+    if let Some(s) = &f.source {
+        q = q.filter(clients::source.eq(s.clone()));
+    }
+    q
+}
+
+/// One page of clients matching `f`, ordered by id, and the total number matching.
+pub fn page(conn: &mut DbConn, f: &Filter, limit: i64, offset: i64) -> StoreResult<(Vec<Client>, i64)> {
+    let total: i64 = filtered(f).count().get_result(conn)?;
+    let items = filtered(f)
+        .order(clients::client_id.asc())
+        .limit(limit)
+        .offset(offset)
+        .select(ClientRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Client::try_from)
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok((items, total))
+}
+
 pub fn delete(conn: &mut DbConn, client_id: &str) -> StoreResult<bool> {
     Ok(diesel::delete(clients::table.find(client_id)).execute(conn)? == 1)
 }
 
+/// Replaces the secret; the old one is dropped at once (`grace_until = None`) or kept until `grace_until`.
 pub fn set_secret_hash(conn: &mut DbConn, client_id: &str, secret_hash: &str, now: i64) -> StoreResult<bool> {
     let n = diesel::update(clients::table.find(client_id))
-        .set((clients::secret_hash.eq(secret_hash), clients::updated_at.eq(now)))
+        .set((
+            clients::secret_hash.eq(secret_hash),
+            clients::previous_secret_hash.eq(None::<String>),
+            clients::previous_secret_expires_at.eq(None::<i64>),
+            clients::updated_at.eq(now),
+        ))
         .execute(conn)?;
     Ok(n == 1)
+}
+
+/// Writes every mutable field of an existing client (not its id, source or creation time).
+pub fn update(conn: &mut DbConn, client: &Client) -> StoreResult<bool> {
+    let r = client.to_row();
+    let n = diesel::update(clients::table.find(&client.client_id))
+        .set((
+            clients::secret_hash.eq(&r.secret_hash),
+            clients::name.eq(&r.name),
+            clients::redirect_uris_json.eq(&r.redirect_uris_json),
+            clients::post_logout_redirect_uris_json.eq(&r.post_logout_redirect_uris_json),
+            clients::allowed_scopes_json.eq(&r.allowed_scopes_json),
+            clients::grant_types_json.eq(&r.grant_types_json),
+            clients::skip_consent.eq(r.skip_consent),
+            clients::require_pkce.eq(r.require_pkce),
+            clients::disabled.eq(r.disabled),
+            clients::updated_at.eq(r.updated_at),
+            clients::logo_uri.eq(&r.logo_uri),
+            clients::previous_secret_hash.eq(&r.previous_secret_hash),
+            clients::previous_secret_expires_at.eq(r.previous_secret_expires_at),
+            clients::pending_scopes_json.eq(&r.pending_scopes_json),
+            clients::registration_token_hash.eq(&r.registration_token_hash),
+            clients::metadata_json.eq(&r.metadata_json),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Number of user grants (sign-ins that reached the app) created for the client since `since`.
+pub fn sign_ins_since(conn: &mut DbConn, client_id: &str, since: i64) -> StoreResult<i64> {
+    Ok(grants::table
+        .filter(grants::client_id.eq(client_id))
+        .filter(grants::user_id.is_not_null())
+        .filter(grants::created_at.ge(since))
+        .count()
+        .get_result(conn)?)
 }
 
 /// Inserts or replaces a client declared in configuration (keeps `created_at`).

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::consents;
-use super::{DbConn, StoreResult};
+use super::{DbConn, MultiBackend, StoreResult};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]
 #[diesel(table_name = consents)]
@@ -38,4 +38,33 @@ pub fn list_for_user(conn: &mut DbConn, user_id: &str) -> StoreResult<Vec<Consen
 
 pub fn delete(conn: &mut DbConn, user_id: &str, client_id: &str) -> StoreResult<bool> {
     Ok(diesel::delete(consents::table.find((user_id, client_id))).execute(conn)? == 1)
+}
+
+fn filtered(user_id: Option<&str>, client_id: Option<&str>) -> consents::BoxedQuery<'static, MultiBackend> {
+    let mut q = consents::table.into_boxed::<MultiBackend>();
+    if let Some(u) = user_id {
+        q = q.filter(consents::user_id.eq(u.to_string()));
+    }
+    if let Some(c) = client_id {
+        q = q.filter(consents::client_id.eq(c.to_string()));
+    }
+    q
+}
+
+/// One page of consents, optionally for one user and/or one client, and the total matching.
+pub fn page(
+    conn: &mut DbConn,
+    user_id: Option<&str>,
+    client_id: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> StoreResult<(Vec<Consent>, i64)> {
+    let total: i64 = filtered(user_id, client_id).count().get_result(conn)?;
+    let items = filtered(user_id, client_id)
+        .order((consents::user_id.asc(), consents::client_id.asc()))
+        .limit(limit)
+        .offset(offset)
+        .select(Consent::as_select())
+        .load(conn)?;
+    Ok((items, total))
 }

@@ -46,6 +46,13 @@ diesel::table! {
         disabled -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        owner_id -> Nullable<Text>,
+        logo_uri -> Nullable<Text>,
+        previous_secret_hash -> Nullable<Text>,
+        previous_secret_expires_at -> Nullable<BigInt>,
+        pending_scopes_json -> Text,
+        registration_token_hash -> Nullable<Text>,
+        metadata_json -> Text,
     }
 }
 

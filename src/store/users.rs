@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::users;
-use super::{DbConn, StoreResult};
+use super::{DbConn, MultiBackend, StoreResult};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]
 #[diesel(table_name = users)]
@@ -80,4 +80,41 @@ pub fn set_disabled(conn: &mut DbConn, id: &str, disabled: bool, now: i64) -> St
         .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
         .execute(conn)?;
     Ok(n == 1)
+}
+
+fn searched(q: Option<&str>, disabled: Option<bool>) -> users::BoxedQuery<'static, MultiBackend> {
+    let mut query = users::table.into_boxed::<MultiBackend>();
+    if let Some(text) = q {
+        let p = super::clients::contains_pattern(text);
+        query = query.filter(
+            super::clients::lower(users::id)
+                .like(p.clone())
+                .escape('\\')
+                .or(super::clients::lower(users::email.assume_not_null()).like(p.clone()).escape('\\'))
+                .or(super::clients::lower(users::name.assume_not_null()).like(p).escape('\\')),
+        );
+    }
+    if let Some(d) = disabled {
+        query = query.filter(users::disabled.eq(d));
+    }
+    query
+}
+
+/// One page of users whose id, email or name contains `q` (case-insensitive), and the total matching.
+pub fn search(
+    conn: &mut DbConn,
+    q: Option<&str>,
+    disabled: Option<bool>,
+    limit: i64,
+    offset: i64,
+) -> StoreResult<(Vec<User>, i64)> {
+    let total: i64 = searched(q, disabled).count().get_result(conn)?;
+    let items = searched(q, disabled)
+        .order(users::created_at.asc())
+        .then_order_by(users::id.asc())
+        .limit(limit)
+        .offset(offset)
+        .select(User::as_select())
+        .load(conn)?;
+    Ok((items, total))
 }

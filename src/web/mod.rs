@@ -1,6 +1,7 @@
 //! Pages people see (tera templates): error page now; login chooser, consent and account pages build on it.
 
 pub mod account;
+pub mod developer;
 pub mod error;
 pub mod login;
 pub mod pages;
@@ -63,6 +64,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     pages::configure(cfg);
     login::configure(cfg);
     account::configure(cfg);
+    developer::configure(cfg);
 }
 
 /// The context every page starts from.

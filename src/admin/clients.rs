@@ -1,0 +1,298 @@
+//! `/admin/api/clients`: list (paged, filtered), show, create, update, delete, rotate the secret, approve a scope.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Admin;
+use super::error::{ApiError, ErrorBody};
+use super::{Paging, no_store};
+use crate::accounts::clients::{self as svc, ClientUpdate, NewClient};
+use crate::server::AppState;
+use crate::store::clients::{self as repo, Client, Filter};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/clients").route(web::get().to(list)).route(web::post().to(create)))
+        .service(
+            web::resource("/clients/{client_id}")
+                .route(web::get().to(show))
+                .route(web::patch().to(update))
+                .route(web::delete().to(delete)),
+        )
+        .service(web::resource("/clients/{client_id}/secret").route(web::post().to(rotate)))
+        .service(web::resource("/clients/{client_id}/scopes/{scope}/approve").route(web::post().to(approve)));
+}
+
+/// A client as the admin API shows it (never a secret or a hash).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientView {
+    pub client_id: String,
+    pub name: String,
+    /// "public" or "confidential".
+    pub client_type: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub allowed_scopes: Vec<String>,
+    /// Scopes requested by the developer that wait for approval.
+    pub pending_scopes: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub skip_consent: bool,
+    pub require_pkce: bool,
+    /// config, cli, api, portal or dynamic.
+    pub source: String,
+    pub disabled: bool,
+    pub owner_id: Option<String>,
+    pub logo_uri: Option<String>,
+    /// Until when the secret before the last rotation still works.
+    pub previous_secret_expires_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<Client> for ClientView {
+    fn from(c: Client) -> Self {
+        ClientView {
+            client_type: if c.is_public() { "public" } else { "confidential" }.into(),
+            client_id: c.client_id,
+            name: c.name,
+            redirect_uris: c.redirect_uris,
+            post_logout_redirect_uris: c.post_logout_redirect_uris,
+            allowed_scopes: c.allowed_scopes,
+            pending_scopes: c.pending_scopes,
+            grant_types: c.grant_types,
+            skip_consent: c.skip_consent,
+            require_pkce: c.require_pkce,
+            source: c.source,
+            disabled: c.disabled,
+            owner_id: c.owner_id,
+            logo_uri: c.logo_uri,
+            previous_secret_expires_at: c.previous_secret_expires_at,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientList {
+    pub items: Vec<ClientView>,
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ClientQuery {
+    /// Substring of the client id or name (case-insensitive).
+    pub q: Option<String>,
+    /// Only clients owned by this user.
+    pub owner_id: Option<String>,
+    pub disabled: Option<bool>,
+    /// config, cli, api, portal or dynamic.
+    pub source: Option<String>,
+}
+
+/// A new client.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ClientCreate {
+    /// Generated when absent.
+    pub client_id: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Default: openid profile email. `admin` needs a confidential client_credentials client.
+    pub allowed_scopes: Option<Vec<String>>,
+    /// Default: authorization_code refresh_token.
+    pub grant_types: Option<Vec<String>>,
+    /// A public client has no secret and must use PKCE.
+    #[serde(default)]
+    pub public: bool,
+    #[serde(default)]
+    pub skip_consent: bool,
+    pub logo_uri: Option<String>,
+    pub owner_id: Option<String>,
+}
+
+/// A new client and, for a confidential one, its secret (shown this once).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientCreated {
+    pub client: ClientView,
+    pub client_secret: Option<String>,
+}
+
+/// Changes to a client; absent members stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ClientPatch {
+    pub name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub allowed_scopes: Option<Vec<String>>,
+    pub grant_types: Option<Vec<String>>,
+    pub skip_consent: Option<bool>,
+    pub disabled: Option<bool>,
+    /// An https URL, or "" to remove the logo.
+    pub logo_uri: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RotateRequest {
+    /// Seconds the old secret keeps working (default: `developers.secret_grace_secs`; 0 ends it at once).
+    #[schema(minimum = 0, maximum = 31536000)]
+    pub grace_secs: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotatedSecret {
+    pub client_id: String,
+    pub client_secret: String,
+    pub previous_secret_expires_at: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/admin/api/clients", tag = "clients", params(Paging, ClientQuery),
+    responses((status = 200, body = ClientList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+pub async fn list(
+    state: web::Data<AppState>,
+    _: Admin,
+    page: web::Query<Paging>,
+    q: web::Query<ClientQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (limit, offset) = page.checked()?;
+    let q = q.into_inner();
+    let f = Filter { q: q.q, owner_id: q.owner_id, disabled: q.disabled, source: q.source };
+    let (items, total) = state.db.run(move |c| repo::page(c, &f, limit, offset)).await?;
+    Ok(no_store(&ClientList { items: items.into_iter().map(Into::into).collect(), total, limit, offset }))
+}
+
+#[utoipa::path(get, path = "/admin/api/clients/{client_id}", tag = "clients", params(("client_id" = String, Path)),
+    responses((status = 200, body = ClientView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn show(state: web::Data<AppState>, _: Admin, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    Ok(no_store(&ClientView::from(svc::get(&state.db, &id).await?)))
+}
+
+#[utoipa::path(post, path = "/admin/api/clients", tag = "clients", request_body = ClientCreate,
+    responses((status = 201, body = ClientCreated), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create(
+    state: web::Data<AppState>,
+    admin: Admin,
+    body: web::Json<ClientCreate>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let req = NewClient {
+        client_id: b.client_id,
+        name: b.name,
+        redirect_uris: b.redirect_uris,
+        post_logout_redirect_uris: b.post_logout_redirect_uris,
+        allowed_scopes: b.allowed_scopes.unwrap_or_else(|| strings(&["openid", "profile", "email"])),
+        grant_types: b.grant_types.unwrap_or_else(|| strings(&["authorization_code", "refresh_token"])),
+        public: b.public,
+        skip_consent: b.skip_consent,
+        logo_uri: b.logo_uri.filter(|l| !l.is_empty()),
+        owner_id: b.owner_id,
+        source: "api".into(),
+        ..Default::default()
+    };
+    let now = state.clock.now();
+    let created = svc::create(&state.db, &state.settings, req, now).await?;
+    svc::audit_action(&state.db, now, "client_added", &created.client.client_id, &admin.actor()).await?;
+    let body =
+        ClientCreated { client: created.client.into(), client_secret: created.secret.map(|s| s.expose().to_string()) };
+    Ok(HttpResponse::Created().insert_header(("Cache-Control", "no-store")).json(body))
+}
+
+#[utoipa::path(patch, path = "/admin/api/clients/{client_id}", tag = "clients", params(("client_id" = String, Path)),
+    request_body = ClientPatch,
+    responses((status = 200, body = ClientView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn update(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    body: web::Json<ClientPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let u = ClientUpdate {
+        name: b.name,
+        redirect_uris: b.redirect_uris,
+        post_logout_redirect_uris: b.post_logout_redirect_uris,
+        allowed_scopes: b.allowed_scopes,
+        grant_types: b.grant_types,
+        skip_consent: b.skip_consent,
+        disabled: b.disabled,
+        logo_uri: b.logo_uri.map(|l| Some(l).filter(|l| !l.is_empty())),
+    };
+    if *id == admin.client_id
+        && (u.disabled == Some(true) || u.allowed_scopes.as_ref().is_some_and(|s| !s.iter().any(|x| x == "admin")))
+    {
+        return Err(ApiError::conflict("an admin client cannot disable itself or drop its own admin scope"));
+    }
+    let now = state.clock.now();
+    let c = svc::update(&state.db, &state.settings, &id, u, now).await?;
+    svc::audit_action(&state.db, now, "client_updated", &id, &admin.actor()).await?;
+    Ok(no_store(&ClientView::from(c)))
+}
+
+#[utoipa::path(delete, path = "/admin/api/clients/{client_id}", tag = "clients", params(("client_id" = String, Path)),
+    responses((status = 204, description = "Deleted, with its grants, codes and consents"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "An admin client cannot delete itself")))]
+pub async fn delete(state: web::Data<AppState>, admin: Admin, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    if *id == admin.client_id {
+        return Err(ApiError::conflict("an admin client cannot delete itself"));
+    }
+    svc::delete(&state.db, &id).await?;
+    svc::audit_action(&state.db, state.clock.now(), "client_removed", &id, &admin.actor()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(post, path = "/admin/api/clients/{client_id}/secret", tag = "clients",
+    params(("client_id" = String, Path)), request_body(content = Option<RotateRequest>),
+    responses((status = 200, body = RotatedSecret), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn rotate(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    // The body is optional; when present it must be a valid RotateRequest.
+    let req: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateRequest { grace_secs: None }
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON body ({e})")))?
+    };
+    let grace = req.grace_secs.unwrap_or(state.settings.developers.secret_grace_secs);
+    if !(0..=31_536_000).contains(&grace) {
+        return Err(ApiError::bad_request("grace_secs must be between 0 and 31536000"));
+    }
+    let now = state.clock.now();
+    let secret = svc::rotate_secret(&state.db, &id, now, grace).await?;
+    svc::audit_action(&state.db, now, "client_secret_rotated", &id, &admin.actor()).await?;
+    Ok(no_store(&RotatedSecret {
+        client_id: id.into_inner(),
+        client_secret: secret.expose().to_string(),
+        previous_secret_expires_at: (grace > 0).then_some(now + grace),
+    }))
+}
+
+#[utoipa::path(post, path = "/admin/api/clients/{client_id}/scopes/{scope}/approve", tag = "clients",
+    params(("client_id" = String, Path), ("scope" = String, Path)),
+    responses((status = 200, body = ClientView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn approve(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, scope) = path.into_inner();
+    let now = state.clock.now();
+    let c = svc::approve_scope(&state.db, &state.settings, &id, &scope, now).await?;
+    svc::audit_action(&state.db, now, "client_scope_approved", &id, &admin.actor()).await?;
+    Ok(no_store(&ClientView::from(c)))
+}
