@@ -352,3 +352,36 @@ async fn dev_sign_in_is_refused_unless_dev_mode() {
     assert_eq!(r.status(), 404);
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn cookies_are_secure_and_hsts_is_sent_when_the_issuer_is_https() {
+    let app = common::TestApp::spawn_with(|s| {
+        s.issuer = "https://broker.example".into();
+        s.dev_mode = true;
+        s.clients = vec![bridgekeeper::settings::StaticClient {
+            client_id: "app".into(),
+            client_secret: Some(bridgekeeper::secret::Secret::new(SECRET)),
+            name: None,
+            redirect_uris: vec![RP.into()],
+            post_logout_redirect_uris: vec![],
+            allowed_scopes: vec!["openid".into()],
+            grant_types: vec!["authorization_code".into()],
+            skip_consent: false,
+            require_pkce: false,
+        }];
+    })
+    .await;
+    let r = authorize(&app, &auth_query(&[("scope", "openid")])).await;
+    assert!(r.headers().get("strict-transport-security").is_some());
+    let chooser = app.http.get(app.url(&location(&r))).send().await.unwrap();
+    let login = app.http.get(app.url(&location(&chooser))).send().await.unwrap();
+    let csrf = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("bk_csrf="))
+        .unwrap();
+    assert!(csrf.contains("Secure") && csrf.contains("HttpOnly"), "{csrf}");
+    app.stop().await;
+}

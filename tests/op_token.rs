@@ -554,3 +554,22 @@ async fn rt_4_grace_zero_is_strict() {
     assert_eq!(json_error(r).await.1, "invalid_grant", "an immediate replay revokes the family");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn tokens_of_a_disabled_client_are_inactive() {
+    let app = spawn().await;
+    let t = exchange(&app, &code(&app, &[]).await).await;
+    let at = t["access_token"].as_str().unwrap().to_string();
+    assert_eq!(userinfo(&app, &at).await.status(), 200);
+    app.state
+        .db
+        .run(|c| {
+            let mut cl = bridgekeeper::store::clients::find(c, "app")?.unwrap();
+            cl.disabled = true;
+            bridgekeeper::store::clients::update(c, &cl)
+        })
+        .await
+        .unwrap();
+    assert_eq!(userinfo(&app, &at).await.status(), 401, "a disabled client's access token is refused");
+    app.stop().await;
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: every Rust test on SQLite, then every Rust test again on PostgreSQL, then the interop
-# suite (oidc-provider upstream, openid-client downstream). Ends with one line: "N passed, M failed".
+# suite (oidc-provider upstream, openid-client downstream, Chromium), then schemathesis against the admin API.
+# Ends with one line: "N passed, M failed".
 # PostgreSQL: uses BK_TEST_PG_URL when set, otherwise starts a private throw-away cluster on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,8 +44,11 @@ BK_TEST_BACKEND=postgres cargo test --locked 2>&1 | tee -a "$log"
 echo "== pass 3/3: interop (oidc-provider upstream, openid-client downstream)"
 bash tests/interop/run.sh 2>&1 | tee -a "$log"
 
-# One closing line over all three passes (each pass above already failed the script on any failure).
+echo "== admin API against its OpenAPI document (schemathesis)"
+bash tests/admin_api/schemathesis.sh 2>&1 | tail -n 40
+
+# One closing line over all passes (each pass above already failed the script on any failure).
 rust_passed=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
 interop_passed=$(sed -n 's/^\([0-9]*\) passed, 0 failed$/\1/p' "$log" | tail -n 1)
-echo "all passes: SQLite + PostgreSQL + interop"
+echo "all passes: SQLite + PostgreSQL + interop + schemathesis"
 echo "$(( rust_passed + ${interop_passed:-0} )) passed, 0 failed"

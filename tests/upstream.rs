@@ -546,3 +546,29 @@ async fn a_slow_garbage_or_huge_upstream_gives_a_readable_page_quickly_and_store
     assert!(matches!(sign_in(&w, "dev", "openid").await, End::App(_)), "other providers unaffected");
     w.app.stop().await;
 }
+
+#[actix_web::test]
+async fn groups_are_the_union_over_linked_identities_not_the_last_sign_in() {
+    let w = world("[[group_rules]]\nupstream = \"eng\"\ngroup = \"developers\"\n", "").await;
+    let mut u = User::new("g-2", "g2@upstream.test");
+    u.groups = vec!["eng".into()];
+    w.idp.set_user(u);
+    let first = id_claims(&w, sign_in(&w, "acme", "openid groups").await).await;
+    assert_eq!(first["groups"], serde_json::json!(["developers"]));
+    // Link the dev provider (no groups) and sign in with it: the groups from acme stay.
+    let page = w.app.http.get(w.app.url("/login/dev?link=1")).send().await.unwrap().text().await.unwrap();
+    let r = w
+        .app
+        .http
+        .post(w.app.url("/login/dev"))
+        .form(&[("csrf", hidden(&page, "csrf")), ("email", "dev-self@example.com".into()), ("link", "true".into())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/account");
+    let r = authorize(&w.app, &auth_query(&[("scope", "openid groups"), ("prompt", "login")])).await;
+    let again = id_claims(&w, drive(&w.app, r, "dev", "dev-self@example.com").await).await;
+    assert_eq!(again["sub"], first["sub"]);
+    assert_eq!(again["groups"], serde_json::json!(["developers"]), "still a developer after a dev sign-in");
+    w.app.stop().await;
+}

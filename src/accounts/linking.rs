@@ -75,13 +75,14 @@ fn attach(conn: &mut DbConn, user: &User, fed: &FederatedIdentity, now: i64, eve
         subject: fed.subject.clone(),
         email: fed.email.clone(),
         email_verified: fed.email_verified,
-        claims_json: "{}".into(),
+        claims_json: super::users::claims_json(fed),
         upstream_refresh_token: None,
         created_at: now,
         last_used_at: now,
     };
     conn.transaction(|conn| {
         identities::insert(conn, &ident)?;
+        super::users::refresh_groups(conn, &user.id, now)?;
         audit::record(conn, &audit::AuditEvent::new(now, event).user(&user.id).provider(&fed.provider))
     })
 }
@@ -95,6 +96,7 @@ pub fn unlink(conn: &mut DbConn, user_id: &str, identity_id: &str, now: i64) -> 
             return Ok(false);
         }
         identities::delete(conn, user_id, identity_id)?;
+        super::users::refresh_groups(conn, user_id, now)?;
         audit::record(conn, &audit::AuditEvent::new(now, "unlink").user(user_id).provider(&target.provider))?;
         Ok(true)
     })

@@ -27,11 +27,7 @@ pub struct FederatedIdentity {
 /// Finds the local user of a known identity, or creates a new user for an unknown one. Linking rules for
 /// known emails live with the providers (they need the provider's `link_by_email` policy).
 pub fn resolve(conn: &mut DbConn, fed: &FederatedIdentity, now: i64) -> StoreResult<User> {
-    let claims = json!({
-        "email": fed.email, "email_verified": fed.email_verified, "name": fed.name,
-        "preferred_username": fed.preferred_username, "picture": fed.picture, "groups": fed.groups,
-    })
-    .to_string();
+    let claims = claims_json(fed);
     let groups_json = serde_json::to_string(&fed.groups)?;
     if let Some(ident) = identities::find(conn, &fed.provider, &fed.subject)? {
         identities::touch(conn, &ident.id, &claims, fed.email.as_deref(), fed.email_verified, now)?;
@@ -45,7 +41,8 @@ pub fn resolve(conn: &mut DbConn, fed: &FederatedIdentity, now: i64) -> StoreRes
             user.email = fed.email.clone();
             user.email_verified = fed.email_verified;
         }
-        user.groups_json = groups_json;
+        // Groups are the union over every linked identity, not whatever the last sign-in said.
+        user.groups_json = serde_json::to_string(&union_of_groups(conn, &user.id)?)?;
         user.updated_at = now;
         users::update_profile(conn, &user)?;
         return Ok(user);
@@ -81,6 +78,41 @@ pub fn resolve(conn: &mut DbConn, fed: &FederatedIdentity, now: i64) -> StoreRes
         audit::record(conn, &audit::AuditEvent::new(now, "user_created").user(&user.id).provider(&fed.provider))
     })?;
     Ok(user)
+}
+
+/// What we keep of an identity's upstream claims.
+pub fn claims_json(fed: &FederatedIdentity) -> String {
+    json!({
+        "email": fed.email, "email_verified": fed.email_verified, "name": fed.name,
+        "preferred_username": fed.preferred_username, "picture": fed.picture, "groups": fed.groups,
+    })
+    .to_string()
+}
+
+/// The broker groups of a user: the union of the mapped groups of all their linked identities.
+pub fn union_of_groups(conn: &mut DbConn, user_id: &str) -> StoreResult<Vec<String>> {
+    let mut all: Vec<String> = Vec::new();
+    for ident in identities::list_for_user(conn, user_id)? {
+        let claims: serde_json::Value = serde_json::from_str(&ident.claims_json).unwrap_or_default();
+        for g in claims["groups"].as_array().into_iter().flatten().filter_map(|g| g.as_str()) {
+            if !all.iter().any(|a| a == g) {
+                all.push(g.to_string());
+            }
+        }
+    }
+    all.sort();
+    Ok(all)
+}
+
+/// Recomputes and stores a user's groups after their identities changed (link, unlink).
+pub fn refresh_groups(conn: &mut DbConn, user_id: &str, now: i64) -> StoreResult<()> {
+    let groups = serde_json::to_string(&union_of_groups(conn, user_id)?)?;
+    if let Some(mut user) = users::find(conn, user_id)? {
+        user.groups_json = groups;
+        user.updated_at = now;
+        users::update_profile(conn, &user)?;
+    }
+    Ok(())
 }
 
 /// Claims released for the granted scopes (OIDC Core §5.4), `sub` always.

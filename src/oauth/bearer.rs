@@ -18,6 +18,10 @@ pub async fn check(state: &AppState, token: &str) -> StoreResult<Option<(AccessC
             if revoked::is_revoked(conn, &c.jti)? {
                 return Ok(None);
             }
+            // A disabled (or deleted) client's tokens are dead too.
+            if crate::store::clients::find(conn, &c.client_id)?.is_none_or(|cl| cl.disabled) {
+                return Ok(None);
+            }
             let Some(gid) = &c.gid else { return Ok(Some((c, None))) };
             if !grants::is_active(conn, gid, now)? {
                 return Ok(None);

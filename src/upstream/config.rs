@@ -108,9 +108,14 @@ pub fn load_dir(dir: &Path, env: &[(String, String)]) -> Result<Vec<ProviderConf
 }
 
 pub fn load_file(file: &Path, env: &[(String, String)]) -> Result<ProviderConfig, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: cannot read ({e})", file.display()))?;
+    parse(&text, file, env)
+}
+
+/// Parses and validates the text of one provider file (`file` names it in errors and gives the default id).
+pub fn parse(text: &str, file: &Path, env: &[(String, String)]) -> Result<ProviderConfig, String> {
     let at = file.display();
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{at}: cannot read ({e})"))?;
-    let mut p: ProviderConfig = toml::from_str(&text)
+    let mut p: ProviderConfig = toml::from_str(text)
         .map_err(|e| format!("{at}: {}", e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")))?;
     p.file = file.to_path_buf();
     if p.id.is_empty() {
