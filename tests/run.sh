@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: every Rust test on SQLite, then every Rust test again on PostgreSQL, then the interop
-# suite (oidc-provider upstream, openid-client downstream, Chromium), then schemathesis against the admin API.
+# suite (oidc-provider upstream, openid-client downstream, Chromium), then schemathesis against the admin API,
+# then every fuzz target for 30 s.
 # Ends with one line: "N passed, M failed".
 # PostgreSQL: uses BK_TEST_PG_URL when set, otherwise starts a private throw-away cluster on 127.0.0.1.
 set -euo pipefail
@@ -47,8 +48,11 @@ bash tests/interop/run.sh 2>&1 | tee -a "$log"
 echo "== admin API against its OpenAPI document (schemathesis)"
 bash tests/admin_api/schemathesis.sh 2>&1 | tail -n 40
 
+echo "== fuzzing: every target 30 s on its seed corpus"
+bash fuzz/run.sh 30 2>&1 | tee -a "$log"
+
 # One closing line over all passes (each pass above already failed the script on any failure).
 rust_passed=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
 interop_passed=$(sed -n 's/^\([0-9]*\) passed, 0 failed$/\1/p' "$log" | tail -n 1)
-echo "all passes: SQLite + PostgreSQL + interop + schemathesis"
+echo "all passes: SQLite + PostgreSQL + interop + schemathesis + fuzzing"
 echo "$(( rust_passed + ${interop_passed:-0} )) passed, 0 failed"
