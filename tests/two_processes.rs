@@ -47,11 +47,12 @@ async fn start(cfg: &std::path::Path, port: u16, http: &reqwest::Client) -> Brok
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    // Owned by `Broker` at once: its Drop kills and reaps the process on every path, panics included.
+    let broker = Broker { base: format!("http://127.0.0.1:{port}"), child };
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
-            return Broker { base, child };
+        if http.get(format!("{}/readyz", broker.base)).send().await.is_ok_and(|r| r.status() == 200) {
+            return broker;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
