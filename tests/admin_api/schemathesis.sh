@@ -19,7 +19,7 @@ if [ ! -x "$venv/bin/schemathesis" ]; then
   echo "== installing schemathesis into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --upgrade pip
-  "$venv/bin/pip" install --quiet schemathesis
+  "$venv/bin/pip" install --quiet "schemathesis==4.32.5"
 fi
 "$venv/bin/schemathesis" --version
 
