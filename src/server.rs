@@ -26,6 +26,7 @@ pub struct AppState {
     pub upstreams: crate::upstream::Registry,
     pub sealer: Arc<crate::crypto::Sealer>,
     pub limits: crate::ratelimit::Limits,
+    pub caches: Caches,
     keys: RwLock<Arc<KeyRing>>,
     discovery: RwLock<Arc<[u8]>>,
 }
@@ -45,6 +46,33 @@ pub enum StartError {
     Templates(String),
     #[error("cannot listen on {0}: {1}")]
     Bind(String, std::io::Error),
+}
+
+/// How long another instance's change (a revocation, a disabled client) can go unseen here.
+pub const TOKEN_CACHE_SECS: u64 = 2;
+pub const CLIENT_CACHE_SECS: u64 = 5;
+
+type Verdict = std::sync::Arc<(crate::tokens::claims::AccessClaims, Option<crate::store::users::User>)>;
+
+/// Read-through caches of what can be re-read from the database (entries carry `store::epoch`).
+pub struct Caches {
+    pub clients: moka::sync::Cache<String, (u64, Option<crate::store::clients::Client>)>,
+    pub tokens: moka::sync::Cache<String, (u64, Verdict)>,
+}
+
+impl Caches {
+    fn new() -> Self {
+        Caches {
+            clients: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(CLIENT_CACHE_SECS))
+                .build(),
+            tokens: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(TOKEN_CACHE_SECS))
+                .build(),
+        }
+    }
 }
 
 /// Request id attached to every request (log lines, `X-Request-Id` header, error pages).
@@ -113,6 +141,7 @@ impl AppState {
             upstreams,
             sealer,
             limits,
+            caches: Caches::new(),
             settings: Arc::new(settings),
             db,
             clock,

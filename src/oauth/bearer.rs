@@ -8,11 +8,20 @@ use crate::tokens::claims::{AccessClaims, verify_access_token};
 /// The token's claims and its user (none for client_credentials tokens), if the token is live.
 pub async fn check(state: &AppState, token: &str) -> StoreResult<Option<(AccessClaims, Option<users::User>)>> {
     let now = state.clock.now();
+    let epoch = crate::store::epoch();
+    // A live verdict is remembered briefly (see `store::epoch` and `Caches`): repeated checks of one token skip
+    // the signature and the database.
+    if let Some((e, verdict)) = state.caches.tokens.get(token)
+        && e == epoch
+        && verdict.0.exp > now
+    {
+        return Ok(Some((*verdict).clone()));
+    }
     let Some(claims) = verify_access_token(&state.keys(), &state.settings.issuer, token, now) else {
         return Ok(None);
     };
     let c = claims.clone();
-    state
+    let verdict = state
         .db
         .run(move |conn| {
             if revoked::is_revoked(conn, &c.jti)? {
@@ -31,5 +40,9 @@ pub async fn check(state: &AppState, token: &str) -> StoreResult<Option<(AccessC
                 _ => Ok(None),
             }
         })
-        .await
+        .await?;
+    if let Some(v) = &verdict {
+        state.caches.tokens.insert(token.to_string(), (epoch, std::sync::Arc::new(v.clone())));
+    }
+    Ok(verdict)
 }

@@ -93,8 +93,7 @@ pub async fn authenticate(
 ) -> Result<Client, OAuthError> {
     let p = presented(authorization, params)?;
     let fail = |why: &str| OAuthError::invalid_client(why.to_string()).with_basic(p.basic);
-    let id = p.client_id.clone();
-    let client = state.db.run(move |c| crate::store::clients::find(c, &id)).await?;
+    let client = cached_client(state, &p.client_id).await?;
     let Some(client) = client.filter(|c| !c.disabled) else {
         return Err(fail("client authentication failed"));
     };
@@ -106,6 +105,21 @@ pub async fn authenticate(
         (None, None) => Err(fail("this endpoint requires a confidential client")),
         _ => Err(fail("client authentication failed")),
     }
+}
+
+/// The client row, read through a short cache (see `store::epoch`): changes made here are seen at once, changes
+/// made by other instances within `CLIENT_CACHE_SECS`.
+async fn cached_client(state: &AppState, id: &str) -> Result<Option<Client>, crate::store::StoreError> {
+    let now_epoch = crate::store::epoch();
+    if let Some((epoch, c)) = state.caches.clients.get(id)
+        && epoch == now_epoch
+    {
+        return Ok(c);
+    }
+    let key = id.to_string();
+    let found = state.db.run(move |c| crate::store::clients::find(c, &key)).await?;
+    state.caches.clients.insert(id.to_string(), (now_epoch, found.clone()));
+    Ok(found)
 }
 
 #[cfg(test)]

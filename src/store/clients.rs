@@ -167,6 +167,7 @@ impl TryFrom<ClientRow> for Client {
 }
 
 pub fn insert(conn: &mut DbConn, client: &Client) -> StoreResult<()> {
+    super::bump_epoch();
     diesel::insert_into(clients::table).values(client.to_row()).execute(conn)?;
     Ok(())
 }
@@ -248,11 +249,13 @@ pub fn page(conn: &mut DbConn, f: &Filter, limit: i64, offset: i64) -> StoreResu
 }
 
 pub fn delete(conn: &mut DbConn, client_id: &str) -> StoreResult<bool> {
+    super::bump_epoch();
     Ok(diesel::delete(clients::table.find(client_id)).execute(conn)? == 1)
 }
 
 /// Replaces the secret; the old one is dropped at once (`grace_until = None`) or kept until `grace_until`.
 pub fn set_secret_hash(conn: &mut DbConn, client_id: &str, secret_hash: &str, now: i64) -> StoreResult<bool> {
+    super::bump_epoch();
     let n = diesel::update(clients::table.find(client_id))
         .set((
             clients::secret_hash.eq(secret_hash),
@@ -266,6 +269,7 @@ pub fn set_secret_hash(conn: &mut DbConn, client_id: &str, secret_hash: &str, no
 
 /// Writes every mutable field of an existing client (not its id, source or creation time).
 pub fn update(conn: &mut DbConn, client: &Client) -> StoreResult<bool> {
+    super::bump_epoch();
     let r = client.to_row();
     let n = diesel::update(clients::table.find(&client.client_id))
         .set((
@@ -302,6 +306,7 @@ pub fn sign_ins_since(conn: &mut DbConn, client_id: &str, since: i64) -> StoreRe
 
 /// Inserts or replaces a client declared in configuration (keeps `created_at`).
 pub fn upsert(conn: &mut DbConn, client: &Client) -> StoreResult<()> {
+    super::bump_epoch();
     conn.transaction(|conn| {
         let row = client.to_row();
         let n = diesel::update(clients::table.find(&client.client_id))

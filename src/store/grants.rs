@@ -43,6 +43,7 @@ pub fn is_active(conn: &mut DbConn, id: &str, now: i64) -> StoreResult<bool> {
 
 /// Revokes a grant and every refresh token of its family. Returns whether the grant was live.
 pub fn revoke(conn: &mut DbConn, id: &str, now: i64) -> StoreResult<bool> {
+    super::bump_epoch();
     conn.transaction(|conn| {
         let n = diesel::update(grants::table.find(id).filter(grants::revoked_at.is_null()))
             .set(grants::revoked_at.eq(now))
@@ -58,6 +59,7 @@ pub fn revoke(conn: &mut DbConn, id: &str, now: i64) -> StoreResult<bool> {
 
 /// Revokes every grant of a user for a client (consent withdrawn).
 pub fn revoke_for_user_client(conn: &mut DbConn, user_id: &str, client_id: &str, now: i64) -> StoreResult<usize> {
+    super::bump_epoch();
     let ids: Vec<String> = grants::table
         .filter(grants::user_id.eq(user_id))
         .filter(grants::client_id.eq(client_id))
@@ -69,6 +71,7 @@ pub fn revoke_for_user_client(conn: &mut DbConn, user_id: &str, client_id: &str,
 
 /// Revokes every grant of a user (account disabled).
 pub fn revoke_for_user(conn: &mut DbConn, user_id: &str, now: i64) -> StoreResult<usize> {
+    super::bump_epoch();
     let ids: Vec<String> = grants::table
         .filter(grants::user_id.eq(user_id))
         .filter(grants::revoked_at.is_null())
@@ -79,6 +82,7 @@ pub fn revoke_for_user(conn: &mut DbConn, user_id: &str, now: i64) -> StoreResul
 
 /// Revokes the grants tied to a browser session whose scope lacks `offline_access` (logout).
 pub fn revoke_online_for_session(conn: &mut DbConn, session_hash: &str, now: i64) -> StoreResult<usize> {
+    super::bump_epoch();
     let ids: Vec<(String, String)> = grants::table
         .filter(grants::session_hash.eq(session_hash))
         .filter(grants::revoked_at.is_null())

@@ -187,7 +187,9 @@ impl Db {
         let db = self.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = db.conn()?;
-            f(&mut conn)
+            let out = f(&mut conn);
+            bump_if_dirty();
+            out
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("storage task failed: {e}")))?
@@ -230,6 +232,34 @@ pub(crate) fn to_json_list(items: &[String]) -> String {
 
 pub(crate) fn from_json_list(text: &str) -> StoreResult<Vec<String>> {
     Ok(serde_json::from_str(text)?)
+}
+
+/// Local write epoch: bumped by every repository write that can end a token's or a client's validity
+/// (revocations, disabling, client changes). Read-through caches remember the epoch they read at and treat an
+/// entry from an older epoch as a miss, so a change made by this process is seen at once; other instances see it
+/// when their entries expire (the documented staleness bound). Process-wide on purpose: two apps in one process
+/// (tests) share it, which can only cause extra misses, never stale hits.
+static WRITE_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub fn epoch() -> u64 {
+    WRITE_EPOCH.load(std::sync::atomic::Ordering::Acquire)
+}
+
+thread_local! {
+    static DIRTY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Called by repository writes; `Db::run` bumps once more after the work (and its transaction) is done, so a
+/// reader that looked between the write and its commit cannot keep a stale entry.
+pub(crate) fn bump_epoch() {
+    WRITE_EPOCH.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    DIRTY.with(|d| d.set(true));
+}
+
+fn bump_if_dirty() {
+    if DIRTY.with(|d| d.replace(false)) {
+        WRITE_EPOCH.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 /// A random row id (128 bits, URL safe).

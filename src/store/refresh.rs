@@ -79,6 +79,7 @@ pub fn rotate(conn: &mut DbConn, old_hash: &str, successor: &RefreshToken, now: 
 }
 
 pub fn revoke(conn: &mut DbConn, token_hash: &str, now: i64) -> StoreResult<bool> {
+    super::bump_epoch();
     let n = diesel::update(refresh_tokens::table.find(token_hash).filter(refresh_tokens::revoked_at.is_null()))
         .set(refresh_tokens::revoked_at.eq(now))
         .execute(conn)?;

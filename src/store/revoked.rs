@@ -6,6 +6,7 @@ use super::schema::revoked_jtis;
 use super::{DbConn, StoreError, StoreResult};
 
 pub fn insert(conn: &mut DbConn, jti: &str, expires_at: i64) -> StoreResult<()> {
+    super::bump_epoch();
     match diesel::insert_into(revoked_jtis::table)
         .values((revoked_jtis::jti.eq(jti), revoked_jtis::expires_at.eq(expires_at)))
         .execute(conn)

@@ -40,6 +40,7 @@ pub fn find_any(conn: &mut DbConn, id_hash: &str) -> StoreResult<Option<Session>
 }
 
 pub fn revoke(conn: &mut DbConn, id_hash: &str, now: i64) -> StoreResult<bool> {
+    super::bump_epoch();
     let n = diesel::update(sessions::table.find(id_hash).filter(sessions::revoked_at.is_null()))
         .set(sessions::revoked_at.eq(now))
         .execute(conn)?;
@@ -47,6 +48,7 @@ pub fn revoke(conn: &mut DbConn, id_hash: &str, now: i64) -> StoreResult<bool> {
 }
 
 pub fn revoke_all_for_user(conn: &mut DbConn, user_id: &str, now: i64) -> StoreResult<usize> {
+    super::bump_epoch();
     Ok(diesel::update(sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::revoked_at.is_null()))
         .set(sessions::revoked_at.eq(now))
         .execute(conn)?)

@@ -76,6 +76,7 @@ pub fn update_profile(conn: &mut DbConn, user: &User) -> StoreResult<()> {
 }
 
 pub fn set_disabled(conn: &mut DbConn, id: &str, disabled: bool, now: i64) -> StoreResult<bool> {
+    super::bump_epoch();
     let n = diesel::update(users::table.find(id))
         .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
         .execute(conn)?;
