@@ -14,7 +14,6 @@ use crate::clock::Clock;
 use crate::settings::Settings;
 use crate::store::{Db, StoreError};
 use crate::tokens::KeyRing;
-use crate::tokens::keys::Alg;
 use crate::web::{PageError, Templates};
 
 /// Everything a handler can reach. No globals: two apps can run in one process.
@@ -97,7 +96,7 @@ impl AppState {
                 tracing::info!(applied = n, "database migrations applied");
             }
         }
-        let alg = Alg::parse(&settings.tokens.signing_alg).unwrap_or(Alg::Rs256);
+        let algs = settings.tokens.algs();
         let now = clock.now();
         let sealer = Arc::new(
             crate::crypto::Sealer::from_spec(settings.encryption_keys.expose()).map_err(StartError::Templates)?,
@@ -108,7 +107,7 @@ impl AppState {
         let s2 = sealer.clone();
         let ring = db
             .run(move |c| {
-                crate::tokens::keyring::ensure_keys(c, alg, now, &s2)?;
+                crate::tokens::keyring::ensure_all(c, &algs, now, &s2)?;
                 KeyRing::load(c, &s2)
             })
             .await?;
@@ -135,7 +134,7 @@ impl AppState {
                 tracing::warn!(provider = %p.cfg.id, "refresh_upstream without offline_access in scopes: the upstream may issue no refresh token, and downstream refreshes would then fail");
             }
         }
-        let discovery = discovery_bytes(&settings, &ring);
+        let discovery = discovery_bytes(&settings);
         let limits = crate::ratelimit::Limits::new(&settings.rate_limits);
         Ok(Arc::new(AppState {
             upstreams,
@@ -171,7 +170,7 @@ impl AppState {
     pub async fn reload_keys(&self) -> Result<(), StoreError> {
         let sealer = self.sealer.clone();
         let ring = self.db.run(move |c| KeyRing::load(c, &sealer)).await?;
-        let discovery = discovery_bytes(&self.settings, &ring);
+        let discovery = discovery_bytes(&self.settings);
         match self.discovery.write() {
             Ok(mut d) => *d = discovery,
             Err(poisoned) => *poisoned.into_inner() = discovery,
@@ -184,8 +183,8 @@ impl AppState {
     }
 }
 
-fn discovery_bytes(settings: &Settings, ring: &KeyRing) -> Arc<[u8]> {
-    let doc = crate::oauth::discovery::metadata(settings, &ring.algs);
+fn discovery_bytes(settings: &Settings) -> Arc<[u8]> {
+    let doc = crate::oauth::discovery::metadata(settings);
     serde_json::to_vec(&doc).unwrap_or_default().into()
 }
 

@@ -94,6 +94,7 @@ pub struct DatabaseSettings {
 #[serde(deny_unknown_fields)]
 pub struct TokenSettings {
     pub signing_alg: String,
+    pub access_token_alg: String,
     pub access_token_ttl_secs: i64,
     pub id_token_ttl_secs: i64,
     pub code_ttl_secs: i64,
@@ -116,6 +117,26 @@ pub struct RateLimitSettings {
 pub struct SessionSettings {
     pub ttl_secs: i64,
     pub cookie_name: String,
+}
+
+impl TokenSettings {
+    /// The algorithm of ID tokens (and of everything else unless `access_token_alg` says otherwise).
+    pub fn id_token_alg(&self) -> crate::tokens::keys::Alg {
+        crate::tokens::keys::Alg::parse(&self.signing_alg).unwrap_or(crate::tokens::keys::Alg::Rs256)
+    }
+
+    pub fn access_token_alg(&self) -> crate::tokens::keys::Alg {
+        crate::tokens::keys::Alg::parse(&self.access_token_alg).unwrap_or_else(|| self.id_token_alg())
+    }
+
+    /// Every algorithm in use, the ID-token one first.
+    pub fn algs(&self) -> Vec<crate::tokens::keys::Alg> {
+        let mut v = vec![self.id_token_alg()];
+        if self.access_token_alg() != self.id_token_alg() {
+            v.push(self.access_token_alg());
+        }
+        v
+    }
 }
 
 /// A downstream client declared in configuration.
@@ -234,6 +255,9 @@ impl Settings {
         crate::store::DbKind::from_url(&self.database_url).map_err(|e| err("database_url", e))?;
         if !matches!(self.tokens.signing_alg.as_str(), "RS256" | "ES256" | "EdDSA") {
             return Err(err("tokens.signing_alg", "must be RS256, ES256 or EdDSA".into()));
+        }
+        if !matches!(self.tokens.access_token_alg.as_str(), "" | "RS256" | "ES256" | "EdDSA") {
+            return Err(err("tokens.access_token_alg", "must be empty, RS256, ES256 or EdDSA".into()));
         }
         if !(1..=60).contains(&self.tokens.code_ttl_secs) {
             return Err(err("tokens.code_ttl_secs", "must be between 1 and 60".into()));

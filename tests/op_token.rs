@@ -573,3 +573,35 @@ async fn tokens_of_a_disabled_client_are_inactive() {
     assert_eq!(userinfo(&app, &at).await.status(), 401, "a disabled client's access token is refused");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn id_tokens_rs256_and_access_tokens_es256_from_one_jwks() {
+    let app = common::TestApp::spawn_with(|s| {
+        s.tokens.signing_alg = "RS256".into();
+        s.tokens.access_token_alg = "ES256".into();
+        s.dev_mode = true;
+        s.clients = vec![bridgekeeper::settings::StaticClient {
+            client_id: "app".into(),
+            client_secret: Some(bridgekeeper::secret::Secret::new(SECRET)),
+            name: None,
+            redirect_uris: vec![RP.into()],
+            post_logout_redirect_uris: vec![],
+            allowed_scopes: vec!["openid".into()],
+            grant_types: vec!["authorization_code".into()],
+            skip_consent: true,
+            require_pkce: false,
+        }];
+    })
+    .await;
+    let t = exchange(&app, &code(&app, &[("scope", "openid")]).await).await;
+    let (h_at, _) = verify_jwt(&app, t["access_token"].as_str().unwrap()).await;
+    let (h_id, _) = verify_jwt(&app, t["id_token"].as_str().unwrap()).await;
+    assert_eq!(format!("{:?}", h_at.alg), "ES256");
+    assert_eq!(format!("{:?}", h_id.alg), "RS256");
+    assert_eq!(userinfo(&app, t["access_token"].as_str().unwrap()).await.status(), 200);
+    let d: serde_json::Value =
+        app.http.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    let algs = d["id_token_signing_alg_values_supported"].as_array().unwrap();
+    assert!(algs.contains(&"RS256".into()));
+    app.stop().await;
+}

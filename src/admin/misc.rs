@@ -9,7 +9,6 @@ use super::error::{ApiError, ErrorBody};
 use super::{Paging, no_store};
 use crate::server::AppState;
 use crate::store::{audit, consents, grants};
-use crate::tokens::keys::Alg;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/providers").route(web::get().to(providers)))
@@ -256,14 +255,13 @@ pub async fn keys(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, 
     responses((status = 200, body = KeyRotated), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn rotate_keys(state: web::Data<AppState>, admin: Admin) -> Result<HttpResponse, ApiError> {
     let s = &state.settings;
-    let (now, alg) = (state.clock.now(), Alg::parse(&s.tokens.signing_alg).unwrap_or(Alg::Rs256));
+    let (now, algs) = (state.clock.now(), s.tokens.algs());
     let keep = s.tokens.access_token_ttl_secs.max(s.tokens.id_token_ttl_secs) + 60;
     let (sealer, actor) = (state.sealer.clone(), admin.actor());
     let kid = state
         .db
         .run(move |c| {
-            crate::tokens::keyring::ensure_keys(c, alg, now, &sealer)?;
-            let kid = crate::tokens::keyring::rotate(c, alg, now, keep, &sealer)?;
+            let kid = crate::tokens::keyring::rotate_all(c, &algs, now, keep, &sealer)?;
             let mut e = audit::AuditEvent::new(now, "keys_rotated");
             e.detail = serde_json::json!({ "actor": actor }).to_string();
             audit::record(c, &e)?;

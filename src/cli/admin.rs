@@ -9,7 +9,6 @@ use crate::accounts::clients::{self, NewClient};
 use crate::clock::Clock;
 use crate::settings::Settings;
 use crate::store::{self, Db};
-use crate::tokens::keys::Alg;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientsCmd {
@@ -254,7 +253,7 @@ pub async fn providers(settings: &Settings, cmd: ProvidersCmd) -> Result<(), Cli
 pub async fn keys(settings: &Settings, cmd: KeysCmd) -> Result<(), CliError> {
     let db = open(settings)?;
     let now = Clock::System.now();
-    let alg = Alg::parse(&settings.tokens.signing_alg).unwrap_or(Alg::Rs256);
+    let algs = settings.tokens.algs();
     match cmd {
         KeysCmd::Reseal => {
             let sealer = sealer(settings)?;
@@ -279,12 +278,7 @@ pub async fn keys(settings: &Settings, cmd: KeysCmd) -> Result<(), CliError> {
         KeysCmd::Rotate => {
             let keep = settings.tokens.access_token_ttl_secs.max(settings.tokens.id_token_ttl_secs) + 60;
             let sealer = sealer(settings)?;
-            let kid = db
-                .run(move |c| {
-                    crate::tokens::keyring::ensure_keys(c, alg, now, &sealer)?;
-                    crate::tokens::keyring::rotate(c, alg, now, keep, &sealer)
-                })
-                .await?;
+            let kid = db.run(move |c| crate::tokens::keyring::rotate_all(c, &algs, now, keep, &sealer)).await?;
             audit(&db, "keys_rotated", None);
             println!("now signing with {kid}");
         }

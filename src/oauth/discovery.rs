@@ -6,7 +6,7 @@ use crate::server::AppState;
 use crate::settings::Settings;
 
 /// The provider metadata: only what is really supported.
-pub fn metadata(s: &Settings, algs: &[&str]) -> serde_json::Value {
+pub fn metadata(s: &Settings) -> serde_json::Value {
     let base = s.issuer_base();
     let scopes: Vec<&String> = s.scopes.keys().filter(|k| !crate::scopes::is_reserved(k)).collect();
     let mut doc = serde_json::json!({
@@ -22,7 +22,7 @@ pub fn metadata(s: &Settings, algs: &[&str]) -> serde_json::Value {
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": algs,
+        "id_token_signing_alg_values_supported": [s.tokens.id_token_alg().as_str()],
         "userinfo_signing_alg_values_supported": [],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],

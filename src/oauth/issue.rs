@@ -51,7 +51,8 @@ pub fn access_token(
         auth_time,
         gid: gid.map(String::from),
     };
-    jws::sign(&state.keys().current, ACCESS_TOKEN_TYP, &claims).map_err(sign_err)
+    jws::sign(state.keys().signer(state.settings.tokens.access_token_alg()), ACCESS_TOKEN_TYP, &claims)
+        .map_err(sign_err)
 }
 
 /// An ID token: iss, sub, aud, azp, exp, iat, auth_time, nonce (iff sent), at_hash, and the scope's claims.
@@ -76,7 +77,7 @@ pub fn id_token(
     if let Some(n) = nonce {
         claims.insert("nonce".into(), n.into());
     }
-    jws::sign(&state.keys().current, "JWT", &claims).map_err(sign_err)
+    jws::sign(state.keys().signer(state.settings.tokens.id_token_alg()), "JWT", &claims).map_err(sign_err)
 }
 
 /// A new refresh token of `grant`'s family; returns (token, row to store).

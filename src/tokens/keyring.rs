@@ -11,7 +11,10 @@ use crate::store::keys::{self as repo, SigningKeyRow};
 use crate::store::{DbConn, StoreError, StoreResult};
 
 pub struct KeyRing {
+    /// The oldest `current` key (the signer when only one algorithm is in use).
     pub current: SigningKey,
+    /// The signer of each algorithm that has a `current` key.
+    signers: HashMap<&'static str, SigningKey>,
     /// `{"keys": [...]}`, serialised once.
     pub jwks_json: std::sync::Arc<[u8]>,
     verifiers: HashMap<String, (jsonwebtoken::DecodingKey, jsonwebtoken::Algorithm)>,
@@ -84,6 +87,16 @@ impl KeyRing {
             .min_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)))
             .ok_or_else(|| StoreError::Corrupt("no current signing key".into()))?;
         let current = SigningKey::from_row(&opened(current_row, sealer)?)?;
+        let mut signers = HashMap::new();
+        let mut currents: Vec<&SigningKeyRow> = rows.iter().filter(|r| r.state == "current").collect();
+        currents.sort_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
+        for row in currents {
+            if let Some(alg) = Alg::parse(&row.alg)
+                && !signers.contains_key(alg.as_str())
+            {
+                signers.insert(alg.as_str(), SigningKey::from_row(&opened(row, sealer)?)?);
+            }
+        }
         let mut published = Vec::new();
         let mut verifiers = HashMap::new();
         let mut algs = Vec::new();
@@ -99,11 +112,16 @@ impl KeyRing {
             published.push(jwk_value);
         }
         let jwks = serde_json::to_vec(&serde_json::json!({ "keys": published }))?;
-        Ok(KeyRing { current, jwks_json: jwks.into(), verifiers, algs })
+        Ok(KeyRing { current, signers, jwks_json: jwks.into(), verifiers, algs })
     }
 
     pub fn load(conn: &mut DbConn, sealer: &Sealer) -> StoreResult<Self> {
         Self::from_rows(&repo::list(conn)?, sealer)
+    }
+
+    /// The key that signs with `alg` (the oldest current key when that algorithm has none).
+    pub fn signer(&self, alg: Alg) -> &SigningKey {
+        self.signers.get(alg.as_str()).unwrap_or(&self.current)
     }
 
     /// The public key for `kid`, if we publish it.
@@ -112,10 +130,11 @@ impl KeyRing {
     }
 }
 
-/// At first start: a `current` key to sign with and a `next` key already published for the first rotation.
+/// At first start (for each algorithm in use): a `current` key to sign with and a `next` key already published
+/// for the first rotation.
 pub fn ensure_keys(conn: &mut DbConn, alg: Alg, now: i64, sealer: &Sealer) -> StoreResult<bool> {
     conn.transaction(|conn| {
-        let rows = repo::list(conn)?;
+        let rows: Vec<SigningKeyRow> = repo::list(conn)?.into_iter().filter(|r| r.alg == alg.as_str()).collect();
         if rows.iter().any(|r| r.state == "current") {
             return Ok(false);
         }
@@ -132,7 +151,7 @@ pub fn ensure_keys(conn: &mut DbConn, alg: Alg, now: i64, sealer: &Sealer) -> St
 /// Returns the kid that now signs.
 pub fn rotate(conn: &mut DbConn, alg: Alg, now: i64, keep_retired_secs: i64, sealer: &Sealer) -> StoreResult<String> {
     conn.transaction(|conn| {
-        let rows = repo::list(conn)?;
+        let rows: Vec<SigningKeyRow> = repo::list(conn)?.into_iter().filter(|r| r.alg == alg.as_str()).collect();
         for r in rows.iter().filter(|r| r.state == "current") {
             repo::set_state(conn, &r.kid, "retired", now)?;
         }
@@ -150,5 +169,41 @@ pub fn rotate(conn: &mut DbConn, alg: Alg, now: i64, keep_retired_secs: i64, sea
         repo::insert(conn, &sealed(keys::generate(alg, now, "next")?, sealer)?)?;
         repo::delete_retired_before(conn, now - keep_retired_secs)?;
         Ok(signing)
+    })
+}
+
+/// Makes sure every algorithm in use has keys.
+pub fn ensure_all(conn: &mut DbConn, algs: &[Alg], now: i64, sealer: &Sealer) -> StoreResult<()> {
+    for alg in algs {
+        ensure_keys(conn, *alg, now, sealer)?;
+    }
+    Ok(())
+}
+
+/// Rotates the keys of every algorithm in use (the first one's new signing kid is returned) and retires the keys
+/// of algorithms no longer in use.
+pub fn rotate_all(
+    conn: &mut DbConn,
+    algs: &[Alg],
+    now: i64,
+    keep_retired_secs: i64,
+    sealer: &Sealer,
+) -> StoreResult<String> {
+    conn.transaction(|conn| {
+        ensure_all(conn, algs, now, sealer)?;
+        for row in repo::list(conn)? {
+            let in_use = algs.iter().any(|a| a.as_str() == row.alg);
+            if !in_use && row.state != "retired" {
+                repo::set_state(conn, &row.kid, "retired", now)?;
+            }
+        }
+        let mut first = String::new();
+        for (i, alg) in algs.iter().enumerate() {
+            let kid = rotate(conn, *alg, now, keep_retired_secs, sealer)?;
+            if i == 0 {
+                first = kid;
+            }
+        }
+        Ok(first)
     })
 }
