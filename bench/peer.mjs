@@ -25,6 +25,8 @@ const { values } = parseArgs({
   options: {
     port: { type: 'string', default: '4100' },
     alg: { type: 'string', default: 'ES256' },
+    // access tokens' algorithm when it differs from the ID tokens' (the broker's tokens.access_token_alg)
+    'at-alg': { type: 'string' },
     'client-id': { type: 'string', default: 'bench' },
     'client-secret': { type: 'string' },
     'redirect-uri': { type: 'string', default: 'http://127.0.0.1:9/cb' },
@@ -32,12 +34,13 @@ const { values } = parseArgs({
 });
 const port = Number(values.port);
 const alg = values.alg;
+const atAlg = values['at-alg'] || alg;
 const issuer = `http://127.0.0.1:${port}`;
 const RESOURCE = 'urn:bench:api';
 
-/** Two signing keys of the algorithm (the broker publishes its current and its next key). */
+/** Two signing keys per algorithm in use (the broker publishes a current and a next key per algorithm). */
 function keys() {
-  const make = (i) => {
+  const make = (alg, i) => {
     let pair;
     if (alg === 'RS256') pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
     else if (alg === 'ES256') pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -45,7 +48,9 @@ function keys() {
     else throw new Error(`unsupported alg ${alg}`);
     return { ...pair.privateKey.export({ format: 'jwk' }), kid: `peer-${alg}-${i}`, use: 'sig', alg };
   };
-  return [make(1), make(2)];
+  const out = [make(alg, 1), make(alg, 2)];
+  if (atAlg !== alg) out.push(make(atAlg, 1), make(atAlg, 2));
+  return out;
 }
 
 const provider = new Provider(issuer, {
@@ -84,7 +89,7 @@ const provider = new Provider(issuer, {
           audience: issuer,
           accessTokenFormat: 'jwt',
           accessTokenTTL: 600,
-          jwt: { sign: { alg } },
+          jwt: { sign: { alg: atAlg } },
         };
       },
     },
@@ -120,7 +125,7 @@ provider.on('server_error', (ctx, err) => console.error('server_error', err));
 
 const server = createServer(provider.callback());
 server.keepAliveTimeout = 60_000;
-server.listen(port, '127.0.0.1', () => console.error(`peer ${alg} listening on ${issuer}`));
+server.listen(port, '127.0.0.1', () => console.error(`peer ${alg} (access tokens ${atAlg}) listening on ${issuer}`));
 const stop = () => {
   server.closeAllConnections?.();
   server.close(() => process.exit(0));
