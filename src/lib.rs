@@ -10,7 +10,8 @@ pub mod crypto;
 pub mod health;
 pub mod oauth;
 pub mod ratelimit;
-pub mod scopes;
+/// Scope rules live in the protocol core.
+pub use bridgekeeper_core::scopes;
 pub mod secret;
 pub mod server;
 pub mod settings;

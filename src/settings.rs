@@ -74,7 +74,7 @@ pub struct RegistrationSettings {
 }
 
 /// Scopes that no self-service path (browser flow, developer portal, dynamic registration) can grant.
-pub const RESERVED_SCOPES: &[&str] = &["admin"];
+pub use bridgekeeper_core::scopes::RESERVED_SCOPES;
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]

@@ -59,11 +59,15 @@ struct World {
 
 /// The broker with the dev provider, the fake as `acme` (oidc) and as `gh` (github).
 async fn world(acme_extra: &str, gh_extra: &str) -> World {
+    world_with(acme_extra, gh_extra, "trust_email = true\n").await
+}
+
+async fn world_with(acme_extra: &str, gh_extra: &str, dev_extra: &str) -> World {
     let idp = FakeIdp::start().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("acme.toml"), idp.oidc_toml("acme", acme_extra)).unwrap();
     std::fs::write(dir.path().join("gh.toml"), idp.github_toml("gh", gh_extra)).unwrap();
-    std::fs::write(dir.path().join("dev.toml"), "kind = \"dev\"\n").unwrap();
+    std::fs::write(dir.path().join("dev.toml"), format!("kind = \"dev\"\n{dev_extra}")).unwrap();
     let p = dir.path().to_path_buf();
     let app = spawn_in(p).await;
     World { app, idp, _providers: dir }
@@ -234,7 +238,7 @@ async fn oidc_groups_are_released_only_through_group_rules() {
 async fn github_upstream_uses_verified_primary_email_and_orgs_as_groups() {
     let w = world(
         "",
-        "[scope_map]\ngroups = [\"read:org\"]\n[[group_rules]]\nupstream = \"acme-org\"\ngroup = \"staff\"\n",
+        "trust_email = true\n[scope_map]\ngroups = [\"read:org\"]\n[[group_rules]]\nupstream = \"acme-org\"\ngroup = \"staff\"\n",
     )
     .await;
     let mut u = User::new("octocat", "octo@upstream.test");
@@ -292,7 +296,7 @@ async fn local_user_via_dev(w: &World) -> serde_json::Value {
 
 #[actix_web::test]
 async fn link_by_verified_email_links_to_the_one_local_user() {
-    let w = world("link_by_email = \"verified\"\n", "").await;
+    let w = world("link_by_email = \"verified\"\ntrust_email = true\n", "").await;
     let local = local_user_via_dev(&w).await;
     w.idp.set_user(User::new("up-7", "ada@example.com"));
     let via_acme = id_claims(&w, sign_in(&w, "acme", "openid email").await).await;
@@ -304,7 +308,7 @@ async fn link_by_verified_email_links_to_the_one_local_user() {
 
 #[actix_web::test]
 async fn unverified_email_never_links_and_never_creates_a_second_account() {
-    let w = world("link_by_email = \"verified\"\n", "").await;
+    let w = world("link_by_email = \"verified\"\ntrust_email = true\n", "").await;
     local_user_via_dev(&w).await;
     let mut u = User::new("up-8", "ada@example.com");
     u.email_verified = false;
@@ -570,5 +574,38 @@ async fn groups_are_the_union_over_linked_identities_not_the_last_sign_in() {
     let again = id_claims(&w, drive(&w.app, r, "dev", "dev-self@example.com").await).await;
     assert_eq!(again["sub"], first["sub"]);
     assert_eq!(again["groups"], serde_json::json!(["developers"]), "still a developer after a dev sign-in");
+    w.app.stop().await;
+}
+
+#[actix_web::test]
+async fn tb_1_a_provider_not_trusted_for_emails_cannot_pre_claim_a_victims_account() {
+    // `dev` (not trusted for emails) says ada@example.com is verified; acme is trusted and links by email.
+    let w = world_with("link_by_email = \"verified\"\ntrust_email = true\n", "", "").await;
+    let attacker = local_user_via_dev(&w).await;
+    assert_eq!(attacker["email_verified"], false, "an untrusted provider's email is never released as verified");
+    w.idp.set_user(User::new("victim-1", "ada@example.com"));
+    let victim = id_claims(&w, sign_in(&w, "acme", "openid email").await).await;
+    assert_ne!(victim["sub"], attacker["sub"], "the victim is never signed in to the attacker's account");
+    assert_eq!(victim["email_verified"], true);
+    let events = w.app.state.db.run(|c| bridgekeeper::store::audit::list(c, 100)).await.unwrap();
+    assert!(!events.iter().any(|e| e.event == "link_by_email"));
+    w.app.stop().await;
+}
+
+#[actix_web::test]
+async fn tb_5_a_fresh_login_an_upstream_cannot_confirm_is_login_required() {
+    let w = world("", "").await;
+    let r = authorize(&w.app, &auth_query(&[("scope", "openid"), ("prompt", "login")])).await;
+    let End::App(loc) = drive(&w.app, r, "gh", "ada@example.com").await else { panic!("expected the app") };
+    assert_eq!(param(&loc, "error").as_deref(), Some("login_required"), "{loc}");
+    assert!(param(&loc, "code").is_none());
+    assert_eq!(param(&loc, "iss").unwrap(), w.app.base);
+    assert_eq!(param(&loc, "state").as_deref(), Some("st-1"));
+    w.app.stop().await;
+    // An admin who trusts the provider to honour prompt=login says so.
+    let w = world("", "honours_prompt_login = true\n").await;
+    let r = authorize(&w.app, &auth_query(&[("scope", "openid"), ("max_age", "0")])).await;
+    let End::App(loc) = drive(&w.app, r, "gh", "ada@example.com").await else { panic!("expected the app") };
+    assert!(param(&loc, "code").is_some(), "{loc}");
     w.app.stop().await;
 }

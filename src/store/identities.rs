@@ -19,6 +19,49 @@ pub struct Identity {
     pub upstream_refresh_token: Option<String>,
     pub created_at: i64,
     pub last_used_at: i64,
+    /// [TB-1a] The email was verified upstream and the provider is trusted for emails.
+    pub email_trusted: bool,
+}
+
+/// [TB-1c] What identifies an upstream person: the issuer and subject for OpenID Connect upstreams (so that a
+/// provider file re-pointed at another issuer never maps that issuer's subjects onto the old users), the provider
+/// id and subject for OAuth2 ones (they have no issuer).
+#[derive(Debug, Clone, Copy)]
+pub enum IdentityKey<'a> {
+    Issuer { issuer: &'a str, subject: &'a str },
+    Provider { provider: &'a str, subject: &'a str },
+}
+
+pub fn find_by_key(conn: &mut DbConn, key: IdentityKey<'_>) -> StoreResult<Option<Identity>> {
+    let q = identities::table.select(Identity::as_select()).order(identities::created_at.asc());
+    Ok(match key {
+        IdentityKey::Issuer { issuer, subject } => {
+            q.filter(identities::issuer.eq(issuer)).filter(identities::subject.eq(subject)).first(conn).optional()?
+        }
+        IdentityKey::Provider { provider, subject } => q
+            .filter(identities::provider.eq(provider))
+            .filter(identities::subject.eq(subject))
+            .first(conn)
+            .optional()?,
+    })
+}
+
+/// [TB-1] The users holding `email` through an identity whose email was trusted.
+pub fn trusted_holders(conn: &mut DbConn, email: &str) -> StoreResult<Vec<String>> {
+    let mut ids: Vec<String> = identities::table
+        .filter(identities::email.eq(email))
+        .filter(identities::email_trusted.eq(true))
+        .select(identities::user_id)
+        .load(conn)?;
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// Does any identity carry `email` (trusted or not)?
+pub fn email_in_use(conn: &mut DbConn, email: &str) -> StoreResult<bool> {
+    let n: i64 = identities::table.filter(identities::email.eq(email)).count().get_result(conn)?;
+    Ok(n > 0)
 }
 
 pub fn insert(conn: &mut DbConn, identity: &Identity) -> StoreResult<()> {
@@ -26,13 +69,9 @@ pub fn insert(conn: &mut DbConn, identity: &Identity) -> StoreResult<()> {
     Ok(())
 }
 
+/// The identity of `provider` with upstream `subject`.
 pub fn find(conn: &mut DbConn, provider: &str, subject: &str) -> StoreResult<Option<Identity>> {
-    Ok(identities::table
-        .filter(identities::provider.eq(provider))
-        .filter(identities::subject.eq(subject))
-        .select(Identity::as_select())
-        .first(conn)
-        .optional()?)
+    find_by_key(conn, IdentityKey::Provider { provider, subject })
 }
 
 pub fn find_for_user(conn: &mut DbConn, user_id: &str, provider: &str) -> StoreResult<Option<Identity>> {
@@ -58,7 +97,7 @@ pub fn touch(
     id: &str,
     claims_json: &str,
     email: Option<&str>,
-    verified: bool,
+    (verified, trusted): (bool, bool),
     now: i64,
 ) -> StoreResult<()> {
     diesel::update(identities::table.find(id))
@@ -67,6 +106,7 @@ pub fn touch(
             identities::claims_json.eq(claims_json),
             identities::email.eq(email),
             identities::email_verified.eq(verified),
+            identities::email_trusted.eq(trusted),
         ))
         .execute(conn)?;
     Ok(())

@@ -62,6 +62,7 @@ pub fn identity_from_json(p: &ProviderConfig, issuer: &str, doc: &Value) -> Opti
         groups: map_groups(&upstream_groups, &p.group_rules),
         auth_time: None,
         upstream_refresh_token: None,
+        ..FederatedIdentity::default()
     })
 }
 

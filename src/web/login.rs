@@ -8,12 +8,14 @@ use super::pages::html;
 use crate::accounts::linking::{self, Outcome};
 use crate::accounts::session;
 use crate::accounts::users::FederatedIdentity;
-use crate::oauth::authorize::{found, load_pending, see_other};
+use bridgekeeper_core::freshness::{Freshness, UpstreamFreshness, upstream_verdict};
+
+use crate::oauth::authorize::{self, found, see_other};
 use crate::oauth::params::Params;
 use crate::secret::{ct_eq, hash_token, random_token};
 use crate::server::AppState;
 use crate::store::upstream_logins::{self, UpstreamLogin};
-use crate::upstream::{Freshness, LoginRequest, Provider, UpstreamErrorKind};
+use crate::upstream::{LoginRequest, Provider, UpstreamErrorKind};
 use crate::web::PageError;
 
 /// Cookie binding a pending upstream login to the browser that started it.
@@ -52,11 +54,9 @@ async fn chooser(state: web::Data<AppState>, q: web::Query<LoginQuery>) -> Resul
     let mut hint = None;
     let mut client_name = None;
     if let Some(req) = &q.req {
-        let pending = load_pending(&state, req).await?;
-        let params = Params::parse(&pending.params_json);
-        hint = params.get("idp_hint").map(String::from);
-        let cid = pending.client_id.clone();
-        client_name = state.db.run(move |c| crate::store::clients::find(c, &cid)).await?.map(|c| c.name);
+        let pending = authorize::load(&state, req).await?;
+        hint = pending.request.idp_hint;
+        client_name = Some(pending.client.name);
     }
     let suffix = query_suffix(q.req.as_deref(), false);
     if let Some(h) = hint.filter(|h| state.upstreams.get(h).is_some()) {
@@ -106,9 +106,9 @@ async fn start(
     let mut downstream_scopes = Vec::new();
     let mut freshness = Freshness::default();
     if let Some(r) = &q.req {
-        let params = Params::parse(&load_pending(&state, r).await?.params_json);
-        downstream_scopes = params.get("scope").unwrap_or("").split(' ').map(String::from).collect();
-        freshness = Freshness::from_params(&params);
+        let pending = authorize::load(&state, r).await?;
+        freshness = pending.request.freshness();
+        downstream_scopes = pending.request.scopes;
     }
     if p.is_dev() {
         let (csrf, cookie) = session::csrf_token(&state, &req);
@@ -242,15 +242,30 @@ async fn callback(
         .finish(&state.upstreams.http, &redirect, code, params.get("iss"), &pending.nonce, &pending.pkce_verifier, now)
         .await
         .map_err(upstream_page)?;
-    // A fresh login asked downstream: the upstream's auth_time (when it reports one) must show it happened.
-    if let (Some(r), Some(t)) = (&pending.auth_request_id, fed.auth_time) {
-        let freshness = Freshness::from_params(&Params::parse(&load_pending(&state, r).await?.params_json));
-        if freshness.is_forced() && !freshness.satisfied_by(t, pending.created_at, now) {
-            return Err(upstream_page(crate::upstream::UpstreamError {
-                provider: p.cfg.id.clone(),
-                kind: UpstreamErrorKind::Rejected,
-                detail: "the upstream did not re-authenticate as asked (auth_time too old)".into(),
-            }));
+    // [TB-5] A fresh login asked downstream: the upstream's auth_time must show it happened, or the admin must
+    // trust the provider to honour prompt=login; otherwise the app hears login_required.
+    if let Some(r) = &pending.auth_request_id {
+        let req = authorize::load(&state, r).await?;
+        let honours = p.cfg.honours_prompt_login();
+        match upstream_verdict(req.request.freshness(), fed.auth_time, honours, pending.created_at, now) {
+            UpstreamFreshness::Fresh => {}
+            UpstreamFreshness::Stale => {
+                return Err(upstream_page(crate::upstream::UpstreamError {
+                    provider: p.cfg.id.clone(),
+                    kind: UpstreamErrorKind::Rejected,
+                    detail: "the upstream did not re-authenticate as asked (auth_time too old)".into(),
+                }));
+            }
+            UpstreamFreshness::Unverifiable => {
+                let e = crate::oauth::OAuthError::new(
+                    crate::oauth::ErrorCode::LoginRequired,
+                    "the chosen sign-in provider cannot confirm a fresh login",
+                );
+                let id = req.id.clone();
+                state.db.run(move |c| crate::store::auth_requests::delete(c, &id)).await?;
+                let r = &req.request;
+                return Ok(authorize::error_redirect(&state, &r.redirect_uri, r.state.as_deref(), &e));
+            }
         }
     }
     let mut r = complete(&state, p, fed, pending.auth_request_id.as_deref(), pending.link_user_id.as_deref()).await?;
@@ -288,7 +303,7 @@ async fn dev_submit(
         return Err(PageError::bad_request("Invalid email", "Please type an email address."));
     }
     if let Some(r) = &form.req {
-        load_pending(&state, r).await?;
+        authorize::load(&state, r).await?;
     }
     let link_to =
         link_target(&state, &req, form.link.as_deref() == Some("true") || form.link.as_deref() == Some("1")).await?;
@@ -310,10 +325,13 @@ async fn dev_submit(
 async fn complete(
     state: &AppState,
     p: &Provider,
-    fed: FederatedIdentity,
+    mut fed: FederatedIdentity,
     auth_request: Option<&str>,
     link_to: Option<&str>,
 ) -> Result<HttpResponse, PageError> {
+    // [TB-1a] [TB-1c] What the admin's config says about this provider's answers.
+    fed.email_trusted = bridgekeeper_core::linking::email_trusted(fed.email_verified, p.cfg.trust_email);
+    fed.keyed_by_issuer = p.cfg.kind == crate::upstream::config::ProviderKind::Oidc;
     let (policy, now, auth_time) = (p.cfg.link_by_email, state.clock.now(), fed.auth_time);
     let upstream_token = fed.upstream_refresh_token.clone();
     let link_owned = link_to.map(String::from);
