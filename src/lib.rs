@@ -12,9 +12,11 @@ pub mod oauth;
 pub mod ratelimit;
 /// Scope rules live in the protocol core.
 pub use bridgekeeper_core::scopes;
+pub mod respond;
 pub mod secret;
 pub mod server;
 pub mod settings;
+pub mod state;
 pub mod store;
 pub mod tokens;
 pub mod upstream;

@@ -291,7 +291,7 @@ impl Settings {
                 return Err(err(&key("client_id"), "must not be empty".into()));
             }
             for uri in c.redirect_uris.iter().chain(&c.post_logout_redirect_uris) {
-                crate::oauth::redirect::validate_registered_uri(uri)
+                bridgekeeper_core::redirect::validate_registered_uri(uri)
                     .map_err(|why| err(&key("redirect_uris"), format!("{uri}: {why}")))?;
             }
             for g in &c.grant_types {

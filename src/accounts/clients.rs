@@ -109,7 +109,7 @@ fn check(settings: &Settings, c: &Client) -> Result<(), ClientError> {
         if uri.len() > 2000 {
             return Err(ClientError::InvalidRedirect("a redirect URI is too long".into()));
         }
-        crate::oauth::redirect::validate_for_client(uri, c.is_public())
+        bridgekeeper_core::redirect::validate_for_client(uri, c.is_public())
             .map_err(|e| ClientError::InvalidRedirect(format!("redirect URI {uri}: {e}")))?;
     }
     if c.grant_types.is_empty() {

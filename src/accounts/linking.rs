@@ -2,7 +2,6 @@
 //! core's ([`bridgekeeper_core::linking`], [TB-1]); this module reads the facts and carries the decision out.
 
 use bridgekeeper_core::linking::{LinkDecision, LinkFacts, decide};
-use diesel::Connection;
 
 use super::users::{FederatedIdentity, key, new_identity, resolve};
 use crate::store::identities;
@@ -72,7 +71,7 @@ pub fn link(
 
 fn attach(conn: &mut DbConn, user: &User, fed: &FederatedIdentity, now: i64, event: &str) -> StoreResult<()> {
     let ident = new_identity(&user.id, fed, now);
-    conn.transaction(|conn| {
+    crate::store::transaction(conn, |conn| {
         identities::insert(conn, &ident)?;
         super::users::refresh_derived(conn, &user.id, now)?;
         audit::record(conn, &audit::AuditEvent::new(now, event).user(&user.id).provider(&fed.provider))
@@ -81,7 +80,7 @@ fn attach(conn: &mut DbConn, user: &User, fed: &FederatedIdentity, now: i64, eve
 
 /// Removes one of the user's identities, never the last one. Returns whether it was removed.
 pub fn unlink(conn: &mut DbConn, user_id: &str, identity_id: &str, now: i64) -> StoreResult<bool> {
-    conn.transaction(|conn| {
+    crate::store::transaction(conn, |conn| {
         let mine = identities::list_for_user(conn, user_id)?;
         let Some(target) = mine.iter().find(|i| i.id == identity_id) else { return Ok(false) };
         if mine.len() < 2 {

@@ -4,7 +4,7 @@ use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite};
 
 use crate::secret::{ct_eq, hash_token, random_token};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::sessions::{self, Session};
 use crate::store::{StoreResult, audit};
 

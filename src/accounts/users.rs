@@ -6,27 +6,7 @@ use crate::store::identities::{self, Identity, IdentityKey};
 use crate::store::users::{self, User};
 use crate::store::{DbConn, StoreResult, audit, new_id};
 
-/// What an upstream asserted about the person, after verification.
-#[derive(Debug, Clone, Default)]
-pub struct FederatedIdentity {
-    pub provider: String,
-    pub issuer: String,
-    pub subject: String,
-    pub email: Option<String>,
-    pub email_verified: bool,
-    pub name: Option<String>,
-    pub preferred_username: Option<String>,
-    pub picture: Option<String>,
-    pub groups: Vec<String>,
-    /// When the upstream says the person authenticated (OIDC `auth_time`), if it says.
-    pub auth_time: Option<i64>,
-    /// The upstream's refresh token, kept (sealed) only for `refresh_upstream = true` providers.
-    pub upstream_refresh_token: Option<crate::secret::Secret>,
-    /// [TB-1a] Set by the broker from the provider's config: the email is verified *and* trusted.
-    pub email_trusted: bool,
-    /// [TB-1c] Set by the broker: identified by (issuer, subject) rather than (provider, subject).
-    pub keyed_by_issuer: bool,
-}
+pub use crate::upstream::FederatedIdentity;
 
 /// [TB-1c] The key an identity is found by.
 pub fn key(fed: &FederatedIdentity) -> IdentityKey<'_> {
@@ -67,7 +47,7 @@ pub fn resolve(conn: &mut DbConn, fed: &FederatedIdentity, now: i64) -> StoreRes
         updated_at: now,
     };
     let ident = new_identity(&user.id, fed, now);
-    diesel::Connection::transaction(conn, |conn| {
+    crate::store::transaction(conn, |conn| {
         users::insert(conn, &user)?;
         identities::insert(conn, &ident)?;
         audit::record(conn, &audit::AuditEvent::new(now, "user_created").user(&user.id).provider(&fed.provider))
@@ -181,7 +161,7 @@ pub fn revoke_everything(conn: &mut DbConn, user_id: &str, now: i64) -> StoreRes
 
 /// Disables (or re-enables) an account; disabling also revokes everything. `false` when there is no such user.
 pub fn set_disabled(conn: &mut DbConn, user_id: &str, disabled: bool, now: i64, actor: &str) -> StoreResult<bool> {
-    diesel::Connection::transaction(conn, |conn| {
+    crate::store::transaction(conn, |conn| {
         if !users::set_disabled(conn, user_id, disabled, now)? {
             return Ok(false);
         }

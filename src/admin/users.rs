@@ -9,7 +9,7 @@ use super::auth::Admin;
 use super::error::{ApiError, ErrorBody};
 use super::{Paging, no_store};
 use crate::accounts::{linking, users as svc};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::{audit, identities, users};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

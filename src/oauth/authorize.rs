@@ -4,7 +4,6 @@
 //! ([TB-4]) and [`carry_out`] turns it into a redirect. `/authorize`, `/authorize/resume` and `/consent` all go
 //! through both.
 
-use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use bridgekeeper_core::authorize::request::{self as core_req, HintVerifier};
 use bridgekeeper_core::authorize::{
@@ -14,12 +13,12 @@ use bridgekeeper_core::authorize::{
 use super::params::Params;
 use super::{OAuthError, redirect};
 use crate::accounts::session;
-use crate::server::AppState;
+use crate::respond::PageError;
+use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::store::sessions::Session;
 use crate::store::{auth_requests, codes, consents, grants, users};
 use crate::tokens::claims::verify_own_id_token;
-use crate::web::PageError;
 
 /// How long a pending authorization request waits for the user to sign in or consent.
 const PENDING_TTL_SECS: i64 = 600;
@@ -290,17 +289,4 @@ pub fn error_redirect(state: &AppState, uri: &str, st: Option<&str>, e: &OAuthEr
     found(&redirect::with_params(uri, &out))
 }
 
-pub fn found(location: &str) -> HttpResponse {
-    HttpResponse::Found()
-        .insert_header((header::LOCATION, location))
-        .insert_header(("Cache-Control", "no-store"))
-        .finish()
-}
-
-/// 303: the redirect after a form post (RFC 9700 §4.12).
-pub fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .insert_header(("Cache-Control", "no-store"))
-        .finish()
-}
+pub use crate::respond::{found, see_other};

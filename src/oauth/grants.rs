@@ -5,7 +5,7 @@ use super::issue::{self, TokenResponse};
 use super::params::Params;
 use super::{ErrorCode, OAuthError};
 use crate::accounts::upstream_tokens::Recheck;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::store::codes::{self, Redemption};
 use crate::store::refresh::{self, RefreshToken, Rotation};

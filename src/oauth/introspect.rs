@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::token::{form_params, no_store_json, post_only};
 use super::{OAuthError, OAuthJson, bearer, client_auth};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::{audit, grants, refresh, revoked};
 use crate::tokens::claims::verify_access_token;
 

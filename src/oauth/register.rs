@@ -11,7 +11,7 @@ use super::token::authorization_header;
 use crate::accounts::clients::{self as svc, ClientError};
 use crate::accounts::registration::{self, Metadata};
 use crate::secret::{hash_token, random_token, verify_token_hash};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::clients::Client;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -120,3 +120,27 @@ pub fn delete(conn: &mut DbConn, user_id: &str, identity_id: &str) -> StoreResul
     .execute(conn)?;
     Ok(n == 1)
 }
+
+/// Stores an identity's sealed upstream refresh token.
+pub fn set_sealed_upstream_token(conn: &mut DbConn, identity_id: &str, sealed: &str) -> StoreResult<()> {
+    diesel::update(identities::table.find(identity_id))
+        .set(identities::upstream_refresh_token.eq(sealed))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// An identity's sealed upstream refresh token, if any.
+pub fn sealed_upstream_token(conn: &mut DbConn, identity_id: &str) -> StoreResult<Option<String>> {
+    let sealed: Option<Option<String>> =
+        identities::table.find(identity_id).select(identities::upstream_refresh_token).first(conn).optional()?;
+    Ok(sealed.flatten())
+}
+
+/// Every (identity id, sealed upstream refresh token).
+pub fn sealed_upstream_tokens(conn: &mut DbConn) -> StoreResult<Vec<(String, String)>> {
+    let rows: Vec<(String, Option<String>)> = identities::table
+        .filter(identities::upstream_refresh_token.is_not_null())
+        .select((identities::id, identities::upstream_refresh_token))
+        .load(conn)?;
+    Ok(rows.into_iter().filter_map(|(id, v)| v.map(|v| (id, v))).collect())
+}

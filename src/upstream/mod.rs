@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod http;
+mod identity;
 pub mod mapping;
 pub mod oauth2;
 pub mod oidc;
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use config::{ProviderConfig, ProviderKind};
 
-use crate::accounts::users::FederatedIdentity;
+pub use identity::FederatedIdentity;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpstreamErrorKind {

@@ -4,12 +4,12 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::pages::html;
 use crate::accounts::{linking, session};
 use crate::oauth::authorize::see_other;
-use crate::server::AppState;
+use crate::respond::PageError;
+use crate::respond::html;
+use crate::state::AppState;
 use crate::store::{audit, clients, consents, grants, identities, users};
-use crate::web::PageError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/account", web::get().to(page))

@@ -4,19 +4,19 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::pages::html;
 use crate::accounts::linking::{self, Outcome};
 use crate::accounts::session;
 use crate::accounts::users::FederatedIdentity;
+use crate::respond::html;
 use bridgekeeper_core::freshness::{Freshness, UpstreamFreshness, upstream_verdict};
 
 use crate::oauth::authorize::{self, found, see_other};
 use crate::oauth::params::Params;
+use crate::respond::PageError;
 use crate::secret::{ct_eq, hash_token, random_token};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::upstream_logins::{self, UpstreamLogin};
 use crate::upstream::{LoginRequest, Provider, UpstreamErrorKind};
-use crate::web::PageError;
 
 /// Cookie binding a pending upstream login to the browser that started it.
 const LOGIN_COOKIE: &str = "bk_login";

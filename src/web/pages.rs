@@ -2,27 +2,21 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use crate::respond::html;
+
 use crate::accounts::session;
 use bridgekeeper_core::authorize::AuthorizeDecision;
 
 use crate::oauth::authorize;
-use crate::server::AppState;
+use crate::respond::PageError;
+use crate::state::AppState;
 use crate::store::consents;
-use crate::web::PageError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
         .route("/static/style.css", web::get().to(css))
         .route("/consent", web::get().to(consent_page))
         .route("/consent", web::post().to(consent_decision));
-}
-
-pub fn html(body: String, cookie: Option<actix_web::cookie::Cookie<'static>>) -> HttpResponse {
-    let mut r = HttpResponse::Ok();
-    if let Some(c) = cookie {
-        r.cookie(c);
-    }
-    r.insert_header(("Cache-Control", "no-store")).content_type("text/html; charset=utf-8").body(body)
 }
 
 async fn home(state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
