@@ -49,6 +49,15 @@ pub struct Settings {
     pub scopes: BTreeMap<String, String>,
     pub developers: DeveloperSettings,
     pub registration: RegistrationSettings,
+    pub linking: LinkingSettings,
+}
+
+/// Linking another sign-in method to an account ([TB-1d]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkingSettings {
+    /// A link starts only from a sign-in at most this old (seconds); older, the person signs in again first.
+    pub max_auth_age_secs: i64,
 }
 
 /// Who may use the developer portal, and what apps registered there (or dynamically) may ask for.

@@ -338,12 +338,48 @@ async fn account_page(w: &World) -> String {
     w.app.http.get(w.app.url("/account")).send().await.unwrap().text().await.unwrap()
 }
 
+/// Starts linking `provider` from the account page (a POST with its CSRF token).
+async fn start_link(w: &World, provider: &str) -> reqwest::Response {
+    let csrf = hidden(&account_page(w).await, "csrf");
+    w.app
+        .http
+        .post(w.app.url("/account/link"))
+        .form(&[("csrf", csrf.as_str()), ("provider", provider)])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn identities_of(w: &World, user: &serde_json::Value) -> usize {
+    let id = user["sub"].as_str().unwrap().to_string();
+    w.app.state.db.run(move |c| bridgekeeper::store::identities::list_for_user(c, &id)).await.unwrap().len()
+}
+
+#[actix_web::test]
+async fn tb_1d_linking_starts_only_with_a_csrf_protected_post_from_a_recent_sign_in() {
+    let w = world("", "").await;
+    let victim = id_claims(&w, sign_in(&w, "dev", "openid").await).await;
+    w.idp.set_user(User::new("attacker-upstream", "mallory@upstream.test"));
+    let forged = [("csrf", "forged"), ("provider", "acme")];
+    let r = w.app.http.post(w.app.url("/account/link")).form(&forged).send().await.unwrap();
+    assert_eq!(r.status(), 400, "the CSRF token is checked");
+    w.app.clock.advance(301);
+    let r = start_link(&w, "acme").await;
+    assert_eq!(r.status(), 401, "a sign-in older than linking.max_auth_age_secs must be renewed first");
+    assert!(r.text().await.unwrap().contains("sign in again"));
+    // A GET a third-party page can make the victim's browser send never links (the old `?link=1`).
+    let r = w.app.http.get(w.app.url("/login/acme?link=1")).send().await.unwrap();
+    drive(&w.app, r, "acme", "").await;
+    assert_eq!(identities_of(&w, &victim).await, 1, "nothing was linked to the victim");
+    w.app.stop().await;
+}
+
 #[actix_web::test]
 async fn account_page_links_a_second_provider_then_either_gives_the_same_sub_and_unlink_keeps_one() {
     let mut w = world("", "").await;
     let first = id_claims(&w, sign_in(&w, "dev", "openid").await).await;
     w.idp.set_user(User::new("up-10", "elsewhere@upstream.test"));
-    let r = w.app.http.get(w.app.url("/login/acme?link=1")).send().await.unwrap();
+    let r = start_link(&w, "acme").await;
     match drive(&w.app, r, "acme", "").await {
         End::Page(200, body) => {
             assert!(body.contains("Acme acme"), "the account page lists the new link: {body}")
@@ -607,5 +643,44 @@ async fn tb_5_a_fresh_login_an_upstream_cannot_confirm_is_login_required() {
     let r = authorize(&w.app, &auth_query(&[("scope", "openid"), ("max_age", "0")])).await;
     let End::App(loc) = drive(&w.app, r, "gh", "ada@example.com").await else { panic!("expected the app") };
     assert!(param(&loc, "code").is_some(), "{loc}");
+    w.app.stop().await;
+}
+
+#[actix_web::test]
+async fn tb_1e_an_admin_unlink_ends_the_sessions_and_grants_that_came_through_that_identity() {
+    let w = world("", "").await;
+    let mut settings = (*w.app.state.settings).clone();
+    settings.clients = vec![bridgekeeper::settings::StaticClient {
+        client_id: "ops".into(),
+        client_secret: Some(bridgekeeper::secret::Secret::new("ops-secret")),
+        name: None,
+        redirect_uris: vec![],
+        post_logout_redirect_uris: vec![],
+        allowed_scopes: vec!["admin".into()],
+        grant_types: vec!["client_credentials".into()],
+        skip_consent: false,
+        require_pkce: false,
+    }];
+    bridgekeeper::accounts::clients::sync_static(&w.app.state.db, &settings, 0).await.unwrap();
+    let user = id_claims(&w, sign_in(&w, "dev", "openid").await).await;
+    w.idp.set_user(User::new("up-11", "linked@upstream.test"));
+    drive(&w.app, start_link(&w, "acme").await, "acme", "").await;
+    assert_eq!(identities_of(&w, &user).await, 2);
+    let r = authorize(&w.app, &auth_query(&[("scope", "openid offline_access"), ("prompt", "login")])).await;
+    let End::App(loc) = drive(&w.app, r, "acme", "").await else { panic!("expected the app") };
+    let t = exchange(&w.app, &param(&loc, "code").unwrap()).await;
+    let admin = token(&w.app, ("ops", "ops-secret"), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
+    let admin = admin.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+    let uid = user["sub"].as_str().unwrap().to_string();
+    let u2 = uid.clone();
+    let idents = w.app.state.db.run(move |c| bridgekeeper::store::identities::list_for_user(c, &u2)).await.unwrap();
+    let acme = idents.iter().find(|i| i.provider == "acme").unwrap().id.clone();
+    let url = w.app.url(&format!("/admin/api/users/{uid}/identities/{acme}"));
+    assert_eq!(w.app.http.delete(url).bearer_auth(&admin).send().await.unwrap().status(), 204);
+    let rt = t["refresh_token"].as_str().unwrap();
+    let r = token(&w.app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", rt)]).await;
+    assert_eq!(json_error(r).await.1, "invalid_grant", "the offline grant from the unlinked sign-in ended");
+    let r = w.app.http.get(w.app.url("/account")).send().await.unwrap();
+    assert_eq!(location(&r), "/login", "the session that came through the unlinked identity ended");
     w.app.stop().await;
 }

@@ -92,3 +92,20 @@ pub fn unlink(conn: &mut DbConn, user_id: &str, identity_id: &str, now: i64) -> 
         Ok(true)
     })
 }
+
+/// [TB-1e] An admin's unlink: removes the identity (never the last one) and ends the sessions that began with a
+/// sign-in through its provider and every grant issued in them. Returns whether it was removed.
+pub fn unlink_and_end_sessions(conn: &mut DbConn, user_id: &str, identity_id: &str, now: i64) -> StoreResult<bool> {
+    crate::store::transaction(conn, |conn| {
+        let Some(target) = identities::list_for_user(conn, user_id)?.into_iter().find(|i| i.id == identity_id) else {
+            return Ok(false);
+        };
+        if !unlink(conn, user_id, identity_id, now)? {
+            return Ok(false);
+        }
+        for hash in crate::store::sessions::revoke_for_user_provider(conn, user_id, &target.provider, now)? {
+            crate::store::grants::revoke_all_for_session(conn, &hash, now)?;
+        }
+        Ok(true)
+    })
+}

@@ -33,16 +33,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(serde::Deserialize)]
 struct LoginQuery {
     req: Option<String>,
-    link: Option<String>,
 }
 
-fn query_suffix(req: Option<&str>, link: bool) -> String {
+fn query_suffix(req: Option<&str>) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     if let Some(r) = req {
         q.append_pair("req", r);
-    }
-    if link {
-        q.append_pair("link", "1");
     }
     let s = q.finish();
     if s.is_empty() { s } else { format!("?{s}") }
@@ -58,7 +54,7 @@ async fn chooser(state: web::Data<AppState>, q: web::Query<LoginQuery>) -> Resul
         hint = pending.request.idp_hint;
         client_name = Some(pending.client.name);
     }
-    let suffix = query_suffix(q.req.as_deref(), false);
+    let suffix = query_suffix(q.req.as_deref());
     if let Some(h) = hint.filter(|h| state.upstreams.get(h).is_some()) {
         return Ok(found(&format!("/login/{h}{suffix}")));
     }
@@ -81,40 +77,57 @@ fn provider<'a>(state: &'a AppState, id: &str) -> Result<&'a Provider, PageError
     })
 }
 
-async fn link_target(state: &AppState, req: &HttpRequest, link: bool) -> Result<Option<String>, PageError> {
-    if !link {
-        return Ok(None);
+/// [TB-1d] The user who may link another sign-in method now: signed in, at most `linking.max_auth_age_secs` ago.
+pub async fn link_target(state: &AppState, req: &HttpRequest) -> Result<String, PageError> {
+    let Some(s) = session::current(state, req).await? else {
+        return Err(PageError::new(
+            StatusCode::UNAUTHORIZED,
+            "Sign in first",
+            "Sign in before linking another account.",
+        ));
+    };
+    if s.auth_time + state.settings.linking.max_auth_age_secs < state.clock.now() {
+        return Err(PageError::new(
+            StatusCode::UNAUTHORIZED,
+            "Sign in again",
+            "For your safety, sign in again (from the sign-in page) before linking another account, then come back to your account page.",
+        ));
     }
-    match session::current(state, req).await? {
-        Some(s) => Ok(Some(s.user_id)),
-        None => {
-            Err(PageError::new(StatusCode::UNAUTHORIZED, "Sign in first", "Sign in before linking another account."))
-        }
-    }
+    Ok(s.user_id)
 }
 
-/// Sends the browser to the upstream (or shows the dev form).
+/// Sends the browser to the upstream (or shows the dev form). Never links: that starts from the account page.
 async fn start(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
     q: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let p = provider(&state, &path)?;
-    let link = q.link.is_some();
-    let link_to = link_target(&state, &req, link).await?;
+    begin(&state, &req, &path, q.req.as_deref(), None).await
+}
+
+/// Starts a sign-in at `provider_id` for a pending authorization request, or to link the identity to `link_to`.
+pub async fn begin(
+    state: &AppState,
+    req: &HttpRequest,
+    provider_id: &str,
+    auth_request: Option<&str>,
+    link_to: Option<String>,
+) -> Result<HttpResponse, PageError> {
+    let p = provider(state, provider_id)?;
+    let link = link_to.is_some();
     let mut downstream_scopes = Vec::new();
     let mut freshness = Freshness::default();
-    if let Some(r) = &q.req {
-        let pending = authorize::load(&state, r).await?;
+    if let Some(r) = auth_request {
+        let pending = authorize::load(state, r).await?;
         freshness = pending.request.freshness();
         downstream_scopes = pending.request.scopes;
     }
     if p.is_dev() {
-        let (csrf, cookie) = session::csrf_token(&state, &req);
-        let mut ctx = super::context(&state);
+        let (csrf, cookie) = session::csrf_token(state, req);
+        let mut ctx = super::context(state);
         ctx.insert("action", &format!("/login/{}", p.cfg.id));
-        ctx.insert("req", &q.req);
+        ctx.insert("req", &auth_request);
         ctx.insert("link", &link);
         ctx.insert("csrf", &csrf);
         return Ok(html(state.templates.render("dev_login.html", &ctx)?, cookie));
@@ -138,7 +151,7 @@ async fn start(
         browser_hash: hash_token(&browser),
         nonce,
         pkce_verifier: verifier,
-        auth_request_id: q.req.clone(),
+        auth_request_id: auth_request.map(String::from),
         link_user_id: link_to,
         created_at: now,
         expires_at: now + UPSTREAM_TTL_SECS,
@@ -146,7 +159,7 @@ async fn start(
     };
     state.db.run(move |c| upstream_logins::insert(c, &row)).await?;
     let mut r = found(&begun.url);
-    let _ = r.add_cookie(&session::cookie(&state, LOGIN_COOKIE, browser, UPSTREAM_TTL_SECS));
+    let _ = r.add_cookie(&session::cookie(state, LOGIN_COOKIE, browser, UPSTREAM_TTL_SECS));
     Ok(r)
 }
 
@@ -305,8 +318,10 @@ async fn dev_submit(
     if let Some(r) = &form.req {
         authorize::load(&state, r).await?;
     }
-    let link_to =
-        link_target(&state, &req, form.link.as_deref() == Some("true") || form.link.as_deref() == Some("1")).await?;
+    let link_to = match form.link.as_deref() {
+        Some("true") | Some("1") => Some(link_target(&state, &req).await?),
+        _ => None,
+    };
     let fed = FederatedIdentity {
         provider: p.cfg.id.clone(),
         issuer: format!("{}/dev", state.settings.issuer_base()),
