@@ -684,3 +684,25 @@ async fn tb_1e_an_admin_unlink_ends_the_sessions_and_grants_that_came_through_th
     assert_eq!(location(&r), "/login", "the session that came through the unlinked identity ended");
     w.app.stop().await;
 }
+
+#[actix_web::test]
+async fn tb_1f_groups_from_an_identity_expire_after_groups_max_age_secs_without_a_new_sign_in() {
+    let w =
+        world("groups_max_age_secs = 3600\n[[group_rules]]\nupstream = \"eng\"\ngroup = \"developers\"\n", "").await;
+    let mut u = User::new("g-3", "g3@upstream.test");
+    u.groups = vec!["eng".into()];
+    w.idp.set_user(u);
+    let End::App(loc) = sign_in(&w, "acme", "openid groups offline_access").await else { panic!("expected the app") };
+    let t = exchange(&w.app, &param(&loc, "code").unwrap()).await;
+    let (_, id) = verify_jwt(&w.app, t["id_token"].as_str().unwrap()).await;
+    assert_eq!(id["groups"], serde_json::json!(["developers"]));
+    w.app.clock.advance(3601);
+    let rt = t["refresh_token"].as_str().unwrap();
+    let r = token(&w.app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", rt)]).await;
+    let t2: serde_json::Value = r.json().await.unwrap();
+    let (_, id2) = verify_jwt(&w.app, t2["id_token"].as_str().unwrap()).await;
+    assert_eq!(id2["groups"], serde_json::json!([]), "an hour after the last sign-in the groups no longer hold");
+    let ui: serde_json::Value = userinfo(&w.app, t2["access_token"].as_str().unwrap()).await.json().await.unwrap();
+    assert_eq!(ui["groups"], serde_json::json!([]));
+    w.app.stop().await;
+}

@@ -88,10 +88,18 @@ pub async fn recheck(state: &AppState, grant: &Grant) -> Result<(), Recheck> {
     let now = state.clock.now();
     match (outcome, found) {
         (Ok(next), Some((identity_id, _))) => {
-            if let Some(next) = next {
-                let sealer = state.sealer.clone();
-                state.db.run(move |c| store(c, &sealer, &identity_id, &next)).await?;
-            }
+            // [TB-1f] The upstream still vouches for the person: the identity's groups count again from now.
+            let sealer = state.sealer.clone();
+            state
+                .db
+                .run(move |c| {
+                    crate::store::identities::mark_used(c, &identity_id, now)?;
+                    match next {
+                        Some(next) => store(c, &sealer, &identity_id, &next),
+                        None => Ok(()),
+                    }
+                })
+                .await?;
             Ok(())
         }
         (Err(UpstreamErrorKind::Unavailable), _) => Err(Recheck::Unavailable),

@@ -102,8 +102,50 @@ pub fn claims_json(fed: &FederatedIdentity) -> String {
 
 /// The broker groups of a user: the union of the mapped groups of all their linked identities.
 pub fn union_of_groups(conn: &mut DbConn, user_id: &str) -> StoreResult<Vec<String>> {
+    groups_of(conn, user_id, |_| true)
+}
+
+/// [TB-1f] The groups a user has now: from the identities whose last sign-in (or upstream refresh) is within their
+/// provider's `groups_max_age_secs`.
+pub fn fresh_groups(
+    conn: &mut DbConn,
+    user_id: &str,
+    ages: &crate::upstream::GroupAges,
+    now: i64,
+) -> StoreResult<Vec<String>> {
+    groups_of(conn, user_id, |i| i.last_used_at + ages.of(&i.provider) > now)
+}
+
+/// A user with the groups that hold now (for tokens and userinfo that release `groups`).
+pub fn find_with_fresh_groups(
+    conn: &mut DbConn,
+    user_id: &str,
+    ages: &crate::upstream::GroupAges,
+    now: i64,
+) -> StoreResult<Option<User>> {
+    let Some(mut user) = users::find(conn, user_id)? else { return Ok(None) };
+    user.groups_json = serde_json::to_string(&fresh_groups(conn, user_id, ages, now)?)?;
+    Ok(Some(user))
+}
+
+/// The user a token with `scope` is about: with the groups that hold now when the scope releases `groups`.
+pub fn find_for_scope(
+    conn: &mut DbConn,
+    user_id: &str,
+    scope: &str,
+    ages: &crate::upstream::GroupAges,
+    now: i64,
+) -> StoreResult<Option<User>> {
+    if scope.split(' ').any(|s| s == "groups") {
+        find_with_fresh_groups(conn, user_id, ages, now)
+    } else {
+        users::find(conn, user_id)
+    }
+}
+
+fn groups_of(conn: &mut DbConn, user_id: &str, keep: impl Fn(&Identity) -> bool) -> StoreResult<Vec<String>> {
     let mut all: Vec<String> = Vec::new();
-    for ident in identities::list_for_user(conn, user_id)? {
+    for ident in identities::list_for_user(conn, user_id)?.into_iter().filter(|i| keep(i)) {
         let claims: serde_json::Value = serde_json::from_str(&ident.claims_json).unwrap_or_default();
         for g in claims["groups"].as_array().into_iter().flatten().filter_map(|g| g.as_str()) {
             if !all.iter().any(|a| a == g) {

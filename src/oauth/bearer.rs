@@ -21,6 +21,7 @@ pub async fn check(state: &AppState, token: &str) -> StoreResult<Option<(AccessC
         return Ok(None);
     };
     let c = claims.clone();
+    let ages = state.upstreams.group_ages.clone();
     let verdict = state
         .db
         .run(move |conn| {
@@ -35,7 +36,7 @@ pub async fn check(state: &AppState, token: &str) -> StoreResult<Option<(AccessC
             if !grants::is_active(conn, gid, now)? {
                 return Ok(None);
             }
-            match users::find(conn, &c.sub)? {
+            match crate::accounts::users::find_for_scope(conn, &c.sub, &c.scope, &ages, now)? {
                 Some(u) if !u.disabled => Ok(Some((c, Some(u)))),
                 _ => Ok(None),
             }

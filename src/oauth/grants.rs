@@ -5,11 +5,12 @@ use super::issue::{self, TokenResponse};
 use super::params::Params;
 use super::{ErrorCode, OAuthError};
 use crate::accounts::upstream_tokens::Recheck;
+use crate::accounts::users::find_for_scope as users_for_claims;
 use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::store::codes::{self, Redemption};
 use crate::store::refresh::{self, RefreshToken, Rotation};
-use crate::store::{audit, grants, users};
+use crate::store::{audit, grants};
 use bridgekeeper_core::pkce;
 
 pub async fn authorization_code(
@@ -50,8 +51,10 @@ pub async fn authorization_code(
         return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
     }
     pkce::check_verifier(code.code_challenge.as_deref(), verifier)?;
-    let (gid, uid) = (code.grant_id.clone(), code.user_id.clone());
-    let (grant, user) = state.db.run(move |c| Ok((grants::find(c, &gid)?, users::find(c, &uid)?))).await?;
+    let (gid, uid, scope) = (code.grant_id.clone(), code.user_id.clone(), code.scope.clone());
+    let ages = state.upstreams.group_ages.clone();
+    let (grant, user) =
+        state.db.run(move |c| Ok((grants::find(c, &gid)?, users_for_claims(c, &uid, &scope, &ages, now)?))).await?;
     // A revocation from before this redemption (logout) refuses; one racing it (a concurrent replay) does not
     // change the answer: tokens issued here belong to the revoked grant and are dead on arrival.
     let grant = grant.filter(|g| g.revoked_at.is_none_or(|r| r >= now) && g.expires_at > now);
@@ -107,8 +110,10 @@ pub async fn refresh_token(state: &AppState, client: &Client, params: &Params) -
     if current.expires_at <= now {
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
     }
-    let (gid, uid) = (current.grant_id.clone(), current.user_id.clone());
-    let (grant, user) = state.db.run(move |c| Ok((grants::find(c, &gid)?, users::find(c, &uid)?))).await?;
+    let (gid, uid, released) = (current.grant_id.clone(), current.user_id.clone(), scope.clone());
+    let ages = state.upstreams.group_ages.clone();
+    let (grant, user) =
+        state.db.run(move |c| Ok((grants::find(c, &gid)?, users_for_claims(c, &uid, &released, &ages, now)?))).await?;
     let grant = grant.filter(|g| g.revoked_at.is_none() && g.expires_at > now);
     let (Some(grant), Some(user)) = (grant, user.filter(|u| !u.disabled)) else {
         return Err(OAuthError::invalid_grant("the grant is no longer valid"));

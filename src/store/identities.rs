@@ -144,3 +144,9 @@ pub fn sealed_upstream_tokens(conn: &mut DbConn) -> StoreResult<Vec<(String, Str
         .load(conn)?;
     Ok(rows.into_iter().filter_map(|(id, v)| v.map(|v| (id, v))).collect())
 }
+
+/// Records that the upstream vouched for this identity at `now` (an upstream refresh).
+pub fn mark_used(conn: &mut DbConn, identity_id: &str, now: i64) -> StoreResult<()> {
+    diesel::update(identities::table.find(identity_id)).set(identities::last_used_at.eq(now)).execute(conn)?;
+    Ok(())
+}

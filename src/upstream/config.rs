@@ -63,6 +63,10 @@ pub struct ProviderConfig {
     /// [TB-5] Whether the admin trusts the provider to re-authenticate on `prompt=login` when it reports no
     /// `auth_time` (default: true for `oidc`, false for `oauth2`/`github`).
     pub honours_prompt_login: Option<bool>,
+    /// [TB-1f] Groups learnt from an identity of this provider count for this long after its last sign-in
+    /// (seconds, default 7 days), unless refreshed upstream.
+    #[serde(default = "default_groups_max_age")]
+    pub groups_max_age_secs: i64,
     pub authorization_url: Option<String>,
     pub token_url: Option<String>,
     pub userinfo_url: Option<String>,
@@ -83,6 +87,13 @@ pub struct ProviderConfig {
 
 fn yes() -> bool {
     true
+}
+
+/// Seven days.
+pub const DEFAULT_GROUPS_MAX_AGE_SECS: i64 = 7 * 24 * 3600;
+
+fn default_groups_max_age() -> i64 {
+    DEFAULT_GROUPS_MAX_AGE_SECS
 }
 
 impl ProviderConfig {

@@ -73,6 +73,20 @@ pub struct Registry {
     order: Vec<String>,
     providers: HashMap<String, Provider>,
     pub http: http::UpstreamHttp,
+    /// [TB-1f] How long each provider's groups count after a sign-in.
+    pub group_ages: GroupAges,
+}
+
+/// [TB-1f] `groups_max_age_secs` by provider id; providers no longer configured get the default.
+#[derive(Debug, Clone, Default)]
+pub struct GroupAges {
+    by_provider: HashMap<String, i64>,
+}
+
+impl GroupAges {
+    pub fn of(&self, provider: &str) -> i64 {
+        self.by_provider.get(provider).copied().unwrap_or(config::DEFAULT_GROUPS_MAX_AGE_SECS)
+    }
 }
 
 impl std::fmt::Debug for Registry {
@@ -109,7 +123,10 @@ impl Registry {
             order.push(cfg.id.clone());
             providers.insert(cfg.id.clone(), Provider { cfg, connector });
         }
-        Ok(Registry { order, providers, http })
+        let group_ages = GroupAges {
+            by_provider: providers.values().map(|p| (p.cfg.id.clone(), p.cfg.groups_max_age_secs)).collect(),
+        };
+        Ok(Registry { order, providers, http, group_ages })
     }
 
     pub fn get(&self, id: &str) -> Option<&Provider> {
