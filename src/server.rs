@@ -84,6 +84,11 @@ impl AppState {
                 tracing::warn!(provider = %p.cfg.id, "refresh_upstream without offline_access in scopes: the upstream may issue no refresh token, and downstream refreshes would then fail");
             }
         }
+        let trusted = upstreams.email_trusted_providers();
+        let changed = db.run(move |c| crate::accounts::users::reconcile_email_trust(c, &trusted, now)).await?;
+        if changed > 0 {
+            tracing::info!(users = changed, "email trust brought in line with the providers' trust_email");
+        }
         let discovery = discovery_bytes(&settings);
         let limits = crate::ratelimit::Limits::new(&settings.rate_limits);
         Ok(Arc::new(AppState {

@@ -126,3 +126,23 @@ fn tb_1a_linking_by_email_needs_a_provider_trusted_for_emails() {
     let ok = format!("{text}trust_email = true\n");
     assert!(bridgekeeper::upstream::config::parse(&ok, std::path::Path::new("p/corp.toml"), &[]).is_ok());
 }
+
+#[actix_web::test]
+async fn tb_5b_a_sign_in_outside_the_pending_request_never_satisfies_its_prompt_login() {
+    let app = spawn().await;
+    code(&app, &[]).await;
+    app.clock.advance(30);
+    let r = authorize(&app, &auth_query(&[("prompt", "login")])).await;
+    let loc = location(&r);
+    assert!(loc.starts_with("/login?req="), "{loc}");
+    let req = param(&app.url(&loc), "req").unwrap();
+    // A sign-in that was not made for this request (no `req`): at a real upstream it may be a silent SSO.
+    let page = app.http.get(app.url("/login/dev")).send().await.unwrap().text().await.unwrap();
+    let form = [("csrf", hidden(&page, "csrf")), ("email", "ada@example.com".into()), ("link", "false".into())];
+    let r = app.http.post(app.url("/login/dev")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let r = app.http.get(app.url(&format!("/authorize/resume?req={req}"))).send().await.unwrap();
+    let loc = location(&r);
+    assert!(loc.starts_with("/login"), "a code was issued without the sign-in the request asked for: {loc}");
+    app.stop().await;
+}

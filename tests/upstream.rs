@@ -706,3 +706,29 @@ async fn tb_1f_groups_from_an_identity_expire_after_groups_max_age_secs_without_
     assert_eq!(ui["groups"], serde_json::json!([]));
     w.app.stop().await;
 }
+
+#[actix_web::test]
+async fn tb_1a_withdrawn_email_trust_takes_effect_without_a_new_sign_in() {
+    let mut w = world_with("link_by_email = \"verified\"\ntrust_email = true\n", "", "trust_email = true\n").await;
+    let attacker = local_user_via_dev(&w).await;
+    assert_eq!(attacker["email_verified"], true, "trusted while dev was trusted");
+    // The admin withdraws trust from `dev` and restarts; the attacker never signs in again.
+    std::fs::write(w._providers.path().join("dev.toml"), "kind = \"dev\"\n").unwrap();
+    let providers = w._providers.path().to_path_buf();
+    let db = w.app.db.share();
+    let base = spawn_config();
+    let restarted = TestApp::spawn_on(db, move |s| {
+        base(s);
+        s.providers_dir = providers;
+    })
+    .await;
+    let old = std::mem::replace(&mut w.app, restarted);
+    old.stop().await;
+    let uid = attacker["sub"].as_str().unwrap().to_string();
+    let u = w.app.state.db.run(move |c| bridgekeeper::store::users::find(c, &uid)).await.unwrap().unwrap();
+    assert!(!u.email_verified, "no longer released as verified");
+    w.idp.set_user(User::new("victim-2", "ada@example.com"));
+    let victim = id_claims(&w, sign_in(&w, "acme", "openid email").await).await;
+    assert_ne!(victim["sub"], attacker["sub"], "never linked into the account of a provider no longer trusted");
+    w.app.stop().await;
+}

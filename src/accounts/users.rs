@@ -157,6 +157,19 @@ fn groups_of(conn: &mut DbConn, user_id: &str, keep: impl Fn(&Identity) -> bool)
     Ok(all)
 }
 
+/// [TB-1a] [TB-1b] Brings stored email trust in line with the providers trusted now (run at every start): identities
+/// of providers no longer trusted for emails (or no longer configured) lose it, and their users' released email is
+/// recomputed. Returns how many users changed.
+pub fn reconcile_email_trust(conn: &mut DbConn, trusted: &[String], now: i64) -> StoreResult<usize> {
+    crate::store::transaction(conn, |conn| {
+        let affected = identities::withdraw_email_trust(conn, trusted)?;
+        for uid in &affected {
+            refresh_derived(conn, uid, now)?;
+        }
+        Ok(affected.len() + users::unverify_untrusted_emails(conn)?)
+    })
+}
+
 /// Recomputes and stores what a user's identities say (email, groups) after they changed (link, unlink).
 pub fn refresh_derived(conn: &mut DbConn, user_id: &str, now: i64) -> StoreResult<()> {
     if let Some(mut user) = users::find(conn, user_id)? {

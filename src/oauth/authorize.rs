@@ -34,6 +34,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub struct Pending {
     pub id: String,
     pub created_at: i64,
+    /// The session that signed in for this request, if one did.
+    pub login_session_hash: Option<String>,
     pub request: AuthorizationRequest,
     pub client: Client,
 }
@@ -69,7 +71,7 @@ async fn resume(
     q: web::Query<ResumeQuery>,
 ) -> Result<HttpResponse, PageError> {
     let pending = load(&state, &q.req).await?;
-    let decision = decide_for(&state, &req, &pending.client, &pending.request, Some(pending.created_at), false).await?;
+    let decision = decide_for(&state, &req, &pending.client, &pending.request, Some(&pending), false).await?;
     carry_out(&state, decision, &pending.client, &pending.request, Some(&pending), false).await
 }
 
@@ -138,7 +140,7 @@ pub async fn load(state: &AppState, id: &str) -> Result<Pending, PageError> {
     let cid = row.client_id.clone();
     let client = state.db.run(move |c| crate::store::clients::find(c, &cid)).await?;
     let client = client.filter(|c| !c.disabled && request.still_valid_for(&client_view(c))).ok_or_else(expired)?;
-    Ok(Pending { id: row.id, created_at: row.created_at, request, client })
+    Ok(Pending { id: row.id, created_at: row.created_at, login_session_hash: row.login_session_hash, request, client })
 }
 
 /// Stores the validated request so that login and consent can come back to it.
@@ -150,6 +152,7 @@ async fn save(state: &AppState, request: &AuthorizationRequest) -> Result<String
         params_json: request.to_stored(),
         created_at: now,
         expires_at: now + PENDING_TTL_SECS,
+        login_session_hash: None,
     };
     let id = p.id.clone();
     state.db.run(move |c| auth_requests::insert(c, &p)).await?;
@@ -157,13 +160,14 @@ async fn save(state: &AppState, request: &AuthorizationRequest) -> Result<String
 }
 
 /// The core's decision for this request, this browser's session and the person's consent, with the session it
-/// was made for.
+/// was made for. [TB-5b] Only a session started by signing in *for this pending request* counts as the fresh login
+/// it asked for: a sign-in elsewhere (a silent one at a provider that was never asked for `prompt=login`) does not.
 pub async fn decide_for(
     state: &AppState,
     req: &HttpRequest,
     client: &Client,
     request: &AuthorizationRequest,
-    login_after: Option<i64>,
+    pending: Option<&Pending>,
     just_consented: bool,
 ) -> Result<(AuthorizeDecision, Option<Session>), PageError> {
     let session = match session::current(state, req).await? {
@@ -184,6 +188,11 @@ pub async fn decide_for(
     let view = session.as_ref().map(|s| SessionView { user_id: &s.user_id, auth_time: s.auth_time });
     let consent =
         ConsentState { skip: client.skip_consent, remembered: remembered.as_deref(), just_given: just_consented };
+    let login_after = pending.and_then(|p| {
+        let signed_in_for_it =
+            session.as_ref().zip(p.login_session_hash.as_ref()).is_some_and(|(s, h)| &s.id_hash == h);
+        signed_in_for_it.then_some(p.created_at)
+    });
     let decision = decide(request, view, consent, login_after, state.clock.now());
     Ok((decision, session))
 }

@@ -13,6 +13,8 @@ pub struct PendingRequest {
     pub params_json: String,
     pub created_at: i64,
     pub expires_at: i64,
+    /// [TB-5b] The session started by signing in for this request.
+    pub login_session_hash: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConn, req: &PendingRequest) -> StoreResult<()> {
@@ -31,5 +33,13 @@ pub fn find(conn: &mut DbConn, id: &str, now: i64) -> StoreResult<Option<Pending
 
 pub fn delete(conn: &mut DbConn, id: &str) -> StoreResult<()> {
     diesel::delete(auth_requests::table.find(id)).execute(conn)?;
+    Ok(())
+}
+
+/// [TB-5b] Records the session that signed in for this request.
+pub fn set_login_session(conn: &mut DbConn, id: &str, session_hash: &str) -> StoreResult<()> {
+    diesel::update(auth_requests::table.find(id))
+        .set(auth_requests::login_session_hash.eq(session_hash))
+        .execute(conn)?;
     Ok(())
 }

@@ -150,3 +150,14 @@ pub fn mark_used(conn: &mut DbConn, identity_id: &str, now: i64) -> StoreResult<
     diesel::update(identities::table.find(identity_id)).set(identities::last_used_at.eq(now)).execute(conn)?;
     Ok(())
 }
+
+/// [TB-1a] Withdraws email trust from identities of providers not in `trusted`; returns the users concerned.
+pub fn withdraw_email_trust(conn: &mut DbConn, trusted: &[String]) -> StoreResult<Vec<String>> {
+    let stale =
+        identities::table.filter(identities::email_trusted.eq(true)).filter(identities::provider.ne_all(trusted));
+    let mut users: Vec<String> = stale.clone().select(identities::user_id).load(conn)?;
+    diesel::update(stale).set(identities::email_trusted.eq(false)).execute(conn)?;
+    users.sort();
+    users.dedup();
+    Ok(users)
+}

@@ -163,6 +163,7 @@ diesel::table! {
         params_json -> Text,
         created_at -> BigInt,
         expires_at -> BigInt,
+        login_session_hash -> Nullable<Text>,
     }
 }
 

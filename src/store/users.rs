@@ -119,3 +119,13 @@ pub fn search(
         .load(conn)?;
     Ok((items, total))
 }
+
+/// [TB-1b] No user's email is released as verified without an identity whose email is trusted (rows written
+/// before per-identity trust existed, or whose trust was withdrawn).
+pub fn unverify_untrusted_emails(conn: &mut DbConn) -> StoreResult<usize> {
+    use super::schema::identities;
+    let trusted = identities::table.filter(identities::email_trusted.eq(true)).select(identities::user_id);
+    Ok(diesel::update(users::table.filter(users::email_verified.eq(true)).filter(users::id.ne_all(trusted)))
+        .set(users::email_verified.eq(false))
+        .execute(conn)?)
+}

@@ -129,6 +129,11 @@ impl Registry {
         Ok(Registry { order, providers, http, group_ages })
     }
 
+    /// The providers whose emails the admin trusts (`trust_email = true`).
+    pub fn email_trusted_providers(&self) -> Vec<String> {
+        self.list().filter(|p| p.cfg.trust_email).map(|p| p.cfg.id.clone()).collect()
+    }
+
     pub fn get(&self, id: &str) -> Option<&Provider> {
         self.providers.get(id)
     }

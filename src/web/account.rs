@@ -86,7 +86,7 @@ async fn unlink(
 ) -> Result<HttpResponse, PageError> {
     let uid = signed_in(&state, &req, form.csrf.as_deref()).await?;
     let (iid, now) = (form.identity_id.clone(), state.clock.now());
-    if !state.db.run(move |c| linking::unlink(c, &uid, &iid, now)).await? {
+    if !state.db.run(move |c| linking::unlink_and_end_sessions(c, &uid, &iid, now)).await? {
         return Err(PageError::bad_request("Cannot unlink", "You cannot remove your only sign-in method."));
     }
     Ok(see_other("/account"))

@@ -386,7 +386,12 @@ async fn complete(
     if link_to.is_some() {
         return Ok(see_other("/account"));
     }
-    let (cookie, _) = session::start(state, &user.id, &p.cfg.id, auth_time).await?;
+    let (cookie, started) = session::start(state, &user.id, &p.cfg.id, auth_time).await?;
+    if let Some(req) = auth_request {
+        // [TB-5b] This sign-in was for that request: only it satisfies the request's prompt=login / max_age=0.
+        let (id, hash) = (req.to_string(), started.id_hash.clone());
+        state.db.run(move |c| crate::store::auth_requests::set_login_session(c, &id, &hash)).await?;
+    }
     let mut r = match auth_request {
         Some(req) => see_other(&format!("/authorize/resume?req={req}")),
         None => see_other("/account"),

@@ -50,7 +50,7 @@ async fn consent_page(
     // The page is only for a request that needs consent now; anything else (sign in first, an error) is carried
     // out as the decision says.
     let decision =
-        authorize::decide_for(&state, &req, &pending.client, &pending.request, Some(pending.created_at), false).await?;
+        authorize::decide_for(&state, &req, &pending.client, &pending.request, Some(&pending), false).await?;
     if !matches!(decision.0, AuthorizeDecision::Consent | AuthorizeDecision::IssueCode) {
         return authorize::carry_out(&state, decision, &pending.client, &pending.request, Some(&pending), false).await;
     }
@@ -104,7 +104,7 @@ async fn consent_decision(
         r.head_mut().status = actix_web::http::StatusCode::SEE_OTHER;
         return Ok(r);
     }
-    let decision = authorize::decide_for(&state, &req, client, request, Some(pending.created_at), true).await?;
+    let decision = authorize::decide_for(&state, &req, client, request, Some(&pending), true).await?;
     if decision.0 == AuthorizeDecision::IssueCode {
         let now = state.clock.now();
         let consent = consents::Consent {

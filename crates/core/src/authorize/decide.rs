@@ -42,9 +42,10 @@ pub fn needs_login(
 ) -> bool {
     let Some(s) = session else { return true };
     let fresh = login_after.is_some_and(|t| s.auth_time + SKEW_SECS >= t);
-    let forced = req.prompt.login || req.prompt.select_account;
-    let too_old = req.max_age.is_some_and(|m| m == 0 || now - s.auth_time > m);
-    ((forced || too_old) && !fresh) || req.hint_sub.as_deref().is_some_and(|sub| sub != s.user_id)
+    let forced = req.prompt.login || req.prompt.select_account || req.max_age == Some(0);
+    // A fresh login satisfies prompt=login, never an elapsed max_age: that is checked when the code is issued.
+    let too_old = req.max_age.is_some_and(|m| m > 0 && now - s.auth_time > m);
+    (forced && !fresh) || too_old || req.hint_sub.as_deref().is_some_and(|sub| sub != s.user_id)
 }
 
 /// Does the person have to consent? `prompt=consent` asks again unless they just did; first-party clients

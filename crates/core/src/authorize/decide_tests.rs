@@ -90,3 +90,11 @@ fn tb_4_consent_just_given_does_not_skip_a_fresh_login() {
     let hinted = AuthorizationRequest { hint_sub: Some("u2".into()), ..req() };
     assert_eq!(decide(&hinted, session(NOW), given, Some(NOW - 20), NOW), AuthorizeDecision::Login);
 }
+
+#[test]
+fn az_14_max_age_holds_when_the_code_is_issued() {
+    // Signed in one second after the request began, resumed ten minutes later: max_age=60 has run out.
+    let m = AuthorizationRequest { max_age: Some(60), ..req() };
+    let started = NOW - 600;
+    assert_eq!(decide(&m, session(started + 1), CONSENTED, Some(started), NOW), AuthorizeDecision::Login);
+}

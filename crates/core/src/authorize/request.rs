@@ -315,11 +315,12 @@ impl AuthorizationRequest {
         serde_json::from_str(s).ok()
     }
 
-    /// A stored request is still answerable for the client as it is now: it may still use the code flow, the
-    /// redirect URI is still registered, every scope is still allowed.
+    /// A stored request is still answerable for the client as it is now: it may still use the code flow, PKCE is
+    /// there if the client now needs it, the redirect URI is still registered, every scope is still allowed.
     pub fn still_valid_for(&self, client: &ClientView<'_>) -> bool {
         client.client_id == self.client_id
             && client.allows_code_flow
+            && (self.code_challenge.is_some() || !(client.public || client.require_pkce))
             && redirect::matches_registered(&self.redirect_uri, client.redirect_uris, client.public)
             && self.scopes.iter().all(|s| client.allowed_scopes.contains(s) && !scopes::is_reserved(s))
     }

@@ -170,4 +170,6 @@ fn a_stored_request_is_rechecked_against_the_client_as_it_is_now() {
     let moved = vec!["https://app.example/other".to_string()];
     assert!(!r.still_valid_for(&ClientView { redirect_uris: &moved, ..client(&f) }));
     assert!(!r.still_valid_for(&ClientView { allows_code_flow: false, ..client(&f) }));
+    assert!(!r.still_valid_for(&ClientView { require_pkce: true, ..client(&f) }), "PKCE became required");
+    assert!(!r.still_valid_for(&ClientView { public: true, ..client(&f) }), "the client became public");
 }
