@@ -41,6 +41,14 @@ pub struct Settings {
     pub encryption_keys: Secret,
     pub log_format: LogFormat,
     pub log_level: String,
+    /// Peers (CIDRs) whose `Forwarded` / `X-Forwarded-*` headers are believed; empty: none.
+    pub trusted_proxies: Vec<String>,
+    /// How often the sweeper deletes expired rows, in seconds; 0 = never (run `bridgekeeper gc` yourself).
+    pub gc_interval_secs: u64,
+    /// Rows one sweeper statement deletes at most (bounded transactions).
+    pub gc_batch_size: i64,
+    /// Audit events older than this many days are deleted by the sweeper.
+    pub audit_retention_days: i64,
     pub clients: Vec<StaticClient>,
     pub database: DatabaseSettings,
     pub tokens: TokenSettings,
@@ -108,8 +116,17 @@ pub struct TokenSettings {
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
     pub enabled: bool,
+    /// Per (address, client id), and per address for logins.
     pub failures_per_minute: u32,
+    /// Per address, all failures together.
+    pub address_failures_per_minute: u32,
+    /// Failures on one client id from all addresses that raise `credential_stuffing_suspected` (never a lockout).
+    pub stuffing_alarm_per_minute: u32,
     pub requests_per_second: u32,
+    pub request_burst: u32,
+    /// Budget per address of `POST /register`, `GET /login/{provider}`, `GET|POST /authorize`.
+    pub anonymous_state_per_minute: u32,
+    pub anonymous_state_burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -277,6 +294,13 @@ impl Settings {
         crate::crypto::Sealer::from_spec(self.encryption_keys.expose()).map_err(|e| err("encryption_keys", e))?;
         if !(0..=60).contains(&self.tokens.refresh_reuse_grace_secs) {
             return Err(err("tokens.refresh_reuse_grace_secs", "must be between 0 and 60".into()));
+        }
+        crate::client_addr::parse_proxies(&self.trusted_proxies).map_err(|e| err("trusted_proxies", e))?;
+        if self.gc_batch_size < 1 {
+            return Err(err("gc_batch_size", "must be at least 1".into()));
+        }
+        if self.audit_retention_days < 1 {
+            return Err(err("audit_retention_days", "must be at least 1".into()));
         }
         if self.database.pool_size == 0 {
             return Err(err("database.pool_size", "must be at least 1".into()));

@@ -101,7 +101,7 @@ fn sealer(settings: &Settings) -> Result<crate::crypto::Sealer, CliError> {
     crate::crypto::Sealer::from_spec(settings.encryption_keys.expose()).map_err(CliError::Config)
 }
 
-fn open(settings: &Settings) -> Result<Db, CliError> {
+pub(super) fn open(settings: &Settings) -> Result<Db, CliError> {
     let db = Db::open(
         &settings.database_url,
         settings.database.pool_size,

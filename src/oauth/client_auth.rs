@@ -63,8 +63,9 @@ pub fn claimed_id(authorization: Option<&str>, params: &Params) -> Option<String
     presented(authorization, params).ok().map(|p| p.client_id)
 }
 
-/// Authenticates the calling client under the failure limits: a throttled address or client id gets 429 before
-/// its secret is even looked at, and every failed authentication is charged to both.
+/// Authenticates the calling client under the failure limits: an address, or a client id from this address,
+/// over its failure budget gets 429 before its secret is even looked at; every failed authentication is charged
+/// to both, and failures on one client id from everywhere raise `credential_stuffing_suspected` (no lockout).
 pub async fn authenticate_limited(
     state: &AppState,
     req: &actix_web::HttpRequest,
@@ -78,10 +79,25 @@ pub async fn authenticate_limited(
     let result = authenticate(state, authorization, params, allow_public).await;
     if let Err(e) = &result
         && e.code == super::ErrorCode::InvalidClient
+        && let crate::ratelimit::Failure::StuffingSuspected(client) = state.limits.failed(ip, claimed.as_deref())
     {
-        state.limits.failed(ip, claimed.as_deref());
+        stuffing_alarm(state, &client, ip).await;
     }
     result
+}
+
+/// The audit event (and log line) for failures on one client id from many addresses.
+async fn stuffing_alarm(state: &AppState, client: &str, ip: std::net::IpAddr) {
+    let mut e = crate::store::audit::AuditEvent::new(state.clock.now(), "credential_stuffing_suspected").client(client);
+    e.detail = serde_json::json!({
+        "last_address": ip.to_string(),
+        "threshold_per_minute": state.settings.rate_limits.stuffing_alarm_per_minute,
+    })
+    .to_string();
+    tracing::warn!(target: "security", client = %client, "failed authentications on one client id from many addresses");
+    if let Err(err) = state.db.run(move |c| crate::store::audit::record(c, &e)).await {
+        tracing::warn!(error = %err, "could not store the credential_stuffing_suspected audit event");
+    }
 }
 
 /// Authenticates the calling client. `allow_public`: may a public client (no secret) call this endpoint?
