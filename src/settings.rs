@@ -24,6 +24,7 @@ const CLIENT_KEYS: &[&str] = &[
     "grant_types",
     "skip_consent",
     "require_pkce",
+    "token_endpoint_auth_method",
 ];
 pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
 
@@ -176,6 +177,10 @@ pub struct StaticClient {
     pub skip_consent: bool,
     #[serde(default)]
     pub require_pkce: bool,
+    /// client_secret_basic, client_secret_post or none (public clients); absent: a confidential client may use
+    /// either secret method, as before the key existed.
+    #[serde(default)]
+    pub token_endpoint_auth_method: Option<String>,
 }
 
 fn default_client_scopes() -> Vec<String> {
@@ -322,6 +327,10 @@ impl Settings {
                 if !GRANT_TYPES.contains(&g.as_str()) {
                     return Err(err(&key("grant_types"), format!("unknown grant type `{g}`")));
                 }
+            }
+            if let Some(m) = &c.token_endpoint_auth_method {
+                crate::accounts::clients::check_auth_method(c.client_secret.is_none(), m)
+                    .map_err(|why| err(&key("token_endpoint_auth_method"), why))?;
             }
             if c.client_secret.is_none() && c.grant_types.iter().any(|g| g == "client_credentials") {
                 return Err(err(&key("grant_types"), "client_credentials needs a client_secret".into()));

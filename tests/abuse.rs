@@ -28,6 +28,7 @@ async fn limited(failures: u32, requests: u32) -> TestApp {
             grant_types: vec!["authorization_code".into(), "client_credentials".into()],
             skip_consent: true,
             require_pkce: false,
+            token_endpoint_auth_method: None,
         }];
     })
     .await
@@ -206,6 +207,7 @@ fn limited_clients() -> Vec<bridgekeeper::settings::StaticClient> {
         grant_types: vec!["authorization_code".into(), "client_credentials".into()],
         skip_consent: true,
         require_pkce: false,
+        token_endpoint_auth_method: None,
     }]
 }
 

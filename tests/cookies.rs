@@ -19,6 +19,7 @@ fn app_client() -> bridgekeeper::settings::StaticClient {
         grant_types: vec!["authorization_code".into()],
         skip_consent: true,
         require_pkce: false,
+        token_endpoint_auth_method: None,
     }
 }
 

@@ -273,6 +273,7 @@ async fn gc_2_a_thousand_anonymous_requests_leave_the_database_no_bigger_after_a
             grant_types: vec!["authorization_code".into()],
             skip_consent: true,
             require_pkce: false,
+            token_endpoint_auth_method: None,
         }];
     })
     .await;

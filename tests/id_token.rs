@@ -46,6 +46,7 @@ fn spawn_clients() -> Vec<bridgekeeper::settings::StaticClient> {
         grant_types: vec!["authorization_code".into()],
         skip_consent: true,
         require_pkce: false,
+        token_endpoint_auth_method: None,
     }]
 }
 

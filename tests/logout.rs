@@ -20,6 +20,7 @@ fn client(id: &str, secret: &str, redirect: &str, bye: &str) -> StaticClient {
         grant_types: vec!["authorization_code".into()],
         skip_consent: true,
         require_pkce: false,
+        token_endpoint_auth_method: None,
     }
 }
 

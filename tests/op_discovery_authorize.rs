@@ -368,6 +368,7 @@ async fn cookies_are_secure_and_hsts_is_sent_when_the_issuer_is_https() {
             grant_types: vec!["authorization_code".into()],
             skip_consent: false,
             require_pkce: false,
+            token_endpoint_auth_method: None,
         }];
     })
     .await;

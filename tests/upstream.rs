@@ -94,6 +94,7 @@ fn spawn_config() -> impl FnOnce(&mut bridgekeeper::settings::Settings) {
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
             skip_consent: false,
             require_pkce: false,
+            token_endpoint_auth_method: None,
         }];
     }
 }

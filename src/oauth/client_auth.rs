@@ -1,5 +1,6 @@
 //! Client authentication at the token, introspection and revocation endpoints (RFC 6749 §2.3):
-//! `client_secret_basic`, `client_secret_post`, or `none` for public clients. Exactly one method per request.
+//! `client_secret_basic`, `client_secret_post`, or `none` for public clients. Exactly one method per request,
+//! and it must be the one the client registered (`token_endpoint_auth_method`; 401 `invalid_client` otherwise).
 
 use base64::Engine;
 
@@ -13,6 +14,17 @@ struct Presented {
     client_id: String,
     secret: Option<String>,
     basic: bool,
+}
+
+impl Presented {
+    /// The RFC 7591 name of the method this request used.
+    fn method(&self) -> &'static str {
+        match (&self.secret, self.basic) {
+            (Some(_), true) => "client_secret_basic",
+            (Some(_), false) => "client_secret_post",
+            (None, _) => "none",
+        }
+    }
 }
 
 fn presented(authorization: Option<&str>, params: &Params) -> Result<Presented, OAuthError> {
@@ -114,13 +126,18 @@ pub async fn authenticate(
         return Err(fail("client authentication failed"));
     };
     let now = state.clock.now();
-    match (&client.secret_hash, &p.secret) {
+    let client = match (&client.secret_hash, &p.secret) {
         // The current secret, or the previous one during a rotation's grace period.
-        (Some(_), Some(secret)) if client.secret_matches(secret, now) => Ok(client),
-        (None, None) if allow_public => Ok(client),
-        (None, None) => Err(fail("this endpoint requires a confidential client")),
-        _ => Err(fail("client authentication failed")),
+        (Some(_), Some(secret)) if client.secret_matches(secret, now) => client,
+        (None, None) if allow_public => client,
+        (None, None) => return Err(fail("this endpoint requires a confidential client")),
+        _ => return Err(fail("client authentication failed")),
+    };
+    // What a client registered is what it must use (OIDC Dynamic Registration §2; security.md [CA-4]).
+    if !client.accepts_auth_method(p.method()) {
+        return Err(fail("the client must use the authentication method it registered"));
     }
+    Ok(client)
 }
 
 /// The client row, read through a short cache (see `store::epoch`): changes made here are seen at once, changes

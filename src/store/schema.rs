@@ -53,6 +53,8 @@ diesel::table! {
         pending_scopes_json -> Text,
         registration_token_hash -> Nullable<Text>,
         metadata_json -> Text,
+        token_endpoint_auth_method -> Text,
+        client_credentials_allowed -> Bool,
     }
 }
 
