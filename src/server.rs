@@ -108,15 +108,7 @@ impl AppState {
         if !sealer.is_enabled() {
             tracing::warn!("encryption_keys is empty: signing keys and upstream refresh tokens are stored unencrypted");
         }
-        let s2 = sealer.clone();
-        let (ring, csrf_secret) = db
-            .run(move |c| {
-                crate::tokens::keyring::ensure_all(c, &algs, now, &s2)?;
-                let csrf =
-                    crate::store::server_secrets::get_or_create(c, &s2, crate::store::server_secrets::CSRF_KEY, now)?;
-                Ok((KeyRing::load(c, &s2)?, csrf))
-            })
-            .await?;
+        let (ring, csrf_secret) = load_keys(&db, algs, now, sealer.clone()).await?;
         crate::accounts::clients::sync_static(&db, &settings, now).await?;
         let templates = Templates::load(&settings.templates_dir).map_err(StartError::Templates)?;
         let env: Vec<(String, String)> = std::env::vars().collect();
@@ -189,6 +181,22 @@ impl AppState {
         }
         Ok(())
     }
+}
+
+/// Makes sure signing keys and the CSRF key exist; loads the key ring and the CSRF secret.
+async fn load_keys(
+    db: &Db,
+    algs: Vec<crate::tokens::keys::Alg>,
+    now: i64,
+    sealer: Arc<crate::crypto::Sealer>,
+) -> Result<(KeyRing, Vec<u8>), StoreError> {
+    db.run(move |c| {
+        crate::tokens::keyring::ensure_all(c, &algs, now, &sealer)?;
+        let csrf =
+            crate::store::server_secrets::get_or_create(c, &sealer, crate::store::server_secrets::CSRF_KEY, now)?;
+        Ok((KeyRing::load(c, &sealer)?, csrf))
+    })
+    .await
 }
 
 fn discovery_bytes(settings: &Settings) -> Arc<[u8]> {

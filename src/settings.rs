@@ -314,6 +314,10 @@ impl Settings {
             return Err(err("scopes", "the catalogue must contain `openid`".into()));
         }
         self.validate_developers(&err)?;
+        self.validate_clients(&err)
+    }
+
+    fn validate_clients(&self, err: &dyn Fn(&str, String) -> SettingsError) -> Result<(), SettingsError> {
         for (i, c) in self.clients.iter().enumerate() {
             let key = |k: &str| format!("clients[{i}].{k}");
             if c.client_id.trim().is_empty() {
