@@ -220,3 +220,40 @@ fn ca_4_the_cli_records_and_changes_the_method() {
     assert!(run(&["clients", "show", "cli-app"]).1.contains("client_credentials_allowed: true"));
     assert_ne!(run(&["clients", "set-auth-method", "cli-app", "none"]).0, 0, "a confidential client cannot use none");
 }
+
+#[actix_web::test]
+async fn ca_4_portal_apps_record_and_enforce_their_auth_method() {
+    let app = TestApp::spawn_with(|s| {
+        s.dev_mode = true;
+        s.developers.allowed_domains = vec!["dev.example".into()];
+    })
+    .await;
+    let http =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
+    let page = http.get(app.url("/login/dev")).send().await.unwrap().text().await.unwrap();
+    let form = [("csrf", common::oauth::hidden(&page, "csrf")), ("email", "ann@dev.example".into())];
+    assert_eq!(http.post(app.url("/login/dev")).form(&form).send().await.unwrap().status(), 303);
+    let list = http.get(app.url("/developer")).send().await.unwrap().text().await.unwrap();
+    let csrf = common::oauth::hidden(&list, "csrf");
+    let codes = |html: &str| -> Vec<String> {
+        html.split("<code>").skip(1).map(|s| s[..s.find("</code>").unwrap()].to_string()).collect()
+    };
+    for (method, basic_ok) in [("client_secret_post", false), ("client_secret_basic", true)] {
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("name", "Ann's app"),
+            ("redirect_uris", "https://app.example/cb"),
+            ("client_type", "confidential"),
+            ("auth_method", method),
+            ("scope", "openid"),
+        ];
+        let page = http.post(app.url("/developer/apps")).form(&form).send().await.unwrap().text().await.unwrap();
+        let (id, secret) = (codes(&page)[0].clone(), codes(&page)[1].clone());
+        let shown = http.get(app.url(&format!("/developer/apps/{id}"))).send().await.unwrap().text().await.unwrap();
+        assert!(shown.contains(&format!("<code>{method}</code>")), "the app page shows the method");
+        let (basic, post) = (if basic_ok { 200 } else { 401 }, if basic_ok { 401 } else { 200 });
+        assert_eq!(introspect_as(&app, &id, &secret, true).await, basic, "{method} via Basic");
+        assert_eq!(introspect_as(&app, &id, &secret, false).await, post, "{method} via the form body");
+    }
+    app.stop().await;
+}
