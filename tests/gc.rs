@@ -313,6 +313,8 @@ fn gc_3_the_cli_prints_rows_removed_per_table_and_dry_run_removes_nothing() {
     store::auth_requests::insert(&mut c, &pending("live", now + 600)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("bk.toml");
+    let providers = dir.path().join("providers");
+    std::fs::create_dir(&providers).unwrap();
     std::fs::write(
         &f,
         format!("database_url = \"{}\"\nencryption_keys = \"{}\"\n", t.url, common::TEST_ENCRYPTION_KEYS),
@@ -335,4 +337,50 @@ fn gc_3_the_cli_prints_rows_removed_per_table_and_dry_run_removes_nothing() {
     assert!(out.contains("auth_requests: 3 removed") && out.contains("sessions: 0 removed"), "{out}");
     assert_eq!(count(&mut c, "auth_requests"), 1);
     assert!(run(&["gc"]).contains("auth_requests: 0 removed"));
+}
+
+#[test]
+fn gc_4_serve_sweeps_every_gc_interval_secs() {
+    let t = common::test_db();
+    let db = Db::open(&t.url, 2, Duration::from_secs(5)).unwrap();
+    db.migrate().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let mut c = db.conn().unwrap();
+    for i in 0..5 {
+        store::auth_requests::insert(&mut c, &pending(&format!("old-{i}"), now - 10)).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bk.toml");
+    let providers = dir.path().join("providers");
+    std::fs::create_dir(&providers).unwrap();
+    std::fs::write(
+        &f,
+        format!(
+            "bind = \"127.0.0.1:0\"\ndatabase_url = \"{}\"\nencryption_keys = \"{}\"\ngc_interval_secs = 1\n\
+             templates_dir = \"{}/templates\"\nproviders_dir = \"{}\"\n",
+            t.url,
+            common::TEST_ENCRYPTION_KEYS,
+            env!("CARGO_MANIFEST_DIR"),
+            providers.display()
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bridgekeeper"))
+        .env("RUST_LOG", "warn")
+        .args(["--config", f.to_str().unwrap(), "serve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut left = count(&mut c, "auth_requests");
+    for _ in 0..100 {
+        if left == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        left = count(&mut c, "auth_requests");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(left, 0, "the sweeper started by serve removed the expired rows within 10 s");
 }
