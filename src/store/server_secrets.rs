@@ -58,3 +58,57 @@ fn read(conn: &mut DbConn, sealer: &Sealer, name: &str) -> StoreResult<Option<Ve
         },
     ))
 }
+
+/// Re-encrypts every server secret not sealed with the current encryption key (`keys reseal`); returns how many.
+/// A value no configured key opens is left alone (it is replaced at the next start).
+pub fn reseal(conn: &mut DbConn, sealer: &Sealer) -> StoreResult<usize> {
+    if !sealer.is_enabled() {
+        return Ok(0);
+    }
+    let rows: Vec<(String, String)> =
+        server_secrets::table.select((server_secrets::name, server_secrets::value)).load(conn)?;
+    let mut n = 0;
+    for (name, value) in rows {
+        if !sealer.is_stale(&value) {
+            continue;
+        }
+        let Some(plain) = read(conn, sealer, &name)? else { continue };
+        let text = String::from_utf8(plain).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let fresh = seal(sealer, &name, &text)?;
+        diesel::update(server_secrets::table.find(&name)).set(server_secrets::value.eq(fresh)).execute(conn)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secret_is_created_once_sealed_and_resealed() {
+        let dir = tempfile_dir();
+        let db = crate::store::Db::open(&format!("sqlite://{dir}/s.db"), 2, std::time::Duration::from_secs(5)).unwrap();
+        db.migrate().unwrap();
+        let mut c = db.conn().unwrap();
+        let old = Sealer::from_spec("a:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=").unwrap();
+        let first = get_or_create(&mut c, &old, CSRF_KEY, 1).unwrap();
+        assert_eq!(get_or_create(&mut c, &old, CSRF_KEY, 2).unwrap(), first, "created once");
+        let stored: String = server_secrets::table.select(server_secrets::value).first(&mut c).unwrap();
+        assert!(Sealer::is_sealed(&stored), "sealed at rest");
+        let both = Sealer::from_spec(
+            "b:CAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg=,a:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=",
+        )
+        .unwrap();
+        assert_eq!(reseal(&mut c, &both).unwrap(), 1);
+        let new_only = Sealer::from_spec("b:CAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg=").unwrap();
+        assert_eq!(get_or_create(&mut c, &new_only, CSRF_KEY, 3).unwrap(), first, "opens with the new key alone");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    fn tempfile_dir() -> String {
+        let d = std::env::temp_dir().join(format!("bk-secrets-{}", crate::secret::random_token_bytes(6)));
+        std::fs::create_dir_all(&d).unwrap();
+        d.display().to_string()
+    }
+}
