@@ -42,13 +42,10 @@ pub struct Settings {
     pub encryption_keys: Secret,
     pub log_format: LogFormat,
     pub log_level: String,
-    /// Peers (CIDRs) whose `Forwarded` / `X-Forwarded-*` headers are believed; empty: none.
+    // Trusted proxies (CIDRs) and the sweeper: see config/default.toml.
     pub trusted_proxies: Vec<String>,
-    /// How often the sweeper deletes expired rows, in seconds; 0 = never (run `bridgekeeper gc` yourself).
     pub gc_interval_secs: u64,
-    /// Rows one sweeper statement deletes at most (bounded transactions).
     pub gc_batch_size: i64,
-    /// Audit events older than this many days are deleted by the sweeper.
     pub audit_retention_days: i64,
     pub clients: Vec<StaticClient>,
     pub database: DatabaseSettings,
@@ -113,19 +110,16 @@ pub struct TokenSettings {
     pub refresh_reuse_grace_secs: i64,
 }
 
+/// Abuse limits; what each one means is in config/default.toml.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
     pub enabled: bool,
-    /// Per (address, client id), and per address for logins.
     pub failures_per_minute: u32,
-    /// Per address, all failures together.
     pub address_failures_per_minute: u32,
-    /// Failures on one client id from all addresses that raise `credential_stuffing_suspected` (never a lockout).
     pub stuffing_alarm_per_minute: u32,
     pub requests_per_second: u32,
     pub request_burst: u32,
-    /// Budget per address of `POST /register`, `GET /login/{provider}`, `GET|POST /authorize`.
     pub anonymous_state_per_minute: u32,
     pub anonymous_state_burst: u32,
 }
@@ -476,6 +470,10 @@ fn env_value(defaults: &toml::Table, key: &[String], raw: &str) -> config::Value
     match node {
         Some(toml::Value::Integer(_)) => raw.parse::<i64>().map(config::Value::from).unwrap_or_else(|_| raw.into()),
         Some(toml::Value::Boolean(_)) => raw.parse::<bool>().map(config::Value::from).unwrap_or_else(|_| raw.into()),
+        // A list of strings as a comma-separated value (e.g. TRUSTED_PROXIES=10.0.0.0/8,192.0.2.7).
+        Some(toml::Value::Array(_)) => config::Value::from(
+            raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect::<Vec<_>>(),
+        ),
         _ => raw.into(),
     }
 }
@@ -494,6 +492,16 @@ mod tests {
         assert_eq!(interpolate("p-${A}-q", &env).unwrap(), "p-x-q");
         assert_eq!(interpolate("no vars", &env).unwrap(), "no vars");
         assert_eq!(interpolate("${B}", &env).unwrap_err(), "B");
+    }
+
+    #[test]
+    fn lists_come_from_the_environment_comma_separated() {
+        let env = vec![("BRIDGEKEEPER__TRUSTED_PROXIES".to_string(), "10.0.0.0/8, 192.0.2.7".to_string())];
+        let s = Settings::load_with_env(None, &env).unwrap();
+        assert_eq!(s.trusted_proxies, vec!["10.0.0.0/8", "192.0.2.7"]);
+        let env = vec![("BRIDGEKEEPER__TRUSTED_PROXIES".to_string(), "10.0.0.0/33".to_string())];
+        let e = Settings::load_with_env(None, &env).unwrap_err();
+        assert!(e.0.contains("trusted_proxies"), "{}", e.0);
     }
 
     #[test]
