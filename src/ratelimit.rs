@@ -126,10 +126,10 @@ impl Limits {
         if let Err(n) = self.address_failures.check_key(&ip) {
             over.push((format!("ip:{ip}"), n));
         }
-        if let Some(c) = client
-            && let Err(n) = self.pair_failures.check_key(&(ip, c.to_string()))
-        {
-            over.push((pair_key(ip, c), n));
+        // Failures without a client id (logins) share the pair (address, "") and so its tighter budget.
+        let pair = client.unwrap_or("");
+        if let Err(n) = self.pair_failures.check_key(&(ip, pair.to_string())) {
+            over.push((pair_key(ip, pair), n));
         }
         for (key, not_until) in over {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -168,11 +168,7 @@ fn pair_key(ip: IpAddr, client: &str) -> String {
 }
 
 fn block_keys(ip: IpAddr, client: Option<&str>) -> Vec<String> {
-    let mut k = vec![format!("ip:{ip}")];
-    if let Some(c) = usable(client) {
-        k.push(pair_key(ip, c));
-    }
-    k
+    vec![format!("ip:{ip}"), pair_key(ip, usable(client).unwrap_or(""))]
 }
 
 fn wait_secs(nu: governor::NotUntil<<DefaultClock as Clock>::Instant>) -> u64 {
@@ -238,6 +234,17 @@ mod tests {
         }
         assert!(l.admit(a, None).is_err(), "the address as a whole is over its budget now");
         assert!(l.admit(b, None).is_ok());
+    }
+
+    #[test]
+    fn failed_logins_have_the_tighter_budget_of_failures_per_minute() {
+        let l = Limits::new(&settings(3));
+        let a = ip("127.0.0.1");
+        for _ in 0..4 {
+            l.failed(a, None);
+        }
+        assert!(l.admit(a, None).is_err(), "4 failed logins > failures_per_minute, though < the address budget");
+        assert!(l.admit(a, Some("c1")).is_ok(), "a client authenticating from there is not refused");
     }
 
     #[test]
