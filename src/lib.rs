@@ -11,10 +11,13 @@ pub mod crypto;
 pub mod health;
 pub mod oauth;
 pub mod ratelimit;
-pub mod scopes;
+/// Scope rules live in the protocol core.
+pub use bridgekeeper_core::scopes;
+pub mod respond;
 pub mod secret;
 pub mod server;
 pub mod settings;
+pub mod state;
 pub mod store;
 pub mod sweeper;
 pub mod tokens;

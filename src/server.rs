@@ -11,34 +11,11 @@ use actix_web::middleware::{DefaultHeaders, Next, from_fn};
 use actix_web::{App, HttpMessage, HttpResponse, HttpServer, web};
 
 use crate::clock::Clock;
+use crate::respond::{PageError, Templates};
 use crate::settings::Settings;
+pub use crate::state::{AppState, CLIENT_CACHE_SECS, Caches, RequestId, TOKEN_CACHE_SECS};
 use crate::store::{Db, StoreError};
 use crate::tokens::KeyRing;
-use crate::web::{PageError, Templates};
-
-/// Everything a handler can reach. No globals: two apps can run in one process.
-pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub db: Db,
-    pub clock: Clock,
-    pub templates: Templates,
-    pub upstreams: crate::upstream::Registry,
-    pub sealer: Arc<crate::crypto::Sealer>,
-    pub limits: crate::ratelimit::Limits,
-    pub caches: Caches,
-    /// Key of the CSRF form tokens (HMAC-SHA256), shared by every instance through the database.
-    pub csrf_key: aws_lc_rs::hmac::Key,
-    /// `trusted_proxies`, parsed.
-    pub proxies: Vec<ipnet::IpNet>,
-    keys: RwLock<Arc<KeyRing>>,
-    discovery: RwLock<Arc<[u8]>>,
-}
-
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").field("issuer", &self.settings.issuer).field("db", &self.db).finish()
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -50,37 +27,6 @@ pub enum StartError {
     #[error("cannot listen on {0}: {1}")]
     Bind(String, std::io::Error),
 }
-
-/// How long another instance's change (a revocation, a disabled client) can go unseen here.
-pub const TOKEN_CACHE_SECS: u64 = 2;
-pub const CLIENT_CACHE_SECS: u64 = 5;
-
-type Verdict = std::sync::Arc<(crate::tokens::claims::AccessClaims, Option<crate::store::users::User>)>;
-
-/// Read-through caches of what can be re-read from the database (entries carry `store::epoch`).
-pub struct Caches {
-    pub clients: moka::sync::Cache<String, (u64, Option<crate::store::clients::Client>)>,
-    pub tokens: moka::sync::Cache<String, (u64, Verdict)>,
-}
-
-impl Caches {
-    fn new() -> Self {
-        Caches {
-            clients: moka::sync::Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(Duration::from_secs(CLIENT_CACHE_SECS))
-                .build(),
-            tokens: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(TOKEN_CACHE_SECS))
-                .build(),
-        }
-    }
-}
-
-/// Request id attached to every request (log lines, `X-Request-Id` header, error pages).
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
 
 impl AppState {
     /// Opens storage, applies migrations (if configured), makes sure signing keys exist, upserts the static
@@ -138,7 +84,7 @@ impl AppState {
             upstreams,
             sealer,
             limits,
-            caches: Caches::new(),
+            caches: Caches::default(),
             csrf_key: crate::accounts::session::csrf_key(&csrf_secret),
             proxies: crate::client_addr::parse_proxies(&settings.trusted_proxies).map_err(StartError::Templates)?,
             settings: Arc::new(settings),
@@ -148,22 +94,6 @@ impl AppState {
             keys: RwLock::new(Arc::new(ring)),
             discovery: RwLock::new(discovery),
         }))
-    }
-
-    /// The key ring in force (cheap: an `Arc` clone).
-    pub fn keys(&self) -> Arc<KeyRing> {
-        match self.keys.read() {
-            Ok(k) => k.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    /// The discovery document, pre-serialised.
-    pub fn discovery_json(&self) -> Arc<[u8]> {
-        match self.discovery.read() {
-            Ok(d) => d.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
     }
 
     /// Re-reads the keys from the database (after a rotation by another instance or the CLI).
@@ -193,7 +123,7 @@ async fn load_keys(
     db.run(move |c| {
         crate::tokens::keyring::ensure_all(c, &algs, now, &sealer)?;
         let csrf =
-            crate::store::server_secrets::get_or_create(c, &sealer, crate::store::server_secrets::CSRF_KEY, now)?;
+            crate::accounts::server_secrets::get_or_create(c, &sealer, crate::accounts::server_secrets::CSRF_KEY, now)?;
         Ok((KeyRing::load(c, &sealer)?, csrf))
     })
     .await

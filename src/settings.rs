@@ -55,6 +55,15 @@ pub struct Settings {
     pub scopes: BTreeMap<String, String>,
     pub developers: DeveloperSettings,
     pub registration: RegistrationSettings,
+    pub linking: LinkingSettings,
+}
+
+/// Linking another sign-in method to an account ([TB-1d]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkingSettings {
+    /// A link starts only from a sign-in at most this old (seconds); older, the person signs in again first.
+    pub max_auth_age_secs: i64,
 }
 
 /// Who may use the developer portal, and what apps registered there (or dynamically) may ask for.
@@ -80,7 +89,7 @@ pub struct RegistrationSettings {
 }
 
 /// Scopes that no self-service path (browser flow, developer portal, dynamic registration) can grant.
-pub const RESERVED_SCOPES: &[&str] = &["admin"];
+pub use bridgekeeper_core::scopes::RESERVED_SCOPES;
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -318,7 +327,7 @@ impl Settings {
                 return Err(err(&key("client_id"), "must not be empty".into()));
             }
             for uri in c.redirect_uris.iter().chain(&c.post_logout_redirect_uris) {
-                crate::oauth::redirect::validate_registered_uri(uri)
+                bridgekeeper_core::redirect::validate_registered_uri(uri)
                     .map_err(|why| err(&key("redirect_uris"), format!("{uri}: {why}")))?;
             }
             for g in &c.grant_types {
@@ -327,7 +336,7 @@ impl Settings {
                 }
             }
             if let Some(m) = &c.token_endpoint_auth_method {
-                crate::accounts::clients::check_auth_method(c.client_secret.is_none(), m)
+                crate::store::clients::check_auth_method(c.client_secret.is_none(), m)
                     .map_err(|why| err(&key("token_endpoint_auth_method"), why))?;
             }
             if c.client_secret.is_none() && c.grant_types.iter().any(|g| g == "client_credentials") {

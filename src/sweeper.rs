@@ -5,13 +5,25 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::server::AppState;
+use crate::settings::Settings;
+use crate::state::AppState;
 use crate::store::StoreResult;
 use crate::store::gc::{self, Policy};
 
+/// The sweeper's policy from the settings: codes keep their tombstone, and revoked grants their rows, for one
+/// access-token lifetime (what they could still revoke lives that long).
+pub fn policy(s: &Settings) -> Policy {
+    Policy {
+        batch: s.gc_batch_size.max(1),
+        code_keep_secs: s.tokens.access_token_ttl_secs,
+        revoked_keep_secs: s.tokens.access_token_ttl_secs,
+        audit_retention_secs: s.audit_retention_days.saturating_mul(86_400),
+    }
+}
+
 /// One sweep now; rows removed per table.
 pub async fn sweep_once(state: &AppState) -> StoreResult<Vec<(&'static str, u64)>> {
-    let policy = Policy::from_settings(&state.settings);
+    let policy = policy(&state.settings);
     let now = state.clock.now();
     state.db.run(move |c| gc::sweep(c, now, &policy, false)).await
 }

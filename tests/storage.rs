@@ -91,6 +91,7 @@ fn users_and_identities_round_trip() {
         upstream_refresh_token: None,
         created_at: 2,
         last_used_at: 2,
+        email_trusted: true,
     };
     store::identities::insert(&mut c, &ident).unwrap();
     let dup = store::identities::Identity { id: "i2".into(), ..ident.clone() };

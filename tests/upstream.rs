@@ -59,11 +59,15 @@ struct World {
 
 /// The broker with the dev provider, the fake as `acme` (oidc) and as `gh` (github).
 async fn world(acme_extra: &str, gh_extra: &str) -> World {
+    world_with(acme_extra, gh_extra, "trust_email = true\n").await
+}
+
+async fn world_with(acme_extra: &str, gh_extra: &str, dev_extra: &str) -> World {
     let idp = FakeIdp::start().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("acme.toml"), idp.oidc_toml("acme", acme_extra)).unwrap();
     std::fs::write(dir.path().join("gh.toml"), idp.github_toml("gh", gh_extra)).unwrap();
-    std::fs::write(dir.path().join("dev.toml"), "kind = \"dev\"\n").unwrap();
+    std::fs::write(dir.path().join("dev.toml"), format!("kind = \"dev\"\n{dev_extra}")).unwrap();
     let p = dir.path().to_path_buf();
     let app = spawn_in(p).await;
     World { app, idp, _providers: dir }
@@ -235,7 +239,7 @@ async fn oidc_groups_are_released_only_through_group_rules() {
 async fn github_upstream_uses_verified_primary_email_and_orgs_as_groups() {
     let w = world(
         "",
-        "[scope_map]\ngroups = [\"read:org\"]\n[[group_rules]]\nupstream = \"acme-org\"\ngroup = \"staff\"\n",
+        "trust_email = true\n[scope_map]\ngroups = [\"read:org\"]\n[[group_rules]]\nupstream = \"acme-org\"\ngroup = \"staff\"\n",
     )
     .await;
     let mut u = User::new("octocat", "octo@upstream.test");
@@ -293,7 +297,7 @@ async fn local_user_via_dev(w: &World) -> serde_json::Value {
 
 #[actix_web::test]
 async fn link_by_verified_email_links_to_the_one_local_user() {
-    let w = world("link_by_email = \"verified\"\n", "").await;
+    let w = world("link_by_email = \"verified\"\ntrust_email = true\n", "").await;
     let local = local_user_via_dev(&w).await;
     w.idp.set_user(User::new("up-7", "ada@example.com"));
     let via_acme = id_claims(&w, sign_in(&w, "acme", "openid email").await).await;
@@ -305,7 +309,7 @@ async fn link_by_verified_email_links_to_the_one_local_user() {
 
 #[actix_web::test]
 async fn unverified_email_never_links_and_never_creates_a_second_account() {
-    let w = world("link_by_email = \"verified\"\n", "").await;
+    let w = world("link_by_email = \"verified\"\ntrust_email = true\n", "").await;
     local_user_via_dev(&w).await;
     let mut u = User::new("up-8", "ada@example.com");
     u.email_verified = false;
@@ -335,12 +339,48 @@ async fn account_page(w: &World) -> String {
     w.app.http.get(w.app.url("/account")).send().await.unwrap().text().await.unwrap()
 }
 
+/// Starts linking `provider` from the account page (a POST with its CSRF token).
+async fn start_link(w: &World, provider: &str) -> reqwest::Response {
+    let csrf = hidden(&account_page(w).await, "csrf");
+    w.app
+        .http
+        .post(w.app.url("/account/link"))
+        .form(&[("csrf", csrf.as_str()), ("provider", provider)])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn identities_of(w: &World, user: &serde_json::Value) -> usize {
+    let id = user["sub"].as_str().unwrap().to_string();
+    w.app.state.db.run(move |c| bridgekeeper::store::identities::list_for_user(c, &id)).await.unwrap().len()
+}
+
+#[actix_web::test]
+async fn tb_1d_linking_starts_only_with_a_csrf_protected_post_from_a_recent_sign_in() {
+    let w = world("", "").await;
+    let victim = id_claims(&w, sign_in(&w, "dev", "openid").await).await;
+    w.idp.set_user(User::new("attacker-upstream", "mallory@upstream.test"));
+    let forged = [("csrf", "forged"), ("provider", "acme")];
+    let r = w.app.http.post(w.app.url("/account/link")).form(&forged).send().await.unwrap();
+    assert_eq!(r.status(), 400, "the CSRF token is checked");
+    w.app.clock.advance(301);
+    let r = start_link(&w, "acme").await;
+    assert_eq!(r.status(), 401, "a sign-in older than linking.max_auth_age_secs must be renewed first");
+    assert!(r.text().await.unwrap().contains("sign in again"));
+    // A GET a third-party page can make the victim's browser send never links (the old `?link=1`).
+    let r = w.app.http.get(w.app.url("/login/acme?link=1")).send().await.unwrap();
+    drive(&w.app, r, "acme", "").await;
+    assert_eq!(identities_of(&w, &victim).await, 1, "nothing was linked to the victim");
+    w.app.stop().await;
+}
+
 #[actix_web::test]
 async fn account_page_links_a_second_provider_then_either_gives_the_same_sub_and_unlink_keeps_one() {
     let mut w = world("", "").await;
     let first = id_claims(&w, sign_in(&w, "dev", "openid").await).await;
     w.idp.set_user(User::new("up-10", "elsewhere@upstream.test"));
-    let r = w.app.http.get(w.app.url("/login/acme?link=1")).send().await.unwrap();
+    let r = start_link(&w, "acme").await;
     match drive(&w.app, r, "acme", "").await {
         End::Page(200, body) => {
             assert!(body.contains("Acme acme"), "the account page lists the new link: {body}")
@@ -571,5 +611,78 @@ async fn groups_are_the_union_over_linked_identities_not_the_last_sign_in() {
     let again = id_claims(&w, drive(&w.app, r, "dev", "dev-self@example.com").await).await;
     assert_eq!(again["sub"], first["sub"]);
     assert_eq!(again["groups"], serde_json::json!(["developers"]), "still a developer after a dev sign-in");
+    w.app.stop().await;
+}
+
+#[actix_web::test]
+async fn tb_1_a_provider_not_trusted_for_emails_cannot_pre_claim_a_victims_account() {
+    // `dev` (not trusted for emails) says ada@example.com is verified; acme is trusted and links by email.
+    let w = world_with("link_by_email = \"verified\"\ntrust_email = true\n", "", "").await;
+    let attacker = local_user_via_dev(&w).await;
+    assert_eq!(attacker["email_verified"], false, "an untrusted provider's email is never released as verified");
+    w.idp.set_user(User::new("victim-1", "ada@example.com"));
+    let victim = id_claims(&w, sign_in(&w, "acme", "openid email").await).await;
+    assert_ne!(victim["sub"], attacker["sub"], "the victim is never signed in to the attacker's account");
+    assert_eq!(victim["email_verified"], true);
+    let events = w.app.state.db.run(|c| bridgekeeper::store::audit::list(c, 100)).await.unwrap();
+    assert!(!events.iter().any(|e| e.event == "link_by_email"));
+    w.app.stop().await;
+}
+
+#[actix_web::test]
+async fn tb_5_a_fresh_login_an_upstream_cannot_confirm_is_login_required() {
+    let w = world("", "").await;
+    let r = authorize(&w.app, &auth_query(&[("scope", "openid"), ("prompt", "login")])).await;
+    let End::App(loc) = drive(&w.app, r, "gh", "ada@example.com").await else { panic!("expected the app") };
+    assert_eq!(param(&loc, "error").as_deref(), Some("login_required"), "{loc}");
+    assert!(param(&loc, "code").is_none());
+    assert_eq!(param(&loc, "iss").unwrap(), w.app.base);
+    assert_eq!(param(&loc, "state").as_deref(), Some("st-1"));
+    w.app.stop().await;
+    // An admin who trusts the provider to honour prompt=login says so.
+    let w = world("", "honours_prompt_login = true\n").await;
+    let r = authorize(&w.app, &auth_query(&[("scope", "openid"), ("max_age", "0")])).await;
+    let End::App(loc) = drive(&w.app, r, "gh", "ada@example.com").await else { panic!("expected the app") };
+    assert!(param(&loc, "code").is_some(), "{loc}");
+    w.app.stop().await;
+}
+
+#[actix_web::test]
+async fn tb_1e_an_admin_unlink_ends_the_sessions_and_grants_that_came_through_that_identity() {
+    let w = world("", "").await;
+    let mut settings = (*w.app.state.settings).clone();
+    settings.clients = vec![bridgekeeper::settings::StaticClient {
+        client_id: "ops".into(),
+        client_secret: Some(bridgekeeper::secret::Secret::new("ops-secret")),
+        name: None,
+        redirect_uris: vec![],
+        post_logout_redirect_uris: vec![],
+        allowed_scopes: vec!["admin".into()],
+        grant_types: vec!["client_credentials".into()],
+        skip_consent: false,
+        require_pkce: false,
+        token_endpoint_auth_method: None,
+    }];
+    bridgekeeper::accounts::clients::sync_static(&w.app.state.db, &settings, 0).await.unwrap();
+    let user = id_claims(&w, sign_in(&w, "dev", "openid").await).await;
+    w.idp.set_user(User::new("up-11", "linked@upstream.test"));
+    drive(&w.app, start_link(&w, "acme").await, "acme", "").await;
+    assert_eq!(identities_of(&w, &user).await, 2);
+    let r = authorize(&w.app, &auth_query(&[("scope", "openid offline_access"), ("prompt", "login")])).await;
+    let End::App(loc) = drive(&w.app, r, "acme", "").await else { panic!("expected the app") };
+    let t = exchange(&w.app, &param(&loc, "code").unwrap()).await;
+    let admin = token(&w.app, ("ops", "ops-secret"), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
+    let admin = admin.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+    let uid = user["sub"].as_str().unwrap().to_string();
+    let u2 = uid.clone();
+    let idents = w.app.state.db.run(move |c| bridgekeeper::store::identities::list_for_user(c, &u2)).await.unwrap();
+    let acme = idents.iter().find(|i| i.provider == "acme").unwrap().id.clone();
+    let url = w.app.url(&format!("/admin/api/users/{uid}/identities/{acme}"));
+    assert_eq!(w.app.http.delete(url).bearer_auth(&admin).send().await.unwrap().status(), 204);
+    let rt = t["refresh_token"].as_str().unwrap();
+    let r = token(&w.app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", rt)]).await;
+    assert_eq!(json_error(r).await.1, "invalid_grant", "the offline grant from the unlinked sign-in ended");
+    let r = w.app.http.get(w.app.url("/account")).send().await.unwrap();
+    assert_eq!(location(&r), "/login", "the session that came through the unlinked identity ended");
     w.app.stop().await;
 }

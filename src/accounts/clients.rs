@@ -117,7 +117,7 @@ fn check(settings: &Settings, c: &Client) -> Result<(), ClientError> {
         if uri.len() > 2000 {
             return Err(ClientError::InvalidRedirect("a redirect URI is too long".into()));
         }
-        crate::oauth::redirect::validate_for_client(uri, c.is_public())
+        bridgekeeper_core::redirect::validate_for_client(uri, c.is_public())
             .map_err(|e| ClientError::InvalidRedirect(format!("redirect URI {uri}: {e}")))?;
     }
     if c.grant_types.is_empty() {
@@ -132,7 +132,7 @@ fn check(settings: &Settings, c: &Client) -> Result<(), ClientError> {
     if c.is_public() && c.allows_grant("client_credentials") {
         return Err(ClientError::Invalid("a public client cannot use client_credentials".into()));
     }
-    check_auth_method(c.is_public(), &c.token_endpoint_auth_method).map_err(ClientError::Invalid)?;
+    repo::check_auth_method(c.is_public(), &c.token_endpoint_auth_method).map_err(ClientError::Invalid)?;
     if c.allows_grant("authorization_code") && c.redirect_uris.is_empty() {
         return Err(ClientError::Invalid("authorization_code needs at least one redirect URI".into()));
     }
@@ -142,19 +142,6 @@ fn check(settings: &Settings, c: &Client) -> Result<(), ClientError> {
         return Err(ClientError::Invalid("the admin scope needs a confidential client_credentials client".into()));
     }
     Ok(())
-}
-
-/// A registered `token_endpoint_auth_method` must fit the client: `none` exactly for public clients.
-pub fn check_auth_method(public: bool, method: &str) -> Result<(), String> {
-    let known = repo::AUTH_METHODS.contains(&method) || method == repo::BASIC_OR_POST;
-    match (known, public, method == "none") {
-        (false, _, _) => Err(format!(
-            "token_endpoint_auth_method `{method}` is not supported (client_secret_basic, client_secret_post, none)"
-        )),
-        (true, true, false) => Err("a public client authenticates with `none`".into()),
-        (true, false, true) => Err("a confidential client cannot use `none`".into()),
-        _ => Ok(()),
-    }
 }
 
 /// The method a new client gets when none is asked for: `none` for public clients, else client_secret_basic.

@@ -1,19 +1,12 @@
-//! Account linking: which local user a verified federated identity belongs to.
-//!
-//! 1. A known (provider, subject) is its user.
-//! 2. A signed-in user who started "link another account" gets the new identity.
-//! 3. With `link_by_email = "verified"`, an upstream-verified email held (verified) by exactly one local user
-//!    links to that user (audited).
-//! 4. Otherwise, if a local user already has that email, nothing is linked: the person is told to sign in
-//!    with the provider they used before and link from the account page (never link on an unverified email).
-//! 5. Otherwise a new user is created.
+//! Account linking: which local user a verified federated identity belongs to. The rules are the protocol
+//! core's ([`bridgekeeper_core::linking`], [TB-1]); this module reads the facts and carries the decision out.
 
-use diesel::Connection;
+use bridgekeeper_core::linking::{LinkDecision, LinkFacts, decide};
 
-use super::users::{FederatedIdentity, resolve};
-use crate::store::identities::{self, Identity};
+use super::users::{FederatedIdentity, key, new_identity, resolve};
+use crate::store::identities;
 use crate::store::users::{self, User};
-use crate::store::{DbConn, StoreResult, audit, new_id};
+use crate::store::{DbConn, StoreResult, audit};
 use crate::upstream::config::LinkByEmail;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +22,7 @@ pub enum Outcome {
     Disabled,
 }
 
+/// Reads the facts, asks the core's [`decide`], and carries the decision out.
 pub fn link(
     conn: &mut DbConn,
     fed: &FederatedIdentity,
@@ -36,68 +30,82 @@ pub fn link(
     link_to: Option<&str>,
     now: i64,
 ) -> StoreResult<Outcome> {
-    if let Some(existing) = identities::find(conn, &fed.provider, &fed.subject)? {
-        if link_to.is_some_and(|u| u != existing.user_id) {
-            return Ok(Outcome::LinkedElsewhere);
+    let owner = identities::find_by_key(conn, key(fed))?.map(|i| i.user_id);
+    let (holders, in_use) = match (fed.email.as_deref(), &owner) {
+        (Some(email), None) => (
+            identities::trusted_holders(conn, email)?,
+            identities::email_in_use(conn, email)? || !users::find_by_email(conn, email)?.is_empty(),
+        ),
+        _ => (Vec::new(), false),
+    };
+    let facts = LinkFacts {
+        owner: owner.as_deref(),
+        link_to,
+        email_trusted: fed.email_trusted,
+        trusted_holders: &holders,
+        email_in_use: in_use,
+        policy,
+    };
+    match decide(facts) {
+        LinkDecision::Existing(_) | LinkDecision::Create => {
+            let user = resolve(conn, fed, now)?;
+            let existed = owner.is_some();
+            Ok(match (user.disabled, existed) {
+                (true, _) => Outcome::Disabled,
+                (false, true) => Outcome::Existing(user),
+                (false, false) => Outcome::Created(user),
+            })
         }
-        let user = resolve(conn, fed, now)?;
-        return Ok(if user.disabled { Outcome::Disabled } else { Outcome::Existing(user) });
-    }
-    if let Some(uid) = link_to {
-        let Some(user) = users::find(conn, uid)? else { return Ok(Outcome::LinkedElsewhere) };
-        attach(conn, &user, fed, now, "link")?;
-        return Ok(Outcome::Linked(user));
-    }
-    if let Some(email) = fed.email.as_deref() {
-        let holders = users::find_by_email(conn, email)?;
-        let verified: Vec<&User> = holders.iter().filter(|u| u.email_verified).collect();
-        if policy == LinkByEmail::Verified && fed.email_verified && verified.len() == 1 {
-            let user = verified[0].clone();
+        LinkDecision::LinkTo { user_id, by_email } => {
+            let Some(user) = users::find(conn, &user_id)? else { return Ok(Outcome::LinkedElsewhere) };
             if user.disabled {
                 return Ok(Outcome::Disabled);
             }
-            attach(conn, &user, fed, now, "link_by_email")?;
-            return Ok(Outcome::Linked(user));
+            attach(conn, &user, fed, now, if by_email { "link_by_email" } else { "link" })?;
+            Ok(Outcome::Linked(users::find(conn, &user_id)?.unwrap_or(user)))
         }
-        if !holders.is_empty() {
-            return Ok(Outcome::EmailTaken);
-        }
+        LinkDecision::EmailTaken => Ok(Outcome::EmailTaken),
+        LinkDecision::LinkedElsewhere => Ok(Outcome::LinkedElsewhere),
     }
-    Ok(Outcome::Created(resolve(conn, fed, now)?))
 }
 
 fn attach(conn: &mut DbConn, user: &User, fed: &FederatedIdentity, now: i64, event: &str) -> StoreResult<()> {
-    let ident = Identity {
-        id: new_id(),
-        user_id: user.id.clone(),
-        provider: fed.provider.clone(),
-        issuer: fed.issuer.clone(),
-        subject: fed.subject.clone(),
-        email: fed.email.clone(),
-        email_verified: fed.email_verified,
-        claims_json: super::users::claims_json(fed),
-        upstream_refresh_token: None,
-        created_at: now,
-        last_used_at: now,
-    };
-    conn.transaction(|conn| {
+    let ident = new_identity(&user.id, fed, now);
+    crate::store::transaction(conn, |conn| {
         identities::insert(conn, &ident)?;
-        super::users::refresh_groups(conn, &user.id, now)?;
+        super::users::refresh_derived(conn, &user.id, now)?;
         audit::record(conn, &audit::AuditEvent::new(now, event).user(&user.id).provider(&fed.provider))
     })
 }
 
 /// Removes one of the user's identities, never the last one. Returns whether it was removed.
 pub fn unlink(conn: &mut DbConn, user_id: &str, identity_id: &str, now: i64) -> StoreResult<bool> {
-    conn.transaction(|conn| {
+    crate::store::transaction(conn, |conn| {
         let mine = identities::list_for_user(conn, user_id)?;
         let Some(target) = mine.iter().find(|i| i.id == identity_id) else { return Ok(false) };
         if mine.len() < 2 {
             return Ok(false);
         }
         identities::delete(conn, user_id, identity_id)?;
-        super::users::refresh_groups(conn, user_id, now)?;
+        super::users::refresh_derived(conn, user_id, now)?;
         audit::record(conn, &audit::AuditEvent::new(now, "unlink").user(user_id).provider(&target.provider))?;
+        Ok(true)
+    })
+}
+
+/// [TB-1e] An admin's unlink: removes the identity (never the last one) and ends the sessions that began with a
+/// sign-in through its provider and every grant issued in them. Returns whether it was removed.
+pub fn unlink_and_end_sessions(conn: &mut DbConn, user_id: &str, identity_id: &str, now: i64) -> StoreResult<bool> {
+    crate::store::transaction(conn, |conn| {
+        let Some(target) = identities::list_for_user(conn, user_id)?.into_iter().find(|i| i.id == identity_id) else {
+            return Ok(false);
+        };
+        if !unlink(conn, user_id, identity_id, now)? {
+            return Ok(false);
+        }
+        for hash in crate::store::sessions::revoke_for_user_provider(conn, user_id, &target.provider, now)? {
+            crate::store::grants::revoke_all_for_session(conn, &hash, now)?;
+        }
         Ok(true)
     })
 }

@@ -6,10 +6,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::clients::{NewClient, self_service_scopes};
-use crate::oauth::redirect::validate_for_client;
-use crate::oauth::{ErrorCode, OAuthError};
 use crate::settings::{GRANT_TYPES, Settings};
 use crate::store::clients::Client;
+use bridgekeeper_core::redirect::validate_for_client;
+use bridgekeeper_core::{ErrorCode, OAuthError};
 
 /// Client metadata as sent (unknown members are ignored, RFC 7591 §2).
 #[derive(Debug, Default, Deserialize)]

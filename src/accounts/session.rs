@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::secret::{hash_token, random_token};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::sessions::{self, Session};
 use crate::store::{StoreResult, audit};
 

@@ -2,82 +2,93 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::store::identities::{self, Identity};
+use crate::store::identities::{self, Identity, IdentityKey};
 use crate::store::users::{self, User};
 use crate::store::{DbConn, StoreResult, audit, new_id};
 
-/// What an upstream asserted about the person, after verification.
-#[derive(Debug, Clone, Default)]
-pub struct FederatedIdentity {
-    pub provider: String,
-    pub issuer: String,
-    pub subject: String,
-    pub email: Option<String>,
-    pub email_verified: bool,
-    pub name: Option<String>,
-    pub preferred_username: Option<String>,
-    pub picture: Option<String>,
-    pub groups: Vec<String>,
-    /// When the upstream says the person authenticated (OIDC `auth_time`), if it says.
-    pub auth_time: Option<i64>,
-    /// The upstream's refresh token, kept (sealed) only for `refresh_upstream = true` providers.
-    pub upstream_refresh_token: Option<crate::secret::Secret>,
+pub use crate::upstream::FederatedIdentity;
+
+/// [TB-1c] The key an identity is found by.
+pub fn key(fed: &FederatedIdentity) -> IdentityKey<'_> {
+    if fed.keyed_by_issuer {
+        IdentityKey::Issuer { issuer: &fed.issuer, subject: &fed.subject }
+    } else {
+        IdentityKey::Provider { provider: &fed.provider, subject: &fed.subject }
+    }
 }
 
 /// Finds the local user of a known identity, or creates a new user for an unknown one. Linking rules for
 /// known emails live with the providers (they need the provider's `link_by_email` policy).
 pub fn resolve(conn: &mut DbConn, fed: &FederatedIdentity, now: i64) -> StoreResult<User> {
     let claims = claims_json(fed);
-    let groups_json = serde_json::to_string(&fed.groups)?;
-    if let Some(ident) = identities::find(conn, &fed.provider, &fed.subject)? {
-        identities::touch(conn, &ident.id, &claims, fed.email.as_deref(), fed.email_verified, now)?;
+    if let Some(ident) = identities::find_by_key(conn, key(fed))? {
+        let trust = (fed.email_verified, fed.email_trusted);
+        identities::touch(conn, &ident.id, &claims, fed.email.as_deref(), trust, now)?;
         let Some(mut user) = users::find(conn, &ident.user_id)? else {
             return Err(crate::store::StoreError::Corrupt(format!("identity {} has no user", ident.id)));
         };
         user.name = fed.name.clone().or(user.name);
         user.preferred_username = fed.preferred_username.clone().or(user.preferred_username);
         user.picture = fed.picture.clone().or(user.picture);
-        if fed.email.is_some() {
-            user.email = fed.email.clone();
-            user.email_verified = fed.email_verified;
-        }
-        // Groups are the union over every linked identity, not whatever the last sign-in said.
-        user.groups_json = serde_json::to_string(&union_of_groups(conn, &user.id)?)?;
-        user.updated_at = now;
+        derive(conn, &mut user, now)?;
         users::update_profile(conn, &user)?;
         return Ok(user);
     }
     let user = User {
         id: new_id(),
         email: fed.email.clone(),
-        email_verified: fed.email_verified,
+        email_verified: fed.email_trusted,
         name: fed.name.clone(),
         preferred_username: fed.preferred_username.clone(),
         picture: fed.picture.clone(),
-        groups_json,
+        groups_json: serde_json::to_string(&fed.groups)?,
         disabled: false,
         created_at: now,
         updated_at: now,
     };
-    let ident = Identity {
-        id: new_id(),
-        user_id: user.id.clone(),
-        provider: fed.provider.clone(),
-        issuer: fed.issuer.clone(),
-        subject: fed.subject.clone(),
-        email: fed.email.clone(),
-        email_verified: fed.email_verified,
-        claims_json: claims,
-        upstream_refresh_token: None,
-        created_at: now,
-        last_used_at: now,
-    };
-    diesel::Connection::transaction(conn, |conn| {
+    let ident = new_identity(&user.id, fed, now);
+    crate::store::transaction(conn, |conn| {
         users::insert(conn, &user)?;
         identities::insert(conn, &ident)?;
         audit::record(conn, &audit::AuditEvent::new(now, "user_created").user(&user.id).provider(&fed.provider))
     })?;
     Ok(user)
+}
+
+/// The identity row for a verified federated identity of `user_id`.
+pub fn new_identity(user_id: &str, fed: &FederatedIdentity, now: i64) -> Identity {
+    Identity {
+        id: new_id(),
+        user_id: user_id.to_string(),
+        provider: fed.provider.clone(),
+        issuer: fed.issuer.clone(),
+        subject: fed.subject.clone(),
+        email: fed.email.clone(),
+        email_verified: fed.email_verified,
+        claims_json: claims_json(fed),
+        upstream_refresh_token: None,
+        created_at: now,
+        last_used_at: now,
+        email_trusted: fed.email_trusted,
+    }
+}
+
+/// [TB-1b] What a user's identities say, recomputed: the released `email`/`email_verified` come from the most
+/// recently used identity whose email is trusted (else the latest email, unverified), and the groups are the
+/// union over every linked identity, not whatever the last sign-in said.
+fn derive(conn: &mut DbConn, user: &mut User, now: i64) -> StoreResult<()> {
+    let mut idents = identities::list_for_user(conn, &user.id)?;
+    idents.sort_by_key(|i| std::cmp::Reverse(i.last_used_at));
+    let trusted = idents.iter().find(|i| i.email_trusted && i.email.is_some());
+    let latest = idents.iter().find(|i| i.email.is_some());
+    match (trusted, latest) {
+        (Some(t), _) => (user.email, user.email_verified) = (t.email.clone(), true),
+        (None, Some(l)) => (user.email, user.email_verified) = (l.email.clone(), false),
+        (None, None) => user.email_verified = false,
+    }
+    user.groups_json = serde_json::to_string(&union_of_groups(conn, &user.id)?)?;
+    user.updated_at = now;
+    Ok(())
 }
 
 /// What we keep of an identity's upstream claims.
@@ -104,12 +115,10 @@ pub fn union_of_groups(conn: &mut DbConn, user_id: &str) -> StoreResult<Vec<Stri
     Ok(all)
 }
 
-/// Recomputes and stores a user's groups after their identities changed (link, unlink).
-pub fn refresh_groups(conn: &mut DbConn, user_id: &str, now: i64) -> StoreResult<()> {
-    let groups = serde_json::to_string(&union_of_groups(conn, user_id)?)?;
+/// Recomputes and stores what a user's identities say (email, groups) after they changed (link, unlink).
+pub fn refresh_derived(conn: &mut DbConn, user_id: &str, now: i64) -> StoreResult<()> {
     if let Some(mut user) = users::find(conn, user_id)? {
-        user.groups_json = groups;
-        user.updated_at = now;
+        derive(conn, &mut user, now)?;
         users::update_profile(conn, &user)?;
     }
     Ok(())
@@ -152,7 +161,7 @@ pub fn revoke_everything(conn: &mut DbConn, user_id: &str, now: i64) -> StoreRes
 
 /// Disables (or re-enables) an account; disabling also revokes everything. `false` when there is no such user.
 pub fn set_disabled(conn: &mut DbConn, user_id: &str, disabled: bool, now: i64, actor: &str) -> StoreResult<bool> {
-    diesel::Connection::transaction(conn, |conn| {
+    crate::store::transaction(conn, |conn| {
         if !users::set_disabled(conn, user_id, disabled, now)? {
             return Ok(false);
         }

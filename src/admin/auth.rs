@@ -7,7 +7,7 @@ use std::pin::Pin;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 
 use super::error::ApiError;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The authenticated admin client.
 #[derive(Debug, Clone)]

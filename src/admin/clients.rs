@@ -8,7 +8,7 @@ use super::auth::Admin;
 use super::error::{ApiError, ErrorBody};
 use super::{Paging, no_store};
 use crate::accounts::clients::{self as svc, ClientUpdate, NewClient};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::clients::{self as repo, Client, Filter};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody};
 use super::{Paging, no_store};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::{audit, consents, grants};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -9,7 +9,7 @@ use super::auth::Admin;
 use super::error::{ApiError, ErrorBody};
 use super::{Paging, no_store};
 use crate::accounts::{linking, users as svc};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::{audit, identities, users};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -200,7 +200,7 @@ pub async fn unlink(
         return Err(ApiError::not_found("no such identity for this user"));
     }
     let now = state.clock.now();
-    if !state.db.run(move |c| linking::unlink(c, &uid, &i2, now)).await? {
+    if !state.db.run(move |c| linking::unlink_and_end_sessions(c, &uid, &i2, now)).await? {
         return Err(ApiError::conflict("the only identity of a user cannot be unlinked"));
     }
     Ok(HttpResponse::NoContent().finish())

@@ -291,7 +291,7 @@ pub async fn keys(settings: &Settings, cmd: KeysCmd) -> Result<(), CliError> {
                 .run(move |c| {
                     let keys = crate::tokens::keyring::reseal(c, &sealer)?;
                     let tokens = crate::accounts::upstream_tokens::reseal(c, &sealer)?;
-                    let server = crate::store::server_secrets::reseal(c, &sealer)?;
+                    let server = crate::accounts::server_secrets::reseal(c, &sealer)?;
                     Ok(keys + tokens + server)
                 })
                 .await?;

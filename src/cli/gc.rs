@@ -7,7 +7,7 @@ use crate::store::gc;
 
 pub async fn gc(settings: &Settings, dry_run: bool) -> Result<(), CliError> {
     let db = super::admin::open(settings)?;
-    let policy = gc::Policy::from_settings(settings);
+    let policy = crate::sweeper::policy(settings);
     let now = Clock::System.now();
     let rows = db.run(move |c| gc::sweep(c, now, &policy, dry_run)).await?;
     let verb = if dry_run { "would be removed" } else { "removed" };

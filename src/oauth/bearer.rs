@@ -1,7 +1,7 @@
 //! Checking our own access tokens where we are the resource server (userinfo, introspection): signature,
 //! `typ`, issuer and expiry, then revocation (jti deny-list, grant revoked, user disabled).
 
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::{StoreResult, grants, revoked, users};
 use crate::tokens::claims::{AccessClaims, verify_access_token};
 

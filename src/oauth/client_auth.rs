@@ -5,7 +5,7 @@
 use base64::Engine;
 
 use super::{OAuthError, params::Params};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::clients::Client;
 
 /// Who is calling, as claimed by the request (before checking the secret).

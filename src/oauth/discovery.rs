@@ -2,8 +2,8 @@
 
 use actix_web::{HttpResponse, get, web};
 
-use crate::server::AppState;
 use crate::settings::Settings;
+use crate::state::AppState;
 
 /// The provider metadata: only what is really supported.
 pub fn metadata(s: &Settings) -> serde_json::Value {

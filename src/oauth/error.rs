@@ -1,153 +1,62 @@
-//! OAuth/OIDC protocol errors as values. `Display` is the RFC wire code; the endpoint picks the representation
-//! (JSON for back-channel endpoints, a redirect for /authorize once the redirect URI is trusted).
+//! The OAuth JSON responder. The errors themselves are values of the protocol core
+//! ([`bridgekeeper_core::error`]); this is the one place that turns them into RFC 6749 §5.2 responses with
+//! `Cache-Control: no-store` ([TK-2]), `WWW-Authenticate: Basic` for Basic-authenticated 401s ([CA-2]) and
+//! `Retry-After` for throttled requests.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
+pub use bridgekeeper_core::error::{ErrorCode, OAuthError, sanitize};
+
 use crate::store::StoreError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    InvalidRequest,
-    InvalidClient,
-    InvalidGrant,
-    UnauthorizedClient,
-    UnsupportedGrantType,
-    UnsupportedResponseType,
-    InvalidScope,
-    AccessDenied,
-    ServerError,
-    TemporarilyUnavailable,
-    LoginRequired,
-    ConsentRequired,
-    InteractionRequired,
-    AccountSelectionRequired,
-    RequestNotSupported,
-    RequestUriNotSupported,
-    InvalidToken,
-    InsufficientScope,
-    UnsupportedTokenType,
-    InvalidRedirectUri,
-    InvalidClientMetadata,
-}
+/// An [`OAuthError`] on its way out of a back-channel endpoint (token, introspection, revocation, userinfo).
+#[derive(Debug)]
+pub struct OAuthJson(pub OAuthError);
 
-impl ErrorCode {
-    pub fn as_str(self) -> &'static str {
-        use ErrorCode::*;
-        match self {
-            InvalidRequest => "invalid_request",
-            InvalidClient => "invalid_client",
-            InvalidGrant => "invalid_grant",
-            UnauthorizedClient => "unauthorized_client",
-            UnsupportedGrantType => "unsupported_grant_type",
-            UnsupportedResponseType => "unsupported_response_type",
-            InvalidScope => "invalid_scope",
-            AccessDenied => "access_denied",
-            ServerError => "server_error",
-            TemporarilyUnavailable => "temporarily_unavailable",
-            LoginRequired => "login_required",
-            ConsentRequired => "consent_required",
-            InteractionRequired => "interaction_required",
-            AccountSelectionRequired => "account_selection_required",
-            RequestNotSupported => "request_not_supported",
-            RequestUriNotSupported => "request_uri_not_supported",
-            InvalidToken => "invalid_token",
-            InsufficientScope => "insufficient_scope",
-            UnsupportedTokenType => "unsupported_token_type",
-            InvalidRedirectUri => "invalid_redirect_uri",
-            InvalidClientMetadata => "invalid_client_metadata",
-        }
-    }
-}
-
-impl std::fmt::Display for ErrorCode {
+impl std::fmt::Display for OAuthJson {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        self.0.fmt(f)
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OAuthError {
-    pub code: ErrorCode,
-    pub description: String,
-    /// The client authenticated (or tried to) with HTTP Basic: a 401 must carry `WWW-Authenticate: Basic`.
-    pub basic_auth: bool,
-    /// Throttled: 429 with `Retry-After` (seconds).
-    pub retry_after: Option<u64>,
-}
-
-impl std::fmt::Display for OAuthError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code, self.description)
+impl From<OAuthError> for OAuthJson {
+    fn from(e: OAuthError) -> Self {
+        OAuthJson(e)
     }
 }
 
-impl OAuthError {
-    pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
-        OAuthError { code, description: sanitize(&description.into()), basic_auth: false, retry_after: None }
-    }
-
-    pub fn invalid_request(d: impl Into<String>) -> Self {
-        Self::new(ErrorCode::InvalidRequest, d)
-    }
-
-    pub fn invalid_grant(d: impl Into<String>) -> Self {
-        Self::new(ErrorCode::InvalidGrant, d)
-    }
-
-    pub fn invalid_client(d: impl Into<String>) -> Self {
-        Self::new(ErrorCode::InvalidClient, d)
-    }
-
-    pub fn invalid_scope(d: impl Into<String>) -> Self {
-        Self::new(ErrorCode::InvalidScope, d)
-    }
-
-    /// Too many requests or failures from this address or client.
-    pub fn too_many(wait_secs: u64) -> Self {
-        let mut e = Self::new(ErrorCode::TemporarilyUnavailable, "too many requests; retry later");
-        e.retry_after = Some(wait_secs.max(1));
-        e
-    }
-
-    pub fn with_basic(mut self, basic: bool) -> Self {
-        self.basic_auth = basic;
-        self
-    }
-
-    pub fn status(&self) -> StatusCode {
-        if self.retry_after.is_some() {
-            return StatusCode::TOO_MANY_REQUESTS;
-        }
-        match self.code {
-            ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
-            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::BAD_REQUEST,
-        }
-    }
-
-    /// The RFC 6749 §5.2 JSON body.
-    pub fn json_body(&self) -> serde_json::Value {
-        serde_json::json!({"error": self.code.as_str(), "error_description": self.description})
+impl From<StoreError> for OAuthJson {
+    fn from(e: StoreError) -> Self {
+        OAuthJson(e.into())
     }
 }
 
-impl ResponseError for OAuthError {
+/// The HTTP status of an error value.
+pub fn status_of(e: &OAuthError) -> StatusCode {
+    StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+/// The RFC 6749 §5.2 response for an error value.
+pub fn json_response(e: &OAuthError) -> HttpResponse {
+    let mut resp = HttpResponse::build(status_of(e));
+    resp.insert_header(("Cache-Control", "no-store")).insert_header(("Pragma", "no-cache"));
+    if let Some(wait) = e.retry_after {
+        resp.insert_header(("Retry-After", wait.to_string()));
+    }
+    if e.code == ErrorCode::InvalidClient && e.basic_auth {
+        resp.insert_header(("WWW-Authenticate", "Basic realm=\"bridgekeeper\", charset=\"UTF-8\""));
+    }
+    resp.json(e.json_body())
+}
+
+impl ResponseError for OAuthJson {
     fn status_code(&self) -> StatusCode {
-        self.status()
+        status_of(&self.0)
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut resp = HttpResponse::build(self.status());
-        resp.insert_header(("Cache-Control", "no-store")).insert_header(("Pragma", "no-cache"));
-        if let Some(wait) = self.retry_after {
-            resp.insert_header(("Retry-After", wait.to_string()));
-        }
-        if self.code == ErrorCode::InvalidClient && self.basic_auth {
-            resp.insert_header(("WWW-Authenticate", "Basic realm=\"bridgekeeper\", charset=\"UTF-8\""));
-        }
-        resp.json(self.json_body())
+        json_response(&self.0)
     }
 }
 
@@ -155,21 +64,5 @@ impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "storage failure");
         OAuthError::new(ErrorCode::TemporarilyUnavailable, "the service is temporarily unavailable, try again")
-    }
-}
-
-/// RFC 6749 allows only %x20-21 / %x23-5B / %x5D-7E in error_description.
-pub fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c == '"' || c == '\\' || !(' '..='~').contains(&c) { '\'' } else { c }).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn descriptions_carry_only_allowed_characters() {
-        let e = OAuthError::invalid_request("bad \"x\"\\\n\u{e9}");
-        assert!(e.description.chars().all(|c| (' '..='~').contains(&c) && c != '"' && c != '\\'));
     }
 }

@@ -3,13 +3,14 @@
 
 use super::issue::{self, TokenResponse};
 use super::params::Params;
-use super::{ErrorCode, OAuthError, authorize::valid_pkce_value};
+use super::{ErrorCode, OAuthError};
 use crate::accounts::upstream_tokens::Recheck;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::store::codes::{self, Redemption};
 use crate::store::refresh::{self, RefreshToken, Rotation};
 use crate::store::{audit, grants, users};
+use bridgekeeper_core::pkce;
 
 pub async fn authorization_code(
     state: &AppState,
@@ -17,8 +18,8 @@ pub async fn authorization_code(
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
     let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
-    let verifier = params.get("code_verifier").map(String::from);
-    if verifier.as_deref().is_some_and(|v| !valid_pkce_value(v)) {
+    let verifier = params.get("code_verifier");
+    if verifier.is_some_and(|v| !pkce::valid_pkce_value(v)) {
         return Err(OAuthError::invalid_grant("code_verifier is malformed"));
     }
     let hash = crate::secret::hash_token(code);
@@ -48,12 +49,7 @@ pub async fn authorization_code(
     {
         return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
     }
-    match (&code.code_challenge, &verifier) {
-        (Some(ch), Some(v)) if crate::tokens::jws::pkce_matches(v, ch) => {}
-        (Some(_), _) => return Err(OAuthError::invalid_grant("PKCE verification failed")),
-        (None, Some(_)) => return Err(OAuthError::invalid_grant("code_verifier sent but no code_challenge was")),
-        (None, None) => {}
-    }
+    pkce::check_verifier(code.code_challenge.as_deref(), verifier)?;
     let (gid, uid) = (code.grant_id.clone(), code.user_id.clone());
     let (grant, user) = state.db.run(move |c| Ok((grants::find(c, &gid)?, users::find(c, &uid)?))).await?;
     // A revocation from before this redemption (logout) refuses; one racing it (a concurrent replay) does not

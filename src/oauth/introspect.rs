@@ -4,8 +4,8 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::token::{form_params, no_store_json, post_only};
-use super::{OAuthError, bearer, client_auth};
-use crate::server::AppState;
+use super::{OAuthError, OAuthJson, bearer, client_auth};
+use crate::state::AppState;
 use crate::store::{audit, grants, refresh, revoked};
 use crate::tokens::claims::verify_access_token;
 
@@ -14,11 +14,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/revoke").route(web::post().to(revoke)).default_service(web::to(post_only)));
 }
 
-async fn introspect(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, OAuthError> {
+async fn introspect(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, OAuthJson> {
     let params = form_params(&req, &body)?;
     let client = client_auth::authenticate_limited(&state, &req, &params, false).await?;
     let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
@@ -54,7 +50,7 @@ async fn introspect(
     })
 }
 
-async fn revoke(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, OAuthError> {
+async fn revoke(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, OAuthJson> {
     let params = form_params(&req, &body)?;
     let client = client_auth::authenticate_limited(&state, &req, &params, true).await?;
     let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?.to_string();

@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 
 use super::{ErrorCode, OAuthError};
 use crate::accounts::users::claims_for_scopes;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::grants::Grant;
 use crate::store::refresh::RefreshToken;
 use crate::store::users::User;

@@ -9,10 +9,10 @@ use super::authorize::see_other;
 use super::params::Params;
 use super::redirect::with_params;
 use crate::accounts::session;
-use crate::server::AppState;
+use crate::respond::PageError;
+use crate::state::AppState;
 use crate::store::clients;
 use crate::tokens::claims::{IdTokenHint, own_id_token_hint};
-use crate::web::PageError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/logout", web::get().to(get))
@@ -93,7 +93,7 @@ async fn start(state: &AppState, req: &HttpRequest, p: Params) -> Result<HttpRes
         return finish(state, req, plan.target).await;
     }
     let (csrf, cookie) = session::csrf_token(state, req);
-    let mut ctx = crate::web::context(state);
+    let mut ctx = crate::respond::page_context(&state.settings);
     ctx.insert("csrf", &csrf);
     ctx.insert("params", &p.to_query());
     let html = state.templates.render("logout_confirm.html", &ctx)?;
@@ -130,7 +130,7 @@ async fn finish(state: &AppState, req: &HttpRequest, target: Option<String>) -> 
     let mut resp = match target {
         Some(t) => see_other(&t),
         None => {
-            let html = state.templates.render("logged_out.html", &crate::web::context(state))?;
+            let html = state.templates.render("logged_out.html", &crate::respond::page_context(&state.settings))?;
             HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html)
         }
     };

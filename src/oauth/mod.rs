@@ -9,13 +9,12 @@ pub mod grants;
 pub mod introspect;
 pub mod issue;
 pub mod logout;
-pub mod params;
-pub mod redirect;
 pub mod register;
 pub mod token;
 pub mod userinfo;
 
-pub use error::{ErrorCode, OAuthError};
+pub use bridgekeeper_core::{params, redirect};
+pub use error::{ErrorCode, OAuthError, OAuthJson};
 
 pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     discovery::configure(cfg);

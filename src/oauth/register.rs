@@ -11,7 +11,7 @@ use super::token::authorization_header;
 use crate::accounts::clients::{self as svc, ClientError};
 use crate::accounts::registration::{self, Metadata};
 use crate::secret::{hash_token, random_token, verify_token_hash};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::clients::Client;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -64,7 +64,7 @@ impl std::fmt::Display for RegError {
 impl actix_web::ResponseError for RegError {
     fn status_code(&self) -> StatusCode {
         match self {
-            RegError::Protocol(e) => e.status(),
+            RegError::Protocol(e) => super::error::status_of(e),
             RegError::Unauthorized => StatusCode::UNAUTHORIZED,
             RegError::Disabled => StatusCode::NOT_FOUND,
         }
@@ -72,7 +72,7 @@ impl actix_web::ResponseError for RegError {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            RegError::Protocol(e) => e.error_response(),
+            RegError::Protocol(e) => super::error::json_response(e),
             RegError::Unauthorized => HttpResponse::Unauthorized()
                 .insert_header(("Cache-Control", "no-store"))
                 .insert_header(("WWW-Authenticate", "Bearer realm=\"bridgekeeper\", error=\"invalid_token\""))

@@ -6,8 +6,8 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 
 use super::issue::TokenResponse;
 use super::params::Params;
-use super::{ErrorCode, OAuthError, client_auth, grants};
-use crate::server::AppState;
+use super::{ErrorCode, OAuthError, OAuthJson, client_auth, grants};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/token").route(web::post().to(token)).default_service(web::to(post_only)));
@@ -38,26 +38,27 @@ pub fn no_store_json<T: serde::Serialize>(body: &T) -> HttpResponse {
     HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).insert_header(("Pragma", "no-cache")).json(body)
 }
 
-async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, OAuthError> {
+async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, OAuthJson> {
     let params = form_params(&req, &body)?;
     let grant_type = params.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
     let allow_public = match grant_type {
         "authorization_code" | "refresh_token" => true,
         "client_credentials" => false,
-        _ => return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "unsupported grant_type")),
+        _ => return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "unsupported grant_type").into()),
     };
     let client = client_auth::authenticate_limited(&state, &req, &params, allow_public).await?;
     if let Some(d) = params.first_duplicate() {
-        return Err(OAuthError::invalid_request(format!("parameter {d} is repeated")));
+        return Err(OAuthError::invalid_request(format!("parameter {d} is repeated")).into());
     }
     if !client.allows_grant(grant_type) {
-        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not use this grant type"));
+        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not use this grant type").into());
     }
     if grant_type == "client_credentials" && !client.may_use_client_credentials() {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
             "client_credentials for this client waits for an admin's approval",
-        ));
+        )
+        .into());
     }
     let resp: TokenResponse = match grant_type {
         "authorization_code" => grants::authorization_code(&state, &client, &params).await?,

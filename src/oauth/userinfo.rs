@@ -5,7 +5,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 
 use super::{bearer, params::Params, token::authorization_header};
 use crate::accounts::users::claims_for_scopes;
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/userinfo").route(web::get().to(get)).route(web::post().to(post)));

@@ -39,6 +39,19 @@ pub const AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post",
 /// method, as they always could.
 pub const BASIC_OR_POST: &str = "client_secret_basic_or_post";
 
+/// A registered `token_endpoint_auth_method` must fit the client: `none` exactly for public clients.
+pub fn check_auth_method(public: bool, method: &str) -> Result<(), String> {
+    let known = AUTH_METHODS.contains(&method) || method == BASIC_OR_POST;
+    match (known, public, method == "none") {
+        (false, _, _) => Err(format!(
+            "token_endpoint_auth_method `{method}` is not supported (client_secret_basic, client_secret_post, none)"
+        )),
+        (true, true, false) => Err("a public client authenticates with `none`".into()),
+        (true, false, true) => Err("a confidential client cannot use `none`".into()),
+        _ => Ok(()),
+    }
+}
+
 /// A registered client. `secret_hash` is SHA-256 of the secret; `None` means a public client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {

@@ -31,17 +31,6 @@ pub struct Policy {
     pub audit_retention_secs: i64,
 }
 
-impl Policy {
-    pub fn from_settings(s: &crate::settings::Settings) -> Self {
-        Policy {
-            batch: s.gc_batch_size.max(1),
-            code_keep_secs: s.tokens.access_token_ttl_secs,
-            revoked_keep_secs: s.tokens.access_token_ttl_secs,
-            audit_retention_secs: s.audit_retention_days.saturating_mul(86_400),
-        }
-    }
-}
-
 /// One table's rule: rows `x` of `table` matching `delete` go; `count` estimates the same set without
 /// depending on earlier deletions (for `--dry-run`).
 struct Rule {

@@ -96,6 +96,18 @@ pub fn revoke_online_for_session(conn: &mut DbConn, session_hash: &str, now: i64
     revoke_many(conn, &online, now)
 }
 
+/// Revokes every grant tied to a browser session, `offline_access` ones included (the sign-in it came from is no
+/// longer the user's).
+pub fn revoke_all_for_session(conn: &mut DbConn, session_hash: &str, now: i64) -> StoreResult<usize> {
+    super::bump_epoch();
+    let ids: Vec<String> = grants::table
+        .filter(grants::session_hash.eq(session_hash))
+        .filter(grants::revoked_at.is_null())
+        .select(grants::id)
+        .load(conn)?;
+    revoke_many(conn, &ids, now)
+}
+
 fn revoke_many(conn: &mut DbConn, ids: &[String], now: i64) -> StoreResult<usize> {
     let mut n = 0;
     for id in ids {

@@ -19,6 +19,49 @@ pub struct Identity {
     pub upstream_refresh_token: Option<String>,
     pub created_at: i64,
     pub last_used_at: i64,
+    /// [TB-1a] The email was verified upstream and the provider is trusted for emails.
+    pub email_trusted: bool,
+}
+
+/// [TB-1c] What identifies an upstream person: the issuer and subject for OpenID Connect upstreams (so that a
+/// provider file re-pointed at another issuer never maps that issuer's subjects onto the old users), the provider
+/// id and subject for OAuth2 ones (they have no issuer).
+#[derive(Debug, Clone, Copy)]
+pub enum IdentityKey<'a> {
+    Issuer { issuer: &'a str, subject: &'a str },
+    Provider { provider: &'a str, subject: &'a str },
+}
+
+pub fn find_by_key(conn: &mut DbConn, key: IdentityKey<'_>) -> StoreResult<Option<Identity>> {
+    let q = identities::table.select(Identity::as_select()).order(identities::created_at.asc());
+    Ok(match key {
+        IdentityKey::Issuer { issuer, subject } => {
+            q.filter(identities::issuer.eq(issuer)).filter(identities::subject.eq(subject)).first(conn).optional()?
+        }
+        IdentityKey::Provider { provider, subject } => q
+            .filter(identities::provider.eq(provider))
+            .filter(identities::subject.eq(subject))
+            .first(conn)
+            .optional()?,
+    })
+}
+
+/// [TB-1] The users holding `email` through an identity whose email was trusted.
+pub fn trusted_holders(conn: &mut DbConn, email: &str) -> StoreResult<Vec<String>> {
+    let mut ids: Vec<String> = identities::table
+        .filter(identities::email.eq(email))
+        .filter(identities::email_trusted.eq(true))
+        .select(identities::user_id)
+        .load(conn)?;
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// Does any identity carry `email` (trusted or not)?
+pub fn email_in_use(conn: &mut DbConn, email: &str) -> StoreResult<bool> {
+    let n: i64 = identities::table.filter(identities::email.eq(email)).count().get_result(conn)?;
+    Ok(n > 0)
 }
 
 pub fn insert(conn: &mut DbConn, identity: &Identity) -> StoreResult<()> {
@@ -26,13 +69,9 @@ pub fn insert(conn: &mut DbConn, identity: &Identity) -> StoreResult<()> {
     Ok(())
 }
 
+/// The identity of `provider` with upstream `subject`.
 pub fn find(conn: &mut DbConn, provider: &str, subject: &str) -> StoreResult<Option<Identity>> {
-    Ok(identities::table
-        .filter(identities::provider.eq(provider))
-        .filter(identities::subject.eq(subject))
-        .select(Identity::as_select())
-        .first(conn)
-        .optional()?)
+    find_by_key(conn, IdentityKey::Provider { provider, subject })
 }
 
 pub fn find_for_user(conn: &mut DbConn, user_id: &str, provider: &str) -> StoreResult<Option<Identity>> {
@@ -58,7 +97,7 @@ pub fn touch(
     id: &str,
     claims_json: &str,
     email: Option<&str>,
-    verified: bool,
+    (verified, trusted): (bool, bool),
     now: i64,
 ) -> StoreResult<()> {
     diesel::update(identities::table.find(id))
@@ -67,6 +106,7 @@ pub fn touch(
             identities::claims_json.eq(claims_json),
             identities::email.eq(email),
             identities::email_verified.eq(verified),
+            identities::email_trusted.eq(trusted),
         ))
         .execute(conn)?;
     Ok(())
@@ -79,4 +119,28 @@ pub fn delete(conn: &mut DbConn, user_id: &str, identity_id: &str) -> StoreResul
     )
     .execute(conn)?;
     Ok(n == 1)
+}
+
+/// Stores an identity's sealed upstream refresh token.
+pub fn set_sealed_upstream_token(conn: &mut DbConn, identity_id: &str, sealed: &str) -> StoreResult<()> {
+    diesel::update(identities::table.find(identity_id))
+        .set(identities::upstream_refresh_token.eq(sealed))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// An identity's sealed upstream refresh token, if any.
+pub fn sealed_upstream_token(conn: &mut DbConn, identity_id: &str) -> StoreResult<Option<String>> {
+    let sealed: Option<Option<String>> =
+        identities::table.find(identity_id).select(identities::upstream_refresh_token).first(conn).optional()?;
+    Ok(sealed.flatten())
+}
+
+/// Every (identity id, sealed upstream refresh token).
+pub fn sealed_upstream_tokens(conn: &mut DbConn) -> StoreResult<Vec<(String, String)>> {
+    let rows: Vec<(String, Option<String>)> = identities::table
+        .filter(identities::upstream_refresh_token.is_not_null())
+        .select((identities::id, identities::upstream_refresh_token))
+        .load(conn)?;
+    Ok(rows.into_iter().filter_map(|(id, v)| v.map(|v| (id, v))).collect())
 }

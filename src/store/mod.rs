@@ -264,6 +264,15 @@ fn bump_if_dirty() {
     }
 }
 
+/// Runs `f` in one transaction: committed when it returns `Ok`, rolled back otherwise. The only way code outside
+/// `store/` groups writes (no diesel outside this module).
+pub fn transaction<T, F>(conn: &mut DbConn, f: F) -> StoreResult<T>
+where
+    F: FnOnce(&mut DbConn) -> StoreResult<T>,
+{
+    conn.transaction(f)
+}
+
 /// A random row id (128 bits, URL safe).
 pub fn new_id() -> String {
     crate::secret::random_token_bytes(16)

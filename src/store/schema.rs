@@ -28,6 +28,7 @@ diesel::table! {
         upstream_refresh_token -> Nullable<Text>,
         created_at -> BigInt,
         last_used_at -> BigInt,
+        email_trusted -> Bool,
     }
 }
 

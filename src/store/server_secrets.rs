@@ -1,114 +1,34 @@
-//! Secrets the broker makes for itself and every instance shares (the CSRF token key): created once by whichever
-//! instance starts first, sealed at rest when `encryption_keys` is set.
+//! Secrets the broker makes for itself and every instance shares (the CSRF token key), as stored: the value is
+//! sealed by the caller (`accounts::server_secrets`) when `encryption_keys` is set.
 
 use diesel::prelude::*;
 
 use super::schema::server_secrets;
 use super::{DbConn, StoreError, StoreResult};
-use crate::crypto::Sealer;
 
-/// The name of the key under which CSRF form tokens are computed.
-pub const CSRF_KEY: &str = "csrf_hmac_key";
-
-fn context(name: &str) -> String {
-    format!("server_secrets:{name}")
+pub fn find(conn: &mut DbConn, name: &str) -> StoreResult<Option<String>> {
+    Ok(server_secrets::table.find(name).select(server_secrets::value).first(conn).optional()?)
 }
 
-/// The secret `name` (32 random bytes), created on first use. Safe against instances starting together: the
-/// first insert wins and everyone reads the winner. A value sealed under a key that is gone is replaced (a new
-/// CSRF key only invalidates forms that are open at that moment).
-pub fn get_or_create(conn: &mut DbConn, sealer: &Sealer, name: &str, now: i64) -> StoreResult<Vec<u8>> {
-    if let Some(v) = read(conn, sealer, name)? {
-        return Ok(v);
-    }
-    let fresh = crate::secret::random_token();
-    let stored = seal(sealer, name, &fresh)?;
+/// Stores `value` unless `name` exists already; returns whether this call stored it (instances starting together:
+/// the first insert wins).
+pub fn insert_if_absent(conn: &mut DbConn, name: &str, value: &str, now: i64) -> StoreResult<bool> {
     let inserted = diesel::insert_into(server_secrets::table)
-        .values((server_secrets::name.eq(name), server_secrets::value.eq(&stored), server_secrets::created_at.eq(now)))
+        .values((server_secrets::name.eq(name), server_secrets::value.eq(value), server_secrets::created_at.eq(now)))
         .execute(conn);
     match inserted.map_err(StoreError::from) {
-        Ok(_) | Err(StoreError::Conflict) => {}
-        Err(e) => return Err(e),
-    }
-    match read(conn, sealer, name)? {
-        Some(v) => Ok(v),
-        None => {
-            diesel::update(server_secrets::table.find(name))
-                .set((server_secrets::value.eq(&stored), server_secrets::created_at.eq(now)))
-                .execute(conn)?;
-            Ok(fresh.into_bytes())
-        }
+        Ok(_) => Ok(true),
+        Err(StoreError::Conflict) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
-fn seal(sealer: &Sealer, name: &str, value: &str) -> StoreResult<String> {
-    if !sealer.is_enabled() {
-        return Ok(value.to_string());
-    }
-    sealer.seal(value.as_bytes(), &context(name)).map_err(|e| StoreError::Corrupt(e.to_string()))
+pub fn set(conn: &mut DbConn, name: &str, value: &str) -> StoreResult<()> {
+    diesel::update(server_secrets::table.find(name)).set(server_secrets::value.eq(value)).execute(conn)?;
+    Ok(())
 }
 
-/// The stored value, or `None` when absent or sealed under a key this instance no longer has.
-fn read(conn: &mut DbConn, sealer: &Sealer, name: &str) -> StoreResult<Option<Vec<u8>>> {
-    let stored: Option<String> =
-        server_secrets::table.find(name).select(server_secrets::value).first(conn).optional()?;
-    Ok(stored.and_then(
-        |v| {
-            if Sealer::is_sealed(&v) { sealer.open(&v, &context(name)).ok() } else { Some(v.into_bytes()) }
-        },
-    ))
-}
-
-/// Re-encrypts every server secret not sealed with the current encryption key (`keys reseal`); returns how many.
-/// A value no configured key opens is left alone (it is replaced at the next start).
-pub fn reseal(conn: &mut DbConn, sealer: &Sealer) -> StoreResult<usize> {
-    if !sealer.is_enabled() {
-        return Ok(0);
-    }
-    let rows: Vec<(String, String)> =
-        server_secrets::table.select((server_secrets::name, server_secrets::value)).load(conn)?;
-    let mut n = 0;
-    for (name, value) in rows {
-        if !sealer.is_stale(&value) {
-            continue;
-        }
-        let Some(plain) = read(conn, sealer, &name)? else { continue };
-        let text = String::from_utf8(plain).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let fresh = seal(sealer, &name, &text)?;
-        diesel::update(server_secrets::table.find(&name)).set(server_secrets::value.eq(fresh)).execute(conn)?;
-        n += 1;
-    }
-    Ok(n)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_secret_is_created_once_sealed_and_resealed() {
-        let dir = tempfile_dir();
-        let db = crate::store::Db::open(&format!("sqlite://{dir}/s.db"), 2, std::time::Duration::from_secs(5)).unwrap();
-        db.migrate().unwrap();
-        let mut c = db.conn().unwrap();
-        let old = Sealer::from_spec("a:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=").unwrap();
-        let first = get_or_create(&mut c, &old, CSRF_KEY, 1).unwrap();
-        assert_eq!(get_or_create(&mut c, &old, CSRF_KEY, 2).unwrap(), first, "created once");
-        let stored: String = server_secrets::table.select(server_secrets::value).first(&mut c).unwrap();
-        assert!(Sealer::is_sealed(&stored), "sealed at rest");
-        let both = Sealer::from_spec(
-            "b:CAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg=,a:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=",
-        )
-        .unwrap();
-        assert_eq!(reseal(&mut c, &both).unwrap(), 1);
-        let new_only = Sealer::from_spec("b:CAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg=").unwrap();
-        assert_eq!(get_or_create(&mut c, &new_only, CSRF_KEY, 3).unwrap(), first, "opens with the new key alone");
-        std::fs::remove_dir_all(&dir).ok();
-    }
-
-    fn tempfile_dir() -> String {
-        let d = std::env::temp_dir().join(format!("bk-secrets-{}", crate::secret::random_token_bytes(6)));
-        std::fs::create_dir_all(&d).unwrap();
-        d.display().to_string()
-    }
+/// Every (name, stored value).
+pub fn list(conn: &mut DbConn) -> StoreResult<Vec<(String, String)>> {
+    Ok(server_secrets::table.select((server_secrets::name, server_secrets::value)).load(conn)?)
 }

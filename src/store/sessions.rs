@@ -47,6 +47,23 @@ pub fn revoke(conn: &mut DbConn, id_hash: &str, now: i64) -> StoreResult<bool> {
     Ok(n == 1)
 }
 
+/// Ends a user's live sessions that began with a sign-in at `provider`; returns their id hashes.
+pub fn revoke_for_user_provider(
+    conn: &mut DbConn,
+    user_id: &str,
+    provider: &str,
+    now: i64,
+) -> StoreResult<Vec<String>> {
+    super::bump_epoch();
+    let live = sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::provider.eq(provider))
+        .filter(sessions::revoked_at.is_null());
+    let hashes: Vec<String> = live.select(sessions::id_hash).load(conn)?;
+    diesel::update(live).set(sessions::revoked_at.eq(now)).execute(conn)?;
+    Ok(hashes)
+}
+
 pub fn revoke_all_for_user(conn: &mut DbConn, user_id: &str, now: i64) -> StoreResult<usize> {
     super::bump_epoch();
     Ok(diesel::update(sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::revoked_at.is_null()))

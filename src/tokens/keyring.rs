@@ -3,8 +3,6 @@
 
 use std::collections::HashMap;
 
-use diesel::Connection;
-
 use super::keys::{self, Alg, KeyError, SigningKey};
 use crate::crypto::{CryptoError, Sealer};
 use crate::store::keys::{self as repo, SigningKeyRow};
@@ -133,7 +131,7 @@ impl KeyRing {
 /// At first start (for each algorithm in use): a `current` key to sign with and a `next` key already published
 /// for the first rotation.
 pub fn ensure_keys(conn: &mut DbConn, alg: Alg, now: i64, sealer: &Sealer) -> StoreResult<bool> {
-    conn.transaction(|conn| {
+    crate::store::transaction(conn, |conn| {
         let rows: Vec<SigningKeyRow> = repo::list(conn)?.into_iter().filter(|r| r.alg == alg.as_str()).collect();
         if rows.iter().any(|r| r.state == "current") {
             return Ok(false);
@@ -150,7 +148,7 @@ pub fn ensure_keys(conn: &mut DbConn, alg: Alg, now: i64, sealer: &Sealer) -> St
 /// `next` is published. Retired keys older than `keep_retired_secs` (the longest token lifetime) are deleted.
 /// Returns the kid that now signs.
 pub fn rotate(conn: &mut DbConn, alg: Alg, now: i64, keep_retired_secs: i64, sealer: &Sealer) -> StoreResult<String> {
-    conn.transaction(|conn| {
+    crate::store::transaction(conn, |conn| {
         let rows: Vec<SigningKeyRow> = repo::list(conn)?.into_iter().filter(|r| r.alg == alg.as_str()).collect();
         for r in rows.iter().filter(|r| r.state == "current") {
             repo::set_state(conn, &r.kid, "retired", now)?;
@@ -189,7 +187,7 @@ pub fn rotate_all(
     keep_retired_secs: i64,
     sealer: &Sealer,
 ) -> StoreResult<String> {
-    conn.transaction(|conn| {
+    crate::store::transaction(conn, |conn| {
         ensure_all(conn, algs, now, sealer)?;
         for row in repo::list(conn)? {
             let in_use = algs.iter().any(|a| a.as_str() == row.alg);

@@ -16,13 +16,7 @@ pub enum ProviderKind {
     Dev,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum LinkByEmail {
-    #[default]
-    Never,
-    Verified,
-}
+pub use bridgekeeper_core::linking::LinkByEmail;
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -62,6 +56,13 @@ pub struct ProviderConfig {
     pub scopes: Vec<String>,
     #[serde(default)]
     pub link_by_email: LinkByEmail,
+    /// [TB-1a] Whether the broker believes this provider's `email_verified` (default false). Linking by email
+    /// needs it.
+    #[serde(default)]
+    pub trust_email: bool,
+    /// [TB-5] Whether the admin trusts the provider to re-authenticate on `prompt=login` when it reports no
+    /// `auth_time` (default: true for `oidc`, false for `oauth2`/`github`).
+    pub honours_prompt_login: Option<bool>,
     pub authorization_url: Option<String>,
     pub token_url: Option<String>,
     pub userinfo_url: Option<String>,
@@ -82,6 +83,13 @@ pub struct ProviderConfig {
 
 fn yes() -> bool {
     true
+}
+
+impl ProviderConfig {
+    /// [TB-5] `honours_prompt_login`, defaulted by kind.
+    pub fn honours_prompt_login(&self) -> bool {
+        self.honours_prompt_login.unwrap_or(matches!(self.kind, ProviderKind::Oidc | ProviderKind::Dev))
+    }
 }
 
 /// Reads every `*.toml` in `dir` (sorted by name). Disabled providers are kept (for `providers list`).
@@ -146,6 +154,13 @@ fn validate(p: &ProviderConfig) -> Result<(), (&'static str, String)> {
             Some(u) => url::Url::parse(u).map(|_| ()).map_err(|e| (key, format!("not a URL ({e})"))),
         }
     };
+    if p.link_by_email == LinkByEmail::Verified && !p.trust_email {
+        return Err((
+            "link_by_email",
+            "\"verified\" needs trust_email = true (the broker links by email only from providers trusted for emails)"
+                .into(),
+        ));
+    }
     if p.kind != ProviderKind::Dev && p.client_id.is_empty() {
         return Err(("client_id", "required".into()));
     }

@@ -2,8 +2,8 @@
 
 use serde_json::Value;
 
+use super::FederatedIdentity;
 use super::config::{GroupRule, ProviderConfig};
-use crate::accounts::users::FederatedIdentity;
 
 /// A string (or number, for numeric ids such as GitHub's) at `pointer`.
 pub fn string_at(doc: &Value, pointer: Option<&str>) -> Option<String> {
@@ -62,6 +62,7 @@ pub fn identity_from_json(p: &ProviderConfig, issuer: &str, doc: &Value) -> Opti
         groups: map_groups(&upstream_groups, &p.group_rules),
         auth_time: None,
         upstream_refresh_token: None,
+        ..FederatedIdentity::default()
     })
 }
 

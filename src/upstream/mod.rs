@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod http;
+mod identity;
 pub mod mapping;
 pub mod oauth2;
 pub mod oidc;
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use config::{ProviderConfig, ProviderKind};
 
-use crate::accounts::users::FederatedIdentity;
+pub use identity::FederatedIdentity;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpstreamErrorKind {
@@ -50,34 +51,7 @@ impl std::fmt::Debug for Provider {
     }
 }
 
-/// How fresh the upstream authentication must be (from the downstream `prompt=login` / `max_age`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Freshness {
-    pub prompt_login: bool,
-    pub max_age: Option<i64>,
-}
-
-impl Freshness {
-    /// From a downstream authorization request's parameters; `max_age=0` means `prompt=login` (OIDC §3.1.2.1).
-    pub fn from_params(p: &crate::oauth::params::Params) -> Self {
-        let prompt = p.get("prompt").unwrap_or("");
-        let max_age = p.get("max_age").and_then(|m| m.parse::<i64>().ok()).filter(|m| *m >= 0);
-        Freshness {
-            prompt_login: prompt.split(' ').any(|v| v == "login" || v == "select_account") || max_age == Some(0),
-            max_age,
-        }
-    }
-
-    pub fn is_forced(&self) -> bool {
-        self.prompt_login || self.max_age.is_some()
-    }
-
-    /// Is an upstream `auth_time` recent enough for a login that started at `started`? (5 s clock skew.)
-    pub fn satisfied_by(&self, auth_time: i64, started: i64, now: i64) -> bool {
-        const SKEW: i64 = 5;
-        (!self.prompt_login || auth_time + SKEW >= started) && self.max_age.is_none_or(|m| auth_time + m + SKEW >= now)
-    }
-}
+pub use bridgekeeper_core::freshness::Freshness;
 
 /// One redirect to an upstream.
 pub struct LoginRequest<'a> {

@@ -10,11 +10,11 @@ use oauth2::{
 };
 use serde_json::Value;
 
+use super::FederatedIdentity;
 use super::config::{ProviderConfig, ProviderKind};
 use super::http::UpstreamHttp;
 use super::mapping::{identity_from_json, map_groups};
 use super::{UpstreamError, UpstreamErrorKind};
-use crate::accounts::users::FederatedIdentity;
 
 const GITHUB_AUTHORIZE: &str = "https://github.com/login/oauth/authorize";
 const GITHUB_TOKEN: &str = "https://github.com/login/oauth/access_token";

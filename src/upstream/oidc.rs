@@ -16,11 +16,11 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::FederatedIdentity;
 use super::config::ProviderConfig;
 use super::http::UpstreamHttp;
 use super::mapping::identity_from_json;
 use super::{UpstreamError, UpstreamErrorKind};
-use crate::accounts::users::FederatedIdentity;
 
 /// The discovery members we read beyond the core set.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -4,15 +4,16 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::pages::html;
 use crate::accounts::{linking, session};
 use crate::oauth::authorize::see_other;
-use crate::server::AppState;
+use crate::respond::PageError;
+use crate::respond::html;
+use crate::state::AppState;
 use crate::store::{audit, clients, consents, grants, identities, users};
-use crate::web::PageError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/account", web::get().to(page))
+        .route("/account/link", web::post().to(link))
         .route("/account/unlink", web::post().to(unlink))
         .route("/account/revoke", web::post().to(revoke));
 }
@@ -49,7 +50,7 @@ async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
         .upstreams
         .list()
         .filter(|p| !linked.contains(&p.cfg.id.as_str()) || p.is_dev())
-        .map(|p| serde_json::json!({"name": p.cfg.display_name, "href": format!("/login/{}?link=1", p.cfg.id)}))
+        .map(|p| serde_json::json!({"name": p.cfg.display_name, "id": p.cfg.id}))
         .collect();
     let (csrf, cookie) = session::csrf_token(&state, &req);
     let mut ctx = super::context(&state);
@@ -114,4 +115,24 @@ async fn revoke(
         })
         .await?;
     Ok(see_other("/account"))
+}
+
+#[derive(serde::Deserialize)]
+struct LinkForm {
+    csrf: Option<String>,
+    provider: String,
+}
+
+/// [TB-1d] Linking another sign-in method: a POST with the CSRF token, from a recent sign-in. A link started any
+/// other way (a GET a third-party page can trigger) would attach the attacker's upstream account to the victim's.
+async fn link(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<LinkForm>,
+) -> Result<HttpResponse, PageError> {
+    if !session::csrf_ok(&req, form.csrf.as_deref()) {
+        return Err(PageError::bad_request("Form expired", "Please go back to your account page and try again."));
+    }
+    let user_id = super::login::link_target(&state, &req).await?;
+    super::login::begin(&state, &req, &form.provider, None, Some(user_id)).await
 }

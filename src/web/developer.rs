@@ -6,14 +6,14 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use super::pages::html;
 use crate::accounts::clients::{self as svc, ClientError, ClientUpdate, NewClient};
 use crate::accounts::{session, users::is_developer};
 use crate::oauth::authorize::see_other;
-use crate::server::AppState;
+use crate::respond::PageError;
+use crate::respond::html;
+use crate::state::AppState;
 use crate::store::clients::{self as repo, Client, Filter};
 use crate::store::users::{self, User};
-use crate::web::PageError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/developer", web::get().to(index))

@@ -4,17 +4,19 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::pages::html;
 use crate::accounts::linking::{self, Outcome};
 use crate::accounts::session;
 use crate::accounts::users::FederatedIdentity;
-use crate::oauth::authorize::{found, load_pending, see_other};
+use crate::respond::html;
+use bridgekeeper_core::freshness::{Freshness, UpstreamFreshness, upstream_verdict};
+
+use crate::oauth::authorize::{self, found, see_other};
 use crate::oauth::params::Params;
+use crate::respond::PageError;
 use crate::secret::{ct_eq, hash_token, random_token};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::upstream_logins::{self, UpstreamLogin};
-use crate::upstream::{Freshness, LoginRequest, Provider, UpstreamErrorKind};
-use crate::web::PageError;
+use crate::upstream::{LoginRequest, Provider, UpstreamErrorKind};
 
 /// Cookie binding a pending upstream login to the browser that started it.
 const LOGIN_COOKIE: &str = "bk_login";
@@ -31,16 +33,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(serde::Deserialize)]
 struct LoginQuery {
     req: Option<String>,
-    link: Option<String>,
 }
 
-fn query_suffix(req: Option<&str>, link: bool) -> String {
+fn query_suffix(req: Option<&str>) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     if let Some(r) = req {
         q.append_pair("req", r);
-    }
-    if link {
-        q.append_pair("link", "1");
     }
     let s = q.finish();
     if s.is_empty() { s } else { format!("?{s}") }
@@ -52,13 +50,11 @@ async fn chooser(state: web::Data<AppState>, q: web::Query<LoginQuery>) -> Resul
     let mut hint = None;
     let mut client_name = None;
     if let Some(req) = &q.req {
-        let pending = load_pending(&state, req).await?;
-        let params = Params::parse(&pending.params_json);
-        hint = params.get("idp_hint").map(String::from);
-        let cid = pending.client_id.clone();
-        client_name = state.db.run(move |c| crate::store::clients::find(c, &cid)).await?.map(|c| c.name);
+        let pending = authorize::load(&state, req).await?;
+        hint = pending.request.idp_hint;
+        client_name = Some(pending.client.name);
     }
-    let suffix = query_suffix(q.req.as_deref(), false);
+    let suffix = query_suffix(q.req.as_deref());
     if let Some(h) = hint.filter(|h| state.upstreams.get(h).is_some()) {
         return Ok(found(&format!("/login/{h}{suffix}")));
     }
@@ -81,40 +77,57 @@ fn provider<'a>(state: &'a AppState, id: &str) -> Result<&'a Provider, PageError
     })
 }
 
-async fn link_target(state: &AppState, req: &HttpRequest, link: bool) -> Result<Option<String>, PageError> {
-    if !link {
-        return Ok(None);
+/// [TB-1d] The user who may link another sign-in method now: signed in, at most `linking.max_auth_age_secs` ago.
+pub async fn link_target(state: &AppState, req: &HttpRequest) -> Result<String, PageError> {
+    let Some(s) = session::current(state, req).await? else {
+        return Err(PageError::new(
+            StatusCode::UNAUTHORIZED,
+            "Sign in first",
+            "Sign in before linking another account.",
+        ));
+    };
+    if s.auth_time + state.settings.linking.max_auth_age_secs < state.clock.now() {
+        return Err(PageError::new(
+            StatusCode::UNAUTHORIZED,
+            "Sign in again",
+            "For your safety, sign in again (from the sign-in page) before linking another account, then come back to your account page.",
+        ));
     }
-    match session::current(state, req).await? {
-        Some(s) => Ok(Some(s.user_id)),
-        None => {
-            Err(PageError::new(StatusCode::UNAUTHORIZED, "Sign in first", "Sign in before linking another account."))
-        }
-    }
+    Ok(s.user_id)
 }
 
-/// Sends the browser to the upstream (or shows the dev form).
+/// Sends the browser to the upstream (or shows the dev form). Never links: that starts from the account page.
 async fn start(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
     q: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let p = provider(&state, &path)?;
-    let link = q.link.is_some();
-    let link_to = link_target(&state, &req, link).await?;
+    begin(&state, &req, &path, q.req.as_deref(), None).await
+}
+
+/// Starts a sign-in at `provider_id` for a pending authorization request, or to link the identity to `link_to`.
+pub async fn begin(
+    state: &AppState,
+    req: &HttpRequest,
+    provider_id: &str,
+    auth_request: Option<&str>,
+    link_to: Option<String>,
+) -> Result<HttpResponse, PageError> {
+    let p = provider(state, provider_id)?;
+    let link = link_to.is_some();
     let mut downstream_scopes = Vec::new();
     let mut freshness = Freshness::default();
-    if let Some(r) = &q.req {
-        let params = Params::parse(&load_pending(&state, r).await?.params_json);
-        downstream_scopes = params.get("scope").unwrap_or("").split(' ').map(String::from).collect();
-        freshness = Freshness::from_params(&params);
+    if let Some(r) = auth_request {
+        let pending = authorize::load(state, r).await?;
+        freshness = pending.request.freshness();
+        downstream_scopes = pending.request.scopes;
     }
     if p.is_dev() {
-        let (csrf, cookie) = session::csrf_token(&state, &req);
-        let mut ctx = super::context(&state);
+        let (csrf, cookie) = session::csrf_token(state, req);
+        let mut ctx = super::context(state);
         ctx.insert("action", &format!("/login/{}", p.cfg.id));
-        ctx.insert("req", &q.req);
+        ctx.insert("req", &auth_request);
         ctx.insert("link", &link);
         ctx.insert("csrf", &csrf);
         return Ok(html(state.templates.render("dev_login.html", &ctx)?, cookie));
@@ -138,7 +151,7 @@ async fn start(
         browser_hash: hash_token(&browser),
         nonce,
         pkce_verifier: verifier,
-        auth_request_id: q.req.clone(),
+        auth_request_id: auth_request.map(String::from),
         link_user_id: link_to,
         created_at: now,
         expires_at: now + UPSTREAM_TTL_SECS,
@@ -146,7 +159,7 @@ async fn start(
     };
     state.db.run(move |c| upstream_logins::insert(c, &row)).await?;
     let mut r = found(&begun.url);
-    let _ = r.add_cookie(&session::cookie(&state, LOGIN_COOKIE, browser, UPSTREAM_TTL_SECS));
+    let _ = r.add_cookie(&session::cookie(state, LOGIN_COOKIE, browser, UPSTREAM_TTL_SECS));
     Ok(r)
 }
 
@@ -242,15 +255,30 @@ async fn callback(
         .finish(&state.upstreams.http, &redirect, code, params.get("iss"), &pending.nonce, &pending.pkce_verifier, now)
         .await
         .map_err(upstream_page)?;
-    // A fresh login asked downstream: the upstream's auth_time (when it reports one) must show it happened.
-    if let (Some(r), Some(t)) = (&pending.auth_request_id, fed.auth_time) {
-        let freshness = Freshness::from_params(&Params::parse(&load_pending(&state, r).await?.params_json));
-        if freshness.is_forced() && !freshness.satisfied_by(t, pending.created_at, now) {
-            return Err(upstream_page(crate::upstream::UpstreamError {
-                provider: p.cfg.id.clone(),
-                kind: UpstreamErrorKind::Rejected,
-                detail: "the upstream did not re-authenticate as asked (auth_time too old)".into(),
-            }));
+    // [TB-5] A fresh login asked downstream: the upstream's auth_time must show it happened, or the admin must
+    // trust the provider to honour prompt=login; otherwise the app hears login_required.
+    if let Some(r) = &pending.auth_request_id {
+        let req = authorize::load(&state, r).await?;
+        let honours = p.cfg.honours_prompt_login();
+        match upstream_verdict(req.request.freshness(), fed.auth_time, honours, pending.created_at, now) {
+            UpstreamFreshness::Fresh => {}
+            UpstreamFreshness::Stale => {
+                return Err(upstream_page(crate::upstream::UpstreamError {
+                    provider: p.cfg.id.clone(),
+                    kind: UpstreamErrorKind::Rejected,
+                    detail: "the upstream did not re-authenticate as asked (auth_time too old)".into(),
+                }));
+            }
+            UpstreamFreshness::Unverifiable => {
+                let e = crate::oauth::OAuthError::new(
+                    crate::oauth::ErrorCode::LoginRequired,
+                    "the chosen sign-in provider cannot confirm a fresh login",
+                );
+                let id = req.id.clone();
+                state.db.run(move |c| crate::store::auth_requests::delete(c, &id)).await?;
+                let r = &req.request;
+                return Ok(authorize::error_redirect(&state, &r.redirect_uri, r.state.as_deref(), &e));
+            }
         }
     }
     let mut r = complete(&state, p, fed, pending.auth_request_id.as_deref(), pending.link_user_id.as_deref()).await?;
@@ -288,10 +316,12 @@ async fn dev_submit(
         return Err(PageError::bad_request("Invalid email", "Please type an email address."));
     }
     if let Some(r) = &form.req {
-        load_pending(&state, r).await?;
+        authorize::load(&state, r).await?;
     }
-    let link_to =
-        link_target(&state, &req, form.link.as_deref() == Some("true") || form.link.as_deref() == Some("1")).await?;
+    let link_to = match form.link.as_deref() {
+        Some("true") | Some("1") => Some(link_target(&state, &req).await?),
+        _ => None,
+    };
     let fed = FederatedIdentity {
         provider: p.cfg.id.clone(),
         issuer: format!("{}/dev", state.settings.issuer_base()),
@@ -310,10 +340,13 @@ async fn dev_submit(
 async fn complete(
     state: &AppState,
     p: &Provider,
-    fed: FederatedIdentity,
+    mut fed: FederatedIdentity,
     auth_request: Option<&str>,
     link_to: Option<&str>,
 ) -> Result<HttpResponse, PageError> {
+    // [TB-1a] [TB-1c] What the admin's config says about this provider's answers.
+    fed.email_trusted = bridgekeeper_core::linking::email_trusted(fed.email_verified, p.cfg.trust_email);
+    fed.keyed_by_issuer = p.cfg.kind == crate::upstream::config::ProviderKind::Oidc;
     let (policy, now, auth_time) = (p.cfg.link_by_email, state.clock.now(), fed.auth_time);
     let upstream_token = fed.upstream_refresh_token.clone();
     let link_owned = link_to.map(String::from);

@@ -2,26 +2,21 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use crate::respond::html;
+
 use crate::accounts::session;
-use crate::oauth::authorize::{self, load_pending, see_other};
-use crate::oauth::params::Params;
-use crate::server::AppState;
+use bridgekeeper_core::authorize::AuthorizeDecision;
+
+use crate::oauth::authorize;
+use crate::respond::PageError;
+use crate::state::AppState;
 use crate::store::consents;
-use crate::web::PageError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
         .route("/static/style.css", web::get().to(css))
         .route("/consent", web::get().to(consent_page))
         .route("/consent", web::post().to(consent_decision));
-}
-
-pub fn html(body: String, cookie: Option<actix_web::cookie::Cookie<'static>>) -> HttpResponse {
-    let mut r = HttpResponse::Ok();
-    if let Some(c) = cookie {
-        r.cookie(c);
-    }
-    r.insert_header(("Cache-Control", "no-store")).content_type("text/html; charset=utf-8").body(body)
 }
 
 async fn home(state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
@@ -51,25 +46,29 @@ async fn consent_page(
     req: HttpRequest,
     q: web::Query<ReqQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let pending = load_pending(&state, &q.req).await?;
-    let params = Params::parse(&pending.params_json);
-    let (client, uri) = authorize::trusted_redirect(&state, &params).await?;
-    let v = authorize::validate(&state, client, uri, params)
-        .map_err(|(_, _, e)| PageError::bad_request("Invalid request", e.description))?;
+    let pending = authorize::load(&state, &q.req).await?;
+    // The page is only for a request that needs consent now; anything else (sign in first, an error) is carried
+    // out as the decision says.
+    let decision =
+        authorize::decide_for(&state, &req, &pending.client, &pending.request, Some(pending.created_at), false).await?;
+    if !matches!(decision.0, AuthorizeDecision::Consent | AuthorizeDecision::IssueCode) {
+        return authorize::carry_out(&state, decision, &pending.client, &pending.request, Some(&pending), false).await;
+    }
     let (csrf, cookie) = session::csrf_token(&state, &req);
-    let scopes: Vec<serde_json::Value> = v
+    let scopes: Vec<serde_json::Value> = pending
+        .request
         .scopes
         .iter()
         .map(|s| serde_json::json!({"name": s, "description": state.settings.scopes.get(s).cloned().unwrap_or_default()}))
         .collect();
-    let who = match session::current(&state, &req).await? {
+    let who = match decision.1 {
         Some(s) => state.db.run(move |c| crate::store::users::find(c, &s.user_id)).await?,
         None => None,
     };
     let mut ctx = crate::web::context(&state);
     ctx.insert("req", &q.req);
     ctx.insert("csrf", &csrf);
-    ctx.insert("client_name", &v.client.name);
+    ctx.insert("client_name", &pending.client.name);
     ctx.insert("scopes", &scopes);
     ctx.insert("signed_in_as", &who.and_then(|u| u.email.or(u.name).or(u.preferred_username)));
     Ok(html(state.templates.render("consent.html", &ctx)?, cookie))
@@ -82,6 +81,8 @@ struct Decision {
     decision: String,
 }
 
+/// [TB-4] Allowing consent goes through the same decision as `/authorize`: a request that needs a fresh sign-in
+/// (`prompt=login`, `max_age`, an `id_token_hint` for someone else) is sent to sign in, never given a code.
 async fn consent_decision(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -90,39 +91,36 @@ async fn consent_decision(
     if !session::csrf_ok(&req, form.csrf.as_deref()) {
         return Err(PageError::bad_request("Form expired", "Please go back to the app and try again."));
     }
-    let pending = load_pending(&state, &form.req).await?;
-    let params = Params::parse(&pending.params_json);
-    let (client, uri) = authorize::trusted_redirect(&state, &params).await?;
-    let v = match authorize::validate(&state, client, uri, params) {
-        Ok(v) => v,
-        Err((uri, st, e)) => return Ok(authorize::error_redirect(&state, &uri, st.as_deref(), &e)),
-    };
+    let pending = authorize::load(&state, &form.req).await?;
+    let (client, request) = (&pending.client, &pending.request);
     let Some(sess) = session::current(&state, &req).await? else {
         return Err(PageError::bad_request("Signed out", "Your session ended. Go back to the app and sign in again."));
     };
-    let id = pending.id.clone();
-    state.db.run(move |c| crate::store::auth_requests::delete(c, &id)).await?;
     if form.decision != "allow" {
+        let id = pending.id.clone();
+        state.db.run(move |c| crate::store::auth_requests::delete(c, &id)).await?;
         let e = crate::oauth::OAuthError::new(crate::oauth::ErrorCode::AccessDenied, "the user denied the request");
-        let mut r = authorize::error_redirect(&state, &v.redirect_uri, v.state.as_deref(), &e);
+        let mut r = authorize::error_redirect(&state, &request.redirect_uri, request.state.as_deref(), &e);
         r.head_mut().status = actix_web::http::StatusCode::SEE_OTHER;
         return Ok(r);
     }
-    let now = state.clock.now();
-    let consent = consents::Consent {
-        user_id: sess.user_id.clone(),
-        client_id: v.client.client_id.clone(),
-        scope: v.scopes.join(" "),
-        granted_at: now,
-    };
-    let event = crate::store::audit::AuditEvent::new(now, "consent").user(&sess.user_id).client(&v.client.client_id);
-    state
-        .db
-        .run(move |c| {
-            consents::save(c, &consent)?;
-            crate::store::audit::record(c, &event)
-        })
-        .await?;
-    let url = authorize::issue_code(&state, &v, &sess.user_id, &sess.id_hash, sess.auth_time).await?;
-    Ok(see_other(&url))
+    let decision = authorize::decide_for(&state, &req, client, request, Some(pending.created_at), true).await?;
+    if decision.0 == AuthorizeDecision::IssueCode {
+        let now = state.clock.now();
+        let consent = consents::Consent {
+            user_id: sess.user_id.clone(),
+            client_id: client.client_id.clone(),
+            scope: request.scopes.join(" "),
+            granted_at: now,
+        };
+        let event = crate::store::audit::AuditEvent::new(now, "consent").user(&sess.user_id).client(&client.client_id);
+        state
+            .db
+            .run(move |c| {
+                consents::save(c, &consent)?;
+                crate::store::audit::record(c, &event)
+            })
+            .await?;
+    }
+    authorize::carry_out(&state, decision, client, request, Some(&pending), true).await
 }

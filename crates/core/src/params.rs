@@ -48,10 +48,10 @@ impl Params {
 
     pub fn to_query(&self) -> String {
         let mut ser = url::form_urlencoded::Serializer::new(String::new());
-        let mut keys: Vec<&String> = self.values.keys().collect();
-        keys.sort();
-        for k in keys {
-            ser.append_pair(k, &self.values[k]);
+        let mut pairs: Vec<(&String, &String)> = self.values.iter().collect();
+        pairs.sort();
+        for (k, v) in pairs {
+            ser.append_pair(k, v);
         }
         ser.finish()
     }

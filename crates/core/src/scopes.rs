@@ -2,6 +2,9 @@
 
 use std::collections::BTreeMap;
 
+/// Scopes only an admin can give a client, and only for client_credentials.
+pub const RESERVED_SCOPES: &[&str] = &["admin"];
+
 /// Parses a requested scope string and narrows it to what the client may have and the catalogue knows.
 /// Order and duplicates in the request do not matter. Nothing left -> error.
 pub fn narrow(
@@ -25,7 +28,7 @@ pub fn narrow(
 
 /// A scope only an admin can give a client, and only for client_credentials (`admin`).
 pub fn is_reserved(scope: &str) -> bool {
-    crate::settings::RESERVED_SCOPES.contains(&scope)
+    RESERVED_SCOPES.contains(&scope)
 }
 
 /// Is every scope of `requested` inside `granted`?

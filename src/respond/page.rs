@@ -56,9 +56,9 @@ impl ResponseError for PageError {
         resp.extensions_mut().insert(self.clone());
         resp.content_type("text/html; charset=utf-8").body(format!(
             "<!doctype html><title>{}</title><h1>{}</h1><p>{}</p>",
-            super::escape(&self.title),
-            super::escape(&self.title),
-            super::escape(&self.message)
+            crate::respond::escape(&self.title),
+            crate::respond::escape(&self.title),
+            crate::respond::escape(&self.message)
         ))
     }
 }

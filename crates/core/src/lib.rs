@@ -1,0 +1,17 @@
+//! Bridgekeeper's protocol core: the rules of OAuth 2.0 / OpenID Connect and of account linking as small
+//! functions over plain values. No HTTP and no SQL live here (the crate depends on neither); the server crate
+//! parses HTTP into these types, stores what they decide and maps decisions to responses.
+//!
+//! Every rule carries its tag from `docs/security.md` (`[AZ-2]`, `[TB-4]`…) in its doc comment: search for the
+//! tag to find the rule, its unit test (named after the tag) and the black-box test.
+
+pub mod authorize;
+pub mod error;
+pub mod freshness;
+pub mod linking;
+pub mod params;
+pub mod pkce;
+pub mod redirect;
+pub mod scopes;
+
+pub use error::{ErrorCode, OAuthError};

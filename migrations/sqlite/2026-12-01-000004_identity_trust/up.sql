@@ -1,0 +1,23 @@
+-- Email trust per identity ([TB-1a]) and identities keyed by issuer as well as provider ([TB-1c]).
+-- SQLite cannot drop a table constraint: the table is rebuilt (nothing references it).
+CREATE TABLE identities_new (
+    id TEXT PRIMARY KEY NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    provider TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    email TEXT,
+    email_verified BOOLEAN NOT NULL DEFAULT FALSE,
+    claims_json TEXT NOT NULL DEFAULT '{}',
+    upstream_refresh_token TEXT,
+    created_at BIGINT NOT NULL,
+    last_used_at BIGINT NOT NULL,
+    email_trusted BOOLEAN NOT NULL DEFAULT FALSE,
+    UNIQUE (provider, issuer, subject)
+);
+INSERT INTO identities_new (id, user_id, provider, issuer, subject, email, email_verified, claims_json, upstream_refresh_token, created_at, last_used_at) SELECT id, user_id, provider, issuer, subject, email, email_verified, claims_json, upstream_refresh_token, created_at, last_used_at FROM identities;
+DROP TABLE identities;
+ALTER TABLE identities_new RENAME TO identities;
+CREATE INDEX identities_user ON identities (user_id);
+CREATE INDEX identities_issuer_subject ON identities (issuer, subject);
+CREATE INDEX identities_email ON identities (email);

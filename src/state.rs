@@ -1,0 +1,85 @@
+//! The shared state every handler reaches through `web::Data<AppState>`: settings, the database, the clock, the
+//! templates, the upstream registry, caches. No globals: two apps can run in one process. Wiring (start-up, the
+//! actix `App`, middleware) lives in `server`, which is the only module that knows every other one.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::respond::Templates;
+use crate::settings::Settings;
+use crate::store::Db;
+use crate::tokens::KeyRing;
+
+/// Everything a handler can reach. No globals: two apps can run in one process.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub clock: Clock,
+    pub templates: Templates,
+    pub upstreams: crate::upstream::Registry,
+    pub sealer: Arc<crate::crypto::Sealer>,
+    pub limits: crate::ratelimit::Limits,
+    pub caches: Caches,
+    /// Key of the CSRF form tokens (HMAC-SHA256), shared by every instance through the database.
+    pub csrf_key: aws_lc_rs::hmac::Key,
+    /// `trusted_proxies`, parsed.
+    pub proxies: Vec<ipnet::IpNet>,
+    pub(crate) keys: RwLock<Arc<KeyRing>>,
+    pub(crate) discovery: RwLock<Arc<[u8]>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("issuer", &self.settings.issuer).field("db", &self.db).finish()
+    }
+}
+
+/// How long another instance's change (a revocation, a disabled client) can go unseen here.
+pub const TOKEN_CACHE_SECS: u64 = 2;
+pub const CLIENT_CACHE_SECS: u64 = 5;
+
+type Verdict = std::sync::Arc<(crate::tokens::claims::AccessClaims, Option<crate::store::users::User>)>;
+
+/// Read-through caches of what can be re-read from the database (entries carry `store::epoch`).
+pub struct Caches {
+    pub clients: moka::sync::Cache<String, (u64, Option<crate::store::clients::Client>)>,
+    pub tokens: moka::sync::Cache<String, (u64, Verdict)>,
+}
+
+impl Default for Caches {
+    fn default() -> Self {
+        Caches {
+            clients: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(CLIENT_CACHE_SECS))
+                .build(),
+            tokens: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(TOKEN_CACHE_SECS))
+                .build(),
+        }
+    }
+}
+
+/// Request id attached to every request (log lines, `X-Request-Id` header, error pages).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+impl AppState {
+    /// The key ring in force (cheap: an `Arc` clone).
+    pub fn keys(&self) -> Arc<KeyRing> {
+        match self.keys.read() {
+            Ok(k) => k.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The discovery document, pre-serialised.
+    pub fn discovery_json(&self) -> Arc<[u8]> {
+        match self.discovery.read() {
+            Ok(d) => d.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
