@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod cli;
+pub mod client_addr;
 pub mod clock;
 pub mod crypto;
 pub mod health;
@@ -18,6 +19,7 @@ pub mod server;
 pub mod settings;
 pub mod state;
 pub mod store;
+pub mod sweeper;
 pub mod tokens;
 pub mod upstream;
 pub mod web;

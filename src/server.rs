@@ -54,13 +54,7 @@ impl AppState {
         if !sealer.is_enabled() {
             tracing::warn!("encryption_keys is empty: signing keys and upstream refresh tokens are stored unencrypted");
         }
-        let s2 = sealer.clone();
-        let ring = db
-            .run(move |c| {
-                crate::tokens::keyring::ensure_all(c, &algs, now, &s2)?;
-                KeyRing::load(c, &s2)
-            })
-            .await?;
+        let (ring, csrf_secret) = load_keys(&db, algs, now, sealer.clone()).await?;
         crate::accounts::clients::sync_static(&db, &settings, now).await?;
         let templates = Templates::load(&settings.templates_dir).map_err(StartError::Templates)?;
         let env: Vec<(String, String)> = std::env::vars().collect();
@@ -96,6 +90,8 @@ impl AppState {
             sealer,
             limits,
             caches: Caches::default(),
+            csrf_key: crate::accounts::session::csrf_key(&csrf_secret),
+            proxies: crate::client_addr::parse_proxies(&settings.trusted_proxies).map_err(StartError::Templates)?,
             settings: Arc::new(settings),
             db,
             clock,
@@ -120,6 +116,22 @@ impl AppState {
         }
         Ok(())
     }
+}
+
+/// Makes sure signing keys and the CSRF key exist; loads the key ring and the CSRF secret.
+async fn load_keys(
+    db: &Db,
+    algs: Vec<crate::tokens::keys::Alg>,
+    now: i64,
+    sealer: Arc<crate::crypto::Sealer>,
+) -> Result<(KeyRing, Vec<u8>), StoreError> {
+    db.run(move |c| {
+        crate::tokens::keyring::ensure_all(c, &algs, now, &sealer)?;
+        let csrf =
+            crate::accounts::server_secrets::get_or_create(c, &sealer, crate::accounts::server_secrets::CSRF_KEY, now)?;
+        Ok((KeyRing::load(c, &sealer)?, csrf))
+    })
+    .await
 }
 
 fn discovery_bytes(settings: &Settings) -> Arc<[u8]> {
@@ -164,26 +176,63 @@ pub fn build_app(
         .configure(crate::web::configure)
         .configure(crate::admin::configure)
         .wrap(from_fn(render_error_pages))
+        .wrap(from_fn(host_cookies))
         .wrap(from_fn(request_ceiling))
         .wrap(headers)
         .wrap(from_fn(request_id_and_log))
 }
 
-/// 429 for an address over the request ceiling (`rate_limits.requests_per_second`).
+/// 429 for an address over the request ceiling (`rate_limits.requests_per_second`), or over its budget for the
+/// endpoints that create state for anonymous callers (`rate_limits.anonymous_state_per_minute`).
 async fn request_ceiling(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let ip = req.peer_addr().map(|a| a.ip()).unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-    if let Some(state) = req.app_data::<web::Data<AppState>>()
-        && let Err(wait) = state.limits.admit_request(ip)
-    {
+    let ip = req.extensions().get::<crate::client_addr::ClientAddr>().map(|a| a.ip);
+    let ip = ip.or_else(|| req.peer_addr().map(|a| a.ip()));
+    let ip = ip.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let verdict = req.app_data::<web::Data<AppState>>().map(|state| {
+        state.limits.admit_request(ip).and_then(|()| {
+            if crate::ratelimit::creates_anonymous_state(req.method(), req.path()) {
+                state.limits.admit_anonymous(ip)
+            } else {
+                Ok(())
+            }
+        })
+    });
+    if let Some(Err(wait)) = verdict {
         let resp = HttpResponse::TooManyRequests()
             .insert_header(("Retry-After", wait.max(1).to_string()))
             .json(serde_json::json!({"error": "temporarily_unavailable", "error_description": "too many requests"}));
         return Ok(req.into_response(resp));
     }
     Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// With an https issuer, handlers see only the `__Host-` cookies, under their plain names
+/// (`accounts::session::host_cookies`).
+async fn host_cookies(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let https = req.app_data::<web::Data<AppState>>().is_some_and(|s| s.settings.issuer.starts_with("https://"));
+    if https {
+        let joined: Vec<String> = req
+            .headers()
+            .get_all(header::COOKIE)
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| crate::accounts::session::host_cookies(true, v))
+            .filter(|v| !v.is_empty())
+            .collect();
+        let headers = req.headers_mut();
+        headers.remove(header::COOKIE);
+        if let Ok(v) = HeaderValue::from_str(&joined.join("; "))
+            && !joined.is_empty()
+        {
+            headers.insert(header::COOKIE, v);
+        }
+    }
+    next.call(req).await
 }
 
 /// Gives every request an id, logs one line per request (path only: queries carry codes and state).
@@ -193,6 +242,8 @@ async fn request_id_and_log(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = crate::secret::random_token_bytes(9);
     req.extensions_mut().insert(RequestId(id.clone()));
+    let client = believed_client(&req);
+    req.extensions_mut().insert(client);
     let method = req.method().clone();
     let path = req.path().to_string();
     let started = std::time::Instant::now();
@@ -205,8 +256,24 @@ async fn request_id_and_log(
     }
     let status = res.status().as_u16();
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    span.in_scope(|| tracing::info!(target: "http", %method, %path, status, elapsed_ms, "request"));
+    let ip = client.ip;
+    span.in_scope(|| tracing::info!(target: "http", %method, %path, status, elapsed_ms, client = %ip, "request"));
     Ok(res)
+}
+
+/// The request's source as `client_addr` believes it (forwarding headers only from trusted proxies).
+fn believed_client(req: &ServiceRequest) -> crate::client_addr::ClientAddr {
+    let peer = req.peer_addr().map(|a| a.ip()).unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return crate::client_addr::ClientAddr { ip: peer, https: None };
+    };
+    let values = |name: &str| -> Vec<&str> { req.headers().get_all(name).filter_map(|v| v.to_str().ok()).collect() };
+    let headers = crate::client_addr::Headers {
+        forwarded: values("forwarded"),
+        x_forwarded_for: values("x-forwarded-for"),
+        x_forwarded_proto: values("x-forwarded-proto"),
+    };
+    crate::client_addr::resolve(&state.proxies, peer, &headers)
 }
 
 /// Replaces the fallback body of a `PageError` with the branded `error.html`, carrying the request id.

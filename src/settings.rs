@@ -24,6 +24,7 @@ const CLIENT_KEYS: &[&str] = &[
     "grant_types",
     "skip_consent",
     "require_pkce",
+    "token_endpoint_auth_method",
 ];
 pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
 
@@ -41,6 +42,11 @@ pub struct Settings {
     pub encryption_keys: Secret,
     pub log_format: LogFormat,
     pub log_level: String,
+    // Trusted proxies (CIDRs) and the sweeper: see config/default.toml.
+    pub trusted_proxies: Vec<String>,
+    pub gc_interval_secs: u64,
+    pub gc_batch_size: i64,
+    pub audit_retention_days: i64,
     pub clients: Vec<StaticClient>,
     pub database: DatabaseSettings,
     pub tokens: TokenSettings,
@@ -113,12 +119,18 @@ pub struct TokenSettings {
     pub refresh_reuse_grace_secs: i64,
 }
 
+/// Abuse limits; what each one means is in config/default.toml.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
     pub enabled: bool,
     pub failures_per_minute: u32,
+    pub address_failures_per_minute: u32,
+    pub stuffing_alarm_per_minute: u32,
     pub requests_per_second: u32,
+    pub request_burst: u32,
+    pub anonymous_state_per_minute: u32,
+    pub anonymous_state_burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -168,6 +180,10 @@ pub struct StaticClient {
     pub skip_consent: bool,
     #[serde(default)]
     pub require_pkce: bool,
+    /// client_secret_basic, client_secret_post or none (public clients); absent: a confidential client may use
+    /// either secret method, as before the key existed.
+    #[serde(default)]
+    pub token_endpoint_auth_method: Option<String>,
 }
 
 fn default_client_scopes() -> Vec<String> {
@@ -287,6 +303,13 @@ impl Settings {
         if !(0..=60).contains(&self.tokens.refresh_reuse_grace_secs) {
             return Err(err("tokens.refresh_reuse_grace_secs", "must be between 0 and 60".into()));
         }
+        crate::client_addr::parse_proxies(&self.trusted_proxies).map_err(|e| err("trusted_proxies", e))?;
+        if self.gc_batch_size < 1 {
+            return Err(err("gc_batch_size", "must be at least 1".into()));
+        }
+        if self.audit_retention_days < 1 {
+            return Err(err("audit_retention_days", "must be at least 1".into()));
+        }
         if self.database.pool_size == 0 {
             return Err(err("database.pool_size", "must be at least 1".into()));
         }
@@ -294,6 +317,10 @@ impl Settings {
             return Err(err("scopes", "the catalogue must contain `openid`".into()));
         }
         self.validate_developers(&err)?;
+        self.validate_clients(&err)
+    }
+
+    fn validate_clients(&self, err: &dyn Fn(&str, String) -> SettingsError) -> Result<(), SettingsError> {
         for (i, c) in self.clients.iter().enumerate() {
             let key = |k: &str| format!("clients[{i}].{k}");
             if c.client_id.trim().is_empty() {
@@ -307,6 +334,10 @@ impl Settings {
                 if !GRANT_TYPES.contains(&g.as_str()) {
                     return Err(err(&key("grant_types"), format!("unknown grant type `{g}`")));
                 }
+            }
+            if let Some(m) = &c.token_endpoint_auth_method {
+                crate::store::clients::check_auth_method(c.client_secret.is_none(), m)
+                    .map_err(|why| err(&key("token_endpoint_auth_method"), why))?;
             }
             if c.client_secret.is_none() && c.grant_types.iter().any(|g| g == "client_credentials") {
                 return Err(err(&key("grant_types"), "client_credentials needs a client_secret".into()));
@@ -448,6 +479,10 @@ fn env_value(defaults: &toml::Table, key: &[String], raw: &str) -> config::Value
     match node {
         Some(toml::Value::Integer(_)) => raw.parse::<i64>().map(config::Value::from).unwrap_or_else(|_| raw.into()),
         Some(toml::Value::Boolean(_)) => raw.parse::<bool>().map(config::Value::from).unwrap_or_else(|_| raw.into()),
+        // A list of strings as a comma-separated value (e.g. TRUSTED_PROXIES=10.0.0.0/8,192.0.2.7).
+        Some(toml::Value::Array(_)) => config::Value::from(
+            raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect::<Vec<_>>(),
+        ),
         _ => raw.into(),
     }
 }
@@ -466,6 +501,16 @@ mod tests {
         assert_eq!(interpolate("p-${A}-q", &env).unwrap(), "p-x-q");
         assert_eq!(interpolate("no vars", &env).unwrap(), "no vars");
         assert_eq!(interpolate("${B}", &env).unwrap_err(), "B");
+    }
+
+    #[test]
+    fn lists_come_from_the_environment_comma_separated() {
+        let env = vec![("BRIDGEKEEPER__TRUSTED_PROXIES".to_string(), "10.0.0.0/8, 192.0.2.7".to_string())];
+        let s = Settings::load_with_env(None, &env).unwrap();
+        assert_eq!(s.trusted_proxies, vec!["10.0.0.0/8", "192.0.2.7"]);
+        let env = vec![("BRIDGEKEEPER__TRUSTED_PROXIES".to_string(), "10.0.0.0/33".to_string())];
+        let e = Settings::load_with_env(None, &env).unwrap_err();
+        assert!(e.0.contains("trusted_proxies"), "{}", e.0);
     }
 
     #[test]

@@ -21,6 +21,10 @@ pub struct AppState {
     pub sealer: Arc<crate::crypto::Sealer>,
     pub limits: crate::ratelimit::Limits,
     pub caches: Caches,
+    /// Key of the CSRF form tokens (HMAC-SHA256), shared by every instance through the database.
+    pub csrf_key: aws_lc_rs::hmac::Key,
+    /// `trusted_proxies`, parsed.
+    pub proxies: Vec<ipnet::IpNet>,
     pub(crate) keys: RwLock<Arc<KeyRing>>,
     pub(crate) discovery: RwLock<Arc<[u8]>>,
 }

@@ -1,5 +1,7 @@
-//! Abuse limits: failed client authentications and failed logins are throttled per address and per client id
-//! (loopback is not exempt), every address has a request ceiling, and throttled answers are 429 + Retry-After.
+//! Abuse limits: failed client authentications and failed logins are throttled per address and per (address,
+//! client id) — the guesser, never the victim (security.md [RL-1]); forwarding headers only from trusted proxies
+//! ([RL-2]); every address has a real request ceiling and a tighter budget for what creates state for anonymous
+//! callers ([RL-3], [RL-4]); loopback is not exempt; throttled answers are 429 + Retry-After.
 
 mod common;
 
@@ -9,7 +11,9 @@ use common::oauth::*;
 async fn limited(failures: u32, requests: u32) -> TestApp {
     let base = |s: &mut bridgekeeper::settings::Settings| {
         s.rate_limits.failures_per_minute = failures;
+        s.rate_limits.address_failures_per_minute = failures;
         s.rate_limits.requests_per_second = requests;
+        s.rate_limits.request_burst = requests;
     };
     TestApp::spawn_with(move |s| {
         base(s);
@@ -24,6 +28,7 @@ async fn limited(failures: u32, requests: u32) -> TestApp {
             grant_types: vec!["authorization_code".into(), "client_credentials".into()],
             skip_consent: true,
             require_pkce: false,
+            token_endpoint_auth_method: None,
         }];
     })
     .await
@@ -89,5 +94,164 @@ async fn successful_traffic_is_not_throttled_by_the_failure_budget() {
     for _ in 0..50 {
         assert_eq!(token(&app, ("app", SECRET), &[("grant_type", "client_credentials")]).await.status(), 200);
     }
+    app.stop().await;
+}
+
+/// A client whose requests come from `ip` (any 127.0.0.0/8 address is this machine's loopback).
+fn from(ip: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(ip))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn cc(app: &TestApp, http: &reqwest::Client, secret: &str, xff: Option<&str>) -> u16 {
+    let mut r =
+        http.post(app.url("/token")).basic_auth("app", Some(enc(secret))).form(&[("grant_type", "client_credentials")]);
+    if let Some(x) = xff {
+        r = r.header("x-forwarded-for", x);
+    }
+    r.send().await.unwrap().status().as_u16()
+}
+
+/// Settings from a file overlaid on the test's (so a test can set keys the settings type may not have yet).
+fn overlay(s: &mut bridgekeeper::settings::Settings, toml: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("overlay.toml");
+    std::fs::write(&f, toml).unwrap();
+    let mut loaded = bridgekeeper::settings::Settings::load_with_env(Some(&f), &[]).unwrap();
+    loaded.database_url = s.database_url.clone();
+    loaded.issuer = s.issuer.clone();
+    loaded.bind = s.bind.clone();
+    loaded.templates_dir = s.templates_dir.clone();
+    loaded.providers_dir = s.providers_dir.clone();
+    loaded.encryption_keys = s.encryption_keys.clone();
+    loaded.database = s.database.clone();
+    loaded.dev_mode = s.dev_mode;
+    loaded.clients = s.clients.clone();
+    loaded.rate_limits.failures_per_minute = s.rate_limits.failures_per_minute;
+    *s = loaded;
+}
+
+#[actix_web::test]
+async fn rl_1_valid_credentials_never_locked_out_by_other_addresses() {
+    let app = limited(5, 10_000).await;
+    let attacker = from([127, 0, 0, 2]);
+    for _ in 0..40 {
+        let s = cc(&app, &attacker, "wrong", None).await;
+        assert!(s == 401 || s == 429, "{s}");
+    }
+    assert_eq!(cc(&app, &attacker, SECRET, None).await, 429, "the guesser's address waits");
+    let victim = from([127, 0, 0, 1]);
+    assert_eq!(cc(&app, &victim, SECRET, None).await, 200, "the real client from its own address is served");
+    // A steady trickle of failures from elsewhere changes nothing either.
+    for i in 3..20u8 {
+        cc(&app, &from([127, 0, 0, i]), "wrong", None).await;
+        assert_eq!(cc(&app, &victim, SECRET, None).await, 200);
+    }
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn rl_1_failures_on_a_client_id_from_many_addresses_raise_one_audit_event_and_no_lockout() {
+    let app = limited(5, 10_000).await;
+    for i in 2..120u8 {
+        assert_eq!(cc(&app, &from([127, 0, 1, i]), "wrong", None).await, 401, "nobody is locked out");
+    }
+    assert_eq!(cc(&app, &from([127, 0, 0, 1]), SECRET, None).await, 200);
+    let mut conn = app.state.db.conn().unwrap();
+    let filter = bridgekeeper::store::audit::Filter {
+        event: Some("credential_stuffing_suspected".into()),
+        client_id: Some("app".into()),
+        ..Default::default()
+    };
+    let (events, total) = bridgekeeper::store::audit::page(&mut conn, &filter, 10, 0).unwrap();
+    assert_eq!(total, 1, "one alarm, not one row per failure: {events:?}");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn rl_2_forwarded_headers_are_believed_only_from_trusted_proxies() {
+    let app = TestApp::spawn_with(|s| {
+        s.rate_limits.failures_per_minute = 5;
+        s.clients = limited_clients();
+        overlay(s, "trusted_proxies = [\"127.0.0.1/32\"]\n[rate_limits]\naddress_failures_per_minute = 5\n");
+    })
+    .await;
+    let proxy = from([127, 0, 0, 1]);
+    // Behind the trusted proxy, each person is their own address: the guesser waits, the others do not.
+    for _ in 0..6 {
+        cc(&app, &proxy, "wrong", Some("198.51.100.66")).await;
+    }
+    assert_eq!(cc(&app, &proxy, SECRET, Some("198.51.100.66")).await, 429);
+    assert_eq!(cc(&app, &proxy, SECRET, Some("6.6.6.6, 198.51.100.7")).await, 200, "right-most untrusted address");
+    assert_eq!(cc(&app, &proxy, SECRET, Some("198.51.100.66, 127.0.0.1")).await, 429, "trusted hops are skipped");
+    // From a peer that is not a trusted proxy the headers are ignored: rotating them does not escape the budget.
+    let direct = from([127, 0, 0, 9]);
+    for i in 0..6 {
+        cc(&app, &direct, "wrong", Some(&format!("203.0.113.{i}"))).await;
+    }
+    assert_eq!(cc(&app, &direct, SECRET, Some("203.0.113.200")).await, 429);
+    app.stop().await;
+}
+
+fn limited_clients() -> Vec<bridgekeeper::settings::StaticClient> {
+    vec![bridgekeeper::settings::StaticClient {
+        client_id: "app".into(),
+        client_secret: Some(bridgekeeper::secret::Secret::new(SECRET)),
+        name: None,
+        redirect_uris: vec![RP.into()],
+        post_logout_redirect_uris: vec![],
+        allowed_scopes: vec!["openid".into(), "email".into()],
+        grant_types: vec!["authorization_code".into(), "client_credentials".into()],
+        skip_consent: true,
+        require_pkce: false,
+        token_endpoint_auth_method: None,
+    }]
+}
+
+#[actix_web::test]
+async fn rl_3_the_default_request_ceiling_is_a_real_limit() {
+    let app = TestApp::spawn().await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (http, url) = (app.http.clone(), app.url("/healthz"));
+        tasks.push(tokio::spawn(async move {
+            let mut limited = 0;
+            for _ in 0..400 {
+                if http.get(&url).send().await.unwrap().status() == 429 {
+                    limited += 1;
+                }
+            }
+            limited
+        }));
+    }
+    let mut limited = 0;
+    for t in tasks {
+        limited += t.await.unwrap();
+    }
+    assert!(limited > 0, "3,200 requests from one address as fast as possible meet the default ceiling");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn rl_4_anonymous_state_creating_endpoints_have_a_tighter_budget() {
+    let app = TestApp::spawn_with(|s| {
+        s.dev_mode = true;
+        s.clients = limited_clients();
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..150 {
+        statuses
+            .push(authorize(&app, &auth_query(&[("client_id", "app"), ("scope", "openid")])).await.status().as_u16());
+    }
+    assert!(statuses.iter().take(50).all(|s| *s == 303 || *s == 302), "{statuses:?}");
+    assert!(statuses.contains(&429), "anonymous /authorize has its own budget");
+    assert_eq!(app.http.get(app.url("/healthz")).send().await.unwrap().status(), 200, "the rest is not affected");
+    let other = from([127, 0, 0, 5]);
+    let r = other.get(app.url("/authorize")).query(&auth_query(&[("scope", "openid")])).send().await.unwrap();
+    assert_ne!(r.status(), 429, "nor are other addresses");
     app.stop().await;
 }

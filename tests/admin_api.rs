@@ -21,6 +21,7 @@ fn admin_client() -> StaticClient {
         grant_types: vec!["client_credentials".into()],
         skip_consent: false,
         require_pkce: false,
+        token_endpoint_auth_method: None,
     }
 }
 

@@ -139,6 +139,7 @@ async fn token_endpoint_answers_503_json_while_the_database_is_down_and_recovers
             grant_types: vec!["client_credentials".into(), "refresh_token".into()],
             skip_consent: false,
             require_pkce: false,
+            token_endpoint_auth_method: None,
         }];
     })
     .await;

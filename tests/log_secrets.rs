@@ -49,6 +49,7 @@ async fn no_secret_code_or_token_is_logged() {
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
             skip_consent: true,
             require_pkce: false,
+            token_endpoint_auth_method: None,
         }];
     })
     .await;

@@ -403,6 +403,7 @@ async fn malformed_request_corpus() {
             grant_types: vec!["authorization_code".into(), "refresh_token".into(), "client_credentials".into()],
             skip_consent: true,
             require_pkce: false,
+            token_endpoint_auth_method: None,
         }];
     })
     .await;

@@ -368,6 +368,7 @@ async fn cookies_are_secure_and_hsts_is_sent_when_the_issuer_is_https() {
             grant_types: vec!["authorization_code".into()],
             skip_consent: false,
             require_pkce: false,
+            token_endpoint_auth_method: None,
         }];
     })
     .await;
@@ -380,8 +381,8 @@ async fn cookies_are_secure_and_hsts_is_sent_when_the_issuer_is_https() {
         .get_all("set-cookie")
         .iter()
         .map(|v| v.to_str().unwrap().to_string())
-        .find(|c| c.starts_with("bk_csrf="))
+        .find(|c| c.starts_with("__Host-bk_csrf="))
         .unwrap();
-    assert!(csrf.contains("Secure") && csrf.contains("HttpOnly"), "{csrf}");
+    assert!(csrf.contains("Secure") && csrf.contains("HttpOnly") && csrf.contains("Path=/"), "{csrf}");
     app.stop().await;
 }

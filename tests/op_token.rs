@@ -541,6 +541,7 @@ async fn rt_4_grace_zero_is_strict() {
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
             skip_consent: true,
             require_pkce: false,
+            token_endpoint_auth_method: None,
         }];
     })
     .await;
@@ -590,6 +591,7 @@ async fn id_tokens_rs256_and_access_tokens_es256_from_one_jwks() {
             grant_types: vec!["authorization_code".into()],
             skip_consent: true,
             require_pkce: false,
+            token_endpoint_auth_method: None,
         }];
     })
     .await;

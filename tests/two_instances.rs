@@ -25,6 +25,7 @@ async fn pair() -> (TestApp, TestApp) {
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
             skip_consent: true,
             require_pkce: false,
+            token_endpoint_auth_method: None,
         }];
     };
     let a = TestApp::spawn_on(db, tweak).await;

@@ -98,6 +98,7 @@ fn spawn_config() -> impl FnOnce(&mut bridgekeeper::settings::Settings) {
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
             skip_consent: false,
             require_pkce: false,
+            token_endpoint_auth_method: None,
         }];
     }
 }
@@ -660,6 +661,7 @@ async fn tb_1e_an_admin_unlink_ends_the_sessions_and_grants_that_came_through_th
         grant_types: vec!["client_credentials".into()],
         skip_consent: false,
         require_pkce: false,
+        token_endpoint_auth_method: None,
     }];
     bridgekeeper::accounts::clients::sync_static(&w.app.state.db, &settings, 0).await.unwrap();
     let user = id_claims(&w, sign_in(&w, "dev", "openid").await).await;

@@ -24,6 +24,11 @@ pub struct NewClient {
     /// "cli", "api", "portal" or "dynamic".
     pub source: String,
     pub metadata_json: Option<String>,
+    /// `client_secret_basic` (default for confidential clients, RFC 7591 §2), `client_secret_post`; public
+    /// clients are always `none`.
+    pub token_endpoint_auth_method: Option<String>,
+    /// client_credentials for a portal or dynamic client: only an admin sets this.
+    pub client_credentials_allowed: bool,
 }
 
 /// A new client and, for confidential clients, the secret (shown once, stored only hashed).
@@ -61,6 +66,9 @@ pub struct ClientUpdate {
     pub disabled: Option<bool>,
     /// `Some(None)` removes the logo.
     pub logo_uri: Option<Option<String>>,
+    pub token_endpoint_auth_method: Option<String>,
+    /// Admin only: allow client_credentials for a portal or dynamic client.
+    pub client_credentials_allowed: Option<bool>,
 }
 
 /// Splits scopes a developer asks for into (allowed now, pending approval) by `[developers]`; refuses others.
@@ -124,6 +132,7 @@ fn check(settings: &Settings, c: &Client) -> Result<(), ClientError> {
     if c.is_public() && c.allows_grant("client_credentials") {
         return Err(ClientError::Invalid("a public client cannot use client_credentials".into()));
     }
+    repo::check_auth_method(c.is_public(), &c.token_endpoint_auth_method).map_err(ClientError::Invalid)?;
     if c.allows_grant("authorization_code") && c.redirect_uris.is_empty() {
         return Err(ClientError::Invalid("authorization_code needs at least one redirect URI".into()));
     }
@@ -133,6 +142,11 @@ fn check(settings: &Settings, c: &Client) -> Result<(), ClientError> {
         return Err(ClientError::Invalid("the admin scope needs a confidential client_credentials client".into()));
     }
     Ok(())
+}
+
+/// The method a new client gets when none is asked for: `none` for public clients, else client_secret_basic.
+fn default_method(public: bool) -> String {
+    if public { "none" } else { "client_secret_basic" }.into()
 }
 
 /// Validates and stores a new client.
@@ -161,6 +175,8 @@ pub async fn create(db: &Db, settings: &Settings, req: NewClient, now: i64) -> R
         owner_id: req.owner_id,
         logo_uri: req.logo_uri,
         metadata_json: req.metadata_json.unwrap_or_else(|| "{}".into()),
+        token_endpoint_auth_method: req.token_endpoint_auth_method.unwrap_or_else(|| default_method(req.public)),
+        client_credentials_allowed: req.client_credentials_allowed,
         ..Default::default()
     };
     check(settings, &client)?;
@@ -211,6 +227,12 @@ pub async fn update(
     }
     if let Some(v) = u.logo_uri {
         c.logo_uri = v.filter(|l| !l.is_empty());
+    }
+    if let Some(v) = u.token_endpoint_auth_method {
+        c.token_endpoint_auth_method = v;
+    }
+    if let Some(v) = u.client_credentials_allowed {
+        c.client_credentials_allowed = v;
     }
     c.updated_at = now;
     check(settings, &c)?;
@@ -299,6 +321,11 @@ fn from_config(c: &StaticClient, now: i64) -> Client {
         skip_consent: c.skip_consent,
         require_pkce: c.require_pkce || c.client_secret.is_none(),
         source: "config".into(),
+        // Without the key a config client keeps accepting both secret methods, as before it existed.
+        token_endpoint_auth_method: c
+            .token_endpoint_auth_method
+            .clone()
+            .unwrap_or_else(|| if c.client_secret.is_none() { "none".into() } else { repo::BASIC_OR_POST.into() }),
         disabled: false,
         created_at: now,
         updated_at: now,

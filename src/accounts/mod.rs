@@ -3,6 +3,7 @@
 pub mod clients;
 pub mod linking;
 pub mod registration;
+pub mod server_secrets;
 pub mod session;
 pub mod upstream_tokens;
 pub mod users;

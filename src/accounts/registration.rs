@@ -190,6 +190,10 @@ pub fn validate(settings: &Settings, m: Metadata, existing: Option<&Client>) -> 
         logo_uri: m.logo_uri.clone(),
         source: "dynamic".into(),
         metadata_json: Some(Value::Object(metadata.clone()).to_string()),
+        token_endpoint_auth_method: metadata
+            .get("token_endpoint_auth_method")
+            .and_then(|m| m.as_str())
+            .map(String::from),
         ..Default::default()
     };
     Ok(Registration { client, metadata })

@@ -1,22 +1,36 @@
 //! Browser sessions at the broker (cookie -> hashed id in the database) and CSRF tokens for forms.
+//! With an https issuer every cookie is named `__Host-…` (Secure, Path=/, no Domain), and only such cookies are
+//! believed (see `host_cookies`). A form's CSRF token is an HMAC of this browser's CSRF cookie under a key only
+//! the broker knows (security.md [CK-2]): a cookie injected by someone else comes without its matching token.
 
 use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::secret::{ct_eq, hash_token, random_token};
+use crate::secret::{hash_token, random_token};
 use crate::state::AppState;
 use crate::store::sessions::{self, Session};
 use crate::store::{StoreResult, audit};
 
 pub const CSRF_COOKIE: &str = "bk_csrf";
 
+/// The prefix a browser only accepts on a Secure, host-only cookie with `Path=/` (RFC 6265bis §4.1.3.2).
+pub const HOST_PREFIX: &str = "__Host-";
+
 fn secure(state: &AppState) -> bool {
     state.settings.issuer.starts_with("https://")
 }
 
-/// A host-only, HttpOnly, SameSite=Lax cookie (Secure when the issuer is https).
+/// The name a cookie is sent under: `__Host-{name}` when the issuer is https.
+pub fn cookie_name(state: &AppState, name: &str) -> String {
+    if secure(state) { format!("{HOST_PREFIX}{name}") } else { name.to_string() }
+}
+
+/// A host-only, HttpOnly, SameSite=Lax cookie at `Path=/`; with an https issuer Secure and `__Host-` prefixed.
+/// Handlers read it back under its plain name (`host_cookies` maps the request's cookies).
 pub fn cookie(state: &AppState, name: &str, value: String, max_age_secs: i64) -> Cookie<'static> {
-    Cookie::build(name.to_string(), value)
+    Cookie::build(cookie_name(state, name), value)
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
@@ -83,23 +97,82 @@ pub async fn end(state: &AppState, session: &Session) -> StoreResult<Cookie<'sta
     Ok(gone)
 }
 
-/// The browser's CSRF token (double-submit cookie), and the cookie to set when it is new.
+/// The form token for this browser's CSRF cookie, and the cookie to set when it is new. The token is
+/// base64url(HMAC-SHA256(server key, cookie value)): only the broker can compute it.
 pub fn csrf_token(state: &AppState, req: &HttpRequest) -> (String, Option<Cookie<'static>>) {
     match req.cookie(CSRF_COOKIE) {
-        Some(c) if c.value().len() >= 32 => (c.value().to_string(), None),
+        Some(c) if c.value().len() >= 32 => (form_token(&state.csrf_key, c.value()), None),
         _ => {
             let t = random_token();
             let mut c = cookie(state, CSRF_COOKIE, t.clone(), 86400);
             c.set_same_site(SameSite::Strict);
-            (t, Some(c))
+            (form_token(&state.csrf_key, &t), Some(c))
         }
     }
 }
 
-/// Does the form's token match the browser's CSRF cookie?
+/// Does the form's token prove that the broker issued it to this browser (for its CSRF cookie)?
 pub fn csrf_ok(req: &HttpRequest, presented: Option<&str>) -> bool {
+    let Some(state) = req.app_data::<actix_web::web::Data<AppState>>() else { return false };
     match (req.cookie(CSRF_COOKIE), presented) {
-        (Some(c), Some(p)) => c.value().len() >= 32 && ct_eq(c.value().as_bytes(), p.as_bytes()),
+        (Some(c), Some(p)) => c.value().len() >= 32 && form_token_ok(&state.csrf_key, c.value(), p),
         _ => false,
+    }
+}
+
+fn form_token(key: &aws_lc_rs::hmac::Key, cookie_value: &str) -> String {
+    URL_SAFE_NO_PAD.encode(aws_lc_rs::hmac::sign(key, cookie_value.as_bytes()).as_ref())
+}
+
+/// Constant-time check (aws-lc's `hmac::verify`).
+fn form_token_ok(key: &aws_lc_rs::hmac::Key, cookie_value: &str, presented: &str) -> bool {
+    let Ok(tag) = URL_SAFE_NO_PAD.decode(presented) else { return false };
+    aws_lc_rs::hmac::verify(key, cookie_value.as_bytes(), &tag).is_ok()
+}
+
+/// The CSRF key from the shared server secret.
+pub fn csrf_key(secret: &[u8]) -> aws_lc_rs::hmac::Key {
+    aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret)
+}
+
+/// The request's `Cookie` header as handlers should see it. With an https issuer only `__Host-` cookies are
+/// believed (a plain-named one may have been set by a sibling host or over http) and their prefix is removed,
+/// so handlers read every cookie by its plain name. Returns `None` when nothing changes.
+pub fn host_cookies(https: bool, header: &str) -> Option<String> {
+    if !https {
+        return None;
+    }
+    let kept: Vec<&str> = header
+        .split(';')
+        .map(str::trim)
+        .filter_map(|pair| pair.strip_prefix(HOST_PREFIX))
+        .filter(|pair| !pair.is_empty())
+        .collect();
+    Some(kept.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_self_chosen_cookie_and_token_pair_is_refused() {
+        let key = csrf_key(b"server secret of the test");
+        let cookie = "attacker-chosen-value-of-at-least-32-chars";
+        assert!(!form_token_ok(&key, cookie, cookie), "the cookie itself is not a token");
+        assert!(form_token_ok(&key, cookie, &form_token(&key, cookie)), "the broker's token is");
+        let other = csrf_key(b"another broker");
+        assert!(!form_token_ok(&other, cookie, &form_token(&key, cookie)), "another key's token is not");
+        assert!(!form_token_ok(&key, cookie, "%%%"), "garbage is not");
+    }
+
+    #[test]
+    fn only_host_prefixed_cookies_are_believed_over_https() {
+        assert_eq!(host_cookies(false, "bk_session=a"), None);
+        assert_eq!(
+            host_cookies(true, "bk_session=evil; __Host-bk_session=good; other=1; __Host-bk_csrf=c").as_deref(),
+            Some("bk_session=good; bk_csrf=c")
+        );
+        assert_eq!(host_cookies(true, "bk_session=evil").as_deref(), Some(""));
     }
 }

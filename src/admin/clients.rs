@@ -45,6 +45,11 @@ pub struct ClientView {
     pub logo_uri: Option<String>,
     /// Until when the secret before the last rotation still works.
     pub previous_secret_expires_at: Option<i64>,
+    /// client_secret_basic, client_secret_post, none, or client_secret_basic_or_post (clients from before the
+    /// method was recorded: either secret method).
+    pub token_endpoint_auth_method: String,
+    /// client_credentials allowed by an admin (needed by portal and dynamically registered clients).
+    pub client_credentials_allowed: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -67,6 +72,8 @@ impl From<Client> for ClientView {
             owner_id: c.owner_id,
             logo_uri: c.logo_uri,
             previous_secret_expires_at: c.previous_secret_expires_at,
+            token_endpoint_auth_method: c.token_endpoint_auth_method,
+            client_credentials_allowed: c.client_credentials_allowed,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -114,6 +121,8 @@ pub struct ClientCreate {
     pub skip_consent: bool,
     pub logo_uri: Option<String>,
     pub owner_id: Option<String>,
+    /// client_secret_basic (default for confidential clients), client_secret_post; public clients use none.
+    pub token_endpoint_auth_method: Option<String>,
 }
 
 /// A new client and, for a confidential one, its secret (shown this once).
@@ -135,6 +144,10 @@ pub struct ClientPatch {
     pub disabled: Option<bool>,
     /// An https URL, or "" to remove the logo.
     pub logo_uri: Option<String>,
+    /// client_secret_basic, client_secret_post, none (public clients) or client_secret_basic_or_post.
+    pub token_endpoint_auth_method: Option<String>,
+    /// Allow client_credentials for a portal or dynamically registered client.
+    pub client_credentials_allowed: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -196,6 +209,7 @@ pub async fn create(
         logo_uri: b.logo_uri.filter(|l| !l.is_empty()),
         owner_id: b.owner_id,
         source: "api".into(),
+        token_endpoint_auth_method: b.token_endpoint_auth_method,
         ..Default::default()
     };
     let now = state.clock.now();
@@ -226,6 +240,8 @@ pub async fn update(
         skip_consent: b.skip_consent,
         disabled: b.disabled,
         logo_uri: b.logo_uri.map(|l| Some(l).filter(|l| !l.is_empty())),
+        token_endpoint_auth_method: b.token_endpoint_auth_method,
+        client_credentials_allowed: b.client_credentials_allowed,
     };
     if *id == admin.client_id
         && (u.disabled == Some(true) || u.allowed_scopes.as_ref().is_some_and(|s| !s.iter().any(|x| x == "admin")))

@@ -29,6 +29,15 @@ pub enum ClientsCmd {
     },
     /// Grant a client a scope that waits for approval (or any catalogue scope, e.g. `admin`).
     ApproveScope { client_id: String, scope: String },
+    /// Allow (or, with `--deny`, forbid again) client_credentials for a portal or dynamically registered client.
+    AllowClientCredentials {
+        client_id: String,
+        #[arg(long)]
+        deny: bool,
+    },
+    /// Set how a client must authenticate: client_secret_basic, client_secret_post, none (public clients), or
+    /// client_secret_basic_or_post (either secret method).
+    SetAuthMethod { client_id: String, method: String },
 }
 
 #[derive(Debug, Args)]
@@ -57,6 +66,9 @@ pub struct AddClient {
     /// First-party app: skip the consent page.
     #[arg(long)]
     pub skip_consent: bool,
+    /// How the client authenticates: client_secret_basic (default) or client_secret_post; public clients: none.
+    #[arg(long = "auth-method")]
+    pub auth_method: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,7 +113,7 @@ fn sealer(settings: &Settings) -> Result<crate::crypto::Sealer, CliError> {
     crate::crypto::Sealer::from_spec(settings.encryption_keys.expose()).map_err(CliError::Config)
 }
 
-fn open(settings: &Settings) -> Result<Db, CliError> {
+pub(super) fn open(settings: &Settings) -> Result<Db, CliError> {
     let db = Db::open(
         &settings.database_url,
         settings.database.pool_size,
@@ -149,6 +161,7 @@ pub async fn clients(settings: &Settings, cmd: ClientsCmd) -> Result<(), CliErro
                 public: a.public,
                 skip_consent: a.skip_consent,
                 source: "cli".into(),
+                token_endpoint_auth_method: a.auth_method,
                 ..Default::default()
             };
             let created = clients::create(&db, settings, req, now).await.map_err(failed)?;
@@ -180,6 +193,8 @@ pub async fn clients(settings: &Settings, cmd: ClientsCmd) -> Result<(), CliErro
             println!("post_logout_redirect_uris: {}", c.post_logout_redirect_uris.join(" "));
             println!("allowed_scopes: {}", c.allowed_scopes.join(" "));
             println!("grant_types: {}", c.grant_types.join(" "));
+            println!("token_endpoint_auth_method: {}", c.token_endpoint_auth_method);
+            println!("client_credentials_allowed: {}", c.client_credentials_allowed);
             println!("pending_scopes: {}", c.pending_scopes.join(" "));
             println!("skip_consent: {}", c.skip_consent);
             println!("disabled: {}", c.disabled);
@@ -197,6 +212,18 @@ pub async fn clients(settings: &Settings, cmd: ClientsCmd) -> Result<(), CliErro
             let c = clients::approve_scope(&db, settings, &client_id, &scope, now).await.map_err(failed)?;
             audit(&db, "client_scope_approved", Some(&client_id));
             println!("{client_id}: allowed scopes {}", c.allowed_scopes.join(" "));
+        }
+        ClientsCmd::AllowClientCredentials { client_id, deny } => {
+            let u = clients::ClientUpdate { client_credentials_allowed: Some(!deny), ..Default::default() };
+            clients::update(&db, settings, &client_id, u, now).await.map_err(failed)?;
+            audit(&db, if deny { "client_credentials_denied" } else { "client_credentials_allowed" }, Some(&client_id));
+            println!("{client_id}: client_credentials {}", if deny { "not allowed" } else { "allowed" });
+        }
+        ClientsCmd::SetAuthMethod { client_id, method } => {
+            let u = clients::ClientUpdate { token_endpoint_auth_method: Some(method.clone()), ..Default::default() };
+            clients::update(&db, settings, &client_id, u, now).await.map_err(failed)?;
+            audit(&db, "client_updated", Some(&client_id));
+            println!("{client_id}: token_endpoint_auth_method {method}");
         }
         ClientsCmd::RotateSecret { client_id, grace } => {
             if grace < 0 {
@@ -264,7 +291,8 @@ pub async fn keys(settings: &Settings, cmd: KeysCmd) -> Result<(), CliError> {
                 .run(move |c| {
                     let keys = crate::tokens::keyring::reseal(c, &sealer)?;
                     let tokens = crate::accounts::upstream_tokens::reseal(c, &sealer)?;
-                    Ok(keys + tokens)
+                    let server = crate::accounts::server_secrets::reseal(c, &sealer)?;
+                    Ok(keys + tokens + server)
                 })
                 .await?;
             audit(&db, "secrets_resealed", None);

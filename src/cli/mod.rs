@@ -1,6 +1,7 @@
-//! Command line: `serve`, `migrate`, `clients …`, `providers …`, `keys …`, `users …`.
+//! Command line: `serve`, `migrate`, `clients …`, `providers …`, `keys …`, `users …`, `audit`, `gc`.
 
 mod admin;
+mod gc;
 mod serve;
 
 use std::path::PathBuf;
@@ -50,6 +51,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Delete expired rows now (what the sweeper does every `gc_interval_secs`); prints rows removed per table.
+    Gc {
+        /// Only count what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// A command failure: configuration mistakes exit with 2, everything else with 1.
@@ -97,6 +104,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Keys(c) => admin::keys(&settings, c).await,
         Command::Users(c) => admin::users(&settings, c).await,
         Command::Audit { limit, event, json } => admin::audit_log(&settings, limit, event, json).await,
+        Command::Gc { dry_run } => gc::gc(&settings, dry_run).await,
     }
 }
 

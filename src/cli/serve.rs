@@ -17,7 +17,8 @@ pub async fn serve(settings: Settings) -> Result<(), CliError> {
         StartError::Templates(m) => CliError::Config(m),
         other => CliError::Failed(other.to_string()),
     })?;
-    let server = crate::server::start(state, listener, None).map_err(|e| CliError::Failed(e.to_string()))?;
+    let server = crate::server::start(state.clone(), listener, None).map_err(|e| CliError::Failed(e.to_string()))?;
+    crate::sweeper::spawn(state);
     tracing::info!(%issuer, "bridgekeeper is ready");
     server.await.map_err(|e| CliError::Failed(e.to_string()))
 }

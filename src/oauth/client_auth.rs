@@ -1,5 +1,6 @@
 //! Client authentication at the token, introspection and revocation endpoints (RFC 6749 §2.3):
-//! `client_secret_basic`, `client_secret_post`, or `none` for public clients. Exactly one method per request.
+//! `client_secret_basic`, `client_secret_post`, or `none` for public clients. Exactly one method per request,
+//! and it must be the one the client registered (`token_endpoint_auth_method`; 401 `invalid_client` otherwise).
 
 use base64::Engine;
 
@@ -13,6 +14,17 @@ struct Presented {
     client_id: String,
     secret: Option<String>,
     basic: bool,
+}
+
+impl Presented {
+    /// The RFC 7591 name of the method this request used.
+    fn method(&self) -> &'static str {
+        match (&self.secret, self.basic) {
+            (Some(_), true) => "client_secret_basic",
+            (Some(_), false) => "client_secret_post",
+            (None, _) => "none",
+        }
+    }
 }
 
 fn presented(authorization: Option<&str>, params: &Params) -> Result<Presented, OAuthError> {
@@ -63,8 +75,9 @@ pub fn claimed_id(authorization: Option<&str>, params: &Params) -> Option<String
     presented(authorization, params).ok().map(|p| p.client_id)
 }
 
-/// Authenticates the calling client under the failure limits: a throttled address or client id gets 429 before
-/// its secret is even looked at, and every failed authentication is charged to both.
+/// Authenticates the calling client under the failure limits: an address, or a client id from this address,
+/// over its failure budget gets 429 before its secret is even looked at; every failed authentication is charged
+/// to both, and failures on one client id from everywhere raise `credential_stuffing_suspected` (no lockout).
 pub async fn authenticate_limited(
     state: &AppState,
     req: &actix_web::HttpRequest,
@@ -78,10 +91,25 @@ pub async fn authenticate_limited(
     let result = authenticate(state, authorization, params, allow_public).await;
     if let Err(e) = &result
         && e.code == super::ErrorCode::InvalidClient
+        && let crate::ratelimit::Failure::StuffingSuspected(client) = state.limits.failed(ip, claimed.as_deref())
     {
-        state.limits.failed(ip, claimed.as_deref());
+        stuffing_alarm(state, &client, ip).await;
     }
     result
+}
+
+/// The audit event (and log line) for failures on one client id from many addresses.
+async fn stuffing_alarm(state: &AppState, client: &str, ip: std::net::IpAddr) {
+    let mut e = crate::store::audit::AuditEvent::new(state.clock.now(), "credential_stuffing_suspected").client(client);
+    e.detail = serde_json::json!({
+        "last_address": ip.to_string(),
+        "threshold_per_minute": state.settings.rate_limits.stuffing_alarm_per_minute,
+    })
+    .to_string();
+    tracing::warn!(target: "security", client = %client, "failed authentications on one client id from many addresses");
+    if let Err(err) = state.db.run(move |c| crate::store::audit::record(c, &e)).await {
+        tracing::warn!(error = %err, "could not store the credential_stuffing_suspected audit event");
+    }
 }
 
 /// Authenticates the calling client. `allow_public`: may a public client (no secret) call this endpoint?
@@ -98,13 +126,18 @@ pub async fn authenticate(
         return Err(fail("client authentication failed"));
     };
     let now = state.clock.now();
-    match (&client.secret_hash, &p.secret) {
+    let client = match (&client.secret_hash, &p.secret) {
         // The current secret, or the previous one during a rotation's grace period.
-        (Some(_), Some(secret)) if client.secret_matches(secret, now) => Ok(client),
-        (None, None) if allow_public => Ok(client),
-        (None, None) => Err(fail("this endpoint requires a confidential client")),
-        _ => Err(fail("client authentication failed")),
+        (Some(_), Some(secret)) if client.secret_matches(secret, now) => client,
+        (None, None) if allow_public => client,
+        (None, None) => return Err(fail("this endpoint requires a confidential client")),
+        _ => return Err(fail("client authentication failed")),
+    };
+    // What a client registered is what it must use (OIDC Dynamic Registration §2; security.md [CA-4]).
+    if !client.accepts_auth_method(p.method()) {
+        return Err(fail("the client must use the authentication method it registered"));
     }
+    Ok(client)
 }
 
 /// The client row, read through a short cache (see `store::epoch`): changes made here are seen at once, changes

@@ -73,11 +73,12 @@ pub fn id_token(
     claims.insert("iat".into(), now.into());
     claims.insert("exp".into(), (now + state.settings.tokens.id_token_ttl_secs).into());
     claims.insert("auth_time".into(), auth_time.into());
-    claims.insert("at_hash".into(), jws::half_hash(access_token).into());
+    let alg = state.settings.tokens.id_token_alg();
+    claims.insert("at_hash".into(), jws::half_hash_for(alg, access_token).into());
     if let Some(n) = nonce {
         claims.insert("nonce".into(), n.into());
     }
-    jws::sign(state.keys().signer(state.settings.tokens.id_token_alg()), "JWT", &claims).map_err(sign_err)
+    jws::sign(state.keys().signer(alg), "JWT", &claims).map_err(sign_err)
 }
 
 /// A new refresh token of `grant`'s family; returns (token, row to store).

@@ -1,5 +1,7 @@
 //! RP-initiated logout (OpenID RP-Initiated Logout 1.0). Redirects only to a registered
-//! post_logout_redirect_uri of the client the hint names; without a valid hint the user confirms first.
+//! post_logout_redirect_uri of the client the hint names. The person confirms first unless the hint proves the
+//! request comes from an app of the signed-in user: no hint, a hint naming another user, or an expired hint
+//! without a session all ask (§2, §6; security.md [LO-6]), so another person's ID token cannot sign anyone out.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -10,7 +12,7 @@ use crate::accounts::session;
 use crate::respond::PageError;
 use crate::state::AppState;
 use crate::store::clients;
-use crate::tokens::claims::verify_own_id_token;
+use crate::tokens::claims::{IdTokenHint, own_id_token_hint};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/logout", web::get().to(get))
@@ -21,8 +23,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 struct Plan {
     /// Where to go afterwards (already validated), with `state` appended.
     target: Option<String>,
-    /// The id_token_hint was ours: no confirmation needed.
-    hinted: bool,
+    /// The verified id_token_hint, if one was sent.
+    hint: Option<IdTokenHint>,
 }
 
 async fn plan(state: &AppState, p: &Params) -> Result<Plan, PageError> {
@@ -32,16 +34,16 @@ async fn plan(state: &AppState, p: &Params) -> Result<Plan, PageError> {
     }
     let hint = match p.get("id_token_hint") {
         Some(h) => Some(
-            verify_own_id_token(&state.keys(), &state.settings.issuer, h)
+            own_id_token_hint(&state.keys(), &state.settings.issuer, h)
                 .ok_or_else(|| bad("The app sent a sign-in token that this service did not issue."))?,
         ),
         None => None,
     };
     let client_id = match (&hint, p.get("client_id")) {
-        (Some((_, aud)), Some(cid)) if !aud.iter().any(|a| a == cid) => {
+        (Some(h), Some(cid)) if !h.aud.iter().any(|a| a == cid) => {
             return Err(bad("The app and the sign-in token do not belong together."));
         }
-        (Some((_, aud)), _) => aud.first().cloned(),
+        (Some(h), _) => h.aud.first().cloned(),
         (None, cid) => cid.map(String::from),
     };
     let target = match p.get("post_logout_redirect_uri") {
@@ -62,7 +64,17 @@ async fn plan(state: &AppState, p: &Params) -> Result<Plan, PageError> {
             Some(with_params(uri, &extra))
         }
     };
-    Ok(Plan { target, hinted: hint.is_some() })
+    Ok(Plan { target, hint })
+}
+
+/// May this logout go ahead without asking? Only when the hint names the signed-in user, or, with nobody
+/// signed in, when the hint is still unexpired (nothing to end; the app just signed this user in).
+fn needs_no_confirmation(hint: Option<&IdTokenHint>, signed_in: Option<&str>, now: i64) -> bool {
+    match (hint, signed_in) {
+        (Some(h), Some(user)) => h.sub == user,
+        (Some(h), None) => h.exp > now,
+        (None, _) => false,
+    }
 }
 
 async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, PageError> {
@@ -75,7 +87,9 @@ async fn post(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) ->
 
 async fn start(state: &AppState, req: &HttpRequest, p: Params) -> Result<HttpResponse, PageError> {
     let plan = plan(state, &p).await?;
-    if plan.hinted {
+    let current = session::current(state, req).await?;
+    let user = current.as_ref().map(|s| s.user_id.as_str());
+    if needs_no_confirmation(plan.hint.as_ref(), user, state.clock.now()) {
         return finish(state, req, plan.target).await;
     }
     let (csrf, cookie) = session::csrf_token(state, req);
@@ -124,4 +138,22 @@ async fn finish(state: &AppState, req: &HttpRequest, target: Option<String>) -> 
         let _ = resp.add_cookie(&c);
     }
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hint(sub: &str, exp: i64) -> IdTokenHint {
+        IdTokenHint { sub: sub.into(), aud: vec!["app".into()], exp }
+    }
+
+    #[test]
+    fn only_the_signed_in_users_hint_or_a_fresh_one_skips_confirmation() {
+        assert!(needs_no_confirmation(Some(&hint("u1", 10)), Some("u1"), 100), "expired but the same user");
+        assert!(!needs_no_confirmation(Some(&hint("u2", 1000)), Some("u1"), 100), "another user's hint");
+        assert!(needs_no_confirmation(Some(&hint("u1", 1000)), None, 100), "nobody signed in, fresh hint");
+        assert!(!needs_no_confirmation(Some(&hint("u1", 10)), None, 100), "nobody signed in, expired hint");
+        assert!(!needs_no_confirmation(None, Some("u1"), 100), "no hint");
+    }
 }

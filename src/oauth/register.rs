@@ -188,6 +188,9 @@ async fn replace(
         (n.name, n.redirect_uris, n.post_logout_redirect_uris);
     (next.allowed_scopes, next.pending_scopes, next.grant_types) = (n.allowed_scopes, n.pending_scopes, n.grant_types);
     (next.logo_uri, next.metadata_json) = (n.logo_uri, n.metadata_json.unwrap_or_else(|| "{}".into()));
+    if let Some(m) = n.token_endpoint_auth_method {
+        next.token_endpoint_auth_method = m;
+    }
     next.updated_at = now;
     let saved = svc::save(&state.db, next).await?;
     svc::audit_action(&state.db, now, "client_updated", &saved.client_id, "dynamic").await?;

@@ -53,6 +53,13 @@ async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -
     if !client.allows_grant(grant_type) {
         return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not use this grant type").into());
     }
+    if grant_type == "client_credentials" && !client.may_use_client_credentials() {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "client_credentials for this client waits for an admin's approval",
+        )
+        .into());
+    }
     let resp: TokenResponse = match grant_type {
         "authorization_code" => grants::authorization_code(&state, &client, &params).await?,
         "refresh_token" => grants::refresh_token(&state, &client, &params).await?,

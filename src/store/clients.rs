@@ -29,6 +29,27 @@ struct ClientRow {
     pending_scopes_json: String,
     registration_token_hash: Option<String>,
     metadata_json: String,
+    token_endpoint_auth_method: String,
+    client_credentials_allowed: bool,
+}
+
+/// The client authentication methods a client can be registered for (RFC 7591 §2).
+pub const AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "none"];
+/// Clients registered before the method was recorded (and `[[clients]]` without the key) may use either secret
+/// method, as they always could.
+pub const BASIC_OR_POST: &str = "client_secret_basic_or_post";
+
+/// A registered `token_endpoint_auth_method` must fit the client: `none` exactly for public clients.
+pub fn check_auth_method(public: bool, method: &str) -> Result<(), String> {
+    let known = AUTH_METHODS.contains(&method) || method == BASIC_OR_POST;
+    match (known, public, method == "none") {
+        (false, _, _) => Err(format!(
+            "token_endpoint_auth_method `{method}` is not supported (client_secret_basic, client_secret_post, none)"
+        )),
+        (true, true, false) => Err("a public client authenticates with `none`".into()),
+        (true, false, true) => Err("a confidential client cannot use `none`".into()),
+        _ => Ok(()),
+    }
 }
 
 /// A registered client. `secret_hash` is SHA-256 of the secret; `None` means a public client.
@@ -61,6 +82,11 @@ pub struct Client {
     pub registration_token_hash: Option<String>,
     /// Other registered metadata (RFC 7591), echoed back as registered.
     pub metadata_json: String,
+    /// How it must authenticate at the token, introspection and revocation endpoints: one of `AUTH_METHODS`,
+    /// or `BASIC_OR_POST` for clients from before the method was recorded.
+    pub token_endpoint_auth_method: String,
+    /// An admin allowed client_credentials for this portal or dynamically registered client.
+    pub client_credentials_allowed: bool,
 }
 
 impl Default for Client {
@@ -87,6 +113,8 @@ impl Default for Client {
             pending_scopes: vec![],
             registration_token_hash: None,
             metadata_json: "{}".into(),
+            token_endpoint_auth_method: "client_secret_basic".into(),
+            client_credentials_allowed: false,
         }
     }
 }
@@ -98,6 +126,21 @@ impl Client {
 
     pub fn allows_grant(&self, grant: &str) -> bool {
         self.grant_types.iter().any(|g| g == grant)
+    }
+
+    /// May this client use client_credentials? Portal and dynamically registered clients only once an admin
+    /// allowed it (anyone can register those).
+    pub fn may_use_client_credentials(&self) -> bool {
+        self.allows_grant("client_credentials")
+            && (!matches!(self.source.as_str(), "portal" | "dynamic") || self.client_credentials_allowed)
+    }
+
+    /// Does the registered method admit `presented` ("client_secret_basic", "client_secret_post" or "none")?
+    pub fn accepts_auth_method(&self, presented: &str) -> bool {
+        match self.token_endpoint_auth_method.as_str() {
+            BASIC_OR_POST => matches!(presented, "client_secret_basic" | "client_secret_post"),
+            registered => registered == presented,
+        }
     }
 
     /// Does `secret` authenticate this client at `now` (current secret, or the previous one in its grace period)?
@@ -133,6 +176,8 @@ impl Client {
             pending_scopes_json: to_json_list(&self.pending_scopes),
             registration_token_hash: self.registration_token_hash.clone(),
             metadata_json: if self.metadata_json.is_empty() { "{}".into() } else { self.metadata_json.clone() },
+            token_endpoint_auth_method: self.token_endpoint_auth_method.clone(),
+            client_credentials_allowed: self.client_credentials_allowed,
         }
     }
 }
@@ -162,6 +207,8 @@ impl TryFrom<ClientRow> for Client {
             previous_secret_expires_at: r.previous_secret_expires_at,
             registration_token_hash: r.registration_token_hash,
             metadata_json: r.metadata_json,
+            token_endpoint_auth_method: r.token_endpoint_auth_method,
+            client_credentials_allowed: r.client_credentials_allowed,
         })
     }
 }
@@ -289,6 +336,8 @@ pub fn update(conn: &mut DbConn, client: &Client) -> StoreResult<bool> {
             clients::pending_scopes_json.eq(&r.pending_scopes_json),
             clients::registration_token_hash.eq(&r.registration_token_hash),
             clients::metadata_json.eq(&r.metadata_json),
+            clients::token_endpoint_auth_method.eq(&r.token_endpoint_auth_method),
+            clients::client_credentials_allowed.eq(r.client_credentials_allowed),
         ))
         .execute(conn)?;
     Ok(n == 1)
@@ -321,6 +370,7 @@ pub fn upsert(conn: &mut DbConn, client: &Client) -> StoreResult<()> {
                 clients::require_pkce.eq(row.require_pkce),
                 clients::source.eq(&row.source),
                 clients::updated_at.eq(row.updated_at),
+                clients::token_endpoint_auth_method.eq(&row.token_endpoint_auth_method),
             ))
             .execute(conn)?;
         if n == 0 {

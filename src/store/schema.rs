@@ -54,6 +54,8 @@ diesel::table! {
         pending_scopes_json -> Text,
         registration_token_hash -> Nullable<Text>,
         metadata_json -> Text,
+        token_endpoint_auth_method -> Text,
+        client_credentials_allowed -> Bool,
     }
 }
 
@@ -195,5 +197,13 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    server_secrets (name) {
+        name -> Text,
+        value -> Text,
+        created_at -> BigInt,
     }
 }

@@ -57,6 +57,20 @@ pub fn verify_access_token(ring: &KeyRing, issuer: &str, token: &str, now: i64) 
 /// Verifies an ID token we issued (for `id_token_hint`): our signature and issuer; expiry is NOT checked
 /// (an expired hint of ours is still a good hint). Returns (sub, aud list).
 pub fn verify_own_id_token(ring: &KeyRing, issuer: &str, token: &str) -> Option<(String, Vec<String>)> {
+    own_id_token_hint(ring, issuer, token).map(|h| (h.sub, h.aud))
+}
+
+/// What an `id_token_hint` of ours says: who, for which apps, until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdTokenHint {
+    pub sub: String,
+    pub aud: Vec<String>,
+    /// `exp` of the hint (0 when absent): an expired hint still names its user, but proves less.
+    pub exp: i64,
+}
+
+/// As `verify_own_id_token`, with the hint's expiry.
+pub fn own_id_token_hint(ring: &KeyRing, issuer: &str, token: &str) -> Option<IdTokenHint> {
     let header = jsonwebtoken::decode_header(token).ok()?;
     if header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP)) {
         return None;
@@ -77,5 +91,6 @@ pub fn verify_own_id_token(ring: &KeyRing, issuer: &str, token: &str) -> Option<
         serde_json::Value::Array(a) => a.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
         _ => return None,
     };
-    Some((sub, aud))
+    let exp = data.claims.get("exp").and_then(|e| e.as_i64()).unwrap_or(0);
+    Some(IdTokenHint { sub, aud, exp })
 }

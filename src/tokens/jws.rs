@@ -21,11 +21,22 @@ pub fn sign<C: Serialize>(key: &SigningKey, typ: &str, claims: &C) -> Result<Str
     Ok(out)
 }
 
-/// OIDC `at_hash`/`c_hash`: left half of the hash of the ASCII value, base64url (OIDC Core §3.1.3.6).
-/// All our algorithms (RS256, ES256, EdDSA with Ed25519) use SHA-256 here.
+/// OIDC `at_hash`/`c_hash` with SHA-256 (RS256, ES256): left half of the hash of the ASCII value, base64url
+/// (OIDC Core §3.1.3.6).
 pub fn half_hash(value: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, value.as_bytes());
-    URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16])
+    half_hash_for(super::keys::Alg::Rs256, value)
+}
+
+/// `at_hash`/`c_hash` for a token signed with `alg`: the hash is the one of the JWS algorithm, and for EdDSA
+/// with Ed25519 that is SHA-512 (OIDC Core errata; what openidconnect-rs and other certified RPs check).
+pub fn half_hash_for(alg: super::keys::Alg, value: &str) -> String {
+    let hash = match alg {
+        super::keys::Alg::Rs256 | super::keys::Alg::Es256 => &aws_lc_rs::digest::SHA256,
+        super::keys::Alg::EdDsa => &aws_lc_rs::digest::SHA512,
+    };
+    let digest = aws_lc_rs::digest::digest(hash, value.as_bytes());
+    let full = digest.as_ref();
+    URL_SAFE_NO_PAD.encode(&full[..full.len() / 2])
 }
 
 /// base64url(SHA-256(verifier)) == challenge, compared in constant time (RFC 7636 §4.6).
@@ -45,6 +56,14 @@ mod tests {
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         ));
         assert!(!pkce_matches("wrong", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
+    }
+
+    #[test]
+    fn at_hash_uses_the_hash_of_the_signing_alg() {
+        // OIDC Core §3.1.3.6 example value for RS256; SHA-512's left half (32 bytes) for Ed25519.
+        assert_eq!(half_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"), "77QmUPtjPfzWtF2AnpK9RQ");
+        let ed = half_hash_for(super::super::keys::Alg::EdDsa, "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y");
+        assert_eq!(URL_SAFE_NO_PAD.decode(ed).unwrap().len(), 32);
     }
 
     #[test]

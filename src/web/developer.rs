@@ -153,6 +153,8 @@ async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) 
         logo_uri: form.get("logo_uri").map(str::trim).filter(|l| !l.is_empty()).map(String::from),
         owner_id: Some(owner.clone()),
         source: "portal".into(),
+        token_endpoint_auth_method: (!public)
+            .then(|| form.get("auth_method").unwrap_or("client_secret_basic").to_string()),
         ..Default::default()
     };
     let now = state.clock.now();
@@ -186,6 +188,7 @@ async fn app_page(
         &json!({
             "client_id": c.client_id, "name": c.name, "logo_uri": c.logo_uri, "disabled": c.disabled,
             "client_type": if c.is_public() { "public" } else { "confidential" },
+            "auth_method": c.token_endpoint_auth_method,
             "redirect_uris": c.redirect_uris.join("\n"),
             "post_logout_redirect_uris": c.post_logout_redirect_uris.join("\n"),
             "allowed_scopes": c.allowed_scopes.join(" "), "pending_scopes": c.pending_scopes.join(" "),

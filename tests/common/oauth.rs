@@ -27,6 +27,7 @@ fn client(id: &str, secret: Option<&str>, uris: &[&str]) -> StaticClient {
             .collect(),
         skip_consent: false,
         require_pkce: false,
+        token_endpoint_auth_method: None,
     }
 }
 

@@ -1,0 +1,21 @@
+//! `bridgekeeper gc [--dry-run]`: one sweep now, with the system clock (see `store::gc`).
+
+use super::CliError;
+use crate::clock::Clock;
+use crate::settings::Settings;
+use crate::store::gc;
+
+pub async fn gc(settings: &Settings, dry_run: bool) -> Result<(), CliError> {
+    let db = super::admin::open(settings)?;
+    let policy = crate::sweeper::policy(settings);
+    let now = Clock::System.now();
+    let rows = db.run(move |c| gc::sweep(c, now, &policy, dry_run)).await?;
+    let verb = if dry_run { "would be removed" } else { "removed" };
+    let mut total = 0;
+    for (table, n) in &rows {
+        println!("{table}: {n} {verb}");
+        total += n;
+    }
+    println!("total: {total} {verb}");
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! The periodic sweeper started by `serve`: every `gc_interval_secs` (0 = off) one `store::gc::sweep` with the
+//! app's clock. Several instances may run it at once; a failed sweep (database down, a lock conflict) is logged
+//! and tried again at the next tick.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::settings::Settings;
+use crate::state::AppState;
+use crate::store::StoreResult;
+use crate::store::gc::{self, Policy};
+
+/// The sweeper's policy from the settings: codes keep their tombstone, and revoked grants their rows, for one
+/// access-token lifetime (what they could still revoke lives that long).
+pub fn policy(s: &Settings) -> Policy {
+    Policy {
+        batch: s.gc_batch_size.max(1),
+        code_keep_secs: s.tokens.access_token_ttl_secs,
+        revoked_keep_secs: s.tokens.access_token_ttl_secs,
+        audit_retention_secs: s.audit_retention_days.saturating_mul(86_400),
+    }
+}
+
+/// One sweep now; rows removed per table.
+pub async fn sweep_once(state: &AppState) -> StoreResult<Vec<(&'static str, u64)>> {
+    let policy = policy(&state.settings);
+    let now = state.clock.now();
+    state.db.run(move |c| gc::sweep(c, now, &policy, false)).await
+}
+
+/// Starts the sweeper task, unless `gc_interval_secs = 0`. The first sweep runs one interval after start.
+pub fn spawn(state: Arc<AppState>) -> Option<tokio::task::JoinHandle<()>> {
+    let every = state.settings.gc_interval_secs;
+    if every == 0 {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(every));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match sweep_once(&state).await {
+                Ok(rows) => {
+                    let removed: u64 = rows.iter().map(|(_, n)| n).sum();
+                    if removed > 0 {
+                        let detail: Vec<String> =
+                            rows.iter().filter(|(_, n)| *n > 0).map(|(t, n)| format!("{t}={n}")).collect();
+                        tracing::info!(target: "gc", removed, tables = %detail.join(" "), "expired rows removed");
+                    }
+                }
+                Err(e) => tracing::warn!(target: "gc", error = %e, "sweep failed; trying again at the next interval"),
+            }
+        }
+    }))
+}
