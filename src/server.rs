@@ -79,7 +79,16 @@ impl AppState {
             }
         }
         let trusted = upstreams.email_trusted_providers();
-        let changed = db.run(move |c| crate::accounts::users::reconcile_email_trust(c, &trusted, now)).await?;
+        let renamed = upstreams.oauth2_issuers();
+        let changed = db
+            .run(move |c| {
+                // [TB-1c] Identities of OAuth2 providers recorded before they had an issuer name of their own.
+                for (provider, issuer) in &renamed {
+                    crate::store::identities::set_issuer_for_provider(c, provider, issuer)?;
+                }
+                crate::accounts::users::reconcile_email_trust(c, &trusted, now)
+            })
+            .await?;
         if changed > 0 {
             tracing::info!(users = changed, "email trust brought in line with the providers' trust_email");
         }

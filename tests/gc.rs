@@ -100,6 +100,7 @@ fn pending(id: &str, expires_at: i64) -> store::auth_requests::PendingRequest {
         params_json: "{}".into(),
         created_at: 1,
         expires_at,
+        login_session_hash: None,
     }
 }
 

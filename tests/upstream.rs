@@ -734,3 +734,15 @@ async fn tb_1a_withdrawn_email_trust_takes_effect_without_a_new_sign_in() {
     assert_ne!(victim["sub"], attacker["sub"], "never linked into the account of a provider no longer trusted");
     w.app.stop().await;
 }
+
+#[actix_web::test]
+async fn tb_1c_an_oauth2_identity_never_answers_an_openid_connect_issuers_key() {
+    // An OAuth2 provider file that names an OIDC issuer: its identities still get a name of their own.
+    let w = world("", "issuer = \"https://accounts.google.com\"\n").await;
+    w.idp.set_user(User::new("octo-2", "octo2@upstream.test"));
+    let user = id_claims(&w, sign_in(&w, "gh", "openid").await).await;
+    let uid = user["sub"].as_str().unwrap().to_string();
+    let idents = w.app.state.db.run(move |c| bridgekeeper::store::identities::list_for_user(c, &uid)).await.unwrap();
+    assert_eq!(idents[0].issuer, "urn:bridgekeeper:oauth2:gh");
+    w.app.stop().await;
+}

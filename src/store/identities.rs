@@ -161,3 +161,12 @@ pub fn withdraw_email_trust(conn: &mut DbConn, trusted: &[String]) -> StoreResul
     users.dedup();
     Ok(users)
 }
+
+/// [TB-1c] Renames the recorded issuer of `provider`'s identities (OAuth2 providers record a name of their own).
+pub fn set_issuer_for_provider(conn: &mut DbConn, provider: &str, issuer: &str) -> StoreResult<usize> {
+    Ok(diesel::update(
+        identities::table.filter(identities::provider.eq(provider)).filter(identities::issuer.ne(issuer)),
+    )
+    .set(identities::issuer.eq(issuer))
+    .execute(conn)?)
+}

@@ -176,7 +176,12 @@ fn validate(p: &ProviderConfig) -> Result<(), (&'static str, String)> {
         return Err(("client_id", "required".into()));
     }
     match p.kind {
-        ProviderKind::Oidc => url("issuer", &p.issuer)?,
+        ProviderKind::Oidc => {
+            url("issuer", &p.issuer)?;
+            if !p.issuer.as_deref().is_some_and(|i| i.starts_with("https://") || i.starts_with("http://")) {
+                return Err(("issuer", "must be an http(s) URL".into()));
+            }
+        }
         ProviderKind::Oauth2 => {
             url("authorization_url", &p.authorization_url)?;
             url("token_url", &p.token_url)?;

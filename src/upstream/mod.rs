@@ -129,6 +129,14 @@ impl Registry {
         Ok(Registry { order, providers, http, group_ages })
     }
 
+    /// [TB-1c] (provider id, recorded issuer) of every OAuth2/GitHub provider.
+    pub fn oauth2_issuers(&self) -> Vec<(String, String)> {
+        self.list()
+            .filter(|p| matches!(p.cfg.kind, ProviderKind::Oauth2 | ProviderKind::Github))
+            .map(|p| (p.cfg.id.clone(), oauth2::oauth2_issuer(&p.cfg.id)))
+            .collect()
+    }
+
     /// The providers whose emails the admin trusts (`trust_email = true`).
     pub fn email_trusted_providers(&self) -> Vec<String> {
         self.list().filter(|p| p.cfg.trust_email).map(|p| p.cfg.id.clone()).collect()

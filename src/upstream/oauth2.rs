@@ -43,13 +43,10 @@ impl OAuth2 {
         UpstreamError { provider: self.cfg.id.clone(), kind, detail: detail.into() }
     }
 
-    /// The issuer we record for identities of this provider.
+    /// [TB-1c] The issuer we record for identities of this provider: a name of our own, so that an OAuth2
+    /// identity (keyed by provider and subject) can never answer an OpenID Connect issuer's key.
     pub fn issuer(&self) -> String {
-        match (&self.cfg.issuer, self.github()) {
-            (Some(i), _) => i.clone(),
-            (None, true) => "https://github.com".into(),
-            (None, false) => self.url(&self.cfg.authorization_url, "").to_string(),
-        }
+        oauth2_issuer(&self.cfg.id)
     }
 
     fn client(
@@ -191,4 +188,9 @@ impl OAuth2 {
         }
         Ok(())
     }
+}
+
+/// [TB-1c] The issuer recorded for identities of OAuth2 (and GitHub) provider `id`.
+pub fn oauth2_issuer(id: &str) -> String {
+    format!("urn:bridgekeeper:oauth2:{id}")
 }
