@@ -11,7 +11,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// The process is alive.
 #[get("/healthz")]
 async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(serde_json::json!({"status": "ok"}))
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
 /// The database answers and signing keys are loaded.
@@ -25,5 +25,5 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         "keys": keys,
     });
     let mut resp = if database && keys { HttpResponse::Ok() } else { HttpResponse::ServiceUnavailable() };
-    resp.insert_header(("Cache-Control", "no-store")).json(body)
+    resp.json(body)
 }

@@ -189,6 +189,7 @@ pub fn build_app(
         .wrap(from_fn(request_ceiling))
         .wrap(headers)
         .wrap(from_fn(request_id_and_log))
+        .wrap(from_fn(no_store_by_default))
 }
 
 /// 429 for an address over the request ceiling (`rate_limits.requests_per_second`), or over its budget for the
@@ -242,6 +243,19 @@ async fn host_cookies(
         }
     }
     next.call(req).await
+}
+
+/// [TK-2] `Cache-Control: no-store` on every response that does not say otherwise (tokens, errors, pages, redirects
+/// with codes): set here once, not by each handler. Discovery, JWKS and the stylesheet set their own.
+async fn no_store_by_default(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let mut res = next.call(req).await?;
+    if !res.headers().contains_key(header::CACHE_CONTROL) {
+        res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(res)
 }
 
 /// Gives every request an id, logs one line per request (path only: queries carry codes and state).

@@ -217,7 +217,7 @@ pub async fn create(
     svc::audit_action(&state.db, now, "client_added", &created.client.client_id, &admin.actor()).await?;
     let body =
         ClientCreated { client: created.client.into(), client_secret: created.secret.map(|s| s.expose().to_string()) };
-    Ok(HttpResponse::Created().insert_header(("Cache-Control", "no-store")).json(body))
+    Ok(HttpResponse::Created().json(body))
 }
 
 #[utoipa::path(patch, path = "/admin/api/clients/{client_id}", tag = "clients", params(("client_id" = String, Path)),

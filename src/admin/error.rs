@@ -84,7 +84,6 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut r = HttpResponse::build(self.status);
-        r.insert_header(("Cache-Control", "no-store"));
         if let Some(w) = &self.www_authenticate {
             r.insert_header(("WWW-Authenticate", w.clone()));
         }

@@ -44,7 +44,7 @@ impl Paging {
 
 /// 200 JSON that must not be cached.
 pub fn no_store<T: serde::Serialize>(body: &T) -> HttpResponse {
-    HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(body)
+    HttpResponse::Ok().json(body)
 }
 
 async fn not_found() -> HttpResponse {

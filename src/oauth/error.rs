@@ -40,7 +40,7 @@ pub fn status_of(e: &OAuthError) -> StatusCode {
 /// The RFC 6749 §5.2 response for an error value.
 pub fn json_response(e: &OAuthError) -> HttpResponse {
     let mut resp = HttpResponse::build(status_of(e));
-    resp.insert_header(("Cache-Control", "no-store")).insert_header(("Pragma", "no-cache"));
+    resp.insert_header(("Pragma", "no-cache"));
     if let Some(wait) = e.retry_after {
         resp.insert_header(("Retry-After", wait.to_string()));
     }

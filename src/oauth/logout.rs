@@ -101,7 +101,7 @@ async fn start(state: &AppState, req: &HttpRequest, p: Params) -> Result<HttpRes
     if let Some(c) = cookie {
         r.cookie(c);
     }
-    Ok(r.insert_header(("Cache-Control", "no-store")).content_type("text/html; charset=utf-8").body(html))
+    Ok(r.content_type("text/html; charset=utf-8").body(html))
 }
 
 #[derive(serde::Deserialize)]

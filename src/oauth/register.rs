@@ -74,7 +74,6 @@ impl actix_web::ResponseError for RegError {
         match self {
             RegError::Protocol(e) => super::error::json_response(e),
             RegError::Unauthorized => HttpResponse::Unauthorized()
-                .insert_header(("Cache-Control", "no-store"))
                 .insert_header(("WWW-Authenticate", "Bearer realm=\"bridgekeeper\", error=\"invalid_token\""))
                 .json(serde_json::json!({"error": "invalid_token", "error_description": "a valid token is required"})),
             RegError::Disabled => HttpResponse::NotFound().finish(),
@@ -92,10 +91,7 @@ fn enabled(state: &AppState) -> Result<(), RegError> {
 }
 
 fn respond(status: StatusCode, body: serde_json::Map<String, Value>) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header(("Cache-Control", "no-store"))
-        .insert_header(("Pragma", "no-cache"))
-        .json(Value::Object(body))
+    HttpResponse::build(status).insert_header(("Pragma", "no-cache")).json(Value::Object(body))
 }
 
 /// RFC 7591 §3: 201 with the client id, secret, registration access token and every registered member.
@@ -206,5 +202,5 @@ async fn remove(state: web::Data<AppState>, req: HttpRequest, id: web::Path<Stri
     let c = authorized(&state, &req, &id).await?;
     svc::delete(&state.db, &c.client_id).await?;
     svc::audit_action(&state.db, state.clock.now(), "client_removed", &c.client_id, "dynamic").await?;
-    Ok(HttpResponse::NoContent().insert_header(("Cache-Control", "no-store")).finish())
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -17,7 +17,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub async fn post_only() -> HttpResponse {
     HttpResponse::MethodNotAllowed()
         .insert_header((header::ALLOW, "POST"))
-        .insert_header(("Cache-Control", "no-store"))
         .json(OAuthError::invalid_request("this endpoint accepts POST only").json_body())
 }
 
@@ -35,7 +34,7 @@ pub fn authorization_header(req: &HttpRequest) -> Option<&str> {
 }
 
 pub fn no_store_json<T: serde::Serialize>(body: &T) -> HttpResponse {
-    HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).insert_header(("Pragma", "no-cache")).json(body)
+    HttpResponse::Ok().insert_header(("Pragma", "no-cache")).json(body)
 }
 
 async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, OAuthJson> {

@@ -17,7 +17,7 @@ fn challenge(status: actix_web::http::StatusCode, error: Option<(&str, &str)>) -
         Some((code, desc)) => format!("Bearer realm=\"bridgekeeper\", error=\"{code}\", error_description=\"{desc}\""),
     };
     let mut r = HttpResponse::build(status);
-    r.insert_header((header::WWW_AUTHENTICATE, value)).insert_header(("Cache-Control", "no-store"));
+    r.insert_header((header::WWW_AUTHENTICATE, value));
     match error {
         Some((code, desc)) => r.json(serde_json::json!({"error": code, "error_description": desc})),
         None => r.finish(),
@@ -69,9 +69,7 @@ async fn respond(state: &AppState, req: &HttpRequest, body_token: Option<String>
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "storage failure");
-            return HttpResponse::ServiceUnavailable()
-                .insert_header(("Cache-Control", "no-store"))
-                .json(serde_json::json!({"error": "temporarily_unavailable"}));
+            return HttpResponse::ServiceUnavailable().json(serde_json::json!({"error": "temporarily_unavailable"}));
         }
     };
     let Some((claims, user)) = checked else {
@@ -84,5 +82,5 @@ async fn respond(state: &AppState, req: &HttpRequest, body_token: Option<String>
         return challenge(StatusCode::FORBIDDEN, Some(("insufficient_scope", "the token lacks the openid scope")));
     };
     let scopes: Vec<&str> = claims.scopes().collect();
-    HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(claims_for_scopes(&user, &scopes))
+    HttpResponse::Ok().json(claims_for_scopes(&user, &scopes))
 }

@@ -19,7 +19,7 @@ pub fn html(body: String, cookie: Option<Cookie<'static>>) -> HttpResponse {
     if let Some(c) = cookie {
         r.cookie(c);
     }
-    r.insert_header(("Cache-Control", "no-store")).content_type("text/html; charset=utf-8").body(body)
+    r.content_type("text/html; charset=utf-8").body(body)
 }
 
 /// The context every page starts from.

@@ -49,7 +49,6 @@ impl ResponseError for PageError {
     /// The body is rendered by the `render_error_pages` middleware, which has the templates and request id.
     fn error_response(&self) -> HttpResponse {
         let mut resp = HttpResponse::build(self.status);
-        resp.insert_header(("Cache-Control", "no-store"));
         if let Some(wait) = self.retry_after {
             resp.insert_header(("Retry-After", wait.max(1).to_string()));
         }

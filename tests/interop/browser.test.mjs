@@ -426,18 +426,18 @@ describe('Chromium -> Bridgekeeper -> oidc-provider, apps on openid-client', { t
     await page.goto(`${world.broker.issuer}/account`);
     await tab.waitFor(broker('/account'));
     assert.ok((await page.locator('main').innerText()).includes(sub), 'the account page shows the id apps see');
-    await page.getByRole('button', { name: 'Link Upstream upstream-b' }).click();
+    await page.getByRole('button', { name: 'Link Upstream upstream-b', exact: true }).click();
     await atUpstream(tab, 'upstream-b', 'dave');
     await tab.waitFor(broker('/account'));
     await accountItem(tab, dave.email).waitFor();
     await accountItem(tab, carol.email).waitFor();
-    assert.equal(await page.getByRole('button', { name: 'Link Upstream upstream-b' }).count(), 0,
+    assert.equal(await page.getByRole('button', { name: 'Link Upstream upstream-b', exact: true }).count(), 0,
       'a linked upstream is no longer offered for linking');
     await tab.snap('broker-account-two-sign-in-methods');
 
     // Unlink upstream B with the button in its own row.
     await accountItem(tab, dave.email).getByRole('button', { name: 'Unlink' }).click();
-    await page.getByRole('button', { name: 'Link Upstream upstream-b' }).waitFor();
+    await page.getByRole('button', { name: 'Link Upstream upstream-b', exact: true }).waitFor();
     await tab.waitFor(broker('/account'));
     assert.equal(await accountItem(tab, dave.email).count(), 0, 'upstream B is gone from the sign-in methods');
     await accountItem(tab, carol.email).waitFor();

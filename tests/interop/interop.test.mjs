@@ -213,12 +213,13 @@ describe('openid-client -> Bridgekeeper -> oidc-provider', { timeout: 120_000 },
       // email, so nothing could be linked by email).
       const before = await accountPage(browser, world.broker.issuer);
       assert.ok(before.text.includes(sub), 'the account page shows the id apps see');
-      const linkB = before.links.find((l) => {
-        const u = new URL(l.href);
-        return u.pathname === '/login/upstream-b' && u.searchParams.get('link') === '1';
-      });
-      assert.ok(linkB, `a link for upstream-b on the account page: ${JSON.stringify(before.links)}`);
-      const linked = await walk(browser, linkB.href, {
+      // Linking starts with the account page's form (a POST carrying its CSRF token), never with a plain link.
+      const linkB = before.forms.find((f) => new URL(f.action).pathname === '/account/link'
+        && f.fields.provider === 'upstream-b');
+      assert.ok(linkB, `a "link upstream-b" form on the account page: ${JSON.stringify(before.forms)}`);
+      const started = await browser.submit(linkB, {});
+      const linked = await walk(browser, null, {
+        from: started,
         brokerIssuer: world.broker.issuer,
         untilPage: (p) => p.status === 200 && new URL(p.url).pathname === '/account',
         provider: 'upstream-b',

@@ -14,16 +14,17 @@ export class StuckError extends Error {}
 /**
  * Drives from `url` until the browser is sent to `stopAt` (the app's redirect URI); returns that URL and the
  * pages seen on the way (e.g. ['broker-chooser', 'upstream-login', 'upstream-consent', 'broker-consent']).
- * `untilPage(page)` may end the walk on a page (e.g. the broker's account page after linking).
+ * `untilPage(page)` may end the walk on a page (e.g. the broker's account page after linking). `from` starts the
+ * walk on a page already reached (e.g. the answer to a form the person submitted) instead of at `url`.
  *
  * @param {import('./browser.mjs').Browser} browser
  * @param {{brokerIssuer: string, stopAt?: string, untilPage?: Function, provider: string, login: string,
  *   consent?: 'allow'|'deny'}} who
  */
-export async function walk(browser, url, { brokerIssuer, stopAt, untilPage, provider, login, consent = 'allow' }) {
+export async function walk(browser, url, { brokerIssuer, stopAt, untilPage, provider, login, consent = 'allow', from }) {
   const seen = [];
   const broker = new URL(brokerIssuer).origin;
-  let page = await browser.navigate(url, { stopAt });
+  let page = from ?? await browser.navigate(url, { stopAt });
   for (let step = 0; step < 12; step += 1) {
     if (page.stopped) return { url: page.url, seen };
     if (untilPage?.(page)) return { url: page.url, page, seen };
