@@ -746,3 +746,69 @@ async fn tb_1c_an_oauth2_identity_never_answers_an_openid_connect_issuers_key() 
     assert_eq!(idents[0].issuer, "urn:bridgekeeper:oauth2:gh");
     w.app.stop().await;
 }
+
+/// The confirm flow up to the proving sign-in with the dev provider as `email`; returns where that sign-in sent us.
+async fn offer_then_prove_with_dev(w: &World, email: &str) -> String {
+    let body = match sign_in(w, "acme", "openid email").await {
+        End::Page(409, body) => body,
+        End::Page(s, b) => panic!("expected the offer, got {s}: {b}"),
+        End::App(l) => panic!("linked or created without asking: {l}"),
+    };
+    assert!(body.contains("Sign in with"), "{body}");
+    let body = body.replace("&#x2F;", "/");
+    let start = body.find("href=\"/login/dev").expect("a way to prove the account") + 6;
+    let href = body[start..start + body[start..].find('"').unwrap()].replace("&amp;", "&").replace("&#x3D;", "=");
+    let page = w.app.http.get(w.app.url(&href)).send().await.unwrap().text().await.unwrap();
+    let mut form = vec![("csrf", hidden(&page, "csrf")), ("email", email.to_string()), ("link", "false".into())];
+    if page.contains("name=\"req\"") {
+        form.push(("req", hidden(&page, "req")));
+    }
+    let r = w.app.http.post(w.app.url("/login/dev")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    location(&r)
+}
+
+async fn answer_offer(w: &World, decision: &str) -> reqwest::Response {
+    let page = w.app.http.get(w.app.url("/link/confirm")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Link Acme acme"), "{page}");
+    let form = [("csrf", hidden(&page, "csrf")), ("decision", decision.to_string())];
+    w.app.http.post(w.app.url("/link/confirm")).form(&form).send().await.unwrap()
+}
+
+#[actix_web::test]
+async fn tb_1g_confirm_links_only_after_the_person_signs_in_to_the_existing_account_and_confirms() {
+    let w = world("link_by_email = \"confirm\"\n", "").await;
+    let local = local_user_via_dev(&w).await;
+    w.idp.set_user(User::new("up-c1", "ada@example.com"));
+    assert_eq!(offer_then_prove_with_dev(&w, "ada@example.com").await, "/link/confirm");
+    let r = answer_offer(&w, "link").await;
+    assert!(location(&r).starts_with("/authorize/resume"), "{}", location(&r));
+    let claims = id_claims(&w, drive(&w.app, r, "acme", "").await).await;
+    assert_eq!(claims["sub"], local["sub"], "one person, one sub");
+    assert_eq!(identities_of(&w, &local).await, 2);
+    let events = w.app.state.db.run(|c| bridgekeeper::store::audit::list(c, 100)).await.unwrap();
+    assert!(events.iter().any(|e| e.event == "link_confirmed"));
+    w.app.stop().await;
+}
+
+#[actix_web::test]
+async fn tb_1g_proving_another_account_or_declining_links_nothing() {
+    let w = world("link_by_email = \"confirm\"\n", "").await;
+    let local = local_user_via_dev(&w).await;
+    w.idp.set_user(User::new("up-c2", "ada@example.com"));
+    let next = offer_then_prove_with_dev(&w, "someone-else@example.com").await;
+    assert_ne!(next, "/link/confirm", "a sign-in to another account proves nothing");
+    assert_eq!(w.app.http.get(w.app.url("/link/confirm")).send().await.unwrap().status(), 400);
+    assert_eq!(identities_of(&w, &local).await, 1);
+    w.app.http.get(w.app.url("/logout")).send().await.unwrap();
+    let fresh =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
+    let mut w = w;
+    w.app.http = fresh;
+    assert_eq!(offer_then_prove_with_dev(&w, "ada@example.com").await, "/link/confirm");
+    let r = answer_offer(&w, "cancel").await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(identities_of(&w, &local).await, 1, "declined: nothing linked");
+    assert_eq!(w.app.http.get(w.app.url("/link/confirm")).send().await.unwrap().status(), 400, "single use");
+    w.app.stop().await;
+}

@@ -20,6 +20,8 @@ pub enum Outcome {
     LinkedElsewhere,
     /// The account is disabled.
     Disabled,
+    /// [TB-1g] Offer to link to this user once the person proves they own it.
+    Confirm(String),
 }
 
 /// Reads the facts, asks the core's [`decide`], and carries the decision out.
@@ -31,12 +33,15 @@ pub fn link(
     now: i64,
 ) -> StoreResult<Outcome> {
     let owner = identities::find_by_key(conn, key(fed))?.map(|i| i.user_id);
-    let (holders, in_use) = match (fed.email.as_deref(), &owner) {
-        (Some(email), None) => (
-            identities::trusted_holders(conn, email)?,
-            identities::email_in_use(conn, email)? || !users::find_by_email(conn, email)?.is_empty(),
-        ),
-        _ => (Vec::new(), false),
+    let (holders, all_holders, in_use) = match (fed.email.as_deref(), &owner) {
+        (Some(email), None) => {
+            let mut all = identities::holders(conn, email)?;
+            all.extend(users::find_by_email(conn, email)?.into_iter().map(|u| u.id));
+            all.sort();
+            all.dedup();
+            (identities::trusted_holders(conn, email)?, all.clone(), !all.is_empty())
+        }
+        _ => (Vec::new(), Vec::new(), false),
     };
     let facts = LinkFacts {
         owner: owner.as_deref(),
@@ -44,6 +49,8 @@ pub fn link(
         email_trusted: fed.email_trusted,
         trusted_holders: &holders,
         email_in_use: in_use,
+        email_verified_upstream: fed.email_verified,
+        holders: &all_holders,
         policy,
     };
     match decide(facts) {
@@ -65,8 +72,20 @@ pub fn link(
             Ok(Outcome::Linked(users::find(conn, &user_id)?.unwrap_or(user)))
         }
         LinkDecision::EmailTaken => Ok(Outcome::EmailTaken),
+        LinkDecision::Confirm { user_id } => Ok(Outcome::Confirm(user_id)),
         LinkDecision::LinkedElsewhere => Ok(Outcome::LinkedElsewhere),
     }
+}
+
+/// [TB-1g] Links an identity the person confirmed after proving they own `user_id`; `LinkedElsewhere` if the
+/// identity found an owner meanwhile.
+pub fn link_confirmed(conn: &mut DbConn, fed: &FederatedIdentity, user_id: &str, now: i64) -> StoreResult<Outcome> {
+    if identities::find_by_key(conn, key(fed))?.is_some() {
+        return Ok(Outcome::LinkedElsewhere);
+    }
+    let Some(user) = users::find(conn, user_id)?.filter(|u| !u.disabled) else { return Ok(Outcome::Disabled) };
+    attach(conn, &user, fed, now, "link_confirmed")?;
+    Ok(Outcome::Linked(user))
 }
 
 fn attach(conn: &mut DbConn, user: &User, fed: &FederatedIdentity, now: i64, event: &str) -> StoreResult<()> {

@@ -52,6 +52,7 @@ fn rules(now: i64, p: &Policy) -> Vec<Rule> {
         simple("auth_codes", "code_hash", format!("x.expires_at < {}", now - p.code_keep_secs)),
         simple("auth_requests", "id", format!("x.expires_at < {now}")),
         simple("upstream_logins", "state_hash", format!("x.expires_at < {now}")),
+        simple("pending_links", "id_hash", format!("x.expires_at < {now}")),
         simple(
             "refresh_tokens",
             "token_hash",

@@ -170,3 +170,12 @@ pub fn set_issuer_for_provider(conn: &mut DbConn, provider: &str, issuer: &str) 
     .set(identities::issuer.eq(issuer))
     .execute(conn)?)
 }
+
+/// Every user holding `email` through any identity (trusted or not).
+pub fn holders(conn: &mut DbConn, email: &str) -> StoreResult<Vec<String>> {
+    let mut ids: Vec<String> =
+        identities::table.filter(identities::email.eq(email)).select(identities::user_id).load(conn)?;
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}

@@ -207,3 +207,15 @@ diesel::table! {
         created_at -> BigInt,
     }
 }
+
+diesel::table! {
+    pending_links (id_hash) {
+        id_hash -> Text,
+        user_id -> Text,
+        provider -> Text,
+        identity_json -> Text,
+        auth_request_id -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}

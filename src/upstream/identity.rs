@@ -1,7 +1,7 @@
 //! What every upstream kind produces: a verified federated identity.
 
 /// What an upstream asserted about the person, after verification.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct FederatedIdentity {
     pub provider: String,
     pub issuer: String,
@@ -14,7 +14,8 @@ pub struct FederatedIdentity {
     pub groups: Vec<String>,
     /// When the upstream says the person authenticated (OIDC `auth_time`), if it says.
     pub auth_time: Option<i64>,
-    /// The upstream's refresh token, kept (sealed) only for `refresh_upstream = true` providers.
+    /// The upstream's refresh token, kept (sealed) only for `refresh_upstream = true` providers. Never serialised.
+    #[serde(skip)]
     pub upstream_refresh_token: Option<crate::secret::Secret>,
     /// [TB-1a] Set by the broker from the provider's config: the email is verified *and* trusted.
     pub email_trusted: bool,

@@ -281,7 +281,8 @@ async fn callback(
             }
         }
     }
-    let mut r = complete(&state, p, fed, pending.auth_request_id.as_deref(), pending.link_user_id.as_deref()).await?;
+    let mut r =
+        complete(&state, &req, p, fed, pending.auth_request_id.as_deref(), pending.link_user_id.as_deref()).await?;
     let mut gone = session::cookie(&state, LOGIN_COOKIE, String::new(), 0);
     gone.make_removal();
     let _ = r.add_cookie(&gone);
@@ -332,13 +333,14 @@ async fn dev_submit(
         preferred_username: email.split('@').next().map(String::from),
         ..Default::default()
     };
-    complete(&state, p, fed, form.req.as_deref(), link_to.as_deref()).await
+    complete(&state, &req, p, fed, form.req.as_deref(), link_to.as_deref()).await
 }
 
 /// Links the verified identity, starts the session, and goes back to the authorization request (or the
 /// account page).
 async fn complete(
     state: &AppState,
+    req: &HttpRequest,
     p: &Provider,
     mut fed: FederatedIdentity,
     auth_request: Option<&str>,
@@ -349,27 +351,11 @@ async fn complete(
     fed.keyed_by_issuer = p.cfg.kind == crate::upstream::config::ProviderKind::Oidc;
     let (policy, now, auth_time) = (p.cfg.link_by_email, state.clock.now(), fed.auth_time);
     let upstream_token = fed.upstream_refresh_token.clone();
-    let link_owned = link_to.map(String::from);
+    let (link_owned, offered) = (link_to.map(String::from), fed.clone());
     let outcome = state.db.run(move |c| linking::link(c, &fed, policy, link_owned.as_deref(), now)).await?;
     let user = match outcome {
-        Outcome::Existing(u) | Outcome::Linked(u) | Outcome::Created(u) => u,
-        Outcome::EmailTaken => {
-            return Err(PageError::new(
-                StatusCode::CONFLICT,
-                "You already have an account",
-                "An account with this email address already exists. Sign in with the provider you used before, then link this one from your account page.",
-            ));
-        }
-        Outcome::LinkedElsewhere => {
-            return Err(PageError::new(
-                StatusCode::CONFLICT,
-                "Account already linked",
-                "This sign-in is already linked to another account here.",
-            ));
-        }
-        Outcome::Disabled => {
-            return Err(PageError::new(StatusCode::FORBIDDEN, "Account disabled", "This account is disabled."));
-        }
+        Outcome::Confirm(holder) => return super::confirm_link::offer(state, &holder, &offered, auth_request).await,
+        other => user_or_page(other)?,
     };
     if p.cfg.refresh_upstream
         && let Some(token) = upstream_token
@@ -392,10 +378,33 @@ async fn complete(
         let (id, hash) = (req.to_string(), started.id_hash.clone());
         state.db.run(move |c| crate::store::auth_requests::set_login_session(c, &id, &hash)).await?;
     }
-    let mut r = match auth_request {
-        Some(req) => see_other(&format!("/authorize/resume?req={req}")),
-        None => see_other("/account"),
+    // [TB-1g] This browser was offered to link an identity to the user who just proved they own the account.
+    let next = match (super::confirm_link::after_sign_in(state, req, &started).await?, auth_request) {
+        (Some(confirm), _) => confirm,
+        (None, Some(r)) => format!("/authorize/resume?req={r}"),
+        (None, None) => "/account".to_string(),
     };
+    let mut r = see_other(&next);
     let _ = r.add_cookie(&cookie);
     Ok(r)
+}
+
+/// The signed-in user, or the page that says why there is none.
+fn user_or_page(outcome: Outcome) -> Result<crate::store::users::User, PageError> {
+    match outcome {
+        Outcome::Existing(u) | Outcome::Linked(u) | Outcome::Created(u) => Ok(u),
+        Outcome::EmailTaken | Outcome::Confirm(_) => Err(PageError::new(
+            StatusCode::CONFLICT,
+            "You already have an account",
+            "An account with this email address already exists. Sign in with the provider you used before, then link this one from your account page.",
+        )),
+        Outcome::LinkedElsewhere => Err(PageError::new(
+            StatusCode::CONFLICT,
+            "Account already linked",
+            "This sign-in is already linked to another account here.",
+        )),
+        Outcome::Disabled => {
+            Err(PageError::new(StatusCode::FORBIDDEN, "Account disabled", "This account is disabled."))
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Pages people see (tera templates): error page now; login chooser, consent and account pages build on it.
 
 pub mod account;
+pub mod confirm_link;
 pub mod developer;
 pub mod login;
 pub mod pages;
@@ -12,6 +13,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     login::configure(cfg);
     account::configure(cfg);
     developer::configure(cfg);
+    confirm_link::configure(cfg);
 }
 
 /// The context every page starts from.

@@ -18,6 +18,9 @@ pub enum LinkByEmail {
     #[default]
     Never,
     Verified,
+    /// [TB-1g] Link to the one user holding the (upstream-verified) email only after the person proves they own
+    /// that user by signing in with a provider already linked to it, in the same browser, and confirms.
+    Confirm,
 }
 
 /// What the server found out before deciding.
@@ -33,6 +36,10 @@ pub struct LinkFacts<'a> {
     pub trusted_holders: &'a [String],
     /// Some local user holds this email at all (trusted or not).
     pub email_in_use: bool,
+    /// The upstream says the email is verified (whether or not the provider is trusted for emails).
+    pub email_verified_upstream: bool,
+    /// Every user holding this email (through any identity, trusted or not).
+    pub holders: &'a [String],
     pub policy: LinkByEmail,
 }
 
@@ -47,6 +54,10 @@ pub enum LinkDecision {
     Create,
     EmailTaken,
     LinkedElsewhere,
+    /// [TB-1g] Offer to link to this user once the person proves they own it.
+    Confirm {
+        user_id: String,
+    },
 }
 
 /// [TB-1] The linking decision.
@@ -69,6 +80,12 @@ pub fn decide(f: LinkFacts<'_>) -> LinkDecision {
     // Only untrusted claims to this email: they cannot block (or capture) its verified owner.
     if f.email_trusted && f.trusted_holders.is_empty() {
         return LinkDecision::Create;
+    }
+    if f.policy == LinkByEmail::Confirm
+        && f.email_verified_upstream
+        && let [holder] = f.holders
+    {
+        return LinkDecision::Confirm { user_id: holder.clone() };
     }
     if f.email_in_use || !f.trusted_holders.is_empty() {
         return LinkDecision::EmailTaken;
@@ -93,6 +110,8 @@ mod tests {
             email_trusted: true,
             trusted_holders: &[],
             email_in_use: false,
+            email_verified_upstream: true,
+            holders: &[],
             policy: LinkByEmail::Verified,
         }
     }
@@ -156,5 +175,26 @@ mod tests {
         assert!(email_trusted(true, true));
         assert!(!email_trusted(true, false));
         assert!(!email_trusted(false, true));
+    }
+
+    #[test]
+    fn tb_1g_confirm_offers_the_one_holder_and_never_links_by_itself() {
+        let one = ["u1".to_string()];
+        let two = ["u1".to_string(), "u2".to_string()];
+        fn confirm(f: LinkFacts<'_>) -> LinkDecision {
+            decide(LinkFacts { policy: LinkByEmail::Confirm, email_in_use: true, ..f })
+        }
+        assert_eq!(
+            confirm(LinkFacts { holders: &one, trusted_holders: &one, email_trusted: false, ..facts() }),
+            LinkDecision::Confirm { user_id: "u1".into() }
+        );
+        assert_eq!(
+            confirm(LinkFacts { holders: &one, email_trusted: false, email_verified_upstream: false, ..facts() }),
+            LinkDecision::EmailTaken,
+            "an unverified email is offered nothing"
+        );
+        assert_eq!(confirm(LinkFacts { holders: &two, email_trusted: false, ..facts() }), LinkDecision::EmailTaken);
+        // A trusted email that only untrusted identities claim still gets its own account.
+        assert_eq!(confirm(LinkFacts { holders: &one, ..facts() }), LinkDecision::Create);
     }
 }
