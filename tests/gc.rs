@@ -179,6 +179,7 @@ const EXPECTED: [(&str, u64); 8] = [
     ("auth_codes", 1),
     ("auth_requests", 7),
     ("upstream_logins", 7),
+    ("pending_links", 0),
     ("refresh_tokens", 6),
     ("grants", 2),
     ("sessions", 2),
