@@ -175,7 +175,7 @@ fn removed(rows: &[(&str, u64)], table: &str) -> u64 {
     rows.iter().find(|(t, _)| *t == table).map(|(_, n)| *n).unwrap()
 }
 
-const EXPECTED: [(&str, u64); 8] = [
+const EXPECTED: [(&str, u64); 9] = [
     ("auth_codes", 1),
     ("auth_requests", 7),
     ("upstream_logins", 7),

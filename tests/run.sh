@@ -63,8 +63,8 @@ run_pass fuzzing bash fuzz/run.sh 30
 
 # One closing line over all passes.
 sum() { awk '{s+=$1} END {print s+0}'; }
-rust_passed=$(sed -n 's/^test result: [A-Z]*\. \([0-9]*\) passed.*/\1/p' "$log" | sum)
-rust_failed=$(sed -n 's/^test result: [A-Z]*\. [0-9]* passed; \([0-9]*\) failed.*/\1/p' "$log" | sum)
+rust_passed=$(sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed.*/\1/p' "$log" | sum)
+rust_failed=$(sed -n 's/^test result: [A-Za-z]*\. [0-9]* passed; \([0-9]*\) failed.*/\1/p' "$log" | sum)
 interop_passed=$(sed -n 's/^\([0-9]*\) passed, [0-9]* failed$/\1/p' "$log" | sum)
 interop_failed=$(sed -n 's/^[0-9]* passed, \([0-9]*\) failed$/\1/p' "$log" | sum)
 fuzz_passed=$(grep -cE '^fuzz: [a-z_]+: .*, 0 crashes$' "$log" || true)
