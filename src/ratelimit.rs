@@ -83,6 +83,7 @@ impl Limits {
 
     /// Every request: `Err(seconds to wait)` when the address is over the request ceiling.
     pub fn admit_request(&self, ip: IpAddr) -> Result<(), u64> {
+        let ip = budget_key(ip);
         if !self.enabled {
             return Ok(());
         }
@@ -92,6 +93,7 @@ impl Limits {
     /// A request to an endpoint that creates state for anonymous callers: `Err(seconds to wait)` when the
     /// address is over its budget for those.
     pub fn admit_anonymous(&self, ip: IpAddr) -> Result<(), u64> {
+        let ip = budget_key(ip);
         if !self.enabled {
             return Ok(());
         }
@@ -101,6 +103,7 @@ impl Limits {
     /// Before an authentication or login: `Err(seconds to wait)` when the address, or this client id from this
     /// address, has used up its failure budget. Failures elsewhere never count here.
     pub fn admit(&self, ip: IpAddr, client: Option<&str>) -> Result<(), u64> {
+        let ip = budget_key(ip);
         if !self.enabled {
             return Ok(());
         }
@@ -118,6 +121,7 @@ impl Limits {
     /// After a failure: charges the address and (address, client id); a key over budget waits until it has
     /// room again. The client id alone is only counted, for the alarm.
     pub fn failed(&self, ip: IpAddr, client: Option<&str>) -> Failure {
+        let ip = budget_key(ip);
         if !self.enabled {
             return Failure::Counted;
         }
@@ -163,6 +167,18 @@ fn usable(client: Option<&str>) -> Option<&str> {
     client.filter(|c| !c.is_empty() && c.len() <= 256)
 }
 
+/// [RL-5] The address a budget is kept for: IPv4 addresses as they are, IPv6 ones by their /64 (one subscriber's
+/// prefix), so that rotating through a /64 does not multiply the budgets.
+pub fn budget_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let [a, b, c, d, ..] = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+        }
+    }
+}
+
 fn pair_key(ip: IpAddr, client: &str) -> String {
     format!("ip+client:{ip} {client}")
 }
@@ -198,6 +214,17 @@ pub fn creates_anonymous_state(method: &actix_web::http::Method, path: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rl_5_addresses_of_one_ipv6_64_share_a_budget() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff:1:2:3".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(budget_key(a), budget_key(b));
+        assert_ne!(budget_key(a), budget_key(other));
+        let v4: IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(budget_key(v4), v4);
+    }
 
     fn settings(failures: u32) -> RateLimitSettings {
         RateLimitSettings {

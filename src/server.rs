@@ -291,10 +291,15 @@ fn believed_client(req: &ServiceRequest) -> crate::client_addr::ClientAddr {
         return crate::client_addr::ClientAddr { ip: peer, https: None };
     };
     let values = |name: &str| -> Vec<&str> { req.headers().get_all(name).filter_map(|v| v.to_str().ok()).collect() };
-    let headers = crate::client_addr::Headers {
-        forwarded: values("forwarded"),
-        x_forwarded_for: values("x-forwarded-for"),
-        x_forwarded_proto: values("x-forwarded-proto"),
+    // [RL-2] Only the header the proxies write: one they pass through untouched is the client's own words.
+    let headers = if state.settings.proxy_header == "forwarded" {
+        crate::client_addr::Headers { forwarded: values("forwarded"), ..Default::default() }
+    } else {
+        crate::client_addr::Headers {
+            x_forwarded_for: values("x-forwarded-for"),
+            x_forwarded_proto: values("x-forwarded-proto"),
+            ..Default::default()
+        }
     };
     crate::client_addr::resolve(&state.proxies, peer, &headers)
 }

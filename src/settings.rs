@@ -44,6 +44,8 @@ pub struct Settings {
     pub log_level: String,
     // Trusted proxies (CIDRs) and the sweeper: see config/default.toml.
     pub trusted_proxies: Vec<String>,
+    /// [RL-2] The one forwarding header the trusted proxies write: `x-forwarded-for` or `forwarded`.
+    pub proxy_header: String,
     pub gc_interval_secs: u64,
     pub gc_batch_size: i64,
     pub audit_retention_days: i64,
@@ -304,6 +306,9 @@ impl Settings {
             return Err(err("tokens.refresh_reuse_grace_secs", "must be between 0 and 60".into()));
         }
         crate::client_addr::parse_proxies(&self.trusted_proxies).map_err(|e| err("trusted_proxies", e))?;
+        if !matches!(self.proxy_header.as_str(), "x-forwarded-for" | "forwarded") {
+            return Err(err("proxy_header", "must be \"x-forwarded-for\" or \"forwarded\"".into()));
+        }
         if self.gc_batch_size < 1 {
             return Err(err("gc_batch_size", "must be at least 1".into()));
         }

@@ -196,6 +196,35 @@ async fn rl_2_forwarded_headers_are_believed_only_from_trusted_proxies() {
     app.stop().await;
 }
 
+#[actix_web::test]
+async fn rl_2_a_forwarded_header_the_proxy_did_not_write_is_not_believed() {
+    let app = TestApp::spawn_with(|s| {
+        s.rate_limits.failures_per_minute = 5;
+        s.clients = limited_clients();
+        overlay(s, "trusted_proxies = [\"127.0.0.1/32\"]\n[rate_limits]\naddress_failures_per_minute = 5\n");
+    })
+    .await;
+    let proxy = from([127, 0, 0, 1]);
+    // The proxy appends X-Forwarded-For and passes the client's own `Forwarded` header through untouched.
+    let send = |secret: &'static str, forged: String| {
+        let (app, proxy) = (&app, &proxy);
+        async move {
+            let r = proxy
+                .post(app.url("/token"))
+                .basic_auth("app", Some(enc(secret)))
+                .header("x-forwarded-for", "198.51.100.66")
+                .header("forwarded", format!("for={forged}"))
+                .form(&[("grant_type", "client_credentials")]);
+            r.send().await.unwrap().status().as_u16()
+        }
+    };
+    for i in 0..6 {
+        send("wrong", format!("203.0.113.{i}")).await;
+    }
+    assert_eq!(send(SECRET, "203.0.113.99".into()).await, 429, "a self-written Forwarded header escapes no budget");
+    app.stop().await;
+}
+
 fn limited_clients() -> Vec<bridgekeeper::settings::StaticClient> {
     vec![bridgekeeper::settings::StaticClient {
         client_id: "app".into(),

@@ -747,31 +747,42 @@ async fn tb_1c_an_oauth2_identity_never_answers_an_openid_connect_issuers_key() 
     w.app.stop().await;
 }
 
-/// The confirm flow up to the proving sign-in with the dev provider as `email`; returns where that sign-in sent us.
-async fn offer_then_prove_with_dev(w: &World, email: &str) -> String {
+/// The confirm flow: the offer (through acme), then the proving sign-in with `provider` as `email` for a new request
+/// when `fresh_request`, else for the offer's; returns where that sign-in sent us.
+async fn offer_then_prove(w: &World, provider: &str, email: &str, fresh_request: bool) -> String {
     let body = match sign_in(w, "acme", "openid email").await {
         End::Page(409, body) => body,
         End::Page(s, b) => panic!("expected the offer, got {s}: {b}"),
         End::App(l) => panic!("linked or created without asking: {l}"),
     };
-    assert!(body.contains("Sign in with"), "{body}");
-    let body = body.replace("&#x2F;", "/");
-    let start = body.find("href=\"/login/dev").expect("a way to prove the account") + 6;
-    let href = body[start..start + body[start..].find('"').unwrap()].replace("&amp;", "&").replace("&#x3D;", "=");
-    let page = w.app.http.get(w.app.url(&href)).send().await.unwrap().text().await.unwrap();
-    let mut form = vec![("csrf", hidden(&page, "csrf")), ("email", email.to_string()), ("link", "false".into())];
-    if page.contains("name=\"req\"") {
-        form.push(("req", hidden(&page, "req")));
+    let body = body.replace("&#x2F;", "/").replace("&#x3D;", "=").replace("&amp;", "&");
+    assert!(body.contains("Sign in the way you did before") && !body.contains("/login/dev"), "{body}");
+    let start = body.find("href=\"/login?req=").expect("the chooser") + "href=\"/login?req=".len();
+    let mut req = body[start..start + body[start..].find('"').unwrap()].to_string();
+    if fresh_request {
+        let r = authorize(&w.app, &auth_query(&[("scope", "openid"), ("state", "st-2")])).await;
+        req = param(&w.app.url(&location(&r)), "req").unwrap();
     }
+    if provider != "dev" {
+        let r = w.app.http.get(w.app.url(&format!("/login/{provider}?req={req}"))).send().await.unwrap();
+        let r = w.app.http.get(location(&r)).send().await.unwrap();
+        let r = w.app.http.get(location(&r)).send().await.unwrap();
+        return location(&r);
+    }
+    let page = w.app.http.get(w.app.url(&format!("/login/dev?req={req}"))).send().await.unwrap().text().await.unwrap();
+    let form = [("csrf", hidden(&page, "csrf")), ("email", email.to_string()), ("link", "false".into()), ("req", req)];
     let r = w.app.http.post(w.app.url("/login/dev")).form(&form).send().await.unwrap();
     assert_eq!(r.status(), 303);
     location(&r)
 }
 
-async fn answer_offer(w: &World, decision: &str) -> reqwest::Response {
-    let page = w.app.http.get(w.app.url("/link/confirm")).send().await.unwrap().text().await.unwrap();
+async fn answer_offer(w: &World, at: &str, decision: &str) -> reqwest::Response {
+    let page = w.app.http.get(w.app.url(at)).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Link Acme acme"), "{page}");
-    let form = [("csrf", hidden(&page, "csrf")), ("decision", decision.to_string())];
+    let mut form = vec![("csrf", hidden(&page, "csrf")), ("decision", decision.to_string())];
+    if page.contains("name=\"req\"") {
+        form.push(("req", hidden(&page, "req")));
+    }
     w.app.http.post(w.app.url("/link/confirm")).form(&form).send().await.unwrap()
 }
 
@@ -780,8 +791,9 @@ async fn tb_1g_confirm_links_only_after_the_person_signs_in_to_the_existing_acco
     let w = world("link_by_email = \"confirm\"\n", "").await;
     let local = local_user_via_dev(&w).await;
     w.idp.set_user(User::new("up-c1", "ada@example.com"));
-    assert_eq!(offer_then_prove_with_dev(&w, "ada@example.com").await, "/link/confirm");
-    let r = answer_offer(&w, "link").await;
+    let at = offer_then_prove(&w, "dev", "ada@example.com", false).await;
+    assert!(at.starts_with("/link/confirm"), "{at}");
+    let r = answer_offer(&w, &at, "link").await;
     assert!(location(&r).starts_with("/authorize/resume"), "{}", location(&r));
     let claims = id_claims(&w, drive(&w.app, r, "acme", "").await).await;
     assert_eq!(claims["sub"], local["sub"], "one person, one sub");
@@ -792,21 +804,49 @@ async fn tb_1g_confirm_links_only_after_the_person_signs_in_to_the_existing_acco
 }
 
 #[actix_web::test]
+async fn tb_1g_a_confirmation_resumes_the_request_of_the_proving_sign_in_not_the_offers() {
+    let w = world("link_by_email = \"confirm\"\n", "").await;
+    let local = local_user_via_dev(&w).await;
+    w.idp.set_user(User::new("up-c3", "ada@example.com"));
+    let at = offer_then_prove(&w, "dev", "ada@example.com", true).await;
+    let r = answer_offer(&w, &at, "cancel").await;
+    let End::App(loc) = drive(&w.app, r, "dev", "ada@example.com").await else { panic!("expected the app") };
+    assert_eq!(param(&loc, "state").as_deref(), Some("st-2"), "the proving sign-in's own request");
+    assert_eq!(identities_of(&w, &local).await, 1);
+    w.app.stop().await;
+}
+
+#[actix_web::test]
+async fn tb_1g_a_sign_in_at_a_provider_not_trusted_to_re_authenticate_proves_nothing() {
+    let w = world("link_by_email = \"confirm\"\n", "trust_email = true\n").await;
+    w.idp.set_user(User::new("octo-9", "ada@example.com"));
+    let local = id_claims(&w, sign_in(&w, "gh", "openid").await).await;
+    w.app.http.get(w.app.url("/logout")).send().await.unwrap();
+    let page = w.app.http.get(w.app.url("/logout")).send().await.unwrap().text().await.unwrap();
+    let form = [("csrf", hidden(&page, "csrf")), ("params", String::new())];
+    w.app.http.post(w.app.url("/logout/confirm")).form(&form).send().await.unwrap();
+    let at = offer_then_prove(&w, "gh", "", false).await;
+    assert!(!at.starts_with("/link/confirm"), "a GitHub sign-in (no prompt=login) proved ownership: {at}");
+    assert_eq!(identities_of(&w, &local).await, 1);
+    w.app.stop().await;
+}
+
+#[actix_web::test]
 async fn tb_1g_proving_another_account_or_declining_links_nothing() {
     let w = world("link_by_email = \"confirm\"\n", "").await;
     let local = local_user_via_dev(&w).await;
     w.idp.set_user(User::new("up-c2", "ada@example.com"));
-    let next = offer_then_prove_with_dev(&w, "someone-else@example.com").await;
-    assert_ne!(next, "/link/confirm", "a sign-in to another account proves nothing");
+    let next = offer_then_prove(&w, "dev", "someone-else@example.com", false).await;
+    assert!(!next.starts_with("/link/confirm"), "a sign-in to another account proves nothing");
     assert_eq!(w.app.http.get(w.app.url("/link/confirm")).send().await.unwrap().status(), 400);
     assert_eq!(identities_of(&w, &local).await, 1);
-    w.app.http.get(w.app.url("/logout")).send().await.unwrap();
     let fresh =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
     let mut w = w;
     w.app.http = fresh;
-    assert_eq!(offer_then_prove_with_dev(&w, "ada@example.com").await, "/link/confirm");
-    let r = answer_offer(&w, "cancel").await;
+    let at = offer_then_prove(&w, "dev", "ada@example.com", false).await;
+    assert!(at.starts_with("/link/confirm"), "{at}");
+    let r = answer_offer(&w, &at, "cancel").await;
     assert_eq!(r.status(), 303);
     assert_eq!(identities_of(&w, &local).await, 1, "declined: nothing linked");
     assert_eq!(w.app.http.get(w.app.url("/link/confirm")).send().await.unwrap().status(), 400, "single use");

@@ -14,8 +14,9 @@ use crate::respond::{PageError, html};
 use crate::secret::{hash_token, random_token};
 use crate::state::AppState;
 use crate::store::pending_links::{self, PendingLink};
-use crate::store::{identities, sessions::Session};
+use crate::store::sessions::Session;
 use crate::upstream::FederatedIdentity;
+use bridgekeeper_core::freshness::SKEW_SECS;
 
 /// Cookie binding a pending link to the browser that was offered it.
 const CONFIRM_COOKIE: &str = "bk_confirm";
@@ -44,48 +45,48 @@ pub async fn offer(
         created_at: now,
         expires_at: now + CONFIRM_TTL_SECS,
     };
-    let uid = user_id.to_string();
-    let linked = state
-        .db
-        .run(move |c| {
-            pending_links::insert(c, &row)?;
-            identities::list_for_user(c, &uid)
-        })
-        .await?;
-    let suffix = auth_request.map(|r| format!("?req={r}")).unwrap_or_default();
-    let mut seen = Vec::new();
-    let choices: Vec<serde_json::Value> = linked
-        .iter()
-        .filter_map(|i| state.upstreams.get(&i.provider))
-        .filter(|p| {
-            !seen.contains(&p.cfg.id) && {
-                seen.push(p.cfg.id.clone());
-                true
-            }
-        })
-        .map(|p| serde_json::json!({"name": p.cfg.display_name, "href": format!("/login/{}{suffix}", p.cfg.id)}))
-        .collect();
+    state.db.run(move |c| pending_links::insert(c, &row)).await?;
+    // [TB-1g] The generic chooser, not the account's providers: an anonymous person learns nothing about it.
+    let chooser = match auth_request {
+        Some(r) => format!("/login?req={r}"),
+        None => "/login".to_string(),
+    };
     let mut ctx = super::context(state);
     ctx.insert("email", &fed.email);
-    ctx.insert("choices", &choices);
+    ctx.insert("chooser", &chooser);
     let body = state.templates.render("link_offer.html", &ctx)?;
     let mut r = html(body, Some(session::cookie(state, CONFIRM_COOKIE, secret, CONFIRM_TTL_SECS)));
     r.head_mut().status = StatusCode::CONFLICT;
     Ok(r)
 }
 
-/// The pending link of this browser, if it was offered for `user_id` before `signed_in` began.
+/// Does this browser hold an offer? Its sign-ins then ask the upstream for a fresh login (`prompt=login`).
+pub fn offered(req: &HttpRequest) -> bool {
+    req.cookie(CONFIRM_COOKIE).is_some()
+}
+
+/// The pending link of this browser, if the session `s` proves ownership of the offered account: its user, signed
+/// in after the offer (by the upstream's own `auth_time` where it reports one) at a provider trusted to
+/// re-authenticate on `prompt=login` (a silent single sign-on proves nothing).
 async fn pending_for(state: &AppState, req: &HttpRequest, s: &Session) -> Result<Option<PendingLink>, PageError> {
     let Some(c) = req.cookie(CONFIRM_COOKIE) else { return Ok(None) };
     let (hash, now) = (hash_token(c.value()), state.clock.now());
     let row = state.db.run(move |conn| pending_links::find(conn, &hash, now)).await?;
-    // Only a sign-in made after the offer proves ownership, and only of the offered account.
-    Ok(row.filter(|p| p.user_id == s.user_id && s.created_at >= p.created_at))
+    let honours = state.upstreams.get(&s.provider).is_some_and(|p| p.cfg.honours_prompt_login());
+    let fresh = |p: &PendingLink| s.created_at >= p.created_at && s.auth_time + SKEW_SECS >= p.created_at;
+    Ok(row.filter(|p| p.user_id == s.user_id && honours && fresh(p)))
 }
 
-/// After a sign-in: where to go when this browser has an offer for the user who just signed in.
-pub async fn after_sign_in(state: &AppState, req: &HttpRequest, s: &Session) -> Result<Option<String>, PageError> {
-    Ok(pending_for(state, req, s).await?.map(|_| "/link/confirm".to_string()))
+/// After a sign-in: where to go when this browser has an offer for the user who just signed in. The sign-in's own
+/// authorization request (not the offer's) is the one resumed afterwards.
+pub async fn after_sign_in(
+    state: &AppState,
+    req: &HttpRequest,
+    s: &Session,
+    auth_request: Option<&str>,
+) -> Result<Option<String>, PageError> {
+    let suffix = auth_request.map(|r| format!("?req={r}")).unwrap_or_default();
+    Ok(pending_for(state, req, s).await?.map(|_| format!("/link/confirm{suffix}")))
 }
 
 fn cleared(state: &AppState) -> Cookie<'static> {
@@ -102,7 +103,16 @@ async fn signed_in_with_offer(state: &AppState, req: &HttpRequest) -> Result<(Se
     Ok((s, p))
 }
 
-async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, PageError> {
+#[derive(serde::Deserialize)]
+struct ReqQuery {
+    req: Option<String>,
+}
+
+async fn page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<ReqQuery>,
+) -> Result<HttpResponse, PageError> {
     let (_, p) = signed_in_with_offer(&state, &req).await?;
     let fed: FederatedIdentity = serde_json::from_str(&p.identity_json).unwrap_or_default();
     let (csrf, cookie) = session::csrf_token(&state, &req);
@@ -111,6 +121,7 @@ async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
     ctx.insert("provider", &name);
     ctx.insert("email", &fed.email);
     ctx.insert("csrf", &csrf);
+    ctx.insert("req", &q.req);
     Ok(html(state.templates.render("link_confirm.html", &ctx)?, cookie))
 }
 
@@ -118,6 +129,8 @@ async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
 struct Decision {
     csrf: Option<String>,
     decision: String,
+    /// The authorization request of the sign-in that proved ownership, resumed afterwards.
+    req: Option<String>,
 }
 
 async fn decide(
@@ -148,7 +161,7 @@ async fn decide(
             }
         }
     }
-    let mut r = match p.auth_request_id {
+    let mut r = match &form.req {
         Some(req_id) => see_other(&format!("/authorize/resume?req={req_id}")),
         None => see_other("/account"),
     };

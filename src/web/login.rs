@@ -123,6 +123,10 @@ pub async fn begin(
         freshness = pending.request.freshness();
         downstream_scopes = pending.request.scopes;
     }
+    if super::confirm_link::offered(req) {
+        // [TB-1g] Proving ownership of an account needs a real sign-in, not a silent single sign-on.
+        freshness.prompt_login = true;
+    }
     if p.is_dev() {
         let (csrf, cookie) = session::csrf_token(state, req);
         let mut ctx = super::context(state);
@@ -379,7 +383,7 @@ async fn complete(
         state.db.run(move |c| crate::store::auth_requests::set_login_session(c, &id, &hash)).await?;
     }
     // [TB-1g] This browser was offered to link an identity to the user who just proved they own the account.
-    let next = match (super::confirm_link::after_sign_in(state, req, &started).await?, auth_request) {
+    let next = match (super::confirm_link::after_sign_in(state, req, &started, auth_request).await?, auth_request) {
         (Some(confirm), _) => confirm,
         (None, Some(r)) => format!("/authorize/resume?req={r}"),
         (None, None) => "/account".to_string(),
