@@ -146,3 +146,55 @@ async fn tb_5b_a_sign_in_outside_the_pending_request_never_satisfies_its_prompt_
     assert!(loc.starts_with("/login"), "a code was issued without the sign-in the request asked for: {loc}");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn ca_4_a_wrong_method_never_tells_a_guesser_that_the_secret_was_right() {
+    let app = common::TestApp::spawn_with(|s| {
+        s.clients = vec![bridgekeeper::settings::StaticClient {
+            client_id: "basic-only".into(),
+            client_secret: Some(bridgekeeper::secret::Secret::new("the-right-secret")),
+            name: None,
+            redirect_uris: vec![RP.into()],
+            post_logout_redirect_uris: vec![],
+            allowed_scopes: vec!["openid".into()],
+            grant_types: vec!["client_credentials".into()],
+            skip_consent: false,
+            require_pkce: false,
+            token_endpoint_auth_method: Some("client_secret_basic".into()),
+        }];
+    })
+    .await;
+    let post = |secret: &'static str| {
+        let app = &app;
+        async move {
+            let form = [("grant_type", "client_credentials"), ("client_id", "basic-only"), ("client_secret", secret)];
+            json_error(app.http.post(app.url("/token")).form(&form).send().await.unwrap()).await
+        }
+    };
+    let (right, wrong) = (post("the-right-secret").await, post("a-wrong-guess").await);
+    assert_eq!(right.1, "invalid_client");
+    let describe = |s: &'static str| {
+        let app = &app;
+        async move {
+            let form = [("grant_type", "client_credentials"), ("client_id", "basic-only"), ("client_secret", s)];
+            let r = app.http.post(app.url("/token")).form(&form).send().await.unwrap();
+            r.json::<serde_json::Value>().await.unwrap()["error_description"].clone()
+        }
+    };
+    assert_eq!(right, wrong);
+    assert_eq!(describe("the-right-secret").await, describe("a-wrong-guess").await, "the same answer either way");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn tb_7_a_grant_whose_sign_in_is_gone_is_refused_at_refresh() {
+    use diesel::RunQueryDsl;
+    let app = spawn().await;
+    let t = exchange(&app, &code(&app, &[]).await).await;
+    let mut c = app.state.db.conn().unwrap();
+    diesel::sql_query("UPDATE grants SET session_hash = 'gone'").execute(&mut *c).unwrap();
+    let rt = t["refresh_token"].as_str().unwrap();
+    let r = token(&app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", rt)]).await;
+    assert_eq!(json_error(r).await.1, "invalid_grant", "fails closed: nothing says which upstream must vouch");
+    app.stop().await;
+}

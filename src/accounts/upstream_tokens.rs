@@ -65,9 +65,11 @@ pub async fn recheck(state: &AppState, grant: &Grant) -> Result<(), Recheck> {
     let (Some(session_hash), Some(user_id)) = (grant.session_hash.clone(), grant.user_id.clone()) else {
         return Ok(());
     };
-    let session = state.db.run(move |c| sessions::find_any(c, &session_hash)).await?;
-    let Some(provider) = session.and_then(|s| state.upstreams.get(&s.provider)).filter(|p| p.cfg.refresh_upstream)
-    else {
+    let Some(session) = state.db.run(move |c| sessions::find_any(c, &session_hash)).await? else {
+        // The sign-in this grant came from is gone, and with it which upstream must vouch for it: fail closed.
+        return Err(Recheck::Refused);
+    };
+    let Some(provider) = state.upstreams.get(&session.provider).filter(|p| p.cfg.refresh_upstream) else {
         return Ok(());
     };
     let (sealer, pid, uid) = (state.sealer.clone(), provider.cfg.id.clone(), user_id.clone());

@@ -125,19 +125,19 @@ pub async fn authenticate(
     let Some(client) = client.filter(|c| !c.disabled) else {
         return Err(fail("client authentication failed"));
     };
-    let now = state.clock.now();
-    let client = match (&client.secret_hash, &p.secret) {
-        // The current secret, or the previous one during a rotation's grace period.
-        (Some(_), Some(secret)) if client.secret_matches(secret, now) => client,
-        (None, None) if allow_public => client,
-        (None, None) => return Err(fail("this endpoint requires a confidential client")),
-        _ => return Err(fail("client authentication failed")),
-    };
-    // What a client registered is what it must use (OIDC Dynamic Registration §2; security.md [CA-4]).
+    // What a client registered is what it must use (OIDC Dynamic Registration §2; security.md [CA-4]); checked
+    // before the secret, so that the answer never tells a guesser that a secret was right.
     if !client.accepts_auth_method(p.method()) {
         return Err(fail("the client must use the authentication method it registered"));
     }
-    Ok(client)
+    let now = state.clock.now();
+    match (&client.secret_hash, &p.secret) {
+        // The current secret, or the previous one during a rotation's grace period.
+        (Some(_), Some(secret)) if client.secret_matches(secret, now) => Ok(client),
+        (None, None) if allow_public => Ok(client),
+        (None, None) => Err(fail("this endpoint requires a confidential client")),
+        _ => Err(fail("client authentication failed")),
+    }
 }
 
 /// The client row, read through a short cache (see `store::epoch`): changes made here are seen at once, changes
