@@ -1,0 +1,138 @@
+//! The sections of the configuration, one type each (what each key means is in `config/default.toml`).
+
+use serde::Deserialize;
+
+use crate::secret::Secret;
+
+/// Linking another sign-in method to an account ([TB-1d]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkingSettings {
+    /// A link starts only from a sign-in at most this old (seconds); older, the person signs in again first.
+    pub max_auth_age_secs: i64,
+}
+
+/// Who may use the developer portal, and what apps registered there (or dynamically) may ask for.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeveloperSettings {
+    pub group: String,
+    pub allowed_emails: Vec<String>,
+    pub allowed_domains: Vec<String>,
+    pub scopes: Vec<String>,
+    pub approval_scopes: Vec<String>,
+    pub secret_grace_secs: i64,
+    pub max_apps_per_developer: i64,
+}
+
+/// RFC 7591/7592 dynamic client registration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationSettings {
+    pub enabled: bool,
+    pub open: bool,
+    pub initial_access_token: Secret,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub pool_size: u32,
+    pub connect_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    pub signing_alg: String,
+    pub access_token_alg: String,
+    pub access_token_ttl_secs: i64,
+    pub id_token_ttl_secs: i64,
+    pub code_ttl_secs: i64,
+    pub refresh_idle_ttl_secs: i64,
+    pub refresh_absolute_ttl_secs: i64,
+    pub key_reload_secs: i64,
+    pub refresh_reuse_grace_secs: i64,
+}
+
+/// Abuse limits; what each one means is in config/default.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    pub failures_per_minute: u32,
+    pub address_failures_per_minute: u32,
+    pub stuffing_alarm_per_minute: u32,
+    pub requests_per_second: u32,
+    pub request_burst: u32,
+    pub anonymous_state_per_minute: u32,
+    pub anonymous_state_burst: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSettings {
+    pub ttl_secs: i64,
+    pub cookie_name: String,
+}
+
+impl TokenSettings {
+    /// The algorithm of ID tokens (and of everything else unless `access_token_alg` says otherwise).
+    pub fn id_token_alg(&self) -> crate::tokens::keys::Alg {
+        crate::tokens::keys::Alg::parse(&self.signing_alg).unwrap_or(crate::tokens::keys::Alg::Rs256)
+    }
+
+    pub fn access_token_alg(&self) -> crate::tokens::keys::Alg {
+        crate::tokens::keys::Alg::parse(&self.access_token_alg).unwrap_or_else(|| self.id_token_alg())
+    }
+
+    /// Every algorithm in use, the ID-token one first.
+    pub fn algs(&self) -> Vec<crate::tokens::keys::Alg> {
+        let mut v = vec![self.id_token_alg()];
+        if self.access_token_alg() != self.id_token_alg() {
+            v.push(self.access_token_alg());
+        }
+        v
+    }
+}
+
+/// A downstream client declared in configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticClient {
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Option<Secret>,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[serde(default = "default_client_scopes")]
+    pub allowed_scopes: Vec<String>,
+    #[serde(default = "default_client_grants")]
+    pub grant_types: Vec<String>,
+    #[serde(default)]
+    pub skip_consent: bool,
+    #[serde(default)]
+    pub require_pkce: bool,
+    /// client_secret_basic, client_secret_post or none (public clients); absent: a confidential client may use
+    /// either secret method, as before the key existed.
+    #[serde(default)]
+    pub token_endpoint_auth_method: Option<String>,
+}
+
+fn default_client_scopes() -> Vec<String> {
+    vec!["openid".into(), "profile".into(), "email".into()]
+}
+
+fn default_client_grants() -> Vec<String> {
+    vec!["authorization_code".into(), "refresh_token".into()]
+}
