@@ -101,6 +101,7 @@ fn pending(id: &str, expires_at: i64) -> store::auth_requests::PendingRequest {
         created_at: 1,
         expires_at,
         login_session_hash: None,
+        browser_hash: None,
     }
 }
 

@@ -198,3 +198,21 @@ async fn tb_7_a_grant_whose_sign_in_is_gone_is_refused_at_refresh() {
     assert_eq!(json_error(r).await.1, "invalid_grant", "fails closed: nothing says which upstream must vouch");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn tb_4b_a_pending_request_is_answered_only_in_the_browser_that_started_it() {
+    let app = spawn().await;
+    code(&app, &[]).await; // the victim's browser: signed in, consented
+    let attacker =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
+    let r = attacker.get(app.url("/authorize")).query(&auth_query(&[("state", "attacker")])).send().await.unwrap();
+    let loc = location(&r);
+    let req = param(&app.url(&loc), "req").unwrap();
+    for path in [format!("/authorize/resume?req={req}"), format!("/consent?req={req}"), format!("/login?req={req}")] {
+        let r = app.http.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{path} answered in another browser: {}", location(&r));
+    }
+    let r = attacker.get(app.url(&loc)).send().await.unwrap();
+    assert_ne!(r.status(), 400, "the browser that started it still can");
+    app.stop().await;
+}

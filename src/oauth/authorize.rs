@@ -22,6 +22,8 @@ use crate::tokens::claims::verify_own_id_token;
 
 /// How long a pending authorization request waits for the user to sign in or consent.
 const PENDING_TTL_SECS: i64 = 600;
+/// [TB-4b] Cookie naming the browser that started a pending request (SameSite=Lax: it comes back from upstreams).
+const FLOW_COOKIE: &str = "bk_flow";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/authorize", web::get().to(get_authorize))
@@ -70,9 +72,9 @@ async fn resume(
     req: HttpRequest,
     q: web::Query<ResumeQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let pending = load(&state, &q.req).await?;
+    let pending = load(&state, &req, &q.req).await?;
     let decision = decide_for(&state, &req, &pending.client, &pending.request, Some(&pending), false).await?;
-    carry_out(&state, decision, &pending.client, &pending.request, Some(&pending), false).await
+    carry_out(&state, &req, decision, &pending.client, &pending.request, Some(&pending), false).await
 }
 
 /// A fresh request: validate, decide, answer.
@@ -83,7 +85,7 @@ async fn start(state: &AppState, req: &HttpRequest, params: &Params) -> Result<H
         Err(r) => return Ok(error_redirect(state, &r.redirect_uri, r.state.as_deref(), &r.error)),
     };
     let decision = decide_for(state, req, &client, &request, None, false).await?;
-    carry_out(state, decision, &client, &request, None, false).await
+    carry_out(state, req, decision, &client, &request, None, false).await
 }
 
 /// What the core needs to know of a client.
@@ -125,9 +127,9 @@ pub fn validate(
     core_req::validate(params, &client_view(client), redirect_uri, &state.settings.scopes, verify)
 }
 
-/// Loads a pending request; an unknown, expired or no longer valid one (the client was disabled or changed) is a
-/// page.
-pub async fn load(state: &AppState, id: &str) -> Result<Pending, PageError> {
+/// Loads a pending request; an unknown, expired or no longer valid one (the client was disabled or changed), or
+/// one started in another browser ([TB-4b]), is a page.
+pub async fn load(state: &AppState, req: &HttpRequest, id: &str) -> Result<Pending, PageError> {
     let expired = || {
         PageError::bad_request(
             "Sign-in expired",
@@ -136,6 +138,15 @@ pub async fn load(state: &AppState, id: &str) -> Result<Pending, PageError> {
     };
     let (id, now) = (id.to_string(), state.clock.now());
     let row = state.db.run(move |c| auth_requests::find(c, &id, now)).await?.ok_or_else(expired)?;
+    let browser = req.cookie(FLOW_COOKIE).map(|c| crate::secret::hash_token(c.value())).unwrap_or_default();
+    let same_browser =
+        row.browser_hash.as_deref().is_some_and(|h| crate::secret::ct_eq(h.as_bytes(), browser.as_bytes()));
+    if !same_browser {
+        return Err(PageError::bad_request(
+            "Sign-in expired",
+            "This sign-in request was started in another browser, or has expired. Go back to the app and start again.",
+        ));
+    }
     let request = AuthorizationRequest::from_stored(&row.params_json).ok_or_else(expired)?;
     let cid = row.client_id.clone();
     let client = state.db.run(move |c| crate::store::clients::find(c, &cid)).await?;
@@ -143,8 +154,20 @@ pub async fn load(state: &AppState, id: &str) -> Result<Pending, PageError> {
     Ok(Pending { id: row.id, created_at: row.created_at, login_session_hash: row.login_session_hash, request, client })
 }
 
-/// Stores the validated request so that login and consent can come back to it.
-async fn save(state: &AppState, request: &AuthorizationRequest) -> Result<String, PageError> {
+/// Stores the validated request so that login and consent can come back to it, bound to this browser; returns its
+/// id and the browser cookie to set when the browser had none.
+async fn save(
+    state: &AppState,
+    req: &HttpRequest,
+    request: &AuthorizationRequest,
+) -> Result<(String, Option<actix_web::cookie::Cookie<'static>>), PageError> {
+    let (browser, cookie) = match req.cookie(FLOW_COOKIE).filter(|c| c.value().len() >= 32) {
+        Some(c) => (c.value().to_string(), None),
+        None => {
+            let v = crate::secret::random_token();
+            (v.clone(), Some(session::cookie(state, FLOW_COOKIE, v, state.settings.session.ttl_secs)))
+        }
+    };
     let now = state.clock.now();
     let p = auth_requests::PendingRequest {
         id: crate::secret::random_token(),
@@ -153,10 +176,11 @@ async fn save(state: &AppState, request: &AuthorizationRequest) -> Result<String
         created_at: now,
         expires_at: now + PENDING_TTL_SECS,
         login_session_hash: None,
+        browser_hash: Some(crate::secret::hash_token(&browser)),
     };
     let id = p.id.clone();
     state.db.run(move |c| auth_requests::insert(c, &p)).await?;
-    Ok(id)
+    Ok((id, cookie))
 }
 
 /// The core's decision for this request, this browser's session and the person's consent, with the session it
@@ -201,6 +225,7 @@ pub async fn decide_for(
 /// request and its start time), or an error redirect. `after_post` answers with 303 ([AZ-21]).
 pub async fn carry_out(
     state: &AppState,
+    req: &HttpRequest,
     (decision, session): (AuthorizeDecision, Option<Session>),
     client: &Client,
     request: &AuthorizationRequest,
@@ -208,15 +233,20 @@ pub async fn carry_out(
     after_post: bool,
 ) -> Result<HttpResponse, PageError> {
     let redirect = |url: &str| if after_post { see_other(url) } else { found(url) };
-    let pending_id = || async {
-        match pending {
-            Some(p) => Ok(p.id.clone()),
-            None => save(state, request).await,
+    let to_page = |page: &'static str| async move {
+        let (id, cookie) = match pending {
+            Some(p) => (p.id.clone(), None),
+            None => save(state, req, request).await?,
+        };
+        let mut r = see_other(&format!("{page}?req={id}"));
+        if let Some(c) = cookie {
+            let _ = r.add_cookie(&c);
         }
+        Ok::<HttpResponse, PageError>(r)
     };
     match decision {
-        AuthorizeDecision::Login => Ok(see_other(&format!("/login?req={}", pending_id().await?))),
-        AuthorizeDecision::Consent => Ok(see_other(&format!("/consent?req={}", pending_id().await?))),
+        AuthorizeDecision::Login => to_page("/login").await,
+        AuthorizeDecision::Consent => to_page("/consent").await,
         AuthorizeDecision::Error(e) => {
             let mut r = error_redirect(state, &request.redirect_uri, request.state.as_deref(), &e);
             if after_post {

@@ -15,6 +15,8 @@ pub struct PendingRequest {
     pub expires_at: i64,
     /// [TB-5b] The session started by signing in for this request.
     pub login_session_hash: Option<String>,
+    /// [TB-4b] SHA-256 of the `bk_flow` cookie of the browser that started the request.
+    pub browser_hash: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConn, req: &PendingRequest) -> StoreResult<()> {

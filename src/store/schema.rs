@@ -166,6 +166,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         login_session_hash -> Nullable<Text>,
+        browser_hash -> Nullable<Text>,
     }
 }
 

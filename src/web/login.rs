@@ -45,12 +45,16 @@ fn query_suffix(req: Option<&str>) -> String {
 }
 
 /// One button per enabled provider; straight to the upstream with `idp_hint` or when only one exists.
-async fn chooser(state: web::Data<AppState>, q: web::Query<LoginQuery>) -> Result<HttpResponse, PageError> {
+async fn chooser(
+    state: web::Data<AppState>,
+    http: HttpRequest,
+    q: web::Query<LoginQuery>,
+) -> Result<HttpResponse, PageError> {
     let providers: Vec<&Provider> = state.upstreams.list().collect();
     let mut hint = None;
     let mut client_name = None;
     if let Some(req) = &q.req {
-        let pending = authorize::load(&state, req).await?;
+        let pending = authorize::load(&state, &http, req).await?;
         hint = pending.request.idp_hint;
         client_name = Some(pending.client.name);
     }
@@ -119,7 +123,7 @@ pub async fn begin(
     let mut downstream_scopes = Vec::new();
     let mut freshness = Freshness::default();
     if let Some(r) = auth_request {
-        let pending = authorize::load(state, r).await?;
+        let pending = authorize::load(state, req, r).await?;
         freshness = pending.request.freshness();
         downstream_scopes = pending.request.scopes;
     }
@@ -262,9 +266,9 @@ async fn callback(
     // [TB-5] A fresh login asked downstream: the upstream's auth_time must show it happened, or the admin must
     // trust the provider to honour prompt=login; otherwise the app hears login_required.
     if let Some(r) = &pending.auth_request_id {
-        let req = authorize::load(&state, r).await?;
+        let pending_req = authorize::load(&state, &req, r).await?;
         let honours = p.cfg.honours_prompt_login();
-        match upstream_verdict(req.request.freshness(), fed.auth_time, honours, pending.created_at, now) {
+        match upstream_verdict(pending_req.request.freshness(), fed.auth_time, honours, pending.created_at, now) {
             UpstreamFreshness::Fresh => {}
             UpstreamFreshness::Stale => {
                 return Err(upstream_page(crate::upstream::UpstreamError {
@@ -278,9 +282,9 @@ async fn callback(
                     crate::oauth::ErrorCode::LoginRequired,
                     "the chosen sign-in provider cannot confirm a fresh login",
                 );
-                let id = req.id.clone();
+                let id = pending_req.id.clone();
                 state.db.run(move |c| crate::store::auth_requests::delete(c, &id)).await?;
-                let r = &req.request;
+                let r = &pending_req.request;
                 return Ok(authorize::error_redirect(&state, &r.redirect_uri, r.state.as_deref(), &e));
             }
         }
@@ -321,7 +325,7 @@ async fn dev_submit(
         return Err(PageError::bad_request("Invalid email", "Please type an email address."));
     }
     if let Some(r) = &form.req {
-        authorize::load(&state, r).await?;
+        authorize::load(&state, &req, r).await?;
     }
     let link_to = match form.link.as_deref() {
         Some("true") | Some("1") => Some(link_target(&state, &req).await?),

@@ -46,13 +46,14 @@ async fn consent_page(
     req: HttpRequest,
     q: web::Query<ReqQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let pending = authorize::load(&state, &q.req).await?;
+    let pending = authorize::load(&state, &req, &q.req).await?;
     // The page is only for a request that needs consent now; anything else (sign in first, an error) is carried
     // out as the decision says.
     let decision =
         authorize::decide_for(&state, &req, &pending.client, &pending.request, Some(&pending), false).await?;
     if !matches!(decision.0, AuthorizeDecision::Consent | AuthorizeDecision::IssueCode) {
-        return authorize::carry_out(&state, decision, &pending.client, &pending.request, Some(&pending), false).await;
+        return authorize::carry_out(&state, &req, decision, &pending.client, &pending.request, Some(&pending), false)
+            .await;
     }
     let (csrf, cookie) = session::csrf_token(&state, &req);
     let scopes: Vec<serde_json::Value> = pending
@@ -91,7 +92,7 @@ async fn consent_decision(
     if !session::csrf_ok(&req, form.csrf.as_deref()) {
         return Err(PageError::bad_request("Form expired", "Please go back to the app and try again."));
     }
-    let pending = authorize::load(&state, &form.req).await?;
+    let pending = authorize::load(&state, &req, &form.req).await?;
     let (client, request) = (&pending.client, &pending.request);
     let Some(sess) = session::current(&state, &req).await? else {
         return Err(PageError::bad_request("Signed out", "Your session ended. Go back to the app and sign in again."));
@@ -122,5 +123,5 @@ async fn consent_decision(
             })
             .await?;
     }
-    authorize::carry_out(&state, decision, client, request, Some(&pending), true).await
+    authorize::carry_out(&state, &req, decision, client, request, Some(&pending), true).await
 }

@@ -1,0 +1,1 @@
+ALTER TABLE auth_requests DROP COLUMN browser_hash;
