@@ -82,10 +82,14 @@ pub async fn recheck(state: &AppState, grant: &Grant) -> Result<(), Recheck> {
         .await?;
     let outcome = match &found {
         None => Err(UpstreamErrorKind::Rejected),
-        Some((_, token)) => provider.refresh(&state.upstreams.http, token).await.map_err(|e| {
-            tracing::warn!(provider = %e.provider, detail = %e.detail, "upstream re-check failed");
-            e.kind
-        }),
+        // A kind without refresh has nothing to ask: the sign-in stands.
+        Some((_, token)) => match provider.refresher() {
+            None => Ok(None),
+            Some(r) => r.refresh(&state.upstreams.http, token).await.map_err(|e| {
+                tracing::warn!(provider = %e.provider, detail = %e.detail, "upstream re-check failed");
+                e.kind
+            }),
+        },
     };
     let now = state.clock.now();
     match (outcome, found) {
