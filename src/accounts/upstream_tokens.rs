@@ -2,7 +2,7 @@
 
 use crate::crypto::Sealer;
 use crate::state::AppState;
-use crate::store::grants::Grant;
+use bridgekeeper_core::token::ports::GrantRecord;
 use crate::store::identities;
 use crate::store::{DbConn, StoreError, StoreResult, audit, sessions};
 use crate::upstream::UpstreamErrorKind;
@@ -61,8 +61,8 @@ impl From<StoreError> for Recheck {
 /// For grants signed in through a `refresh_upstream = true` provider: asks the upstream, with its (sealed) refresh
 /// token, whether the person is still good; keeps the rotated upstream token. Fails closed: no stored token, no
 /// refresh.
-pub async fn recheck(state: &AppState, grant: &Grant) -> Result<(), Recheck> {
-    let (Some(session_hash), Some(user_id)) = (grant.session_hash.clone(), grant.user_id.clone()) else {
+pub async fn recheck(state: &AppState, grant: &GrantRecord) -> Result<(), Recheck> {
+    let (Some(session_hash), Some(user_id)) = (grant.session.clone(), grant.user_id.clone()) else {
         return Ok(());
     };
     let Some(session) = state.db.run(move |c| sessions::find_any(c, &session_hash)).await? else {
