@@ -2,10 +2,11 @@
 
 use crate::crypto::Sealer;
 use crate::state::AppState;
-use bridgekeeper_core::token::ports::GrantRecord;
+use crate::store::audit::AuditKind;
 use crate::store::identities;
 use crate::store::{DbConn, StoreError, StoreResult, audit, sessions};
 use crate::upstream::UpstreamErrorKind;
+use bridgekeeper_core::token::ports::GrantRecord;
 
 fn context(identity_id: &str) -> String {
     format!("upstream_refresh:{identity_id}")
@@ -112,11 +113,13 @@ pub async fn recheck(state: &AppState, grant: &GrantRecord) -> Result<(), Rechec
         _ => {
             let (gid, event) = (
                 grant.id.clone(),
-                audit::AuditEvent::new(now, "upstream_refresh_refused").user(&user_id).provider(&provider.cfg.id),
+                audit::AuditEvent::new(now, AuditKind::UpstreamRefreshRefused)
+                    .user(&user_id)
+                    .provider(&provider.cfg.id),
             );
             state
                 .db
-                .run(move |c| {
+                .write(move |c| {
                     crate::store::grants::revoke(c, &gid, now)?;
                     audit::record(c, &event)
                 })

@@ -13,6 +13,7 @@ use crate::accounts::upstream_tokens::{self, Recheck};
 use crate::accounts::users::find_for_scope as users_for_claims;
 use crate::secret::hash_token;
 use crate::state::AppState;
+use crate::store::audit::AuditKind;
 use crate::store::clients::Client;
 use crate::store::codes::{self, AuthCode, Redemption};
 use crate::store::refresh::{self, RefreshToken, Rotation};
@@ -136,22 +137,25 @@ impl Grants for ServerPorts<'_> {
     ) -> Result<(Option<GrantRecord>, Option<User>), OAuthError> {
         let (gid, uid, scope) = (grant_id.to_string(), user_id.to_string(), scope.to_string());
         let ages = self.0.upstreams.group_ages.clone();
-        let (grant, user) =
-            self.0.db.run(move |c| Ok((grants::find(c, &gid)?, users_for_claims(c, &uid, &scope, &ages, now)?))).await?;
+        let (grant, user) = self
+            .0
+            .db
+            .run(move |c| Ok((grants::find(c, &gid)?, users_for_claims(c, &uid, &scope, &ages, now)?)))
+            .await?;
         Ok((grant.map(grant_record), user))
     }
 
     async fn revoke(&self, r: &Revoking<'_>, now: i64) -> Result<(), OAuthError> {
         let name = match r.why {
-            Revocation::CodeReuse => "code_reuse",
-            Revocation::RefreshReuse => "refresh_reuse",
+            Revocation::CodeReuse => AuditKind::CodeReuse,
+            Revocation::RefreshReuse => AuditKind::RefreshReuse,
         };
         let event = audit::AuditEvent::new(now, name).user(r.user_id).client(r.client_id);
         let gid = r.grant_id.to_string();
         Ok(self
             .0
             .db
-            .run(move |c| {
+            .write(move |c| {
                 grants::revoke(c, &gid, now)?;
                 audit::record(c, &event)
             })

@@ -6,10 +6,10 @@ use super::{ErrorCode, OAuthError};
 use crate::accounts::users::claims_for_scopes;
 use crate::state::AppState;
 use crate::store::users::User;
-use bridgekeeper_core::token::TokenOutcome;
-use bridgekeeper_core::token::ports::{GrantRecord, RefreshRecord};
 use crate::tokens::claims::{ACCESS_TOKEN_TYP, AccessClaims};
 use crate::tokens::jws;
+use bridgekeeper_core::token::TokenOutcome;
+use bridgekeeper_core::token::ports::{GrantRecord, RefreshRecord};
 
 fn sign_err(_: crate::tokens::keys::KeyError) -> OAuthError {
     OAuthError::new(ErrorCode::ServerError, "token signing failed")

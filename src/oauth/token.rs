@@ -6,8 +6,8 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 
 use super::params::Params;
 use super::{ErrorCode, OAuthError, OAuthJson, client_auth, grants};
-use bridgekeeper_core::token::{GrantType, TokenRequest};
 use crate::state::AppState;
+use bridgekeeper_core::token::{GrantType, TokenRequest};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/token").route(web::post().to(token)).default_service(web::to(post_only)));
@@ -40,8 +40,7 @@ pub fn no_store_json<T: serde::Serialize>(body: &T) -> HttpResponse {
 async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, OAuthJson> {
     let params = form_params(&req, &body)?;
     let grant_type = GrantType::from_params(&params)?;
-    let client =
-        client_auth::authenticate_limited(&state, &req, &params, grant_type.allows_public_client()).await?;
+    let client = client_auth::authenticate_limited(&state, &req, &params, grant_type.allows_public_client()).await?;
     if let Some(d) = params.first_duplicate() {
         return Err(OAuthError::invalid_request(format!("parameter {d} is repeated")).into());
     }

@@ -18,6 +18,9 @@ pub mod server_secrets;
 pub mod sessions;
 pub mod upstream_logins;
 pub mod users;
+mod write;
+
+pub use write::{Epoch, Write};
 
 use std::time::Duration;
 
@@ -139,6 +142,7 @@ impl ManageConnection for Manager {
 pub struct Db {
     pool: Pool<Manager>,
     kind: DbKind,
+    epoch: Epoch,
 }
 
 impl std::fmt::Debug for Db {
@@ -169,7 +173,7 @@ impl Db {
             .test_on_check_out(matches!(kind, DbKind::Postgres(_)))
             .error_handler(Box::new(LogErrors))
             .build_unchecked(Manager { kind: kind.clone() });
-        Ok(Db { pool, kind })
+        Ok(Db { pool, kind, epoch: Epoch::default() })
     }
 
     pub fn is_sqlite(&self) -> bool {
@@ -188,14 +192,42 @@ impl Db {
         F: FnOnce(&mut DbConn) -> StoreResult<T> + Send + 'static,
     {
         let db = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = db.conn()?;
-            let out = f(&mut conn);
-            bump_if_dirty();
-            out
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("storage task failed: {e}")))?
+        tokio::task::spawn_blocking(move || f(&mut *db.conn()?))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("storage task failed: {e}")))?
+    }
+
+    /// Like [`run`](Self::run), for work that may revoke, disable or change what a cache holds: the invalidating
+    /// repository functions need the [`Write`] it hands out, and the epoch moves once the work is done.
+    pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Write<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.write_blocking(f))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("storage task failed: {e}")))?
+    }
+
+    /// [`write`](Self::write) for blocking contexts (CLI, tests, the sweeper's batches).
+    pub fn write_blocking<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        F: FnOnce(&mut Write<'_>) -> StoreResult<T>,
+    {
+        let mut conn = self.conn()?;
+        let mut w = Write::new(&mut conn);
+        let out = f(&mut w);
+        // Bumped even when `f` failed part-way: an extra miss is harmless, a stale hit is not.
+        if w.invalidates() {
+            self.epoch.bump();
+        }
+        out
+    }
+
+    /// The write epoch read-through caches compare against (see [`write`](self::write)).
+    pub fn epoch(&self) -> u64 {
+        self.epoch.current()
     }
 
     /// Applies every pending migration for this backend; returns how many ran.
@@ -235,34 +267,6 @@ pub(crate) fn to_json_list(items: &[String]) -> String {
 
 pub(crate) fn from_json_list(text: &str) -> StoreResult<Vec<String>> {
     Ok(serde_json::from_str(text)?)
-}
-
-/// Local write epoch: bumped by every repository write that can end a token's or a client's validity
-/// (revocations, disabling, client changes). Read-through caches remember the epoch they read at and treat an
-/// entry from an older epoch as a miss, so a change made by this process is seen at once; other instances see it
-/// when their entries expire (the documented staleness bound). Process-wide on purpose: two apps in one process
-/// (tests) share it, which can only cause extra misses, never stale hits.
-static WRITE_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-pub fn epoch() -> u64 {
-    WRITE_EPOCH.load(std::sync::atomic::Ordering::Acquire)
-}
-
-thread_local! {
-    static DIRTY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Called by repository writes; `Db::run` bumps once more after the work (and its transaction) is done, so a
-/// reader that looked between the write and its commit cannot keep a stale entry.
-pub(crate) fn bump_epoch() {
-    WRITE_EPOCH.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-    DIRTY.with(|d| d.set(true));
-}
-
-fn bump_if_dirty() {
-    if DIRTY.with(|d| d.replace(false)) {
-        WRITE_EPOCH.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-    }
 }
 
 /// Runs `f` in one transaction: committed when it returns `Ok`, rolled back otherwise. The only way code outside

@@ -4,6 +4,8 @@
 //! No HTTP and no SQL here: storage, signing, upstream re-checks and time come in through [`ports`].
 
 mod exchange;
+#[cfg(test)]
+mod exchange_tests;
 pub mod ports;
 mod request;
 pub mod rules;
