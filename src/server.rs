@@ -99,6 +99,7 @@ impl AppState {
             sealer,
             limits,
             caches: Caches::default(),
+            logout_wake: Default::default(),
             csrf_key: crate::accounts::session::csrf_key(&csrf_secret),
             proxies: crate::client_addr::parse_proxies(&settings.trusted_proxies).map_err(StartError::Templates)?,
             settings: Arc::new(settings),
@@ -372,6 +373,7 @@ pub fn start(state: Arc<AppState>, listener: TcpListener, workers: Option<usize>
             tidy.limits.tidy();
         }
     });
+    crate::logout::spawn(state.clone());
     spawn_key_reloader(state);
     Ok(server)
 }

@@ -29,6 +29,7 @@ async fn limited(failures: u32, requests: u32) -> TestApp {
             skip_consent: true,
             require_pkce: false,
             token_endpoint_auth_method: None,
+            ..Default::default()
         }];
     })
     .await
@@ -237,6 +238,7 @@ fn limited_clients() -> Vec<bridgekeeper::settings::StaticClient> {
         skip_consent: true,
         require_pkce: false,
         token_endpoint_auth_method: None,
+        ..Default::default()
     }]
 }
 

@@ -22,6 +22,7 @@ fn admin_client() -> StaticClient {
         skip_consent: false,
         require_pkce: false,
         token_endpoint_auth_method: None,
+        ..Default::default()
     }
 }
 

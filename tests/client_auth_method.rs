@@ -27,6 +27,7 @@ async fn spawn_reg() -> TestApp {
             skip_consent: false,
             require_pkce: false,
             token_endpoint_auth_method: None,
+            ..Default::default()
         }];
     })
     .await
@@ -133,6 +134,7 @@ fn static_client(id: &str, method: Option<&str>) -> bridgekeeper::settings::Stat
         skip_consent: false,
         require_pkce: false,
         token_endpoint_auth_method: method.map(String::from),
+        ..Default::default()
     }
 }
 

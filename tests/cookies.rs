@@ -20,6 +20,7 @@ fn app_client() -> bridgekeeper::settings::StaticClient {
         skip_consent: true,
         require_pkce: false,
         token_endpoint_auth_method: None,
+        ..Default::default()
     }
 }
 

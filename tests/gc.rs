@@ -277,6 +277,7 @@ async fn gc_2_a_thousand_anonymous_authorize_and_login_requests_leave_the_databa
             skip_consent: true,
             require_pkce: false,
             token_endpoint_auth_method: None,
+            ..Default::default()
         }];
     })
     .await;

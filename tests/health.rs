@@ -140,6 +140,7 @@ async fn token_endpoint_answers_503_json_while_the_database_is_down_and_recovers
             skip_consent: false,
             require_pkce: false,
             token_endpoint_auth_method: None,
+            ..Default::default()
         }];
     })
     .await;

@@ -47,6 +47,7 @@ fn spawn_clients() -> Vec<bridgekeeper::settings::StaticClient> {
         skip_consent: true,
         require_pkce: false,
         token_endpoint_auth_method: None,
+        ..Default::default()
     }]
 }
 

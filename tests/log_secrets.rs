@@ -50,6 +50,7 @@ async fn no_secret_code_or_token_is_logged() {
             skip_consent: true,
             require_pkce: false,
             token_endpoint_auth_method: None,
+            ..Default::default()
         }];
     })
     .await;

@@ -21,6 +21,7 @@ fn client(id: &str, secret: &str, redirect: &str, bye: &str) -> StaticClient {
         skip_consent: true,
         require_pkce: false,
         token_endpoint_auth_method: None,
+        ..Default::default()
     }
 }
 

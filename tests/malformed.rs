@@ -404,6 +404,7 @@ async fn malformed_request_corpus() {
             skip_consent: true,
             require_pkce: false,
             token_endpoint_auth_method: None,
+            ..Default::default()
         }];
     })
     .await;

@@ -369,6 +369,7 @@ async fn cookies_are_secure_and_hsts_is_sent_when_the_issuer_is_https() {
             skip_consent: false,
             require_pkce: false,
             token_endpoint_auth_method: None,
+            ..Default::default()
         }];
     })
     .await;

@@ -542,6 +542,7 @@ async fn rt_4_grace_zero_is_strict() {
             skip_consent: true,
             require_pkce: false,
             token_endpoint_auth_method: None,
+            ..Default::default()
         }];
     })
     .await;
@@ -592,6 +593,7 @@ async fn id_tokens_rs256_and_access_tokens_es256_from_one_jwks() {
             skip_consent: true,
             require_pkce: false,
             token_endpoint_auth_method: None,
+            ..Default::default()
         }];
     })
     .await;

@@ -161,6 +161,7 @@ async fn ca_4_a_wrong_method_never_tells_a_guesser_that_the_secret_was_right() {
             skip_consent: false,
             require_pkce: false,
             token_endpoint_auth_method: Some("client_secret_basic".into()),
+            ..Default::default()
         }];
     })
     .await;

@@ -26,6 +26,7 @@ async fn pair() -> (TestApp, TestApp) {
             skip_consent: true,
             require_pkce: false,
             token_endpoint_auth_method: None,
+            ..Default::default()
         }];
     };
     let a = TestApp::spawn_on(db, tweak).await;

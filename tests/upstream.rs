@@ -99,6 +99,7 @@ fn spawn_config() -> impl FnOnce(&mut bridgekeeper::settings::Settings) {
             skip_consent: false,
             require_pkce: false,
             token_endpoint_auth_method: None,
+            ..Default::default()
         }];
     }
 }
@@ -662,6 +663,7 @@ async fn tb_1e_an_admin_unlink_ends_the_sessions_and_grants_that_came_through_th
         skip_consent: false,
         require_pkce: false,
         token_endpoint_auth_method: None,
+        ..Default::default()
     }];
     bridgekeeper::accounts::clients::sync_static(&w.app.state.db, &settings, 0).await.unwrap();
     let user = id_claims(&w, sign_in(&w, "dev", "openid").await).await;

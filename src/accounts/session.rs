@@ -79,19 +79,25 @@ pub async fn start(
     Ok((cookie, session))
 }
 
-/// Ends the session and the grants tied to it that lack `offline_access`; returns the clearing cookie.
+/// Ends the session and the grants tied to it that lack `offline_access`, and queues a Logout Token for each of its
+/// apps ([BL-4]), in one transaction; returns the clearing cookie.
 pub async fn end(state: &AppState, session: &Session) -> StoreResult<Cookie<'static>> {
     let now = state.clock.now();
-    let hash = session.id_hash.clone();
+    let (hash, user_id) = (session.id_hash.clone(), session.user_id.clone());
     let event = audit::AuditEvent::new(now, "logout").user(&session.user_id);
     state
         .db
         .run(move |c| {
-            sessions::revoke(c, &hash, now)?;
-            crate::store::grants::revoke_online_for_session(c, &hash, now)?;
-            audit::record(c, &event)
+            crate::store::transaction(c, |c| {
+                if sessions::revoke(c, &hash, now)? {
+                    crate::store::grants::revoke_online_for_session(c, &hash, now)?;
+                    super::backchannel::queue_for_session(c, &hash, &user_id, now)?;
+                }
+                audit::record(c, &event)
+            })
         })
         .await?;
+    state.logout_wake.notify_one();
     let mut gone = cookie(state, &state.settings.session.cookie_name, String::new(), 0);
     gone.make_removal();
     Ok(gone)

@@ -56,6 +56,8 @@ diesel::table! {
         metadata_json -> Text,
         token_endpoint_auth_method -> Text,
         client_credentials_allowed -> Bool,
+        backchannel_logout_uri -> Nullable<Text>,
+        backchannel_logout_session_required -> Bool,
     }
 }
 
@@ -218,5 +220,20 @@ diesel::table! {
         auth_request_id -> Nullable<Text>,
         created_at -> BigInt,
         expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    logout_outbox (id) {
+        id -> Text,
+        client_id -> Text,
+        uri -> Text,
+        sub -> Text,
+        sid -> Nullable<Text>,
+        created_at -> BigInt,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        claimed_until -> BigInt,
+        last_error -> Nullable<Text>,
     }
 }

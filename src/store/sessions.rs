@@ -64,9 +64,33 @@ pub fn revoke_for_user_provider(
     Ok(hashes)
 }
 
-pub fn revoke_all_for_user(conn: &mut DbConn, user_id: &str, now: i64) -> StoreResult<usize> {
+/// Ends every live session of a user; returns their id hashes.
+pub fn revoke_all_for_user(conn: &mut DbConn, user_id: &str, now: i64) -> StoreResult<Vec<String>> {
     super::bump_epoch();
-    Ok(diesel::update(sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::revoked_at.is_null()))
-        .set(sessions::revoked_at.eq(now))
-        .execute(conn)?)
+    let live = sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::revoked_at.is_null());
+    let hashes: Vec<String> = live.select(sessions::id_hash).load(conn)?;
+    diesel::update(live).set(sessions::revoked_at.eq(now)).execute(conn)?;
+    Ok(hashes)
+}
+
+/// Up to `batch` sessions past their expiry that nothing has ended yet: (id hash, user id).
+pub fn expired_unended(conn: &mut DbConn, now: i64, batch: i64) -> StoreResult<Vec<(String, String)>> {
+    Ok(sessions::table
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.le(now))
+        .order(sessions::expires_at.asc())
+        .limit(batch.max(1))
+        .select((sessions::id_hash, sessions::user_id))
+        .load(conn)?)
+}
+
+/// Marks an expired session ended at its expiry; `false` when another instance (or a logout) got there first.
+pub fn end_expired(conn: &mut DbConn, id_hash: &str, now: i64) -> StoreResult<bool> {
+    super::bump_epoch();
+    let n = diesel::update(
+        sessions::table.find(id_hash).filter(sessions::revoked_at.is_null()).filter(sessions::expires_at.le(now)),
+    )
+    .set(sessions::revoked_at.eq(sessions::expires_at.nullable()))
+    .execute(conn)?;
+    Ok(n == 1)
 }

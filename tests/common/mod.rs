@@ -98,6 +98,20 @@ impl TestApp {
         TestApp { base, state, clock, db, http, handle }
     }
 
+    /// The same running app seen from another browser (its own cookie jar). Never `stop` a view.
+    pub fn view(&self) -> TestApp {
+        let http =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
+        TestApp {
+            base: self.base.clone(),
+            state: self.state.clone(),
+            clock: self.clock.clone(),
+            db: self.db.share(),
+            http,
+            handle: self.handle.clone(),
+        }
+    }
+
     pub async fn spawn() -> TestApp {
         Self::spawn_with(|_| {}).await
     }

@@ -28,6 +28,7 @@ fn client(id: &str, secret: Option<&str>, uris: &[&str]) -> StaticClient {
         skip_consent: false,
         require_pkce: false,
         token_endpoint_auth_method: None,
+        ..Default::default()
     }
 }
 

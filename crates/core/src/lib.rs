@@ -6,6 +6,7 @@
 //! tag to find the rule, its unit test (named after the tag) and the black-box test.
 
 pub mod authorize;
+pub mod backchannel;
 pub mod error;
 pub mod freshness;
 pub mod linking;

@@ -1,0 +1,355 @@
+//! OpenID Connect Back-Channel Logout 1.0, the broker as OP (security.md [BL-1]…[BL-6]): when a broker session
+//! ends, every app that got an ID token in it receives one Logout Token that verifies against the broker's JWKS,
+//! durably (outbox), with retries for an app that is down, once, from however many instances.
+
+mod common;
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bridgekeeper::settings::StaticClient;
+use common::TestApp;
+use common::oauth::*;
+use serde_json::Value;
+
+const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// An app's back-channel logout endpoint: records every `logout_token` it is sent and answers 200.
+struct Receiver {
+    addr: std::net::SocketAddr,
+    got: Arc<Mutex<Vec<String>>>,
+    handle: Option<actix_web::dev::ServerHandle>,
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on(listener, Arc::default())
+    }
+
+    /// An address where nothing listens yet (the app is down); `up` starts it there later.
+    fn down() -> Receiver {
+        let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        Receiver { addr, got: Arc::default(), handle: None }
+    }
+
+    fn up(&mut self) {
+        let r = Self::start_on(TcpListener::bind(self.addr).unwrap(), self.got.clone());
+        self.handle = r.handle;
+    }
+
+    fn start_on(listener: TcpListener, got: Arc<Mutex<Vec<String>>>) -> Receiver {
+        let addr = listener.local_addr().unwrap();
+        let sink = got.clone();
+        let server = actix_web::HttpServer::new(move || {
+            let sink = sink.clone();
+            actix_web::App::new().route(
+                "/bc",
+                actix_web::web::post().to(move |form: actix_web::web::Form<Vec<(String, String)>>| {
+                    let sink = sink.clone();
+                    async move {
+                        for (k, v) in form.into_inner() {
+                            if k == "logout_token" {
+                                sink.lock().unwrap().push(v);
+                            }
+                        }
+                        actix_web::HttpResponse::Ok().finish()
+                    }
+                }),
+            )
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Receiver { addr, got, handle: Some(handle) }
+    }
+
+    fn uri(&self) -> String {
+        format!("http://{}/bc", self.addr)
+    }
+
+    fn tokens(&self) -> Vec<String> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+fn client(id: &str, backchannel: Option<String>) -> StaticClient {
+    StaticClient {
+        client_id: id.into(),
+        client_secret: Some(bridgekeeper::secret::Secret::new(SECRET)),
+        redirect_uris: vec![format!("https://{id}.example/cb")],
+        post_logout_redirect_uris: vec![format!("https://{id}.example/bye")],
+        allowed_scopes: vec!["openid".into(), "email".into(), "offline_access".into()],
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        skip_consent: true,
+        backchannel_logout_uri: backchannel,
+        backchannel_logout_session_required: true,
+        ..Default::default()
+    }
+}
+
+async fn spawn(clients: Vec<StaticClient>) -> TestApp {
+    TestApp::spawn_with(|s| {
+        s.dev_mode = true;
+        s.clients = clients;
+        s.backchannel_logout.poll_interval_ms = 100;
+        s.backchannel_logout.timeout_secs = 2;
+    })
+    .await
+}
+
+/// Signs in (or, with a session, just authorizes) at app `cid` in this browser; returns the token response.
+async fn sign_in(app: &TestApp, cid: &str, scope: &str) -> Value {
+    let redirect = format!("https://{cid}.example/cb");
+    let q: Vec<(String, String)> = [
+        ("client_id", cid),
+        ("redirect_uri", redirect.as_str()),
+        ("response_type", "code"),
+        ("scope", scope),
+        ("state", "s"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let loc = complete(app, authorize(app, &q).await, "ada@example.com").await;
+    let code = param(&loc, "code").unwrap_or_else(|| panic!("no code in {loc}"));
+    let r = token(
+        app,
+        (cid, SECRET),
+        &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &redirect)],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+/// Polls until `cond` holds, or fails after `secs`.
+async fn until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// [BL-2] Verifies a Logout Token as an RP must (§2.6) with the broker's JWKS; returns its claims.
+async fn verified_logout_token(app: &TestApp, token: &str, aud: &str) -> Value {
+    let (header, claims) = verify_jwt(app, token).await;
+    assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
+    assert_eq!(claims["iss"], app.base.as_str());
+    assert_eq!(claims["aud"], aud);
+    let now = app.clock.now();
+    assert!(claims["iat"].as_i64().unwrap() <= now && claims["exp"].as_i64().unwrap() > now);
+    assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 16));
+    assert_eq!(claims["events"], serde_json::json!({ EVENT: {} }));
+    assert!(claims.get("nonce").is_none(), "a logout token never carries a nonce");
+    claims
+}
+
+fn outbox_len(app: &TestApp) -> usize {
+    bridgekeeper::store::outbox::list(&mut app.state.db.conn().unwrap()).unwrap().len()
+}
+
+#[actix_web::test]
+async fn bl_1_to_5_one_logout_reaches_every_app_of_the_session_and_a_down_app_once_it_returns() {
+    let (a, b) = (Receiver::start().await, Receiver::start().await);
+    let mut c = Receiver::down();
+    let app = spawn(vec![
+        client("a", Some(a.uri())),
+        client("b", Some(b.uri())),
+        client("c", Some(c.uri())),
+        client("quiet", None),
+    ])
+    .await;
+    let ta = sign_in(&app, "a", "openid email").await;
+    let tb = sign_in(&app, "b", "openid offline_access").await;
+    sign_in(&app, "c", "openid").await;
+    sign_in(&app, "quiet", "openid").await;
+    let (_, ida) = verify_jwt(&app, ta["id_token"].as_str().unwrap()).await;
+    let (_, idb) = verify_jwt(&app, tb["id_token"].as_str().unwrap()).await;
+    let sid = ida["sid"].as_str().expect("[BL-3] ID tokens carry sid").to_string();
+    assert_eq!(idb["sid"], sid.as_str(), "one session, one sid");
+
+    let r = app
+        .http
+        .get(app.url("/logout"))
+        .query(&[
+            ("id_token_hint", ta["id_token"].as_str().unwrap()),
+            ("post_logout_redirect_uri", "https://a.example/bye"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "the app's own hint signs out at once");
+    until(5, "a and b get their tokens while c is down", || a.tokens().len() == 1 && b.tokens().len() == 1).await;
+    for (r, aud) in [(&a, "a"), (&b, "b")] {
+        let claims = verified_logout_token(&app, &r.tokens()[0], aud).await;
+        assert_eq!(claims["sid"], sid.as_str(), "[BL-3] the sid of the app's ID tokens");
+        assert_eq!(claims["sub"], ida["sub"]);
+    }
+    until(5, "c's token waits in the outbox after a failed attempt", || {
+        let rows = bridgekeeper::store::outbox::list(&mut app.state.db.conn().unwrap()).unwrap();
+        rows.len() == 1 && rows[0].client_id == "c" && rows[0].attempts == 1 && rows[0].claimed_until == 0
+    })
+    .await;
+
+    // [RT-5] The grant without offline_access ended; the offline one survives the logout.
+    assert_eq!(userinfo(&app, ta["access_token"].as_str().unwrap()).await.status(), 401);
+    let rt = tb["refresh_token"].as_str().unwrap();
+    let r = token(&app, ("b", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", rt)]).await;
+    assert_eq!(r.status(), 200, "offline_access survives logout");
+
+    c.up();
+    app.clock.advance(6);
+    app.state.logout_wake.notify_one();
+    until(10, "c gets its token after it comes back", || c.tokens().len() == 1).await;
+    verified_logout_token(&app, &c.tokens()[0], "c").await;
+    until(5, "the outbox empties", || outbox_len(&app) == 0).await;
+    app.clock.advance(3600);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!((a.tokens().len(), b.tokens().len(), c.tokens().len()), (1, 1, 1), "none gets two");
+    let jtis: std::collections::BTreeSet<String> =
+        [&a, &b, &c].iter().map(|r| verify_jwt_claim(&r.tokens()[0], "jti")).collect();
+    assert_eq!(jtis.len(), 3);
+}
+
+/// A claim of a JWT without verifying it (the test verified it already).
+fn verify_jwt_claim(token: &str, name: &str) -> String {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    v[name].as_str().unwrap().to_string()
+}
+
+#[actix_web::test]
+async fn bl_4_signing_out_on_the_account_page_fans_out() {
+    let a = Receiver::start().await;
+    let app = spawn(vec![client("a", Some(a.uri()))]).await;
+    sign_in(&app, "a", "openid").await;
+    let page = app.http.get(app.url("/logout")).send().await.unwrap().text().await.unwrap();
+    let form = [("csrf", hidden(&page, "csrf")), ("params", hidden(&page, "params"))];
+    let r = app.http.post(app.url("/logout/confirm")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    until(5, "the app is told", || a.tokens().len() == 1).await;
+    verified_logout_token(&app, &a.tokens()[0], "a").await;
+}
+
+#[actix_web::test]
+async fn bl_4_an_admin_disabling_the_user_fans_out_to_every_session() {
+    let a = Receiver::start().await;
+    let ops = StaticClient {
+        client_id: "ops".into(),
+        client_secret: Some(bridgekeeper::secret::Secret::new(SECRET)),
+        allowed_scopes: vec!["admin".into()],
+        grant_types: vec!["client_credentials".into()],
+        ..Default::default()
+    };
+    let app = spawn(vec![client("a", Some(a.uri())), ops]).await;
+    let t = sign_in(&app, "a", "openid").await;
+    sign_in(&app.view(), "a", "openid").await; // a second browser: a second session of the same user
+    let (_, id) = verify_jwt(&app, t["id_token"].as_str().unwrap()).await;
+    let r = token(&app, ("ops", SECRET), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
+    let admin: Value = r.json().await.unwrap();
+    let r = app
+        .http
+        .post(app.url(&format!("/admin/api/users/{}/disable", id["sub"].as_str().unwrap())))
+        .bearer_auth(admin["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    until(5, "both sessions are told", || a.tokens().len() == 2).await;
+    let mut sids = Vec::new();
+    for t in a.tokens() {
+        sids.push(verified_logout_token(&app, &t, "a").await["sid"].as_str().unwrap().to_string());
+    }
+    assert_ne!(sids[0], sids[1], "one token per session");
+}
+
+#[actix_web::test]
+async fn bl_4_the_sweeper_tells_the_apps_of_a_session_that_expired() {
+    let a = Receiver::start().await;
+    let app = spawn(vec![client("a", Some(a.uri()))]).await;
+    sign_in(&app, "a", "openid").await;
+    app.clock.advance(app.state.settings.session.ttl_secs + 1);
+    bridgekeeper::sweeper::sweep_once(&app.state).await.unwrap();
+    until(5, "the app is told", || a.tokens().len() == 1).await;
+    verified_logout_token(&app, &a.tokens()[0], "a").await;
+    bridgekeeper::sweeper::sweep_once(&app.state).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(a.tokens().len(), 1, "a second sweep tells nobody again");
+}
+
+#[actix_web::test]
+async fn bl_5_a_crash_before_delivery_loses_nothing_and_two_instances_deliver_each_token_once() {
+    let a = Receiver::start().await;
+    // The first instance ends sessions but never delivers (as if killed right after the commit).
+    let first = TestApp::spawn_with(|s| {
+        s.dev_mode = true;
+        s.clients = vec![client("a", Some(a.uri()))];
+        s.backchannel_logout.poll_interval_ms = 0;
+    })
+    .await;
+    for _ in 0..12 {
+        let browser = first.view();
+        sign_in(&browser, "a", "openid").await;
+        let page = browser.http.get(browser.url("/logout")).send().await.unwrap().text().await.unwrap();
+        let form = [("csrf", hidden(&page, "csrf")), ("params", hidden(&page, "params"))];
+        assert_eq!(browser.http.post(browser.url("/logout/confirm")).form(&form).send().await.unwrap().status(), 200);
+    }
+    assert_eq!(outbox_len(&first), 12);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(a.tokens().is_empty());
+    let db = first.db.share();
+    first.stop().await;
+    // Two instances come up on the same database and race for the rows.
+    let tweak = |s: &mut bridgekeeper::settings::Settings| {
+        s.dev_mode = true;
+        s.clients = vec![client("a", Some(a.uri()))];
+        s.backchannel_logout.poll_interval_ms = 20;
+        s.backchannel_logout.batch = 2;
+    };
+    let one = TestApp::spawn_on(db.share(), tweak).await;
+    let two = TestApp::spawn_on(db, tweak).await;
+    until(10, "all twelve are delivered", || a.tokens().len() >= 12).await;
+    until(5, "the outbox empties", || outbox_len(&one) == 0).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let jtis: std::collections::BTreeSet<String> = a.tokens().iter().map(|t| verify_jwt_claim(t, "jti")).collect();
+    assert_eq!((a.tokens().len(), jtis.len()), (12, 12), "each token exactly once");
+    two.stop().await;
+    one.stop().await;
+}
+
+#[actix_web::test]
+async fn bl_6_md_8_discovery_advertises_back_channel_logout_and_bad_uris_are_refused() {
+    let app = spawn(vec![]).await;
+    let d: Value =
+        app.http.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(d["backchannel_logout_supported"], true);
+    assert_eq!(d["backchannel_logout_session_supported"], true);
+    let toml = format!(
+        "[[clients]]\nclient_id = \"x\"\nredirect_uris = [\"https://x.example/cb\"]\nbackchannel_logout_uri = \"{}\"\n",
+        "http://app.example/bc"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bk.toml");
+    std::fs::write(&f, toml).unwrap();
+    let err = bridgekeeper::settings::Settings::load_with_env(Some(&f), &[]).unwrap_err().to_string();
+    assert!(err.contains("backchannel_logout_uri") && err.contains("loopback"), "{err}");
+    let now = app.clock.now();
+    let bad = bridgekeeper::accounts::clients::NewClient {
+        name: "x".into(),
+        redirect_uris: vec!["https://x.example/cb".into()],
+        grant_types: vec!["authorization_code".into()],
+        allowed_scopes: vec!["openid".into()],
+        backchannel_logout_uri: Some("https://x.example/bc#frag".into()),
+        ..Default::default()
+    };
+    let r = bridgekeeper::accounts::clients::create(&app.state.db, &app.state.settings, bad, now).await;
+    assert!(matches!(r, Err(bridgekeeper::accounts::clients::ClientError::InvalidRedirect(_))), "{r:?}");
+}
