@@ -353,3 +353,61 @@ async fn bl_6_md_8_discovery_advertises_back_channel_logout_and_bad_uris_are_ref
     let r = bridgekeeper::accounts::clients::create(&app.state.db, &app.state.settings, bad, now).await;
     assert!(matches!(r, Err(bridgekeeper::accounts::clients::ClientError::InvalidRedirect(_))), "{r:?}");
 }
+
+#[actix_web::test]
+async fn bl_5_an_app_that_stays_down_is_given_up_after_the_window_with_an_audit_event() {
+    let down = Receiver::down();
+    let app = TestApp::spawn_with(|s| {
+        s.dev_mode = true;
+        s.clients = vec![client("a", Some(down.uri()))];
+        s.backchannel_logout.poll_interval_ms = 50;
+        s.backchannel_logout.give_up_after_secs = 100;
+    })
+    .await;
+    sign_in(&app, "a", "openid").await;
+    let page = app.http.get(app.url("/logout")).send().await.unwrap().text().await.unwrap();
+    let form = [("csrf", hidden(&page, "csrf")), ("params", hidden(&page, "params"))];
+    assert_eq!(app.http.post(app.url("/logout/confirm")).form(&form).send().await.unwrap().status(), 200);
+    let attempts = || bridgekeeper::store::outbox::list(&mut app.state.db.conn().unwrap()).unwrap();
+    until(5, "a first failed attempt", || attempts().first().is_some_and(|r| r.attempts == 1 && r.claimed_until == 0))
+        .await;
+    app.clock.advance(50);
+    until(5, "a second failed attempt", || attempts().first().is_some_and(|r| r.attempts == 2 && r.claimed_until == 0))
+        .await;
+    assert!(attempts()[0].last_error.is_some());
+    app.clock.advance(100);
+    until(5, "the token is given up", || attempts().is_empty()).await;
+    let events = bridgekeeper::store::audit::list(&mut app.state.db.conn().unwrap(), 50).unwrap();
+    let gave_up = events.iter().find(|e| e.event == "backchannel_logout_abandoned").expect("audit event");
+    assert_eq!(gave_up.client_id.as_deref(), Some("a"));
+}
+
+#[actix_web::test]
+async fn bl_6_dynamic_registration_records_and_echoes_the_back_channel_uri_and_refuses_a_bad_one() {
+    let app = TestApp::spawn_with(|s| {
+        s.registration.enabled = true;
+        s.registration.open = true;
+    })
+    .await;
+    let body = |uri: &str| {
+        serde_json::json!({
+            "redirect_uris": ["https://rp.example/cb"],
+            "backchannel_logout_uri": uri,
+            "backchannel_logout_session_required": true,
+        })
+    };
+    let r = app.http.post(app.url("/register")).json(&body("https://rp.example/bc")).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let m: Value = r.json().await.unwrap();
+    assert_eq!(m["backchannel_logout_uri"], "https://rp.example/bc");
+    assert_eq!(m["backchannel_logout_session_required"], true);
+    let id = m["client_id"].as_str().unwrap().to_string();
+    let stored = app.state.db.run(move |c| bridgekeeper::store::clients::find(c, &id)).await.unwrap().unwrap();
+    assert_eq!(stored.backchannel_logout_uri.as_deref(), Some("https://rp.example/bc"));
+    for bad in ["http://rp.example/bc", "https://rp.example/bc#x", "javascript:alert(1)"] {
+        let r = app.http.post(app.url("/register")).json(&body(bad)).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"], "invalid_client_metadata", "{bad}");
+    }
+}
