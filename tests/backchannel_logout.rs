@@ -4,78 +4,13 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bridgekeeper::settings::StaticClient;
 use common::TestApp;
+use common::backchannel::*;
 use common::oauth::*;
 use serde_json::Value;
-
-const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
-
-/// An app's back-channel logout endpoint: records every `logout_token` it is sent and answers 200.
-struct Receiver {
-    addr: std::net::SocketAddr,
-    got: Arc<Mutex<Vec<String>>>,
-    handle: Option<actix_web::dev::ServerHandle>,
-}
-
-impl Receiver {
-    async fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        Self::start_on(listener, Arc::default())
-    }
-
-    /// An address where nothing listens yet (the app is down); `up` starts it there later.
-    fn down() -> Receiver {
-        let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-        Receiver { addr, got: Arc::default(), handle: None }
-    }
-
-    fn up(&mut self) {
-        let r = Self::start_on(TcpListener::bind(self.addr).unwrap(), self.got.clone());
-        self.handle = r.handle;
-    }
-
-    fn start_on(listener: TcpListener, got: Arc<Mutex<Vec<String>>>) -> Receiver {
-        let addr = listener.local_addr().unwrap();
-        let sink = got.clone();
-        let server = actix_web::HttpServer::new(move || {
-            let sink = sink.clone();
-            actix_web::App::new().route(
-                "/bc",
-                actix_web::web::post().to(move |form: actix_web::web::Form<Vec<(String, String)>>| {
-                    let sink = sink.clone();
-                    async move {
-                        for (k, v) in form.into_inner() {
-                            if k == "logout_token" {
-                                sink.lock().unwrap().push(v);
-                            }
-                        }
-                        actix_web::HttpResponse::Ok().finish()
-                    }
-                }),
-            )
-        })
-        .workers(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
-        Receiver { addr, got, handle: Some(handle) }
-    }
-
-    fn uri(&self) -> String {
-        format!("http://{}/bc", self.addr)
-    }
-
-    fn tokens(&self) -> Vec<String> {
-        self.got.lock().unwrap().clone()
-    }
-}
 
 fn client(id: &str, backchannel: Option<String>) -> StaticClient {
     StaticClient {
@@ -125,29 +60,6 @@ async fn sign_in(app: &TestApp, cid: &str, scope: &str) -> Value {
     .await;
     assert_eq!(r.status(), 200);
     r.json().await.unwrap()
-}
-
-/// Polls until `cond` holds, or fails after `secs`.
-async fn until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-/// [BL-2] Verifies a Logout Token as an RP must (§2.6) with the broker's JWKS; returns its claims.
-async fn verified_logout_token(app: &TestApp, token: &str, aud: &str) -> Value {
-    let (header, claims) = verify_jwt(app, token).await;
-    assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
-    assert_eq!(claims["iss"], app.base.as_str());
-    assert_eq!(claims["aud"], aud);
-    let now = app.clock.now();
-    assert!(claims["iat"].as_i64().unwrap() <= now && claims["exp"].as_i64().unwrap() > now);
-    assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 16));
-    assert_eq!(claims["events"], serde_json::json!({ EVENT: {} }));
-    assert!(claims.get("nonce").is_none(), "a logout token never carries a nonce");
-    claims
 }
 
 fn outbox_len(app: &TestApp) -> usize {
@@ -215,15 +127,6 @@ async fn bl_1_to_5_one_logout_reaches_every_app_of_the_session_and_a_down_app_on
     let jtis: std::collections::BTreeSet<String> =
         [&a, &b, &c].iter().map(|r| verify_jwt_claim(&r.tokens()[0], "jti")).collect();
     assert_eq!(jtis.len(), 3);
-}
-
-/// A claim of a JWT without verifying it (the test verified it already).
-fn verify_jwt_claim(token: &str, name: &str) -> String {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
-    let v: Value = serde_json::from_slice(&bytes).unwrap();
-    v[name].as_str().unwrap().to_string()
 }
 
 #[actix_web::test]

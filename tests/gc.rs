@@ -160,6 +160,11 @@ fn seed(c: &mut DbConn) {
     store::refresh::insert(c, &rt("rt-live-rotated", "g-live", NOW + 999, Some(2))).unwrap();
     store::refresh::insert(c, &rt("rt-live", "g-live", NOW + 999, None)).unwrap();
     store::sessions::insert(c, &session("s-live", NOW + 999, None)).unwrap();
+    // [UL-3] Upstream logout-token jtis go once their token could not pass the iat window any more.
+    for i in 0..3 {
+        store::logout_jtis::remember(c, &format!("jti-old-{i}"), "acme", NOW - 1).unwrap();
+    }
+    store::logout_jtis::remember(c, "jti-live", "acme", NOW + 999).unwrap();
 }
 
 fn count(c: &mut DbConn, table: &str) -> i64 {
@@ -176,7 +181,7 @@ fn removed(rows: &[(&str, u64)], table: &str) -> u64 {
     rows.iter().find(|(t, _)| *t == table).map(|(_, n)| *n).unwrap()
 }
 
-const EXPECTED: [(&str, u64); 9] = [
+const EXPECTED: [(&str, u64); 10] = [
     ("auth_codes", 1),
     ("auth_requests", 7),
     ("upstream_logins", 7),
@@ -185,6 +190,7 @@ const EXPECTED: [(&str, u64); 9] = [
     ("grants", 2),
     ("sessions", 2),
     ("revoked_jtis", 7),
+    ("upstream_logout_jtis", 3),
     ("audit_events", 7),
 ];
 

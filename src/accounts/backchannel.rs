@@ -54,3 +54,29 @@ pub fn end_expired_sessions(conn: &mut DbConn, now: i64, batch: i64) -> StoreRes
         }
     }
 }
+
+/// [UL-3] [UL-4] Carries out a believed upstream Logout Token in one transaction: remembers its `jti` (a replay
+/// ends nothing: `None`), ends the broker sessions that came from that upstream session (or, with only `sub`,
+/// from that upstream subject), their grants without `offline_access`, and queues the Logout Tokens of their
+/// apps. Returns how many sessions ended.
+pub fn end_upstream_sessions(
+    conn: &mut DbConn,
+    provider: &str,
+    told: &bridgekeeper_core::upstream_logout::LogoutSubject,
+    now: i64,
+) -> StoreResult<Option<usize>> {
+    let jti_hash = crate::secret::hash_token(&format!("{provider}\0{}", told.jti));
+    crate::store::transaction(conn, |c| {
+        if !crate::store::logout_jtis::remember(c, &jti_hash, provider, told.keep_until)? {
+            return Ok(None);
+        }
+        let ended = sessions::revoke_for_upstream(c, provider, told.sid.as_deref(), told.sub.as_deref(), now)?;
+        for (hash, user_id) in &ended {
+            grants::revoke_online_for_session(c, hash, now)?;
+            queue_for_session(c, hash, user_id, now)?;
+            let event = crate::store::audit::AuditEvent::new(now, "upstream_logout").user(user_id).provider(provider);
+            crate::store::audit::record(c, &event)?;
+        }
+        Ok(Some(ended.len()))
+    })
+}

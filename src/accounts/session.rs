@@ -47,6 +47,13 @@ pub async fn current(state: &AppState, req: &HttpRequest) -> StoreResult<Option<
     state.db.run(move |conn| sessions::find_active(conn, &hash, now)).await
 }
 
+/// Which upstream subject and session (`sid`) a sign-in came from ([UL-4]).
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamSignIn {
+    pub sub: String,
+    pub sid: Option<String>,
+}
+
 /// Starts a session for `user_id` authenticated at `auth_time` (the upstream's, never later than now); returns
 /// the cookie to set.
 pub async fn start(
@@ -54,6 +61,7 @@ pub async fn start(
     user_id: &str,
     provider: &str,
     auth_time: Option<i64>,
+    upstream: UpstreamSignIn,
 ) -> StoreResult<(Cookie<'static>, Session)> {
     let id = random_token();
     let now = state.clock.now();
@@ -71,8 +79,11 @@ pub async fn start(
     state
         .db
         .run(move |c| {
-            sessions::insert(c, &s)?;
-            audit::record(c, &event)
+            crate::store::transaction(c, |c| {
+                sessions::insert(c, &s)?;
+                sessions::set_upstream(c, &s.id_hash, &upstream.sub, upstream.sid.as_deref())?;
+                audit::record(c, &event)
+            })
         })
         .await?;
     let cookie = cookie(state, &state.settings.session.cookie_name, id, state.settings.session.ttl_secs);

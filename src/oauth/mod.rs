@@ -1,6 +1,7 @@
 //! The downstream authorization server and OpenID Provider.
 
 pub mod authorize;
+pub mod backchannel;
 pub mod bearer;
 pub mod client_auth;
 pub mod discovery;
@@ -24,4 +25,5 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     introspect::configure(cfg);
     logout::configure(cfg);
     register::configure(cfg);
+    backchannel::configure(cfg);
 }

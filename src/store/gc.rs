@@ -13,7 +13,8 @@
 //!   (so the `ON DELETE CASCADE` from grants never deletes an unbounded number of rows);
 //! - `sessions` expired or revoked that no grant points at any more (an offline grant keeps its session row,
 //!   which says which upstream to re-check on refresh);
-//! - `revoked_jtis` past the expiry of the token they deny;
+//! - `revoked_jtis` past the expiry of the token they deny, `upstream_logout_jtis` past the end of their token's
+//!   acceptance window;
 //! - `audit_events` older than the retention.
 
 use diesel::prelude::*;
@@ -81,6 +82,7 @@ fn rules(now: i64, p: &Policy) -> Vec<Rule> {
             ),
         },
         simple("revoked_jtis", "jti", format!("x.expires_at < {now}")),
+        simple("upstream_logout_jtis", "jti_hash", format!("x.expires_at < {now}")),
         simple("audit_events", "id", format!("x.at < {}", now.saturating_sub(p.audit_retention_secs))),
     ]
 }

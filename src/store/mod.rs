@@ -10,6 +10,7 @@ pub mod gc;
 pub mod grants;
 pub mod identities;
 pub mod keys;
+pub mod logout_jtis;
 pub mod outbox;
 pub mod pending_links;
 pub mod refresh;

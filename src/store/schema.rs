@@ -79,6 +79,8 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        upstream_sid -> Nullable<Text>,
+        upstream_sub -> Nullable<Text>,
     }
 }
 
@@ -235,5 +237,13 @@ diesel::table! {
         next_attempt_at -> BigInt,
         claimed_until -> BigInt,
         last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    upstream_logout_jtis (jti_hash) {
+        jti_hash -> Text,
+        provider -> Text,
+        expires_at -> BigInt,
     }
 }

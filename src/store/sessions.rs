@@ -94,3 +94,38 @@ pub fn end_expired(conn: &mut DbConn, id_hash: &str, now: i64) -> StoreResult<bo
     .execute(conn)?;
     Ok(n == 1)
 }
+
+/// [UL-4] Records the upstream subject and session (`sid`) the sign-in came from.
+pub fn set_upstream(conn: &mut DbConn, id_hash: &str, sub: &str, sid: Option<&str>) -> StoreResult<()> {
+    diesel::update(sessions::table.find(id_hash))
+        .set((sessions::upstream_sub.eq(sub), sessions::upstream_sid.eq(sid)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// [UL-4] Ends the live sessions that came from `provider`'s upstream session `sid` (when given) or, with only a
+/// subject, every live session of that upstream subject; returns (id hash, user id) of each.
+pub fn revoke_for_upstream(
+    conn: &mut DbConn,
+    provider: &str,
+    sid: Option<&str>,
+    sub: Option<&str>,
+    now: i64,
+) -> StoreResult<Vec<(String, String)>> {
+    super::bump_epoch();
+    let mut q = sessions::table
+        .filter(sessions::provider.eq(provider))
+        .filter(sessions::revoked_at.is_null())
+        .into_boxed::<super::MultiBackend>();
+    match (sid, sub) {
+        (Some(sid), Some(sub)) => q = q.filter(sessions::upstream_sid.eq(sid)).filter(sessions::upstream_sub.eq(sub)),
+        (Some(sid), None) => q = q.filter(sessions::upstream_sid.eq(sid)),
+        (None, Some(sub)) => q = q.filter(sessions::upstream_sub.eq(sub)),
+        (None, None) => return Ok(vec![]),
+    }
+    let found: Vec<(String, String)> = q.select((sessions::id_hash, sessions::user_id)).load(conn)?;
+    for (hash, _) in &found {
+        revoke(conn, hash, now)?;
+    }
+    Ok(found)
+}

@@ -81,6 +81,9 @@ pub struct ProviderConfig {
     pub group_rules: Vec<GroupRule>,
     #[serde(default)]
     pub refresh_upstream: bool,
+    /// [UL-1] Accept OpenID Back-Channel Logout tokens from this (oidc) provider at `POST /backchannel/{id}`.
+    #[serde(default)]
+    pub backchannel_logout: bool,
     #[serde(skip)]
     pub file: PathBuf,
 }
@@ -171,6 +174,9 @@ fn validate(p: &ProviderConfig) -> Result<(), (&'static str, String)> {
             "\"verified\" needs trust_email = true (the broker links by email only from providers trusted for emails)"
                 .into(),
         ));
+    }
+    if p.backchannel_logout && p.kind != ProviderKind::Oidc {
+        return Err(("backchannel_logout", "only an oidc provider can send logout tokens".into()));
     }
     if p.kind != ProviderKind::Dev && p.client_id.is_empty() {
         return Err(("client_id", "required".into()));

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod http;
 mod identity;
+pub mod logout;
 pub mod mapping;
 pub mod oauth2;
 pub mod oidc;

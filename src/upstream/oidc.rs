@@ -48,11 +48,11 @@ pub type Metadata = ProviderMetadata<
 /// How long discovery and JWKS are trusted before being fetched again.
 const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
 /// A JWKS refetch on an unknown key happens at most this often.
-const REFETCH_MIN_AGE: Duration = Duration::from_secs(30);
+pub(super) const REFETCH_MIN_AGE: Duration = Duration::from_secs(30);
 
-struct Discovered {
-    meta: Metadata,
-    fetched: Instant,
+pub(super) struct Discovered {
+    pub(super) meta: Metadata,
+    pub(super) fetched: Instant,
 }
 
 pub struct Oidc {
@@ -84,7 +84,7 @@ impl Oidc {
         UpstreamError { provider: self.cfg.id.clone(), kind, detail: detail.into() }
     }
 
-    async fn discovered(&self, http: &UpstreamHttp, force: bool) -> Result<Arc<Discovered>, UpstreamError> {
+    pub(super) async fn discovered(&self, http: &UpstreamHttp, force: bool) -> Result<Arc<Discovered>, UpstreamError> {
         if !force && let Some(d) = self.cache.get(&()) {
             return Ok(d);
         }
@@ -227,6 +227,7 @@ impl Oidc {
         }
         let mut ident = identity_from_json(&self.cfg, &issuer, &doc).ok_or_else(|| rejected("no subject".into()))?;
         ident.auth_time = doc.get("auth_time").and_then(|t| t.as_i64());
+        ident.upstream_sid = doc.get("sid").and_then(|s| s.as_str()).map(String::from);
         ident.upstream_refresh_token = token.refresh_token().map(|r| crate::secret::Secret::new(r.secret().clone()));
         Ok(ident)
     }

@@ -82,6 +82,8 @@ pub struct State {
     pub authorize_requests: Vec<HashMap<String, String>>,
     /// Form bodies of token requests seen.
     pub token_requests: Vec<HashMap<String, String>>,
+    /// The `sid` put in ID tokens (the upstream's session), if any.
+    pub sid: Option<String>,
 }
 
 #[derive(Clone)]
@@ -114,6 +116,7 @@ impl FakeIdp {
             disabled: vec![],
             authorize_requests: vec![],
             token_requests: vec![],
+            sid: None,
         }));
         let data = web::Data::from(state.clone());
         let server = actix_web::HttpServer::new(move || {
@@ -141,6 +144,25 @@ impl FakeIdp {
 
     pub fn set_user(&self, user: User) {
         self.state.lock().unwrap().user = user;
+    }
+
+    /// The upstream session id the next ID tokens carry as `sid`.
+    pub fn set_sid(&self, sid: &str) {
+        self.state.lock().unwrap().sid = Some(sid.to_string());
+    }
+
+    /// Signs `claims` with the published key under `typ` (a logout token, say); with `rogue`, signs with another
+    /// key under the published key's kid.
+    pub fn sign(&self, typ: &str, claims: &serde_json::Value, rogue: bool) -> String {
+        let s = self.state.lock().unwrap();
+        if !rogue {
+            return jws::sign(&s.key, typ, claims).unwrap();
+        }
+        let enc = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let header = serde_json::json!({"alg": "RS256", "typ": typ, "kid": s.key.kid});
+        let input = format!("{}.{}", enc(header.to_string().as_bytes()), enc(claims.to_string().as_bytes()));
+        let sig = s.rogue.sign(input.as_bytes()).unwrap();
+        format!("{input}.{}", enc(&sig))
     }
 
     pub fn set_tamper(&self, t: Tamper) {
@@ -322,6 +344,9 @@ async fn token(st: web::Data<Mutex<State>>, req: HttpRequest, body: web::Bytes) 
         "name": p.user.name,
         "groups": p.user.groups,
     });
+    if let Some(sid) = &s.sid {
+        claims["sid"] = sid.clone().into();
+    }
     if let Some(nonce) = p.nonce {
         claims["nonce"] = if t == Tamper::WrongNonce { "not-the-nonce".into() } else { nonce.into() };
     }

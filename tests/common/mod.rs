@@ -2,6 +2,7 @@
 //! Backend: SQLite by default; PostgreSQL when BK_TEST_BACKEND=postgres (BK_TEST_PG_URL = admin URL).
 #![allow(dead_code)]
 
+pub mod backchannel;
 pub mod fake_idp;
 pub mod oauth;
 

@@ -14,5 +14,6 @@ pub mod params;
 pub mod pkce;
 pub mod redirect;
 pub mod scopes;
+pub mod upstream_logout;
 
 pub use error::{ErrorCode, OAuthError};
