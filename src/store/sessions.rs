@@ -103,8 +103,9 @@ pub fn set_upstream(conn: &mut DbConn, id_hash: &str, sub: &str, sid: Option<&st
     Ok(())
 }
 
-/// [UL-4] Ends the live sessions that came from `provider`'s upstream session `sid` (when given) or, with only a
-/// subject, every live session of that upstream subject; returns (id hash, user id) of each.
+/// [UL-4] Ends the live sessions that came from `provider`'s upstream session `sid` (when given; with `sub` too,
+/// those of that subject, and its sessions whose sign-in named no `sid`) or, with only a subject, every live
+/// session of that upstream subject; returns (id hash, user id) of each.
 pub fn revoke_for_upstream(
     conn: &mut DbConn,
     provider: &str,
@@ -118,7 +119,12 @@ pub fn revoke_for_upstream(
         .filter(sessions::revoked_at.is_null())
         .into_boxed::<super::MultiBackend>();
     match (sid, sub) {
-        (Some(sid), Some(sub)) => q = q.filter(sessions::upstream_sid.eq(sid)).filter(sessions::upstream_sub.eq(sub)),
+        // A sign-in whose ID token carried no sid cannot be told apart: the subject decides for it.
+        (Some(sid), Some(sub)) => {
+            q = q
+                .filter(sessions::upstream_sid.eq(sid).or(sessions::upstream_sid.is_null()))
+                .filter(sessions::upstream_sub.eq(sub))
+        }
         (Some(sid), None) => q = q.filter(sessions::upstream_sid.eq(sid)),
         (None, Some(sub)) => q = q.filter(sessions::upstream_sub.eq(sub)),
         (None, None) => return Ok(vec![]),
