@@ -165,6 +165,11 @@ fn seed(c: &mut DbConn) {
         store::logout_jtis::remember(c, &format!("jti-old-{i}"), "acme", NOW - 1).unwrap();
     }
     store::logout_jtis::remember(c, "jti-live", "acme", NOW + 999).unwrap();
+    // [UL-5] Sign-outs sent on to an upstream that never came back.
+    for i in 0..2 {
+        store::upstream_logouts::insert(c, &format!("ul-old-{i}"), "acme", None, NOW - 700, 600).unwrap();
+    }
+    store::upstream_logouts::insert(c, "ul-live", "acme", Some("https://rp.example/bye"), NOW, 600).unwrap();
 }
 
 fn count(c: &mut DbConn, table: &str) -> i64 {
@@ -181,11 +186,12 @@ fn removed(rows: &[(&str, u64)], table: &str) -> u64 {
     rows.iter().find(|(t, _)| *t == table).map(|(_, n)| *n).unwrap()
 }
 
-const EXPECTED: [(&str, u64); 10] = [
+const EXPECTED: [(&str, u64); 11] = [
     ("auth_codes", 1),
     ("auth_requests", 7),
     ("upstream_logins", 7),
     ("pending_links", 0),
+    ("upstream_logouts", 2),
     ("refresh_tokens", 6),
     ("grants", 2),
     ("sessions", 2),

@@ -212,3 +212,74 @@ async fn ul_2_3_forged_or_replayed_logout_tokens_are_refused_with_their_exact_an
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(w.receiver.tokens().is_empty(), "no app was told anything");
 }
+
+#[actix_web::test]
+async fn ul_5_logout_upstream_always_signs_out_at_the_upstream_with_the_sealed_id_token_and_comes_back_once() {
+    let idp = FakeIdp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("acme.toml"), idp.oidc_toml("acme", "logout_upstream = \"always\"")).unwrap();
+    let providers = dir.path().to_path_buf();
+    let app = TestApp::spawn_with(move |s| {
+        s.providers_dir = providers;
+        s.clients = vec![bridgekeeper::settings::StaticClient {
+            client_id: "app".into(),
+            client_secret: Some(bridgekeeper::secret::Secret::new(SECRET)),
+            redirect_uris: vec![RP.into()],
+            post_logout_redirect_uris: vec!["https://rp.example/bye".into()],
+            allowed_scopes: vec!["openid".into(), "email".into()],
+            grant_types: vec!["authorization_code".into()],
+            skip_consent: true,
+            ..Default::default()
+        }];
+    })
+    .await;
+    sign_in(&app, "acme").await;
+    let upstream_id_token = idp.state.lock().unwrap().id_tokens.last().cloned().unwrap();
+    // Kept sealed at rest, bound to the session row.
+    let stored: Vec<Option<String>> = {
+        use bridgekeeper::store::schema::sessions;
+        use diesel::prelude::*;
+        sessions::table.select(sessions::upstream_id_token).load(&mut app.state.db.conn().unwrap()).unwrap()
+    };
+    let sealed = stored.into_iter().flatten().next().expect("the upstream ID token is kept");
+    assert!(bridgekeeper::crypto::Sealer::is_sealed(&sealed) && !sealed.contains(&upstream_id_token));
+
+    // The app's own ID token as hint: no confirmation; the browser goes to the upstream first.
+    let q = auth_query(&[("scope", "openid email")]);
+    let loc = location(&authorize(&app, &q).await);
+    let code = param(&loc, "code").unwrap();
+    let t: Value =
+        token(&app, ("app", SECRET), &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", RP)])
+            .await
+            .json()
+            .await
+            .unwrap();
+    let r = app
+        .http
+        .get(app.url("/logout"))
+        .query(&[
+            ("id_token_hint", t["id_token"].as_str().unwrap()),
+            ("post_logout_redirect_uri", "https://rp.example/bye"),
+            ("state", "app-state"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let to_upstream = location(&r);
+    assert!(to_upstream.starts_with(&format!("{}/logout?", idp.base)), "{to_upstream}");
+    assert!(!signed_in(&app).await, "the broker session already ended");
+    assert_eq!(param(&to_upstream, "id_token_hint").as_deref(), Some(upstream_id_token.as_str()));
+    assert_eq!(param(&to_upstream, "post_logout_redirect_uri").unwrap(), app.url("/logout/upstream/acme"));
+    assert_eq!(param(&to_upstream, "client_id").as_deref(), Some(CLIENT_ID));
+    let r = app.http.get(&to_upstream).send().await.unwrap();
+    let back = location(&r);
+    assert!(back.starts_with(&app.url("/logout/upstream/acme")), "{back}");
+    let r = app.http.get(&back).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let end = location(&r);
+    assert_eq!(end, "https://rp.example/bye?state=app-state", "then on to the app with the app's state");
+    let again = app.http.get(&back).send().await.unwrap();
+    assert_eq!(again.status(), 400, "the state is single-use");
+    assert_eq!(idp.state.lock().unwrap().end_session_requests.len(), 1);
+}

@@ -52,6 +52,13 @@ pub async fn current(state: &AppState, req: &HttpRequest) -> StoreResult<Option<
 pub struct UpstreamSignIn {
     pub sub: String,
     pub sid: Option<String>,
+    /// [UL-5] Kept (sealed to the session row) only when the provider signs people out upstream too.
+    pub id_token: Option<crate::secret::Secret>,
+}
+
+/// The sealing context of a session's upstream ID token: bound to its row.
+pub fn id_token_context(id_hash: &str) -> String {
+    format!("session_upstream_id_token:{id_hash}")
 }
 
 /// Starts a session for `user_id` authenticated at `auth_time` (the upstream's, never later than now); returns
@@ -75,13 +82,17 @@ pub async fn start(
         revoked_at: None,
     };
     let s = session.clone();
+    let sealed = match &upstream.id_token {
+        Some(t) => Some(state.sealer.seal(t.expose().as_bytes(), &id_token_context(&session.id_hash))?),
+        None => None,
+    };
     let event = audit::AuditEvent::new(now, "login").user(user_id).provider(provider);
     state
         .db
         .run(move |c| {
             crate::store::transaction(c, |c| {
                 sessions::insert(c, &s)?;
-                sessions::set_upstream(c, &s.id_hash, &upstream.sub, upstream.sid.as_deref())?;
+                sessions::set_upstream(c, &s.id_hash, &upstream.sub, upstream.sid.as_deref(), sealed.as_deref())?;
                 audit::record(c, &event)
             })
         })

@@ -12,6 +12,7 @@ pub mod issue;
 pub mod logout;
 pub mod register;
 pub mod token;
+pub mod upstream_logout;
 pub mod userinfo;
 
 pub use bridgekeeper_core::{params, redirect};
@@ -26,4 +27,5 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     logout::configure(cfg);
     register::configure(cfg);
     backchannel::configure(cfg);
+    upstream_logout::configure(cfg);
 }

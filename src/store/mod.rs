@@ -19,6 +19,7 @@ pub mod schema;
 pub mod server_secrets;
 pub mod sessions;
 pub mod upstream_logins;
+pub mod upstream_logouts;
 pub mod users;
 
 use std::time::Duration;

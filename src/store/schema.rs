@@ -81,6 +81,7 @@ diesel::table! {
         revoked_at -> Nullable<BigInt>,
         upstream_sid -> Nullable<Text>,
         upstream_sub -> Nullable<Text>,
+        upstream_id_token -> Nullable<Text>,
     }
 }
 
@@ -244,6 +245,16 @@ diesel::table! {
     upstream_logout_jtis (jti_hash) {
         jti_hash -> Text,
         provider -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    upstream_logouts (state_hash) {
+        state_hash -> Text,
+        provider -> Text,
+        continue_to -> Nullable<Text>,
+        created_at -> BigInt,
         expires_at -> BigInt,
     }
 }

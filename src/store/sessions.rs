@@ -95,12 +95,30 @@ pub fn end_expired(conn: &mut DbConn, id_hash: &str, now: i64) -> StoreResult<bo
     Ok(n == 1)
 }
 
-/// [UL-4] Records the upstream subject and session (`sid`) the sign-in came from.
-pub fn set_upstream(conn: &mut DbConn, id_hash: &str, sub: &str, sid: Option<&str>) -> StoreResult<()> {
+/// [UL-4] Records the upstream subject and session (`sid`) the sign-in came from, and ([UL-5]) its sealed
+/// upstream ID token when it is kept.
+pub fn set_upstream(
+    conn: &mut DbConn,
+    id_hash: &str,
+    sub: &str,
+    sid: Option<&str>,
+    sealed_id_token: Option<&str>,
+) -> StoreResult<()> {
     diesel::update(sessions::table.find(id_hash))
-        .set((sessions::upstream_sub.eq(sub), sessions::upstream_sid.eq(sid)))
+        .set((
+            sessions::upstream_sub.eq(sub),
+            sessions::upstream_sid.eq(sid),
+            sessions::upstream_id_token.eq(sealed_id_token),
+        ))
         .execute(conn)?;
     Ok(())
+}
+
+/// [UL-5] The sealed upstream ID token of a session, if one was kept.
+pub fn sealed_upstream_id_token(conn: &mut DbConn, id_hash: &str) -> StoreResult<Option<String>> {
+    let v: Option<Option<String>> =
+        sessions::table.find(id_hash).select(sessions::upstream_id_token).first(conn).optional()?;
+    Ok(v.flatten())
 }
 
 /// [UL-4] Ends the live sessions that came from `provider`'s upstream session `sid` (when given; with `sub` too,

@@ -67,6 +67,14 @@ fn allowed_algs(d: &Discovered) -> Vec<String> {
 }
 
 impl Registry {
+    /// [UL-5] The provider's `end_session_endpoint` when it signs people out there after a broker sign-out.
+    pub async fn end_session_endpoint(&self, provider: &str) -> Option<String> {
+        let p = self.get(provider).filter(|p| p.cfg.logout_upstream == super::config::LogoutUpstream::Always)?;
+        let Connector::Oidc(oidc) = &p.connector else { return None };
+        let d = oidc.discovered(&self.http, false).await.ok()?;
+        d.meta.additional_metadata().end_session_endpoint.clone()
+    }
+
     /// Verifies `token` from `provider` at `now`; what it asks to end, or why not.
     pub async fn verify_logout_token(
         &self,
