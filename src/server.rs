@@ -65,6 +65,15 @@ impl AppState {
             &env,
         )
         .map_err(StartError::Templates)?;
+        if let Some(p) =
+            upstreams.list().find(|p| p.cfg.logout_upstream != crate::upstream::config::LogoutUpstream::Never)
+            && !sealer.is_enabled()
+        {
+            return Err(StartError::Templates(format!(
+                "{}: key `logout_upstream`: needs encryption_keys (upstream ID tokens are stored encrypted)",
+                p.cfg.file.display()
+            )));
+        }
         if let Some(p) = upstreams.list().find(|p| p.cfg.refresh_upstream) {
             if !sealer.is_enabled() {
                 return Err(StartError::Templates(format!(

@@ -283,3 +283,17 @@ async fn ul_5_logout_upstream_always_signs_out_at_the_upstream_with_the_sealed_i
     assert_eq!(again.status(), 400, "the state is single-use");
     assert_eq!(idp.state.lock().unwrap().end_session_requests.len(), 1);
 }
+
+#[actix_web::test]
+async fn ul_5_logout_upstream_needs_encryption_keys_to_start() {
+    let idp = FakeIdp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("acme.toml"), idp.oidc_toml("acme", "logout_upstream = \"always\"")).unwrap();
+    let db = common::test_db();
+    let mut s = common::settings(&db.url, "http://127.0.0.1:9");
+    s.providers_dir = dir.path().to_path_buf();
+    s.encryption_keys = bridgekeeper::secret::Secret::new("");
+    let clock = bridgekeeper::clock::Clock::fixed(1_800_000_000);
+    let err = bridgekeeper::server::AppState::prepare(s, clock).await.unwrap_err().to_string();
+    assert!(err.contains("logout_upstream") && err.contains("encryption_keys"), "{err}");
+}

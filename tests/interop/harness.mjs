@@ -92,6 +92,7 @@ function clientBlock(c) {
  */
 export async function startWorld({
   upstreams: ids = ['upstream-a'], linkByEmail = 'never', clients = [], extraConfig = '', backchannelLogout = false,
+  logoutUpstream = 'never', encryptionKeys = '',
 } = {}) {
   const world = {
     dir: mkdtempSync(join(tmpdir(), 'bk-interop-')),
@@ -162,6 +163,7 @@ export async function startWorld({
         // oidc-provider asserts email_verified as its accounts say; the tests trust it (released as verified).
         'trust_email = true',
         ...(backchannelLogout ? ['backchannel_logout = true'] : []),
+        `logout_upstream = ${toml(logoutUpstream)}`,
         '',
       ].join('\n'));
     }
@@ -174,6 +176,7 @@ export async function startWorld({
       `providers_dir = ${toml(providersDir)}`,
       `templates_dir = ${toml(join(REPO, 'templates'))}`,
       'dev_mode = false',
+      ...(encryptionKeys ? [`encryption_keys = ${toml(encryptionKeys)}`] : []),
       'log_level = "info"',
       '',
       '[[clients]]',

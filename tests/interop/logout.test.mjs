@@ -6,6 +6,7 @@
 // Run: bash tests/interop/run.sh   (or: cd tests/interop && node --test logout.test.mjs with BK_BIN set)
 
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 
@@ -42,6 +43,22 @@ async function until(ms, what, cond) {
   }
 }
 
+/** The app signs the person in through the broker at upstream-a; returns its tokens. */
+async function signIn(browser, world, config, app, login) {
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const nonce = oidc.randomNonce();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: app.redirectUri, scope: 'openid email', state, nonce,
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+  });
+  const back = await walk(browser, url.href, {
+    brokerIssuer: world.broker.issuer, stopAt: app.redirectUri, provider: 'upstream-a', login,
+  });
+  return oidc.authorizationCodeGrant(config, new URL(back.url),
+    { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true });
+}
+
 describe('oidc-provider end-session -> Bridgekeeper -> app back-channel logout', { timeout: 120_000 }, () => {
   let world;
   let receiver;
@@ -52,12 +69,17 @@ describe('oidc-provider end-session -> Bridgekeeper -> app back-channel logout',
     const port = await freePort();
     receiver = await startReceiver(port);
     app.redirectUri = `http://127.0.0.1:${port}/cb`;
+    app.postLogoutRedirectUri = `http://127.0.0.1:${port}/bye`;
     world = await startWorld({
       backchannelLogout: true,
+      logoutUpstream: 'always',
+      // Upstream ID tokens are kept encrypted: the broker refuses logout_upstream without a key.
+      encryptionKeys: `interop:${randomBytes(32).toString('base64')}`,
       clients: [{
         clientId: app.clientId,
         clientSecret: app.clientSecret,
         redirectUris: [app.redirectUri],
+        postLogoutRedirectUris: [app.postLogoutRedirectUri],
         skipConsent: true,
         backchannelLogoutUri: `http://127.0.0.1:${port}/bc`,
       }],
@@ -76,18 +98,7 @@ describe('oidc-provider end-session -> Bridgekeeper -> app back-channel logout',
     { timeout: 60_000 }, async () => {
       try {
         const browser = new Browser({ log: !!process.env.BK_INTEROP_DEBUG });
-        const verifier = oidc.randomPKCECodeVerifier();
-        const state = oidc.randomState();
-        const nonce = oidc.randomNonce();
-        const url = oidc.buildAuthorizationUrl(config, {
-          redirect_uri: app.redirectUri, scope: 'openid email', state, nonce,
-          code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
-        });
-        const back = await walk(browser, url.href, {
-          brokerIssuer: world.broker.issuer, stopAt: app.redirectUri, provider: 'upstream-a', login: 'dora',
-        });
-        const tokens = await oidc.authorizationCodeGrant(config, new URL(back.url),
-          { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true });
+        const tokens = await signIn(browser, world, config, app, 'dora');
         const idClaims = tokens.claims();
         assert.ok(idClaims.sid, 'the broker puts sid in its ID tokens');
 
@@ -122,6 +133,52 @@ describe('oidc-provider end-session -> Bridgekeeper -> app back-channel logout',
         const answer = await browser.navigate(silent.href, { stopAt: app.redirectUri });
         assert.ok(answer.stopped, browser.trail());
         assert.equal(new URL(answer.url).searchParams.get('error'), 'login_required');
+      } catch (e) {
+        e.message += `\n--- broker log (tail) ---\n${tail(world?.logFile ?? '', 30)}`;
+        throw e;
+      }
+    });
+
+  test('logout_upstream = "always": a sign-out at the broker signs the person out at oidc-provider too',
+    { timeout: 60_000 }, async () => {
+      try {
+        const browser = new Browser({ log: !!process.env.BK_INTEROP_DEBUG });
+        const before = receiver.tokens.length;
+        const tokens = await signIn(browser, world, config, app, 'erin');
+        const upstream = world.upstreams['upstream-a'].issuer;
+        const brokerCallback = `${world.broker.issuer}/callback/upstream-a`;
+        /** prompt=none at the upstream for the broker's own client: is erin still signed in there? */
+        const upstreamSilent = async () => {
+          const u = new URL(`${upstream}/auth`);
+          const params = {
+            client_id: 'bridgekeeper', redirect_uri: brokerCallback, response_type: 'code', scope: 'openid',
+            prompt: 'none', state: oidc.randomState(), code_challenge_method: 'S256',
+            code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+          };
+          for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
+          const r = await browser.navigate(u.href, { stopAt: brokerCallback });
+          assert.ok(r.stopped, browser.trail());
+          return new URL(r.url).searchParams;
+        };
+        assert.ok((await upstreamSilent()).get('code'), 'signed in at the upstream before');
+
+        // RP-initiated logout at the broker with the library's end-session URL.
+        const logoutState = oidc.randomState();
+        const endSession = oidc.buildEndSessionUrl(config, {
+          id_token_hint: tokens.id_token, post_logout_redirect_uri: app.postLogoutRedirectUri, state: logoutState,
+        });
+        let page = await browser.navigate(endSession.href, { stopAt: app.postLogoutRedirectUri });
+        assert.ok(!page.stopped && new URL(page.url).origin === new URL(upstream).origin,
+          `the broker sends the browser to the upstream first:\n${browser.trail()}`);
+        // oidc-provider asks the person to confirm; then it sends the browser back to the broker, on to the app.
+        const form = forms(page.body, page.url).find((f) => f.action.includes('/session/end/confirm'));
+        assert.ok(form, `an end-session confirmation form at the upstream:\n${page.body}`);
+        page = await browser.submit(form, { values: { logout: 'yes' }, stopAt: app.postLogoutRedirectUri });
+        assert.ok(page.stopped, `back at the app after the upstream:\n${browser.trail()}`);
+        assert.equal(new URL(page.url).searchParams.get('state'), logoutState);
+
+        assert.equal((await upstreamSilent()).get('error'), 'login_required', 'signed out at the upstream');
+        await until(10_000, 'the app is told of the broker sign-out', () => receiver.tokens.length > before);
       } catch (e) {
         e.message += `\n--- broker log (tail) ---\n${tail(world?.logFile ?? '', 30)}`;
         throw e;

@@ -52,6 +52,8 @@ export async function startUpstream({
       client_id: clientId,
       client_secret: clientSecret,
       redirect_uris: [`${brokerIssuer.replace(/\/$/, '')}/callback/${providerId}`],
+      // Where the broker asks to come back after signing the person out here (logout_upstream = "always").
+      post_logout_redirect_uris: [`${brokerIssuer.replace(/\/$/, '')}/logout/upstream/${providerId}`],
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
