@@ -314,3 +314,39 @@ async fn bl_6_dynamic_registration_records_and_echoes_the_back_channel_uri_and_r
         assert_eq!(e["error"], "invalid_client_metadata", "{bad}");
     }
 }
+
+#[test]
+fn bl_6_the_cli_records_a_back_channel_logout_uri_and_refuses_a_bad_one() {
+    let db = common::test_db();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("c.toml");
+    std::fs::write(&f, format!("database_url = \"{}\"\n", db.url)).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_bridgekeeper"))
+            .env_remove("RUST_LOG")
+            .args(["--config", f.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let add = |uri: &str| {
+        run(&[
+            "clients",
+            "add",
+            "--name",
+            "A",
+            "--id",
+            "cli-bc",
+            "--redirect-uri",
+            "https://a.example/cb",
+            "--backchannel-logout-uri",
+            uri,
+        ])
+    };
+    assert!(!add("http://a.example/bc").0, "http only on loopback");
+    let (ok, _) = add("https://a.example/bc");
+    assert!(ok);
+    let (_, shown) = run(&["clients", "show", "cli-bc"]);
+    assert!(shown.contains("backchannel_logout_uri: https://a.example/bc"), "{shown}");
+}

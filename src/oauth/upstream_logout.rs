@@ -31,14 +31,18 @@ pub async fn redirect_for(
 ) -> Result<Option<String>, PageError> {
     let Some(endpoint) = state.upstreams.end_session_endpoint(&session.provider).await else { return Ok(None) };
     let (hash, sealer) = (session.id_hash.clone(), state.sealer.clone());
-    let hint = state
-        .db
-        .run(move |c| match sessions::sealed_upstream_id_token(c, &hash)? {
-            Some(sealed) => Ok(Some(sealer.open(&sealed, &crate::accounts::session::id_token_context(&hash))?)),
-            None => Ok(None),
-        })
-        .await?;
-    let Some(hint) = hint.and_then(|h| String::from_utf8(h).ok()) else { return Ok(None) };
+    let sealed = state.db.run(move |c| sessions::sealed_upstream_id_token(c, &hash)).await?;
+    // A token that no longer opens (its key was dropped) must not stop the sign-out here: skip the upstream.
+    let context = crate::accounts::session::id_token_context(&session.id_hash);
+    let hint = match sealed.map(|s| sealer.open(&s, &context)) {
+        Some(Ok(plain)) => String::from_utf8(plain).ok(),
+        Some(Err(e)) => {
+            tracing::warn!(provider = %session.provider, error = %e, "upstream ID token unreadable; not signing out upstream");
+            None
+        }
+        None => None,
+    };
+    let Some(hint) = hint else { return Ok(None) };
     let provider = session.provider.clone();
     let client_id = state.upstreams.get(&provider).map(|p| p.cfg.client_id.clone()).unwrap_or_default();
     let st = random_token();
