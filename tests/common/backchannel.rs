@@ -31,6 +31,11 @@ impl Receiver {
         Receiver { addr, got: Arc::default(), handle: None }
     }
 
+    /// Nothing listens at `addr` yet; `up` starts it there.
+    pub fn down_at(addr: std::net::SocketAddr) -> Receiver {
+        Receiver { addr, got: Arc::default(), handle: None }
+    }
+
     pub fn up(&mut self) {
         let r = Self::start_on(TcpListener::bind(self.addr).unwrap(), self.got.clone());
         self.handle = r.handle;
