@@ -297,3 +297,50 @@ async fn ul_5_logout_upstream_needs_encryption_keys_to_start() {
     let err = bridgekeeper::server::AppState::prepare(s, clock).await.unwrap_err().to_string();
     assert!(err.contains("logout_upstream") && err.contains("encryption_keys"), "{err}");
 }
+
+#[test]
+fn ul_5_kept_upstream_id_tokens_are_resealed_with_a_new_key() {
+    use bridgekeeper::crypto::Sealer;
+    let t = common::test_db();
+    let db = bridgekeeper::store::Db::open(&t.url, 2, std::time::Duration::from_secs(5)).unwrap();
+    db.migrate().unwrap();
+    let mut c = db.conn().unwrap();
+    let user = bridgekeeper::store::users::User {
+        id: "u1".into(),
+        email: None,
+        email_verified: false,
+        name: None,
+        preferred_username: None,
+        picture: None,
+        groups_json: "[]".into(),
+        disabled: false,
+        created_at: 1,
+        updated_at: 1,
+    };
+    bridgekeeper::store::users::insert(&mut c, &user).unwrap();
+    let s = bridgekeeper::store::sessions::Session {
+        id_hash: "h1".into(),
+        user_id: "u1".into(),
+        provider: "acme".into(),
+        auth_time: 1,
+        created_at: 1,
+        expires_at: i64::MAX / 2,
+        revoked_at: None,
+    };
+    bridgekeeper::store::sessions::insert(&mut c, &s).unwrap();
+    let old = Sealer::from_spec(common::TEST_ENCRYPTION_KEYS).unwrap();
+    let ctx = bridgekeeper::accounts::session::id_token_context("h1");
+    let sealed = old.seal(b"upstream.id.token", &ctx).unwrap();
+    bridgekeeper::store::sessions::set_upstream(&mut c, "h1", "sub", None, Some(&sealed)).unwrap();
+    let new_key = "k2:AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+    let both = Sealer::from_spec(&format!("{new_key},{}", common::TEST_ENCRYPTION_KEYS)).unwrap();
+    assert_eq!(bridgekeeper::accounts::session::reseal_id_tokens(&mut c, &both).unwrap(), 1);
+    assert_eq!(bridgekeeper::accounts::session::reseal_id_tokens(&mut c, &both).unwrap(), 0, "idempotent");
+    let now_sealed = bridgekeeper::store::sessions::sealed_upstream_id_token(&mut c, "h1").unwrap().unwrap();
+    let only_new = Sealer::from_spec(new_key).unwrap();
+    assert_eq!(only_new.open(&now_sealed, &ctx).unwrap(), b"upstream.id.token");
+    assert!(
+        only_new.open(&now_sealed, &bridgekeeper::accounts::session::id_token_context("h2")).is_err(),
+        "bound to its row"
+    );
+}

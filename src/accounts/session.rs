@@ -61,6 +61,19 @@ pub fn id_token_context(id_hash: &str) -> String {
     format!("session_upstream_id_token:{id_hash}")
 }
 
+/// Re-encrypts kept upstream ID tokens not sealed with the current key (`keys reseal`); returns how many.
+pub fn reseal_id_tokens(conn: &mut crate::store::DbConn, sealer: &crate::crypto::Sealer) -> StoreResult<usize> {
+    let mut n = 0;
+    for (hash, value) in sessions::sealed_upstream_id_tokens(conn)? {
+        if sealer.is_stale(&value) {
+            let plain = sealer.open(&value, &id_token_context(&hash))?;
+            sessions::set_sealed_upstream_id_token(conn, &hash, &sealer.seal(&plain, &id_token_context(&hash))?)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// Starts a session for `user_id` authenticated at `auth_time` (the upstream's, never later than now); returns
 /// the cookie to set.
 pub async fn start(

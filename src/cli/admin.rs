@@ -301,7 +301,8 @@ pub async fn keys(settings: &Settings, cmd: KeysCmd) -> Result<(), CliError> {
                     let keys = crate::tokens::keyring::reseal(c, &sealer)?;
                     let tokens = crate::accounts::upstream_tokens::reseal(c, &sealer)?;
                     let server = crate::accounts::server_secrets::reseal(c, &sealer)?;
-                    Ok(keys + tokens + server)
+                    let id_tokens = crate::accounts::session::reseal_id_tokens(c, &sealer)?;
+                    Ok(keys + tokens + server + id_tokens)
                 })
                 .await?;
             audit(&db, "secrets_resealed", None);

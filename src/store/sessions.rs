@@ -153,3 +153,18 @@ pub fn revoke_for_upstream(
     }
     Ok(found)
 }
+
+/// [UL-5] Every kept upstream ID token: (session id hash, sealed value).
+pub fn sealed_upstream_id_tokens(conn: &mut DbConn) -> StoreResult<Vec<(String, String)>> {
+    let rows: Vec<(String, Option<String>)> = sessions::table
+        .filter(sessions::upstream_id_token.is_not_null())
+        .select((sessions::id_hash, sessions::upstream_id_token))
+        .load(conn)?;
+    Ok(rows.into_iter().filter_map(|(h, v)| v.map(|v| (h, v))).collect())
+}
+
+/// Replaces a session's sealed upstream ID token (key rotation).
+pub fn set_sealed_upstream_id_token(conn: &mut DbConn, id_hash: &str, sealed: &str) -> StoreResult<()> {
+    diesel::update(sessions::table.find(id_hash)).set(sessions::upstream_id_token.eq(sealed)).execute(conn)?;
+    Ok(())
+}
