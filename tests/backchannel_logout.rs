@@ -350,3 +350,38 @@ fn bl_6_the_cli_records_a_back_channel_logout_uri_and_refuses_a_bad_one() {
     let (_, shown) = run(&["clients", "show", "cli-bc"]);
     assert!(shown.contains("backchannel_logout_uri: https://a.example/bc"), "{shown}");
 }
+
+#[actix_web::test]
+async fn bl_6_the_admin_api_sets_shows_and_removes_the_back_channel_logout_uri() {
+    let ops = StaticClient {
+        client_id: "ops".into(),
+        client_secret: Some(bridgekeeper::secret::Secret::new(SECRET)),
+        allowed_scopes: vec!["admin".into()],
+        grant_types: vec!["client_credentials".into()],
+        ..Default::default()
+    };
+    let app = spawn(vec![ops]).await;
+    let r = token(&app, ("ops", SECRET), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
+    let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+    let create = |uri: &str| {
+        serde_json::json!({"client_id": "api-bc", "name": "API app", "redirect_uris": ["https://api.example/cb"],
+                           "backchannel_logout_uri": uri, "backchannel_logout_session_required": true})
+    };
+    let post = |body: Value| app.http.post(app.url("/admin/api/clients")).bearer_auth(&admin).json(&body).send();
+    assert_eq!(post(create("http://api.example/bc")).await.unwrap().status(), 400, "http only on loopback");
+    let r = post(create("https://api.example/bc")).await.unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["client"]["backchannel_logout_uri"], "https://api.example/bc");
+    assert_eq!(v["client"]["backchannel_logout_session_required"], true);
+    let r = app
+        .http
+        .patch(app.url("/admin/api/clients/api-bc"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"backchannel_logout_uri": ""}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.json::<Value>().await.unwrap()["backchannel_logout_uri"].is_null(), "\"\" removes it");
+}
