@@ -65,6 +65,15 @@ impl AppState {
             &env,
         )
         .map_err(StartError::Templates)?;
+        if let Some(p) =
+            upstreams.list().find(|p| p.cfg.logout_upstream != crate::upstream::config::LogoutUpstream::Never)
+            && !sealer.is_enabled()
+        {
+            return Err(StartError::Templates(format!(
+                "{}: key `logout_upstream`: needs encryption_keys (upstream ID tokens are stored encrypted)",
+                p.cfg.file.display()
+            )));
+        }
         if let Some(p) = upstreams.list().find(|p| p.cfg.refresh_upstream) {
             if !sealer.is_enabled() {
                 return Err(StartError::Templates(format!(
@@ -99,6 +108,7 @@ impl AppState {
             sealer,
             limits,
             caches: Caches::default(),
+            logout_wake: Default::default(),
             csrf_key: crate::accounts::session::csrf_key(&csrf_secret),
             proxies: crate::client_addr::parse_proxies(&settings.trusted_proxies).map_err(StartError::Templates)?,
             settings: Arc::new(settings),
@@ -372,6 +382,7 @@ pub fn start(state: Arc<AppState>, listener: TcpListener, workers: Option<usize>
             tidy.limits.tidy();
         }
     });
+    crate::logout::spawn(state.clone());
     spawn_key_reloader(state);
     Ok(server)
 }

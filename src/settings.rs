@@ -25,6 +25,8 @@ const CLIENT_KEYS: &[&str] = &[
     "skip_consent",
     "require_pkce",
     "token_endpoint_auth_method",
+    "backchannel_logout_uri",
+    "backchannel_logout_session_required",
 ];
 pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
 
@@ -58,6 +60,7 @@ pub struct Settings {
     pub developers: DeveloperSettings,
     pub registration: RegistrationSettings,
     pub linking: LinkingSettings,
+    pub backchannel_logout: BackchannelLogoutSettings,
 }
 
 /// Scopes that no self-service path (browser flow, developer portal, dynamic registration) can grant.
@@ -166,6 +169,13 @@ impl Settings {
             ("tokens.refresh_absolute_ttl_secs", self.tokens.refresh_absolute_ttl_secs),
             ("session.ttl_secs", self.session.ttl_secs),
             ("tokens.key_reload_secs", self.tokens.key_reload_secs),
+            ("backchannel_logout.token_ttl_secs", self.backchannel_logout.token_ttl_secs),
+            ("backchannel_logout.retry_base_secs", self.backchannel_logout.retry_base_secs),
+            ("backchannel_logout.retry_max_secs", self.backchannel_logout.retry_max_secs),
+            ("backchannel_logout.give_up_after_secs", self.backchannel_logout.give_up_after_secs),
+            ("backchannel_logout.claim_secs", self.backchannel_logout.claim_secs),
+            ("backchannel_logout.batch", self.backchannel_logout.batch),
+            ("backchannel_logout.timeout_secs", self.backchannel_logout.timeout_secs as i64),
         ] {
             if v <= 0 {
                 return Err(err(key, "must be positive".into()));
@@ -213,6 +223,10 @@ impl Settings {
             if let Some(m) = &c.token_endpoint_auth_method {
                 crate::store::clients::check_auth_method(c.client_secret.is_none(), m)
                     .map_err(|why| err(&key("token_endpoint_auth_method"), why))?;
+            }
+            if let Some(uri) = &c.backchannel_logout_uri {
+                bridgekeeper_core::backchannel::validate_logout_uri(uri)
+                    .map_err(|why| err(&key("backchannel_logout_uri"), format!("{uri}: {why}")))?;
             }
             if c.client_secret.is_none() && c.grant_types.iter().any(|g| g == "client_credentials") {
                 return Err(err(&key("grant_types"), "client_credentials needs a client_secret".into()));

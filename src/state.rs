@@ -25,6 +25,8 @@ pub struct AppState {
     pub csrf_key: aws_lc_rs::hmac::Key,
     /// `trusted_proxies`, parsed.
     pub proxies: Vec<ipnet::IpNet>,
+    /// Wakes this instance's back-channel logout worker when a session ended here ([BL-5]).
+    pub logout_wake: Arc<tokio::sync::Notify>,
     pub(crate) keys: RwLock<Arc<KeyRing>>,
     pub(crate) discovery: RwLock<Arc<[u8]>>,
 }

@@ -25,7 +25,17 @@ pub fn policy(s: &Settings) -> Policy {
 pub async fn sweep_once(state: &AppState) -> StoreResult<Vec<(&'static str, u64)>> {
     let policy = policy(&state.settings);
     let now = state.clock.now();
-    state.db.run(move |c| gc::sweep(c, now, &policy, false)).await
+    state
+        .db
+        .write(move |c| {
+            // [BL-4] Expired sessions end first (their apps are told), then the rows that can go are swept.
+            let ended = crate::accounts::backchannel::end_expired_sessions(c, now, policy.batch)?;
+            let mut rows = vec![("sessions_ended", ended as u64)];
+            rows.extend(gc::sweep(c, now, &policy, false)?);
+            Ok(rows)
+        })
+        .await
+        .inspect(|_| state.logout_wake.notify_one())
 }
 
 /// Starts the sweeper task, unless `gc_interval_secs = 0`. The first sweep runs one interval after start.

@@ -161,6 +161,16 @@ fn seed(c: &mut store::Write<'_>) {
     store::refresh::insert(c, &rt("rt-live-rotated", "g-live", NOW + 999, Some(2))).unwrap();
     store::refresh::insert(c, &rt("rt-live", "g-live", NOW + 999, None)).unwrap();
     store::sessions::insert(c, &session("s-live", NOW + 999, None)).unwrap();
+    // [UL-3] Upstream logout-token jtis go once their token could not pass the iat window any more.
+    for i in 0..3 {
+        store::logout_jtis::remember(c, &format!("jti-old-{i}"), "acme", NOW - 1).unwrap();
+    }
+    store::logout_jtis::remember(c, "jti-live", "acme", NOW + 999).unwrap();
+    // [UL-5] Sign-outs sent on to an upstream that never came back.
+    for i in 0..2 {
+        store::upstream_logouts::insert(c, &format!("ul-old-{i}"), "acme", None, NOW - 700, 600).unwrap();
+    }
+    store::upstream_logouts::insert(c, "ul-live", "acme", Some("https://rp.example/bye"), NOW, 600).unwrap();
 }
 
 fn count(c: &mut DbConn, table: &str) -> i64 {
@@ -177,15 +187,17 @@ fn removed(rows: &[(&str, u64)], table: &str) -> u64 {
     rows.iter().find(|(t, _)| *t == table).map(|(_, n)| *n).unwrap()
 }
 
-const EXPECTED: [(&str, u64); 9] = [
+const EXPECTED: [(&str, u64); 11] = [
     ("auth_codes", 1),
     ("auth_requests", 7),
     ("upstream_logins", 7),
     ("pending_links", 0),
+    ("upstream_logouts", 2),
     ("refresh_tokens", 6),
     ("grants", 2),
     ("sessions", 2),
     ("revoked_jtis", 7),
+    ("upstream_logout_jtis", 3),
     ("audit_events", 7),
 ];
 

@@ -30,6 +30,9 @@ pub struct NewClient {
     pub token_endpoint_auth_method: Option<String>,
     /// client_credentials for a portal or dynamic client: only an admin sets this.
     pub client_credentials_allowed: bool,
+    /// [BL-1] Where logout tokens go, and whether the app needs `sid` in them.
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
 }
 
 /// A new client and, for confidential clients, the secret (shown once, stored only hashed).
@@ -70,6 +73,9 @@ pub struct ClientUpdate {
     pub token_endpoint_auth_method: Option<String>,
     /// Admin only: allow client_credentials for a portal or dynamic client.
     pub client_credentials_allowed: Option<bool>,
+    /// `Some(None)` removes the back-channel logout URI.
+    pub backchannel_logout_uri: Option<Option<String>>,
+    pub backchannel_logout_session_required: Option<bool>,
 }
 
 /// Splits scopes a developer asks for into (allowed now, pending approval) by `[developers]`; refuses others.
@@ -134,6 +140,10 @@ fn check(settings: &Settings, c: &Client) -> Result<(), ClientError> {
         return Err(ClientError::Invalid("a public client cannot use client_credentials".into()));
     }
     repo::check_auth_method(c.is_public(), &c.token_endpoint_auth_method).map_err(ClientError::Invalid)?;
+    if let Some(uri) = &c.backchannel_logout_uri {
+        bridgekeeper_core::backchannel::validate_logout_uri(uri)
+            .map_err(|e| ClientError::InvalidRedirect(format!("backchannel_logout_uri {uri}: {e}")))?;
+    }
     if c.allows_grant("authorization_code") && c.redirect_uris.is_empty() {
         return Err(ClientError::Invalid("authorization_code needs at least one redirect URI".into()));
     }
@@ -178,6 +188,8 @@ pub async fn create(db: &Db, settings: &Settings, req: NewClient, now: i64) -> R
         metadata_json: req.metadata_json.unwrap_or_else(|| "{}".into()),
         token_endpoint_auth_method: req.token_endpoint_auth_method.unwrap_or_else(|| default_method(req.public)),
         client_credentials_allowed: req.client_credentials_allowed,
+        backchannel_logout_uri: req.backchannel_logout_uri,
+        backchannel_logout_session_required: req.backchannel_logout_session_required,
         ..Default::default()
     };
     check(settings, &client)?;
@@ -234,6 +246,12 @@ pub async fn update(
     }
     if let Some(v) = u.client_credentials_allowed {
         c.client_credentials_allowed = v;
+    }
+    if let Some(v) = u.backchannel_logout_uri {
+        c.backchannel_logout_uri = v.filter(|l| !l.is_empty());
+    }
+    if let Some(v) = u.backchannel_logout_session_required {
+        c.backchannel_logout_session_required = v;
     }
     c.updated_at = now;
     check(settings, &c)?;
@@ -327,6 +345,8 @@ fn from_config(c: &StaticClient, now: i64) -> Client {
             .token_endpoint_auth_method
             .clone()
             .unwrap_or_else(|| if c.client_secret.is_none() { "none".into() } else { repo::BASIC_OR_POST.into() }),
+        backchannel_logout_uri: c.backchannel_logout_uri.clone(),
+        backchannel_logout_session_required: c.backchannel_logout_session_required,
         disabled: false,
         created_at: now,
         updated_at: now,

@@ -125,6 +125,7 @@ pub fn unlink_and_end_sessions(conn: &mut Write<'_>, user_id: &str, identity_id:
         }
         for hash in crate::store::sessions::revoke_for_user_provider(conn, user_id, &target.provider, now)? {
             crate::store::grants::revoke_all_for_session(conn, &hash, now)?;
+            super::backchannel::queue_for_session(conn, &hash, user_id, now)?;
         }
         Ok(true)
     })

@@ -1,5 +1,6 @@
 //! Accounts: local users, downstream clients as an aggregate, sessions, consents.
 
+pub mod backchannel;
 pub mod clients;
 pub mod linking;
 pub mod registration;

@@ -34,6 +34,8 @@ pub struct Metadata {
     pub contacts: Option<Vec<String>>,
     pub software_id: Option<String>,
     pub software_version: Option<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: Option<bool>,
     // Members a PUT (RFC 7592 §2.2) must or must not carry.
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
@@ -194,9 +196,23 @@ pub fn validate(settings: &Settings, m: Metadata, existing: Option<&Client>) -> 
             .get("token_endpoint_auth_method")
             .and_then(|m| m.as_str())
             .map(String::from),
+        backchannel_logout_uri: backchannel_uri(&m)?,
+        backchannel_logout_session_required: m.backchannel_logout_session_required.unwrap_or(false),
         ..Default::default()
     };
     Ok(Registration { client, metadata })
+}
+
+/// [BL-6] `backchannel_logout_uri` (Back-Channel Logout 1.0 §2.2) follows the redirect-URI rules.
+fn backchannel_uri(m: &Metadata) -> Result<Option<String>, OAuthError> {
+    match &m.backchannel_logout_uri {
+        Some(uri) => {
+            bridgekeeper_core::backchannel::validate_logout_uri(uri)
+                .map_err(|e| bad(format!("backchannel_logout_uri {uri}: {e}")))?;
+            Ok(Some(uri.clone()))
+        }
+        None => Ok(None),
+    }
 }
 
 /// The client's registered metadata (RFC 7591 §3.2.1), without secrets.
@@ -214,6 +230,10 @@ pub fn describe(c: &Client, base: &str) -> Map<String, Value> {
     m.insert("redirect_uris".into(), json!(c.redirect_uris));
     m.insert("post_logout_redirect_uris".into(), json!(c.post_logout_redirect_uris));
     m.insert("grant_types".into(), json!(c.grant_types));
+    if let Some(uri) = &c.backchannel_logout_uri {
+        m.insert("backchannel_logout_uri".into(), uri.clone().into());
+        m.insert("backchannel_logout_session_required".into(), c.backchannel_logout_session_required.into());
+    }
     m.insert("scope".into(), c.allowed_scopes.join(" ").into());
     if !c.pending_scopes.is_empty() {
         m.insert("pending_scope".into(), c.pending_scopes.join(" ").into());

@@ -48,6 +48,33 @@ pub async fn current(state: &AppState, req: &HttpRequest) -> StoreResult<Option<
     state.db.run(move |conn| sessions::find_active(conn, &hash, now)).await
 }
 
+/// Which upstream subject and session (`sid`) a sign-in came from ([UL-4]).
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamSignIn {
+    pub sub: String,
+    pub sid: Option<String>,
+    /// [UL-5] Kept (sealed to the session row) only when the provider signs people out upstream too.
+    pub id_token: Option<crate::secret::Secret>,
+}
+
+/// The sealing context of a session's upstream ID token: bound to its row.
+pub fn id_token_context(id_hash: &str) -> String {
+    format!("session_upstream_id_token:{id_hash}")
+}
+
+/// Re-encrypts kept upstream ID tokens not sealed with the current key (`keys reseal`); returns how many.
+pub fn reseal_id_tokens(conn: &mut crate::store::DbConn, sealer: &crate::crypto::Sealer) -> StoreResult<usize> {
+    let mut n = 0;
+    for (hash, value) in sessions::sealed_upstream_id_tokens(conn)? {
+        if sealer.is_stale(&value) {
+            let plain = sealer.open(&value, &id_token_context(&hash))?;
+            sessions::set_sealed_upstream_id_token(conn, &hash, &sealer.seal(&plain, &id_token_context(&hash))?)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// Starts a session for `user_id` authenticated at `auth_time` (the upstream's, never later than now); returns
 /// the cookie to set.
 pub async fn start(
@@ -55,6 +82,7 @@ pub async fn start(
     user_id: &str,
     provider: &str,
     auth_time: Option<i64>,
+    upstream: UpstreamSignIn,
 ) -> StoreResult<(Cookie<'static>, Session)> {
     let id = random_token();
     let now = state.clock.now();
@@ -68,31 +96,44 @@ pub async fn start(
         revoked_at: None,
     };
     let s = session.clone();
+    let sealed = match &upstream.id_token {
+        Some(t) => Some(state.sealer.seal(t.expose().as_bytes(), &id_token_context(&session.id_hash))?),
+        None => None,
+    };
     let event = audit::AuditEvent::new(now, AuditKind::Login).user(user_id).provider(provider);
     state
         .db
         .run(move |c| {
-            sessions::insert(c, &s)?;
-            audit::record(c, &event)
+            crate::store::transaction(c, |c| {
+                sessions::insert(c, &s)?;
+                sessions::set_upstream(c, &s.id_hash, &upstream.sub, upstream.sid.as_deref(), sealed.as_deref())?;
+                audit::record(c, &event)
+            })
         })
         .await?;
     let cookie = cookie(state, &state.settings.session.cookie_name, id, state.settings.session.ttl_secs);
     Ok((cookie, session))
 }
 
-/// Ends the session and the grants tied to it that lack `offline_access`; returns the clearing cookie.
+/// Ends the session and the grants tied to it that lack `offline_access`, and queues a Logout Token for each of its
+/// apps ([BL-4]), in one transaction; returns the clearing cookie.
 pub async fn end(state: &AppState, session: &Session) -> StoreResult<Cookie<'static>> {
     let now = state.clock.now();
-    let hash = session.id_hash.clone();
+    let (hash, user_id) = (session.id_hash.clone(), session.user_id.clone());
     let event = audit::AuditEvent::new(now, AuditKind::Logout).user(&session.user_id);
     state
         .db
         .write(move |c| {
-            sessions::revoke(c, &hash, now)?;
-            crate::store::grants::revoke_online_for_session(c, &hash, now)?;
-            audit::record(c, &event)
+            c.transaction(|c| {
+                if sessions::revoke(c, &hash, now)? {
+                    crate::store::grants::revoke_online_for_session(c, &hash, now)?;
+                    super::backchannel::queue_for_session(c, &hash, &user_id, now)?;
+                }
+                audit::record(c, &event)
+            })
         })
         .await?;
+    state.logout_wake.notify_one();
     let mut gone = cookie(state, &state.settings.session.cookie_name, String::new(), 0);
     gone.make_removal();
     Ok(gone)

@@ -83,9 +83,9 @@ pub async fn recheck(state: &AppState, grant: &GrantRecord) -> Result<(), Rechec
         .await?;
     let outcome = match &found {
         None => Err(UpstreamErrorKind::Rejected),
-        // A kind without refresh has nothing to ask: the sign-in stands.
+        // Fails closed: `refresh_upstream` on a kind that cannot refresh vouches for nothing.
         Some((_, token)) => match provider.refresher() {
-            None => Ok(None),
+            None => Err(UpstreamErrorKind::Rejected),
             Some(r) => r.refresh(&state.upstreams.http, token).await.map_err(|e| {
                 tracing::warn!(provider = %e.provider, detail = %e.detail, "upstream re-check failed");
                 e.kind

@@ -209,10 +209,16 @@ pub fn claims_for_scopes(user: &User, scopes: &[&str]) -> Map<String, Value> {
 
 /// Ends every browser session and every grant of a user: refresh tokens fail, and the user's access tokens
 /// are inactive at introspection and userinfo. Returns (sessions, grants) ended.
+/// Each ended session's apps are sent a Logout Token ([BL-4]), queued in the same transaction.
 pub fn revoke_everything(conn: &mut Write<'_>, user_id: &str, now: i64) -> StoreResult<(usize, usize)> {
-    let sessions = crate::store::sessions::revoke_all_for_user(conn, user_id, now)?;
-    let grants = crate::store::grants::revoke_for_user(conn, user_id, now)?;
-    Ok((sessions, grants))
+    conn.transaction(|conn| {
+        let sessions = crate::store::sessions::revoke_all_for_user(conn, user_id, now)?;
+        for hash in &sessions {
+            super::backchannel::queue_for_session(conn, hash, user_id, now)?;
+        }
+        let grants = crate::store::grants::revoke_for_user(conn, user_id, now)?;
+        Ok((sessions.len(), grants))
+    })
 }
 
 /// Disables (or re-enables) an account; disabling also revokes everything. `false` when there is no such user.

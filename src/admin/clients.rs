@@ -51,6 +51,9 @@ pub struct ClientView {
     pub token_endpoint_auth_method: String,
     /// client_credentials allowed by an admin (needed by portal and dynamically registered clients).
     pub client_credentials_allowed: bool,
+    /// Where the broker POSTs back-channel logout tokens (OpenID Back-Channel Logout 1.0).
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -75,6 +78,8 @@ impl From<Client> for ClientView {
             previous_secret_expires_at: c.previous_secret_expires_at,
             token_endpoint_auth_method: c.token_endpoint_auth_method,
             client_credentials_allowed: c.client_credentials_allowed,
+            backchannel_logout_uri: c.backchannel_logout_uri,
+            backchannel_logout_session_required: c.backchannel_logout_session_required,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -124,6 +129,10 @@ pub struct ClientCreate {
     pub owner_id: Option<String>,
     /// client_secret_basic (default for confidential clients), client_secret_post; public clients use none.
     pub token_endpoint_auth_method: Option<String>,
+    /// https (or http on loopback): where the broker POSTs back-channel logout tokens.
+    pub backchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
 }
 
 /// A new client and, for a confidential one, its secret (shown this once).
@@ -149,6 +158,9 @@ pub struct ClientPatch {
     pub token_endpoint_auth_method: Option<String>,
     /// Allow client_credentials for a portal or dynamically registered client.
     pub client_credentials_allowed: Option<bool>,
+    /// https (or http on loopback) for back-channel logout tokens, or "" to remove it.
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -211,6 +223,8 @@ pub async fn create(
         owner_id: b.owner_id,
         source: "api".into(),
         token_endpoint_auth_method: b.token_endpoint_auth_method,
+        backchannel_logout_uri: b.backchannel_logout_uri.filter(|u| !u.is_empty()),
+        backchannel_logout_session_required: b.backchannel_logout_session_required,
         ..Default::default()
     };
     let now = state.clock.now();
@@ -243,6 +257,8 @@ pub async fn update(
         logo_uri: b.logo_uri.map(|l| Some(l).filter(|l| !l.is_empty())),
         token_endpoint_auth_method: b.token_endpoint_auth_method,
         client_credentials_allowed: b.client_credentials_allowed,
+        backchannel_logout_uri: b.backchannel_logout_uri.map(|u| Some(u).filter(|u| !u.is_empty())),
+        backchannel_logout_session_required: b.backchannel_logout_session_required,
     };
     if *id == admin.client_id
         && (u.disabled == Some(true) || u.allowed_scopes.as_ref().is_some_and(|s| !s.iter().any(|x| x == "admin")))

@@ -142,6 +142,7 @@ async fn set_disabled(state: &AppState, admin: &Admin, id: &str, disabled: bool)
     if !state.db.write(move |c| svc::set_disabled(c, &uid, disabled, now, &actor)).await? {
         return Err(ApiError::not_found("no such user"));
     }
+    state.logout_wake.notify_one();
     Ok(no_store(&UserView::from(load(state, id).await?)))
 }
 
@@ -181,6 +182,7 @@ pub async fn revoke(state: web::Data<AppState>, admin: Admin, id: web::Path<Stri
             Ok(n)
         })
         .await?;
+    state.logout_wake.notify_one();
     Ok(no_store(&Revoked { user_id: user.id, sessions_revoked: s as i64, grants_revoked: g as i64 }))
 }
 
@@ -204,5 +206,6 @@ pub async fn unlink(
     if !state.db.write(move |c| linking::unlink_and_end_sessions(c, &uid, &i2, now)).await? {
         return Err(ApiError::conflict("the only identity of a user cannot be unlinked"));
     }
+    state.logout_wake.notify_one();
     Ok(HttpResponse::NoContent().finish())
 }

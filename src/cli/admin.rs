@@ -70,6 +70,12 @@ pub struct AddClient {
     /// How the client authenticates: client_secret_basic (default) or client_secret_post; public clients: none.
     #[arg(long = "auth-method")]
     pub auth_method: Option<String>,
+    /// Where the broker POSTs back-channel logout tokens (https, or http on loopback).
+    #[arg(long = "backchannel-logout-uri")]
+    pub backchannel_logout_uri: Option<String>,
+    /// The app needs `sid` in its logout tokens (the broker always sends it).
+    #[arg(long)]
+    pub backchannel_logout_session_required: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -163,6 +169,8 @@ pub async fn clients(settings: &Settings, cmd: ClientsCmd) -> Result<(), CliErro
                 skip_consent: a.skip_consent,
                 source: "cli".into(),
                 token_endpoint_auth_method: a.auth_method,
+                backchannel_logout_uri: a.backchannel_logout_uri,
+                backchannel_logout_session_required: a.backchannel_logout_session_required,
                 ..Default::default()
             };
             let created = clients::create(&db, settings, req, now).await.map_err(failed)?;
@@ -196,6 +204,7 @@ pub async fn clients(settings: &Settings, cmd: ClientsCmd) -> Result<(), CliErro
             println!("grant_types: {}", c.grant_types.join(" "));
             println!("token_endpoint_auth_method: {}", c.token_endpoint_auth_method);
             println!("client_credentials_allowed: {}", c.client_credentials_allowed);
+            println!("backchannel_logout_uri: {}", c.backchannel_logout_uri.as_deref().unwrap_or(""));
             println!("pending_scopes: {}", c.pending_scopes.join(" "));
             println!("skip_consent: {}", c.skip_consent);
             println!("disabled: {}", c.disabled);
@@ -297,7 +306,8 @@ pub async fn keys(settings: &Settings, cmd: KeysCmd) -> Result<(), CliError> {
                     let keys = crate::tokens::keyring::reseal(c, &sealer)?;
                     let tokens = crate::accounts::upstream_tokens::reseal(c, &sealer)?;
                     let server = crate::accounts::server_secrets::reseal(c, &sealer)?;
-                    Ok(keys + tokens + server)
+                    let id_tokens = crate::accounts::session::reseal_id_tokens(c, &sealer)?;
+                    Ok(keys + tokens + server + id_tokens)
                 })
                 .await?;
             audit(&db, AuditKind::SecretsResealed, None);

@@ -39,7 +39,8 @@ pub fn metadata(s: &Settings) -> serde_json::Value {
         "request_uri_parameter_supported": false,
         "claims_parameter_supported": false,
         "frontchannel_logout_supported": false,
-        "backchannel_logout_supported": false,
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
     });
     if s.registration.enabled
         && let Some(m) = doc.as_object_mut()

@@ -41,7 +41,9 @@ pub fn access_token(
         .map_err(sign_err)
 }
 
-/// An ID token: iss, sub, aud, azp, exp, iat, auth_time, nonce (iff sent), at_hash, and the scope's claims.
+/// An ID token: iss, sub, aud, azp, exp, iat, auth_time, nonce (iff sent), at_hash, `sid` of the broker session it
+/// was granted in ([BL-3]), and the scope's claims.
+#[allow(clippy::too_many_arguments)]
 pub fn id_token(
     state: &AppState,
     user: &User,
@@ -50,6 +52,7 @@ pub fn id_token(
     auth_time: i64,
     nonce: Option<&str>,
     access_token: &str,
+    sid: Option<&str>,
 ) -> Result<String, OAuthError> {
     let now = state.clock.now();
     let mut claims: Map<String, Value> = claims_for_scopes(user, scopes);
@@ -63,6 +66,9 @@ pub fn id_token(
     claims.insert("at_hash".into(), jws::half_hash_for(alg, access_token).into());
     if let Some(n) = nonce {
         claims.insert("nonce".into(), n.into());
+    }
+    if let Some(sid) = sid {
+        claims.insert("sid".into(), sid.into());
     }
     jws::sign(state.keys().signer(alg), "JWT", &claims).map_err(sign_err)
 }
@@ -99,7 +105,8 @@ pub fn for_user(
     let auth_time = grant.auth_time.unwrap_or(grant.created_at);
     let at = access_token(state, &user.id, &grant.client_id, scope, Some(auth_time), Some(&grant.id))?;
     let id_token = if scopes.contains(&"openid") {
-        Some(id_token(state, user, &grant.client_id, &scopes, auth_time, nonce, &at)?)
+        let sid = grant.session.as_deref().map(bridgekeeper_core::backchannel::sid_for_session);
+        Some(id_token(state, user, &grant.client_id, &scopes, auth_time, nonce, &at, sid.as_deref())?)
     } else {
         None
     };

@@ -123,11 +123,15 @@ async fn confirm(
 }
 
 async fn finish(state: &AppState, req: &HttpRequest, target: Option<String>) -> Result<HttpResponse, PageError> {
-    let cleared = match session::current(state, req).await? {
-        Some(s) => Some(session::end(state, &s).await?),
-        None => None,
+    let (cleared, upstream) = match session::current(state, req).await? {
+        Some(s) => {
+            // [UL-5] Signing out at the upstream too: decided (and its state stored) before the session ends.
+            let upstream = super::upstream_logout::redirect_for(state, &s, target.as_deref()).await?;
+            (Some(session::end(state, &s).await?), upstream)
+        }
+        None => (None, None),
     };
-    let mut resp = match target {
+    let mut resp = match upstream.or(target) {
         Some(t) => see_other(&t),
         None => {
             let html = state.templates.render("logged_out.html", &crate::respond::page_context(&state.settings))?;

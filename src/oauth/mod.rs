@@ -1,6 +1,7 @@
 //! The downstream authorization server and OpenID Provider.
 
 pub mod authorize;
+pub mod backchannel;
 pub mod bearer;
 pub mod client_auth;
 pub mod discovery;
@@ -11,6 +12,7 @@ pub mod issue;
 pub mod logout;
 pub mod register;
 pub mod token;
+pub mod upstream_logout;
 pub mod userinfo;
 
 pub use bridgekeeper_core::{params, redirect};
@@ -24,4 +26,6 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     introspect::configure(cfg);
     logout::configure(cfg);
     register::configure(cfg);
+    backchannel::configure(cfg);
+    upstream_logout::configure(cfg);
 }

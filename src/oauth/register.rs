@@ -185,6 +185,8 @@ async fn replace(
         (n.name, n.redirect_uris, n.post_logout_redirect_uris);
     (next.allowed_scopes, next.pending_scopes, next.grant_types) = (n.allowed_scopes, n.pending_scopes, n.grant_types);
     (next.logo_uri, next.metadata_json) = (n.logo_uri, n.metadata_json.unwrap_or_else(|| "{}".into()));
+    (next.backchannel_logout_uri, next.backchannel_logout_session_required) =
+        (n.backchannel_logout_uri, n.backchannel_logout_session_required);
     if let Some(m) = n.token_endpoint_auth_method {
         next.token_endpoint_auth_method = m;
     }

@@ -25,6 +25,20 @@ pub struct DeveloperSettings {
     pub max_apps_per_developer: i64,
 }
 
+/// [BL-5] Delivery of back-channel logout tokens to apps (`[backchannel_logout]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackchannelLogoutSettings {
+    pub timeout_secs: u64,
+    pub token_ttl_secs: i64,
+    pub retry_base_secs: i64,
+    pub retry_max_secs: i64,
+    pub give_up_after_secs: i64,
+    pub poll_interval_ms: u64,
+    pub claim_secs: i64,
+    pub batch: i64,
+}
+
 /// RFC 7591/7592 dynamic client registration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -104,7 +118,7 @@ impl TokenSettings {
 }
 
 /// A downstream client declared in configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StaticClient {
     pub client_id: String,
@@ -127,6 +141,11 @@ pub struct StaticClient {
     /// either secret method, as before the key existed.
     #[serde(default)]
     pub token_endpoint_auth_method: Option<String>,
+    /// [BL-1] Where the broker POSTs logout tokens (https, or http on loopback).
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
 }
 
 fn default_client_scopes() -> Vec<String> {

@@ -35,10 +35,12 @@ pub enum AuditKind {
     UserTokensRevoked,
     CodeReuse,
     RefreshReuse,
+    BackchannelLogoutAbandoned,
+    UpstreamLogout,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 27] = [
+    pub const ALL: [AuditKind; 29] = [
         AuditKind::ClientAdded,
         AuditKind::ClientCredentialsAllowed,
         AuditKind::ClientCredentialsDenied,
@@ -66,6 +68,8 @@ impl AuditKind {
         AuditKind::UserTokensRevoked,
         AuditKind::CodeReuse,
         AuditKind::RefreshReuse,
+        AuditKind::BackchannelLogoutAbandoned,
+        AuditKind::UpstreamLogout,
     ];
 
     /// The stored name.
@@ -98,6 +102,8 @@ impl AuditKind {
             AuditKind::UserTokensRevoked => "user_tokens_revoked",
             AuditKind::CodeReuse => "code_reuse",
             AuditKind::RefreshReuse => "refresh_reuse",
+            AuditKind::BackchannelLogoutAbandoned => "backchannel_logout_abandoned",
+            AuditKind::UpstreamLogout => "upstream_logout",
         }
     }
 }

@@ -31,6 +31,8 @@ struct ClientRow {
     metadata_json: String,
     token_endpoint_auth_method: String,
     client_credentials_allowed: bool,
+    backchannel_logout_uri: Option<String>,
+    backchannel_logout_session_required: bool,
 }
 
 /// The client authentication methods a client can be registered for (RFC 7591 §2).
@@ -87,6 +89,10 @@ pub struct Client {
     pub token_endpoint_auth_method: String,
     /// An admin allowed client_credentials for this portal or dynamically registered client.
     pub client_credentials_allowed: bool,
+    /// [BL-1] Where the broker POSTs logout tokens (OpenID Back-Channel Logout 1.0 §2.2).
+    pub backchannel_logout_uri: Option<String>,
+    /// The client needs `sid` in its logout tokens (the broker always sends it).
+    pub backchannel_logout_session_required: bool,
 }
 
 impl Default for Client {
@@ -115,6 +121,8 @@ impl Default for Client {
             metadata_json: "{}".into(),
             token_endpoint_auth_method: "client_secret_basic".into(),
             client_credentials_allowed: false,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
         }
     }
 }
@@ -178,6 +186,8 @@ impl Client {
             metadata_json: if self.metadata_json.is_empty() { "{}".into() } else { self.metadata_json.clone() },
             token_endpoint_auth_method: self.token_endpoint_auth_method.clone(),
             client_credentials_allowed: self.client_credentials_allowed,
+            backchannel_logout_uri: self.backchannel_logout_uri.clone(),
+            backchannel_logout_session_required: self.backchannel_logout_session_required,
         }
     }
 }
@@ -209,6 +219,8 @@ impl TryFrom<ClientRow> for Client {
             metadata_json: r.metadata_json,
             token_endpoint_auth_method: r.token_endpoint_auth_method,
             client_credentials_allowed: r.client_credentials_allowed,
+            backchannel_logout_uri: r.backchannel_logout_uri,
+            backchannel_logout_session_required: r.backchannel_logout_session_required,
         })
     }
 }
@@ -338,6 +350,8 @@ pub fn update(w: &mut Write<'_>, client: &Client) -> StoreResult<bool> {
             clients::metadata_json.eq(&r.metadata_json),
             clients::token_endpoint_auth_method.eq(&r.token_endpoint_auth_method),
             clients::client_credentials_allowed.eq(r.client_credentials_allowed),
+            clients::backchannel_logout_uri.eq(&r.backchannel_logout_uri),
+            clients::backchannel_logout_session_required.eq(r.backchannel_logout_session_required),
         ))
         .execute(conn)?;
     Ok(n == 1)
@@ -371,6 +385,8 @@ pub fn upsert(w: &mut Write<'_>, client: &Client) -> StoreResult<()> {
                 clients::source.eq(&row.source),
                 clients::updated_at.eq(row.updated_at),
                 clients::token_endpoint_auth_method.eq(&row.token_endpoint_auth_method),
+                clients::backchannel_logout_uri.eq(&row.backchannel_logout_uri),
+                clients::backchannel_logout_session_required.eq(row.backchannel_logout_session_required),
             ))
             .execute(conn)?;
         if n == 0 {

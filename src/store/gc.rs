@@ -6,14 +6,16 @@
 //! What goes, and why it is safe:
 //! - `auth_codes` whose expiry is older than `code_keep_secs` (the tombstone of a used code is kept that long,
 //!   so a replay still revokes what the first use produced while those access tokens live);
-//! - `auth_requests` and `upstream_logins` past their expiry (nothing can resume or finish them);
+//! - `auth_requests`, `upstream_logins` and `upstream_logouts` past their expiry (nothing can resume or finish
+//!   them);
 //! - `refresh_tokens` of grants past their absolute lifetime, or revoked more than `revoked_keep_secs` ago
 //!   (every token of such a family is refused anyway; a token that was rotated but whose grant lives is kept,
 //!   so reuse detection keeps working), then those `grants` themselves once no refresh token points at them
 //!   (so the `ON DELETE CASCADE` from grants never deletes an unbounded number of rows);
 //! - `sessions` expired or revoked that no grant points at any more (an offline grant keeps its session row,
 //!   which says which upstream to re-check on refresh);
-//! - `revoked_jtis` past the expiry of the token they deny;
+//! - `revoked_jtis` past the expiry of the token they deny, `upstream_logout_jtis` past the end of their token's
+//!   acceptance window;
 //! - `audit_events` older than the retention.
 
 use diesel::prelude::*;
@@ -53,6 +55,7 @@ fn rules(now: i64, p: &Policy) -> Vec<Rule> {
         simple("auth_requests", "id", format!("x.expires_at < {now}")),
         simple("upstream_logins", "state_hash", format!("x.expires_at < {now}")),
         simple("pending_links", "id_hash", format!("x.expires_at < {now}")),
+        simple("upstream_logouts", "state_hash", format!("x.expires_at < {now}")),
         simple(
             "refresh_tokens",
             "token_hash",
@@ -81,6 +84,7 @@ fn rules(now: i64, p: &Policy) -> Vec<Rule> {
             ),
         },
         simple("revoked_jtis", "jti", format!("x.expires_at < {now}")),
+        simple("upstream_logout_jtis", "jti_hash", format!("x.expires_at < {now}")),
         simple("audit_events", "id", format!("x.at < {}", now.saturating_sub(p.audit_retention_secs))),
     ]
 }

@@ -10,6 +10,8 @@ pub mod gc;
 pub mod grants;
 pub mod identities;
 pub mod keys;
+pub mod logout_jtis;
+pub mod outbox;
 pub mod pending_links;
 pub mod refresh;
 pub mod revoked;
@@ -17,6 +19,7 @@ pub mod schema;
 pub mod server_secrets;
 pub mod sessions;
 pub mod upstream_logins;
+pub mod upstream_logouts;
 pub mod users;
 mod write;
 

@@ -56,6 +56,8 @@ diesel::table! {
         metadata_json -> Text,
         token_endpoint_auth_method -> Text,
         client_credentials_allowed -> Bool,
+        backchannel_logout_uri -> Nullable<Text>,
+        backchannel_logout_session_required -> Bool,
     }
 }
 
@@ -77,6 +79,9 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        upstream_sid -> Nullable<Text>,
+        upstream_sub -> Nullable<Text>,
+        upstream_id_token -> Nullable<Text>,
     }
 }
 
@@ -216,6 +221,39 @@ diesel::table! {
         provider -> Text,
         identity_json -> Text,
         auth_request_id -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    logout_outbox (id) {
+        id -> Text,
+        client_id -> Text,
+        uri -> Text,
+        sub -> Text,
+        sid -> Nullable<Text>,
+        created_at -> BigInt,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        claimed_until -> BigInt,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    upstream_logout_jtis (jti_hash) {
+        jti_hash -> Text,
+        provider -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    upstream_logouts (state_hash) {
+        state_hash -> Text,
+        provider -> Text,
+        continue_to -> Nullable<Text>,
         created_at -> BigInt,
         expires_at -> BigInt,
     }

@@ -64,9 +64,106 @@ pub fn revoke_for_user_provider(
     Ok(hashes)
 }
 
-pub fn revoke_all_for_user(w: &mut Write<'_>, user_id: &str, now: i64) -> StoreResult<usize> {
+/// Ends every live session of a user; returns their id hashes.
+pub fn revoke_all_for_user(w: &mut Write<'_>, user_id: &str, now: i64) -> StoreResult<Vec<String>> {
     let conn = w.invalidating();
-    Ok(diesel::update(sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::revoked_at.is_null()))
-        .set(sessions::revoked_at.eq(now))
-        .execute(conn)?)
+    let live = sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::revoked_at.is_null());
+    let hashes: Vec<String> = live.select(sessions::id_hash).load(conn)?;
+    diesel::update(live).set(sessions::revoked_at.eq(now)).execute(conn)?;
+    Ok(hashes)
+}
+
+/// Up to `batch` sessions past their expiry that nothing has ended yet: (id hash, user id).
+pub fn expired_unended(conn: &mut DbConn, now: i64, batch: i64) -> StoreResult<Vec<(String, String)>> {
+    Ok(sessions::table
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.le(now))
+        .order(sessions::expires_at.asc())
+        .limit(batch.max(1))
+        .select((sessions::id_hash, sessions::user_id))
+        .load(conn)?)
+}
+
+/// Marks an expired session ended at its expiry; `false` when another instance (or a logout) got there first.
+pub fn end_expired(w: &mut Write<'_>, id_hash: &str, now: i64) -> StoreResult<bool> {
+    let conn = w.invalidating();
+    let n = diesel::update(
+        sessions::table.find(id_hash).filter(sessions::revoked_at.is_null()).filter(sessions::expires_at.le(now)),
+    )
+    .set(sessions::revoked_at.eq(sessions::expires_at.nullable()))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// [UL-4] Records the upstream subject and session (`sid`) the sign-in came from, and ([UL-5]) its sealed
+/// upstream ID token when it is kept.
+pub fn set_upstream(
+    conn: &mut DbConn,
+    id_hash: &str,
+    sub: &str,
+    sid: Option<&str>,
+    sealed_id_token: Option<&str>,
+) -> StoreResult<()> {
+    diesel::update(sessions::table.find(id_hash))
+        .set((
+            sessions::upstream_sub.eq(sub),
+            sessions::upstream_sid.eq(sid),
+            sessions::upstream_id_token.eq(sealed_id_token),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// [UL-5] The sealed upstream ID token of a session, if one was kept.
+pub fn sealed_upstream_id_token(conn: &mut DbConn, id_hash: &str) -> StoreResult<Option<String>> {
+    let v: Option<Option<String>> =
+        sessions::table.find(id_hash).select(sessions::upstream_id_token).first(conn).optional()?;
+    Ok(v.flatten())
+}
+
+/// [UL-4] Ends the live sessions that came from `provider`'s upstream session `sid` (when given; with `sub` too,
+/// those of that subject, and its sessions whose sign-in named no `sid`) or, with only a subject, every live
+/// session of that upstream subject; returns (id hash, user id) of each.
+pub fn revoke_for_upstream(
+    w: &mut Write<'_>,
+    provider: &str,
+    sid: Option<&str>,
+    sub: Option<&str>,
+    now: i64,
+) -> StoreResult<Vec<(String, String)>> {
+    let mut q = sessions::table
+        .filter(sessions::provider.eq(provider))
+        .filter(sessions::revoked_at.is_null())
+        .into_boxed::<super::MultiBackend>();
+    match (sid, sub) {
+        // A sign-in whose ID token carried no sid cannot be told apart: the subject decides for it.
+        (Some(sid), Some(sub)) => {
+            q = q
+                .filter(sessions::upstream_sid.eq(sid).or(sessions::upstream_sid.is_null()))
+                .filter(sessions::upstream_sub.eq(sub))
+        }
+        (Some(sid), None) => q = q.filter(sessions::upstream_sid.eq(sid)),
+        (None, Some(sub)) => q = q.filter(sessions::upstream_sub.eq(sub)),
+        (None, None) => return Ok(vec![]),
+    }
+    let found: Vec<(String, String)> = q.select((sessions::id_hash, sessions::user_id)).load(w.invalidating())?;
+    for (hash, _) in &found {
+        revoke(w, hash, now)?;
+    }
+    Ok(found)
+}
+
+/// [UL-5] Every kept upstream ID token: (session id hash, sealed value).
+pub fn sealed_upstream_id_tokens(conn: &mut DbConn) -> StoreResult<Vec<(String, String)>> {
+    let rows: Vec<(String, Option<String>)> = sessions::table
+        .filter(sessions::upstream_id_token.is_not_null())
+        .select((sessions::id_hash, sessions::upstream_id_token))
+        .load(conn)?;
+    Ok(rows.into_iter().filter_map(|(h, v)| v.map(|v| (h, v))).collect())
+}
+
+/// Replaces a session's sealed upstream ID token (key rotation).
+pub fn set_sealed_upstream_id_token(conn: &mut DbConn, id_hash: &str, sealed: &str) -> StoreResult<()> {
+    diesel::update(sessions::table.find(id_hash)).set(sessions::upstream_id_token.eq(sealed)).execute(conn)?;
+    Ok(())
 }

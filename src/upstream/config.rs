@@ -18,6 +18,15 @@ pub enum ProviderKind {
 
 pub use bridgekeeper_core::linking::LinkByEmail;
 
+/// [UL-5] Whether signing out at the broker also signs the person out at this (oidc) upstream.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogoutUpstream {
+    #[default]
+    Never,
+    Always,
+}
+
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimPaths {
@@ -81,6 +90,12 @@ pub struct ProviderConfig {
     pub group_rules: Vec<GroupRule>,
     #[serde(default)]
     pub refresh_upstream: bool,
+    /// [UL-1] Accept OpenID Back-Channel Logout tokens from this (oidc) provider at `POST /backchannel/{id}`.
+    #[serde(default)]
+    pub backchannel_logout: bool,
+    /// [UL-5] `"never"` (default) or `"always"`: RP-initiated logout at the upstream after a broker sign-out.
+    #[serde(default)]
+    pub logout_upstream: LogoutUpstream,
     #[serde(skip)]
     pub file: PathBuf,
 }
@@ -171,6 +186,12 @@ fn validate(p: &ProviderConfig) -> Result<(), (&'static str, String)> {
             "\"verified\" needs trust_email = true (the broker links by email only from providers trusted for emails)"
                 .into(),
         ));
+    }
+    if p.logout_upstream != LogoutUpstream::Never && p.kind != ProviderKind::Oidc {
+        return Err(("logout_upstream", "only an oidc provider has an end-session endpoint".into()));
+    }
+    if p.backchannel_logout && p.kind != ProviderKind::Oidc {
+        return Err(("backchannel_logout", "only an oidc provider can send logout tokens".into()));
     }
     if p.kind != ProviderKind::Dev && p.client_id.is_empty() {
         return Err(("client_id", "required".into()));

@@ -48,3 +48,17 @@ pub trait HealthCheck: Send + Sync {
     /// Known to be unreachable (the last fetch failed).
     fn is_down(&self) -> bool;
 }
+
+/// A kind that takes part in sign-out: the upstream tells the broker (Back-Channel Logout 1.0 §2.6) and the broker
+/// sends the browser to the upstream's `end_session_endpoint` (RP-Initiated Logout).
+pub trait LogoutConnector: Send + Sync {
+    /// [UL-5] Where to send the browser to sign out at the upstream, if it says.
+    fn end_session_endpoint<'a>(&'a self, http: &'a UpstreamHttp) -> Fut<'a, Option<String>>;
+    /// [UL-2] Verifies a Logout Token the upstream sent; what it asks to end, or why not.
+    fn verify_logout_token<'a>(
+        &'a self,
+        http: &'a UpstreamHttp,
+        token: &'a str,
+        now: i64,
+    ) -> Fut<'a, Result<bridgekeeper_core::upstream_logout::LogoutSubject, super::logout::LogoutError>>;
+}

@@ -14,6 +14,13 @@ pub struct FederatedIdentity {
     pub groups: Vec<String>,
     /// When the upstream says the person authenticated (OIDC `auth_time`), if it says.
     pub auth_time: Option<i64>,
+    /// [UL-4] The upstream's session id (OIDC `sid`) of this sign-in, if it sent one.
+    #[serde(default)]
+    pub upstream_sid: Option<String>,
+    /// [UL-5] The upstream ID token as received (kept, sealed, only for `logout_upstream = "always"`). Never
+    /// serialised.
+    #[serde(skip)]
+    pub upstream_id_token: Option<crate::secret::Secret>,
     /// The upstream's refresh token, kept (sealed) only for `refresh_upstream = true` providers. Never serialised.
     #[serde(skip)]
     pub upstream_refresh_token: Option<crate::secret::Secret>,

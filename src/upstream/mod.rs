@@ -5,6 +5,7 @@ pub mod config;
 pub mod connector;
 pub mod http;
 mod identity;
+pub mod logout;
 pub mod mapping;
 pub mod oauth2;
 pub mod oidc;
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use config::{ProviderConfig, ProviderKind};
-pub use connector::{Callback, CallbackConnector, HealthCheck, RefreshConnector};
+pub use connector::{Callback, CallbackConnector, HealthCheck, LogoutConnector, RefreshConnector};
 
 pub use identity::FederatedIdentity;
 
@@ -42,6 +43,7 @@ pub struct Provider {
     callback: Option<Arc<dyn CallbackConnector>>,
     refresh: Option<Arc<dyn RefreshConnector>>,
     health: Option<Arc<dyn HealthCheck>>,
+    logout: Option<Arc<dyn LogoutConnector>>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -162,13 +164,14 @@ impl Registry {
 impl Provider {
     /// The capabilities of the configured kind.
     fn new(cfg: Arc<ProviderConfig>) -> Self {
-        let mut p = Provider { cfg: cfg.clone(), callback: None, refresh: None, health: None };
+        let mut p = Provider { cfg: cfg.clone(), callback: None, refresh: None, health: None, logout: None };
         match cfg.kind {
             ProviderKind::Oidc => {
                 let o = Arc::new(oidc::Oidc::new(cfg));
                 p.callback = Some(o.clone());
                 p.refresh = Some(o.clone());
-                p.health = Some(o);
+                p.health = Some(o.clone());
+                p.logout = Some(o);
             }
             ProviderKind::Oauth2 | ProviderKind::Github => {
                 let o = Arc::new(oauth2::OAuth2::new(cfg));
@@ -193,6 +196,11 @@ impl Provider {
 
     pub fn health(&self) -> Option<&dyn HealthCheck> {
         self.health.as_deref()
+    }
+
+    /// Back-channel logout from the upstream and sign-out at the upstream, for the kinds that have them.
+    pub fn logout(&self) -> Option<&dyn LogoutConnector> {
+        self.logout.as_deref()
     }
 
     /// Known to be unreachable (its last discovery failed).

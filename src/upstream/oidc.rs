@@ -29,6 +29,9 @@ use super::{UpstreamError, UpstreamErrorKind};
 pub struct ExtraMetadata {
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: Option<bool>,
+    /// RP-Initiated Logout 1.0 ([UL-5]).
+    #[serde(default)]
+    pub end_session_endpoint: Option<String>,
 }
 impl openidconnect::AdditionalProviderMetadata for ExtraMetadata {}
 
@@ -50,15 +53,15 @@ pub type Metadata = ProviderMetadata<
 /// How long discovery and JWKS are trusted before being fetched again.
 const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
 /// A JWKS refetch on an unknown key happens at most this often.
-const REFETCH_MIN_AGE: Duration = Duration::from_secs(30);
+pub(super) const REFETCH_MIN_AGE: Duration = Duration::from_secs(30);
 
-struct Discovered {
-    meta: Metadata,
-    fetched: Instant,
+pub(super) struct Discovered {
+    pub(super) meta: Metadata,
+    pub(super) fetched: Instant,
 }
 
 pub struct Oidc {
-    cfg: Arc<ProviderConfig>,
+    pub(super) cfg: Arc<ProviderConfig>,
     cache: moka::sync::Cache<(), Arc<Discovered>>,
     /// Did the last discovery attempt fail? (Shown on the login page; the next login retries.)
     down: std::sync::atomic::AtomicBool,
@@ -77,7 +80,7 @@ impl Oidc {
         UpstreamError { provider: self.cfg.id.clone(), kind, detail: detail.into() }
     }
 
-    async fn discovered(&self, http: &UpstreamHttp, force: bool) -> Result<Arc<Discovered>, UpstreamError> {
+    pub(super) async fn discovered(&self, http: &UpstreamHttp, force: bool) -> Result<Arc<Discovered>, UpstreamError> {
         if !force && let Some(d) = self.cache.get(&()) {
             return Ok(d);
         }
@@ -211,6 +214,8 @@ impl Oidc {
         }
         let mut ident = identity_from_json(&self.cfg, &issuer, &doc).ok_or_else(|| rejected("no subject".into()))?;
         ident.auth_time = doc.get("auth_time").and_then(|t| t.as_i64());
+        ident.upstream_sid = doc.get("sid").and_then(|s| s.as_str()).map(String::from);
+        ident.upstream_id_token = Some(crate::secret::Secret::new(id_token.to_string()));
         ident.upstream_refresh_token = token.refresh_token().map(|r| crate::secret::Secret::new(r.secret().clone()));
         Ok(ident)
     }

@@ -90,6 +90,7 @@ async fn unlink(
     if !state.db.write(move |c| linking::unlink_and_end_sessions(c, &uid, &iid, now)).await? {
         return Err(PageError::bad_request("Cannot unlink", "You cannot remove your only sign-in method."));
     }
+    state.logout_wake.notify_one();
     Ok(see_other("/account"))
 }
 

@@ -374,6 +374,12 @@ async fn complete(
     fed.email_trusted = bridgekeeper_core::linking::email_trusted(fed.email_verified, p.cfg.trust_email);
     fed.keyed_by_issuer = p.cfg.kind == crate::upstream::config::ProviderKind::Oidc;
     let (policy, now, auth_time) = (p.cfg.link_by_email, state.clock.now(), fed.auth_time);
+    let keep_id_token = p.cfg.logout_upstream != crate::upstream::config::LogoutUpstream::Never;
+    let upstream = session::UpstreamSignIn {
+        sub: fed.subject.clone(),
+        sid: fed.upstream_sid.clone(),
+        id_token: fed.upstream_id_token.clone().filter(|_| keep_id_token),
+    };
     let upstream_token = fed.upstream_refresh_token.clone();
     let (link_owned, offered) = (link_to.map(String::from), fed.clone());
     let outcome = state.db.run(move |c| linking::link(c, &fed, policy, link_owned.as_deref(), now)).await?;
@@ -396,7 +402,7 @@ async fn complete(
     if link_to.is_some() {
         return Ok(see_other("/account"));
     }
-    let (cookie, started) = session::start(state, &user.id, &p.cfg.id, auth_time).await?;
+    let (cookie, started) = session::start(state, &user.id, &p.cfg.id, auth_time, upstream).await?;
     if let Some(req) = auth_request {
         // [TB-5b] This sign-in was for that request: only it satisfies the request's prompt=login / max_age=0.
         let (id, hash) = (req.to_string(), started.id_hash.clone());

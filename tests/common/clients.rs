@@ -20,6 +20,8 @@ impl ClientBuilder {
             skip_consent: false,
             require_pkce: false,
             token_endpoint_auth_method: None,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
         })
     }
 
@@ -70,6 +72,13 @@ impl ClientBuilder {
 
     pub fn auth_method(mut self, method: &str) -> Self {
         self.0.token_endpoint_auth_method = Some(method.into());
+        self
+    }
+
+    /// OIDC Back-Channel Logout 1.0: where Logout Tokens go, and whether they must carry `sid`.
+    pub fn backchannel_logout(mut self, uri: &str, session_required: bool) -> Self {
+        self.0.backchannel_logout_uri = Some(uri.into());
+        self.0.backchannel_logout_session_required = session_required;
         self
     }
 

@@ -82,6 +82,11 @@ pub struct State {
     pub authorize_requests: Vec<HashMap<String, String>>,
     /// Form bodies of token requests seen.
     pub token_requests: Vec<HashMap<String, String>>,
+    /// The `sid` put in ID tokens (the upstream's session), if any.
+    pub sid: Option<String>,
+    /// Every ID token issued, and the query strings of end-session requests seen.
+    pub id_tokens: Vec<String>,
+    pub end_session_requests: Vec<HashMap<String, String>>,
 }
 
 #[derive(Clone)]
@@ -117,6 +122,9 @@ impl FakeIdp {
             disabled: vec![],
             authorize_requests: vec![],
             token_requests: vec![],
+            sid: None,
+            id_tokens: vec![],
+            end_session_requests: vec![],
         }));
         let data = web::Data::from(state.clone());
         let server = actix_web::HttpServer::new(move || {
@@ -127,6 +135,7 @@ impl FakeIdp {
                 .route("/authorize", web::get().to(authorize))
                 .route("/token", web::post().to(token))
                 .route("/userinfo", web::get().to(userinfo))
+                .route("/logout", web::get().to(end_session))
                 .route("/gh/authorize", web::get().to(authorize))
                 .route("/gh/token", web::post().to(gh_token))
                 .route("/gh/user", web::get().to(gh_user))
@@ -144,6 +153,25 @@ impl FakeIdp {
 
     pub fn set_user(&self, user: User) {
         self.state.lock().unwrap().user = user;
+    }
+
+    /// The upstream session id the next ID tokens carry as `sid`.
+    pub fn set_sid(&self, sid: &str) {
+        self.state.lock().unwrap().sid = Some(sid.to_string());
+    }
+
+    /// Signs `claims` with the published key under `typ` (a logout token, say); with `rogue`, signs with another
+    /// key under the published key's kid.
+    pub fn sign(&self, typ: &str, claims: &serde_json::Value, rogue: bool) -> String {
+        let s = self.state.lock().unwrap();
+        if !rogue {
+            return jws::sign(&s.key, typ, claims).unwrap();
+        }
+        let enc = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let header = serde_json::json!({"alg": "RS256", "typ": typ, "kid": s.key.kid});
+        let input = format!("{}.{}", enc(header.to_string().as_bytes()), enc(claims.to_string().as_bytes()));
+        let sig = s.rogue.sign(input.as_bytes()).unwrap();
+        format!("{input}.{}", enc(&sig))
     }
 
     pub fn set_tamper(&self, t: Tamper) {
@@ -212,7 +240,20 @@ async fn discovery(st: web::Data<Mutex<State>>) -> HttpResponse {
         "id_token_signing_alg_values_supported": ["RS256"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": s.advertise_iss,
+        "end_session_endpoint": format!("{b}/logout"),
     }))
+}
+
+/// RP-Initiated Logout at the upstream: records the request and sends the browser back with `state`.
+async fn end_session(st: web::Data<Mutex<State>>, req: HttpRequest) -> HttpResponse {
+    let q = query(req.query_string());
+    st.lock().unwrap().end_session_requests.push(q.clone());
+    let Some(back) = q.get("post_logout_redirect_uri") else { return HttpResponse::Ok().body("signed out") };
+    let mut url = url::Url::parse(back).unwrap();
+    if let Some(state) = q.get("state") {
+        url.query_pairs_mut().append_pair("state", state);
+    }
+    HttpResponse::Found().insert_header(("Location", url.to_string())).finish()
 }
 
 async fn jwks(st: web::Data<Mutex<State>>) -> HttpResponse {
@@ -325,6 +366,9 @@ async fn token(st: web::Data<Mutex<State>>, req: HttpRequest, body: web::Bytes) 
         "name": p.user.name,
         "groups": p.user.groups,
     });
+    if let Some(sid) = &s.sid {
+        claims["sid"] = sid.clone().into();
+    }
     if let Some(nonce) = p.nonce {
         claims["nonce"] = if t == Tamper::WrongNonce { "not-the-nonce".into() } else { nonce.into() };
     }
@@ -349,6 +393,7 @@ async fn token(st: web::Data<Mutex<State>>, req: HttpRequest, body: web::Bytes) 
     }
     let mut resp = serde_json::json!({"access_token": at, "token_type": "Bearer", "expires_in": 300, "refresh_token": upstream_rt});
     if t != Tamper::NoIdToken {
+        s.id_tokens.push(id_token.clone());
         resp["id_token"] = id_token.into();
     }
     HttpResponse::Ok().json(resp)

@@ -2,6 +2,7 @@
 //! Backend: SQLite by default; PostgreSQL when BK_TEST_BACKEND=postgres (BK_TEST_PG_URL = admin URL).
 #![allow(dead_code)]
 
+pub mod backchannel;
 pub mod clients;
 pub mod fake_idp;
 pub mod oauth;
@@ -97,6 +98,20 @@ impl TestApp {
         let http =
             reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
         TestApp { base, state, clock, db, http, handle }
+    }
+
+    /// The same running app seen from another browser (its own cookie jar). Never `stop` a view.
+    pub fn view(&self) -> TestApp {
+        let http =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
+        TestApp {
+            base: self.base.clone(),
+            state: self.state.clone(),
+            clock: self.clock.clone(),
+            db: self.db.share(),
+            http,
+            handle: self.handle.clone(),
+        }
     }
 
     pub async fn spawn() -> TestApp {

@@ -78,6 +78,7 @@ function clientBlock(c) {
     `allowed_scopes = ${toml(c.allowedScopes ?? ['openid', 'profile', 'email', 'offline_access'])}`,
     `grant_types = ${toml(c.grantTypes ?? ['authorization_code', 'refresh_token'])}`,
     ...(c.skipConsent !== undefined ? [`skip_consent = ${c.skipConsent ? 'true' : 'false'}`] : []),
+    ...(c.backchannelLogoutUri ? [`backchannel_logout_uri = ${toml(c.backchannelLogoutUri)}`] : []),
     '',
   ];
 }
@@ -90,7 +91,8 @@ function clientBlock(c) {
  * Call `stop()` when done (also safe after a failed start).
  */
 export async function startWorld({
-  upstreams: ids = ['upstream-a'], linkByEmail = 'never', clients = [], extraConfig = '',
+  upstreams: ids = ['upstream-a'], linkByEmail = 'never', clients = [], extraConfig = '', backchannelLogout = false,
+  logoutUpstream = 'never', encryptionKeys = '',
 } = {}) {
   const world = {
     dir: mkdtempSync(join(tmpdir(), 'bk-interop-')),
@@ -147,6 +149,7 @@ export async function startWorld({
         clientId: UPSTREAM_CLIENT_ID,
         clientSecret: upstreamSecret,
         quiet: !process.env.BK_INTEROP_DEBUG,
+        backchannelLogout,
       });
       world.upstreams[id] = up;
       writeFileSync(join(providersDir, `${id}.toml`), [
@@ -159,6 +162,8 @@ export async function startWorld({
         `link_by_email = ${toml(linkByEmail)}`,
         // oidc-provider asserts email_verified as its accounts say; the tests trust it (released as verified).
         'trust_email = true',
+        ...(backchannelLogout ? ['backchannel_logout = true'] : []),
+        `logout_upstream = ${toml(logoutUpstream)}`,
         '',
       ].join('\n'));
     }
@@ -171,6 +176,7 @@ export async function startWorld({
       `providers_dir = ${toml(providersDir)}`,
       `templates_dir = ${toml(join(REPO, 'templates'))}`,
       'dev_mode = false',
+      ...(encryptionKeys ? [`encryption_keys = ${toml(encryptionKeys)}`] : []),
       'log_level = "info"',
       '',
       '[[clients]]',

@@ -37,6 +37,7 @@ export async function startUpstream({
   clientSecret,
   name = providerId,
   quiet = true,
+  backchannelLogout = false,
 }) {
   if (!port || !brokerIssuer || !providerId || !clientSecret) {
     throw new Error('startUpstream needs port, brokerIssuer, providerId and clientSecret');
@@ -51,10 +52,17 @@ export async function startUpstream({
       client_id: clientId,
       client_secret: clientSecret,
       redirect_uris: [`${brokerIssuer.replace(/\/$/, '')}/callback/${providerId}`],
+      // Where the broker asks to come back after signing the person out here (logout_upstream = "always").
+      post_logout_redirect_uris: [`${brokerIssuer.replace(/\/$/, '')}/logout/upstream/${providerId}`],
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
       id_token_signed_response_alg: 'RS256',
+      // The broker's back-channel logout endpoint for this provider (OpenID Back-Channel Logout 1.0).
+      ...(backchannelLogout ? {
+        backchannel_logout_uri: `${brokerIssuer.replace(/\/$/, '')}/backchannel/${providerId}`,
+        backchannel_logout_session_required: true,
+      } : {}),
     }],
     jwks: { keys: [jwk] },
     cookies: {
@@ -71,6 +79,7 @@ export async function startUpstream({
     },
     features: {
       devInteractions: { enabled: true },
+      backchannelLogout: { enabled: backchannelLogout },
       // RFC 9207 `iss` in the authorization response is always on in v8 (advertised in discovery as
       // authorization_response_iss_parameter_supported); nothing to switch on.
     },
@@ -91,6 +100,7 @@ export async function startUpstream({
   if (!quiet) {
     provider.on('authorization.error', (ctx, err) => console.error(`[${name}] authorization.error`, err.message));
     provider.on('grant.error', (ctx, err) => console.error(`[${name}] grant.error`, err.message));
+    provider.on('backchannel.error', (ctx, err) => console.error(`[${name}] backchannel.error`, err.message));
   }
 
   const server = createServer(provider.callback());

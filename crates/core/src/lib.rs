@@ -6,6 +6,7 @@
 //! tag to find the rule, its unit test (named after the tag) and the black-box test.
 
 pub mod authorize;
+pub mod backchannel;
 pub mod error;
 pub mod freshness;
 pub mod linking;
@@ -14,5 +15,6 @@ pub mod pkce;
 pub mod redirect;
 pub mod scopes;
 pub mod token;
+pub mod upstream_logout;
 
 pub use error::{ErrorCode, OAuthError};

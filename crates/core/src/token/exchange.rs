@@ -89,7 +89,7 @@ async fn refresh<P: Ports>(
     let scope = rules::refresh_scope(asked, &current.scope)?;
     match state {
         RefreshState::Unknown | RefreshState::Revoked => return Err(invalid()),
-        RefreshState::Spent { used_at } => return Err(reused(ports, &current, used_at).await),
+        RefreshState::Spent { used_at } => return Err(reused(ports, &current, used_at, now).await),
         RefreshState::Expired => return Err(OAuthError::invalid_grant("the refresh token has expired")),
         RefreshState::Usable => {}
     }
@@ -106,16 +106,16 @@ async fn refresh<P: Ports>(
     // neither, so no client ever holds a token the database does not know.
     match ports.grants().rotate(&current.token_hash, row, now).await? {
         Rotated::Rotated => {}
-        Rotated::Lost(t) => return Err(reused(ports, &t, t.used_at.unwrap_or(now)).await),
+        Rotated::Lost(t) => return Err(reused(ports, &t, t.used_at.unwrap_or(now), now).await),
         Rotated::Dead => return Err(OAuthError::invalid_grant("the refresh token is invalid")),
     }
     outcome.refresh_token = Some(next);
     Ok(outcome)
 }
 
-/// [RT-4] A refresh token presented again after it was rotated.
-async fn reused<P: Ports>(ports: &P, t: &super::ports::RefreshRecord, used_at: i64) -> OAuthError {
-    let now = ports.now();
+/// [RT-4] A refresh token presented again after it was rotated. `now` is the request's time, read once when it
+/// arrived: a slow upstream re-check must not push a racing duplicate past the grace window.
+async fn reused<P: Ports>(ports: &P, t: &super::ports::RefreshRecord, used_at: i64, now: i64) -> OAuthError {
     if !rules::reuse_revokes_family(used_at, now, ports.policy().refresh_reuse_grace_secs) {
         return OAuthError::invalid_grant("the refresh token was already used");
     }

@@ -1,6 +1,6 @@
 //! The grants as sequences, against in-memory ports: no database, no HTTP, no runtime (every port answers at once).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::pin;
@@ -40,6 +40,9 @@ struct Memory {
     minted: RefCell<u32>,
     catalogue: BTreeMap<String, String>,
     grace: i64,
+    clock: Cell<i64>,
+    /// Another request rotates `old` while this one waits for the upstream (and the clock moves on).
+    race_during_recheck: bool,
 }
 
 impl Grants for Memory {
@@ -118,6 +121,12 @@ impl Minter for Memory {
 
 impl Upstreams for Memory {
     async fn recheck(&self, _: &GrantRecord) -> Result<(), OAuthError> {
+        if self.race_during_recheck {
+            if let Some(t) = self.refresh.borrow_mut().get_mut("old") {
+                t.used_at = Some(NOW);
+            }
+            self.clock.set(NOW + 3);
+        }
         if self.upstream_refuses { Err(OAuthError::invalid_grant("upstream refused")) } else { Ok(()) }
     }
 }
@@ -140,7 +149,7 @@ impl Ports for Memory {
         GrantPolicy { refresh_reuse_grace_secs: self.grace, catalogue: &self.catalogue }
     }
     fn now(&self) -> i64 {
-        NOW
+        self.clock.get()
     }
 }
 
@@ -170,7 +179,7 @@ fn refresh_row(token: &str, grant: &str, user: &str, scope: &str) -> RefreshReco
 }
 
 fn memory() -> Memory {
-    let m = Memory { grace: 2, ..Memory::default() };
+    let m = Memory { grace: 2, clock: Cell::new(NOW), ..Memory::default() };
     let grant = GrantRecord {
         id: "g".into(),
         client_id: "app".into(),
@@ -267,4 +276,14 @@ fn a_refused_upstream_recheck_spends_nothing() {
     assert_eq!(code_of(run(exchange(&m, &APP, &refresh_request("old")))), Some(ErrorCode::InvalidGrant));
     assert_eq!(m.refresh.borrow().get("old").and_then(|t| t.used_at), None);
     assert_eq!(*m.minted.borrow(), 0);
+}
+
+#[test]
+fn rt_4_a_duplicate_that_loses_the_rotation_race_during_a_slow_upstream_recheck_revokes_nothing() {
+    // Review finding: the grace window is measured from the request's arrival, not from after the re-check.
+    let m = Memory { race_during_recheck: true, ..memory() };
+    m.refresh.borrow_mut().insert("old".into(), refresh_row("old", "g", "u", "openid offline_access"));
+    let r = run(exchange(&m, &APP, &refresh_request("old")));
+    assert_eq!(r.err().map(|e| e.description), Some("the refresh token was already used".to_string()));
+    assert!(m.revoked.borrow().is_empty(), "the winner's family must survive");
 }

@@ -1,0 +1,165 @@
+//! OpenID Connect Back-Channel Logout 1.0, the broker as the OP that sends: what a client may register, what a
+//! Logout Token says (§2.4), the `sid` the broker shows for a session, and when a failed delivery is tried again.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// The one member of a Logout Token's `events` claim (§2.4).
+pub const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+/// The JOSE `typ` of a Logout Token (§2.4, RECOMMENDED; distinguishes it from an ID token).
+pub const LOGOUT_TOKEN_TYP: &str = "logout+jwt";
+
+/// [BL-6] A `backchannel_logout_uri` follows the redirect-URI rules of a confidential client: absolute, https (or
+/// http on a loopback host), no fragment, no user information, no custom scheme. It may carry a query (§2.2).
+pub fn validate_logout_uri(uri: &str) -> Result<(), String> {
+    if uri.len() > 2000 {
+        return Err("too long".into());
+    }
+    crate::redirect::validate_for_client(uri, false)
+}
+
+/// [BL-3] The `sid` shown to apps for a broker session: a one-way function of the stored session hash (itself
+/// the SHA-256 of the cookie value), so that it names the session in ID tokens and Logout Tokens alike and can
+/// never be turned back into the cookie or into the row key.
+pub fn sid_for_session(session_hash: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"bridgekeeper sid\0");
+    h.update(session_hash.as_bytes());
+    let digest = h.finalize();
+    URL_SAFE_NO_PAD.encode(digest.get(..18).unwrap_or_default())
+}
+
+/// The claims of a Logout Token (§2.4). There is no `nonce` field: one can never be sent.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LogoutClaims {
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub events: serde_json::Value,
+    pub sub: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+/// One queued logout for one client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending<'a> {
+    pub issuer: &'a str,
+    pub client_id: &'a str,
+    pub sub: &'a str,
+    pub sid: Option<&'a str>,
+    /// Stays the same across retries (§2.4: a unique identifier of the token).
+    pub jti: &'a str,
+}
+
+/// [BL-2] The Logout Token claims for `p`, signed at `now` (each delivery attempt gets a fresh `iat` so that a
+/// retry is not refused as stale), valid for `ttl` seconds.
+pub fn logout_claims(p: &Pending<'_>, now: i64, ttl: i64) -> LogoutClaims {
+    LogoutClaims {
+        iss: p.issuer.to_string(),
+        aud: p.client_id.to_string(),
+        iat: now,
+        exp: now + ttl.max(1),
+        jti: p.jti.to_string(),
+        events: serde_json::json!({ BACKCHANNEL_EVENT: {} }),
+        sub: p.sub.to_string(),
+        sid: p.sid.map(String::from),
+    }
+}
+
+/// [BL-1] 200 and 204 mean the app took the token (§2.8); anything else (including a redirect) is a failure.
+pub fn delivered(status: u16) -> bool {
+    matches!(status, 200 | 204)
+}
+
+/// How failures are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub base_secs: i64,
+    pub max_secs: i64,
+    /// A token not delivered this long after the session ended is given up.
+    pub give_up_after_secs: i64,
+}
+
+/// What to do after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    RetryAt(i64),
+    GiveUp,
+}
+
+/// [BL-5] Exponential backoff (`base`, `2·base`, `4·base`… capped at `max`) until the give-up window is over.
+/// `attempts` counts the attempts made so far, this one included.
+pub fn after_failure(p: &RetryPolicy, created_at: i64, attempts: i32, now: i64) -> AfterFailure {
+    let shift = attempts.saturating_sub(1).clamp(0, 30) as u32;
+    let delay = p.base_secs.max(1).saturating_mul(1i64 << shift).min(p.max_secs.max(1));
+    let at = now.saturating_add(delay);
+    if now >= created_at.saturating_add(p.give_up_after_secs) {
+        AfterFailure::GiveUp
+    } else {
+        AfterFailure::RetryAt(at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bl_6_logout_uris_follow_the_confidential_redirect_rules() {
+        assert!(validate_logout_uri("https://app.example/logout?x=1").is_ok());
+        assert!(validate_logout_uri("http://127.0.0.1:8080/bc").is_ok());
+        assert!(validate_logout_uri("http://app.example/bc").is_err(), "http only on loopback");
+        assert!(validate_logout_uri("https://app.example/bc#f").is_err(), "no fragment");
+        assert!(validate_logout_uri("https://u:p@app.example/bc").is_err(), "no user info");
+        assert!(validate_logout_uri("com.example.app:/bc").is_err(), "no custom scheme");
+        assert!(validate_logout_uri("/relative").is_err());
+    }
+
+    #[test]
+    fn bl_3_sid_is_stable_opaque_and_not_the_hash() {
+        let a = sid_for_session("hash-a");
+        assert_eq!(a, sid_for_session("hash-a"));
+        assert_ne!(a, sid_for_session("hash-b"));
+        assert!(!a.contains("hash-a"));
+        assert_eq!(a.len(), 24);
+    }
+
+    #[test]
+    fn bl_2_logout_claims_have_what_section_2_4_asks_and_no_nonce() {
+        let p = Pending { issuer: "https://op", client_id: "app", sub: "u1", sid: Some("s1"), jti: "j1" };
+        let c = serde_json::to_value(logout_claims(&p, 1000, 120)).unwrap();
+        assert_eq!(c["iss"], "https://op");
+        assert_eq!(c["aud"], "app");
+        assert_eq!(c["iat"], 1000);
+        assert_eq!(c["exp"], 1120);
+        assert_eq!(c["jti"], "j1");
+        assert_eq!(c["sub"], "u1");
+        assert_eq!(c["sid"], "s1");
+        assert_eq!(c["events"], serde_json::json!({ BACKCHANNEL_EVENT: {} }));
+        assert!(c.get("nonce").is_none());
+        let no_sid = Pending { sid: None, ..p };
+        assert!(serde_json::to_value(logout_claims(&no_sid, 1, 1)).unwrap().get("sid").is_none());
+    }
+
+    #[test]
+    fn bl_1_only_200_and_204_count_as_delivered() {
+        assert!(delivered(200) && delivered(204));
+        assert!(!delivered(302) && !delivered(400) && !delivered(500) && !delivered(201));
+    }
+
+    #[test]
+    fn bl_5_backoff_doubles_up_to_the_cap_and_gives_up_after_the_window() {
+        let p = RetryPolicy { base_secs: 5, max_secs: 60, give_up_after_secs: 1000 };
+        assert_eq!(after_failure(&p, 0, 1, 10), AfterFailure::RetryAt(15));
+        assert_eq!(after_failure(&p, 0, 2, 10), AfterFailure::RetryAt(20));
+        assert_eq!(after_failure(&p, 0, 3, 10), AfterFailure::RetryAt(30));
+        assert_eq!(after_failure(&p, 0, 9, 10), AfterFailure::RetryAt(70), "capped at max");
+        assert_eq!(after_failure(&p, 0, i32::MAX, 10), AfterFailure::RetryAt(70), "no overflow");
+        assert_eq!(after_failure(&p, 0, 4, 1000), AfterFailure::GiveUp);
+    }
+}

@@ -1,0 +1,2 @@
+DROP TABLE upstream_logouts;
+ALTER TABLE sessions DROP COLUMN upstream_id_token;

@@ -1,0 +1,114 @@
+//! Delivery of back-channel Logout Tokens to apps ([BL-1], [BL-5]): a task started with the server claims due rows
+//! of the outbox (`store::outbox`), signs one Logout Token per row with the ID-token key, POSTs it (timeout, no
+//! redirects), and deletes the row on 200/204; a failure is tried again with backoff until the give-up window
+//! ends (audit event `backchannel_logout_abandoned`). Rows are claimed per instance, so several instances never
+//! deliver one twice; a claim lapses if its instance dies, so nothing is lost.
+
+mod deliver;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bridgekeeper_core::backchannel::{AfterFailure, RetryPolicy, after_failure};
+
+use crate::state::AppState;
+use crate::store::outbox::{self, Outgoing};
+use crate::store::{StoreResult, audit};
+
+pub use deliver::Sender;
+
+/// Starts the delivery task unless `backchannel_logout.poll_interval_ms = 0`. It runs at once, then whenever a
+/// session ends on this instance (`AppState::logout_wake`) and at least every poll interval.
+pub fn spawn(state: Arc<AppState>) -> Option<tokio::task::JoinHandle<()>> {
+    let every = state.settings.backchannel_logout.poll_interval_ms;
+    if every == 0 {
+        return None;
+    }
+    let sender = match Sender::new(Duration::from_secs(state.settings.backchannel_logout.timeout_secs.max(1))) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(target: "logout", error = %e, "back-channel logout delivery cannot start");
+            return None;
+        }
+    };
+    Some(tokio::spawn(async move {
+        loop {
+            if let Err(e) = run_once(&state, &sender).await {
+                tracing::warn!(target: "logout", error = %e, "back-channel logout delivery failed; trying again");
+            }
+            tokio::select! {
+                _ = state.logout_wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(every)) => {}
+            }
+        }
+    }))
+}
+
+/// Delivers every due token (batch after batch); returns how many were delivered.
+pub async fn run_once(state: &AppState, sender: &Sender) -> StoreResult<usize> {
+    let cfg = &state.settings.backchannel_logout;
+    let mut delivered = 0;
+    loop {
+        let (now, lease, batch) = (state.clock.now(), cfg.claim_secs, cfg.batch);
+        let claimed = state.db.run(move |c| outbox::claim(c, now, lease, batch)).await?;
+        let n = claimed.len();
+        let attempts = claimed.into_iter().map(|row| async move {
+            let result = sender.send(state, &row).await;
+            (row, result)
+        });
+        for (row, result) in futures_util::future::join_all(attempts).await {
+            delivered += usize::from(settle(state, row, result).await?);
+        }
+        if (n as i64) < batch {
+            return Ok(delivered);
+        }
+    }
+}
+
+/// Records the outcome of one attempt; `true` when delivered.
+async fn settle(state: &AppState, row: Outgoing, result: Result<(), String>) -> StoreResult<bool> {
+    let now = state.clock.now();
+    let cfg = &state.settings.backchannel_logout;
+    let policy = RetryPolicy {
+        base_secs: cfg.retry_base_secs,
+        max_secs: cfg.retry_max_secs,
+        give_up_after_secs: cfg.give_up_after_secs,
+    };
+    let attempts = row.attempts.saturating_add(1);
+    match result {
+        Ok(()) => {
+            tracing::info!(target: "audit", event = "backchannel_logout_delivered", client = %row.client_id, attempts);
+            let id = row.id.clone();
+            state.db.run(move |c| outbox::remove(c, &id)).await?;
+            Ok(true)
+        }
+        Err(error) => match after_failure(&policy, row.created_at, attempts, now) {
+            AfterFailure::RetryAt(at) => {
+                tracing::info!(target: "logout", client = %row.client_id, attempts, %error, "logout token not delivered; will retry");
+                state.db.run(move |c| outbox::reschedule(c, &row.id, attempts, at, &error)).await?;
+                Ok(false)
+            }
+            AfterFailure::GiveUp => {
+                give_up(state, row, attempts, &error, now).await?;
+                Ok(false)
+            }
+        },
+    }
+}
+
+async fn give_up(state: &AppState, row: Outgoing, attempts: i32, error: &str, now: i64) -> StoreResult<()> {
+    tracing::warn!(target: "audit", event = "backchannel_logout_abandoned", client = %row.client_id, attempts, %error);
+    let mut e = audit::AuditEvent::new(now, crate::store::audit::AuditKind::BackchannelLogoutAbandoned)
+        .user(&row.sub)
+        .client(&row.client_id);
+    e.detail = serde_json::json!({ "attempts": attempts, "error": error }).to_string();
+    state
+        .db
+        .run(move |c| {
+            crate::store::transaction(c, |c| {
+                outbox::remove(c, &row.id)?;
+                audit::record(c, &e)
+            })
+        })
+        .await
+}

@@ -1,0 +1,89 @@
+//! [UL-5] Signing out at the upstream too (RP-Initiated Logout 1.0 with the broker as RP). For a session that came
+//! from a provider with `logout_upstream = "always"` and an `end_session_endpoint`, the broker's sign-out sends the
+//! browser there with the session's upstream ID token as `id_token_hint`, `post_logout_redirect_uri` =
+//! `{issuer}/logout/upstream/{provider}` and a single-use `state`; coming back with that state continues to where
+//! the broker's own sign-out would have gone (the app's validated `post_logout_redirect_uri`, or the signed-out
+//! page). An upstream-initiated (back-channel) logout never redirects anywhere, so there is no loop.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::authorize::see_other;
+use super::redirect::with_params;
+use crate::respond::PageError;
+use crate::secret::{hash_token, random_token};
+use crate::state::AppState;
+use crate::store::sessions::{self, Session};
+use crate::store::upstream_logouts;
+
+/// How long the upstream has to send the browser back.
+const PENDING_SECS: i64 = 600;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/logout/upstream/{provider}", web::get().to(back));
+}
+
+/// The upstream end-session URL to send the browser to before `continue_to`, when this session's provider signs
+/// people out upstream too and the session kept its upstream ID token. Call before the session ends.
+pub async fn redirect_for(
+    state: &AppState,
+    session: &Session,
+    continue_to: Option<&str>,
+) -> Result<Option<String>, PageError> {
+    let Some(endpoint) = state.upstreams.end_session_endpoint(&session.provider).await else { return Ok(None) };
+    let (hash, sealer) = (session.id_hash.clone(), state.sealer.clone());
+    let sealed = state.db.run(move |c| sessions::sealed_upstream_id_token(c, &hash)).await?;
+    // A token that no longer opens (its key was dropped) must not stop the sign-out here: skip the upstream.
+    let context = crate::accounts::session::id_token_context(&session.id_hash);
+    let hint = match sealed.map(|s| sealer.open(&s, &context)) {
+        Some(Ok(plain)) => String::from_utf8(plain).ok(),
+        Some(Err(e)) => {
+            tracing::warn!(provider = %session.provider, error = %e, "upstream ID token unreadable; not signing out upstream");
+            None
+        }
+        None => None,
+    };
+    let Some(hint) = hint else { return Ok(None) };
+    let provider = session.provider.clone();
+    let client_id = state.upstreams.get(&provider).map(|p| p.cfg.client_id.clone()).unwrap_or_default();
+    let st = random_token();
+    let (sh, p, to, now) = (hash_token(&st), provider.clone(), continue_to.map(String::from), state.clock.now());
+    state.db.run(move |c| upstream_logouts::insert(c, &sh, &p, to.as_deref(), now, PENDING_SECS)).await?;
+    let back = format!("{}/logout/upstream/{provider}", state.settings.issuer_base());
+    let params = [
+        ("id_token_hint", hint.as_str()),
+        ("post_logout_redirect_uri", back.as_str()),
+        ("state", st.as_str()),
+        ("client_id", client_id.as_str()),
+    ];
+    Ok(Some(with_params(&endpoint, &params)))
+}
+
+#[derive(serde::Deserialize)]
+struct Back {
+    state: Option<String>,
+}
+
+/// The upstream sent the browser back: the pending sign-out is taken once and the browser continues.
+async fn back(
+    state: web::Data<AppState>,
+    _req: HttpRequest,
+    provider: web::Path<String>,
+    q: web::Query<Back>,
+) -> Result<HttpResponse, PageError> {
+    let expired = || {
+        PageError::bad_request(
+            "Signed out",
+            "This sign-out link is no longer valid; you are signed out of this service.",
+        )
+    };
+    let Some(st) = q.state.as_deref() else { return Err(expired()) };
+    let (sh, p, now) = (hash_token(st), provider.to_string(), state.clock.now());
+    match state.db.run(move |c| upstream_logouts::take(c, &sh, &p, now)).await? {
+        None => Err(expired()),
+        Some(Some(target)) => Ok(see_other(&target)),
+        Some(None) => {
+            let html = state.templates.render("logged_out.html", &crate::respond::page_context(&state.settings))?;
+            Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
+        }
+    }
+}
