@@ -75,6 +75,8 @@ pub struct TestApp {
     pub db: TestDb,
     pub http: reqwest::Client,
     handle: actix_web::dev::ServerHandle,
+    /// Views (`view()`) share the server and never stop it.
+    owner: bool,
 }
 
 impl TestApp {
@@ -97,10 +99,10 @@ impl TestApp {
         tokio::spawn(server);
         let http =
             reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
-        TestApp { base, state, clock, db, http, handle }
+        TestApp { base, state, clock, db, http, handle, owner: true }
     }
 
-    /// The same running app seen from another browser (its own cookie jar). Never `stop` a view.
+    /// The same running app seen from another browser (its own cookie jar). Dropping a view leaves the app running.
     pub fn view(&self) -> TestApp {
         let http =
             reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
@@ -111,6 +113,7 @@ impl TestApp {
             db: self.db.share(),
             http,
             handle: self.handle.clone(),
+            owner: false,
         }
     }
 
@@ -132,6 +135,8 @@ impl Drop for TestApp {
     /// Stops the server when the test is done with the app: no test has to remember to.
     fn drop(&mut self) {
         // `stop` sends the command at once; waiting for it is not needed when the runtime ends with the test.
-        let _stopping = self.handle.stop(false);
+        if self.owner {
+            let _stopping = self.handle.stop(false);
+        }
     }
 }
