@@ -56,7 +56,7 @@ impl AppState {
         }
         let (ring, csrf_secret) = load_keys(&db, algs, now, sealer.clone()).await?;
         crate::accounts::clients::sync_static(&db, &settings, now).await?;
-        let templates = Templates::load(&settings.templates_dir).map_err(StartError::Templates)?;
+        let templates = Templates::load(settings.templates_override()).map_err(StartError::Templates)?;
         let env: Vec<(String, String)> = std::env::vars().collect();
         let upstreams = crate::upstream::Registry::load(
             &settings.providers_dir,

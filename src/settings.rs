@@ -107,6 +107,7 @@ impl Settings {
         let merged = builder.build().map_err(|e| SettingsError(e.to_string()))?;
         let mut settings: Settings = merged.try_deserialize().map_err(|e| SettingsError(e.to_string()))?;
         settings.interpolate(env)?;
+        settings.resolve_paths(file);
         settings.validate(file)?;
         Ok(settings)
     }
@@ -133,6 +134,28 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// [SV-2] Relative paths are taken from the config file's folder (from the working directory without one).
+    fn resolve_paths(&mut self, file: Option<&Path>) {
+        let Some(file) = file else { return };
+        let parent = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let base = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
+        self.providers_dir = base.join(&self.providers_dir);
+        if !self.templates_dir.as_os_str().is_empty() {
+            self.templates_dir = base.join(&self.templates_dir);
+        }
+        if let Some(path) = self.database_url.strip_prefix("sqlite://")
+            && !path.is_empty()
+            && !Path::new(path).is_absolute()
+        {
+            self.database_url = format!("sqlite://{}", base.join(path).display());
+        }
+    }
+
+    /// The folder whose files replace the built-in templates, if one is configured.
+    pub fn templates_override(&self) -> Option<&Path> {
+        (!self.templates_dir.as_os_str().is_empty()).then_some(self.templates_dir.as_path())
     }
 
     fn validate(&self, file: Option<&Path>) -> Result<(), SettingsError> {

@@ -14,7 +14,7 @@ use crate::store::consents;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
-        .route("/static/style.css", web::get().to(css))
+        .route("/static/{name}", web::get().to(asset))
         .route("/consent", web::get().to(consent_page))
         .route("/consent", web::post().to(consent_decision));
 }
@@ -25,14 +25,22 @@ async fn home(state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     Ok(html(state.templates.render("home.html", &ctx)?, None))
 }
 
-async fn css(state: web::Data<AppState>) -> HttpResponse {
-    let path = state.settings.templates_dir.join("static/style.css");
-    match tokio::fs::read(path).await {
-        Ok(bytes) => HttpResponse::Ok()
-            .content_type("text/css")
+/// A static asset (built in, or from `templates_dir/static/`).
+async fn asset(state: web::Data<AppState>, name: web::Path<String>) -> HttpResponse {
+    let kind = match name.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("css") => "text/css",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("ico") => "image/x-icon",
+        Some("woff2") => "font/woff2",
+        _ => return HttpResponse::NotFound().finish(),
+    };
+    match state.templates.asset(&format!("static/{name}")) {
+        Some(bytes) => HttpResponse::Ok()
+            .content_type(kind)
             .insert_header(("Cache-Control", "public, max-age=3600"))
-            .body(bytes),
-        Err(_) => HttpResponse::NotFound().finish(),
+            .body(bytes.to_vec()),
+        None => HttpResponse::NotFound().finish(),
     }
 }
 

@@ -1,0 +1,114 @@
+//! `bridgekeeper check-config [--online]`: the configuration file (already loaded by `run`), every provider file
+//! and every template, one line per problem naming the file and the key; exit 2 when any. Contacts nothing
+//! unless `--online`, which fetches each enabled OIDC provider's discovery document and JWKS.
+
+use std::path::{Path, PathBuf};
+
+use super::CliError;
+use crate::settings::Settings;
+use crate::upstream::config::{ProviderConfig, ProviderKind};
+
+pub async fn check_config(settings: &Settings, online: bool) -> Result<(), CliError> {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let mut problems = Vec::new();
+    let providers = check_providers(settings, &env, &mut problems);
+    problems.extend(crate::respond::Templates::check(settings.templates_override()));
+    if online && problems.is_empty() {
+        problems.extend(check_online(settings, &env).await);
+    }
+    for p in &problems {
+        println!("{p}");
+    }
+    if !problems.is_empty() {
+        return Err(CliError::Config(format!("{} problem(s) found", problems.len())));
+    }
+    let enabled = providers.iter().filter(|p| p.enabled).count();
+    println!(
+        "configuration valid: {} provider file(s) ({enabled} enabled), templates {}{}",
+        providers.len(),
+        settings.templates_override().map(|d| d.display().to_string()).unwrap_or_else(|| "built in".into()),
+        if online { ", upstreams reachable" } else { "" }
+    );
+    Ok(())
+}
+
+/// Every `*.toml` of `providers_dir` on its own, so that each broken file is reported.
+fn check_providers(settings: &Settings, env: &[(String, String)], problems: &mut Vec<String>) -> Vec<ProviderConfig> {
+    let dir = &settings.providers_dir;
+    let files = match provider_files(dir) {
+        Ok(f) => f,
+        Err(e) => {
+            problems.push(e);
+            return Vec::new();
+        }
+    };
+    let mut loaded: Vec<ProviderConfig> = Vec::new();
+    for file in files {
+        match crate::upstream::config::load_file(&file, env) {
+            Ok(p) => {
+                if let Some(other) = loaded.iter().find(|o| o.id == p.id) {
+                    problems.push(format!(
+                        "{}: key `id`: `{}` is also used by {}",
+                        file.display(),
+                        p.id,
+                        other.file.display()
+                    ));
+                    continue;
+                }
+                check_provider(settings, &p, problems);
+                loaded.push(p);
+            }
+            Err(e) => problems.push(e),
+        }
+    }
+    loaded
+}
+
+fn provider_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("note: providers_dir {} does not exist: no upstream providers", dir.display());
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(format!("providers_dir {}: {e}", dir.display())),
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// What `serve` checks about a provider beyond its own file.
+fn check_provider(settings: &Settings, p: &ProviderConfig, problems: &mut Vec<String>) {
+    if !p.enabled {
+        return;
+    }
+    if p.kind == ProviderKind::Dev && !settings.dev_mode {
+        eprintln!("note: {}: the dev provider is ignored unless dev_mode = true", p.file.display());
+    }
+    if p.refresh_upstream && settings.encryption_keys.expose().is_empty() {
+        problems.push(format!(
+            "{}: key `refresh_upstream`: needs encryption_keys (upstream refresh tokens are stored encrypted)",
+            p.file.display()
+        ));
+    }
+}
+
+/// Discovery and JWKS of every enabled OIDC provider.
+async fn check_online(settings: &Settings, env: &[(String, String)]) -> Vec<String> {
+    let timeout = std::time::Duration::from_secs(settings.upstream_timeout_secs.max(1));
+    let registry = match crate::upstream::Registry::load(&settings.providers_dir, settings.dev_mode, timeout, env) {
+        Ok(r) => r,
+        Err(e) => return vec![e],
+    };
+    let mut problems = Vec::new();
+    for p in registry.list().filter(|p| p.cfg.kind == ProviderKind::Oidc) {
+        if let Err(e) = registry.check(&p.cfg.id).await {
+            problems.push(format!("{}: key `issuer`: {}", p.cfg.file.display(), e.detail));
+        }
+    }
+    problems
+}
