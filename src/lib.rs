@@ -9,6 +9,7 @@ pub mod client_addr;
 pub mod clock;
 pub mod crypto;
 pub mod health;
+pub mod metrics;
 pub mod oauth;
 pub mod ratelimit;
 /// Scope rules live in the protocol core.

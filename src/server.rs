@@ -32,11 +32,13 @@ impl AppState {
     /// Opens storage, applies migrations (if configured), makes sure signing keys exist, upserts the static
     /// clients and loads the templates.
     pub async fn prepare(settings: Settings, clock: Clock) -> Result<Arc<Self>, StartError> {
-        let db = Db::open(
+        let metrics = crate::metrics::Metrics::new().map_err(|e| StartError::Templates(format!("metrics: {e}")))?;
+        let mut db = Db::open(
             &settings.database_url,
             settings.database.pool_size,
             Duration::from_secs(settings.database.connect_timeout_secs),
         )?;
+        db.observe_waits(metrics.db_wait.clone());
         if settings.migrate_on_start {
             let d = db.clone();
             let n = tokio::task::spawn_blocking(move || d.migrate())
@@ -58,13 +60,14 @@ impl AppState {
         crate::accounts::clients::sync_static(&db, &settings, now).await?;
         let templates = Templates::load(settings.templates_override()).map_err(StartError::Templates)?;
         let env: Vec<(String, String)> = std::env::vars().collect();
-        let upstreams = crate::upstream::Registry::load(
+        let mut upstreams = crate::upstream::Registry::load(
             &settings.providers_dir,
             settings.dev_mode,
             std::time::Duration::from_secs(settings.upstream_timeout_secs.max(1)),
             &env,
         )
         .map_err(StartError::Templates)?;
+        upstreams.http.instrument(metrics.upstream.clone());
         if let Some(p) = upstreams.list().find(|p| p.cfg.refresh_upstream) {
             if !sealer.is_enabled() {
                 return Err(StartError::Templates(format!(
@@ -99,6 +102,7 @@ impl AppState {
             sealer,
             limits,
             caches: Caches::default(),
+            metrics,
             csrf_key: crate::accounts::session::csrf_key(&csrf_secret),
             proxies: crate::client_addr::parse_proxies(&settings.trusted_proxies).map_err(StartError::Templates)?,
             settings: Arc::new(settings),
@@ -202,15 +206,18 @@ async fn request_ceiling(
     let ip = ip.or_else(|| req.peer_addr().map(|a| a.ip()));
     let ip = ip.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     let verdict = req.app_data::<web::Data<AppState>>().map(|state| {
-        state.limits.admit_request(ip).and_then(|()| {
+        state.limits.admit_request(ip).map_err(|w| ("requests", w)).and_then(|()| {
             if crate::ratelimit::creates_anonymous_state(req.method(), req.path()) {
-                state.limits.admit_anonymous(ip)
+                state.limits.admit_anonymous(ip).map_err(|w| ("anonymous_state", w))
             } else {
                 Ok(())
             }
         })
     });
-    if let Some(Err(wait)) = verdict {
+    if let Some(Err((limit, wait))) = verdict {
+        if let Some(state) = req.app_data::<web::Data<AppState>>() {
+            state.metrics.rate_limited.with_label_values(&[limit]).inc();
+        }
         let resp = HttpResponse::TooManyRequests()
             .insert_header(("Retry-After", wait.max(1).to_string()))
             .json(serde_json::json!({"error": "temporarily_unavailable", "error_description": "too many requests"}));
@@ -278,7 +285,13 @@ async fn request_id_and_log(
         res.headers_mut().insert(header::HeaderName::from_static("x-request-id"), v);
     }
     let status = res.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed().as_secs_f64();
+    let elapsed_ms = elapsed * 1000.0;
+    if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
+        // [MT-2] The route template, never the path: paths carry ids.
+        let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+        state.metrics.request(&route, method.as_str(), status, elapsed);
+    }
     let ip = client.ip;
     span.in_scope(|| tracing::info!(target: "http", %method, %path, status, elapsed_ms, client = %ip, "request"));
     Ok(res)
@@ -349,6 +362,32 @@ pub fn spawn_key_reloader(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// [MT-1] The metrics listener (`metrics_bind`): `/metrics` alone, in the Prometheus text format. The public
+/// listener never serves it.
+pub fn start_metrics(state: Arc<AppState>, listener: TcpListener) -> Result<Server, StartError> {
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let server = HttpServer::new(move || {
+        App::new().app_data(web::Data::from(state.clone())).route("/metrics", web::get().to(metrics_page))
+    })
+    .workers(1)
+    .shutdown_timeout(2)
+    .listen(listener)
+    .map_err(|e| StartError::Bind(addr, e))?
+    .run();
+    Ok(server)
+}
+
+async fn metrics_page(state: web::Data<AppState>) -> HttpResponse {
+    let (open, idle) = state.db.pool_state();
+    let m = &state.metrics;
+    m.db_connections.with_label_values(&["idle"]).set(i64::from(idle));
+    m.db_connections.with_label_values(&["in_use"]).set(i64::from(open.saturating_sub(idle)));
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(m.render())
 }
 
 /// Binds and starts the HTTP server; graceful shutdown on SIGTERM/SIGINT is actix's default.

@@ -33,6 +33,8 @@ pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "clien
 pub struct Settings {
     pub issuer: String,
     pub bind: String,
+    /// [MT-1] Address of the separate `/metrics` listener; empty = off.
+    pub metrics_bind: String,
     pub database_url: String,
     pub providers_dir: PathBuf,
     pub templates_dir: PathBuf,
@@ -171,7 +173,16 @@ impl Settings {
         if issuer.query().is_some() || issuer.fragment().is_some() {
             return Err(err("issuer", "must not have a query or fragment".into()));
         }
-        self.bind.parse::<SocketAddr>().map_err(|e| err("bind", format!("not an address:port ({e})")))?;
+        let bind = self.bind.parse::<SocketAddr>().map_err(|e| err("bind", format!("not an address:port ({e})")))?;
+        if !self.metrics_bind.is_empty() {
+            let m = self
+                .metrics_bind
+                .parse::<SocketAddr>()
+                .map_err(|e| err("metrics_bind", format!("not an address:port ({e})")))?;
+            if m == bind && m.port() != 0 {
+                return Err(err("metrics_bind", "must differ from bind (metrics never share the public port)".into()));
+            }
+        }
         crate::store::DbKind::from_url(&self.database_url).map_err(|e| err("database_url", e))?;
         if !matches!(self.tokens.signing_alg.as_str(), "RS256" | "ES256" | "EdDSA") {
             return Err(err("tokens.signing_alg", "must be RS256, ES256 or EdDSA".into()));

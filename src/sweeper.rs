@@ -25,7 +25,11 @@ pub fn policy(s: &Settings) -> Policy {
 pub async fn sweep_once(state: &AppState) -> StoreResult<Vec<(&'static str, u64)>> {
     let policy = policy(&state.settings);
     let now = state.clock.now();
-    state.db.run(move |c| gc::sweep(c, now, &policy, false)).await
+    let rows = state.db.run(move |c| gc::sweep(c, now, &policy, false)).await?;
+    for (table, n) in &rows {
+        state.metrics.swept.with_label_values(&[table]).inc_by(*n);
+    }
+    Ok(rows)
 }
 
 /// Starts the sweeper task, unless `gc_interval_secs = 0`. The first sweep runs one interval after start.

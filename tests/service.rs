@@ -63,12 +63,12 @@ const DEV_PROVIDER: &str = "kind = \"dev\"\ndisplay_name = \"Development sign-in
 async fn sv_1_2_3_the_binary_runs_from_any_folder_with_built_in_templates_and_one_override() {
     let db = common::test_db();
     let conf = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (port, metrics_port) = (free_port(), free_port());
     let cfg = write(
         conf.path(),
         "etc/config.toml",
         &format!(
-            "issuer = \"http://127.0.0.1:{port}\"\nbind = \"127.0.0.1:{port}\"\ndatabase_url = \"{}\"\ndev_mode = true\ntemplates_dir = \"brand\"\nencryption_keys = \"{}\"\n",
+            "issuer = \"http://127.0.0.1:{port}\"\nbind = \"127.0.0.1:{port}\"\nmetrics_bind = \"127.0.0.1:{metrics_port}\"\ndatabase_url = \"{}\"\ndev_mode = true\ntemplates_dir = \"brand\"\nencryption_keys = \"{}\"\n",
             database_url(&db),
             common::TEST_ENCRYPTION_KEYS
         ),
@@ -114,6 +114,11 @@ async fn sv_1_2_3_the_binary_runs_from_any_folder_with_built_in_templates_and_on
     assert_eq!(css.bytes().await.unwrap().as_ref(), shipped.as_slice());
     let missing = http.get(format!("{base}/static/nothing.css")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
+    // [MT-1] Metrics on their own listener only.
+    assert_eq!(http.get(format!("{base}/metrics")).send().await.unwrap().status(), 404);
+    let metrics = http.get(format!("http://127.0.0.1:{metrics_port}/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(metrics.text().await.unwrap().contains("bridgekeeper_http_requests_total{method=\"GET\",route=\"/\""));
     if !common::backend_is_postgres() {
         assert!(etc.join("data/bk.db").is_file(), "the relative SQLite path is taken from the config folder");
     }

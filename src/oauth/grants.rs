@@ -148,6 +148,7 @@ async fn reused(state: &AppState, t: &RefreshToken, used_at: i64, now: i64) -> R
     if now - used_at < state.settings.tokens.refresh_reuse_grace_secs {
         return Ok(OAuthError::invalid_grant("the refresh token was already used"));
     }
+    state.metrics.refresh_reuse.inc();
     let event = audit::AuditEvent::new(now, "refresh_reuse").user(&t.user_id).client(&t.client_id);
     let gid = t.grant_id.clone();
     state

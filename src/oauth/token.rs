@@ -64,5 +64,6 @@ async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -
         "refresh_token" => grants::refresh_token(&state, &client, &params).await?,
         _ => grants::client_credentials(&state, &client, &params)?,
     };
+    state.metrics.tokens_issued.with_label_values(&[grant_type, &client.client_id]).inc();
     Ok(no_store_json(&resp))
 }

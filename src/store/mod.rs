@@ -139,6 +139,8 @@ impl ManageConnection for Manager {
 pub struct Db {
     pool: Pool<Manager>,
     kind: DbKind,
+    /// Time spent waiting for a pooled connection in `run`, when observed.
+    wait: Option<prometheus::Histogram>,
 }
 
 impl std::fmt::Debug for Db {
@@ -169,7 +171,18 @@ impl Db {
             .test_on_check_out(matches!(kind, DbKind::Postgres(_)))
             .error_handler(Box::new(LogErrors))
             .build_unchecked(Manager { kind: kind.clone() });
-        Ok(Db { pool, kind })
+        Ok(Db { pool, kind, wait: None })
+    }
+
+    /// Records every wait for a connection in `run` from now on (set before the handle is shared).
+    pub fn observe_waits(&mut self, h: prometheus::Histogram) {
+        self.wait = Some(h);
+    }
+
+    /// (connections open, of them idle) in the pool now.
+    pub fn pool_state(&self) -> (u32, u32) {
+        let s = self.pool.state();
+        (s.connections, s.idle_connections)
     }
 
     pub fn is_sqlite(&self) -> bool {
@@ -189,7 +202,12 @@ impl Db {
     {
         let db = self.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = db.conn()?;
+            let asked = std::time::Instant::now();
+            let conn = db.conn();
+            if let Some(h) = &db.wait {
+                h.observe(asked.elapsed().as_secs_f64());
+            }
+            let mut conn = conn?;
             let out = f(&mut conn);
             bump_if_dirty();
             out

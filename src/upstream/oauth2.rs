@@ -102,6 +102,7 @@ impl OAuth2 {
         code: &str,
         verifier: &str,
     ) -> Result<FederatedIdentity, UpstreamError> {
+        let http = &http.for_provider(&self.cfg.id);
         let token = self
             .client(redirect)?
             .exchange_code(AuthorizationCode::new(code.to_string()))
@@ -137,6 +138,7 @@ impl OAuth2 {
 
     /// Uses the upstream refresh token: does the upstream still accept this person? Returns its successor.
     pub async fn refresh(&self, http: &UpstreamHttp, token: &str) -> Result<Option<String>, UpstreamError> {
+        let http = &http.for_provider(&self.cfg.id);
         let rt = oauth2::RefreshToken::new(token.to_string());
         match self.client("http://127.0.0.1/unused")?.exchange_refresh_token(&rt).request_async(http).await {
             Ok(t) => Ok(t.refresh_token().map(|r| r.secret().clone())),

@@ -100,6 +100,7 @@ impl Oidc {
 
     /// Fetches discovery now (start-up warm-up and `providers check`).
     pub async fn check(&self, http: &UpstreamHttp) -> Result<(), UpstreamError> {
+        let http = &http.for_provider(&self.cfg.id);
         self.discovered(http, true).await.map(|_| ())
     }
 
@@ -126,6 +127,7 @@ impl Oidc {
     }
 
     pub async fn begin(&self, http: &UpstreamHttp, login: &super::LoginRequest<'_>) -> Result<Begun, UpstreamError> {
+        let http = &http.for_provider(&self.cfg.id);
         let d = self.discovered(http, false).await?;
         let client = self.client(&d.meta, login.redirect)?;
         let challenge =
@@ -160,6 +162,7 @@ impl Oidc {
         verifier: &str,
         now: i64,
     ) -> Result<FederatedIdentity, UpstreamError> {
+        let http = &http.for_provider(&self.cfg.id);
         let rejected = |d: String| self.err(UpstreamErrorKind::Rejected, d);
         let d = self.discovered(http, false).await?;
         let issuer = d.meta.issuer().as_str().to_string();
@@ -233,6 +236,7 @@ impl Oidc {
 
     /// Uses the upstream refresh token: does the upstream still accept this person? Returns its successor.
     pub async fn refresh(&self, http: &UpstreamHttp, token: &str) -> Result<Option<String>, UpstreamError> {
+        let http = &http.for_provider(&self.cfg.id);
         let d = self.discovered(http, false).await?;
         let redirect = format!("{}/unused", d.meta.issuer().as_str());
         let client = self.client(&d.meta, &redirect)?;

@@ -151,7 +151,7 @@ pub async fn begin(
         verifier: &verifier,
         freshness,
     };
-    let begun = p.begin(&state.upstreams.http, &login).await.map_err(upstream_page)?;
+    let begun = p.begin(&state.upstreams.http, &login).await.map_err(|e| upstream_page(state, e))?;
     let now = state.clock.now();
     let row = UpstreamLogin {
         state_hash: hash_token(&st),
@@ -171,8 +171,19 @@ pub async fn begin(
     Ok(r)
 }
 
-fn upstream_page(e: crate::upstream::UpstreamError) -> PageError {
+/// [MT-2] Counts one sign-in outcome at a configured provider (a provider id, never a path the caller made up).
+fn count_login(state: &AppState, provider: &str, outcome: &str) {
+    state.metrics.logins.with_label_values(&[provider, outcome]).inc();
+}
+
+fn upstream_page(state: &AppState, e: crate::upstream::UpstreamError) -> PageError {
     tracing::warn!(provider = %e.provider, kind = ?e.kind, detail = %e.detail, "upstream sign-in failed");
+    let outcome = match e.kind {
+        UpstreamErrorKind::Unavailable => "unavailable",
+        UpstreamErrorKind::Rejected => "rejected",
+        UpstreamErrorKind::Denied => "cancelled",
+    };
+    count_login(state, &e.provider, outcome);
     match e.kind {
         UpstreamErrorKind::Unavailable => PageError::new(
             StatusCode::BAD_GATEWAY,
@@ -197,6 +208,7 @@ where
 {
     let ip = crate::ratelimit::client_ip(req);
     if let Err(wait) = state.limits.admit(ip, None) {
+        state.metrics.rate_limited.with_label_values(&["failures"]).inc();
         let mut e =
             PageError::new(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", "Please wait a moment and try again.");
         e.retry_after = Some(wait);
@@ -235,6 +247,7 @@ async fn callback(
     let p = provider(&state, &path)?;
     let params = Params::parse(req.query_string());
     let forged = || {
+        count_login(&state, &p.cfg.id, "forged");
         PageError::bad_request(
             "Sign-in failed",
             "This sign-in answer is unknown, expired, already used or from another browser. Nothing was changed. Please start again.",
@@ -251,18 +264,21 @@ async fn callback(
         return Err(forged());
     }
     if params.has("error") {
-        return Err(upstream_page(crate::upstream::UpstreamError {
-            provider: p.cfg.id.clone(),
-            kind: UpstreamErrorKind::Denied,
-            detail: "upstream returned an error".into(),
-        }));
+        return Err(upstream_page(
+            &state,
+            crate::upstream::UpstreamError {
+                provider: p.cfg.id.clone(),
+                kind: UpstreamErrorKind::Denied,
+                detail: "upstream returned an error".into(),
+            },
+        ));
     }
     let code = params.get("code").ok_or_else(forged)?;
     let redirect = format!("{}/callback/{}", state.settings.issuer_base(), p.cfg.id);
     let fed = p
         .finish(&state.upstreams.http, &redirect, code, params.get("iss"), &pending.nonce, &pending.pkce_verifier, now)
         .await
-        .map_err(upstream_page)?;
+        .map_err(|e| upstream_page(&state, e))?;
     // [TB-5] A fresh login asked downstream: the upstream's auth_time must show it happened, or the admin must
     // trust the provider to honour prompt=login; otherwise the app hears login_required.
     if let Some(r) = &pending.auth_request_id {
@@ -271,13 +287,17 @@ async fn callback(
         match upstream_verdict(pending_req.request.freshness(), fed.auth_time, honours, pending.created_at, now) {
             UpstreamFreshness::Fresh => {}
             UpstreamFreshness::Stale => {
-                return Err(upstream_page(crate::upstream::UpstreamError {
-                    provider: p.cfg.id.clone(),
-                    kind: UpstreamErrorKind::Rejected,
-                    detail: "the upstream did not re-authenticate as asked (auth_time too old)".into(),
-                }));
+                return Err(upstream_page(
+                    &state,
+                    crate::upstream::UpstreamError {
+                        provider: p.cfg.id.clone(),
+                        kind: UpstreamErrorKind::Rejected,
+                        detail: "the upstream did not re-authenticate as asked (auth_time too old)".into(),
+                    },
+                ));
             }
             UpstreamFreshness::Unverifiable => {
+                count_login(&state, &p.cfg.id, "login_required");
                 let e = crate::oauth::OAuthError::new(
                     crate::oauth::ErrorCode::LoginRequired,
                     "the chosen sign-in provider cannot confirm a fresh login",
@@ -361,6 +381,19 @@ async fn complete(
     let upstream_token = fed.upstream_refresh_token.clone();
     let (link_owned, offered) = (link_to.map(String::from), fed.clone());
     let outcome = state.db.run(move |c| linking::link(c, &fed, policy, link_owned.as_deref(), now)).await?;
+    count_login(
+        state,
+        &p.cfg.id,
+        match &outcome {
+            Outcome::Existing(_) => "success",
+            Outcome::Linked(_) => "success_linked",
+            Outcome::Created(_) => "success_created",
+            Outcome::Confirm(_) => "confirm_offered",
+            Outcome::EmailTaken => "email_taken",
+            Outcome::LinkedElsewhere => "linked_elsewhere",
+            Outcome::Disabled => "disabled",
+        },
+    );
     let user = match outcome {
         Outcome::Confirm(holder) => return super::confirm_link::offer(state, &holder, &offered, auth_request).await,
         other => user_or_page(other)?,
