@@ -9,6 +9,7 @@ pub mod client_addr;
 pub mod clock;
 pub mod crypto;
 pub mod health;
+pub mod i18n;
 pub mod metrics;
 pub mod oauth;
 pub mod ratelimit;

@@ -95,7 +95,14 @@ impl AppState {
         if changed > 0 {
             tracing::info!(users = changed, "email trust brought in line with the providers' trust_email");
         }
-        let discovery = discovery_bytes(&settings);
+        if !templates.locales().contains(&settings.default_locale) {
+            return Err(StartError::Templates(format!(
+                "key `default_locale`: no catalogue locales/{}.ftl (there are: {})",
+                settings.default_locale,
+                templates.locales().join(", ")
+            )));
+        }
+        let discovery = discovery_bytes(&settings, &templates.locales());
         let limits = crate::ratelimit::Limits::new(&settings.rate_limits);
         Ok(Arc::new(AppState {
             upstreams,
@@ -118,7 +125,7 @@ impl AppState {
     pub async fn reload_keys(&self) -> Result<(), StoreError> {
         let sealer = self.sealer.clone();
         let ring = self.db.run(move |c| KeyRing::load(c, &sealer)).await?;
-        let discovery = discovery_bytes(&self.settings);
+        let discovery = discovery_bytes(&self.settings, &self.templates.locales());
         match self.discovery.write() {
             Ok(mut d) => *d = discovery,
             Err(poisoned) => *poisoned.into_inner() = discovery,
@@ -147,8 +154,10 @@ async fn load_keys(
     .await
 }
 
-fn discovery_bytes(settings: &Settings) -> Arc<[u8]> {
-    let doc = crate::oauth::discovery::metadata(settings);
+fn discovery_bytes(settings: &Settings, locales: &[String]) -> Arc<[u8]> {
+    let mut doc = crate::oauth::discovery::metadata(settings);
+    // [LC-1] The languages of the pages (OpenID Connect Discovery §3).
+    doc["ui_locales_supported"] = serde_json::json!(locales);
     serde_json::to_vec(&doc).unwrap_or_default().into()
 }
 
@@ -189,6 +198,7 @@ pub fn build_app(
         .configure(crate::web::configure)
         .configure(crate::admin::configure)
         .wrap(from_fn(render_error_pages))
+        .wrap(from_fn(language))
         .wrap(from_fn(host_cookies))
         .wrap(from_fn(request_ceiling))
         .wrap(headers)
@@ -224,6 +234,32 @@ async fn request_ceiling(
         return Ok(req.into_response(resp));
     }
     Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// [LC-1] Chooses the request's language (`i18n::choose`) and serves the request in it; a language an app asked
+/// for with `ui_locales` is kept in a cookie for the sign-in pages that follow.
+async fn language(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else { return next.call(req).await };
+    let accept = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    let cookie = req.cookie(crate::i18n::LANG_COOKIE);
+    let locales = state.templates.locales();
+    let (lang, keep) = crate::i18n::choose(
+        req.query_string(),
+        cookie.as_ref().map(|c| c.value()),
+        accept,
+        &locales,
+        &state.settings.default_locale,
+    );
+    let mut res = crate::i18n::scope(lang.as_str().into(), next.call(req)).await?;
+    if keep {
+        let c =
+            crate::accounts::session::cookie(&state, crate::i18n::LANG_COOKIE, lang, state.settings.session.ttl_secs);
+        let _ = res.response_mut().add_cookie(&c);
+    }
+    Ok(res)
 }
 
 /// With an https issuer, handlers see only the `__Host-` cookies, under their plain names
@@ -331,8 +367,16 @@ async fn render_error_pages(
         return Ok(res);
     };
     let mut ctx = tera::Context::new();
-    ctx.insert("title", &err.title);
-    ctx.insert("message", &err.message);
+    // [LC-3] The page in the request's language when the catalogue has it, else the English of the code.
+    let lang = crate::i18n::current();
+    let lang = lang.as_deref().unwrap_or(crate::i18n::BASE_LOCALE);
+    let says = |part: &str, english: &str| {
+        err.key
+            .and_then(|k| state.templates.catalogue().message(lang, &format!("{k}-{part}"), None))
+            .unwrap_or_else(|| english.to_string())
+    };
+    ctx.insert("title", &says("title", &err.title));
+    ctx.insert("message", &says("message", &err.message));
     ctx.insert("request_id", &request_id);
     ctx.insert("dev_mode", &state.settings.dev_mode);
     let Ok(html) = state.templates.render("error.html", &ctx) else {

@@ -38,6 +38,8 @@ pub struct Settings {
     pub database_url: String,
     pub providers_dir: PathBuf,
     pub templates_dir: PathBuf,
+    /// [LC-1] The language of pages when neither `ui_locales` nor `Accept-Language` names one there is.
+    pub default_locale: String,
     pub upstream_timeout_secs: u64,
     pub dev_mode: bool,
     pub migrate_on_start: bool,

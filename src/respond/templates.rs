@@ -9,10 +9,11 @@ use super::PageError;
 
 include!(concat!(env!("OUT_DIR"), "/builtin_assets.rs"));
 
-/// The loaded templates and assets.
+/// The loaded templates, assets and message catalogues.
 pub struct Templates {
     tera: tera::Tera,
     assets: BTreeMap<String, Vec<u8>>,
+    catalogue: std::sync::Arc<crate::i18n::Catalogue>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -31,7 +32,7 @@ enum Origin {
 impl Origin {
     fn describe(&self, name: &str) -> String {
         match self {
-            Origin::BuiltIn => format!("built-in template {name}"),
+            Origin::BuiltIn => format!("built-in {name}"),
             Origin::File(p) => p.display().to_string(),
         }
     }
@@ -53,9 +54,20 @@ impl Templates {
             return Err(problems.join("\n"));
         }
         let sources = sources(dir).map_err(|p| p.join("\n"))?;
-        let tera = build(&sources).map_err(|(_, e)| e)?;
+        let catalogue = std::sync::Arc::new(catalogue(&sources).map_err(|p| p.join("\n"))?);
+        let mut tera = build(&sources).map_err(|(_, e)| e)?;
+        tera.register_function("t", crate::i18n::Translate(catalogue.clone()));
         let assets = sources.into_iter().filter(|(n, _)| !is_template(n)).map(|(n, (_, b))| (n, b)).collect();
-        Ok(Templates { tera, assets })
+        Ok(Templates { tera, assets, catalogue })
+    }
+
+    /// The languages there are catalogues for.
+    pub fn locales(&self) -> Vec<String> {
+        self.catalogue.tags()
+    }
+
+    pub fn catalogue(&self) -> &crate::i18n::Catalogue {
+        &self.catalogue
     }
 
     /// Every problem with the templates (`check-config`): one line each, naming the file.
@@ -64,7 +76,7 @@ impl Templates {
             Ok(s) => s,
             Err(problems) => return problems,
         };
-        let mut problems = Vec::new();
+        let mut problems = catalogue(&sources).err().unwrap_or_default();
         // Each override on its own over the built-ins, so that a problem names the file that has it.
         for (name, (origin, bytes)) in
             sources.iter().filter(|(n, (o, _))| is_template(n) && matches!(o, Origin::File(_)))
@@ -83,14 +95,21 @@ impl Templates {
         problems
     }
 
+    /// Renders a page in the request's language (`lang` in the context; see `i18n`).
     pub fn render(&self, name: &str, ctx: &tera::Context) -> Result<String, PageError> {
-        self.tera.render(name, ctx).map_err(|e| {
+        let mut ctx = ctx.clone();
+        if !ctx.contains_key("lang") {
+            let lang = crate::i18n::current();
+            ctx.insert("lang", lang.as_deref().unwrap_or(crate::i18n::BASE_LOCALE));
+        }
+        self.tera.render(name, &ctx).map_err(|e| {
             tracing::error!(template = name, error = %error_chain(&e), "template rendering failed");
             PageError::new(
                 actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",
                 "This page could not be shown.",
             )
+            .keyed("page-broken")
         })
     }
 
@@ -107,6 +126,23 @@ impl Templates {
 
 fn is_template(name: &str) -> bool {
     name.ends_with(".html")
+}
+
+/// The catalogues among the sources: `locales/{tag}.ftl`.
+fn catalogue(sources: &Sources) -> Result<crate::i18n::Catalogue, Vec<String>> {
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for (name, (origin, bytes)) in sources {
+        let Some(tag) = name.strip_prefix("locales/").and_then(|n| n.strip_suffix(".ftl")) else { continue };
+        match std::str::from_utf8(bytes) {
+            Ok(text) => files.push((tag, origin.describe(name), text)),
+            Err(_) => problems.push(format!("{}: not UTF-8", origin.describe(name))),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    crate::i18n::Catalogue::new(files)
 }
 
 fn builtin_sources() -> Sources {
@@ -204,6 +240,64 @@ mod tests {
         let t = Templates::builtin().unwrap();
         assert!(t.asset("static/style.css").is_some_and(|b| !b.is_empty()));
         assert!(t.asset("login.html").is_none(), "templates are not served as assets");
+    }
+
+    /// [LC-2] The shipped catalogues are complete (every key English has), and every key a built-in template asks
+    /// for is in English.
+    #[test]
+    fn lc_2_every_shipped_catalogue_has_every_key_and_templates_ask_only_for_known_keys() {
+        let t = Templates::builtin().unwrap();
+        assert_eq!(t.locales(), vec!["de", "en", "ko"]);
+        let en = t.catalogue().keys("en");
+        for lang in ["de", "ko"] {
+            assert_eq!(t.catalogue().keys(lang), en, "{lang} has exactly the keys of en");
+        }
+        for (name, bytes) in BUILTIN_ASSETS.iter().filter(|(n, _)| is_template(n)) {
+            let text = std::str::from_utf8(bytes).unwrap();
+            for part in text.split("t(key=\"").skip(1) {
+                let key = &part[..part.find('"').unwrap()];
+                assert!(en.contains(key), "{name} asks for `{key}`, which en.ftl does not have");
+            }
+        }
+    }
+
+    /// [LC-3] Every `PageError::keyed(KEY)` in the code has `KEY-title` and `KEY-message` in English (and so, by
+    /// the test above, in every catalogue).
+    #[test]
+    fn lc_3_every_keyed_error_page_has_its_messages() {
+        let en = Templates::builtin().unwrap().catalogue().keys("en");
+        let mut stack = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
+        let mut seen = 0;
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for part in text.split(".keyed(\"").skip(1).chain(text.split("=> \"page-").skip(1)) {
+                    let key = part[..part.find('"').unwrap()].to_string();
+                    let key = if key.starts_with("page-") { key } else { format!("page-{key}") };
+                    for suffix in ["title", "message"] {
+                        assert!(en.contains(&format!("{key}-{suffix}")), "{}: {key}-{suffix}", path.display());
+                    }
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen >= 20, "found {seen} keyed pages");
+    }
+
+    #[test]
+    fn a_catalogue_override_missing_a_key_is_a_problem_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("locales")).unwrap();
+        write(&dir.path().join("locales"), "de.ftl", "login-title = Anmelden\n");
+        let problems = Templates::check(Some(dir.path()));
+        assert!(problems.iter().any(|p| p.contains("de.ftl") && p.contains("`login-heading`")), "{problems:?}");
+        write(&dir.path().join("locales"), "de.ftl", "login-title = { broken\n");
+        assert!(Templates::check(Some(dir.path())).iter().any(|p| p.contains("de.ftl: line 1")));
     }
 
     #[test]

@@ -78,6 +78,7 @@ async fn chooser(
 fn provider<'a>(state: &'a AppState, id: &str) -> Result<&'a Provider, PageError> {
     state.upstreams.get(id).ok_or_else(|| {
         PageError::new(StatusCode::NOT_FOUND, "Unknown sign-in method", "There is no such sign-in method here.")
+            .keyed("page-unknown-method")
     })
 }
 
@@ -88,14 +89,16 @@ pub async fn link_target(state: &AppState, req: &HttpRequest) -> Result<String, 
             StatusCode::UNAUTHORIZED,
             "Sign in first",
             "Sign in before linking another account.",
-        ));
+        )
+        .keyed("page-sign-in-first"));
     };
     if s.auth_time + state.settings.linking.max_auth_age_secs < state.clock.now() {
         return Err(PageError::new(
             StatusCode::UNAUTHORIZED,
             "Sign in again",
             "For your safety, sign in again (from the sign-in page) before linking another account, then come back to your account page.",
-        ));
+        )
+        .keyed("page-sign-in-again"));
     }
     Ok(s.user_id)
 }
@@ -189,13 +192,16 @@ fn upstream_page(state: &AppState, e: crate::upstream::UpstreamError) -> PageErr
             StatusCode::BAD_GATEWAY,
             "Sign-in provider unavailable",
             "The sign-in provider did not answer properly. Please try again later or choose another one.",
-        ),
+        )
+        .keyed("page-upstream-down"),
         UpstreamErrorKind::Rejected => PageError::bad_request(
             "Sign-in failed",
             "The answer from the sign-in provider could not be verified. Nothing was changed. Please start again.",
-        ),
+        )
+        .keyed("page-upstream-rejected"),
         UpstreamErrorKind::Denied => {
             PageError::new(StatusCode::FORBIDDEN, "Sign-in cancelled", "The sign-in was cancelled at the provider.")
+                .keyed("page-upstream-cancelled")
         }
     }
 }
@@ -210,7 +216,8 @@ where
     if let Err(wait) = state.limits.admit(ip, None) {
         state.metrics.rate_limited.with_label_values(&["failures"]).inc();
         let mut e =
-            PageError::new(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", "Please wait a moment and try again.");
+            PageError::new(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", "Please wait a moment and try again.")
+                .keyed("page-too-many");
         e.retry_after = Some(wait);
         return Err(e);
     }
@@ -252,6 +259,7 @@ async fn callback(
             "Sign-in failed",
             "This sign-in answer is unknown, expired, already used or from another browser. Nothing was changed. Please start again.",
         )
+        .keyed("page-forged")
     };
     if params.first_duplicate().is_some() {
         return Err(forged());
@@ -335,14 +343,17 @@ async fn dev_submit(
 ) -> Result<HttpResponse, PageError> {
     let p = provider(&state, &path)?;
     if !p.is_dev() || !state.settings.dev_mode {
-        return Err(PageError::new(StatusCode::NOT_FOUND, "Not available", "This sign-in method takes no form."));
+        return Err(PageError::new(StatusCode::NOT_FOUND, "Not available", "This sign-in method takes no form.")
+            .keyed("page-no-form"));
     }
     if !session::csrf_ok(&req, form.csrf.as_deref()) {
-        return Err(PageError::bad_request("Form expired", "Please go back and try again."));
+        return Err(PageError::bad_request("Form expired", "Please go back and try again.").keyed("page-form-expired"));
     }
     let email = form.email.trim().to_lowercase();
     if email.len() < 3 || email.len() > 254 || !email.contains('@') {
-        return Err(PageError::bad_request("Invalid email", "Please type an email address."));
+        return Err(
+            PageError::bad_request("Invalid email", "Please type an email address.").keyed("page-invalid-email")
+        );
     }
     if let Some(r) = &form.req {
         authorize::load(&state, &req, r).await?;
@@ -438,14 +449,16 @@ fn user_or_page(outcome: Outcome) -> Result<crate::store::users::User, PageError
             StatusCode::CONFLICT,
             "You already have an account",
             "An account with this email address already exists. Sign in with the provider you used before, then link this one from your account page.",
-        )),
+        )
+        .keyed("page-email-taken")),
         Outcome::LinkedElsewhere => Err(PageError::new(
             StatusCode::CONFLICT,
             "Account already linked",
             "This sign-in is already linked to another account here.",
-        )),
+        )
+        .keyed("page-linked-elsewhere")),
         Outcome::Disabled => {
-            Err(PageError::new(StatusCode::FORBIDDEN, "Account disabled", "This account is disabled."))
+            Err(PageError::new(StatusCode::FORBIDDEN, "Account disabled", "This account is disabled.").keyed("page-disabled"))
         }
     }
 }

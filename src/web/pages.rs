@@ -98,12 +98,14 @@ async fn consent_decision(
     form: web::Form<Decision>,
 ) -> Result<HttpResponse, PageError> {
     if !session::csrf_ok(&req, form.csrf.as_deref()) {
-        return Err(PageError::bad_request("Form expired", "Please go back to the app and try again."));
+        return Err(PageError::bad_request("Form expired", "Please go back to the app and try again.")
+            .keyed("page-consent-expired"));
     }
     let pending = authorize::load(&state, &req, &form.req).await?;
     let (client, request) = (&pending.client, &pending.request);
     let Some(sess) = session::current(&state, &req).await? else {
-        return Err(PageError::bad_request("Signed out", "Your session ended. Go back to the app and sign in again."));
+        return Err(PageError::bad_request("Signed out", "Your session ended. Go back to the app and sign in again.")
+            .keyed("page-session-ended"));
     };
     if form.decision != "allow" {
         let id = pending.id.clone();

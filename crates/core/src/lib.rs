@@ -9,6 +9,7 @@ pub mod authorize;
 pub mod error;
 pub mod freshness;
 pub mod linking;
+pub mod locale;
 pub mod params;
 pub mod pkce;
 pub mod redirect;
