@@ -163,6 +163,11 @@ fn sv_4_check_config_names_every_problem_with_file_and_key() {
     assert!(lines.iter().any(|l| l.contains("bad2.toml") && l.contains("surprise")), "{out}");
     assert!(lines.iter().any(|l| l.contains(&format!("brand{}login.html", std::path::MAIN_SEPARATOR))), "{out}");
 
+    let fr = write(dir.path(), "fr.toml", "default_locale = \"fr\"\n");
+    let (code, out, _) = run(bin().args(["--config", fr.to_str().unwrap(), "check-config"]));
+    assert_eq!(code, 2);
+    assert!(out.contains("default_locale") && out.contains("locales/fr.ftl"), "{out}");
+
     let bad = write(dir.path(), "bad.toml", "[database]\npool_sise = 3\n");
     let (code, _, err) = run(bin().args(["--config", bad.to_str().unwrap(), "check-config"]));
     assert_eq!(code, 2);

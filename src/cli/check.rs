@@ -12,7 +12,18 @@ pub async fn check_config(settings: &Settings, online: bool) -> Result<(), CliEr
     let env: Vec<(String, String)> = std::env::vars().collect();
     let mut problems = Vec::new();
     let providers = check_providers(settings, &env, &mut problems);
-    problems.extend(crate::respond::Templates::check(settings.templates_override()));
+    let template_problems = crate::respond::Templates::check(settings.templates_override());
+    if template_problems.is_empty()
+        && let Ok(t) = crate::respond::Templates::load(settings.templates_override())
+        && !t.locales().contains(&settings.default_locale)
+    {
+        problems.push(format!(
+            "key `default_locale`: no catalogue locales/{}.ftl (there are: {})",
+            settings.default_locale,
+            t.locales().join(", ")
+        ));
+    }
+    problems.extend(template_problems);
     if online && problems.is_empty() {
         problems.extend(check_online(settings, &env).await);
     }
