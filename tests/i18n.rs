@@ -46,6 +46,7 @@ async fn lc_1_a_browser_asking_for_korean_gets_korean_pages() {
     }
     let (_, consent) = page(&ko, &app.url(&loc)).await;
     assert!(consent.contains("접근을 허용할까요?") && consent.contains(">허용</button>"), "{consent}");
+    assert!(consent.contains("이메일 주소"), "standard scopes in Korean: {consent}");
     let (_, english) = page(&browser("en-GB"), &app.url("/login/dev")).await;
     assert!(english.contains("<html lang=\"en\">") && english.contains("Development sign-in"), "{english}");
     app.stop().await;

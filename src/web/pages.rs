@@ -68,7 +68,7 @@ async fn consent_page(
         .request
         .scopes
         .iter()
-        .map(|s| serde_json::json!({"name": s, "description": state.settings.scopes.get(s).cloned().unwrap_or_default()}))
+        .map(|s| serde_json::json!({"name": s, "description": scope_description(&state, s)}))
         .collect();
     let who = match decision.1 {
         Some(s) => state.db.run(move |c| crate::store::users::find(c, &s.user_id)).await?,
@@ -81,6 +81,19 @@ async fn consent_page(
     ctx.insert("scopes", &scopes);
     ctx.insert("signed_in_as", &who.and_then(|u| u.email.or(u.name).or(u.preferred_username)));
     Ok(html(state.templates.render("consent.html", &ctx)?, cookie))
+}
+
+/// [LC-1] A standard scope in the person's language (catalogue `scope-{name}`) unless the page is in English,
+/// where the `[scopes]` text of the configuration is shown; custom scopes always show the configured text.
+fn scope_description(state: &AppState, scope: &str) -> String {
+    let configured = state.settings.scopes.get(scope).cloned().unwrap_or_default();
+    let lang = crate::i18n::current();
+    match lang.as_deref() {
+        Some(l) if l != crate::i18n::BASE_LOCALE => {
+            state.templates.catalogue().message(l, &format!("scope-{scope}"), None).unwrap_or(configured)
+        }
+        _ => configured,
+    }
 }
 
 #[derive(serde::Deserialize)]
