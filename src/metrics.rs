@@ -138,8 +138,13 @@ impl Metrics {
 
     /// One HTTP request, by its route template (`unmatched` for none).
     pub fn request(&self, route: &str, method: &str, status: u16, seconds: f64) {
-        // Status codes are a bounded set of numbers.
+        // Status codes are a bounded set of numbers; a method outside the standard ones (a client can send any
+        // token) is `other`, so that no caller can grow the label set.
         let status = status.to_string();
+        let method = match method {
+            "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" => method,
+            _ => "other",
+        };
         self.http_requests.with_label_values(&[route, method, &status]).inc();
         self.http_duration.with_label_values(&[route]).observe(seconds);
     }
@@ -170,5 +175,18 @@ mod tests {
         let text = String::from_utf8(a.render()).unwrap();
         assert!(text.contains("bridgekeeper_http_requests_total{method=\"POST\",route=\"/token\",status=\"200\"} 1"));
         assert!(!String::from_utf8(b.render()).unwrap().contains("route=\"/token\""));
+    }
+
+    /// [MT-2] A caller cannot grow the label set with methods of its own.
+    #[test]
+    fn mt_2_unknown_methods_share_one_label() {
+        let m = Metrics::new().unwrap();
+        m.request("unmatched", "FROBNICATE", 404, 0.001);
+        m.request("unmatched", "XYZZY", 404, 0.001);
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(
+            text.contains("bridgekeeper_http_requests_total{method=\"other\",route=\"unmatched\",status=\"404\"} 2")
+        );
+        assert!(!text.contains("FROBNICATE"));
     }
 }
