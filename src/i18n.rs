@@ -148,6 +148,47 @@ impl tera::Function for Translate {
     }
 }
 
+/// The tera filter `localdate(lang=lang)`: Unix seconds as a UTC date and time in the catalogue's
+/// `format-datetime` pattern (chrono `strftime` syntax).
+pub struct LocalDate(pub Arc<Catalogue>);
+
+impl tera::Filter for LocalDate {
+    fn filter(&self, value: &tera::Value, args: &HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
+        let lang = args.get("lang").and_then(|v| v.as_str()).unwrap_or(BASE_LOCALE);
+        let Some(at) = value.as_i64().and_then(|t| chrono::DateTime::from_timestamp(t, 0)) else {
+            return Ok(value.clone());
+        };
+        let pattern = self.0.message(lang, "format-datetime", None).unwrap_or_else(|| "%Y-%m-%d %H:%M UTC".into());
+        Ok(tera::Value::String(at.format(&pattern).to_string()))
+    }
+}
+
+/// The tera filter `localnumber(lang=lang)`: an integer with the catalogue's `format-group-separator` between
+/// groups of three digits.
+pub struct LocalNumber(pub Arc<Catalogue>);
+
+impl tera::Filter for LocalNumber {
+    fn filter(&self, value: &tera::Value, args: &HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
+        let lang = args.get("lang").and_then(|v| v.as_str()).unwrap_or(BASE_LOCALE);
+        let Some(n) = value.as_i64() else { return Ok(value.clone()) };
+        let sep = self.0.message(lang, "format-group-separator", None).unwrap_or_else(|| ",".into());
+        Ok(tera::Value::String(group_digits(n, &sep)))
+    }
+}
+
+/// `1234567` → `1,234,567` (with `sep`).
+fn group_digits(n: i64, sep: &str) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push_str(sep);
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
 /// [LC-1] The language for a request: `ui_locales` in its query, then the cookie an earlier `ui_locales` set,
 /// then `Accept-Language`, then `default`. Returns the tag and whether it came from `ui_locales` (to be kept).
 pub fn choose(
@@ -198,6 +239,23 @@ mod tests {
         assert_eq!(c.message("fr", "hello", Some(&args)).unwrap(), "Hello Ada");
         assert!(c.message("en", "nope", None).is_none());
         assert_eq!(c.tags(), vec!["en", "ko"]);
+    }
+
+    #[test]
+    fn numbers_and_dates_take_the_locales_format() {
+        assert_eq!(group_digits(1_234_567, "."), "1.234.567");
+        assert_eq!(group_digits(999, ","), "999");
+        assert_eq!(group_digits(-1000, ","), "-1,000");
+        let files = vec![
+            ("en", "en.ftl".to_string(), "format-datetime = %Y-%m-%d %H:%M UTC\nformat-group-separator = ,\n"),
+            ("de", "de.ftl".to_string(), "format-datetime = %d.%m.%Y, %H:%M UTC\nformat-group-separator = .\n"),
+        ];
+        let c = Arc::new(Catalogue::new(files).unwrap());
+        let de: HashMap<String, tera::Value> = [("lang".to_string(), tera::Value::from("de"))].into();
+        let date = tera::Filter::filter(&LocalDate(c.clone()), &tera::Value::from(1_764_590_400), &de).unwrap();
+        assert_eq!(date, "01.12.2025, 12:00 UTC");
+        let n = tera::Filter::filter(&LocalNumber(c), &tera::Value::from(12_345), &de).unwrap();
+        assert_eq!(n, "12.345");
     }
 
     #[test]

@@ -57,6 +57,8 @@ impl Templates {
         let catalogue = std::sync::Arc::new(catalogue(&sources).map_err(|p| p.join("\n"))?);
         let mut tera = build(&sources).map_err(|(_, e)| e)?;
         tera.register_function("t", crate::i18n::Translate(catalogue.clone()));
+        tera.register_filter("localdate", crate::i18n::LocalDate(catalogue.clone()));
+        tera.register_filter("localnumber", crate::i18n::LocalNumber(catalogue.clone()));
         let assets = sources.into_iter().filter(|(n, _)| !is_template(n)).map(|(n, (_, b))| (n, b)).collect();
         Ok(Templates { tera, assets, catalogue })
     }
@@ -287,6 +289,22 @@ mod tests {
             }
         }
         assert!(seen >= 20, "found {seen} keyed pages");
+    }
+
+    /// [LC-1] Dates and numbers on the pages follow the page's language.
+    #[test]
+    fn lc_1_dates_and_numbers_follow_the_language() {
+        let t = Templates::builtin().unwrap();
+        let mut ctx = tera::Context::new();
+        for (k, v) in [("dev_mode", "false"), ("name", "\"App\""), ("client_id", "\"c1\""), ("secret", "\"s\"")] {
+            ctx.insert(k, &serde_json::from_str::<serde_json::Value>(v).unwrap());
+        }
+        ctx.insert("grace_until", &1_764_590_400i64);
+        ctx.insert("lang", "de");
+        let de = t.render("developer_secret.html", &ctx).unwrap();
+        assert!(de.contains("bis 01.12.2025, 12:00 UTC gültig"), "{de}");
+        ctx.insert("lang", "ko");
+        assert!(t.render("developer_secret.html", &ctx).unwrap().contains("2025년 12월 1일 12:00 UTC"));
     }
 
     #[test]

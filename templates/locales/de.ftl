@@ -1,5 +1,9 @@
 # Bridgekeeper's pages in German (Deutsch). Must have every message of en.ftl.
 
+## Formats (filters localdate and localnumber)
+format-datetime = %d.%m.%Y, %H:%M UTC
+format-group-separator = .
+
 ## base.html
 site-name = Bridgekeeper
 dev-banner = Entwicklungsmodus: Die Entwickler-Anmeldung lässt jeden herein. Nicht für den Produktivbetrieb.
@@ -98,7 +102,7 @@ app-status = Status
 app-disabled = deaktiviert
 app-active = aktiv
 app-previous-secret = Vorheriges Geheimnis
-app-works-until = gültig bis { $time } (Unix-Zeit)
+app-works-until = gültig bis { $time }
 app-discovery = Discovery
 app-sign-ins = Anmeldungen
 app-count-day = Letzte 24 Stunden:
@@ -117,7 +121,7 @@ app-grace = Nach einer Erneuerung bleibt das vorherige Geheimnis noch { $secs } 
 secret-title = Die Zugangsdaten Ihrer App
 secret-client-secret = Client-Geheimnis
 secret-copy-now = Kopieren Sie das Geheimnis jetzt: Es wird nur dieses eine Mal angezeigt.
-secret-grace = Das vorherige Geheimnis bleibt bis { $time } (Unix-Zeit) gültig.
+secret-grace = Das vorherige Geheimnis bleibt bis { $time } gültig.
 secret-public = Eine öffentliche App hat kein Geheimnis: Verwenden Sie PKCE (S256).
 secret-pending = Scopes, die auf die Freigabe der Administration warten: { $scopes }.
 secret-continue = Weiter zur App

@@ -1,6 +1,10 @@
 # Bridgekeeper's pages in English. Every other catalogue must have every message here (a test and
 # `check-config` say which one is missing). Variables are written { $name }.
 
+## Formats (filters localdate and localnumber)
+format-datetime = %Y-%m-%d %H:%M UTC
+format-group-separator = ,
+
 ## base.html
 site-name = Bridgekeeper
 dev-banner = Development mode: the dev sign-in lets anyone in. Not for production.
@@ -99,7 +103,7 @@ app-status = Status
 app-disabled = disabled
 app-active = active
 app-previous-secret = Previous secret
-app-works-until = works until { $time } (Unix time)
+app-works-until = works until { $time }
 app-discovery = Discovery
 app-sign-ins = Sign-ins
 app-count-day = Last 24 hours:
@@ -118,7 +122,7 @@ app-grace = After a rotation the previous secret keeps working for { $secs } sec
 secret-title = Your app's credentials
 secret-client-secret = Client secret
 secret-copy-now = Copy the secret now: it is shown only this once.
-secret-grace = The previous secret keeps working until { $time } (Unix time).
+secret-grace = The previous secret keeps working until { $time }.
 secret-public = A public app has no secret: use PKCE (S256).
 secret-pending = Scopes waiting for an admin's approval: { $scopes }.
 secret-continue = Continue to the app

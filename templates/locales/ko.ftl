@@ -1,5 +1,9 @@
 # Bridgekeeper's pages in Korean (한국어). Must have every message of en.ftl.
 
+## Formats (filters localdate and localnumber)
+format-datetime = %Y년 %-m월 %-d일 %H:%M UTC
+format-group-separator = ,
+
 ## base.html
 site-name = Bridgekeeper
 dev-banner = 개발 모드: 개발용 로그인은 누구나 들어올 수 있습니다. 운영 환경에서는 사용하지 마세요.
@@ -98,7 +102,7 @@ app-status = 상태
 app-disabled = 비활성화됨
 app-active = 활성
 app-previous-secret = 이전 비밀
-app-works-until = { $time }까지 유효 (Unix 시간)
+app-works-until = { $time }까지 유효
 app-discovery = 디스커버리
 app-sign-ins = 로그인 수
 app-count-day = 최근 24시간:
@@ -117,7 +121,7 @@ app-grace = 교체한 뒤에도 이전 비밀은 { $secs }초 동안 계속 유�
 secret-title = 앱 자격 증명
 secret-client-secret = 클라이언트 비밀
 secret-copy-now = 지금 비밀을 복사하세요. 이번 한 번만 표시됩니다.
-secret-grace = 이전 비밀은 { $time }(Unix 시간)까지 계속 유효합니다.
+secret-grace = 이전 비밀은 { $time }까지 계속 유효합니다.
 secret-public = 공개 앱에는 비밀이 없습니다. PKCE(S256)를 사용하세요.
 secret-pending = 관리자 승인을 기다리는 범위: { $scopes }.
 secret-continue = 앱으로 이동
