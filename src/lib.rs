@@ -13,6 +13,7 @@ pub mod i18n;
 pub mod metrics;
 pub mod oauth;
 pub mod ratelimit;
+pub mod reload;
 /// Scope rules live in the protocol core.
 pub use bridgekeeper_core::scopes;
 pub mod respond;

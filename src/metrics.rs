@@ -29,6 +29,7 @@ pub struct Metrics {
     pub cache: IntCounterVec,
     pub swept: IntCounterVec,
     pub config_reload_success: IntGauge,
+    pub config_last_reload: IntGauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -104,6 +105,9 @@ impl Metrics {
             IntGauge::new("config_reload_success", "1 if the configuration in force loaded without error")?;
         config_reload_success.set(1);
         r.register(Box::new(config_reload_success.clone()))?;
+        let config_last_reload =
+            IntGauge::new("config_last_reload_timestamp_seconds", "When the configuration was last (re)loaded")?;
+        r.register(Box::new(config_last_reload.clone()))?;
         Ok(Metrics {
             http_requests: counter(
                 &r,
@@ -132,6 +136,7 @@ impl Metrics {
             refresh_reuse,
             db_wait,
             config_reload_success,
+            config_last_reload,
             registry: r,
         })
     }

@@ -39,6 +39,7 @@ impl AppState {
             Duration::from_secs(settings.database.connect_timeout_secs),
         )?;
         db.observe_waits(metrics.db_wait.clone());
+        metrics.config_last_reload.set(clock.now());
         if settings.migrate_on_start {
             let d = db.clone();
             let n = tokio::task::spawn_blocking(move || d.migrate())

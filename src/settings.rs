@@ -62,6 +62,9 @@ pub struct Settings {
     pub developers: DeveloperSettings,
     pub registration: RegistrationSettings,
     pub linking: LinkingSettings,
+    /// The file given with `--config` (what a reload reads again); not a key of the file.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 /// Scopes that no self-service path (browser flow, developer portal, dynamic registration) can grant.
@@ -112,6 +115,7 @@ impl Settings {
         let mut settings: Settings = merged.try_deserialize().map_err(|e| SettingsError(e.to_string()))?;
         settings.interpolate(env)?;
         settings.resolve_paths(file);
+        settings.source = file.map(Path::to_path_buf);
         settings.validate(file)?;
         Ok(settings)
     }

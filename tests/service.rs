@@ -199,3 +199,98 @@ async fn sv_4_check_config_online_fetches_discovery_and_jwks() {
     drop(dir);
     idp.stop().await;
 }
+
+fn hangup(child: &Child) {
+    let ok = Command::new("kill").args(["-HUP", &child.0.id().to_string()]).status().unwrap().success();
+    assert!(ok, "kill -HUP");
+}
+
+async fn gauge(http: &reqwest::Client, metrics: &str, name: &str) -> Option<f64> {
+    let text = http.get(metrics).send().await.ok()?.text().await.ok()?;
+    let s = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).ok()?;
+    s.samples.iter().find(|x| x.metric == name).and_then(|x| match x.value {
+        prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => Some(v),
+        _ => None,
+    })
+}
+
+/// Polls `check` until it holds or 20 s pass.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// [HR-1] SIGHUP with a broken provider file keeps the broker serving the configuration in force, says why and
+/// sets `config_reload_success 0`; once the files are valid, a SIGHUP puts the new templates in force, and a
+/// changed `bind` is reported as needing a restart.
+#[tokio::test]
+async fn hr_1_sighup_validates_first_keeps_serving_on_error_and_swaps_when_valid() {
+    let db = common::test_db();
+    let conf = tempfile::tempdir().unwrap();
+    let (port, metrics_port) = (free_port(), free_port());
+    let text = format!(
+        "issuer = \"http://127.0.0.1:{port}\"\nbind = \"127.0.0.1:{port}\"\nmetrics_bind = \"127.0.0.1:{metrics_port}\"\ndatabase_url = \"{}\"\ndev_mode = true\ntemplates_dir = \"brand\"\nencryption_keys = \"{}\"\n",
+        database_url(&db),
+        common::TEST_ENCRYPTION_KEYS
+    );
+    let cfg = write(conf.path(), "config.toml", &text);
+    write(conf.path(), "providers/dev.toml", DEV_PROVIDER);
+    write(
+        conf.path(),
+        "brand/home.html",
+        "{% extends \"base.html\" %}{% block content %}FIRST HOME{% endblock content %}",
+    );
+    let log = conf.path().join("log.txt");
+    let child = Child(
+        bin()
+            .args(["--config", cfg.to_str().unwrap(), "serve"])
+            .current_dir(conf.path())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let metrics = format!("http://127.0.0.1:{metrics_port}/metrics");
+    eventually("ready", || async { http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == 200) })
+        .await;
+    let home = || async { http.get(format!("{base}/")).send().await.unwrap().text().await.unwrap() };
+    assert!(home().await.contains("FIRST HOME"));
+    assert_eq!(gauge(&http, &metrics, "bridgekeeper_config_reload_success").await, Some(1.0));
+
+    write(
+        conf.path(),
+        "brand/home.html",
+        "{% extends \"base.html\" %}{% block content %}SECOND HOME{% endblock content %}",
+    );
+    write(conf.path(), "providers/broken.toml", "kind = \"oidc\"\nclient_id = \"x\"\n");
+    hangup(&child);
+    eventually("reload refused", || async {
+        gauge(&http, &metrics, "bridgekeeper_config_reload_success").await == Some(0.0)
+    })
+    .await;
+    assert!(home().await.contains("FIRST HOME"), "the old configuration keeps serving");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("broken.toml") && logged.contains("issuer"), "{logged}");
+
+    std::fs::remove_file(conf.path().join("providers/broken.toml")).unwrap();
+    write(conf.path(), "config.toml", &text.replace(&format!("bind = \"127.0.0.1:{port}\""), "bind = \"127.0.0.1:1\""));
+    hangup(&child);
+    eventually("new templates in force", || async { home().await.contains("SECOND HOME") }).await;
+    assert_eq!(gauge(&http, &metrics, "bridgekeeper_config_reload_success").await, Some(1.0));
+    eventually("bind named as needing a restart", || async {
+        let logged = std::fs::read_to_string(&log).unwrap();
+        logged.lines().any(|l| l.contains("needs restart") && l.contains("bind"))
+    })
+    .await;
+    assert_eq!(http.get(format!("{base}/readyz")).send().await.unwrap().status(), 200, "still on the old bind");
+}

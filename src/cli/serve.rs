@@ -24,6 +24,8 @@ pub async fn serve(settings: Settings) -> Result<(), CliError> {
         StartError::Templates(m) => CliError::Config(m),
         other => CliError::Failed(other.to_string()),
     })?;
+    // Before the listener answers: from the first ready answer on, SIGHUP reloads instead of ending the process.
+    spawn_reload_on_hangup(state.clone());
     let server = crate::server::start(state.clone(), listener, None).map_err(|e| CliError::Failed(e.to_string()))?;
     if let Some(l) = metrics_listener {
         let metrics = crate::server::start_metrics(state.clone(), l).map_err(|e| CliError::Failed(e.to_string()))?;
@@ -32,4 +34,18 @@ pub async fn serve(settings: Settings) -> Result<(), CliError> {
     crate::sweeper::spawn(state);
     tracing::info!(%issuer, "bridgekeeper is ready");
     server.await.map_err(|e| CliError::Failed(e.to_string()))
+}
+
+/// [HR-1] SIGHUP re-reads and validates the files (`reload`); a bad set leaves the broker serving as it was.
+fn spawn_reload_on_hangup(state: std::sync::Arc<crate::state::AppState>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => return tracing::warn!(error = %e, "cannot listen for SIGHUP; reload needs a restart"),
+    };
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            crate::reload::reload(&state).await;
+        }
+    });
 }

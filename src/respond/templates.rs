@@ -4,21 +4,27 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use super::PageError;
 
 include!(concat!(env!("OUT_DIR"), "/builtin_assets.rs"));
 
-/// The loaded templates, assets and message catalogues.
+/// The templates, assets and message catalogues in force; a reload swaps them whole (`replace`).
 pub struct Templates {
+    current: RwLock<Arc<Loaded>>,
+}
+
+/// One consistent set of templates, assets and catalogues.
+struct Loaded {
     tera: tera::Tera,
     assets: BTreeMap<String, Vec<u8>>,
-    catalogue: std::sync::Arc<crate::i18n::Catalogue>,
+    catalogue: Arc<crate::i18n::Catalogue>,
 }
 
 impl std::fmt::Debug for Templates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Templates({})", self.tera.get_template_names().count())
+        write!(f, "Templates({})", self.loaded().tera.get_template_names().count())
     }
 }
 
@@ -54,22 +60,38 @@ impl Templates {
             return Err(problems.join("\n"));
         }
         let sources = sources(dir).map_err(|p| p.join("\n"))?;
-        let catalogue = std::sync::Arc::new(catalogue(&sources).map_err(|p| p.join("\n"))?);
+        let catalogue = Arc::new(catalogue(&sources).map_err(|p| p.join("\n"))?);
         let mut tera = build(&sources).map_err(|(_, e)| e)?;
         tera.register_function("t", crate::i18n::Translate(catalogue.clone()));
         tera.register_filter("localdate", crate::i18n::LocalDate(catalogue.clone()));
         tera.register_filter("localnumber", crate::i18n::LocalNumber(catalogue.clone()));
         let assets = sources.into_iter().filter(|(n, _)| !is_template(n)).map(|(n, (_, b))| (n, b)).collect();
-        Ok(Templates { tera, assets, catalogue })
+        Ok(Templates { current: RwLock::new(Arc::new(Loaded { tera, assets, catalogue })) })
+    }
+
+    fn loaded(&self) -> Arc<Loaded> {
+        match self.current.read() {
+            Ok(l) => l.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Puts `other` in force at once (a reload that validated it); pages being rendered finish with the old set.
+    pub fn replace(&self, other: Templates) {
+        let next = other.loaded();
+        match self.current.write() {
+            Ok(mut l) => *l = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
     }
 
     /// The languages there are catalogues for.
     pub fn locales(&self) -> Vec<String> {
-        self.catalogue.tags()
+        self.loaded().catalogue.tags()
     }
 
-    pub fn catalogue(&self) -> &crate::i18n::Catalogue {
-        &self.catalogue
+    pub fn catalogue(&self) -> Arc<crate::i18n::Catalogue> {
+        self.loaded().catalogue.clone()
     }
 
     /// Every problem with the templates (`check-config`): one line each, naming the file.
@@ -104,7 +126,7 @@ impl Templates {
             let lang = crate::i18n::current();
             ctx.insert("lang", lang.as_deref().unwrap_or(crate::i18n::BASE_LOCALE));
         }
-        self.tera.render(name, &ctx).map_err(|e| {
+        self.loaded().tera.render(name, &ctx).map_err(|e| {
             tracing::error!(template = name, error = %error_chain(&e), "template rendering failed");
             PageError::new(
                 actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -116,13 +138,13 @@ impl Templates {
     }
 
     /// A static asset by its name under the templates folder (e.g. `static/style.css`).
-    pub fn asset(&self, name: &str) -> Option<&[u8]> {
-        self.assets.get(name).map(Vec::as_slice)
+    pub fn asset(&self, name: &str) -> Option<Vec<u8>> {
+        self.loaded().assets.get(name).cloned()
     }
 
     /// The names of the templates loaded.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.tera.get_template_names()
+    pub fn names(&self) -> Vec<String> {
+        self.loaded().tera.get_template_names().map(String::from).collect()
     }
 }
 
@@ -327,7 +349,7 @@ mod tests {
         ctx.insert("dev_mode", &false);
         ctx.insert("issuer", "http://x");
         assert!(t.render("home.html", &ctx).unwrap().contains("OWN HOME"));
-        assert!(t.names().any(|n| n == "login.html"));
+        assert!(t.names().iter().any(|n| n == "login.html"));
     }
 
     #[test]

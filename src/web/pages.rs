@@ -36,10 +36,9 @@ async fn asset(state: web::Data<AppState>, name: web::Path<String>) -> HttpRespo
         _ => return HttpResponse::NotFound().finish(),
     };
     match state.templates.asset(&format!("static/{name}")) {
-        Some(bytes) => HttpResponse::Ok()
-            .content_type(kind)
-            .insert_header(("Cache-Control", "public, max-age=3600"))
-            .body(bytes.to_vec()),
+        Some(bytes) => {
+            HttpResponse::Ok().content_type(kind).insert_header(("Cache-Control", "public, max-age=3600")).body(bytes)
+        }
         None => HttpResponse::NotFound().finish(),
     }
 }
