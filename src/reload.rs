@@ -49,9 +49,7 @@ fn validate(config: Option<&Path>) -> Result<(Settings, Templates), Vec<String>>
     let new = Settings::load(config).map_err(|e| vec![e.0])?;
     let env: Vec<(String, String)> = std::env::vars().collect();
     let mut problems = Vec::new();
-    if let Err(e) = crate::upstream::config::load_dir(&new.providers_dir, &env) {
-        problems.push(e);
-    }
+    problems.extend(crate::upstream::config::check_dir(&new.providers_dir, &env).1);
     let templates = match Templates::load(new.templates_override()) {
         Ok(t) => Some(t),
         Err(e) => {

@@ -2,8 +2,6 @@
 //! and every template, one line per problem naming the file and the key; exit 2 when any. Contacts nothing
 //! unless `--online`, which fetches each enabled OIDC provider's discovery document and JWKS.
 
-use std::path::{Path, PathBuf};
-
 use super::CliError;
 use crate::settings::Settings;
 use crate::upstream::config::{ProviderConfig, ProviderKind};
@@ -43,53 +41,17 @@ pub async fn check_config(settings: &Settings, online: bool) -> Result<(), CliEr
     Ok(())
 }
 
-/// Every `*.toml` of `providers_dir` on its own, so that each broken file is reported.
+/// Every provider file on its own, so that each broken file is reported.
 fn check_providers(settings: &Settings, env: &[(String, String)], problems: &mut Vec<String>) -> Vec<ProviderConfig> {
-    let dir = &settings.providers_dir;
-    let files = match provider_files(dir) {
-        Ok(f) => f,
-        Err(e) => {
-            problems.push(e);
-            return Vec::new();
-        }
-    };
-    let mut loaded: Vec<ProviderConfig> = Vec::new();
-    for file in files {
-        match crate::upstream::config::load_file(&file, env) {
-            Ok(p) => {
-                if let Some(other) = loaded.iter().find(|o| o.id == p.id) {
-                    problems.push(format!(
-                        "{}: key `id`: `{}` is also used by {}",
-                        file.display(),
-                        p.id,
-                        other.file.display()
-                    ));
-                    continue;
-                }
-                check_provider(settings, &p, problems);
-                loaded.push(p);
-            }
-            Err(e) => problems.push(e),
-        }
+    if !settings.providers_dir.exists() {
+        eprintln!("note: providers_dir {} does not exist: no upstream providers", settings.providers_dir.display());
+    }
+    let (loaded, found) = crate::upstream::config::check_dir(&settings.providers_dir, env);
+    problems.extend(found);
+    for p in &loaded {
+        check_provider(settings, p, problems);
     }
     loaded
-}
-
-fn provider_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("note: providers_dir {} does not exist: no upstream providers", dir.display());
-            return Ok(Vec::new());
-        }
-        Err(e) => return Err(format!("providers_dir {}: {e}", dir.display())),
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
-    Ok(files)
 }
 
 /// What `serve` checks about a provider beyond its own file.
