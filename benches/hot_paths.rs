@@ -28,7 +28,8 @@ fn claims() -> AccessClaims {
 
 fn signing(c: &mut Criterion) {
     for alg in [Alg::Es256, Alg::EdDsa, Alg::Rs256] {
-        let key = SigningKey::from_row(&generate(alg, 0, "current").unwrap()).unwrap();
+        let key =
+            SigningKey::from_row(&generate(alg, 0, bridgekeeper::store::keys::KeyState::Current).unwrap()).unwrap();
         let claims = claims();
         c.bench_function(&format!("sign access token {}", alg.as_str()), |b| {
             b.iter(|| jws::sign(&key, ACCESS_TOKEN_TYP, &claims).unwrap())
@@ -59,7 +60,7 @@ fn scopes(c: &mut Criterion) {
 
 fn introspection_decision(c: &mut Criterion) {
     for alg in [Alg::Es256, Alg::EdDsa] {
-        let row = generate(alg, 0, "current").unwrap();
+        let row = generate(alg, 0, bridgekeeper::store::keys::KeyState::Current).unwrap();
         let key = SigningKey::from_row(&row).unwrap();
         let ring = KeyRing::from_rows(&[row], &Sealer::from_spec("").unwrap()).unwrap();
         let token = jws::sign(&key, ACCESS_TOKEN_TYP, &claims()).unwrap();

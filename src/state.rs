@@ -43,7 +43,7 @@ pub const CLIENT_CACHE_SECS: u64 = 5;
 
 type Verdict = std::sync::Arc<(crate::tokens::claims::AccessClaims, Option<crate::store::users::User>)>;
 
-/// Read-through caches of what can be re-read from the database (entries carry `store::epoch`).
+/// Read-through caches of what can be re-read from the database (entries carry `Db::epoch`).
 pub struct Caches {
     pub clients: moka::sync::Cache<String, (u64, Option<crate::store::clients::Client>)>,
     pub tokens: moka::sync::Cache<String, (u64, Verdict)>,

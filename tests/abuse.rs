@@ -4,6 +4,7 @@
 //! callers ([RL-3], [RL-4]); loopback is not exempt; throttled answers are 429 + Retry-After.
 
 mod common;
+use common::clients::ClientBuilder;
 
 use common::TestApp;
 use common::oauth::*;
@@ -18,18 +19,14 @@ async fn limited(failures: u32, requests: u32) -> TestApp {
     TestApp::spawn_with(move |s| {
         base(s);
         s.dev_mode = true;
-        s.clients = vec![bridgekeeper::settings::StaticClient {
-            client_id: "app".into(),
-            client_secret: Some(bridgekeeper::secret::Secret::new(SECRET)),
-            name: None,
-            redirect_uris: vec![RP.into()],
-            post_logout_redirect_uris: vec![],
-            allowed_scopes: vec!["openid".into(), "email".into()],
-            grant_types: vec!["authorization_code".into(), "client_credentials".into()],
-            skip_consent: true,
-            require_pkce: false,
-            token_endpoint_auth_method: None,
-        }];
+        s.clients = vec![
+            ClientBuilder::confidential("app", SECRET)
+                .redirect(RP)
+                .scopes(&["openid", "email"])
+                .grants(&["authorization_code", "client_credentials"])
+                .skip_consent()
+                .build(),
+        ];
     })
     .await
 }
@@ -58,7 +55,6 @@ async fn failed_client_authentications_are_throttled_per_address_and_client() {
         .await
         .unwrap();
     assert_eq!(r.status(), 429, "introspection is throttled for this address too");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -73,7 +69,6 @@ async fn forged_login_callbacks_are_throttled() {
     assert_eq!(r.status(), 429);
     assert!(r.headers().get("retry-after").is_some());
     assert!(r.text().await.unwrap().contains("Too many attempts"), "a readable page");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -85,7 +80,6 @@ async fn every_address_has_a_request_ceiling() {
     }
     assert!(statuses.iter().take(2).all(|s| *s == 200), "the burst is served");
     assert!(statuses.contains(&429), "then the ceiling applies");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -94,7 +88,6 @@ async fn successful_traffic_is_not_throttled_by_the_failure_budget() {
     for _ in 0..50 {
         assert_eq!(token(&app, ("app", SECRET), &[("grant_type", "client_credentials")]).await.status(), 200);
     }
-    app.stop().await;
 }
 
 /// A client whose requests come from `ip` (any 127.0.0.0/8 address is this machine's loopback).
@@ -150,7 +143,6 @@ async fn rl_1_valid_credentials_never_locked_out_by_other_addresses() {
         cc(&app, &from([127, 0, 0, i]), "wrong", None).await;
         assert_eq!(cc(&app, &victim, SECRET, None).await, 200);
     }
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -168,7 +160,6 @@ async fn rl_1_failures_on_a_client_id_from_many_addresses_raise_one_audit_event_
     };
     let (events, total) = bridgekeeper::store::audit::page(&mut conn, &filter, 10, 0).unwrap();
     assert_eq!(total, 1, "one alarm, not one row per failure: {events:?}");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -193,7 +184,6 @@ async fn rl_2_forwarded_headers_are_believed_only_from_trusted_proxies() {
         cc(&app, &direct, "wrong", Some(&format!("203.0.113.{i}"))).await;
     }
     assert_eq!(cc(&app, &direct, SECRET, Some("203.0.113.200")).await, 429);
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -222,22 +212,17 @@ async fn rl_2_a_forwarded_header_the_proxy_did_not_write_is_not_believed() {
         send("wrong", format!("203.0.113.{i}")).await;
     }
     assert_eq!(send(SECRET, "203.0.113.99".into()).await, 429, "a self-written Forwarded header escapes no budget");
-    app.stop().await;
 }
 
 fn limited_clients() -> Vec<bridgekeeper::settings::StaticClient> {
-    vec![bridgekeeper::settings::StaticClient {
-        client_id: "app".into(),
-        client_secret: Some(bridgekeeper::secret::Secret::new(SECRET)),
-        name: None,
-        redirect_uris: vec![RP.into()],
-        post_logout_redirect_uris: vec![],
-        allowed_scopes: vec!["openid".into(), "email".into()],
-        grant_types: vec!["authorization_code".into(), "client_credentials".into()],
-        skip_consent: true,
-        require_pkce: false,
-        token_endpoint_auth_method: None,
-    }]
+    vec![
+        ClientBuilder::confidential("app", SECRET)
+            .redirect(RP)
+            .scopes(&["openid", "email"])
+            .grants(&["authorization_code", "client_credentials"])
+            .skip_consent()
+            .build(),
+    ]
 }
 
 #[actix_web::test]
@@ -261,7 +246,6 @@ async fn rl_3_the_default_request_ceiling_is_a_real_limit() {
         limited += t.await.unwrap();
     }
     assert!(limited > 0, "3,200 requests from one address as fast as possible meet the default ceiling");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -282,5 +266,4 @@ async fn rl_4_anonymous_state_creating_endpoints_have_a_tighter_budget() {
     let other = from([127, 0, 0, 5]);
     let r = other.get(app.url("/authorize")).query(&auth_query(&[("scope", "openid")])).send().await.unwrap();
     assert_ne!(r.status(), 429, "nor are other addresses");
-    app.stop().await;
 }

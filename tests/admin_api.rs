@@ -2,6 +2,7 @@
 //! errors, clients, users (disable revokes everything), consents, audit, the OpenAPI document.
 
 mod common;
+use common::clients::ClientBuilder;
 
 use bridgekeeper::settings::StaticClient;
 use common::TestApp;
@@ -11,18 +12,11 @@ use serde_json::{Value, json};
 const ADMIN_SECRET: &str = "admin-secret-for-tests";
 
 fn admin_client() -> StaticClient {
-    StaticClient {
-        client_id: "ops".into(),
-        client_secret: Some(bridgekeeper::secret::Secret::new(ADMIN_SECRET)),
-        name: Some("Ops automation".into()),
-        redirect_uris: vec![],
-        post_logout_redirect_uris: vec![],
-        allowed_scopes: vec!["admin".into()],
-        grant_types: vec!["client_credentials".into()],
-        skip_consent: false,
-        require_pkce: false,
-        token_endpoint_auth_method: None,
-    }
+    ClientBuilder::confidential("ops", ADMIN_SECRET)
+        .name("Ops automation")
+        .scopes(&["admin"])
+        .grants(&["client_credentials"])
+        .build()
 }
 
 /// The standard test app plus the admin client `ops`; `app` also holds `admin` (to show the browser never grants it).
@@ -75,7 +69,6 @@ async fn admin_api_missing_invalid_or_insufficient_token_is_401_or_403() {
 
     let t = admin_token(&app).await;
     assert_eq!(get(&app, "/admin/api/clients", &t).await.status(), 200);
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -158,7 +151,6 @@ async fn admin_api_clients_crud_pagination_and_json_errors() {
     let audit: Value = get(&app, "/admin/api/audit?event=client_removed", &t).await.json().await.unwrap();
     assert_eq!(audit["items"][0]["client_id"], id.as_str());
     assert_eq!(audit["items"][0]["detail"]["actor"], "admin-api:ops");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -181,7 +173,6 @@ async fn admin_api_rotated_secret_keeps_the_old_one_for_the_grace_period() {
     app.clock.advance(301);
     assert_eq!(token(&app, ("other", "other-secret"), &cc).await.status(), 401, "old secret after the grace period");
     assert_eq!(token(&app, ("other", &new), &cc).await.status(), 200);
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -228,7 +219,6 @@ async fn admin_api_disabling_a_user_revokes_sessions_refresh_tokens_and_introspe
     let audit: Value =
         get(&app, &format!("/admin/api/audit?user_id={uid}&event=user_disabled"), &t).await.json().await.unwrap();
     assert_eq!(audit["total"], 1);
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -262,5 +252,4 @@ async fn admin_api_revoke_unlink_providers_keys_and_openapi() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     assert!(doc["paths"]["/admin/api/clients/{client_id}/secret"]["post"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
-    app.stop().await;
 }

@@ -4,6 +4,7 @@
 //! allowed it.
 
 mod common;
+use common::clients::ClientBuilder;
 
 use common::TestApp;
 use serde_json::{Value, json};
@@ -16,18 +17,9 @@ async fn spawn_reg() -> TestApp {
     TestApp::spawn_with(|s| {
         s.registration.enabled = true;
         s.registration.initial_access_token = bridgekeeper::secret::Secret::new(IAT);
-        s.clients = vec![bridgekeeper::settings::StaticClient {
-            client_id: "ops".into(),
-            client_secret: Some(bridgekeeper::secret::Secret::new(ADMIN_SECRET)),
-            name: None,
-            redirect_uris: vec![],
-            post_logout_redirect_uris: vec![],
-            allowed_scopes: vec!["admin".into()],
-            grant_types: vec!["client_credentials".into()],
-            skip_consent: false,
-            require_pkce: false,
-            token_endpoint_auth_method: None,
-        }];
+        s.clients = vec![
+            ClientBuilder::confidential("ops", ADMIN_SECRET).scopes(&["admin"]).grants(&["client_credentials"]).build(),
+        ];
     })
     .await
 }
@@ -83,7 +75,6 @@ async fn ca_4_registered_auth_method_is_enforced() {
     let (id, secret) = creds(&post);
     assert_eq!(introspect_as(&app, &id, &secret, false).await, 200);
     assert_eq!(introspect_as(&app, &id, &secret, true).await, 401, "registered post, used basic");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -118,21 +109,14 @@ async fn cc_1_client_credentials_for_dynamic_clients_only_once_an_admin_allows_i
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["client_credentials_allowed"], true);
     assert_eq!(cc().await.0, 200, "then it works");
-    app.stop().await;
 }
 
 fn static_client(id: &str, method: Option<&str>) -> bridgekeeper::settings::StaticClient {
-    bridgekeeper::settings::StaticClient {
-        client_id: id.into(),
-        client_secret: Some(bridgekeeper::secret::Secret::new("static-secret")),
-        name: None,
-        redirect_uris: vec!["https://rp.example/cb".into()],
-        post_logout_redirect_uris: vec![],
-        allowed_scopes: vec!["openid".into()],
-        grant_types: vec!["authorization_code".into()],
-        skip_consent: false,
-        require_pkce: false,
-        token_endpoint_auth_method: method.map(String::from),
+    let b = ClientBuilder::confidential(id, "static-secret").redirect("https://rp.example/cb").scopes(&["openid"]);
+    let b = b.grants(&["authorization_code"]);
+    match method {
+        Some(m) => b.auth_method(m).build(),
+        None => b.build(),
     }
 }
 
@@ -152,7 +136,6 @@ async fn ca_4_config_clients_keep_their_method_and_legacy_ones_accept_both() {
     assert_eq!(introspect_as(&app, "basic-only", "static-secret", false).await, 401);
     assert_eq!(introspect_as(&app, "legacy", "static-secret", true).await, 200, "no key: as before");
     assert_eq!(introspect_as(&app, "legacy", "static-secret", false).await, 200, "no key: as before");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -186,7 +169,6 @@ async fn ca_4_admin_api_clients_get_client_secret_basic_unless_told() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400, "unsupported methods are refused");
-    app.stop().await;
 }
 
 #[test]
@@ -255,5 +237,4 @@ async fn ca_4_portal_apps_record_and_enforce_their_auth_method() {
         assert_eq!(introspect_as(&app, &id, &secret, true).await, basic, "{method} via Basic");
         assert_eq!(introspect_as(&app, &id, &secret, false).await, post, "{method} via the form body");
     }
-    app.stop().await;
 }

@@ -3,24 +3,19 @@
 //! the one the broker issued to this browser, so a cookie + token pair chosen by someone else is refused.
 
 mod common;
+use common::clients::ClientBuilder;
 
 use common::TestApp;
 use common::fake_idp::FakeIdp;
 use common::oauth::*;
 
 fn app_client() -> bridgekeeper::settings::StaticClient {
-    bridgekeeper::settings::StaticClient {
-        client_id: "app".into(),
-        client_secret: Some(bridgekeeper::secret::Secret::new(SECRET)),
-        name: None,
-        redirect_uris: vec![RP.into()],
-        post_logout_redirect_uris: vec![],
-        allowed_scopes: vec!["openid".into(), "email".into()],
-        grant_types: vec!["authorization_code".into()],
-        skip_consent: true,
-        require_pkce: false,
-        token_endpoint_auth_method: None,
-    }
+    ClientBuilder::confidential("app", SECRET)
+        .redirect(RP)
+        .scopes(&["openid", "email"])
+        .grants(&["authorization_code"])
+        .skip_consent()
+        .build()
 }
 
 fn set_cookies(r: &reqwest::Response) -> Vec<String> {
@@ -77,7 +72,6 @@ async fn ck_1_cookies_carry_the_host_prefix_when_the_issuer_is_https() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400, "an unprefixed cookie is ignored over https");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -99,8 +93,6 @@ async fn ck_1_the_login_binding_cookie_carries_the_host_prefix() {
     assert!(r.status().is_redirection(), "the prefixed login cookie binds the callback: {}", r.status());
     let loc = complete(&app, r, "ada@example.com").await;
     assert!(param(&loc, "code").is_some(), "{loc}");
-    app.stop().await;
-    idp.stop().await;
 }
 
 #[actix_web::test]
@@ -130,5 +122,4 @@ async fn ck_2_a_self_chosen_csrf_cookie_and_token_pair_is_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    app.stop().await;
 }

@@ -57,26 +57,23 @@ fn seed(db: &Db) -> Vec<String> {
         },
     )
     .unwrap();
-    store::clients::insert(
-        &mut c,
-        &store::clients::Client {
-            client_id: "app".into(),
-            secret_hash: Some(hash_token(SECRET)),
-            name: "app".into(),
-            redirect_uris: vec!["https://rp.example/cb".into()],
-            post_logout_redirect_uris: vec![],
-            allowed_scopes: vec!["openid".into(), "offline_access".into()],
-            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-            skip_consent: true,
-            require_pkce: false,
-            source: "config".into(),
-            disabled: false,
-            created_at: now,
-            updated_at: now,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let client = store::clients::Client {
+        client_id: "app".into(),
+        secret_hash: Some(hash_token(SECRET)),
+        name: "app".into(),
+        redirect_uris: vec!["https://rp.example/cb".into()],
+        post_logout_redirect_uris: vec![],
+        allowed_scopes: vec!["openid".into(), "offline_access".into()],
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        skip_consent: true,
+        require_pkce: false,
+        source: "config".into(),
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+        ..Default::default()
+    };
+    db.write_blocking(|w| store::clients::insert(w, &client)).unwrap();
     (0..FAMILIES)
         .map(|i| {
             let gid = format!("g{i}");

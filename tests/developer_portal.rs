@@ -88,7 +88,6 @@ async fn dp_1_portal_needs_a_session_and_the_developers_group_or_allow_list() {
         .await
         .unwrap();
     assert_eq!(http.get(app.url("/developer")).send().await.unwrap().status(), 200);
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -128,7 +127,6 @@ async fn dp_2_register_rejects_bad_redirect_uris_and_shows_the_secret_once() {
     let other = browser();
     sign_in(&app, &other, "cy@dev.example").await;
     assert_eq!(other.get(app.url(&format!("/developer/apps/{id}"))).send().await.unwrap().status(), 404);
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -156,7 +154,6 @@ async fn dp_3_a_registered_app_signs_a_person_in_and_counts_it() {
     assert_eq!(t["scope"], "email groups openid");
     let page = http.get(app.url(&format!("/developer/apps/{id}"))).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Last 24 hours: <strong>1</strong>"), "{page}");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -203,5 +200,4 @@ async fn dp_4_rotate_edit_disable_delete() {
     assert_eq!(location(&r), "/developer");
     assert_eq!(http.get(app.url(&base)).send().await.unwrap().status(), 404);
     assert_eq!(authenticates(&app, &id, &new).await, 401);
-    app.stop().await;
 }

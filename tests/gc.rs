@@ -4,6 +4,7 @@
 //! available as `bridgekeeper gc [--dry-run]`.
 
 mod common;
+use common::clients::ClientBuilder;
 
 use std::time::Duration;
 
@@ -121,7 +122,7 @@ fn login(state: &str, expires_at: i64) -> store::upstream_logins::UpstreamLogin 
 }
 
 /// Expired and live rows of every kind; returns what a sweep at NOW must leave.
-fn seed(c: &mut DbConn) {
+fn seed(c: &mut store::Write<'_>) {
     store::users::insert(c, &user("u1")).unwrap();
     let client = store::clients::Client {
         client_id: "c1".into(),
@@ -135,14 +136,14 @@ fn seed(c: &mut DbConn) {
         store::auth_requests::insert(c, &pending(&format!("req-old-{i}"), NOW - 1)).unwrap();
         store::upstream_logins::insert(c, &login(&format!("login-old-{i}"), NOW - 1)).unwrap();
         store::revoked::insert(c, &format!("jti-old-{i}"), NOW - 1).unwrap();
-        let mut e = store::audit::AuditEvent::new(NOW - 91 * 86_400, "login");
+        let mut e = store::audit::AuditEvent::new(NOW - 91 * 86_400, store::audit::AuditKind::Login);
         e.id = format!("audit-old-{i}");
         store::audit::record(c, &e).unwrap();
     }
     store::auth_requests::insert(c, &pending("req-live", NOW + 60)).unwrap();
     store::upstream_logins::insert(c, &login("login-live", NOW + 60)).unwrap();
     store::revoked::insert(c, "jti-live", NOW + 60).unwrap();
-    store::audit::record(c, &store::audit::AuditEvent::new(NOW - 89 * 86_400, "login")).unwrap();
+    store::audit::record(c, &store::audit::AuditEvent::new(NOW - 89 * 86_400, store::audit::AuditKind::Login)).unwrap();
     store::codes::insert(c, &code("code-old", NOW - 601)).unwrap();
     store::codes::insert(c, &code("code-tombstone", NOW - 10)).unwrap();
     // A family past its absolute lifetime (5 rotated tokens), a revoked one, and a live one with a rotated token.
@@ -193,8 +194,12 @@ fn gc_1_expired_rows_are_swept_in_batches_keeping_what_still_matters() {
     let t = common::test_db();
     let db = Db::open(&t.url, 4, Duration::from_secs(5)).unwrap();
     db.migrate().unwrap();
+    db.write_blocking(|w| {
+        seed(w);
+        Ok(())
+    })
+    .unwrap();
     let mut c = db.conn().unwrap();
-    seed(&mut c);
     let dry = sweep(&mut c, NOW, &policy(2), true).unwrap();
     assert_eq!(dry, EXPECTED.to_vec(), "--dry-run counts the same rows");
     assert_eq!(count(&mut c, "auth_requests"), 8, "a dry run removes nothing");
@@ -222,7 +227,11 @@ fn gc_1_several_instances_sweeping_at_once_remove_each_row_once() {
     let t = common::test_db();
     let db = Db::open(&t.url, 8, Duration::from_secs(10)).unwrap();
     db.migrate().unwrap();
-    seed(&mut db.conn().unwrap());
+    db.write_blocking(|w| {
+        seed(w);
+        Ok(())
+    })
+    .unwrap();
     let handles: Vec<_> = (0..4)
         .map(|_| {
             let db = db.clone();
@@ -266,18 +275,14 @@ async fn gc_2_a_thousand_anonymous_authorize_and_login_requests_leave_the_databa
     let app = TestApp::spawn_with(move |s| {
         s.providers_dir = providers;
         s.rate_limits.enabled = false;
-        s.clients = vec![bridgekeeper::settings::StaticClient {
-            client_id: "app".into(),
-            client_secret: Some(bridgekeeper::secret::Secret::new(SECRET)),
-            name: None,
-            redirect_uris: vec![RP.into()],
-            post_logout_redirect_uris: vec![],
-            allowed_scopes: vec!["openid".into()],
-            grant_types: vec!["authorization_code".into()],
-            skip_consent: true,
-            require_pkce: false,
-            token_endpoint_auth_method: None,
-        }];
+        s.clients = vec![
+            ClientBuilder::confidential("app", SECRET)
+                .redirect(RP)
+                .scopes(&["openid"])
+                .grants(&["authorization_code"])
+                .skip_consent()
+                .build(),
+        ];
     })
     .await;
     let before = all_counts(&mut app.state.db.conn().unwrap());
@@ -299,8 +304,6 @@ async fn gc_2_a_thousand_anonymous_authorize_and_login_requests_leave_the_databa
     for ((table, a), (_, b)) in after.iter().zip(&before) {
         assert!(a <= b, "{table}: {a} rows after the sweep, {b} before the requests");
     }
-    app.stop().await;
-    idp.stop().await;
 }
 
 #[test]

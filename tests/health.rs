@@ -1,6 +1,7 @@
 //! /healthz and /readyz, and the headers every response carries.
 
 mod common;
+use common::clients::ClientBuilder;
 
 use common::TestApp;
 
@@ -18,7 +19,6 @@ async fn healthz_answers_and_carries_request_id_and_security_headers() {
     assert!(!h.get("content-security-policy").unwrap().to_str().unwrap().contains("unsafe-inline"));
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["status"], "ok");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -29,7 +29,6 @@ async fn readyz_is_ready_with_database_and_keys() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["database"], true);
     assert_eq!(body["keys"], true);
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -37,7 +36,6 @@ async fn unknown_path_is_404_not_500() {
     let app = TestApp::spawn().await;
     let r = app.http.get(app.url("/no/such/page")).send().await.unwrap();
     assert_eq!(r.status(), 404);
-    app.stop().await;
 }
 
 /// A TCP relay to PostgreSQL that the test can cut and restore, to play "database down".
@@ -111,7 +109,6 @@ async fn readyz_fails_while_database_is_down_and_recovers_by_itself() {
         }
     }
     assert!(recovered, "readyz must recover without a restart");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -129,18 +126,12 @@ async fn token_endpoint_answers_503_json_while_the_database_is_down_and_recovers
     let via = via.to_string();
     let app = TestApp::spawn_with(move |s| {
         s.database_url = via;
-        s.clients = vec![bridgekeeper::settings::StaticClient {
-            client_id: "m2m".into(),
-            client_secret: Some(bridgekeeper::secret::Secret::new("pw")),
-            name: None,
-            redirect_uris: vec![],
-            post_logout_redirect_uris: vec![],
-            allowed_scopes: vec!["email".into()],
-            grant_types: vec!["client_credentials".into(), "refresh_token".into()],
-            skip_consent: false,
-            require_pkce: false,
-            token_endpoint_auth_method: None,
-        }];
+        s.clients = vec![
+            ClientBuilder::confidential("m2m", "pw")
+                .scopes(&["email"])
+                .grants(&["client_credentials", "refresh_token"])
+                .build(),
+        ];
     })
     .await;
     let cc = || async {
@@ -183,5 +174,4 @@ async fn token_endpoint_answers_503_json_while_the_database_is_down_and_recovers
         }
     }
     assert!(ok, "full recovery without a restart");
-    app.stop().await;
 }

@@ -3,6 +3,7 @@
 //! (its `at_hash` is the left half of SHA-512, OIDC Core errata).
 
 mod common;
+use common::clients::ClientBuilder;
 
 use common::oauth::*;
 use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
@@ -32,22 +33,17 @@ async fn rp_verifies_at_hash(alg: &str, jws_alg: CoreJwsSigningAlgorithm) {
     assert_eq!(*signing_alg, jws_alg);
     let actual = AccessTokenHash::from_token(&at, signing_alg, id.signing_key(&verifier).unwrap()).unwrap();
     assert_eq!(actual, expected, "{alg}: at_hash as the RP computes it");
-    app.stop().await;
 }
 
 fn spawn_clients() -> Vec<bridgekeeper::settings::StaticClient> {
-    vec![bridgekeeper::settings::StaticClient {
-        client_id: "app".into(),
-        client_secret: Some(bridgekeeper::secret::Secret::new(SECRET)),
-        name: None,
-        redirect_uris: vec![RP.into()],
-        post_logout_redirect_uris: vec![],
-        allowed_scopes: vec!["openid".into(), "email".into()],
-        grant_types: vec!["authorization_code".into()],
-        skip_consent: true,
-        require_pkce: false,
-        token_endpoint_auth_method: None,
-    }]
+    vec![
+        ClientBuilder::confidential("app", SECRET)
+            .redirect(RP)
+            .scopes(&["openid", "email"])
+            .grants(&["authorization_code"])
+            .skip_consent()
+            .build(),
+    ]
 }
 
 #[actix_web::test]

@@ -2,6 +2,7 @@
 //! introspection, revocation, logout) at TRACE level, then a grep of everything logged for every value used.
 
 mod common;
+use common::clients::ClientBuilder;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -39,18 +40,15 @@ async fn no_secret_code_or_token_is_logged() {
     let providers = dir.path().to_path_buf();
     let app = TestApp::spawn_with(move |s| {
         s.providers_dir = providers;
-        s.clients = vec![bridgekeeper::settings::StaticClient {
-            client_id: "app".into(),
-            client_secret: Some(bridgekeeper::secret::Secret::new(SECRET)),
-            name: None,
-            redirect_uris: vec![RP.into()],
-            post_logout_redirect_uris: vec!["https://rp.example/bye".into()],
-            allowed_scopes: vec!["openid".into(), "email".into(), "offline_access".into()],
-            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-            skip_consent: true,
-            require_pkce: false,
-            token_endpoint_auth_method: None,
-        }];
+        s.clients = vec![
+            ClientBuilder::confidential("app", SECRET)
+                .redirect(RP)
+                .post_logout("https://rp.example/bye")
+                .scopes(&["openid", "email", "offline_access"])
+                .grants(&["authorization_code", "refresh_token"])
+                .skip_consent()
+                .build(),
+        ];
     })
     .await;
 
@@ -117,7 +115,6 @@ async fn no_secret_code_or_token_is_logged() {
         assert!(!text.contains(v.as_str()), "a secret value reached the logs: {}…", &v[..v.len().min(12)]);
     }
     assert!(!text.contains("state-value-123456"), "query strings are not logged");
-    app.stop().await;
 }
 
 /// Follows redirects (broker and upstream) until the app's redirect URI; the chooser has one provider.

@@ -2,6 +2,7 @@
 //! an expired hint without a session, asks the person to confirm before anything ends or anyone is redirected.
 
 mod common;
+use common::clients::ClientBuilder;
 
 use bridgekeeper::settings::StaticClient;
 use common::TestApp;
@@ -10,18 +11,13 @@ use common::oauth::*;
 const EVIL_BYE: &str = "https://evil.example/bye";
 
 fn client(id: &str, secret: &str, redirect: &str, bye: &str) -> StaticClient {
-    StaticClient {
-        client_id: id.into(),
-        client_secret: Some(bridgekeeper::secret::Secret::new(secret)),
-        name: None,
-        redirect_uris: vec![redirect.into()],
-        post_logout_redirect_uris: vec![bye.into()],
-        allowed_scopes: vec!["openid".into(), "email".into()],
-        grant_types: vec!["authorization_code".into()],
-        skip_consent: true,
-        require_pkce: false,
-        token_endpoint_auth_method: None,
-    }
+    ClientBuilder::confidential(id, secret)
+        .redirect(redirect)
+        .post_logout(bye)
+        .scopes(&["openid", "email"])
+        .grants(&["authorization_code"])
+        .skip_consent()
+        .build()
 }
 
 async fn spawn() -> TestApp {
@@ -94,7 +90,6 @@ async fn lo_6_foreign_id_token_hint_asks_for_confirmation() {
     assert_eq!(r.status(), 303);
     assert!(location(&r).starts_with(EVIL_BYE));
     assert!(!signed_in(&app).await);
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -107,7 +102,6 @@ async fn lo_6_own_id_token_hint_signs_out_at_once() {
     let r = logout(&app, &mine, "https://rp.example/bye").await;
     assert_eq!(r.status(), 303, "an expired hint of the signed-in user is still a good hint");
     assert!(!signed_in(&app).await);
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -121,5 +115,4 @@ async fn lo_6_expired_hint_without_a_session_asks_for_confirmation() {
     let r = logout(&app, &hint, "https://rp.example/bye").await;
     assert_eq!(r.status(), 200, "no session, expired hint: the person confirms");
     assert!(r.text().await.unwrap().contains("Sign out?"));
-    app.stop().await;
 }

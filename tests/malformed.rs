@@ -2,6 +2,7 @@
 //! shape, never a redirect to an unregistered URI; and across the whole corpus no change to the database.
 
 mod common;
+use common::clients::ClientBuilder;
 
 use common::TestApp;
 use common::oauth::*;
@@ -393,18 +394,16 @@ async fn malformed_request_corpus() {
     let app = TestApp::spawn_with(|s| {
         s.dev_mode = true;
         s.rate_limits.enabled = false;
-        s.clients = vec![bridgekeeper::settings::StaticClient {
-            client_id: "app".into(),
-            client_secret: Some(bridgekeeper::secret::Secret::new(SECRET)),
-            name: None,
-            redirect_uris: vec![RP.into(), "https://rp.example/cb?dummy1=lorem&dummy2=ipsum".into()],
-            post_logout_redirect_uris: vec!["https://rp.example/bye".into()],
-            allowed_scopes: vec!["openid".into(), "email".into()],
-            grant_types: vec!["authorization_code".into(), "refresh_token".into(), "client_credentials".into()],
-            skip_consent: true,
-            require_pkce: false,
-            token_endpoint_auth_method: None,
-        }];
+        s.clients = vec![
+            ClientBuilder::confidential("app", SECRET)
+                .redirect(RP)
+                .redirect("https://rp.example/cb?dummy1=lorem&dummy2=ipsum")
+                .post_logout("https://rp.example/bye")
+                .scopes(&["openid", "email"])
+                .grants(&["authorization_code", "refresh_token", "client_credentials"])
+                .skip_consent()
+                .build(),
+        ];
     })
     .await;
     let before = counts(&app).await;
@@ -465,5 +464,4 @@ async fn malformed_request_corpus() {
     assert!(failures.is_empty(), "{} failed:\n{}", failures.len(), failures.join("\n"));
     assert_eq!(before, after, "no state change in the database");
     assert!(run >= 100, "the corpus is substantial: {run}");
-    app.stop().await;
 }

@@ -1,6 +1,7 @@
 //! Discovery, JWKS and the authorization endpoint, black-box over HTTP (security.md §1–3).
 
 mod common;
+use common::clients::ClientBuilder;
 
 use common::oauth::*;
 
@@ -33,7 +34,6 @@ async fn md_1_3_4_discovery_is_exact_complete_and_truthful() {
     let oauth: serde_json::Value =
         app.http.get(app.url("/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
     assert_eq!(oauth["issuer"], d["issuer"]);
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -52,7 +52,6 @@ async fn md_6_jwks_keys_have_distinct_kids_and_no_private_members() {
             assert!(k.get(private).is_none());
         }
     }
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -90,7 +89,6 @@ async fn happy_path_code_flow_with_pkce_tokens_verify_through_jwks() {
     let ui: serde_json::Value = ui.json().await.unwrap();
     assert_eq!(ui["sub"], id["sub"]);
     assert_eq!(ui["email_verified"], true);
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -103,7 +101,6 @@ async fn az_5_10_19_registered_query_kept_state_exact_iss_present() {
     assert!(loc.starts_with("https://rp.example/cb?dummy1=lorem&dummy2=ipsum&code="), "{loc}");
     assert_eq!(param(&loc, "state").unwrap(), state);
     assert_eq!(param(&loc, "iss").unwrap(), app.base);
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -125,7 +122,6 @@ async fn az_2_unregistered_redirect_uri_shows_error_page() {
         let body = r.text().await.unwrap();
         assert!(body.contains("Request id"), "readable page: {body}");
     }
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -134,7 +130,6 @@ async fn az_2_unknown_client_shows_error_page() {
     let r = authorize(&app, &auth_query(&[("client_id", "nobody")])).await;
     assert_eq!(r.status(), 400);
     assert!(r.headers().get("location").is_none());
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -143,7 +138,6 @@ async fn az_4_missing_redirect_uri_with_two_registered_is_an_error_page() {
     let r = authorize(&app, &auth_query(&[("redirect_uri", "")])).await;
     assert_eq!(r.status(), 400);
     assert!(r.headers().get("location").is_none());
-    app.stop().await;
 }
 
 async fn redirected_error(app: &common::TestApp, extra: &[(&str, &str)]) -> (String, String) {
@@ -175,7 +169,6 @@ async fn az_6_7_8_17_errors_redirect_with_state_and_iss() {
     assert_eq!(param(&location(&r), "error").unwrap(), "invalid_request", "AZ-8 duplicate parameter");
     let (err, st) = redirected_error(&app, &[("state", ""), ("response_type", "token")]).await;
     assert_eq!((err.as_str(), st.as_str()), ("unsupported_response_type", ""), "no state sent, none returned");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -205,7 +198,6 @@ async fn pk_1_2_3_pkce_rules_at_the_authorization_endpoint() {
     let loc = location(&r);
     assert!(loc.starts_with("http://127.0.0.1:5555/cb?"), "AZ-3 loopback port may vary: {loc}");
     assert_eq!(param(&loc, "error").unwrap(), "invalid_request", "PK-2 public client needs PKCE");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -216,7 +208,6 @@ async fn az_1_post_authorization_request_works_and_unknown_params_are_ignored() 
     let r = app.http.post(app.url("/authorize")).form(&q).send().await.unwrap();
     let loc = complete(&app, r, "ada@example.com").await;
     assert!(param(&loc, "code").is_some(), "{loc}");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -231,7 +222,6 @@ async fn az_12_prompt_none_without_session_is_login_required_and_with_session_is
     let (_, b) = verify_jwt(&app, second["id_token"].as_str().unwrap()).await;
     assert_eq!(a["sub"], b["sub"]);
     assert_eq!(a["auth_time"], b["auth_time"]);
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -251,7 +241,6 @@ async fn az_13_14_prompt_login_and_max_age_force_a_fresh_login() {
     assert!(location(&r).starts_with("/login"), "max_age exceeded");
     let r = authorize(&app, &auth_query(&[("max_age", "10000")])).await;
     assert!(location(&r).starts_with(RP), "max_age not exceeded: silent");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -287,7 +276,6 @@ async fn consent_is_remembered_forced_by_prompt_consent_and_deny_gives_access_de
         .await
         .unwrap();
     assert_eq!(r.status(), 400, "CSRF token checked");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -301,7 +289,6 @@ async fn az_15_id_token_hint_silent_for_same_user_and_refused_when_forged() {
     let mut forged = hint.to_string();
     forged.push('x');
     assert_eq!(redirected_error(&app, &[("prompt", "none"), ("id_token_hint", &forged)]).await.0, "invalid_request");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -341,7 +328,6 @@ async fn session_and_csrf_cookies_are_httponly_samesite_host_only() {
             && !session.contains("Secure"),
         "{session}"
     );
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -350,7 +336,6 @@ async fn dev_sign_in_is_refused_unless_dev_mode() {
     let r =
         app.http.post(app.url("/login/dev")).form(&[("req", "x"), ("email", "a@example.com")]).send().await.unwrap();
     assert_eq!(r.status(), 404);
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -358,18 +343,13 @@ async fn cookies_are_secure_and_hsts_is_sent_when_the_issuer_is_https() {
     let app = common::TestApp::spawn_with(|s| {
         s.issuer = "https://broker.example".into();
         s.dev_mode = true;
-        s.clients = vec![bridgekeeper::settings::StaticClient {
-            client_id: "app".into(),
-            client_secret: Some(bridgekeeper::secret::Secret::new(SECRET)),
-            name: None,
-            redirect_uris: vec![RP.into()],
-            post_logout_redirect_uris: vec![],
-            allowed_scopes: vec!["openid".into()],
-            grant_types: vec!["authorization_code".into()],
-            skip_consent: false,
-            require_pkce: false,
-            token_endpoint_auth_method: None,
-        }];
+        s.clients = vec![
+            ClientBuilder::confidential("app", SECRET)
+                .redirect(RP)
+                .scopes(&["openid"])
+                .grants(&["authorization_code"])
+                .build(),
+        ];
     })
     .await;
     let r = authorize(&app, &auth_query(&[("scope", "openid")])).await;
@@ -384,5 +364,4 @@ async fn cookies_are_secure_and_hsts_is_sent_when_the_issuer_is_https() {
         .find(|c| c.starts_with("__Host-bk_csrf="))
         .unwrap();
     assert!(csrf.contains("Secure") && csrf.contains("HttpOnly") && csrf.contains("Path=/"), "{csrf}");
-    app.stop().await;
 }

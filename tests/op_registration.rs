@@ -51,7 +51,6 @@ async fn rg_0_registration_is_off_by_default_and_not_advertised() {
     let d: Value =
         app.http.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
     assert_eq!(d["registration_endpoint"], app.url("/register"));
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -97,7 +96,6 @@ async fn rg_1_register_returns_201_with_credentials_and_all_metadata() {
     assert_eq!(r.status(), 201);
     let c: Value = r.json().await.unwrap();
     assert!(c.get("client_secret").is_none() && c.get("client_secret_expires_at").is_none());
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -140,7 +138,6 @@ async fn rg_2_bad_metadata_is_400_invalid_redirect_uri_or_invalid_client_metadat
         let r = register(&app, Some(IAT), &body).await;
         assert_eq!(json_error(r).await, (400, code.to_string()), "{body}");
     }
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -194,5 +191,4 @@ async fn rg_3_read_update_delete_with_the_registration_access_token() {
         .await
         .unwrap();
     assert_eq!(json_error(r).await, (401, "invalid_client".into()), "the deleted client cannot authenticate");
-    app.stop().await;
 }

@@ -2,6 +2,7 @@
 //! introspection, revocation, logout, key rotation (security.md §4–12, §19).
 
 mod common;
+use common::clients::ClientBuilder;
 
 use common::oauth::*;
 
@@ -21,7 +22,6 @@ async fn tk_1_2_get_and_json_bodies_are_refused_with_no_store() {
     assert_eq!(json_error(r).await, (400, "invalid_request".into()));
     let r = token(&app, ("app", SECRET), &[("grant_type", "password")]).await;
     assert_eq!(json_error(r).await, (400, "unsupported_grant_type".into()));
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -57,7 +57,6 @@ async fn ca_1_2_3_client_authentication() {
         .await
         .unwrap();
     assert_eq!(json_error(r).await.1, "invalid_client", "public clients cannot use client_credentials");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -71,7 +70,6 @@ async fn client_credentials_token_has_client_as_subject_and_narrowed_scope() {
     assert_eq!(c["sub"], "app");
     let r = token(&app, ("app", SECRET), &[("grant_type", "client_credentials"), ("scope", "openid")]).await;
     assert_eq!(json_error(r).await.1, "invalid_scope");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -92,7 +90,6 @@ async fn ac_1_code_reuse_is_invalid_grant_and_revokes_the_first_tokens() {
     )
     .await;
     assert_eq!(json_error(r).await.1, "invalid_grant", "refresh token of the first use revoked");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -121,7 +118,6 @@ async fn ac_2_3_4_code_is_bound_to_client_redirect_uri_and_lifetime() {
     let r =
         token(&app, ("app", SECRET), &[("grant_type", "authorization_code"), ("code", &c), ("redirect_uri", RP)]).await;
     assert_eq!(json_error(r).await.1, "invalid_grant", "AC-4 expired");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -136,7 +132,6 @@ async fn ac_5_concurrent_redemptions_exactly_one_succeeds() {
     );
     let ok = [a.status(), b.status(), d.status()].iter().filter(|s| s.as_u16() == 200).count();
     assert_eq!(ok, 1);
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -162,7 +157,6 @@ async fn pk_4_5_pkce_verifier_checked_and_downgrade_refused() {
     )
     .await;
     assert_eq!(json_error(r).await.1, "invalid_grant", "PK-5 downgrade");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -201,7 +195,6 @@ async fn public_client_code_flow_with_pkce_and_client_id() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "public clients refresh with client_id");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -240,7 +233,6 @@ async fn rt_1_3_4_5_refresh_rotation_reuse_narrowing_and_binding() {
     let r = token(&app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", &rt2)]).await;
     assert_eq!(json_error(r).await.1, "invalid_grant", "RT-4 the whole family is revoked");
     assert_eq!(userinfo(&app, t2["access_token"].as_str().unwrap()).await.status(), 401, "and its access tokens");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -262,7 +254,6 @@ async fn concurrent_refreshes_with_one_token_exactly_one_succeeds_and_the_winner
     let next = winners[0]["refresh_token"].as_str().unwrap();
     let r = token(&app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", next)]).await;
     assert_eq!(r.status(), 200, "racing duplicates did not fire reuse detection on the winner's family");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -283,7 +274,6 @@ async fn rt_4_reuse_within_the_grace_window_is_refused_without_revoking_after_it
     assert_eq!(json_error(r).await.1, "invalid_grant");
     let r = token(&app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", &rt3)]).await;
     assert_eq!(json_error(r).await.1, "invalid_grant", "reuse after the window revokes the family");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -300,7 +290,6 @@ async fn refresh_token_only_with_offline_access_and_idle_expiry() {
     )
     .await;
     assert_eq!(json_error(r).await.1, "invalid_grant", "idle lifetime");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -328,7 +317,6 @@ async fn br_1_2_3_4_userinfo_bearer_rules() {
     assert_eq!(userinfo(&app, cc["access_token"].as_str().unwrap()).await.status(), 403, "BR-6");
     app.clock.advance(601);
     assert_eq!(userinfo(&app, at).await.status(), 401, "expired");
-    app.stop().await;
 }
 
 async fn introspect(app: &common::TestApp, who: (&str, &str), tok: &str) -> serde_json::Value {
@@ -358,7 +346,6 @@ async fn in_1_2_3_4_introspection() {
     assert_eq!(introspect(&app, ("app", SECRET), rt).await["active"], true, "refresh tokens too");
     assert_eq!(introspect(&app, ("other", "other-secret"), at).await, serde_json::json!({"active": false}), "IN-4");
     assert_eq!(introspect(&app, ("app", SECRET), "garbage").await, serde_json::json!({"active": false}), "IN-2");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -387,7 +374,6 @@ async fn rv_1_to_5_revocation() {
     assert_eq!(revoke(("app", SECRET), vec![("token", at.into())]).await.status(), 200);
     assert_eq!(userinfo(&app, at).await.status(), 401, "access token revoked by jti");
     assert_eq!(introspect(&app, ("app", SECRET), at).await["active"], false);
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -435,7 +421,6 @@ async fn lo_2_3_4_logout_ends_sso_and_redirects_only_where_registered() {
     let r = app.http.get(app.url("/logout")).send().await.unwrap();
     assert_eq!(r.status(), 200, "LO-4 no params: confirmation page");
     assert!(r.text().await.unwrap().contains("Sign out?"));
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -457,7 +442,6 @@ async fn offline_access_survives_logout() {
     )
     .await;
     assert_eq!(r.status(), 200);
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -482,7 +466,6 @@ async fn md_7_key_rotation_keeps_old_tokens_verifiable() {
     let new_kid = jsonwebtoken::decode_header(t2["access_token"].as_str().unwrap()).unwrap().kid.unwrap();
     assert_ne!(old_kid, new_kid, "new tokens signed with the new key");
     verify_jwt(&app, t2["id_token"].as_str().unwrap()).await;
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -495,7 +478,7 @@ async fn es256_and_eddsa_are_selectable() {
         .await;
         app.state
             .db
-            .run(|c| {
+            .write(|c| {
                 bridgekeeper::store::clients::insert(
                     c,
                     &bridgekeeper::store::clients::Client {
@@ -531,18 +514,14 @@ async fn rt_4_grace_zero_is_strict() {
     let app = common::TestApp::spawn_with(|s| {
         s.tokens.refresh_reuse_grace_secs = 0;
         s.dev_mode = true;
-        s.clients = vec![bridgekeeper::settings::StaticClient {
-            client_id: "app".into(),
-            client_secret: Some(bridgekeeper::secret::Secret::new(SECRET)),
-            name: None,
-            redirect_uris: vec![RP.into()],
-            post_logout_redirect_uris: vec![],
-            allowed_scopes: vec!["openid".into(), "offline_access".into()],
-            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-            skip_consent: true,
-            require_pkce: false,
-            token_endpoint_auth_method: None,
-        }];
+        s.clients = vec![
+            ClientBuilder::confidential("app", SECRET)
+                .redirect(RP)
+                .scopes(&["openid", "offline_access"])
+                .grants(&["authorization_code", "refresh_token"])
+                .skip_consent()
+                .build(),
+        ];
     })
     .await;
     let t = exchange(&app, &code(&app, &[("scope", "openid offline_access")]).await).await;
@@ -553,7 +532,6 @@ async fn rt_4_grace_zero_is_strict() {
     assert_eq!(json_error(r).await.1, "invalid_grant");
     let r = token(&app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", &rt2)]).await;
     assert_eq!(json_error(r).await.1, "invalid_grant", "an immediate replay revokes the family");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -564,7 +542,7 @@ async fn tokens_of_a_disabled_client_are_inactive() {
     assert_eq!(userinfo(&app, &at).await.status(), 200);
     app.state
         .db
-        .run(|c| {
+        .write(|c| {
             let mut cl = bridgekeeper::store::clients::find(c, "app")?.unwrap();
             cl.disabled = true;
             bridgekeeper::store::clients::update(c, &cl)
@@ -572,7 +550,6 @@ async fn tokens_of_a_disabled_client_are_inactive() {
         .await
         .unwrap();
     assert_eq!(userinfo(&app, &at).await.status(), 401, "a disabled client's access token is refused");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -581,18 +558,14 @@ async fn id_tokens_rs256_and_access_tokens_es256_from_one_jwks() {
         s.tokens.signing_alg = "RS256".into();
         s.tokens.access_token_alg = "ES256".into();
         s.dev_mode = true;
-        s.clients = vec![bridgekeeper::settings::StaticClient {
-            client_id: "app".into(),
-            client_secret: Some(bridgekeeper::secret::Secret::new(SECRET)),
-            name: None,
-            redirect_uris: vec![RP.into()],
-            post_logout_redirect_uris: vec![],
-            allowed_scopes: vec!["openid".into()],
-            grant_types: vec!["authorization_code".into()],
-            skip_consent: true,
-            require_pkce: false,
-            token_endpoint_auth_method: None,
-        }];
+        s.clients = vec![
+            ClientBuilder::confidential("app", SECRET)
+                .redirect(RP)
+                .scopes(&["openid"])
+                .grants(&["authorization_code"])
+                .skip_consent()
+                .build(),
+        ];
     })
     .await;
     let t = exchange(&app, &code(&app, &[("scope", "openid")]).await).await;
@@ -605,5 +578,4 @@ async fn id_tokens_rs256_and_access_tokens_es256_from_one_jwks() {
         app.http.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
     let algs = d["id_token_signing_alg_values_supported"].as_array().unwrap();
     assert!(algs.contains(&"RS256".into()));
-    app.stop().await;
 }

@@ -67,7 +67,7 @@ fn seeded() -> (Db, common::TestDb) {
     assert_eq!(db.migrate().unwrap(), 0, "a second run applies nothing");
     let mut c = db.conn().unwrap();
     store::users::insert(&mut c, &user("u1", "ada@example.com")).unwrap();
-    store::clients::insert(&mut c, &client("c1")).unwrap();
+    db.write_blocking(|w| store::clients::insert(w, &client("c1"))).unwrap();
     (db, t)
 }
 
@@ -99,7 +99,7 @@ fn users_and_identities_round_trip() {
     assert_eq!(store::identities::find(&mut c, "acme", "248289761001").unwrap(), Some(ident));
     assert_eq!(store::identities::list_for_user(&mut c, "u1").unwrap().len(), 1);
     assert!(store::identities::delete(&mut c, "u1", "i1").unwrap());
-    assert!(store::users::set_disabled(&mut c, "u1", true, 9).unwrap());
+    assert!(db.write_blocking(|w| store::users::set_disabled(w, "u1", true, 9)).unwrap());
     assert!(store::users::find(&mut c, "u1").unwrap().unwrap().disabled);
     assert_eq!(store::users::list(&mut c, 10, 0).unwrap().len(), 1);
 }
@@ -109,17 +109,20 @@ fn clients_round_trip_and_upsert() {
     let (db, _t) = seeded();
     let mut c = db.conn().unwrap();
     assert_eq!(store::clients::find(&mut c, "c1").unwrap(), Some(client("c1")));
-    assert!(matches!(store::clients::insert(&mut c, &client("c1")), Err(store::StoreError::Conflict)));
+    assert!(matches!(
+        db.write_blocking(|w| store::clients::insert(w, &client("c1"))),
+        Err(store::StoreError::Conflict)
+    ));
     let mut changed = client("c1");
     changed.redirect_uris.push("https://app.example/cb2".into());
     changed.source = "config".into();
-    store::clients::upsert(&mut c, &changed).unwrap();
-    store::clients::upsert(&mut c, &client("c2")).unwrap();
+    db.write_blocking(|w| store::clients::upsert(w, &changed)).unwrap();
+    db.write_blocking(|w| store::clients::upsert(w, &client("c2"))).unwrap();
     assert_eq!(store::clients::find(&mut c, "c1").unwrap().unwrap().redirect_uris.len(), 2);
     assert_eq!(store::clients::list(&mut c).unwrap().len(), 2);
-    assert!(store::clients::set_secret_hash(&mut c, "c2", "h", 3).unwrap());
-    assert!(store::clients::delete(&mut c, "c2").unwrap());
-    assert!(!store::clients::delete(&mut c, "c2").unwrap());
+    assert!(db.write_blocking(|w| store::clients::set_secret_hash(w, "c2", "h", 3)).unwrap());
+    assert!(db.write_blocking(|w| store::clients::delete(w, "c2")).unwrap());
+    assert!(!db.write_blocking(|w| store::clients::delete(w, "c2")).unwrap());
 }
 
 #[test]
@@ -151,10 +154,10 @@ fn consents_sessions_and_audit_round_trip() {
     store::sessions::insert(&mut c, &s).unwrap();
     assert_eq!(store::sessions::find_active(&mut c, "h1", 50).unwrap(), Some(s));
     assert_eq!(store::sessions::find_active(&mut c, "h1", 100).unwrap(), None, "expired");
-    assert!(store::sessions::revoke(&mut c, "h1", 60).unwrap());
+    assert!(db.write_blocking(|w| store::sessions::revoke(w, "h1", 60)).unwrap());
     assert_eq!(store::sessions::find_active(&mut c, "h1", 61).unwrap(), None, "revoked");
 
-    let e = store::audit::AuditEvent::new(7, "login").user("u1").client("c1").provider("dev");
+    let e = store::audit::AuditEvent::new(7, store::audit::AuditKind::Login).user("u1").client("c1").provider("dev");
     store::audit::record(&mut c, &e).unwrap();
     assert_eq!(store::audit::list(&mut c, 10).unwrap(), vec![e]);
 }
@@ -232,7 +235,7 @@ fn refresh_tokens_rotate_once_and_revoking_the_grant_ends_the_family() {
     refresh::insert(&mut c, &rt("r2")).unwrap();
     assert!(matches!(refresh::spend(&mut c, "r1", 21).unwrap(), refresh::Use::Reused(_)));
     assert!(grants::is_active(&mut c, "g1", 30).unwrap());
-    assert!(grants::revoke(&mut c, "g1", 30).unwrap());
+    assert!(db.write_blocking(|w| store::grants::revoke(w, "g1", 30)).unwrap());
     assert!(!grants::is_active(&mut c, "g1", 31).unwrap());
     assert!(matches!(refresh::spend(&mut c, "r2", 31).unwrap(), refresh::Use::Dead(Some(_))));
     assert!(matches!(refresh::spend(&mut c, "zz", 31).unwrap(), refresh::Use::Dead(None)));
@@ -244,10 +247,10 @@ fn grants_are_revoked_by_user_client_and_by_session_except_offline() {
     let mut c = db.conn().unwrap();
     grants::insert(&mut c, &grant("online")).unwrap();
     grants::insert(&mut c, &grants::Grant { scope: "openid offline_access".into(), ..grant("offline") }).unwrap();
-    assert_eq!(grants::revoke_online_for_session(&mut c, "sess", 50).unwrap(), 1);
+    assert_eq!(db.write_blocking(|w| store::grants::revoke_online_for_session(w, "sess", 50)).unwrap(), 1);
     assert!(!grants::is_active(&mut c, "online", 51).unwrap());
     assert!(grants::is_active(&mut c, "offline", 51).unwrap());
-    assert_eq!(grants::revoke_for_user_client(&mut c, "u1", "c1", 52).unwrap(), 1);
+    assert_eq!(db.write_blocking(|w| store::grants::revoke_for_user_client(w, "u1", "c1", 52)).unwrap(), 1);
     assert!(!grants::is_active(&mut c, "offline", 53).unwrap());
     assert!(!grants::is_active(&mut c, "offline", 20_000).unwrap());
 }

@@ -2,6 +2,7 @@
 //! worked against the broker before the rule existed.
 
 mod common;
+use common::clients::ClientBuilder;
 
 use bridgekeeper::accounts::linking::{self, Outcome};
 use bridgekeeper::accounts::users::FederatedIdentity;
@@ -33,7 +34,6 @@ async fn tb_4_allowing_consent_never_skips_a_fresh_login_the_app_asked_for() {
     let t = exchange(&app, &code(&app, &[("max_age", "0")]).await).await;
     let (_, id) = verify_jwt(&app, t["id_token"].as_str().unwrap()).await;
     assert!(id["auth_time"].as_i64().unwrap() >= before);
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -48,7 +48,6 @@ async fn az_24_an_unsupported_response_mode_is_refused_not_answered_in_the_query
     }
     let r = authorize(&app, &auth_query(&[("response_mode", "query")])).await;
     assert!(location(&r).starts_with("/login"), "query is the default and accepted");
-    app.stop().await;
 }
 
 async fn pending_len(app: &common::TestApp, login_location: &str) -> usize {
@@ -77,7 +76,6 @@ async fn gc_2_anonymous_authorization_requests_store_only_what_the_broker_unders
     assert_eq!(param(&loc, "error").as_deref(), Some("invalid_request"));
     let r = authorize(&app, &auth_query(&[("login_hint", &"l".repeat(600))])).await;
     assert_eq!(param(&location(&r), "error").as_deref(), Some("invalid_request"), "login_hint beyond its limit");
-    app.stop().await;
 }
 
 fn fed(provider: &str, issuer: &str, subject: &str) -> FederatedIdentity {
@@ -115,7 +113,6 @@ async fn tb_1c_a_provider_re_pointed_at_another_issuer_never_maps_its_subjects_o
     let a = run(oauth2("api-a")).await;
     assert_ne!(run(oauth2("api-b")).await, a);
     assert_eq!(run(oauth2("api-a")).await, a);
-    app.stop().await;
 }
 
 #[test]
@@ -144,24 +141,19 @@ async fn tb_5b_a_sign_in_outside_the_pending_request_never_satisfies_its_prompt_
     let r = app.http.get(app.url(&format!("/authorize/resume?req={req}"))).send().await.unwrap();
     let loc = location(&r);
     assert!(loc.starts_with("/login"), "a code was issued without the sign-in the request asked for: {loc}");
-    app.stop().await;
 }
 
 #[actix_web::test]
 async fn ca_4_a_wrong_method_never_tells_a_guesser_that_the_secret_was_right() {
     let app = common::TestApp::spawn_with(|s| {
-        s.clients = vec![bridgekeeper::settings::StaticClient {
-            client_id: "basic-only".into(),
-            client_secret: Some(bridgekeeper::secret::Secret::new("the-right-secret")),
-            name: None,
-            redirect_uris: vec![RP.into()],
-            post_logout_redirect_uris: vec![],
-            allowed_scopes: vec!["openid".into()],
-            grant_types: vec!["client_credentials".into()],
-            skip_consent: false,
-            require_pkce: false,
-            token_endpoint_auth_method: Some("client_secret_basic".into()),
-        }];
+        s.clients = vec![
+            ClientBuilder::confidential("basic-only", "the-right-secret")
+                .redirect(RP)
+                .scopes(&["openid"])
+                .grants(&["client_credentials"])
+                .auth_method("client_secret_basic")
+                .build(),
+        ];
     })
     .await;
     let post = |secret: &'static str| {
@@ -183,7 +175,6 @@ async fn ca_4_a_wrong_method_never_tells_a_guesser_that_the_secret_was_right() {
     };
     assert_eq!(right, wrong);
     assert_eq!(describe("the-right-secret").await, describe("a-wrong-guess").await, "the same answer either way");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -196,7 +187,6 @@ async fn tb_7_a_grant_whose_sign_in_is_gone_is_refused_at_refresh() {
     let rt = t["refresh_token"].as_str().unwrap();
     let r = token(&app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", rt)]).await;
     assert_eq!(json_error(r).await.1, "invalid_grant", "fails closed: nothing says which upstream must vouch");
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -214,5 +204,4 @@ async fn tb_4b_a_pending_request_is_answered_only_in_the_browser_that_started_it
     }
     let r = attacker.get(app.url(&loc)).send().await.unwrap();
     assert_ne!(r.status(), 400, "the browser that started it still can");
-    app.stop().await;
 }

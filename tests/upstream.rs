@@ -2,6 +2,7 @@
 //! replayed and forged callbacks, scope mapping, claim and group mapping, and the linking rules.
 
 mod common;
+use common::clients::ClientBuilder;
 
 use common::TestApp;
 use common::fake_idp::{FakeIdp, Tamper, User};
@@ -85,21 +86,13 @@ async fn spawn_in(providers: std::path::PathBuf) -> TestApp {
 fn spawn_config() -> impl FnOnce(&mut bridgekeeper::settings::Settings) {
     |s| {
         s.dev_mode = true;
-        s.clients = vec![bridgekeeper::settings::StaticClient {
-            client_id: "app".into(),
-            client_secret: Some(bridgekeeper::secret::Secret::new(SECRET)),
-            name: Some("App app".into()),
-            redirect_uris: vec![RP.into()],
-            post_logout_redirect_uris: vec![],
-            allowed_scopes: ["openid", "profile", "email", "offline_access", "groups"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-            skip_consent: false,
-            require_pkce: false,
-            token_endpoint_auth_method: None,
-        }];
+        s.clients = vec![
+            ClientBuilder::confidential("app", SECRET)
+                .name("App app")
+                .redirect(RP)
+                .scopes(&["openid", "profile", "email", "offline_access", "groups"])
+                .build(),
+        ];
     }
 }
 
@@ -135,7 +128,6 @@ async fn oidc_upstream_sign_in_end_to_end_with_state_nonce_pkce() {
     );
     let t = w.idp.last_token_request();
     assert!(t.get("code_verifier").is_some_and(|v| v.len() >= 43), "PKCE round trip");
-    w.app.stop().await;
 }
 
 #[actix_web::test]
@@ -166,7 +158,6 @@ async fn every_upstream_verification_failure_is_rejected_and_stores_nothing() {
     }
     w.idp.set_tamper(Tamper::None);
     assert!(matches!(sign_in(&w, "acme", "openid").await, End::App(_)), "and a good answer still works");
-    w.app.stop().await;
 }
 
 #[actix_web::test]
@@ -207,7 +198,6 @@ async fn replayed_forged_and_cross_browser_callbacks_are_refused() {
     let callback = location(&upstream);
     assert_eq!(w.app.http.get(&callback).send().await.unwrap().status(), 303);
     assert_eq!(w.app.http.get(&callback).send().await.unwrap().status(), 400, "replayed callback");
-    w.app.stop().await;
 }
 
 #[actix_web::test]
@@ -221,7 +211,6 @@ async fn scope_map_adds_upstream_scopes_for_the_downstream_scopes_asked() {
     assert!(matches!(drive(&w.app, r, "acme", "").await, End::App(_)));
     let scope = w.idp.last_authorize().get("scope").cloned().unwrap();
     assert!(scope.contains("acme:groups"), "{scope}");
-    w.app.stop().await;
 }
 
 #[actix_web::test]
@@ -232,7 +221,6 @@ async fn oidc_groups_are_released_only_through_group_rules() {
     w.idp.set_user(u);
     let claims = id_claims(&w, sign_in(&w, "acme", "openid groups").await).await;
     assert_eq!(claims["groups"], serde_json::json!(["developers"]));
-    w.app.stop().await;
 }
 
 #[actix_web::test]
@@ -264,7 +252,6 @@ async fn github_upstream_uses_verified_primary_email_and_orgs_as_groups() {
         .unwrap();
     assert_eq!(ident[0].provider, "gh");
     assert!(ident[0].subject.parse::<u64>().is_ok(), "numeric GitHub id as subject");
-    w.app.stop().await;
 }
 
 #[actix_web::test]
@@ -275,7 +262,6 @@ async fn github_unverified_primary_email_is_not_asserted() {
     w.idp.set_user(u);
     let claims = id_claims(&w, sign_in(&w, "gh", "openid email").await).await;
     assert!(claims.get("email").is_none() || claims["email_verified"] == false, "{claims}");
-    w.app.stop().await;
 }
 
 /// Creates a local user ada@example.com (verified) through the dev provider, then signs out.
@@ -304,7 +290,6 @@ async fn link_by_verified_email_links_to_the_one_local_user() {
     assert_eq!(via_acme["sub"], local["sub"], "one person, one sub");
     let events = w.app.state.db.run(|c| bridgekeeper::store::audit::list(c, 100)).await.unwrap();
     assert!(events.iter().any(|e| e.event == "link_by_email"));
-    w.app.stop().await;
 }
 
 #[actix_web::test]
@@ -322,7 +307,6 @@ async fn unverified_email_never_links_and_never_creates_a_second_account() {
         ),
     }
     assert_eq!(user_count(&w.app).await, 1);
-    w.app.stop().await;
 }
 
 #[actix_web::test]
@@ -332,7 +316,6 @@ async fn link_by_email_never_refuses_a_known_email() {
     w.idp.set_user(User::new("up-9", "ada@example.com"));
     assert!(matches!(sign_in(&w, "acme", "openid").await, End::Page(409, _)));
     assert_eq!(user_count(&w.app).await, 1);
-    w.app.stop().await;
 }
 
 async fn account_page(w: &World) -> String {
@@ -372,7 +355,6 @@ async fn tb_1d_linking_starts_only_with_a_csrf_protected_post_from_a_recent_sign
     let r = w.app.http.get(w.app.url("/login/acme?link=1")).send().await.unwrap();
     drive(&w.app, r, "acme", "").await;
     assert_eq!(identities_of(&w, &victim).await, 1, "nothing was linked to the victim");
-    w.app.stop().await;
 }
 
 #[actix_web::test]
@@ -422,7 +404,6 @@ async fn account_page_links_a_second_provider_then_either_gives_the_same_sub_and
         .await
         .unwrap();
     assert_eq!(r.status(), 400, "never the last identity");
-    w.app.stop().await;
 }
 
 #[actix_web::test]
@@ -449,7 +430,6 @@ async fn revoking_an_app_from_the_account_page_ends_its_refresh_tokens() {
     .await;
     assert_eq!(json_error(r).await.1, "invalid_grant");
     assert!(!account_page(&w).await.contains("App app"));
-    w.app.stop().await;
 }
 
 #[actix_web::test]
@@ -477,7 +457,6 @@ async fn idp_hint_skips_the_chooser_and_an_unreachable_upstream_does_not_stop_th
         _ => panic!("an unreachable upstream shows a readable 502 page"),
     }
     assert!(matches!(sign_in(&w, "dev", "openid").await, End::App(_)), "other providers unaffected");
-    w.app.stop().await;
 }
 
 #[actix_web::test]
@@ -501,7 +480,6 @@ async fn a_fresh_login_asked_downstream_is_asked_upstream_and_checked() {
     }
     let r = authorize(&w.app, &auth_query(&[("max_age", "600")])).await;
     assert!(location(&r).starts_with(RP), "max_age satisfied: silent");
-    w.app.stop().await;
 }
 
 #[actix_web::test]
@@ -539,7 +517,6 @@ async fn refresh_upstream_rechecks_the_upstream_and_fails_when_the_account_is_go
     assert_eq!(json_error(r).await.1, "invalid_grant", "upstream account gone: refresh fails");
     let events = w.app.state.db.run(|c| bridgekeeper::store::audit::list(c, 100)).await.unwrap();
     assert!(events.iter().any(|e| e.event == "upstream_refresh_refused"));
-    w.app.stop().await;
 }
 
 #[actix_web::test]
@@ -585,7 +562,6 @@ async fn a_slow_garbage_or_huge_upstream_gives_a_readable_page_quickly_and_store
         assert_eq!(user_count(&w.app).await, 0, "{t:?}: nothing stored");
     }
     assert!(matches!(sign_in(&w, "dev", "openid").await, End::App(_)), "other providers unaffected");
-    w.app.stop().await;
 }
 
 #[actix_web::test]
@@ -611,7 +587,6 @@ async fn groups_are_the_union_over_linked_identities_not_the_last_sign_in() {
     let again = id_claims(&w, drive(&w.app, r, "dev", "dev-self@example.com").await).await;
     assert_eq!(again["sub"], first["sub"]);
     assert_eq!(again["groups"], serde_json::json!(["developers"]), "still a developer after a dev sign-in");
-    w.app.stop().await;
 }
 
 #[actix_web::test]
@@ -626,7 +601,6 @@ async fn tb_1_a_provider_not_trusted_for_emails_cannot_pre_claim_a_victims_accou
     assert_eq!(victim["email_verified"], true);
     let events = w.app.state.db.run(|c| bridgekeeper::store::audit::list(c, 100)).await.unwrap();
     assert!(!events.iter().any(|e| e.event == "link_by_email"));
-    w.app.stop().await;
 }
 
 #[actix_web::test]
@@ -644,25 +618,15 @@ async fn tb_5_a_fresh_login_an_upstream_cannot_confirm_is_login_required() {
     let r = authorize(&w.app, &auth_query(&[("scope", "openid"), ("max_age", "0")])).await;
     let End::App(loc) = drive(&w.app, r, "gh", "ada@example.com").await else { panic!("expected the app") };
     assert!(param(&loc, "code").is_some(), "{loc}");
-    w.app.stop().await;
 }
 
 #[actix_web::test]
 async fn tb_1e_an_admin_unlink_ends_the_sessions_and_grants_that_came_through_that_identity() {
     let w = world("", "").await;
     let mut settings = (*w.app.state.settings).clone();
-    settings.clients = vec![bridgekeeper::settings::StaticClient {
-        client_id: "ops".into(),
-        client_secret: Some(bridgekeeper::secret::Secret::new("ops-secret")),
-        name: None,
-        redirect_uris: vec![],
-        post_logout_redirect_uris: vec![],
-        allowed_scopes: vec!["admin".into()],
-        grant_types: vec!["client_credentials".into()],
-        skip_consent: false,
-        require_pkce: false,
-        token_endpoint_auth_method: None,
-    }];
+    settings.clients = vec![
+        ClientBuilder::confidential("ops", "ops-secret").scopes(&["admin"]).grants(&["client_credentials"]).build(),
+    ];
     bridgekeeper::accounts::clients::sync_static(&w.app.state.db, &settings, 0).await.unwrap();
     let user = id_claims(&w, sign_in(&w, "dev", "openid").await).await;
     w.idp.set_user(User::new("up-11", "linked@upstream.test"));
@@ -684,7 +648,6 @@ async fn tb_1e_an_admin_unlink_ends_the_sessions_and_grants_that_came_through_th
     assert_eq!(json_error(r).await.1, "invalid_grant", "the offline grant from the unlinked sign-in ended");
     let r = w.app.http.get(w.app.url("/account")).send().await.unwrap();
     assert_eq!(location(&r), "/login", "the session that came through the unlinked identity ended");
-    w.app.stop().await;
 }
 
 #[actix_web::test]
@@ -706,7 +669,6 @@ async fn tb_1f_groups_from_an_identity_expire_after_groups_max_age_secs_without_
     assert_eq!(id2["groups"], serde_json::json!([]), "an hour after the last sign-in the groups no longer hold");
     let ui: serde_json::Value = userinfo(&w.app, t2["access_token"].as_str().unwrap()).await.json().await.unwrap();
     assert_eq!(ui["groups"], serde_json::json!([]));
-    w.app.stop().await;
 }
 
 #[actix_web::test]
@@ -732,7 +694,6 @@ async fn tb_1a_withdrawn_email_trust_takes_effect_without_a_new_sign_in() {
     w.idp.set_user(User::new("victim-2", "ada@example.com"));
     let victim = id_claims(&w, sign_in(&w, "acme", "openid email").await).await;
     assert_ne!(victim["sub"], attacker["sub"], "never linked into the account of a provider no longer trusted");
-    w.app.stop().await;
 }
 
 #[actix_web::test]
@@ -744,7 +705,6 @@ async fn tb_1c_an_oauth2_identity_never_answers_an_openid_connect_issuers_key() 
     let uid = user["sub"].as_str().unwrap().to_string();
     let idents = w.app.state.db.run(move |c| bridgekeeper::store::identities::list_for_user(c, &uid)).await.unwrap();
     assert_eq!(idents[0].issuer, "urn:bridgekeeper:oauth2:gh");
-    w.app.stop().await;
 }
 
 /// The confirm flow: the offer (through acme), then the proving sign-in with `provider` as `email` for a new request
@@ -800,7 +760,6 @@ async fn tb_1g_confirm_links_only_after_the_person_signs_in_to_the_existing_acco
     assert_eq!(identities_of(&w, &local).await, 2);
     let events = w.app.state.db.run(|c| bridgekeeper::store::audit::list(c, 100)).await.unwrap();
     assert!(events.iter().any(|e| e.event == "link_confirmed"));
-    w.app.stop().await;
 }
 
 #[actix_web::test]
@@ -813,7 +772,6 @@ async fn tb_1g_a_confirmation_resumes_the_request_of_the_proving_sign_in_not_the
     let End::App(loc) = drive(&w.app, r, "dev", "ada@example.com").await else { panic!("expected the app") };
     assert_eq!(param(&loc, "state").as_deref(), Some("st-2"), "the proving sign-in's own request");
     assert_eq!(identities_of(&w, &local).await, 1);
-    w.app.stop().await;
 }
 
 #[actix_web::test]
@@ -828,7 +786,6 @@ async fn tb_1g_a_sign_in_at_a_provider_not_trusted_to_re_authenticate_proves_not
     let at = offer_then_prove(&w, "gh", "", false).await;
     assert!(!at.starts_with("/link/confirm"), "a GitHub sign-in (no prompt=login) proved ownership: {at}");
     assert_eq!(identities_of(&w, &local).await, 1);
-    w.app.stop().await;
 }
 
 #[actix_web::test]
@@ -850,5 +807,4 @@ async fn tb_1g_proving_another_account_or_declining_links_nothing() {
     assert_eq!(r.status(), 303);
     assert_eq!(identities_of(&w, &local).await, 1, "declined: nothing linked");
     assert_eq!(w.app.http.get(w.app.url("/link/confirm")).send().await.unwrap().status(), 400, "single use");
-    w.app.stop().await;
 }

@@ -3,6 +3,7 @@
 
 use crate::secret::{Secret, hash_token, random_token};
 use crate::settings::{GRANT_TYPES, Settings, StaticClient};
+use crate::store::audit::AuditKind;
 use crate::store::clients::{self as repo, Client};
 use crate::store::{Db, StoreError, StoreResult, audit};
 
@@ -181,7 +182,7 @@ pub async fn create(db: &Db, settings: &Settings, req: NewClient, now: i64) -> R
     };
     check(settings, &client)?;
     let c = client.clone();
-    db.run(move |conn| repo::insert(conn, &c)).await.map_err(|e| match e {
+    db.write(move |conn| repo::insert(conn, &c)).await.map_err(|e| match e {
         StoreError::Conflict => ClientError::Conflict(format!("client id {} already exists", client.client_id)),
         other => ClientError::Store(other),
     })?;
@@ -242,7 +243,7 @@ pub async fn update(
 /// Stores an already checked client as it is.
 pub async fn save(db: &Db, c: Client) -> Result<Client, ClientError> {
     let row = c.clone();
-    if !db.run(move |conn| repo::update(conn, &row)).await? {
+    if !db.write(move |conn| repo::update(conn, &row)).await? {
         return Err(ClientError::NotFound);
     }
     Ok(c)
@@ -287,11 +288,11 @@ pub async fn approve_scope(
 /// Deletes a client and (by cascade) its grants, codes and consents.
 pub async fn delete(db: &Db, client_id: &str) -> Result<(), ClientError> {
     let id = client_id.to_string();
-    if db.run(move |c| repo::delete(c, &id)).await? { Ok(()) } else { Err(ClientError::NotFound) }
+    if db.write(move |c| repo::delete(c, &id)).await? { Ok(()) } else { Err(ClientError::NotFound) }
 }
 
 /// Records an admin or developer action on a client.
-pub async fn audit_action(db: &Db, now: i64, event: &str, client_id: &str, actor: &str) -> StoreResult<()> {
+pub async fn audit_action(db: &Db, now: i64, event: AuditKind, client_id: &str, actor: &str) -> StoreResult<()> {
     let mut e = audit::AuditEvent::new(now, event).client(client_id);
     e.detail = serde_json::json!({ "actor": actor }).to_string();
     db.run(move |c| audit::record(c, &e)).await
@@ -300,7 +301,7 @@ pub async fn audit_action(db: &Db, now: i64, event: &str, client_id: &str, actor
 /// Upserts the `[[clients]]` of the configuration (their secrets are stored hashed).
 pub async fn sync_static(db: &Db, settings: &Settings, now: i64) -> StoreResult<()> {
     let clients: Vec<Client> = settings.clients.iter().map(|c| from_config(c, now)).collect();
-    db.run(move |conn| {
+    db.write(move |conn| {
         for c in &clients {
             repo::upsert(conn, c)?;
         }

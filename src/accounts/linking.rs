@@ -4,9 +4,10 @@
 use bridgekeeper_core::linking::{LinkDecision, LinkFacts, decide};
 
 use super::users::{FederatedIdentity, key, new_identity, resolve};
+use crate::store::audit::AuditKind;
 use crate::store::identities;
 use crate::store::users::{self, User};
-use crate::store::{DbConn, StoreResult, audit};
+use crate::store::{DbConn, StoreResult, Write, audit};
 use crate::upstream::config::LinkByEmail;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +69,7 @@ pub fn link(
             if user.disabled {
                 return Ok(Outcome::Disabled);
             }
-            attach(conn, &user, fed, now, if by_email { "link_by_email" } else { "link" })?;
+            attach(conn, &user, fed, now, if by_email { AuditKind::LinkByEmail } else { AuditKind::Link })?;
             Ok(Outcome::Linked(users::find(conn, &user_id)?.unwrap_or(user)))
         }
         LinkDecision::EmailTaken => Ok(Outcome::EmailTaken),
@@ -84,11 +85,11 @@ pub fn link_confirmed(conn: &mut DbConn, fed: &FederatedIdentity, user_id: &str,
         return Ok(Outcome::LinkedElsewhere);
     }
     let Some(user) = users::find(conn, user_id)?.filter(|u| !u.disabled) else { return Ok(Outcome::Disabled) };
-    attach(conn, &user, fed, now, "link_confirmed")?;
+    attach(conn, &user, fed, now, AuditKind::LinkConfirmed)?;
     Ok(Outcome::Linked(user))
 }
 
-fn attach(conn: &mut DbConn, user: &User, fed: &FederatedIdentity, now: i64, event: &str) -> StoreResult<()> {
+fn attach(conn: &mut DbConn, user: &User, fed: &FederatedIdentity, now: i64, event: AuditKind) -> StoreResult<()> {
     let ident = new_identity(&user.id, fed, now);
     crate::store::transaction(conn, |conn| {
         identities::insert(conn, &ident)?;
@@ -107,15 +108,15 @@ pub fn unlink(conn: &mut DbConn, user_id: &str, identity_id: &str, now: i64) -> 
         }
         identities::delete(conn, user_id, identity_id)?;
         super::users::refresh_derived(conn, user_id, now)?;
-        audit::record(conn, &audit::AuditEvent::new(now, "unlink").user(user_id).provider(&target.provider))?;
+        audit::record(conn, &audit::AuditEvent::new(now, AuditKind::Unlink).user(user_id).provider(&target.provider))?;
         Ok(true)
     })
 }
 
 /// [TB-1e] An admin's unlink: removes the identity (never the last one) and ends the sessions that began with a
 /// sign-in through its provider and every grant issued in them. Returns whether it was removed.
-pub fn unlink_and_end_sessions(conn: &mut DbConn, user_id: &str, identity_id: &str, now: i64) -> StoreResult<bool> {
-    crate::store::transaction(conn, |conn| {
+pub fn unlink_and_end_sessions(conn: &mut Write<'_>, user_id: &str, identity_id: &str, now: i64) -> StoreResult<bool> {
+    conn.transaction(|conn| {
         let Some(target) = identities::list_for_user(conn, user_id)?.into_iter().find(|i| i.id == identity_id) else {
             return Ok(false);
         };

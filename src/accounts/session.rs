@@ -10,6 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::secret::{hash_token, random_token};
 use crate::state::AppState;
+use crate::store::audit::AuditKind;
 use crate::store::sessions::{self, Session};
 use crate::store::{StoreResult, audit};
 
@@ -67,7 +68,7 @@ pub async fn start(
         revoked_at: None,
     };
     let s = session.clone();
-    let event = audit::AuditEvent::new(now, "login").user(user_id).provider(provider);
+    let event = audit::AuditEvent::new(now, AuditKind::Login).user(user_id).provider(provider);
     state
         .db
         .run(move |c| {
@@ -83,10 +84,10 @@ pub async fn start(
 pub async fn end(state: &AppState, session: &Session) -> StoreResult<Cookie<'static>> {
     let now = state.clock.now();
     let hash = session.id_hash.clone();
-    let event = audit::AuditEvent::new(now, "logout").user(&session.user_id);
+    let event = audit::AuditEvent::new(now, AuditKind::Logout).user(&session.user_id);
     state
         .db
-        .run(move |c| {
+        .write(move |c| {
             sessions::revoke(c, &hash, now)?;
             crate::store::grants::revoke_online_for_session(c, &hash, now)?;
             audit::record(c, &event)

@@ -2,10 +2,11 @@
 
 use crate::crypto::Sealer;
 use crate::state::AppState;
-use crate::store::grants::Grant;
+use crate::store::audit::AuditKind;
 use crate::store::identities;
 use crate::store::{DbConn, StoreError, StoreResult, audit, sessions};
 use crate::upstream::UpstreamErrorKind;
+use bridgekeeper_core::token::ports::GrantRecord;
 
 fn context(identity_id: &str) -> String {
     format!("upstream_refresh:{identity_id}")
@@ -61,8 +62,8 @@ impl From<StoreError> for Recheck {
 /// For grants signed in through a `refresh_upstream = true` provider: asks the upstream, with its (sealed) refresh
 /// token, whether the person is still good; keeps the rotated upstream token. Fails closed: no stored token, no
 /// refresh.
-pub async fn recheck(state: &AppState, grant: &Grant) -> Result<(), Recheck> {
-    let (Some(session_hash), Some(user_id)) = (grant.session_hash.clone(), grant.user_id.clone()) else {
+pub async fn recheck(state: &AppState, grant: &GrantRecord) -> Result<(), Recheck> {
+    let (Some(session_hash), Some(user_id)) = (grant.session.clone(), grant.user_id.clone()) else {
         return Ok(());
     };
     let Some(session) = state.db.run(move |c| sessions::find_any(c, &session_hash)).await? else {
@@ -82,10 +83,14 @@ pub async fn recheck(state: &AppState, grant: &Grant) -> Result<(), Recheck> {
         .await?;
     let outcome = match &found {
         None => Err(UpstreamErrorKind::Rejected),
-        Some((_, token)) => provider.refresh(&state.upstreams.http, token).await.map_err(|e| {
-            tracing::warn!(provider = %e.provider, detail = %e.detail, "upstream re-check failed");
-            e.kind
-        }),
+        // A kind without refresh has nothing to ask: the sign-in stands.
+        Some((_, token)) => match provider.refresher() {
+            None => Ok(None),
+            Some(r) => r.refresh(&state.upstreams.http, token).await.map_err(|e| {
+                tracing::warn!(provider = %e.provider, detail = %e.detail, "upstream re-check failed");
+                e.kind
+            }),
+        },
     };
     let now = state.clock.now();
     match (outcome, found) {
@@ -108,11 +113,13 @@ pub async fn recheck(state: &AppState, grant: &Grant) -> Result<(), Recheck> {
         _ => {
             let (gid, event) = (
                 grant.id.clone(),
-                audit::AuditEvent::new(now, "upstream_refresh_refused").user(&user_id).provider(&provider.cfg.id),
+                audit::AuditEvent::new(now, AuditKind::UpstreamRefreshRefused)
+                    .user(&user_id)
+                    .provider(&provider.cfg.id),
             );
             state
                 .db
-                .run(move |c| {
+                .write(move |c| {
                     crate::store::grants::revoke(c, &gid, now)?;
                     audit::record(c, &event)
                 })

@@ -2,9 +2,10 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::store::audit::AuditKind;
 use crate::store::identities::{self, Identity, IdentityKey};
 use crate::store::users::{self, User};
-use crate::store::{DbConn, StoreResult, audit, new_id};
+use crate::store::{DbConn, StoreResult, Write, audit, new_id};
 
 pub use crate::upstream::FederatedIdentity;
 
@@ -50,7 +51,7 @@ pub fn resolve(conn: &mut DbConn, fed: &FederatedIdentity, now: i64) -> StoreRes
     crate::store::transaction(conn, |conn| {
         users::insert(conn, &user)?;
         identities::insert(conn, &ident)?;
-        audit::record(conn, &audit::AuditEvent::new(now, "user_created").user(&user.id).provider(&fed.provider))
+        audit::record(conn, &audit::AuditEvent::new(now, AuditKind::UserCreated).user(&user.id).provider(&fed.provider))
     })?;
     Ok(user)
 }
@@ -208,22 +209,24 @@ pub fn claims_for_scopes(user: &User, scopes: &[&str]) -> Map<String, Value> {
 
 /// Ends every browser session and every grant of a user: refresh tokens fail, and the user's access tokens
 /// are inactive at introspection and userinfo. Returns (sessions, grants) ended.
-pub fn revoke_everything(conn: &mut DbConn, user_id: &str, now: i64) -> StoreResult<(usize, usize)> {
+pub fn revoke_everything(conn: &mut Write<'_>, user_id: &str, now: i64) -> StoreResult<(usize, usize)> {
     let sessions = crate::store::sessions::revoke_all_for_user(conn, user_id, now)?;
     let grants = crate::store::grants::revoke_for_user(conn, user_id, now)?;
     Ok((sessions, grants))
 }
 
 /// Disables (or re-enables) an account; disabling also revokes everything. `false` when there is no such user.
-pub fn set_disabled(conn: &mut DbConn, user_id: &str, disabled: bool, now: i64, actor: &str) -> StoreResult<bool> {
-    crate::store::transaction(conn, |conn| {
+pub fn set_disabled(conn: &mut Write<'_>, user_id: &str, disabled: bool, now: i64, actor: &str) -> StoreResult<bool> {
+    conn.transaction(|conn| {
         if !users::set_disabled(conn, user_id, disabled, now)? {
             return Ok(false);
         }
         if disabled {
             revoke_everything(conn, user_id, now)?;
         }
-        let mut e = audit::AuditEvent::new(now, if disabled { "user_disabled" } else { "user_enabled" }).user(user_id);
+        let mut e =
+            audit::AuditEvent::new(now, if disabled { AuditKind::UserDisabled } else { AuditKind::UserEnabled })
+                .user(user_id);
         e.detail = json!({ "actor": actor }).to_string();
         audit::record(conn, &e)?;
         Ok(true)

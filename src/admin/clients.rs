@@ -9,6 +9,7 @@ use super::error::{ApiError, ErrorBody};
 use super::{Paging, no_store};
 use crate::accounts::clients::{self as svc, ClientUpdate, NewClient};
 use crate::state::AppState;
+use crate::store::audit::AuditKind;
 use crate::store::clients::{self as repo, Client, Filter};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -214,7 +215,7 @@ pub async fn create(
     };
     let now = state.clock.now();
     let created = svc::create(&state.db, &state.settings, req, now).await?;
-    svc::audit_action(&state.db, now, "client_added", &created.client.client_id, &admin.actor()).await?;
+    svc::audit_action(&state.db, now, AuditKind::ClientAdded, &created.client.client_id, &admin.actor()).await?;
     let body =
         ClientCreated { client: created.client.into(), client_secret: created.secret.map(|s| s.expose().to_string()) };
     Ok(HttpResponse::Created().json(body))
@@ -250,7 +251,7 @@ pub async fn update(
     }
     let now = state.clock.now();
     let c = svc::update(&state.db, &state.settings, &id, u, now).await?;
-    svc::audit_action(&state.db, now, "client_updated", &id, &admin.actor()).await?;
+    svc::audit_action(&state.db, now, AuditKind::ClientUpdated, &id, &admin.actor()).await?;
     Ok(no_store(&ClientView::from(c)))
 }
 
@@ -263,7 +264,7 @@ pub async fn delete(state: web::Data<AppState>, admin: Admin, id: web::Path<Stri
         return Err(ApiError::conflict("an admin client cannot delete itself"));
     }
     svc::delete(&state.db, &id).await?;
-    svc::audit_action(&state.db, state.clock.now(), "client_removed", &id, &admin.actor()).await?;
+    svc::audit_action(&state.db, state.clock.now(), AuditKind::ClientRemoved, &id, &admin.actor()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -289,7 +290,7 @@ pub async fn rotate(
     }
     let now = state.clock.now();
     let secret = svc::rotate_secret(&state.db, &id, now, grace).await?;
-    svc::audit_action(&state.db, now, "client_secret_rotated", &id, &admin.actor()).await?;
+    svc::audit_action(&state.db, now, AuditKind::ClientSecretRotated, &id, &admin.actor()).await?;
     Ok(no_store(&RotatedSecret {
         client_id: id.into_inner(),
         client_secret: secret.expose().to_string(),
@@ -309,6 +310,6 @@ pub async fn approve(
     let (id, scope) = path.into_inner();
     let now = state.clock.now();
     let c = svc::approve_scope(&state.db, &state.settings, &id, &scope, now).await?;
-    svc::audit_action(&state.db, now, "client_scope_approved", &id, &admin.actor()).await?;
+    svc::audit_action(&state.db, now, AuditKind::ClientScopeApproved, &id, &admin.actor()).await?;
     Ok(no_store(&ClientView::from(c)))
 }

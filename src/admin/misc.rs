@@ -9,6 +9,7 @@ use super::auth::Admin;
 use super::error::{ApiError, ErrorBody};
 use super::{Paging, no_store};
 use crate::state::AppState;
+use crate::store::audit::AuditKind;
 use crate::store::{audit, consents, grants};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -140,12 +141,12 @@ pub async fn delete_consent(
     let (now, actor) = (state.clock.now(), admin.actor());
     let found = state
         .db
-        .run(move |c| {
+        .write(move |c| {
             if !consents::delete(c, &uid, &cid)? {
                 return Ok(false);
             }
             grants::revoke_for_user_client(c, &uid, &cid, now)?;
-            let mut e = audit::AuditEvent::new(now, "consent_revoked").user(&uid).client(&cid);
+            let mut e = audit::AuditEvent::new(now, AuditKind::ConsentRevoked).user(&uid).client(&cid);
             e.detail = serde_json::json!({ "actor": actor }).to_string();
             audit::record(c, &e)?;
             Ok(true)
@@ -264,7 +265,7 @@ pub async fn rotate_keys(state: web::Data<AppState>, admin: Admin) -> Result<Htt
         .db
         .run(move |c| {
             let kid = crate::tokens::keyring::rotate_all(c, &algs, now, keep, &sealer)?;
-            let mut e = audit::AuditEvent::new(now, "keys_rotated");
+            let mut e = audit::AuditEvent::new(now, AuditKind::KeysRotated);
             e.detail = serde_json::json!({ "actor": actor }).to_string();
             audit::record(c, &e)?;
             Ok(kid)
@@ -299,7 +300,7 @@ pub async fn reload(state: web::Data<AppState>, admin: Admin) -> Result<HttpResp
     state
         .db
         .run(move |c| {
-            let mut e = audit::AuditEvent::new(now, "config_reloaded");
+            let mut e = audit::AuditEvent::new(now, audit::AuditKind::ConfigReloaded);
             e.detail = serde_json::json!({ "actor": actor, "ok": ok }).to_string();
             audit::record(c, &e)
         })

@@ -10,6 +10,7 @@ use super::error::{ApiError, ErrorBody};
 use super::{Paging, no_store};
 use crate::accounts::{linking, users as svc};
 use crate::state::AppState;
+use crate::store::audit::AuditKind;
 use crate::store::{audit, identities, users};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -138,7 +139,7 @@ pub async fn show(state: web::Data<AppState>, _: Admin, id: web::Path<String>) -
 
 async fn set_disabled(state: &AppState, admin: &Admin, id: &str, disabled: bool) -> Result<HttpResponse, ApiError> {
     let (uid, now, actor) = (id.to_string(), state.clock.now(), admin.actor());
-    if !state.db.run(move |c| svc::set_disabled(c, &uid, disabled, now, &actor)).await? {
+    if !state.db.write(move |c| svc::set_disabled(c, &uid, disabled, now, &actor)).await? {
         return Err(ApiError::not_found("no such user"));
     }
     Ok(no_store(&UserView::from(load(state, id).await?)))
@@ -172,9 +173,9 @@ pub async fn revoke(state: web::Data<AppState>, admin: Admin, id: web::Path<Stri
     let (uid, now, actor) = (user.id.clone(), state.clock.now(), admin.actor());
     let (s, g) = state
         .db
-        .run(move |c| {
+        .write(move |c| {
             let n = svc::revoke_everything(c, &uid, now)?;
-            let mut e = audit::AuditEvent::new(now, "user_tokens_revoked").user(&uid);
+            let mut e = audit::AuditEvent::new(now, AuditKind::UserTokensRevoked).user(&uid);
             e.detail = serde_json::json!({ "actor": actor }).to_string();
             audit::record(c, &e)?;
             Ok(n)
@@ -200,7 +201,7 @@ pub async fn unlink(
         return Err(ApiError::not_found("no such identity for this user"));
     }
     let now = state.clock.now();
-    if !state.db.run(move |c| linking::unlink_and_end_sessions(c, &uid, &i2, now)).await? {
+    if !state.db.write(move |c| linking::unlink_and_end_sessions(c, &uid, &i2, now)).await? {
         return Err(ApiError::conflict("the only identity of a user cannot be unlinked"));
     }
     Ok(HttpResponse::NoContent().finish())

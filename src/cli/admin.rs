@@ -8,6 +8,7 @@ use super::CliError;
 use crate::accounts::clients::{self, NewClient};
 use crate::clock::Clock;
 use crate::settings::Settings;
+use crate::store::audit::AuditKind;
 use crate::store::{self, Db};
 
 #[derive(Debug, Subcommand)]
@@ -123,7 +124,7 @@ pub(super) fn open(settings: &Settings) -> Result<Db, CliError> {
     Ok(db)
 }
 
-fn audit(db: &Db, event: &str, client: Option<&str>) {
+fn audit(db: &Db, event: AuditKind, client: Option<&str>) {
     let mut e = store::audit::AuditEvent::new(Clock::System.now(), event).provider("cli");
     if let Some(c) = client {
         e = e.client(c);
@@ -165,7 +166,7 @@ pub async fn clients(settings: &Settings, cmd: ClientsCmd) -> Result<(), CliErro
                 ..Default::default()
             };
             let created = clients::create(&db, settings, req, now).await.map_err(failed)?;
-            audit(&db, "client_added", Some(&created.client.client_id));
+            audit(&db, AuditKind::ClientAdded, Some(&created.client.client_id));
             println!("client_id: {}", created.client.client_id);
             match created.secret {
                 Some(s) => println!("client_secret: {}\n(store it now: it is not shown again)", s.expose()),
@@ -202,27 +203,31 @@ pub async fn clients(settings: &Settings, cmd: ClientsCmd) -> Result<(), CliErro
         }
         ClientsCmd::Remove { client_id } => {
             let id = client_id.clone();
-            if !db.run(move |conn| store::clients::delete(conn, &id)).await? {
+            if !db.write(move |conn| store::clients::delete(conn, &id)).await? {
                 return Err(CliError::Failed(format!("no client {client_id}")));
             }
-            audit(&db, "client_removed", Some(&client_id));
+            audit(&db, AuditKind::ClientRemoved, Some(&client_id));
             println!("removed {client_id}");
         }
         ClientsCmd::ApproveScope { client_id, scope } => {
             let c = clients::approve_scope(&db, settings, &client_id, &scope, now).await.map_err(failed)?;
-            audit(&db, "client_scope_approved", Some(&client_id));
+            audit(&db, AuditKind::ClientScopeApproved, Some(&client_id));
             println!("{client_id}: allowed scopes {}", c.allowed_scopes.join(" "));
         }
         ClientsCmd::AllowClientCredentials { client_id, deny } => {
             let u = clients::ClientUpdate { client_credentials_allowed: Some(!deny), ..Default::default() };
             clients::update(&db, settings, &client_id, u, now).await.map_err(failed)?;
-            audit(&db, if deny { "client_credentials_denied" } else { "client_credentials_allowed" }, Some(&client_id));
+            audit(
+                &db,
+                if deny { AuditKind::ClientCredentialsDenied } else { AuditKind::ClientCredentialsAllowed },
+                Some(&client_id),
+            );
             println!("{client_id}: client_credentials {}", if deny { "not allowed" } else { "allowed" });
         }
         ClientsCmd::SetAuthMethod { client_id, method } => {
             let u = clients::ClientUpdate { token_endpoint_auth_method: Some(method.clone()), ..Default::default() };
             clients::update(&db, settings, &client_id, u, now).await.map_err(failed)?;
-            audit(&db, "client_updated", Some(&client_id));
+            audit(&db, AuditKind::ClientUpdated, Some(&client_id));
             println!("{client_id}: token_endpoint_auth_method {method}");
         }
         ClientsCmd::RotateSecret { client_id, grace } => {
@@ -230,7 +235,7 @@ pub async fn clients(settings: &Settings, cmd: ClientsCmd) -> Result<(), CliErro
                 return Err(CliError::Failed("--grace must not be negative".into()));
             }
             let secret = clients::rotate_secret(&db, &client_id, now, grace).await.map_err(failed)?;
-            audit(&db, "client_secret_rotated", Some(&client_id));
+            audit(&db, AuditKind::ClientSecretRotated, Some(&client_id));
             println!(
                 "client_id: {client_id}\nclient_secret: {}\n(store it now: it is not shown again)",
                 secret.expose()
@@ -295,7 +300,7 @@ pub async fn keys(settings: &Settings, cmd: KeysCmd) -> Result<(), CliError> {
                     Ok(keys + tokens + server)
                 })
                 .await?;
-            audit(&db, "secrets_resealed", None);
+            audit(&db, AuditKind::SecretsResealed, None);
             println!("re-encrypted {n} secret(s) with the current key");
         }
         KeysCmd::List => {
@@ -307,7 +312,7 @@ pub async fn keys(settings: &Settings, cmd: KeysCmd) -> Result<(), CliError> {
             let keep = settings.tokens.access_token_ttl_secs.max(settings.tokens.id_token_ttl_secs) + 60;
             let sealer = sealer(settings)?;
             let kid = db.run(move |c| crate::tokens::keyring::rotate_all(c, &algs, now, keep, &sealer)).await?;
-            audit(&db, "keys_rotated", None);
+            audit(&db, AuditKind::KeysRotated, None);
             println!("now signing with {kid}");
         }
     }

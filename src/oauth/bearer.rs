@@ -8,8 +8,8 @@ use crate::tokens::claims::{AccessClaims, verify_access_token};
 /// The token's claims and its user (none for client_credentials tokens), if the token is live.
 pub async fn check(state: &AppState, token: &str) -> StoreResult<Option<(AccessClaims, Option<users::User>)>> {
     let now = state.clock.now();
-    let epoch = crate::store::epoch();
-    // A live verdict is remembered briefly (see `store::epoch` and `Caches`): repeated checks of one token skip
+    let epoch = state.db.epoch();
+    // A live verdict is remembered briefly (see `store::write` and `Caches`): repeated checks of one token skip
     // the signature and the database.
     let cached = state.caches.tokens.get(token).filter(|(e, verdict)| *e == epoch && verdict.0.exp > now);
     state.metrics.cache_lookup("tokens", cached.is_some());

@@ -6,6 +6,7 @@ use base64::Engine;
 
 use super::{OAuthError, params::Params};
 use crate::state::AppState;
+use crate::store::audit::AuditKind;
 use crate::store::clients::Client;
 
 /// Who is calling, as claimed by the request (before checking the secret).
@@ -103,7 +104,8 @@ pub async fn authenticate_limited(
 
 /// The audit event (and log line) for failures on one client id from many addresses.
 async fn stuffing_alarm(state: &AppState, client: &str, ip: std::net::IpAddr) {
-    let mut e = crate::store::audit::AuditEvent::new(state.clock.now(), "credential_stuffing_suspected").client(client);
+    let mut e =
+        crate::store::audit::AuditEvent::new(state.clock.now(), AuditKind::CredentialStuffingSuspected).client(client);
     e.detail = serde_json::json!({
         "last_address": ip.to_string(),
         "threshold_per_minute": state.settings.rate_limits.stuffing_alarm_per_minute,
@@ -143,10 +145,10 @@ pub async fn authenticate(
     }
 }
 
-/// The client row, read through a short cache (see `store::epoch`): changes made here are seen at once, changes
+/// The client row, read through a short cache (see `store::write`): changes made here are seen at once, changes
 /// made by other instances within `CLIENT_CACHE_SECS`.
 async fn cached_client(state: &AppState, id: &str) -> Result<Option<Client>, crate::store::StoreError> {
-    let now_epoch = crate::store::epoch();
+    let now_epoch = state.db.epoch();
     let cached = state.caches.clients.get(id).filter(|(epoch, _)| *epoch == now_epoch);
     state.metrics.cache_lookup("clients", cached.is_some());
     if let Some((_, c)) = cached {

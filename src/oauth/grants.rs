@@ -1,183 +1,222 @@
-//! The grants: authorization_code (single use, bound; reuse revokes), refresh_token (rotation, reuse
-//! revokes the family, scope may only narrow), client_credentials.
+//! The grants' ports over the server: the database (codes, grants, refresh tokens, users), the keys that sign,
+//! the upstream re-check and the clock. The rules and their order live in `bridgekeeper_core::token`.
 
-use super::issue::{self, TokenResponse};
-use super::params::Params;
+use bridgekeeper_core::token::ports::{
+    CodeRecord, GrantPolicy, GrantRecord, Grants, Minter, Ports, Redeemed, RefreshRecord, Revocation, Revoking,
+    Rotated, Subject, Upstreams,
+};
+use bridgekeeper_core::token::{TokenClient, TokenOutcome, TokenRequest};
+
+use super::issue;
 use super::{ErrorCode, OAuthError};
-use crate::accounts::upstream_tokens::Recheck;
+use crate::accounts::upstream_tokens::{self, Recheck};
 use crate::accounts::users::find_for_scope as users_for_claims;
+use crate::secret::hash_token;
 use crate::state::AppState;
+use crate::store::audit::AuditKind;
 use crate::store::clients::Client;
-use crate::store::codes::{self, Redemption};
+use crate::store::codes::{self, AuthCode, Redemption};
 use crate::store::refresh::{self, RefreshToken, Rotation};
+use crate::store::users::User;
 use crate::store::{audit, grants};
-use bridgekeeper_core::pkce;
 
-pub async fn authorization_code(
-    state: &AppState,
-    client: &Client,
-    params: &Params,
-) -> Result<TokenResponse, OAuthError> {
-    let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
-    let verifier = params.get("code_verifier");
-    if verifier.is_some_and(|v| !pkce::valid_pkce_value(v)) {
-        return Err(OAuthError::invalid_grant("code_verifier is malformed"));
-    }
-    let hash = crate::secret::hash_token(code);
-    let (now, cid) = (state.clock.now(), client.client_id.clone());
-    let redemption = state.db.run(move |c| codes::redeem(c, &hash, &cid, now)).await?;
-    let code = match redemption {
-        Redemption::Fresh(code) => code,
-        Redemption::Replayed(code) => {
-            // RFC 6749 §4.1.2: revoke what the first redemption produced.
-            let event = audit::AuditEvent::new(now, "code_reuse").user(&code.user_id).client(&code.client_id);
-            state
-                .db
-                .run(move |c| {
-                    grants::revoke(c, &code.grant_id, now)?;
-                    audit::record(c, &event)
-                })
-                .await?;
-            return Err(OAuthError::invalid_grant("the authorization code was already used"));
-        }
-        Redemption::Unknown => return Err(OAuthError::invalid_grant("the authorization code is invalid")),
+/// Runs one token request for an authenticated client that may use its grant type.
+pub async fn exchange(state: &AppState, client: &Client, req: &TokenRequest) -> Result<TokenOutcome, OAuthError> {
+    let view = TokenClient {
+        client_id: &client.client_id,
+        may_refresh: client.allows_grant("refresh_token"),
+        allowed_scopes: &client.allowed_scopes,
     };
-    if code.expires_at <= now {
-        return Err(OAuthError::invalid_grant("the authorization code has expired"));
-    }
-    if let Some(sent) = &code.redirect_uri
-        && params.get("redirect_uri") != Some(sent.as_str())
-    {
-        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
-    }
-    pkce::check_verifier(code.code_challenge.as_deref(), verifier)?;
-    let (gid, uid, scope) = (code.grant_id.clone(), code.user_id.clone(), code.scope.clone());
-    let ages = state.upstreams.group_ages.clone();
-    let (grant, user) =
-        state.db.run(move |c| Ok((grants::find(c, &gid)?, users_for_claims(c, &uid, &scope, &ages, now)?))).await?;
-    // A revocation from before this redemption (logout) refuses; one racing it (a concurrent replay) does not
-    // change the answer: tokens issued here belong to the revoked grant and are dead on arrival.
-    let grant = grant.filter(|g| g.revoked_at.is_none_or(|r| r >= now) && g.expires_at > now);
-    let (Some(grant), Some(user)) = (grant, user.filter(|u| !u.disabled)) else {
-        return Err(OAuthError::invalid_grant("the grant is no longer valid"));
-    };
-    let (resp, rt) = issue::for_user(
-        state,
-        &grant,
-        &user,
-        &code.scope,
-        code.nonce.as_deref(),
-        client.allows_grant("refresh_token"),
-    )?;
-    if let Some(rt) = rt {
-        state.db.run(move |c| refresh::insert(c, &rt)).await?;
-    }
-    Ok(resp)
+    bridgekeeper_core::token::exchange(&ServerPorts(state), &view, req).await
 }
 
-pub async fn refresh_token(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
-    let token = params.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-    let hash = crate::secret::hash_token(token);
-    let now = state.clock.now();
-    let h = hash.clone();
-    let found = state.db.run(move |c| refresh::find(c, &h)).await?;
-    // Bound to the client: another client's token is refused without touching it.
-    let Some(found) = found.filter(|t| t.client_id == client.client_id) else {
-        return Err(OAuthError::invalid_grant("the refresh token is invalid"));
-    };
-    // Checked before the token is spent, so a bad request does not burn a good token.
-    let scope = match params.get("scope") {
-        None => found.scope.clone(),
-        Some(s) => {
-            let asked: Vec<&str> = s.split(' ').filter(|x| !x.is_empty()).collect();
-            if asked.is_empty() || !crate::scopes::is_subset(&asked, &found.scope) {
-                return Err(OAuthError::invalid_scope("the scope exceeds what was granted"));
-            }
-            let mut asked: Vec<&str> = asked;
-            asked.sort_unstable();
-            asked.dedup();
-            asked.join(" ")
-        }
-    };
+/// The server as the grants' ports.
+struct ServerPorts<'a>(&'a AppState);
 
-    let current = found;
-    if current.revoked_at.is_some() {
-        return Err(OAuthError::invalid_grant("the refresh token is invalid"));
+impl Subject for User {
+    fn disabled(&self) -> bool {
+        self.disabled
     }
-    if let Some(used_at) = current.used_at {
-        return Err(reused(state, &current, used_at, now).await?);
-    }
-    if current.expires_at <= now {
-        return Err(OAuthError::invalid_grant("the refresh token has expired"));
-    }
-    let (gid, uid, released) = (current.grant_id.clone(), current.user_id.clone(), scope.clone());
-    let ages = state.upstreams.group_ages.clone();
-    let (grant, user) =
-        state.db.run(move |c| Ok((grants::find(c, &gid)?, users_for_claims(c, &uid, &released, &ages, now)?))).await?;
-    let grant = grant.filter(|g| g.revoked_at.is_none() && g.expires_at > now);
-    let (Some(grant), Some(user)) = (grant, user.filter(|u| !u.disabled)) else {
-        return Err(OAuthError::invalid_grant("the grant is no longer valid"));
-    };
-    match crate::accounts::upstream_tokens::recheck(state, &grant).await {
-        Ok(()) => {}
-        Err(Recheck::Refused) => return Err(OAuthError::invalid_grant("the upstream account is no longer valid")),
-        Err(Recheck::Unavailable) => {
-            return Err(OAuthError::new(ErrorCode::TemporarilyUnavailable, "the upstream provider cannot be reached"));
-        }
-        Err(Recheck::Store(e)) => return Err(e.into()),
-    }
-    let (mut resp, _) = issue::for_user(state, &grant, &user, &scope, None, false)?;
-    // Rotation: the successor keeps the family's full scope, so a narrowed request does not shrink later refreshes.
-    let (next, row) = issue::refresh_token(state, &grant, &user.id, &current.scope);
-    // Spending the old token and storing its successor happen in one transaction: a crash leaves either both or
-    // neither, so no client ever holds a token the database does not know.
-    let old = current.token_hash.clone();
-    match state.db.run(move |c| refresh::rotate(c, &old, &row, now)).await? {
-        Rotation::Rotated => {}
-        Rotation::Lost(t) => return Err(reused(state, &t, t.used_at.unwrap_or(now), now).await?),
-        Rotation::Dead => return Err(OAuthError::invalid_grant("the refresh token is invalid")),
-    }
-    resp.refresh_token = Some(next);
-    Ok(resp)
 }
 
-/// A refresh token presented again after it was rotated. Less than `refresh_reuse_grace_secs` after its rotation this
-/// is taken for a racing duplicate of the same client (refused, nothing revoked); later it betrays a copy, and the
-/// whole family is revoked (RFC 9700 §4.14.2).
-async fn reused(state: &AppState, t: &RefreshToken, used_at: i64, now: i64) -> Result<OAuthError, OAuthError> {
-    if now - used_at < state.settings.tokens.refresh_reuse_grace_secs {
-        return Ok(OAuthError::invalid_grant("the refresh token was already used"));
+impl Ports for ServerPorts<'_> {
+    type Subject = User;
+    type Grants = Self;
+    type Minter = Self;
+    type Upstreams = Self;
+    fn grants(&self) -> &Self {
+        self
     }
-    state.metrics.refresh_reuse.inc();
-    let event = audit::AuditEvent::new(now, "refresh_reuse").user(&t.user_id).client(&t.client_id);
-    let gid = t.grant_id.clone();
-    state
-        .db
-        .run(move |c| {
-            grants::revoke(c, &gid, now)?;
-            audit::record(c, &event)
+    fn minter(&self) -> &Self {
+        self
+    }
+    fn upstreams(&self) -> &Self {
+        self
+    }
+    fn policy(&self) -> GrantPolicy<'_> {
+        let s = &self.0.settings;
+        GrantPolicy { refresh_reuse_grace_secs: s.tokens.refresh_reuse_grace_secs, catalogue: &s.scopes }
+    }
+    fn now(&self) -> i64 {
+        self.0.clock.now()
+    }
+}
+
+fn code_record(c: AuthCode) -> CodeRecord {
+    CodeRecord {
+        grant_id: c.grant_id,
+        client_id: c.client_id,
+        user_id: c.user_id,
+        redirect_uri: c.redirect_uri,
+        scope: c.scope,
+        nonce: c.nonce,
+        code_challenge: c.code_challenge,
+        expires_at: c.expires_at,
+    }
+}
+
+fn grant_record(g: grants::Grant) -> GrantRecord {
+    GrantRecord {
+        id: g.id,
+        client_id: g.client_id,
+        user_id: g.user_id,
+        session: g.session_hash,
+        auth_time: g.auth_time,
+        created_at: g.created_at,
+        expires_at: g.expires_at,
+        revoked_at: g.revoked_at,
+    }
+}
+
+fn refresh_record(t: RefreshToken) -> RefreshRecord {
+    RefreshRecord {
+        token_hash: t.token_hash,
+        grant_id: t.grant_id,
+        client_id: t.client_id,
+        user_id: t.user_id,
+        scope: t.scope,
+        created_at: t.created_at,
+        expires_at: t.expires_at,
+        used_at: t.used_at,
+        revoked_at: t.revoked_at,
+    }
+}
+
+fn refresh_row(r: RefreshRecord) -> RefreshToken {
+    RefreshToken {
+        token_hash: r.token_hash,
+        grant_id: r.grant_id,
+        client_id: r.client_id,
+        user_id: r.user_id,
+        scope: r.scope,
+        created_at: r.created_at,
+        expires_at: r.expires_at,
+        used_at: r.used_at,
+        revoked_at: r.revoked_at,
+    }
+}
+
+impl Grants for ServerPorts<'_> {
+    type Subject = User;
+
+    async fn redeem_code(&self, code: &str, client_id: &str, now: i64) -> Result<Redeemed, OAuthError> {
+        let (hash, cid) = (hash_token(code), client_id.to_string());
+        Ok(match self.0.db.run(move |c| codes::redeem(c, &hash, &cid, now)).await? {
+            Redemption::Fresh(c) => Redeemed::Fresh(code_record(c)),
+            Redemption::Replayed(c) => Redeemed::Replayed(code_record(c)),
+            Redemption::Unknown => Redeemed::Unknown,
         })
-        .await?;
-    Ok(OAuthError::invalid_grant("the refresh token was already used; its grant is revoked"))
+    }
+
+    async fn grant_and_subject(
+        &self,
+        grant_id: &str,
+        user_id: &str,
+        scope: &str,
+        now: i64,
+    ) -> Result<(Option<GrantRecord>, Option<User>), OAuthError> {
+        let (gid, uid, scope) = (grant_id.to_string(), user_id.to_string(), scope.to_string());
+        let ages = self.0.upstreams.group_ages.clone();
+        let (grant, user) = self
+            .0
+            .db
+            .run(move |c| Ok((grants::find(c, &gid)?, users_for_claims(c, &uid, &scope, &ages, now)?)))
+            .await?;
+        Ok((grant.map(grant_record), user))
+    }
+
+    async fn revoke(&self, r: &Revoking<'_>, now: i64) -> Result<(), OAuthError> {
+        let name = match r.why {
+            Revocation::CodeReuse => AuditKind::CodeReuse,
+            Revocation::RefreshReuse => AuditKind::RefreshReuse,
+        };
+        if matches!(r.why, Revocation::RefreshReuse) {
+            self.0.metrics.refresh_reuse.inc();
+        }
+        let event = audit::AuditEvent::new(now, name).user(r.user_id).client(r.client_id);
+        let gid = r.grant_id.to_string();
+        Ok(self
+            .0
+            .db
+            .write(move |c| {
+                grants::revoke(c, &gid, now)?;
+                audit::record(c, &event)
+            })
+            .await?)
+    }
+
+    async fn find_refresh(&self, token: &str) -> Result<Option<RefreshRecord>, OAuthError> {
+        let hash = hash_token(token);
+        Ok(self.0.db.run(move |c| refresh::find(c, &hash)).await?.map(refresh_record))
+    }
+
+    async fn store_refresh(&self, row: RefreshRecord) -> Result<(), OAuthError> {
+        let row = refresh_row(row);
+        Ok(self.0.db.run(move |c| refresh::insert(c, &row)).await?)
+    }
+
+    async fn rotate(&self, old_hash: &str, successor: RefreshRecord, now: i64) -> Result<Rotated, OAuthError> {
+        let (old, row) = (old_hash.to_string(), refresh_row(successor));
+        Ok(match self.0.db.run(move |c| refresh::rotate(c, &old, &row, now)).await? {
+            Rotation::Rotated => Rotated::Rotated,
+            Rotation::Lost(t) => Rotated::Lost(refresh_record(t)),
+            Rotation::Dead => Rotated::Dead,
+        })
+    }
 }
 
-pub fn client_credentials(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
-    let allowed: Vec<String> =
-        client.allowed_scopes.iter().filter(|s| !matches!(s.as_str(), "openid" | "offline_access")).cloned().collect();
-    let scopes = match params.get("scope") {
-        None => allowed,
-        Some(s) => {
-            crate::scopes::narrow(Some(s), &allowed, &state.settings.scopes).map_err(OAuthError::invalid_scope)?
+impl Minter for ServerPorts<'_> {
+    type Subject = User;
+
+    fn for_user(
+        &self,
+        grant: &GrantRecord,
+        user: &User,
+        scope: &str,
+        nonce: Option<&str>,
+        with_refresh: bool,
+    ) -> Result<(TokenOutcome, Option<RefreshRecord>), OAuthError> {
+        issue::for_user(self.0, grant, user, scope, nonce, with_refresh)
+    }
+
+    fn refresh_token(&self, grant: &GrantRecord, user_id: &str, scope: &str) -> (String, RefreshRecord) {
+        issue::refresh_token(self.0, grant, user_id, scope)
+    }
+
+    fn for_client(&self, client_id: &str, scope: &str) -> Result<TokenOutcome, OAuthError> {
+        issue::for_client(self.0, client_id, scope)
+    }
+}
+
+impl Upstreams for ServerPorts<'_> {
+    async fn recheck(&self, grant: &GrantRecord) -> Result<(), OAuthError> {
+        match upstream_tokens::recheck(self.0, grant).await {
+            Ok(()) => Ok(()),
+            Err(Recheck::Refused) => Err(OAuthError::invalid_grant("the upstream account is no longer valid")),
+            Err(Recheck::Unavailable) => {
+                Err(OAuthError::new(ErrorCode::TemporarilyUnavailable, "the upstream provider cannot be reached"))
+            }
+            Err(Recheck::Store(e)) => Err(e.into()),
         }
-    };
-    let scope = scopes.join(" ");
-    let at = issue::access_token(state, &client.client_id, &client.client_id, &scope, None, None)?;
-    Ok(TokenResponse {
-        access_token: at,
-        token_type: "Bearer",
-        expires_in: state.settings.tokens.access_token_ttl_secs,
-        scope,
-        id_token: None,
-        refresh_token: None,
-    })
+    }
 }

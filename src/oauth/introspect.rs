@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::token::{form_params, no_store_json, post_only};
 use super::{OAuthError, OAuthJson, bearer, client_auth};
 use crate::state::AppState;
+use crate::store::audit::AuditKind;
 use crate::store::{audit, grants, refresh, revoked};
 use crate::tokens::claims::verify_access_token;
 
@@ -61,10 +62,10 @@ async fn revoke(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) 
     let cid = client.client_id.clone();
     let revoked_refresh = state
         .db
-        .run(move |c| match refresh::find(c, &hash)? {
+        .write(move |c| match refresh::find(c, &hash)? {
             Some(t) if t.client_id == cid => {
                 grants::revoke(c, &t.grant_id, now)?;
-                audit::record(c, &audit::AuditEvent::new(now, "token_revoked").user(&t.user_id).client(&cid))?;
+                audit::record(c, &audit::AuditEvent::new(now, AuditKind::TokenRevoked).user(&t.user_id).client(&cid))?;
                 Ok(true)
             }
             _ => Ok(false),
@@ -77,7 +78,7 @@ async fn revoke(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) 
     if let Some(c) = verify_access_token(&ring, &state.settings.issuer, &token, i64::MIN)
         && c.client_id == client.client_id
     {
-        state.db.run(move |conn| revoked::insert(conn, &c.jti, c.exp)).await?;
+        state.db.write(move |conn| revoked::insert(conn, &c.jti, c.exp)).await?;
     }
     Ok(ok())
 }

@@ -5,28 +5,14 @@ use serde_json::{Map, Value};
 use super::{ErrorCode, OAuthError};
 use crate::accounts::users::claims_for_scopes;
 use crate::state::AppState;
-use crate::store::grants::Grant;
-use crate::store::refresh::RefreshToken;
 use crate::store::users::User;
 use crate::tokens::claims::{ACCESS_TOKEN_TYP, AccessClaims};
 use crate::tokens::jws;
+use bridgekeeper_core::token::TokenOutcome;
+use bridgekeeper_core::token::ports::{GrantRecord, RefreshRecord};
 
 fn sign_err(_: crate::tokens::keys::KeyError) -> OAuthError {
     OAuthError::new(ErrorCode::ServerError, "token signing failed")
-}
-
-/// The token endpoint's success body (RFC 6749 §5.1).
-#[derive(Debug, serde::Serialize)]
-pub struct TokenResponse {
-    pub access_token: String,
-    pub token_type: &'static str,
-    pub expires_in: i64,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub scope: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id_token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
 }
 
 /// A signed access token for `sub` (a user id, or the client id for client_credentials).
@@ -82,10 +68,10 @@ pub fn id_token(
 }
 
 /// A new refresh token of `grant`'s family; returns (token, row to store).
-pub fn refresh_token(state: &AppState, grant: &Grant, user_id: &str, scope: &str) -> (String, RefreshToken) {
+pub fn refresh_token(state: &AppState, grant: &GrantRecord, user_id: &str, scope: &str) -> (String, RefreshRecord) {
     let now = state.clock.now();
     let token = crate::secret::random_token();
-    let row = RefreshToken {
+    let row = RefreshRecord {
         token_hash: crate::secret::hash_token(&token),
         grant_id: grant.id.clone(),
         client_id: grant.client_id.clone(),
@@ -103,12 +89,12 @@ pub fn refresh_token(state: &AppState, grant: &Grant, user_id: &str, scope: &str
 /// and the client may refresh. The refresh row is returned for the caller to store.
 pub fn for_user(
     state: &AppState,
-    grant: &Grant,
+    grant: &GrantRecord,
     user: &User,
     scope: &str,
     nonce: Option<&str>,
     allow_refresh: bool,
-) -> Result<(TokenResponse, Option<RefreshToken>), OAuthError> {
+) -> Result<(TokenOutcome, Option<RefreshRecord>), OAuthError> {
     let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
     let auth_time = grant.auth_time.unwrap_or(grant.created_at);
     let at = access_token(state, &user.id, &grant.client_id, scope, Some(auth_time), Some(&grant.id))?;
@@ -124,7 +110,7 @@ pub fn for_user(
         (None, None)
     };
     Ok((
-        TokenResponse {
+        TokenOutcome {
             access_token: at,
             token_type: "Bearer",
             expires_in: state.settings.tokens.access_token_ttl_secs,
@@ -134,4 +120,16 @@ pub fn for_user(
         },
         row,
     ))
+}
+
+/// An access token for the client itself (client_credentials): `sub` = the client id, no ID or refresh token.
+pub fn for_client(state: &AppState, client_id: &str, scope: &str) -> Result<TokenOutcome, OAuthError> {
+    Ok(TokenOutcome {
+        access_token: access_token(state, client_id, client_id, scope, None, None)?,
+        token_type: "Bearer",
+        expires_in: state.settings.tokens.access_token_ttl_secs,
+        scope: scope.to_string(),
+        id_token: None,
+        refresh_token: None,
+    })
 }

@@ -12,6 +12,7 @@ use crate::accounts::clients::{self as svc, ClientError};
 use crate::accounts::registration::{self, Metadata};
 use crate::secret::{hash_token, random_token, verify_token_hash};
 use crate::state::AppState;
+use crate::store::audit::AuditKind;
 use crate::store::clients::Client;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -113,7 +114,7 @@ async fn register(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes
     let mut client = created.client;
     client.registration_token_hash = Some(hash_token(&rat));
     let client = svc::save(&state.db, client).await?;
-    svc::audit_action(&state.db, now, "client_registered", &client.client_id, "dynamic").await?;
+    svc::audit_action(&state.db, now, AuditKind::ClientRegistered, &client.client_id, "dynamic").await?;
     let mut out = registration::describe(&client, state.settings.issuer_base());
     if let Some(s) = created.secret {
         out.insert("client_secret".into(), s.expose().into());
@@ -189,7 +190,7 @@ async fn replace(
     }
     next.updated_at = now;
     let saved = svc::save(&state.db, next).await?;
-    svc::audit_action(&state.db, now, "client_updated", &saved.client_id, "dynamic").await?;
+    svc::audit_action(&state.db, now, AuditKind::ClientUpdated, &saved.client_id, "dynamic").await?;
     let mut out = registration::describe(&saved, state.settings.issuer_base());
     if let Some(s) = new_secret {
         out.insert("client_secret".into(), s.into());
@@ -201,6 +202,6 @@ async fn replace(
 async fn remove(state: web::Data<AppState>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, RegError> {
     let c = authorized(&state, &req, &id).await?;
     svc::delete(&state.db, &c.client_id).await?;
-    svc::audit_action(&state.db, state.clock.now(), "client_removed", &c.client_id, "dynamic").await?;
+    svc::audit_action(&state.db, state.clock.now(), AuditKind::ClientRemoved, &c.client_id, "dynamic").await?;
     Ok(HttpResponse::NoContent().finish())
 }

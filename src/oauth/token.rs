@@ -4,10 +4,10 @@
 use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 
-use super::issue::TokenResponse;
 use super::params::Params;
 use super::{ErrorCode, OAuthError, OAuthJson, client_auth, grants};
 use crate::state::AppState;
+use bridgekeeper_core::token::{GrantType, TokenRequest};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/token").route(web::post().to(token)).default_service(web::to(post_only)));
@@ -39,31 +39,23 @@ pub fn no_store_json<T: serde::Serialize>(body: &T) -> HttpResponse {
 
 async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, OAuthJson> {
     let params = form_params(&req, &body)?;
-    let grant_type = params.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
-    let allow_public = match grant_type {
-        "authorization_code" | "refresh_token" => true,
-        "client_credentials" => false,
-        _ => return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "unsupported grant_type").into()),
-    };
-    let client = client_auth::authenticate_limited(&state, &req, &params, allow_public).await?;
+    let grant_type = GrantType::from_params(&params)?;
+    let client = client_auth::authenticate_limited(&state, &req, &params, grant_type.allows_public_client()).await?;
     if let Some(d) = params.first_duplicate() {
         return Err(OAuthError::invalid_request(format!("parameter {d} is repeated")).into());
     }
-    if !client.allows_grant(grant_type) {
+    if !client.allows_grant(grant_type.as_str()) {
         return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not use this grant type").into());
     }
-    if grant_type == "client_credentials" && !client.may_use_client_credentials() {
+    if grant_type == GrantType::ClientCredentials && !client.may_use_client_credentials() {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
             "client_credentials for this client waits for an admin's approval",
         )
         .into());
     }
-    let resp: TokenResponse = match grant_type {
-        "authorization_code" => grants::authorization_code(&state, &client, &params).await?,
-        "refresh_token" => grants::refresh_token(&state, &client, &params).await?,
-        _ => grants::client_credentials(&state, &client, &params)?,
-    };
-    state.metrics.tokens_issued.with_label_values(&[grant_type, &client.client_id]).inc();
+    let request = TokenRequest::parse(grant_type, &params)?;
+    let resp = grants::exchange(&state, &client, &request).await?;
+    state.metrics.tokens_issued.with_label_values(&[grant_type.as_str(), &client.client_id]).inc();
     Ok(no_store_json(&resp))
 }

@@ -5,6 +5,106 @@ use diesel::prelude::*;
 use super::schema::audit_events;
 use super::{DbConn, MultiBackend, StoreResult};
 
+/// Every audit event name, so a typo is a compile error and `bridgekeeper audit --event` has a fixed list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditKind {
+    ClientAdded,
+    ClientCredentialsAllowed,
+    ClientCredentialsDenied,
+    ClientRegistered,
+    ClientRemoved,
+    ClientScopeApproved,
+    ClientSecretRotated,
+    ClientUpdated,
+    Consent,
+    ConsentRevoked,
+    CredentialStuffingSuspected,
+    KeysRotated,
+    ConfigReloaded,
+    Link,
+    LinkByEmail,
+    LinkConfirmed,
+    Login,
+    Logout,
+    SecretsResealed,
+    TokenRevoked,
+    Unlink,
+    UpstreamRefreshRefused,
+    UserCreated,
+    UserDisabled,
+    UserEnabled,
+    UserTokensRevoked,
+    CodeReuse,
+    RefreshReuse,
+}
+
+impl AuditKind {
+    pub const ALL: [AuditKind; 28] = [
+        AuditKind::ClientAdded,
+        AuditKind::ClientCredentialsAllowed,
+        AuditKind::ClientCredentialsDenied,
+        AuditKind::ClientRegistered,
+        AuditKind::ClientRemoved,
+        AuditKind::ClientScopeApproved,
+        AuditKind::ClientSecretRotated,
+        AuditKind::ClientUpdated,
+        AuditKind::Consent,
+        AuditKind::ConsentRevoked,
+        AuditKind::CredentialStuffingSuspected,
+        AuditKind::KeysRotated,
+        AuditKind::ConfigReloaded,
+        AuditKind::Link,
+        AuditKind::LinkByEmail,
+        AuditKind::LinkConfirmed,
+        AuditKind::Login,
+        AuditKind::Logout,
+        AuditKind::SecretsResealed,
+        AuditKind::TokenRevoked,
+        AuditKind::Unlink,
+        AuditKind::UpstreamRefreshRefused,
+        AuditKind::UserCreated,
+        AuditKind::UserDisabled,
+        AuditKind::UserEnabled,
+        AuditKind::UserTokensRevoked,
+        AuditKind::CodeReuse,
+        AuditKind::RefreshReuse,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::ClientAdded => "client_added",
+            AuditKind::ClientCredentialsAllowed => "client_credentials_allowed",
+            AuditKind::ClientCredentialsDenied => "client_credentials_denied",
+            AuditKind::ClientRegistered => "client_registered",
+            AuditKind::ClientRemoved => "client_removed",
+            AuditKind::ClientScopeApproved => "client_scope_approved",
+            AuditKind::ClientSecretRotated => "client_secret_rotated",
+            AuditKind::ClientUpdated => "client_updated",
+            AuditKind::Consent => "consent",
+            AuditKind::ConsentRevoked => "consent_revoked",
+            AuditKind::CredentialStuffingSuspected => "credential_stuffing_suspected",
+            AuditKind::KeysRotated => "keys_rotated",
+            AuditKind::ConfigReloaded => "config_reloaded",
+            AuditKind::Link => "link",
+            AuditKind::LinkByEmail => "link_by_email",
+            AuditKind::LinkConfirmed => "link_confirmed",
+            AuditKind::Login => "login",
+            AuditKind::Logout => "logout",
+            AuditKind::SecretsResealed => "secrets_resealed",
+            AuditKind::TokenRevoked => "token_revoked",
+            AuditKind::Unlink => "unlink",
+            AuditKind::UpstreamRefreshRefused => "upstream_refresh_refused",
+            AuditKind::UserCreated => "user_created",
+            AuditKind::UserDisabled => "user_disabled",
+            AuditKind::UserEnabled => "user_enabled",
+            AuditKind::UserTokensRevoked => "user_tokens_revoked",
+            AuditKind::CodeReuse => "code_reuse",
+            AuditKind::RefreshReuse => "refresh_reuse",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq, serde::Serialize)]
 #[diesel(table_name = audit_events)]
 pub struct AuditEvent {
@@ -18,11 +118,11 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
-    pub fn new(at: i64, event: &str) -> Self {
+    pub fn new(at: i64, event: AuditKind) -> Self {
         AuditEvent {
             id: super::new_id(),
             at,
-            event: event.to_string(),
+            event: event.as_str().to_string(),
             user_id: None,
             client_id: None,
             provider: None,

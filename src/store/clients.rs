@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 
 use super::schema::{clients, grants};
-use super::{DbConn, MultiBackend, StoreResult, from_json_list, to_json_list};
+use super::{DbConn, MultiBackend, StoreResult, Write, from_json_list, to_json_list};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = clients)]
@@ -213,8 +213,8 @@ impl TryFrom<ClientRow> for Client {
     }
 }
 
-pub fn insert(conn: &mut DbConn, client: &Client) -> StoreResult<()> {
-    super::bump_epoch();
+pub fn insert(w: &mut Write<'_>, client: &Client) -> StoreResult<()> {
+    let conn = w.invalidating();
     diesel::insert_into(clients::table).values(client.to_row()).execute(conn)?;
     Ok(())
 }
@@ -295,14 +295,14 @@ pub fn page(conn: &mut DbConn, f: &Filter, limit: i64, offset: i64) -> StoreResu
     Ok((items, total))
 }
 
-pub fn delete(conn: &mut DbConn, client_id: &str) -> StoreResult<bool> {
-    super::bump_epoch();
+pub fn delete(w: &mut Write<'_>, client_id: &str) -> StoreResult<bool> {
+    let conn = w.invalidating();
     Ok(diesel::delete(clients::table.find(client_id)).execute(conn)? == 1)
 }
 
 /// Replaces the secret; the old one is dropped at once (`grace_until = None`) or kept until `grace_until`.
-pub fn set_secret_hash(conn: &mut DbConn, client_id: &str, secret_hash: &str, now: i64) -> StoreResult<bool> {
-    super::bump_epoch();
+pub fn set_secret_hash(w: &mut Write<'_>, client_id: &str, secret_hash: &str, now: i64) -> StoreResult<bool> {
+    let conn = w.invalidating();
     let n = diesel::update(clients::table.find(client_id))
         .set((
             clients::secret_hash.eq(secret_hash),
@@ -315,8 +315,8 @@ pub fn set_secret_hash(conn: &mut DbConn, client_id: &str, secret_hash: &str, no
 }
 
 /// Writes every mutable field of an existing client (not its id, source or creation time).
-pub fn update(conn: &mut DbConn, client: &Client) -> StoreResult<bool> {
-    super::bump_epoch();
+pub fn update(w: &mut Write<'_>, client: &Client) -> StoreResult<bool> {
+    let conn = w.invalidating();
     let r = client.to_row();
     let n = diesel::update(clients::table.find(&client.client_id))
         .set((
@@ -354,8 +354,8 @@ pub fn sign_ins_since(conn: &mut DbConn, client_id: &str, since: i64) -> StoreRe
 }
 
 /// Inserts or replaces a client declared in configuration (keeps `created_at`).
-pub fn upsert(conn: &mut DbConn, client: &Client) -> StoreResult<()> {
-    super::bump_epoch();
+pub fn upsert(w: &mut Write<'_>, client: &Client) -> StoreResult<()> {
+    let conn = w.invalidating();
     conn.transaction(|conn| {
         let row = client.to_row();
         let n = diesel::update(clients::table.find(&client.client_id))

@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 
 use super::schema::{grants, refresh_tokens};
-use super::{DbConn, StoreResult};
+use super::{DbConn, StoreResult, Write};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]
 #[diesel(table_name = grants)]
@@ -42,8 +42,11 @@ pub fn is_active(conn: &mut DbConn, id: &str, now: i64) -> StoreResult<bool> {
 }
 
 /// Revokes a grant and every refresh token of its family. Returns whether the grant was live.
-pub fn revoke(conn: &mut DbConn, id: &str, now: i64) -> StoreResult<bool> {
-    super::bump_epoch();
+pub fn revoke(w: &mut Write<'_>, id: &str, now: i64) -> StoreResult<bool> {
+    revoke_one(w.invalidating(), id, now)
+}
+
+fn revoke_one(conn: &mut DbConn, id: &str, now: i64) -> StoreResult<bool> {
     conn.transaction(|conn| {
         let n = diesel::update(grants::table.find(id).filter(grants::revoked_at.is_null()))
             .set(grants::revoked_at.eq(now))
@@ -58,8 +61,8 @@ pub fn revoke(conn: &mut DbConn, id: &str, now: i64) -> StoreResult<bool> {
 }
 
 /// Revokes every grant of a user for a client (consent withdrawn).
-pub fn revoke_for_user_client(conn: &mut DbConn, user_id: &str, client_id: &str, now: i64) -> StoreResult<usize> {
-    super::bump_epoch();
+pub fn revoke_for_user_client(w: &mut Write<'_>, user_id: &str, client_id: &str, now: i64) -> StoreResult<usize> {
+    let conn = w.invalidating();
     let ids: Vec<String> = grants::table
         .filter(grants::user_id.eq(user_id))
         .filter(grants::client_id.eq(client_id))
@@ -70,8 +73,8 @@ pub fn revoke_for_user_client(conn: &mut DbConn, user_id: &str, client_id: &str,
 }
 
 /// Revokes every grant of a user (account disabled).
-pub fn revoke_for_user(conn: &mut DbConn, user_id: &str, now: i64) -> StoreResult<usize> {
-    super::bump_epoch();
+pub fn revoke_for_user(w: &mut Write<'_>, user_id: &str, now: i64) -> StoreResult<usize> {
+    let conn = w.invalidating();
     let ids: Vec<String> = grants::table
         .filter(grants::user_id.eq(user_id))
         .filter(grants::revoked_at.is_null())
@@ -81,8 +84,8 @@ pub fn revoke_for_user(conn: &mut DbConn, user_id: &str, now: i64) -> StoreResul
 }
 
 /// Revokes the grants tied to a browser session whose scope lacks `offline_access` (logout).
-pub fn revoke_online_for_session(conn: &mut DbConn, session_hash: &str, now: i64) -> StoreResult<usize> {
-    super::bump_epoch();
+pub fn revoke_online_for_session(w: &mut Write<'_>, session_hash: &str, now: i64) -> StoreResult<usize> {
+    let conn = w.invalidating();
     let ids: Vec<(String, String)> = grants::table
         .filter(grants::session_hash.eq(session_hash))
         .filter(grants::revoked_at.is_null())
@@ -98,8 +101,8 @@ pub fn revoke_online_for_session(conn: &mut DbConn, session_hash: &str, now: i64
 
 /// Revokes every grant tied to a browser session, `offline_access` ones included (the sign-in it came from is no
 /// longer the user's).
-pub fn revoke_all_for_session(conn: &mut DbConn, session_hash: &str, now: i64) -> StoreResult<usize> {
-    super::bump_epoch();
+pub fn revoke_all_for_session(w: &mut Write<'_>, session_hash: &str, now: i64) -> StoreResult<usize> {
+    let conn = w.invalidating();
     let ids: Vec<String> = grants::table
         .filter(grants::session_hash.eq(session_hash))
         .filter(grants::revoked_at.is_null())
@@ -111,7 +114,7 @@ pub fn revoke_all_for_session(conn: &mut DbConn, session_hash: &str, now: i64) -
 fn revoke_many(conn: &mut DbConn, ids: &[String], now: i64) -> StoreResult<usize> {
     let mut n = 0;
     for id in ids {
-        if revoke(conn, id, now)? {
+        if revoke_one(conn, id, now)? {
             n += 1;
         }
     }

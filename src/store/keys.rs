@@ -6,6 +6,27 @@ use diesel::prelude::*;
 use super::schema::signing_keys;
 use super::{DbConn, StoreResult};
 
+/// Where a key is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Published, not yet signing (so verifiers have it before its first token).
+    Next,
+    /// Signing.
+    Current,
+    /// Published until the tokens it signed have expired.
+    Retired,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Next => "next",
+            KeyState::Current => "current",
+            KeyState::Retired => "retired",
+        }
+    }
+}
+
 #[derive(Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]
 #[diesel(table_name = signing_keys)]
 pub struct SigningKeyRow {
@@ -18,6 +39,12 @@ pub struct SigningKeyRow {
     pub created_at: i64,
     pub activated_at: Option<i64>,
     pub retired_at: Option<i64>,
+}
+
+impl SigningKeyRow {
+    pub fn is(&self, state: KeyState) -> bool {
+        self.state == state.as_str()
+    }
 }
 
 impl std::fmt::Debug for SigningKeyRow {
@@ -44,12 +71,13 @@ pub fn list(conn: &mut DbConn) -> StoreResult<Vec<SigningKeyRow>> {
         .load(conn)?)
 }
 
-pub fn set_state(conn: &mut DbConn, kid: &str, state: &str, now: i64) -> StoreResult<()> {
+pub fn set_state(conn: &mut DbConn, kid: &str, state: KeyState, now: i64) -> StoreResult<()> {
     let q = diesel::update(signing_keys::table.find(kid));
+    let name = state.as_str();
     match state {
-        "current" => q.set((signing_keys::state.eq(state), signing_keys::activated_at.eq(now))).execute(conn)?,
-        "retired" => q.set((signing_keys::state.eq(state), signing_keys::retired_at.eq(now))).execute(conn)?,
-        _ => q.set(signing_keys::state.eq(state)).execute(conn)?,
+        KeyState::Current => q.set((signing_keys::state.eq(name), signing_keys::activated_at.eq(now))).execute(conn)?,
+        KeyState::Retired => q.set((signing_keys::state.eq(name), signing_keys::retired_at.eq(now))).execute(conn)?,
+        KeyState::Next => q.set(signing_keys::state.eq(name)).execute(conn)?,
     };
     Ok(())
 }
@@ -62,7 +90,9 @@ pub fn set_private(conn: &mut DbConn, kid: &str, private_der: &str) -> StoreResu
 /// Deletes retired keys retired before `cutoff` (no token they signed can still be valid).
 pub fn delete_retired_before(conn: &mut DbConn, cutoff: i64) -> StoreResult<usize> {
     Ok(diesel::delete(
-        signing_keys::table.filter(signing_keys::state.eq("retired")).filter(signing_keys::retired_at.lt(cutoff)),
+        signing_keys::table
+            .filter(signing_keys::state.eq(KeyState::Retired.as_str()))
+            .filter(signing_keys::retired_at.lt(cutoff)),
     )
     .execute(conn)?)
 }

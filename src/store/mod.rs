@@ -18,6 +18,9 @@ pub mod server_secrets;
 pub mod sessions;
 pub mod upstream_logins;
 pub mod users;
+mod write;
+
+pub use write::{Epoch, Write};
 
 use std::time::Duration;
 
@@ -139,7 +142,8 @@ impl ManageConnection for Manager {
 pub struct Db {
     pool: Pool<Manager>,
     kind: DbKind,
-    /// Time spent waiting for a pooled connection in `run`, when observed.
+    epoch: Epoch,
+    /// Time spent waiting for a pooled connection, when observed (metrics).
     wait: Option<prometheus::Histogram>,
 }
 
@@ -171,10 +175,10 @@ impl Db {
             .test_on_check_out(matches!(kind, DbKind::Postgres(_)))
             .error_handler(Box::new(LogErrors))
             .build_unchecked(Manager { kind: kind.clone() });
-        Ok(Db { pool, kind, wait: None })
+        Ok(Db { pool, kind, epoch: Epoch::default(), wait: None })
     }
 
-    /// Records every wait for a connection in `run` from now on (set before the handle is shared).
+    /// Records every wait for a connection from now on (set before the handle is shared).
     pub fn observe_waits(&mut self, h: prometheus::Histogram) {
         self.wait = Some(h);
     }
@@ -191,7 +195,12 @@ impl Db {
 
     /// A pooled connection, for blocking contexts (CLI, tests, inside `run`).
     pub fn conn(&self) -> StoreResult<PooledConnection<Manager>> {
-        self.pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))
+        let asked = std::time::Instant::now();
+        let conn = self.pool.get();
+        if let Some(h) = &self.wait {
+            h.observe(asked.elapsed().as_secs_f64());
+        }
+        conn.map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
     /// Runs blocking storage work off the async workers.
@@ -201,19 +210,42 @@ impl Db {
         F: FnOnce(&mut DbConn) -> StoreResult<T> + Send + 'static,
     {
         let db = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let asked = std::time::Instant::now();
-            let conn = db.conn();
-            if let Some(h) = &db.wait {
-                h.observe(asked.elapsed().as_secs_f64());
-            }
-            let mut conn = conn?;
-            let out = f(&mut conn);
-            bump_if_dirty();
-            out
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("storage task failed: {e}")))?
+        tokio::task::spawn_blocking(move || f(&mut *db.conn()?))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("storage task failed: {e}")))?
+    }
+
+    /// Like [`run`](Self::run), for work that may revoke, disable or change what a cache holds: the invalidating
+    /// repository functions need the [`Write`] it hands out, and the epoch moves once the work is done.
+    pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Write<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.write_blocking(f))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("storage task failed: {e}")))?
+    }
+
+    /// [`write`](Self::write) for blocking contexts (CLI, tests, the sweeper's batches).
+    pub fn write_blocking<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        F: FnOnce(&mut Write<'_>) -> StoreResult<T>,
+    {
+        let mut conn = self.conn()?;
+        let mut w = Write::new(&mut conn);
+        let out = f(&mut w);
+        // Bumped even when `f` failed part-way: an extra miss is harmless, a stale hit is not.
+        if w.invalidates() {
+            self.epoch.bump();
+        }
+        out
+    }
+
+    /// The write epoch read-through caches compare against (see [`write`](self::write)).
+    pub fn epoch(&self) -> u64 {
+        self.epoch.current()
     }
 
     /// Applies every pending migration for this backend; returns how many ran.
@@ -253,34 +285,6 @@ pub(crate) fn to_json_list(items: &[String]) -> String {
 
 pub(crate) fn from_json_list(text: &str) -> StoreResult<Vec<String>> {
     Ok(serde_json::from_str(text)?)
-}
-
-/// Local write epoch: bumped by every repository write that can end a token's or a client's validity
-/// (revocations, disabling, client changes). Read-through caches remember the epoch they read at and treat an
-/// entry from an older epoch as a miss, so a change made by this process is seen at once; other instances see it
-/// when their entries expire (the documented staleness bound). Process-wide on purpose: two apps in one process
-/// (tests) share it, which can only cause extra misses, never stale hits.
-static WRITE_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-pub fn epoch() -> u64 {
-    WRITE_EPOCH.load(std::sync::atomic::Ordering::Acquire)
-}
-
-thread_local! {
-    static DIRTY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Called by repository writes; `Db::run` bumps once more after the work (and its transaction) is done, so a
-/// reader that looked between the write and its commit cannot keep a stale entry.
-pub(crate) fn bump_epoch() {
-    WRITE_EPOCH.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-    DIRTY.with(|d| d.set(true));
-}
-
-fn bump_if_dirty() {
-    if DIRTY.with(|d| d.replace(false)) {
-        WRITE_EPOCH.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-    }
 }
 
 /// Runs `f` in one transaction: committed when it returns `Ok`, rolled back otherwise. The only way code outside

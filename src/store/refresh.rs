@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::refresh_tokens;
-use super::{DbConn, StoreResult};
+use super::{DbConn, StoreResult, Write};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]
 #[diesel(table_name = refresh_tokens)]
@@ -78,8 +78,8 @@ pub fn rotate(conn: &mut DbConn, old_hash: &str, successor: &RefreshToken, now: 
     })
 }
 
-pub fn revoke(conn: &mut DbConn, token_hash: &str, now: i64) -> StoreResult<bool> {
-    super::bump_epoch();
+pub fn revoke(w: &mut Write<'_>, token_hash: &str, now: i64) -> StoreResult<bool> {
+    let conn = w.invalidating();
     let n = diesel::update(refresh_tokens::table.find(token_hash).filter(refresh_tokens::revoked_at.is_null()))
         .set(refresh_tokens::revoked_at.eq(now))
         .execute(conn)?;

@@ -3,10 +3,10 @@
 use diesel::prelude::*;
 
 use super::schema::revoked_jtis;
-use super::{DbConn, StoreError, StoreResult};
+use super::{DbConn, StoreError, StoreResult, Write};
 
-pub fn insert(conn: &mut DbConn, jti: &str, expires_at: i64) -> StoreResult<()> {
-    super::bump_epoch();
+pub fn insert(w: &mut Write<'_>, jti: &str, expires_at: i64) -> StoreResult<()> {
+    let conn = w.invalidating();
     match diesel::insert_into(revoked_jtis::table)
         .values((revoked_jtis::jti.eq(jti), revoked_jtis::expires_at.eq(expires_at)))
         .execute(conn)

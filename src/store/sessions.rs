@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::sessions;
-use super::{DbConn, StoreResult};
+use super::{DbConn, StoreResult, Write};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]
 #[diesel(table_name = sessions)]
@@ -39,8 +39,8 @@ pub fn find_any(conn: &mut DbConn, id_hash: &str) -> StoreResult<Option<Session>
     Ok(sessions::table.find(id_hash).select(Session::as_select()).first(conn).optional()?)
 }
 
-pub fn revoke(conn: &mut DbConn, id_hash: &str, now: i64) -> StoreResult<bool> {
-    super::bump_epoch();
+pub fn revoke(w: &mut Write<'_>, id_hash: &str, now: i64) -> StoreResult<bool> {
+    let conn = w.invalidating();
     let n = diesel::update(sessions::table.find(id_hash).filter(sessions::revoked_at.is_null()))
         .set(sessions::revoked_at.eq(now))
         .execute(conn)?;
@@ -49,12 +49,12 @@ pub fn revoke(conn: &mut DbConn, id_hash: &str, now: i64) -> StoreResult<bool> {
 
 /// Ends a user's live sessions that began with a sign-in at `provider`; returns their id hashes.
 pub fn revoke_for_user_provider(
-    conn: &mut DbConn,
+    w: &mut Write<'_>,
     user_id: &str,
     provider: &str,
     now: i64,
 ) -> StoreResult<Vec<String>> {
-    super::bump_epoch();
+    let conn = w.invalidating();
     let live = sessions::table
         .filter(sessions::user_id.eq(user_id))
         .filter(sessions::provider.eq(provider))
@@ -64,8 +64,8 @@ pub fn revoke_for_user_provider(
     Ok(hashes)
 }
 
-pub fn revoke_all_for_user(conn: &mut DbConn, user_id: &str, now: i64) -> StoreResult<usize> {
-    super::bump_epoch();
+pub fn revoke_all_for_user(w: &mut Write<'_>, user_id: &str, now: i64) -> StoreResult<usize> {
+    let conn = w.invalidating();
     Ok(diesel::update(sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::revoked_at.is_null()))
         .set(sessions::revoked_at.eq(now))
         .execute(conn)?)

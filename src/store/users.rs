@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::users;
-use super::{DbConn, MultiBackend, StoreResult};
+use super::{DbConn, MultiBackend, StoreResult, Write};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]
 #[diesel(table_name = users)]
@@ -75,8 +75,8 @@ pub fn update_profile(conn: &mut DbConn, user: &User) -> StoreResult<()> {
     Ok(())
 }
 
-pub fn set_disabled(conn: &mut DbConn, id: &str, disabled: bool, now: i64) -> StoreResult<bool> {
-    super::bump_epoch();
+pub fn set_disabled(w: &mut Write<'_>, id: &str, disabled: bool, now: i64) -> StoreResult<bool> {
+    let conn = w.invalidating();
     let n = diesel::update(users::table.find(id))
         .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
         .execute(conn)?;

@@ -69,7 +69,7 @@ mod tests {
     #[test]
     fn every_alg_signs_tokens_that_jsonwebtoken_verifies() {
         for alg in [super::super::keys::Alg::Rs256, super::super::keys::Alg::Es256, super::super::keys::Alg::EdDsa] {
-            let row = super::super::keys::generate(alg, 0, "current").unwrap();
+            let row = super::super::keys::generate(alg, 0, crate::store::keys::KeyState::Current).unwrap();
             let key = SigningKey::from_row(&row).unwrap();
             let token = sign(&key, "JWT", &serde_json::json!({"sub": "u1", "exp": 4_000_000_000u64})).unwrap();
             let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_str(&row.public_jwk).unwrap();

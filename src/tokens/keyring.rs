@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::keys::{self, Alg, KeyError, SigningKey};
 use crate::crypto::{CryptoError, Sealer};
-use crate::store::keys::{self as repo, SigningKeyRow};
+use crate::store::keys::{self as repo, KeyState, SigningKeyRow};
 use crate::store::{DbConn, StoreError, StoreResult};
 
 pub struct KeyRing {
@@ -81,12 +81,12 @@ impl KeyRing {
     pub fn from_rows(rows: &[SigningKeyRow], sealer: &Sealer) -> StoreResult<Self> {
         let current_row = rows
             .iter()
-            .filter(|r| r.state == "current")
+            .filter(|r| r.is(KeyState::Current))
             .min_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)))
             .ok_or_else(|| StoreError::Corrupt("no current signing key".into()))?;
         let current = SigningKey::from_row(&opened(current_row, sealer)?)?;
         let mut signers = HashMap::new();
-        let mut currents: Vec<&SigningKeyRow> = rows.iter().filter(|r| r.state == "current").collect();
+        let mut currents: Vec<&SigningKeyRow> = rows.iter().filter(|r| r.is(KeyState::Current)).collect();
         currents.sort_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
         for row in currents {
             if let Some(alg) = Alg::parse(&row.alg)
@@ -133,12 +133,12 @@ impl KeyRing {
 pub fn ensure_keys(conn: &mut DbConn, alg: Alg, now: i64, sealer: &Sealer) -> StoreResult<bool> {
     crate::store::transaction(conn, |conn| {
         let rows: Vec<SigningKeyRow> = repo::list(conn)?.into_iter().filter(|r| r.alg == alg.as_str()).collect();
-        if rows.iter().any(|r| r.state == "current") {
+        if rows.iter().any(|r| r.is(KeyState::Current)) {
             return Ok(false);
         }
-        repo::insert(conn, &sealed(keys::generate(alg, now, "current")?, sealer)?)?;
-        if !rows.iter().any(|r| r.state == "next") {
-            repo::insert(conn, &sealed(keys::generate(alg, now, "next")?, sealer)?)?;
+        repo::insert(conn, &sealed(keys::generate(alg, now, KeyState::Current)?, sealer)?)?;
+        if !rows.iter().any(|r| r.is(KeyState::Next)) {
+            repo::insert(conn, &sealed(keys::generate(alg, now, KeyState::Next)?, sealer)?)?;
         }
         Ok(true)
     })
@@ -150,21 +150,21 @@ pub fn ensure_keys(conn: &mut DbConn, alg: Alg, now: i64, sealer: &Sealer) -> St
 pub fn rotate(conn: &mut DbConn, alg: Alg, now: i64, keep_retired_secs: i64, sealer: &Sealer) -> StoreResult<String> {
     crate::store::transaction(conn, |conn| {
         let rows: Vec<SigningKeyRow> = repo::list(conn)?.into_iter().filter(|r| r.alg == alg.as_str()).collect();
-        for r in rows.iter().filter(|r| r.state == "current") {
-            repo::set_state(conn, &r.kid, "retired", now)?;
+        for r in rows.iter().filter(|r| r.is(KeyState::Current)) {
+            repo::set_state(conn, &r.kid, KeyState::Retired, now)?;
         }
-        let signing = match rows.iter().filter(|r| r.state == "next").min_by_key(|r| r.created_at) {
+        let signing = match rows.iter().filter(|r| r.is(KeyState::Next)).min_by_key(|r| r.created_at) {
             Some(next) => {
-                repo::set_state(conn, &next.kid, "current", now)?;
+                repo::set_state(conn, &next.kid, KeyState::Current, now)?;
                 next.kid.clone()
             }
             None => {
-                let k = sealed(keys::generate(alg, now, "current")?, sealer)?;
+                let k = sealed(keys::generate(alg, now, KeyState::Current)?, sealer)?;
                 repo::insert(conn, &k)?;
                 k.kid
             }
         };
-        repo::insert(conn, &sealed(keys::generate(alg, now, "next")?, sealer)?)?;
+        repo::insert(conn, &sealed(keys::generate(alg, now, KeyState::Next)?, sealer)?)?;
         repo::delete_retired_before(conn, now - keep_retired_secs)?;
         Ok(signing)
     })
@@ -191,8 +191,8 @@ pub fn rotate_all(
         ensure_all(conn, algs, now, sealer)?;
         for row in repo::list(conn)? {
             let in_use = algs.iter().any(|a| a.as_str() == row.alg);
-            if !in_use && row.state != "retired" {
-                repo::set_state(conn, &row.kid, "retired", now)?;
+            if !in_use && !row.is(KeyState::Retired) {
+                repo::set_state(conn, &row.kid, KeyState::Retired, now)?;
             }
         }
         let mut first = String::new();

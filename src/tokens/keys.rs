@@ -5,7 +5,7 @@ use aws_lc_rs::signature::{self, KeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
-use crate::store::keys::SigningKeyRow;
+use crate::store::keys::{KeyState, SigningKeyRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Alg {
@@ -101,7 +101,7 @@ impl SigningKey {
 }
 
 /// Generates a fresh key and its public JWK; the private part is PKCS#8 DER, base64.
-pub fn generate(alg: Alg, now: i64, state: &str) -> Result<SigningKeyRow, KeyError> {
+pub fn generate(alg: Alg, now: i64, state: KeyState) -> Result<SigningKeyRow, KeyError> {
     let kid = crate::secret::random_token_bytes(12);
     let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
     let (der, params) = match alg {
@@ -147,9 +147,9 @@ pub fn generate(alg: Alg, now: i64, state: &str) -> Result<SigningKeyRow, KeyErr
         alg: alg.as_str().to_string(),
         private_der: STANDARD.encode(der),
         public_jwk: jwk.to_string(),
-        state: state.to_string(),
+        state: state.as_str().to_string(),
         created_at: now,
-        activated_at: (state == "current").then_some(now),
+        activated_at: (state == KeyState::Current).then_some(now),
         retired_at: None,
     })
 }

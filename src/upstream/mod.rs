@@ -2,6 +2,7 @@
 //! every kind fulfils (`begin` -> authorization URL, `finish` -> a verified `FederatedIdentity`).
 
 pub mod config;
+pub mod connector;
 pub mod http;
 mod identity;
 pub mod mapping;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use config::{ProviderConfig, ProviderKind};
+pub use connector::{Callback, CallbackConnector, HealthCheck, RefreshConnector};
 
 pub use identity::FederatedIdentity;
 
@@ -34,15 +36,12 @@ pub struct UpstreamError {
     pub detail: String,
 }
 
-enum Connector {
-    Oidc(oidc::Oidc),
-    OAuth2(oauth2::OAuth2),
-    Dev,
-}
-
+/// One configured provider: its settings and the capabilities its kind has.
 pub struct Provider {
     pub cfg: Arc<ProviderConfig>,
-    connector: Connector,
+    callback: Option<Arc<dyn CallbackConnector>>,
+    refresh: Option<Arc<dyn RefreshConnector>>,
+    health: Option<Arc<dyn HealthCheck>>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -61,11 +60,6 @@ pub struct LoginRequest<'a> {
     pub nonce: &'a str,
     pub verifier: &'a str,
     pub freshness: Freshness,
-}
-
-/// What a login start produces: where to send the browser.
-pub struct Begun {
-    pub url: String,
 }
 
 /// The enabled providers, in file-name order.
@@ -114,14 +108,9 @@ impl Registry {
                 tracing::warn!(file = %cfg.file.display(), "dev provider refused: it lets anyone sign in as anyone and needs dev_mode = true");
                 continue;
             }
-            let cfg = Arc::new(cfg);
-            let connector = match cfg.kind {
-                ProviderKind::Oidc => Connector::Oidc(oidc::Oidc::new(cfg.clone())),
-                ProviderKind::Oauth2 | ProviderKind::Github => Connector::OAuth2(oauth2::OAuth2::new(cfg.clone())),
-                ProviderKind::Dev => Connector::Dev,
-            };
-            order.push(cfg.id.clone());
-            providers.insert(cfg.id.clone(), Provider { cfg, connector });
+            let provider = Provider::new(Arc::new(cfg));
+            order.push(provider.cfg.id.clone());
+            providers.insert(provider.cfg.id.clone(), provider);
         }
         let group_ages = GroupAges {
             by_provider: providers.values().map(|p| (p.cfg.id.clone(), p.cfg.groups_max_age_secs)).collect(),
@@ -150,76 +139,68 @@ impl Registry {
         self.order.iter().filter_map(|id| self.providers.get(id))
     }
 
-    /// Fetches discovery for every OIDC provider; failures are logged, not fatal (retried at login).
+    /// Fetches discovery for every provider that has some; failures are logged, not fatal (retried at login).
     pub async fn warm_up(&self) {
         for p in self.list() {
-            if let Connector::Oidc(o) = &p.connector
-                && let Err(e) = o.check(&self.http).await
+            if let Some(h) = p.health()
+                && let Err(e) = h.check(&self.http).await
             {
                 tracing::warn!(provider = %p.cfg.id, error = %e.detail, "upstream discovery failed; will retry at login");
             }
         }
     }
 
-    /// Validates reachability of one provider (discovery for OIDC).
+    /// Validates reachability of one provider (discovery for OIDC); kinds with nothing to fetch are fine.
     pub async fn check(&self, id: &str) -> Result<(), UpstreamError> {
-        match self.get(id).map(|p| &p.connector) {
-            Some(Connector::Oidc(o)) => o.check(&self.http).await,
-            _ => Ok(()),
+        match self.get(id).and_then(Provider::health) {
+            Some(h) => h.check(&self.http).await,
+            None => Ok(()),
         }
     }
 }
 
 impl Provider {
-    /// Re-checks the person at the upstream with its refresh token; returns the successor token, if any.
-    pub async fn refresh(&self, http: &http::UpstreamHttp, token: &str) -> Result<Option<String>, UpstreamError> {
-        match &self.connector {
-            Connector::Oidc(o) => o.refresh(http, token).await,
-            Connector::OAuth2(o) => o.refresh(http, token).await,
-            Connector::Dev => Ok(None),
+    /// The capabilities of the configured kind.
+    fn new(cfg: Arc<ProviderConfig>) -> Self {
+        let mut p = Provider { cfg: cfg.clone(), callback: None, refresh: None, health: None };
+        match cfg.kind {
+            ProviderKind::Oidc => {
+                let o = Arc::new(oidc::Oidc::new(cfg));
+                p.callback = Some(o.clone());
+                p.refresh = Some(o.clone());
+                p.health = Some(o);
+            }
+            ProviderKind::Oauth2 | ProviderKind::Github => {
+                let o = Arc::new(oauth2::OAuth2::new(cfg));
+                p.callback = Some(o.clone());
+                p.refresh = Some(o);
+            }
+            // Signs in through its own form (dev_mode only); nothing to redirect to, refresh or check.
+            ProviderKind::Dev => {}
         }
+        p
+    }
+
+    /// Redirect-and-callback sign-in, for the kinds that have it.
+    pub fn callback(&self) -> Option<&dyn CallbackConnector> {
+        self.callback.as_deref()
+    }
+
+    /// Asking the upstream again with its refresh token, for the kinds that have it.
+    pub fn refresher(&self) -> Option<&dyn RefreshConnector> {
+        self.refresh.as_deref()
+    }
+
+    pub fn health(&self) -> Option<&dyn HealthCheck> {
+        self.health.as_deref()
     }
 
     /// Known to be unreachable (its last discovery failed).
     pub fn is_down(&self) -> bool {
-        matches!(&self.connector, Connector::Oidc(o) if o.is_down())
+        self.health().is_some_and(HealthCheck::is_down)
     }
 
     pub fn is_dev(&self) -> bool {
-        matches!(self.connector, Connector::Dev)
-    }
-
-    pub async fn begin(&self, http: &http::UpstreamHttp, req: &LoginRequest<'_>) -> Result<Begun, UpstreamError> {
-        match &self.connector {
-            Connector::Oidc(o) => o.begin(http, req).await.map(|b| Begun { url: b.url }),
-            Connector::OAuth2(o) => o.begin(req).map(|url| Begun { url }),
-            Connector::Dev => Err(UpstreamError {
-                provider: self.cfg.id.clone(),
-                kind: UpstreamErrorKind::Unavailable,
-                detail: "dev has no redirect".into(),
-            }),
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub async fn finish(
-        &self,
-        http: &http::UpstreamHttp,
-        redirect: &str,
-        code: &str,
-        iss: Option<&str>,
-        nonce: &str,
-        verifier: &str,
-        now: i64,
-    ) -> Result<FederatedIdentity, UpstreamError> {
-        match &self.connector {
-            Connector::Oidc(o) => o.finish(http, redirect, code, iss, nonce, verifier, now).await,
-            Connector::OAuth2(o) => o.finish(http, redirect, code, verifier).await,
-            Connector::Dev => Err(UpstreamError {
-                provider: self.cfg.id.clone(),
-                kind: UpstreamErrorKind::Rejected,
-                detail: "dev has no callback".into(),
-            }),
-        }
+        self.cfg.kind == ProviderKind::Dev
     }
 }

@@ -11,7 +11,9 @@ use oauth2::{
 use serde_json::Value;
 
 use super::FederatedIdentity;
+use super::LoginRequest;
 use super::config::{ProviderConfig, ProviderKind};
+use super::connector::{Callback, CallbackConnector, Fut, RefreshConnector};
 use super::http::UpstreamHttp;
 use super::mapping::{identity_from_json, map_groups};
 use super::{UpstreamError, UpstreamErrorKind};
@@ -79,7 +81,7 @@ impl OAuth2 {
         Ok(c)
     }
 
-    pub fn begin(&self, login: &super::LoginRequest<'_>) -> Result<String, UpstreamError> {
+    fn begin(&self, login: &super::LoginRequest<'_>) -> Result<String, UpstreamError> {
         let challenge =
             PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(login.verifier.to_string()));
         let st = login.state.to_string();
@@ -95,14 +97,11 @@ impl OAuth2 {
         Ok(req.url().0.to_string())
     }
 
-    pub async fn finish(
-        &self,
-        http: &UpstreamHttp,
-        redirect: &str,
-        code: &str,
-        verifier: &str,
-    ) -> Result<FederatedIdentity, UpstreamError> {
+    /// Plain OAuth2 has no ID token, nonce or `iss`: the code exchange with PKCE and the userinfo answer are all
+    /// there is to verify.
+    async fn finish(&self, http: &UpstreamHttp, cb: &Callback<'_>) -> Result<FederatedIdentity, UpstreamError> {
         let http = &http.for_provider(&self.cfg.id);
+        let Callback { redirect, code, verifier, .. } = *cb;
         let token = self
             .client(redirect)?
             .exchange_code(AuthorizationCode::new(code.to_string()))
@@ -137,7 +136,7 @@ impl OAuth2 {
     }
 
     /// Uses the upstream refresh token: does the upstream still accept this person? Returns its successor.
-    pub async fn refresh(&self, http: &UpstreamHttp, token: &str) -> Result<Option<String>, UpstreamError> {
+    async fn refresh(&self, http: &UpstreamHttp, token: &str) -> Result<Option<String>, UpstreamError> {
         let http = &http.for_provider(&self.cfg.id);
         let rt = oauth2::RefreshToken::new(token.to_string());
         match self.client("http://127.0.0.1/unused")?.exchange_refresh_token(&rt).request_async(http).await {
@@ -189,6 +188,25 @@ impl OAuth2 {
             map.insert("orgs".into(), orgs.into());
         }
         Ok(())
+    }
+}
+
+impl CallbackConnector for OAuth2 {
+    fn begin<'a>(&'a self, _: &'a UpstreamHttp, req: &'a LoginRequest<'a>) -> Fut<'a, Result<String, UpstreamError>> {
+        Box::pin(std::future::ready(OAuth2::begin(self, req)))
+    }
+    fn finish<'a>(
+        &'a self,
+        http: &'a UpstreamHttp,
+        cb: &'a Callback<'a>,
+    ) -> Fut<'a, Result<FederatedIdentity, UpstreamError>> {
+        Box::pin(OAuth2::finish(self, http, cb))
+    }
+}
+
+impl RefreshConnector for OAuth2 {
+    fn refresh<'a>(&'a self, http: &'a UpstreamHttp, token: &'a str) -> Fut<'a, Result<Option<String>, UpstreamError>> {
+        Box::pin(OAuth2::refresh(self, http, token))
     }
 }
 

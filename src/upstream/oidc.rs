@@ -17,7 +17,9 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 
 use super::FederatedIdentity;
+use super::LoginRequest;
 use super::config::ProviderConfig;
+use super::connector::{Callback, CallbackConnector, Fut, HealthCheck, RefreshConnector};
 use super::http::UpstreamHttp;
 use super::mapping::identity_from_json;
 use super::{UpstreamError, UpstreamErrorKind};
@@ -62,11 +64,6 @@ pub struct Oidc {
     down: std::sync::atomic::AtomicBool,
 }
 
-/// The verifier and nonce we remember between `begin` and `finish`.
-pub struct Begun {
-    pub url: String,
-}
-
 impl Oidc {
     pub fn new(cfg: Arc<ProviderConfig>) -> Self {
         Oidc {
@@ -74,10 +71,6 @@ impl Oidc {
             cache: moka::sync::Cache::builder().max_capacity(1).time_to_live(DISCOVERY_TTL).build(),
             down: std::sync::atomic::AtomicBool::new(false),
         }
-    }
-
-    pub fn is_down(&self) -> bool {
-        self.down.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn err(&self, kind: UpstreamErrorKind, detail: impl Into<String>) -> UpstreamError {
@@ -99,7 +92,7 @@ impl Oidc {
     }
 
     /// Fetches discovery now (start-up warm-up and `providers check`).
-    pub async fn check(&self, http: &UpstreamHttp) -> Result<(), UpstreamError> {
+    async fn check(&self, http: &UpstreamHttp) -> Result<(), UpstreamError> {
         let http = &http.for_provider(&self.cfg.id);
         self.discovered(http, true).await.map(|_| ())
     }
@@ -126,7 +119,7 @@ impl Oidc {
             .set_redirect_uri(redirect))
     }
 
-    pub async fn begin(&self, http: &UpstreamHttp, login: &super::LoginRequest<'_>) -> Result<Begun, UpstreamError> {
+    async fn begin(&self, http: &UpstreamHttp, login: &super::LoginRequest<'_>) -> Result<String, UpstreamError> {
         let http = &http.for_provider(&self.cfg.id);
         let d = self.discovered(http, false).await?;
         let client = self.client(&d.meta, login.redirect)?;
@@ -147,22 +140,13 @@ impl Oidc {
             req = req.set_max_age(std::time::Duration::from_secs(m as u64));
         }
         let (url, _, _) = req.url();
-        Ok(Begun { url: url.to_string() })
+        Ok(url.to_string())
     }
 
     /// Verifies everything the upstream sent before believing any of it.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn finish(
-        &self,
-        http: &UpstreamHttp,
-        redirect: &str,
-        code: &str,
-        iss: Option<&str>,
-        nonce: &str,
-        verifier: &str,
-        now: i64,
-    ) -> Result<FederatedIdentity, UpstreamError> {
+    async fn finish(&self, http: &UpstreamHttp, cb: &Callback<'_>) -> Result<FederatedIdentity, UpstreamError> {
         let http = &http.for_provider(&self.cfg.id);
+        let Callback { redirect, code, iss, nonce, verifier, now } = *cb;
         let rejected = |d: String| self.err(UpstreamErrorKind::Rejected, d);
         let d = self.discovered(http, false).await?;
         let issuer = d.meta.issuer().as_str().to_string();
@@ -235,7 +219,7 @@ impl Oidc {
     }
 
     /// Uses the upstream refresh token: does the upstream still accept this person? Returns its successor.
-    pub async fn refresh(&self, http: &UpstreamHttp, token: &str) -> Result<Option<String>, UpstreamError> {
+    async fn refresh(&self, http: &UpstreamHttp, token: &str) -> Result<Option<String>, UpstreamError> {
         let http = &http.for_provider(&self.cfg.id);
         let d = self.discovered(http, false).await?;
         let redirect = format!("{}/unused", d.meta.issuer().as_str());
@@ -250,6 +234,39 @@ impl Oidc {
             }
             Err(e) => Err(self.err(UpstreamErrorKind::Unavailable, format!("upstream refresh failed: {e}"))),
         }
+    }
+}
+
+impl CallbackConnector for Oidc {
+    fn begin<'a>(
+        &'a self,
+        http: &'a UpstreamHttp,
+        req: &'a LoginRequest<'a>,
+    ) -> Fut<'a, Result<String, UpstreamError>> {
+        Box::pin(Oidc::begin(self, http, req))
+    }
+    fn finish<'a>(
+        &'a self,
+        http: &'a UpstreamHttp,
+        cb: &'a Callback<'a>,
+    ) -> Fut<'a, Result<FederatedIdentity, UpstreamError>> {
+        Box::pin(Oidc::finish(self, http, cb))
+    }
+}
+
+impl RefreshConnector for Oidc {
+    fn refresh<'a>(&'a self, http: &'a UpstreamHttp, token: &'a str) -> Fut<'a, Result<Option<String>, UpstreamError>> {
+        Box::pin(Oidc::refresh(self, http, token))
+    }
+}
+
+impl HealthCheck for Oidc {
+    fn check<'a>(&'a self, http: &'a UpstreamHttp) -> Fut<'a, Result<(), UpstreamError>> {
+        Box::pin(Oidc::check(self, http))
+    }
+    /// Did the last discovery attempt fail? (Shown on the login page; the next login retries.)
+    fn is_down(&self) -> bool {
+        self.down.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

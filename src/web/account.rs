@@ -9,6 +9,7 @@ use crate::oauth::authorize::see_other;
 use crate::respond::PageError;
 use crate::respond::html;
 use crate::state::AppState;
+use crate::store::audit::AuditKind;
 use crate::store::{audit, clients, consents, grants, identities, users};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -87,7 +88,7 @@ async fn unlink(
 ) -> Result<HttpResponse, PageError> {
     let uid = signed_in(&state, &req, form.csrf.as_deref()).await?;
     let (iid, now) = (form.identity_id.clone(), state.clock.now());
-    if !state.db.run(move |c| linking::unlink_and_end_sessions(c, &uid, &iid, now)).await? {
+    if !state.db.write(move |c| linking::unlink_and_end_sessions(c, &uid, &iid, now)).await? {
         return Err(PageError::bad_request("Cannot unlink", "You cannot remove your only sign-in method.")
             .keyed("page-only-method"));
     }
@@ -110,10 +111,10 @@ async fn revoke(
     let (cid, now) = (form.client_id.clone(), state.clock.now());
     state
         .db
-        .run(move |c| {
+        .write(move |c| {
             consents::delete(c, &uid, &cid)?;
             grants::revoke_for_user_client(c, &uid, &cid, now)?;
-            audit::record(c, &audit::AuditEvent::new(now, "consent_revoked").user(&uid).client(&cid))
+            audit::record(c, &audit::AuditEvent::new(now, AuditKind::ConsentRevoked).user(&uid).client(&cid))
         })
         .await?;
     Ok(see_other("/account"))

@@ -12,6 +12,7 @@ use crate::oauth::authorize::see_other;
 use crate::respond::PageError;
 use crate::respond::html;
 use crate::state::AppState;
+use crate::store::audit::AuditKind;
 use crate::store::clients::{self as repo, Client, Filter};
 use crate::store::users::{self, User};
 
@@ -164,7 +165,8 @@ async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) 
     };
     let now = state.clock.now();
     let created = svc::create(&state.db, &state.settings, req, now).await.map_err(page_error)?;
-    svc::audit_action(&state.db, now, "client_added", &created.client.client_id, &format!("portal:{owner}")).await?;
+    svc::audit_action(&state.db, now, AuditKind::ClientAdded, &created.client.client_id, &format!("portal:{owner}"))
+        .await?;
     secret_page(&state, &created.client, created.secret.as_ref().map(|s| s.expose()), None)
 }
 
@@ -212,7 +214,7 @@ async fn change(
     req: &HttpRequest,
     id: &str,
     body: &[u8],
-    event: &str,
+    event: AuditKind,
     make: impl FnOnce(&Form) -> ClientUpdate,
 ) -> Result<HttpResponse, PageError> {
     let form = Form::parse(body);
@@ -230,7 +232,7 @@ async fn edit(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
-    change(&state, &req, &id, &body, "client_updated", |f| ClientUpdate {
+    change(&state, &req, &id, &body, AuditKind::ClientUpdated, |f| ClientUpdate {
         name: f.get("name").map(|n| n.trim().to_string()),
         redirect_uris: Some(f.lines("redirect_uris")),
         post_logout_redirect_uris: Some(f.lines("post_logout_redirect_uris")),
@@ -246,7 +248,7 @@ async fn disable(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
-    change(&state, &req, &id, &body, "client_updated", |f| ClientUpdate {
+    change(&state, &req, &id, &body, AuditKind::ClientUpdated, |f| ClientUpdate {
         disabled: Some(f.get("disabled") != Some("false")),
         ..Default::default()
     })
@@ -264,7 +266,8 @@ async fn rotate(
     let c = owned(&state, &user, &id).await?;
     let (now, grace) = (state.clock.now(), state.settings.developers.secret_grace_secs);
     let secret = svc::rotate_secret(&state.db, &c.client_id, now, grace).await.map_err(page_error)?;
-    svc::audit_action(&state.db, now, "client_secret_rotated", &c.client_id, &format!("portal:{}", user.id)).await?;
+    svc::audit_action(&state.db, now, AuditKind::ClientSecretRotated, &c.client_id, &format!("portal:{}", user.id))
+        .await?;
     secret_page(&state, &c, Some(secret.expose()), (grace > 0).then_some(now + grace))
 }
 
@@ -278,7 +281,13 @@ async fn delete(
     let user = posting_developer(&state, &req, &form).await?;
     let c = owned(&state, &user, &id).await?;
     svc::delete(&state.db, &c.client_id).await.map_err(page_error)?;
-    svc::audit_action(&state.db, state.clock.now(), "client_removed", &c.client_id, &format!("portal:{}", user.id))
-        .await?;
+    svc::audit_action(
+        &state.db,
+        state.clock.now(),
+        AuditKind::ClientRemoved,
+        &c.client_id,
+        &format!("portal:{}", user.id),
+    )
+    .await?;
     Ok(see_other("/developer"))
 }

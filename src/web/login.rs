@@ -16,7 +16,7 @@ use crate::respond::PageError;
 use crate::secret::{ct_eq, hash_token, random_token};
 use crate::state::AppState;
 use crate::store::upstream_logins::{self, UpstreamLogin};
-use crate::upstream::{LoginRequest, Provider, UpstreamErrorKind};
+use crate::upstream::{Callback, CallbackConnector, LoginRequest, Provider, UpstreamErrorKind};
 
 /// Cookie binding a pending upstream login to the browser that started it.
 const LOGIN_COOKIE: &str = "bk_login";
@@ -154,7 +154,7 @@ pub async fn begin(
         verifier: &verifier,
         freshness,
     };
-    let begun = p.begin(&state.upstreams.http, &login).await.map_err(|e| upstream_page(state, e))?;
+    let url = no_callback(state, p)?.begin(&state.upstreams.http, &login).await.map_err(|e| upstream_page(state, e))?;
     let now = state.clock.now();
     let row = UpstreamLogin {
         state_hash: hash_token(&st),
@@ -169,7 +169,7 @@ pub async fn begin(
         used_at: None,
     };
     state.db.run(move |c| upstream_logins::insert(c, &row)).await?;
-    let mut r = found(&begun.url);
+    let mut r = found(&url);
     let _ = r.add_cookie(&session::cookie(state, LOGIN_COOKIE, browser, UPSTREAM_TTL_SECS));
     Ok(r)
 }
@@ -177,6 +177,20 @@ pub async fn begin(
 /// [MT-2] Counts one sign-in outcome at a configured provider (a provider id, never a path the caller made up).
 fn count_login(state: &AppState, provider: &str, outcome: &str) {
     state.metrics.logins.with_label_values(&[provider, outcome]).inc();
+}
+
+/// The redirect-and-callback capability; a kind that signs in another way has no `/callback` and no redirect.
+fn no_callback<'a>(state: &AppState, p: &'a Provider) -> Result<&'a dyn CallbackConnector, PageError> {
+    p.callback().ok_or_else(|| {
+        upstream_page(
+            state,
+            crate::upstream::UpstreamError {
+                provider: p.cfg.id.clone(),
+                kind: UpstreamErrorKind::Rejected,
+                detail: "this provider does not sign in by redirect".into(),
+            },
+        )
+    })
 }
 
 fn upstream_page(state: &AppState, e: crate::upstream::UpstreamError) -> PageError {
@@ -283,10 +297,15 @@ async fn callback(
     }
     let code = params.get("code").ok_or_else(forged)?;
     let redirect = format!("{}/callback/{}", state.settings.issuer_base(), p.cfg.id);
-    let fed = p
-        .finish(&state.upstreams.http, &redirect, code, params.get("iss"), &pending.nonce, &pending.pkce_verifier, now)
-        .await
-        .map_err(|e| upstream_page(&state, e))?;
+    let cb = Callback {
+        redirect: &redirect,
+        code,
+        iss: params.get("iss"),
+        nonce: &pending.nonce,
+        verifier: &pending.pkce_verifier,
+        now,
+    };
+    let fed = no_callback(&state, p)?.finish(&state.upstreams.http, &cb).await.map_err(|e| upstream_page(&state, e))?;
     // [TB-5] A fresh login asked downstream: the upstream's auth_time must show it happened, or the admin must
     // trust the provider to honour prompt=login; otherwise the app hears login_required.
     if let Some(r) = &pending.auth_request_id {

@@ -10,6 +10,7 @@ use bridgekeeper_core::authorize::AuthorizeDecision;
 use crate::oauth::authorize;
 use crate::respond::PageError;
 use crate::state::AppState;
+use crate::store::audit::AuditKind;
 use crate::store::consents;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -136,7 +137,8 @@ async fn consent_decision(
             scope: request.scopes.join(" "),
             granted_at: now,
         };
-        let event = crate::store::audit::AuditEvent::new(now, "consent").user(&sess.user_id).client(&client.client_id);
+        let event =
+            crate::store::audit::AuditEvent::new(now, AuditKind::Consent).user(&sess.user_id).client(&client.client_id);
         state
             .db
             .run(move |c| {

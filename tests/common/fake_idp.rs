@@ -98,12 +98,15 @@ impl FakeIdp {
     pub async fn start() -> FakeIdp {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let row = generate(Alg::Rs256, 0, "current").unwrap();
+        let row = generate(Alg::Rs256, 0, bridgekeeper::store::keys::KeyState::Current).unwrap();
         let jwk: serde_json::Value = serde_json::from_str(&row.public_jwk).unwrap();
         let state = Arc::new(Mutex::new(State {
             base: base.clone(),
             key: SigningKey::from_row(&row).unwrap(),
-            rogue: SigningKey::from_row(&generate(Alg::Rs256, 0, "current").unwrap()).unwrap(),
+            rogue: SigningKey::from_row(
+                &generate(Alg::Rs256, 0, bridgekeeper::store::keys::KeyState::Current).unwrap(),
+            )
+            .unwrap(),
             jwk,
             user: User::new("upstream-sub-1", "ada@upstream.test"),
             tamper: Tamper::None,

@@ -2,6 +2,7 @@
 //! Backend: SQLite by default; PostgreSQL when BK_TEST_BACKEND=postgres (BK_TEST_PG_URL = admin URL).
 #![allow(dead_code)]
 
+pub mod clients;
 pub mod fake_idp;
 pub mod oauth;
 
@@ -106,7 +107,16 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
+    /// Stops the server and waits until it has (for tests that go on without it); dropping the app stops it too.
     pub async fn stop(self) {
         self.handle.stop(false).await;
+    }
+}
+
+impl Drop for TestApp {
+    /// Stops the server when the test is done with the app: no test has to remember to.
+    fn drop(&mut self) {
+        // `stop` sends the command at once; waiting for it is not needed when the runtime ends with the test.
+        let _stopping = self.handle.stop(false);
     }
 }

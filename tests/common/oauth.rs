@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use super::TestApp;
+use super::clients::ClientBuilder;
 use bridgekeeper::settings::StaticClient;
 
 pub const RP: &str = "https://rp.example/cb";
@@ -10,25 +11,14 @@ pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 fn client(id: &str, secret: Option<&str>, uris: &[&str]) -> StaticClient {
-    StaticClient {
-        client_id: id.into(),
-        client_secret: secret.map(bridgekeeper::secret::Secret::new),
-        name: Some(format!("App {id}")),
-        redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
-        post_logout_redirect_uris: vec!["https://rp.example/bye".into()],
-        allowed_scopes: ["openid", "profile", "email", "offline_access", "groups"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        grant_types: ["authorization_code", "refresh_token", "client_credentials"]
-            .iter()
-            .filter(|g| secret.is_some() || **g != "client_credentials")
-            .map(|s| s.to_string())
-            .collect(),
-        skip_consent: false,
-        require_pkce: false,
-        token_endpoint_auth_method: None,
-    }
+    let b = match secret {
+        Some(s) => {
+            ClientBuilder::confidential(id, s).grants(&["authorization_code", "refresh_token", "client_credentials"])
+        }
+        None => ClientBuilder::public(id),
+    };
+    let b = uris.iter().fold(b.name(&format!("App {id}")), |b, u| b.redirect(u));
+    b.post_logout("https://rp.example/bye").scopes(&["openid", "profile", "email", "offline_access", "groups"]).build()
 }
 
 /// An app with dev sign-in, a confidential client `app`, another confidential `other`, a public `native`.

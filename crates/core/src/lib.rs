@@ -14,5 +14,6 @@ pub mod params;
 pub mod pkce;
 pub mod redirect;
 pub mod scopes;
+pub mod token;
 
 pub use error::{ErrorCode, OAuthError};

@@ -1,0 +1,128 @@
+//! One token request run against the ports: the grants of RFC 6749 as sequences of the rules in [`rules`].
+
+use super::ports::{Grants, Minter, Ports, Redeemed, Revocation, Revoking, Rotated, Subject, Upstreams};
+use super::rules::{self, RefreshState};
+use super::{TokenOutcome, TokenRequest};
+use crate::error::OAuthError;
+
+/// The authenticated client, as far as the grants care.
+#[derive(Debug, Clone)]
+pub struct TokenClient<'a> {
+    pub client_id: &'a str,
+    /// May it hold refresh tokens (`refresh_token` among its grant types)?
+    pub may_refresh: bool,
+    pub allowed_scopes: &'a [String],
+}
+
+/// Runs one grant. The client is already authenticated and allowed this grant type [TK-4].
+pub async fn exchange<P: Ports>(
+    ports: &P,
+    client: &TokenClient<'_>,
+    req: &TokenRequest,
+) -> Result<TokenOutcome, OAuthError> {
+    match req {
+        TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier } => {
+            authorization_code(ports, client, code, redirect_uri.as_deref(), code_verifier.as_deref()).await
+        }
+        TokenRequest::RefreshToken { refresh_token, scope } => {
+            refresh(ports, client, refresh_token, scope.as_deref()).await
+        }
+        TokenRequest::ClientCredentials { scope } => {
+            let scope =
+                rules::client_credentials_scope(scope.as_deref(), client.allowed_scopes, ports.policy().catalogue)?;
+            ports.minter().for_client(client.client_id, &scope)
+        }
+    }
+}
+
+/// [AC-1]–[AC-5][PK-4][PK-5] RFC 6749 §4.1.3.
+async fn authorization_code<P: Ports>(
+    ports: &P,
+    client: &TokenClient<'_>,
+    code: &str,
+    redirect_uri: Option<&str>,
+    verifier: Option<&str>,
+) -> Result<TokenOutcome, OAuthError> {
+    let now = ports.now();
+    let code = match ports.grants().redeem_code(code, client.client_id, now).await? {
+        Redeemed::Fresh(code) => code,
+        Redeemed::Replayed(code) => {
+            // [AC-1] RFC 6749 §4.1.2: revoke what the first redemption produced.
+            let r = Revoking {
+                grant_id: &code.grant_id,
+                user_id: &code.user_id,
+                client_id: &code.client_id,
+                why: Revocation::CodeReuse,
+            };
+            ports.grants().revoke(&r, now).await?;
+            return Err(OAuthError::invalid_grant("the authorization code was already used"));
+        }
+        Redeemed::Unknown => return Err(OAuthError::invalid_grant("the authorization code is invalid")),
+    };
+    rules::check_code(&code, redirect_uri, verifier, now)?;
+    let (grant, subject) = ports.grants().grant_and_subject(&code.grant_id, &code.user_id, &code.scope, now).await?;
+    let grant = grant.filter(|g| rules::grant_usable(g, now, true));
+    let (Some(grant), Some(subject)) = (grant, subject.filter(|s| !s.disabled())) else {
+        return Err(OAuthError::invalid_grant("the grant is no longer valid"));
+    };
+    let (outcome, row) =
+        ports.minter().for_user(&grant, &subject, &code.scope, code.nonce.as_deref(), client.may_refresh)?;
+    if let Some(row) = row {
+        ports.grants().store_refresh(row).await?;
+    }
+    Ok(outcome)
+}
+
+/// [RT-1]–[RT-6] RFC 6749 §6 with rotation (RFC 9700 §4.14.2).
+async fn refresh<P: Ports>(
+    ports: &P,
+    client: &TokenClient<'_>,
+    token: &str,
+    asked: Option<&str>,
+) -> Result<TokenOutcome, OAuthError> {
+    let now = ports.now();
+    let found = ports.grants().find_refresh(token).await?;
+    let state = rules::refresh_state(found.as_ref(), client.client_id, now);
+    let invalid = || OAuthError::invalid_grant("the refresh token is invalid");
+    let Some(current) = found.filter(|_| state != RefreshState::Unknown) else { return Err(invalid()) };
+    // Checked before the token is spent, so a bad request does not burn a good token.
+    let scope = rules::refresh_scope(asked, &current.scope)?;
+    match state {
+        RefreshState::Unknown | RefreshState::Revoked => return Err(invalid()),
+        RefreshState::Spent { used_at } => return Err(reused(ports, &current, used_at).await),
+        RefreshState::Expired => return Err(OAuthError::invalid_grant("the refresh token has expired")),
+        RefreshState::Usable => {}
+    }
+    let (grant, subject) = ports.grants().grant_and_subject(&current.grant_id, &current.user_id, &scope, now).await?;
+    let grant = grant.filter(|g| rules::grant_usable(g, now, false));
+    let (Some(grant), Some(subject)) = (grant, subject.filter(|s| !s.disabled())) else {
+        return Err(OAuthError::invalid_grant("the grant is no longer valid"));
+    };
+    ports.upstreams().recheck(&grant).await?;
+    let (mut outcome, _) = ports.minter().for_user(&grant, &subject, &scope, None, false)?;
+    // Rotation: the successor keeps the family's full scope, so a narrowed request does not shrink later refreshes.
+    let (next, row) = ports.minter().refresh_token(&grant, &current.user_id, &current.scope);
+    // Spending the old token and storing its successor happen in one transaction: a crash leaves either both or
+    // neither, so no client ever holds a token the database does not know.
+    match ports.grants().rotate(&current.token_hash, row, now).await? {
+        Rotated::Rotated => {}
+        Rotated::Lost(t) => return Err(reused(ports, &t, t.used_at.unwrap_or(now)).await),
+        Rotated::Dead => return Err(OAuthError::invalid_grant("the refresh token is invalid")),
+    }
+    outcome.refresh_token = Some(next);
+    Ok(outcome)
+}
+
+/// [RT-4] A refresh token presented again after it was rotated.
+async fn reused<P: Ports>(ports: &P, t: &super::ports::RefreshRecord, used_at: i64) -> OAuthError {
+    let now = ports.now();
+    if !rules::reuse_revokes_family(used_at, now, ports.policy().refresh_reuse_grace_secs) {
+        return OAuthError::invalid_grant("the refresh token was already used");
+    }
+    let r =
+        Revoking { grant_id: &t.grant_id, user_id: &t.user_id, client_id: &t.client_id, why: Revocation::RefreshReuse };
+    match ports.grants().revoke(&r, now).await {
+        Ok(()) => OAuthError::invalid_grant("the refresh token was already used; its grant is revoked"),
+        Err(e) => e,
+    }
+}

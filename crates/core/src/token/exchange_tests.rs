@@ -1,0 +1,270 @@
+//! The grants as sequences, against in-memory ports: no database, no HTTP, no runtime (every port answers at once).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use super::ports::*;
+use super::{TokenClient, TokenOutcome, TokenRequest, exchange};
+use crate::error::{ErrorCode, OAuthError};
+
+const NOW: i64 = 1_000;
+
+/// Polls a future whose ports never wait.
+fn run<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => unreachable!("in-memory ports never wait"),
+    }
+}
+
+struct Person {
+    disabled: bool,
+}
+impl Subject for Person {
+    fn disabled(&self) -> bool {
+        self.disabled
+    }
+}
+
+#[derive(Default)]
+struct Memory {
+    codes: RefCell<BTreeMap<String, (CodeRecord, bool)>>,
+    grants: RefCell<BTreeMap<String, GrantRecord>>,
+    refresh: RefCell<BTreeMap<String, RefreshRecord>>,
+    revoked: RefCell<Vec<(String, Revocation)>>,
+    upstream_refuses: bool,
+    minted: RefCell<u32>,
+    catalogue: BTreeMap<String, String>,
+    grace: i64,
+}
+
+impl Grants for Memory {
+    type Subject = Person;
+    async fn redeem_code(&self, code: &str, client_id: &str, _: i64) -> Result<Redeemed, OAuthError> {
+        let mut codes = self.codes.borrow_mut();
+        Ok(match codes.get_mut(code) {
+            Some((c, _)) if c.client_id != client_id => Redeemed::Unknown,
+            Some((c, used)) if *used => Redeemed::Replayed(c.clone()),
+            Some((c, used)) => {
+                *used = true;
+                Redeemed::Fresh(c.clone())
+            }
+            None => Redeemed::Unknown,
+        })
+    }
+    async fn grant_and_subject(
+        &self,
+        grant_id: &str,
+        _: &str,
+        _: &str,
+        _: i64,
+    ) -> Result<(Option<GrantRecord>, Option<Person>), OAuthError> {
+        Ok((self.grants.borrow().get(grant_id).cloned(), Some(Person { disabled: false })))
+    }
+    async fn revoke(&self, r: &Revoking<'_>, now: i64) -> Result<(), OAuthError> {
+        self.revoked.borrow_mut().push((r.grant_id.to_string(), r.why));
+        if let Some(g) = self.grants.borrow_mut().get_mut(r.grant_id) {
+            g.revoked_at = Some(now);
+        }
+        Ok(())
+    }
+    async fn find_refresh(&self, token: &str) -> Result<Option<RefreshRecord>, OAuthError> {
+        Ok(self.refresh.borrow().get(token).cloned())
+    }
+    async fn store_refresh(&self, row: RefreshRecord) -> Result<(), OAuthError> {
+        self.refresh.borrow_mut().insert(row.token_hash.clone(), row);
+        Ok(())
+    }
+    async fn rotate(&self, old: &str, successor: RefreshRecord, now: i64) -> Result<Rotated, OAuthError> {
+        let mut rts = self.refresh.borrow_mut();
+        match rts.get_mut(old) {
+            Some(t) if t.used_at.is_some() => Ok(Rotated::Lost(t.clone())),
+            Some(t) => {
+                t.used_at = Some(now);
+                rts.insert(successor.token_hash.clone(), successor);
+                Ok(Rotated::Rotated)
+            }
+            None => Ok(Rotated::Dead),
+        }
+    }
+}
+
+impl Minter for Memory {
+    type Subject = Person;
+    fn for_user(
+        &self,
+        grant: &GrantRecord,
+        _: &Person,
+        scope: &str,
+        _: Option<&str>,
+        with_refresh: bool,
+    ) -> Result<(TokenOutcome, Option<RefreshRecord>), OAuthError> {
+        *self.minted.borrow_mut() += 1;
+        let row = (with_refresh && scope.contains("offline_access")).then(|| self.refresh_token(grant, "u", scope).1);
+        Ok((outcome(scope, row.as_ref().map(|r| r.token_hash.clone())), row))
+    }
+    fn refresh_token(&self, grant: &GrantRecord, user_id: &str, scope: &str) -> (String, RefreshRecord) {
+        let token = format!("rt{}", self.refresh.borrow().len());
+        (token.clone(), refresh_row(&token, &grant.id, user_id, scope))
+    }
+    fn for_client(&self, _: &str, scope: &str) -> Result<TokenOutcome, OAuthError> {
+        Ok(outcome(scope, None))
+    }
+}
+
+impl Upstreams for Memory {
+    async fn recheck(&self, _: &GrantRecord) -> Result<(), OAuthError> {
+        if self.upstream_refuses { Err(OAuthError::invalid_grant("upstream refused")) } else { Ok(()) }
+    }
+}
+
+impl Ports for Memory {
+    type Subject = Person;
+    type Grants = Self;
+    type Minter = Self;
+    type Upstreams = Self;
+    fn grants(&self) -> &Self {
+        self
+    }
+    fn minter(&self) -> &Self {
+        self
+    }
+    fn upstreams(&self) -> &Self {
+        self
+    }
+    fn policy(&self) -> GrantPolicy<'_> {
+        GrantPolicy { refresh_reuse_grace_secs: self.grace, catalogue: &self.catalogue }
+    }
+    fn now(&self) -> i64 {
+        NOW
+    }
+}
+
+fn outcome(scope: &str, refresh_token: Option<String>) -> TokenOutcome {
+    TokenOutcome {
+        access_token: "at".into(),
+        token_type: "Bearer",
+        expires_in: 60,
+        scope: scope.into(),
+        id_token: None,
+        refresh_token,
+    }
+}
+
+fn refresh_row(token: &str, grant: &str, user: &str, scope: &str) -> RefreshRecord {
+    RefreshRecord {
+        token_hash: token.into(),
+        grant_id: grant.into(),
+        client_id: "app".into(),
+        user_id: user.into(),
+        scope: scope.into(),
+        created_at: NOW,
+        expires_at: NOW + 100,
+        used_at: None,
+        revoked_at: None,
+    }
+}
+
+fn memory() -> Memory {
+    let m = Memory { grace: 2, ..Memory::default() };
+    let grant = GrantRecord {
+        id: "g".into(),
+        client_id: "app".into(),
+        user_id: Some("u".into()),
+        session: None,
+        auth_time: None,
+        created_at: 0,
+        expires_at: NOW + 1000,
+        revoked_at: None,
+    };
+    m.grants.borrow_mut().insert("g".into(), grant);
+    let code = CodeRecord {
+        grant_id: "g".into(),
+        client_id: "app".into(),
+        user_id: "u".into(),
+        redirect_uri: None,
+        scope: "openid offline_access".into(),
+        nonce: None,
+        code_challenge: None,
+        expires_at: NOW + 60,
+    };
+    m.codes.borrow_mut().insert("c".into(), (code, false));
+    m
+}
+
+const APP: TokenClient<'static> = TokenClient { client_id: "app", may_refresh: true, allowed_scopes: &[] };
+
+fn code_request() -> TokenRequest {
+    TokenRequest::AuthorizationCode { code: "c".into(), redirect_uri: None, code_verifier: None }
+}
+
+fn refresh_request(t: &str) -> TokenRequest {
+    TokenRequest::RefreshToken { refresh_token: t.into(), scope: None }
+}
+
+fn code_of(r: Result<TokenOutcome, OAuthError>) -> Option<ErrorCode> {
+    r.err().map(|e| e.code)
+}
+
+#[test]
+fn ac_1_a_replayed_code_revokes_its_grant_and_mints_nothing() {
+    let m = memory();
+    let first = run(exchange(&m, &APP, &code_request()));
+    assert_eq!(first.as_ref().ok().and_then(|o| o.refresh_token.as_deref()), Some("rt0"));
+    assert_eq!(code_of(run(exchange(&m, &APP, &code_request()))), Some(ErrorCode::InvalidGrant));
+    assert_eq!(m.revoked.borrow().as_slice(), &[("g".to_string(), Revocation::CodeReuse)]);
+    assert_eq!(*m.minted.borrow(), 1);
+    // The refresh token of the first redemption now belongs to a revoked grant.
+    assert_eq!(code_of(run(exchange(&m, &APP, &refresh_request("rt0")))), Some(ErrorCode::InvalidGrant));
+}
+
+#[test]
+fn ac_2_a_code_of_another_client_is_unknown_and_left_unspent() {
+    let m = memory();
+    let other = TokenClient { client_id: "other", ..APP };
+    assert_eq!(code_of(run(exchange(&m, &other, &code_request()))), Some(ErrorCode::InvalidGrant));
+    assert!(m.revoked.borrow().is_empty());
+    assert!(run(exchange(&m, &APP, &code_request())).is_ok(), "the rightful client can still redeem it");
+}
+
+#[test]
+fn rt_4_rotation_then_reuse_inside_grace_refuses_and_after_grace_revokes_the_family() {
+    let m = memory();
+    m.refresh.borrow_mut().insert("old".into(), refresh_row("old", "g", "u", "openid offline_access"));
+    let next = run(exchange(&m, &APP, &refresh_request("old"))).ok().and_then(|o| o.refresh_token);
+    assert_eq!(next.as_deref(), Some("rt1"));
+    // Spent at NOW: a duplicate at NOW is a racing duplicate.
+    assert_eq!(code_of(run(exchange(&m, &APP, &refresh_request("old")))), Some(ErrorCode::InvalidGrant));
+    assert!(m.revoked.borrow().is_empty());
+    let strict = Memory { grace: 0, ..memory() };
+    strict.refresh.borrow_mut().insert("old".into(), refresh_row("old", "g", "u", "openid offline_access"));
+    assert!(run(exchange(&strict, &APP, &refresh_request("old"))).is_ok());
+    assert_eq!(code_of(run(exchange(&strict, &APP, &refresh_request("old")))), Some(ErrorCode::InvalidGrant));
+    assert_eq!(strict.revoked.borrow().as_slice(), &[("g".to_string(), Revocation::RefreshReuse)]);
+}
+
+#[test]
+fn rt_3_a_bad_scope_does_not_burn_a_good_refresh_token_and_the_successor_keeps_the_family_scope() {
+    let m = memory();
+    m.refresh.borrow_mut().insert("old".into(), refresh_row("old", "g", "u", "openid offline_access"));
+    let wider = TokenRequest::RefreshToken { refresh_token: "old".into(), scope: Some("email".into()) };
+    assert_eq!(code_of(run(exchange(&m, &APP, &wider))), Some(ErrorCode::InvalidScope));
+    let narrower = TokenRequest::RefreshToken { refresh_token: "old".into(), scope: Some("openid".into()) };
+    let out = run(exchange(&m, &APP, &narrower)).ok();
+    assert_eq!(out.as_ref().map(|o| o.scope.as_str()), Some("openid"));
+    let successor = m.refresh.borrow().get("rt1").map(|r| r.scope.clone());
+    assert_eq!(successor.as_deref(), Some("openid offline_access"));
+}
+
+#[test]
+fn a_refused_upstream_recheck_spends_nothing() {
+    let m = Memory { upstream_refuses: true, ..memory() };
+    m.refresh.borrow_mut().insert("old".into(), refresh_row("old", "g", "u", "openid offline_access"));
+    assert_eq!(code_of(run(exchange(&m, &APP, &refresh_request("old")))), Some(ErrorCode::InvalidGrant));
+    assert_eq!(m.refresh.borrow().get("old").and_then(|t| t.used_at), None);
+    assert_eq!(*m.minted.borrow(), 0);
+}

@@ -1,0 +1,30 @@
+//! The token endpoint's protocol (RFC 6749 §3.2, §4.1.3, §4.4, §6; RFC 7636; RFC 9700 §4.14): a typed
+//! [`TokenRequest`] parsed once, the grant rules as small functions ([`rules`]), and [`exchange`], which runs one
+//! grant against the server's ports and returns a [`TokenOutcome`] or an [`OAuthError`](crate::error::OAuthError).
+//! No HTTP and no SQL here: storage, signing, upstream re-checks and time come in through [`ports`].
+
+mod exchange;
+#[cfg(test)]
+mod exchange_tests;
+pub mod ports;
+mod request;
+pub mod rules;
+#[cfg(test)]
+mod rules_tests;
+
+pub use exchange::{TokenClient, exchange};
+pub use request::{GrantType, TokenRequest};
+
+/// The token endpoint's success body (RFC 6749 §5.1).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TokenOutcome {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}

@@ -1,0 +1,164 @@
+//! What the token grants need from the server, as small traits (ports) over plain records. The server implements
+//! them over its database, keys and upstream registry; unit tests implement them in memory.
+//!
+//! The futures need not be `Send`: the server runs handlers on actix-web's per-thread runtime.
+#![allow(async_fn_in_trait)]
+
+use super::TokenOutcome;
+use crate::error::OAuthError;
+
+/// An authorization code as stored when it was issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRecord {
+    pub grant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    /// The `redirect_uri` sent in the authorization request, if one was sent.
+    pub redirect_uri: Option<String>,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub expires_at: i64,
+}
+
+/// The result of spending a code in one conditional write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redeemed {
+    /// First use: the code is now spent.
+    Fresh(CodeRecord),
+    /// Spent before: what the first use produced must be revoked [AC-1].
+    Replayed(CodeRecord),
+    /// Unknown, or issued to another client (left untouched) [AC-2].
+    Unknown,
+}
+
+/// A grant: one person's consent to one client, the family every token of it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRecord {
+    pub id: String,
+    pub client_id: String,
+    /// The person; `None` for a client's own grant.
+    pub user_id: Option<String>,
+    /// The broker session the grant was made in (opaque here; it names the upstream sign-in).
+    pub session: Option<String>,
+    pub auth_time: Option<i64>,
+    pub created_at: i64,
+    /// Absolute end of the grant (the refresh family's absolute lifetime).
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// A refresh token as stored (by hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRecord {
+    pub token_hash: String,
+    pub grant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scope: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// Set when the token was rotated.
+    pub used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// A rotation: spend the old token and store its successor in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotated {
+    Rotated,
+    /// Another request spent it first.
+    Lost(RefreshRecord),
+    /// Revoked or gone.
+    Dead,
+}
+
+/// Why a grant is revoked (recorded in the audit log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// [AC-1] A code redeemed twice.
+    CodeReuse,
+    /// [RT-4] A rotated refresh token presented after the grace window.
+    RefreshReuse,
+}
+
+/// The person a grant acts for, as far as the grants care.
+pub trait Subject {
+    fn disabled(&self) -> bool;
+}
+
+/// Codes, grants and refresh tokens.
+pub trait Grants {
+    type Subject: Subject;
+    /// Spends `code` for `client_id` in one conditional write (of racing redemptions exactly one is `Fresh`).
+    async fn redeem_code(&self, code: &str, client_id: &str, now: i64) -> Result<Redeemed, OAuthError>;
+    /// The grant and its person with the claims `scope` releases, as of `now`.
+    async fn grant_and_subject(
+        &self,
+        grant_id: &str,
+        user_id: &str,
+        scope: &str,
+        now: i64,
+    ) -> Result<(Option<GrantRecord>, Option<Self::Subject>), OAuthError>;
+    /// Revokes the grant and everything issued under it, with an audit record.
+    async fn revoke(&self, record: &Revoking<'_>, now: i64) -> Result<(), OAuthError>;
+    async fn find_refresh(&self, token: &str) -> Result<Option<RefreshRecord>, OAuthError>;
+    async fn store_refresh(&self, row: RefreshRecord) -> Result<(), OAuthError>;
+    /// Spends `old_hash` and stores `successor` in one transaction.
+    async fn rotate(&self, old_hash: &str, successor: RefreshRecord, now: i64) -> Result<Rotated, OAuthError>;
+}
+
+/// What is being revoked and why.
+#[derive(Debug, Clone, Copy)]
+pub struct Revoking<'a> {
+    pub grant_id: &'a str,
+    pub user_id: &'a str,
+    pub client_id: &'a str,
+    pub why: Revocation,
+}
+
+/// Minting: signatures, random token values, lifetimes.
+pub trait Minter {
+    type Subject;
+    /// Access token, ID token when `openid` (with `nonce` iff sent), and — when `offline_access` and
+    /// `with_refresh` — a new refresh token of the grant's family with its record to store.
+    fn for_user(
+        &self,
+        grant: &GrantRecord,
+        subject: &Self::Subject,
+        scope: &str,
+        nonce: Option<&str>,
+        with_refresh: bool,
+    ) -> Result<(TokenOutcome, Option<RefreshRecord>), OAuthError>;
+    /// A new refresh token of the grant's family for `user_id` with `scope`: (token, record to store).
+    fn refresh_token(&self, grant: &GrantRecord, user_id: &str, scope: &str) -> (String, RefreshRecord);
+    /// An access token for the client itself (client_credentials).
+    fn for_client(&self, client_id: &str, scope: &str) -> Result<TokenOutcome, OAuthError>;
+}
+
+/// The upstream re-check on refresh (`refresh_upstream` per provider): does the upstream the grant came through still accept the person?
+pub trait Upstreams {
+    async fn recheck(&self, grant: &GrantRecord) -> Result<(), OAuthError>;
+}
+
+/// The grant settings the rules read.
+#[derive(Debug, Clone)]
+pub struct GrantPolicy<'a> {
+    /// [RT-4] How long a rotated refresh token's reappearance counts as a racing duplicate.
+    pub refresh_reuse_grace_secs: i64,
+    /// The scope catalogue (`[scopes]`), for client_credentials narrowing.
+    pub catalogue: &'a std::collections::BTreeMap<String, String>,
+}
+
+/// Everything [`exchange`](super::exchange) talks to.
+pub trait Ports {
+    type Subject: Subject;
+    type Grants: Grants<Subject = Self::Subject>;
+    type Minter: Minter<Subject = Self::Subject>;
+    type Upstreams: Upstreams;
+    fn grants(&self) -> &Self::Grants;
+    fn minter(&self) -> &Self::Minter;
+    fn upstreams(&self) -> &Self::Upstreams;
+    fn policy(&self) -> GrantPolicy<'_>;
+    fn now(&self) -> i64;
+}

@@ -1,0 +1,80 @@
+//! Writes that end a token's, a session's or a client's validity, and the cache invalidation they owe.
+//!
+//! Read-through caches (client rows, token verdicts) remember the [`Epoch`] they read at and treat an entry from
+//! an older epoch as a miss. The repository functions that revoke, disable or change what a cache may hold take a
+//! [`Write`], which only [`Db::write`](super::Db::write) hands out; it bumps this database's epoch after the work
+//! (and its transaction) is done, so a change made by this process is seen at once (other instances see it when
+//! their entries expire: the documented staleness bound). Nothing global: each `Db` has its own epoch.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use diesel::Connection;
+
+use super::{DbConn, StoreResult};
+
+/// This database's write epoch (shared by clones of one `Db`).
+#[derive(Debug, Clone, Default)]
+pub struct Epoch(Arc<AtomicU64>);
+
+impl Epoch {
+    pub fn current(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    pub(super) fn bump(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// A connection inside [`Db::write`](super::Db::write). Derefs to the connection for plain reads and writes; the
+/// invalidating repository functions take `&mut Write` and mark it.
+pub struct Write<'c> {
+    conn: &'c mut DbConn,
+    invalidates: bool,
+}
+
+impl<'c> Write<'c> {
+    pub(super) fn new(conn: &'c mut DbConn) -> Self {
+        Write { conn, invalidates: false }
+    }
+
+    /// Did anything done through this write end a cached validity?
+    pub(super) fn invalidates(&self) -> bool {
+        self.invalidates
+    }
+
+    /// For the invalidating repository functions: the connection, with the write marked.
+    pub(super) fn invalidating(&mut self) -> &mut DbConn {
+        self.invalidates = true;
+        self.conn
+    }
+
+    /// Runs `f` in one transaction (committed on `Ok`), keeping what it invalidated.
+    pub fn transaction<T, F>(&mut self, f: F) -> StoreResult<T>
+    where
+        F: FnOnce(&mut Write<'_>) -> StoreResult<T>,
+    {
+        let Write { conn, invalidates } = self;
+        conn.transaction(|c| {
+            let mut inner = Write::new(c);
+            let out = f(&mut inner);
+            *invalidates |= inner.invalidates;
+            out
+        })
+    }
+}
+
+impl Deref for Write<'_> {
+    type Target = DbConn;
+    fn deref(&self) -> &DbConn {
+        self.conn
+    }
+}
+
+impl DerefMut for Write<'_> {
+    fn deref_mut(&mut self) -> &mut DbConn {
+        self.conn
+    }
+}

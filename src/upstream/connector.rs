@@ -1,0 +1,50 @@
+//! What a provider kind can do, as capabilities (Dex's `CallbackConnector` / `RefreshConnector`): a kind implements
+//! only the traits it supports, and the registry hands out `Option<&dyn …>`, so no kind has an arm that can only fail.
+//! New kinds (LDAP's password form, SAML's POST binding, back-channel logout) add a trait, not a match arm.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use super::http::UpstreamHttp;
+use super::{FederatedIdentity, LoginRequest, UpstreamError};
+
+/// A boxed future, so the capabilities stay object-safe.
+pub type Fut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What the browser brought back to `/login/{provider}/callback`, with what the pending login remembered.
+pub struct Callback<'a> {
+    pub redirect: &'a str,
+    pub code: &'a str,
+    /// RFC 9207 `iss` parameter, if the upstream sent one.
+    pub iss: Option<&'a str>,
+    pub nonce: &'a str,
+    pub verifier: &'a str,
+    pub now: i64,
+}
+
+/// A kind that signs people in by redirecting the browser and verifying what comes back.
+pub trait CallbackConnector: Send + Sync {
+    /// The authorization URL to send the browser to.
+    fn begin<'a>(&'a self, http: &'a UpstreamHttp, req: &'a LoginRequest<'a>)
+    -> Fut<'a, Result<String, UpstreamError>>;
+    /// Verifies everything the upstream sent before believing any of it.
+    fn finish<'a>(
+        &'a self,
+        http: &'a UpstreamHttp,
+        cb: &'a Callback<'a>,
+    ) -> Fut<'a, Result<FederatedIdentity, UpstreamError>>;
+}
+
+/// A kind whose refresh tokens let the broker ask again whether the upstream still accepts the person.
+pub trait RefreshConnector: Send + Sync {
+    /// Uses the upstream refresh token; returns its successor, if the upstream rotated it.
+    fn refresh<'a>(&'a self, http: &'a UpstreamHttp, token: &'a str) -> Fut<'a, Result<Option<String>, UpstreamError>>;
+}
+
+/// A kind with something to fetch ahead of logins (discovery), whose reachability can be checked and shown.
+pub trait HealthCheck: Send + Sync {
+    /// Fetches now (start-up warm-up, `providers check`, the admin API).
+    fn check<'a>(&'a self, http: &'a UpstreamHttp) -> Fut<'a, Result<(), UpstreamError>>;
+    /// Known to be unreachable (the last fetch failed).
+    fn is_down(&self) -> bool;
+}

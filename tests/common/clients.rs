@@ -1,0 +1,79 @@
+//! `[[clients]]` entries for tests, built from one base so a new client setting is added in one place.
+
+use bridgekeeper::secret::Secret;
+use bridgekeeper::settings::StaticClient;
+
+/// Builds a `StaticClient`: confidential (a secret) or public, with the defaults of a config file entry.
+#[derive(Debug, Clone)]
+pub struct ClientBuilder(StaticClient);
+
+impl ClientBuilder {
+    fn base(client_id: &str, secret: Option<&str>) -> Self {
+        ClientBuilder(StaticClient {
+            client_id: client_id.into(),
+            client_secret: secret.map(Secret::new),
+            name: None,
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            allowed_scopes: vec!["openid".into(), "profile".into(), "email".into()],
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            skip_consent: false,
+            require_pkce: false,
+            token_endpoint_auth_method: None,
+        })
+    }
+
+    /// A client with a secret.
+    pub fn confidential(client_id: &str, secret: &str) -> Self {
+        Self::base(client_id, Some(secret))
+    }
+
+    /// A client without a secret (PKCE required by the broker).
+    pub fn public(client_id: &str) -> Self {
+        Self::base(client_id, None)
+    }
+
+    pub fn name(mut self, name: &str) -> Self {
+        self.0.name = Some(name.into());
+        self
+    }
+
+    pub fn redirect(mut self, uri: &str) -> Self {
+        self.0.redirect_uris.push(uri.into());
+        self
+    }
+
+    pub fn post_logout(mut self, uri: &str) -> Self {
+        self.0.post_logout_redirect_uris.push(uri.into());
+        self
+    }
+
+    pub fn scopes(mut self, scopes: &[&str]) -> Self {
+        self.0.allowed_scopes = scopes.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    pub fn grants(mut self, grants: &[&str]) -> Self {
+        self.0.grant_types = grants.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    pub fn skip_consent(mut self) -> Self {
+        self.0.skip_consent = true;
+        self
+    }
+
+    pub fn require_pkce(mut self) -> Self {
+        self.0.require_pkce = true;
+        self
+    }
+
+    pub fn auth_method(mut self, method: &str) -> Self {
+        self.0.token_endpoint_auth_method = Some(method.into());
+        self
+    }
+
+    pub fn build(self) -> StaticClient {
+        self.0
+    }
+}
