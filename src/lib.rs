@@ -9,9 +9,12 @@ pub mod client_addr;
 pub mod clock;
 pub mod crypto;
 pub mod health;
+pub mod i18n;
 pub mod logout;
+pub mod metrics;
 pub mod oauth;
 pub mod ratelimit;
+pub mod reload;
 /// Scope rules live in the protocol core.
 pub use bridgekeeper_core::scopes;
 pub mod respond;

@@ -32,11 +32,14 @@ impl AppState {
     /// Opens storage, applies migrations (if configured), makes sure signing keys exist, upserts the static
     /// clients and loads the templates.
     pub async fn prepare(settings: Settings, clock: Clock) -> Result<Arc<Self>, StartError> {
-        let db = Db::open(
+        let metrics = crate::metrics::Metrics::new().map_err(|e| StartError::Templates(format!("metrics: {e}")))?;
+        let mut db = Db::open(
             &settings.database_url,
             settings.database.pool_size,
             Duration::from_secs(settings.database.connect_timeout_secs),
         )?;
+        db.observe_waits(metrics.db_wait.clone());
+        metrics.config_last_reload.set(clock.now());
         if settings.migrate_on_start {
             let d = db.clone();
             let n = tokio::task::spawn_blocking(move || d.migrate())
@@ -56,9 +59,9 @@ impl AppState {
         }
         let (ring, csrf_secret) = load_keys(&db, algs, now, sealer.clone()).await?;
         crate::accounts::clients::sync_static(&db, &settings, now).await?;
-        let templates = Templates::load(&settings.templates_dir).map_err(StartError::Templates)?;
+        let templates = Templates::load(settings.templates_override()).map_err(StartError::Templates)?;
         let env: Vec<(String, String)> = std::env::vars().collect();
-        let upstreams = crate::upstream::Registry::load(
+        let mut upstreams = crate::upstream::Registry::load(
             &settings.providers_dir,
             settings.dev_mode,
             std::time::Duration::from_secs(settings.upstream_timeout_secs.max(1)),
@@ -74,6 +77,7 @@ impl AppState {
                 p.cfg.file.display()
             )));
         }
+        upstreams.http.instrument(metrics.upstream.clone());
         if let Some(p) = upstreams.list().find(|p| p.cfg.refresh_upstream) {
             if !sealer.is_enabled() {
                 return Err(StartError::Templates(format!(
@@ -101,7 +105,14 @@ impl AppState {
         if changed > 0 {
             tracing::info!(users = changed, "email trust brought in line with the providers' trust_email");
         }
-        let discovery = discovery_bytes(&settings);
+        if !templates.locales().contains(&settings.default_locale) {
+            return Err(StartError::Templates(format!(
+                "key `default_locale`: no catalogue locales/{}.ftl (there are: {})",
+                settings.default_locale,
+                templates.locales().join(", ")
+            )));
+        }
+        let discovery = discovery_bytes(&settings, &templates.locales());
         let limits = crate::ratelimit::Limits::new(&settings.rate_limits);
         Ok(Arc::new(AppState {
             upstreams,
@@ -109,6 +120,7 @@ impl AppState {
             limits,
             caches: Caches::default(),
             logout_wake: Default::default(),
+            metrics,
             csrf_key: crate::accounts::session::csrf_key(&csrf_secret),
             proxies: crate::client_addr::parse_proxies(&settings.trusted_proxies).map_err(StartError::Templates)?,
             settings: Arc::new(settings),
@@ -124,7 +136,7 @@ impl AppState {
     pub async fn reload_keys(&self) -> Result<(), StoreError> {
         let sealer = self.sealer.clone();
         let ring = self.db.run(move |c| KeyRing::load(c, &sealer)).await?;
-        let discovery = discovery_bytes(&self.settings);
+        let discovery = discovery_bytes(&self.settings, &self.templates.locales());
         match self.discovery.write() {
             Ok(mut d) => *d = discovery,
             Err(poisoned) => *poisoned.into_inner() = discovery,
@@ -153,8 +165,10 @@ async fn load_keys(
     .await
 }
 
-fn discovery_bytes(settings: &Settings) -> Arc<[u8]> {
-    let doc = crate::oauth::discovery::metadata(settings);
+fn discovery_bytes(settings: &Settings, locales: &[String]) -> Arc<[u8]> {
+    let mut doc = crate::oauth::discovery::metadata(settings);
+    // [LC-1] The languages of the pages (OpenID Connect Discovery §3).
+    doc["ui_locales_supported"] = serde_json::json!(locales);
     serde_json::to_vec(&doc).unwrap_or_default().into()
 }
 
@@ -195,6 +209,7 @@ pub fn build_app(
         .configure(crate::web::configure)
         .configure(crate::admin::configure)
         .wrap(from_fn(render_error_pages))
+        .wrap(from_fn(language))
         .wrap(from_fn(host_cookies))
         .wrap(from_fn(request_ceiling))
         .wrap(headers)
@@ -212,21 +227,50 @@ async fn request_ceiling(
     let ip = ip.or_else(|| req.peer_addr().map(|a| a.ip()));
     let ip = ip.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     let verdict = req.app_data::<web::Data<AppState>>().map(|state| {
-        state.limits.admit_request(ip).and_then(|()| {
+        state.limits.admit_request(ip).map_err(|w| ("requests", w)).and_then(|()| {
             if crate::ratelimit::creates_anonymous_state(req.method(), req.path()) {
-                state.limits.admit_anonymous(ip)
+                state.limits.admit_anonymous(ip).map_err(|w| ("anonymous_state", w))
             } else {
                 Ok(())
             }
         })
     });
-    if let Some(Err(wait)) = verdict {
+    if let Some(Err((limit, wait))) = verdict {
+        if let Some(state) = req.app_data::<web::Data<AppState>>() {
+            state.metrics.rate_limited.with_label_values(&[limit]).inc();
+        }
         let resp = HttpResponse::TooManyRequests()
             .insert_header(("Retry-After", wait.max(1).to_string()))
             .json(serde_json::json!({"error": "temporarily_unavailable", "error_description": "too many requests"}));
         return Ok(req.into_response(resp));
     }
     Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// [LC-1] Chooses the request's language (`i18n::choose`) and serves the request in it; a language an app asked
+/// for with `ui_locales` is kept in a cookie for the sign-in pages that follow.
+async fn language(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else { return next.call(req).await };
+    let accept = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    let cookie = req.cookie(crate::i18n::LANG_COOKIE);
+    let locales = state.templates.locales();
+    let (lang, keep) = crate::i18n::choose(
+        req.query_string(),
+        cookie.as_ref().map(|c| c.value()),
+        accept,
+        &locales,
+        &state.settings.default_locale,
+    );
+    let mut res = crate::i18n::scope(lang.as_str().into(), next.call(req)).await?;
+    if keep {
+        let c =
+            crate::accounts::session::cookie(&state, crate::i18n::LANG_COOKIE, lang, state.settings.session.ttl_secs);
+        let _ = res.response_mut().add_cookie(&c);
+    }
+    Ok(res)
 }
 
 /// With an https issuer, handlers see only the `__Host-` cookies, under their plain names
@@ -288,7 +332,13 @@ async fn request_id_and_log(
         res.headers_mut().insert(header::HeaderName::from_static("x-request-id"), v);
     }
     let status = res.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed().as_secs_f64();
+    let elapsed_ms = elapsed * 1000.0;
+    if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
+        // [MT-2] The route template, never the path: paths carry ids.
+        let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+        state.metrics.request(&route, method.as_str(), status, elapsed);
+    }
     let ip = client.ip;
     span.in_scope(|| tracing::info!(target: "http", %method, %path, status, elapsed_ms, client = %ip, "request"));
     Ok(res)
@@ -328,8 +378,16 @@ async fn render_error_pages(
         return Ok(res);
     };
     let mut ctx = tera::Context::new();
-    ctx.insert("title", &err.title);
-    ctx.insert("message", &err.message);
+    // [LC-3] The page in the request's language when the catalogue has it, else the English of the code.
+    let lang = crate::i18n::current();
+    let lang = lang.as_deref().unwrap_or(crate::i18n::BASE_LOCALE);
+    let says = |part: &str, english: &str| {
+        err.key
+            .and_then(|k| state.templates.catalogue().message(lang, &format!("{k}-{part}"), None))
+            .unwrap_or_else(|| english.to_string())
+    };
+    ctx.insert("title", &says("title", &err.title));
+    ctx.insert("message", &says("message", &err.message));
     ctx.insert("request_id", &request_id);
     ctx.insert("dev_mode", &state.settings.dev_mode);
     let Ok(html) = state.templates.render("error.html", &ctx) else {
@@ -359,6 +417,32 @@ pub fn spawn_key_reloader(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// [MT-1] The metrics listener (`metrics_bind`): `/metrics` alone, in the Prometheus text format. The public
+/// listener never serves it.
+pub fn start_metrics(state: Arc<AppState>, listener: TcpListener) -> Result<Server, StartError> {
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let server = HttpServer::new(move || {
+        App::new().app_data(web::Data::from(state.clone())).route("/metrics", web::get().to(metrics_page))
+    })
+    .workers(1)
+    .shutdown_timeout(2)
+    .listen(listener)
+    .map_err(|e| StartError::Bind(addr, e))?
+    .run();
+    Ok(server)
+}
+
+async fn metrics_page(state: web::Data<AppState>) -> HttpResponse {
+    let (open, idle) = state.db.pool_state();
+    let m = &state.metrics;
+    m.db_connections.with_label_values(&["idle"]).set(i64::from(idle));
+    m.db_connections.with_label_values(&["in_use"]).set(i64::from(open.saturating_sub(idle)));
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(m.render())
 }
 
 /// Binds and starts the HTTP server; graceful shutdown on SIGTERM/SIGINT is actix's default.

@@ -35,9 +35,13 @@ pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "clien
 pub struct Settings {
     pub issuer: String,
     pub bind: String,
+    /// [MT-1] Address of the separate `/metrics` listener; empty = off.
+    pub metrics_bind: String,
     pub database_url: String,
     pub providers_dir: PathBuf,
     pub templates_dir: PathBuf,
+    /// [LC-1] The language of pages when neither `ui_locales` nor `Accept-Language` names one there is.
+    pub default_locale: String,
     pub upstream_timeout_secs: u64,
     pub dev_mode: bool,
     pub migrate_on_start: bool,
@@ -61,6 +65,9 @@ pub struct Settings {
     pub registration: RegistrationSettings,
     pub linking: LinkingSettings,
     pub backchannel_logout: BackchannelLogoutSettings,
+    /// The file given with `--config` (what a reload reads again); not a key of the file.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 /// Scopes that no self-service path (browser flow, developer portal, dynamic registration) can grant.
@@ -110,6 +117,8 @@ impl Settings {
         let merged = builder.build().map_err(|e| SettingsError(e.to_string()))?;
         let mut settings: Settings = merged.try_deserialize().map_err(|e| SettingsError(e.to_string()))?;
         settings.interpolate(env)?;
+        settings.resolve_paths(file);
+        settings.source = file.map(Path::to_path_buf);
         settings.validate(file)?;
         Ok(settings)
     }
@@ -138,6 +147,28 @@ impl Settings {
         Ok(())
     }
 
+    /// [SV-2] Relative paths are taken from the config file's folder (from the working directory without one).
+    fn resolve_paths(&mut self, file: Option<&Path>) {
+        let Some(file) = file else { return };
+        let parent = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let base = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
+        self.providers_dir = base.join(&self.providers_dir);
+        if !self.templates_dir.as_os_str().is_empty() {
+            self.templates_dir = base.join(&self.templates_dir);
+        }
+        if let Some(path) = self.database_url.strip_prefix("sqlite://")
+            && !path.is_empty()
+            && !Path::new(path).is_absolute()
+        {
+            self.database_url = format!("sqlite://{}", base.join(path).display());
+        }
+    }
+
+    /// The folder whose files replace the built-in templates, if one is configured.
+    pub fn templates_override(&self) -> Option<&Path> {
+        (!self.templates_dir.as_os_str().is_empty()).then_some(self.templates_dir.as_path())
+    }
+
     fn validate(&self, file: Option<&Path>) -> Result<(), SettingsError> {
         let origin = file.map(|p| p.display().to_string()).unwrap_or_else(|| "defaults".into());
         let err = |key: &str, why: String| SettingsError(format!("{origin}: key `{key}`: {why}"));
@@ -151,7 +182,16 @@ impl Settings {
         if issuer.query().is_some() || issuer.fragment().is_some() {
             return Err(err("issuer", "must not have a query or fragment".into()));
         }
-        self.bind.parse::<SocketAddr>().map_err(|e| err("bind", format!("not an address:port ({e})")))?;
+        let bind = self.bind.parse::<SocketAddr>().map_err(|e| err("bind", format!("not an address:port ({e})")))?;
+        if !self.metrics_bind.is_empty() {
+            let m = self
+                .metrics_bind
+                .parse::<SocketAddr>()
+                .map_err(|e| err("metrics_bind", format!("not an address:port ({e})")))?;
+            if m == bind && m.port() != 0 {
+                return Err(err("metrics_bind", "must differ from bind (metrics never share the public port)".into()));
+            }
+        }
         crate::store::DbKind::from_url(&self.database_url).map_err(|e| err("database_url", e))?;
         if !matches!(self.tokens.signing_alg.as_str(), "RS256" | "ES256" | "EdDSA") {
             return Err(err("tokens.signing_alg", "must be RS256, ES256 or EdDSA".into()));

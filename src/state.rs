@@ -21,6 +21,8 @@ pub struct AppState {
     pub sealer: Arc<crate::crypto::Sealer>,
     pub limits: crate::ratelimit::Limits,
     pub caches: Caches,
+    /// Prometheus metrics of this app (its own registry), served on `metrics_bind`.
+    pub metrics: crate::metrics::Metrics,
     /// Key of the CSRF form tokens (HMAC-SHA256), shared by every instance through the database.
     pub csrf_key: aws_lc_rs::hmac::Key,
     /// `trusted_proxies`, parsed.

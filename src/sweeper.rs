@@ -25,7 +25,7 @@ pub fn policy(s: &Settings) -> Policy {
 pub async fn sweep_once(state: &AppState) -> StoreResult<Vec<(&'static str, u64)>> {
     let policy = policy(&state.settings);
     let now = state.clock.now();
-    state
+    let rows = state
         .db
         .write(move |c| {
             // [BL-4] Expired sessions end first (their apps are told), then the rows that can go are swept.
@@ -35,7 +35,11 @@ pub async fn sweep_once(state: &AppState) -> StoreResult<Vec<(&'static str, u64)
             Ok(rows)
         })
         .await
-        .inspect(|_| state.logout_wake.notify_one())
+        .inspect(|_| state.logout_wake.notify_one())?;
+    for (table, n) in &rows {
+        state.metrics.swept.with_label_values(&[table]).inc_by(*n);
+    }
+    Ok(rows)
 }
 
 /// Starts the sweeper task, unless `gc_interval_secs = 0`. The first sweep runs one interval after start.

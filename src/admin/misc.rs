@@ -1,4 +1,5 @@
-//! `/admin/api/providers` (read-only, with health), `/admin/api/consents`, `/admin/api/audit`, `/admin/api/keys`.
+//! `/admin/api/providers` (read-only, with health), `/admin/api/consents`, `/admin/api/audit`, `/admin/api/keys`,
+//! `/admin/api/reload`.
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/consents/{user_id}/{client_id}").route(web::delete().to(delete_consent)))
         .service(web::resource("/audit").route(web::get().to(audit_events)))
         .service(web::resource("/keys").route(web::get().to(keys)))
-        .service(web::resource("/keys/rotate").route(web::post().to(rotate_keys)));
+        .service(web::resource("/keys/rotate").route(web::post().to(rotate_keys)))
+        .service(web::resource("/reload").route(web::post().to(reload)));
 }
 
 /// A loaded upstream provider (its secret is never shown).
@@ -271,4 +273,40 @@ pub async fn rotate_keys(state: web::Data<AppState>, admin: Admin) -> Result<Htt
         .await?;
     state.reload_keys().await?;
     Ok(no_store(&KeyRotated { kid }))
+}
+
+/// [HR-1] What a reload did: what it put in force, what needs a restart, and the problems that refused it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReloadView {
+    pub reloaded: bool,
+    pub applied: Vec<String>,
+    pub needs_restart: Vec<String>,
+    pub problems: Vec<String>,
+}
+
+/// Re-reads and validates this instance's files (as SIGHUP does); 422 when refused, the old configuration staying.
+#[utoipa::path(post, path = "/admin/api/reload", tag = "reload",
+    responses((status = 200, body = ReloadView), (status = 422, body = ReloadView),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn reload(state: web::Data<AppState>, admin: Admin) -> Result<HttpResponse, ApiError> {
+    let r = crate::reload::reload(&state).await;
+    let view = ReloadView {
+        reloaded: r.problems.is_empty(),
+        applied: r.applied.iter().map(|s| s.to_string()).collect(),
+        needs_restart: r.needs_restart,
+        problems: r.problems,
+    };
+    let (now, actor, ok) = (state.clock.now(), admin.actor(), view.reloaded);
+    state
+        .db
+        .run(move |c| {
+            let mut e = audit::AuditEvent::new(now, audit::AuditKind::ConfigReloaded);
+            e.detail = serde_json::json!({ "actor": actor, "ok": ok }).to_string();
+            audit::record(c, &e)
+        })
+        .await?;
+    if view.reloaded {
+        return Ok(no_store(&view));
+    }
+    Ok(HttpResponse::UnprocessableEntity().json(&view))
 }

@@ -19,7 +19,7 @@ use super::{clients, error, misc, users};
         clients::approve,
         users::list, users::show, users::disable, users::enable, users::revoke, users::unlink,
         misc::providers, misc::list_consents, misc::delete_consent, misc::audit_events, misc::keys,
-        misc::rotate_keys,
+        misc::rotate_keys, misc::reload,
     ),
     components(schemas(error::ErrorBody)),
     modifiers(&BearerAuth),
@@ -31,6 +31,7 @@ use super::{clients, error, misc, users};
         (name = "providers", description = "Loaded upstream providers (read-only)"),
         (name = "audit", description = "Audit events"),
         (name = "keys", description = "Token signing keys"),
+        (name = "reload", description = "Re-read and validate this instance's configuration files"),
     )
 )]
 pub struct AdminApi;

@@ -1,6 +1,7 @@
-//! Command line: `serve`, `migrate`, `clients …`, `providers …`, `keys …`, `users …`, `audit`, `gc`.
+//! Command line: `serve`, `check-config`, `migrate`, `clients …`, `providers …`, `keys …`, `users …`, `audit`, `gc`.
 
 mod admin;
+mod check;
 mod gc;
 mod serve;
 
@@ -25,6 +26,13 @@ pub struct Cli {
 pub enum Command {
     /// Run the broker.
     Serve,
+    /// Validate the configuration, every provider file and every template; contacts nothing unless --online.
+    /// One line per problem (file and key); exit status 2 when there is any.
+    CheckConfig {
+        /// Also fetch each enabled OIDC provider's discovery document and JWKS.
+        #[arg(long)]
+        online: bool,
+    },
     /// Apply pending database migrations.
     Migrate,
     /// Manage downstream clients (apps).
@@ -98,6 +106,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let settings = Settings::load(cli.config.as_deref()).map_err(|e| CliError::Config(e.0))?;
     match cli.command {
         Command::Serve => serve::serve(settings).await,
+        Command::CheckConfig { online } => check::check_config(&settings, online).await,
         Command::Migrate => admin::migrate(&settings).await,
         Command::Clients(c) => admin::clients(&settings, c).await,
         Command::Providers(c) => admin::providers(&settings, c).await,

@@ -13,12 +13,39 @@ pub async fn serve(settings: Settings) -> Result<(), CliError> {
     let listener = std::net::TcpListener::bind(&settings.bind)
         .map_err(|e| CliError::Failed(format!("cannot listen on {}: {e}", settings.bind)))?;
     let issuer = settings.issuer.clone();
+    let metrics_listener = match settings.metrics_bind.as_str() {
+        "" => None,
+        addr => Some(
+            std::net::TcpListener::bind(addr)
+                .map_err(|e| CliError::Failed(format!("cannot listen on metrics_bind {addr}: {e}")))?,
+        ),
+    };
     let state = AppState::prepare(settings, Clock::System).await.map_err(|e| match e {
         StartError::Templates(m) => CliError::Config(m),
         other => CliError::Failed(other.to_string()),
     })?;
+    // Before the listener answers: from the first ready answer on, SIGHUP reloads instead of ending the process.
+    spawn_reload_on_hangup(state.clone());
     let server = crate::server::start(state.clone(), listener, None).map_err(|e| CliError::Failed(e.to_string()))?;
+    if let Some(l) = metrics_listener {
+        let metrics = crate::server::start_metrics(state.clone(), l).map_err(|e| CliError::Failed(e.to_string()))?;
+        tokio::spawn(metrics);
+    }
     crate::sweeper::spawn(state);
     tracing::info!(%issuer, "bridgekeeper is ready");
     server.await.map_err(|e| CliError::Failed(e.to_string()))
+}
+
+/// [HR-1] SIGHUP re-reads and validates the files (`reload`); a bad set leaves the broker serving as it was.
+fn spawn_reload_on_hangup(state: std::sync::Arc<crate::state::AppState>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => return tracing::warn!(error = %e, "cannot listen for SIGHUP; reload needs a restart"),
+    };
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            crate::reload::reload(&state).await;
+        }
+    });
 }

@@ -57,6 +57,7 @@ async fn post_authorize(
             "Invalid request",
             "The authorization request must be a form post (application/x-www-form-urlencoded).",
         )
+        .keyed("page-not-a-form")
     })?;
     start(&state, &req, &Params::parse(text)).await
 }
@@ -102,7 +103,14 @@ pub fn client_view(c: &Client) -> ClientView<'_> {
 
 fn unanswerable(u: Unanswerable) -> PageError {
     let (title, text) = u.page_text();
-    PageError::bad_request(title, text)
+    let key = match u {
+        Unanswerable::RepeatedClientOrRedirect => "page-repeated-client",
+        Unanswerable::MissingClientId => "page-missing-client",
+        Unanswerable::UnknownClient => "page-unknown-client",
+        Unanswerable::UnregisteredRedirect => "page-unregistered-redirect",
+        Unanswerable::MissingRedirect => "page-missing-redirect",
+    };
+    PageError::bad_request(title, text).keyed(key)
 }
 
 /// Phase 1: the client exists and the redirect URI is one it registered. Failures are pages, never redirects.
@@ -135,6 +143,7 @@ pub async fn load(state: &AppState, req: &HttpRequest, id: &str) -> Result<Pendi
             "Sign-in expired",
             "This sign-in request is unknown or has expired. Go back to the app and start again.",
         )
+        .keyed("page-request-expired")
     };
     let (id, now) = (id.to_string(), state.clock.now());
     let row = state.db.run(move |c| auth_requests::find(c, &id, now)).await?.ok_or_else(expired)?;
@@ -145,7 +154,8 @@ pub async fn load(state: &AppState, req: &HttpRequest, id: &str) -> Result<Pendi
         return Err(PageError::bad_request(
             "Sign-in expired",
             "This sign-in request was started in another browser, or has expired. Go back to the app and start again.",
-        ));
+        )
+        .keyed("page-other-browser"));
     }
     let request = AuthorizationRequest::from_stored(&row.params_json).ok_or_else(expired)?;
     let cid = row.client_id.clone();
@@ -256,7 +266,9 @@ pub async fn carry_out(
         }
         AuthorizeDecision::IssueCode => {
             let Some(s) = session else {
-                return Err(PageError::bad_request("Sign-in needed", "Please sign in again."));
+                return Err(
+                    PageError::bad_request("Sign-in needed", "Please sign in again.").keyed("page-sign-in-needed")
+                );
             };
             if let Some(p) = pending {
                 let id = p.id.clone();

@@ -11,10 +11,9 @@ pub async fn check(state: &AppState, token: &str) -> StoreResult<Option<(AccessC
     let epoch = state.db.epoch();
     // A live verdict is remembered briefly (see `store::write` and `Caches`): repeated checks of one token skip
     // the signature and the database.
-    if let Some((e, verdict)) = state.caches.tokens.get(token)
-        && e == epoch
-        && verdict.0.exp > now
-    {
+    let cached = state.caches.tokens.get(token).filter(|(e, verdict)| *e == epoch && verdict.0.exp > now);
+    state.metrics.cache_lookup("tokens", cached.is_some());
+    if let Some((_, verdict)) = cached {
         return Ok(Some((*verdict).clone()));
     }
     let Some(claims) = verify_access_token(&state.keys(), &state.settings.issuer, token, now) else {

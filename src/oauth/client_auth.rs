@@ -88,7 +88,10 @@ pub async fn authenticate_limited(
     let ip = crate::ratelimit::client_ip(req);
     let authorization = super::token::authorization_header(req);
     let claimed = claimed_id(authorization, params);
-    state.limits.admit(ip, claimed.as_deref()).map_err(OAuthError::too_many)?;
+    state.limits.admit(ip, claimed.as_deref()).map_err(|w| {
+        state.metrics.rate_limited.with_label_values(&["failures"]).inc();
+        OAuthError::too_many(w)
+    })?;
     let result = authenticate(state, authorization, params, allow_public).await;
     if let Err(e) = &result
         && e.code == super::ErrorCode::InvalidClient
@@ -146,9 +149,9 @@ pub async fn authenticate(
 /// made by other instances within `CLIENT_CACHE_SECS`.
 async fn cached_client(state: &AppState, id: &str) -> Result<Option<Client>, crate::store::StoreError> {
     let now_epoch = state.db.epoch();
-    if let Some((epoch, c)) = state.caches.clients.get(id)
-        && epoch == now_epoch
-    {
+    let cached = state.caches.clients.get(id).filter(|(epoch, _)| *epoch == now_epoch);
+    state.metrics.cache_lookup("clients", cached.is_some());
+    if let Some((_, c)) = cached {
         return Ok(c);
     }
     let key = id.to_string();

@@ -150,6 +150,9 @@ impl Grants for ServerPorts<'_> {
             Revocation::CodeReuse => AuditKind::CodeReuse,
             Revocation::RefreshReuse => AuditKind::RefreshReuse,
         };
+        if matches!(r.why, Revocation::RefreshReuse) {
+            self.0.metrics.refresh_reuse.inc();
+        }
         let event = audit::AuditEvent::new(now, name).user(r.user_id).client(r.client_id);
         let gid = r.grant_id.to_string();
         Ok(self

@@ -55,5 +55,7 @@ async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -
         .into());
     }
     let request = TokenRequest::parse(grant_type, &params)?;
-    Ok(no_store_json(&grants::exchange(&state, &client, &request).await?))
+    let resp = grants::exchange(&state, &client, &request).await?;
+    state.metrics.tokens_issued.with_label_values(&[grant_type.as_str(), &client.client_id]).inc();
+    Ok(no_store_json(&resp))
 }

@@ -12,15 +12,24 @@ pub struct PageError {
     pub message: String,
     /// For 429: seconds until a retry may succeed.
     pub retry_after: Option<u64>,
+    /// [LC-3] The catalogue messages `{key}-title` and `{key}-message` that show this page in the person's
+    /// language (`title` and `message` are the English fallback).
+    pub key: Option<&'static str>,
 }
 
 impl PageError {
     pub fn new(status: StatusCode, title: impl Into<String>, message: impl Into<String>) -> Self {
-        PageError { status, title: title.into(), message: message.into(), retry_after: None }
+        PageError { status, title: title.into(), message: message.into(), retry_after: None, key: None }
     }
 
     pub fn bad_request(title: impl Into<String>, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, title, message)
+    }
+
+    /// Names the catalogue messages of this page ([LC-3]).
+    pub fn keyed(mut self, key: &'static str) -> Self {
+        self.key = Some(key);
+        self
     }
 }
 
@@ -38,6 +47,7 @@ impl From<StoreError> for PageError {
             "Temporarily unavailable",
             "The service cannot reach its database right now. Please try again in a moment.",
         )
+        .keyed("page-db-down")
     }
 }
 

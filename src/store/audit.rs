@@ -20,6 +20,7 @@ pub enum AuditKind {
     ConsentRevoked,
     CredentialStuffingSuspected,
     KeysRotated,
+    ConfigReloaded,
     Link,
     LinkByEmail,
     LinkConfirmed,
@@ -40,7 +41,7 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 29] = [
+    pub const ALL: &[AuditKind] = &[
         AuditKind::ClientAdded,
         AuditKind::ClientCredentialsAllowed,
         AuditKind::ClientCredentialsDenied,
@@ -53,6 +54,7 @@ impl AuditKind {
         AuditKind::ConsentRevoked,
         AuditKind::CredentialStuffingSuspected,
         AuditKind::KeysRotated,
+        AuditKind::ConfigReloaded,
         AuditKind::Link,
         AuditKind::LinkByEmail,
         AuditKind::LinkConfirmed,
@@ -87,6 +89,7 @@ impl AuditKind {
             AuditKind::ConsentRevoked => "consent_revoked",
             AuditKind::CredentialStuffingSuspected => "credential_stuffing_suspected",
             AuditKind::KeysRotated => "keys_rotated",
+            AuditKind::ConfigReloaded => "config_reloaded",
             AuditKind::Link => "link",
             AuditKind::LinkByEmail => "link_by_email",
             AuditKind::LinkConfirmed => "link_confirmed",

@@ -146,6 +146,8 @@ pub struct Db {
     pool: Pool<Manager>,
     kind: DbKind,
     epoch: Epoch,
+    /// Time spent waiting for a pooled connection, when observed (metrics).
+    wait: Option<prometheus::Histogram>,
 }
 
 impl std::fmt::Debug for Db {
@@ -176,7 +178,18 @@ impl Db {
             .test_on_check_out(matches!(kind, DbKind::Postgres(_)))
             .error_handler(Box::new(LogErrors))
             .build_unchecked(Manager { kind: kind.clone() });
-        Ok(Db { pool, kind, epoch: Epoch::default() })
+        Ok(Db { pool, kind, epoch: Epoch::default(), wait: None })
+    }
+
+    /// Records every wait for a connection from now on (set before the handle is shared).
+    pub fn observe_waits(&mut self, h: prometheus::Histogram) {
+        self.wait = Some(h);
+    }
+
+    /// (connections open, of them idle) in the pool now.
+    pub fn pool_state(&self) -> (u32, u32) {
+        let s = self.pool.state();
+        (s.connections, s.idle_connections)
     }
 
     pub fn is_sqlite(&self) -> bool {
@@ -185,7 +198,12 @@ impl Db {
 
     /// A pooled connection, for blocking contexts (CLI, tests, inside `run`).
     pub fn conn(&self) -> StoreResult<PooledConnection<Manager>> {
-        self.pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))
+        let asked = std::time::Instant::now();
+        let conn = self.pool.get();
+        if let Some(h) = &self.wait {
+            h.observe(asked.elapsed().as_secs_f64());
+        }
+        conn.map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
     /// Runs blocking storage work off the async workers.

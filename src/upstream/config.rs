@@ -141,6 +141,37 @@ pub fn load_dir(dir: &Path, env: &[(String, String)]) -> Result<Vec<ProviderConf
     Ok(out)
 }
 
+/// Every `*.toml` of `dir` on its own (`check-config`, reload): the files that load, and one line per problem
+/// (a broken file, an id used twice). A missing folder holds no providers.
+pub fn check_dir(dir: &Path, env: &[(String, String)]) -> (Vec<ProviderConfig>, Vec<String>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (Vec::new(), Vec::new()),
+        Err(e) => return (Vec::new(), vec![format!("providers_dir {}: {e}", dir.display())]),
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let (mut loaded, mut problems): (Vec<ProviderConfig>, Vec<String>) = (Vec::new(), Vec::new());
+    for file in files {
+        match load_file(&file, env) {
+            Ok(p) => match loaded.iter().find(|o| o.id == p.id) {
+                Some(other) => problems.push(format!(
+                    "{}: key `id`: `{}` is also used by {}",
+                    file.display(),
+                    p.id,
+                    other.file.display()
+                )),
+                None => loaded.push(p),
+            },
+            Err(e) => problems.push(e),
+        }
+    }
+    (loaded, problems)
+}
+
 pub fn load_file(file: &Path, env: &[(String, String)]) -> Result<ProviderConfig, String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: cannot read ({e})", file.display()))?;
     parse(&text, file, env)

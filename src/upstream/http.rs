@@ -1,4 +1,5 @@
-//! The HTTP client for upstream calls: timeouts on every call, no redirects followed, bounded response size.
+//! The HTTP client for upstream calls: timeouts on every call, no redirects followed, bounded response size; each
+//! call timed and counted by provider and call (`metrics::UpstreamMetrics`) when the client is instrumented.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,9 +10,32 @@ use oauth2::reqwest;
 /// Largest upstream response body we read (discovery, JWKS, tokens, userinfo).
 pub const MAX_BODY: usize = 512 * 1024;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct UpstreamHttp {
     client: reqwest::Client,
+    metrics: Option<crate::metrics::UpstreamMetrics>,
+    /// The provider the calls are made for (the metrics label), set by `for_provider`.
+    provider: Option<std::sync::Arc<str>>,
+}
+
+impl std::fmt::Debug for UpstreamHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "UpstreamHttp({:?})", self.provider)
+    }
+}
+
+/// Which upstream call a request is, from its shape: discovery by its well-known path, the token endpoint by
+/// POST, userinfo (and GitHub's user APIs) by a bearer token; any other GET is the JWKS.
+fn call_of(request: &reqwest::Request) -> &'static str {
+    if request.url().path().ends_with("/.well-known/openid-configuration") {
+        "discovery"
+    } else if request.method() == reqwest::Method::POST {
+        "token"
+    } else if request.headers().contains_key(reqwest::header::AUTHORIZATION) {
+        "userinfo"
+    } else {
+        "jwks"
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,10 +55,36 @@ impl UpstreamHttp {
             .user_agent(concat!("bridgekeeper/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| e.to_string())?;
-        Ok(UpstreamHttp { client })
+        Ok(UpstreamHttp { client, metrics: None, provider: None })
+    }
+
+    /// Times and counts every call from now on (set once, before the client is shared).
+    pub fn instrument(&mut self, metrics: crate::metrics::UpstreamMetrics) {
+        self.metrics = Some(metrics);
+    }
+
+    /// The same client, with its calls labelled as made for `provider` (cheap: the pool is shared).
+    pub fn for_provider(&self, provider: &str) -> UpstreamHttp {
+        UpstreamHttp { provider: Some(provider.into()), ..self.clone() }
     }
 
     async fn execute(&self, request: reqwest::Request) -> Result<oauth2::HttpResponse, HttpError> {
+        let Some(metrics) = &self.metrics else { return self.execute_plain(request).await };
+        let call = call_of(&request);
+        let started = std::time::Instant::now();
+        let result = self.execute_plain(request).await;
+        let status = result.as_ref().ok().map(|r| r.status());
+        metrics.observe(
+            self.provider.as_deref().unwrap_or("unknown"),
+            call,
+            started.elapsed().as_secs_f64(),
+            status.is_some_and(|s| s.is_success()),
+            status.is_some_and(|s| !s.is_server_error()),
+        );
+        result
+    }
+
+    async fn execute_plain(&self, request: reqwest::Request) -> Result<oauth2::HttpResponse, HttpError> {
         let mut response =
             self.client.execute(request).await.map_err(|e| HttpError::Request(e.without_url().to_string()))?;
         let mut builder = oauth2::http::Response::builder().status(response.status());

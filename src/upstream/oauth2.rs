@@ -100,6 +100,7 @@ impl OAuth2 {
     /// Plain OAuth2 has no ID token, nonce or `iss`: the code exchange with PKCE and the userinfo answer are all
     /// there is to verify.
     async fn finish(&self, http: &UpstreamHttp, cb: &Callback<'_>) -> Result<FederatedIdentity, UpstreamError> {
+        let http = &http.for_provider(&self.cfg.id);
         let Callback { redirect, code, verifier, .. } = *cb;
         let token = self
             .client(redirect)?
@@ -136,6 +137,7 @@ impl OAuth2 {
 
     /// Uses the upstream refresh token: does the upstream still accept this person? Returns its successor.
     async fn refresh(&self, http: &UpstreamHttp, token: &str) -> Result<Option<String>, UpstreamError> {
+        let http = &http.for_provider(&self.cfg.id);
         let rt = oauth2::RefreshToken::new(token.to_string());
         match self.client("http://127.0.0.1/unused")?.exchange_refresh_token(&rt).request_async(http).await {
             Ok(t) => Ok(t.refresh_token().map(|r| r.secret().clone())),

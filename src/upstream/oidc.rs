@@ -96,6 +96,7 @@ impl Oidc {
 
     /// Fetches discovery now (start-up warm-up and `providers check`).
     async fn check(&self, http: &UpstreamHttp) -> Result<(), UpstreamError> {
+        let http = &http.for_provider(&self.cfg.id);
         self.discovered(http, true).await.map(|_| ())
     }
 
@@ -122,6 +123,7 @@ impl Oidc {
     }
 
     async fn begin(&self, http: &UpstreamHttp, login: &super::LoginRequest<'_>) -> Result<String, UpstreamError> {
+        let http = &http.for_provider(&self.cfg.id);
         let d = self.discovered(http, false).await?;
         let client = self.client(&d.meta, login.redirect)?;
         let challenge =
@@ -146,6 +148,7 @@ impl Oidc {
 
     /// Verifies everything the upstream sent before believing any of it.
     async fn finish(&self, http: &UpstreamHttp, cb: &Callback<'_>) -> Result<FederatedIdentity, UpstreamError> {
+        let http = &http.for_provider(&self.cfg.id);
         let Callback { redirect, code, iss, nonce, verifier, now } = *cb;
         let rejected = |d: String| self.err(UpstreamErrorKind::Rejected, d);
         let d = self.discovered(http, false).await?;
@@ -222,6 +225,7 @@ impl Oidc {
 
     /// Uses the upstream refresh token: does the upstream still accept this person? Returns its successor.
     async fn refresh(&self, http: &UpstreamHttp, token: &str) -> Result<Option<String>, UpstreamError> {
+        let http = &http.for_provider(&self.cfg.id);
         let d = self.discovered(http, false).await?;
         let redirect = format!("{}/unused", d.meta.issuer().as_str());
         let client = self.client(&d.meta, &redirect)?;

@@ -39,7 +39,9 @@ async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
             Ok((user, idents, apps))
         })
         .await?;
-    let user = user.ok_or_else(|| PageError::new(StatusCode::UNAUTHORIZED, "Signed out", "Please sign in again."))?;
+    let user = user.ok_or_else(|| {
+        PageError::new(StatusCode::UNAUTHORIZED, "Signed out", "Please sign in again.").keyed("page-signed-out")
+    })?;
     let linked: Vec<&str> = idents.iter().map(|i| i.provider.as_str()).collect();
     let name_of =
         |id: &str| state.upstreams.get(id).map(|p| p.cfg.display_name.clone()).unwrap_or_else(|| id.to_string());
@@ -72,12 +74,11 @@ struct UnlinkForm {
 
 async fn signed_in(state: &AppState, req: &HttpRequest, csrf: Option<&str>) -> Result<String, PageError> {
     if !session::csrf_ok(req, csrf) {
-        return Err(PageError::bad_request("Form expired", "Please go back and try again."));
+        return Err(PageError::bad_request("Form expired", "Please go back and try again.").keyed("page-form-expired"));
     }
-    session::current(state, req)
-        .await?
-        .map(|s| s.user_id)
-        .ok_or_else(|| PageError::new(StatusCode::UNAUTHORIZED, "Signed out", "Please sign in again."))
+    session::current(state, req).await?.map(|s| s.user_id).ok_or_else(|| {
+        PageError::new(StatusCode::UNAUTHORIZED, "Signed out", "Please sign in again.").keyed("page-signed-out")
+    })
 }
 
 async fn unlink(
@@ -88,7 +89,8 @@ async fn unlink(
     let uid = signed_in(&state, &req, form.csrf.as_deref()).await?;
     let (iid, now) = (form.identity_id.clone(), state.clock.now());
     if !state.db.write(move |c| linking::unlink_and_end_sessions(c, &uid, &iid, now)).await? {
-        return Err(PageError::bad_request("Cannot unlink", "You cannot remove your only sign-in method."));
+        return Err(PageError::bad_request("Cannot unlink", "You cannot remove your only sign-in method.")
+            .keyed("page-only-method"));
     }
     state.logout_wake.notify_one();
     Ok(see_other("/account"))
@@ -133,7 +135,8 @@ async fn link(
     form: web::Form<LinkForm>,
 ) -> Result<HttpResponse, PageError> {
     if !session::csrf_ok(&req, form.csrf.as_deref()) {
-        return Err(PageError::bad_request("Form expired", "Please go back to your account page and try again."));
+        return Err(PageError::bad_request("Form expired", "Please go back to your account page and try again.")
+            .keyed("page-account-form-expired"));
     }
     let user_id = super::login::link_target(&state, &req).await?;
     super::login::begin(&state, &req, &form.provider, None, Some(user_id)).await

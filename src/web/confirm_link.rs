@@ -40,7 +40,7 @@ pub async fn offer(
         user_id: user_id.to_string(),
         provider: fed.provider.clone(),
         identity_json: serde_json::to_string(fed)
-            .map_err(|_| PageError::bad_request("Sign-in failed", "Please start again."))?,
+            .map_err(|_| PageError::bad_request("Sign-in failed", "Please start again.").keyed("page-start-again"))?,
         auth_request_id: auth_request.map(String::from),
         created_at: now,
         expires_at: now + CONFIRM_TTL_SECS,
@@ -96,8 +96,10 @@ fn cleared(state: &AppState) -> Cookie<'static> {
 }
 
 async fn signed_in_with_offer(state: &AppState, req: &HttpRequest) -> Result<(Session, PendingLink), PageError> {
-    let expired =
-        || PageError::bad_request("Nothing to link", "This offer to link a sign-in method is unknown or has expired.");
+    let expired = || {
+        PageError::bad_request("Nothing to link", "This offer to link a sign-in method is unknown or has expired.")
+            .keyed("page-offer-expired")
+    };
     let s = session::current(state, req).await?.ok_or_else(expired)?;
     let p = pending_for(state, req, &s).await?.ok_or_else(expired)?;
     Ok((s, p))
@@ -139,16 +141,20 @@ async fn decide(
     form: web::Form<Decision>,
 ) -> Result<HttpResponse, PageError> {
     if !session::csrf_ok(&req, form.csrf.as_deref()) {
-        return Err(PageError::bad_request("Form expired", "Please go back and try again."));
+        return Err(PageError::bad_request("Form expired", "Please go back and try again.").keyed("page-form-expired"));
     }
     let (s, p) = signed_in_with_offer(&state, &req).await?;
     let (hash, now) = (p.id_hash.clone(), state.clock.now());
     if !state.db.run(move |c| pending_links::take(c, &hash)).await? {
-        return Err(PageError::bad_request("Nothing to link", "This offer was already answered."));
+        return Err(
+            PageError::bad_request("Nothing to link", "This offer was already answered.").keyed("page-offer-answered")
+        );
     }
     if form.decision == "link" {
-        let fed: FederatedIdentity = serde_json::from_str(&p.identity_json)
-            .map_err(|_| PageError::bad_request("Nothing to link", "This offer cannot be read. Please start again."))?;
+        let fed: FederatedIdentity = serde_json::from_str(&p.identity_json).map_err(|_| {
+            PageError::bad_request("Nothing to link", "This offer cannot be read. Please start again.")
+                .keyed("page-offer-unreadable")
+        })?;
         let uid = s.user_id.clone();
         match state.db.run(move |c| linking::link_confirmed(c, &fed, &uid, now)).await? {
             Outcome::Linked(_) => {}
@@ -157,7 +163,8 @@ async fn decide(
                     StatusCode::CONFLICT,
                     "Account already linked",
                     "This sign-in is already linked to another account here.",
-                ));
+                )
+                .keyed("page-linked-elsewhere"));
             }
         }
     }

@@ -49,6 +49,7 @@ impl Form {
 
 fn forbidden() -> PageError {
     PageError::new(StatusCode::FORBIDDEN, "Not a developer", "Your account may not register apps here. Ask an admin.")
+        .keyed("page-not-developer")
 }
 
 /// The signed-in developer; `Ok(None)` when nobody is signed in.
@@ -64,11 +65,11 @@ async fn developer(state: &AppState, req: &HttpRequest) -> Result<Option<User>, 
 /// For form posts: CSRF first, then a developer session.
 async fn posting_developer(state: &AppState, req: &HttpRequest, form: &Form) -> Result<User, PageError> {
     if !session::csrf_ok(req, form.get("csrf")) {
-        return Err(PageError::bad_request("Form expired", "Please go back and try again."));
+        return Err(PageError::bad_request("Form expired", "Please go back and try again.").keyed("page-form-expired"));
     }
-    developer(state, req)
-        .await?
-        .ok_or_else(|| PageError::new(StatusCode::UNAUTHORIZED, "Signed out", "Please sign in again."))
+    developer(state, req).await?.ok_or_else(|| {
+        PageError::new(StatusCode::UNAUTHORIZED, "Signed out", "Please sign in again.").keyed("page-signed-out")
+    })
 }
 
 /// The developer's own app (someone else's is "not found").
@@ -76,7 +77,8 @@ async fn owned(state: &AppState, user: &User, id: &str) -> Result<Client, PageEr
     match svc::get(&state.db, id).await {
         Ok(c) if c.owner_id.as_deref() == Some(user.id.as_str()) => Ok(c),
         Ok(_) | Err(ClientError::NotFound) => {
-            Err(PageError::new(StatusCode::NOT_FOUND, "No such app", "This app does not exist or is not yours."))
+            Err(PageError::new(StatusCode::NOT_FOUND, "No such app", "This app does not exist or is not yours.")
+                .keyed("page-not-your-app"))
         }
         Err(e) => Err(page_error(e)),
     }
@@ -87,7 +89,9 @@ fn page_error(e: ClientError) -> PageError {
         ClientError::Invalid(m) | ClientError::InvalidRedirect(m) | ClientError::Conflict(m) => {
             PageError::bad_request("Cannot save the app", m)
         }
-        ClientError::NotFound => PageError::new(StatusCode::NOT_FOUND, "No such app", "This app does not exist."),
+        ClientError::NotFound => {
+            PageError::new(StatusCode::NOT_FOUND, "No such app", "This app does not exist.").keyed("page-no-app")
+        }
         ClientError::Store(s) => s.into(),
     }
 }
@@ -138,7 +142,8 @@ async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) 
     let f = Filter { owner_id: Some(owner.clone()), ..Default::default() };
     let (_, count) = state.db.run(move |c| repo::page(c, &f, 1, 0)).await?;
     if count >= state.settings.developers.max_apps_per_developer {
-        return Err(PageError::bad_request("Too many apps", "Delete an app before registering another."));
+        return Err(PageError::bad_request("Too many apps", "Delete an app before registering another.")
+            .keyed("page-too-many-apps"));
     }
     let (allowed, pending) = svc::self_service_scopes(&state.settings, &form.all("scope"))
         .map_err(|m| PageError::bad_request("Cannot save the app", m))?;

@@ -78,6 +78,7 @@ async fn chooser(
 fn provider<'a>(state: &'a AppState, id: &str) -> Result<&'a Provider, PageError> {
     state.upstreams.get(id).ok_or_else(|| {
         PageError::new(StatusCode::NOT_FOUND, "Unknown sign-in method", "There is no such sign-in method here.")
+            .keyed("page-unknown-method")
     })
 }
 
@@ -88,14 +89,16 @@ pub async fn link_target(state: &AppState, req: &HttpRequest) -> Result<String, 
             StatusCode::UNAUTHORIZED,
             "Sign in first",
             "Sign in before linking another account.",
-        ));
+        )
+        .keyed("page-sign-in-first"));
     };
     if s.auth_time + state.settings.linking.max_auth_age_secs < state.clock.now() {
         return Err(PageError::new(
             StatusCode::UNAUTHORIZED,
             "Sign in again",
             "For your safety, sign in again (from the sign-in page) before linking another account, then come back to your account page.",
-        ));
+        )
+        .keyed("page-sign-in-again"));
     }
     Ok(s.user_id)
 }
@@ -151,7 +154,7 @@ pub async fn begin(
         verifier: &verifier,
         freshness,
     };
-    let url = no_callback(p)?.begin(&state.upstreams.http, &login).await.map_err(upstream_page)?;
+    let url = no_callback(state, p)?.begin(&state.upstreams.http, &login).await.map_err(|e| upstream_page(state, e))?;
     let now = state.clock.now();
     let row = UpstreamLogin {
         state_hash: hash_token(&st),
@@ -171,31 +174,48 @@ pub async fn begin(
     Ok(r)
 }
 
+/// [MT-2] Counts one sign-in outcome at a configured provider (a provider id, never a path the caller made up).
+fn count_login(state: &AppState, provider: &str, outcome: &str) {
+    state.metrics.logins.with_label_values(&[provider, outcome]).inc();
+}
+
 /// The redirect-and-callback capability; a kind that signs in another way has no `/callback` and no redirect.
-fn no_callback(p: &Provider) -> Result<&dyn CallbackConnector, PageError> {
+fn no_callback<'a>(state: &AppState, p: &'a Provider) -> Result<&'a dyn CallbackConnector, PageError> {
     p.callback().ok_or_else(|| {
-        upstream_page(crate::upstream::UpstreamError {
-            provider: p.cfg.id.clone(),
-            kind: UpstreamErrorKind::Rejected,
-            detail: "this provider does not sign in by redirect".into(),
-        })
+        upstream_page(
+            state,
+            crate::upstream::UpstreamError {
+                provider: p.cfg.id.clone(),
+                kind: UpstreamErrorKind::Rejected,
+                detail: "this provider does not sign in by redirect".into(),
+            },
+        )
     })
 }
 
-fn upstream_page(e: crate::upstream::UpstreamError) -> PageError {
+fn upstream_page(state: &AppState, e: crate::upstream::UpstreamError) -> PageError {
     tracing::warn!(provider = %e.provider, kind = ?e.kind, detail = %e.detail, "upstream sign-in failed");
+    let outcome = match e.kind {
+        UpstreamErrorKind::Unavailable => "unavailable",
+        UpstreamErrorKind::Rejected => "rejected",
+        UpstreamErrorKind::Denied => "cancelled",
+    };
+    count_login(state, &e.provider, outcome);
     match e.kind {
         UpstreamErrorKind::Unavailable => PageError::new(
             StatusCode::BAD_GATEWAY,
             "Sign-in provider unavailable",
             "The sign-in provider did not answer properly. Please try again later or choose another one.",
-        ),
+        )
+        .keyed("page-upstream-down"),
         UpstreamErrorKind::Rejected => PageError::bad_request(
             "Sign-in failed",
             "The answer from the sign-in provider could not be verified. Nothing was changed. Please start again.",
-        ),
+        )
+        .keyed("page-upstream-rejected"),
         UpstreamErrorKind::Denied => {
             PageError::new(StatusCode::FORBIDDEN, "Sign-in cancelled", "The sign-in was cancelled at the provider.")
+                .keyed("page-upstream-cancelled")
         }
     }
 }
@@ -208,8 +228,10 @@ where
 {
     let ip = crate::ratelimit::client_ip(req);
     if let Err(wait) = state.limits.admit(ip, None) {
+        state.metrics.rate_limited.with_label_values(&["failures"]).inc();
         let mut e =
-            PageError::new(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", "Please wait a moment and try again.");
+            PageError::new(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", "Please wait a moment and try again.")
+                .keyed("page-too-many");
         e.retry_after = Some(wait);
         return Err(e);
     }
@@ -246,10 +268,12 @@ async fn callback(
     let p = provider(&state, &path)?;
     let params = Params::parse(req.query_string());
     let forged = || {
+        count_login(&state, &p.cfg.id, "forged");
         PageError::bad_request(
             "Sign-in failed",
             "This sign-in answer is unknown, expired, already used or from another browser. Nothing was changed. Please start again.",
         )
+        .keyed("page-forged")
     };
     if params.first_duplicate().is_some() {
         return Err(forged());
@@ -262,11 +286,14 @@ async fn callback(
         return Err(forged());
     }
     if params.has("error") {
-        return Err(upstream_page(crate::upstream::UpstreamError {
-            provider: p.cfg.id.clone(),
-            kind: UpstreamErrorKind::Denied,
-            detail: "upstream returned an error".into(),
-        }));
+        return Err(upstream_page(
+            &state,
+            crate::upstream::UpstreamError {
+                provider: p.cfg.id.clone(),
+                kind: UpstreamErrorKind::Denied,
+                detail: "upstream returned an error".into(),
+            },
+        ));
     }
     let code = params.get("code").ok_or_else(forged)?;
     let redirect = format!("{}/callback/{}", state.settings.issuer_base(), p.cfg.id);
@@ -278,7 +305,7 @@ async fn callback(
         verifier: &pending.pkce_verifier,
         now,
     };
-    let fed = no_callback(p)?.finish(&state.upstreams.http, &cb).await.map_err(upstream_page)?;
+    let fed = no_callback(&state, p)?.finish(&state.upstreams.http, &cb).await.map_err(|e| upstream_page(&state, e))?;
     // [TB-5] A fresh login asked downstream: the upstream's auth_time must show it happened, or the admin must
     // trust the provider to honour prompt=login; otherwise the app hears login_required.
     if let Some(r) = &pending.auth_request_id {
@@ -287,13 +314,17 @@ async fn callback(
         match upstream_verdict(pending_req.request.freshness(), fed.auth_time, honours, pending.created_at, now) {
             UpstreamFreshness::Fresh => {}
             UpstreamFreshness::Stale => {
-                return Err(upstream_page(crate::upstream::UpstreamError {
-                    provider: p.cfg.id.clone(),
-                    kind: UpstreamErrorKind::Rejected,
-                    detail: "the upstream did not re-authenticate as asked (auth_time too old)".into(),
-                }));
+                return Err(upstream_page(
+                    &state,
+                    crate::upstream::UpstreamError {
+                        provider: p.cfg.id.clone(),
+                        kind: UpstreamErrorKind::Rejected,
+                        detail: "the upstream did not re-authenticate as asked (auth_time too old)".into(),
+                    },
+                ));
             }
             UpstreamFreshness::Unverifiable => {
+                count_login(&state, &p.cfg.id, "login_required");
                 let e = crate::oauth::OAuthError::new(
                     crate::oauth::ErrorCode::LoginRequired,
                     "the chosen sign-in provider cannot confirm a fresh login",
@@ -331,14 +362,17 @@ async fn dev_submit(
 ) -> Result<HttpResponse, PageError> {
     let p = provider(&state, &path)?;
     if !p.is_dev() || !state.settings.dev_mode {
-        return Err(PageError::new(StatusCode::NOT_FOUND, "Not available", "This sign-in method takes no form."));
+        return Err(PageError::new(StatusCode::NOT_FOUND, "Not available", "This sign-in method takes no form.")
+            .keyed("page-no-form"));
     }
     if !session::csrf_ok(&req, form.csrf.as_deref()) {
-        return Err(PageError::bad_request("Form expired", "Please go back and try again."));
+        return Err(PageError::bad_request("Form expired", "Please go back and try again.").keyed("page-form-expired"));
     }
     let email = form.email.trim().to_lowercase();
     if email.len() < 3 || email.len() > 254 || !email.contains('@') {
-        return Err(PageError::bad_request("Invalid email", "Please type an email address."));
+        return Err(
+            PageError::bad_request("Invalid email", "Please type an email address.").keyed("page-invalid-email")
+        );
     }
     if let Some(r) = &form.req {
         authorize::load(&state, &req, r).await?;
@@ -383,6 +417,19 @@ async fn complete(
     let upstream_token = fed.upstream_refresh_token.clone();
     let (link_owned, offered) = (link_to.map(String::from), fed.clone());
     let outcome = state.db.run(move |c| linking::link(c, &fed, policy, link_owned.as_deref(), now)).await?;
+    count_login(
+        state,
+        &p.cfg.id,
+        match &outcome {
+            Outcome::Existing(_) => "success",
+            Outcome::Linked(_) => "success_linked",
+            Outcome::Created(_) => "success_created",
+            Outcome::Confirm(_) => "confirm_offered",
+            Outcome::EmailTaken => "email_taken",
+            Outcome::LinkedElsewhere => "linked_elsewhere",
+            Outcome::Disabled => "disabled",
+        },
+    );
     let user = match outcome {
         Outcome::Confirm(holder) => return super::confirm_link::offer(state, &holder, &offered, auth_request).await,
         other => user_or_page(other)?,
@@ -427,14 +474,16 @@ fn user_or_page(outcome: Outcome) -> Result<crate::store::users::User, PageError
             StatusCode::CONFLICT,
             "You already have an account",
             "An account with this email address already exists. Sign in with the provider you used before, then link this one from your account page.",
-        )),
+        )
+        .keyed("page-email-taken")),
         Outcome::LinkedElsewhere => Err(PageError::new(
             StatusCode::CONFLICT,
             "Account already linked",
             "This sign-in is already linked to another account here.",
-        )),
+        )
+        .keyed("page-linked-elsewhere")),
         Outcome::Disabled => {
-            Err(PageError::new(StatusCode::FORBIDDEN, "Account disabled", "This account is disabled."))
+            Err(PageError::new(StatusCode::FORBIDDEN, "Account disabled", "This account is disabled.").keyed("page-disabled"))
         }
     }
 }

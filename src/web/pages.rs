@@ -15,7 +15,7 @@ use crate::store::consents;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
-        .route("/static/style.css", web::get().to(css))
+        .route("/static/{name}", web::get().to(asset))
         .route("/consent", web::get().to(consent_page))
         .route("/consent", web::post().to(consent_decision));
 }
@@ -26,14 +26,21 @@ async fn home(state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     Ok(html(state.templates.render("home.html", &ctx)?, None))
 }
 
-async fn css(state: web::Data<AppState>) -> HttpResponse {
-    let path = state.settings.templates_dir.join("static/style.css");
-    match tokio::fs::read(path).await {
-        Ok(bytes) => HttpResponse::Ok()
-            .content_type("text/css")
-            .insert_header(("Cache-Control", "public, max-age=3600"))
-            .body(bytes),
-        Err(_) => HttpResponse::NotFound().finish(),
+/// A static asset (built in, or from `templates_dir/static/`).
+async fn asset(state: web::Data<AppState>, name: web::Path<String>) -> HttpResponse {
+    let kind = match name.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("css") => "text/css",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("ico") => "image/x-icon",
+        Some("woff2") => "font/woff2",
+        _ => return HttpResponse::NotFound().finish(),
+    };
+    match state.templates.asset(&format!("static/{name}")) {
+        Some(bytes) => {
+            HttpResponse::Ok().content_type(kind).insert_header(("Cache-Control", "public, max-age=3600")).body(bytes)
+        }
+        None => HttpResponse::NotFound().finish(),
     }
 }
 
@@ -61,7 +68,7 @@ async fn consent_page(
         .request
         .scopes
         .iter()
-        .map(|s| serde_json::json!({"name": s, "description": state.settings.scopes.get(s).cloned().unwrap_or_default()}))
+        .map(|s| serde_json::json!({"name": s, "description": scope_description(&state, s)}))
         .collect();
     let who = match decision.1 {
         Some(s) => state.db.run(move |c| crate::store::users::find(c, &s.user_id)).await?,
@@ -74,6 +81,19 @@ async fn consent_page(
     ctx.insert("scopes", &scopes);
     ctx.insert("signed_in_as", &who.and_then(|u| u.email.or(u.name).or(u.preferred_username)));
     Ok(html(state.templates.render("consent.html", &ctx)?, cookie))
+}
+
+/// [LC-1] A standard scope in the person's language (catalogue `scope-{name}`) unless the page is in English,
+/// where the `[scopes]` text of the configuration is shown; custom scopes always show the configured text.
+fn scope_description(state: &AppState, scope: &str) -> String {
+    let configured = state.settings.scopes.get(scope).cloned().unwrap_or_default();
+    let lang = crate::i18n::current();
+    match lang.as_deref() {
+        Some(l) if l != crate::i18n::BASE_LOCALE => {
+            state.templates.catalogue().message(l, &format!("scope-{scope}"), None).unwrap_or(configured)
+        }
+        _ => configured,
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -91,12 +111,14 @@ async fn consent_decision(
     form: web::Form<Decision>,
 ) -> Result<HttpResponse, PageError> {
     if !session::csrf_ok(&req, form.csrf.as_deref()) {
-        return Err(PageError::bad_request("Form expired", "Please go back to the app and try again."));
+        return Err(PageError::bad_request("Form expired", "Please go back to the app and try again.")
+            .keyed("page-consent-expired"));
     }
     let pending = authorize::load(&state, &req, &form.req).await?;
     let (client, request) = (&pending.client, &pending.request);
     let Some(sess) = session::current(&state, &req).await? else {
-        return Err(PageError::bad_request("Signed out", "Your session ended. Go back to the app and sign in again."));
+        return Err(PageError::bad_request("Signed out", "Your session ended. Go back to the app and sign in again.")
+            .keyed("page-session-ended"));
     };
     if form.decision != "allow" {
         let id = pending.id.clone();

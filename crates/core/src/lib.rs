@@ -10,6 +10,7 @@ pub mod backchannel;
 pub mod error;
 pub mod freshness;
 pub mod linking;
+pub mod locale;
 pub mod params;
 pub mod pkce;
 pub mod redirect;

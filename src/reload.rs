@@ -1,0 +1,124 @@
+//! [HR-1] Safe reload (SIGHUP): the config file, `providers/*.toml` and the templates are read again and
+//! validated first; on any problem the configuration in force stays, each problem is logged on a line and
+//! `bridgekeeper_config_reload_success` drops to 0. A valid set puts in force what can change while serving — the
+//! templates, stylesheet and catalogues (swapped whole) and the static `[[clients]]` (upserted) — and names every
+//! other change as "needs restart" (bind, metrics_bind, database_url, provider files, other settings), never
+//! ignoring one silently. Each instance reloads its own files; clients and providers stored in the database are
+//! not touched.
+
+use std::path::Path;
+
+use crate::respond::Templates;
+use crate::settings::Settings;
+use crate::state::AppState;
+
+/// What one reload did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Report {
+    pub problems: Vec<String>,
+    pub needs_restart: Vec<String>,
+    pub applied: Vec<&'static str>,
+}
+
+/// Reads, validates and (when valid) applies the configuration; never leaves a half-applied state.
+pub async fn reload(state: &AppState) -> Report {
+    let mut report = Report::default();
+    let (new, templates) = match validate(state.settings.source.as_deref()) {
+        Ok(v) => v,
+        Err(problems) => {
+            report.problems = problems;
+            return finish(state, report);
+        }
+    };
+    report.needs_restart = needs_restart(state, &new);
+    state.templates.replace(templates);
+    report.applied.push("templates");
+    if let Err(e) = crate::accounts::clients::sync_static(&state.db, &new, state.clock.now()).await {
+        report.problems.push(format!("[[clients]]: not saved ({e}); the templates are in force"));
+        return finish(state, report);
+    }
+    report.applied.push("clients");
+    if let Err(e) = state.reload_keys().await {
+        tracing::warn!(target: "reload", error = %e, "discovery not rebuilt; it is at the next key reload");
+    }
+    finish(state, report)
+}
+
+/// Everything a reload needs, validated: the settings and the templates built from them.
+fn validate(config: Option<&Path>) -> Result<(Settings, Templates), Vec<String>> {
+    let new = Settings::load(config).map_err(|e| vec![e.0])?;
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let mut problems = Vec::new();
+    problems.extend(crate::upstream::config::check_dir(&new.providers_dir, &env).1);
+    let templates = match Templates::load(new.templates_override()) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            problems.extend(e.lines().map(String::from));
+            None
+        }
+    };
+    match templates {
+        Some(t) if problems.is_empty() => {
+            if !t.locales().contains(&new.default_locale) {
+                return Err(vec![format!("key `default_locale`: no catalogue locales/{}.ftl", new.default_locale)]);
+            }
+            Ok((new, t))
+        }
+        _ => Err(problems),
+    }
+}
+
+/// The changes that only a restart puts in force.
+fn needs_restart(state: &AppState, new: &Settings) -> Vec<String> {
+    let old = &state.settings;
+    let mut out = Vec::new();
+    for (key, a, b) in [
+        ("bind", &old.bind, &new.bind),
+        ("metrics_bind", &old.metrics_bind, &new.metrics_bind),
+        ("database_url", &old.database_url, &new.database_url),
+        ("default_locale", &old.default_locale, &new.default_locale),
+    ] {
+        if a != b {
+            out.push(key.to_string());
+        }
+    }
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let in_force: Vec<String> = state.upstreams.list().map(|p| format!("{:?}", p.cfg)).collect();
+    let on_disk: Vec<String> = crate::upstream::config::load_dir(&new.providers_dir, &env)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| p.enabled && (new.dev_mode || p.kind != crate::upstream::config::ProviderKind::Dev))
+        .map(|p| format!("{p:?}"))
+        .collect();
+    if in_force != on_disk {
+        out.push(format!("providers ({})", new.providers_dir.display()));
+    }
+    let rest = |s: &Settings| {
+        let mut s = s.clone();
+        s.clients.clear();
+        s.templates_dir = Default::default();
+        (s.bind, s.metrics_bind, s.database_url, s.default_locale) = Default::default();
+        format!("{s:?}")
+    };
+    if rest(old) != rest(new) {
+        out.push("other settings".into());
+    }
+    out
+}
+
+/// Logs the outcome and sets the reload metrics.
+fn finish(state: &AppState, report: Report) -> Report {
+    let ok = report.problems.is_empty();
+    state.metrics.config_reload_success.set(i64::from(ok));
+    state.metrics.config_last_reload.set(state.clock.now());
+    for p in &report.problems {
+        tracing::error!(target: "reload", problem = %p, "configuration reload refused; the configuration in force stays");
+    }
+    for what in &report.needs_restart {
+        tracing::warn!(target: "reload", changed = %what, "changed in the files but needs restart to take effect");
+    }
+    if ok {
+        tracing::info!(target: "reload", applied = ?report.applied, "configuration reloaded");
+    }
+    report
+}

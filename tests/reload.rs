@@ -1,0 +1,74 @@
+//! Issue #16, safe reload through the admin API (`POST /admin/api/reload`, as SIGHUP does; the SIGHUP path of
+//! the real binary is in `service.rs`).
+
+mod common;
+
+use common::TestApp;
+use common::oauth::*;
+use serde_json::Value;
+
+const ADMIN_SECRET: &str = "admin-secret-for-reload";
+
+fn config(db_url: &str, extra_client: bool) -> String {
+    let mut t = format!(
+        "database_url = \"{db_url}\"\ndev_mode = true\ntemplates_dir = \"brand\"\n\n[[clients]]\nclient_id = \"ops\"\nclient_secret = \"{ADMIN_SECRET}\"\nallowed_scopes = [\"admin\"]\ngrant_types = [\"client_credentials\"]\nredirect_uris = []\n"
+    );
+    if extra_client {
+        t.push_str("\n[[clients]]\nclient_id = \"late\"\nclient_secret = \"late-secret-1234\"\nallowed_scopes = [\"openid\"]\ngrant_types = [\"client_credentials\"]\nredirect_uris = []\n");
+    }
+    t
+}
+
+/// [HR-1] A refused reload keeps everything in force and says why (422); a valid one swaps the templates and
+/// upserts new `[[clients]]` (200), naming what needs a restart.
+#[actix_web::test]
+async fn hr_1_admin_reload_refuses_a_broken_set_and_applies_a_valid_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::test_db();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, config(&db.url, false)).unwrap();
+    std::fs::create_dir_all(dir.path().join("brand")).unwrap();
+    std::fs::create_dir_all(dir.path().join("providers")).unwrap();
+    std::fs::write(dir.path().join("providers/dev.toml"), "kind = \"dev\"\n").unwrap();
+    let file = cfg.clone();
+    let app = TestApp::spawn_on(db, move |s| {
+        let mut loaded = bridgekeeper::settings::Settings::load_with_env(Some(&file), &[]).unwrap();
+        (loaded.issuer, loaded.bind) = (s.issuer.clone(), s.bind.clone());
+        loaded.encryption_keys = s.encryption_keys.clone();
+        *s = loaded;
+    })
+    .await;
+    let r = token(&app, ("ops", ADMIN_SECRET), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
+    assert_eq!(r.status(), 200);
+    let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+    let reload = || async { app.http.post(app.url("/admin/api/reload")).bearer_auth(&admin).send().await.unwrap() };
+
+    std::fs::write(dir.path().join("brand/login.html"), "{% if %}").unwrap();
+    std::fs::write(&cfg, config(&app.db.url, true)).unwrap();
+    let r = reload().await;
+    assert_eq!(r.status(), 422);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["reloaded"], false);
+    assert!(body["problems"].to_string().contains("login.html"), "{body}");
+    assert_eq!(app.state.metrics.config_reload_success.get(), 0);
+    assert_eq!(app.http.get(app.url("/login/dev")).send().await.unwrap().status(), 200, "old templates serve");
+    let late = token(&app, ("late", "late-secret-1234"), &[("grant_type", "client_credentials")]).await;
+    assert_eq!(late.status(), 401, "nothing of the refused set is in force");
+
+    std::fs::write(
+        dir.path().join("brand/dev_login.html"),
+        "{% extends \"base.html\" %}{% block content %}RELOADED FORM{% endblock content %}",
+    )
+    .unwrap();
+    std::fs::remove_file(dir.path().join("brand/login.html")).unwrap();
+    let r = reload().await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["applied"], serde_json::json!(["templates", "clients"]), "{body}");
+    assert_eq!(app.state.metrics.config_reload_success.get(), 1);
+    let page = app.http.get(app.url("/login/dev")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("RELOADED FORM"), "{page}");
+    let late = token(&app, ("late", "late-secret-1234"), &[("grant_type", "client_credentials")]).await;
+    assert_eq!(late.status(), 200, "the new static client is in force");
+    app.stop().await;
+}
