@@ -385,3 +385,44 @@ async fn bl_6_the_admin_api_sets_shows_and_removes_the_back_channel_logout_uri()
     assert_eq!(r.status(), 200);
     assert!(r.json::<Value>().await.unwrap()["backchannel_logout_uri"].is_null(), "\"\" removes it");
 }
+
+/// Signs out at the `/logout` confirmation in this browser.
+async fn sign_out(app: &TestApp) {
+    let page = app.http.get(app.url("/logout")).send().await.unwrap().text().await.unwrap();
+    let form = [("csrf", hidden(&page, "csrf")), ("params", hidden(&page, "params"))];
+    assert_eq!(app.http.post(app.url("/logout/confirm")).form(&form).send().await.unwrap().status(), 200);
+}
+
+#[actix_web::test]
+async fn bl_7_a_queued_token_goes_only_where_the_client_still_wants_it() {
+    let mut rs: Vec<Receiver> = (0..5).map(|_| Receiver::down()).collect();
+    let ids = ["kept", "cleared", "moved", "disabled", "deleted"];
+    let app = spawn(ids.iter().zip(&rs).map(|(id, r)| client(id, Some(r.uri()))).collect()).await;
+    for id in ids {
+        sign_in(&app, id, "openid").await;
+    }
+    sign_out(&app).await;
+    let rows = || bridgekeeper::store::outbox::list(&mut app.state.db.conn().unwrap()).unwrap();
+    until(5, "five failed first attempts", || {
+        rows().iter().filter(|r| r.attempts == 1 && r.claimed_until == 0).count() == 5
+    })
+    .await;
+    use bridgekeeper::accounts::clients::{ClientUpdate, delete, update};
+    let (db, s, now) = (&app.state.db, &app.state.settings, app.clock.now());
+    let set_uri = |uri: Option<String>| ClientUpdate { backchannel_logout_uri: Some(uri), ..Default::default() };
+    update(db, s, "cleared", set_uri(None), now).await.unwrap();
+    update(db, s, "moved", set_uri(Some(rs[0].uri())), now).await.unwrap();
+    update(db, s, "disabled", ClientUpdate { disabled: Some(true), ..Default::default() }, now).await.unwrap();
+    delete(db, "deleted").await.unwrap();
+    for r in &mut rs {
+        r.up();
+    }
+    app.clock.advance(6);
+    app.state.logout_wake.notify_one();
+    until(10, "the outbox empties", || rows().is_empty()).await;
+    until(5, "the kept client is told", || rs[0].tokens().len() == 1).await;
+    verified_logout_token(&app, &rs[0].tokens()[0], "kept").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got: Vec<usize> = rs.iter().map(|r| r.tokens().len()).collect();
+    assert_eq!(got, [1, 0, 0, 0, 0], "only the client whose URI is unchanged is told");
+}
