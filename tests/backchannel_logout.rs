@@ -315,6 +315,62 @@ async fn bl_6_dynamic_registration_records_and_echoes_the_back_channel_uri_and_r
     }
 }
 
+#[actix_web::test]
+async fn bl_9_a_self_registered_client_cannot_aim_logout_tokens_at_internal_addresses() {
+    let app = TestApp::spawn_with(|s| {
+        s.registration.enabled = true;
+        s.registration.open = true;
+    })
+    .await;
+    let internal = [
+        "http://127.0.0.1:8080/bc",
+        "https://127.0.0.1/bc",
+        "https://localhost/bc",
+        "https://10.1.2.3/bc",
+        "https://172.16.5.5/bc",
+        "https://192.168.0.10/bc",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/bc",
+        "https://[fd00::1]/bc",
+        "https://[fe80::1]/bc",
+    ];
+    for bad in internal {
+        let body = serde_json::json!({"redirect_uris": ["https://rp.example/cb"], "backchannel_logout_uri": bad});
+        let r = app.http.post(app.url("/register")).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"], "invalid_client_metadata", "{bad}");
+        // The portal's service layer refuses it as a form error.
+        let portal = bridgekeeper::accounts::clients::NewClient {
+            name: "p".into(),
+            source: "portal".into(),
+            redirect_uris: vec!["https://p.example/cb".into()],
+            grant_types: vec!["authorization_code".into()],
+            allowed_scopes: vec!["openid".into()],
+            backchannel_logout_uri: Some(bad.into()),
+            ..Default::default()
+        };
+        let r =
+            bridgekeeper::accounts::clients::create(&app.state.db, &app.state.settings, portal, app.clock.now()).await;
+        assert!(matches!(r, Err(bridgekeeper::accounts::clients::ClientError::Invalid(_))), "{bad}: {r:?}");
+    }
+    // The admin's own clients keep the loopback receivers tests and local setups use.
+    let admin = bridgekeeper::accounts::clients::NewClient {
+        name: "a".into(),
+        source: "api".into(),
+        redirect_uris: vec!["https://a.example/cb".into()],
+        grant_types: vec!["authorization_code".into()],
+        allowed_scopes: vec!["openid".into()],
+        backchannel_logout_uri: Some("http://127.0.0.1:8080/bc".into()),
+        ..Default::default()
+    };
+    assert!(
+        bridgekeeper::accounts::clients::create(&app.state.db, &app.state.settings, admin, app.clock.now())
+            .await
+            .is_ok()
+    );
+}
+
 #[test]
 fn bl_6_the_cli_records_a_back_channel_logout_uri_and_refuses_a_bad_one() {
     let db = common::test_db();
