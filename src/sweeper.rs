@@ -18,7 +18,14 @@ pub fn policy(s: &Settings) -> Policy {
         code_keep_secs: s.tokens.access_token_ttl_secs,
         revoked_keep_secs: s.tokens.access_token_ttl_secs,
         audit_retention_secs: s.audit_retention_days.saturating_mul(86_400),
+        outbox_keep_secs: outbox_keep_secs(&s.backchannel_logout),
     }
+}
+
+/// [ST-2] An outbox row is swept once its give-up window has passed by one more backoff step and one claim
+/// lease (by then a running worker has given up on it, with its audit event).
+fn outbox_keep_secs(b: &crate::settings::BackchannelLogoutSettings) -> i64 {
+    b.give_up_after_secs.saturating_add(b.retry_max_secs).saturating_add(b.claim_secs)
 }
 
 /// One sweep now; rows removed per table.

@@ -315,6 +315,62 @@ async fn bl_6_dynamic_registration_records_and_echoes_the_back_channel_uri_and_r
     }
 }
 
+#[actix_web::test]
+async fn bl_9_a_self_registered_client_cannot_aim_logout_tokens_at_internal_addresses() {
+    let app = TestApp::spawn_with(|s| {
+        s.registration.enabled = true;
+        s.registration.open = true;
+    })
+    .await;
+    let internal = [
+        "http://127.0.0.1:8080/bc",
+        "https://127.0.0.1/bc",
+        "https://localhost/bc",
+        "https://10.1.2.3/bc",
+        "https://172.16.5.5/bc",
+        "https://192.168.0.10/bc",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/bc",
+        "https://[fd00::1]/bc",
+        "https://[fe80::1]/bc",
+    ];
+    for bad in internal {
+        let body = serde_json::json!({"redirect_uris": ["https://rp.example/cb"], "backchannel_logout_uri": bad});
+        let r = app.http.post(app.url("/register")).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"], "invalid_client_metadata", "{bad}");
+        // The portal's service layer refuses it as a form error.
+        let portal = bridgekeeper::accounts::clients::NewClient {
+            name: "p".into(),
+            source: "portal".into(),
+            redirect_uris: vec!["https://p.example/cb".into()],
+            grant_types: vec!["authorization_code".into()],
+            allowed_scopes: vec!["openid".into()],
+            backchannel_logout_uri: Some(bad.into()),
+            ..Default::default()
+        };
+        let r =
+            bridgekeeper::accounts::clients::create(&app.state.db, &app.state.settings, portal, app.clock.now()).await;
+        assert!(matches!(r, Err(bridgekeeper::accounts::clients::ClientError::Invalid(_))), "{bad}: {r:?}");
+    }
+    // The admin's own clients keep the loopback receivers tests and local setups use.
+    let admin = bridgekeeper::accounts::clients::NewClient {
+        name: "a".into(),
+        source: "api".into(),
+        redirect_uris: vec!["https://a.example/cb".into()],
+        grant_types: vec!["authorization_code".into()],
+        allowed_scopes: vec!["openid".into()],
+        backchannel_logout_uri: Some("http://127.0.0.1:8080/bc".into()),
+        ..Default::default()
+    };
+    assert!(
+        bridgekeeper::accounts::clients::create(&app.state.db, &app.state.settings, admin, app.clock.now())
+            .await
+            .is_ok()
+    );
+}
+
 #[test]
 fn bl_6_the_cli_records_a_back_channel_logout_uri_and_refuses_a_bad_one() {
     let db = common::test_db();
@@ -384,4 +440,45 @@ async fn bl_6_the_admin_api_sets_shows_and_removes_the_back_channel_logout_uri()
         .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.json::<Value>().await.unwrap()["backchannel_logout_uri"].is_null(), "\"\" removes it");
+}
+
+/// Signs out at the `/logout` confirmation in this browser.
+async fn sign_out(app: &TestApp) {
+    let page = app.http.get(app.url("/logout")).send().await.unwrap().text().await.unwrap();
+    let form = [("csrf", hidden(&page, "csrf")), ("params", hidden(&page, "params"))];
+    assert_eq!(app.http.post(app.url("/logout/confirm")).form(&form).send().await.unwrap().status(), 200);
+}
+
+#[actix_web::test]
+async fn bl_7_a_queued_token_goes_only_where_the_client_still_wants_it() {
+    let mut rs: Vec<Receiver> = (0..5).map(|_| Receiver::down()).collect();
+    let ids = ["kept", "cleared", "moved", "disabled", "deleted"];
+    let app = spawn(ids.iter().zip(&rs).map(|(id, r)| client(id, Some(r.uri()))).collect()).await;
+    for id in ids {
+        sign_in(&app, id, "openid").await;
+    }
+    sign_out(&app).await;
+    let rows = || bridgekeeper::store::outbox::list(&mut app.state.db.conn().unwrap()).unwrap();
+    until(5, "five failed first attempts", || {
+        rows().iter().filter(|r| r.attempts == 1 && r.claimed_until == 0).count() == 5
+    })
+    .await;
+    use bridgekeeper::accounts::clients::{ClientUpdate, delete, update};
+    let (db, s, now) = (&app.state.db, &app.state.settings, app.clock.now());
+    let set_uri = |uri: Option<String>| ClientUpdate { backchannel_logout_uri: Some(uri), ..Default::default() };
+    update(db, s, "cleared", set_uri(None), now).await.unwrap();
+    update(db, s, "moved", set_uri(Some(rs[0].uri())), now).await.unwrap();
+    update(db, s, "disabled", ClientUpdate { disabled: Some(true), ..Default::default() }, now).await.unwrap();
+    delete(db, "deleted").await.unwrap();
+    for r in &mut rs {
+        r.up();
+    }
+    app.clock.advance(6);
+    app.state.logout_wake.notify_one();
+    until(10, "the outbox empties", || rows().is_empty()).await;
+    until(5, "the kept client is told", || rs[0].tokens().len() == 1).await;
+    verified_logout_token(&app, &rs[0].tokens()[0], "kept").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got: Vec<usize> = rs.iter().map(|r| r.tokens().len()).collect();
+    assert_eq!(got, [1, 0, 0, 0, 0], "only the client whose URI is unchanged is told");
 }

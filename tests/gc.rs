@@ -18,7 +18,13 @@ use diesel::RunQueryDsl;
 const NOW: i64 = 1_000_000;
 
 fn policy(batch: i64) -> Policy {
-    Policy { batch, code_keep_secs: 600, revoked_keep_secs: 600, audit_retention_secs: 90 * 86_400 }
+    Policy {
+        batch,
+        code_keep_secs: 600,
+        revoked_keep_secs: 600,
+        audit_retention_secs: 90 * 86_400,
+        outbox_keep_secs: 3000,
+    }
 }
 
 fn user(id: &str) -> store::users::User {
@@ -171,6 +177,22 @@ fn seed(c: &mut store::Write<'_>) {
         store::upstream_logouts::insert(c, &format!("ul-old-{i}"), "acme", None, NOW - 700, 600).unwrap();
     }
     store::upstream_logouts::insert(c, "ul-live", "acme", Some("https://rp.example/bye"), NOW, 600).unwrap();
+    // [ST-2] Logout tokens no worker gave up on (delivery off everywhere) go once past their window.
+    let outgoing = |id: &str, created_at| store::outbox::Outgoing {
+        id: id.into(),
+        client_id: "app".into(),
+        uri: "https://app.example/bc".into(),
+        sub: "u".into(),
+        sid: None,
+        created_at,
+        attempts: 0,
+        next_attempt_at: created_at,
+        claimed_until: 0,
+        last_error: None,
+    };
+    let rows: Vec<_> = (0..3).map(|i| outgoing(&format!("out-old-{i}"), NOW - 3001)).collect();
+    store::outbox::insert(c, &rows).unwrap();
+    store::outbox::insert(c, &[outgoing("out-live", NOW - 2999)]).unwrap();
 }
 
 fn count(c: &mut DbConn, table: &str) -> i64 {
@@ -187,7 +209,7 @@ fn removed(rows: &[(&str, u64)], table: &str) -> u64 {
     rows.iter().find(|(t, _)| *t == table).map(|(_, n)| *n).unwrap()
 }
 
-const EXPECTED: [(&str, u64); 11] = [
+const EXPECTED: [(&str, u64); 12] = [
     ("auth_codes", 1),
     ("auth_requests", 7),
     ("upstream_logins", 7),
@@ -198,6 +220,7 @@ const EXPECTED: [(&str, u64); 11] = [
     ("sessions", 2),
     ("revoked_jtis", 7),
     ("upstream_logout_jtis", 3),
+    ("logout_outbox", 3),
     ("audit_events", 7),
 ];
 
@@ -225,6 +248,7 @@ fn gc_1_expired_rows_are_swept_in_batches_keeping_what_still_matters() {
         ("grants", 1),
         ("sessions", 2),
         ("revoked_jtis", 1),
+        ("logout_outbox", 1),
         ("audit_events", 1),
     ] {
         assert_eq!(count(&mut c, table), left, "{table}");

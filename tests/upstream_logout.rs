@@ -18,10 +18,15 @@ struct World {
 }
 
 async fn world() -> World {
+    world_with("backchannel_logout = true").await
+}
+
+/// A world whose `acme` provider file ends with `acme_extra`.
+async fn world_with(acme_extra: &str) -> World {
     let idp = FakeIdp::start().await;
     let receiver = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("acme.toml"), idp.oidc_toml("acme", "backchannel_logout = true")).unwrap();
+    std::fs::write(dir.path().join("acme.toml"), idp.oidc_toml("acme", acme_extra)).unwrap();
     std::fs::write(dir.path().join("plain.toml"), idp.oidc_toml("plain", "")).unwrap();
     let (providers, uri) = (dir.path().to_path_buf(), receiver.uri());
     let app = TestApp::spawn_with(move |s| {
@@ -128,6 +133,22 @@ async fn ul_1_to_4_an_upstream_logout_ends_exactly_the_sessions_of_that_upstream
     assert_eq!(post(&w.app, "acme", &t).await.status(), 200);
     assert!(!signed_in(&other).await);
     until(5, "the app is told again", || w.receiver.tokens().len() == 2).await;
+}
+
+#[actix_web::test]
+async fn ul_4_a_logout_token_names_the_upstream_sub_even_when_the_subject_is_mapped_from_another_claim() {
+    let w = world_with("backchannel_logout = true\n[claims]\nsubject = \"/email\"").await;
+    w.idp.set_sid("mapped-1");
+    sign_in(&w.app, "acme").await;
+    let t = w.idp.sign("logout+jwt", &claims(&w, json!({"sid": "mapped-1", "sub": "upstream-sub-1"})), false);
+    assert_eq!(post(&w.app, "acme", &t).await.status(), 200);
+    assert!(!signed_in(&w.app).await, "sid and the IdP's sub end the session");
+    until(5, "the app is told", || w.receiver.tokens().len() == 1).await;
+    verified_logout_token(&w.app, &w.receiver.tokens()[0], "app").await;
+    sign_in(&w.app, "acme").await;
+    let t = w.idp.sign("logout+jwt", &claims(&w, json!({"sub": "upstream-sub-1"})), false);
+    assert_eq!(post(&w.app, "acme", &t).await.status(), 200);
+    assert!(!signed_in(&w.app).await, "the IdP's sub alone ends it too");
 }
 
 #[actix_web::test]
@@ -269,6 +290,8 @@ async fn ul_5_logout_upstream_always_signs_out_at_the_upstream_with_the_sealed_i
     let to_upstream = location(&r);
     assert!(to_upstream.starts_with(&format!("{}/logout?", idp.base)), "{to_upstream}");
     assert!(!signed_in(&app).await, "the broker session already ended");
+    let kept = bridgekeeper::store::sessions::sealed_upstream_id_tokens(&mut app.state.db.conn().unwrap()).unwrap();
+    assert!(kept.is_empty(), "[UL-5] the sealed upstream ID token ends with its session");
     assert_eq!(param(&to_upstream, "id_token_hint").as_deref(), Some(upstream_id_token.as_str()));
     assert_eq!(param(&to_upstream, "post_logout_redirect_uri").unwrap(), app.url("/logout/upstream/acme"));
     assert_eq!(param(&to_upstream, "client_id").as_deref(), Some(CLIENT_ID));

@@ -143,6 +143,11 @@ fn check(settings: &Settings, c: &Client) -> Result<(), ClientError> {
     if let Some(uri) = &c.backchannel_logout_uri {
         bridgekeeper_core::backchannel::validate_logout_uri(uri)
             .map_err(|e| ClientError::InvalidRedirect(format!("backchannel_logout_uri {uri}: {e}")))?;
+        // [BL-9] A client that registered itself may not aim the broker at its own networks.
+        if matches!(c.source.as_str(), "portal" | "dynamic") {
+            bridgekeeper_core::backchannel::validate_self_service_logout_uri(uri)
+                .map_err(|e| ClientError::Invalid(format!("backchannel_logout_uri {uri}: {e}")))?;
+        }
     }
     if c.allows_grant("authorization_code") && c.redirect_uris.is_empty() {
         return Err(ClientError::Invalid("authorization_code needs at least one redirect URI".into()));

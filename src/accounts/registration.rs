@@ -203,11 +203,12 @@ pub fn validate(settings: &Settings, m: Metadata, existing: Option<&Client>) -> 
     Ok(Registration { client, metadata })
 }
 
-/// [BL-6] `backchannel_logout_uri` (Back-Channel Logout 1.0 §2.2) follows the redirect-URI rules.
+/// [BL-6] [BL-9] `backchannel_logout_uri` (Back-Channel Logout 1.0 §2.2) follows the redirect-URI rules, https
+/// only and never at an internal address literal (the broker would call it).
 fn backchannel_uri(m: &Metadata) -> Result<Option<String>, OAuthError> {
     match &m.backchannel_logout_uri {
         Some(uri) => {
-            bridgekeeper_core::backchannel::validate_logout_uri(uri)
+            bridgekeeper_core::backchannel::validate_self_service_logout_uri(uri)
                 .map_err(|e| bad(format!("backchannel_logout_uri {uri}: {e}")))?;
             Ok(Some(uri.clone()))
         }

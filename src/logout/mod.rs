@@ -52,6 +52,7 @@ pub async fn run_once(state: &AppState, sender: &Sender) -> StoreResult<usize> {
         let (now, lease, batch) = (state.clock.now(), cfg.claim_secs, cfg.batch);
         let claimed = state.db.run(move |c| outbox::claim(c, now, lease, batch)).await?;
         let n = claimed.len();
+        let claimed = drop_unwanted(state, claimed).await?;
         let attempts = claimed.into_iter().map(|row| async move {
             let result = sender.send(state, &row).await;
             (row, result)
@@ -63,6 +64,29 @@ pub async fn run_once(state: &AppState, sender: &Sender) -> StoreResult<usize> {
             return Ok(delivered);
         }
     }
+}
+
+/// [BL-7] Deletes, unsent, the rows whose client is gone or disabled or no longer has the row's URI (it was
+/// changed or removed after the session ended); returns the others.
+async fn drop_unwanted(state: &AppState, rows: Vec<Outgoing>) -> StoreResult<Vec<Outgoing>> {
+    if rows.is_empty() {
+        return Ok(rows);
+    }
+    let (rows, unwanted) = state
+        .db
+        .run(move |c| {
+            let unwanted = outbox::unwanted(c, &rows)?;
+            for id in &unwanted {
+                outbox::remove(c, id)?;
+            }
+            Ok((rows, unwanted))
+        })
+        .await?;
+    let (drop, keep): (Vec<Outgoing>, Vec<Outgoing>) = rows.into_iter().partition(|r| unwanted.contains(&r.id));
+    for row in &drop {
+        tracing::debug!(target: "logout", client = %row.client_id, "logout token dropped: the client is gone, disabled or has another URI");
+    }
+    Ok(keep)
 }
 
 /// Records the outcome of one attempt; `true` when delivered.

@@ -16,6 +16,8 @@
 //!   which says which upstream to re-check on refresh);
 //! - `revoked_jtis` past the expiry of the token they deny, `upstream_logout_jtis` past the end of their token's
 //!   acceptance window;
+//! - `logout_outbox` rows older than their give-up window plus a margin (a worker gives up on them first; this
+//!   catches rows no worker ever tried, e.g. delivery turned off on every instance);
 //! - `audit_events` older than the retention.
 
 use diesel::prelude::*;
@@ -31,6 +33,8 @@ pub struct Policy {
     pub code_keep_secs: i64,
     pub revoked_keep_secs: i64,
     pub audit_retention_secs: i64,
+    /// Outbox rows older than this go even if no worker gave up on them (delivery off everywhere).
+    pub outbox_keep_secs: i64,
 }
 
 /// One table's rule: rows `x` of `table` matching `delete` go; `count` estimates the same set without
@@ -85,6 +89,7 @@ fn rules(now: i64, p: &Policy) -> Vec<Rule> {
         },
         simple("revoked_jtis", "jti", format!("x.expires_at < {now}")),
         simple("upstream_logout_jtis", "jti_hash", format!("x.expires_at < {now}")),
+        simple("logout_outbox", "id", format!("x.created_at < {}", now.saturating_sub(p.outbox_keep_secs))),
         simple("audit_events", "id", format!("x.at < {}", now.saturating_sub(p.audit_retention_secs))),
     ]
 }
@@ -135,7 +140,13 @@ mod tests {
 
     #[test]
     fn rules_only_format_integers_and_keep_the_reference_order() {
-        let p = Policy { batch: 10, code_keep_secs: 600, revoked_keep_secs: 600, audit_retention_secs: 86_400 };
+        let p = Policy {
+            batch: 10,
+            code_keep_secs: 600,
+            revoked_keep_secs: 600,
+            audit_retention_secs: 86_400,
+            outbox_keep_secs: 600,
+        };
         let r = rules(1_000_000, &p);
         let order: Vec<&str> = r.iter().map(|r| r.table).collect();
         let pos = |t| order.iter().position(|x| *x == t).unwrap();

@@ -50,6 +50,24 @@ pub fn receivers_for_session(conn: &mut DbConn, session_hash: &str) -> StoreResu
     Ok(found.into_iter().filter_map(|(id, uri)| uri.map(|u| (id, u))).collect())
 }
 
+/// [BL-7] The ids of `rows` whose client is gone or disabled, or whose current `backchannel_logout_uri` is not
+/// the one the row was queued with: such a row must not be sent.
+pub fn unwanted(conn: &mut DbConn, rows: &[Outgoing]) -> StoreResult<Vec<String>> {
+    let ids: Vec<&str> = rows.iter().map(|r| r.client_id.as_str()).collect();
+    let current: std::collections::HashMap<String, Option<String>> = clients::table
+        .filter(clients::client_id.eq_any(&ids))
+        .filter(clients::disabled.eq(false))
+        .select((clients::client_id, clients::backchannel_logout_uri))
+        .load::<(String, Option<String>)>(conn)?
+        .into_iter()
+        .collect();
+    Ok(rows
+        .iter()
+        .filter(|r| current.get(&r.client_id).and_then(|u| u.as_deref()) != Some(r.uri.as_str()))
+        .map(|r| r.id.clone())
+        .collect())
+}
+
 pub fn insert(conn: &mut DbConn, rows: &[Outgoing]) -> StoreResult<usize> {
     let mut n = 0;
     for row in rows {

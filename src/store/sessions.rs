@@ -39,15 +39,29 @@ pub fn find_any(conn: &mut DbConn, id_hash: &str) -> StoreResult<Option<Session>
     Ok(sessions::table.find(id_hash).select(Session::as_select()).first(conn).optional()?)
 }
 
+/// Ends a live session; `false` when something else ended it first. [UL-5] Its sealed upstream ID token goes
+/// with it (as on every path that ends a session).
 pub fn revoke(w: &mut Write<'_>, id_hash: &str, now: i64) -> StoreResult<bool> {
     let conn = w.invalidating();
     let n = diesel::update(sessions::table.find(id_hash).filter(sessions::revoked_at.is_null()))
-        .set(sessions::revoked_at.eq(now))
+        .set((sessions::revoked_at.eq(now), sessions::upstream_id_token.eq(None::<String>)))
         .execute(conn)?;
     Ok(n == 1)
 }
 
-/// Ends a user's live sessions that began with a sign-in at `provider`; returns their id hashes.
+/// Ends each of `hashes` still live, one conditional update each; returns those this call ended ([BL-4]: a
+/// session another path ended at the same time is not told twice).
+fn revoke_each(w: &mut Write<'_>, hashes: Vec<String>, now: i64) -> StoreResult<Vec<String>> {
+    let mut ended = Vec::with_capacity(hashes.len());
+    for hash in hashes {
+        if revoke(w, &hash, now)? {
+            ended.push(hash);
+        }
+    }
+    Ok(ended)
+}
+
+/// Ends a user's live sessions that began with a sign-in at `provider`; returns the id hashes of those it ended.
 pub fn revoke_for_user_provider(
     w: &mut Write<'_>,
     user_id: &str,
@@ -60,17 +74,15 @@ pub fn revoke_for_user_provider(
         .filter(sessions::provider.eq(provider))
         .filter(sessions::revoked_at.is_null());
     let hashes: Vec<String> = live.select(sessions::id_hash).load(conn)?;
-    diesel::update(live).set(sessions::revoked_at.eq(now)).execute(conn)?;
-    Ok(hashes)
+    revoke_each(w, hashes, now)
 }
 
-/// Ends every live session of a user; returns their id hashes.
+/// Ends every live session of a user; returns the id hashes of those it ended.
 pub fn revoke_all_for_user(w: &mut Write<'_>, user_id: &str, now: i64) -> StoreResult<Vec<String>> {
     let conn = w.invalidating();
     let live = sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::revoked_at.is_null());
     let hashes: Vec<String> = live.select(sessions::id_hash).load(conn)?;
-    diesel::update(live).set(sessions::revoked_at.eq(now)).execute(conn)?;
-    Ok(hashes)
+    revoke_each(w, hashes, now)
 }
 
 /// Up to `batch` sessions past their expiry that nothing has ended yet: (id hash, user id).
@@ -90,7 +102,7 @@ pub fn end_expired(w: &mut Write<'_>, id_hash: &str, now: i64) -> StoreResult<bo
     let n = diesel::update(
         sessions::table.find(id_hash).filter(sessions::revoked_at.is_null()).filter(sessions::expires_at.le(now)),
     )
-    .set(sessions::revoked_at.eq(sessions::expires_at.nullable()))
+    .set((sessions::revoked_at.eq(sessions::expires_at.nullable()), sessions::upstream_id_token.eq(None::<String>)))
     .execute(conn)?;
     Ok(n == 1)
 }
@@ -123,7 +135,7 @@ pub fn sealed_upstream_id_token(conn: &mut DbConn, id_hash: &str) -> StoreResult
 
 /// [UL-4] Ends the live sessions that came from `provider`'s upstream session `sid` (when given; with `sub` too,
 /// those of that subject, and its sessions whose sign-in named no `sid`) or, with only a subject, every live
-/// session of that upstream subject; returns (id hash, user id) of each.
+/// session of that upstream subject; returns (id hash, user id) of each this call ended.
 pub fn revoke_for_upstream(
     w: &mut Write<'_>,
     provider: &str,
@@ -147,10 +159,13 @@ pub fn revoke_for_upstream(
         (None, None) => return Ok(vec![]),
     }
     let found: Vec<(String, String)> = q.select((sessions::id_hash, sessions::user_id)).load(w.invalidating())?;
-    for (hash, _) in &found {
-        revoke(w, hash, now)?;
+    let mut ended = Vec::with_capacity(found.len());
+    for (hash, user_id) in found {
+        if revoke(w, &hash, now)? {
+            ended.push((hash, user_id));
+        }
     }
-    Ok(found)
+    Ok(ended)
 }
 
 /// [UL-5] Every kept upstream ID token: (session id hash, sealed value).

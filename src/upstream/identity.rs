@@ -14,6 +14,10 @@ pub struct FederatedIdentity {
     pub groups: Vec<String>,
     /// When the upstream says the person authenticated (OIDC `auth_time`), if it says.
     pub auth_time: Option<i64>,
+    /// [UL-4] The raw `sub` of the verified upstream ID token (which an upstream Logout Token names), whatever
+    /// `claims.subject` maps `subject` from; `None` for kinds without ID tokens.
+    #[serde(default)]
+    pub upstream_sub: Option<String>,
     /// [UL-4] The upstream's session id (OIDC `sid`) of this sign-in, if it sent one.
     #[serde(default)]
     pub upstream_sid: Option<String>,

@@ -217,6 +217,7 @@ impl Oidc {
         }
         let mut ident = identity_from_json(&self.cfg, &issuer, &doc).ok_or_else(|| rejected("no subject".into()))?;
         ident.auth_time = doc.get("auth_time").and_then(|t| t.as_i64());
+        ident.upstream_sub = Some(subject);
         ident.upstream_sid = doc.get("sid").and_then(|s| s.as_str()).map(String::from);
         ident.upstream_id_token = Some(crate::secret::Secret::new(id_token.to_string()));
         ident.upstream_refresh_token = token.refresh_token().map(|r| crate::secret::Secret::new(r.secret().clone()));

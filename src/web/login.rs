@@ -410,7 +410,7 @@ async fn complete(
     let (policy, now, auth_time) = (p.cfg.link_by_email, state.clock.now(), fed.auth_time);
     let keep_id_token = p.cfg.logout_upstream != crate::upstream::config::LogoutUpstream::Never;
     let upstream = session::UpstreamSignIn {
-        sub: fed.subject.clone(),
+        sub: fed.upstream_sub.clone().unwrap_or_else(|| fed.subject.clone()),
         sid: fed.upstream_sid.clone(),
         id_token: fed.upstream_id_token.clone().filter(|_| keep_id_token),
     };

@@ -20,6 +20,46 @@ pub fn validate_logout_uri(uri: &str) -> Result<(), String> {
     crate::redirect::validate_for_client(uri, false)
 }
 
+/// [BL-9] A `backchannel_logout_uri` a client registers for itself (dynamic registration, the developer portal):
+/// the rules of [`validate_logout_uri`], https only, and not aimed at the broker's own networks when its host is a
+/// literal: no `localhost`, no loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7), link-local
+/// (169.254/16, fe80::/10), unspecified or IPv4-mapped address. A DNS name that resolves to such an address is
+/// not checked here (security.md, known limits).
+pub fn validate_self_service_logout_uri(uri: &str) -> Result<(), String> {
+    validate_logout_uri(uri)?;
+    let url = url::Url::parse(uri).map_err(|e| format!("not an absolute URI ({e})"))?;
+    if url.scheme() != "https" {
+        return Err("must use https".into());
+    }
+    let internal = match url.host() {
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => internal_v4(ip),
+        Some(url::Host::Ipv6(ip)) => internal_v6(ip),
+        None => true,
+    };
+    if internal {
+        Err("must not point at localhost or a loopback, private or link-local address".into())
+    } else {
+        Ok(())
+    }
+}
+
+fn internal_v4(ip: std::net::Ipv4Addr) -> bool {
+    ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast()
+}
+
+fn internal_v6(ip: std::net::Ipv6Addr) -> bool {
+    let first = ip.segments().first().copied().unwrap_or_default();
+    ip.is_loopback()
+        || ip.is_unspecified()
+        || (first & 0xfe00) == 0xfc00
+        || (first & 0xffc0) == 0xfe80
+        || ip.to_ipv4_mapped().is_some_and(internal_v4)
+}
+
 /// [BL-3] The `sid` shown to apps for a broker session: a one-way function of the stored session hash (itself
 /// the SHA-256 of the cookie value), so that it names the session in ID tokens and Logout Tokens alike and can
 /// never be turned back into the cookie or into the row key.
@@ -108,6 +148,39 @@ pub fn after_failure(p: &RetryPolicy, created_at: i64, attempts: i32, now: i64) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bl_9_self_registered_logout_uris_are_https_and_not_internal_literals() {
+        assert!(validate_self_service_logout_uri("https://app.example/bc").is_ok());
+        assert!(validate_self_service_logout_uri("https://8.8.8.8/bc").is_ok());
+        assert!(validate_self_service_logout_uri("https://[2001:db8::1]/bc").is_ok());
+        for bad in [
+            "http://app.example/bc",
+            "http://127.0.0.1:8080/bc",
+            "https://127.0.0.1/bc",
+            "https://127.1.2.3/bc",
+            "https://localhost/bc",
+            "https://LOCALHOST./bc",
+            "https://x.localhost/bc",
+            "https://10.0.0.5/bc",
+            "https://172.16.0.1/bc",
+            "https://172.31.255.255/bc",
+            "https://192.168.1.1/bc",
+            "https://169.254.169.254/latest/meta-data",
+            "https://0.0.0.0/bc",
+            "https://[::1]/bc",
+            "https://[fc00::1]/bc",
+            "https://[fd12:3456::1]/bc",
+            "https://[fe80::1]/bc",
+            "https://[::ffff:10.0.0.1]/bc",
+            "https://0x7f000001/bc",
+            "https://2130706433/bc",
+            "https://app.example/bc#f",
+        ] {
+            assert!(validate_self_service_logout_uri(bad).is_err(), "{bad}");
+        }
+        assert!(validate_self_service_logout_uri("https://172.32.0.1/bc").is_ok(), "172.32/16 is public");
+    }
 
     #[test]
     fn bl_6_logout_uris_follow_the_confidential_redirect_rules() {
