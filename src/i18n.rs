@@ -159,7 +159,13 @@ impl tera::Filter for LocalDate {
             return Ok(value.clone());
         };
         let pattern = self.0.message(lang, "format-datetime", None).unwrap_or_else(|| "%Y-%m-%d %H:%M UTC".into());
-        Ok(tera::Value::String(at.format(&pattern).to_string()))
+        // A bad specifier in an override catalogue makes chrono's Display fail: the page shows the ISO form instead
+        // of panicking on render.
+        let mut out = String::new();
+        if std::fmt::Write::write_fmt(&mut out, format_args!("{}", at.format(&pattern))).is_err() {
+            out = at.format("%Y-%m-%d %H:%M UTC").to_string();
+        }
+        Ok(tera::Value::String(out))
     }
 }
 
@@ -265,5 +271,18 @@ mod tests {
         assert_eq!(choose("ui_locales=fr", Some("ko"), Some("de"), &l, "en"), ("ko".into(), false));
         assert_eq!(choose("", None, Some("ko-KR,en;q=0.5"), &l, "en"), ("ko".into(), false));
         assert_eq!(choose("", Some("zz"), None, &l, "de"), ("de".into(), false));
+    }
+}
+
+#[cfg(test)]
+mod localdate_tests {
+    use super::*;
+
+    #[test]
+    fn lc_2_a_bad_date_pattern_in_a_catalogue_falls_back_instead_of_panicking() {
+        let cat = Catalogue::new([("en", "test".to_string(), "format-datetime = %Q\n")]).map(Arc::new);
+        let cat = cat.expect("a catalogue with one message");
+        let v = tera::Filter::filter(&LocalDate(cat), &tera::Value::from(0), &HashMap::new());
+        assert_eq!(v.ok().and_then(|v| v.as_str().map(String::from)).as_deref(), Some("1970-01-01 00:00 UTC"));
     }
 }

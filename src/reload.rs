@@ -83,12 +83,13 @@ fn needs_restart(state: &AppState, new: &Settings) -> Vec<String> {
         }
     }
     let env: Vec<(String, String)> = std::env::vars().collect();
-    let in_force: Vec<String> = state.upstreams.list().map(|p| format!("{:?}", p.cfg)).collect();
+    let in_force: Vec<String> =
+        state.upstreams.list().map(|p| with_secrets(format!("{:?}", p.cfg), &[p.cfg.client_secret.as_ref()])).collect();
     let on_disk: Vec<String> = crate::upstream::config::load_dir(&new.providers_dir, &env)
         .unwrap_or_default()
         .into_iter()
         .filter(|p| p.enabled && (new.dev_mode || p.kind != crate::upstream::config::ProviderKind::Dev))
-        .map(|p| format!("{p:?}"))
+        .map(|p| with_secrets(format!("{p:?}"), &[p.client_secret.as_ref()]))
         .collect();
     if in_force != on_disk {
         out.push(format!("providers ({})", new.providers_dir.display()));
@@ -98,12 +99,20 @@ fn needs_restart(state: &AppState, new: &Settings) -> Vec<String> {
         s.clients.clear();
         s.templates_dir = Default::default();
         (s.bind, s.metrics_bind, s.database_url, s.default_locale) = Default::default();
-        format!("{s:?}")
+        with_secrets(format!("{s:?}"), &[Some(&s.encryption_keys), Some(&s.registration.initial_access_token)])
     };
     if rest(old) != rest(new) {
         out.push("other settings".into());
     }
     out
+}
+
+/// `Debug` prints every secret as `[redacted]`, so a rotated secret would compare equal: the comparison form also
+/// carries a hash of each secret (never the value; it is only compared, never logged).
+fn with_secrets(debug: String, secrets: &[Option<&crate::secret::Secret>]) -> String {
+    let hashes: Vec<String> =
+        secrets.iter().map(|s| s.map(|s| crate::secret::hash_token(s.expose())).unwrap_or_default()).collect();
+    format!("{debug} {}", hashes.join(","))
 }
 
 /// Logs the outcome and sets the reload metrics.

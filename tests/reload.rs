@@ -72,3 +72,39 @@ async fn hr_1_admin_reload_refuses_a_broken_set_and_applies_a_valid_one() {
     assert_eq!(late.status(), 200, "the new static client is in force");
     app.stop().await;
 }
+
+/// [HR-1] Secrets print as `[redacted]`: a rotated one must still be seen as a change that needs a restart,
+/// never reported as nothing to do (review finding).
+#[actix_web::test]
+async fn hr_1_a_rotated_secret_is_named_as_needing_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::test_db();
+    let cfg = dir.path().join("config.toml");
+    // The file says exactly what the running broker uses, so only the rotation differs.
+    let file_for = |s: &bridgekeeper::settings::Settings, iat: &str| {
+        format!(
+            "issuer = \"{}\"\nbind = \"{}\"\nencryption_keys = \"{}\"\n{}\n[registration]\ninitial_access_token = \"{iat}\"\n",
+            s.issuer,
+            s.bind,
+            common::TEST_ENCRYPTION_KEYS,
+            config(&s.database_url, false)
+        )
+    };
+    std::fs::create_dir_all(dir.path().join("brand")).unwrap();
+    std::fs::create_dir_all(dir.path().join("providers")).unwrap();
+    std::fs::write(dir.path().join("providers/dev.toml"), "kind = \"dev\"\n").unwrap();
+    let file = cfg.clone();
+    let app = TestApp::spawn_on(db, move |s| {
+        std::fs::write(&file, file_for(s, "first-initial-access-token-0123456789")).unwrap();
+        *s = bridgekeeper::settings::Settings::load_with_env(Some(&file), &[]).unwrap();
+    })
+    .await;
+    let r = token(&app, ("ops", ADMIN_SECRET), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
+    let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+    let reload = || async { app.http.post(app.url("/admin/api/reload")).bearer_auth(&admin).send().await.unwrap() };
+    let unchanged: Value = reload().await.json().await.unwrap();
+    assert_eq!(unchanged["needs_restart"], serde_json::json!([]), "{unchanged}");
+    std::fs::write(&cfg, file_for(&app.state.settings, "second-initial-access-token-9876543210")).unwrap();
+    let body: Value = reload().await.json().await.unwrap();
+    assert!(body["needs_restart"].to_string().contains("other settings"), "{body}");
+}

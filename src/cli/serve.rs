@@ -20,12 +20,14 @@ pub async fn serve(settings: Settings) -> Result<(), CliError> {
                 .map_err(|e| CliError::Failed(format!("cannot listen on metrics_bind {addr}: {e}")))?,
         ),
     };
+    // Listening for SIGHUP from the start: a reload asked while migrations or keys are still loading must not end
+    // the process (the default action); it is answered once the broker is up.
+    let hangups = hangups();
     let state = AppState::prepare(settings, Clock::System).await.map_err(|e| match e {
         StartError::Templates(m) => CliError::Config(m),
         other => CliError::Failed(other.to_string()),
     })?;
-    // Before the listener answers: from the first ready answer on, SIGHUP reloads instead of ending the process.
-    spawn_reload_on_hangup(state.clone());
+    spawn_reload_on_hangup(state.clone(), hangups);
     let server = crate::server::start(state.clone(), listener, None).map_err(|e| CliError::Failed(e.to_string()))?;
     if let Some(l) = metrics_listener {
         let metrics = crate::server::start_metrics(state.clone(), l).map_err(|e| CliError::Failed(e.to_string()))?;
@@ -36,13 +38,16 @@ pub async fn serve(settings: Settings) -> Result<(), CliError> {
     server.await.map_err(|e| CliError::Failed(e.to_string()))
 }
 
-/// [HR-1] SIGHUP re-reads and validates the files (`reload`); a bad set leaves the broker serving as it was.
-fn spawn_reload_on_hangup(state: std::sync::Arc<crate::state::AppState>) {
+fn hangups() -> Option<tokio::signal::unix::Signal> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut hangups = match signal(SignalKind::hangup()) {
-        Ok(s) => s,
-        Err(e) => return tracing::warn!(error = %e, "cannot listen for SIGHUP; reload needs a restart"),
-    };
+    signal(SignalKind::hangup())
+        .inspect_err(|e| tracing::warn!(error = %e, "cannot listen for SIGHUP; reload needs a restart"))
+        .ok()
+}
+
+/// [HR-1] SIGHUP re-reads and validates the files (`reload`); a bad set leaves the broker serving as it was.
+fn spawn_reload_on_hangup(state: std::sync::Arc<crate::state::AppState>, hangups: Option<tokio::signal::unix::Signal>) {
+    let Some(mut hangups) = hangups else { return };
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
             crate::reload::reload(&state).await;
