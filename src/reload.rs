@@ -31,13 +31,13 @@ pub async fn reload(state: &AppState) -> Report {
         }
     };
     report.needs_restart = needs_restart(state, &new);
-    state.templates.replace(templates);
-    report.applied.push("templates");
+    // The clients first: when their write fails, nothing of the new set is in force (templates included).
     if let Err(e) = crate::accounts::clients::sync_static(&state.db, &new, state.clock.now()).await {
-        report.problems.push(format!("[[clients]]: not saved ({e}); the templates are in force"));
+        report.problems.push(format!("[[clients]]: not saved ({e}); nothing of the new set is in force"));
         return finish(state, report);
     }
-    report.applied.push("clients");
+    state.templates.replace(templates);
+    report.applied.extend(["templates", "clients"]);
     if let Err(e) = state.reload_keys().await {
         tracing::warn!(target: "reload", error = %e, "discovery not rebuilt; it is at the next key reload");
     }

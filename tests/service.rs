@@ -286,7 +286,11 @@ async fn hr_1_sighup_validates_first_keeps_serving_on_error_and_swaps_when_valid
     write(conf.path(), "config.toml", &text.replace(&format!("bind = \"127.0.0.1:{port}\""), "bind = \"127.0.0.1:1\""));
     hangup(&child);
     eventually("new templates in force", || async { home().await.contains("SECOND HOME") }).await;
-    assert_eq!(gauge(&http, &metrics, "bridgekeeper_config_reload_success").await, Some(1.0));
+    // The gauge is set once the reload has finished, just after the swap.
+    eventually("reload reported", || async {
+        gauge(&http, &metrics, "bridgekeeper_config_reload_success").await == Some(1.0)
+    })
+    .await;
     eventually("bind named as needing a restart", || async {
         let logged = std::fs::read_to_string(&log).unwrap();
         logged.lines().any(|l| l.contains("needs restart") && l.contains("bind"))
