@@ -13,7 +13,10 @@ use libfuzzer_sys::fuzz_target;
 fn ring() -> &'static KeyRing {
     static RING: OnceLock<KeyRing> = OnceLock::new();
     RING.get_or_init(|| {
-        let rows = vec![generate(Alg::Es256, 0, "current").unwrap(), generate(Alg::Rs256, 0, "next").unwrap()];
+        let rows = vec![
+            generate(Alg::Es256, 0, bridgekeeper::store::keys::KeyState::Current).unwrap(),
+            generate(Alg::Rs256, 0, bridgekeeper::store::keys::KeyState::Next).unwrap(),
+        ];
         KeyRing::from_rows(&rows, &Sealer::from_spec("").unwrap()).unwrap()
     })
 }
