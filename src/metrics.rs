@@ -30,6 +30,7 @@ pub struct Metrics {
     pub swept: IntCounterVec,
     pub config_reload_success: IntGauge,
     pub config_last_reload: IntGauge,
+    pub invalidation_listener_up: IntGauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -108,6 +109,12 @@ impl Metrics {
         let config_last_reload =
             IntGauge::new("config_last_reload_timestamp_seconds", "When the configuration was last (re)loaded")?;
         r.register(Box::new(config_last_reload.clone()))?;
+        let invalidation_listener_up = IntGauge::new(
+            "invalidation_listener_up",
+            "1 if this instance hears the other instances' cache invalidations (PostgreSQL); 0 on SQLite or while \
+             reconnecting (caches then rely on their TTLs)",
+        )?;
+        r.register(Box::new(invalidation_listener_up.clone()))?;
         Ok(Metrics {
             http_requests: counter(
                 &r,
@@ -137,6 +144,7 @@ impl Metrics {
             db_wait,
             config_reload_success,
             config_last_reload,
+            invalidation_listener_up,
             registry: r,
         })
     }
@@ -154,6 +162,13 @@ impl Metrics {
         self.http_duration.with_label_values(&[route]).observe(seconds);
     }
 
+    /// One token response. [MT-2] Clients an admin vouches for (config, CLI, admin API) are labelled by id; the
+    /// ones anybody can register (portal, dynamic registration) share one label, so that registering clients
+    /// cannot grow the label set.
+    pub fn token_issued(&self, grant_type: &str, client_id: &str, source: &str) {
+        self.tokens_issued.with_label_values(&[grant_type, client_label(client_id, source)]).inc();
+    }
+
     /// A cache look-up: `hit` or `miss`.
     pub fn cache_lookup(&self, cache: &str, hit: bool) {
         self.cache.with_label_values(&[cache, if hit { "hit" } else { "miss" }]).inc();
@@ -169,9 +184,33 @@ impl Metrics {
     }
 }
 
+/// The `client` label of a client: its id when an admin registered it, else `self-registered`.
+fn client_label<'a>(client_id: &'a str, source: &str) -> &'a str {
+    match source {
+        "config" | "config-removed" | "cli" | "api" => client_id,
+        _ => "self-registered",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [MT-2] A self-registered client (portal, dynamic registration) never becomes a label of its own.
+    #[test]
+    fn mt_2_self_registered_clients_share_one_label() {
+        assert_eq!(client_label("app", "config"), "app");
+        assert_eq!(client_label("ops", "api"), "ops");
+        assert_eq!(client_label("c-123", "dynamic"), "self-registered");
+        assert_eq!(client_label("c-456", "portal"), "self-registered");
+        assert_eq!(client_label("c-789", ""), "self-registered", "unknown sources fail closed");
+        let m = Metrics::new().unwrap();
+        for i in 0..50 {
+            m.token_issued("client_credentials", &format!("dyn-{i}"), "dynamic");
+        }
+        let text = String::from_utf8(m.render()).unwrap();
+        assert_eq!(text.matches("bridgekeeper_tokens_issued_total{").count(), 1, "{text}");
+    }
 
     #[test]
     fn two_registries_keep_apart_counts() {

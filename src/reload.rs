@@ -22,6 +22,7 @@ pub struct Report {
 
 /// Reads, validates and (when valid) applies the configuration; never leaves a half-applied state.
 pub async fn reload(state: &AppState) -> Report {
+    let _one_at_a_time = state.reload_lock.lock().await;
     let mut report = Report::default();
     let (new, templates) = match validate(state.settings.source.as_deref()) {
         Ok(v) => v,

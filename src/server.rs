@@ -39,6 +39,7 @@ impl AppState {
             Duration::from_secs(settings.database.connect_timeout_secs),
         )?;
         db.observe_waits(metrics.db_wait.clone());
+        db.listen_for_invalidations();
         metrics.config_last_reload.set(clock.now());
         if settings.migrate_on_start {
             let d = db.clone();
@@ -120,6 +121,7 @@ impl AppState {
             limits,
             caches: Caches::default(),
             logout_wake: Default::default(),
+            reload_lock: Default::default(),
             metrics,
             csrf_key: crate::accounts::session::csrf_key(&csrf_secret),
             proxies: crate::client_addr::parse_proxies(&settings.trusted_proxies).map_err(StartError::Templates)?,
@@ -248,29 +250,51 @@ async fn request_ceiling(
 }
 
 /// [LC-1] Chooses the request's language (`i18n::choose`) and serves the request in it; a language an app asked
-/// for with `ui_locales` is kept in a cookie for the sign-in pages that follow.
+/// for with `ui_locales` (in the query, or in the form of a `POST /authorize`) is kept in a cookie for the sign-in
+/// pages that follow — [LC-4] never on a response a shared cache may keep.
 async fn language(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else { return next.call(req).await };
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    // The form of an authorization request is read here and handed on unchanged to the handler.
+    let mut params = req.query_string().to_string();
+    if req.method() == actix_web::http::Method::POST && req.path() == "/authorize" {
+        let body = match req.extract::<web::Bytes>().await {
+            Ok(b) => b,
+            Err(e) => return Ok(req.error_response(e)),
+        };
+        params = String::from_utf8_lossy(&body).into_owned();
+        req.set_payload(actix_web::dev::Payload::from(body));
+    }
     let accept = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
     let cookie = req.cookie(crate::i18n::LANG_COOKIE);
     let locales = state.templates.locales();
     let (lang, keep) = crate::i18n::choose(
-        req.query_string(),
+        &params,
         cookie.as_ref().map(|c| c.value()),
         accept,
         &locales,
         &state.settings.default_locale,
     );
-    let mut res = crate::i18n::scope(lang.as_str().into(), next.call(req)).await?;
-    if keep {
+    let mut res = crate::i18n::scope(lang.as_str().into(), next.call(req)).await?.map_into_boxed_body();
+    if keep && !shared_cache_may_keep(res.headers()) {
         let c =
             crate::accounts::session::cookie(&state, crate::i18n::LANG_COOKIE, lang, state.settings.session.ttl_secs);
         let _ = res.response_mut().add_cookie(&c);
     }
     Ok(res)
+}
+
+/// A response with a `Cache-Control` that lets a shared cache store it (discovery, JWKS, the stylesheet): one
+/// that must never carry a `Set-Cookie`. Responses without the header become `no-store` further out.
+fn shared_cache_may_keep(headers: &actix_web::http::header::HeaderMap) -> bool {
+    headers.get(header::CACHE_CONTROL).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        let v = v.to_ascii_lowercase();
+        !v.contains("no-store") && !v.contains("private")
+    })
 }
 
 /// With an https issuer, handlers see only the `__Host-` cookies, under their plain names
@@ -439,6 +463,7 @@ async fn metrics_page(state: web::Data<AppState>) -> HttpResponse {
     let m = &state.metrics;
     m.db_connections.with_label_values(&["idle"]).set(i64::from(idle));
     m.db_connections.with_label_values(&["in_use"]).set(i64::from(open.saturating_sub(idle)));
+    m.invalidation_listener_up.set(i64::from(state.db.listening()));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -29,6 +29,8 @@ pub struct AppState {
     pub proxies: Vec<ipnet::IpNet>,
     /// Wakes this instance's back-channel logout worker when a session ended here ([BL-5]).
     pub logout_wake: Arc<tokio::sync::Notify>,
+    /// One reload at a time ([HR-1]): two that overlap could otherwise put the older file set in force last.
+    pub(crate) reload_lock: tokio::sync::Mutex<()>,
     pub(crate) keys: RwLock<Arc<KeyRing>>,
     pub(crate) discovery: RwLock<Arc<[u8]>>,
 }

@@ -78,6 +78,37 @@ async fn lc_1_ui_locales_win_over_accept_language_and_the_default_is_configurabl
     app.stop().await;
 }
 
+/// [LC-1] `ui_locales` in the form of a `POST /authorize` counts as in the query, and the form still reaches the
+/// handler whole (the request goes on to the sign-in page, not to an error).
+#[actix_web::test]
+async fn lc_1_ui_locales_in_a_posted_authorization_request_count() {
+    let app = spawn().await;
+    let ko = browser("ko");
+    let r = ko.post(app.url("/authorize")).form(&auth_query(&[("ui_locales", "de")])).send().await.unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    assert!(r.headers().get_all("set-cookie").iter().any(|c| c.to_str().unwrap().starts_with("bk_lang=de")));
+    let mut loc = location(&r);
+    assert!(loc.starts_with("/login"), "{loc}");
+    while loc.starts_with("/login") && !loc.starts_with("/login/dev") {
+        loc = location(&ko.get(app.url(&loc)).send().await.unwrap());
+    }
+    let (_, form) = page(&ko, &app.url(&loc)).await;
+    assert!(form.contains("<html lang=\"de\">"), "{form}");
+}
+
+/// [LC-4] A response a shared cache may keep (discovery, JWKS) never sets the language cookie, whatever the query.
+#[actix_web::test]
+async fn lc_4_no_language_cookie_on_cacheable_responses() {
+    let app = spawn().await;
+    for path in ["/.well-known/openid-configuration?ui_locales=de", "/jwks.json?ui_locales=de"] {
+        let r = browser("en").get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let cc = r.headers().get("cache-control").unwrap().to_str().unwrap().to_string();
+        assert!(cc.contains("public") || cc.contains("max-age"), "{path}: {cc}");
+        assert!(r.headers().get("set-cookie").is_none(), "{path} set a cookie");
+    }
+}
+
 /// [LC-3] Error pages speak the person's language too.
 #[actix_web::test]
 async fn lc_3_error_pages_are_translated() {

@@ -73,6 +73,51 @@ async fn hr_1_admin_reload_refuses_a_broken_set_and_applies_a_valid_one() {
     app.stop().await;
 }
 
+/// [HR-2] A client taken out of `[[clients]]` stops working at the reload (disabled: its tokens die with it, as
+/// for a client an admin disables), and comes back when it is put back in.
+#[actix_web::test]
+async fn hr_2_a_client_removed_from_the_config_is_disabled_at_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::test_db();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, config(&db.url, true)).unwrap();
+    std::fs::create_dir_all(dir.path().join("brand")).unwrap();
+    std::fs::create_dir_all(dir.path().join("providers")).unwrap();
+    std::fs::write(dir.path().join("providers/dev.toml"), "kind = \"dev\"\n").unwrap();
+    let file = cfg.clone();
+    let app = TestApp::spawn_on(db, move |s| {
+        let mut loaded = bridgekeeper::settings::Settings::load_with_env(Some(&file), &[]).unwrap();
+        (loaded.issuer, loaded.bind) = (s.issuer.clone(), s.bind.clone());
+        loaded.encryption_keys = s.encryption_keys.clone();
+        *s = loaded;
+    })
+    .await;
+    let r = token(&app, ("ops", ADMIN_SECRET), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
+    let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+    let reload = || async { app.http.post(app.url("/admin/api/reload")).bearer_auth(&admin).send().await.unwrap() };
+    let late = || token(&app, ("late", "late-secret-1234"), &[("grant_type", "client_credentials")]);
+    let r = late().await;
+    assert_eq!(r.status(), 200);
+    let late_token = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+    // The broker's own check of a bearer token (what /userinfo and introspection use).
+    let live = |t: String| {
+        let state = app.state.clone();
+        async move { bridgekeeper::oauth::bearer::check(&state, &t).await.unwrap().is_some() }
+    };
+    assert!(live(late_token.clone()).await);
+
+    std::fs::write(&cfg, config(&app.db.url, false)).unwrap();
+    assert_eq!(reload().await.status(), 200);
+    assert_eq!(late().await.status(), 401, "a removed client no longer authenticates");
+    assert!(!live(late_token).await, "and its tokens are dead");
+    let r = token(&app, ("ops", ADMIN_SECRET), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
+    assert_eq!(r.status(), 200, "the clients still in the file are untouched");
+
+    std::fs::write(&cfg, config(&app.db.url, true)).unwrap();
+    assert_eq!(reload().await.status(), 200);
+    assert_eq!(late().await.status(), 200, "put back, it works again");
+}
+
 /// [HR-1] Secrets print as `[redacted]`: a rotated one must still be seen as a change that needs a restart,
 /// never reported as nothing to do (review finding).
 #[actix_web::test]

@@ -6,6 +6,7 @@ use common::clients::ClientBuilder;
 
 use common::TestApp;
 use common::oauth::*;
+use futures_util::FutureExt;
 
 const ISSUER: &str = "http://bridgekeeper.test";
 
@@ -108,4 +109,104 @@ async fn a_rotation_reaches_both_instances_within_the_reload_interval() {
     let after = b.http.get(b.url("/jwks.json")).send().await.unwrap().text().await.unwrap();
     assert_ne!(before, after);
     assert_eq!(after, a.http.get(a.url("/jwks.json")).send().await.unwrap().text().await.unwrap());
+}
+
+/// Polls `f` until it is true, for at most `within` (a condition, not a sleep: it returns as soon as it holds).
+async fn within<F, Fut>(within: std::time::Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if f().await {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// Well under the caches' TTLs ([`TOKEN_CACHE_SECS`], [`CLIENT_CACHE_SECS`]): an instance that only had its TTLs
+/// would still answer from its cache for longer than this.
+const AT_ONCE: std::time::Duration = std::time::Duration::from_millis(1000);
+
+async fn introspect_active(app: &TestApp, tok: &str) -> bool {
+    let req = app.http.post(app.url("/introspect")).basic_auth("app", Some(enc(SECRET))).form(&[("token", tok)]);
+    req.send().await.unwrap().json::<serde_json::Value>().await.unwrap()["active"] == true
+}
+
+async fn access_token(a: &TestApp) -> String {
+    let r = authorize(a, &q()).await;
+    let loc = complete(a, r, "ada@example.com").await;
+    exchange(a, &param(&loc, "code").unwrap()).await["access_token"].as_str().unwrap().to_string()
+}
+
+async fn revoke(a: &TestApp, tok: &str) {
+    let r = a.http.post(a.url("/revoke")).basic_auth("app", Some(enc(SECRET))).form(&[("token", tok)]);
+    assert_eq!(r.send().await.unwrap().status(), 200);
+}
+
+/// [CI-1] On PostgreSQL a revocation at A is refused at B at once, although B had the token's verdict cached: the
+/// write at A notifies, B's listener moves B's epoch. (SQLite is one node; two handles there share no listener.)
+#[actix_web::test]
+async fn ci_1_a_revocation_at_a_is_refused_at_b_at_once() {
+    if !common::backend_is_postgres() {
+        return;
+    }
+    let (a, b) = pair().await;
+    assert!(within(std::time::Duration::from_secs(10), || async { b.state.db.listening() }).await);
+    let at = access_token(&a).await;
+    assert!(introspect_active(&b, &at).await, "B caches the verdict: active");
+    revoke(&a, &at).await;
+    assert!(within(AT_ONCE, || introspect_active(&b, &at).map(|v| !v)).await, "B refuses the revoked token at once");
+}
+
+/// [CI-1] A client disabled at A stops authenticating at B at once (B's client cache is invalidated too).
+#[actix_web::test]
+async fn ci_1_a_client_disabled_at_a_fails_at_b_at_once() {
+    if !common::backend_is_postgres() {
+        return;
+    }
+    let (a, b) = pair().await;
+    assert!(within(std::time::Duration::from_secs(10), || async { b.state.db.listening() }).await);
+    let at = access_token(&a).await;
+    assert!(introspect_active(&b, &at).await, "B has the client cached");
+    let update = bridgekeeper::accounts::clients::ClientUpdate { disabled: Some(true), ..Default::default() };
+    bridgekeeper::accounts::clients::update(&a.state.db, &a.state.settings, "app", update, a.clock.now())
+        .await
+        .unwrap();
+    let refused = || async {
+        let r = b.http.post(b.url("/introspect")).basic_auth("app", Some(enc(SECRET))).form(&[("token", &at)]);
+        r.send().await.unwrap().status() == 401
+    };
+    assert!(within(AT_ONCE, refused).await, "B refuses the disabled client at once");
+}
+
+/// [CI-1] When the listening connections are killed, the instances say so (the gauge reads 0 while down), reconnect
+/// by themselves, and a revocation after that is again refused at B at once.
+#[actix_web::test]
+async fn ci_1_a_killed_listener_reconnects_and_invalidations_flow_again() {
+    if !common::backend_is_postgres() {
+        return;
+    }
+    let (a, b) = pair().await;
+    assert!(within(std::time::Duration::from_secs(10), || async { b.state.db.listening() }).await);
+    let kill = format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND \
+         application_name = '{}'",
+        bridgekeeper::store::listen::APPLICATION_NAME
+    );
+    let connects = b.state.db.listener_connects();
+    let killed = a.state.db.run(move |c| Ok(diesel::RunQueryDsl::execute(diesel::sql_query(kill), c)?)).await;
+    assert_eq!(killed.unwrap(), 2, "the listeners of A and B, one row each");
+    // Noticed at the next poll (or keepalive), then a new connection.
+    let again = || async { b.state.db.listener_connects() > connects && b.state.db.listening() };
+    assert!(within(std::time::Duration::from_secs(15), again).await, "B reconnected");
+    let at = access_token(&a).await;
+    assert!(introspect_active(&b, &at).await);
+    revoke(&a, &at).await;
+    assert!(within(AT_ONCE, || introspect_active(&b, &at).map(|v| !v)).await, "B refuses at once again");
 }

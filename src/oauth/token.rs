@@ -56,6 +56,6 @@ async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -
     }
     let request = TokenRequest::parse(grant_type, &params)?;
     let resp = grants::exchange(&state, &client, &request).await?;
-    state.metrics.tokens_issued.with_label_values(&[grant_type.as_str(), &client.client_id]).inc();
+    state.metrics.token_issued(grant_type.as_str(), &client.client_id, &client.source);
     Ok(no_store_json(&resp))
 }

@@ -10,6 +10,7 @@ pub mod gc;
 pub mod grants;
 pub mod identities;
 pub mod keys;
+pub mod listen;
 pub mod logout_jtis;
 pub mod outbox;
 pub mod pending_links;
@@ -148,6 +149,8 @@ pub struct Db {
     epoch: Epoch,
     /// Time spent waiting for a pooled connection, when observed (metrics).
     wait: Option<prometheus::Histogram>,
+    /// The invalidation listener's state, once started (PostgreSQL).
+    listener: Option<listen::ListenerState>,
 }
 
 impl std::fmt::Debug for Db {
@@ -178,7 +181,25 @@ impl Db {
             .test_on_check_out(matches!(kind, DbKind::Postgres(_)))
             .error_handler(Box::new(LogErrors))
             .build_unchecked(Manager { kind: kind.clone() });
-        Ok(Db { pool, kind, epoch: Epoch::default(), wait: None })
+        Ok(Db { pool, kind, epoch: Epoch::default(), wait: None, listener: None })
+    }
+
+    /// [CI-1] On PostgreSQL, starts listening for the other instances' invalidations (once; set before the handle
+    /// is shared). Nothing on SQLite, whose one node already sees its own writes.
+    pub fn listen_for_invalidations(&mut self) {
+        if let (DbKind::Postgres(url), None) = (&self.kind, &self.listener) {
+            self.listener = Some(listen::spawn(url.clone(), &self.epoch));
+        }
+    }
+
+    /// Whether the invalidation listener is connected (always false on SQLite, which needs none).
+    pub fn listening(&self) -> bool {
+        self.listener.as_ref().is_some_and(|l| l.is_up())
+    }
+
+    /// How many times the invalidation listener has connected (a reconnect moves it).
+    pub fn listener_connects(&self) -> u64 {
+        self.listener.as_ref().map_or(0, |l| l.connects())
     }
 
     /// Records every wait for a connection from now on (set before the handle is shared).
@@ -239,9 +260,11 @@ impl Db {
         let mut conn = self.conn()?;
         let mut w = Write::new(&mut conn);
         let out = f(&mut w);
-        // Bumped even when `f` failed part-way: an extra miss is harmless, a stale hit is not.
+        // Bumped even when `f` failed part-way: an extra miss is harmless, a stale hit is not. The other
+        // instances hear of it after the work is committed ([CI-1]).
         if w.invalidates() {
             self.epoch.bump();
+            listen::notify(&mut conn);
         }
         out
     }

@@ -4,7 +4,9 @@
 //! an older epoch as a miss. The repository functions that revoke, disable or change what a cache may hold take a
 //! [`Write`], which only [`Db::write`](super::Db::write) hands out; it bumps this database's epoch after the work
 //! (and its transaction) is done, so a change made by this process is seen at once (other instances see it when
-//! their entries expire: the documented staleness bound). Nothing global: each `Db` has its own epoch.
+//! their entries expire: the documented staleness bound — or at once on PostgreSQL, where the write also sends a
+//! notification that every instance's listener turns into a bump of its own epoch, `store::listen`). Nothing
+//! global: each `Db` has its own epoch.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
@@ -25,6 +27,15 @@ impl Epoch {
 
     pub(super) fn bump(&self) {
         self.0.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A handle that does not keep the epoch (and so the invalidation listener) alive.
+    pub(super) fn downgrade(&self) -> std::sync::Weak<AtomicU64> {
+        Arc::downgrade(&self.0)
+    }
+
+    pub(super) fn upgrade(weak: &std::sync::Weak<AtomicU64>) -> Option<Epoch> {
+        weak.upgrade().map(Epoch)
     }
 }
 
