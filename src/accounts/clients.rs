@@ -325,18 +325,18 @@ pub async fn audit_action(db: &Db, now: i64, event: AuditKind, client_id: &str, 
 pub async fn sync_static(db: &Db, settings: &Settings, now: i64) -> StoreResult<()> {
     let clients: Vec<Client> = settings.clients.iter().map(|c| from_config(c, now)).collect();
     let keep: Vec<String> = clients.iter().map(|c| c.client_id.clone()).collect();
+    // One short transaction per client (as before): instances starting side by side on SQLite contend for its one
+    // write lock. A crash part-way leaves a removed client enabled until the next start or reload.
     db.write(move |conn| {
-        conn.transaction(|conn| {
-            for c in &clients {
-                repo::upsert(conn, c)?;
-            }
-            // [HR-2] One taken out of the file stops working (at start-up and at reload alike).
-            let removed = repo::disable_removed_config(conn, &keep, now)?;
-            if removed > 0 {
-                tracing::warn!(target: "reload", removed, "clients no longer in [[clients]] are disabled");
-            }
-            Ok(())
-        })
+        for c in &clients {
+            repo::upsert(conn, c)?;
+        }
+        // [HR-2] One taken out of the file stops working (at start-up and at reload alike).
+        let removed = repo::disable_removed_config(conn, &keep, now)?;
+        if removed > 0 {
+            tracing::warn!(target: "reload", removed, "clients no longer in [[clients]] are disabled");
+        }
+        Ok(())
     })
     .await
 }
