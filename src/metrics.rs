@@ -187,7 +187,7 @@ impl Metrics {
 /// The `client` label of a client: its id when an admin registered it, else `self-registered`.
 fn client_label<'a>(client_id: &'a str, source: &str) -> &'a str {
     match source {
-        "config" | "config-removed" | "cli" | "api" => client_id,
+        "config" | "cli" | "api" => client_id,
         _ => "self-registered",
     }
 }

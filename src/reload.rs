@@ -22,7 +22,7 @@ pub struct Report {
 
 /// Reads, validates and (when valid) applies the configuration; never leaves a half-applied state.
 pub async fn reload(state: &AppState) -> Report {
-    let _one_at_a_time = state.reload_lock.lock().await;
+    let mut in_force = state.static_clients.lock().await;
     let mut report = Report::default();
     let (new, templates) = match validate(state.settings.source.as_deref()) {
         Ok(v) => v,
@@ -33,10 +33,14 @@ pub async fn reload(state: &AppState) -> Report {
     };
     report.needs_restart = needs_restart(state, &new);
     // The clients first: when their write fails, nothing of the new set is in force (templates included).
-    if let Err(e) = crate::accounts::clients::sync_static(&state.db, &new, state.clock.now()).await {
+    // [HR-2] What this instance had in force and the new file no longer has is disabled.
+    let removed: Vec<String> =
+        in_force.iter().filter(|id| !new.clients.iter().any(|c| &c.client_id == *id)).cloned().collect();
+    if let Err(e) = crate::accounts::clients::sync_static(&state.db, &new, &removed, state.clock.now()).await {
         report.problems.push(format!("[[clients]]: not saved ({e}); nothing of the new set is in force"));
         return finish(state, report);
     }
+    *in_force = new.clients.iter().map(|c| c.client_id.clone()).collect();
     state.templates.replace(templates);
     report.applied.extend(["templates", "clients"]);
     if let Err(e) = state.reload_keys().await {

@@ -59,7 +59,7 @@ impl AppState {
             tracing::warn!("encryption_keys is empty: signing keys and upstream refresh tokens are stored unencrypted");
         }
         let (ring, csrf_secret) = load_keys(&db, algs, now, sealer.clone()).await?;
-        crate::accounts::clients::sync_static(&db, &settings, now).await?;
+        crate::accounts::clients::sync_static(&db, &settings, &[], now).await?;
         let templates = Templates::load(settings.templates_override()).map_err(StartError::Templates)?;
         let env: Vec<(String, String)> = std::env::vars().collect();
         let mut upstreams = crate::upstream::Registry::load(
@@ -121,7 +121,7 @@ impl AppState {
             limits,
             caches: Caches::default(),
             logout_wake: Default::default(),
-            reload_lock: Default::default(),
+            static_clients: tokio::sync::Mutex::new(settings.clients.iter().map(|c| c.client_id.clone()).collect()),
             metrics,
             csrf_key: crate::accounts::session::csrf_key(&csrf_secret),
             proxies: crate::client_addr::parse_proxies(&settings.trusted_proxies).map_err(StartError::Templates)?,

@@ -29,8 +29,9 @@ pub struct AppState {
     pub proxies: Vec<ipnet::IpNet>,
     /// Wakes this instance's back-channel logout worker when a session ended here ([BL-5]).
     pub logout_wake: Arc<tokio::sync::Notify>,
-    /// One reload at a time ([HR-1]): two that overlap could otherwise put the older file set in force last.
-    pub(crate) reload_lock: tokio::sync::Mutex<()>,
+    /// The ids of the `[[clients]]` in force. Held for the whole of a reload, so reloads run one at a time ([HR-1]:
+    /// two that overlap could otherwise put the older file set in force last).
+    pub(crate) static_clients: tokio::sync::Mutex<Vec<String>>,
     pub(crate) keys: RwLock<Arc<KeyRing>>,
     pub(crate) discovery: RwLock<Arc<[u8]>>,
 }

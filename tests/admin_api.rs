@@ -24,9 +24,8 @@ async fn spawn_admin() -> TestApp {
     let app = spawn().await;
     let state = app.state.clone();
     let mut settings = (*state.settings).clone();
-    // Added to the configured clients: `sync_static` disables a configured client the list no longer has.
     settings.clients.push(admin_client());
-    bridgekeeper::accounts::clients::sync_static(&state.db, &settings, 0).await.unwrap();
+    bridgekeeper::accounts::clients::sync_static(&state.db, &settings, &[], 0).await.unwrap();
     app
 }
 

@@ -74,7 +74,7 @@ async fn hr_1_admin_reload_refuses_a_broken_set_and_applies_a_valid_one() {
 }
 
 /// [HR-2] A client taken out of `[[clients]]` stops working at the reload (disabled: its tokens die with it, as
-/// for a client an admin disables), and comes back when it is put back in.
+/// for a client an admin disables), and stays disabled when it is put back in until an admin enables it.
 #[actix_web::test]
 async fn hr_2_a_client_removed_from_the_config_is_disabled_at_reload() {
     let dir = tempfile::tempdir().unwrap();
@@ -115,7 +115,50 @@ async fn hr_2_a_client_removed_from_the_config_is_disabled_at_reload() {
 
     std::fs::write(&cfg, config(&app.db.url, true)).unwrap();
     assert_eq!(reload().await.status(), 200);
-    assert_eq!(late().await.status(), 200, "put back, it works again");
+    assert_eq!(late().await.status(), 401, "put back, it stays disabled: an admin enables it");
+    let r = app
+        .http
+        .patch(app.url("/admin/api/clients/late"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"disabled": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(late().await.status(), 200, "enabled by the admin");
+    // Taken out again at a later reload (it was put in by a reload, not at start): disabled again.
+    std::fs::write(&cfg, config(&app.db.url, false)).unwrap();
+    assert_eq!(reload().await.status(), 200);
+    assert_eq!(late().await.status(), 401);
+}
+
+/// [HR-2] An instance that starts with an older file (a rolling deploy) disables nothing another instance's newer
+/// file added: only a reload disables, and only what that instance itself had in force.
+#[actix_web::test]
+async fn hr_2_an_instance_starting_with_an_older_config_disables_nothing() {
+    let db = common::test_db();
+    let with_late = |late: bool| {
+        move |s: &mut bridgekeeper::settings::Settings| {
+            s.clients = vec![
+                common::clients::ClientBuilder::confidential("ops", ADMIN_SECRET)
+                    .scopes(&["admin"])
+                    .grants(&["client_credentials"])
+                    .build(),
+            ];
+            if late {
+                s.clients.push(
+                    common::clients::ClientBuilder::confidential("late", "late-secret-1234")
+                        .scopes(&["openid"])
+                        .grants(&["client_credentials"])
+                        .build(),
+                );
+            }
+        }
+    };
+    let newer = TestApp::spawn_on(db.share(), with_late(true)).await;
+    let _older = TestApp::spawn_on(db, with_late(false)).await;
+    let r = token(&newer, ("late", "late-secret-1234"), &[("grant_type", "client_credentials")]).await;
+    assert_eq!(r.status(), 200, "the older instance's start did not disable the newer file's client");
 }
 
 /// [HR-1] Secrets print as `[redacted]`: a rotated one must still be seen as a change that needs a restart,

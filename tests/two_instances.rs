@@ -210,3 +210,17 @@ async fn ci_1_a_killed_listener_reconnects_and_invalidations_flow_again() {
     revoke(&a, &at).await;
     assert!(within(AT_ONCE, || introspect_active(&b, &at).map(|v| !v)).await, "B refuses at once again");
 }
+
+/// [CI-1] Revoking a token again ends nothing new: it moves no epoch here and sends no invalidation to the others
+/// (a client looping `/revoke` on its own token cannot keep every instance's caches empty).
+#[actix_web::test]
+async fn ci_1_revoking_an_already_revoked_token_moves_no_epoch() {
+    let (a, _b) = pair().await;
+    let at = access_token(&a).await;
+    revoke(&a, &at).await;
+    let after_first = a.state.db.epoch();
+    for _ in 0..3 {
+        revoke(&a, &at).await;
+    }
+    assert_eq!(a.state.db.epoch(), after_first);
+}

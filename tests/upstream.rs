@@ -624,11 +624,10 @@ async fn tb_5_a_fresh_login_an_upstream_cannot_confirm_is_login_required() {
 async fn tb_1e_an_admin_unlink_ends_the_sessions_and_grants_that_came_through_that_identity() {
     let w = world("", "").await;
     let mut settings = (*w.app.state.settings).clone();
-    // Added to the configured clients: `sync_static` disables a configured client the list no longer has.
     settings.clients.push(
         ClientBuilder::confidential("ops", "ops-secret").scopes(&["admin"]).grants(&["client_credentials"]).build(),
     );
-    bridgekeeper::accounts::clients::sync_static(&w.app.state.db, &settings, 0).await.unwrap();
+    bridgekeeper::accounts::clients::sync_static(&w.app.state.db, &settings, &[], 0).await.unwrap();
     let user = id_claims(&w, sign_in(&w, "dev", "openid").await).await;
     w.idp.set_user(User::new("up-11", "linked@upstream.test"));
     drive(&w.app, start_link(&w, "acme").await, "acme", "").await;

@@ -321,20 +321,20 @@ pub async fn audit_action(db: &Db, now: i64, event: AuditKind, client_id: &str, 
     db.run(move |c| audit::record(c, &e)).await
 }
 
-/// Upserts the `[[clients]]` of the configuration (their secrets are stored hashed).
-pub async fn sync_static(db: &Db, settings: &Settings, now: i64) -> StoreResult<()> {
+/// Upserts the `[[clients]]` of the configuration (their secrets are stored hashed) and disables the ones in
+/// `removed` ([HR-2]: what a reload took out of the file; nothing at start-up, where an instance cannot tell a
+/// client taken out of its file from one another instance's newer file added).
+pub async fn sync_static(db: &Db, settings: &Settings, removed: &[String], now: i64) -> StoreResult<()> {
     let clients: Vec<Client> = settings.clients.iter().map(|c| from_config(c, now)).collect();
-    let keep: Vec<String> = clients.iter().map(|c| c.client_id.clone()).collect();
-    // One short transaction per client (as before): instances starting side by side on SQLite contend for its one
-    // write lock. A crash part-way leaves a removed client enabled until the next start or reload.
+    let removed = removed.to_vec();
+    // One short transaction per client: instances starting side by side on SQLite contend for its write lock.
     db.write(move |conn| {
         for c in &clients {
             repo::upsert(conn, c)?;
         }
-        // [HR-2] One taken out of the file stops working (at start-up and at reload alike).
-        let removed = repo::disable_removed_config(conn, &keep, now)?;
-        if removed > 0 {
-            tracing::warn!(target: "reload", removed, "clients no longer in [[clients]] are disabled");
+        let n = repo::disable_removed_config(conn, &removed, now)?;
+        if n > 0 {
+            tracing::warn!(target: "reload", disabled = n, "clients taken out of [[clients]] are disabled");
         }
         Ok(())
     })

@@ -67,8 +67,7 @@ pub struct Client {
     pub grant_types: Vec<String>,
     pub skip_consent: bool,
     pub require_pkce: bool,
-    /// "config" (upserted from the config file), "config-removed" (taken out of it since: disabled), "cli", "api"
-    /// (admin API), "portal" or "dynamic" (RFC 7591).
+    /// "config" (upserted from the config file), "cli", "api" (admin API), "portal" or "dynamic" (RFC 7591).
     pub source: String,
     pub disabled: bool,
     pub created_at: i64,
@@ -368,27 +367,26 @@ pub fn sign_ins_since(conn: &mut DbConn, client_id: &str, since: i64) -> StoreRe
         .get_result(conn)?)
 }
 
-/// The `source` of a client that was declared in configuration and has been taken out of it: disabled (its
-/// tokens die with it), kept for the audit trail and the grants it has, enabled again when it is put back.
-pub const REMOVED_FROM_CONFIG: &str = "config-removed";
-
-/// [HR-2] Disables every configuration client whose id is not in `keep`; returns how many.
-pub fn disable_removed_config(w: &mut Write<'_>, keep: &[String], now: i64) -> StoreResult<usize> {
+/// [HR-2] Disables the configuration clients `removed` names (taken out of `[[clients]]` at a reload) that are
+/// enabled; returns how many. They stay disabled when put back (an admin enables them), so that an instance still
+/// running an older file cannot revive a client that was taken out.
+pub fn disable_removed_config(w: &mut Write<'_>, removed: &[String], now: i64) -> StoreResult<usize> {
+    if removed.is_empty() {
+        return Ok(0);
+    }
     let conn = w.invalidating();
-    Ok(diesel::update(clients::table.filter(clients::source.eq("config")).filter(clients::client_id.ne_all(keep)))
-        .set((clients::disabled.eq(true), clients::source.eq(REMOVED_FROM_CONFIG), clients::updated_at.eq(now)))
-        .execute(conn)?)
+    let q = clients::table
+        .filter(clients::source.eq("config"))
+        .filter(clients::disabled.eq(false))
+        .filter(clients::client_id.eq_any(removed));
+    Ok(diesel::update(q).set((clients::disabled.eq(true), clients::updated_at.eq(now))).execute(conn)?)
 }
 
-/// Inserts or replaces a client declared in configuration (keeps `created_at`). A client put back into the file
-/// after it was taken out is enabled again; one an admin disabled stays disabled.
+/// Inserts or replaces a client declared in configuration (keeps `created_at` and `disabled`).
 pub fn upsert(w: &mut Write<'_>, client: &Client) -> StoreResult<()> {
     let conn = w.invalidating();
     conn.transaction(|conn| {
         let row = client.to_row();
-        diesel::update(clients::table.find(&client.client_id).filter(clients::source.eq(REMOVED_FROM_CONFIG)))
-            .set(clients::disabled.eq(false))
-            .execute(conn)?;
         let n = diesel::update(clients::table.find(&client.client_id))
             .set((
                 clients::secret_hash.eq(&row.secret_hash),

@@ -5,13 +5,17 @@ use diesel::prelude::*;
 use super::schema::revoked_jtis;
 use super::{DbConn, StoreError, StoreResult, Write};
 
+/// Denies `jti`. Only a first revocation ends a cached validity: revoking a token again moves no epoch and
+/// sends no invalidation to the other instances ([CI-1]: a client looping `/revoke` cannot flush every cache).
 pub fn insert(w: &mut Write<'_>, jti: &str, expires_at: i64) -> StoreResult<()> {
-    let conn = w.invalidating();
     match diesel::insert_into(revoked_jtis::table)
         .values((revoked_jtis::jti.eq(jti), revoked_jtis::expires_at.eq(expires_at)))
-        .execute(conn)
+        .execute(&mut **w)
     {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            w.invalidating();
+            Ok(())
+        }
         Err(e) => match StoreError::from(e) {
             StoreError::Conflict => Ok(()),
             other => Err(other),
