@@ -415,6 +415,7 @@ async fn complete(
         id_token: fed.upstream_id_token.clone().filter(|_| keep_id_token),
     };
     let upstream_token = fed.upstream_refresh_token.clone();
+    let vault_tokens = fed.upstream_tokens.clone().filter(|_| p.cfg.store_tokens);
     let (link_owned, offered) = (link_to.map(String::from), fed.clone());
     let outcome = state.db.run(move |c| linking::link(c, &fed, policy, link_owned.as_deref(), now)).await?;
     count_login(
@@ -442,6 +443,16 @@ async fn complete(
             .db
             .run(move |c| match crate::store::identities::find_for_user(c, &uid, &pid)? {
                 Some(ident) => crate::accounts::upstream_tokens::store(c, &sealer, &ident.id, token.expose()),
+                None => Ok(()),
+            })
+            .await?;
+    }
+    if let Some(t) = vault_tokens {
+        let (sealer, cfg, uid) = (state.sealer.clone(), p.cfg.clone(), user.id.clone());
+        state
+            .db
+            .run(move |c| match crate::store::identities::find_for_user(c, &uid, &cfg.id)? {
+                Some(ident) => crate::accounts::vault::keep(c, &sealer, (&ident.id, &uid), &cfg, &t, now),
                 None => Ok(()),
             })
             .await?;
