@@ -436,6 +436,7 @@ async fn complete(
         other => user_or_page(other)?,
     };
     if p.cfg.refresh_upstream
+        && !p.cfg.store_tokens
         && let Some(token) = upstream_token
     {
         let (sealer, pid, uid) = (state.sealer.clone(), p.cfg.id.clone(), user.id.clone());
