@@ -87,6 +87,14 @@ pub struct State {
     /// Every ID token issued, and the query strings of end-session requests seen.
     pub id_tokens: Vec<String>,
     pub end_session_requests: Vec<HashMap<String, String>>,
+    /// `expires_in` of the access tokens issued (seconds).
+    pub access_ttl: i64,
+    /// Refresh requests wait this long before they are answered (so that concurrent callers pile up).
+    pub refresh_delay_ms: u64,
+    /// Refresh requests answer 503 with an HTML page (the upstream is down).
+    pub refresh_down: bool,
+    /// How many refresh requests were answered with new tokens.
+    pub refreshes: usize,
 }
 
 #[derive(Clone)]
@@ -125,6 +133,10 @@ impl FakeIdp {
             sid: None,
             id_tokens: vec![],
             end_session_requests: vec![],
+            access_ttl: 300,
+            refresh_delay_ms: 0,
+            refresh_down: false,
+            refreshes: 0,
         }));
         let data = web::Data::from(state.clone());
         let server = actix_web::HttpServer::new(move || {
@@ -191,6 +203,31 @@ impl FakeIdp {
 
     pub fn last_authorize(&self) -> HashMap<String, String> {
         self.state.lock().unwrap().authorize_requests.last().cloned().unwrap_or_default()
+    }
+
+    /// Access tokens from now on expire after `secs`.
+    pub fn set_access_ttl(&self, secs: i64) {
+        self.state.lock().unwrap().access_ttl = secs;
+    }
+
+    /// Refreshes are answered after `ms` milliseconds.
+    pub fn set_refresh_delay_ms(&self, ms: u64) {
+        self.state.lock().unwrap().refresh_delay_ms = ms;
+    }
+
+    /// The token endpoint refuses refreshes with a 503 page while `down`.
+    pub fn set_refresh_down(&self, down: bool) {
+        self.state.lock().unwrap().refresh_down = down;
+    }
+
+    /// Refresh requests answered with new tokens so far.
+    pub fn refreshes(&self) -> usize {
+        self.state.lock().unwrap().refreshes
+    }
+
+    /// Does this access token of ours (the upstream's) still work, and for whom?
+    pub fn token_user(&self, at: &str) -> Option<String> {
+        self.state.lock().unwrap().tokens.get(at).map(|u| u.sub.clone())
     }
 
     pub fn last_token_request(&self) -> HashMap<String, String> {
@@ -329,16 +366,30 @@ async fn token(st: web::Data<Mutex<State>>, req: HttpRequest, body: web::Bytes) 
         _ => {}
     }
     let form = query(std::str::from_utf8(&body).unwrap_or(""));
+    let refresh = form.get("grant_type").map(String::as_str) == Some("refresh_token");
+    let (delay, down) = {
+        let s = st.lock().unwrap();
+        (s.refresh_delay_ms, s.refresh_down)
+    };
+    if refresh && delay > 0 {
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
     let mut s = st.lock().unwrap();
     s.token_requests.push(form.clone());
-    if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
+    if refresh {
+        if down {
+            return HttpResponse::ServiceUnavailable().content_type("text/html").body("<html>down</html>");
+        }
+        // Rotating refresh tokens: a refresh token works once.
         let user = form.get("refresh_token").and_then(|t| s.refresh_tokens.remove(t));
         return match user.filter(|u| !s.disabled.contains(&u.sub)) {
             Some(u) => {
                 let (at, rt) = (bridgekeeper::secret::random_token(), bridgekeeper::secret::random_token());
                 s.tokens.insert(at.clone(), u.clone());
                 s.refresh_tokens.insert(rt.clone(), u);
-                HttpResponse::Ok().json(serde_json::json!({"access_token": at, "token_type": "Bearer", "expires_in": 300, "refresh_token": rt}))
+                s.refreshes += 1;
+                let ttl = s.access_ttl;
+                HttpResponse::Ok().json(serde_json::json!({"access_token": at, "token_type": "Bearer", "expires_in": ttl, "refresh_token": rt}))
             }
             None => HttpResponse::BadRequest().json(serde_json::json!({"error": "invalid_grant"})),
         };
@@ -391,7 +442,7 @@ async fn token(st: web::Data<Mutex<State>>, req: HttpRequest, body: web::Bytes) 
         let payload = id_token.split('.').nth(1).unwrap().to_string();
         id_token = format!("{header}.{payload}.");
     }
-    let mut resp = serde_json::json!({"access_token": at, "token_type": "Bearer", "expires_in": 300, "refresh_token": upstream_rt});
+    let mut resp = serde_json::json!({"access_token": at, "token_type": "Bearer", "expires_in": s.access_ttl, "refresh_token": upstream_rt});
     if t != Tamper::NoIdToken {
         s.id_tokens.push(id_token.clone());
         resp["id_token"] = id_token.into();
