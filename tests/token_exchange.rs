@@ -406,3 +406,27 @@ async fn tx_4_discovery_advertises_token_exchange_and_public_clients_cannot_use_
     let r = w.app.http.post(w.app.url("/token")).form(&[("grant_type", GRANT), ("client_id", "app"), ("subject_token", "x"), ("subject_token_type", AT_TYPE)]).send().await.unwrap();
     assert_eq!(json_error(r).await.1, "invalid_client", "a secret is required");
 }
+
+#[actix_web::test]
+async fn tx_1_vault_tokens_are_resealed_with_a_new_key_and_bound_to_their_row_and_field() {
+    use bridgekeeper::crypto::Sealer;
+    let w = world().await;
+    let at = sign_in(&w).await;
+    let new_key = "k2:AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+    let both = Sealer::from_spec(&format!("{new_key},{}", common::TEST_ENCRYPTION_KEYS)).unwrap();
+    let n = w.app.state.db.run(move |c| bridgekeeper::accounts::vault::reseal(c, &both)).await.unwrap();
+    assert_eq!(n, 1);
+    let row = vault_rows(&w.app).await.remove(0);
+    let only_new = Sealer::from_spec(new_key).unwrap();
+    let (access, refresh) = (row.access_token.unwrap(), row.refresh_token.unwrap());
+    assert!(access.starts_with("enc1:k2:") && refresh.starts_with("enc1:k2:"));
+    let ctx = |f: &str| format!("upstream_vault:{}:{f}", row.identity_id);
+    let plain = String::from_utf8(only_new.open(&access, &ctx("access")).unwrap()).unwrap();
+    assert_eq!(w.idp.token_user(&plain).as_deref(), Some("upstream-sub-1"), "the same upstream token");
+    assert!(only_new.open(&access, &ctx("refresh")).is_err(), "bound to its field");
+    assert!(only_new.open(&access, "upstream_vault:other:access").is_err(), "bound to its row");
+    assert!(only_new.open(&refresh, &ctx("refresh")).is_ok());
+    // The app (which still has the old key only) cannot open them now: the exchange fails closed, not open.
+    let r = upstream_exchange(&w.app, ("app", SECRET), &at).await;
+    assert!(r.status().is_server_error() || r.status() == 400, "{}", r.status());
+}

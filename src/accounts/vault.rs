@@ -288,7 +288,7 @@ async fn commit(
 /// Re-encrypts vault tokens not sealed with the current key; returns how many rows.
 pub fn reseal(conn: &mut DbConn, sealer: &Sealer) -> StoreResult<usize> {
     let mut n = 0;
-    for (iid, access, refresh) in vault::sealed(conn)? {
+    for (iid, generation, access, refresh) in vault::sealed(conn)? {
         let stale = |v: &Option<String>| v.as_deref().is_some_and(|v| sealer.is_stale(v));
         if !stale(&access) && !stale(&refresh) {
             continue;
@@ -303,7 +303,7 @@ pub fn reseal(conn: &mut DbConn, sealer: &Sealer) -> StoreResult<usize> {
             }
         };
         let (a, r) = (again("access", access)?, again("refresh", refresh)?);
-        vault::set_sealed(conn, &iid, a.as_deref(), r.as_deref())?;
+        vault::set_sealed(conn, (&iid, generation), a.as_deref(), r.as_deref())?;
         n += 1;
     }
     Ok(n)

@@ -44,8 +44,11 @@ pub struct Tokens<'a> {
 /// nothing (the tokens of this sign-in are newer).
 pub fn replace(conn: &mut DbConn, row: &VaultRow) -> StoreResult<()> {
     conn.transaction(|conn| {
+        // The generation keeps moving, so that a `keys reseal` that read the old row writes nothing.
+        let before = find(conn, &row.identity_id)?.map_or(0, |r| r.generation + 1);
         diesel::delete(upstream_tokens::table.find(&row.identity_id)).execute(conn)?;
-        diesel::insert_into(upstream_tokens::table).values(row).execute(conn)?;
+        let row = VaultRow { generation: before.max(row.generation), ..row.clone() };
+        diesel::insert_into(upstream_tokens::table).values(&row).execute(conn)?;
         Ok(())
     })
 }
@@ -135,18 +138,34 @@ pub fn delete_for_user(conn: &mut DbConn, user_id: &str) -> StoreResult<usize> {
     Ok(diesel::delete(upstream_tokens::table.filter(upstream_tokens::user_id.eq(user_id))).execute(conn)?)
 }
 
-/// Every (identity id, sealed access token, sealed refresh token), for `keys reseal`.
-pub fn sealed(conn: &mut DbConn) -> StoreResult<Vec<(String, Option<String>, Option<String>)>> {
+/// A row's sealed values as `keys reseal` reads them.
+pub type Sealed = (String, i64, Option<String>, Option<String>);
+
+/// Every (identity id, generation, sealed access token, sealed refresh token), for `keys reseal`.
+pub fn sealed(conn: &mut DbConn) -> StoreResult<Vec<Sealed>> {
     Ok(upstream_tokens::table
-        .select((upstream_tokens::identity_id, upstream_tokens::access_token, upstream_tokens::refresh_token))
+        .select((
+            upstream_tokens::identity_id,
+            upstream_tokens::generation,
+            upstream_tokens::access_token,
+            upstream_tokens::refresh_token,
+        ))
         .load(conn)?)
 }
 
-/// Writes resealed values (same plaintext, the current key).
-pub fn set_sealed(conn: &mut DbConn, identity_id: &str, access: Option<&str>, refresh: Option<&str>) -> StoreResult<()> {
-    diesel::update(upstream_tokens::table.find(identity_id))
-        .set((upstream_tokens::access_token.eq(access), upstream_tokens::refresh_token.eq(refresh)))
-        .execute(conn)?;
+/// Writes resealed values (same plaintext, the current key), unless a refresh or sign-in stored a newer set
+/// since they were read (`generation` moved, or the row was replaced).
+pub fn set_sealed(
+    conn: &mut DbConn,
+    (identity_id, generation): (&str, i64),
+    access: Option<&str>,
+    refresh: Option<&str>,
+) -> StoreResult<()> {
+    diesel::update(
+        upstream_tokens::table.find(identity_id).filter(upstream_tokens::generation.eq(generation)),
+    )
+    .set((upstream_tokens::access_token.eq(access), upstream_tokens::refresh_token.eq(refresh)))
+    .execute(conn)?;
     Ok(())
 }
 
