@@ -36,13 +36,17 @@ fn clients() -> Vec<bridgekeeper::settings::StaticClient> {
 /// The broker with the fake as `acme` (oidc, `store_tokens`, `app` may exchange) and a delegation rule for
 /// `api-a` to `https://api-b` with `read`.
 async fn world_on(db: common::TestDb, idp: Option<FakeIdp>, issuer: Option<String>) -> World {
+    world_with(db, idp, issuer, "").await
+}
+
+async fn world_with(db: common::TestDb, idp: Option<FakeIdp>, issuer: Option<String>, more: &str) -> World {
     let idp = match idp {
         Some(i) => i,
         None => FakeIdp::start().await,
     };
     let dir = tempfile::tempdir().unwrap();
-    let extra = "store_tokens = true\ntoken_exchange_clients = [\"app\"]\nrefresh_skew_secs = 30\n";
-    std::fs::write(dir.path().join("acme.toml"), idp.oidc_toml("acme", extra)).unwrap();
+    let extra = format!("store_tokens = true\ntoken_exchange_clients = [\"app\"]\nrefresh_skew_secs = 30\n{more}");
+    std::fs::write(dir.path().join("acme.toml"), idp.oidc_toml("acme", &extra)).unwrap();
     let p = dir.path().to_path_buf();
     let app = TestApp::spawn_on(db, move |s| {
         s.providers_dir = p;
@@ -429,4 +433,34 @@ async fn tx_1_vault_tokens_are_resealed_with_a_new_key_and_bound_to_their_row_an
     // The app (which still has the old key only) cannot open them now: the exchange fails closed, not open.
     let r = upstream_exchange(&w.app, ("app", SECRET), &at).await;
     assert!(r.status().is_server_error() || r.status() == 400, "{}", r.status());
+}
+
+#[actix_web::test]
+async fn tx_2_refresh_upstream_with_store_tokens_rechecks_through_the_vault_with_one_rotating_token() {
+    let w = world_with(common::test_db(), None, None, "refresh_upstream = true\n").await;
+    let t = sign_in_as(&w, ("app", SECRET, RP)).await;
+    let mut rt = t["refresh_token"].as_str().unwrap().to_string();
+    for round in 1..=2 {
+        let r = token(&w.app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", &rt)]).await;
+        let body = ok_json(r).await;
+        rt = body["refresh_token"].as_str().unwrap().to_string();
+        assert_eq!(w.idp.refreshes(), round, "each downstream refresh re-checks upstream once");
+        // The exchange hands the token that re-check stored: no second upstream refresh.
+        let x = ok_json(upstream_exchange(&w.app, ("app", SECRET), body["access_token"].as_str().unwrap()).await).await;
+        assert_eq!(w.idp.token_user(x["access_token"].as_str().unwrap()).as_deref(), Some("upstream-sub-1"));
+        assert_eq!(w.idp.refreshes(), round);
+    }
+    // The exchange's own refresh uses the same (latest) upstream refresh token: it was not spent twice.
+    w.app.clock.advance(280);
+    let r = token(&w.app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", &rt)]).await;
+    let body = ok_json(r).await;
+    rt = body["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(w.idp.refreshes(), 3);
+    w.app.clock.advance(280);
+    ok_json(upstream_exchange(&w.app, ("app", SECRET), body["access_token"].as_str().unwrap()).await).await;
+    assert_eq!(w.idp.refreshes(), 4, "the vault refreshed with the token the re-check stored");
+    w.idp.disable("upstream-sub-1");
+    let r = token(&w.app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", &rt)]).await;
+    assert_eq!(json_error(r).await.1, "invalid_grant", "the upstream refused: the downstream grant ends");
+    assert!(vault_rows(&w.app).await[0].needs_sign_in);
 }
