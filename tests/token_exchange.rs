@@ -20,7 +20,7 @@ struct World {
 
 fn clients() -> Vec<bridgekeeper::settings::StaticClient> {
     let grants = ["authorization_code", "refresh_token", GRANT];
-    let scopes = ["openid", "profile", "email", "offline_access", "read", "write"];
+    let scopes = ["openid", "profile", "email", "offline_access", "read", "write", "code"];
     vec![
         ClientBuilder::confidential("app", SECRET).name("Mail App").redirect(RP).scopes(&scopes).grants(&grants).build(),
         ClientBuilder::confidential("other", "other-secret")
@@ -56,6 +56,7 @@ async fn world_with(db: common::TestDb, idp: Option<FakeIdp>, issuer: Option<Str
         s.clients = clients();
         s.scopes.insert("read".into(), "Read your things".into());
         s.scopes.insert("write".into(), "Change your things".into());
+        s.scopes.insert("code".into(), "Your code at Acme".into());
         s.token_exchange.delegation = vec![bridgekeeper_core::token::token_exchange::DelegationRule {
             client: "api-a".into(),
             audiences: vec!["https://api-b".into()],
@@ -463,4 +464,32 @@ async fn tx_2_refresh_upstream_with_store_tokens_rechecks_through_the_vault_with
     let r = token(&w.app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", &rt)]).await;
     assert_eq!(json_error(r).await.1, "invalid_grant", "the upstream refused: the downstream grant ends");
     assert!(vault_rows(&w.app).await[0].needs_sign_in);
+}
+
+#[actix_web::test]
+async fn tx_9_a_missing_upstream_scope_is_invalid_scope_naming_the_downstream_scope_and_a_step_up_grants_it() {
+    let w = world_with(common::test_db(), None, None, "[scope_map]\ncode = [\"repo\"]\n").await;
+    let browser = w.app.view();
+    let at = sign_in_with(&browser, ("app", SECRET, RP)).await["access_token"].as_str().unwrap().to_string();
+    let ask = |at: String| {
+        let app = w.app.view();
+        async move {
+            token(&app, ("app", SECRET), &[("grant_type", GRANT), ("subject_token", &at), ("subject_token_type", AT_TYPE), ("resource", ACME), ("scope", "repo")])
+                .await
+        }
+    };
+    let r = ask(at).await;
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_scope");
+    let d = body["error_description"].as_str().unwrap();
+    assert!(d.contains("scope code") && d.contains("prompt=login"), "{d}");
+    // The app follows the advice: the upstream is asked for repo, the vault keeps the new grant.
+    let q = auth_query(&[("scope", "openid email code"), ("prompt", "login")]);
+    let loc = drive(&browser, authorize(&browser, &q).await).await;
+    assert!(w.idp.last_authorize().get("scope").is_some_and(|s| s.split(' ').any(|x| x == "repo")));
+    let t = exchange(&browser, &param(&loc, "code").unwrap()).await;
+    let r = ask(t["access_token"].as_str().unwrap().to_string()).await;
+    let x = ok_json(r).await;
+    assert!(x["scope"].as_str().unwrap().split(' ').any(|s| s == "repo"), "{x}");
 }

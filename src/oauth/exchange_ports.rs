@@ -52,6 +52,10 @@ impl Exchanges for ServerPorts<'_> {
         self.0.upstreams.get(provider).filter(|p| p.cfg.store_tokens).map(|p| p.cfg.token_exchange_clients.as_slice())
     }
 
+    fn scope_map(&self, provider: &str) -> Option<&std::collections::BTreeMap<String, Vec<String>>> {
+        self.0.upstreams.get(provider).map(|p| &p.cfg.scope_map)
+    }
+
     async fn consented(&self, user_id: &str, client_id: &str, provider: &str) -> Result<bool, OAuthError> {
         let (u, c, p) = (user_id.to_string(), client_id.to_string(), provider.to_string());
         Ok(self

@@ -63,6 +63,8 @@ struct Pending {
     nonce: Option<String>,
     challenge: Option<String>,
     user: User,
+    /// The scopes asked for (the token response grants them).
+    scope: String,
 }
 
 pub struct State {
@@ -306,7 +308,12 @@ async fn authorize(st: web::Data<Mutex<State>>, req: HttpRequest) -> HttpRespons
     let user = s.user.clone();
     s.codes.insert(
         code.clone(),
-        Pending { nonce: q.get("nonce").cloned(), challenge: q.get("code_challenge").cloned(), user },
+        Pending {
+            nonce: q.get("nonce").cloned(),
+            challenge: q.get("code_challenge").cloned(),
+            user,
+            scope: q.get("scope").cloned().unwrap_or_default(),
+        },
     );
     let mut params = vec![("code", code.as_str())];
     if let Some(state) = q.get("state") {
@@ -442,7 +449,7 @@ async fn token(st: web::Data<Mutex<State>>, req: HttpRequest, body: web::Bytes) 
         let payload = id_token.split('.').nth(1).unwrap().to_string();
         id_token = format!("{header}.{payload}.");
     }
-    let mut resp = serde_json::json!({"access_token": at, "token_type": "Bearer", "expires_in": s.access_ttl, "refresh_token": upstream_rt});
+    let mut resp = serde_json::json!({"access_token": at, "token_type": "Bearer", "expires_in": s.access_ttl, "refresh_token": upstream_rt, "scope": p.scope});
     if t != Tamper::NoIdToken {
         s.id_tokens.push(id_token.clone());
         resp["id_token"] = id_token.into();

@@ -51,6 +51,7 @@ pub(super) struct Memory {
     pub(super) upstream: Option<super::token_exchange::UpstreamAccess>,
     pub(super) rules: Vec<super::token_exchange::DelegationRule>,
     pub(super) upstream_calls: Cell<u32>,
+    pub(super) scope_map: BTreeMap<String, Vec<String>>,
 }
 
 impl Exchanges for Memory {
@@ -59,6 +60,9 @@ impl Exchanges for Memory {
     }
     fn provider_clients(&self, provider: &str) -> Option<&[String]> {
         (provider == "gh").then_some(self.exchange_clients.as_slice())
+    }
+    fn scope_map(&self, _: &str) -> Option<&BTreeMap<String, Vec<String>>> {
+        Some(&self.scope_map)
     }
     async fn consented(&self, user: &str, client: &str, provider: &str) -> Result<bool, OAuthError> {
         Ok(self.exchange_consents.iter().any(|(u, c, p)| u == user && c == client && p == provider))

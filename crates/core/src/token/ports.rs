@@ -150,6 +150,8 @@ pub trait Exchanges {
     /// [TX-3] The clients a provider lets exchange (`token_exchange_clients`); `None`: no such provider, or it keeps
     /// no tokens.
     fn provider_clients(&self, provider: &str) -> Option<&[String]>;
+    /// [TX-9] The provider's `[scope_map]` (downstream scope -> upstream scopes).
+    fn scope_map(&self, provider: &str) -> Option<&std::collections::BTreeMap<String, Vec<String>>>;
     /// [TX-3] Did the person allow the client to act for them at the provider?
     async fn consented(&self, user_id: &str, client_id: &str, provider: &str) -> Result<bool, OAuthError>;
     /// [TX-1][TX-2] The person's fresh upstream access token at the provider (refreshed upstream if need be).

@@ -127,17 +127,39 @@ pub fn subject_for_upstream<'a>(s: Option<&'a SubjectToken>, client_id: &str) ->
 }
 
 /// [TX-6] Upstream scopes: without `scope`, what the identity granted; with it, a subset of that (the upstream
-/// token is handed as it is: the answer's `scope` is what it carries). More is `invalid_scope`.
-pub fn upstream_scope(asked: Option<&str>, granted: &str) -> Result<String, OAuthError> {
-    if let Some(a) = asked {
-        let asked: Vec<&str> = a.split(' ').filter(|s| !s.is_empty()).collect();
-        if asked.is_empty() || !crate::scopes::is_subset(&asked, granted) {
-            return Err(OAuthError::invalid_scope(
-                "the person has not granted these upstream scopes; send them through /authorize with the scope that maps to them",
-            ));
-        }
+/// token is handed as it is: the answer's `scope` is what it carries). More is `invalid_scope`, whose description
+/// says how to get them ([TX-9]).
+pub fn upstream_scope(
+    asked: Option<&str>,
+    granted: &str,
+    scope_map: &std::collections::BTreeMap<String, Vec<String>>,
+) -> Result<String, OAuthError> {
+    let Some(a) = asked else { return Ok(granted.to_string()) };
+    let asked: Vec<&str> = a.split(' ').filter(|s| !s.is_empty()).collect();
+    if asked.is_empty() {
+        return Err(OAuthError::invalid_scope("scope is empty"));
     }
-    Ok(granted.to_string())
+    let have: Vec<&str> = granted.split(' ').collect();
+    let missing: Vec<&str> = asked.iter().copied().filter(|s| !have.contains(s)).collect();
+    if missing.is_empty() {
+        return Ok(granted.to_string());
+    }
+    let via = step_up_scopes(&missing, scope_map);
+    Err(OAuthError::invalid_scope(if via.is_empty() {
+        format!("the person has not granted {} upstream, and no downstream scope maps to it", missing.join(" "))
+    } else {
+        format!(
+            "the person has not granted {} upstream; send them to /authorize with scope {} and prompt=login",
+            missing.join(" "),
+            via.join(" ")
+        )
+    }))
+}
+
+/// [TX-9] Incremental upstream consent: the downstream scopes whose `[scope_map]` entry asks the upstream for any
+/// of `missing` (sorted, each once).
+pub fn step_up_scopes(missing: &[&str], scope_map: &std::collections::BTreeMap<String, Vec<String>>) -> Vec<String> {
+    scope_map.iter().filter(|(_, up)| up.iter().any(|u| missing.contains(&u.as_str()))).map(|(d, _)| d.clone()).collect()
 }
 
 /// [TX-7] A delegation rule from the configuration: `client` may exchange a person's access token for a token for
@@ -251,7 +273,8 @@ pub(super) async fn run<P: Ports>(
                 ));
             }
             let up = x.upstream_token(&s.sub, &p).await?;
-            let scope = upstream_scope(req.scope.as_deref(), &up.scope)?;
+            let none = std::collections::BTreeMap::new();
+            let scope = upstream_scope(req.scope.as_deref(), &up.scope, x.scope_map(&p).unwrap_or(&none))?;
             Ok(TokenOutcome {
                 access_token: up.access_token,
                 token_type: token_type(&up.token_type).into(),

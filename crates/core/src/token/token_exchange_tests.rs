@@ -90,10 +90,28 @@ fn tx_5_only_the_clients_own_undelegated_person_token_yields_an_upstream_token()
 
 #[test]
 fn tx_6_upstream_scopes_must_be_granted() {
-    assert_eq!(upstream_scope(None, "read:user repo").unwrap(), "read:user repo");
-    assert_eq!(upstream_scope(Some("repo"), "read:user repo").unwrap(), "read:user repo");
-    assert_eq!(upstream_scope(Some("admin:org"), "read:user repo").unwrap_err().code, ErrorCode::InvalidScope);
-    assert_eq!(upstream_scope(Some(" "), "read:user").unwrap_err().code, ErrorCode::InvalidScope);
+    let map = std::collections::BTreeMap::new();
+    assert_eq!(upstream_scope(None, "read:user repo", &map).unwrap(), "read:user repo");
+    assert_eq!(upstream_scope(Some("repo"), "read:user repo", &map).unwrap(), "read:user repo");
+    assert_eq!(upstream_scope(Some("admin:org"), "read:user repo", &map).unwrap_err().code, ErrorCode::InvalidScope);
+    assert_eq!(upstream_scope(Some(" "), "read:user", &map).unwrap_err().code, ErrorCode::InvalidScope);
+}
+
+#[test]
+fn tx_9_a_missing_upstream_scope_names_the_downstream_scope_that_asks_for_it() {
+    let map: std::collections::BTreeMap<String, Vec<String>> = [
+        ("code".to_string(), vec!["repo".to_string()]),
+        ("groups".to_string(), vec!["read:org".to_string()]),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(step_up_scopes(&["repo"], &map), vec!["code".to_string()]);
+    assert!(step_up_scopes(&["gist"], &map).is_empty());
+    let e = upstream_scope(Some("repo read:user"), "read:user", &map).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidScope);
+    assert!(e.description.contains("scope code") && e.description.contains("prompt=login"), "{}", e.description);
+    let e = upstream_scope(Some("gist"), "read:user", &map).unwrap_err();
+    assert!(e.description.contains("no downstream scope"), "{}", e.description);
 }
 
 #[test]
