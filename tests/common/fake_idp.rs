@@ -97,6 +97,8 @@ pub struct State {
     pub refresh_down: bool,
     /// How many refresh requests were answered with new tokens.
     pub refreshes: usize,
+    /// How many refresh requests arrived (counted before the delay).
+    pub refresh_requests_seen: usize,
 }
 
 #[derive(Clone)]
@@ -139,6 +141,7 @@ impl FakeIdp {
             refresh_delay_ms: 0,
             refresh_down: false,
             refreshes: 0,
+            refresh_requests_seen: 0,
         }));
         let data = web::Data::from(state.clone());
         let server = actix_web::HttpServer::new(move || {
@@ -225,6 +228,11 @@ impl FakeIdp {
     /// Refresh requests answered with new tokens so far.
     pub fn refreshes(&self) -> usize {
         self.state.lock().unwrap().refreshes
+    }
+
+    /// Refresh requests that arrived (answered or not yet).
+    pub fn refresh_requests_seen(&self) -> usize {
+        self.state.lock().unwrap().refresh_requests_seen
     }
 
     /// Does this access token of ours (the upstream's) still work, and for whom?
@@ -375,7 +383,10 @@ async fn token(st: web::Data<Mutex<State>>, req: HttpRequest, body: web::Bytes) 
     let form = query(std::str::from_utf8(&body).unwrap_or(""));
     let refresh = form.get("grant_type").map(String::as_str) == Some("refresh_token");
     let (delay, down) = {
-        let s = st.lock().unwrap();
+        let mut s = st.lock().unwrap();
+        if refresh {
+            s.refresh_requests_seen += 1;
+        }
         (s.refresh_delay_ms, s.refresh_down)
     };
     if refresh && delay > 0 {
