@@ -276,9 +276,14 @@ impl Settings {
                     .map_err(|why| err(&key("backchannel_logout_uri"), format!("{uri}: {why}")))?;
             }
             if c.client_secret.is_none()
-                && c.grant_types.iter().any(|g| g == "client_credentials" || g == bridgekeeper_core::token::token_exchange::GRANT_TYPE)
+                && c.grant_types
+                    .iter()
+                    .any(|g| g == "client_credentials" || g == bridgekeeper_core::token::token_exchange::GRANT_TYPE)
             {
-                return Err(err(&key("grant_types"), "client_credentials and token exchange need a client_secret".into()));
+                return Err(err(
+                    &key("grant_types"),
+                    "client_credentials and token exchange need a client_secret".into(),
+                ));
             }
             for s in &c.allowed_scopes {
                 if !self.scopes.contains_key(s) {

@@ -45,7 +45,8 @@ fn location(r: &reqwest::Response) -> String {
 
 /// Signs in through the fake (a skip-consent app) and returns the app's broker access token.
 async fn sign_in(base: &str) -> String {
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
+    let http =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
     let q = [
         ("client_id", "app"),
         ("redirect_uri", RP),

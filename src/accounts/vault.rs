@@ -87,6 +87,24 @@ pub fn keep(
     vault::replace(conn, &row)
 }
 
+/// [TX-1] [`keep`] for the identity `user_id` holds at the provider (a sign-in or a link).
+pub async fn keep_at_sign_in(
+    state: &AppState,
+    cfg: Arc<ProviderConfig>,
+    user_id: &str,
+    t: UpstreamTokens,
+    now: i64,
+) -> StoreResult<()> {
+    let (sealer, uid) = (state.sealer.clone(), user_id.to_string());
+    state
+        .db
+        .run(move |c| match crate::store::identities::find_for_user(c, &uid, &cfg.id)? {
+            Some(ident) => keep(c, &sealer, (&ident.id, &uid), &cfg, &t, now),
+            None => Ok(()),
+        })
+        .await
+}
+
 fn open(sealer: &Sealer, identity_id: &str, field: &str, sealed: &str) -> StoreResult<Secret> {
     let plain = sealer.open(sealed, &context(identity_id, field))?;
     String::from_utf8(plain).map(Secret::new).map_err(|_| StoreError::Corrupt("upstream token".into()))
@@ -250,7 +268,8 @@ async fn commit(
 ) -> Result<Fresh, VaultError> {
     let now = state.clock.now();
     let iid = row.identity_id.clone();
-    let access = state.sealer.seal(t.access_token.expose().as_bytes(), &context(&iid, "access")).map_err(StoreError::from)?;
+    let access =
+        state.sealer.seal(t.access_token.expose().as_bytes(), &context(&iid, "access")).map_err(StoreError::from)?;
     let refresh = match &t.refresh_token {
         Some(r) => Some(state.sealer.seal(r.expose().as_bytes(), &context(&iid, "refresh")).map_err(StoreError::from)?),
         None => None,

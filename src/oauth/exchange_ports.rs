@@ -45,7 +45,14 @@ impl Exchanges for ServerPorts<'_> {
     async fn subject(&self, token: &str) -> Result<Option<SubjectToken>, OAuthError> {
         let Some((c, _user)) = super::bearer::check(self.0, token).await? else { return Ok(None) };
         let actors = actors_of(c.act.as_ref());
-        Ok(Some(SubjectToken { sub: c.sub, client_id: c.client_id, scope: c.scope, exp: c.exp, grant_id: c.gid, actors }))
+        Ok(Some(SubjectToken {
+            sub: c.sub,
+            client_id: c.client_id,
+            scope: c.scope,
+            exp: c.exp,
+            grant_id: c.gid,
+            actors,
+        }))
     }
 
     fn provider_clients(&self, provider: &str) -> Option<&[String]> {
@@ -114,8 +121,9 @@ impl Exchanges for ServerPorts<'_> {
             act: act_claim(d.actors),
         };
         let keys = state.keys();
-        let token = crate::tokens::jws::sign(keys.signer(state.settings.tokens.access_token_alg()), ACCESS_TOKEN_TYP, &claims)
-            .map_err(|_| OAuthError::new(ErrorCode::ServerError, "token signing failed"))?;
+        let token =
+            crate::tokens::jws::sign(keys.signer(state.settings.tokens.access_token_alg()), ACCESS_TOKEN_TYP, &claims)
+                .map_err(|_| OAuthError::new(ErrorCode::ServerError, "token signing failed"))?;
         Ok(TokenOutcome {
             access_token: token,
             token_type: "Bearer".into(),

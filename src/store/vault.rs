@@ -161,11 +161,9 @@ pub fn set_sealed(
     access: Option<&str>,
     refresh: Option<&str>,
 ) -> StoreResult<()> {
-    diesel::update(
-        upstream_tokens::table.find(identity_id).filter(upstream_tokens::generation.eq(generation)),
-    )
-    .set((upstream_tokens::access_token.eq(access), upstream_tokens::refresh_token.eq(refresh)))
-    .execute(conn)?;
+    diesel::update(upstream_tokens::table.find(identity_id).filter(upstream_tokens::generation.eq(generation)))
+        .set((upstream_tokens::access_token.eq(access), upstream_tokens::refresh_token.eq(refresh)))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -185,8 +183,7 @@ pub fn allow_exchange(conn: &mut DbConn, user_id: &str, client_id: &str, provide
 }
 
 pub fn exchange_allowed(conn: &mut DbConn, user_id: &str, client_id: &str, provider: &str) -> StoreResult<bool> {
-    let n: i64 =
-        exchange_consents::table.find((user_id, client_id, provider)).count().get_result(conn)?;
+    let n: i64 = exchange_consents::table.find((user_id, client_id, provider)).count().get_result(conn)?;
     Ok(n > 0)
 }
 
@@ -200,7 +197,12 @@ pub fn exchange_consents_of(conn: &mut DbConn, user_id: &str) -> StoreResult<Vec
 }
 
 /// Withdraws one exchange consent (`provider = None`: every one of that client).
-pub fn revoke_exchange(conn: &mut DbConn, user_id: &str, client_id: &str, provider: Option<&str>) -> StoreResult<usize> {
+pub fn revoke_exchange(
+    conn: &mut DbConn,
+    user_id: &str,
+    client_id: &str,
+    provider: Option<&str>,
+) -> StoreResult<usize> {
     let q = exchange_consents::table
         .filter(exchange_consents::user_id.eq(user_id))
         .filter(exchange_consents::client_id.eq(client_id));

@@ -144,7 +144,8 @@ impl OAuth2 {
             Ok(t) => Ok(super::UpstreamTokens::of(&t)),
             Err(oauth2::RequestTokenError::ServerResponse(e)) => {
                 let code = e.error().to_string();
-                let kind = if code == "invalid_grant" { UpstreamErrorKind::Rejected } else { UpstreamErrorKind::Unavailable };
+                let kind =
+                    if code == "invalid_grant" { UpstreamErrorKind::Rejected } else { UpstreamErrorKind::Unavailable };
                 Err(self.err(kind, format!("upstream refused the refresh: {code}")))
             }
             Err(e) => Err(self.err(UpstreamErrorKind::Unavailable, format!("upstream refresh failed: {e}"))),

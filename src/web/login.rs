@@ -449,14 +449,7 @@ async fn complete(
             .await?;
     }
     if let Some(t) = vault_tokens {
-        let (sealer, cfg, uid) = (state.sealer.clone(), p.cfg.clone(), user.id.clone());
-        state
-            .db
-            .run(move |c| match crate::store::identities::find_for_user(c, &uid, &cfg.id)? {
-                Some(ident) => crate::accounts::vault::keep(c, &sealer, (&ident.id, &uid), &cfg, &t, now),
-                None => Ok(()),
-            })
-            .await?;
+        crate::accounts::vault::keep_at_sign_in(state, p.cfg.clone(), &user.id, t, now).await?;
     }
     if link_to.is_some() {
         return Ok(see_other("/account"));

@@ -15,12 +15,8 @@ pub enum GrantType {
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 4] = [
-        GrantType::AuthorizationCode,
-        GrantType::RefreshToken,
-        GrantType::ClientCredentials,
-        GrantType::TokenExchange,
-    ];
+    pub const ALL: [GrantType; 4] =
+        [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials, GrantType::TokenExchange];
 
     /// The wire name (RFC 6749 §4.1.3, §6, §4.4.2).
     pub fn as_str(self) -> &'static str {

@@ -159,7 +159,11 @@ pub fn upstream_scope(
 /// [TX-9] Incremental upstream consent: the downstream scopes whose `[scope_map]` entry asks the upstream for any
 /// of `missing` (sorted, each once).
 pub fn step_up_scopes(missing: &[&str], scope_map: &std::collections::BTreeMap<String, Vec<String>>) -> Vec<String> {
-    scope_map.iter().filter(|(_, up)| up.iter().any(|u| missing.contains(&u.as_str()))).map(|(d, _)| d.clone()).collect()
+    scope_map
+        .iter()
+        .filter(|(_, up)| up.iter().any(|u| missing.contains(&u.as_str())))
+        .map(|(d, _)| d.clone())
+        .collect()
 }
 
 /// [TX-7] A delegation rule from the configuration: `client` may exchange a person's access token for a token for
@@ -292,7 +296,14 @@ pub(super) async fn run<P: Ports>(
             let scope = delegation_scope(req.scope.as_deref(), &s.scope, rule)?;
             let actors = actor_chain(client.client_id, &s.actors);
             let exp = delegated_expiry(ports.now(), x.delegated_ttl(), s.exp);
-            let d = Delegation { subject: s, client_id: client.client_id, audience: &aud, scope: &scope, actors: &actors, exp };
+            let d = Delegation {
+                subject: s,
+                client_id: client.client_id,
+                audience: &aud,
+                scope: &scope,
+                actors: &actors,
+                exp,
+            };
             let mut out = x.delegated(&d)?;
             out.issued_token_type = Some(ACCESS_TOKEN_TYPE);
             Ok(out)

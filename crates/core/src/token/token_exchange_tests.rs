@@ -36,7 +36,11 @@ fn subject(client: &str, scope: &str) -> SubjectToken {
 }
 
 fn rule() -> DelegationRule {
-    DelegationRule { client: "api-a".into(), audiences: vec!["https://api-b".into()], scopes: vec!["read".into(), "write".into()] }
+    DelegationRule {
+        client: "api-a".into(),
+        audiences: vec!["https://api-b".into()],
+        scopes: vec!["read".into(), "write".into()],
+    }
 }
 
 #[test]
@@ -99,12 +103,10 @@ fn tx_6_upstream_scopes_must_be_granted() {
 
 #[test]
 fn tx_9_a_missing_upstream_scope_names_the_downstream_scope_that_asks_for_it() {
-    let map: std::collections::BTreeMap<String, Vec<String>> = [
-        ("code".to_string(), vec!["repo".to_string()]),
-        ("groups".to_string(), vec!["read:org".to_string()]),
-    ]
-    .into_iter()
-    .collect();
+    let map: std::collections::BTreeMap<String, Vec<String>> =
+        [("code".to_string(), vec!["repo".to_string()]), ("groups".to_string(), vec!["read:org".to_string()])]
+            .into_iter()
+            .collect();
     assert_eq!(step_up_scopes(&["repo"], &map), vec!["code".to_string()]);
     assert!(step_up_scopes(&["gist"], &map).is_empty());
     let e = upstream_scope(Some("repo read:user"), "read:user", &map).unwrap_err();
