@@ -95,6 +95,11 @@ async fn tx_2_upstream_invalid_grant_marks_the_identity_and_upstream_down_change
     let r = upstream_exchange(&w.app, ("app", SECRET), &at).await;
     assert_eq!(json_error(r).await.1, "invalid_grant");
     assert_eq!(w.idp.state.lock().unwrap().token_requests.len(), calls, "a marked identity is not retried upstream");
+    // A new sign-in at the upstream brings fresh tokens and clears the mark.
+    let again = sign_in(&w).await;
+    let x = ok_json(upstream_exchange(&w.app, ("app", SECRET), &again).await).await;
+    assert_eq!(w.idp.token_user(x["access_token"].as_str().unwrap()).as_deref(), Some("upstream-sub-1"));
+    assert!(!vault_rows(&w.app).await[0].needs_sign_in);
 }
 
 #[actix_web::test]
