@@ -23,6 +23,7 @@ fn claims() -> AccessClaims {
         jti: "jti-1".into(),
         auth_time: Some(1_800_000_000),
         gid: Some("g1".into()),
+        act: None,
     }
 }
 

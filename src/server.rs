@@ -79,6 +79,14 @@ impl AppState {
             )));
         }
         upstreams.http.instrument(metrics.upstream.clone());
+        if let Some(p) = upstreams.list().find(|p| p.cfg.store_tokens)
+            && !sealer.is_enabled()
+        {
+            return Err(StartError::Templates(format!(
+                "{}: key `store_tokens`: needs encryption_keys (upstream tokens are stored encrypted)",
+                p.cfg.file.display()
+            )));
+        }
         if let Some(p) = upstreams.list().find(|p| p.cfg.refresh_upstream) {
             if !sealer.is_enabled() {
                 return Err(StartError::Templates(format!(

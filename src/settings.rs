@@ -28,7 +28,12 @@ const CLIENT_KEYS: &[&str] = &[
     "backchannel_logout_uri",
     "backchannel_logout_session_required",
 ];
-pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+pub const GRANT_TYPES: &[&str] = &[
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    bridgekeeper_core::token::token_exchange::GRANT_TYPE,
+];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,6 +70,8 @@ pub struct Settings {
     pub registration: RegistrationSettings,
     pub linking: LinkingSettings,
     pub backchannel_logout: BackchannelLogoutSettings,
+    /// [TX-7] RFC 8693 delegation between APIs (`[token_exchange]`).
+    pub token_exchange: TokenExchangeSettings,
     /// The file given with `--config` (what a reload reads again); not a key of the file.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -268,8 +275,15 @@ impl Settings {
                 bridgekeeper_core::backchannel::validate_logout_uri(uri)
                     .map_err(|why| err(&key("backchannel_logout_uri"), format!("{uri}: {why}")))?;
             }
-            if c.client_secret.is_none() && c.grant_types.iter().any(|g| g == "client_credentials") {
-                return Err(err(&key("grant_types"), "client_credentials needs a client_secret".into()));
+            if c.client_secret.is_none()
+                && c.grant_types
+                    .iter()
+                    .any(|g| g == "client_credentials" || g == bridgekeeper_core::token::token_exchange::GRANT_TYPE)
+            {
+                return Err(err(
+                    &key("grant_types"),
+                    "client_credentials and token exchange need a client_secret".into(),
+                ));
             }
             for s in &c.allowed_scopes {
                 if !self.scopes.contains_key(s) {

@@ -52,6 +52,8 @@ type Verdict = std::sync::Arc<(crate::tokens::claims::AccessClaims, Option<crate
 pub struct Caches {
     pub clients: moka::sync::Cache<String, (u64, Option<crate::store::clients::Client>)>,
     pub tokens: moka::sync::Cache<String, (u64, Verdict)>,
+    /// [TX-1] One lock per identity whose upstream tokens are being refreshed here (callers queue on it).
+    pub vault_locks: moka::sync::Cache<String, Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Default for Caches {
@@ -64,6 +66,10 @@ impl Default for Caches {
             tokens: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(TOKEN_CACHE_SECS))
+                .build(),
+            vault_locks: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(Duration::from_secs(120))
                 .build(),
         }
     }

@@ -209,7 +209,7 @@ fn removed(rows: &[(&str, u64)], table: &str) -> u64 {
     rows.iter().find(|(t, _)| *t == table).map(|(_, n)| *n).unwrap()
 }
 
-const EXPECTED: [(&str, u64); 12] = [
+const EXPECTED: [(&str, u64); 13] = [
     ("auth_codes", 1),
     ("auth_requests", 7),
     ("upstream_logins", 7),
@@ -219,6 +219,8 @@ const EXPECTED: [(&str, u64); 12] = [
     ("grants", 2),
     ("sessions", 2),
     ("revoked_jtis", 7),
+    // Covered by token_exchange::tx_1_unlink_and_disable_delete_the_vault_rows_and_the_sweeper_removes_unused_ones.
+    ("upstream_tokens", 0),
     ("upstream_logout_jtis", 3),
     ("logout_outbox", 3),
     ("audit_events", 7),

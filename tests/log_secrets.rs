@@ -1,5 +1,6 @@
 //! No secret, code or token ever reaches a log line: a whole run (upstream login, code flow, refresh,
-//! introspection, revocation, logout) at TRACE level, then a grep of everything logged for every value used.
+//! introspection, revocation, token exchange from the upstream token vault with an upstream refresh, logout) at
+//! TRACE level, then a grep of everything logged for every value used.
 
 mod common;
 use common::clients::ClientBuilder;
@@ -36,7 +37,8 @@ async fn no_secret_code_or_token_is_logged() {
 
     let idp = FakeIdp::start().await;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("acme.toml"), idp.oidc_toml("acme", "")).unwrap();
+    let vault = "store_tokens = true\ntoken_exchange_clients = [\"app\"]\n";
+    std::fs::write(dir.path().join("acme.toml"), idp.oidc_toml("acme", vault)).unwrap();
     let providers = dir.path().to_path_buf();
     let app = TestApp::spawn_with(move |s| {
         s.providers_dir = providers;
@@ -45,7 +47,7 @@ async fn no_secret_code_or_token_is_logged() {
                 .redirect(RP)
                 .post_logout("https://rp.example/bye")
                 .scopes(&["openid", "email", "offline_access"])
-                .grants(&["authorization_code", "refresh_token"])
+                .grants(&["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"])
                 .skip_consent()
                 .build(),
         ];
@@ -78,6 +80,25 @@ async fn no_secret_code_or_token_is_logged() {
         (t["access_token"].as_str().unwrap(), t["refresh_token"].as_str().unwrap(), t["id_token"].as_str().unwrap());
     values.extend([at.to_string(), rt.to_string(), id.to_string(), VERIFIER.to_string()]);
     assert_eq!(userinfo(&app, at).await.status(), 200);
+    // [TX-1] Token exchange for the upstream token, fresh from the vault and then refreshed upstream.
+    for advance in [0, 280] {
+        app.clock.advance(advance);
+        let x: serde_json::Value = token(
+            &app,
+            ("app", SECRET),
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+                ("subject_token", at),
+                ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+                ("resource", "urn:bridgekeeper:provider:acme"),
+            ],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        values.push(x["access_token"].as_str().expect("exchanged").to_string());
+    }
     let t2: serde_json::Value = token(&app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", rt)])
         .await
         .json()
@@ -105,6 +126,12 @@ async fn no_secret_code_or_token_is_logged() {
     drop(cookies);
     app.http.get(app.url("/logout")).query(&[("id_token_hint", id)]).send().await.unwrap();
 
+    assert_eq!(idp.refreshes(), 1, "the second exchange refreshed upstream");
+    // Spent upstream refresh tokens are no longer among the fake's live tokens: take them from its requests.
+    let spent: Vec<String> =
+        idp.state.lock().unwrap().token_requests.iter().filter_map(|f| f.get("refresh_token").cloned()).collect();
+    assert!(!spent.is_empty());
+    values.extend(spent);
     let upstream = idp.issued_tokens();
     assert!(upstream.len() >= 2, "the upstream issued tokens");
     values.extend(upstream);

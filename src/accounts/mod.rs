@@ -8,3 +8,4 @@ pub mod server_secrets;
 pub mod session;
 pub mod upstream_tokens;
 pub mod users;
+pub mod vault;

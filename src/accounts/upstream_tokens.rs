@@ -62,7 +62,7 @@ impl From<StoreError> for Recheck {
 /// For grants signed in through a `refresh_upstream = true` provider: asks the upstream, with its (sealed) refresh
 /// token, whether the person is still good; keeps the rotated upstream token. Fails closed: no stored token, no
 /// refresh.
-pub async fn recheck(state: &AppState, grant: &GrantRecord) -> Result<(), Recheck> {
+pub async fn recheck(state: &std::sync::Arc<AppState>, grant: &GrantRecord) -> Result<(), Recheck> {
     let (Some(session_hash), Some(user_id)) = (grant.session.clone(), grant.user_id.clone()) else {
         return Ok(());
     };
@@ -73,6 +73,11 @@ pub async fn recheck(state: &AppState, grant: &GrantRecord) -> Result<(), Rechec
     let Some(provider) = state.upstreams.get(&session.provider).filter(|p| p.cfg.refresh_upstream) else {
         return Ok(());
     };
+    if provider.cfg.store_tokens {
+        // [TX-1] The refresh token lives in the vault: the re-check goes through its single-flight refresh, so
+        // that a rotating upstream never sees one token used twice.
+        return recheck_through_vault(state, grant, &provider.cfg.id, &user_id).await;
+    }
     let (sealer, pid, uid) = (state.sealer.clone(), provider.cfg.id.clone(), user_id.clone());
     let found = state
         .db
@@ -124,6 +129,32 @@ pub async fn recheck(state: &AppState, grant: &GrantRecord) -> Result<(), Rechec
                     audit::record(c, &event)
                 })
                 .await?;
+            Err(Recheck::Refused)
+        }
+    }
+}
+
+async fn recheck_through_vault(
+    state: &std::sync::Arc<AppState>,
+    grant: &GrantRecord,
+    provider: &str,
+    user_id: &str,
+) -> Result<(), Recheck> {
+    let (pid, uid) = (provider.to_string(), user_id.to_string());
+    let ident = state.db.run(move |c| identities::find_for_user(c, &uid, &pid)).await?;
+    let Some(ident) = ident else { return Err(Recheck::Refused) };
+    let now = state.clock.now();
+    match crate::accounts::vault::access_token(state.clone(), provider, &ident.id, true).await {
+        Ok(_) => {
+            // [TB-1f] The upstream still vouches for the person.
+            state.db.run(move |c| identities::mark_used(c, &ident.id, now)).await?;
+            Ok(())
+        }
+        Err(crate::accounts::vault::VaultError::Unavailable) => Err(Recheck::Unavailable),
+        Err(crate::accounts::vault::VaultError::Store(e)) => Err(Recheck::Store(e)),
+        Err(_) => {
+            let gid = grant.id.clone();
+            state.db.write(move |c| crate::store::grants::revoke(c, &gid, now)).await?;
             Err(Recheck::Refused)
         }
     }

@@ -307,7 +307,8 @@ pub async fn keys(settings: &Settings, cmd: KeysCmd) -> Result<(), CliError> {
                     let tokens = crate::accounts::upstream_tokens::reseal(c, &sealer)?;
                     let server = crate::accounts::server_secrets::reseal(c, &sealer)?;
                     let id_tokens = crate::accounts::session::reseal_id_tokens(c, &sealer)?;
-                    Ok(keys + tokens + server + id_tokens)
+                    let vault = crate::accounts::vault::reseal(c, &sealer)?;
+                    Ok(keys + tokens + server + id_tokens + vault)
                 })
                 .await?;
             audit(&db, AuditKind::SecretsResealed, None);

@@ -62,6 +62,12 @@ fn check_provider(settings: &Settings, p: &ProviderConfig, problems: &mut Vec<St
     if p.kind == ProviderKind::Dev && !settings.dev_mode {
         eprintln!("note: {}: the dev provider is ignored unless dev_mode = true", p.file.display());
     }
+    if p.store_tokens && settings.encryption_keys.expose().is_empty() {
+        problems.push(format!(
+            "{}: key `store_tokens`: needs encryption_keys (upstream tokens are stored encrypted)",
+            p.file.display()
+        ));
+    }
     if p.refresh_upstream && settings.encryption_keys.expose().is_empty() {
         problems.push(format!(
             "{}: key `refresh_upstream`: needs encryption_keys (upstream refresh tokens are stored encrypted)",

@@ -20,7 +20,7 @@ pub fn metadata(s: &Settings) -> serde_json::Value {
         "end_session_endpoint": format!("{base}/logout"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", bridgekeeper_core::token::token_exchange::GRANT_TYPE],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [s.tokens.id_token_alg().as_str()],
         "userinfo_signing_alg_values_supported": [],

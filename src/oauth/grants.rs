@@ -21,7 +21,11 @@ use crate::store::users::User;
 use crate::store::{audit, grants};
 
 /// Runs one token request for an authenticated client that may use its grant type.
-pub async fn exchange(state: &AppState, client: &Client, req: &TokenRequest) -> Result<TokenOutcome, OAuthError> {
+pub async fn exchange(
+    state: &actix_web::web::Data<AppState>,
+    client: &Client,
+    req: &TokenRequest,
+) -> Result<TokenOutcome, OAuthError> {
     let view = TokenClient {
         client_id: &client.client_id,
         may_refresh: client.allows_grant("refresh_token"),
@@ -31,7 +35,7 @@ pub async fn exchange(state: &AppState, client: &Client, req: &TokenRequest) -> 
 }
 
 /// The server as the grants' ports.
-struct ServerPorts<'a>(&'a AppState);
+pub(super) struct ServerPorts<'a>(pub(super) &'a actix_web::web::Data<AppState>);
 
 impl Subject for User {
     fn disabled(&self) -> bool {
@@ -44,7 +48,11 @@ impl Ports for ServerPorts<'_> {
     type Grants = Self;
     type Minter = Self;
     type Upstreams = Self;
+    type Exchanges = Self;
     fn grants(&self) -> &Self {
+        self
+    }
+    fn exchanges(&self) -> &Self {
         self
     }
     fn minter(&self) -> &Self {
@@ -210,7 +218,7 @@ impl Minter for ServerPorts<'_> {
 
 impl Upstreams for ServerPorts<'_> {
     async fn recheck(&self, grant: &GrantRecord) -> Result<(), OAuthError> {
-        match upstream_tokens::recheck(self.0, grant).await {
+        match upstream_tokens::recheck(&self.0.clone().into_inner(), grant).await {
             Ok(()) => Ok(()),
             Err(Recheck::Refused) => Err(OAuthError::invalid_grant("the upstream account is no longer valid")),
             Err(Recheck::Unavailable) => {

@@ -36,6 +36,7 @@ pub fn access_token(
         jti: crate::secret::random_token_bytes(16),
         auth_time,
         gid: gid.map(String::from),
+        act: None,
     };
     jws::sign(state.keys().signer(state.settings.tokens.access_token_alg()), ACCESS_TOKEN_TYP, &claims)
         .map_err(sign_err)
@@ -119,11 +120,12 @@ pub fn for_user(
     Ok((
         TokenOutcome {
             access_token: at,
-            token_type: "Bearer",
-            expires_in: state.settings.tokens.access_token_ttl_secs,
+            token_type: "Bearer".into(),
+            expires_in: Some(state.settings.tokens.access_token_ttl_secs),
             scope: scope.to_string(),
             id_token,
             refresh_token: refresh,
+            issued_token_type: None,
         },
         row,
     ))
@@ -133,10 +135,11 @@ pub fn for_user(
 pub fn for_client(state: &AppState, client_id: &str, scope: &str) -> Result<TokenOutcome, OAuthError> {
     Ok(TokenOutcome {
         access_token: access_token(state, client_id, client_id, scope, None, None)?,
-        token_type: "Bearer",
-        expires_in: state.settings.tokens.access_token_ttl_secs,
+        token_type: "Bearer".into(),
+        expires_in: Some(state.settings.tokens.access_token_ttl_secs),
         scope: scope.to_string(),
         id_token: None,
         refresh_token: None,
+        issued_token_type: None,
     })
 }

@@ -39,6 +39,15 @@ pub struct BackchannelLogoutSettings {
     pub batch: i64,
 }
 
+/// [TX-7] RFC 8693 token exchange between APIs: which client may exchange a person's access token for which
+/// audience, with at most which scopes (`[[token_exchange.delegation]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenExchangeSettings {
+    pub delegated_ttl_secs: i64,
+    pub delegation: Vec<bridgekeeper_core::token::token_exchange::DelegationRule>,
+}
+
 /// RFC 7591/7592 dynamic client registration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

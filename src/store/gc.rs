@@ -18,6 +18,7 @@
 //!   acceptance window;
 //! - `logout_outbox` rows older than their give-up window plus a margin (a worker gives up on them first; this
 //!   catches rows no worker ever tried, e.g. delivery turned off on every instance);
+//! - `upstream_tokens` unused for their provider's `token_retention_secs` (`expires_at`);
 //! - `audit_events` older than the retention.
 
 use diesel::prelude::*;
@@ -88,6 +89,8 @@ fn rules(now: i64, p: &Policy) -> Vec<Rule> {
             ),
         },
         simple("revoked_jtis", "jti", format!("x.expires_at < {now}")),
+        // [TX-1] Upstream tokens unused for the provider's `token_retention_secs`.
+        simple("upstream_tokens", "identity_id", format!("x.expires_at < {now}")),
         simple("upstream_logout_jtis", "jti_hash", format!("x.expires_at < {now}")),
         simple("logout_outbox", "id", format!("x.created_at < {}", now.saturating_sub(p.outbox_keep_secs))),
         simple("audit_events", "id", format!("x.at < {}", now.saturating_sub(p.audit_retention_secs))),

@@ -22,6 +22,7 @@ pub mod sessions;
 pub mod upstream_logins;
 pub mod upstream_logouts;
 pub mod users;
+pub mod vault;
 mod write;
 
 pub use write::{Epoch, Write};

@@ -258,3 +258,32 @@ diesel::table! {
         expires_at -> BigInt,
     }
 }
+
+diesel::table! {
+    upstream_tokens (identity_id) {
+        identity_id -> Text,
+        user_id -> Text,
+        provider -> Text,
+        access_token -> Nullable<Text>,
+        token_type -> Text,
+        access_expires_at -> Nullable<BigInt>,
+        scope -> Text,
+        refresh_token -> Nullable<Text>,
+        generation -> BigInt,
+        lease_until -> BigInt,
+        lease_id -> Nullable<Text>,
+        needs_sign_in -> Bool,
+        updated_at -> BigInt,
+        last_used_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    exchange_consents (user_id, client_id, provider) {
+        user_id -> Text,
+        client_id -> Text,
+        provider -> Text,
+        granted_at -> BigInt,
+    }
+}

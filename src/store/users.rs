@@ -80,6 +80,10 @@ pub fn set_disabled(w: &mut Write<'_>, id: &str, disabled: bool, now: i64) -> St
     let n = diesel::update(users::table.find(id))
         .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
         .execute(conn)?;
+    // [TX-1] A disabled user's upstream tokens go with the account's use.
+    if disabled {
+        super::vault::delete_for_user(conn, id)?;
+    }
     Ok(n == 1)
 }
 

@@ -96,8 +96,29 @@ pub struct ProviderConfig {
     /// [UL-5] `"never"` (default) or `"always"`: RP-initiated logout at the upstream after a broker sign-out.
     #[serde(default)]
     pub logout_upstream: LogoutUpstream,
+    /// [TX-1] Keep each identity's upstream access and refresh tokens (sealed) for token exchange.
+    #[serde(default)]
+    pub store_tokens: bool,
+    /// [TX-1] Stored upstream tokens unused this long are deleted (seconds, default 30 days).
+    #[serde(default = "default_token_retention")]
+    pub token_retention_secs: i64,
+    /// [TX-1] An upstream access token this close to its expiry is refreshed before it is handed out (seconds).
+    #[serde(default = "default_refresh_skew")]
+    pub refresh_skew_secs: i64,
+    /// [TX-3] Downstream clients that may exchange a person's broker access token for this provider's upstream
+    /// access token (RFC 8693), after the person consented. Needs `store_tokens = true`.
+    #[serde(default)]
+    pub token_exchange_clients: Vec<String>,
     #[serde(skip)]
     pub file: PathBuf,
+}
+
+fn default_token_retention() -> i64 {
+    30 * 24 * 3600
+}
+
+fn default_refresh_skew() -> i64 {
+    60
 }
 
 fn yes() -> bool {
@@ -223,6 +244,15 @@ fn validate(p: &ProviderConfig) -> Result<(), (&'static str, String)> {
     }
     if p.backchannel_logout && p.kind != ProviderKind::Oidc {
         return Err(("backchannel_logout", "only an oidc provider can send logout tokens".into()));
+    }
+    if p.store_tokens && p.kind == ProviderKind::Dev {
+        return Err(("store_tokens", "the dev provider has no upstream tokens".into()));
+    }
+    if !p.token_exchange_clients.is_empty() && !p.store_tokens {
+        return Err(("token_exchange_clients", "needs store_tokens = true".into()));
+    }
+    if p.token_retention_secs <= 0 || p.refresh_skew_secs < 0 {
+        return Err(("token_retention_secs", "token_retention_secs must be positive, refresh_skew_secs >= 0".into()));
     }
     if p.kind != ProviderKind::Dev && p.client_id.is_empty() {
         return Err(("client_id", "required".into()));

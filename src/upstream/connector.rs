@@ -37,8 +37,20 @@ pub trait CallbackConnector: Send + Sync {
 
 /// A kind whose refresh tokens let the broker ask again whether the upstream still accepts the person.
 pub trait RefreshConnector: Send + Sync {
+    /// [TX-2] Uses the upstream refresh token; returns what the token endpoint answered. `invalid_grant` is
+    /// `Rejected`; no answer, garbage or any other error code is `Unavailable`.
+    fn refresh_tokens<'a>(
+        &'a self,
+        http: &'a UpstreamHttp,
+        token: &'a str,
+    ) -> Fut<'a, Result<super::UpstreamTokens, UpstreamError>>;
+
     /// Uses the upstream refresh token; returns its successor, if the upstream rotated it.
-    fn refresh<'a>(&'a self, http: &'a UpstreamHttp, token: &'a str) -> Fut<'a, Result<Option<String>, UpstreamError>>;
+    fn refresh<'a>(&'a self, http: &'a UpstreamHttp, token: &'a str) -> Fut<'a, Result<Option<String>, UpstreamError>> {
+        Box::pin(async move {
+            self.refresh_tokens(http, token).await.map(|t| t.refresh_token.map(|r| r.expose().to_string()))
+        })
+    }
 }
 
 /// A kind with something to fetch ahead of logins (discovery), whose reachability can be checked and shown.

@@ -28,8 +28,52 @@ pub struct FederatedIdentity {
     /// The upstream's refresh token, kept (sealed) only for `refresh_upstream = true` providers. Never serialised.
     #[serde(skip)]
     pub upstream_refresh_token: Option<crate::secret::Secret>,
+    /// [TX-1] The token endpoint's answer at sign-in (kept, sealed, only for `store_tokens = true`). Never
+    /// serialised.
+    #[serde(skip)]
+    pub upstream_tokens: Option<UpstreamTokens>,
     /// [TB-1a] Set by the broker from the provider's config: the email is verified *and* trusted.
     pub email_trusted: bool,
     /// [TB-1c] Set by the broker: identified by (issuer, subject) rather than (provider, subject).
     pub keyed_by_issuer: bool,
+}
+
+/// [TX-1] What an upstream token endpoint answered (at sign-in or refresh). The token values are secrets (their
+/// `Debug` is redacted); never serialised.
+#[derive(Debug, Clone)]
+pub struct UpstreamTokens {
+    pub access_token: crate::secret::Secret,
+    /// As the upstream says (`bearer`, `Bearer`, …).
+    pub token_type: String,
+    pub expires_in: Option<i64>,
+    /// Granted scopes, space-separated (GitHub's commas undone); `None` when the upstream did not say.
+    pub scope: Option<String>,
+    pub refresh_token: Option<crate::secret::Secret>,
+}
+
+impl UpstreamTokens {
+    /// Reads any OAuth 2.0 token response (the `oauth2` and `openidconnect` crates share the trait).
+    pub fn of<R: oauth2::TokenResponse>(t: &R) -> Self {
+        let token_type = serde_json::to_value(t.token_type())
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_else(|| "Bearer".into());
+        let scope = t.scopes().map(|list| {
+            let mut all: Vec<String> = list
+                .iter()
+                .flat_map(|s| s.split(',').map(|p| p.trim().to_string()).collect::<Vec<_>>())
+                .filter(|s| !s.is_empty())
+                .collect();
+            all.sort();
+            all.dedup();
+            all.join(" ")
+        });
+        UpstreamTokens {
+            access_token: crate::secret::Secret::new(t.access_token().secret().clone()),
+            token_type,
+            expires_in: t.expires_in().map(|d| d.as_secs().min(i64::MAX as u64) as i64),
+            scope,
+            refresh_token: t.refresh_token().map(|r| crate::secret::Secret::new(r.secret().clone())),
+        }
+    }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use config::{ProviderConfig, ProviderKind};
 pub use connector::{Callback, CallbackConnector, HealthCheck, LogoutConnector, RefreshConnector};
 
-pub use identity::FederatedIdentity;
+pub use identity::{FederatedIdentity, UpstreamTokens};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpstreamErrorKind {

@@ -132,17 +132,21 @@ impl OAuth2 {
             ident.groups = map_groups(&super::mapping::strings_at(&doc, Some("/orgs")), &self.cfg.group_rules);
         }
         ident.upstream_refresh_token = token.refresh_token().map(|r| crate::secret::Secret::new(r.secret().clone()));
+        ident.upstream_tokens = Some(super::UpstreamTokens::of(&token));
         Ok(ident)
     }
 
-    /// Uses the upstream refresh token: does the upstream still accept this person? Returns its successor.
-    async fn refresh(&self, http: &UpstreamHttp, token: &str) -> Result<Option<String>, UpstreamError> {
+    /// [TX-2] Uses the upstream refresh token; `invalid_grant` is `Rejected`, anything else that fails `Unavailable`.
+    async fn refresh_tokens(&self, http: &UpstreamHttp, token: &str) -> Result<super::UpstreamTokens, UpstreamError> {
         let http = &http.for_provider(&self.cfg.id);
         let rt = oauth2::RefreshToken::new(token.to_string());
         match self.client("http://127.0.0.1/unused")?.exchange_refresh_token(&rt).request_async(http).await {
-            Ok(t) => Ok(t.refresh_token().map(|r| r.secret().clone())),
+            Ok(t) => Ok(super::UpstreamTokens::of(&t)),
             Err(oauth2::RequestTokenError::ServerResponse(e)) => {
-                Err(self.err(UpstreamErrorKind::Rejected, format!("upstream refused the refresh: {}", e.error())))
+                let code = e.error().to_string();
+                let kind =
+                    if code == "invalid_grant" { UpstreamErrorKind::Rejected } else { UpstreamErrorKind::Unavailable };
+                Err(self.err(kind, format!("upstream refused the refresh: {code}")))
             }
             Err(e) => Err(self.err(UpstreamErrorKind::Unavailable, format!("upstream refresh failed: {e}"))),
         }
@@ -205,8 +209,12 @@ impl CallbackConnector for OAuth2 {
 }
 
 impl RefreshConnector for OAuth2 {
-    fn refresh<'a>(&'a self, http: &'a UpstreamHttp, token: &'a str) -> Fut<'a, Result<Option<String>, UpstreamError>> {
-        Box::pin(OAuth2::refresh(self, http, token))
+    fn refresh_tokens<'a>(
+        &'a self,
+        http: &'a UpstreamHttp,
+        token: &'a str,
+    ) -> Fut<'a, Result<super::UpstreamTokens, UpstreamError>> {
+        Box::pin(OAuth2::refresh_tokens(self, http, token))
     }
 }
 

@@ -221,11 +221,12 @@ impl Oidc {
         ident.upstream_sid = doc.get("sid").and_then(|s| s.as_str()).map(String::from);
         ident.upstream_id_token = Some(crate::secret::Secret::new(id_token.to_string()));
         ident.upstream_refresh_token = token.refresh_token().map(|r| crate::secret::Secret::new(r.secret().clone()));
+        ident.upstream_tokens = Some(super::UpstreamTokens::of(&token));
         Ok(ident)
     }
 
-    /// Uses the upstream refresh token: does the upstream still accept this person? Returns its successor.
-    async fn refresh(&self, http: &UpstreamHttp, token: &str) -> Result<Option<String>, UpstreamError> {
+    /// [TX-2] Uses the upstream refresh token; `invalid_grant` is `Rejected`, anything else that fails `Unavailable`.
+    async fn refresh_tokens(&self, http: &UpstreamHttp, token: &str) -> Result<super::UpstreamTokens, UpstreamError> {
         let http = &http.for_provider(&self.cfg.id);
         let d = self.discovered(http, false).await?;
         let redirect = format!("{}/unused", d.meta.issuer().as_str());
@@ -234,9 +235,12 @@ impl Oidc {
         let req =
             client.exchange_refresh_token(&rt).map_err(|e| self.err(UpstreamErrorKind::Unavailable, e.to_string()))?;
         match req.request_async(http).await {
-            Ok(t) => Ok(t.refresh_token().map(|r| r.secret().clone())),
+            Ok(t) => Ok(super::UpstreamTokens::of(&t)),
             Err(openidconnect::RequestTokenError::ServerResponse(e)) => {
-                Err(self.err(UpstreamErrorKind::Rejected, format!("upstream refused the refresh: {}", e.error())))
+                let code = e.error().to_string();
+                let kind =
+                    if code == "invalid_grant" { UpstreamErrorKind::Rejected } else { UpstreamErrorKind::Unavailable };
+                Err(self.err(kind, format!("upstream refused the refresh: {code}")))
             }
             Err(e) => Err(self.err(UpstreamErrorKind::Unavailable, format!("upstream refresh failed: {e}"))),
         }
@@ -261,8 +265,12 @@ impl CallbackConnector for Oidc {
 }
 
 impl RefreshConnector for Oidc {
-    fn refresh<'a>(&'a self, http: &'a UpstreamHttp, token: &'a str) -> Fut<'a, Result<Option<String>, UpstreamError>> {
-        Box::pin(Oidc::refresh(self, http, token))
+    fn refresh_tokens<'a>(
+        &'a self,
+        http: &'a UpstreamHttp,
+        token: &'a str,
+    ) -> Fut<'a, Result<super::UpstreamTokens, UpstreamError>> {
+        Box::pin(Oidc::refresh_tokens(self, http, token))
     }
 }
 

@@ -16,7 +16,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/account", web::get().to(page))
         .route("/account/link", web::post().to(link))
         .route("/account/unlink", web::post().to(unlink))
-        .route("/account/revoke", web::post().to(revoke));
+        .route("/account/revoke", web::post().to(revoke))
+        .route("/account/revoke-exchange", web::post().to(revoke_exchange));
 }
 
 async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, PageError> {
@@ -30,11 +31,14 @@ async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
             let user = users::find(c, &uid)?;
             let idents = identities::list_for_user(c, &uid)?;
             let mut apps = Vec::new();
+            let exchanges = crate::store::vault::exchange_consents_of(c, &uid)?;
             for consent in consents::list_for_user(c, &uid)? {
                 let name = clients::find(c, &consent.client_id)?
                     .map(|cl| cl.name)
                     .unwrap_or_else(|| consent.client_id.clone());
-                apps.push(serde_json::json!({"client_id": consent.client_id, "name": name, "scope": consent.scope}));
+                let acts: Vec<String> =
+                    exchanges.iter().filter(|(cl, _)| cl == &consent.client_id).map(|(_, p)| p.clone()).collect();
+                apps.push(serde_json::json!({"client_id": consent.client_id, "name": name, "scope": consent.scope, "acts_for": acts}));
             }
             Ok((user, idents, apps))
         })
@@ -54,6 +58,21 @@ async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
         .list()
         .filter(|p| !linked.contains(&p.cfg.id.as_str()) || p.is_dev())
         .map(|p| serde_json::json!({"name": p.cfg.display_name, "id": p.cfg.id}))
+        .collect();
+    // [TX-3] Each "may act for you at <provider>" by the provider's display name.
+    let apps: Vec<serde_json::Value> = apps
+        .into_iter()
+        .map(|mut a| {
+            let acts: Vec<serde_json::Value> = a["acts_for"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p.as_str())
+                .map(|p| serde_json::json!({"id": p, "name": name_of(p)}))
+                .collect();
+            a["acts_for"] = acts.into();
+            a
+        })
         .collect();
     let (csrf, cookie) = session::csrf_token(&state, &req);
     let mut ctx = super::context(&state);
@@ -114,8 +133,37 @@ async fn revoke(
         .db
         .write(move |c| {
             consents::delete(c, &uid, &cid)?;
+            crate::store::vault::revoke_exchange(c, &uid, &cid, None)?;
             grants::revoke_for_user_client(c, &uid, &cid, now)?;
             audit::record(c, &audit::AuditEvent::new(now, AuditKind::ConsentRevoked).user(&uid).client(&cid))
+        })
+        .await?;
+    Ok(see_other("/account"))
+}
+
+#[derive(serde::Deserialize)]
+struct RevokeExchangeForm {
+    csrf: Option<String>,
+    client_id: String,
+    provider: String,
+}
+
+/// [TX-3] Withdraws "may act for you at <provider>" from one app (its other access stays).
+async fn revoke_exchange(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<RevokeExchangeForm>,
+) -> Result<HttpResponse, PageError> {
+    let uid = signed_in(&state, &req, form.csrf.as_deref()).await?;
+    let (cid, pid, now) = (form.client_id.clone(), form.provider.clone(), state.clock.now());
+    state
+        .db
+        .run(move |c| {
+            if crate::store::vault::revoke_exchange(c, &uid, &cid, Some(&pid))? > 0 {
+                let e = audit::AuditEvent::new(now, AuditKind::ConsentRevoked).user(&uid).client(&cid).provider(&pid);
+                audit::record(c, &e)?;
+            }
+            Ok(())
         })
         .await?;
     Ok(see_other("/account"))

@@ -415,6 +415,7 @@ async fn complete(
         id_token: fed.upstream_id_token.clone().filter(|_| keep_id_token),
     };
     let upstream_token = fed.upstream_refresh_token.clone();
+    let vault_tokens = fed.upstream_tokens.clone().filter(|_| p.cfg.store_tokens);
     let (link_owned, offered) = (link_to.map(String::from), fed.clone());
     let outcome = state.db.run(move |c| linking::link(c, &fed, policy, link_owned.as_deref(), now)).await?;
     count_login(
@@ -435,6 +436,7 @@ async fn complete(
         other => user_or_page(other)?,
     };
     if p.cfg.refresh_upstream
+        && !p.cfg.store_tokens
         && let Some(token) = upstream_token
     {
         let (sealer, pid, uid) = (state.sealer.clone(), p.cfg.id.clone(), user.id.clone());
@@ -445,6 +447,9 @@ async fn complete(
                 None => Ok(()),
             })
             .await?;
+    }
+    if let Some(t) = vault_tokens {
+        crate::accounts::vault::keep_at_sign_in(state, p.cfg.clone(), &user.id, t, now).await?;
     }
     if link_to.is_some() {
         return Ok(see_other("/account"));

@@ -70,6 +70,10 @@ async fn consent_page(
         .iter()
         .map(|s| serde_json::json!({"name": s, "description": scope_description(&state, s)}))
         .collect();
+    let act_for = match &decision.1 {
+        Some(s) => exchange_providers(&state, &s.user_id, &pending.client.client_id).await?,
+        None => Vec::new(),
+    };
     let who = match decision.1 {
         Some(s) => state.db.run(move |c| crate::store::users::find(c, &s.user_id)).await?,
         None => None,
@@ -79,6 +83,9 @@ async fn consent_page(
     ctx.insert("csrf", &csrf);
     ctx.insert("client_name", &pending.client.name);
     ctx.insert("scopes", &scopes);
+    let act_for: Vec<serde_json::Value> =
+        act_for.iter().map(|(id, name)| serde_json::json!({"id": id, "name": name})).collect();
+    ctx.insert("act_for", &act_for);
     ctx.insert("signed_in_as", &who.and_then(|u| u.email.or(u.name).or(u.preferred_username)));
     Ok(html(state.templates.render("consent.html", &ctx)?, cookie))
 }
@@ -139,13 +146,40 @@ async fn consent_decision(
         };
         let event =
             crate::store::audit::AuditEvent::new(now, AuditKind::Consent).user(&sess.user_id).client(&client.client_id);
+        // [TX-3] The lines "may act for you at <provider>" shown on the page are consented with it.
+        let act_for = exchange_providers(&state, &sess.user_id, &client.client_id).await?;
+        let (uid, cid) = (sess.user_id.clone(), client.client_id.clone());
         state
             .db
             .run(move |c| {
                 consents::save(c, &consent)?;
+                for (p, _) in &act_for {
+                    crate::store::vault::allow_exchange(c, &uid, &cid, p, now)?;
+                }
                 crate::store::audit::record(c, &event)
             })
             .await?;
     }
     authorize::carry_out(&state, &req, decision, client, request, Some(&pending), true).await
+}
+
+/// [TX-3] (id, display name) of the providers that let `client_id` exchange tokens and at which the user has an
+/// identity: the consent page names them, and allowing consents to them.
+async fn exchange_providers(
+    state: &AppState,
+    user_id: &str,
+    client_id: &str,
+) -> Result<Vec<(String, String)>, crate::store::StoreError> {
+    let listing: Vec<(String, String)> = state
+        .upstreams
+        .list()
+        .filter(|p| p.cfg.store_tokens && p.cfg.token_exchange_clients.iter().any(|c| c == client_id))
+        .map(|p| (p.cfg.id.clone(), p.cfg.display_name.clone()))
+        .collect();
+    if listing.is_empty() {
+        return Ok(listing);
+    }
+    let uid = user_id.to_string();
+    let linked = state.db.run(move |c| crate::store::identities::list_for_user(c, &uid)).await?;
+    Ok(listing.into_iter().filter(|(id, _)| linked.iter().any(|i| &i.provider == id)).collect())
 }

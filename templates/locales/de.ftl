@@ -30,6 +30,7 @@ button-continue = Weiter
 ## consent.html
 consent-title = Zugriff erlauben?
 consent-heading = { $client } möchte
+consent-act-for = { $client } darf bei { $provider } in Ihrem Namen handeln (Ihre Tokens dort abrufen)
 consent-signed-in-as = Angemeldet als { $who }. Nicht Sie?
 button-sign-out = Abmelden
 button-allow = Erlauben
@@ -50,6 +51,8 @@ account-apps = Apps, denen Sie Zugriff erlaubt haben
 account-no-apps = Keine.
 account-revoke = Zugriff entziehen
 account-revoke-label = Zugriff für { $app } entziehen
+account-acts-for = darf bei { $provider } in Ihrem Namen handeln
+account-revoke-exchange = Beenden
 
 ## link_confirm.html, link_offer.html
 link-title = Anmeldemethode verknüpfen

@@ -31,6 +31,7 @@ button-continue = Continue
 ## consent.html
 consent-title = Allow access?
 consent-heading = { $client } would like to
+consent-act-for = { $client } may act for you at { $provider } (get your tokens there)
 consent-signed-in-as = Signed in as { $who }. Not you?
 button-sign-out = Sign out
 button-allow = Allow
@@ -51,6 +52,8 @@ account-apps = Apps you allowed
 account-no-apps = None.
 account-revoke = Revoke access
 account-revoke-label = Revoke access for { $app }
+account-acts-for = may act for you at { $provider }
+account-revoke-exchange = Stop
 
 ## link_confirm.html, link_offer.html
 link-title = Link a sign-in method

@@ -30,6 +30,7 @@ button-continue = 계속
 ## consent.html
 consent-title = 접근을 허용할까요?
 consent-heading = { $client }에서 다음 권한을 요청합니다
+consent-act-for = { $client }이(가) { $provider }에서 사용자를 대신하여 작업할 수 있습니다 (토큰 사용)
 consent-signed-in-as = { $who }(으)로 로그인되어 있습니다. 본인이 아닌가요?
 button-sign-out = 로그아웃
 button-allow = 허용
@@ -50,6 +51,8 @@ account-apps = 허용한 앱
 account-no-apps = 없음.
 account-revoke = 접근 권한 취소
 account-revoke-label = { $app }의 접근 권한 취소
+account-acts-for = { $provider }에서 사용자를 대신하여 작업할 수 있음
+account-revoke-exchange = 중지
 
 ## link_confirm.html, link_offer.html
 link-title = 로그인 방법 연결

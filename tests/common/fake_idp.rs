@@ -63,6 +63,8 @@ struct Pending {
     nonce: Option<String>,
     challenge: Option<String>,
     user: User,
+    /// The scopes asked for (the token response grants them).
+    scope: String,
 }
 
 pub struct State {
@@ -87,6 +89,16 @@ pub struct State {
     /// Every ID token issued, and the query strings of end-session requests seen.
     pub id_tokens: Vec<String>,
     pub end_session_requests: Vec<HashMap<String, String>>,
+    /// `expires_in` of the access tokens issued (seconds).
+    pub access_ttl: i64,
+    /// Refresh requests wait this long before they are answered (so that concurrent callers pile up).
+    pub refresh_delay_ms: u64,
+    /// Refresh requests answer 503 with an HTML page (the upstream is down).
+    pub refresh_down: bool,
+    /// How many refresh requests were answered with new tokens.
+    pub refreshes: usize,
+    /// How many refresh requests arrived (counted before the delay).
+    pub refresh_requests_seen: usize,
 }
 
 #[derive(Clone)]
@@ -125,6 +137,11 @@ impl FakeIdp {
             sid: None,
             id_tokens: vec![],
             end_session_requests: vec![],
+            access_ttl: 300,
+            refresh_delay_ms: 0,
+            refresh_down: false,
+            refreshes: 0,
+            refresh_requests_seen: 0,
         }));
         let data = web::Data::from(state.clone());
         let server = actix_web::HttpServer::new(move || {
@@ -191,6 +208,36 @@ impl FakeIdp {
 
     pub fn last_authorize(&self) -> HashMap<String, String> {
         self.state.lock().unwrap().authorize_requests.last().cloned().unwrap_or_default()
+    }
+
+    /// Access tokens from now on expire after `secs`.
+    pub fn set_access_ttl(&self, secs: i64) {
+        self.state.lock().unwrap().access_ttl = secs;
+    }
+
+    /// Refreshes are answered after `ms` milliseconds.
+    pub fn set_refresh_delay_ms(&self, ms: u64) {
+        self.state.lock().unwrap().refresh_delay_ms = ms;
+    }
+
+    /// The token endpoint refuses refreshes with a 503 page while `down`.
+    pub fn set_refresh_down(&self, down: bool) {
+        self.state.lock().unwrap().refresh_down = down;
+    }
+
+    /// Refresh requests answered with new tokens so far.
+    pub fn refreshes(&self) -> usize {
+        self.state.lock().unwrap().refreshes
+    }
+
+    /// Refresh requests that arrived (answered or not yet).
+    pub fn refresh_requests_seen(&self) -> usize {
+        self.state.lock().unwrap().refresh_requests_seen
+    }
+
+    /// Does this access token of ours (the upstream's) still work, and for whom?
+    pub fn token_user(&self, at: &str) -> Option<String> {
+        self.state.lock().unwrap().tokens.get(at).map(|u| u.sub.clone())
     }
 
     pub fn last_token_request(&self) -> HashMap<String, String> {
@@ -269,7 +316,12 @@ async fn authorize(st: web::Data<Mutex<State>>, req: HttpRequest) -> HttpRespons
     let user = s.user.clone();
     s.codes.insert(
         code.clone(),
-        Pending { nonce: q.get("nonce").cloned(), challenge: q.get("code_challenge").cloned(), user },
+        Pending {
+            nonce: q.get("nonce").cloned(),
+            challenge: q.get("code_challenge").cloned(),
+            user,
+            scope: q.get("scope").cloned().unwrap_or_default(),
+        },
     );
     let mut params = vec![("code", code.as_str())];
     if let Some(state) = q.get("state") {
@@ -329,16 +381,33 @@ async fn token(st: web::Data<Mutex<State>>, req: HttpRequest, body: web::Bytes) 
         _ => {}
     }
     let form = query(std::str::from_utf8(&body).unwrap_or(""));
+    let refresh = form.get("grant_type").map(String::as_str) == Some("refresh_token");
+    let (delay, down) = {
+        let mut s = st.lock().unwrap();
+        if refresh {
+            s.refresh_requests_seen += 1;
+        }
+        (s.refresh_delay_ms, s.refresh_down)
+    };
+    if refresh && delay > 0 {
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
     let mut s = st.lock().unwrap();
     s.token_requests.push(form.clone());
-    if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
+    if refresh {
+        if down {
+            return HttpResponse::ServiceUnavailable().content_type("text/html").body("<html>down</html>");
+        }
+        // Rotating refresh tokens: a refresh token works once.
         let user = form.get("refresh_token").and_then(|t| s.refresh_tokens.remove(t));
         return match user.filter(|u| !s.disabled.contains(&u.sub)) {
             Some(u) => {
                 let (at, rt) = (bridgekeeper::secret::random_token(), bridgekeeper::secret::random_token());
                 s.tokens.insert(at.clone(), u.clone());
                 s.refresh_tokens.insert(rt.clone(), u);
-                HttpResponse::Ok().json(serde_json::json!({"access_token": at, "token_type": "Bearer", "expires_in": 300, "refresh_token": rt}))
+                s.refreshes += 1;
+                let ttl = s.access_ttl;
+                HttpResponse::Ok().json(serde_json::json!({"access_token": at, "token_type": "Bearer", "expires_in": ttl, "refresh_token": rt}))
             }
             None => HttpResponse::BadRequest().json(serde_json::json!({"error": "invalid_grant"})),
         };
@@ -391,7 +460,7 @@ async fn token(st: web::Data<Mutex<State>>, req: HttpRequest, body: web::Bytes) 
         let payload = id_token.split('.').nth(1).unwrap().to_string();
         id_token = format!("{header}.{payload}.");
     }
-    let mut resp = serde_json::json!({"access_token": at, "token_type": "Bearer", "expires_in": 300, "refresh_token": upstream_rt});
+    let mut resp = serde_json::json!({"access_token": at, "token_type": "Bearer", "expires_in": s.access_ttl, "refresh_token": upstream_rt, "scope": p.scope});
     if t != Tamper::NoIdToken {
         s.id_tokens.push(id_token.clone());
         resp["id_token"] = id_token.into();

@@ -87,12 +87,13 @@ function clientBlock(c) {
  * Everything one suite needs: upstream OPs `ids` (e.g. ['upstream-a', 'upstream-b']), one broker with a provider
  * file per upstream, the `interop-rp` client and any extra static `clients` (each `{ clientId, clientSecret?,
  * name?, redirectUris, postLogoutRedirectUris?, allowedScopes?, grantTypes?, skipConsent? }`, written as
- * `[[clients]]` blocks) and `extraConfig`, TOML appended to the broker config (e.g. '[tokens]\nttl = 1').
+ * `[[clients]]` blocks) and `extraConfig`, TOML appended to the broker config (e.g. '[tokens]\nttl = 1');
+ * `providerExtra` is appended to every provider file, `upstreamOptions` passed to every `startUpstream`.
  * Call `stop()` when done (also safe after a failed start).
  */
 export async function startWorld({
   upstreams: ids = ['upstream-a'], linkByEmail = 'never', clients = [], extraConfig = '', backchannelLogout = false,
-  logoutUpstream = 'never', encryptionKeys = '',
+  logoutUpstream = 'never', encryptionKeys = '', providerExtra = '', upstreamOptions = {},
 } = {}) {
   const world = {
     dir: mkdtempSync(join(tmpdir(), 'bk-interop-')),
@@ -150,6 +151,7 @@ export async function startWorld({
         clientSecret: upstreamSecret,
         quiet: !process.env.BK_INTEROP_DEBUG,
         backchannelLogout,
+        ...upstreamOptions,
       });
       world.upstreams[id] = up;
       writeFileSync(join(providersDir, `${id}.toml`), [
@@ -164,6 +166,7 @@ export async function startWorld({
         'trust_email = true',
         ...(backchannelLogout ? ['backchannel_logout = true'] : []),
         `logout_upstream = ${toml(logoutUpstream)}`,
+        providerExtra,
         '',
       ].join('\n'));
     }

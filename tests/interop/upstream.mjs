@@ -38,6 +38,10 @@ export async function startUpstream({
   name = providerId,
   quiet = true,
   backchannelLogout = false,
+  // Token exchange tests (issue 14): access tokens this short-lived, refresh tokens rotated on every use and
+  // issued without offline_access.
+  accessTokenTtl = 600,
+  rotateRefreshTokens = false,
 }) {
   if (!port || !brokerIssuer || !providerId || !clientSecret) {
     throw new Error('startUpstream needs port, brokerIssuer, providerId and clientSecret');
@@ -93,7 +97,16 @@ export async function startUpstream({
         },
       };
     },
-    ttl: { AccessToken: 600, AuthorizationCode: 60, IdToken: 600, Interaction: 600, Session: 3600, Grant: 3600 },
+    ttl: { AccessToken: accessTokenTtl, AuthorizationCode: 60, IdToken: 600, Interaction: 600, Session: 3600, Grant: 3600 },
+    ...(rotateRefreshTokens ? {
+      rotateRefreshToken: () => true,
+      issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+    } : {}),
+  });
+  // Refresh-token grants answered with new tokens (counted at the upstream).
+  let refreshes = 0;
+  provider.on('grant.success', (ctx) => {
+    if (ctx.oidc.params?.grant_type === 'refresh_token') refreshes += 1;
   });
   // Loopback plain http: oidc-provider decides on secure cookies from the request itself, so nothing to relax.
   provider.on('server_error', (ctx, err) => console.error(`[${name}] server_error`, err));
@@ -111,6 +124,7 @@ export async function startUpstream({
   return {
     issuer,
     port,
+    refreshes: () => refreshes,
     close: () => new Promise((resolve) => {
       server.closeAllConnections?.();
       server.close(() => resolve());

@@ -25,6 +25,8 @@ pub enum ErrorCode {
     UnsupportedTokenType,
     InvalidRedirectUri,
     InvalidClientMetadata,
+    /// RFC 8693 §2.2.2: unwilling or unable to issue a token for the target.
+    InvalidTarget,
 }
 
 impl ErrorCode {
@@ -52,6 +54,7 @@ impl ErrorCode {
             UnsupportedTokenType => "unsupported_token_type",
             InvalidRedirectUri => "invalid_redirect_uri",
             InvalidClientMetadata => "invalid_client_metadata",
+            InvalidTarget => "invalid_target",
         }
     }
 }

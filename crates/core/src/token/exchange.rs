@@ -32,6 +32,7 @@ pub async fn exchange<P: Ports>(
                 rules::client_credentials_scope(scope.as_deref(), client.allowed_scopes, ports.policy().catalogue)?;
             ports.minter().for_client(client.client_id, &scope)
         }
+        TokenRequest::TokenExchange(x) => super::token_exchange::run(ports, client, x).await,
     }
 }
 

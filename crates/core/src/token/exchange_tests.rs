@@ -13,7 +13,7 @@ use crate::error::{ErrorCode, OAuthError};
 const NOW: i64 = 1_000;
 
 /// Polls a future whose ports never wait.
-fn run<F: Future>(f: F) -> F::Output {
+pub(super) fn run<F: Future>(f: F) -> F::Output {
     let mut f = pin!(f);
     match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(v) => v,
@@ -21,7 +21,7 @@ fn run<F: Future>(f: F) -> F::Output {
     }
 }
 
-struct Person {
+pub(super) struct Person {
     disabled: bool,
 }
 impl Subject for Person {
@@ -31,7 +31,7 @@ impl Subject for Person {
 }
 
 #[derive(Default)]
-struct Memory {
+pub(super) struct Memory {
     codes: RefCell<BTreeMap<String, (CodeRecord, bool)>>,
     grants: RefCell<BTreeMap<String, GrantRecord>>,
     refresh: RefCell<BTreeMap<String, RefreshRecord>>,
@@ -43,6 +43,45 @@ struct Memory {
     clock: Cell<i64>,
     /// Another request rotates `old` while this one waits for the upstream (and the clock moves on).
     race_during_recheck: bool,
+    /// Token exchange: live subject tokens by value, the provider's exchange clients, consents
+    /// (user, client, provider), the vault's answer, delegation rules, upstream token requests.
+    pub(super) subjects: BTreeMap<String, super::token_exchange::SubjectToken>,
+    pub(super) exchange_clients: Vec<String>,
+    pub(super) exchange_consents: Vec<(String, String, String)>,
+    pub(super) upstream: Option<super::token_exchange::UpstreamAccess>,
+    pub(super) rules: Vec<super::token_exchange::DelegationRule>,
+    pub(super) upstream_calls: Cell<u32>,
+    pub(super) scope_map: BTreeMap<String, Vec<String>>,
+}
+
+impl Exchanges for Memory {
+    async fn subject(&self, token: &str) -> Result<Option<super::token_exchange::SubjectToken>, OAuthError> {
+        Ok(self.subjects.get(token).cloned())
+    }
+    fn provider_clients(&self, provider: &str) -> Option<&[String]> {
+        (provider == "gh").then_some(self.exchange_clients.as_slice())
+    }
+    fn scope_map(&self, _: &str) -> Option<&BTreeMap<String, Vec<String>>> {
+        Some(&self.scope_map)
+    }
+    async fn consented(&self, user: &str, client: &str, provider: &str) -> Result<bool, OAuthError> {
+        Ok(self.exchange_consents.iter().any(|(u, c, p)| u == user && c == client && p == provider))
+    }
+    async fn upstream_token(&self, _: &str, _: &str) -> Result<super::token_exchange::UpstreamAccess, OAuthError> {
+        self.upstream_calls.set(self.upstream_calls.get() + 1);
+        self.upstream.clone().ok_or_else(|| OAuthError::invalid_grant("sign in again"))
+    }
+    fn delegation_rules(&self) -> &[super::token_exchange::DelegationRule] {
+        &self.rules
+    }
+    fn delegated_ttl(&self) -> i64 {
+        600
+    }
+    fn delegated(&self, d: &super::token_exchange::Delegation<'_>) -> Result<TokenOutcome, OAuthError> {
+        let mut o = outcome(d.scope, None);
+        o.access_token = format!("delegated:{}:{}:{}:{}", d.subject.sub, d.audience, d.actors.join(">"), d.exp);
+        Ok(o)
+    }
 }
 
 impl Grants for Memory {
@@ -136,7 +175,11 @@ impl Ports for Memory {
     type Grants = Self;
     type Minter = Self;
     type Upstreams = Self;
+    type Exchanges = Self;
     fn grants(&self) -> &Self {
+        self
+    }
+    fn exchanges(&self) -> &Self {
         self
     }
     fn minter(&self) -> &Self {
@@ -153,14 +196,15 @@ impl Ports for Memory {
     }
 }
 
-fn outcome(scope: &str, refresh_token: Option<String>) -> TokenOutcome {
+pub(super) fn outcome(scope: &str, refresh_token: Option<String>) -> TokenOutcome {
     TokenOutcome {
         access_token: "at".into(),
-        token_type: "Bearer",
-        expires_in: 60,
+        token_type: "Bearer".into(),
+        expires_in: Some(60),
         scope: scope.into(),
         id_token: None,
         refresh_token,
+        issued_token_type: None,
     }
 }
 

@@ -11,6 +11,9 @@ mod request;
 pub mod rules;
 #[cfg(test)]
 mod rules_tests;
+pub mod token_exchange;
+#[cfg(test)]
+mod token_exchange_tests;
 
 pub use exchange::{TokenClient, exchange};
 pub use request::{GrantType, TokenRequest};
@@ -19,12 +22,16 @@ pub use request::{GrantType, TokenRequest};
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TokenOutcome {
     pub access_token: String,
-    pub token_type: &'static str,
-    pub expires_in: i64,
+    pub token_type: std::borrow::Cow<'static, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<i64>,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// RFC 8693 §2.2.1, for token exchange only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }

@@ -141,6 +141,33 @@ pub trait Upstreams {
     async fn recheck(&self, grant: &GrantRecord) -> Result<(), OAuthError>;
 }
 
+/// RFC 8693 token exchange: the subject token as the server verified it, the facts of the exchange policy, the
+/// vault, and the minting of delegated tokens.
+pub trait Exchanges {
+    /// The live access token of ours `token` is, if it is one (verified, not revoked, grant, client and person
+    /// active); `None` for anything else (an ID token, a refresh token, garbage, expired, revoked).
+    async fn subject(&self, token: &str) -> Result<Option<super::token_exchange::SubjectToken>, OAuthError>;
+    /// [TX-3] The clients a provider lets exchange (`token_exchange_clients`); `None`: no such provider, or it keeps
+    /// no tokens.
+    fn provider_clients(&self, provider: &str) -> Option<&[String]>;
+    /// [TX-9] The provider's `[scope_map]` (downstream scope -> upstream scopes).
+    fn scope_map(&self, provider: &str) -> Option<&std::collections::BTreeMap<String, Vec<String>>>;
+    /// [TX-3] Did the person allow the client to act for them at the provider?
+    async fn consented(&self, user_id: &str, client_id: &str, provider: &str) -> Result<bool, OAuthError>;
+    /// [TX-1][TX-2] The person's fresh upstream access token at the provider (refreshed upstream if need be).
+    async fn upstream_token(
+        &self,
+        user_id: &str,
+        provider: &str,
+    ) -> Result<super::token_exchange::UpstreamAccess, OAuthError>;
+    /// [TX-7] The configured delegation rules.
+    fn delegation_rules(&self) -> &[super::token_exchange::DelegationRule];
+    /// Lifetime of a delegated access token (capped by its subject's).
+    fn delegated_ttl(&self) -> i64;
+    /// [TX-8] Mints a delegated access token.
+    fn delegated(&self, d: &super::token_exchange::Delegation<'_>) -> Result<TokenOutcome, OAuthError>;
+}
+
 /// The grant settings the rules read.
 #[derive(Debug, Clone)]
 pub struct GrantPolicy<'a> {
@@ -156,7 +183,9 @@ pub trait Ports {
     type Grants: Grants<Subject = Self::Subject>;
     type Minter: Minter<Subject = Self::Subject>;
     type Upstreams: Upstreams;
+    type Exchanges: Exchanges;
     fn grants(&self) -> &Self::Grants;
+    fn exchanges(&self) -> &Self::Exchanges;
     fn minter(&self) -> &Self::Minter;
     fn upstreams(&self) -> &Self::Upstreams;
     fn policy(&self) -> GrantPolicy<'_>;

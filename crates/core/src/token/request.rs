@@ -10,11 +10,13 @@ pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
     ClientCredentials,
+    /// RFC 8693.
+    TokenExchange,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 3] =
-        [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials];
+    pub const ALL: [GrantType; 4] =
+        [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials, GrantType::TokenExchange];
 
     /// The wire name (RFC 6749 §4.1.3, §6, §4.4.2).
     pub fn as_str(self) -> &'static str {
@@ -22,6 +24,7 @@ impl GrantType {
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
+            GrantType::TokenExchange => super::token_exchange::GRANT_TYPE,
         }
     }
 
@@ -36,9 +39,9 @@ impl GrantType {
     }
 
     /// May a public client (no secret) use it? Only the grants that act for a person (RFC 6749 §4.4: client
-    /// credentials are for confidential clients).
+    /// credentials are for confidential clients; token exchange [TX-4] too).
     pub fn allows_public_client(self) -> bool {
-        !matches!(self, GrantType::ClientCredentials)
+        !matches!(self, GrantType::ClientCredentials | GrantType::TokenExchange)
     }
 }
 
@@ -54,6 +57,7 @@ pub enum TokenRequest {
     AuthorizationCode { code: String, redirect_uri: Option<String>, code_verifier: Option<String> },
     RefreshToken { refresh_token: String, scope: Option<String> },
     ClientCredentials { scope: Option<String> },
+    TokenExchange(super::token_exchange::ExchangeRequest),
 }
 
 impl TokenRequest {
@@ -77,6 +81,7 @@ impl TokenRequest {
                 Ok(TokenRequest::RefreshToken { refresh_token, scope: owned("scope") })
             }
             GrantType::ClientCredentials => Ok(TokenRequest::ClientCredentials { scope: owned("scope") }),
+            GrantType::TokenExchange => super::token_exchange::parse(params).map(TokenRequest::TokenExchange),
         }
     }
 
@@ -85,6 +90,7 @@ impl TokenRequest {
             TokenRequest::AuthorizationCode { .. } => GrantType::AuthorizationCode,
             TokenRequest::RefreshToken { .. } => GrantType::RefreshToken,
             TokenRequest::ClientCredentials { .. } => GrantType::ClientCredentials,
+            TokenRequest::TokenExchange(_) => GrantType::TokenExchange,
         }
     }
 }

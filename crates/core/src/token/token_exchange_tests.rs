@@ -1,0 +1,192 @@
+//! RFC 8693 token exchange: the rules one by one, and the grant run against the in-memory ports of
+//! `exchange_tests`.
+
+use super::exchange_tests::{Memory, run};
+use super::token_exchange::*;
+use super::{TokenClient, TokenRequest, exchange};
+use crate::error::ErrorCode;
+use crate::params::Params;
+
+fn params(pairs: &[(&str, &str)]) -> Params {
+    let q: String = pairs.iter().map(|(k, v)| format!("{k}={v}&")).collect();
+    Params::parse(&q)
+}
+
+fn request(resource: Option<&str>, audience: Option<&str>, scope: Option<&str>) -> ExchangeRequest {
+    ExchangeRequest {
+        subject_token: "at-ada".into(),
+        subject_token_type: ACCESS_TOKEN_TYPE.into(),
+        requested_token_type: None,
+        resource: resource.map(String::from),
+        audience: audience.map(String::from),
+        scope: scope.map(String::from),
+        actor_token: None,
+    }
+}
+
+fn subject(client: &str, scope: &str) -> SubjectToken {
+    SubjectToken {
+        sub: "ada".into(),
+        client_id: client.into(),
+        scope: scope.into(),
+        exp: 1_300,
+        grant_id: Some("g1".into()),
+        actors: vec![],
+    }
+}
+
+fn rule() -> DelegationRule {
+    DelegationRule {
+        client: "api-a".into(),
+        audiences: vec!["https://api-b".into()],
+        scopes: vec!["read".into(), "write".into()],
+    }
+}
+
+#[test]
+fn tx_4_subject_token_and_its_type_are_required_and_actor_parameters_come_together() {
+    let e = parse(&params(&[("subject_token", "x")])).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidRequest);
+    let ok = parse(&params(&[("subject_token", "x"), ("subject_token_type", ACCESS_TOKEN_TYPE)])).unwrap();
+    assert_eq!(ok.subject_token, "x");
+    let e = parse(&params(&[("subject_token", "x"), ("subject_token_type", "t"), ("actor_token", "y")])).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidRequest);
+}
+
+#[test]
+fn tx_4_only_access_tokens_in_and_out_and_no_actor_token() {
+    assert!(check_token_types(&request(None, None, None)).is_ok());
+    let mut r = request(None, None, None);
+    r.subject_token_type = "urn:ietf:params:oauth:token-type:id_token".into();
+    assert_eq!(check_token_types(&r).unwrap_err().code, ErrorCode::InvalidRequest);
+    let mut r = request(None, None, None);
+    r.requested_token_type = Some("urn:ietf:params:oauth:token-type:refresh_token".into());
+    assert_eq!(check_token_types(&r).unwrap_err().code, ErrorCode::InvalidRequest, "never an upstream refresh token");
+    let mut r = request(None, None, None);
+    r.actor_token = Some("x".into());
+    assert_eq!(check_token_types(&r).unwrap_err().code, ErrorCode::InvalidRequest);
+}
+
+#[test]
+fn tx_4_one_target_from_resource_or_audience() {
+    let p = |r, a| target(&request(r, a, None));
+    assert_eq!(p(Some("urn:bridgekeeper:provider:gh"), None).unwrap(), Target::Provider("gh".into()));
+    assert_eq!(p(None, Some("https://api-b")).unwrap(), Target::Audience("https://api-b".into()));
+    assert_eq!(p(Some("https://api-b"), Some("https://api-b")).unwrap(), Target::Audience("https://api-b".into()));
+    assert_eq!(p(Some("https://api-b"), Some("https://api-c")).unwrap_err().code, ErrorCode::InvalidTarget);
+    assert_eq!(p(Some("urn:bridgekeeper:provider:"), None).unwrap_err().code, ErrorCode::InvalidTarget);
+    assert_eq!(p(None, None).unwrap_err().code, ErrorCode::InvalidRequest);
+}
+
+#[test]
+fn tx_5_only_the_clients_own_undelegated_person_token_yields_an_upstream_token() {
+    let s = subject("app", "openid");
+    assert!(subject_for_upstream(Some(&s), "app").is_ok());
+    assert_eq!(subject_for_upstream(None, "app").unwrap_err().code, ErrorCode::InvalidRequest);
+    assert_eq!(subject_for_upstream(Some(&s), "other").unwrap_err().code, ErrorCode::InvalidRequest);
+    let mut cc = s.clone();
+    cc.grant_id = None;
+    assert_eq!(subject_for_upstream(Some(&cc), "app").unwrap_err().code, ErrorCode::InvalidRequest);
+    let mut delegated = s.clone();
+    delegated.actors = vec!["api-a".into()];
+    assert_eq!(subject_for_upstream(Some(&delegated), "app").unwrap_err().code, ErrorCode::InvalidRequest);
+}
+
+#[test]
+fn tx_6_upstream_scopes_must_be_granted() {
+    let map = std::collections::BTreeMap::new();
+    assert_eq!(upstream_scope(None, "read:user repo", &map).unwrap(), "read:user repo");
+    assert_eq!(upstream_scope(Some("repo"), "read:user repo", &map).unwrap(), "read:user repo");
+    assert_eq!(upstream_scope(Some("admin:org"), "read:user repo", &map).unwrap_err().code, ErrorCode::InvalidScope);
+    assert_eq!(upstream_scope(Some(" "), "read:user", &map).unwrap_err().code, ErrorCode::InvalidScope);
+}
+
+#[test]
+fn tx_9_a_missing_upstream_scope_names_the_downstream_scope_that_asks_for_it() {
+    let map: std::collections::BTreeMap<String, Vec<String>> =
+        [("code".to_string(), vec!["repo".to_string()]), ("groups".to_string(), vec!["read:org".to_string()])]
+            .into_iter()
+            .collect();
+    assert_eq!(step_up_scopes(&["repo"], &map), vec!["code".to_string()]);
+    assert!(step_up_scopes(&["gist"], &map).is_empty());
+    let e = upstream_scope(Some("repo read:user"), "read:user", &map).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidScope);
+    assert!(e.description.contains("scope code") && e.description.contains("prompt=login"), "{}", e.description);
+    let e = upstream_scope(Some("gist"), "read:user", &map).unwrap_err();
+    assert!(e.description.contains("no downstream scope"), "{}", e.description);
+}
+
+#[test]
+fn tx_7_delegation_needs_a_rule_for_client_and_audience() {
+    let rules = [rule()];
+    assert!(delegation_rule(&rules, "api-a", "https://api-b").is_ok());
+    assert_eq!(delegation_rule(&rules, "api-a", "https://api-c").unwrap_err().code, ErrorCode::InvalidTarget);
+    assert_eq!(delegation_rule(&rules, "app", "https://api-b").unwrap_err().code, ErrorCode::InvalidTarget);
+}
+
+#[test]
+fn tx_7_delegated_scope_only_narrows() {
+    let r = rule();
+    assert_eq!(delegation_scope(None, "openid read write admin", &r).unwrap(), "read write");
+    assert_eq!(delegation_scope(Some("read"), "openid read write", &r).unwrap(), "read");
+    assert_eq!(delegation_scope(Some("admin"), "read admin", &r).unwrap_err().code, ErrorCode::InvalidScope);
+    assert_eq!(delegation_scope(Some("write"), "read", &r).unwrap_err().code, ErrorCode::InvalidScope);
+    assert_eq!(delegation_scope(None, "openid offline_access", &r).unwrap_err().code, ErrorCode::InvalidScope);
+}
+
+#[test]
+fn tx_8_the_client_is_the_outermost_actor_and_the_token_never_outlives_its_subject() {
+    assert_eq!(actor_chain("api-b", &["api-a".into()]), vec!["api-b".to_string(), "api-a".to_string()]);
+    assert_eq!(delegated_expiry(1_000, 600, 1_300), 1_300);
+    assert_eq!(delegated_expiry(1_000, 600, 9_999), 1_600);
+}
+
+fn exchange_memory() -> Memory {
+    let mut m = Memory::default();
+    m.exchange_clients = vec!["app".into()];
+    m.exchange_consents = vec![("ada".into(), "app".into(), "gh".into())];
+    m.upstream = Some(UpstreamAccess {
+        access_token: "gho_x".into(),
+        token_type: "bearer".into(),
+        expires_in: None,
+        scope: "read:user".into(),
+    });
+    m.rules = vec![rule()];
+    // Expires before a fresh delegated token would (the memory clock is at 0, the delegated lifetime 600 s).
+    let s = SubjectToken { exp: 500, ..subject("app", "openid read write") };
+    m.subjects = [("at-ada".to_string(), s)].into_iter().collect();
+    m
+}
+
+fn client(id: &str) -> TokenClient<'_> {
+    TokenClient { client_id: id, may_refresh: false, allowed_scopes: &[] }
+}
+
+#[test]
+fn tx_3_upstream_exchange_needs_the_client_listed_and_the_persons_consent() {
+    let m = exchange_memory();
+    let req = TokenRequest::TokenExchange(request(Some("urn:bridgekeeper:provider:gh"), None, None));
+    let ok = run(exchange(&m, &client("app"), &req)).unwrap();
+    assert_eq!((ok.access_token.as_str(), ok.token_type.as_ref()), ("gho_x", "Bearer"));
+    assert_eq!((ok.issued_token_type, ok.refresh_token), (Some(ACCESS_TOKEN_TYPE), None));
+    let unlisted = run(exchange(&m, &client("other"), &req)).unwrap_err();
+    assert_eq!(unlisted.code, ErrorCode::InvalidTarget);
+    let unknown = TokenRequest::TokenExchange(request(Some("urn:bridgekeeper:provider:nope"), None, None));
+    assert_eq!(run(exchange(&m, &client("app"), &unknown)).unwrap_err().code, ErrorCode::InvalidTarget);
+    let mut no_consent = exchange_memory();
+    no_consent.exchange_consents.clear();
+    assert_eq!(run(exchange(&no_consent, &client("app"), &req)).unwrap_err().code, ErrorCode::InvalidRequest);
+    assert_eq!(no_consent.upstream_calls.get(), 0, "the vault is not touched without consent");
+}
+
+#[test]
+fn tx_7_delegation_issues_a_token_with_the_actor_and_narrowed_scope() {
+    let m = exchange_memory();
+    let req = TokenRequest::TokenExchange(request(None, Some("https://api-b"), Some("read")));
+    let ok = run(exchange(&m, &client("api-a"), &req)).unwrap();
+    assert_eq!(ok.access_token, "delegated:ada:https://api-b:api-a:500", "capped by the subject token");
+    assert_eq!(ok.scope, "read");
+    assert_eq!(ok.issued_token_type, Some(ACCESS_TOKEN_TYPE));
+    let other = TokenRequest::TokenExchange(request(None, Some("https://api-c"), None));
+    assert_eq!(run(exchange(&m, &client("api-a"), &other)).unwrap_err().code, ErrorCode::InvalidTarget);
+}

@@ -1,0 +1,2 @@
+DROP TABLE exchange_consents;
+DROP TABLE upstream_tokens;
