@@ -10,6 +10,7 @@ pub mod grants;
 pub mod introspect;
 pub mod issue;
 pub mod logout;
+pub mod par;
 pub mod register;
 pub mod token;
 pub mod upstream_logout;
@@ -22,6 +23,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     discovery::configure(cfg);
     authorize::configure(cfg);
     token::configure(cfg);
+    par::configure(cfg);
     userinfo::configure(cfg);
     introspect::configure(cfg);
     logout::configure(cfg);

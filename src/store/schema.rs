@@ -258,3 +258,21 @@ diesel::table! {
         expires_at -> BigInt,
     }
 }
+
+diesel::table! {
+    pushed_requests (uri_hash) {
+        uri_hash -> Text,
+        client_id -> Text,
+        params_json -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    client_assertion_jtis (jti_hash) {
+        jti_hash -> Text,
+        client_id -> Text,
+        expires_at -> BigInt,
+    }
+}

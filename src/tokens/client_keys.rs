@@ -1,0 +1,71 @@
+//! [PJ-1] [PJ-5] The public keys a client registers for `private_key_jwt` (RFC 7523) and the signature check of its
+//! client assertions, with jsonwebtoken (aws-lc). The claim rules are `bridgekeeper_core::client_assertion`.
+
+use bridgekeeper_core::client_assertion::{AssertionClaims, alg_allowed};
+use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
+
+/// A client registers at most this many keys (enough for a rotation).
+const MAX_KEYS: usize = 10;
+/// … in at most this much JSON.
+const MAX_JWKS_LEN: usize = 32 * 1024;
+/// Members of private (or symmetric) keys: a registered JWK Set carries none of them.
+const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// Parses and checks a JWK Set a client registers: JSON `{"keys": [...]}`, 1 to 10 public RSA, EC or OKP keys
+/// (never a symmetric key, never a private part), each usable by the verifier.
+pub fn parse_jwks(text: &str) -> Result<JwkSet, String> {
+    if text.len() > MAX_JWKS_LEN {
+        return Err("jwks is too large".into());
+    }
+    let raw: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("jwks is not JSON ({e})"))?;
+    let keys = raw.get("keys").and_then(|k| k.as_array()).ok_or("jwks must be an object with a keys array")?;
+    if keys.is_empty() || keys.len() > MAX_KEYS {
+        return Err(format!("jwks must hold 1 to {MAX_KEYS} keys"));
+    }
+    if keys.iter().any(|k| PRIVATE_MEMBERS.iter().any(|m| k.get(m).is_some())) {
+        return Err("jwks must hold public keys only (no private or symmetric key material)".into());
+    }
+    let set: JwkSet = serde_json::from_value(raw).map_err(|e| format!("jwks holds a malformed key ({e})"))?;
+    for k in &set.keys {
+        if !matches!(
+            k.algorithm,
+            AlgorithmParameters::RSA(_) | AlgorithmParameters::EllipticCurve(_) | AlgorithmParameters::OctetKeyPair(_)
+        ) {
+            return Err("jwks keys must be RSA, EC or OKP public keys".into());
+        }
+        jsonwebtoken::DecodingKey::from_jwk(k).map_err(|e| format!("jwks holds an unusable key ({e})"))?;
+    }
+    Ok(set)
+}
+
+/// Verifies the signature of a client assertion with one of the client's keys: the header's `alg` must be allowed
+/// ([PJ-5]) and match the key's `alg` when the key names one; a `kid` in the header picks that key, else every
+/// key is tried. Returns the claims, unchecked (see `core::client_assertion::check_claims`).
+pub fn verify_assertion(jwks: &serde_json::Value, assertion: &str) -> Result<AssertionClaims, &'static str> {
+    let header = jsonwebtoken::decode_header(assertion).map_err(|_| "the client assertion is not a JWT")?;
+    let alg_name = format!("{:?}", header.alg);
+    if !alg_allowed(&alg_name) {
+        return Err("the client assertion's alg is not allowed");
+    }
+    let set = parse_jwks(&jwks.to_string()).map_err(|_| "the client's registered keys are unusable")?;
+    let mut v = jsonwebtoken::Validation::new(header.alg);
+    v.validate_exp = false;
+    v.validate_nbf = false;
+    v.validate_aud = false;
+    v.set_required_spec_claims::<&str>(&[]);
+    let candidates = set.keys.iter().filter(|k| match (&header.kid, &k.common.key_id) {
+        (Some(want), Some(have)) => want == have,
+        (Some(_), None) => false,
+        (None, _) => true,
+    });
+    for k in candidates {
+        if k.common.key_algorithm.is_some_and(|ka| format!("{ka:?}") != alg_name) {
+            continue;
+        }
+        let Ok(key) = jsonwebtoken::DecodingKey::from_jwk(k) else { continue };
+        if let Ok(data) = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &v) {
+            return Ok(data.claims);
+        }
+    }
+    Err("the client assertion's signature does not verify with the client's registered keys")
+}
