@@ -136,9 +136,12 @@ async fn par_3_an_expired_request_uri_is_refused() {
     let uri = pushed_uri(&app, &[]).await;
     app.clock.advance(61);
     assert_unknown_request_page(authorize_with(&app, "app", &uri, &[]).await).await;
-    for bogus in ["urn:ietf:params:oauth:request_uri:nope", "https://evil.example/request.jwt"] {
+    for bogus in ["urn:ietf:params:oauth:request_uri:nope", "urn:ietf:params:oauth:request_uri:a/b"] {
         assert_unknown_request_page(authorize_with(&app, "app", bogus, &[]).await).await;
     }
+    // A request_uri that is not ours is an ordinary request refused as before ([AZ-17]).
+    let r = authorize_with(&app, "app", "https://evil.example/request.jwt", &[]).await;
+    assert_eq!(param(&location(&r), "error").as_deref(), Some("request_uri_not_supported"));
 }
 
 #[actix_web::test]

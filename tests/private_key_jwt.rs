@@ -248,3 +248,25 @@ async fn pj_1_dynamic_registration_takes_inline_keys_only() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["active"], false);
 }
+
+#[actix_web::test]
+async fn pj_1_a_key_rotated_in_the_config_replaces_the_old_one_at_the_next_start() {
+    let (old, new) = (client_key(Alg::Es256), client_key(Alg::EdDsa));
+    let db = common::test_db();
+    let shared = db.share();
+    let with = |k: &ClientKey| {
+        let jwks = k.jwks.clone();
+        move |s: &mut bridgekeeper::settings::Settings| {
+            s.issuer = "http://bridgekeeper.test".into();
+            s.clients = vec![ClientBuilder::private_key_jwt("svc", &jwks).grants(&["client_credentials"]).build()];
+        }
+    };
+    let a = TestApp::spawn_on(db, with(&old)).await;
+    let aud = "http://bridgekeeper.test";
+    assert_eq!(cc(&a, &old.assertion("svc", aud, now(&a), 60, "a1"), &[]).await.status(), 200);
+    a.stop().await;
+    let b = TestApp::spawn_on(shared, with(&new)).await;
+    assert_eq!(cc(&b, &new.assertion("svc", aud, now(&b), 60, "b1"), &[]).await.status(), 200);
+    let r = cc(&b, &old.assertion("svc", aud, now(&b), 60, "b2"), &[]).await;
+    assert_eq!(json_error(r).await, (401, "invalid_client".into()), "the old key is gone");
+}

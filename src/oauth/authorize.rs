@@ -81,7 +81,7 @@ async fn resume(
 
 /// A fresh request: validate, decide, answer.
 async fn start(state: &AppState, req: &HttpRequest, params: &Params) -> Result<HttpResponse, PageError> {
-    if params.has("request_uri") {
+    if super::par::refers_to_a_push(state, params) {
         return super::par::from_request_uri(state, req, params).await;
     }
     let (client, redirect_uri) = trusted_redirect(state, params).await?;

@@ -68,13 +68,17 @@ fn invalid_request_uri() -> PageError {
     .keyed("page-invalid-request-uri")
 }
 
+/// Does this authorization request refer to a pushed one (a `request_uri` in our URN namespace, PAR enabled)?
+/// Any other `request_uri` is an ordinary request, refused with `request_uri_not_supported` ([AZ-17]).
+pub fn refers_to_a_push(state: &AppState, params: &Params) -> bool {
+    state.settings.par.enabled
+        && params.get("request_uri").is_some_and(|u| u.starts_with(pushed::REQUEST_URI_PREFIX))
+}
+
 /// [PAR-4] `/authorize` with a `request_uri`: only `client_id` and `request_uri` are read; the pushed request is
 /// taken once, by its own client, unexpired, and rechecked against the client as it is now; then it goes through
 /// the same decision as any request.
 pub async fn from_request_uri(state: &AppState, req: &HttpRequest, params: &Params) -> Result<HttpResponse, PageError> {
-    if !state.settings.par.enabled {
-        return Err(invalid_request_uri());
-    }
     let (client_id, reference) = pushed::at_authorize(params).map_err(|_| invalid_request_uri())?;
     let id = client_id.to_string();
     let client = state.db.run(move |c| crate::store::clients::find(c, &id)).await?;

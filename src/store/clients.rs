@@ -409,6 +409,8 @@ pub fn upsert(w: &mut Write<'_>, client: &Client) -> StoreResult<()> {
                 clients::token_endpoint_auth_method.eq(&row.token_endpoint_auth_method),
                 clients::backchannel_logout_uri.eq(&row.backchannel_logout_uri),
                 clients::backchannel_logout_session_required.eq(row.backchannel_logout_session_required),
+                // [PJ-1] A config client's keys (and PAR requirement) follow the file: a rotated key replaces the old.
+                clients::metadata_json.eq(&row.metadata_json),
             ))
             .execute(conn)?;
         if n == 0 {
