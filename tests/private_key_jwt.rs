@@ -270,3 +270,32 @@ async fn pj_1_a_key_rotated_in_the_config_replaces_the_old_one_at_the_next_start
     let r = cc(&b, &old.assertion("svc", aud, now(&b), 60, "b2"), &[]).await;
     assert_eq!(json_error(r).await, (401, "invalid_client".into()), "the old key is gone");
 }
+
+#[actix_web::test]
+async fn pj_1_an_admin_registers_a_private_key_jwt_client_with_inline_keys() {
+    let k = client_key(Alg::Es256);
+    let app = TestApp::spawn().await;
+    let mut settings = (*app.state.settings).clone();
+    settings.clients = vec![
+        ClientBuilder::confidential("ops", "admin-secret-for-tests").scopes(&["admin"]).grants(&["client_credentials"]).build(),
+    ];
+    bridgekeeper::accounts::clients::sync_static(&app.state.db, &settings, 0).await.unwrap();
+    let r = token(&app, ("ops", "admin-secret-for-tests"), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
+    let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+    let create = |body: Value| app.http.post(app.url("/admin/api/clients")).bearer_auth(&admin).json(&body).send();
+    let jwks: Value = serde_json::from_str(&k.jwks).unwrap();
+    let base = json!({"client_id": "batch", "name": "Batch", "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "private_key_jwt"});
+    assert_eq!(create(base.clone()).await.unwrap().status(), 400, "private_key_jwt needs jwks");
+    let mut good = base.clone();
+    good["jwks"] = jwks;
+    let r = create(good).await.unwrap();
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    assert!(created["client_secret"].is_null(), "no secret: {created}");
+    assert_eq!(created["client"]["client_type"], "confidential");
+    let r = cc(&app, &k.assertion("batch", &app.url("/token"), now(&app), 60, "adm-1"), &[]).await;
+    assert_eq!(r.status(), 200);
+    let r = app.http.post(app.url("/token")).basic_auth("batch", Some("")).form(&[("grant_type", "client_credentials")]);
+    assert_eq!(json_error(r.send().await.unwrap()).await, (401, "invalid_client".into()));
+}
