@@ -298,7 +298,10 @@ impl Settings {
                     .map_err(|why| err(&key("backchannel_logout_uri"), format!("{uri}: {why}")))?;
             }
             if c.client_secret.is_none() && !key_auth && c.grant_types.iter().any(|g| g == "client_credentials") {
-                return Err(err(&key("grant_types"), "client_credentials needs a client_secret or private_key_jwt".into()));
+                return Err(err(
+                    &key("grant_types"),
+                    "client_credentials needs a client_secret or private_key_jwt".into(),
+                ));
             }
             for s in &c.allowed_scopes {
                 if !self.scopes.contains_key(s) {

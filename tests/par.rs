@@ -46,7 +46,12 @@ async fn pushed_uri(app: &TestApp, extra: &[(&str, &str)]) -> String {
     body["request_uri"].as_str().unwrap().to_string()
 }
 
-async fn authorize_with(app: &TestApp, client_id: &str, request_uri: &str, extra: &[(&str, &str)]) -> reqwest::Response {
+async fn authorize_with(
+    app: &TestApp,
+    client_id: &str,
+    request_uri: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
     let mut q = vec![("client_id", client_id), ("request_uri", request_uri)];
     q.extend_from_slice(extra);
     app.http.get(app.url("/authorize")).query(&q).send().await.unwrap()
@@ -78,14 +83,22 @@ async fn par_1_3_a_push_answers_201_with_a_short_lived_request_uri_that_signs_in
     assert!(tokens["id_token"].is_string());
 }
 
+/// A push (form, client credentials) and the JSON error it must get (status, code).
+type Case = (Vec<(String, String)>, (&'static str, &'static str), u16, &'static str);
+
 #[actix_web::test]
 async fn par_1_a_push_is_validated_like_authorize_and_errors_are_json() {
     let app = spawn().await;
-    let cases: Vec<(Vec<(String, String)>, (&str, &str), u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (auth_query(&[("redirect_uri", "https://evil.example/cb")]), ("app", SECRET), 400, "invalid_request"),
         (auth_query(&[("response_type", "token")]), ("app", SECRET), 400, "unsupported_response_type"),
         (auth_query(&[("prompt", "bogus")]), ("app", SECRET), 400, "invalid_request"),
-        (auth_query(&[("request_uri", "urn:ietf:params:oauth:request_uri:x")]), ("app", SECRET), 400, "invalid_request"),
+        (
+            auth_query(&[("request_uri", "urn:ietf:params:oauth:request_uri:x")]),
+            ("app", SECRET),
+            400,
+            "invalid_request",
+        ),
         (auth_query(&[("request", "eyJ.x.y")]), ("app", SECRET), 400, "request_not_supported"),
         (auth_query(&[("client_id", "other")]), ("app", SECRET), 400, "invalid_request"),
         (auth_query(&[]), ("app", "wrong"), 401, "invalid_client"),
@@ -182,7 +195,8 @@ async fn par_5_required_globally_refuses_every_plain_request_and_discovery_says_
     let app = spawn_with(|s| s.par.require = true).await;
     let loc = location(&authorize(&app, &auth_query(&[])).await);
     assert_eq!(param(&loc, "error").as_deref(), Some("invalid_request"), "{loc}");
-    let d: Value = app.http.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    let d: Value =
+        app.http.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
     assert_eq!(d["require_pushed_authorization_requests"], true);
     let uri = pushed_uri(&app, &[]).await;
     let loc = complete(&app, authorize_with(&app, "app", &uri, &[]).await, "ada@example.com").await;
@@ -192,11 +206,13 @@ async fn par_5_required_globally_refuses_every_plain_request_and_discovery_says_
 #[actix_web::test]
 async fn par_6_discovery_advertises_par_only_when_enabled() {
     let app = spawn().await;
-    let d: Value = app.http.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    let d: Value =
+        app.http.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
     assert_eq!(d["pushed_authorization_request_endpoint"], app.url("/par"));
     assert_eq!(d["require_pushed_authorization_requests"], false);
     let off = spawn_with(|s| s.par.enabled = false).await;
-    let d: Value = off.http.get(off.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    let d: Value =
+        off.http.get(off.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
     assert!(d.get("pushed_authorization_request_endpoint").is_none());
     assert_eq!(push(&off, ("app", SECRET), &auth_query(&[])).await.status(), 404);
 }

@@ -171,7 +171,8 @@ async fn pj_5_macs_none_and_unlisted_algorithms_are_refused() {
     };
     let none = format!("{}.{}.", b64(&json!({"alg": "none"})), b64(&claims));
     assert_eq!(json_error(cc(&app, &none, &[]).await).await, (401, "invalid_client".into()), "alg none");
-    let d: Value = app.http.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    let d: Value =
+        app.http.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
     assert_eq!(d["token_endpoint_auth_signing_alg_values_supported"], json!(["ES256", "EdDSA", "RS256", "PS256"]));
     assert!(d["token_endpoint_auth_methods_supported"].as_array().unwrap().contains(&json!("private_key_jwt")));
 }
@@ -277,10 +278,14 @@ async fn pj_1_an_admin_registers_a_private_key_jwt_client_with_inline_keys() {
     let app = TestApp::spawn().await;
     let mut settings = (*app.state.settings).clone();
     settings.clients = vec![
-        ClientBuilder::confidential("ops", "admin-secret-for-tests").scopes(&["admin"]).grants(&["client_credentials"]).build(),
+        ClientBuilder::confidential("ops", "admin-secret-for-tests")
+            .scopes(&["admin"])
+            .grants(&["client_credentials"])
+            .build(),
     ];
     bridgekeeper::accounts::clients::sync_static(&app.state.db, &settings, 0).await.unwrap();
-    let r = token(&app, ("ops", "admin-secret-for-tests"), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
+    let r = token(&app, ("ops", "admin-secret-for-tests"), &[("grant_type", "client_credentials"), ("scope", "admin")])
+        .await;
     let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
     let create = |body: Value| app.http.post(app.url("/admin/api/clients")).bearer_auth(&admin).json(&body).send();
     let jwks: Value = serde_json::from_str(&k.jwks).unwrap();
@@ -296,6 +301,7 @@ async fn pj_1_an_admin_registers_a_private_key_jwt_client_with_inline_keys() {
     assert_eq!(created["client"]["client_type"], "confidential");
     let r = cc(&app, &k.assertion("batch", &app.url("/token"), now(&app), 60, "adm-1"), &[]).await;
     assert_eq!(r.status(), 200);
-    let r = app.http.post(app.url("/token")).basic_auth("batch", Some("")).form(&[("grant_type", "client_credentials")]);
+    let r =
+        app.http.post(app.url("/token")).basic_auth("batch", Some("")).form(&[("grant_type", "client_credentials")]);
     assert_eq!(json_error(r.send().await.unwrap()).await, (401, "invalid_client".into()));
 }

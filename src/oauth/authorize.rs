@@ -338,13 +338,7 @@ async fn issue_code(
 
 /// [FP-1] The response, at the client's trusted redirect URI, in the mode it asked for: a redirect with the
 /// parameters in the query (303 after a POST, [AZ-21]) or the auto-submitting form page of `form_post`.
-pub fn answer(
-    state: &AppState,
-    mode: ResponseMode,
-    uri: &str,
-    out: &[(&str, &str)],
-    after_post: bool,
-) -> HttpResponse {
+pub fn answer(state: &AppState, mode: ResponseMode, uri: &str, out: &[(&str, &str)], after_post: bool) -> HttpResponse {
     match mode {
         ResponseMode::Query if after_post => see_other(&redirect::with_params(uri, out)),
         ResponseMode::Query => found(&redirect::with_params(uri, out)),

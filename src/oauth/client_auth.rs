@@ -178,7 +178,7 @@ pub async fn authenticate(
     }
     let now = state.clock.now();
     if let Some(assertion) = &p.assertion {
-        return check_assertion(state, client, assertion, now).await?.map_err(|why| fail(why));
+        return check_assertion(state, client, assertion, now).await?.map_err(&fail);
     }
     match (&client.secret_hash, &p.secret) {
         // The current secret, or the previous one during a rotation's grace period.

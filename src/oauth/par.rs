@@ -71,8 +71,7 @@ fn invalid_request_uri() -> PageError {
 /// Does this authorization request refer to a pushed one (a `request_uri` in our URN namespace, PAR enabled)?
 /// Any other `request_uri` is an ordinary request, refused with `request_uri_not_supported` ([AZ-17]).
 pub fn refers_to_a_push(state: &AppState, params: &Params) -> bool {
-    state.settings.par.enabled
-        && params.get("request_uri").is_some_and(|u| u.starts_with(pushed::REQUEST_URI_PREFIX))
+    state.settings.par.enabled && params.get("request_uri").is_some_and(|u| u.starts_with(pushed::REQUEST_URI_PREFIX))
 }
 
 /// [PAR-4] `/authorize` with a `request_uri`: only `client_id` and `request_uri` are read; the pushed request is

@@ -109,7 +109,10 @@ mod tests {
         assert!(check_claims(&c, "app", AUD, NOW).is_err());
         let c = AssertionClaims { aud: Some(Audience::One("https://other.example/token".into())), ..good() };
         assert!(check_claims(&c, "app", AUD, NOW).is_err());
-        let c = AssertionClaims { aud: Some(Audience::Many(vec!["x".into(), "https://id.example/token".into()])), ..good() };
+        let c = AssertionClaims {
+            aud: Some(Audience::Many(vec!["x".into(), "https://id.example/token".into()])),
+            ..good()
+        };
         assert!(check_claims(&c, "app", AUD, NOW).is_ok());
         let c = AssertionClaims { aud: None, ..good() };
         assert!(check_claims(&c, "app", AUD, NOW).is_err());

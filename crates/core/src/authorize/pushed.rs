@@ -103,7 +103,8 @@ mod tests {
 
     #[test]
     fn par_4_authorize_reads_only_client_id_and_request_uri() {
-        let p = Params::parse("client_id=a&request_uri=urn:ietf:params:oauth:request_uri:xyz&redirect_uri=https://evil");
+        let p =
+            Params::parse("client_id=a&request_uri=urn:ietf:params:oauth:request_uri:xyz&redirect_uri=https://evil");
         assert_eq!(at_authorize(&p), Ok(("a", "xyz")));
         let p = Params::parse("request_uri=urn:ietf:params:oauth:request_uri:xyz");
         assert_eq!(at_authorize(&p), Err(RequestUriProblem::Malformed));
