@@ -49,6 +49,8 @@ type Verdict = std::sync::Arc<(crate::tokens::claims::AccessClaims, Option<crate
 pub struct Caches {
     pub clients: moka::sync::Cache<String, (u64, Option<crate::store::clients::Client>)>,
     pub tokens: moka::sync::Cache<String, (u64, Verdict)>,
+    /// [PJ-7] Keys fetched from admin-registered clients' `jwks_uri`: client id -> (uri, fetched at, JWK Set).
+    pub client_jwks: moka::sync::Cache<String, (String, i64, Arc<serde_json::Value>)>,
 }
 
 impl Default for Caches {
@@ -61,6 +63,10 @@ impl Default for Caches {
             tokens: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(TOKEN_CACHE_SECS))
+                .build(),
+            client_jwks: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(crate::oauth::client_jwks::CACHE_SECS))
                 .build(),
         }
     }

@@ -305,3 +305,88 @@ async fn pj_1_an_admin_registers_a_private_key_jwt_client_with_inline_keys() {
         app.http.post(app.url("/token")).basic_auth("batch", Some("")).form(&[("grant_type", "client_credentials")]);
     assert_eq!(json_error(r.send().await.unwrap()).await, (401, "invalid_client".into()));
 }
+
+/// A tiny server holding a client's JWK Set at `/jwks`, replaceable while it runs; counts the fetches.
+struct JwksServer {
+    uri: String,
+    set: std::sync::Arc<std::sync::Mutex<(String, usize)>>,
+}
+
+impl JwksServer {
+    async fn start(jwks: &str) -> JwksServer {
+        use actix_web::{App, HttpResponse, HttpServer, web};
+        let set = std::sync::Arc::new(std::sync::Mutex::new((jwks.to_string(), 0usize)));
+        let shared = set.clone();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let uri = format!("http://{}/jwks", listener.local_addr().unwrap());
+        let server = HttpServer::new(move || {
+            let s = shared.clone();
+            App::new().route(
+                "/jwks",
+                web::get().to(move || {
+                    let s = s.clone();
+                    async move {
+                        let mut g = s.lock().unwrap();
+                        g.1 += 1;
+                        HttpResponse::Ok().content_type("application/json").body(g.0.clone())
+                    }
+                }),
+            )
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        tokio::spawn(server);
+        JwksServer { uri, set }
+    }
+
+    fn replace(&self, jwks: &str) {
+        self.set.lock().unwrap().0 = jwks.to_string();
+    }
+
+    fn fetches(&self) -> usize {
+        self.set.lock().unwrap().1
+    }
+}
+
+#[actix_web::test]
+async fn pj_7_an_admin_registered_jwks_uri_is_fetched_cached_and_refetched_for_a_rotated_key() {
+    let (k1, k2) = (client_key(Alg::Es256), client_key(Alg::Es256));
+    let keys = JwksServer::start(&k1.jwks).await;
+    let app = TestApp::spawn().await;
+    let mut settings = (*app.state.settings).clone();
+    settings.clients = vec![
+        ClientBuilder::confidential("ops", "admin-secret-for-tests")
+            .scopes(&["admin"])
+            .grants(&["client_credentials"])
+            .build(),
+    ];
+    bridgekeeper::accounts::clients::sync_static(&app.state.db, &settings, 0).await.unwrap();
+    let r = token(&app, ("ops", "admin-secret-for-tests"), &[("grant_type", "client_credentials"), ("scope", "admin")])
+        .await;
+    let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+    let create = |uri: &str| {
+        let body = json!({"client_id": "remote", "name": "Remote", "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": uri});
+        app.http.post(app.url("/admin/api/clients")).bearer_auth(&admin).json(&body).send()
+    };
+    assert_eq!(create("http://keys.example/jwks").await.unwrap().status(), 400, "http only on loopback");
+    assert_eq!(create("https://user:pw@keys.example/jwks").await.unwrap().status(), 400, "no user information");
+    assert_eq!(create(&keys.uri).await.unwrap().status(), 201);
+    let url = app.url("/token");
+    assert_eq!(cc(&app, &k1.assertion("remote", &url, now(&app), 60, "r1"), &[]).await.status(), 200);
+    assert_eq!(cc(&app, &k1.assertion("remote", &url, now(&app), 60, "r2"), &[]).await.status(), 200);
+    assert_eq!(keys.fetches(), 1, "cached");
+    // The client rotates its key: within 30 s of the last fetch the new key is not believed (no refetch storm) …
+    keys.replace(&k2.jwks);
+    let r = cc(&app, &k2.assertion("remote", &url, now(&app), 60, "r3"), &[]).await;
+    assert_eq!(json_error(r).await, (401, "invalid_client".into()));
+    assert_eq!(keys.fetches(), 1);
+    // … after that an unknown key makes the broker fetch again, once.
+    app.clock.advance(31);
+    assert_eq!(cc(&app, &k2.assertion("remote", &url, now(&app), 60, "r4"), &[]).await.status(), 200);
+    assert_eq!(keys.fetches(), 2);
+    let r = cc(&app, &k1.assertion("remote", &url, now(&app), 60, "r5"), &[]).await;
+    assert_eq!(json_error(r).await, (401, "invalid_client".into()), "the old key is gone");
+}

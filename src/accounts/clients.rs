@@ -165,13 +165,16 @@ fn check(settings: &Settings, c: &Client) -> Result<(), ClientError> {
 /// (they would never be used, and a client must not believe they are).
 fn check_keys(c: &Client) -> Result<(), ClientError> {
     let key_auth = c.token_endpoint_auth_method == repo::PRIVATE_KEY_JWT;
-    match (key_auth, c.jwks()) {
-        (true, Some(j)) => {
+    let uri = c.fetchable_jwks_uri();
+    match (key_auth, c.jwks(), &uri) {
+        (true, Some(_), Some(_)) => return Err(ClientError::Invalid("jwks and jwks_uri are exclusive".into())),
+        (true, Some(j), None) => {
             crate::tokens::client_keys::parse_jwks(&j.to_string()).map_err(ClientError::Invalid)?;
         }
-        (true, None) => return Err(ClientError::Invalid("a private_key_jwt client needs jwks".into())),
-        (false, Some(_)) => return Err(ClientError::Invalid("only a private_key_jwt client registers jwks".into())),
-        (false, None) => {}
+        (true, None, Some(u)) => crate::tokens::client_keys::check_jwks_uri(u).map_err(ClientError::Invalid)?,
+        (true, None, None) => return Err(ClientError::Invalid("a private_key_jwt client needs jwks".into())),
+        (false, Some(_), _) => return Err(ClientError::Invalid("only a private_key_jwt client registers jwks".into())),
+        (false, None, _) => {}
     }
     if key_auth && c.secret_hash.is_some() {
         return Err(ClientError::Invalid("a private_key_jwt client has no secret".into()));
@@ -356,14 +359,17 @@ pub async fn sync_static(db: &Db, settings: &Settings, now: i64) -> StoreResult<
 /// What a `[[clients]]` entry registers beyond the columns: its keys and whether it must push (PAR).
 fn config_metadata(c: &StaticClient) -> String {
     let jwks = c.jwks.as_deref().and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok());
-    key_and_par_metadata(jwks, c.require_pushed_authorization_requests)
+    key_and_par_metadata(jwks, None, c.require_pushed_authorization_requests)
 }
 
-/// The registered metadata of a client's keys ([PJ-1]) and PAR requirement ([PAR-5]), as stored.
-pub fn key_and_par_metadata(jwks: Option<serde_json::Value>, require_par: bool) -> String {
+/// The registered metadata of a client's keys ([PJ-1], [PJ-7]) and PAR requirement ([PAR-5]), as stored.
+pub fn key_and_par_metadata(jwks: Option<serde_json::Value>, jwks_uri: Option<String>, require_par: bool) -> String {
     let mut m = serde_json::Map::new();
     if let Some(j) = jwks {
         m.insert("jwks".into(), j);
+    }
+    if let Some(u) = jwks_uri {
+        m.insert("jwks_uri".into(), u.into());
     }
     if require_par {
         m.insert("require_pushed_authorization_requests".into(), true.into());

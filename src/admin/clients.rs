@@ -137,6 +137,9 @@ pub struct ClientCreate {
     /// The client's public keys (a JWK Set) for private_key_jwt.
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<serde_json::Value>,
+    /// Instead of `jwks`: where the broker fetches the client's keys (https, or http on loopback; fetched with the
+    /// upstream timeouts and size limit, cached for 5 minutes, refetched at most every 30 s on an unknown key).
+    pub jwks_uri: Option<String>,
     /// Plain authorization requests are refused: the client must push them (PAR, RFC 9126).
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
@@ -232,7 +235,7 @@ pub async fn create(
         token_endpoint_auth_method: b.token_endpoint_auth_method,
         backchannel_logout_uri: b.backchannel_logout_uri.filter(|u| !u.is_empty()),
         backchannel_logout_session_required: b.backchannel_logout_session_required,
-        metadata_json: Some(svc::key_and_par_metadata(b.jwks, b.require_pushed_authorization_requests)),
+        metadata_json: Some(svc::key_and_par_metadata(b.jwks, b.jwks_uri, b.require_pushed_authorization_requests)),
         ..Default::default()
     };
     let now = state.clock.now();

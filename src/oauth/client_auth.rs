@@ -197,8 +197,17 @@ async fn check_assertion(
     assertion: &str,
     now: i64,
 ) -> Result<Result<Client, &'static str>, crate::store::StoreError> {
-    let Some(jwks) = client.jwks() else { return Ok(Err("the client registered no keys")) };
-    let claims = match crate::tokens::client_keys::verify_assertion(&jwks, assertion) {
+    let Some(keys) = super::client_jwks::keys(state, &client).await else {
+        return Ok(Err("the client's keys are not available"));
+    };
+    let verified = match crate::tokens::client_keys::verify_assertion(keys.set(), assertion) {
+        // [PJ-7] A key rotated at the client's jwks_uri: fetch again (rate-limited) and retry once.
+        Err(_) if let Some(fresh) = super::client_jwks::refreshed(state, &client, &keys).await => {
+            crate::tokens::client_keys::verify_assertion(fresh.set(), assertion)
+        }
+        other => other,
+    };
+    let claims = match verified {
         Ok(c) => c,
         Err(why) => return Ok(Err(why)),
     };

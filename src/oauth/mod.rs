@@ -4,6 +4,7 @@ pub mod authorize;
 pub mod backchannel;
 pub mod bearer;
 pub mod client_auth;
+pub mod client_jwks;
 pub mod discovery;
 pub mod error;
 pub mod grants;

@@ -149,6 +149,15 @@ impl Client {
         self.metadata("jwks")
     }
 
+    /// [PJ-7] The `jwks_uri` the broker may fetch this client's keys from: only for a client an admin registered
+    /// through the admin API (`source = "api"`); a self-registered client's `jwks_uri` is never fetched.
+    pub fn fetchable_jwks_uri(&self) -> Option<String> {
+        (self.source == "api" && self.token_endpoint_auth_method == PRIVATE_KEY_JWT)
+            .then(|| self.metadata("jwks_uri"))
+            .flatten()
+            .and_then(|v| v.as_str().map(String::from))
+    }
+
     /// [PAR-5] Must this client push its authorization requests (`require_pushed_authorization_requests`)?
     pub fn requires_par(&self) -> bool {
         self.metadata("require_pushed_authorization_requests").and_then(|v| v.as_bool()).unwrap_or(false)

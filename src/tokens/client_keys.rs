@@ -38,6 +38,23 @@ pub fn parse_jwks(text: &str) -> Result<JwkSet, String> {
     Ok(set)
 }
 
+/// [PJ-7] A `jwks_uri` an admin registers: an absolute https URL (http only on a loopback host), no user
+/// information or fragment, at most 2000 characters.
+pub fn check_jwks_uri(uri: &str) -> Result<(), String> {
+    let u = url::Url::parse(uri).map_err(|_| format!("jwks_uri {uri} is not an absolute URL"))?;
+    let loopback = matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
+    let ok = uri.len() <= 2000
+        && (u.scheme() == "https" || (u.scheme() == "http" && loopback))
+        && u.username().is_empty()
+        && u.password().is_none()
+        && u.fragment().is_none();
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("jwks_uri {uri} must be https (http only on loopback), without user or fragment"))
+    }
+}
+
 /// Verifies the signature of a client assertion with one of the client's keys: the header's `alg` must be allowed
 /// ([PJ-5]) and match the key's `alg` when the key names one; a `kid` in the header picks that key, else every
 /// key is tried. Returns the claims, unchecked (see `core::client_assertion::check_claims`).
