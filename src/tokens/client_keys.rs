@@ -76,7 +76,8 @@ pub fn verify_assertion(jwks: &serde_json::Value, assertion: &str) -> Result<Ass
         (None, _) => true,
     });
     for k in candidates {
-        if k.common.key_algorithm.is_some_and(|ka| format!("{ka:?}") != alg_name) {
+        let for_signing = !matches!(k.common.public_key_use, Some(jsonwebtoken::jwk::PublicKeyUse::Encryption));
+        if !for_signing || k.common.key_algorithm.is_some_and(|ka| format!("{ka:?}") != alg_name) {
             continue;
         }
         let Ok(key) = jsonwebtoken::DecodingKey::from_jwk(k) else { continue };
@@ -85,4 +86,57 @@ pub fn verify_assertion(jwks: &serde_json::Value, assertion: &str) -> Result<Ass
         }
     }
     Err("the client assertion's signature does not verify with the client's registered keys")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::keys::KeyState;
+    use crate::tokens::keys::{Alg, SigningKey, generate};
+
+    fn key() -> (SigningKey, serde_json::Value) {
+        let row = generate(Alg::Es256, 0, KeyState::Next).unwrap();
+        let jwk: serde_json::Value = serde_json::from_str(&row.public_jwk).unwrap();
+        (SigningKey::from_row(&row).unwrap(), serde_json::json!({ "keys": [jwk] }))
+    }
+
+    #[test]
+    fn pj_1_registered_sets_hold_public_asymmetric_keys_only() {
+        let (_, set) = key();
+        assert!(parse_jwks(&set.to_string()).is_ok());
+        let mut private = set.clone();
+        private["keys"][0]["d"] = "AAAA".into();
+        assert!(parse_jwks(&private.to_string()).is_err());
+        assert!(parse_jwks(r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#).is_err());
+        assert!(parse_jwks(r#"{"keys":[]}"#).is_err());
+        assert!(parse_jwks("[1]").is_err());
+        let many = serde_json::json!({ "keys": vec![set["keys"][0].clone(); 11] });
+        assert!(parse_jwks(&many.to_string()).is_err());
+    }
+
+    #[test]
+    fn pj_2_the_signature_must_verify_with_a_registered_signing_key() {
+        let (k, set) = key();
+        let claims = serde_json::json!({"iss": "a", "sub": "a", "aud": "x", "exp": 1, "jti": "j"});
+        let jwt = crate::tokens::jws::sign(&k, "JWT", &claims).unwrap();
+        assert_eq!(verify_assertion(&set, &jwt).unwrap().jti.as_deref(), Some("j"));
+        let (_, other) = key();
+        assert!(verify_assertion(&other, &jwt).is_err(), "another key");
+        let mut enc = set.clone();
+        enc["keys"][0]["use"] = "enc".into();
+        assert!(verify_assertion(&enc, &jwt).is_err(), "an encryption key never verifies a signature");
+        let mut es384 = set.clone();
+        es384["keys"][0]["alg"] = "ES384".into();
+        assert!(verify_assertion(&es384, &jwt).is_err(), "the key's alg must match");
+    }
+
+    #[test]
+    fn pj_7_jwks_uris_are_https_or_loopback_http() {
+        assert!(check_jwks_uri("https://keys.example/jwks").is_ok());
+        assert!(check_jwks_uri("http://127.0.0.1:8080/jwks").is_ok());
+        assert!(check_jwks_uri("http://keys.example/jwks").is_err());
+        assert!(check_jwks_uri("https://u:p@keys.example/jwks").is_err());
+        assert!(check_jwks_uri("https://keys.example/jwks#f").is_err());
+        assert!(check_jwks_uri("file:///etc/passwd").is_err());
+    }
 }
