@@ -42,6 +42,8 @@ impl std::fmt::Debug for AppState {
 /// How long another instance's change (a revocation, a disabled client) can go unseen here.
 pub const TOKEN_CACHE_SECS: u64 = 2;
 pub const CLIENT_CACHE_SECS: u64 = 5;
+/// [PJ-7] How long keys fetched from a client's `jwks_uri` are used before they are fetched again.
+pub const CLIENT_JWKS_CACHE_SECS: u64 = 300;
 
 type Verdict = std::sync::Arc<(crate::tokens::claims::AccessClaims, Option<crate::store::users::User>)>;
 
@@ -66,7 +68,7 @@ impl Default for Caches {
                 .build(),
             client_jwks: moka::sync::Cache::builder()
                 .max_capacity(10_000)
-                .time_to_live(Duration::from_secs(crate::oauth::client_jwks::CACHE_SECS))
+                .time_to_live(Duration::from_secs(CLIENT_JWKS_CACHE_SECS))
                 .build(),
         }
     }

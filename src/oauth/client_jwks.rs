@@ -9,7 +9,7 @@ use crate::state::AppState;
 use crate::store::clients::Client;
 
 /// How long fetched keys are used before they are fetched again.
-pub const CACHE_SECS: u64 = 300;
+pub use crate::state::CLIENT_JWKS_CACHE_SECS as CACHE_SECS;
 /// A verification failure refetches the keys only if the cached ones are at least this old.
 pub const REFETCH_AFTER_SECS: i64 = 30;
 
