@@ -141,6 +141,9 @@ fn check(settings: &Settings, c: &Client) -> Result<(), ClientError> {
     }
     repo::check_auth_method(c.is_public(), &c.token_endpoint_auth_method).map_err(ClientError::Invalid)?;
     check_keys(c)?;
+    if c.requires_par() && !settings.par.enabled {
+        return Err(ClientError::Invalid("require_pushed_authorization_requests needs par.enabled".into()));
+    }
     if let Some(uri) = &c.backchannel_logout_uri {
         bridgekeeper_core::backchannel::validate_logout_uri(uri)
             .map_err(|e| ClientError::InvalidRedirect(format!("backchannel_logout_uri {uri}: {e}")))?;
