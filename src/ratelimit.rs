@@ -201,11 +201,11 @@ pub fn client_ip(req: &actix_web::HttpRequest) -> IpAddr {
 }
 
 /// Endpoints that create state for anonymous callers, by method and path: `POST /register`,
-/// `GET /login/{provider}`, `GET|POST /authorize`.
+/// `GET /login/{provider}`, `GET|POST /authorize`, `POST /par` (public clients push without credentials).
 pub fn creates_anonymous_state(method: &actix_web::http::Method, path: &str) -> bool {
     use actix_web::http::Method;
     match path {
-        "/register" => method == Method::POST,
+        "/register" | "/par" => method == Method::POST,
         "/authorize" => method == Method::GET || method == Method::POST,
         _ => method == Method::GET && path.strip_prefix("/login/").is_some_and(|p| !p.is_empty() && !p.contains('/')),
     }
@@ -295,6 +295,7 @@ mod tests {
         assert!(!creates_anonymous_state(&Method::GET, "/register/abc"));
         assert!(creates_anonymous_state(&Method::GET, "/authorize"));
         assert!(creates_anonymous_state(&Method::POST, "/authorize"));
+        assert!(creates_anonymous_state(&Method::POST, "/par"));
         assert!(creates_anonymous_state(&Method::GET, "/login/dev"));
         assert!(!creates_anonymous_state(&Method::POST, "/login/dev"), "the dev form post is a login attempt");
         assert!(!creates_anonymous_state(&Method::GET, "/login"));

@@ -27,6 +27,8 @@ const CLIENT_KEYS: &[&str] = &[
     "token_endpoint_auth_method",
     "backchannel_logout_uri",
     "backchannel_logout_session_required",
+    "jwks",
+    "require_pushed_authorization_requests",
 ];
 pub const GRANT_TYPES: &[&str] = &[
     "authorization_code",
@@ -72,6 +74,7 @@ pub struct Settings {
     pub backchannel_logout: BackchannelLogoutSettings,
     /// [TX-7] RFC 8693 delegation between APIs (`[token_exchange]`).
     pub token_exchange: TokenExchangeSettings,
+    pub par: ParSettings,
     /// The file given with `--config` (what a reload reads again); not a key of the file.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -229,6 +232,12 @@ impl Settings {
             }
         }
         crate::crypto::Sealer::from_spec(self.encryption_keys.expose()).map_err(|e| err("encryption_keys", e))?;
+        if !(1..=bridgekeeper_core::authorize::pushed::MAX_TTL_SECS).contains(&self.par.ttl_secs) {
+            return Err(err("par.ttl_secs", "must be between 1 and 60".into()));
+        }
+        if self.par.require && !self.par.enabled {
+            return Err(err("par.require", "needs par.enabled = true".into()));
+        }
         if !(0..=60).contains(&self.tokens.refresh_reuse_grace_secs) {
             return Err(err("tokens.refresh_reuse_grace_secs", "must be between 0 and 60".into()));
         }
@@ -267,22 +276,43 @@ impl Settings {
                     return Err(err(&key("grant_types"), format!("unknown grant type `{g}`")));
                 }
             }
+            let key_auth = c.token_endpoint_auth_method.as_deref() == Some(crate::store::clients::PRIVATE_KEY_JWT);
             if let Some(m) = &c.token_endpoint_auth_method {
-                crate::store::clients::check_auth_method(c.client_secret.is_none(), m)
+                crate::store::clients::check_auth_method(c.client_secret.is_none() && !key_auth, m)
                     .map_err(|why| err(&key("token_endpoint_auth_method"), why))?;
+            }
+            // [PJ-1] A private_key_jwt client has its registered keys and no secret.
+            match (key_auth, &c.jwks, &c.client_secret) {
+                (true, _, Some(_)) => {
+                    return Err(err(&key("client_secret"), "a private_key_jwt client has no client_secret".into()));
+                }
+                (true, Some(j), None) => {
+                    crate::tokens::client_keys::parse_jwks(j).map_err(|why| err(&key("jwks"), why))?;
+                }
+                (true, None, None) => {
+                    return Err(err(&key("jwks"), "a private_key_jwt client needs its public keys (jwks)".into()));
+                }
+                (false, Some(_), _) => {
+                    return Err(err(&key("jwks"), "only a private_key_jwt client registers jwks".into()));
+                }
+                (false, None, _) => {}
+            }
+            if c.require_pushed_authorization_requests && !self.par.enabled {
+                return Err(err(&key("require_pushed_authorization_requests"), "needs par.enabled = true".into()));
             }
             if let Some(uri) = &c.backchannel_logout_uri {
                 bridgekeeper_core::backchannel::validate_logout_uri(uri)
                     .map_err(|why| err(&key("backchannel_logout_uri"), format!("{uri}: {why}")))?;
             }
             if c.client_secret.is_none()
+                && !key_auth
                 && c.grant_types
                     .iter()
                     .any(|g| g == "client_credentials" || g == bridgekeeper_core::token::token_exchange::GRANT_TYPE)
             {
                 return Err(err(
                     &key("grant_types"),
-                    "client_credentials and token exchange need a client_secret".into(),
+                    "client_credentials and token exchange need a client_secret or private_key_jwt".into(),
                 ));
             }
             for s in &c.allowed_scopes {

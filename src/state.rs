@@ -45,6 +45,8 @@ impl std::fmt::Debug for AppState {
 /// How long another instance's change (a revocation, a disabled client) can go unseen here.
 pub const TOKEN_CACHE_SECS: u64 = 2;
 pub const CLIENT_CACHE_SECS: u64 = 5;
+/// [PJ-7] How long keys fetched from a client's `jwks_uri` are used before they are fetched again.
+pub const CLIENT_JWKS_CACHE_SECS: u64 = 300;
 
 type Verdict = std::sync::Arc<(crate::tokens::claims::AccessClaims, Option<crate::store::users::User>)>;
 
@@ -54,6 +56,8 @@ pub struct Caches {
     pub tokens: moka::sync::Cache<String, (u64, Verdict)>,
     /// [TX-1] One lock per identity whose upstream tokens are being refreshed here (callers queue on it).
     pub vault_locks: moka::sync::Cache<String, Arc<tokio::sync::Mutex<()>>>,
+    /// [PJ-7] Keys fetched from admin-registered clients' `jwks_uri`: client id -> (uri, fetched at, JWK Set).
+    pub client_jwks: moka::sync::Cache<String, (String, i64, Arc<serde_json::Value>)>,
 }
 
 impl Default for Caches {
@@ -70,6 +74,10 @@ impl Default for Caches {
             vault_locks: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_idle(Duration::from_secs(120))
+                .build(),
+            client_jwks: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(CLIENT_JWKS_CACHE_SECS))
                 .build(),
         }
     }

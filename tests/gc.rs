@@ -172,6 +172,18 @@ fn seed(c: &mut store::Write<'_>) {
         store::logout_jtis::remember(c, &format!("jti-old-{i}"), "acme", NOW - 1).unwrap();
     }
     store::logout_jtis::remember(c, "jti-live", "acme", NOW + 999).unwrap();
+    // [PAR-2] Pushed requests and [PJ-4] client-assertion jtis go once expired.
+    for (i, exp) in [(0, NOW - 1), (1, NOW - 30), (2, NOW + 30)] {
+        let p = store::pushed::PushedRequest {
+            uri_hash: format!("par-{i}"),
+            client_id: "c1".into(),
+            params_json: "{}".into(),
+            created_at: exp - 60,
+            expires_at: exp,
+        };
+        store::pushed::insert(c, &p).unwrap();
+        assert!(store::assertion_jtis::remember(c, &format!("aj-{i}"), "c1", exp).unwrap());
+    }
     // [UL-5] Sign-outs sent on to an upstream that never came back.
     for i in 0..2 {
         store::upstream_logouts::insert(c, &format!("ul-old-{i}"), "acme", None, NOW - 700, 600).unwrap();
@@ -209,7 +221,7 @@ fn removed(rows: &[(&str, u64)], table: &str) -> u64 {
     rows.iter().find(|(t, _)| *t == table).map(|(_, n)| *n).unwrap()
 }
 
-const EXPECTED: [(&str, u64); 13] = [
+const EXPECTED: [(&str, u64); 15] = [
     ("auth_codes", 1),
     ("auth_requests", 7),
     ("upstream_logins", 7),
@@ -222,6 +234,8 @@ const EXPECTED: [(&str, u64); 13] = [
     // Covered by token_exchange::tx_1_unlink_and_disable_delete_the_vault_rows_and_the_sweeper_removes_unused_ones.
     ("upstream_tokens", 0),
     ("upstream_logout_jtis", 3),
+    ("pushed_requests", 2),
+    ("client_assertion_jtis", 2),
     ("logout_outbox", 3),
     ("audit_events", 7),
 ];
@@ -250,6 +264,8 @@ fn gc_1_expired_rows_are_swept_in_batches_keeping_what_still_matters() {
         ("grants", 1),
         ("sessions", 2),
         ("revoked_jtis", 1),
+        ("pushed_requests", 1),
+        ("client_assertion_jtis", 1),
         ("logout_outbox", 1),
         ("audit_events", 1),
     ] {

@@ -39,7 +39,8 @@ async fn tb_4_allowing_consent_never_skips_a_fresh_login_the_app_asked_for() {
 #[actix_web::test]
 async fn az_24_an_unsupported_response_mode_is_refused_not_answered_in_the_query() {
     let app = spawn().await;
-    for mode in ["fragment", "form_post", "web_message"] {
+    // form_post is supported since issue 15 ([FP-1], tests/form_post.rs).
+    for mode in ["fragment", "web_message", "jwt", "query.jwt"] {
         let r = authorize(&app, &auth_query(&[("response_mode", mode)])).await;
         let loc = location(&r);
         assert!(loc.starts_with(RP), "{mode}: {loc}");

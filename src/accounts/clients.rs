@@ -140,6 +140,10 @@ fn check(settings: &Settings, c: &Client) -> Result<(), ClientError> {
         return Err(ClientError::Invalid("a public client cannot use client_credentials".into()));
     }
     repo::check_auth_method(c.is_public(), &c.token_endpoint_auth_method).map_err(ClientError::Invalid)?;
+    check_keys(c)?;
+    if c.requires_par() && !settings.par.enabled {
+        return Err(ClientError::Invalid("require_pushed_authorization_requests needs par.enabled".into()));
+    }
     if let Some(uri) = &c.backchannel_logout_uri {
         bridgekeeper_core::backchannel::validate_logout_uri(uri)
             .map_err(|e| ClientError::InvalidRedirect(format!("backchannel_logout_uri {uri}: {e}")))?;
@@ -160,6 +164,27 @@ fn check(settings: &Settings, c: &Client) -> Result<(), ClientError> {
     Ok(())
 }
 
+/// [PJ-1] A private_key_jwt client registers usable public keys and has no secret; no other client registers keys
+/// (they would never be used, and a client must not believe they are).
+fn check_keys(c: &Client) -> Result<(), ClientError> {
+    let key_auth = c.token_endpoint_auth_method == repo::PRIVATE_KEY_JWT;
+    let uri = c.fetchable_jwks_uri();
+    match (key_auth, c.jwks(), &uri) {
+        (true, Some(_), Some(_)) => return Err(ClientError::Invalid("jwks and jwks_uri are exclusive".into())),
+        (true, Some(j), None) => {
+            crate::tokens::client_keys::parse_jwks(&j.to_string()).map_err(ClientError::Invalid)?;
+        }
+        (true, None, Some(u)) => crate::tokens::client_keys::check_jwks_uri(u).map_err(ClientError::Invalid)?,
+        (true, None, None) => return Err(ClientError::Invalid("a private_key_jwt client needs jwks".into())),
+        (false, Some(_), _) => return Err(ClientError::Invalid("only a private_key_jwt client registers jwks".into())),
+        (false, None, _) => {}
+    }
+    if key_auth && c.secret_hash.is_some() {
+        return Err(ClientError::Invalid("a private_key_jwt client has no secret".into()));
+    }
+    Ok(())
+}
+
 /// The method a new client gets when none is asked for: `none` for public clients, else client_secret_basic.
 fn default_method(public: bool) -> String {
     if public { "none" } else { "client_secret_basic" }.into()
@@ -172,7 +197,8 @@ pub async fn create(db: &Db, settings: &Settings, req: NewClient, now: i64) -> R
     {
         return Err(ClientError::Invalid("a client id is 1 to 100 of A-Z a-z 0-9 - _ .".into()));
     }
-    let secret = (!req.public).then(random_token);
+    let key_auth = req.token_endpoint_auth_method.as_deref() == Some(repo::PRIVATE_KEY_JWT);
+    let secret = (!req.public && !key_auth).then(random_token);
     let client = Client {
         client_id: req.client_id.unwrap_or_else(|| format!("app_{}", crate::secret::random_token_bytes(12))),
         secret_hash: secret.as_deref().map(hash_token),
@@ -341,7 +367,29 @@ pub async fn sync_static(db: &Db, settings: &Settings, removed: &[String], now: 
     .await
 }
 
+/// What a `[[clients]]` entry registers beyond the columns: its keys and whether it must push (PAR).
+fn config_metadata(c: &StaticClient) -> String {
+    let jwks = c.jwks.as_deref().and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok());
+    key_and_par_metadata(jwks, None, c.require_pushed_authorization_requests)
+}
+
+/// The registered metadata of a client's keys ([PJ-1], [PJ-7]) and PAR requirement ([PAR-5]), as stored.
+pub fn key_and_par_metadata(jwks: Option<serde_json::Value>, jwks_uri: Option<String>, require_par: bool) -> String {
+    let mut m = serde_json::Map::new();
+    if let Some(j) = jwks {
+        m.insert("jwks".into(), j);
+    }
+    if let Some(u) = jwks_uri {
+        m.insert("jwks_uri".into(), u.into());
+    }
+    if require_par {
+        m.insert("require_pushed_authorization_requests".into(), true.into());
+    }
+    serde_json::Value::Object(m).to_string()
+}
+
 fn from_config(c: &StaticClient, now: i64) -> Client {
+    let key_auth = c.token_endpoint_auth_method.as_deref() == Some(repo::PRIVATE_KEY_JWT);
     Client {
         client_id: c.client_id.clone(),
         secret_hash: c.client_secret.as_ref().map(|s| hash_token(s.expose())),
@@ -351,7 +399,8 @@ fn from_config(c: &StaticClient, now: i64) -> Client {
         allowed_scopes: c.allowed_scopes.clone(),
         grant_types: c.grant_types.clone(),
         skip_consent: c.skip_consent,
-        require_pkce: c.require_pkce || c.client_secret.is_none(),
+        require_pkce: c.require_pkce || (c.client_secret.is_none() && !key_auth),
+        metadata_json: config_metadata(c),
         source: "config".into(),
         // Without the key a config client keeps accepting both secret methods, as before it existed.
         token_endpoint_auth_method: c

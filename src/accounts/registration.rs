@@ -36,6 +36,7 @@ pub struct Metadata {
     pub software_version: Option<String>,
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: Option<bool>,
+    pub require_pushed_authorization_requests: Option<bool>,
     // Members a PUT (RFC 7592 §2.2) must or must not carry.
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
@@ -100,8 +101,15 @@ pub fn validate(settings: &Settings, m: Metadata, existing: Option<&Client>) -> 
         Some(other) => return Err(bad(format!("application_type {other} is not supported"))),
     };
     let method = m.token_endpoint_auth_method.clone().unwrap_or_else(|| "client_secret_basic".into());
-    if !matches!(method.as_str(), "client_secret_basic" | "client_secret_post" | "none") {
+    if !matches!(method.as_str(), "client_secret_basic" | "client_secret_post" | "private_key_jwt" | "none") {
         return Err(bad(format!("token_endpoint_auth_method {method} is not supported")));
+    }
+    // [PJ-1] A self-registered private_key_jwt client sends its keys inline: a jwks_uri would be fetched.
+    if method == "private_key_jwt" {
+        let jwks = m.jwks.as_ref().ok_or_else(|| bad("private_key_jwt needs jwks (jwks_uri is not fetched)"))?;
+        crate::tokens::client_keys::parse_jwks(&jwks.to_string()).map_err(bad)?;
+    } else if m.jwks.is_some() {
+        return Err(bad("jwks is only used with token_endpoint_auth_method private_key_jwt"));
     }
     let public = method == "none";
     let grants = m.grant_types.clone().unwrap_or_else(|| vec!["authorization_code".into()]);
@@ -180,6 +188,9 @@ pub fn validate(settings: &Settings, m: Metadata, existing: Option<&Client>) -> 
     }
     if let Some(j) = &m.jwks {
         metadata.insert("jwks".into(), j.clone());
+    }
+    if m.require_pushed_authorization_requests == Some(true) {
+        metadata.insert("require_pushed_authorization_requests".into(), true.into());
     }
     let client = NewClient {
         name,

@@ -127,12 +127,22 @@ pub struct ClientCreate {
     pub skip_consent: bool,
     pub logo_uri: Option<String>,
     pub owner_id: Option<String>,
-    /// client_secret_basic (default for confidential clients), client_secret_post; public clients use none.
+    /// client_secret_basic (default for confidential clients), client_secret_post, private_key_jwt (with `jwks`,
+    /// no secret); public clients use none.
     pub token_endpoint_auth_method: Option<String>,
     /// https (or http on loopback): where the broker POSTs back-channel logout tokens.
     pub backchannel_logout_uri: Option<String>,
     #[serde(default)]
     pub backchannel_logout_session_required: bool,
+    /// The client's public keys (a JWK Set) for private_key_jwt.
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    /// Instead of `jwks`: where the broker fetches the client's keys (https, or http on loopback; fetched with the
+    /// upstream timeouts and size limit, cached for 5 minutes, refetched at most every 30 s on an unknown key).
+    pub jwks_uri: Option<String>,
+    /// Plain authorization requests are refused: the client must push them (PAR, RFC 9126).
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// A new client and, for a confidential one, its secret (shown this once).
@@ -225,6 +235,7 @@ pub async fn create(
         token_endpoint_auth_method: b.token_endpoint_auth_method,
         backchannel_logout_uri: b.backchannel_logout_uri.filter(|u| !u.is_empty()),
         backchannel_logout_session_required: b.backchannel_logout_session_required,
+        metadata_json: Some(svc::key_and_par_metadata(b.jwks, b.jwks_uri, b.require_pushed_authorization_requests)),
         ..Default::default()
     };
     let now = state.clock.now();

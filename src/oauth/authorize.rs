@@ -5,9 +5,10 @@
 //! through both.
 
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use bridgekeeper_core::authorize::pushed;
 use bridgekeeper_core::authorize::request::{self as core_req, HintVerifier};
 use bridgekeeper_core::authorize::{
-    AuthorizationRequest, AuthorizeDecision, ClientView, ConsentState, SessionView, Unanswerable, decide,
+    AuthorizationRequest, AuthorizeDecision, ClientView, ConsentState, ResponseMode, SessionView, Unanswerable, decide,
 };
 
 use super::params::Params;
@@ -80,10 +81,21 @@ async fn resume(
 
 /// A fresh request: validate, decide, answer.
 async fn start(state: &AppState, req: &HttpRequest, params: &Params) -> Result<HttpResponse, PageError> {
+    if super::par::refers_to_a_push(state, params) {
+        return super::par::from_request_uri(state, req, params).await;
+    }
     let (client, redirect_uri) = trusted_redirect(state, params).await?;
-    let request = match validate(state, &client, redirect_uri, params) {
+    let request = pushed::plain_request_allowed(state.settings.par.require, client.requires_par())
+        .map_err(|error| core_req::Redirectable {
+            redirect_uri: redirect_uri.clone(),
+            state: params.get("state").map(String::from).filter(|s| s.len() <= core_req::MAX_STATE_LEN),
+            error,
+            response_mode: ResponseMode::for_errors(params),
+        })
+        .and_then(|()| validate(state, &client, redirect_uri, params));
+    let request = match request {
         Ok(r) => r,
-        Err(r) => return Ok(error_redirect(state, &r.redirect_uri, r.state.as_deref(), &r.error)),
+        Err(r) => return Ok(answer_error(state, &r.redirect_uri, r.state.as_deref(), &r.error, r.response_mode)),
     };
     let decision = decide_for(state, req, &client, &request, None, false).await?;
     carry_out(state, req, decision, &client, &request, None, false).await
@@ -242,7 +254,6 @@ pub async fn carry_out(
     pending: Option<&Pending>,
     after_post: bool,
 ) -> Result<HttpResponse, PageError> {
-    let redirect = |url: &str| if after_post { see_other(url) } else { found(url) };
     let to_page = |page: &'static str| async move {
         let (id, cookie) = match pending {
             Some(p) => (p.id.clone(), None),
@@ -257,13 +268,7 @@ pub async fn carry_out(
     match decision {
         AuthorizeDecision::Login => to_page("/login").await,
         AuthorizeDecision::Consent => to_page("/consent").await,
-        AuthorizeDecision::Error(e) => {
-            let mut r = error_redirect(state, &request.redirect_uri, request.state.as_deref(), &e);
-            if after_post {
-                r.head_mut().status = actix_web::http::StatusCode::SEE_OTHER;
-            }
-            Ok(r)
-        }
+        AuthorizeDecision::Error(e) => Ok(error_to(state, request, &e, after_post)),
         AuthorizeDecision::IssueCode => {
             let Some(s) = session else {
                 return Err(
@@ -274,13 +279,19 @@ pub async fn carry_out(
                 let id = p.id.clone();
                 state.db.run(move |c| auth_requests::delete(c, &id)).await?;
             }
-            let url = issue_code(state, client, request, &s).await?;
-            Ok(redirect(&url))
+            let code = issue_code(state, client, request, &s).await?;
+            let mut out = vec![("code", code.as_str())];
+            if let Some(st) = &request.state {
+                out.push(("state", st));
+            }
+            out.push(("iss", &state.settings.issuer));
+            Ok(answer(state, request.response_mode, &request.redirect_uri, &out, after_post))
         }
     }
 }
 
-/// [AZ-23] Issues a single-use code bound to client, redirect URI, PKCE challenge, nonce, scope and session.
+/// [AZ-23] Issues a single-use code bound to client, redirect URI, PKCE challenge, nonce, scope and session;
+/// returns the code.
 async fn issue_code(
     state: &AppState,
     client: &Client,
@@ -322,22 +333,38 @@ async fn issue_code(
             codes::insert(c, &row)
         })
         .await?;
-    let mut out = vec![("code", code.as_str())];
-    if let Some(s) = &v.state {
-        out.push(("state", s));
-    }
-    out.push(("iss", &state.settings.issuer));
-    Ok(redirect::with_params(&v.redirect_uri, &out))
+    Ok(code)
 }
 
-/// [AZ-6] [AZ-19] An error redirect to a trusted URI: `error`, `error_description`, `state` (if sent), `iss`.
-pub fn error_redirect(state: &AppState, uri: &str, st: Option<&str>, e: &OAuthError) -> HttpResponse {
+/// [FP-1] The response, at the client's trusted redirect URI, in the mode it asked for: a redirect with the
+/// parameters in the query (303 after a POST, [AZ-21]) or the auto-submitting form page of `form_post`.
+pub fn answer(state: &AppState, mode: ResponseMode, uri: &str, out: &[(&str, &str)], after_post: bool) -> HttpResponse {
+    match mode {
+        ResponseMode::Query if after_post => see_other(&redirect::with_params(uri, out)),
+        ResponseMode::Query => found(&redirect::with_params(uri, out)),
+        ResponseMode::FormPost => crate::respond::form_post(&state.templates, &state.settings, uri, out)
+            .unwrap_or_else(|e| actix_web::ResponseError::error_response(&e)),
+    }
+}
+
+/// [AZ-6] [AZ-19] An error to a trusted URI: `error`, `error_description`, `state` (if sent), `iss`; [FP-2] in
+/// the response mode asked for.
+pub fn answer_error(state: &AppState, uri: &str, st: Option<&str>, e: &OAuthError, mode: ResponseMode) -> HttpResponse {
     let mut out = vec![("error", e.code.as_str()), ("error_description", e.description.as_str())];
     if let Some(s) = st {
         out.push(("state", s));
     }
     out.push(("iss", &state.settings.issuer));
-    found(&redirect::with_params(uri, &out))
+    answer(state, mode, uri, &out, false)
+}
+
+/// An error answer to a validated request, in its response mode (303 for a query redirect after a POST).
+pub fn error_to(state: &AppState, request: &AuthorizationRequest, e: &OAuthError, after_post: bool) -> HttpResponse {
+    let mut r = answer_error(state, &request.redirect_uri, request.state.as_deref(), e, request.response_mode);
+    if after_post && request.response_mode == ResponseMode::Query {
+        r.head_mut().status = actix_web::http::StatusCode::SEE_OTHER;
+    }
+    r
 }
 
 pub use crate::respond::{found, see_other};

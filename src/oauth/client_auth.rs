@@ -1,5 +1,6 @@
-//! Client authentication at the token, introspection and revocation endpoints (RFC 6749 §2.3):
-//! `client_secret_basic`, `client_secret_post`, or `none` for public clients. Exactly one method per request,
+//! Client authentication at the token, PAR, introspection and revocation endpoints (RFC 6749 §2.3):
+//! `client_secret_basic`, `client_secret_post`, `private_key_jwt` (RFC 7523, [PJ-1]..[PJ-5]), or `none` for
+//! public clients. Exactly one method per request,
 //! and it must be the one the client registered (`token_endpoint_auth_method`; 401 `invalid_client` otherwise).
 
 use base64::Engine;
@@ -15,17 +16,53 @@ struct Presented {
     client_id: String,
     secret: Option<String>,
     basic: bool,
+    /// A `private_key_jwt` client assertion (RFC 7523 §2.2).
+    assertion: Option<String>,
 }
 
 impl Presented {
     /// The RFC 7591 name of the method this request used.
     fn method(&self) -> &'static str {
-        match (&self.secret, self.basic) {
-            (Some(_), true) => "client_secret_basic",
-            (Some(_), false) => "client_secret_post",
-            (None, _) => "none",
+        match (&self.secret, self.basic, &self.assertion) {
+            (_, _, Some(_)) => crate::store::clients::PRIVATE_KEY_JWT,
+            (Some(_), true, _) => "client_secret_basic",
+            (Some(_), false, _) => "client_secret_post",
+            (None, _, None) => "none",
         }
     }
+}
+
+/// RFC 7523 §2.2 / RFC 7521 §4.2: `client_assertion_type` + `client_assertion`, alone (no secret, no Basic); the
+/// client id is `client_id` if sent, else the assertion's (unverified) `iss`, which must then agree.
+fn presented_assertion(basic: bool, params: &Params) -> Result<Option<Presented>, OAuthError> {
+    let (kind, assertion) = (params.get("client_assertion_type"), params.get("client_assertion"));
+    if kind.is_none() && assertion.is_none() {
+        return Ok(None);
+    }
+    if params.is_duplicated("client_assertion") || params.is_duplicated("client_assertion_type") {
+        return Err(OAuthError::invalid_request("client_assertion sent more than once"));
+    }
+    if basic || params.has("client_secret") {
+        return Err(OAuthError::invalid_request("use one client authentication method, not two"));
+    }
+    let (Some(bridgekeeper_core::client_assertion::JWT_BEARER), Some(assertion)) = (kind, assertion) else {
+        return Err(OAuthError::invalid_client("client_assertion_type must be jwt-bearer, with a client_assertion"));
+    };
+    let iss = unverified_iss(assertion);
+    let client_id = match (params.get("client_id"), iss.as_deref()) {
+        (Some(id), _) => id.to_string(),
+        (None, Some(iss)) => iss.to_string(),
+        (None, None) => return Err(OAuthError::invalid_client("the client assertion names no client")),
+    };
+    Ok(Some(Presented { client_id, secret: None, basic: false, assertion: Some(assertion.to_string()) }))
+}
+
+/// The `iss` of a JWT's payload, read without verifying anything (only to find whose keys to verify with).
+fn unverified_iss(jwt: &str) -> Option<String> {
+    let payload = jwt.split('.').nth(1)?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&raw).ok()?;
+    v.get("iss")?.as_str().map(String::from)
 }
 
 fn presented(authorization: Option<&str>, params: &Params) -> Result<Presented, OAuthError> {
@@ -35,6 +72,9 @@ fn presented(authorization: Option<&str>, params: &Params) -> Result<Presented, 
     });
     if params.is_duplicated("client_id") || params.is_duplicated("client_secret") {
         return Err(OAuthError::invalid_request("client_id or client_secret sent more than once"));
+    }
+    if let Some(p) = presented_assertion(basic.is_some(), params)? {
+        return Ok(p);
     }
     match basic {
         Some(encoded) => {
@@ -57,7 +97,7 @@ fn presented(authorization: Option<&str>, params: &Params) -> Result<Presented, 
             if params.get("client_id").is_some_and(|body_id| body_id != id) {
                 return Err(OAuthError::invalid_request("client_id in the body differs from the Basic credentials"));
             }
-            Ok(Presented { client_id: id, secret: Some(secret), basic: true })
+            Ok(Presented { client_id: id, secret: Some(secret), basic: true, assertion: None })
         }
         None => {
             let id =
@@ -66,6 +106,7 @@ fn presented(authorization: Option<&str>, params: &Params) -> Result<Presented, 
                 client_id: id.to_string(),
                 secret: params.get("client_secret").map(String::from),
                 basic: false,
+                assertion: None,
             })
         }
     }
@@ -136,6 +177,9 @@ pub async fn authenticate(
         return Err(fail("the client must use the authentication method it registered"));
     }
     let now = state.clock.now();
+    if let Some(assertion) = &p.assertion {
+        return check_assertion(state, client, assertion, now).await?.map_err(&fail);
+    }
     match (&client.secret_hash, &p.secret) {
         // The current secret, or the previous one during a rotation's grace period.
         (Some(_), Some(secret)) if client.secret_matches(secret, now) => Ok(client),
@@ -143,6 +187,48 @@ pub async fn authenticate(
         (None, None) => Err(fail("this endpoint requires a confidential client")),
         _ => Err(fail("client authentication failed")),
     }
+}
+
+/// [PJ-1]..[PJ-5] A private_key_jwt assertion: signed with a key the client registered, by an allowed algorithm,
+/// for us, fresh, and never used before on any instance (its `jti`, remembered until its `exp`).
+async fn check_assertion(
+    state: &AppState,
+    client: Client,
+    assertion: &str,
+    now: i64,
+) -> Result<Result<Client, &'static str>, crate::store::StoreError> {
+    let Some(keys) = super::client_jwks::keys(state, &client).await else {
+        return Ok(Err("the client's keys are not available"));
+    };
+    let verified = match crate::tokens::client_keys::verify_assertion(keys.set(), assertion) {
+        // [PJ-7] A key rotated at the client's jwks_uri: fetch again (rate-limited) and retry once.
+        Err(_) if let Some(fresh) = super::client_jwks::refreshed(state, &client, &keys).await => {
+            crate::tokens::client_keys::verify_assertion(fresh.set(), assertion)
+        }
+        other => other,
+    };
+    let claims = match verified {
+        Ok(c) => c,
+        Err(why) => return Ok(Err(why)),
+    };
+    let base = state.settings.issuer_base();
+    let audiences = [
+        state.settings.issuer.clone(),
+        format!("{base}/token"),
+        format!("{base}/par"),
+        format!("{base}/introspect"),
+        format!("{base}/revoke"),
+    ];
+    let accepted: Vec<&str> = audiences.iter().map(String::as_str).collect();
+    let (jti, exp) = match bridgekeeper_core::client_assertion::check_claims(&claims, &client.client_id, &accepted, now)
+    {
+        Ok(v) => v,
+        Err(why) => return Ok(Err(why)),
+    };
+    let key = crate::secret::hash_token(&format!("{}\u{0}{jti}", client.client_id));
+    let cid = client.client_id.clone();
+    let fresh = state.db.run(move |c| crate::store::assertion_jtis::remember(c, &key, &cid, exp)).await?;
+    Ok(if fresh { Ok(client) } else { Err("the client assertion was used before (jti replay)") })
 }
 
 /// The client row, read through a short cache (see `store::write`): changes made here are seen at once, changes

@@ -19,14 +19,19 @@ pub fn metadata(s: &Settings) -> serde_json::Value {
         "revocation_endpoint": format!("{base}/revoke"),
         "end_session_endpoint": format!("{base}/logout"),
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", bridgekeeper_core::token::token_exchange::GRANT_TYPE],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [s.tokens.id_token_alg().as_str()],
         "userinfo_signing_alg_values_supported": [],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": bridgekeeper_core::client_assertion::ALGS,
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": bridgekeeper_core::client_assertion::ALGS,
+        "revocation_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": bridgekeeper_core::client_assertion::ALGS,
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": scopes,
         "claims_supported": [
@@ -46,6 +51,13 @@ pub fn metadata(s: &Settings) -> serde_json::Value {
         && let Some(m) = doc.as_object_mut()
     {
         m.insert("registration_endpoint".into(), format!("{base}/register").into());
+    }
+    // RFC 9126 §5.
+    if s.par.enabled
+        && let Some(m) = doc.as_object_mut()
+    {
+        m.insert("pushed_authorization_request_endpoint".into(), format!("{base}/par").into());
+        m.insert("require_pushed_authorization_requests".into(), s.par.require.into());
     }
     doc
 }

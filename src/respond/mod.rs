@@ -2,10 +2,12 @@
 //! redirects ([`found`], [`see_other`]), OAuth JSON (`oauth::OAuthJson`, with `no-store` set in one
 //! place). Handlers return their values; nothing else builds these responses by hand.
 
+mod form_post;
 mod page;
 mod redirect;
 mod templates;
 
+pub use form_post::form_post;
 pub use page::PageError;
 pub use redirect::{found, see_other};
 pub use templates::Templates;

@@ -155,6 +155,13 @@ pub struct StaticClient {
     pub backchannel_logout_uri: Option<String>,
     #[serde(default)]
     pub backchannel_logout_session_required: bool,
+    /// [PJ-1] The client's public keys as a JWK Set in JSON text, for `token_endpoint_auth_method =
+    /// "private_key_jwt"` (RFC 7523).
+    #[serde(default)]
+    pub jwks: Option<String>,
+    /// [PAR-5] Plain authorization requests of this client are refused; it must push them (RFC 9126 §6).
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
 }
 
 fn default_client_scopes() -> Vec<String> {
@@ -163,4 +170,16 @@ fn default_client_scopes() -> Vec<String> {
 
 fn default_client_grants() -> Vec<String> {
     vec!["authorization_code".into(), "refresh_token".into()]
+}
+
+/// Pushed Authorization Requests (RFC 9126).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParSettings {
+    /// Serve `POST /par` and advertise `pushed_authorization_request_endpoint`.
+    pub enabled: bool,
+    /// Every client must push its authorization requests (`require_pushed_authorization_requests`).
+    pub require: bool,
+    /// Lifetime of a `request_uri`, 1 to 60 seconds.
+    pub ttl_secs: i64,
 }

@@ -36,7 +36,9 @@ struct ClientRow {
 }
 
 /// The client authentication methods a client can be registered for (RFC 7591 §2).
-pub const AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "none"];
+pub const AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "none", PRIVATE_KEY_JWT];
+/// [PJ-1] Authentication by a JWT signed with a key the client registered (RFC 7523); such a client has no secret.
+pub const PRIVATE_KEY_JWT: &str = "private_key_jwt";
 /// Clients registered before the method was recorded (and `[[clients]]` without the key) may use either secret
 /// method, as they always could.
 pub const BASIC_OR_POST: &str = "client_secret_basic_or_post";
@@ -46,7 +48,8 @@ pub fn check_auth_method(public: bool, method: &str) -> Result<(), String> {
     let known = AUTH_METHODS.contains(&method) || method == BASIC_OR_POST;
     match (known, public, method == "none") {
         (false, _, _) => Err(format!(
-            "token_endpoint_auth_method `{method}` is not supported (client_secret_basic, client_secret_post, none)"
+            "token_endpoint_auth_method `{method}` is not supported (client_secret_basic, client_secret_post, \
+             private_key_jwt, none)"
         )),
         (true, true, false) => Err("a public client authenticates with `none`".into()),
         (true, false, true) => Err("a confidential client cannot use `none`".into()),
@@ -128,8 +131,36 @@ impl Default for Client {
 }
 
 impl Client {
+    /// A client without credentials (`none`); a `private_key_jwt` client has no secret but its keys.
     pub fn is_public(&self) -> bool {
-        self.secret_hash.is_none()
+        self.secret_hash.is_none() && self.token_endpoint_auth_method != PRIVATE_KEY_JWT
+    }
+
+    /// A member of the registered metadata (`metadata_json`), if present.
+    fn metadata(&self, key: &str) -> Option<serde_json::Value> {
+        match serde_json::from_str::<serde_json::Value>(&self.metadata_json) {
+            Ok(serde_json::Value::Object(mut m)) => m.remove(key),
+            _ => None,
+        }
+    }
+
+    /// [PJ-1] The registered public keys (`jwks` in the metadata), for private_key_jwt.
+    pub fn jwks(&self) -> Option<serde_json::Value> {
+        self.metadata("jwks")
+    }
+
+    /// [PJ-7] The `jwks_uri` the broker may fetch this client's keys from: only for a client an admin registered
+    /// through the admin API (`source = "api"`); a self-registered client's `jwks_uri` is never fetched.
+    pub fn fetchable_jwks_uri(&self) -> Option<String> {
+        (self.source == "api" && self.token_endpoint_auth_method == PRIVATE_KEY_JWT)
+            .then(|| self.metadata("jwks_uri"))
+            .flatten()
+            .and_then(|v| v.as_str().map(String::from))
+    }
+
+    /// [PAR-5] Must this client push its authorization requests (`require_pushed_authorization_requests`)?
+    pub fn requires_par(&self) -> bool {
+        self.metadata("require_pushed_authorization_requests").and_then(|v| v.as_bool()).unwrap_or(false)
     }
 
     pub fn allows_grant(&self, grant: &str) -> bool {
@@ -402,6 +433,8 @@ pub fn upsert(w: &mut Write<'_>, client: &Client) -> StoreResult<()> {
                 clients::token_endpoint_auth_method.eq(&row.token_endpoint_auth_method),
                 clients::backchannel_logout_uri.eq(&row.backchannel_logout_uri),
                 clients::backchannel_logout_session_required.eq(row.backchannel_logout_session_required),
+                // [PJ-1] A config client's keys (and PAR requirement) follow the file: a rotated key replaces the old.
+                clients::metadata_json.eq(&row.metadata_json),
             ))
             .execute(conn)?;
         if n == 0 {

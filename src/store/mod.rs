@@ -1,6 +1,7 @@
 //! Storage: one schema and one set of queries over SQLite (embedded default) and PostgreSQL, chosen by the
 //! `database_url` scheme. Blocking diesel work runs on tokio's blocking pool, never on actix workers.
 
+pub mod assertion_jtis;
 pub mod audit;
 pub mod auth_requests;
 pub mod clients;
@@ -14,6 +15,7 @@ pub mod listen;
 pub mod logout_jtis;
 pub mod outbox;
 pub mod pending_links;
+pub mod pushed;
 pub mod refresh;
 pub mod revoked;
 pub mod schema;

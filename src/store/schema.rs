@@ -275,6 +275,15 @@ diesel::table! {
         needs_sign_in -> Bool,
         updated_at -> BigInt,
         last_used_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    pushed_requests (uri_hash) {
+        uri_hash -> Text,
+        client_id -> Text,
+        params_json -> Text,
+        created_at -> BigInt,
         expires_at -> BigInt,
     }
 }
@@ -285,5 +294,13 @@ diesel::table! {
         client_id -> Text,
         provider -> Text,
         granted_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    client_assertion_jtis (jti_hash) {
+        jti_hash -> Text,
+        client_id -> Text,
+        expires_at -> BigInt,
     }
 }

@@ -331,8 +331,7 @@ async fn callback(
                 );
                 let id = pending_req.id.clone();
                 state.db.run(move |c| crate::store::auth_requests::delete(c, &id)).await?;
-                let r = &pending_req.request;
-                return Ok(authorize::error_redirect(&state, &r.redirect_uri, r.state.as_deref(), &e));
+                return Ok(authorize::error_to(&state, &pending_req.request, &e, false));
             }
         }
     }

@@ -131,9 +131,7 @@ async fn consent_decision(
         let id = pending.id.clone();
         state.db.run(move |c| crate::store::auth_requests::delete(c, &id)).await?;
         let e = crate::oauth::OAuthError::new(crate::oauth::ErrorCode::AccessDenied, "the user denied the request");
-        let mut r = authorize::error_redirect(&state, &request.redirect_uri, request.state.as_deref(), &e);
-        r.head_mut().status = actix_web::http::StatusCode::SEE_OTHER;
-        return Ok(r);
+        return Ok(authorize::error_to(&state, request, &e, true));
     }
     let decision = authorize::decide_for(&state, &req, client, request, Some(&pending), true).await?;
     if decision.0 == AuthorizeDecision::IssueCode {

@@ -213,3 +213,11 @@ scope-profile = Ihren Namen, Benutzernamen und Ihr Bild
 scope-email = Ihre E-Mail-Adresse
 scope-offline_access = Angemeldet bleiben, während Sie nicht da sind
 scope-groups = Die Gruppen, denen Sie angehören
+
+# Form Post Response Mode (the page that carries the answer back to the app) and pushed requests
+form-post-title = Zurück zur App
+form-post-heading = Zurück zur App …
+form-post-explain = Wenn nichts geschieht, drücken Sie die Schaltfläche, um fortzufahren.
+form-post-continue = Weiter
+page-invalid-request-uri-title = Anmeldeanfrage unbekannt
+page-invalid-request-uri-message = Diese Anmeldeanfrage ist unbekannt, wurde schon verwendet oder ist abgelaufen. Gehen Sie zurück zur App und beginnen Sie von vorn.

@@ -214,3 +214,11 @@ scope-profile = Your name, username and picture
 scope-email = Your email address
 scope-offline_access = Stay signed in when you are away
 scope-groups = The groups you belong to
+
+# Form Post Response Mode (the page that carries the answer back to the app) and pushed requests
+form-post-title = Returning to the app
+form-post-heading = Returning to the app…
+form-post-explain = If nothing happens, press the button to continue.
+form-post-continue = Continue
+page-invalid-request-uri-title = Sign-in request unknown
+page-invalid-request-uri-message = This sign-in request is unknown, was already used or has expired. Go back to the app and start again.

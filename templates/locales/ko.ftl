@@ -213,3 +213,11 @@ scope-profile = 이름, 사용자 이름, 사진
 scope-email = 이메일 주소
 scope-offline_access = 자리를 비운 동안에도 로그인 상태 유지
 scope-groups = 내가 속한 그룹
+
+# Form Post Response Mode (the page that carries the answer back to the app) and pushed requests
+form-post-title = 앱으로 돌아가는 중
+form-post-heading = 앱으로 돌아가는 중…
+form-post-explain = 아무 일도 일어나지 않으면 버튼을 눌러 계속하세요.
+form-post-continue = 계속
+page-invalid-request-uri-title = 알 수 없는 로그인 요청
+page-invalid-request-uri-message = 이 로그인 요청은 알 수 없거나 이미 사용되었거나 만료되었습니다. 앱으로 돌아가 다시 시작하세요.

@@ -22,6 +22,8 @@ impl ClientBuilder {
             token_endpoint_auth_method: None,
             backchannel_logout_uri: None,
             backchannel_logout_session_required: false,
+            jwks: None,
+            require_pushed_authorization_requests: false,
         })
     }
 
@@ -79,6 +81,20 @@ impl ClientBuilder {
     pub fn backchannel_logout(mut self, uri: &str, session_required: bool) -> Self {
         self.0.backchannel_logout_uri = Some(uri.into());
         self.0.backchannel_logout_session_required = session_required;
+        self
+    }
+
+    /// RFC 7523: no secret, authenticates with a JWT signed by one of these keys (a JWK Set as JSON text).
+    pub fn private_key_jwt(client_id: &str, jwks: &str) -> Self {
+        let mut b = Self::base(client_id, None);
+        b.0.token_endpoint_auth_method = Some("private_key_jwt".into());
+        b.0.jwks = Some(jwks.into());
+        b
+    }
+
+    /// RFC 9126 §6: this client must push its authorization requests.
+    pub fn require_par(mut self) -> Self {
+        self.0.require_pushed_authorization_requests = true;
         self
     }
 

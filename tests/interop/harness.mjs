@@ -79,6 +79,9 @@ function clientBlock(c) {
     `grant_types = ${toml(c.grantTypes ?? ['authorization_code', 'refresh_token'])}`,
     ...(c.skipConsent !== undefined ? [`skip_consent = ${c.skipConsent ? 'true' : 'false'}`] : []),
     ...(c.backchannelLogoutUri ? [`backchannel_logout_uri = ${toml(c.backchannelLogoutUri)}`] : []),
+    ...(c.tokenEndpointAuthMethod ? [`token_endpoint_auth_method = ${toml(c.tokenEndpointAuthMethod)}`] : []),
+    ...(c.jwks ? [`jwks = ${toml(JSON.stringify(c.jwks))}`] : []),
+    ...(c.requirePar ? ['require_pushed_authorization_requests = true'] : []),
     '',
   ];
 }
@@ -86,7 +89,8 @@ function clientBlock(c) {
 /**
  * Everything one suite needs: upstream OPs `ids` (e.g. ['upstream-a', 'upstream-b']), one broker with a provider
  * file per upstream, the `interop-rp` client and any extra static `clients` (each `{ clientId, clientSecret?,
- * name?, redirectUris, postLogoutRedirectUris?, allowedScopes?, grantTypes?, skipConsent? }`, written as
+ * name?, redirectUris, postLogoutRedirectUris?, allowedScopes?, grantTypes?, skipConsent?, tokenEndpointAuthMethod?,
+ * jwks? (a JWK Set object), requirePar? }`, written as
  * `[[clients]]` blocks) and `extraConfig`, TOML appended to the broker config (e.g. '[tokens]\nttl = 1');
  * `providerExtra` is appended to every provider file, `upstreamOptions` passed to every `startUpstream`.
  * Call `stop()` when done (also safe after a failed start).

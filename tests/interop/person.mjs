@@ -13,7 +13,8 @@ export class StuckError extends Error {}
 
 /**
  * Drives from `url` until the browser is sent to `stopAt` (the app's redirect URI); returns that URL and the
- * pages seen on the way (e.g. ['broker-chooser', 'upstream-login', 'upstream-consent', 'broker-consent']).
+ * pages seen on the way (e.g. ['broker-chooser', 'upstream-login', 'upstream-consent', 'broker-consent']); for a
+ * `response_mode=form_post` answer also `formPost`, the fields the page would POST to the app.
  * `untilPage(page)` may end the walk on a page (e.g. the broker's account page after linking). `from` starts the
  * walk on a page already reached (e.g. the answer to a form the person submitted) instead of at `url`.
  *
@@ -34,6 +35,14 @@ export async function walk(browser, url, { brokerIssuer, stopAt, untilPage, prov
     );
     if (page.status !== 200) throw fail('unexpected answer');
     const fs = forms(page.body, page.url);
+
+    // A form_post answer: a form that posts to the app. Without JavaScript the person presses its button; the app
+    // (not the browser) receives the POST, so the walk ends with what would be posted.
+    const toApp = stopAt && fs.find((f) => f.method === 'post' && f.action.startsWith(stopAt));
+    if (toApp && here.origin === broker) {
+      seen.push('broker-form-post');
+      return { url: toApp.action, formPost: toApp.fields, page, seen };
+    }
 
     if (here.origin === broker && here.pathname === '/login') {
       // The broker's login chooser: one button (link) per sign-in method.

@@ -7,6 +7,7 @@
 
 pub mod authorize;
 pub mod backchannel;
+pub mod client_assertion;
 pub mod error;
 pub mod freshness;
 pub mod linking;

@@ -2,6 +2,7 @@
 //! issues a code goes through ([`decide`]).
 
 pub mod decide;
+pub mod pushed;
 pub mod request;
 
 pub use decide::{AuthorizeDecision, ConsentState, SessionView, decide};

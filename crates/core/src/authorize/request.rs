@@ -59,12 +59,14 @@ impl Prompt {
     }
 }
 
-/// How the response reaches the client. Only the default (`query`) for `response_type=code`.
+/// How the response reaches the client: the default (`query`) for `response_type=code`, or [FP-1] `form_post`
+/// (OAuth 2.0 Form Post Response Mode: an auto-submitted HTML form POSTed to the redirect URI).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResponseMode {
     #[default]
     Query,
+    FormPost,
 }
 
 impl ResponseMode {
@@ -72,8 +74,18 @@ impl ResponseMode {
     pub fn parse(s: Option<&str>) -> Result<ResponseMode, OAuthError> {
         match s {
             None | Some("query") => Ok(ResponseMode::Query),
+            Some("form_post") => Ok(ResponseMode::FormPost),
             Some(other) => Err(OAuthError::invalid_request(format!("response_mode {other} is not supported"))),
         }
+    }
+
+    /// [FP-2] The mode an error is answered in: the one asked for when it is supported (also when another
+    /// parameter was wrong), else the query.
+    pub fn for_errors(params: &Params) -> ResponseMode {
+        if params.is_duplicated("response_mode") {
+            return ResponseMode::Query;
+        }
+        ResponseMode::parse(params.get("response_mode")).unwrap_or_default()
     }
 }
 
@@ -139,6 +151,8 @@ pub struct Redirectable {
     pub redirect_uri: String,
     pub state: Option<String>,
     pub error: OAuthError,
+    /// How to answer: [FP-2].
+    pub response_mode: ResponseMode,
 }
 
 /// Phase 1, step 1: the `client_id` to look up. Repeated `client_id`/`redirect_uri` or a missing `client_id`
@@ -175,7 +189,13 @@ pub fn validate(
     verify_hint: HintVerifier<'_>,
 ) -> Result<AuthorizationRequest, Redirectable> {
     let state = params.get("state").map(String::from).filter(|s| s.len() <= MAX_STATE_LEN);
-    let fail = |error: OAuthError| Redirectable { redirect_uri: redirect_uri.clone(), state: state.clone(), error };
+    let response_mode = ResponseMode::for_errors(params);
+    let fail = |error: OAuthError| Redirectable {
+        redirect_uri: redirect_uri.clone(),
+        state: state.clone(),
+        error,
+        response_mode,
+    };
     let req = build(params, client, &redirect_uri, state.clone(), catalogue, verify_hint).map_err(fail)?;
     if req.to_stored().len() > MAX_STORED_LEN {
         return Err(fail(OAuthError::invalid_request("the authorization request is too large")));

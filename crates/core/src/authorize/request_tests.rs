@@ -173,3 +173,19 @@ fn a_stored_request_is_rechecked_against_the_client_as_it_is_now() {
     assert!(!r.still_valid_for(&ClientView { require_pkce: true, ..client(&f) }), "PKCE became required");
     assert!(!r.still_valid_for(&ClientView { public: true, ..client(&f) }), "the client became public");
 }
+
+#[test]
+fn fp_1_form_post_is_a_supported_response_mode() {
+    assert_eq!(run(&format!("{BASE}&response_mode=form_post")).unwrap().response_mode, ResponseMode::FormPost);
+    assert_eq!(run(BASE).unwrap().response_mode, ResponseMode::Query);
+}
+
+#[test]
+fn fp_2_errors_are_answered_in_the_mode_asked_for() {
+    let e = run(&format!("{BASE}&response_mode=form_post&prompt=bogus")).unwrap_err();
+    assert_eq!(e.response_mode, ResponseMode::FormPost);
+    let e = run(&format!("{BASE}&response_mode=fragment&prompt=bogus")).unwrap_err();
+    assert_eq!(e.response_mode, ResponseMode::Query);
+    let e = run(&format!("{BASE}&response_mode=form_post&response_mode=query")).unwrap_err();
+    assert_eq!(e.response_mode, ResponseMode::Query);
+}

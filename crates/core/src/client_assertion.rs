@@ -1,0 +1,148 @@
+//! Client authentication with `private_key_jwt` (RFC 7523 §2.2 and §3, OIDC Core §9): the rules a client
+//! assertion's header and claims must meet once its signature verified against the keys the client registered.
+//! Signature checking itself is the server's (jsonwebtoken); the replay check (`jti` seen before) is storage.
+
+use serde::Deserialize;
+
+/// RFC 7523 §2.2 `client_assertion_type`.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// [PJ-5] The signing algorithms a client assertion may use (asymmetric only; never `none` or a MAC).
+pub const ALGS: &[&str] = &["ES256", "EdDSA", "RS256", "PS256"];
+/// [PJ-3] An assertion may be valid for at most this long from now (its `exp`), so that its `jti` need only be
+/// remembered that long.
+pub const MAX_LIFETIME_SECS: i64 = 300;
+/// Clock skew allowed on `iat` and `nbf`.
+pub const SKEW_SECS: i64 = 60;
+
+/// `aud`: one string or an array of them (RFC 7519 §4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn contains_any(&self, accepted: &[&str]) -> bool {
+        match self {
+            Audience::One(a) => accepted.contains(&a.as_str()),
+            Audience::Many(v) => v.iter().any(|a| accepted.contains(&a.as_str())),
+        }
+    }
+}
+
+/// The claims of a client assertion (RFC 7523 §3).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AssertionClaims {
+    pub iss: Option<String>,
+    pub sub: Option<String>,
+    pub aud: Option<Audience>,
+    pub exp: Option<i64>,
+    pub iat: Option<i64>,
+    pub nbf: Option<i64>,
+    pub jti: Option<String>,
+}
+
+/// Longest `jti` remembered (it is hashed; this only bounds what is hashed).
+const MAX_JTI_LEN: usize = 512;
+
+/// [PJ-5] Is this header algorithm one a client assertion may use?
+pub fn alg_allowed(alg: &str) -> bool {
+    ALGS.contains(&alg)
+}
+
+/// [PJ-2] [PJ-3] The claims of a verified assertion: `iss` = `sub` = the client id, `aud` one of the accepted
+/// audiences (the issuer or one of our endpoint URLs), `exp` in the future and at most `MAX_LIFETIME_SECS` ahead,
+/// `iat` and `nbf` not in the future (beyond the skew), a `jti` (its single use is checked by the caller).
+/// Returns the `jti` and the time until which it must be remembered.
+pub fn check_claims<'a>(
+    c: &'a AssertionClaims,
+    client_id: &str,
+    accepted_audiences: &[&str],
+    now: i64,
+) -> Result<(&'a str, i64), &'static str> {
+    if c.iss.as_deref() != Some(client_id) || c.sub.as_deref() != Some(client_id) {
+        return Err("the assertion's iss and sub must both be the client id");
+    }
+    if !c.aud.as_ref().is_some_and(|a| a.contains_any(accepted_audiences)) {
+        return Err("the assertion's aud must be the issuer or the endpoint");
+    }
+    let exp = c.exp.ok_or("the assertion has no exp")?;
+    if exp <= now {
+        return Err("the assertion has expired");
+    }
+    if exp > now + MAX_LIFETIME_SECS {
+        return Err("the assertion is valid for too long (exp too far ahead)");
+    }
+    if c.iat.is_some_and(|iat| iat > now + SKEW_SECS) || c.nbf.is_some_and(|nbf| nbf > now + SKEW_SECS) {
+        return Err("the assertion is not valid yet");
+    }
+    let jti = c.jti.as_deref().filter(|j| !j.is_empty() && j.len() <= MAX_JTI_LEN).ok_or("the assertion has no jti")?;
+    Ok((jti, exp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_000_000;
+    const AUD: &[&str] = &["https://id.example", "https://id.example/token"];
+
+    fn good() -> AssertionClaims {
+        AssertionClaims {
+            iss: Some("app".into()),
+            sub: Some("app".into()),
+            aud: Some(Audience::One("https://id.example".into())),
+            exp: Some(NOW + 60),
+            iat: Some(NOW),
+            nbf: None,
+            jti: Some("j1".into()),
+        }
+    }
+
+    #[test]
+    fn pj_2_iss_sub_and_aud_must_name_the_client_and_us() {
+        assert_eq!(check_claims(&good(), "app", AUD, NOW), Ok(("j1", NOW + 60)));
+        let c = AssertionClaims { sub: Some("other".into()), ..good() };
+        assert!(check_claims(&c, "app", AUD, NOW).is_err());
+        let c = AssertionClaims { iss: None, ..good() };
+        assert!(check_claims(&c, "app", AUD, NOW).is_err());
+        let c = AssertionClaims { aud: Some(Audience::One("https://other.example/token".into())), ..good() };
+        assert!(check_claims(&c, "app", AUD, NOW).is_err());
+        let c = AssertionClaims {
+            aud: Some(Audience::Many(vec!["x".into(), "https://id.example/token".into()])),
+            ..good()
+        };
+        assert!(check_claims(&c, "app", AUD, NOW).is_ok());
+        let c = AssertionClaims { aud: None, ..good() };
+        assert!(check_claims(&c, "app", AUD, NOW).is_err());
+    }
+
+    #[test]
+    fn pj_3_exp_is_required_future_and_bounded_and_jti_required() {
+        let c = AssertionClaims { exp: None, ..good() };
+        assert!(check_claims(&c, "app", AUD, NOW).is_err());
+        let c = AssertionClaims { exp: Some(NOW), ..good() };
+        assert!(check_claims(&c, "app", AUD, NOW).is_err());
+        let c = AssertionClaims { exp: Some(NOW + MAX_LIFETIME_SECS + 1), ..good() };
+        assert!(check_claims(&c, "app", AUD, NOW).is_err());
+        let c = AssertionClaims { iat: Some(NOW + SKEW_SECS + 1), ..good() };
+        assert!(check_claims(&c, "app", AUD, NOW).is_err());
+        let c = AssertionClaims { nbf: Some(NOW + SKEW_SECS + 1), ..good() };
+        assert!(check_claims(&c, "app", AUD, NOW).is_err());
+        let c = AssertionClaims { jti: None, ..good() };
+        assert!(check_claims(&c, "app", AUD, NOW).is_err());
+        let c = AssertionClaims { jti: Some("x".repeat(513)), ..good() };
+        assert!(check_claims(&c, "app", AUD, NOW).is_err());
+    }
+
+    #[test]
+    fn pj_5_only_asymmetric_allow_listed_algorithms() {
+        for a in ["ES256", "EdDSA", "RS256", "PS256"] {
+            assert!(alg_allowed(a));
+        }
+        for a in ["none", "HS256", "RS512", "ES384", ""] {
+            assert!(!alg_allowed(a));
+        }
+    }
+}

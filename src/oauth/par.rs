@@ -1,0 +1,95 @@
+//! Pushed Authorization Requests (RFC 9126): `POST /par` validates an authorization request exactly as
+//! `/authorize` would ([`super::authorize::trusted_redirect`]'s rule and [`super::authorize::validate`]) for the
+//! authenticated client, stores it (`store::pushed`, shared by every instance) and answers with a one-time
+//! `request_uri`; `/authorize?client_id=…&request_uri=…` takes it back ([`from_request_uri`]). Errors at `/par`
+//! are JSON (RFC 9126 §2.3); a bad `request_uri` at `/authorize` is a page (nothing in that query is trusted).
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use bridgekeeper_core::authorize::pushed;
+use bridgekeeper_core::authorize::request as core_req;
+use bridgekeeper_core::authorize::{AuthorizationRequest, Unanswerable};
+
+use super::params::Params;
+use super::{OAuthError, OAuthJson, authorize, client_auth, token};
+use crate::respond::PageError;
+use crate::state::AppState;
+use crate::store::pushed as repo;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/par").route(web::post().to(push)).default_service(web::to(token::post_only)));
+}
+
+/// `POST /par` ([PAR-1]..[PAR-3]): 201 with `request_uri` and `expires_in`.
+async fn push(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, OAuthJson> {
+    if !state.settings.par.enabled {
+        return Ok(HttpResponse::NotFound().finish());
+    }
+    let params = token::form_params(&req, &body)?;
+    let client = client_auth::authenticate_limited(&state, &req, &params, true).await?;
+    pushed::check_push(&params, &client.client_id)?;
+    let request = validated(&state, &client, &params)?;
+    let reference = crate::secret::random_token();
+    let now = state.clock.now();
+    let row = repo::PushedRequest {
+        uri_hash: crate::secret::hash_token(&reference),
+        client_id: client.client_id.clone(),
+        params_json: request.to_stored(),
+        created_at: now,
+        expires_at: now + state.settings.par.ttl_secs,
+    };
+    state.db.run(move |c| repo::insert(c, &row)).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header(("Pragma", "no-cache"))
+        .json(serde_json::json!({
+            "request_uri": pushed::request_uri(&reference),
+            "expires_in": state.settings.par.ttl_secs,
+        })))
+}
+
+/// The pushed request, validated by the rules of `/authorize`; every failure is a JSON error (RFC 9126 §2.3), an
+/// unregistered or missing redirect URI `invalid_request`.
+fn validated(
+    state: &AppState,
+    client: &crate::store::clients::Client,
+    params: &Params,
+) -> Result<AuthorizationRequest, OAuthError> {
+    let redirect_uri = core_req::redirect_target(params, &authorize::client_view(client))
+        .map_err(|u| OAuthError::invalid_request(u.page_text().1))?;
+    authorize::validate(state, client, redirect_uri, params).map_err(|r| r.error)
+}
+
+fn invalid_request_uri() -> PageError {
+    PageError::bad_request(
+        "Sign-in request unknown",
+        "This sign-in request is unknown, was already used or has expired. Go back to the app and start again.",
+    )
+    .keyed("page-invalid-request-uri")
+}
+
+/// Does this authorization request refer to a pushed one (a `request_uri` in our URN namespace, PAR enabled)?
+/// Any other `request_uri` is an ordinary request, refused with `request_uri_not_supported` ([AZ-17]).
+pub fn refers_to_a_push(state: &AppState, params: &Params) -> bool {
+    state.settings.par.enabled && params.get("request_uri").is_some_and(|u| u.starts_with(pushed::REQUEST_URI_PREFIX))
+}
+
+/// [PAR-4] `/authorize` with a `request_uri`: only `client_id` and `request_uri` are read; the pushed request is
+/// taken once, by its own client, unexpired, and rechecked against the client as it is now; then it goes through
+/// the same decision as any request.
+pub async fn from_request_uri(state: &AppState, req: &HttpRequest, params: &Params) -> Result<HttpResponse, PageError> {
+    let (client_id, reference) = pushed::at_authorize(params).map_err(|_| invalid_request_uri())?;
+    let id = client_id.to_string();
+    let client = state.db.run(move |c| crate::store::clients::find(c, &id)).await?;
+    let client = client.filter(|c| !c.disabled).ok_or_else(|| {
+        let (title, text) = Unanswerable::UnknownClient.page_text();
+        PageError::bad_request(title, text).keyed("page-unknown-client")
+    })?;
+    let (hash, cid, now) = (crate::secret::hash_token(reference), client.client_id.clone(), state.clock.now());
+    let row = state.db.run(move |c| repo::take(c, &hash, &cid, now)).await?.ok_or_else(invalid_request_uri)?;
+    let request = AuthorizationRequest::from_stored(&row.params_json)
+        .filter(|r| r.still_valid_for(&authorize::client_view(&client)))
+        .ok_or_else(invalid_request_uri)?;
+    let decision = authorize::decide_for(state, req, &client, &request, None, false).await?;
+    authorize::carry_out(state, req, decision, &client, &request, None, false).await
+}

@@ -1,0 +1,392 @@
+//! Client authentication with `private_key_jwt` (RFC 7523, OIDC Core §9), security.md [PJ-1]..[PJ-6].
+
+mod common;
+
+use bridgekeeper::store::keys::KeyState;
+use bridgekeeper::tokens::keys::{Alg, SigningKey, generate};
+use common::TestApp;
+use common::clients::ClientBuilder;
+use common::oauth::*;
+use serde_json::{Value, json};
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// A client's key pair: the signer and the public JWK Set it registers.
+struct ClientKey {
+    key: SigningKey,
+    jwks: String,
+}
+
+fn client_key(alg: Alg) -> ClientKey {
+    let row = generate(alg, 0, KeyState::Next).unwrap();
+    let jwk: Value = serde_json::from_str(&row.public_jwk).unwrap();
+    ClientKey { key: SigningKey::from_row(&row).unwrap(), jwks: json!({ "keys": [jwk] }).to_string() }
+}
+
+impl ClientKey {
+    /// An assertion for `client` at `aud`, valid `ttl` seconds from `now`, with `jti`.
+    fn assertion(&self, client: &str, aud: &str, now: i64, ttl: i64, jti: &str) -> String {
+        let claims = json!({"iss": client, "sub": client, "aud": aud, "iat": now, "exp": now + ttl, "jti": jti});
+        bridgekeeper::tokens::jws::sign(&self.key, "JWT", &claims).unwrap()
+    }
+}
+
+async fn spawn(keys: &[(&str, &ClientKey)]) -> TestApp {
+    let clients = keys
+        .iter()
+        .map(|(id, k)| {
+            ClientBuilder::private_key_jwt(id, &k.jwks)
+                .redirect(RP)
+                .grants(&["authorization_code", "refresh_token", "client_credentials"])
+                .skip_consent()
+                .build()
+        })
+        .collect();
+    TestApp::spawn_with(|s| {
+        s.dev_mode = true;
+        s.clients = clients;
+    })
+    .await
+}
+
+/// POST /token with `client_credentials` and the assertion in the body.
+async fn cc(app: &TestApp, assertion: &str, extra: &[(&str, &str)]) -> reqwest::Response {
+    let mut form = vec![
+        ("grant_type", "client_credentials"),
+        ("client_assertion_type", JWT_BEARER),
+        ("client_assertion", assertion),
+    ];
+    form.extend_from_slice(extra);
+    app.http.post(app.url("/token")).form(&form).send().await.unwrap()
+}
+
+fn now(app: &TestApp) -> i64 {
+    app.clock.now()
+}
+
+#[actix_web::test]
+async fn pj_1_a_client_authenticates_with_a_jwt_signed_by_its_registered_key() {
+    for alg in [Alg::Es256, Alg::EdDsa, Alg::Rs256] {
+        let k = client_key(alg);
+        let app = spawn(&[("svc", &k)]).await;
+        let token_url = app.url("/token");
+        let r = cc(&app, &k.assertion("svc", &token_url, now(&app), 60, "j1"), &[]).await;
+        assert_eq!(r.status(), 200, "{alg:?}: {}", r.text().await.unwrap());
+        // The issuer is an audience too, and client_id may be sent alongside.
+        let r = cc(&app, &k.assertion("svc", &app.base, now(&app), 60, "j2"), &[("client_id", "svc")]).await;
+        assert_eq!(r.status(), 200, "{alg:?}");
+    }
+}
+
+#[actix_web::test]
+async fn pj_1_a_private_key_jwt_client_trying_a_secret_is_refused() {
+    let k = client_key(Alg::Es256);
+    let app = spawn(&[("svc", &k)]).await;
+    let form = [("grant_type", "client_credentials")];
+    let basic = app.http.post(app.url("/token")).basic_auth("svc", Some("guess")).form(&form).send().await.unwrap();
+    assert_eq!(json_error(basic).await, (401, "invalid_client".into()));
+    let post = [("grant_type", "client_credentials"), ("client_id", "svc"), ("client_secret", "guess")];
+    let r = app.http.post(app.url("/token")).form(&post).send().await.unwrap();
+    assert_eq!(json_error(r).await, (401, "invalid_client".into()));
+    let none = [("grant_type", "client_credentials"), ("client_id", "svc")];
+    let r = app.http.post(app.url("/token")).form(&none).send().await.unwrap();
+    assert_eq!(json_error(r).await, (401, "invalid_client".into()));
+    // An assertion together with a secret is two methods at once.
+    let a = k.assertion("svc", &app.url("/token"), now(&app), 60, "j1");
+    let r = cc(&app, &a, &[("client_secret", "guess")]).await;
+    assert_eq!(json_error(r).await, (400, "invalid_request".into()));
+}
+
+#[actix_web::test]
+async fn pj_2_wrong_aud_iss_or_sub_is_refused() {
+    let k = client_key(Alg::Es256);
+    let other = client_key(Alg::Es256);
+    let app = spawn(&[("svc", &k), ("svc2", &other)]).await;
+    let t = now(&app);
+    for aud in ["https://other.example/token", &app.url("/userinfo"), ""] {
+        let r = cc(&app, &k.assertion("svc", aud, t, 60, &format!("aud-{aud}")), &[]).await;
+        assert_eq!(json_error(r).await, (401, "invalid_client".into()), "aud {aud}");
+    }
+    let claims = json!({"iss": "svc", "sub": "svc2", "aud": app.url("/token"), "exp": t + 60, "jti": "x1"});
+    let a = bridgekeeper::tokens::jws::sign(&k.key, "JWT", &claims).unwrap();
+    assert_eq!(json_error(cc(&app, &a, &[]).await).await, (401, "invalid_client".into()), "sub differs");
+    // Signed by svc2's key while claiming to be svc.
+    let a = other.assertion("svc", &app.url("/token"), t, 60, "x2");
+    assert_eq!(json_error(cc(&app, &a, &[]).await).await, (401, "invalid_client".into()), "foreign key");
+    // client_id in the body must be the assertion's client.
+    let a = k.assertion("svc", &app.url("/token"), t, 60, "x3");
+    assert_eq!(json_error(cc(&app, &a, &[("client_id", "svc2")]).await).await, (401, "invalid_client".into()));
+}
+
+#[actix_web::test]
+async fn pj_3_an_expired_or_too_long_lived_assertion_is_refused() {
+    let k = client_key(Alg::Es256);
+    let app = spawn(&[("svc", &k)]).await;
+    let url = app.url("/token");
+    let a = k.assertion("svc", &url, now(&app), 30, "old");
+    app.clock.advance(31);
+    assert_eq!(json_error(cc(&app, &a, &[]).await).await, (401, "invalid_client".into()), "expired");
+    let a = k.assertion("svc", &url, now(&app), 3600, "long");
+    assert_eq!(json_error(cc(&app, &a, &[]).await).await, (401, "invalid_client".into()), "an hour is too long");
+    let claims = json!({"iss": "svc", "sub": "svc", "aud": url, "jti": "noexp"});
+    let a = bridgekeeper::tokens::jws::sign(&k.key, "JWT", &claims).unwrap();
+    assert_eq!(json_error(cc(&app, &a, &[]).await).await, (401, "invalid_client".into()), "no exp");
+}
+
+#[actix_web::test]
+async fn pj_4_an_assertion_jti_is_single_use_across_instances() {
+    let k = client_key(Alg::Es256);
+    let db = common::test_db();
+    let shared = db.share();
+    let tweak = |s: &mut bridgekeeper::settings::Settings| {
+        s.issuer = "http://bridgekeeper.test".into();
+        s.clients = vec![ClientBuilder::private_key_jwt("svc", &k.jwks).grants(&["client_credentials"]).build()];
+    };
+    let a = TestApp::spawn_on(db, tweak).await;
+    let b = TestApp::spawn_on(shared, tweak).await;
+    let assertion = k.assertion("svc", "http://bridgekeeper.test/token", now(&a), 60, "once");
+    assert_eq!(cc(&a, &assertion, &[]).await.status(), 200);
+    assert_eq!(json_error(cc(&a, &assertion, &[]).await).await, (401, "invalid_client".into()), "replay");
+    assert_eq!(json_error(cc(&b, &assertion, &[]).await).await, (401, "invalid_client".into()), "replay at B");
+    let claims = json!({"iss": "svc", "sub": "svc", "aud": "http://bridgekeeper.test", "exp": now(&a) + 60});
+    let no_jti = bridgekeeper::tokens::jws::sign(&k.key, "JWT", &claims).unwrap();
+    assert_eq!(json_error(cc(&a, &no_jti, &[]).await).await, (401, "invalid_client".into()), "no jti");
+}
+
+#[actix_web::test]
+async fn pj_5_macs_none_and_unlisted_algorithms_are_refused() {
+    let k = client_key(Alg::Es256);
+    let app = spawn(&[("svc", &k)]).await;
+    let claims = json!({"iss": "svc", "sub": "svc", "aud": app.url("/token"), "exp": now(&app) + 60, "jti": "h"});
+    let hs = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(k.jwks.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(json_error(cc(&app, &hs, &[]).await).await, (401, "invalid_client".into()), "HS256");
+    let b64 = |v: &Value| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let none = format!("{}.{}.", b64(&json!({"alg": "none"})), b64(&claims));
+    assert_eq!(json_error(cc(&app, &none, &[]).await).await, (401, "invalid_client".into()), "alg none");
+    let d: Value =
+        app.http.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(d["token_endpoint_auth_signing_alg_values_supported"], json!(["ES256", "EdDSA", "RS256", "PS256"]));
+    assert!(d["token_endpoint_auth_methods_supported"].as_array().unwrap().contains(&json!("private_key_jwt")));
+}
+
+#[actix_web::test]
+async fn pj_6_a_private_key_jwt_client_pushes_and_redeems_a_code() {
+    let k = client_key(Alg::Es256);
+    let app = spawn(&[("svc", &k)]).await;
+    let mut form: Vec<(String, String)> = auth_query(&[("client_id", "svc")]);
+    let par_assertion = k.assertion("svc", &app.url("/par"), now(&app), 60, "par-1");
+    form.push(("client_assertion_type".into(), JWT_BEARER.into()));
+    form.push(("client_assertion".into(), par_assertion));
+    let r = app.http.post(app.url("/par")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let uri: Value = r.json().await.unwrap();
+    let q = [("client_id", "svc"), ("request_uri", uri["request_uri"].as_str().unwrap())];
+    let r = app.http.get(app.url("/authorize")).query(&q).send().await.unwrap();
+    let loc = complete(&app, r, "ada@example.com").await;
+    let code = param(&loc, "code").unwrap();
+    let a = k.assertion("svc", &app.base, now(&app), 60, "tok-1");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", RP),
+        ("client_assertion_type", JWT_BEARER),
+        ("client_assertion", &a),
+    ];
+    let r = app.http.post(app.url("/token")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let tokens: Value = r.json().await.unwrap();
+    assert!(tokens["id_token"].is_string());
+}
+
+#[actix_web::test]
+async fn pj_1_dynamic_registration_takes_inline_keys_only() {
+    let app = TestApp::spawn_with(|s| {
+        s.registration.enabled = true;
+        s.registration.open = true;
+    })
+    .await;
+    let k = client_key(Alg::Es256);
+    let jwks: Value = serde_json::from_str(&k.jwks).unwrap();
+    let base = json!({"redirect_uris": ["https://rp.example/cb"], "token_endpoint_auth_method": "private_key_jwt"});
+    let with = |extra: Value| {
+        let mut b = base.clone();
+        b.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        b
+    };
+    let mut private = jwks.clone();
+    private["keys"][0]["d"] = json!("AAAA");
+    for bad in [
+        with(json!({})),
+        with(json!({"jwks_uri": "https://rp.example/jwks"})),
+        with(json!({"jwks": private})),
+        with(json!({"jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}})),
+        json!({"redirect_uris": ["https://rp.example/cb"], "jwks": jwks}),
+    ] {
+        let r = app.http.post(app.url("/register")).json(&bad).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client_metadata", "{bad}");
+    }
+    let r = app.http.post(app.url("/register")).json(&with(json!({"jwks": jwks}))).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let reg: Value = r.json().await.unwrap();
+    assert!(reg.get("client_secret").is_none(), "{reg}");
+    assert_eq!(reg["token_endpoint_auth_method"], "private_key_jwt");
+    let id = reg["client_id"].as_str().unwrap();
+    // It authenticates at introspection with its key (and only with it).
+    let a = k.assertion(id, &app.url("/introspect"), now(&app), 60, "i1");
+    let form = [("token", "nothing"), ("client_assertion_type", JWT_BEARER), ("client_assertion", &a)];
+    let r = app.http.post(app.url("/introspect")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["active"], false);
+}
+
+#[actix_web::test]
+async fn pj_1_a_key_rotated_in_the_config_replaces_the_old_one_at_the_next_start() {
+    let (old, new) = (client_key(Alg::Es256), client_key(Alg::EdDsa));
+    let db = common::test_db();
+    let shared = db.share();
+    let with = |k: &ClientKey| {
+        let jwks = k.jwks.clone();
+        move |s: &mut bridgekeeper::settings::Settings| {
+            s.issuer = "http://bridgekeeper.test".into();
+            s.clients = vec![ClientBuilder::private_key_jwt("svc", &jwks).grants(&["client_credentials"]).build()];
+        }
+    };
+    let a = TestApp::spawn_on(db, with(&old)).await;
+    let aud = "http://bridgekeeper.test";
+    assert_eq!(cc(&a, &old.assertion("svc", aud, now(&a), 60, "a1"), &[]).await.status(), 200);
+    a.stop().await;
+    let b = TestApp::spawn_on(shared, with(&new)).await;
+    assert_eq!(cc(&b, &new.assertion("svc", aud, now(&b), 60, "b1"), &[]).await.status(), 200);
+    let r = cc(&b, &old.assertion("svc", aud, now(&b), 60, "b2"), &[]).await;
+    assert_eq!(json_error(r).await, (401, "invalid_client".into()), "the old key is gone");
+}
+
+#[actix_web::test]
+async fn pj_1_an_admin_registers_a_private_key_jwt_client_with_inline_keys() {
+    let k = client_key(Alg::Es256);
+    let app = TestApp::spawn().await;
+    let mut settings = (*app.state.settings).clone();
+    settings.clients = vec![
+        ClientBuilder::confidential("ops", "admin-secret-for-tests")
+            .scopes(&["admin"])
+            .grants(&["client_credentials"])
+            .build(),
+    ];
+    bridgekeeper::accounts::clients::sync_static(&app.state.db, &settings, 0).await.unwrap();
+    let r = token(&app, ("ops", "admin-secret-for-tests"), &[("grant_type", "client_credentials"), ("scope", "admin")])
+        .await;
+    let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+    let create = |body: Value| app.http.post(app.url("/admin/api/clients")).bearer_auth(&admin).json(&body).send();
+    let jwks: Value = serde_json::from_str(&k.jwks).unwrap();
+    let base = json!({"client_id": "batch", "name": "Batch", "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "private_key_jwt"});
+    assert_eq!(create(base.clone()).await.unwrap().status(), 400, "private_key_jwt needs jwks");
+    let mut good = base.clone();
+    good["jwks"] = jwks;
+    let r = create(good).await.unwrap();
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    assert!(created["client_secret"].is_null(), "no secret: {created}");
+    assert_eq!(created["client"]["client_type"], "confidential");
+    let r = cc(&app, &k.assertion("batch", &app.url("/token"), now(&app), 60, "adm-1"), &[]).await;
+    assert_eq!(r.status(), 200);
+    let r =
+        app.http.post(app.url("/token")).basic_auth("batch", Some("")).form(&[("grant_type", "client_credentials")]);
+    assert_eq!(json_error(r.send().await.unwrap()).await, (401, "invalid_client".into()));
+}
+
+/// A tiny server holding a client's JWK Set at `/jwks`, replaceable while it runs; counts the fetches.
+struct JwksServer {
+    uri: String,
+    set: std::sync::Arc<std::sync::Mutex<(String, usize)>>,
+}
+
+impl JwksServer {
+    async fn start(jwks: &str) -> JwksServer {
+        use actix_web::{App, HttpResponse, HttpServer, web};
+        let set = std::sync::Arc::new(std::sync::Mutex::new((jwks.to_string(), 0usize)));
+        let shared = set.clone();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let uri = format!("http://{}/jwks", listener.local_addr().unwrap());
+        let server = HttpServer::new(move || {
+            let s = shared.clone();
+            App::new().route(
+                "/jwks",
+                web::get().to(move || {
+                    let s = s.clone();
+                    async move {
+                        let mut g = s.lock().unwrap();
+                        g.1 += 1;
+                        HttpResponse::Ok().content_type("application/json").body(g.0.clone())
+                    }
+                }),
+            )
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        tokio::spawn(server);
+        JwksServer { uri, set }
+    }
+
+    fn replace(&self, jwks: &str) {
+        self.set.lock().unwrap().0 = jwks.to_string();
+    }
+
+    fn fetches(&self) -> usize {
+        self.set.lock().unwrap().1
+    }
+}
+
+#[actix_web::test]
+async fn pj_7_an_admin_registered_jwks_uri_is_fetched_cached_and_refetched_for_a_rotated_key() {
+    let (k1, k2) = (client_key(Alg::Es256), client_key(Alg::Es256));
+    let keys = JwksServer::start(&k1.jwks).await;
+    let app = TestApp::spawn().await;
+    let mut settings = (*app.state.settings).clone();
+    settings.clients = vec![
+        ClientBuilder::confidential("ops", "admin-secret-for-tests")
+            .scopes(&["admin"])
+            .grants(&["client_credentials"])
+            .build(),
+    ];
+    bridgekeeper::accounts::clients::sync_static(&app.state.db, &settings, 0).await.unwrap();
+    let r = token(&app, ("ops", "admin-secret-for-tests"), &[("grant_type", "client_credentials"), ("scope", "admin")])
+        .await;
+    let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+    let create = |uri: &str| {
+        let body = json!({"client_id": "remote", "name": "Remote", "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": uri});
+        app.http.post(app.url("/admin/api/clients")).bearer_auth(&admin).json(&body).send()
+    };
+    assert_eq!(create("http://keys.example/jwks").await.unwrap().status(), 400, "http only on loopback");
+    assert_eq!(create("https://user:pw@keys.example/jwks").await.unwrap().status(), 400, "no user information");
+    assert_eq!(create(&keys.uri).await.unwrap().status(), 201);
+    let url = app.url("/token");
+    assert_eq!(cc(&app, &k1.assertion("remote", &url, now(&app), 60, "r1"), &[]).await.status(), 200);
+    assert_eq!(cc(&app, &k1.assertion("remote", &url, now(&app), 60, "r2"), &[]).await.status(), 200);
+    assert_eq!(keys.fetches(), 1, "cached");
+    // The client rotates its key: within 30 s of the last fetch the new key is not believed (no refetch storm) …
+    keys.replace(&k2.jwks);
+    let r = cc(&app, &k2.assertion("remote", &url, now(&app), 60, "r3"), &[]).await;
+    assert_eq!(json_error(r).await, (401, "invalid_client".into()));
+    assert_eq!(keys.fetches(), 1);
+    // … after that an unknown key makes the broker fetch again, once.
+    app.clock.advance(31);
+    assert_eq!(cc(&app, &k2.assertion("remote", &url, now(&app), 60, "r4"), &[]).await.status(), 200);
+    assert_eq!(keys.fetches(), 2);
+    let r = cc(&app, &k1.assertion("remote", &url, now(&app), 60, "r5"), &[]).await;
+    assert_eq!(json_error(r).await, (401, "invalid_client".into()), "the old key is gone");
+}
