@@ -283,7 +283,7 @@ async fn pj_1_an_admin_registers_a_private_key_jwt_client_with_inline_keys() {
             .grants(&["client_credentials"])
             .build(),
     ];
-    bridgekeeper::accounts::clients::sync_static(&app.state.db, &settings, 0).await.unwrap();
+    bridgekeeper::accounts::clients::sync_static(&app.state.db, &settings, &[], 0).await.unwrap();
     let r = token(&app, ("ops", "admin-secret-for-tests"), &[("grant_type", "client_credentials"), ("scope", "admin")])
         .await;
     let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
@@ -362,7 +362,7 @@ async fn pj_7_an_admin_registered_jwks_uri_is_fetched_cached_and_refetched_for_a
             .grants(&["client_credentials"])
             .build(),
     ];
-    bridgekeeper::accounts::clients::sync_static(&app.state.db, &settings, 0).await.unwrap();
+    bridgekeeper::accounts::clients::sync_static(&app.state.db, &settings, &[], 0).await.unwrap();
     let r = token(&app, ("ops", "admin-secret-for-tests"), &[("grant_type", "client_credentials"), ("scope", "admin")])
         .await;
     let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();

@@ -275,6 +275,7 @@ diesel::table! {
         needs_sign_in -> Bool,
         updated_at -> BigInt,
         last_used_at -> BigInt,
+        expires_at -> BigInt,
     }
 }
 
