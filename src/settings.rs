@@ -27,6 +27,8 @@ const CLIENT_KEYS: &[&str] = &[
     "token_endpoint_auth_method",
     "backchannel_logout_uri",
     "backchannel_logout_session_required",
+    "frontchannel_logout_uri",
+    "frontchannel_logout_session_required",
 ];
 pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
 
@@ -267,6 +269,10 @@ impl Settings {
             if let Some(uri) = &c.backchannel_logout_uri {
                 bridgekeeper_core::backchannel::validate_logout_uri(uri)
                     .map_err(|why| err(&key("backchannel_logout_uri"), format!("{uri}: {why}")))?;
+            }
+            if let Some(uri) = &c.frontchannel_logout_uri {
+                bridgekeeper_core::frontchannel::validate_frontchannel_uri(uri, &c.redirect_uris)
+                    .map_err(|why| err(&key("frontchannel_logout_uri"), format!("{uri}: {why}")))?;
             }
             if c.client_secret.is_none() && c.grant_types.iter().any(|g| g == "client_credentials") {
                 return Err(err(&key("grant_types"), "client_credentials needs a client_secret".into()));

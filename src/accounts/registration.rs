@@ -36,6 +36,8 @@ pub struct Metadata {
     pub software_version: Option<String>,
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: Option<bool>,
+    pub frontchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_session_required: Option<bool>,
     // Members a PUT (RFC 7592 §2.2) must or must not carry.
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
@@ -181,6 +183,7 @@ pub fn validate(settings: &Settings, m: Metadata, existing: Option<&Client>) -> 
     if let Some(j) = &m.jwks {
         metadata.insert("jwks".into(), j.clone());
     }
+    let frontchannel = frontchannel_uri(&m, &redirects)?;
     let client = NewClient {
         name,
         redirect_uris: redirects,
@@ -198,6 +201,8 @@ pub fn validate(settings: &Settings, m: Metadata, existing: Option<&Client>) -> 
             .map(String::from),
         backchannel_logout_uri: backchannel_uri(&m)?,
         backchannel_logout_session_required: m.backchannel_logout_session_required.unwrap_or(false),
+        frontchannel_logout_uri: frontchannel,
+        frontchannel_logout_session_required: m.frontchannel_logout_session_required.unwrap_or(false),
         ..Default::default()
     };
     Ok(Registration { client, metadata })
@@ -210,6 +215,19 @@ fn backchannel_uri(m: &Metadata) -> Result<Option<String>, OAuthError> {
         Some(uri) => {
             bridgekeeper_core::backchannel::validate_self_service_logout_uri(uri)
                 .map_err(|e| bad(format!("backchannel_logout_uri {uri}: {e}")))?;
+            Ok(Some(uri.clone()))
+        }
+        None => Ok(None),
+    }
+}
+
+/// [FL-1] `frontchannel_logout_uri` (Front-Channel Logout 1.0 §2): the redirect-URI rules and the origin of one
+/// of the (already checked) redirect URIs.
+fn frontchannel_uri(m: &Metadata, redirects: &[String]) -> Result<Option<String>, OAuthError> {
+    match &m.frontchannel_logout_uri {
+        Some(uri) => {
+            bridgekeeper_core::frontchannel::validate_frontchannel_uri(uri, redirects)
+                .map_err(|e| bad(format!("frontchannel_logout_uri {uri}: {e}")))?;
             Ok(Some(uri.clone()))
         }
         None => Ok(None),
@@ -234,6 +252,10 @@ pub fn describe(c: &Client, base: &str) -> Map<String, Value> {
     if let Some(uri) = &c.backchannel_logout_uri {
         m.insert("backchannel_logout_uri".into(), uri.clone().into());
         m.insert("backchannel_logout_session_required".into(), c.backchannel_logout_session_required.into());
+    }
+    if let Some(uri) = &c.frontchannel_logout_uri {
+        m.insert("frontchannel_logout_uri".into(), uri.clone().into());
+        m.insert("frontchannel_logout_session_required".into(), c.frontchannel_logout_session_required.into());
     }
     m.insert("scope".into(), c.allowed_scopes.join(" ").into());
     if !c.pending_scopes.is_empty() {

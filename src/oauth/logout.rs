@@ -123,20 +123,19 @@ async fn confirm(
 }
 
 async fn finish(state: &AppState, req: &HttpRequest, target: Option<String>) -> Result<HttpResponse, PageError> {
-    let (cleared, upstream) = match session::current(state, req).await? {
+    let (cleared, upstream, frames) = match session::current(state, req).await? {
         Some(s) => {
-            // [UL-5] Signing out at the upstream too: decided (and its state stored) before the session ends.
+            // [FL-3] The apps to frame and [UL-5] the upstream sign-out: both decided before the session ends.
+            let frames = super::frontchannel::frames_for(state, &s).await?;
             let upstream = super::upstream_logout::redirect_for(state, &s, target.as_deref()).await?;
-            (Some(session::end(state, &s).await?), upstream)
+            (Some(session::end(state, &s).await?), upstream, frames)
         }
-        None => (None, None),
+        None => (None, None, vec![]),
     };
-    let mut resp = match upstream.or(target) {
-        Some(t) => see_other(&t),
-        None => {
-            let html = state.templates.render("logged_out.html", &crate::respond::page_context(&state.settings))?;
-            HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html)
-        }
+    let next = upstream.or(target);
+    let mut resp = match next {
+        Some(t) if frames.is_empty() => see_other(&t),
+        next => super::frontchannel::signed_out(state, &frames, next.as_deref())?,
     };
     if let Some(c) = cleared {
         let _ = resp.add_cookie(&c);

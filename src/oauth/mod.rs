@@ -6,6 +6,7 @@ pub mod bearer;
 pub mod client_auth;
 pub mod discovery;
 pub mod error;
+pub mod frontchannel;
 pub mod grants;
 pub mod introspect;
 pub mod issue;

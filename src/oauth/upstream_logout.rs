@@ -81,9 +81,6 @@ async fn back(
     match state.db.run(move |c| upstream_logouts::take(c, &sh, &p, now)).await? {
         None => Err(expired()),
         Some(Some(target)) => Ok(see_other(&target)),
-        Some(None) => {
-            let html = state.templates.render("logged_out.html", &crate::respond::page_context(&state.settings))?;
-            Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
-        }
+        Some(None) => super::frontchannel::signed_out(&state, &[], None),
     }
 }

@@ -146,6 +146,11 @@ pub struct StaticClient {
     pub backchannel_logout_uri: Option<String>,
     #[serde(default)]
     pub backchannel_logout_session_required: bool,
+    /// [FL-1] The address the signed-out page loads in an iframe (same origin as a redirect URI).
+    #[serde(default)]
+    pub frontchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub frontchannel_logout_session_required: bool,
 }
 
 fn default_client_scopes() -> Vec<String> {

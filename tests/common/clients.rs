@@ -22,6 +22,8 @@ impl ClientBuilder {
             token_endpoint_auth_method: None,
             backchannel_logout_uri: None,
             backchannel_logout_session_required: false,
+            frontchannel_logout_uri: None,
+            frontchannel_logout_session_required: false,
         })
     }
 
@@ -79,6 +81,13 @@ impl ClientBuilder {
     pub fn backchannel_logout(mut self, uri: &str, session_required: bool) -> Self {
         self.0.backchannel_logout_uri = Some(uri.into());
         self.0.backchannel_logout_session_required = session_required;
+        self
+    }
+
+    /// OIDC Front-Channel Logout 1.0: the signed-out page's iframe address, and whether it gets `iss` and `sid`.
+    pub fn frontchannel_logout(mut self, uri: &str, session_required: bool) -> Self {
+        self.0.frontchannel_logout_uri = Some(uri.into());
+        self.0.frontchannel_logout_session_required = session_required;
         self
     }
 

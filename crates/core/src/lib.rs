@@ -9,6 +9,7 @@ pub mod authorize;
 pub mod backchannel;
 pub mod error;
 pub mod freshness;
+pub mod frontchannel;
 pub mod linking;
 pub mod locale;
 pub mod params;
