@@ -1,5 +1,6 @@
 //! [UL-5] Signing out at the upstream too (RP-Initiated Logout 1.0 with the broker as RP). For a session that came
-//! from a provider with `logout_upstream = "always"` and an `end_session_endpoint`, the broker's sign-out sends the
+//! from a provider with `logout_upstream = "always"` (or `"ask"` and the person ticked the box, [UL-7]) and an
+//! `end_session_endpoint`, the broker's sign-out sends the
 //! browser there with the session's upstream ID token as `id_token_hint`, `post_logout_redirect_uri` =
 //! `{issuer}/logout/upstream/{provider}` and a single-use `state`; coming back with that state continues to where
 //! the broker's own sign-out would have gone (the app's validated `post_logout_redirect_uri`, or the signed-out
@@ -28,8 +29,11 @@ pub async fn redirect_for(
     state: &AppState,
     session: &Session,
     continue_to: Option<&str>,
+    ticked: bool,
 ) -> Result<Option<String>, PageError> {
-    let Some(endpoint) = state.upstreams.end_session_endpoint(&session.provider).await else { return Ok(None) };
+    let Some(endpoint) = state.upstreams.end_session_endpoint(&session.provider, ticked).await else {
+        return Ok(None);
+    };
     let (hash, sealer) = (session.id_hash.clone(), state.sealer.clone());
     let sealed = state.db.run(move |c| sessions::sealed_upstream_id_token(c, &hash)).await?;
     // A token that no longer opens (its key was dropped) must not stop the sign-out here: skip the upstream.

@@ -69,10 +69,17 @@ fn allowed_algs(d: &Discovered) -> Vec<String> {
 }
 
 impl Registry {
-    /// [UL-5] The provider's `end_session_endpoint` when it signs people out there after a broker sign-out.
-    pub async fn end_session_endpoint(&self, provider: &str) -> Option<String> {
-        let p = self.get(provider).filter(|p| p.cfg.logout_upstream == super::config::LogoutUpstream::Always)?;
+    /// [UL-5] [UL-7] The provider's `end_session_endpoint` when this broker sign-out goes on to it
+    /// (`logout_upstream = "always"`, or `"ask"` and the person ticked the box).
+    pub async fn end_session_endpoint(&self, provider: &str, ticked: bool) -> Option<String> {
+        let p = self.get(provider).filter(|p| p.cfg.logout_upstream.wanted(ticked))?;
         p.logout()?.end_session_endpoint(&self.http).await
+    }
+
+    /// [UL-7] The name to show in "Also sign out of …" when sessions of `provider` leave it to the person.
+    pub fn asks_to_sign_out(&self, provider: &str) -> Option<&str> {
+        let p = self.get(provider).filter(|p| p.cfg.logout_upstream == super::config::LogoutUpstream::Ask)?;
+        p.logout().map(|_| p.cfg.display_name.as_str())
     }
 
     /// Verifies `token` from `provider` at `now`; what it asks to end, or why not.

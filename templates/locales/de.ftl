@@ -71,6 +71,7 @@ logged-out-frame-title = Abmeldung bei einer App
 logged-out-continue = Weiter
 logout-title = Abmelden?
 logout-asked = Eine App möchte Sie von diesem Dienst abmelden.
+logout-upstream-also = Auch bei { $provider } abmelden
 
 ## developer.html
 dev-portal-title = Entwicklerportal

@@ -72,6 +72,7 @@ logged-out-frame-title = Signing you out of an app
 logged-out-continue = Continue
 logout-title = Sign out?
 logout-asked = An app asked to sign you out of this service.
+logout-upstream-also = Also sign out of { $provider }
 
 ## developer.html
 dev-portal-title = Developer portal

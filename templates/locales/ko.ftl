@@ -71,6 +71,7 @@ logged-out-frame-title = 앱에서 로그아웃하는 중
 logged-out-continue = 계속
 logout-title = 로그아웃할까요?
 logout-asked = 한 앱이 이 서비스에서 로그아웃하도록 요청했습니다.
+logout-upstream-also = { $provider }에서도 로그아웃
 
 ## developer.html
 dev-portal-title = 개발자 포털

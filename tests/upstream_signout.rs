@@ -1,0 +1,121 @@
+//! Signing out at the upstream too, as the person chooses (security.md [UL-7]) and bound to the browser that
+//! signed out ([UL-8]): `logout_upstream = "ask"` puts an "Also sign out of …" box on the confirmation page, and
+//! the upstream's return to `/logout/upstream/{provider}` is believed only in that browser.
+
+mod common;
+
+use common::TestApp;
+use common::fake_idp::FakeIdp;
+use common::oauth::*;
+use serde_json::Value;
+
+struct World {
+    app: TestApp,
+    idp: FakeIdp,
+    _providers: tempfile::TempDir,
+}
+
+async fn world(mode: &str) -> World {
+    let idp = FakeIdp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let toml = idp.oidc_toml("acme", &format!("logout_upstream = \"{mode}\""));
+    std::fs::write(dir.path().join("acme.toml"), toml).unwrap();
+    let providers = dir.path().to_path_buf();
+    let app = TestApp::spawn_with(move |s| {
+        s.providers_dir = providers;
+        s.clients = vec![
+            common::clients::ClientBuilder::confidential("app", SECRET)
+                .redirect(RP)
+                .post_logout("https://rp.example/bye")
+                .scopes(&["openid", "email"])
+                .grants(&["authorization_code"])
+                .skip_consent()
+                .build(),
+        ];
+    })
+    .await;
+    World { app, idp, _providers: dir }
+}
+
+/// The app's RP-initiated logout with its own fresh ID token as hint.
+async fn rp_logout(app: &TestApp) -> reqwest::Response {
+    let loc = location(&authorize(app, &auth_query(&[("scope", "openid email")])).await);
+    let code = param(&loc, "code").unwrap();
+    let t: Value =
+        token(app, ("app", SECRET), &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", RP)])
+            .await
+            .json()
+            .await
+            .unwrap();
+    let q = [
+        ("id_token_hint", t["id_token"].as_str().unwrap()),
+        ("post_logout_redirect_uri", "https://rp.example/bye"),
+        ("state", "app-state"),
+    ];
+    app.http.get(app.url("/logout")).query(&q).send().await.unwrap()
+}
+
+/// Submits the confirmation page's form, with the upstream box ticked or not, and a CSRF token of choice.
+async fn confirm(app: &TestApp, page: &str, tick: bool, csrf: Option<&str>) -> reqwest::Response {
+    let mut form = vec![
+        ("csrf", csrf.map(String::from).unwrap_or_else(|| hidden(page, "csrf"))),
+        ("params", hidden(page, "params")),
+    ];
+    if tick {
+        form.push(("upstream", "yes".into()));
+    }
+    app.http.post(app.url("/logout/confirm")).form(&form).send().await.unwrap()
+}
+
+#[actix_web::test]
+async fn ul_7_ask_offers_the_upstream_sign_out_as_a_box_and_does_what_the_person_chose() {
+    let w = world("ask").await;
+    sign_in_through(&w.app, "acme").await;
+    // Even the app's own hint asks now: only the person can choose.
+    let r = rp_logout(&w.app).await;
+    assert_eq!(r.status(), 200, "[UL-7] the confirmation page, not a redirect");
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Also sign out of Acme acme"), "{page}");
+    assert!(page.contains("type=\"checkbox\" name=\"upstream\" value=\"yes\""), "{page}");
+    assert!(!page.contains("checked"), "not ticked unless the person ticks it");
+
+    // A forged form (wrong CSRF token) with the box ticked ends nothing and goes nowhere.
+    let r = confirm(&w.app, &page, true, Some("forged")).await;
+    assert_eq!(r.status(), 400);
+    assert!(signed_in(&w.app).await);
+    assert!(w.idp.state.lock().unwrap().end_session_requests.is_empty());
+
+    // Not ticked: the broker session ends, the upstream is left alone, on to the app.
+    let r = confirm(&w.app, &page, false, None).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "https://rp.example/bye?state=app-state");
+    assert!(!signed_in(&w.app).await);
+    assert!(w.idp.state.lock().unwrap().end_session_requests.is_empty(), "not ticked: no upstream sign-out");
+
+    // Ticked: through the upstream's end-session endpoint, then on to the app.
+    sign_in_through(&w.app, "acme").await;
+    let page = rp_logout(&w.app).await.text().await.unwrap();
+    let r = confirm(&w.app, &page, true, None).await;
+    assert_eq!(r.status(), 303);
+    let to_upstream = location(&r);
+    assert!(to_upstream.starts_with(&format!("{}/logout?", w.idp.base)), "{to_upstream}");
+    assert!(param(&to_upstream, "id_token_hint").is_some());
+    let back = location(&w.app.http.get(&to_upstream).send().await.unwrap());
+    let r = w.app.http.get(&back).send().await.unwrap();
+    assert_eq!(location(&r), "https://rp.example/bye?state=app-state");
+    assert_eq!(w.idp.state.lock().unwrap().end_session_requests.len(), 1);
+}
+
+#[actix_web::test]
+async fn ul_7_always_and_never_show_no_box() {
+    for mode in ["always", "never"] {
+        let w = world(mode).await;
+        sign_in_through(&w.app, "acme").await;
+        let page = w.app.http.get(w.app.url("/logout")).send().await.unwrap().text().await.unwrap();
+        assert!(!page.contains("name=\"upstream\""), "{mode}: {page}");
+        // A hand-made `upstream=yes` changes nothing: "never" never goes upstream, "always" always does.
+        let r = confirm(&w.app, &page, true, None).await;
+        let went_upstream = location(&r).starts_with(&w.idp.base);
+        assert_eq!(went_upstream, mode == "always", "{mode}");
+    }
+}
