@@ -119,3 +119,26 @@ async fn ul_7_always_and_never_show_no_box() {
         assert_eq!(went_upstream, mode == "always", "{mode}");
     }
 }
+
+#[actix_web::test]
+async fn ul_8_the_upstream_return_is_believed_only_in_the_browser_that_signed_out() {
+    let w = world("always").await;
+    sign_in_through(&w.app, "acme").await;
+    let r = rp_logout(&w.app).await;
+    assert_eq!(r.status(), 303);
+    let back = location(&w.app.http.get(location(&r)).send().await.unwrap());
+    assert!(back.starts_with(&w.app.url("/logout/upstream/acme?")), "{back}");
+
+    // The state leaked (a log, a referrer, a shared link): another browser gets a page, no redirect, and the
+    // pending sign-out stays for the browser it belongs to.
+    let other = w.app.view();
+    let r = other.http.get(&back).send().await.unwrap();
+    assert_eq!(r.status(), 400, "[UL-8] another browser's return is not believed");
+    assert!(r.headers().get("location").is_none());
+
+    let r = w.app.http.get(&back).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "https://rp.example/bye?state=app-state");
+    let cleared = r.headers().get_all("set-cookie").iter().any(|c| c.to_str().unwrap().contains("Max-Age=0"));
+    assert!(cleared, "the binding cookie goes once it was used");
+}

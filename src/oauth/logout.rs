@@ -138,18 +138,21 @@ async fn finish(
         Some(s) => {
             // [FL-3] The apps to frame and [UL-5] the upstream sign-out: both decided before the session ends.
             let frames = super::frontchannel::frames_for(state, &s).await?;
-            let upstream = super::upstream_logout::redirect_for(state, &s, target.as_deref(), ticked).await?;
+            let upstream = super::upstream_logout::redirect_for(state, req, &s, target.as_deref(), ticked).await?;
             (Some(session::end(state, &s).await?), upstream, frames)
         }
         None => (None, None, vec![]),
     };
-    let next = upstream.or(target);
+    let (next, binding) = match upstream {
+        Some(u) => (Some(u.url), Some(u.cookie)),
+        None => (target, None),
+    };
     let mut resp = match next {
         Some(t) if frames.is_empty() => see_other(&t),
         next => super::frontchannel::signed_out(state, &frames, next.as_deref())?,
     };
-    if let Some(c) = cleared {
-        let _ = resp.add_cookie(&c);
+    for c in cleared.iter().chain(&binding) {
+        let _ = resp.add_cookie(c);
     }
     Ok(resp)
 }

@@ -4,8 +4,11 @@
 //! browser there with the session's upstream ID token as `id_token_hint`, `post_logout_redirect_uri` =
 //! `{issuer}/logout/upstream/{provider}` and a single-use `state`; coming back with that state continues to where
 //! the broker's own sign-out would have gone (the app's validated `post_logout_redirect_uri`, or the signed-out
-//! page). An upstream-initiated (back-channel) logout never redirects anywhere, so there is no loop.
+//! page). An upstream-initiated (back-channel) logout never redirects anywhere, so there is no loop. [UL-8] The
+//! pending sign-out is bound to the browser that started it: its row is keyed by the hash of the `state` together
+//! with a random value kept in a cookie of that browser, so a leaked `state` is worth nothing elsewhere.
 
+use actix_web::cookie::Cookie;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::authorize::see_other;
@@ -18,6 +21,24 @@ use crate::store::upstream_logouts;
 
 /// How long the upstream has to send the browser back.
 const PENDING_SECS: i64 = 600;
+/// [UL-8] The cookie binding pending upstream sign-outs to this browser.
+const BROWSER_COOKIE: &str = "bk_upstream_logout";
+
+/// Where to send the browser to sign out at the upstream, and the cookie binding the return to it.
+pub struct UpstreamSignOut {
+    pub url: String,
+    pub cookie: Cookie<'static>,
+}
+
+/// [UL-8] The row key: the `state` and this browser's value together (neither alone finds the row).
+fn pending_key(state_value: &str, browser: &str) -> String {
+    hash_token(&format!("{state_value}\0{browser}"))
+}
+
+/// This browser's binding value: the one it already holds (two sign-outs in two tabs), else a fresh one.
+fn browser_value(req: &HttpRequest) -> String {
+    req.cookie(BROWSER_COOKIE).map(|c| c.value().to_string()).filter(|v| v.len() == 43).unwrap_or_else(random_token)
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/logout/upstream/{provider}", web::get().to(back));
@@ -27,10 +48,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// people out upstream too and the session kept its upstream ID token. Call before the session ends.
 pub async fn redirect_for(
     state: &AppState,
+    req: &HttpRequest,
     session: &Session,
     continue_to: Option<&str>,
     ticked: bool,
-) -> Result<Option<String>, PageError> {
+) -> Result<Option<UpstreamSignOut>, PageError> {
     let Some(endpoint) = state.upstreams.end_session_endpoint(&session.provider, ticked).await else {
         return Ok(None);
     };
@@ -49,8 +71,9 @@ pub async fn redirect_for(
     let Some(hint) = hint else { return Ok(None) };
     let provider = session.provider.clone();
     let client_id = state.upstreams.get(&provider).map(|p| p.cfg.client_id.clone()).unwrap_or_default();
-    let st = random_token();
-    let (sh, p, to, now) = (hash_token(&st), provider.clone(), continue_to.map(String::from), state.clock.now());
+    let (st, browser) = (random_token(), browser_value(req));
+    let key = pending_key(&st, &browser);
+    let (sh, p, to, now) = (key, provider.clone(), continue_to.map(String::from), state.clock.now());
     state.db.run(move |c| upstream_logouts::insert(c, &sh, &p, to.as_deref(), now, PENDING_SECS)).await?;
     let back = format!("{}/logout/upstream/{provider}", state.settings.issuer_base());
     let params = [
@@ -59,7 +82,8 @@ pub async fn redirect_for(
         ("state", st.as_str()),
         ("client_id", client_id.as_str()),
     ];
-    Ok(Some(with_params(&endpoint, &params)))
+    let cookie = crate::accounts::session::cookie(state, BROWSER_COOKIE, browser, PENDING_SECS);
+    Ok(Some(UpstreamSignOut { url: with_params(&endpoint, &params), cookie }))
 }
 
 #[derive(serde::Deserialize)]
@@ -67,10 +91,10 @@ struct Back {
     state: Option<String>,
 }
 
-/// The upstream sent the browser back: the pending sign-out is taken once and the browser continues.
+/// The upstream sent the browser back: the pending sign-out of this browser is taken once and it continues.
 async fn back(
     state: web::Data<AppState>,
-    _req: HttpRequest,
+    req: HttpRequest,
     provider: web::Path<String>,
     q: web::Query<Back>,
 ) -> Result<HttpResponse, PageError> {
@@ -80,11 +104,15 @@ async fn back(
             "This sign-out link is no longer valid; you are signed out of this service.",
         )
     };
-    let Some(st) = q.state.as_deref() else { return Err(expired()) };
-    let (sh, p, now) = (hash_token(st), provider.to_string(), state.clock.now());
-    match state.db.run(move |c| upstream_logouts::take(c, &sh, &p, now)).await? {
-        None => Err(expired()),
-        Some(Some(target)) => Ok(see_other(&target)),
-        Some(None) => super::frontchannel::signed_out(&state, &[], None),
-    }
+    let (Some(st), Some(browser)) = (q.state.as_deref(), req.cookie(BROWSER_COOKIE)) else { return Err(expired()) };
+    let (sh, p, now) = (pending_key(st, browser.value()), provider.to_string(), state.clock.now());
+    let mut resp = match state.db.run(move |c| upstream_logouts::take(c, &sh, &p, now)).await? {
+        None => return Err(expired()),
+        Some(Some(target)) => see_other(&target),
+        Some(None) => super::frontchannel::signed_out(&state, &[], None)?,
+    };
+    let mut gone = crate::accounts::session::cookie(&state, BROWSER_COOKIE, String::new(), 0);
+    gone.make_removal();
+    let _ = resp.add_cookie(&gone);
+    Ok(resp)
 }

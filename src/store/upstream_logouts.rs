@@ -1,4 +1,5 @@
-//! [UL-5] Sign-outs the broker sent on to an upstream's end-session endpoint: the single-use `state` (hashed) and
+//! [UL-5] Sign-outs the broker sent on to an upstream's end-session endpoint: the single-use `state` (hashed
+//! together with the browser's binding value, [UL-8], so `state_hash` is that combined hash) and
 //! where the browser continues when the upstream sends it back (an already validated app address, or nothing).
 
 use diesel::prelude::*;
