@@ -52,10 +52,13 @@ pub async fn run_once(state: &AppState, sender: &Sender) -> StoreResult<usize> {
         let (now, lease, batch) = (state.clock.now(), cfg.claim_secs, cfg.batch);
         let claimed = state.db.run(move |c| outbox::claim(c, now, lease, batch)).await?;
         let n = claimed.len();
-        let claimed = drop_unwanted(state, claimed).await?;
-        let attempts = claimed.into_iter().map(|row| async move {
-            let result = sender.send(state, &row).await;
-            (row, result)
+        let (claimed, self_registered) = drop_unwanted(state, claimed).await?;
+        let attempts = claimed.into_iter().map(|row| {
+            let guarded = self_registered.contains(&row.client_id);
+            async move {
+                let result = sender.send(state, &row, guarded).await;
+                (row, result)
+            }
         });
         for (row, result) in futures_util::future::join_all(attempts).await {
             delivered += usize::from(settle(state, row, result).await?);
@@ -67,26 +70,28 @@ pub async fn run_once(state: &AppState, sender: &Sender) -> StoreResult<usize> {
 }
 
 /// [BL-7] Deletes, unsent, the rows whose client is gone or disabled or no longer has the row's URI (it was
-/// changed or removed after the session ended); returns the others.
-async fn drop_unwanted(state: &AppState, rows: Vec<Outgoing>) -> StoreResult<Vec<Outgoing>> {
+/// changed or removed after the session ended); returns the others, and ([BL-10]) which of their clients
+/// registered themselves.
+async fn drop_unwanted(state: &AppState, rows: Vec<Outgoing>) -> StoreResult<(Vec<Outgoing>, Vec<String>)> {
     if rows.is_empty() {
-        return Ok(rows);
+        return Ok((rows, vec![]));
     }
-    let (rows, unwanted) = state
+    let (rows, unwanted, self_registered) = state
         .db
         .run(move |c| {
             let unwanted = outbox::unwanted(c, &rows)?;
             for id in &unwanted {
                 outbox::remove(c, id)?;
             }
-            Ok((rows, unwanted))
+            let self_registered = outbox::self_registered(c, &rows)?;
+            Ok((rows, unwanted, self_registered))
         })
         .await?;
     let (drop, keep): (Vec<Outgoing>, Vec<Outgoing>) = rows.into_iter().partition(|r| unwanted.contains(&r.id));
     for row in &drop {
         tracing::debug!(target: "logout", client = %row.client_id, "logout token dropped: the client is gone, disabled or has another URI");
     }
-    Ok(keep)
+    Ok((keep, self_registered))
 }
 
 /// Records the outcome of one attempt; `true` when delivered.

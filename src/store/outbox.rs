@@ -91,6 +91,16 @@ pub fn unwanted(conn: &mut DbConn, rows: &[Outgoing]) -> StoreResult<Vec<String>
         .collect())
 }
 
+/// [BL-10] Which of the rows' clients registered themselves (source `portal` or `dynamic`).
+pub fn self_registered(conn: &mut DbConn, rows: &[Outgoing]) -> StoreResult<Vec<String>> {
+    let ids: Vec<&str> = rows.iter().map(|r| r.client_id.as_str()).collect();
+    Ok(clients::table
+        .filter(clients::client_id.eq_any(&ids))
+        .filter(clients::source.eq_any(["portal", "dynamic"]))
+        .select(clients::client_id)
+        .load(conn)?)
+}
+
 pub fn insert(conn: &mut DbConn, rows: &[Outgoing]) -> StoreResult<usize> {
     let mut n = 0;
     for row in rows {

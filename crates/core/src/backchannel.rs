@@ -47,6 +47,15 @@ pub fn validate_self_service_logout_uri(uri: &str) -> Result<(), String> {
     }
 }
 
+/// [BL-10] Is `ip` one of the broker's own networks (loopback, private, link-local, unspecified, broadcast, or
+/// such an address IPv4-mapped)? A self-registered logout URI whose name resolves to one is never called.
+pub fn is_internal_ip(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => internal_v4(v4),
+        std::net::IpAddr::V6(v6) => internal_v6(v6),
+    }
+}
+
 fn internal_v4(ip: std::net::Ipv4Addr) -> bool {
     ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast()
 }
@@ -180,6 +189,19 @@ mod tests {
             assert!(validate_self_service_logout_uri(bad).is_err(), "{bad}");
         }
         assert!(validate_self_service_logout_uri("https://172.32.0.1/bc").is_ok(), "172.32/16 is public");
+    }
+
+    #[test]
+    fn bl_10_resolved_addresses_of_the_brokers_own_networks_are_internal() {
+        for internal in ["127.0.0.1", "127.0.1.1", "10.0.0.1", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0"]
+            .iter()
+            .chain(&["::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1", "::"])
+        {
+            assert!(is_internal_ip(internal.parse().unwrap()), "{internal}");
+        }
+        for public in ["8.8.8.8", "172.32.0.1", "2001:4860::8888", "::ffff:8.8.8.8"] {
+            assert!(!is_internal_ip(public.parse().unwrap()), "{public}");
+        }
     }
 
     #[test]

@@ -1,0 +1,151 @@
+//! Sign-out hardening found in review (security.md [BL-10], [BL-11], [UL-9]): a self-registered client's logout
+//! URI whose name resolves to an internal address is never called; the first sweep after an upgrade does not tell
+//! apps about sessions that ended long ago; an upstream's unknown key is fetched once, not once per token.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::TestApp;
+use common::backchannel::*;
+use common::clients::ClientBuilder;
+use common::oauth::*;
+use serde_json::Value;
+
+/// A TCP port that counts the connections made to it (and answers none of them).
+async fn counting_listener() -> (u16, Arc<AtomicUsize>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((_socket, _)) = l.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (port, seen)
+}
+
+/// A DNS name (not a literal, not `localhost`) that resolves to loopback here: this machine's host name, which
+/// /etc/hosts maps to 127.0.0.1 or 127.0.1.1 on Debian.
+async fn loopback_name() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?.trim().to_string();
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await.ok()?.collect();
+    (!addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback()) && !name.contains("localhost")).then_some(name)
+}
+
+fn outbox(app: &TestApp) -> Vec<bridgekeeper::store::outbox::Outgoing> {
+    bridgekeeper::store::outbox::list(&mut app.state.db.conn().unwrap()).unwrap()
+}
+
+#[actix_web::test]
+async fn bl_10_a_self_registered_logout_uri_that_resolves_to_an_internal_address_is_never_called() {
+    let Some(host) = loopback_name().await else {
+        eprintln!("skipped: this machine's host name does not resolve to loopback only");
+        return;
+    };
+    let ((dyn_port, dyn_seen), (cfg_port, cfg_seen)) = (counting_listener().await, counting_listener().await);
+    let cfg = ClientBuilder::confidential("cfg", SECRET)
+        .redirect("https://cfg.example/cb")
+        .scopes(&["openid"])
+        .skip_consent()
+        .backchannel_logout(&format!("https://{host}:{cfg_port}/bc"), true);
+    let app = TestApp::spawn_with(|s| {
+        s.dev_mode = true;
+        s.registration.enabled = true;
+        s.registration.open = true;
+        s.clients = vec![cfg.build()];
+        s.backchannel_logout.poll_interval_ms = 50;
+        s.backchannel_logout.timeout_secs = 2;
+    })
+    .await;
+    // [BL-9] lets the name through at registration: it is not a literal.
+    let body = serde_json::json!({"redirect_uris": ["https://rp.example/cb"], "scope": "openid",
+        "backchannel_logout_uri": format!("https://{host}:{dyn_port}/bc")});
+    let r = app.http.post(app.url("/register")).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let reg: Value = r.json().await.unwrap();
+    let (id, secret) = (reg["client_id"].as_str().unwrap(), reg["client_secret"].as_str().unwrap());
+    for (cid, redirect) in [(id, "https://rp.example/cb"), ("cfg", "https://cfg.example/cb")] {
+        let q: Vec<(String, String)> =
+            [("client_id", cid), ("redirect_uri", redirect), ("response_type", "code"), ("scope", "openid")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        let loc = complete(&app, authorize(&app, &q).await, "ada@example.com").await;
+        let code = param(&loc, "code").unwrap();
+        let s = if cid == "cfg" { SECRET } else { secret };
+        let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", redirect)];
+        assert_eq!(token(&app, (cid, s), &form).await.status(), 200);
+    }
+    let page = app.http.get(app.url("/logout")).send().await.unwrap().text().await.unwrap();
+    let form = [("csrf", hidden(&page, "csrf")), ("params", hidden(&page, "params"))];
+    assert_eq!(app.http.post(app.url("/logout/confirm")).form(&form).send().await.unwrap().status(), 200);
+
+    until(10, "both tokens tried once", || outbox(&app).iter().filter(|r| r.attempts >= 1).count() == 2).await;
+    let rows = outbox(&app);
+    let dynamic = rows.iter().find(|r| r.client_id == id).unwrap();
+    let error = dynamic.last_error.as_deref().unwrap_or_default();
+    assert!(error.contains("internal address"), "[BL-10] refused before connecting: {error}");
+    assert_eq!(dyn_seen.load(Ordering::SeqCst), 0, "[BL-10] no connection to the internal address");
+    assert!(cfg_seen.load(Ordering::SeqCst) >= 1, "a config client's URI is trusted as given (and was called)");
+}
+
+#[actix_web::test]
+async fn bl_11_the_first_sweep_after_an_upgrade_tells_no_app_about_sessions_that_ended_long_ago() {
+    let a = Receiver::start().await;
+    let c = ClientBuilder::confidential("a", SECRET)
+        .redirect("https://a.example/cb")
+        .scopes(&["openid"])
+        .skip_consent()
+        .backchannel_logout(&a.uri(), true);
+    let app = TestApp::spawn_with(|s| {
+        s.dev_mode = true;
+        s.clients = vec![c.build()];
+        s.backchannel_logout.poll_interval_ms = 50;
+    })
+    .await;
+    let sign_in = |browser: TestApp| async move {
+        let q: Vec<(String, String)> = [
+            ("client_id", "a"),
+            ("redirect_uri", "https://a.example/cb"),
+            ("response_type", "code"),
+            ("scope", "openid"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let loc = complete(&browser, authorize(&browser, &q).await, "ada@example.com").await;
+        let code = param(&loc, "code").unwrap();
+        let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", "https://a.example/cb")];
+        let t: Value = token(&browser, ("a", SECRET), &form).await.json().await.unwrap();
+        let (_, id) = verify_jwt(&browser, t["id_token"].as_str().unwrap()).await;
+        id["sid"].as_str().unwrap().to_string()
+    };
+    // A session from long before the upgrade (no sweeper ran since: the broker had no logout then)…
+    let old_sid = sign_in(app.view()).await;
+    let (ttl, window) = (app.state.settings.session.ttl_secs, app.state.settings.backchannel_logout.give_up_after_secs);
+    app.clock.advance(ttl + window + 3600);
+    // …and one that expired just now.
+    let new_sid = sign_in(app.view()).await;
+    app.clock.advance(ttl + 1);
+    bridgekeeper::sweeper::sweep_once(&app.state).await.unwrap();
+    until(5, "the recently expired session's app is told", || !a.tokens().is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sids: Vec<String> = a.tokens().iter().map(|t| verify_jwt_claim(t, "sid")).collect();
+    assert_eq!(sids, vec![new_sid], "[BL-11] nothing about the session that ended long ago ({old_sid})");
+    verified_logout_token(&app, &a.tokens()[0], "a").await;
+    assert!(outbox(&app).is_empty());
+    let ended = {
+        use bridgekeeper::store::schema::sessions;
+        use diesel::prelude::*;
+        sessions::table
+            .filter(sessions::revoked_at.is_null())
+            .count()
+            .get_result::<i64>(&mut app.state.db.conn().unwrap())
+            .unwrap()
+    };
+    assert_eq!(ended, 0, "both sessions are ended all the same");
+}
