@@ -149,3 +149,41 @@ async fn bl_11_the_first_sweep_after_an_upgrade_tells_no_app_about_sessions_that
     };
     assert_eq!(ended, 0, "both sessions are ended all the same");
 }
+
+#[actix_web::test]
+async fn ul_9_an_unknown_upstream_key_is_fetched_once_for_many_tokens_and_at_most_every_30_seconds() {
+    use common::fake_idp::{CLIENT_ID, FakeIdp};
+    let idp = FakeIdp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("acme.toml"), idp.oidc_toml("acme", "backchannel_logout = true")).unwrap();
+    let providers = dir.path().to_path_buf();
+    let app = TestApp::spawn_with(move |s| s.providers_dir = providers).await;
+    let token = |rogue: bool| {
+        let now = app.clock.now();
+        let claims = serde_json::json!({"iss": idp.base, "aud": CLIENT_ID, "iat": now, "sub": "upstream-sub-1",
+            "jti": bridgekeeper::secret::random_token_bytes(12), "events": {EVENT: {}}});
+        idp.sign("logout+jwt", &claims, rogue)
+    };
+    let post = |t: String| {
+        let url = app.url("/backchannel/acme");
+        let http = app.http.clone();
+        async move { http.post(url).form(&[("logout_token", t)]).send().await.unwrap().status().as_u16() }
+    };
+    let many = |rogue: bool| futures_util::future::join_all((0..20).map(|_| post(token(rogue))));
+    let fetches = || idp.state.lock().unwrap().jwks_requests;
+
+    assert_eq!(post(token(false)).await, 200, "the keys as discovered");
+    let before = fetches();
+    idp.rotate_key();
+    let answers = many(false).await;
+    assert!(answers.iter().all(|s| *s == 200), "[UL-9] the rotated key is fetched and believed: {answers:?}");
+    assert_eq!(fetches(), before + 1, "[UL-9] twenty tokens with a new kid, one JWKS fetch");
+
+    // A forger's tokens (signed with another key under the upstream's kid): refused, and they cannot make the
+    // broker hammer the upstream: no fetch within 30 s of the last one, then one for all of them.
+    assert!(many(true).await.iter().all(|s| *s == 400));
+    assert_eq!(fetches(), before + 1, "[UL-9] no refetch within 30 s of the last");
+    app.clock.advance(31);
+    assert!(many(true).await.iter().all(|s| *s == 400));
+    assert_eq!(fetches(), before + 2, "[UL-9] one refetch per provider per 30 s, however many tokens");
+}

@@ -87,6 +87,8 @@ pub struct State {
     /// Every ID token issued, and the query strings of end-session requests seen.
     pub id_tokens: Vec<String>,
     pub end_session_requests: Vec<HashMap<String, String>>,
+    /// How often the JWKS was fetched.
+    pub jwks_requests: usize,
 }
 
 #[derive(Clone)]
@@ -125,6 +127,7 @@ impl FakeIdp {
             sid: None,
             id_tokens: vec![],
             end_session_requests: vec![],
+            jwks_requests: 0,
         }));
         let data = web::Data::from(state.clone());
         let server = actix_web::HttpServer::new(move || {
@@ -172,6 +175,14 @@ impl FakeIdp {
         let input = format!("{}.{}", enc(header.to_string().as_bytes()), enc(claims.to_string().as_bytes()));
         let sig = s.rogue.sign(input.as_bytes()).unwrap();
         format!("{input}.{}", enc(&sig))
+    }
+
+    /// The upstream rotates its signing key: a new key (new `kid`) is published and signs from now on.
+    pub fn rotate_key(&self) {
+        let row = generate(Alg::Rs256, 0, bridgekeeper::store::keys::KeyState::Current).unwrap();
+        let mut s = self.state.lock().unwrap();
+        s.jwk = serde_json::from_str(&row.public_jwk).unwrap();
+        s.key = SigningKey::from_row(&row).unwrap();
     }
 
     pub fn set_tamper(&self, t: Tamper) {
@@ -257,7 +268,8 @@ async fn end_session(st: web::Data<Mutex<State>>, req: HttpRequest) -> HttpRespo
 }
 
 async fn jwks(st: web::Data<Mutex<State>>) -> HttpResponse {
-    let s = st.lock().unwrap();
+    let mut s = st.lock().unwrap();
+    s.jwks_requests += 1;
     HttpResponse::Ok().json(serde_json::json!({"keys": [s.jwk]}))
 }
 
