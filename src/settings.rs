@@ -217,6 +217,7 @@ impl Settings {
             ("backchannel_logout.give_up_after_secs", self.backchannel_logout.give_up_after_secs),
             ("backchannel_logout.claim_secs", self.backchannel_logout.claim_secs),
             ("backchannel_logout.batch", self.backchannel_logout.batch),
+            ("backchannel_logout.concurrency", self.backchannel_logout.concurrency),
             ("backchannel_logout.timeout_secs", self.backchannel_logout.timeout_secs as i64),
         ] {
             if v <= 0 {

@@ -37,6 +37,8 @@ pub struct BackchannelLogoutSettings {
     pub poll_interval_ms: u64,
     pub claim_secs: i64,
     pub batch: i64,
+    /// [BL-12] Deliveries one instance has in flight at most.
+    pub concurrency: i64,
 }
 
 /// RFC 7591/7592 dynamic client registration.
