@@ -79,6 +79,8 @@ function clientBlock(c) {
     `grant_types = ${toml(c.grantTypes ?? ['authorization_code', 'refresh_token'])}`,
     ...(c.skipConsent !== undefined ? [`skip_consent = ${c.skipConsent ? 'true' : 'false'}`] : []),
     ...(c.backchannelLogoutUri ? [`backchannel_logout_uri = ${toml(c.backchannelLogoutUri)}`] : []),
+    ...(c.frontchannelLogoutUri ? [`frontchannel_logout_uri = ${toml(c.frontchannelLogoutUri)}`,
+      `frontchannel_logout_session_required = ${c.frontchannelLogoutSessionRequired ? 'true' : 'false'}`] : []),
     '',
   ];
 }
