@@ -138,7 +138,7 @@ async fn finish(
         Some(s) => {
             // [FL-3] The apps to frame and [UL-5] the upstream sign-out: both decided before the session ends.
             let frames = super::frontchannel::frames_for(state, &s).await?;
-            let upstream = super::upstream_logout::redirect_for(state, req, &s, target.as_deref(), ticked).await?;
+            let upstream = super::upstream_logout::redirect_for(state, &s, target.as_deref(), ticked).await?;
             (Some(session::end(state, &s).await?), upstream, frames)
         }
         None => (None, None, vec![]),

@@ -35,10 +35,6 @@ fn pending_key(state_value: &str, browser: &str) -> String {
     hash_token(&format!("{state_value}\0{browser}"))
 }
 
-/// This browser's binding value: the one it already holds (two sign-outs in two tabs), else a fresh one.
-fn browser_value(req: &HttpRequest) -> String {
-    req.cookie(BROWSER_COOKIE).map(|c| c.value().to_string()).filter(|v| v.len() == 43).unwrap_or_else(random_token)
-}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/logout/upstream/{provider}", web::get().to(back));
@@ -48,7 +44,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// people out upstream too and the session kept its upstream ID token. Call before the session ends.
 pub async fn redirect_for(
     state: &AppState,
-    req: &HttpRequest,
     session: &Session,
     continue_to: Option<&str>,
     ticked: bool,
@@ -71,7 +66,9 @@ pub async fn redirect_for(
     let Some(hint) = hint else { return Ok(None) };
     let provider = session.provider.clone();
     let client_id = state.upstreams.get(&provider).map(|p| p.cfg.client_id.clone()).unwrap_or_default();
-    let (st, browser) = (random_token(), browser_value(req));
+    // A fresh value each time (never one the browser brought, which someone may have planted): a second sign-out
+    // in another tab replaces the first one's binding, whose return then says the person is signed out.
+    let (st, browser) = (random_token(), random_token());
     let key = pending_key(&st, &browser);
     let (sh, p, to, now) = (key, provider.clone(), continue_to.map(String::from), state.clock.now());
     state.db.run(move |c| upstream_logouts::insert(c, &sh, &p, to.as_deref(), now, PENDING_SECS)).await?;

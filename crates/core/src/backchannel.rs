@@ -24,7 +24,7 @@ pub fn validate_logout_uri(uri: &str) -> Result<(), String> {
 /// the rules of [`validate_logout_uri`], https only, and not aimed at the broker's own networks when its host is a
 /// literal: no `localhost`, no loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7), link-local
 /// (169.254/16, fe80::/10), unspecified or IPv4-mapped address. A DNS name that resolves to such an address is
-/// not checked here (security.md, known limits).
+/// refused when the token is delivered ([BL-10], [`is_internal_ip`]).
 pub fn validate_self_service_logout_uri(uri: &str) -> Result<(), String> {
     validate_logout_uri(uri)?;
     let url = url::Url::parse(uri).map_err(|e| format!("not an absolute URI ({e})"))?;
