@@ -168,11 +168,14 @@ async fn fl_1_every_registration_path_records_the_front_channel_uri_and_refuses_
     let err = bridgekeeper::settings::Settings::load_with_env(Some(&f), &[]).unwrap_err().to_string();
     assert!(err.contains("frontchannel_logout_uri") && err.contains("redirect URI"), "{err}");
 
-    let app = spawn(vec![ClientBuilder::confidential("ops", SECRET).scopes(&["admin"]).grants(&["client_credentials"])])
-        .await;
+    let app =
+        spawn(vec![ClientBuilder::confidential("ops", SECRET).scopes(&["admin"]).grants(&["client_credentials"])])
+            .await;
     // Dynamic registration.
-    let body = |uri: &str| serde_json::json!({"redirect_uris": ["https://rp.example/cb"],
-        "frontchannel_logout_uri": uri, "frontchannel_logout_session_required": true});
+    let body = |uri: &str| {
+        serde_json::json!({"redirect_uris": ["https://rp.example/cb"],
+        "frontchannel_logout_uri": uri, "frontchannel_logout_session_required": true})
+    };
     let r = app.http.post(app.url("/register")).json(&body("https://rp.example/fc")).send().await.unwrap();
     assert_eq!(r.status(), 201);
     let m: Value = r.json().await.unwrap();

@@ -119,7 +119,8 @@ async fn bl_11_the_first_sweep_after_an_upgrade_tells_no_app_about_sessions_that
         .collect();
         let loc = complete(&browser, authorize(&browser, &q).await, "ada@example.com").await;
         let code = param(&loc, "code").unwrap();
-        let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", "https://a.example/cb")];
+        let form =
+            [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", "https://a.example/cb")];
         let t: Value = token(&browser, ("a", SECRET), &form).await.json().await.unwrap();
         let (_, id) = verify_jwt(&browser, t["id_token"].as_str().unwrap()).await;
         id["sid"].as_str().unwrap().to_string()
@@ -218,7 +219,8 @@ impl Held {
                     let mut buf = [0u8; 4096];
                     let _ = socket.read(&mut buf).await;
                     gate.acquire().await.unwrap().forget();
-                    let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+                    let _ =
+                        socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
                 });
             }
         });
@@ -287,7 +289,8 @@ async fn bl_12_a_slow_app_does_not_hold_up_the_others() {
 #[actix_web::test]
 async fn bl_12_at_most_concurrency_deliveries_are_in_flight() {
     let held: Vec<Held> = futures_util::future::join_all((0..3).map(|_| Held::start())).await;
-    let clients: Vec<ClientBuilder> = held.iter().enumerate().map(|(i, h)| app_client(&format!("h{i}"), &h.uri())).collect();
+    let clients: Vec<ClientBuilder> =
+        held.iter().enumerate().map(|(i, h)| app_client(&format!("h{i}"), &h.uri())).collect();
     let app = TestApp::spawn_with(|s| {
         s.dev_mode = true;
         s.clients = clients.into_iter().map(ClientBuilder::build).collect();

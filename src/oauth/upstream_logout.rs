@@ -35,7 +35,6 @@ fn pending_key(state_value: &str, browser: &str) -> String {
     hash_token(&format!("{state_value}\0{browser}"))
 }
 
-
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/logout/upstream/{provider}", web::get().to(back));
 }

@@ -193,9 +193,10 @@ mod tests {
 
     #[test]
     fn bl_10_resolved_addresses_of_the_brokers_own_networks_are_internal() {
-        for internal in ["127.0.0.1", "127.0.1.1", "10.0.0.1", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0"]
-            .iter()
-            .chain(&["::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1", "::"])
+        for internal in
+            ["127.0.0.1", "127.0.1.1", "10.0.0.1", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0"]
+                .iter()
+                .chain(&["::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1", "::"])
         {
             assert!(is_internal_ip(internal.parse().unwrap()), "{internal}");
         }
