@@ -247,3 +247,23 @@ fn fl_1_the_cli_records_a_front_channel_logout_uri_and_refuses_a_bad_one() {
     let (_, shown) = run(&["clients", "show", "cli-fc"]);
     assert!(shown.contains("frontchannel_logout_uri: https://a.example/fc"), "{shown}");
 }
+
+#[actix_web::test]
+async fn fl_1_a_redirect_host_outside_the_dns_alphabet_is_refused() {
+    let app = spawn(vec![]).await;
+    for (redirect, fc) in [
+        ("https://evil.example,frame-src/cb", "https://evil.example,frame-src/fc"),
+        ("https://evil.example;sandbox/cb", "https://evil.example;sandbox/fc"),
+    ] {
+        let body = serde_json::json!({"redirect_uris": [redirect], "frontchannel_logout_uri": fc});
+        let r = app.http.post(app.url("/register")).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{redirect}");
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_redirect_uri", "{redirect}");
+    }
+    // [[clients]] follow the same redirect rules.
+    let toml = "[[clients]]\nclient_id = \"x\"\nredirect_uris = [\"https://x.example,frame-src/cb\"]\n";
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bk.toml");
+    std::fs::write(&f, toml).unwrap();
+    assert!(bridgekeeper::settings::Settings::load_with_env(Some(&f), &[]).is_err());
+}

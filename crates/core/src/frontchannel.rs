@@ -25,11 +25,14 @@ pub fn frame_src(uri: &str, issuer: &str, sid: &str, session_required: bool) -> 
 
 /// [FL-4] The `frame-src` directive of the signed-out page: exactly the (deduplicated, ASCII-serialised) origins
 /// of the frames, nothing else; `'none'` when there are none. An address that does not parse as a tuple origin
-/// contributes nothing, so no registered value can inject another directive or source.
+/// contributes nothing, and neither does one that is not http(s) or whose host is not a DNS name of LDH labels or
+/// an IP literal ([`crate::redirect::ldh_or_ip_host`]; registration refuses those already, [FL-1]), so no
+/// registered value can inject another policy (`,`), directive (`;`) or source.
 pub fn frame_src_directive<'a>(frames: impl IntoIterator<Item = &'a str>) -> String {
     let mut origins: Vec<String> = frames
         .into_iter()
         .filter_map(|f| Url::parse(f).ok())
+        .filter(|u| matches!(u.scheme(), "https" | "http") && crate::redirect::ldh_or_ip_host(u))
         .map(|u| u.origin())
         .filter(url::Origin::is_tuple)
         .map(|o| o.ascii_serialization())
@@ -87,5 +90,19 @@ mod tests {
         assert_eq!(frame_src_directive(["not a url", "data:text/html,x"]), "frame-src 'none'");
         let d = frame_src_directive(["https://a.example/;script-src *"]);
         assert_eq!(d, "frame-src https://a.example", "a path cannot add a directive");
+    }
+
+    #[test]
+    fn fl_4_a_host_with_a_comma_or_semicolon_adds_no_policy_or_directive() {
+        for bad in ["https://a.example,frame-src/fc", "https://a.example;sandbox/fc", "https://a.example'x/fc"] {
+            let redirect = bad.replace("/fc", "/cb");
+            assert!(validate_frontchannel_uri(bad, &[redirect.clone()]).is_err(), "{bad}");
+            let d = frame_src_directive([bad, "https://b.example/fc"]);
+            assert_eq!(d, "frame-src https://b.example", "{bad}: {d}");
+            assert!(!d.contains(';') && !d.contains(','), "{d}");
+        }
+        assert_eq!(frame_src_directive(["https://a.example,frame-src/fc"]), "frame-src 'none'");
+        let d = frame_src_directive(["https://xn--bcher-kva.example/fc", "http://[::1]:9000/fc", "https://10.0.0.1/"]);
+        assert_eq!(d, "frame-src http://[::1]:9000 https://10.0.0.1 https://xn--bcher-kva.example");
     }
 }
