@@ -16,6 +16,13 @@ struct World {
 }
 
 async fn world(mode: &str) -> World {
+    world_with(mode, |c| c).await
+}
+
+async fn world_with(
+    mode: &str,
+    client: impl FnOnce(common::clients::ClientBuilder) -> common::clients::ClientBuilder + Send + 'static,
+) -> World {
     let idp = FakeIdp::start().await;
     let dir = tempfile::tempdir().unwrap();
     let toml = idp.oidc_toml("acme", &format!("logout_upstream = \"{mode}\""));
@@ -24,13 +31,15 @@ async fn world(mode: &str) -> World {
     let app = TestApp::spawn_with(move |s| {
         s.providers_dir = providers;
         s.clients = vec![
-            common::clients::ClientBuilder::confidential("app", SECRET)
-                .redirect(RP)
-                .post_logout("https://rp.example/bye")
-                .scopes(&["openid", "email"])
-                .grants(&["authorization_code"])
-                .skip_consent()
-                .build(),
+            client(
+                common::clients::ClientBuilder::confidential("app", SECRET)
+                    .redirect(RP)
+                    .post_logout("https://rp.example/bye")
+                    .scopes(&["openid", "email"])
+                    .grants(&["authorization_code"])
+                    .skip_consent(),
+            )
+            .build(),
         ];
     })
     .await;
@@ -141,4 +150,30 @@ async fn ul_8_the_upstream_return_is_believed_only_in_the_browser_that_signed_ou
     assert_eq!(location(&r), "https://rp.example/bye?state=app-state");
     let cleared = r.headers().get_all("set-cookie").iter().any(|c| c.to_str().unwrap().contains("Max-Age=0"));
     assert!(cleared, "the binding cookie goes once it was used");
+}
+
+#[actix_web::test]
+async fn fl_5_with_an_upstream_sign_out_the_frames_wait_for_the_return() {
+    let w = world_with("always", |c| c.frontchannel_logout("https://rp.example/fc", false)).await;
+    sign_in_through(&w.app, "acme").await;
+    let r = rp_logout(&w.app).await;
+    // No page that waits for the frames before going upstream (an app that never answers would hold it back).
+    assert_eq!(r.status(), 303, "[FL-5] straight on to the upstream");
+    let to_upstream = location(&r);
+    assert!(to_upstream.starts_with(&format!("{}/logout?", w.idp.base)), "{to_upstream}");
+    let back = location(&w.app.http.get(&to_upstream).send().await.unwrap());
+    assert!(back.starts_with(&w.app.url("/logout/upstream/acme?")), "{back}");
+
+    // The return page frames the apps of the ended session, under their CSP, then continues to the app.
+    let r = w.app.http.get(&back).send().await.unwrap();
+    assert_eq!(r.status(), 200, "[FL-5] the frames are on the return page");
+    let policy = r.headers().get("content-security-policy").unwrap().to_str().unwrap().to_string();
+    assert!(policy.contains("frame-src https://rp.example"), "[FL-4] {policy}");
+    let page = r.text().await.unwrap();
+    let frames: Vec<String> = page.split("<iframe ").skip(1).map(|f| attr(f, "src")).collect();
+    assert_eq!(frames, vec!["https://rp.example/fc".to_string()]);
+    let refresh = page.find("http-equiv=\"refresh\"").expect("continues once the frames loaded");
+    assert_eq!(attr(&page[refresh..], "content"), "0; url=https://rp.example/bye?state=app-state");
+    // Used once: the same return again finds nothing.
+    assert_eq!(w.app.http.get(&back).send().await.unwrap().status(), 400);
 }

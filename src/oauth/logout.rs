@@ -138,18 +138,16 @@ async fn finish(
         Some(s) => {
             // [FL-3] The apps to frame and [UL-5] the upstream sign-out: both decided before the session ends.
             let frames = super::frontchannel::frames_for(state, &s).await?;
-            let upstream = super::upstream_logout::redirect_for(state, &s, target.as_deref(), ticked).await?;
+            let upstream = super::upstream_logout::redirect_for(state, &s, target.as_deref(), &frames, ticked).await?;
             (Some(session::end(state, &s).await?), upstream, frames)
         }
         None => (None, None, vec![]),
     };
-    let (next, binding) = match upstream {
-        Some(u) => (Some(u.url), Some(u.cookie)),
-        None => (target, None),
-    };
-    let mut resp = match next {
-        Some(t) if frames.is_empty() => see_other(&t),
-        next => super::frontchannel::signed_out(state, &frames, next.as_deref())?,
+    // [FL-5] Going upstream: at once (the frames wait on the return page, so no app can hold the upstream back).
+    let (mut resp, binding) = match (upstream, target) {
+        (Some(u), _) => (see_other(&u.url), Some(u.cookie)),
+        (None, Some(t)) if frames.is_empty() => (see_other(&t), None),
+        (None, next) => (super::frontchannel::signed_out(state, &frames, next.as_deref())?, None),
     };
     for c in cleared.iter().chain(&binding) {
         let _ = resp.add_cookie(c);

@@ -39,12 +39,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/logout/upstream/{provider}", web::get().to(back));
 }
 
-/// The upstream end-session URL to send the browser to before `continue_to`, when this session's provider signs
+/// The upstream end-session URL to send the browser to before `continue_to` (and before the front-channel
+/// `frames`, which the return page shows, [FL-5]), when this session's provider signs
 /// people out upstream too and the session kept its upstream ID token. Call before the session ends.
 pub async fn redirect_for(
     state: &AppState,
     session: &Session,
     continue_to: Option<&str>,
+    frames: &[String],
     ticked: bool,
 ) -> Result<Option<UpstreamSignOut>, PageError> {
     let Some(endpoint) = state.upstreams.end_session_endpoint(&session.provider, ticked).await else {
@@ -70,7 +72,8 @@ pub async fn redirect_for(
     let (st, browser) = (random_token(), random_token());
     let key = pending_key(&st, &browser);
     let (sh, p, to, now) = (key, provider.clone(), continue_to.map(String::from), state.clock.now());
-    state.db.run(move |c| upstream_logouts::insert(c, &sh, &p, to.as_deref(), now, PENDING_SECS)).await?;
+    let frames = frames.to_vec();
+    state.db.run(move |c| upstream_logouts::insert(c, &sh, &p, to.as_deref(), &frames, now, PENDING_SECS)).await?;
     let back = format!("{}/logout/upstream/{provider}", state.settings.issuer_base());
     let params = [
         ("id_token_hint", hint.as_str()),
@@ -104,8 +107,11 @@ async fn back(
     let (sh, p, now) = (pending_key(st, browser.value()), provider.to_string(), state.clock.now());
     let mut resp = match state.db.run(move |c| upstream_logouts::take(c, &sh, &p, now)).await? {
         None => return Err(expired()),
-        Some(Some(target)) => see_other(&target),
-        Some(None) => super::frontchannel::signed_out(&state, &[], None)?,
+        // [FL-5] The apps' frames are shown here, after the upstream, so that none of them holds it back.
+        Some(r) => match r.continue_to {
+            Some(target) if r.frames.is_empty() => see_other(&target),
+            next => super::frontchannel::signed_out(&state, &r.frames, next.as_deref())?,
+        },
     };
     let mut gone = crate::accounts::session::cookie(&state, BROWSER_COOKIE, String::new(), 0);
     gone.make_removal();

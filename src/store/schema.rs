@@ -258,5 +258,6 @@ diesel::table! {
         continue_to -> Nullable<Text>,
         created_at -> BigInt,
         expires_at -> BigInt,
+        frames_json -> Text,
     }
 }
