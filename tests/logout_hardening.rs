@@ -197,6 +197,46 @@ async fn ul_9_an_unknown_upstream_key_is_fetched_once_for_many_tokens_and_at_mos
     assert_eq!(fetches(), before + 2, "[UL-9] one refetch per provider per 30 s, however many tokens");
 }
 
+#[actix_web::test]
+async fn ul_9_a_genuine_token_held_back_by_the_refetch_limit_is_answered_temporarily_unavailable() {
+    use base64::Engine;
+    use common::fake_idp::{CLIENT_ID, FakeIdp};
+    let idp = FakeIdp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("acme.toml"), idp.oidc_toml("acme", "backchannel_logout = true")).unwrap();
+    let providers = dir.path().to_path_buf();
+    let app = TestApp::spawn_with(move |s| s.providers_dir = providers).await;
+    let claims = |now: i64| {
+        serde_json::json!({"iss": idp.base, "aud": CLIENT_ID, "iat": now, "sub": "upstream-sub-1",
+            "jti": bridgekeeper::secret::random_token_bytes(12), "events": {EVENT: {}}})
+    };
+    let post = |t: String| {
+        let (url, http) = (app.url("/backchannel/acme"), app.http.clone());
+        async move {
+            let r = http.post(url).form(&[("logout_token", t)]).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or_default())
+        }
+    };
+    assert_eq!(post(idp.sign("logout+jwt", &claims(app.clock.now()), false)).await.0, 200);
+    // A forger's token under a kid the upstream never had: it spends the refetch of this 30 s window.
+    let enc = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let header = serde_json::json!({"alg": "RS256", "typ": "logout+jwt", "kid": "forged"});
+    let body = claims(app.clock.now()).to_string();
+    let forged = format!("{}.{}.{}", enc(header.to_string().as_bytes()), enc(body.as_bytes()), enc(&[7u8; 256]));
+    assert_eq!(post(forged).await.0, 400);
+
+    // The upstream really rotates its key 5 s later: its genuine token cannot be checked yet. Not a final
+    // refusal (the upstream would not send it again), but "try later".
+    idp.rotate_key();
+    app.clock.advance(5);
+    let (status, body) = post(idp.sign("logout+jwt", &claims(app.clock.now()), false)).await;
+    assert_eq!(status, 503, "[UL-9] held back by the refetch limit: {body}");
+    assert_eq!(body["error"], "temporarily_unavailable");
+    app.clock.advance(26);
+    assert_eq!(post(idp.sign("logout+jwt", &claims(app.clock.now()), false)).await.0, 200, "the window passed");
+}
+
 /// An app's logout endpoint that takes every connection and answers only when released (one answer per permit).
 struct Held {
     port: u16,

@@ -144,6 +144,15 @@ async fn signature_checked(
     }
     match oidc.refetch_keys(http, &d, now).await.map_err(|_| LogoutError::Unavailable)? {
         Some(fresh) if signed_by(&fresh, parts, &alg) => Ok(fresh),
+        // [UL-9] Not fetched now (the limit): a token naming a key we hold failed on that key, so it is refused;
+        // one naming no key we know may come from a rotation we have not seen yet, so "try later", not final.
+        None if !names_a_known_key(&d, parts) => Err(LogoutError::Unavailable),
         _ => Err(LogoutError::Refused(Refusal::Signature)),
     }
+}
+
+/// Does the token's `kid` name one of the cached keys?
+fn names_a_known_key(d: &Discovered, p: &Parts) -> bool {
+    let Some(kid) = p.header.get("kid").and_then(Value::as_str) else { return false };
+    d.meta.jwks().keys().iter().any(|k| k.key_id().map(|id| id.as_str()) == Some(kid))
 }
