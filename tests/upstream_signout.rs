@@ -23,7 +23,14 @@ async fn world_with(
     mode: &str,
     client: impl FnOnce(common::clients::ClientBuilder) -> common::clients::ClientBuilder + Send + 'static,
 ) -> World {
-    let idp = FakeIdp::start().await;
+    world_on(FakeIdp::start().await, mode, client).await
+}
+
+async fn world_on(
+    idp: FakeIdp,
+    mode: &str,
+    client: impl FnOnce(common::clients::ClientBuilder) -> common::clients::ClientBuilder + Send + 'static,
+) -> World {
     let dir = tempfile::tempdir().unwrap();
     let toml = idp.oidc_toml("acme", &format!("logout_upstream = \"{mode}\""));
     std::fs::write(dir.path().join("acme.toml"), toml).unwrap();
@@ -176,4 +183,21 @@ async fn fl_5_with_an_upstream_sign_out_the_frames_wait_for_the_return() {
     assert_eq!(attr(&page[refresh..], "content"), "0; url=https://rp.example/bye?state=app-state");
     // Used once: the same return again finds nothing.
     assert_eq!(w.app.http.get(&back).send().await.unwrap().status(), 400);
+}
+
+#[actix_web::test]
+async fn ul_7_a_box_that_cannot_be_honoured_is_not_offered() {
+    // The upstream names no end_session_endpoint: "Also sign out of …" could only be a false promise.
+    let idp = FakeIdp::start().await;
+    idp.state.lock().unwrap().advertise_end_session = false;
+    let w = world_on(idp, "ask", |c| c).await;
+    sign_in_through(&w.app, "acme").await;
+    let page = w.app.http.get(w.app.url("/logout")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("name=\"csrf\""), "the confirmation page: {page}");
+    assert!(!page.contains("name=\"upstream\""), "[UL-7] no box that cannot be honoured: {page}");
+    // Nothing to choose, so the app's own hint signs out at once, as for "never".
+    let r = rp_logout(&w.app).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "https://rp.example/bye?state=app-state");
+    assert!(!signed_in(&w.app).await);
 }

@@ -89,8 +89,12 @@ async fn start(state: &AppState, req: &HttpRequest, p: Params) -> Result<HttpRes
     let plan = plan(state, &p).await?;
     let current = session::current(state, req).await?;
     let user = current.as_ref().map(|s| s.user_id.as_str());
-    // [UL-7] With `logout_upstream = "ask"` the person chooses on the confirmation page, so it is always shown.
-    let ask = current.as_ref().and_then(|s| state.upstreams.asks_to_sign_out(&s.provider));
+    // [UL-7] With `logout_upstream = "ask"` the person chooses on the confirmation page, so it is always shown
+    // (when the upstream sign-out can be done at all).
+    let ask = match current.as_ref() {
+        Some(s) => super::upstream_logout::offer(state, s).await?,
+        None => None,
+    };
     if ask.is_none() && needs_no_confirmation(plan.hint.as_ref(), user, state.clock.now()) {
         return finish(state, req, plan.target, false).await;
     }

@@ -52,19 +52,7 @@ pub async fn redirect_for(
     let Some(endpoint) = state.upstreams.end_session_endpoint(&session.provider, ticked).await else {
         return Ok(None);
     };
-    let (hash, sealer) = (session.id_hash.clone(), state.sealer.clone());
-    let sealed = state.db.run(move |c| sessions::sealed_upstream_id_token(c, &hash)).await?;
-    // A token that no longer opens (its key was dropped) must not stop the sign-out here: skip the upstream.
-    let context = crate::accounts::session::id_token_context(&session.id_hash);
-    let hint = match sealed.map(|s| sealer.open(&s, &context)) {
-        Some(Ok(plain)) => String::from_utf8(plain).ok(),
-        Some(Err(e)) => {
-            tracing::warn!(provider = %session.provider, error = %e, "upstream ID token unreadable; not signing out upstream");
-            None
-        }
-        None => None,
-    };
-    let Some(hint) = hint else { return Ok(None) };
+    let Some(hint) = upstream_hint(state, session).await? else { return Ok(None) };
     let provider = session.provider.clone();
     let client_id = state.upstreams.get(&provider).map(|p| p.cfg.client_id.clone()).unwrap_or_default();
     // A fresh value each time (never one the browser brought, which someone may have planted): a second sign-out
@@ -83,6 +71,33 @@ pub async fn redirect_for(
     ];
     let cookie = crate::accounts::session::cookie(state, BROWSER_COOKIE, browser, PENDING_SECS);
     Ok(Some(UpstreamSignOut { url: with_params(&endpoint, &params), cookie }))
+}
+
+/// [UL-7] The provider name for "Also sign out of …", only when that sign-out could be done now: the provider
+/// asks (`logout_upstream = "ask"`), names an `end_session_endpoint` (discovery answered) and this session kept
+/// an upstream ID token that still opens. Otherwise no box is shown (it would be a promise not kept).
+pub async fn offer(state: &AppState, session: &Session) -> Result<Option<String>, PageError> {
+    let Some(name) = state.upstreams.asks_to_sign_out(&session.provider).map(String::from) else { return Ok(None) };
+    if state.upstreams.end_session_endpoint(&session.provider, true).await.is_none() {
+        return Ok(None);
+    }
+    Ok(upstream_hint(state, session).await?.map(|_| name))
+}
+
+/// The session's sealed upstream ID token, opened. A token that no longer opens (its key was dropped) must not
+/// stop the sign-out: `None`, and the upstream is skipped.
+async fn upstream_hint(state: &AppState, session: &Session) -> Result<Option<String>, PageError> {
+    let (hash, sealer) = (session.id_hash.clone(), state.sealer.clone());
+    let sealed = state.db.run(move |c| sessions::sealed_upstream_id_token(c, &hash)).await?;
+    let context = crate::accounts::session::id_token_context(&session.id_hash);
+    Ok(match sealed.map(|s| sealer.open(&s, &context)) {
+        Some(Ok(plain)) => String::from_utf8(plain).ok(),
+        Some(Err(e)) => {
+            tracing::warn!(provider = %session.provider, error = %e, "upstream ID token unreadable; not signing out upstream");
+            None
+        }
+        None => None,
+    })
 }
 
 #[derive(serde::Deserialize)]

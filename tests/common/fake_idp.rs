@@ -89,6 +89,8 @@ pub struct State {
     pub end_session_requests: Vec<HashMap<String, String>>,
     /// How often the JWKS was fetched.
     pub jwks_requests: usize,
+    /// Whether discovery names an `end_session_endpoint`.
+    pub advertise_end_session: bool,
 }
 
 #[derive(Clone)]
@@ -128,6 +130,7 @@ impl FakeIdp {
             id_tokens: vec![],
             end_session_requests: vec![],
             jwks_requests: 0,
+            advertise_end_session: true,
         }));
         let data = web::Data::from(state.clone());
         let server = actix_web::HttpServer::new(move || {
@@ -240,7 +243,7 @@ fn query(s: &str) -> HashMap<String, String> {
 async fn discovery(st: web::Data<Mutex<State>>) -> HttpResponse {
     let s = st.lock().unwrap();
     let b = &s.base;
-    HttpResponse::Ok().json(serde_json::json!({
+    let mut meta = serde_json::json!({
         "issuer": b,
         "authorization_endpoint": format!("{b}/authorize"),
         "token_endpoint": format!("{b}/token"),
@@ -252,7 +255,11 @@ async fn discovery(st: web::Data<Mutex<State>>) -> HttpResponse {
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": s.advertise_iss,
         "end_session_endpoint": format!("{b}/logout"),
-    }))
+    });
+    if !s.advertise_end_session {
+        meta.as_object_mut().unwrap().remove("end_session_endpoint");
+    }
+    HttpResponse::Ok().json(meta)
 }
 
 /// RP-Initiated Logout at the upstream: records the request and sends the browser back with `state`.
