@@ -40,6 +40,61 @@ fn outbox(app: &TestApp) -> Vec<bridgekeeper::store::outbox::Outgoing> {
     bridgekeeper::store::outbox::list(&mut app.state.db.conn().unwrap()).unwrap()
 }
 
+/// Runs `bl_10_probe_through_a_proxy` in a child process of this test binary with `HTTPS_PROXY` pointing at a
+/// port that counts connections (the environment of this process stays as it is).
+#[actix_web::test]
+async fn bl_10_the_guarded_client_ignores_system_proxies() {
+    let (port, seen) = counting_listener().await;
+    let proxy = format!("http://127.0.0.1:{port}");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+    child
+        .args(["--ignored", "--exact", "bl_10_probe_through_a_proxy", "--test-threads=1"])
+        .env("BK_PROXY_PROBE", "1")
+        .env("HTTPS_PROXY", &proxy)
+        .env("https_proxy", &proxy)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy");
+    let out = tokio::task::spawn_blocking(move || child.output()).await.unwrap().unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && log.contains("1 passed"), "{log}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(seen.load(Ordering::SeqCst), 0, "[BL-10] the self-registered client's token never went to a proxy");
+}
+
+/// The child of `bl_10_the_guarded_client_ignores_system_proxies`: a dynamic client's logout token is tried once.
+#[actix_web::test]
+#[ignore = "run by bl_10_the_guarded_client_ignores_system_proxies with a proxy in its environment"]
+async fn bl_10_probe_through_a_proxy() {
+    if std::env::var_os("BK_PROXY_PROBE").is_none() {
+        return;
+    }
+    let app = TestApp::spawn_with(|s| {
+        s.dev_mode = true;
+        s.registration.enabled = true;
+        s.registration.open = true;
+        s.backchannel_logout.poll_interval_ms = 50;
+        s.backchannel_logout.timeout_secs = 2;
+    })
+    .await;
+    let body = serde_json::json!({"redirect_uris": ["https://rp.example/cb"], "scope": "openid",
+        "backchannel_logout_uri": "https://bl10-proxy.example/bc"});
+    let r = app.http.post(app.url("/register")).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let reg: Value = r.json().await.unwrap();
+    let (id, secret) = (reg["client_id"].as_str().unwrap(), reg["client_secret"].as_str().unwrap());
+    let q: Vec<(String, String)> =
+        [("client_id", id), ("redirect_uri", "https://rp.example/cb"), ("response_type", "code"), ("scope", "openid")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    let code = param(&complete(&app, authorize(&app, &q).await, "ada@example.com").await, "code").unwrap();
+    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", "https://rp.example/cb")];
+    assert_eq!(token(&app, (id, secret), &form).await.status(), 200);
+    let page = app.http.get(app.url("/logout")).send().await.unwrap().text().await.unwrap();
+    let form = [("csrf", hidden(&page, "csrf")), ("params", hidden(&page, "params"))];
+    assert_eq!(app.http.post(app.url("/logout/confirm")).form(&form).send().await.unwrap().status(), 200);
+    until(10, "the token tried once", || outbox(&app).iter().any(|r| r.attempts >= 1)).await;
+}
+
 #[actix_web::test]
 async fn bl_10_a_self_registered_logout_uri_that_resolves_to_an_internal_address_is_never_called() {
     let Some(host) = loopback_name().await else {

@@ -34,7 +34,9 @@ fn builder(timeout: Duration) -> reqwest::ClientBuilder {
 impl Sender {
     pub fn new(timeout: Duration) -> Result<Self, String> {
         let client = builder(timeout).build().map_err(|e| e.to_string())?;
-        let guarded = builder(timeout).dns_resolver(Arc::new(PublicOnly)).build().map_err(|e| e.to_string())?;
+        // No system proxy (HTTPS_PROXY …): a proxy would resolve and connect for us, past the resolver's check.
+        let guarded =
+            builder(timeout).no_proxy().dns_resolver(Arc::new(PublicOnly)).build().map_err(|e| e.to_string())?;
         Ok(Sender { client, guarded })
     }
 
