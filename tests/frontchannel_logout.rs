@@ -267,3 +267,18 @@ async fn fl_1_a_redirect_host_outside_the_dns_alphabet_is_refused() {
     std::fs::write(&f, toml).unwrap();
     assert!(bridgekeeper::settings::Settings::load_with_env(Some(&f), &[]).is_err());
 }
+
+#[actix_web::test]
+async fn fl_3_the_frames_are_sandboxed_without_top_navigation() {
+    let app = spawn(vec![client("a").frontchannel_logout("https://a.example/fc", true)]).await;
+    let ta = sign_in(&app, "a", "openid").await;
+    let q = [("id_token_hint", ta["id_token"].as_str().unwrap()), ("post_logout_redirect_uri", "https://a.example/bye")];
+    let r = app.http.get(app.url("/logout")).query(&q).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    let tags: Vec<&str> = page.split("<iframe ").skip(1).map(|f| &f[..f.find('>').unwrap()]).collect();
+    assert_eq!(tags.len(), 1);
+    // The app's page may run its script and read its own cookies, but may not navigate the broker's page.
+    assert_eq!(attr(tags[0], "sandbox"), "allow-scripts allow-same-origin", "[FL-3] {}", tags[0]);
+    assert!(!tags[0].contains("allow-top-navigation") && !tags[0].contains("allow-popups"), "{}", tags[0]);
+}
