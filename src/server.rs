@@ -199,11 +199,7 @@ pub fn build_app(
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("X-Frame-Options", "DENY"))
         .add(("Referrer-Policy", "no-referrer"))
-        .add((
-            "Content-Security-Policy",
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; \
-             frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
-        ));
+        .add(("Content-Security-Policy", crate::respond::PAGE_CSP));
     if https {
         headers = headers.add(("Strict-Transport-Security", "max-age=31536000"));
     }

@@ -29,6 +29,8 @@ const CLIENT_KEYS: &[&str] = &[
     "backchannel_logout_session_required",
     "jwks",
     "require_pushed_authorization_requests",
+    "frontchannel_logout_uri",
+    "frontchannel_logout_session_required",
 ];
 pub const GRANT_TYPES: &[&str] = &[
     "authorization_code",
@@ -225,6 +227,7 @@ impl Settings {
             ("backchannel_logout.give_up_after_secs", self.backchannel_logout.give_up_after_secs),
             ("backchannel_logout.claim_secs", self.backchannel_logout.claim_secs),
             ("backchannel_logout.batch", self.backchannel_logout.batch),
+            ("backchannel_logout.concurrency", self.backchannel_logout.concurrency),
             ("backchannel_logout.timeout_secs", self.backchannel_logout.timeout_secs as i64),
         ] {
             if v <= 0 {
@@ -303,6 +306,10 @@ impl Settings {
             if let Some(uri) = &c.backchannel_logout_uri {
                 bridgekeeper_core::backchannel::validate_logout_uri(uri)
                     .map_err(|why| err(&key("backchannel_logout_uri"), format!("{uri}: {why}")))?;
+            }
+            if let Some(uri) = &c.frontchannel_logout_uri {
+                bridgekeeper_core::frontchannel::validate_frontchannel_uri(uri, &c.redirect_uris)
+                    .map_err(|why| err(&key("frontchannel_logout_uri"), format!("{uri}: {why}")))?;
             }
             if c.client_secret.is_none()
                 && !key_auth

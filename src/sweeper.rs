@@ -31,12 +31,12 @@ fn outbox_keep_secs(b: &crate::settings::BackchannelLogoutSettings) -> i64 {
 /// One sweep now; rows removed per table.
 pub async fn sweep_once(state: &AppState) -> StoreResult<Vec<(&'static str, u64)>> {
     let policy = policy(&state.settings);
-    let now = state.clock.now();
+    let (now, window) = (state.clock.now(), state.settings.backchannel_logout.give_up_after_secs);
     let rows = state
         .db
         .write(move |c| {
             // [BL-4] Expired sessions end first (their apps are told), then the rows that can go are swept.
-            let ended = crate::accounts::backchannel::end_expired_sessions(c, now, policy.batch)?;
+            let ended = crate::accounts::backchannel::end_expired_sessions(c, now, policy.batch, window)?;
             let mut rows = vec![("sessions_ended", ended as u64)];
             rows.extend(gc::sweep(c, now, &policy, false)?);
             Ok(rows)

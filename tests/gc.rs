@@ -186,9 +186,9 @@ fn seed(c: &mut store::Write<'_>) {
     }
     // [UL-5] Sign-outs sent on to an upstream that never came back.
     for i in 0..2 {
-        store::upstream_logouts::insert(c, &format!("ul-old-{i}"), "acme", None, NOW - 700, 600).unwrap();
+        store::upstream_logouts::insert(c, &format!("ul-old-{i}"), "acme", None, &[], NOW - 700, 600).unwrap();
     }
-    store::upstream_logouts::insert(c, "ul-live", "acme", Some("https://rp.example/bye"), NOW, 600).unwrap();
+    store::upstream_logouts::insert(c, "ul-live", "acme", Some("https://rp.example/bye"), &[], NOW, 600).unwrap();
     // [ST-2] Logout tokens no worker gave up on (delivery off everywhere) go once past their window.
     let outgoing = |id: &str, created_at| store::outbox::Outgoing {
         id: id.into(),

@@ -47,38 +47,6 @@ async fn world_with(acme_extra: &str) -> World {
     World { app, idp, receiver, _providers: dir }
 }
 
-/// Signs in at the app through `provider` in this browser; the app gets an ID token.
-async fn sign_in(app: &TestApp, provider: &str) {
-    let q = auth_query(&[("scope", "openid email"), ("prompt", "login")]);
-    let mut r = authorize(app, &q).await;
-    for _ in 0..12 {
-        let loc = location(&r);
-        assert!(r.status().is_redirection(), "{}: {}", r.status(), r.text().await.unwrap());
-        if loc.starts_with(RP) {
-            let code = param(&loc, "code").unwrap();
-            let t = token(
-                app,
-                ("app", SECRET),
-                &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", RP)],
-            )
-            .await;
-            assert_eq!(t.status(), 200);
-            return;
-        }
-        let loc = match loc.strip_prefix("/login?") {
-            Some(rest) => format!("/login/{provider}?{rest}"),
-            None => loc,
-        };
-        r = if loc.starts_with('/') { app.http.get(app.url(&loc)) } else { app.http.get(&loc) }.send().await.unwrap();
-    }
-    panic!("the sign-in did not finish");
-}
-
-async fn signed_in(app: &TestApp) -> bool {
-    let r = authorize(app, &auth_query(&[("prompt", "none"), ("scope", "openid email")])).await;
-    param(&location(&r), "code").is_some()
-}
-
 fn claims(w: &World, extra: Value) -> Value {
     let now = w.app.clock.now();
     let mut c = json!({
@@ -113,10 +81,10 @@ async fn refused(r: reqwest::Response, why: &str) {
 async fn ul_1_to_4_an_upstream_logout_ends_exactly_the_sessions_of_that_upstream_session_and_tells_the_apps() {
     let w = world().await;
     w.idp.set_sid("upstream-session-1");
-    sign_in(&w.app, "acme").await;
+    sign_in_through(&w.app, "acme").await;
     let other = w.app.view();
     w.idp.set_sid("upstream-session-2");
-    sign_in(&other, "acme").await;
+    sign_in_through(&other, "acme").await;
     assert!(signed_in(&w.app).await && signed_in(&other).await);
 
     let t = w.idp.sign("logout+jwt", &claims(&w, json!({"sid": "upstream-session-1"})), false);
@@ -139,13 +107,13 @@ async fn ul_1_to_4_an_upstream_logout_ends_exactly_the_sessions_of_that_upstream
 async fn ul_4_a_logout_token_names_the_upstream_sub_even_when_the_subject_is_mapped_from_another_claim() {
     let w = world_with("backchannel_logout = true\n[claims]\nsubject = \"/email\"").await;
     w.idp.set_sid("mapped-1");
-    sign_in(&w.app, "acme").await;
+    sign_in_through(&w.app, "acme").await;
     let t = w.idp.sign("logout+jwt", &claims(&w, json!({"sid": "mapped-1", "sub": "upstream-sub-1"})), false);
     assert_eq!(post(&w.app, "acme", &t).await.status(), 200);
     assert!(!signed_in(&w.app).await, "sid and the IdP's sub end the session");
     until(5, "the app is told", || w.receiver.tokens().len() == 1).await;
     verified_logout_token(&w.app, &w.receiver.tokens()[0], "app").await;
-    sign_in(&w.app, "acme").await;
+    sign_in_through(&w.app, "acme").await;
     let t = w.idp.sign("logout+jwt", &claims(&w, json!({"sub": "upstream-sub-1"})), false);
     assert_eq!(post(&w.app, "acme", &t).await.status(), 200);
     assert!(!signed_in(&w.app).await, "the IdP's sub alone ends it too");
@@ -155,7 +123,7 @@ async fn ul_4_a_logout_token_names_the_upstream_sub_even_when_the_subject_is_map
 async fn ul_2_3_forged_or_replayed_logout_tokens_are_refused_with_their_exact_answer_and_end_nothing() {
     let w = world().await;
     w.idp.set_sid("s1");
-    sign_in(&w.app, "acme").await;
+    sign_in_through(&w.app, "acme").await;
     let sid = json!({"sid": "s1"});
     let good = |extra: Value| {
         let mut c = claims(&w, sid.clone());
@@ -254,7 +222,7 @@ async fn ul_5_logout_upstream_always_signs_out_at_the_upstream_with_the_sealed_i
         }];
     })
     .await;
-    sign_in(&app, "acme").await;
+    sign_in_through(&app, "acme").await;
     let upstream_id_token = idp.state.lock().unwrap().id_tokens.last().cloned().unwrap();
     // Kept sealed at rest, bound to the session row.
     let stored: Vec<Option<String>> = {

@@ -34,17 +34,23 @@ pub fn queue_for_session(conn: &mut DbConn, session_hash: &str, user_id: &str, n
 /// [BL-4] The sweeper's part: sessions past their expiry are ended (at their expiry), their grants without
 /// `offline_access` end, and their apps are told. Each session in its own transaction, claimed by one
 /// conditional update, so several instances sweeping at once tell each app once. Returns sessions ended.
-pub fn end_expired_sessions(conn: &mut Write<'_>, now: i64, batch: i64) -> StoreResult<usize> {
+/// [BL-11] Apps are told only of sessions that expired at most `tell_within_secs` ago (the delivery give-up
+/// window): the first sweep after an upgrade, or after a long stop, ends years of old sessions silently instead of
+/// queueing a Logout Token for each (their apps' own sessions are long gone, and such tokens would be given up).
+pub fn end_expired_sessions(conn: &mut Write<'_>, now: i64, batch: i64, tell_within_secs: i64) -> StoreResult<usize> {
     let mut ended = 0;
     loop {
         let due = sessions::expired_unended(conn, now, batch)?;
-        for (hash, user_id) in &due {
+        for (hash, user_id, expires_at) in &due {
+            let tell = *expires_at >= now.saturating_sub(tell_within_secs);
             let done = conn.transaction(|c| {
                 if !sessions::end_expired(c, hash, now)? {
                     return Ok(false);
                 }
                 grants::revoke_online_for_session(c, hash, now)?;
-                queue_for_session(c, hash, user_id, now)?;
+                if tell {
+                    queue_for_session(c, hash, user_id, now)?;
+                }
                 Ok(true)
             })?;
             ended += usize::from(done);

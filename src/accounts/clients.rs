@@ -33,6 +33,9 @@ pub struct NewClient {
     /// [BL-1] Where logout tokens go, and whether the app needs `sid` in them.
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
+    /// [FL-1] The iframe address of the signed-out page, and whether it gets `iss` and `sid`.
+    pub frontchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_session_required: bool,
 }
 
 /// A new client and, for confidential clients, the secret (shown once, stored only hashed).
@@ -76,6 +79,9 @@ pub struct ClientUpdate {
     /// `Some(None)` removes the back-channel logout URI.
     pub backchannel_logout_uri: Option<Option<String>>,
     pub backchannel_logout_session_required: Option<bool>,
+    /// `Some(None)` removes the front-channel logout URI.
+    pub frontchannel_logout_uri: Option<Option<String>>,
+    pub frontchannel_logout_session_required: Option<bool>,
 }
 
 /// Splits scopes a developer asks for into (allowed now, pending approval) by `[developers]`; refuses others.
@@ -153,6 +159,10 @@ fn check(settings: &Settings, c: &Client) -> Result<(), ClientError> {
                 .map_err(|e| ClientError::Invalid(format!("backchannel_logout_uri {uri}: {e}")))?;
         }
     }
+    if let Some(uri) = &c.frontchannel_logout_uri {
+        bridgekeeper_core::frontchannel::validate_frontchannel_uri(uri, &c.redirect_uris)
+            .map_err(|e| ClientError::InvalidRedirect(format!("frontchannel_logout_uri {uri}: {e}")))?;
+    }
     if c.allows_grant("authorization_code") && c.redirect_uris.is_empty() {
         return Err(ClientError::Invalid("authorization_code needs at least one redirect URI".into()));
     }
@@ -221,6 +231,8 @@ pub async fn create(db: &Db, settings: &Settings, req: NewClient, now: i64) -> R
         client_credentials_allowed: req.client_credentials_allowed,
         backchannel_logout_uri: req.backchannel_logout_uri,
         backchannel_logout_session_required: req.backchannel_logout_session_required,
+        frontchannel_logout_uri: req.frontchannel_logout_uri,
+        frontchannel_logout_session_required: req.frontchannel_logout_session_required,
         ..Default::default()
     };
     check(settings, &client)?;
@@ -247,6 +259,7 @@ pub async fn update(
     now: i64,
 ) -> Result<Client, ClientError> {
     let mut c = get(db, client_id).await?;
+    apply_logout_changes(&mut c, &u);
     if let Some(v) = u.name {
         c.name = v;
     }
@@ -278,15 +291,25 @@ pub async fn update(
     if let Some(v) = u.client_credentials_allowed {
         c.client_credentials_allowed = v;
     }
-    if let Some(v) = u.backchannel_logout_uri {
-        c.backchannel_logout_uri = v.filter(|l| !l.is_empty());
+    c.updated_at = now;
+    check(settings, &c)?;
+    save(db, c).await
+}
+
+/// The back- and front-channel logout members of an update ("" or `Some(None)` removes a URI).
+fn apply_logout_changes(c: &mut Client, u: &ClientUpdate) {
+    if let Some(v) = &u.backchannel_logout_uri {
+        c.backchannel_logout_uri = v.clone().filter(|l| !l.is_empty());
     }
     if let Some(v) = u.backchannel_logout_session_required {
         c.backchannel_logout_session_required = v;
     }
-    c.updated_at = now;
-    check(settings, &c)?;
-    save(db, c).await
+    if let Some(v) = &u.frontchannel_logout_uri {
+        c.frontchannel_logout_uri = v.clone().filter(|l| !l.is_empty());
+    }
+    if let Some(v) = u.frontchannel_logout_session_required {
+        c.frontchannel_logout_session_required = v;
+    }
 }
 
 /// Stores an already checked client as it is.
@@ -409,6 +432,8 @@ fn from_config(c: &StaticClient, now: i64) -> Client {
             .unwrap_or_else(|| if c.client_secret.is_none() { "none".into() } else { repo::BASIC_OR_POST.into() }),
         backchannel_logout_uri: c.backchannel_logout_uri.clone(),
         backchannel_logout_session_required: c.backchannel_logout_session_required,
+        frontchannel_logout_uri: c.frontchannel_logout_uri.clone(),
+        frontchannel_logout_session_required: c.frontchannel_logout_session_required,
         disabled: false,
         created_at: now,
         updated_at: now,

@@ -37,6 +37,8 @@ pub struct Metadata {
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: Option<bool>,
     pub require_pushed_authorization_requests: Option<bool>,
+    pub frontchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_session_required: Option<bool>,
     // Members a PUT (RFC 7592 §2.2) must or must not carry.
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
@@ -192,6 +194,7 @@ pub fn validate(settings: &Settings, m: Metadata, existing: Option<&Client>) -> 
     if m.require_pushed_authorization_requests == Some(true) {
         metadata.insert("require_pushed_authorization_requests".into(), true.into());
     }
+    let frontchannel = frontchannel_uri(&m, &redirects)?;
     let client = NewClient {
         name,
         redirect_uris: redirects,
@@ -209,6 +212,8 @@ pub fn validate(settings: &Settings, m: Metadata, existing: Option<&Client>) -> 
             .map(String::from),
         backchannel_logout_uri: backchannel_uri(&m)?,
         backchannel_logout_session_required: m.backchannel_logout_session_required.unwrap_or(false),
+        frontchannel_logout_uri: frontchannel,
+        frontchannel_logout_session_required: m.frontchannel_logout_session_required.unwrap_or(false),
         ..Default::default()
     };
     Ok(Registration { client, metadata })
@@ -221,6 +226,19 @@ fn backchannel_uri(m: &Metadata) -> Result<Option<String>, OAuthError> {
         Some(uri) => {
             bridgekeeper_core::backchannel::validate_self_service_logout_uri(uri)
                 .map_err(|e| bad(format!("backchannel_logout_uri {uri}: {e}")))?;
+            Ok(Some(uri.clone()))
+        }
+        None => Ok(None),
+    }
+}
+
+/// [FL-1] `frontchannel_logout_uri` (Front-Channel Logout 1.0 §2): the redirect-URI rules and the origin of one
+/// of the (already checked) redirect URIs.
+fn frontchannel_uri(m: &Metadata, redirects: &[String]) -> Result<Option<String>, OAuthError> {
+    match &m.frontchannel_logout_uri {
+        Some(uri) => {
+            bridgekeeper_core::frontchannel::validate_frontchannel_uri(uri, redirects)
+                .map_err(|e| bad(format!("frontchannel_logout_uri {uri}: {e}")))?;
             Ok(Some(uri.clone()))
         }
         None => Ok(None),
@@ -245,6 +263,10 @@ pub fn describe(c: &Client, base: &str) -> Map<String, Value> {
     if let Some(uri) = &c.backchannel_logout_uri {
         m.insert("backchannel_logout_uri".into(), uri.clone().into());
         m.insert("backchannel_logout_session_required".into(), c.backchannel_logout_session_required.into());
+    }
+    if let Some(uri) = &c.frontchannel_logout_uri {
+        m.insert("frontchannel_logout_uri".into(), uri.clone().into());
+        m.insert("frontchannel_logout_session_required".into(), c.frontchannel_logout_session_required.into());
     }
     m.insert("scope".into(), c.allowed_scopes.join(" ").into());
     if !c.pending_scopes.is_empty() {

@@ -54,6 +54,9 @@ pub struct ClientView {
     /// Where the broker POSTs back-channel logout tokens (OpenID Back-Channel Logout 1.0).
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
+    /// Where the signed-out page's iframe goes for this app (OpenID Front-Channel Logout 1.0).
+    pub frontchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_session_required: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -80,6 +83,8 @@ impl From<Client> for ClientView {
             client_credentials_allowed: c.client_credentials_allowed,
             backchannel_logout_uri: c.backchannel_logout_uri,
             backchannel_logout_session_required: c.backchannel_logout_session_required,
+            frontchannel_logout_uri: c.frontchannel_logout_uri,
+            frontchannel_logout_session_required: c.frontchannel_logout_session_required,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -143,6 +148,10 @@ pub struct ClientCreate {
     /// Plain authorization requests are refused: the client must push them (PAR, RFC 9126).
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// The signed-out page's iframe address (same scheme, host and port as a redirect URI).
+    pub frontchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub frontchannel_logout_session_required: bool,
 }
 
 /// A new client and, for a confidential one, its secret (shown this once).
@@ -171,6 +180,9 @@ pub struct ClientPatch {
     /// https (or http on loopback) for back-channel logout tokens, or "" to remove it.
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: Option<bool>,
+    /// The signed-out page's iframe address (same origin as a redirect URI), or "" to remove it.
+    pub frontchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_session_required: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -236,6 +248,8 @@ pub async fn create(
         backchannel_logout_uri: b.backchannel_logout_uri.filter(|u| !u.is_empty()),
         backchannel_logout_session_required: b.backchannel_logout_session_required,
         metadata_json: Some(svc::key_and_par_metadata(b.jwks, b.jwks_uri, b.require_pushed_authorization_requests)),
+        frontchannel_logout_uri: b.frontchannel_logout_uri.filter(|u| !u.is_empty()),
+        frontchannel_logout_session_required: b.frontchannel_logout_session_required,
         ..Default::default()
     };
     let now = state.clock.now();
@@ -270,6 +284,8 @@ pub async fn update(
         client_credentials_allowed: b.client_credentials_allowed,
         backchannel_logout_uri: b.backchannel_logout_uri.map(|u| Some(u).filter(|u| !u.is_empty())),
         backchannel_logout_session_required: b.backchannel_logout_session_required,
+        frontchannel_logout_uri: b.frontchannel_logout_uri.map(|u| Some(u).filter(|u| !u.is_empty())),
+        frontchannel_logout_session_required: b.frontchannel_logout_session_required,
     };
     if *id == admin.client_id
         && (u.disabled == Some(true) || u.allowed_scopes.as_ref().is_some_and(|s| !s.iter().any(|x| x == "admin")))

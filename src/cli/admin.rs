@@ -76,6 +76,12 @@ pub struct AddClient {
     /// The app needs `sid` in its logout tokens (the broker always sends it).
     #[arg(long)]
     pub backchannel_logout_session_required: bool,
+    /// Where the signed-out page's iframe goes for this app (same scheme, host and port as a redirect URI).
+    #[arg(long = "frontchannel-logout-uri")]
+    pub frontchannel_logout_uri: Option<String>,
+    /// The iframe's address gets `iss` and `sid`.
+    #[arg(long)]
+    pub frontchannel_logout_session_required: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,6 +177,8 @@ pub async fn clients(settings: &Settings, cmd: ClientsCmd) -> Result<(), CliErro
                 token_endpoint_auth_method: a.auth_method,
                 backchannel_logout_uri: a.backchannel_logout_uri,
                 backchannel_logout_session_required: a.backchannel_logout_session_required,
+                frontchannel_logout_uri: a.frontchannel_logout_uri,
+                frontchannel_logout_session_required: a.frontchannel_logout_session_required,
                 ..Default::default()
             };
             let created = clients::create(&db, settings, req, now).await.map_err(failed)?;
@@ -205,6 +213,7 @@ pub async fn clients(settings: &Settings, cmd: ClientsCmd) -> Result<(), CliErro
             println!("token_endpoint_auth_method: {}", c.token_endpoint_auth_method);
             println!("client_credentials_allowed: {}", c.client_credentials_allowed);
             println!("backchannel_logout_uri: {}", c.backchannel_logout_uri.as_deref().unwrap_or(""));
+            println!("frontchannel_logout_uri: {}", c.frontchannel_logout_uri.as_deref().unwrap_or(""));
             println!("pending_scopes: {}", c.pending_scopes.join(" "));
             println!("skip_consent: {}", c.skip_consent);
             println!("disabled: {}", c.disabled);

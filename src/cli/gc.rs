@@ -12,8 +12,9 @@ pub async fn gc(settings: &Settings, dry_run: bool) -> Result<(), CliError> {
     let now = Clock::System.now();
     if !dry_run {
         // [BL-4] Expired sessions end first and their apps' Logout Tokens are queued (a running `serve` sends them).
-        let batch = policy.batch;
-        let ended = db.write(move |c| crate::accounts::backchannel::end_expired_sessions(c, now, batch)).await?;
+        let (batch, window) = (policy.batch, settings.backchannel_logout.give_up_after_secs);
+        let ended =
+            db.write(move |c| crate::accounts::backchannel::end_expired_sessions(c, now, batch, window)).await?;
         println!("sessions ended: {ended}");
     }
     let rows = db.run(move |c| gc::sweep(c, now, &policy, dry_run)).await?;

@@ -9,6 +9,10 @@ mod deliver;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
+
 use bridgekeeper_core::backchannel::{AfterFailure, RetryPolicy, after_failure};
 
 use crate::state::AppState;
@@ -17,8 +21,9 @@ use crate::store::{StoreResult, audit};
 
 pub use deliver::Sender;
 
-/// Starts the delivery task unless `backchannel_logout.poll_interval_ms = 0`. It runs at once, then whenever a
-/// session ends on this instance (`AppState::logout_wake`) and at least every poll interval.
+/// Starts the delivery task unless `backchannel_logout.poll_interval_ms = 0`. It claims due rows whenever a
+/// delivery slot is free and a session ended on this instance (`AppState::logout_wake`), a delivery finished, or
+/// the poll interval passed; each delivery is settled as soon as its app answers ([BL-12]).
 pub fn spawn(state: Arc<AppState>) -> Option<tokio::task::JoinHandle<()>> {
     let every = state.settings.backchannel_logout.poll_interval_ms;
     if every == 0 {
@@ -32,11 +37,17 @@ pub fn spawn(state: Arc<AppState>) -> Option<tokio::task::JoinHandle<()>> {
         }
     };
     Some(tokio::spawn(async move {
+        let mut p = Pipeline::new(&state, &sender);
         loop {
-            if let Err(e) = run_once(&state, &sender).await {
+            if let Err(e) = p.fill().await {
                 tracing::warn!(target: "logout", error = %e, "back-channel logout delivery failed; trying again");
             }
             tokio::select! {
+                Some(done) = p.in_flight.next() => {
+                    if let Err(e) = p.settle(done).await {
+                        tracing::warn!(target: "logout", error = %e, "back-channel logout outcome not recorded");
+                    }
+                }
                 _ = state.logout_wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(every)) => {}
             }
@@ -44,49 +55,92 @@ pub fn spawn(state: Arc<AppState>) -> Option<tokio::task::JoinHandle<()>> {
     }))
 }
 
-/// Delivers every due token (batch after batch); returns how many were delivered.
+/// Delivers every due token and waits for the answers; returns how many were delivered.
 pub async fn run_once(state: &AppState, sender: &Sender) -> StoreResult<usize> {
-    let cfg = &state.settings.backchannel_logout;
+    let mut p = Pipeline::new(state, sender);
     let mut delivered = 0;
     loop {
-        let (now, lease, batch) = (state.clock.now(), cfg.claim_secs, cfg.batch);
-        let claimed = state.db.run(move |c| outbox::claim(c, now, lease, batch)).await?;
-        let n = claimed.len();
-        let claimed = drop_unwanted(state, claimed).await?;
-        let attempts = claimed.into_iter().map(|row| async move {
-            let result = sender.send(state, &row).await;
-            (row, result)
-        });
-        for (row, result) in futures_util::future::join_all(attempts).await {
-            delivered += usize::from(settle(state, row, result).await?);
-        }
-        if (n as i64) < batch {
-            return Ok(delivered);
+        let more = p.fill().await?;
+        match p.in_flight.next().await {
+            Some(done) => delivered += usize::from(p.settle(done).await?),
+            None if !more => return Ok(delivered),
+            None => {}
         }
     }
 }
 
-/// [BL-7] Deletes, unsent, the rows whose client is gone or disabled or no longer has the row's URI (it was
-/// changed or removed after the session ended); returns the others.
-async fn drop_unwanted(state: &AppState, rows: Vec<Outgoing>) -> StoreResult<Vec<Outgoing>> {
-    if rows.is_empty() {
-        return Ok(rows);
+type Attempt<'a> = BoxFuture<'a, (Outgoing, Result<(), String>)>;
+
+/// [BL-12] The deliveries in flight on this instance, at most `concurrency`: a slow app holds one slot while
+/// the others are claimed, sent and settled (no batch waits for its slowest member).
+struct Pipeline<'a> {
+    state: &'a AppState,
+    sender: &'a Sender,
+    in_flight: FuturesUnordered<Attempt<'a>>,
+}
+
+impl<'a> Pipeline<'a> {
+    fn new(state: &'a AppState, sender: &'a Sender) -> Self {
+        Pipeline { state, sender, in_flight: FuturesUnordered::new() }
     }
-    let (rows, unwanted) = state
+
+    /// Claims due rows into the free slots (at most `batch` per claim); `true` when the last claim was full, so
+    /// more may be due than there was room for.
+    async fn fill(&mut self) -> StoreResult<bool> {
+        let cfg = &self.state.settings.backchannel_logout;
+        let limit = usize::try_from(cfg.concurrency.max(1)).unwrap_or(1);
+        loop {
+            let free = limit.saturating_sub(self.in_flight.len());
+            if free == 0 {
+                return Ok(true);
+            }
+            let want = free.min(usize::try_from(cfg.batch.max(1)).unwrap_or(1));
+            let (now, lease) = (self.state.clock.now(), cfg.claim_secs);
+            let claimed = self.state.db.run(move |c| outbox::claim(c, now, lease, want as i64)).await?;
+            let full = claimed.len() == want;
+            let (rows, self_registered) = drop_unwanted(self.state, claimed).await?;
+            for row in rows {
+                let (state, sender) = (self.state, self.sender);
+                let guarded = self_registered.contains(&row.client_id);
+                self.in_flight.push(Box::pin(async move {
+                    let result = sender.send(state, &row, guarded).await;
+                    (row, result)
+                }));
+            }
+            if !full {
+                return Ok(false);
+            }
+        }
+    }
+
+    async fn settle(&mut self, (row, result): (Outgoing, Result<(), String>)) -> StoreResult<bool> {
+        settle(self.state, row, result).await
+    }
+}
+
+/// [BL-7] Deletes, unsent, the rows whose client is gone or disabled or no longer has the row's URI (it was
+/// changed or removed after the session ended); returns the others, and ([BL-10]) which of their clients
+/// registered themselves.
+async fn drop_unwanted(state: &AppState, rows: Vec<Outgoing>) -> StoreResult<(Vec<Outgoing>, Vec<String>)> {
+    if rows.is_empty() {
+        return Ok((rows, vec![]));
+    }
+    let (rows, unwanted, self_registered) = state
         .db
         .run(move |c| {
             let unwanted = outbox::unwanted(c, &rows)?;
             for id in &unwanted {
                 outbox::remove(c, id)?;
             }
-            Ok((rows, unwanted))
+            let self_registered = outbox::self_registered(c, &rows)?;
+            Ok((rows, unwanted, self_registered))
         })
         .await?;
     let (drop, keep): (Vec<Outgoing>, Vec<Outgoing>) = rows.into_iter().partition(|r| unwanted.contains(&r.id));
     for row in &drop {
         tracing::debug!(target: "logout", client = %row.client_id, "logout token dropped: the client is gone, disabled or has another URI");
     }
-    Ok(keep)
+    Ok((keep, self_registered))
 }
 
 /// Records the outcome of one attempt; `true` when delivered.

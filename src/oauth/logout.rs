@@ -89,13 +89,20 @@ async fn start(state: &AppState, req: &HttpRequest, p: Params) -> Result<HttpRes
     let plan = plan(state, &p).await?;
     let current = session::current(state, req).await?;
     let user = current.as_ref().map(|s| s.user_id.as_str());
-    if needs_no_confirmation(plan.hint.as_ref(), user, state.clock.now()) {
-        return finish(state, req, plan.target).await;
+    // [UL-7] With `logout_upstream = "ask"` the person chooses on the confirmation page, so it is always shown
+    // (when the upstream sign-out can be done at all).
+    let ask = match current.as_ref() {
+        Some(s) => super::upstream_logout::offer(state, s).await?,
+        None => None,
+    };
+    if ask.is_none() && needs_no_confirmation(plan.hint.as_ref(), user, state.clock.now()) {
+        return finish(state, req, plan.target, false).await;
     }
     let (csrf, cookie) = session::csrf_token(state, req);
     let mut ctx = crate::respond::page_context(&state.settings);
     ctx.insert("csrf", &csrf);
     ctx.insert("params", &p.to_query());
+    ctx.insert("upstream_name", &ask);
     let html = state.templates.render("logout_confirm.html", &ctx)?;
     let mut r = HttpResponse::Ok();
     if let Some(c) = cookie {
@@ -108,6 +115,8 @@ async fn start(state: &AppState, req: &HttpRequest, p: Params) -> Result<HttpRes
 struct ConfirmForm {
     csrf: Option<String>,
     params: String,
+    /// [UL-7] The "Also sign out of …" box (sent only when ticked).
+    upstream: Option<String>,
 }
 
 async fn confirm(
@@ -119,27 +128,33 @@ async fn confirm(
         return Err(PageError::bad_request("Form expired", "Please try signing out again."));
     }
     let plan = plan(&state, &Params::parse(&form.params)).await?;
-    finish(&state, &req, plan.target).await
+    finish(&state, &req, plan.target, form.upstream.as_deref() == Some("yes")).await
 }
 
-async fn finish(state: &AppState, req: &HttpRequest, target: Option<String>) -> Result<HttpResponse, PageError> {
-    let (cleared, upstream) = match session::current(state, req).await? {
+/// Ends this browser's session; `ticked`: the person asked to sign out at the upstream too ([UL-7]).
+async fn finish(
+    state: &AppState,
+    req: &HttpRequest,
+    target: Option<String>,
+    ticked: bool,
+) -> Result<HttpResponse, PageError> {
+    let (cleared, upstream, frames) = match session::current(state, req).await? {
         Some(s) => {
-            // [UL-5] Signing out at the upstream too: decided (and its state stored) before the session ends.
-            let upstream = super::upstream_logout::redirect_for(state, &s, target.as_deref()).await?;
-            (Some(session::end(state, &s).await?), upstream)
+            // [FL-3] The apps to frame and [UL-5] the upstream sign-out: both decided before the session ends.
+            let frames = super::frontchannel::frames_for(state, &s).await?;
+            let upstream = super::upstream_logout::redirect_for(state, &s, target.as_deref(), &frames, ticked).await?;
+            (Some(session::end(state, &s).await?), upstream, frames)
         }
-        None => (None, None),
+        None => (None, None, vec![]),
     };
-    let mut resp = match upstream.or(target) {
-        Some(t) => see_other(&t),
-        None => {
-            let html = state.templates.render("logged_out.html", &crate::respond::page_context(&state.settings))?;
-            HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html)
-        }
+    // [FL-5] Going upstream: at once (the frames wait on the return page, so no app can hold the upstream back).
+    let (mut resp, binding) = match (upstream, target) {
+        (Some(u), _) => (see_other(&u.url), Some(u.cookie)),
+        (None, Some(t)) if frames.is_empty() => (see_other(&t), None),
+        (None, next) => (super::frontchannel::signed_out(state, &frames, next.as_deref())?, None),
     };
-    if let Some(c) = cleared {
-        let _ = resp.add_cookie(&c);
+    for c in cleared.iter().chain(&binding) {
+        let _ = resp.add_cookie(c);
     }
     Ok(resp)
 }

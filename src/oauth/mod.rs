@@ -8,6 +8,7 @@ pub mod client_jwks;
 pub mod discovery;
 pub mod error;
 mod exchange_ports;
+pub mod frontchannel;
 pub mod grants;
 pub mod introspect;
 pub mod issue;

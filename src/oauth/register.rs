@@ -187,6 +187,8 @@ async fn replace(
     (next.logo_uri, next.metadata_json) = (n.logo_uri, n.metadata_json.unwrap_or_else(|| "{}".into()));
     (next.backchannel_logout_uri, next.backchannel_logout_session_required) =
         (n.backchannel_logout_uri, n.backchannel_logout_session_required);
+    (next.frontchannel_logout_uri, next.frontchannel_logout_session_required) =
+        (n.frontchannel_logout_uri, n.frontchannel_logout_session_required);
     if let Some(m) = n.token_endpoint_auth_method {
         next.token_endpoint_auth_method = m;
     }

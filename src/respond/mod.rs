@@ -15,6 +15,11 @@ pub use templates::Templates;
 use actix_web::HttpResponse;
 use actix_web::cookie::Cookie;
 
+/// The Content-Security-Policy of every page (`server::build_app` sends it unless a page set its own, as the
+/// signed-out page does to add its `frame-src`).
+pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; \
+     frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+
 /// A page, never cached, with an optional cookie to set.
 pub fn html(body: String, cookie: Option<Cookie<'static>>) -> HttpResponse {
     let mut r = HttpResponse::Ok();

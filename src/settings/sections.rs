@@ -37,6 +37,8 @@ pub struct BackchannelLogoutSettings {
     pub poll_interval_ms: u64,
     pub claim_secs: i64,
     pub batch: i64,
+    /// [BL-12] Deliveries one instance has in flight at most.
+    pub concurrency: i64,
 }
 
 /// [TX-7] RFC 8693 token exchange between APIs: which client may exchange a person's access token for which
@@ -162,6 +164,11 @@ pub struct StaticClient {
     /// [PAR-5] Plain authorization requests of this client are refused; it must push them (RFC 9126 §6).
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// [FL-1] The address the signed-out page loads in an iframe (same origin as a redirect URI).
+    #[serde(default)]
+    pub frontchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub frontchannel_logout_session_required: bool,
 }
 
 fn default_client_scopes() -> Vec<String> {

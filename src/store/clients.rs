@@ -33,6 +33,8 @@ struct ClientRow {
     client_credentials_allowed: bool,
     backchannel_logout_uri: Option<String>,
     backchannel_logout_session_required: bool,
+    frontchannel_logout_uri: Option<String>,
+    frontchannel_logout_session_required: bool,
 }
 
 /// The client authentication methods a client can be registered for (RFC 7591 §2).
@@ -96,6 +98,10 @@ pub struct Client {
     pub backchannel_logout_uri: Option<String>,
     /// The client needs `sid` in its logout tokens (the broker always sends it).
     pub backchannel_logout_session_required: bool,
+    /// [FL-1] The address the signed-out page loads in an iframe (OpenID Front-Channel Logout 1.0 §2).
+    pub frontchannel_logout_uri: Option<String>,
+    /// [FL-3] The iframe's address gets `iss` and `sid`.
+    pub frontchannel_logout_session_required: bool,
 }
 
 impl Default for Client {
@@ -126,6 +132,8 @@ impl Default for Client {
             client_credentials_allowed: false,
             backchannel_logout_uri: None,
             backchannel_logout_session_required: false,
+            frontchannel_logout_uri: None,
+            frontchannel_logout_session_required: false,
         }
     }
 }
@@ -219,6 +227,8 @@ impl Client {
             client_credentials_allowed: self.client_credentials_allowed,
             backchannel_logout_uri: self.backchannel_logout_uri.clone(),
             backchannel_logout_session_required: self.backchannel_logout_session_required,
+            frontchannel_logout_uri: self.frontchannel_logout_uri.clone(),
+            frontchannel_logout_session_required: self.frontchannel_logout_session_required,
         }
     }
 }
@@ -252,6 +262,8 @@ impl TryFrom<ClientRow> for Client {
             client_credentials_allowed: r.client_credentials_allowed,
             backchannel_logout_uri: r.backchannel_logout_uri,
             backchannel_logout_session_required: r.backchannel_logout_session_required,
+            frontchannel_logout_uri: r.frontchannel_logout_uri,
+            frontchannel_logout_session_required: r.frontchannel_logout_session_required,
         })
     }
 }
@@ -383,6 +395,8 @@ pub fn update(w: &mut Write<'_>, client: &Client) -> StoreResult<bool> {
             clients::client_credentials_allowed.eq(r.client_credentials_allowed),
             clients::backchannel_logout_uri.eq(&r.backchannel_logout_uri),
             clients::backchannel_logout_session_required.eq(r.backchannel_logout_session_required),
+            clients::frontchannel_logout_uri.eq(&r.frontchannel_logout_uri),
+            clients::frontchannel_logout_session_required.eq(r.frontchannel_logout_session_required),
         ))
         .execute(conn)?;
     Ok(n == 1)
@@ -435,6 +449,8 @@ pub fn upsert(w: &mut Write<'_>, client: &Client) -> StoreResult<()> {
                 clients::backchannel_logout_session_required.eq(row.backchannel_logout_session_required),
                 // [PJ-1] A config client's keys (and PAR requirement) follow the file: a rotated key replaces the old.
                 clients::metadata_json.eq(&row.metadata_json),
+                clients::frontchannel_logout_uri.eq(&row.frontchannel_logout_uri),
+                clients::frontchannel_logout_session_required.eq(row.frontchannel_logout_session_required),
             ))
             .execute(conn)?;
         if n == 0 {

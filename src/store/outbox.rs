@@ -28,6 +28,21 @@ pub struct Outgoing {
 /// The clients that got an ID token in the session (a grant of it with `openid`) and registered a
 /// `backchannel_logout_uri`: (client id, uri). Revoked grants count too (the app still holds its ID token).
 pub fn receivers_for_session(conn: &mut DbConn, session_hash: &str) -> StoreResult<Vec<(String, String)>> {
+    let ids = id_token_clients(conn, session_hash)?;
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let found: Vec<(String, Option<String>)> = clients::table
+        .filter(clients::client_id.eq_any(&ids))
+        .filter(clients::disabled.eq(false))
+        .select((clients::client_id, clients::backchannel_logout_uri))
+        .load(conn)?;
+    Ok(found.into_iter().filter_map(|(id, uri)| uri.map(|u| (id, u))).collect())
+}
+
+/// The ids of the clients that got an ID token in the session (a grant of it with `openid`, revoked or not),
+/// sorted, each once.
+pub fn id_token_clients(conn: &mut DbConn, session_hash: &str) -> StoreResult<Vec<String>> {
     let granted: Vec<(String, String)> = grants::table
         .filter(grants::session_hash.eq(session_hash))
         .select((grants::client_id, grants::scope))
@@ -39,15 +54,23 @@ pub fn receivers_for_session(conn: &mut DbConn, session_hash: &str) -> StoreResu
         .collect();
     ids.sort();
     ids.dedup();
+    Ok(ids)
+}
+
+/// [FL-3] The clients that got an ID token in the session and registered a `frontchannel_logout_uri`, enabled
+/// ones only: (client id, uri, session required).
+pub fn frontchannel_receivers(conn: &mut DbConn, session_hash: &str) -> StoreResult<Vec<(String, String, bool)>> {
+    let ids = id_token_clients(conn, session_hash)?;
     if ids.is_empty() {
         return Ok(vec![]);
     }
-    let found: Vec<(String, Option<String>)> = clients::table
+    let found: Vec<(String, Option<String>, bool)> = clients::table
         .filter(clients::client_id.eq_any(&ids))
         .filter(clients::disabled.eq(false))
-        .select((clients::client_id, clients::backchannel_logout_uri))
+        .order(clients::client_id.asc())
+        .select((clients::client_id, clients::frontchannel_logout_uri, clients::frontchannel_logout_session_required))
         .load(conn)?;
-    Ok(found.into_iter().filter_map(|(id, uri)| uri.map(|u| (id, u))).collect())
+    Ok(found.into_iter().filter_map(|(id, uri, req)| uri.map(|u| (id, u, req))).collect())
 }
 
 /// [BL-7] The ids of `rows` whose client is gone or disabled, or whose current `backchannel_logout_uri` is not
@@ -66,6 +89,16 @@ pub fn unwanted(conn: &mut DbConn, rows: &[Outgoing]) -> StoreResult<Vec<String>
         .filter(|r| current.get(&r.client_id).and_then(|u| u.as_deref()) != Some(r.uri.as_str()))
         .map(|r| r.id.clone())
         .collect())
+}
+
+/// [BL-10] Which of the rows' clients registered themselves (source `portal` or `dynamic`).
+pub fn self_registered(conn: &mut DbConn, rows: &[Outgoing]) -> StoreResult<Vec<String>> {
+    let ids: Vec<&str> = rows.iter().map(|r| r.client_id.as_str()).collect();
+    Ok(clients::table
+        .filter(clients::client_id.eq_any(&ids))
+        .filter(clients::source.eq_any(["portal", "dynamic"]))
+        .select(clients::client_id)
+        .load(conn)?)
 }
 
 pub fn insert(conn: &mut DbConn, rows: &[Outgoing]) -> StoreResult<usize> {

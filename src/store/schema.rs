@@ -58,6 +58,8 @@ diesel::table! {
         client_credentials_allowed -> Bool,
         backchannel_logout_uri -> Nullable<Text>,
         backchannel_logout_session_required -> Bool,
+        frontchannel_logout_uri -> Nullable<Text>,
+        frontchannel_logout_session_required -> Bool,
     }
 }
 
@@ -256,6 +258,7 @@ diesel::table! {
         continue_to -> Nullable<Text>,
         created_at -> BigInt,
         expires_at -> BigInt,
+        frames_json -> Text,
     }
 }
 

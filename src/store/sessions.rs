@@ -86,13 +86,13 @@ pub fn revoke_all_for_user(w: &mut Write<'_>, user_id: &str, now: i64) -> StoreR
 }
 
 /// Up to `batch` sessions past their expiry that nothing has ended yet: (id hash, user id).
-pub fn expired_unended(conn: &mut DbConn, now: i64, batch: i64) -> StoreResult<Vec<(String, String)>> {
+pub fn expired_unended(conn: &mut DbConn, now: i64, batch: i64) -> StoreResult<Vec<(String, String, i64)>> {
     Ok(sessions::table
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.le(now))
         .order(sessions::expires_at.asc())
         .limit(batch.max(1))
-        .select((sessions::id_hash, sessions::user_id))
+        .select((sessions::id_hash, sessions::user_id, sessions::expires_at))
         .load(conn)?)
 }
 

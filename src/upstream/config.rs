@@ -18,13 +18,26 @@ pub enum ProviderKind {
 
 pub use bridgekeeper_core::linking::LinkByEmail;
 
-/// [UL-5] Whether signing out at the broker also signs the person out at this (oidc) upstream.
+/// [UL-5] Whether signing out at the broker also signs the person out at this (oidc) upstream: never, always,
+/// or [UL-7] when the person ticks "Also sign out of …" on the confirmation page.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogoutUpstream {
     #[default]
     Never,
+    Ask,
     Always,
+}
+
+impl LogoutUpstream {
+    /// Does this sign-out go on to the upstream, given whether the person ticked the box?
+    pub fn wanted(self, ticked: bool) -> bool {
+        match self {
+            LogoutUpstream::Never => false,
+            LogoutUpstream::Ask => ticked,
+            LogoutUpstream::Always => true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -1,6 +1,7 @@
 //! [UL-2] Verifying a Logout Token an upstream sent to `POST /backchannel/{provider}` (Back-Channel Logout 1.0 §2.6):
-//! the signature with the same cached JWKS as the provider's ID tokens (fetched again, at most every
-//! `REFETCH_MIN_AGE`, when no key verifies), then the header and claim rules of `core::upstream_logout`.
+//! the signature with the same cached JWKS as the provider's ID tokens (fetched again when no key verifies:
+//! one fetch at a time and at most every `REFETCH_MIN_AGE` per provider, [UL-9]), then the header and claim
+//! rules of `core::upstream_logout`.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,7 +13,7 @@ use serde_json::Value;
 use super::Registry;
 use super::connector::{Fut, LogoutConnector};
 use super::http::UpstreamHttp;
-use super::oidc::{Discovered, Oidc, REFETCH_MIN_AGE};
+use super::oidc::{Discovered, Oidc};
 
 /// Why a logout token was not acted on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,10 +70,17 @@ fn allowed_algs(d: &Discovered) -> Vec<String> {
 }
 
 impl Registry {
-    /// [UL-5] The provider's `end_session_endpoint` when it signs people out there after a broker sign-out.
-    pub async fn end_session_endpoint(&self, provider: &str) -> Option<String> {
-        let p = self.get(provider).filter(|p| p.cfg.logout_upstream == super::config::LogoutUpstream::Always)?;
+    /// [UL-5] [UL-7] The provider's `end_session_endpoint` when this broker sign-out goes on to it
+    /// (`logout_upstream = "always"`, or `"ask"` and the person ticked the box).
+    pub async fn end_session_endpoint(&self, provider: &str, ticked: bool) -> Option<String> {
+        let p = self.get(provider).filter(|p| p.cfg.logout_upstream.wanted(ticked))?;
         p.logout()?.end_session_endpoint(&self.http).await
+    }
+
+    /// [UL-7] The name to show in "Also sign out of …" when sessions of `provider` leave it to the person.
+    pub fn asks_to_sign_out(&self, provider: &str) -> Option<&str> {
+        let p = self.get(provider).filter(|p| p.cfg.logout_upstream == super::config::LogoutUpstream::Ask)?;
+        p.logout().map(|_| p.cfg.display_name.as_str())
     }
 
     /// Verifies `token` from `provider` at `now`; what it asks to end, or why not.
@@ -105,7 +113,7 @@ impl LogoutConnector for Oidc {
         Box::pin(async move {
             let parts = parts(token).map_err(LogoutError::Refused)?;
             let d = self.discovered(http, false).await.map_err(|_| LogoutError::Unavailable)?;
-            let d = signature_checked(http, self, d, &parts).await?;
+            let d = signature_checked(http, self, d, &parts, now).await?;
             let e = Expected {
                 issuer: d.meta.issuer().as_str(),
                 client_id: &self.cfg.client_id,
@@ -118,12 +126,13 @@ impl LogoutConnector for Oidc {
     }
 }
 
-/// Header rules, then the signature (with one JWKS refetch when no key verifies and the keys are old enough).
+/// Header rules, then the signature (with one JWKS refetch when no key verifies, [UL-9]).
 async fn signature_checked(
     http: &UpstreamHttp,
     oidc: &Oidc,
     d: std::sync::Arc<Discovered>,
     parts: &Parts,
+    now: i64,
 ) -> Result<std::sync::Arc<Discovered>, LogoutError> {
     let algs = allowed_algs(&d);
     let algs: Vec<&str> = algs.iter().map(String::as_str).collect();
@@ -133,9 +142,17 @@ async fn signature_checked(
     if signed_by(&d, parts, &alg) {
         return Ok(d);
     }
-    if d.fetched.elapsed() < REFETCH_MIN_AGE {
-        return Err(LogoutError::Refused(Refusal::Signature));
+    match oidc.refetch_keys(http, &d, now).await.map_err(|_| LogoutError::Unavailable)? {
+        Some(fresh) if signed_by(&fresh, parts, &alg) => Ok(fresh),
+        // [UL-9] Not fetched now (the limit): a token naming a key we hold failed on that key, so it is refused;
+        // one naming no key we know may come from a rotation we have not seen yet, so "try later", not final.
+        None if !names_a_known_key(&d, parts) => Err(LogoutError::Unavailable),
+        _ => Err(LogoutError::Refused(Refusal::Signature)),
     }
-    let fresh = oidc.discovered(http, true).await.map_err(|_| LogoutError::Unavailable)?;
-    if signed_by(&fresh, parts, &alg) { Ok(fresh) } else { Err(LogoutError::Refused(Refusal::Signature)) }
+}
+
+/// Does the token's `kid` name one of the cached keys?
+fn names_a_known_key(d: &Discovered, p: &Parts) -> bool {
+    let Some(kid) = p.header.get("kid").and_then(Value::as_str) else { return false };
+    d.meta.jwks().keys().iter().any(|k| k.key_id().map(|id| id.as_str()) == Some(kid))
 }

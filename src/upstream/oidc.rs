@@ -65,6 +65,9 @@ pub struct Oidc {
     cache: moka::sync::Cache<(), Arc<Discovered>>,
     /// Did the last discovery attempt fail? (Shown on the login page; the next login retries.)
     down: std::sync::atomic::AtomicBool,
+    /// [UL-9] When (app clock) keys were last fetched again because none verified a logout token; held while
+    /// fetching, so one fetch runs at a time.
+    refetch: tokio::sync::Mutex<Option<i64>>,
 }
 
 impl Oidc {
@@ -73,6 +76,7 @@ impl Oidc {
             cfg,
             cache: moka::sync::Cache::builder().max_capacity(1).time_to_live(DISCOVERY_TTL).build(),
             down: std::sync::atomic::AtomicBool::new(false),
+            refetch: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -92,6 +96,30 @@ impl Oidc {
         let d = Arc::new(Discovered { meta, fetched: Instant::now() });
         self.cache.insert((), d.clone());
         Ok(d)
+    }
+
+    /// [UL-9] Fetches the keys again because none of `seen` verified a logout token at `now`: single-flight (one
+    /// fetch at a time per provider; whoever waited uses its result) and at most once per `REFETCH_MIN_AGE` of the
+    /// app clock, failed attempts included, so forged tokens cannot make the broker hammer the upstream.
+    /// `Ok(None)`: not now.
+    pub(super) async fn refetch_keys(
+        &self,
+        http: &UpstreamHttp,
+        seen: &Arc<Discovered>,
+        now: i64,
+    ) -> Result<Option<Arc<Discovered>>, UpstreamError> {
+        let mut last = self.refetch.lock().await;
+        if let Some(d) = self.cache.get(&())
+            && d.fetched > seen.fetched
+        {
+            return Ok(Some(d));
+        }
+        let min = REFETCH_MIN_AGE.as_secs() as i64;
+        if last.is_some_and(|t| now.saturating_sub(t) < min) {
+            return Ok(None);
+        }
+        *last = Some(now);
+        self.discovered(http, true).await.map(Some)
     }
 
     /// Fetches discovery now (start-up warm-up and `providers check`).

@@ -69,8 +69,12 @@ offer-sign-in = So anmelden wie beim letzten Mal
 logged-out-title = Abgemeldet
 logged-out-heading = Sie sind abgemeldet
 logged-out-close = Sie können dieses Fenster schließen.
+logged-out-apps = Sie werden auch von den Apps abgemeldet, die Sie in dieser Sitzung verwendet haben.
+logged-out-frame-title = Abmeldung bei einer App
+logged-out-continue = Weiter
 logout-title = Abmelden?
 logout-asked = Eine App möchte Sie von diesem Dienst abmelden.
+logout-upstream-also = Auch bei { $provider } abmelden
 
 ## developer.html
 dev-portal-title = Entwicklerportal

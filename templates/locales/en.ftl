@@ -70,8 +70,12 @@ offer-sign-in = Sign in the way you did before
 logged-out-title = Signed out
 logged-out-heading = You are signed out
 logged-out-close = You can close this window.
+logged-out-apps = You are also being signed out of the apps you used in this session.
+logged-out-frame-title = Signing you out of an app
+logged-out-continue = Continue
 logout-title = Sign out?
 logout-asked = An app asked to sign you out of this service.
+logout-upstream-also = Also sign out of { $provider }
 
 ## developer.html
 dev-portal-title = Developer portal

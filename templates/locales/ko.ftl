@@ -69,8 +69,12 @@ offer-sign-in = 이전에 쓰던 방법으로 로그인
 logged-out-title = 로그아웃됨
 logged-out-heading = 로그아웃되었습니다
 logged-out-close = 이 창을 닫으셔도 됩니다.
+logged-out-apps = 이 세션에서 사용한 앱에서도 로그아웃하고 있습니다.
+logged-out-frame-title = 앱에서 로그아웃하는 중
+logged-out-continue = 계속
 logout-title = 로그아웃할까요?
 logout-asked = 한 앱이 이 서비스에서 로그아웃하도록 요청했습니다.
+logout-upstream-also = { $provider }에서도 로그아웃
 
 ## developer.html
 dev-portal-title = 개발자 포털

@@ -24,6 +24,8 @@ impl ClientBuilder {
             backchannel_logout_session_required: false,
             jwks: None,
             require_pushed_authorization_requests: false,
+            frontchannel_logout_uri: None,
+            frontchannel_logout_session_required: false,
         })
     }
 
@@ -95,6 +97,13 @@ impl ClientBuilder {
     /// RFC 9126 §6: this client must push its authorization requests.
     pub fn require_par(mut self) -> Self {
         self.0.require_pushed_authorization_requests = true;
+        self
+    }
+
+    /// OIDC Front-Channel Logout 1.0: the signed-out page's iframe address, and whether it gets `iss` and `sid`.
+    pub fn frontchannel_logout(mut self, uri: &str, session_required: bool) -> Self {
+        self.0.frontchannel_logout_uri = Some(uri.into());
+        self.0.frontchannel_logout_session_required = session_required;
         self
     }
 

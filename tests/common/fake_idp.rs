@@ -99,6 +99,10 @@ pub struct State {
     pub refreshes: usize,
     /// How many refresh requests arrived (counted before the delay).
     pub refresh_requests_seen: usize,
+    /// How often the JWKS was fetched.
+    pub jwks_requests: usize,
+    /// Whether discovery names an `end_session_endpoint`.
+    pub advertise_end_session: bool,
 }
 
 #[derive(Clone)]
@@ -142,6 +146,8 @@ impl FakeIdp {
             refresh_down: false,
             refreshes: 0,
             refresh_requests_seen: 0,
+            jwks_requests: 0,
+            advertise_end_session: true,
         }));
         let data = web::Data::from(state.clone());
         let server = actix_web::HttpServer::new(move || {
@@ -189,6 +195,14 @@ impl FakeIdp {
         let input = format!("{}.{}", enc(header.to_string().as_bytes()), enc(claims.to_string().as_bytes()));
         let sig = s.rogue.sign(input.as_bytes()).unwrap();
         format!("{input}.{}", enc(&sig))
+    }
+
+    /// The upstream rotates its signing key: a new key (new `kid`) is published and signs from now on.
+    pub fn rotate_key(&self) {
+        let row = generate(Alg::Rs256, 0, bridgekeeper::store::keys::KeyState::Current).unwrap();
+        let mut s = self.state.lock().unwrap();
+        s.jwk = serde_json::from_str(&row.public_jwk).unwrap();
+        s.key = SigningKey::from_row(&row).unwrap();
     }
 
     pub fn set_tamper(&self, t: Tamper) {
@@ -276,7 +290,7 @@ fn query(s: &str) -> HashMap<String, String> {
 async fn discovery(st: web::Data<Mutex<State>>) -> HttpResponse {
     let s = st.lock().unwrap();
     let b = &s.base;
-    HttpResponse::Ok().json(serde_json::json!({
+    let mut meta = serde_json::json!({
         "issuer": b,
         "authorization_endpoint": format!("{b}/authorize"),
         "token_endpoint": format!("{b}/token"),
@@ -288,7 +302,11 @@ async fn discovery(st: web::Data<Mutex<State>>) -> HttpResponse {
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": s.advertise_iss,
         "end_session_endpoint": format!("{b}/logout"),
-    }))
+    });
+    if !s.advertise_end_session {
+        meta.as_object_mut().unwrap().remove("end_session_endpoint");
+    }
+    HttpResponse::Ok().json(meta)
 }
 
 /// RP-Initiated Logout at the upstream: records the request and sends the browser back with `state`.
@@ -304,7 +322,8 @@ async fn end_session(st: web::Data<Mutex<State>>, req: HttpRequest) -> HttpRespo
 }
 
 async fn jwks(st: web::Data<Mutex<State>>) -> HttpResponse {
-    let s = st.lock().unwrap();
+    let mut s = st.lock().unwrap();
+    s.jwks_requests += 1;
     HttpResponse::Ok().json(serde_json::json!({"keys": [s.jwk]}))
 }
 

@@ -168,3 +168,36 @@ pub async fn verify_jwt(app: &TestApp, token: &str) -> (jsonwebtoken::Header, se
 pub async fn userinfo(app: &TestApp, at: &str) -> reqwest::Response {
     app.http.get(app.url("/userinfo")).bearer_auth(at).send().await.unwrap()
 }
+
+/// Signs in at client `app` through upstream `provider` in this browser (`prompt=login`); the app gets an ID token.
+pub async fn sign_in_through(app: &TestApp, provider: &str) {
+    let q = auth_query(&[("scope", "openid email"), ("prompt", "login")]);
+    let mut r = authorize(app, &q).await;
+    for _ in 0..12 {
+        let loc = location(&r);
+        assert!(r.status().is_redirection(), "{}: {}", r.status(), r.text().await.unwrap());
+        if loc.starts_with(RP) {
+            let code = param(&loc, "code").unwrap();
+            let t = token(
+                app,
+                ("app", SECRET),
+                &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", RP)],
+            )
+            .await;
+            assert_eq!(t.status(), 200);
+            return;
+        }
+        let loc = match loc.strip_prefix("/login?") {
+            Some(rest) => format!("/login/{provider}?{rest}"),
+            None => loc,
+        };
+        r = if loc.starts_with('/') { app.http.get(app.url(&loc)) } else { app.http.get(&loc) }.send().await.unwrap();
+    }
+    panic!("the sign-in did not finish");
+}
+
+/// Does this browser still have a broker session (`prompt=none` gives a code)?
+pub async fn signed_in(app: &TestApp) -> bool {
+    let r = authorize(app, &auth_query(&[("prompt", "none"), ("scope", "openid email")])).await;
+    param(&location(&r), "code").is_some()
+}

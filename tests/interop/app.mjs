@@ -8,8 +8,11 @@
 //   await app.connect(world.broker.issuer);                                   // discovery
 //
 // Pages: /  (home: "Sign in" or who is signed in), /login[?prompt=...]  (starts a sign-in), /cb  (redirect URI),
-// /logout  (RP-initiated logout), /bye  (post-logout redirect URI). The test reads `app.signIns` (tokens and
-// claims of each successful sign-in) and `app.errors` (what the library raised at /cb).
+// /logout  (RP-initiated logout), /bye  (post-logout redirect URI), /fc  (front-channel logout URI: the broker's
+// signed-out page loads it in an iframe; it ends the app's session). The test reads `app.signIns` (tokens and
+// claims of each successful sign-in), `app.errors` (what the library raised at /cb), `app.frontchannel` (each
+// /fc request: iss, sid, whether the app's session cookie came with it) and `app.byes` (each /bye request), the
+// last two numbered in one sequence so that their order can be checked.
 
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -57,6 +60,11 @@ export async function startApp({ clientId, name, clientSecret = newSecret() }) {
     signIns: [],
     /** Each error the library raised at the redirect URI. */
     errors: [],
+    /** Each front-channel logout request: { seq, iss, sid, hadSession }. */
+    frontchannel: [],
+    /** Each post-logout return: { seq }. */
+    byes: [],
+    seq: 0,
     get lastSignIn() {
       return this.signIns.at(-1);
     },
@@ -66,6 +74,7 @@ export async function startApp({ clientId, name, clientSecret = newSecret() }) {
     const url = new URL(req.url, app.origin);
     let sid = cookies(req)[cookieName];
     let session = sid && sessions.get(sid);
+    const hadSession = !!session;
     const setCookie = {};
     if (!session) {
       sid = randomBytes(16).toString('hex');
@@ -141,7 +150,17 @@ export async function startApp({ clientId, name, clientSecret = newSecret() }) {
         res.writeHead(302, { location: to.href, 'cache-control': 'no-store', ...setCookie });
         return res.end();
       }
+      case '/fc': {
+        // OpenID Connect Front-Channel Logout 1.0: the OP renders this in an iframe; the app ends its session.
+        app.frontchannel.push({
+          seq: (app.seq += 1), iss: url.searchParams.get('iss'), sid: url.searchParams.get('sid'), hadSession,
+        });
+        delete session.tokens;
+        delete session.claims;
+        return page(res, 200, `${name}: front-channel logout`, '<h1>Signed out</h1>', setCookie);
+      }
       case '/bye': {
+        app.byes.push({ seq: (app.seq += 1) });
         const ok = session.logoutState && url.searchParams.get('state') === session.logoutState;
         delete session.logoutState;
         return page(res, 200, `${name}: signed out`,

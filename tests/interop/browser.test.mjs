@@ -270,6 +270,8 @@ describe('Chromium -> Bridgekeeper -> oidc-provider, apps on openid-client', { t
   let appOne;
   /** @type {Awaited<ReturnType<typeof startApp>>} */
   let appTwo;
+  /** An app that registered a front-channel logout URI (scenario 5b only). @type {Awaited<ReturnType<typeof startApp>>} */
+  let appFc;
 
   before(async () => {
     if (skip) return;
@@ -277,12 +279,15 @@ describe('Chromium -> Bridgekeeper -> oidc-provider, apps on openid-client', { t
     // app, which is what scenario 2 expects of a second app under SSO.
     appOne = await startApp({ clientId: 'browser-app-one', name: 'Browser App One' });
     appTwo = await startApp({ clientId: 'browser-app-two', name: 'Browser App Two' });
+    appFc = await startApp({ clientId: 'browser-app-fc', name: 'Browser App FC' });
     world = await startWorld({
       upstreams: ['upstream-a', 'upstream-b'],
-      clients: [appOne.client(), appTwo.client()],
+      clients: [appOne.client(), appTwo.client(),
+        appFc.client({ frontchannelLogoutUri: `${appFc.origin}/fc`, frontchannelLogoutSessionRequired: true })],
     });
     await appOne.connect(world.broker.issuer);
     await appTwo.connect(world.broker.issuer);
+    await appFc.connect(world.broker.issuer);
   }, { timeout: 60_000 });
 
   /** Broker pages snapped by the scenarios and the accessibility problems found on them. */
@@ -292,6 +297,7 @@ describe('Chromium -> Bridgekeeper -> oidc-provider, apps on openid-client', { t
     await world?.stop();
     await appOne?.close();
     await appTwo?.close();
+    await appFc?.close();
   }, { timeout: 30_000 });
 
   /**
@@ -304,7 +310,7 @@ describe('Chromium -> Bridgekeeper -> oidc-provider, apps on openid-client', { t
     mkdirSync(outDir, { recursive: true });
     let tab;
     try {
-      tab = await Tab.open(outDir, world, [appOne, appTwo]);
+      tab = await Tab.open(outDir, world, [appOne, appTwo, appFc]);
       try {
         await fn(tab);
       } finally {
@@ -513,6 +519,32 @@ describe('Chromium -> Bridgekeeper -> oidc-provider, apps on openid-client', { t
     await page.goto(`${world.broker.issuer}/account`);
     await tab.waitFor(broker('/login'));
     await tab.snap('broker-login-after-sign-out');
+  });
+
+  scenario('5b front-channel logout: the signed-out page loads the app in an iframe, then returns to it', async (tab) => {
+    const { page } = tab;
+    const blocked = [];
+    page.on('console', (m) => { if (/Content Security Policy|Refused to frame/i.test(m.text())) blocked.push(m.text()); });
+    await firstSignIn(tab, appFc, { login: 'kim' });
+    const { sid } = appFc.lastSignIn.claims;
+    assert.ok(sid, 'the ID token carries sid');
+
+    // [FL-3] [FL-5] The app's "Sign out": the broker ends the session, shows its signed-out page with the app's
+    // front-channel URI in a hidden iframe, and once the frame has loaded goes on to the app's post-logout URI.
+    tab.shown.length = 0;
+    await page.getByRole('link', { name: 'Sign out' }).click();
+    await tab.waitFor(`${appFc.clientId} /bye`);
+    assert.deepEqual(tab.shown, [broker('/logout'), `${appFc.clientId} /bye`], 'the frames page, then the app');
+    assert.equal(await page.locator('#bye').textContent(), 'Signed out', 'state came back unchanged');
+    assert.equal(appFc.frontchannel.length, 1, 'the iframe really loaded at the app, once');
+    const [frame] = appFc.frontchannel;
+    assert.equal(frame.iss, world.broker.issuer, '[FL-3] iss');
+    assert.equal(frame.sid, sid, '[FL-3] the sid of the ID token');
+    assert.ok(frame.hadSession, 'the app\'s own cookie came with the frame, so it could end its session');
+    assert.ok(frame.seq < appFc.byes.at(-1).seq, '[FL-5] the frame loaded before the browser moved on');
+    assert.deepEqual(blocked, [], '[FL-4] the page\'s CSP lets the app\'s frame load');
+    await page.goto(`${appFc.origin}/`);
+    await page.getByRole('link', { name: 'Sign in' }).waitFor();
   });
 
   // The broker's pages that the scenarios passed (login chooser, consent, account) as a person without a mouse,

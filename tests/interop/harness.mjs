@@ -82,6 +82,8 @@ function clientBlock(c) {
     ...(c.tokenEndpointAuthMethod ? [`token_endpoint_auth_method = ${toml(c.tokenEndpointAuthMethod)}`] : []),
     ...(c.jwks ? [`jwks = ${toml(JSON.stringify(c.jwks))}`] : []),
     ...(c.requirePar ? ['require_pushed_authorization_requests = true'] : []),
+    ...(c.frontchannelLogoutUri ? [`frontchannel_logout_uri = ${toml(c.frontchannelLogoutUri)}`,
+      `frontchannel_logout_session_required = ${c.frontchannelLogoutSessionRequired ? 'true' : 'false'}`] : []),
     '',
   ];
 }

@@ -24,7 +24,7 @@ pub fn validate_logout_uri(uri: &str) -> Result<(), String> {
 /// the rules of [`validate_logout_uri`], https only, and not aimed at the broker's own networks when its host is a
 /// literal: no `localhost`, no loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7), link-local
 /// (169.254/16, fe80::/10), unspecified or IPv4-mapped address. A DNS name that resolves to such an address is
-/// not checked here (security.md, known limits).
+/// refused when the token is delivered ([BL-10], [`is_internal_ip`]).
 pub fn validate_self_service_logout_uri(uri: &str) -> Result<(), String> {
     validate_logout_uri(uri)?;
     let url = url::Url::parse(uri).map_err(|e| format!("not an absolute URI ({e})"))?;
@@ -47,17 +47,44 @@ pub fn validate_self_service_logout_uri(uri: &str) -> Result<(), String> {
     }
 }
 
+/// [BL-10] Is `ip` one of the broker's own networks, or not a unicast address on the internet at all? IPv4:
+/// "this network" (0/8), loopback, private, shared/CGNAT (100.64/10, where cloud metadata services such as
+/// 100.100.100.200 live), IETF protocol assignments (192.0.0/24), benchmarking (198.18/15), link-local,
+/// multicast (224/4), reserved and broadcast (240/4). IPv6: loopback, unspecified, unique local (fc00::/7),
+/// link-local (fe80::/10), site-local (fec0::/10), multicast (ff00::/8), local-use NAT64 (64:ff9b:1::/48), any
+/// IPv4-compatible address (::/96), and an internal IPv4 address embedded by IPv4-mapping, NAT64
+/// (64:ff9b::/96) or 6to4 (2002::/16). A self-registered logout URI whose name resolves to one is never called.
+pub fn is_internal_ip(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => internal_v4(v4),
+        std::net::IpAddr::V6(v6) => internal_v6(v6),
+    }
+}
+
 fn internal_v4(ip: std::net::Ipv4Addr) -> bool {
-    ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast()
+    let [a, b, c, _] = ip.octets();
+    a == 0
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || (a == 100 && (b & 0xc0) == 64)
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 198 && (b & 0xfe) == 18)
+        || a >= 224
 }
 
 fn internal_v6(ip: std::net::Ipv6Addr) -> bool {
-    let first = ip.segments().first().copied().unwrap_or_default();
-    ip.is_loopback()
-        || ip.is_unspecified()
-        || (first & 0xfe00) == 0xfc00
-        || (first & 0xffc0) == 0xfe80
-        || ip.to_ipv4_mapped().is_some_and(internal_v4)
+    let s = ip.segments();
+    let embedded = |hi: u16, lo: u16| internal_v4(std::net::Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
+    (s[0] & 0xfe00) == 0xfc00
+        || (s[0] & 0xffc0) == 0xfe80
+        || (s[0] & 0xffc0) == 0xfec0
+        || (s[0] & 0xff00) == 0xff00
+        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
+        || s[..6] == [0; 6]
+        || (s[..6] == [0, 0, 0, 0, 0, 0xffff] && embedded(s[6], s[7]))
+        || (s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] && embedded(s[6], s[7]))
+        || (s[0] == 0x2002 && embedded(s[1], s[2]))
 }
 
 /// [BL-3] The `sid` shown to apps for a broker session: a one-way function of the stored session hash (itself
@@ -180,6 +207,58 @@ mod tests {
             assert!(validate_self_service_logout_uri(bad).is_err(), "{bad}");
         }
         assert!(validate_self_service_logout_uri("https://172.32.0.1/bc").is_ok(), "172.32/16 is public");
+    }
+
+    #[test]
+    fn bl_10_resolved_addresses_of_the_brokers_own_networks_are_internal() {
+        for internal in
+            ["127.0.0.1", "127.0.1.1", "10.0.0.1", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0"]
+                .iter()
+                .chain(&["::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1", "::"])
+        {
+            assert!(is_internal_ip(internal.parse().unwrap()), "{internal}");
+        }
+        for public in ["8.8.8.8", "172.32.0.1", "2001:4860::8888", "::ffff:8.8.8.8"] {
+            assert!(!is_internal_ip(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[test]
+    fn bl_10_cgnat_nat64_and_6to4_addresses_are_internal() {
+        for internal in [
+            "100.64.0.1",
+            "100.100.100.200",
+            "100.127.255.255",
+            "192.0.0.1",
+            "198.18.0.1",
+            "198.19.255.255",
+            "240.0.0.1",
+            "255.255.255.254",
+            "224.0.0.1",
+            "239.255.255.250",
+            "0.1.2.3",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::1",
+            "2002:a9fe:a9fe::1",
+            "2002:7f00:1::",
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "::8.8.8.8",
+            "fec0::1",
+            "ff02::1",
+            "ff0e::1",
+        ] {
+            assert!(is_internal_ip(internal.parse().unwrap()), "{internal}");
+        }
+        for public in ["100.63.255.255", "100.128.0.1", "198.20.0.1", "223.255.255.255", "64:ff9b::808:808"]
+            .iter()
+            .chain(&["2002:808:808::1", "2001:db8::1", "2606:4700::1111"])
+        {
+            assert!(!is_internal_ip(public.parse().unwrap()), "{public}");
+        }
+        assert!(validate_self_service_logout_uri("https://100.100.100.200/bc").is_err());
+        assert!(validate_self_service_logout_uri("https://[64:ff9b::a9fe:a9fe]/bc").is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod backchannel;
 pub mod client_assertion;
 pub mod error;
 pub mod freshness;
+pub mod frontchannel;
 pub mod linking;
 pub mod locale;
 pub mod params;

@@ -12,6 +12,9 @@ pub fn validate_registered_uri(uri: &str) -> Result<(), String> {
     if uri.contains('*') {
         return Err("must not contain wildcards".into());
     }
+    if matches!(url.scheme(), "https" | "http") && !ldh_or_ip_host(&url) {
+        return Err("the host must be a DNS name (letters, digits, hyphens) or an IP address".into());
+    }
     match url.scheme() {
         "https" => Ok(()),
         "http" => match url.host_str() {
@@ -20,6 +23,28 @@ pub fn validate_registered_uri(uri: &str) -> Result<(), String> {
         },
         "javascript" | "data" | "file" | "vbscript" => Err("scheme not allowed".into()),
         _ => Ok(()),
+    }
+}
+
+/// [FL-1] Is the host of a web URL an IP literal or a DNS name of LDH labels (letters, digits, hyphens; after
+/// IDNA, so an internationalised name counts by its `xn--` form; one trailing dot allowed)? The WHATWG URL
+/// parser also accepts `,` `;` `'` `_` `(` … in a host, and a host ends up in headers such as the signed-out
+/// page's Content-Security-Policy ([FL-4]), where those characters would add policies or directives.
+pub fn ldh_or_ip_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(_)) | Some(url::Host::Ipv6(_)) => true,
+        Some(url::Host::Domain(d)) => {
+            let d = d.strip_suffix('.').unwrap_or(d);
+            !d.is_empty()
+                && d.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && !l.starts_with('-')
+                        && !l.ends_with('-')
+                        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                })
+        }
+        None => false,
     }
 }
 
@@ -153,5 +178,33 @@ mod tests {
         assert!(validate_for_client("https://u:p@a.example/cb", false).is_err());
         assert!(validate_for_client("https://a.example/cb#x", true).is_err());
         assert!(validate_for_client("http://a.example/cb", true).is_err());
+    }
+
+    #[test]
+    fn fl_1_redirect_hosts_are_dns_names_or_ip_literals() {
+        for ok in [
+            "https://a.example/cb",
+            "https://a-b.c9.example:8443/cb",
+            "https://bücher.example/cb",
+            "https://a.example./cb",
+            "https://192.0.2.1/cb",
+            "https://[2001:db8::1]/cb",
+            "http://localhost:3000/cb",
+            "com.example.app:/cb",
+        ] {
+            assert!(validate_registered_uri(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "https://a.example,frame-src/cb",
+            "https://a.example;sandbox/cb",
+            "https://a_b.example/cb",
+            "https://a.example'/cb",
+            "https://a(b).example/cb",
+            "https://a..example/cb",
+            "https://a$.example/cb",
+        ] {
+            assert!(validate_registered_uri(bad).is_err(), "{bad}");
+            assert!(validate_for_client(bad, false).is_err(), "{bad}");
+        }
     }
 }
