@@ -272,7 +272,8 @@ async fn fl_1_a_redirect_host_outside_the_dns_alphabet_is_refused() {
 async fn fl_3_the_frames_are_sandboxed_without_top_navigation() {
     let app = spawn(vec![client("a").frontchannel_logout("https://a.example/fc", true)]).await;
     let ta = sign_in(&app, "a", "openid").await;
-    let q = [("id_token_hint", ta["id_token"].as_str().unwrap()), ("post_logout_redirect_uri", "https://a.example/bye")];
+    let q =
+        [("id_token_hint", ta["id_token"].as_str().unwrap()), ("post_logout_redirect_uri", "https://a.example/bye")];
     let r = app.http.get(app.url("/logout")).query(&q).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let page = r.text().await.unwrap();

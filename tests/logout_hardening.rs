@@ -87,7 +87,8 @@ async fn bl_10_probe_through_a_proxy() {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
     let code = param(&complete(&app, authorize(&app, &q).await, "ada@example.com").await, "code").unwrap();
-    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", "https://rp.example/cb")];
+    let form =
+        [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", "https://rp.example/cb")];
     assert_eq!(token(&app, (id, secret), &form).await.status(), 200);
     let page = app.http.get(app.url("/logout")).send().await.unwrap().text().await.unwrap();
     let form = [("csrf", hidden(&page, "csrf")), ("params", hidden(&page, "params"))];
