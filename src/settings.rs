@@ -234,6 +234,13 @@ impl Settings {
                 return Err(err(key, "must be positive".into()));
             }
         }
+        // [BL-11] The sweeper tells apps only of sessions that expired within the give-up window: sweeping less
+        // often than that window would end every expired session untold.
+        let give_up = self.backchannel_logout.give_up_after_secs;
+        if self.gc_interval_secs > 0 && !i64::try_from(self.gc_interval_secs).is_ok_and(|gc| gc < give_up) {
+            let why = format!("must be shorter than backchannel_logout.give_up_after_secs ({give_up})");
+            return Err(err("gc_interval_secs", why));
+        }
         crate::crypto::Sealer::from_spec(self.encryption_keys.expose()).map_err(|e| err("encryption_keys", e))?;
         if !(1..=bridgekeeper_core::authorize::pushed::MAX_TTL_SECS).contains(&self.par.ttl_secs) {
             return Err(err("par.ttl_secs", "must be between 1 and 60".into()));
@@ -491,6 +498,21 @@ mod tests {
         let env = vec![("BRIDGEKEEPER__TRUSTED_PROXIES".to_string(), "10.0.0.0/33".to_string())];
         let e = Settings::load_with_env(None, &env).unwrap_err();
         assert!(e.0.contains("trusted_proxies"), "{}", e.0);
+    }
+
+    #[test]
+    fn bl_11_a_gc_interval_longer_than_the_give_up_window_is_refused() {
+        let env = |gc: &str, give_up: &str| {
+            vec![
+                ("BRIDGEKEEPER__GC_INTERVAL_SECS".to_string(), gc.to_string()),
+                ("BRIDGEKEEPER__BACKCHANNEL_LOGOUT__GIVE_UP_AFTER_SECS".to_string(), give_up.to_string()),
+            ]
+        };
+        assert!(Settings::load_with_env(None, &env("300", "3600")).is_ok());
+        for (gc, give_up) in [("7200", "3600"), ("3600", "3600")] {
+            let e = Settings::load_with_env(None, &env(gc, give_up)).unwrap_err();
+            assert!(e.0.contains("gc_interval_secs") && e.0.contains("give_up_after_secs"), "{}", e.0);
+        }
     }
 
     #[test]
