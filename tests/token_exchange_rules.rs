@@ -249,3 +249,31 @@ async fn tx_9_a_missing_upstream_scope_is_invalid_scope_naming_the_downstream_sc
     let x = ok_json(r).await;
     assert!(x["scope"].as_str().unwrap().split(' ').any(|s| s == "repo"), "{x}");
 }
+
+#[actix_web::test]
+async fn tx_6_upstream_scopes_are_bounded_by_the_subject_tokens_downstream_scopes() {
+    let w = world_with(common::test_db(), None, None, "[scope_map]\ncode = [\"repo\"]\n").await;
+    let browser = w.app.view();
+    // A token without `code`, then a sign-in (another app's, or a step-up) that grants `repo` upstream.
+    let plain = sign_in_with(&browser, ("app", SECRET, RP)).await["access_token"].as_str().unwrap().to_string();
+    let q = auth_query(&[("scope", "openid email code"), ("prompt", "login")]);
+    let loc = drive(&browser, authorize(&browser, &q).await).await;
+    let with_code = exchange(&browser, &param(&loc, "code").unwrap()).await["access_token"].as_str().unwrap().to_string();
+    // The vault's token now carries repo, which the plain token's scopes do not reach: refused, as it cannot be
+    // narrowed; asked for explicitly, refused before the vault is asked.
+    let r = upstream_exchange(&w.app, ("app", SECRET), &plain).await;
+    let (status, code) = json_error(r).await;
+    assert_eq!((status, code.as_str()), (400, "invalid_scope"));
+    let refreshes = w.idp.refreshes();
+    let r = token(
+        &w.app,
+        ("app", SECRET),
+        &[("grant_type", GRANT), ("subject_token", &plain), ("subject_token_type", AT_TYPE), ("resource", ACME), ("scope", "repo")],
+    )
+    .await;
+    assert_eq!(json_error(r).await.1, "invalid_scope");
+    assert_eq!(w.idp.refreshes(), refreshes);
+    // The token whose scopes map to repo gets it.
+    let x = ok_json(upstream_exchange(&w.app, ("app", SECRET), &with_code).await).await;
+    assert!(x["scope"].as_str().unwrap().split(' ').any(|s| s == "repo"), "{x}");
+}

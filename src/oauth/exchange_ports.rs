@@ -63,6 +63,10 @@ impl Exchanges for ServerPorts<'_> {
         self.0.upstreams.get(provider).map(|p| &p.cfg.scope_map)
     }
 
+    fn provider_scopes(&self, provider: &str) -> Option<&[String]> {
+        self.0.upstreams.get(provider).map(|p| p.cfg.scopes.as_slice())
+    }
+
     async fn consented(&self, user_id: &str, client_id: &str, provider: &str) -> Result<bool, OAuthError> {
         let (u, c, p) = (user_id.to_string(), client_id.to_string(), provider.to_string());
         Ok(self

@@ -95,10 +95,31 @@ fn tx_5_only_the_clients_own_undelegated_person_token_yields_an_upstream_token()
 #[test]
 fn tx_6_upstream_scopes_must_be_granted() {
     let map = std::collections::BTreeMap::new();
-    assert_eq!(upstream_scope(None, "read:user repo", &map).unwrap(), "read:user repo");
-    assert_eq!(upstream_scope(Some("repo"), "read:user repo", &map).unwrap(), "read:user repo");
-    assert_eq!(upstream_scope(Some("admin:org"), "read:user repo", &map).unwrap_err().code, ErrorCode::InvalidScope);
-    assert_eq!(upstream_scope(Some(" "), "read:user", &map).unwrap_err().code, ErrorCode::InvalidScope);
+    let all = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let allowed = all(&["read:user", "repo", "admin:org"]);
+    assert_eq!(upstream_scope(None, "read:user repo", &allowed, &map).unwrap(), "read:user repo");
+    assert_eq!(upstream_scope(Some("repo"), "read:user repo", &allowed, &map).unwrap(), "read:user repo");
+    let e = upstream_scope(Some("admin:org"), "read:user repo", &allowed, &map).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidScope);
+    assert_eq!(upstream_scope(Some(" "), "read:user", &allowed, &map).unwrap_err().code, ErrorCode::InvalidScope);
+}
+
+#[test]
+fn tx_6_upstream_scopes_are_bounded_by_the_subject_tokens_downstream_scopes() {
+    let map: std::collections::BTreeMap<String, Vec<String>> =
+        [("code".to_string(), vec!["repo".to_string()])].into_iter().collect();
+    let base = vec!["read:user".to_string()];
+    assert_eq!(upstream_allowed(&base, &map, "openid read"), vec!["read:user".to_string()]);
+    assert_eq!(upstream_allowed(&base, &map, "openid code"), vec!["read:user".to_string(), "repo".to_string()]);
+    let without_code = upstream_allowed(&base, &map, "openid read");
+    // The vault token carries repo (granted through another app): it cannot be narrowed, so it is refused.
+    let e = upstream_scope(None, "read:user repo", &without_code, &map).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidScope);
+    assert!(e.description.contains("scope code"), "{}", e.description);
+    assert_eq!(check_asked_upstream(Some("repo"), &without_code, &map).unwrap_err().code, ErrorCode::InvalidScope);
+    assert!(check_asked_upstream(Some("read:user"), &without_code, &map).is_ok());
+    let with_code = upstream_allowed(&base, &map, "openid code");
+    assert_eq!(upstream_scope(Some("repo"), "read:user repo", &with_code, &map).unwrap(), "read:user repo");
 }
 
 #[test]
@@ -107,13 +128,16 @@ fn tx_9_a_missing_upstream_scope_names_the_downstream_scope_that_asks_for_it() {
         [("code".to_string(), vec!["repo".to_string()]), ("groups".to_string(), vec!["read:org".to_string()])]
             .into_iter()
             .collect();
+    let allowed: Vec<String> = ["read:user", "repo", "gist"].iter().map(|s| s.to_string()).collect();
     assert_eq!(step_up_scopes(&["repo"], &map), vec!["code".to_string()]);
     assert!(step_up_scopes(&["gist"], &map).is_empty());
-    let e = upstream_scope(Some("repo read:user"), "read:user", &map).unwrap_err();
+    let e = upstream_scope(Some("repo read:user"), "read:user", &allowed, &map).unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidScope);
     assert!(e.description.contains("scope code") && e.description.contains("prompt=login"), "{}", e.description);
-    let e = upstream_scope(Some("gist"), "read:user", &map).unwrap_err();
+    let e = upstream_scope(Some("gist"), "read:user", &allowed, &map).unwrap_err();
     assert!(e.description.contains("no downstream scope"), "{}", e.description);
+    let e = check_asked_upstream(Some("repo"), &["read:user".to_string()], &map).unwrap_err();
+    assert!(e.description.contains("scope code") && e.description.contains("prompt=login"), "{}", e.description);
 }
 
 #[test]
@@ -151,6 +175,7 @@ fn exchange_memory() -> Memory {
         expires_in: None,
         scope: "read:user".into(),
     });
+    m.base_scopes = vec!["read:user".into()];
     m.rules = vec![rule()];
     // Expires before a fresh delegated token would (the memory clock is at 0, the delegated lifetime 600 s).
     let s = SubjectToken { exp: 500, ..subject("app", "openid read write") };
@@ -189,4 +214,12 @@ fn tx_7_delegation_issues_a_token_with_the_actor_and_narrowed_scope() {
     assert_eq!(ok.issued_token_type, Some(ACCESS_TOKEN_TYPE));
     let other = TokenRequest::TokenExchange(request(None, Some("https://api-c"), None));
     assert_eq!(run(exchange(&m, &client("api-a"), &other)).unwrap_err().code, ErrorCode::InvalidTarget);
+}
+
+#[test]
+fn tx_6_a_refused_scope_makes_no_upstream_call() {
+    let m = exchange_memory();
+    let req = TokenRequest::TokenExchange(request(Some("urn:bridgekeeper:provider:gh"), None, Some("repo")));
+    assert_eq!(run(exchange(&m, &client("app"), &req)).unwrap_err().code, ErrorCode::InvalidScope);
+    assert_eq!(m.upstream_calls.get(), 0, "refused before the vault is asked");
 }
