@@ -71,6 +71,33 @@ async fn tx_1_two_instances_on_one_database_refresh_once() {
     assert!(tokens.iter().all(|t| t == &tokens[0]), "both instances hand out the refreshed token");
 }
 
+/// Instance B's clock runs 20 s ahead of A's (more than the old lease of `upstream_timeout_secs` + 5 s): B must
+/// still see A's lease as held while A's refresh is in flight, so the rotating refresh token is spent once.
+#[actix_web::test]
+async fn tx_1_a_lease_outlives_the_slowest_refresh_so_two_instances_never_spend_one_token_under_clock_skew() {
+    let db = common::test_db();
+    let shared = db.share();
+    let w = world_on(db, None, None).await;
+    let b = world_on(shared, Some(w.idp.clone()), Some(w.app.base.clone())).await;
+    let at = sign_in(&w).await;
+    w.app.clock.advance(280);
+    b.app.clock.advance(300);
+    w.idp.set_refresh_delay_ms(1500);
+    let first = tokio::spawn({
+        let (app, at) = (w.app.view(), at.clone());
+        async move { ok_json(upstream_exchange(&app, ("app", SECRET), &at).await).await }
+    });
+    // A holds the lease and its refresh is at the upstream.
+    while w.idp.refresh_requests_seen() == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let second = ok_json(upstream_exchange(&b.app, ("app", SECRET), &at).await).await;
+    let first = first.await.unwrap();
+    assert_eq!(w.idp.refreshes(), 1, "one refresh across both instances despite the skew");
+    assert_eq!(w.idp.refresh_requests_seen(), 1, "the refresh token was sent upstream once");
+    assert_eq!(first["access_token"], second["access_token"]);
+}
+
 #[actix_web::test]
 async fn tx_2_upstream_invalid_grant_marks_the_identity_and_upstream_down_changes_nothing() {
     let w = world().await;

@@ -57,16 +57,33 @@ pub fn find(conn: &mut DbConn, identity_id: &str) -> StoreResult<Option<VaultRow
     Ok(upstream_tokens::table.find(identity_id).select(VaultRow::as_select()).first(conn).optional()?)
 }
 
-/// Takes the refresh lease if nobody holds an unexpired one and the identity does not need a new sign-in. Of
-/// racing callers (on any instance) at most one gets `true`.
-pub fn take_lease(conn: &mut DbConn, identity_id: &str, lease_id: &str, now: i64, until: i64) -> StoreResult<bool> {
+#[derive(QueryableByName)]
+struct Epoch {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// The database's clock (Unix seconds): the one clock every instance shares, so that a lease means the same to
+/// all of them whatever their own clocks say.
+pub fn db_now(conn: &mut DbConn) -> StoreResult<i64> {
+    let sql = match conn {
+        DbConn::Sqlite(_) => "SELECT CAST(strftime('%s', 'now') AS BIGINT) AS n",
+        DbConn::Postgres(_) => "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS BIGINT) AS n",
+    };
+    Ok(diesel::sql_query(sql).get_result::<Epoch>(conn)?.n)
+}
+
+/// Takes the refresh lease for `lease_secs` of database time ([`db_now`]) if nobody holds an unexpired one and
+/// the identity does not need a new sign-in. Of racing callers (on any instance) at most one gets `true`.
+pub fn take_lease(conn: &mut DbConn, identity_id: &str, lease_id: &str, lease_secs: i64) -> StoreResult<bool> {
+    let now = db_now(conn)?;
     let n = diesel::update(
         upstream_tokens::table
             .find(identity_id)
             .filter(upstream_tokens::lease_until.le(now))
             .filter(upstream_tokens::needs_sign_in.eq(false)),
     )
-    .set((upstream_tokens::lease_until.eq(until), upstream_tokens::lease_id.eq(lease_id)))
+    .set((upstream_tokens::lease_until.eq(now.saturating_add(lease_secs)), upstream_tokens::lease_id.eq(lease_id)))
     .execute(conn)?;
     Ok(n == 1)
 }
@@ -128,7 +145,7 @@ pub fn mark_needs_sign_in(conn: &mut DbConn, identity_id: &str, lease_id: &str, 
 /// Records a use: the row lives `retention_secs` from now.
 pub fn touch(conn: &mut DbConn, identity_id: &str, now: i64, retention_secs: i64) -> StoreResult<()> {
     diesel::update(upstream_tokens::table.find(identity_id))
-        .set((upstream_tokens::last_used_at.eq(now), upstream_tokens::expires_at.eq(now + retention_secs)))
+        .set((upstream_tokens::last_used_at.eq(now), upstream_tokens::expires_at.eq(now.saturating_add(retention_secs))))
         .execute(conn)?;
     Ok(())
 }
