@@ -277,3 +277,42 @@ async fn tx_6_upstream_scopes_are_bounded_by_the_subject_tokens_downstream_scope
     let x = ok_json(upstream_exchange(&w.app, ("app", SECRET), &with_code).await).await;
     assert!(x["scope"].as_str().unwrap().split(' ').any(|s| s == "repo"), "{x}");
 }
+
+async fn delegate(app: &common::TestApp, client: (&str, &str), subject: &str, aud: &str) -> reqwest::Response {
+    token(
+        app,
+        client,
+        &[("grant_type", GRANT), ("subject_token", subject), ("subject_token_type", AT_TYPE), ("audience", aud)],
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn tx_4_delegation_refuses_a_subject_token_of_a_client_the_rule_does_not_name() {
+    let w = world().await;
+    let app_at = sign_in(&w).await;
+    let other = sign_in_as(&w, ("other", "other-secret", "https://other.example/cb")).await;
+    let other_at = other["access_token"].as_str().unwrap();
+    let r = delegate(&w.app, ("api-a", "api-a-secret"), other_at, "https://api-b").await;
+    assert_eq!(json_error(r).await, (400, "invalid_request".to_string()), "other is not a subject client");
+    ok_json(delegate(&w.app, ("api-a", "api-a-secret"), &app_at, "https://api-b").await).await;
+    // api-b's rule names no subject client: the app's own token is not its to exchange.
+    let r = delegate(&w.app, ("api-b", "api-b-secret"), &app_at, "https://api-c").await;
+    assert_eq!(json_error(r).await.1, "invalid_request");
+}
+
+#[actix_web::test]
+async fn tx_4_a_delegated_token_is_exchangeable_only_by_its_audience() {
+    let w = world().await;
+    let at = sign_in(&w).await;
+    let t = ok_json(delegate(&w.app, ("api-a", "api-a-secret"), &at, "https://api-b").await).await;
+    let for_b = t["access_token"].as_str().unwrap();
+    // api-a holds the token it minted for api-b but may not exchange it itself.
+    let r = delegate(&w.app, ("api-a", "api-a-secret"), for_b, "https://api-b").await;
+    assert_eq!(json_error(r).await.1, "invalid_request");
+    // api-b, which the token is for, may: the actors nest.
+    let c = ok_json(delegate(&w.app, ("api-b", "api-b-secret"), for_b, "https://api-c").await).await;
+    let (_, claims) = verify_jwt(&w.app, c["access_token"].as_str().unwrap()).await;
+    assert_eq!(claims["act"], serde_json::json!({"sub": "api-b", "act": {"sub": "api-a"}}));
+    assert_eq!(claims["aud"], "https://api-c");
+}

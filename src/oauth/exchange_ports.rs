@@ -48,6 +48,7 @@ impl Exchanges for ServerPorts<'_> {
         Ok(Some(SubjectToken {
             sub: c.sub,
             client_id: c.client_id,
+            aud: c.aud,
             scope: c.scope,
             exp: c.exp,
             grant_id: c.gid,

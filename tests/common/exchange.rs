@@ -34,6 +34,7 @@ pub fn clients() -> Vec<bridgekeeper::settings::StaticClient> {
             .grants(&grants)
             .build(),
         ClientBuilder::confidential("api-a", "api-a-secret").scopes(&["openid"]).grants(&[GRANT]).build(),
+        ClientBuilder::confidential("api-b", "api-b-secret").scopes(&["openid"]).grants(&[GRANT]).build(),
     ]
 }
 
@@ -68,6 +69,14 @@ pub async fn world_with(db: super::TestDb, idp: Option<FakeIdp>, issuer: Option<
             client: "api-a".into(),
             audiences: vec!["https://api-b".into()],
             scopes: vec!["read".into(), "write".into()],
+            subject_clients: vec!["app".into()],
+            known_as: vec![],
+        }, bridgekeeper_core::token::token_exchange::DelegationRule {
+            client: "api-b".into(),
+            audiences: vec!["https://api-c".into()],
+            scopes: vec!["read".into()],
+            subject_clients: vec![],
+            known_as: vec!["https://api-b".into()],
         }];
     })
     .await;

@@ -100,6 +100,8 @@ pub struct SubjectToken {
     pub sub: String,
     /// The client it was issued to.
     pub client_id: String,
+    /// Its audience (the issuer for a client's own token, the API for a delegated one).
+    pub aud: String,
     pub scope: String,
     pub exp: i64,
     /// The grant it belongs to; `None` for a client's own token (client_credentials).
@@ -219,6 +221,14 @@ pub struct DelegationRule {
     pub client: String,
     pub audiences: Vec<String>,
     pub scopes: Vec<String>,
+    /// Clients whose own (undelegated) person access tokens `client` may exchange; none unless listed (a client
+    /// cannot exchange tokens issued to other clients unless allowed).
+    #[serde(default)]
+    pub subject_clients: Vec<String>,
+    /// The audiences that name `client` itself: a delegated token for one of them (or for the client id) was issued
+    /// for this API, so it may exchange it further.
+    #[serde(default)]
+    pub known_as: Vec<String>,
 }
 
 /// [TX-7] The rule letting `client_id` delegate to `audience`; none is `invalid_target`.
@@ -233,11 +243,21 @@ pub fn delegation_rule<'a>(
         .ok_or_else(|| invalid_target("this client may not exchange tokens for that audience"))
 }
 
-/// [TX-7] The subject of a delegation: a live access token acting for a person (not a client's own token).
-pub fn subject_for_delegation(s: Option<&SubjectToken>) -> Result<&SubjectToken, OAuthError> {
+/// [TX-7] The subject of a delegation: a live access token acting for a person (not a client's own token), and
+/// either issued for the API that asks (its `aud` is the client id or one of the rule's `known_as`) or an
+/// undelegated token of a client the rule names in `subject_clients`; anything else is `invalid_request`.
+pub fn subject_for_delegation<'a>(
+    s: Option<&'a SubjectToken>,
+    rule: &DelegationRule,
+) -> Result<&'a SubjectToken, OAuthError> {
     let s = s.ok_or_else(|| bad_subject("the subject_token is not an active access token"))?;
     if s.grant_id.is_none() {
         return Err(bad_subject("the subject_token does not act for a person"));
+    }
+    let for_this_api = s.aud == rule.client || rule.known_as.contains(&s.aud);
+    let from_a_named_client = s.actors.is_empty() && rule.subject_clients.contains(&s.client_id);
+    if !for_this_api && !from_a_named_client {
+        return Err(bad_subject("the subject_token was neither issued for this client nor to a client its delegation rule names"));
     }
     Ok(s)
 }
@@ -341,7 +361,7 @@ pub(super) async fn run<P: Ports>(
         Target::Audience(aud) => {
             let rule = delegation_rule(x.delegation_rules(), client.client_id, &aud)?;
             let subject = x.subject(&req.subject_token).await?;
-            let s = subject_for_delegation(subject.as_ref())?;
+            let s = subject_for_delegation(subject.as_ref(), rule)?;
             let scope = delegation_scope(req.scope.as_deref(), &s.scope, rule)?;
             let actors = actor_chain(client.client_id, &s.actors);
             let exp = delegated_expiry(ports.now(), x.delegated_ttl(), s.exp);

@@ -28,6 +28,7 @@ fn subject(client: &str, scope: &str) -> SubjectToken {
     SubjectToken {
         sub: "ada".into(),
         client_id: client.into(),
+        aud: "https://broker".into(),
         scope: scope.into(),
         exp: 1_300,
         grant_id: Some("g1".into()),
@@ -40,6 +41,8 @@ fn rule() -> DelegationRule {
         client: "api-a".into(),
         audiences: vec!["https://api-b".into()],
         scopes: vec!["read".into(), "write".into()],
+        subject_clients: vec!["app".into()],
+        known_as: vec![],
     }
 }
 
@@ -222,4 +225,24 @@ fn tx_6_a_refused_scope_makes_no_upstream_call() {
     let req = TokenRequest::TokenExchange(request(Some("urn:bridgekeeper:provider:gh"), None, Some("repo")));
     assert_eq!(run(exchange(&m, &client("app"), &req)).unwrap_err().code, ErrorCode::InvalidScope);
     assert_eq!(m.upstream_calls.get(), 0, "refused before the vault is asked");
+}
+
+#[test]
+fn tx_4_delegation_refuses_a_subject_token_of_a_client_the_rule_does_not_name() {
+    let r = rule();
+    assert!(subject_for_delegation(Some(&subject("app", "read")), &r).is_ok());
+    let e = subject_for_delegation(Some(&subject("other", "read")), &r).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidRequest);
+    let none = DelegationRule { subject_clients: vec![], ..rule() };
+    assert_eq!(subject_for_delegation(Some(&subject("app", "read")), &none).unwrap_err().code, ErrorCode::InvalidRequest);
+}
+
+#[test]
+fn tx_4_a_delegated_token_is_exchangeable_only_by_its_audience() {
+    let delegated = SubjectToken { aud: "https://api-b".into(), actors: vec!["api-a".into()], ..subject("api-a", "read") };
+    // api-a named itself as subject client does not let it re-exchange a token issued for api-b.
+    let a = DelegationRule { subject_clients: vec!["app".into(), "api-a".into()], ..rule() };
+    assert_eq!(subject_for_delegation(Some(&delegated), &a).unwrap_err().code, ErrorCode::InvalidRequest);
+    let b = DelegationRule { client: "api-b".into(), known_as: vec!["https://api-b".into()], subject_clients: vec![], ..rule() };
+    assert!(subject_for_delegation(Some(&delegated), &b).is_ok());
 }
