@@ -277,3 +277,47 @@ async fn bench_vault_fresh_exchange_throughput() {
     assert_eq!(bad, 0);
     assert_eq!(w.idp.refreshes(), 0, "answered from the vault: no upstream call");
 }
+
+/// A second identity at acme linked from the account page: its sign-in's tokens are its own row, so unlinking it
+/// takes them with it, and the first identity's tokens are untouched.
+#[actix_web::test]
+async fn tx_1_unlinking_an_identity_removes_the_tokens_its_sign_in_stored() {
+    let w = world().await;
+    let browser = w.app.view();
+    let at = sign_in_with(&browser, ("app", SECRET, RP)).await["access_token"].as_str().unwrap().to_string();
+    let first = ok_json(upstream_exchange(&w.app, ("app", SECRET), &at).await).await;
+    let first = first["access_token"].as_str().unwrap().to_string();
+    w.idp.set_user(common::fake_idp::User::new("upstream-sub-2", "ada.work@example.com"));
+    let page = browser.http.get(browser.url("/account")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&page, "csrf");
+    let mut r = browser
+        .http
+        .post(browser.url("/account/link"))
+        .form(&[("csrf", csrf.as_str()), ("provider", "acme")])
+        .send()
+        .await
+        .unwrap();
+    while r.status().is_redirection() && location(&r) != "/account" {
+        let loc = location(&r);
+        r = if loc.starts_with('/') { browser.http.get(browser.url(&loc)) } else { browser.http.get(&loc) }
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(location(&r), "/account", "linked");
+    let uid = w.app.state.db.run(|c| bridgekeeper::store::users::list(c, 10, 0)).await.unwrap()[0].id.clone();
+    let u = uid.clone();
+    let idents = w.app.state.db.run(move |c| bridgekeeper::store::identities::list_for_user(c, &u)).await.unwrap();
+    assert_eq!(idents.len(), 2, "two identities at acme");
+    let (a, b) = (idents[0].id.clone(), idents[1].id.clone());
+    let ib = b.clone();
+    let row_b = w.app.state.db.run(move |c| bridgekeeper::store::vault::find(c, &ib)).await.unwrap();
+    assert!(row_b.is_some(), "the linking sign-in's tokens are kept for the identity that signed in");
+    let (u, ib) = (uid.clone(), b.clone());
+    w.app.state.db.run(move |c| bridgekeeper::store::identities::delete(c, &u, &ib)).await.unwrap();
+    let rows = vault_rows(&w.app).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].identity_id, a, "only the first identity's row is left");
+    let x = ok_json(upstream_exchange(&w.app, ("app", SECRET), &at).await).await;
+    assert_eq!(x["access_token"], first.as_str(), "the first identity's upstream token, not the unlinked one's");
+}

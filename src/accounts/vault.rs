@@ -15,7 +15,7 @@ use crate::store::audit::{self, AuditKind};
 use crate::store::vault::{self, VaultRow};
 use crate::store::{DbConn, StoreError, StoreResult};
 use crate::upstream::config::ProviderConfig;
-use crate::upstream::{UpstreamErrorKind, UpstreamTokens};
+use crate::upstream::{FederatedIdentity, UpstreamErrorKind, UpstreamTokens};
 
 /// A live upstream access token, as handed to a client.
 #[derive(Debug, Clone)]
@@ -94,22 +94,30 @@ pub fn keep(
     vault::replace(conn, &row)
 }
 
-/// [TX-1] [`keep`] for the identity `user_id` holds at the provider (a sign-in or a link).
+/// [TX-1] [`keep`] for the identity that signed in (`fed`), if it is `user_id`'s: with two identities at one
+/// provider, each keeps its own tokens, which go when that identity is unlinked.
 pub async fn keep_at_sign_in(
     state: &AppState,
     cfg: Arc<ProviderConfig>,
+    fed: &FederatedIdentity,
     user_id: &str,
     t: UpstreamTokens,
     now: i64,
 ) -> StoreResult<()> {
-    let (sealer, uid) = (state.sealer.clone(), user_id.to_string());
+    let (sealer, uid, fed) = (state.sealer.clone(), user_id.to_string(), fed.clone());
     state
         .db
-        .run(move |c| match crate::store::identities::find_for_user(c, &uid, &cfg.id)? {
-            Some(ident) => keep(c, &sealer, (&ident.id, &uid), &cfg, &t, now),
+        .run(move |c| match signed_in_identity(c, &fed, &uid)? {
+            Some(iid) => keep(c, &sealer, (&iid, &uid), &cfg, &t, now),
             None => Ok(()),
         })
         .await
+}
+
+/// The id of the identity `fed` signed in with, if it belongs to `user_id`.
+pub fn signed_in_identity(conn: &mut DbConn, fed: &FederatedIdentity, user_id: &str) -> StoreResult<Option<String>> {
+    let ident = crate::store::identities::find_by_key(conn, crate::accounts::users::key(fed))?;
+    Ok(ident.filter(|i| i.user_id == user_id).map(|i| i.id))
 }
 
 fn open(sealer: &Sealer, identity_id: &str, field: &str, sealed: &str) -> StoreResult<Secret> {

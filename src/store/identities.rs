@@ -78,6 +78,7 @@ pub fn find_for_user(conn: &mut DbConn, user_id: &str, provider: &str) -> StoreR
     Ok(identities::table
         .filter(identities::user_id.eq(user_id))
         .filter(identities::provider.eq(provider))
+        .order(identities::created_at.asc())
         .select(Identity::as_select())
         .first(conn)
         .optional()?)

@@ -73,6 +73,18 @@ pub fn db_now(conn: &mut DbConn) -> StoreResult<i64> {
     Ok(diesel::sql_query(sql).get_result::<Epoch>(conn)?.n)
 }
 
+/// [TX-1] The identity whose tokens an exchange for `user_id` at `provider` uses: of several identities there, the
+/// one not needing a sign-in whose tokens are newest.
+pub fn identity_for(conn: &mut DbConn, user_id: &str, provider: &str) -> StoreResult<Option<String>> {
+    Ok(upstream_tokens::table
+        .filter(upstream_tokens::user_id.eq(user_id))
+        .filter(upstream_tokens::provider.eq(provider))
+        .order((upstream_tokens::needs_sign_in.asc(), upstream_tokens::updated_at.desc()))
+        .select(upstream_tokens::identity_id)
+        .first(conn)
+        .optional()?)
+}
+
 /// Takes the refresh lease for `lease_secs` of database time ([`db_now`]) if nobody holds an unexpired one and
 /// the identity does not need a new sign-in. Of racing callers (on any instance) at most one gets `true`.
 pub fn take_lease(conn: &mut DbConn, identity_id: &str, lease_id: &str, lease_secs: i64) -> StoreResult<bool> {
