@@ -321,3 +321,19 @@ async fn tx_1_unlinking_an_identity_removes_the_tokens_its_sign_in_stored() {
     let x = ok_json(upstream_exchange(&w.app, ("app", SECRET), &at).await).await;
     assert_eq!(x["access_token"], first.as_str(), "the first identity's upstream token, not the unlinked one's");
 }
+
+/// Upstream access tokens of 20 s with a 30 s `refresh_skew_secs`: the skew is capped at half the token's
+/// lifetime, so a just-refreshed token is fresh and 20 callers share one refresh.
+#[actix_web::test]
+async fn tx_1_a_token_shorter_lived_than_the_skew_is_refreshed_once_for_twenty_callers() {
+    let w = world().await;
+    w.idp.set_access_ttl(20);
+    let at = sign_in(&w).await;
+    ok_json(upstream_exchange(&w.app, ("app", SECRET), &at).await).await;
+    assert_eq!(w.idp.refreshes(), 0, "fresh after the sign-in");
+    w.app.clock.advance(15);
+    w.idp.set_refresh_delay_ms(300);
+    let tokens = concurrently(&[&w.app], 20, &at).await;
+    assert_eq!(w.idp.refreshes(), 1, "one refresh for twenty callers");
+    assert!(tokens.iter().all(|t| t == &tokens[0]));
+}

@@ -128,7 +128,9 @@ fn open(sealer: &Sealer, identity_id: &str, field: &str, sealed: &str) -> StoreR
 /// The row's access token if it is good for more than `skew` seconds at `now`.
 fn fresh(sealer: &Sealer, row: &VaultRow, now: i64, skew: i64) -> StoreResult<Option<Fresh>> {
     let Some(sealed) = row.access_token.as_deref().filter(|_| !row.needs_sign_in) else { return Ok(None) };
-    if row.access_expires_at.is_some_and(|exp| exp - now <= skew) {
+    // [TX-1] The skew is at most half the token's lifetime: a token shorter-lived than the skew is still used
+    // for a while after each refresh, instead of being refreshed at every request.
+    if row.access_expires_at.is_some_and(|exp| exp - now <= skew.min(exp.saturating_sub(row.updated_at) / 2)) {
         return Ok(None);
     }
     Ok(Some(Fresh {
