@@ -316,3 +316,45 @@ async fn tx_4_a_delegated_token_is_exchangeable_only_by_its_audience() {
     assert_eq!(claims["act"], serde_json::json!({"sub": "api-b", "act": {"sub": "api-a"}}));
     assert_eq!(claims["aud"], "https://api-c");
 }
+
+async fn only_user(w: &World) -> String {
+    w.app.state.db.run(|c| bridgekeeper::store::users::list(c, 10, 0)).await.unwrap()[0].id.clone()
+}
+
+async fn exchange_consents(w: &World, uid: &str) -> Vec<(String, String)> {
+    let u = uid.to_string();
+    w.app.state.db.run(move |c| bridgekeeper::store::vault::exchange_consents_of(c, &u)).await.unwrap()
+}
+
+#[actix_web::test]
+async fn tx_3_an_exchange_consent_ends_with_the_identity_it_was_given_for() {
+    let w = world().await;
+    let _ = sign_in(&w).await;
+    let uid = only_user(&w).await;
+    assert_eq!(exchange_consents(&w, &uid).await, vec![("app".to_string(), "acme".to_string())]);
+    let u = uid.clone();
+    w.app
+        .state
+        .db
+        .write(move |c| {
+            let i = bridgekeeper::store::identities::list_for_user(c, &u)?.remove(0);
+            bridgekeeper::store::identities::delete(c, &u, &i.id)
+        })
+        .await
+        .unwrap();
+    assert!(exchange_consents(&w, &uid).await.is_empty(), "no identity at acme is left: the consent ends");
+}
+
+#[actix_web::test]
+async fn tx_3_admin_consent_withdrawal_removes_the_exchange_consent() {
+    let w = world().await;
+    let at = sign_in(&w).await;
+    let uid = only_user(&w).await;
+    let r = token(&w.app, ("ops", "ops-secret"), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
+    let t = ok_json(r).await["access_token"].as_str().unwrap().to_string();
+    let r = w.app.http.delete(w.app.url(&format!("/admin/api/consents/{uid}/app"))).bearer_auth(&t).send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert!(exchange_consents(&w, &uid).await.is_empty(), "withdrawing the app's consent withdraws 'may act for you'");
+    let r = upstream_exchange(&w.app, ("app", SECRET), &at).await;
+    assert_eq!(json_error(r).await.1, "invalid_request");
+}

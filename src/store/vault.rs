@@ -240,3 +240,13 @@ pub fn revoke_exchange(
         None => diesel::delete(q).execute(conn)?,
     })
 }
+
+/// [TX-3] Every exchange consent of the user at `provider` ends (their last identity there was unlinked).
+pub fn revoke_exchanges_at(conn: &mut DbConn, user_id: &str, provider: &str) -> StoreResult<usize> {
+    Ok(diesel::delete(
+        exchange_consents::table
+            .filter(exchange_consents::user_id.eq(user_id))
+            .filter(exchange_consents::provider.eq(provider)),
+    )
+    .execute(conn)?)
+}

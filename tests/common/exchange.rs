@@ -34,6 +34,7 @@ pub fn clients() -> Vec<bridgekeeper::settings::StaticClient> {
             .grants(&grants)
             .build(),
         ClientBuilder::confidential("api-a", "api-a-secret").scopes(&["openid"]).grants(&[GRANT]).build(),
+        ClientBuilder::confidential("ops", "ops-secret").scopes(&["admin"]).grants(&["client_credentials"]).build(),
         ClientBuilder::confidential("api-b", "api-b-secret").scopes(&["openid"]).grants(&[GRANT]).build(),
     ]
 }
