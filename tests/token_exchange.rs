@@ -337,3 +337,18 @@ async fn tx_1_a_token_shorter_lived_than_the_skew_is_refreshed_once_for_twenty_c
     assert_eq!(w.idp.refreshes(), 1, "one refresh for twenty callers");
     assert!(tokens.iter().all(|t| t == &tokens[0]));
 }
+
+/// `token_retention_secs` at its largest: keeping and touching the row saturate instead of overflowing.
+#[actix_web::test]
+async fn tx_1_extreme_retention_does_not_overflow() {
+    let w = world_with(common::test_db(), None, None, "token_retention_secs = 9223372036854775807\n").await;
+    let at = sign_in(&w).await;
+    ok_json(upstream_exchange(&w.app, ("app", SECRET), &at).await).await;
+    // More than a minute later the use is recorded (`touch`), and a refresh commits and touches again.
+    w.app.clock.advance(120);
+    ok_json(upstream_exchange(&w.app, ("app", SECRET), &at).await).await;
+    w.app.clock.advance(200);
+    ok_json(upstream_exchange(&w.app, ("app", SECRET), &at).await).await;
+    assert_eq!(w.idp.refreshes(), 1);
+    assert_eq!(vault_rows(&w.app).await[0].expires_at, i64::MAX);
+}
