@@ -294,13 +294,24 @@ pub fn delegated_expiry(now: i64, ttl: i64, subject_exp: i64) -> i64 {
     now.saturating_add(ttl).min(subject_exp)
 }
 
-/// A fresh upstream access token, as the vault hands it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A fresh upstream access token, as the vault hands it. Its `Debug` never shows the token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct UpstreamAccess {
     pub access_token: String,
     pub token_type: String,
     pub expires_in: Option<i64>,
     pub scope: String,
+}
+
+impl std::fmt::Debug for UpstreamAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamAccess")
+            .field("access_token", &"<redacted>")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish()
+    }
 }
 
 /// What a delegated broker token is minted from.

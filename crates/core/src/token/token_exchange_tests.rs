@@ -246,3 +246,19 @@ fn tx_4_a_delegated_token_is_exchangeable_only_by_its_audience() {
     let b = DelegationRule { client: "api-b".into(), known_as: vec!["https://api-b".into()], subject_clients: vec![], ..rule() };
     assert!(subject_for_delegation(Some(&delegated), &b).is_ok());
 }
+
+#[test]
+fn tx_1_debug_of_an_upstream_token_and_a_token_outcome_shows_no_token() {
+    let up = UpstreamAccess {
+        access_token: "gho_secret".into(),
+        token_type: "bearer".into(),
+        expires_in: None,
+        scope: "read:user".into(),
+    };
+    assert!(!format!("{up:?}").contains("gho_secret"));
+    let m = exchange_memory();
+    let req = TokenRequest::TokenExchange(request(Some("urn:bridgekeeper:provider:gh"), None, None));
+    let ok = run(exchange(&m, &client("app"), &req)).unwrap();
+    assert_eq!(ok.access_token, "gho_x");
+    assert!(!format!("{ok:?}").contains("gho_x"), "{ok:?}");
+}
