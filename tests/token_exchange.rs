@@ -352,3 +352,24 @@ async fn tx_1_extreme_retention_does_not_overflow() {
     assert_eq!(w.idp.refreshes(), 1);
     assert_eq!(vault_rows(&w.app).await[0].expires_at, i64::MAX);
 }
+
+/// A refresh token that no longer opens (a corrupt seal) does not leave the lease held.
+#[actix_web::test]
+async fn tx_1_a_corrupt_seal_after_the_lease_releases_it() {
+    let w = world().await;
+    let at = sign_in(&w).await;
+    let row = vault_rows(&w.app).await.remove(0);
+    let (iid, generation, access) = (row.identity_id.clone(), row.generation, row.access_token.clone());
+    w.app
+        .state
+        .db
+        .run(move |c| bridgekeeper::store::vault::set_sealed(c, (&iid, generation), access.as_deref(), Some("enc1:test:garbage")))
+        .await
+        .unwrap();
+    w.app.clock.advance(280);
+    let r = upstream_exchange(&w.app, ("app", SECRET), &at).await;
+    assert!(r.status().is_server_error(), "{}", r.status());
+    let after = vault_rows(&w.app).await.remove(0);
+    assert_eq!((after.lease_until, after.lease_id), (0, None), "the lease is released");
+    assert_eq!(w.idp.refresh_requests_seen(), 0);
+}
