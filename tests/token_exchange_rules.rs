@@ -358,3 +358,34 @@ async fn tx_3_admin_consent_withdrawal_removes_the_exchange_consent() {
     let r = upstream_exchange(&w.app, ("app", SECRET), &at).await;
     assert_eq!(json_error(r).await.1, "invalid_request");
 }
+
+#[actix_web::test]
+async fn tx_8_introspection_of_a_delegated_token_shows_act() {
+    let w = world().await;
+    let at = sign_in(&w).await;
+    let t = ok_json(delegate(&w.app, ("api-a", "api-a-secret"), &at, "https://api-b").await).await;
+    let for_b = t["access_token"].as_str().unwrap();
+    let introspect = |client: (&'static str, &'static str)| {
+        let (app, tok) = (w.app.view(), for_b.to_string());
+        async move {
+            let r = app
+                .http
+                .post(app.url("/introspect"))
+                .basic_auth(client.0, Some(enc(client.1)))
+                .form(&[("token", tok.as_str())])
+                .send()
+                .await
+                .unwrap();
+            ok_json(r).await
+        }
+    };
+    // The API it was issued for (api-b, known as https://api-b) and the delegating API both see who acts.
+    for c in [("api-b", "api-b-secret"), ("api-a", "api-a-secret")] {
+        let x = introspect(c).await;
+        assert_eq!(x["active"], true, "{c:?}: {x}");
+        assert_eq!(x["act"], serde_json::json!({"sub": "api-a"}), "{c:?}");
+        assert_eq!(x["aud"], "https://api-b");
+    }
+    // Anyone else learns nothing.
+    assert_eq!(introspect(("other", "other-secret")).await["active"], false);
+}
