@@ -389,3 +389,23 @@ async fn tx_8_introspection_of_a_delegated_token_shows_act() {
     // Anyone else learns nothing.
     assert_eq!(introspect(("other", "other-secret")).await["active"], false);
 }
+
+#[actix_web::test]
+async fn tx_9_a_step_up_at_an_upstream_that_omits_scope_keeps_the_scopes_asked() {
+    let w = world_with(common::test_db(), None, None, "[scope_map]\ncode = [\"repo\"]\n").await;
+    w.idp.set_tamper(common::fake_idp::Tamper::NoScope);
+    let browser = w.app.view();
+    let _ = sign_in_with(&browser, ("app", SECRET, RP)).await;
+    let q = auth_query(&[("scope", "openid email code"), ("prompt", "login")]);
+    let loc = drive(&browser, authorize(&browser, &q).await).await;
+    let t = exchange(&browser, &param(&loc, "code").unwrap()).await;
+    let at = t["access_token"].as_str().unwrap();
+    let r = token(
+        &w.app,
+        ("app", SECRET),
+        &[("grant_type", GRANT), ("subject_token", at), ("subject_token_type", AT_TYPE), ("resource", ACME), ("scope", "repo")],
+    )
+    .await;
+    let x = ok_json(r).await;
+    assert!(x["scope"].as_str().unwrap().split(' ').any(|s| s == "repo"), "the scopes asked were granted: {x}");
+}

@@ -448,7 +448,14 @@ async fn complete(
             })
             .await?;
     }
-    if let Some(t) = vault_tokens {
+    if let Some(mut t) = vault_tokens {
+        // [TX-9] An answer naming no scope granted the scopes asked (RFC 6749 §5.1): those of this sign-in.
+        if t.scope.is_none()
+            && let Some(r) = auth_request
+        {
+            let asked = authorize::load(state, req, r).await?.request.scopes;
+            t.scope = Some(crate::upstream::mapping::upstream_scopes(&p.cfg, &asked).join(" "));
+        }
         crate::accounts::vault::keep_at_sign_in(state, p.cfg.clone(), &offered, &user.id, t, now).await?;
     }
     if link_to.is_some() {
