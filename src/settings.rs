@@ -268,7 +268,10 @@ impl Settings {
             if bad {
                 return Err(err(
                     "token_exchange.delegation",
-                    format!("rule for `{}`: needs a client, audiences and scopes; no empty or provider audience", r.client),
+                    format!(
+                        "rule for `{}`: needs a client, audiences and scopes; no empty or provider audience",
+                        r.client
+                    ),
                 ));
             }
         }

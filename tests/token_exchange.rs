@@ -363,7 +363,9 @@ async fn tx_1_a_corrupt_seal_after_the_lease_releases_it() {
     w.app
         .state
         .db
-        .run(move |c| bridgekeeper::store::vault::set_sealed(c, (&iid, generation), access.as_deref(), Some("enc1:test:garbage")))
+        .run(move |c| {
+            bridgekeeper::store::vault::set_sealed(c, (&iid, generation), access.as_deref(), Some("enc1:test:garbage"))
+        })
         .await
         .unwrap();
     w.app.clock.advance(280);

@@ -258,7 +258,8 @@ async fn tx_6_upstream_scopes_are_bounded_by_the_subject_tokens_downstream_scope
     let plain = sign_in_with(&browser, ("app", SECRET, RP)).await["access_token"].as_str().unwrap().to_string();
     let q = auth_query(&[("scope", "openid email code"), ("prompt", "login")]);
     let loc = drive(&browser, authorize(&browser, &q).await).await;
-    let with_code = exchange(&browser, &param(&loc, "code").unwrap()).await["access_token"].as_str().unwrap().to_string();
+    let with_code =
+        exchange(&browser, &param(&loc, "code").unwrap()).await["access_token"].as_str().unwrap().to_string();
     // The vault's token now carries repo, which the plain token's scopes do not reach: refused, as it cannot be
     // narrowed; asked for explicitly, refused before the vault is asked.
     let r = upstream_exchange(&w.app, ("app", SECRET), &plain).await;
@@ -268,7 +269,13 @@ async fn tx_6_upstream_scopes_are_bounded_by_the_subject_tokens_downstream_scope
     let r = token(
         &w.app,
         ("app", SECRET),
-        &[("grant_type", GRANT), ("subject_token", &plain), ("subject_token_type", AT_TYPE), ("resource", ACME), ("scope", "repo")],
+        &[
+            ("grant_type", GRANT),
+            ("subject_token", &plain),
+            ("subject_token_type", AT_TYPE),
+            ("resource", ACME),
+            ("scope", "repo"),
+        ],
     )
     .await;
     assert_eq!(json_error(r).await.1, "invalid_scope");
@@ -352,7 +359,8 @@ async fn tx_3_admin_consent_withdrawal_removes_the_exchange_consent() {
     let uid = only_user(&w).await;
     let r = token(&w.app, ("ops", "ops-secret"), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
     let t = ok_json(r).await["access_token"].as_str().unwrap().to_string();
-    let r = w.app.http.delete(w.app.url(&format!("/admin/api/consents/{uid}/app"))).bearer_auth(&t).send().await.unwrap();
+    let r =
+        w.app.http.delete(w.app.url(&format!("/admin/api/consents/{uid}/app"))).bearer_auth(&t).send().await.unwrap();
     assert!(r.status().is_success(), "{}", r.status());
     assert!(exchange_consents(&w, &uid).await.is_empty(), "withdrawing the app's consent withdraws 'may act for you'");
     let r = upstream_exchange(&w.app, ("app", SECRET), &at).await;
@@ -403,7 +411,13 @@ async fn tx_9_a_step_up_at_an_upstream_that_omits_scope_keeps_the_scopes_asked()
     let r = token(
         &w.app,
         ("app", SECRET),
-        &[("grant_type", GRANT), ("subject_token", at), ("subject_token_type", AT_TYPE), ("resource", ACME), ("scope", "repo")],
+        &[
+            ("grant_type", GRANT),
+            ("subject_token", at),
+            ("subject_token_type", AT_TYPE),
+            ("resource", ACME),
+            ("scope", "repo"),
+        ],
     )
     .await;
     let x = ok_json(r).await;

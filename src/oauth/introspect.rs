@@ -61,7 +61,12 @@ async fn introspect(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
 /// [TX-8] Is `client_id` the API a delegated token with audience `aud` was issued for (its delegation rule's
 /// client id or `known_as`)?
 fn is_audience(state: &AppState, client_id: &str, aud: &str) -> bool {
-    state.settings.token_exchange.delegation.iter().any(|r| r.client == client_id && (r.client == aud || r.known_as.iter().any(|k| k == aud)))
+    state
+        .settings
+        .token_exchange
+        .delegation
+        .iter()
+        .any(|r| r.client == client_id && (r.client == aud || r.known_as.iter().any(|k| k == aud)))
 }
 
 async fn revoke(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, OAuthJson> {

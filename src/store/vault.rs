@@ -157,7 +157,10 @@ pub fn mark_needs_sign_in(conn: &mut DbConn, identity_id: &str, lease_id: &str, 
 /// Records a use: the row lives `retention_secs` from now.
 pub fn touch(conn: &mut DbConn, identity_id: &str, now: i64, retention_secs: i64) -> StoreResult<()> {
     diesel::update(upstream_tokens::table.find(identity_id))
-        .set((upstream_tokens::last_used_at.eq(now), upstream_tokens::expires_at.eq(now.saturating_add(retention_secs))))
+        .set((
+            upstream_tokens::last_used_at.eq(now),
+            upstream_tokens::expires_at.eq(now.saturating_add(retention_secs)),
+        ))
         .execute(conn)?;
     Ok(())
 }

@@ -257,7 +257,9 @@ pub fn subject_for_delegation<'a>(
     let for_this_api = s.aud == rule.client || rule.known_as.contains(&s.aud);
     let from_a_named_client = s.actors.is_empty() && rule.subject_clients.contains(&s.client_id);
     if !for_this_api && !from_a_named_client {
-        return Err(bad_subject("the subject_token was neither issued for this client nor to a client its delegation rule names"));
+        return Err(bad_subject(
+            "the subject_token was neither issued for this client nor to a client its delegation rule names",
+        ));
     }
     Ok(s)
 }

@@ -234,16 +234,25 @@ fn tx_4_delegation_refuses_a_subject_token_of_a_client_the_rule_does_not_name() 
     let e = subject_for_delegation(Some(&subject("other", "read")), &r).unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidRequest);
     let none = DelegationRule { subject_clients: vec![], ..rule() };
-    assert_eq!(subject_for_delegation(Some(&subject("app", "read")), &none).unwrap_err().code, ErrorCode::InvalidRequest);
+    assert_eq!(
+        subject_for_delegation(Some(&subject("app", "read")), &none).unwrap_err().code,
+        ErrorCode::InvalidRequest
+    );
 }
 
 #[test]
 fn tx_4_a_delegated_token_is_exchangeable_only_by_its_audience() {
-    let delegated = SubjectToken { aud: "https://api-b".into(), actors: vec!["api-a".into()], ..subject("api-a", "read") };
+    let delegated =
+        SubjectToken { aud: "https://api-b".into(), actors: vec!["api-a".into()], ..subject("api-a", "read") };
     // api-a named itself as subject client does not let it re-exchange a token issued for api-b.
     let a = DelegationRule { subject_clients: vec!["app".into(), "api-a".into()], ..rule() };
     assert_eq!(subject_for_delegation(Some(&delegated), &a).unwrap_err().code, ErrorCode::InvalidRequest);
-    let b = DelegationRule { client: "api-b".into(), known_as: vec!["https://api-b".into()], subject_clients: vec![], ..rule() };
+    let b = DelegationRule {
+        client: "api-b".into(),
+        known_as: vec!["https://api-b".into()],
+        subject_clients: vec![],
+        ..rule()
+    };
     assert!(subject_for_delegation(Some(&delegated), &b).is_ok());
 }
 
