@@ -229,6 +229,7 @@ impl Settings {
             ("backchannel_logout.batch", self.backchannel_logout.batch),
             ("backchannel_logout.concurrency", self.backchannel_logout.concurrency),
             ("backchannel_logout.timeout_secs", self.backchannel_logout.timeout_secs as i64),
+            ("token_exchange.delegated_ttl_secs", self.token_exchange.delegated_ttl_secs),
         ] {
             if v <= 0 {
                 return Err(err(key, "must be positive".into()));
@@ -267,8 +268,33 @@ impl Settings {
         if !self.scopes.contains_key("openid") {
             return Err(err("scopes", "the catalogue must contain `openid`".into()));
         }
+        if !(1..=600).contains(&self.upstream_timeout_secs) {
+            return Err(err("upstream_timeout_secs", "must be between 1 and 600".into()));
+        }
         self.validate_developers(&err)?;
+        self.validate_delegation(&err)?;
         self.validate_clients(&err)
+    }
+
+    /// [TX-7] Every delegation rule names a client, at least one audience (never an upstream provider's) and scope.
+    fn validate_delegation(&self, err: &dyn Fn(&str, String) -> SettingsError) -> Result<(), SettingsError> {
+        use bridgekeeper_core::token::token_exchange::PROVIDER_PREFIX;
+        for r in &self.token_exchange.delegation {
+            let bad = r.client.is_empty()
+                || r.audiences.is_empty()
+                || r.scopes.is_empty()
+                || r.audiences.iter().chain(&r.known_as).any(|a| a.is_empty() || a.starts_with(PROVIDER_PREFIX));
+            if bad {
+                return Err(err(
+                    "token_exchange.delegation",
+                    format!(
+                        "rule for `{}`: needs a client, audiences and scopes; no empty or provider audience",
+                        r.client
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn validate_clients(&self, err: &dyn Fn(&str, String) -> SettingsError) -> Result<(), SettingsError> {
@@ -513,6 +539,23 @@ mod tests {
             let e = Settings::load_with_env(None, &env(gc, give_up)).unwrap_err();
             assert!(e.0.contains("gc_interval_secs") && e.0.contains("give_up_after_secs"), "{}", e.0);
         }
+    }
+
+    #[test]
+    fn tx_7_delegation_rules_and_the_delegated_ttl_are_validated() {
+        let env = vec![("BRIDGEKEEPER__TOKEN_EXCHANGE__DELEGATED_TTL_SECS".to_string(), "0".to_string())];
+        let e = Settings::load_with_env(None, &env).unwrap_err();
+        assert!(e.0.contains("delegated_ttl_secs"), "{}", e.0);
+        let mut s = Settings::load_with_env(None, &[]).unwrap();
+        s.token_exchange.delegation = vec![bridgekeeper_core::token::token_exchange::DelegationRule {
+            client: "api".into(),
+            audiences: vec!["urn:bridgekeeper:provider:gh".into()],
+            scopes: vec!["read".into()],
+            subject_clients: vec![],
+            known_as: vec![],
+        }];
+        let e = s.validate(None).unwrap_err();
+        assert!(e.0.contains("token_exchange.delegation"), "{}", e.0);
     }
 
     #[test]

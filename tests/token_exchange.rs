@@ -71,6 +71,33 @@ async fn tx_1_two_instances_on_one_database_refresh_once() {
     assert!(tokens.iter().all(|t| t == &tokens[0]), "both instances hand out the refreshed token");
 }
 
+/// Instance B's clock runs 20 s ahead of A's (more than the old lease of `upstream_timeout_secs` + 5 s): B must
+/// still see A's lease as held while A's refresh is in flight, so the rotating refresh token is spent once.
+#[actix_web::test]
+async fn tx_1_a_lease_outlives_the_slowest_refresh_so_two_instances_never_spend_one_token_under_clock_skew() {
+    let db = common::test_db();
+    let shared = db.share();
+    let w = world_on(db, None, None).await;
+    let b = world_on(shared, Some(w.idp.clone()), Some(w.app.base.clone())).await;
+    let at = sign_in(&w).await;
+    w.app.clock.advance(280);
+    b.app.clock.advance(300);
+    w.idp.set_refresh_delay_ms(1500);
+    let first = tokio::spawn({
+        let (app, at) = (w.app.view(), at.clone());
+        async move { ok_json(upstream_exchange(&app, ("app", SECRET), &at).await).await }
+    });
+    // A holds the lease and its refresh is at the upstream.
+    while w.idp.refresh_requests_seen() == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let second = ok_json(upstream_exchange(&b.app, ("app", SECRET), &at).await).await;
+    let first = first.await.unwrap();
+    assert_eq!(w.idp.refreshes(), 1, "one refresh across both instances despite the skew");
+    assert_eq!(w.idp.refresh_requests_seen(), 1, "the refresh token was sent upstream once");
+    assert_eq!(first["access_token"], second["access_token"]);
+}
+
 #[actix_web::test]
 async fn tx_2_upstream_invalid_grant_marks_the_identity_and_upstream_down_changes_nothing() {
     let w = world().await;
@@ -249,4 +276,102 @@ async fn bench_vault_fresh_exchange_throughput() {
     println!("vault-fresh token exchange: {ok} ok, {bad} failed, {rate:.0}/s ({conc} connections, {workers} workers)");
     assert_eq!(bad, 0);
     assert_eq!(w.idp.refreshes(), 0, "answered from the vault: no upstream call");
+}
+
+/// A second identity at acme linked from the account page: its sign-in's tokens are its own row, so unlinking it
+/// takes them with it, and the first identity's tokens are untouched.
+#[actix_web::test]
+async fn tx_1_unlinking_an_identity_removes_the_tokens_its_sign_in_stored() {
+    let w = world().await;
+    let browser = w.app.view();
+    let at = sign_in_with(&browser, ("app", SECRET, RP)).await["access_token"].as_str().unwrap().to_string();
+    let first = ok_json(upstream_exchange(&w.app, ("app", SECRET), &at).await).await;
+    let first = first["access_token"].as_str().unwrap().to_string();
+    w.idp.set_user(common::fake_idp::User::new("upstream-sub-2", "ada.work@example.com"));
+    let page = browser.http.get(browser.url("/account")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&page, "csrf");
+    let mut r = browser
+        .http
+        .post(browser.url("/account/link"))
+        .form(&[("csrf", csrf.as_str()), ("provider", "acme")])
+        .send()
+        .await
+        .unwrap();
+    while r.status().is_redirection() && location(&r) != "/account" {
+        let loc = location(&r);
+        r = if loc.starts_with('/') { browser.http.get(browser.url(&loc)) } else { browser.http.get(&loc) }
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(location(&r), "/account", "linked");
+    let uid = w.app.state.db.run(|c| bridgekeeper::store::users::list(c, 10, 0)).await.unwrap()[0].id.clone();
+    let u = uid.clone();
+    let idents = w.app.state.db.run(move |c| bridgekeeper::store::identities::list_for_user(c, &u)).await.unwrap();
+    assert_eq!(idents.len(), 2, "two identities at acme");
+    let (a, b) = (idents[0].id.clone(), idents[1].id.clone());
+    let ib = b.clone();
+    let row_b = w.app.state.db.run(move |c| bridgekeeper::store::vault::find(c, &ib)).await.unwrap();
+    assert!(row_b.is_some(), "the linking sign-in's tokens are kept for the identity that signed in");
+    let (u, ib) = (uid.clone(), b.clone());
+    w.app.state.db.run(move |c| bridgekeeper::store::identities::delete(c, &u, &ib)).await.unwrap();
+    let rows = vault_rows(&w.app).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].identity_id, a, "only the first identity's row is left");
+    let x = ok_json(upstream_exchange(&w.app, ("app", SECRET), &at).await).await;
+    assert_eq!(x["access_token"], first.as_str(), "the first identity's upstream token, not the unlinked one's");
+}
+
+/// Upstream access tokens of 20 s with a 30 s `refresh_skew_secs`: the skew is capped at half the token's
+/// lifetime, so a just-refreshed token is fresh and 20 callers share one refresh.
+#[actix_web::test]
+async fn tx_1_a_token_shorter_lived_than_the_skew_is_refreshed_once_for_twenty_callers() {
+    let w = world().await;
+    w.idp.set_access_ttl(20);
+    let at = sign_in(&w).await;
+    ok_json(upstream_exchange(&w.app, ("app", SECRET), &at).await).await;
+    assert_eq!(w.idp.refreshes(), 0, "fresh after the sign-in");
+    w.app.clock.advance(15);
+    w.idp.set_refresh_delay_ms(300);
+    let tokens = concurrently(&[&w.app], 20, &at).await;
+    assert_eq!(w.idp.refreshes(), 1, "one refresh for twenty callers");
+    assert!(tokens.iter().all(|t| t == &tokens[0]));
+}
+
+/// `token_retention_secs` at its largest: keeping and touching the row saturate instead of overflowing.
+#[actix_web::test]
+async fn tx_1_extreme_retention_does_not_overflow() {
+    let w = world_with(common::test_db(), None, None, "token_retention_secs = 9223372036854775807\n").await;
+    let at = sign_in(&w).await;
+    ok_json(upstream_exchange(&w.app, ("app", SECRET), &at).await).await;
+    // More than a minute later the use is recorded (`touch`), and a refresh commits and touches again.
+    w.app.clock.advance(120);
+    ok_json(upstream_exchange(&w.app, ("app", SECRET), &at).await).await;
+    w.app.clock.advance(200);
+    ok_json(upstream_exchange(&w.app, ("app", SECRET), &at).await).await;
+    assert_eq!(w.idp.refreshes(), 1);
+    assert_eq!(vault_rows(&w.app).await[0].expires_at, i64::MAX);
+}
+
+/// A refresh token that no longer opens (a corrupt seal) does not leave the lease held.
+#[actix_web::test]
+async fn tx_1_a_corrupt_seal_after_the_lease_releases_it() {
+    let w = world().await;
+    let at = sign_in(&w).await;
+    let row = vault_rows(&w.app).await.remove(0);
+    let (iid, generation, access) = (row.identity_id.clone(), row.generation, row.access_token.clone());
+    w.app
+        .state
+        .db
+        .run(move |c| {
+            bridgekeeper::store::vault::set_sealed(c, (&iid, generation), access.as_deref(), Some("enc1:test:garbage"))
+        })
+        .await
+        .unwrap();
+    w.app.clock.advance(280);
+    let r = upstream_exchange(&w.app, ("app", SECRET), &at).await;
+    assert!(r.status().is_server_error(), "{}", r.status());
+    let after = vault_rows(&w.app).await.remove(0);
+    assert_eq!((after.lease_until, after.lease_id), (0, None), "the lease is released");
+    assert_eq!(w.idp.refresh_requests_seen(), 0);
 }

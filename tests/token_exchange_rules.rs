@@ -249,3 +249,177 @@ async fn tx_9_a_missing_upstream_scope_is_invalid_scope_naming_the_downstream_sc
     let x = ok_json(r).await;
     assert!(x["scope"].as_str().unwrap().split(' ').any(|s| s == "repo"), "{x}");
 }
+
+#[actix_web::test]
+async fn tx_6_upstream_scopes_are_bounded_by_the_subject_tokens_downstream_scopes() {
+    let w = world_with(common::test_db(), None, None, "[scope_map]\ncode = [\"repo\"]\n").await;
+    let browser = w.app.view();
+    // A token without `code`, then a sign-in (another app's, or a step-up) that grants `repo` upstream.
+    let plain = sign_in_with(&browser, ("app", SECRET, RP)).await["access_token"].as_str().unwrap().to_string();
+    let q = auth_query(&[("scope", "openid email code"), ("prompt", "login")]);
+    let loc = drive(&browser, authorize(&browser, &q).await).await;
+    let with_code =
+        exchange(&browser, &param(&loc, "code").unwrap()).await["access_token"].as_str().unwrap().to_string();
+    // The vault's token now carries repo, which the plain token's scopes do not reach: refused, as it cannot be
+    // narrowed; asked for explicitly, refused before the vault is asked.
+    let r = upstream_exchange(&w.app, ("app", SECRET), &plain).await;
+    let (status, code) = json_error(r).await;
+    assert_eq!((status, code.as_str()), (400, "invalid_scope"));
+    let refreshes = w.idp.refreshes();
+    let r = token(
+        &w.app,
+        ("app", SECRET),
+        &[
+            ("grant_type", GRANT),
+            ("subject_token", &plain),
+            ("subject_token_type", AT_TYPE),
+            ("resource", ACME),
+            ("scope", "repo"),
+        ],
+    )
+    .await;
+    assert_eq!(json_error(r).await.1, "invalid_scope");
+    assert_eq!(w.idp.refreshes(), refreshes);
+    // The token whose scopes map to repo gets it.
+    let x = ok_json(upstream_exchange(&w.app, ("app", SECRET), &with_code).await).await;
+    assert!(x["scope"].as_str().unwrap().split(' ').any(|s| s == "repo"), "{x}");
+}
+
+async fn delegate(app: &common::TestApp, client: (&str, &str), subject: &str, aud: &str) -> reqwest::Response {
+    token(
+        app,
+        client,
+        &[("grant_type", GRANT), ("subject_token", subject), ("subject_token_type", AT_TYPE), ("audience", aud)],
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn tx_4_delegation_refuses_a_subject_token_of_a_client_the_rule_does_not_name() {
+    let w = world().await;
+    let app_at = sign_in(&w).await;
+    let other = sign_in_as(&w, ("other", "other-secret", "https://other.example/cb")).await;
+    let other_at = other["access_token"].as_str().unwrap();
+    let r = delegate(&w.app, ("api-a", "api-a-secret"), other_at, "https://api-b").await;
+    assert_eq!(json_error(r).await, (400, "invalid_request".to_string()), "other is not a subject client");
+    ok_json(delegate(&w.app, ("api-a", "api-a-secret"), &app_at, "https://api-b").await).await;
+    // api-b's rule names no subject client: the app's own token is not its to exchange.
+    let r = delegate(&w.app, ("api-b", "api-b-secret"), &app_at, "https://api-c").await;
+    assert_eq!(json_error(r).await.1, "invalid_request");
+}
+
+#[actix_web::test]
+async fn tx_4_a_delegated_token_is_exchangeable_only_by_its_audience() {
+    let w = world().await;
+    let at = sign_in(&w).await;
+    let t = ok_json(delegate(&w.app, ("api-a", "api-a-secret"), &at, "https://api-b").await).await;
+    let for_b = t["access_token"].as_str().unwrap();
+    // api-a holds the token it minted for api-b but may not exchange it itself.
+    let r = delegate(&w.app, ("api-a", "api-a-secret"), for_b, "https://api-b").await;
+    assert_eq!(json_error(r).await.1, "invalid_request");
+    // api-b, which the token is for, may: the actors nest.
+    let c = ok_json(delegate(&w.app, ("api-b", "api-b-secret"), for_b, "https://api-c").await).await;
+    let (_, claims) = verify_jwt(&w.app, c["access_token"].as_str().unwrap()).await;
+    assert_eq!(claims["act"], serde_json::json!({"sub": "api-b", "act": {"sub": "api-a"}}));
+    assert_eq!(claims["aud"], "https://api-c");
+}
+
+async fn only_user(w: &World) -> String {
+    w.app.state.db.run(|c| bridgekeeper::store::users::list(c, 10, 0)).await.unwrap()[0].id.clone()
+}
+
+async fn exchange_consents(w: &World, uid: &str) -> Vec<(String, String)> {
+    let u = uid.to_string();
+    w.app.state.db.run(move |c| bridgekeeper::store::vault::exchange_consents_of(c, &u)).await.unwrap()
+}
+
+#[actix_web::test]
+async fn tx_3_an_exchange_consent_ends_with_the_identity_it_was_given_for() {
+    let w = world().await;
+    let _ = sign_in(&w).await;
+    let uid = only_user(&w).await;
+    assert_eq!(exchange_consents(&w, &uid).await, vec![("app".to_string(), "acme".to_string())]);
+    let u = uid.clone();
+    w.app
+        .state
+        .db
+        .write(move |c| {
+            let i = bridgekeeper::store::identities::list_for_user(c, &u)?.remove(0);
+            bridgekeeper::store::identities::delete(c, &u, &i.id)
+        })
+        .await
+        .unwrap();
+    assert!(exchange_consents(&w, &uid).await.is_empty(), "no identity at acme is left: the consent ends");
+}
+
+#[actix_web::test]
+async fn tx_3_admin_consent_withdrawal_removes_the_exchange_consent() {
+    let w = world().await;
+    let at = sign_in(&w).await;
+    let uid = only_user(&w).await;
+    let r = token(&w.app, ("ops", "ops-secret"), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
+    let t = ok_json(r).await["access_token"].as_str().unwrap().to_string();
+    let r =
+        w.app.http.delete(w.app.url(&format!("/admin/api/consents/{uid}/app"))).bearer_auth(&t).send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert!(exchange_consents(&w, &uid).await.is_empty(), "withdrawing the app's consent withdraws 'may act for you'");
+    let r = upstream_exchange(&w.app, ("app", SECRET), &at).await;
+    assert_eq!(json_error(r).await.1, "invalid_request");
+}
+
+#[actix_web::test]
+async fn tx_8_introspection_of_a_delegated_token_shows_act() {
+    let w = world().await;
+    let at = sign_in(&w).await;
+    let t = ok_json(delegate(&w.app, ("api-a", "api-a-secret"), &at, "https://api-b").await).await;
+    let for_b = t["access_token"].as_str().unwrap();
+    let introspect = |client: (&'static str, &'static str)| {
+        let (app, tok) = (w.app.view(), for_b.to_string());
+        async move {
+            let r = app
+                .http
+                .post(app.url("/introspect"))
+                .basic_auth(client.0, Some(enc(client.1)))
+                .form(&[("token", tok.as_str())])
+                .send()
+                .await
+                .unwrap();
+            ok_json(r).await
+        }
+    };
+    // The API it was issued for (api-b, known as https://api-b) and the delegating API both see who acts.
+    for c in [("api-b", "api-b-secret"), ("api-a", "api-a-secret")] {
+        let x = introspect(c).await;
+        assert_eq!(x["active"], true, "{c:?}: {x}");
+        assert_eq!(x["act"], serde_json::json!({"sub": "api-a"}), "{c:?}");
+        assert_eq!(x["aud"], "https://api-b");
+    }
+    // Anyone else learns nothing.
+    assert_eq!(introspect(("other", "other-secret")).await["active"], false);
+}
+
+#[actix_web::test]
+async fn tx_9_a_step_up_at_an_upstream_that_omits_scope_keeps_the_scopes_asked() {
+    let w = world_with(common::test_db(), None, None, "[scope_map]\ncode = [\"repo\"]\n").await;
+    w.idp.set_tamper(common::fake_idp::Tamper::NoScope);
+    let browser = w.app.view();
+    let _ = sign_in_with(&browser, ("app", SECRET, RP)).await;
+    let q = auth_query(&[("scope", "openid email code"), ("prompt", "login")]);
+    let loc = drive(&browser, authorize(&browser, &q).await).await;
+    let t = exchange(&browser, &param(&loc, "code").unwrap()).await;
+    let at = t["access_token"].as_str().unwrap();
+    let r = token(
+        &w.app,
+        ("app", SECRET),
+        &[
+            ("grant_type", GRANT),
+            ("subject_token", at),
+            ("subject_token_type", AT_TYPE),
+            ("resource", ACME),
+            ("scope", "repo"),
+        ],
+    )
+    .await;
+    let x = ok_json(r).await;
+    assert!(x["scope"].as_str().unwrap().split(' ').any(|s| s == "repo"), "the scopes asked were granted: {x}");
+}

@@ -15,7 +15,7 @@ use crate::store::audit::{self, AuditKind};
 use crate::store::vault::{self, VaultRow};
 use crate::store::{DbConn, StoreError, StoreResult};
 use crate::upstream::config::ProviderConfig;
-use crate::upstream::{UpstreamErrorKind, UpstreamTokens};
+use crate::upstream::{FederatedIdentity, UpstreamErrorKind, UpstreamTokens};
 
 /// A live upstream access token, as handed to a client.
 #[derive(Debug, Clone)]
@@ -49,10 +49,17 @@ fn context(identity_id: &str, field: &str) -> String {
     format!("upstream_vault:{identity_id}:{field}")
 }
 
-/// How long a refresh may hold the lease: the upstream call's timeout plus room for the commit.
+/// [TX-1] How long a refresh may hold the lease (seconds of database time): twice the upstream timeout (a refresh
+/// may fetch the discovery document, then post to the token endpoint, each bounded by it) plus room for the pool
+/// and the commit. The holder's whole refresh-and-commit runs under a timeout [`LEASE_MARGIN`] shorter.
 fn lease_secs(state: &AppState) -> i64 {
-    state.settings.upstream_timeout_secs as i64 + 5
+    let t = i64::try_from(state.settings.upstream_timeout_secs.clamp(1, 600)).unwrap_or(600);
+    2 * t + 10
 }
+
+/// What the holder keeps in hand: the refresh token is not sent when less than the upstream timeout plus this
+/// is left of the lease, and refresh + commit give up this long before the lease ends.
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
 /// [TX-1] Keeps (replaces) an identity's tokens at sign-in. `asked` are the scopes requested upstream, which the
 /// upstream granted when its answer names none (RFC 6749 §5.1).
@@ -87,22 +94,30 @@ pub fn keep(
     vault::replace(conn, &row)
 }
 
-/// [TX-1] [`keep`] for the identity `user_id` holds at the provider (a sign-in or a link).
+/// [TX-1] [`keep`] for the identity that signed in (`fed`), if it is `user_id`'s: with two identities at one
+/// provider, each keeps its own tokens, which go when that identity is unlinked.
 pub async fn keep_at_sign_in(
     state: &AppState,
     cfg: Arc<ProviderConfig>,
+    fed: &FederatedIdentity,
     user_id: &str,
     t: UpstreamTokens,
     now: i64,
 ) -> StoreResult<()> {
-    let (sealer, uid) = (state.sealer.clone(), user_id.to_string());
+    let (sealer, uid, fed) = (state.sealer.clone(), user_id.to_string(), fed.clone());
     state
         .db
-        .run(move |c| match crate::store::identities::find_for_user(c, &uid, &cfg.id)? {
-            Some(ident) => keep(c, &sealer, (&ident.id, &uid), &cfg, &t, now),
+        .run(move |c| match signed_in_identity(c, &fed, &uid)? {
+            Some(iid) => keep(c, &sealer, (&iid, &uid), &cfg, &t, now),
             None => Ok(()),
         })
         .await
+}
+
+/// The id of the identity `fed` signed in with, if it belongs to `user_id`.
+pub fn signed_in_identity(conn: &mut DbConn, fed: &FederatedIdentity, user_id: &str) -> StoreResult<Option<String>> {
+    let ident = crate::store::identities::find_by_key(conn, crate::accounts::users::key(fed))?;
+    Ok(ident.filter(|i| i.user_id == user_id).map(|i| i.id))
 }
 
 fn open(sealer: &Sealer, identity_id: &str, field: &str, sealed: &str) -> StoreResult<Secret> {
@@ -113,7 +128,9 @@ fn open(sealer: &Sealer, identity_id: &str, field: &str, sealed: &str) -> StoreR
 /// The row's access token if it is good for more than `skew` seconds at `now`.
 fn fresh(sealer: &Sealer, row: &VaultRow, now: i64, skew: i64) -> StoreResult<Option<Fresh>> {
     let Some(sealed) = row.access_token.as_deref().filter(|_| !row.needs_sign_in) else { return Ok(None) };
-    if row.access_expires_at.is_some_and(|exp| exp - now <= skew) {
+    // [TX-1] The skew is at most half the token's lifetime: a token shorter-lived than the skew is still used
+    // for a while after each refresh, instead of being refreshed at every request.
+    if row.access_expires_at.is_some_and(|exp| exp - now <= skew.min(exp.saturating_sub(row.updated_at) / 2)) {
         return Ok(None);
     }
     Ok(Some(Fresh {
@@ -185,22 +202,26 @@ async fn refresh_once(
 ) -> Result<Fresh, VaultError> {
     loop {
         let now = state.clock.now();
-        let (lease, until, sealer, id) =
-            (crate::secret::random_token(), now + lease_secs(state), state.sealer.clone(), iid.to_string());
+        let (lease, secs, sealer, id) =
+            (crate::secret::random_token(), lease_secs(state), state.sealer.clone(), iid.to_string());
         let (l, skew) = (lease.clone(), p.refresh_skew_secs);
+        // The lease ends `secs` of database time after it was taken, so no earlier than this (the database's
+        // clock has whole seconds: one is given up).
+        let lease_end = Instant::now() + Duration::from_secs(secs.max(1) as u64 - 1);
         let (took, row, f) = state
             .db
             .run(move |c| {
-                let took = vault::take_lease(c, &id, &l, now, until)?;
+                let took = vault::take_lease(c, &id, &l, secs)?;
                 let row = vault::find(c, &id)?;
                 let f = match &row {
-                    Some(r) if !force => fresh(&sealer, r, now, skew)?,
-                    _ => None,
+                    Some(r) if !force => fresh(&sealer, r, now, skew),
+                    _ => Ok(None),
                 };
-                if took && f.is_some() {
+                // [TX-1] Released however this ends here (a corrupt seal included), not left to lapse.
+                if took && !matches!(f, Ok(None)) {
                     vault::release(c, &id, &l)?;
                 }
-                Ok((took, row, f))
+                Ok((took, row, f?))
             })
             .await?;
         let Some(row) = row else { return Err(VaultError::Empty) };
@@ -211,7 +232,7 @@ async fn refresh_once(
             return Ok(f);
         }
         if took {
-            return refresh(state, p, row, &lease).await;
+            return refresh(state, p, row, &lease, lease_end).await;
         }
         // Another instance holds the lease: wait (bounded) for its result.
         if Instant::now() >= deadline {
@@ -221,41 +242,84 @@ async fn refresh_once(
     }
 }
 
-/// Holding the lease: asks the upstream, then commits (new refresh token first) or marks the identity.
-async fn refresh(state: &AppState, p: &ProviderConfig, row: VaultRow, lease: &str) -> Result<Fresh, VaultError> {
-    let (db, iid, l) = (state.db.clone(), row.identity_id.clone(), lease.to_string());
-    let release = || async move { db.run(move |c| vault::release(c, &iid, &l)).await };
+async fn release(state: &AppState, identity_id: &str, lease: &str) -> StoreResult<()> {
+    let (iid, l) = (identity_id.to_string(), lease.to_string());
+    state.db.run(move |c| vault::release(c, &iid, &l)).await
+}
+
+/// Holding the lease: asks the upstream, then commits (new refresh token first) or marks the identity. [TX-1] The
+/// refresh token is not sent unless the upstream timeout and [`LEASE_MARGIN`] fit in what is left of the lease, and
+/// the refresh with its commit runs under a timeout ending [`LEASE_MARGIN`] before the lease does, so no other
+/// instance can take the lease (and spend the same refresh token) while this one may still use it.
+async fn refresh(
+    state: &AppState,
+    p: &ProviderConfig,
+    row: VaultRow,
+    lease: &str,
+    lease_end: Instant,
+) -> Result<Fresh, VaultError> {
     let refresher = state.upstreams.get(&p.id).and_then(|pr| pr.refresher());
     let (Some(sealed), Some(refresher)) = (row.refresh_token.as_deref(), refresher) else {
-        release().await?;
+        release(state, &row.identity_id, lease).await?;
         return Err(VaultError::NeedsSignIn);
     };
-    let rt = open(&state.sealer, &row.identity_id, "refresh", sealed)?;
-    match refresher.refresh_tokens(&state.upstreams.http, rt.expose()).await {
-        Ok(t) => commit(state, p, &row, lease, t).await,
-        Err(e) if e.kind == UpstreamErrorKind::Rejected => {
-            tracing::warn!(provider = %p.id, detail = %e.detail, "upstream refused the stored refresh token");
-            let now = state.clock.now();
-            let event =
-                audit::AuditEvent::new(now, AuditKind::UpstreamRefreshRefused).user(&row.user_id).provider(&p.id);
-            let (iid, l) = (row.identity_id.clone(), lease.to_string());
-            state
-                .db
-                .run(move |c| {
-                    if vault::mark_needs_sign_in(c, &iid, &l, now)? {
-                        audit::record(c, &event)?;
-                    }
-                    Ok(())
-                })
-                .await?;
-            Err(VaultError::NeedsSignIn)
-        }
+    let rt = match open(&state.sealer, &row.identity_id, "refresh", sealed) {
+        Ok(rt) => rt,
         Err(e) => {
-            tracing::warn!(provider = %p.id, detail = %e.detail, "upstream refresh unavailable");
-            release().await?;
+            release(state, &row.identity_id, lease).await?;
+            return Err(e.into());
+        }
+    };
+    let upstream = Duration::from_secs(state.settings.upstream_timeout_secs.clamp(1, 600));
+    let budget = lease_end.checked_duration_since(Instant::now()).and_then(|d| d.checked_sub(LEASE_MARGIN));
+    let Some(budget) = budget.filter(|b| *b >= upstream) else {
+        tracing::warn!(provider = %p.id, "too little of the refresh lease left; the refresh token is not sent");
+        release(state, &row.identity_id, lease).await?;
+        return Err(VaultError::Unavailable);
+    };
+    let run = async {
+        match refresher.refresh_tokens(&state.upstreams.http, rt.expose()).await {
+            Ok(t) => commit(state, p, &row, lease, t).await,
+            Err(e) if e.kind == UpstreamErrorKind::Rejected => refused(state, p, &row, lease, &e.detail).await,
+            Err(e) => {
+                tracing::warn!(provider = %p.id, detail = %e.detail, "upstream refresh unavailable");
+                release(state, &row.identity_id, lease).await?;
+                Err(VaultError::Unavailable)
+            }
+        }
+    };
+    match tokio::time::timeout(budget, run).await {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::warn!(provider = %p.id, "upstream refresh and commit did not finish within the lease");
+            release(state, &row.identity_id, lease).await?;
             Err(VaultError::Unavailable)
         }
     }
+}
+
+/// [TX-2] The upstream refused the stored refresh token: the identity needs a new sign-in (audited once).
+async fn refused(
+    state: &AppState,
+    p: &ProviderConfig,
+    row: &VaultRow,
+    lease: &str,
+    detail: &str,
+) -> Result<Fresh, VaultError> {
+    tracing::warn!(provider = %p.id, detail = %detail, "upstream refused the stored refresh token");
+    let now = state.clock.now();
+    let event = audit::AuditEvent::new(now, AuditKind::UpstreamRefreshRefused).user(&row.user_id).provider(&p.id);
+    let (iid, l) = (row.identity_id.clone(), lease.to_string());
+    state
+        .db
+        .run(move |c| {
+            if vault::mark_needs_sign_in(c, &iid, &l, now)? {
+                audit::record(c, &event)?;
+            }
+            Ok(())
+        })
+        .await?;
+    Err(VaultError::NeedsSignIn)
 }
 
 /// Seals and stores the refreshed set while the lease holds; only then is the new access token handed out.

@@ -142,7 +142,9 @@ pub async fn delete_consent(
     let found = state
         .db
         .write(move |c| {
-            if !consents::delete(c, &uid, &cid)? {
+            // [TX-3] "may act for you at …" goes with the app's consent.
+            let exchanges = crate::store::vault::revoke_exchange(c, &uid, &cid, None)?;
+            if !consents::delete(c, &uid, &cid)? && exchanges == 0 {
                 return Ok(false);
             }
             grants::revoke_for_user_client(c, &uid, &cid, now)?;

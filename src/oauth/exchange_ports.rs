@@ -48,6 +48,7 @@ impl Exchanges for ServerPorts<'_> {
         Ok(Some(SubjectToken {
             sub: c.sub,
             client_id: c.client_id,
+            aud: c.aud,
             scope: c.scope,
             exp: c.exp,
             grant_id: c.gid,
@@ -61,6 +62,10 @@ impl Exchanges for ServerPorts<'_> {
 
     fn scope_map(&self, provider: &str) -> Option<&std::collections::BTreeMap<String, Vec<String>>> {
         self.0.upstreams.get(provider).map(|p| &p.cfg.scope_map)
+    }
+
+    fn provider_scopes(&self, provider: &str) -> Option<&[String]> {
+        self.0.upstreams.get(provider).map(|p| p.cfg.scopes.as_slice())
     }
 
     async fn consented(&self, user_id: &str, client_id: &str, provider: &str) -> Result<bool, OAuthError> {
@@ -78,9 +83,9 @@ impl Exchanges for ServerPorts<'_> {
 
     async fn upstream_token(&self, user_id: &str, provider: &str) -> Result<UpstreamAccess, OAuthError> {
         let (u, p) = (user_id.to_string(), provider.to_string());
-        let ident = self.0.db.run(move |c| crate::store::identities::find_for_user(c, &u, &p)).await?;
+        let ident = self.0.db.run(move |c| crate::store::vault::identity_for(c, &u, &p)).await?;
         let Some(ident) = ident else { return Err(must_sign_in(provider)) };
-        match vault::access_token(self.0.clone().into_inner(), provider, &ident.id, false).await {
+        match vault::access_token(self.0.clone().into_inner(), provider, &ident, false).await {
             Ok(f) => Ok(UpstreamAccess {
                 access_token: f.access_token.expose().to_string(),
                 token_type: f.token_type,

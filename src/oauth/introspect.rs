@@ -23,10 +23,17 @@ async fn introspect(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
     let now = state.clock.now();
     if token.matches('.').count() == 2 {
         return Ok(match bearer::check(&state, token).await? {
-            Some((c, _)) if c.client_id == client.client_id => no_store_json(&serde_json::json!({
-                "active": true, "scope": c.scope, "client_id": c.client_id, "sub": c.sub, "exp": c.exp, "iat": c.iat,
-                "iss": c.iss, "aud": c.aud, "jti": c.jti, "token_type": "Bearer",
-            })),
+            Some((c, _)) if c.client_id == client.client_id || is_audience(&state, &client.client_id, &c.aud) => {
+                let mut body = serde_json::json!({
+                    "active": true, "scope": c.scope, "client_id": c.client_id, "sub": c.sub, "exp": c.exp, "iat": c.iat,
+                    "iss": c.iss, "aud": c.aud, "jti": c.jti, "token_type": "Bearer",
+                });
+                // [TX-8] A delegated token says who acts (RFC 8693 §4.1).
+                if let Some(act) = c.act {
+                    body["act"] = act;
+                }
+                no_store_json(&body)
+            }
             _ => inactive(),
         });
     }
@@ -49,6 +56,17 @@ async fn introspect(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
         })),
         _ => inactive(),
     })
+}
+
+/// [TX-8] Is `client_id` the API a delegated token with audience `aud` was issued for (its delegation rule's
+/// client id or `known_as`)?
+fn is_audience(state: &AppState, client_id: &str, aud: &str) -> bool {
+    state
+        .settings
+        .token_exchange
+        .delegation
+        .iter()
+        .any(|r| r.client == client_id && (r.client == aud || r.known_as.iter().any(|k| k == aud)))
 }
 
 async fn revoke(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, OAuthJson> {

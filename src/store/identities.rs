@@ -78,6 +78,7 @@ pub fn find_for_user(conn: &mut DbConn, user_id: &str, provider: &str) -> StoreR
     Ok(identities::table
         .filter(identities::user_id.eq(user_id))
         .filter(identities::provider.eq(provider))
+        .order(identities::created_at.asc())
         .select(Identity::as_select())
         .first(conn)
         .optional()?)
@@ -113,12 +114,24 @@ pub fn touch(
 }
 
 /// Removes one identity of `user_id`; returns whether a row went.
+/// Deletes one of the user's identities; [TX-3] the user's exchange consents for its provider end with the last
+/// identity there ("may act for you at P" was given for that identity's grant).
 pub fn delete(conn: &mut DbConn, user_id: &str, identity_id: &str) -> StoreResult<bool> {
-    let n = diesel::delete(
-        identities::table.filter(identities::id.eq(identity_id)).filter(identities::user_id.eq(user_id)),
-    )
-    .execute(conn)?;
-    Ok(n == 1)
+    conn.transaction(|conn| {
+        let provider: Option<String> =
+            identities::table.find(identity_id).select(identities::provider).first(conn).optional()?;
+        let n = diesel::delete(
+            identities::table.filter(identities::id.eq(identity_id)).filter(identities::user_id.eq(user_id)),
+        )
+        .execute(conn)?;
+        if n == 1
+            && let Some(p) = provider
+            && find_for_user(conn, user_id, &p)?.is_none()
+        {
+            super::vault::revoke_exchanges_at(conn, user_id, &p)?;
+        }
+        Ok(n == 1)
+    })
 }
 
 /// Stores an identity's sealed upstream refresh token.

@@ -57,16 +57,45 @@ pub fn find(conn: &mut DbConn, identity_id: &str) -> StoreResult<Option<VaultRow
     Ok(upstream_tokens::table.find(identity_id).select(VaultRow::as_select()).first(conn).optional()?)
 }
 
-/// Takes the refresh lease if nobody holds an unexpired one and the identity does not need a new sign-in. Of
-/// racing callers (on any instance) at most one gets `true`.
-pub fn take_lease(conn: &mut DbConn, identity_id: &str, lease_id: &str, now: i64, until: i64) -> StoreResult<bool> {
+#[derive(QueryableByName)]
+struct Epoch {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// The database's clock (Unix seconds): the one clock every instance shares, so that a lease means the same to
+/// all of them whatever their own clocks say.
+pub fn db_now(conn: &mut DbConn) -> StoreResult<i64> {
+    let sql = match conn {
+        DbConn::Sqlite(_) => "SELECT CAST(strftime('%s', 'now') AS BIGINT) AS n",
+        DbConn::Postgres(_) => "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS BIGINT) AS n",
+    };
+    Ok(diesel::sql_query(sql).get_result::<Epoch>(conn)?.n)
+}
+
+/// [TX-1] The identity whose tokens an exchange for `user_id` at `provider` uses: of several identities there, the
+/// one not needing a sign-in whose tokens are newest.
+pub fn identity_for(conn: &mut DbConn, user_id: &str, provider: &str) -> StoreResult<Option<String>> {
+    Ok(upstream_tokens::table
+        .filter(upstream_tokens::user_id.eq(user_id))
+        .filter(upstream_tokens::provider.eq(provider))
+        .order((upstream_tokens::needs_sign_in.asc(), upstream_tokens::updated_at.desc()))
+        .select(upstream_tokens::identity_id)
+        .first(conn)
+        .optional()?)
+}
+
+/// Takes the refresh lease for `lease_secs` of database time ([`db_now`]) if nobody holds an unexpired one and
+/// the identity does not need a new sign-in. Of racing callers (on any instance) at most one gets `true`.
+pub fn take_lease(conn: &mut DbConn, identity_id: &str, lease_id: &str, lease_secs: i64) -> StoreResult<bool> {
+    let now = db_now(conn)?;
     let n = diesel::update(
         upstream_tokens::table
             .find(identity_id)
             .filter(upstream_tokens::lease_until.le(now))
             .filter(upstream_tokens::needs_sign_in.eq(false)),
     )
-    .set((upstream_tokens::lease_until.eq(until), upstream_tokens::lease_id.eq(lease_id)))
+    .set((upstream_tokens::lease_until.eq(now.saturating_add(lease_secs)), upstream_tokens::lease_id.eq(lease_id)))
     .execute(conn)?;
     Ok(n == 1)
 }
@@ -128,7 +157,10 @@ pub fn mark_needs_sign_in(conn: &mut DbConn, identity_id: &str, lease_id: &str, 
 /// Records a use: the row lives `retention_secs` from now.
 pub fn touch(conn: &mut DbConn, identity_id: &str, now: i64, retention_secs: i64) -> StoreResult<()> {
     diesel::update(upstream_tokens::table.find(identity_id))
-        .set((upstream_tokens::last_used_at.eq(now), upstream_tokens::expires_at.eq(now + retention_secs)))
+        .set((
+            upstream_tokens::last_used_at.eq(now),
+            upstream_tokens::expires_at.eq(now.saturating_add(retention_secs)),
+        ))
         .execute(conn)?;
     Ok(())
 }
@@ -210,4 +242,14 @@ pub fn revoke_exchange(
         Some(p) => diesel::delete(q.filter(exchange_consents::provider.eq(p))).execute(conn)?,
         None => diesel::delete(q).execute(conn)?,
     })
+}
+
+/// [TX-3] Every exchange consent of the user at `provider` ends (their last identity there was unlinked).
+pub fn revoke_exchanges_at(conn: &mut DbConn, user_id: &str, provider: &str) -> StoreResult<usize> {
+    Ok(diesel::delete(
+        exchange_consents::table
+            .filter(exchange_consents::user_id.eq(user_id))
+            .filter(exchange_consents::provider.eq(provider)),
+    )
+    .execute(conn)?)
 }

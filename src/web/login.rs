@@ -438,17 +438,24 @@ async fn complete(
         && !p.cfg.store_tokens
         && let Some(token) = upstream_token
     {
-        let (sealer, pid, uid) = (state.sealer.clone(), p.cfg.id.clone(), user.id.clone());
+        let (sealer, fed, uid) = (state.sealer.clone(), offered.clone(), user.id.clone());
         state
             .db
-            .run(move |c| match crate::store::identities::find_for_user(c, &uid, &pid)? {
-                Some(ident) => crate::accounts::upstream_tokens::store(c, &sealer, &ident.id, token.expose()),
+            .run(move |c| match crate::accounts::vault::signed_in_identity(c, &fed, &uid)? {
+                Some(iid) => crate::accounts::upstream_tokens::store(c, &sealer, &iid, token.expose()),
                 None => Ok(()),
             })
             .await?;
     }
-    if let Some(t) = vault_tokens {
-        crate::accounts::vault::keep_at_sign_in(state, p.cfg.clone(), &user.id, t, now).await?;
+    if let Some(mut t) = vault_tokens {
+        // [TX-9] An answer naming no scope granted the scopes asked (RFC 6749 §5.1): those of this sign-in.
+        if t.scope.is_none()
+            && let Some(r) = auth_request
+        {
+            let asked = authorize::load(state, req, r).await?.request.scopes;
+            t.scope = Some(crate::upstream::mapping::upstream_scopes(&p.cfg, &asked).join(" "));
+        }
+        crate::accounts::vault::keep_at_sign_in(state, p.cfg.clone(), &offered, &user.id, t, now).await?;
     }
     if link_to.is_some() {
         return Ok(see_other("/account"));

@@ -34,6 +34,8 @@ pub fn clients() -> Vec<bridgekeeper::settings::StaticClient> {
             .grants(&grants)
             .build(),
         ClientBuilder::confidential("api-a", "api-a-secret").scopes(&["openid"]).grants(&[GRANT]).build(),
+        ClientBuilder::confidential("ops", "ops-secret").scopes(&["admin"]).grants(&["client_credentials"]).build(),
+        ClientBuilder::confidential("api-b", "api-b-secret").scopes(&["openid"]).grants(&[GRANT]).build(),
     ]
 }
 
@@ -64,11 +66,22 @@ pub async fn world_with(db: super::TestDb, idp: Option<FakeIdp>, issuer: Option<
         // All load comes from 127.0.0.1 (the throughput measurement below); the limiters still run.
         s.rate_limits.requests_per_second = 1_000_000;
         s.rate_limits.request_burst = 1_000_000;
-        s.token_exchange.delegation = vec![bridgekeeper_core::token::token_exchange::DelegationRule {
-            client: "api-a".into(),
-            audiences: vec!["https://api-b".into()],
-            scopes: vec!["read".into(), "write".into()],
-        }];
+        s.token_exchange.delegation = vec![
+            bridgekeeper_core::token::token_exchange::DelegationRule {
+                client: "api-a".into(),
+                audiences: vec!["https://api-b".into()],
+                scopes: vec!["read".into(), "write".into()],
+                subject_clients: vec!["app".into()],
+                known_as: vec![],
+            },
+            bridgekeeper_core::token::token_exchange::DelegationRule {
+                client: "api-b".into(),
+                audiences: vec!["https://api-c".into()],
+                scopes: vec!["read".into()],
+                subject_clients: vec![],
+                known_as: vec!["https://api-b".into()],
+            },
+        ];
     })
     .await;
     World { app, idp, _providers: dir }

@@ -34,6 +34,8 @@ pub enum Tamper {
     Garbage,
     /// The token endpoint answers 200 with 2 MB of JSON.
     Huge,
+    /// The token response names no `scope` (RFC 6749 §5.1: the scopes asked were granted).
+    NoScope,
 }
 
 #[derive(Debug, Clone)]
@@ -480,6 +482,9 @@ async fn token(st: web::Data<Mutex<State>>, req: HttpRequest, body: web::Bytes) 
         id_token = format!("{header}.{payload}.");
     }
     let mut resp = serde_json::json!({"access_token": at, "token_type": "Bearer", "expires_in": s.access_ttl, "refresh_token": upstream_rt, "scope": p.scope});
+    if t == Tamper::NoScope {
+        resp.as_object_mut().unwrap().remove("scope");
+    }
     if t != Tamper::NoIdToken {
         s.id_tokens.push(id_token.clone());
         resp["id_token"] = id_token.into();

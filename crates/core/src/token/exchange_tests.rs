@@ -52,6 +52,7 @@ pub(super) struct Memory {
     pub(super) rules: Vec<super::token_exchange::DelegationRule>,
     pub(super) upstream_calls: Cell<u32>,
     pub(super) scope_map: BTreeMap<String, Vec<String>>,
+    pub(super) base_scopes: Vec<String>,
 }
 
 impl Exchanges for Memory {
@@ -63,6 +64,9 @@ impl Exchanges for Memory {
     }
     fn scope_map(&self, _: &str) -> Option<&BTreeMap<String, Vec<String>>> {
         Some(&self.scope_map)
+    }
+    fn provider_scopes(&self, _: &str) -> Option<&[String]> {
+        Some(&self.base_scopes)
     }
     async fn consented(&self, user: &str, client: &str, provider: &str) -> Result<bool, OAuthError> {
         Ok(self.exchange_consents.iter().any(|(u, c, p)| u == user && c == client && p == provider))

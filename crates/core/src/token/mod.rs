@@ -18,8 +18,8 @@ mod token_exchange_tests;
 pub use exchange::{TokenClient, exchange};
 pub use request::{GrantType, TokenRequest};
 
-/// The token endpoint's success body (RFC 6749 §5.1).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// The token endpoint's success body (RFC 6749 §5.1). Its `Debug` never shows a token value.
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TokenOutcome {
     pub access_token: String,
     pub token_type: std::borrow::Cow<'static, str>,
@@ -34,4 +34,18 @@ pub struct TokenOutcome {
     /// RFC 8693 §2.2.1, for token exchange only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issued_token_type: Option<&'static str>,
+}
+
+impl std::fmt::Debug for TokenOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenOutcome")
+            .field("access_token", &"<redacted>")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .field("id_token", &self.id_token.as_ref().map(|_| "<redacted>"))
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "<redacted>"))
+            .field("issued_token_type", &self.issued_token_type)
+            .finish()
+    }
 }

@@ -152,6 +152,8 @@ pub trait Exchanges {
     fn provider_clients(&self, provider: &str) -> Option<&[String]>;
     /// [TX-9] The provider's `[scope_map]` (downstream scope -> upstream scopes).
     fn scope_map(&self, provider: &str) -> Option<&std::collections::BTreeMap<String, Vec<String>>>;
+    /// [TX-6] The provider's base `scopes` (asked at every sign-in).
+    fn provider_scopes(&self, provider: &str) -> Option<&[String]>;
     /// [TX-3] Did the person allow the client to act for them at the provider?
     async fn consented(&self, user_id: &str, client_id: &str, provider: &str) -> Result<bool, OAuthError>;
     /// [TX-1][TX-2] The person's fresh upstream access token at the provider (refreshed upstream if need be).

@@ -100,6 +100,8 @@ pub struct SubjectToken {
     pub sub: String,
     /// The client it was issued to.
     pub client_id: String,
+    /// Its audience (the issuer for a client's own token, the API for a delegated one).
+    pub aud: String,
     pub scope: String,
     pub exp: i64,
     /// The grant it belongs to; `None` for a client's own token (client_credentials).
@@ -126,39 +128,84 @@ pub fn subject_for_upstream<'a>(s: Option<&'a SubjectToken>, client_id: &str) ->
     Ok(s)
 }
 
-/// [TX-6] Upstream scopes: without `scope`, what the identity granted; with it, a subset of that (the upstream
-/// token is handed as it is: the answer's `scope` is what it carries). More is `invalid_scope`, whose description
-/// says how to get them ([TX-9]).
-pub fn upstream_scope(
-    asked: Option<&str>,
-    granted: &str,
-    scope_map: &std::collections::BTreeMap<String, Vec<String>>,
-) -> Result<String, OAuthError> {
-    let Some(a) = asked else { return Ok(granted.to_string()) };
-    let asked: Vec<&str> = a.split(' ').filter(|s| !s.is_empty()).collect();
+/// [TX-6] The upstream scopes a subject token may reach: the provider's base `scopes` and what its `[scope_map]`
+/// maps the token's downstream scopes to (sorted, each once). What the identity granted through another app (or
+/// another sign-in) beyond that is not this token's to use.
+pub fn upstream_allowed(base: &[String], scope_map: &ScopeMap, subject_scope: &str) -> Vec<String> {
+    let mut out: Vec<String> = base.to_vec();
+    for s in subject_scope.split(' ').filter(|s| !s.is_empty()) {
+        out.extend(scope_map.get(s).into_iter().flatten().cloned());
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The downstream -> upstream scope map of a provider.
+pub type ScopeMap = std::collections::BTreeMap<String, Vec<String>>;
+
+fn words(s: &str) -> Vec<&str> {
+    s.split(' ').filter(|s| !s.is_empty()).collect()
+}
+
+fn step_up_error(missing: &[&str], why: &str, scope_map: &ScopeMap) -> OAuthError {
+    let via = step_up_scopes(missing, scope_map);
+    OAuthError::invalid_scope(if via.is_empty() {
+        format!("{why} {}, and no downstream scope maps to it", missing.join(" "))
+    } else {
+        format!("{why} {}; send them to /authorize with scope {} and prompt=login", missing.join(" "), via.join(" "))
+    })
+}
+
+/// [TX-6][TX-9] Checked before the vault is asked: upstream scopes asked beyond what the subject token may reach
+/// ([`upstream_allowed`]) are `invalid_scope` without an upstream call.
+pub fn check_asked_upstream(asked: Option<&str>, allowed: &[String], scope_map: &ScopeMap) -> Result<(), OAuthError> {
+    let Some(a) = asked else { return Ok(()) };
+    let asked = words(a);
     if asked.is_empty() {
         return Err(OAuthError::invalid_scope("scope is empty"));
     }
-    let have: Vec<&str> = granted.split(' ').collect();
+    let missing: Vec<&str> = asked.into_iter().filter(|s| !allowed.iter().any(|x| x == s)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(step_up_error(&missing, "the subject token's scopes do not reach", scope_map))
+}
+
+/// [TX-6] Upstream scopes: without `scope`, what the identity granted; with it, a subset of that (the upstream
+/// token is handed as it is: the answer's `scope` is what it carries). More is `invalid_scope`, whose description
+/// says how to get them ([TX-9]). An upstream token carrying scopes beyond `allowed` cannot be narrowed, so it is
+/// refused (`invalid_scope`).
+pub fn upstream_scope(
+    asked: Option<&str>,
+    granted: &str,
+    allowed: &[String],
+    scope_map: &ScopeMap,
+) -> Result<String, OAuthError> {
+    let have = words(granted);
+    let beyond: Vec<&str> = have.iter().copied().filter(|s| !allowed.iter().any(|x| x == s)).collect();
+    if !beyond.is_empty() {
+        return Err(step_up_error(
+            &beyond,
+            "the upstream grant (an upstream token cannot be narrowed) carries scopes the subject token's do not reach:",
+            scope_map,
+        ));
+    }
+    let Some(a) = asked else { return Ok(granted.to_string()) };
+    let asked = words(a);
+    if asked.is_empty() {
+        return Err(OAuthError::invalid_scope("scope is empty"));
+    }
     let missing: Vec<&str> = asked.iter().copied().filter(|s| !have.contains(s)).collect();
     if missing.is_empty() {
         return Ok(granted.to_string());
     }
-    let via = step_up_scopes(&missing, scope_map);
-    Err(OAuthError::invalid_scope(if via.is_empty() {
-        format!("the person has not granted {} upstream, and no downstream scope maps to it", missing.join(" "))
-    } else {
-        format!(
-            "the person has not granted {} upstream; send them to /authorize with scope {} and prompt=login",
-            missing.join(" "),
-            via.join(" ")
-        )
-    }))
+    Err(step_up_error(&missing, "the person has not granted upstream", scope_map))
 }
 
 /// [TX-9] Incremental upstream consent: the downstream scopes whose `[scope_map]` entry asks the upstream for any
 /// of `missing` (sorted, each once).
-pub fn step_up_scopes(missing: &[&str], scope_map: &std::collections::BTreeMap<String, Vec<String>>) -> Vec<String> {
+pub fn step_up_scopes(missing: &[&str], scope_map: &ScopeMap) -> Vec<String> {
     scope_map
         .iter()
         .filter(|(_, up)| up.iter().any(|u| missing.contains(&u.as_str())))
@@ -174,6 +221,14 @@ pub struct DelegationRule {
     pub client: String,
     pub audiences: Vec<String>,
     pub scopes: Vec<String>,
+    /// Clients whose own (undelegated) person access tokens `client` may exchange; none unless listed (a client
+    /// cannot exchange tokens issued to other clients unless allowed).
+    #[serde(default)]
+    pub subject_clients: Vec<String>,
+    /// The audiences that name `client` itself: a delegated token for one of them (or for the client id) was issued
+    /// for this API, so it may exchange it further.
+    #[serde(default)]
+    pub known_as: Vec<String>,
 }
 
 /// [TX-7] The rule letting `client_id` delegate to `audience`; none is `invalid_target`.
@@ -188,11 +243,23 @@ pub fn delegation_rule<'a>(
         .ok_or_else(|| invalid_target("this client may not exchange tokens for that audience"))
 }
 
-/// [TX-7] The subject of a delegation: a live access token acting for a person (not a client's own token).
-pub fn subject_for_delegation(s: Option<&SubjectToken>) -> Result<&SubjectToken, OAuthError> {
+/// [TX-7] The subject of a delegation: a live access token acting for a person (not a client's own token), and
+/// either issued for the API that asks (its `aud` is the client id or one of the rule's `known_as`) or an
+/// undelegated token of a client the rule names in `subject_clients`; anything else is `invalid_request`.
+pub fn subject_for_delegation<'a>(
+    s: Option<&'a SubjectToken>,
+    rule: &DelegationRule,
+) -> Result<&'a SubjectToken, OAuthError> {
     let s = s.ok_or_else(|| bad_subject("the subject_token is not an active access token"))?;
     if s.grant_id.is_none() {
         return Err(bad_subject("the subject_token does not act for a person"));
+    }
+    let for_this_api = s.aud == rule.client || rule.known_as.contains(&s.aud);
+    let from_a_named_client = s.actors.is_empty() && rule.subject_clients.contains(&s.client_id);
+    if !for_this_api && !from_a_named_client {
+        return Err(bad_subject(
+            "the subject_token was neither issued for this client nor to a client its delegation rule names",
+        ));
     }
     Ok(s)
 }
@@ -229,13 +296,24 @@ pub fn delegated_expiry(now: i64, ttl: i64, subject_exp: i64) -> i64 {
     now.saturating_add(ttl).min(subject_exp)
 }
 
-/// A fresh upstream access token, as the vault hands it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A fresh upstream access token, as the vault hands it. Its `Debug` never shows the token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct UpstreamAccess {
     pub access_token: String,
     pub token_type: String,
     pub expires_in: Option<i64>,
     pub scope: String,
+}
+
+impl std::fmt::Debug for UpstreamAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamAccess")
+            .field("access_token", &"<redacted>")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish()
+    }
 }
 
 /// What a delegated broker token is minted from.
@@ -276,9 +354,13 @@ pub(super) async fn run<P: Ports>(
                     "the person has not allowed this app to act for them at that provider; send them through /authorize with prompt=consent",
                 ));
             }
+            let none = ScopeMap::new();
+            let map = x.scope_map(&p).unwrap_or(&none);
+            let allowed = upstream_allowed(x.provider_scopes(&p).unwrap_or(&[]), map, &s.scope);
+            // [TX-6] A scope the token cannot reach is refused before the vault is asked (no upstream call).
+            check_asked_upstream(req.scope.as_deref(), &allowed, map)?;
             let up = x.upstream_token(&s.sub, &p).await?;
-            let none = std::collections::BTreeMap::new();
-            let scope = upstream_scope(req.scope.as_deref(), &up.scope, x.scope_map(&p).unwrap_or(&none))?;
+            let scope = upstream_scope(req.scope.as_deref(), &up.scope, &allowed, map)?;
             Ok(TokenOutcome {
                 access_token: up.access_token,
                 token_type: token_type(&up.token_type).into(),
@@ -292,7 +374,7 @@ pub(super) async fn run<P: Ports>(
         Target::Audience(aud) => {
             let rule = delegation_rule(x.delegation_rules(), client.client_id, &aud)?;
             let subject = x.subject(&req.subject_token).await?;
-            let s = subject_for_delegation(subject.as_ref())?;
+            let s = subject_for_delegation(subject.as_ref(), rule)?;
             let scope = delegation_scope(req.scope.as_deref(), &s.scope, rule)?;
             let actors = actor_chain(client.client_id, &s.actors);
             let exp = delegated_expiry(ports.now(), x.delegated_ttl(), s.exp);

@@ -28,6 +28,7 @@ fn subject(client: &str, scope: &str) -> SubjectToken {
     SubjectToken {
         sub: "ada".into(),
         client_id: client.into(),
+        aud: "https://broker".into(),
         scope: scope.into(),
         exp: 1_300,
         grant_id: Some("g1".into()),
@@ -40,6 +41,8 @@ fn rule() -> DelegationRule {
         client: "api-a".into(),
         audiences: vec!["https://api-b".into()],
         scopes: vec!["read".into(), "write".into()],
+        subject_clients: vec!["app".into()],
+        known_as: vec![],
     }
 }
 
@@ -95,10 +98,31 @@ fn tx_5_only_the_clients_own_undelegated_person_token_yields_an_upstream_token()
 #[test]
 fn tx_6_upstream_scopes_must_be_granted() {
     let map = std::collections::BTreeMap::new();
-    assert_eq!(upstream_scope(None, "read:user repo", &map).unwrap(), "read:user repo");
-    assert_eq!(upstream_scope(Some("repo"), "read:user repo", &map).unwrap(), "read:user repo");
-    assert_eq!(upstream_scope(Some("admin:org"), "read:user repo", &map).unwrap_err().code, ErrorCode::InvalidScope);
-    assert_eq!(upstream_scope(Some(" "), "read:user", &map).unwrap_err().code, ErrorCode::InvalidScope);
+    let all = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let allowed = all(&["read:user", "repo", "admin:org"]);
+    assert_eq!(upstream_scope(None, "read:user repo", &allowed, &map).unwrap(), "read:user repo");
+    assert_eq!(upstream_scope(Some("repo"), "read:user repo", &allowed, &map).unwrap(), "read:user repo");
+    let e = upstream_scope(Some("admin:org"), "read:user repo", &allowed, &map).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidScope);
+    assert_eq!(upstream_scope(Some(" "), "read:user", &allowed, &map).unwrap_err().code, ErrorCode::InvalidScope);
+}
+
+#[test]
+fn tx_6_upstream_scopes_are_bounded_by_the_subject_tokens_downstream_scopes() {
+    let map: std::collections::BTreeMap<String, Vec<String>> =
+        [("code".to_string(), vec!["repo".to_string()])].into_iter().collect();
+    let base = vec!["read:user".to_string()];
+    assert_eq!(upstream_allowed(&base, &map, "openid read"), vec!["read:user".to_string()]);
+    assert_eq!(upstream_allowed(&base, &map, "openid code"), vec!["read:user".to_string(), "repo".to_string()]);
+    let without_code = upstream_allowed(&base, &map, "openid read");
+    // The vault token carries repo (granted through another app): it cannot be narrowed, so it is refused.
+    let e = upstream_scope(None, "read:user repo", &without_code, &map).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidScope);
+    assert!(e.description.contains("scope code"), "{}", e.description);
+    assert_eq!(check_asked_upstream(Some("repo"), &without_code, &map).unwrap_err().code, ErrorCode::InvalidScope);
+    assert!(check_asked_upstream(Some("read:user"), &without_code, &map).is_ok());
+    let with_code = upstream_allowed(&base, &map, "openid code");
+    assert_eq!(upstream_scope(Some("repo"), "read:user repo", &with_code, &map).unwrap(), "read:user repo");
 }
 
 #[test]
@@ -107,13 +131,16 @@ fn tx_9_a_missing_upstream_scope_names_the_downstream_scope_that_asks_for_it() {
         [("code".to_string(), vec!["repo".to_string()]), ("groups".to_string(), vec!["read:org".to_string()])]
             .into_iter()
             .collect();
+    let allowed: Vec<String> = ["read:user", "repo", "gist"].iter().map(|s| s.to_string()).collect();
     assert_eq!(step_up_scopes(&["repo"], &map), vec!["code".to_string()]);
     assert!(step_up_scopes(&["gist"], &map).is_empty());
-    let e = upstream_scope(Some("repo read:user"), "read:user", &map).unwrap_err();
+    let e = upstream_scope(Some("repo read:user"), "read:user", &allowed, &map).unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidScope);
     assert!(e.description.contains("scope code") && e.description.contains("prompt=login"), "{}", e.description);
-    let e = upstream_scope(Some("gist"), "read:user", &map).unwrap_err();
+    let e = upstream_scope(Some("gist"), "read:user", &allowed, &map).unwrap_err();
     assert!(e.description.contains("no downstream scope"), "{}", e.description);
+    let e = check_asked_upstream(Some("repo"), &["read:user".to_string()], &map).unwrap_err();
+    assert!(e.description.contains("scope code") && e.description.contains("prompt=login"), "{}", e.description);
 }
 
 #[test]
@@ -151,6 +178,7 @@ fn exchange_memory() -> Memory {
         expires_in: None,
         scope: "read:user".into(),
     });
+    m.base_scopes = vec!["read:user".into()];
     m.rules = vec![rule()];
     // Expires before a fresh delegated token would (the memory clock is at 0, the delegated lifetime 600 s).
     let s = SubjectToken { exp: 500, ..subject("app", "openid read write") };
@@ -189,4 +217,57 @@ fn tx_7_delegation_issues_a_token_with_the_actor_and_narrowed_scope() {
     assert_eq!(ok.issued_token_type, Some(ACCESS_TOKEN_TYPE));
     let other = TokenRequest::TokenExchange(request(None, Some("https://api-c"), None));
     assert_eq!(run(exchange(&m, &client("api-a"), &other)).unwrap_err().code, ErrorCode::InvalidTarget);
+}
+
+#[test]
+fn tx_6_a_refused_scope_makes_no_upstream_call() {
+    let m = exchange_memory();
+    let req = TokenRequest::TokenExchange(request(Some("urn:bridgekeeper:provider:gh"), None, Some("repo")));
+    assert_eq!(run(exchange(&m, &client("app"), &req)).unwrap_err().code, ErrorCode::InvalidScope);
+    assert_eq!(m.upstream_calls.get(), 0, "refused before the vault is asked");
+}
+
+#[test]
+fn tx_4_delegation_refuses_a_subject_token_of_a_client_the_rule_does_not_name() {
+    let r = rule();
+    assert!(subject_for_delegation(Some(&subject("app", "read")), &r).is_ok());
+    let e = subject_for_delegation(Some(&subject("other", "read")), &r).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidRequest);
+    let none = DelegationRule { subject_clients: vec![], ..rule() };
+    assert_eq!(
+        subject_for_delegation(Some(&subject("app", "read")), &none).unwrap_err().code,
+        ErrorCode::InvalidRequest
+    );
+}
+
+#[test]
+fn tx_4_a_delegated_token_is_exchangeable_only_by_its_audience() {
+    let delegated =
+        SubjectToken { aud: "https://api-b".into(), actors: vec!["api-a".into()], ..subject("api-a", "read") };
+    // api-a named itself as subject client does not let it re-exchange a token issued for api-b.
+    let a = DelegationRule { subject_clients: vec!["app".into(), "api-a".into()], ..rule() };
+    assert_eq!(subject_for_delegation(Some(&delegated), &a).unwrap_err().code, ErrorCode::InvalidRequest);
+    let b = DelegationRule {
+        client: "api-b".into(),
+        known_as: vec!["https://api-b".into()],
+        subject_clients: vec![],
+        ..rule()
+    };
+    assert!(subject_for_delegation(Some(&delegated), &b).is_ok());
+}
+
+#[test]
+fn tx_1_debug_of_an_upstream_token_and_a_token_outcome_shows_no_token() {
+    let up = UpstreamAccess {
+        access_token: "gho_secret".into(),
+        token_type: "bearer".into(),
+        expires_in: None,
+        scope: "read:user".into(),
+    };
+    assert!(!format!("{up:?}").contains("gho_secret"));
+    let m = exchange_memory();
+    let req = TokenRequest::TokenExchange(request(Some("urn:bridgekeeper:provider:gh"), None, None));
+    let ok = run(exchange(&m, &client("app"), &req)).unwrap();
+    assert_eq!(ok.access_token, "gho_x");
+    assert!(!format!("{ok:?}").contains("gho_x"), "{ok:?}");
 }
