@@ -26,6 +26,11 @@ fn client_key(alg: Alg) -> ClientKey {
 impl ClientKey {
     /// An assertion for `client` at `aud`, valid `ttl` seconds from `now`, with `jti`.
     fn assertion(&self, client: &str, aud: &str, now: i64, ttl: i64, jti: &str) -> String {
+        self.assertion_for(client, json!(aud), now, ttl, jti)
+    }
+
+    /// The same with any JSON `aud` (a string or an array).
+    fn assertion_for(&self, client: &str, aud: Value, now: i64, ttl: i64, jti: &str) -> String {
         let claims = json!({"iss": client, "sub": client, "aud": aud, "iat": now, "exp": now + ttl, "jti": jti});
         bridgekeeper::tokens::jws::sign(&self.key, "JWT", &claims).unwrap()
     }
@@ -69,10 +74,9 @@ async fn pj_1_a_client_authenticates_with_a_jwt_signed_by_its_registered_key() {
     for alg in [Alg::Es256, Alg::EdDsa, Alg::Rs256] {
         let k = client_key(alg);
         let app = spawn(&[("svc", &k)]).await;
-        let token_url = app.url("/token");
-        let r = cc(&app, &k.assertion("svc", &token_url, now(&app), 60, "j1"), &[]).await;
+        let r = cc(&app, &k.assertion("svc", &app.base, now(&app), 60, "j1"), &[]).await;
         assert_eq!(r.status(), 200, "{alg:?}: {}", r.text().await.unwrap());
-        // The issuer is an audience too, and client_id may be sent alongside.
+        // client_id may be sent alongside.
         let r = cc(&app, &k.assertion("svc", &app.base, now(&app), 60, "j2"), &[("client_id", "svc")]).await;
         assert_eq!(r.status(), 200, "{alg:?}");
     }
@@ -92,7 +96,7 @@ async fn pj_1_a_private_key_jwt_client_trying_a_secret_is_refused() {
     let r = app.http.post(app.url("/token")).form(&none).send().await.unwrap();
     assert_eq!(json_error(r).await, (401, "invalid_client".into()));
     // An assertion together with a secret is two methods at once.
-    let a = k.assertion("svc", &app.url("/token"), now(&app), 60, "j1");
+    let a = k.assertion("svc", &app.base, now(&app), 60, "j1");
     let r = cc(&app, &a, &[("client_secret", "guess")]).await;
     assert_eq!(json_error(r).await, (400, "invalid_request".into()));
 }
@@ -103,26 +107,51 @@ async fn pj_2_wrong_aud_iss_or_sub_is_refused() {
     let other = client_key(Alg::Es256);
     let app = spawn(&[("svc", &k), ("svc2", &other)]).await;
     let t = now(&app);
-    for aud in ["https://other.example/token", &app.url("/userinfo"), ""] {
+    for aud in ["https://other.example", &app.url("/userinfo"), &app.url("/token"), ""] {
         let r = cc(&app, &k.assertion("svc", aud, t, 60, &format!("aud-{aud}")), &[]).await;
         assert_eq!(json_error(r).await, (401, "invalid_client".into()), "aud {aud}");
     }
-    let claims = json!({"iss": "svc", "sub": "svc2", "aud": app.url("/token"), "exp": t + 60, "jti": "x1"});
+    let claims = json!({"iss": "svc", "sub": "svc2", "aud": app.base, "exp": t + 60, "jti": "x1"});
     let a = bridgekeeper::tokens::jws::sign(&k.key, "JWT", &claims).unwrap();
     assert_eq!(json_error(cc(&app, &a, &[]).await).await, (401, "invalid_client".into()), "sub differs");
     // Signed by svc2's key while claiming to be svc.
-    let a = other.assertion("svc", &app.url("/token"), t, 60, "x2");
+    let a = other.assertion("svc", &app.base, t, 60, "x2");
     assert_eq!(json_error(cc(&app, &a, &[]).await).await, (401, "invalid_client".into()), "foreign key");
     // client_id in the body must be the assertion's client.
-    let a = k.assertion("svc", &app.url("/token"), t, 60, "x3");
+    let a = k.assertion("svc", &app.base, t, 60, "x3");
     assert_eq!(json_error(cc(&app, &a, &[("client_id", "svc2")]).await).await, (401, "invalid_client".into()));
+}
+
+/// [PJ-2] RFC 10070 / shared security.md [CA-6]: the issuer identifier, as a string, is the only audience; our
+/// endpoint URLs and arrays (even one holding just the issuer) are refused (FAPI2 `...-array-as-audience-fails`,
+/// `...-par-endpoint-url-as-audience-fails`, `...-token-endpoint-url-as-audience-fails`).
+#[actix_web::test]
+async fn pj_2_only_the_issuer_string_is_an_audience() {
+    let k = client_key(Alg::Es256);
+    let app = spawn(&[("svc", &k)]).await;
+    let t = now(&app);
+    let issuer = app.base.clone();
+    let refused = [
+        json!(app.url("/token")),
+        json!(app.url("/par")),
+        json!(app.url("/introspect")),
+        json!(app.url("/revoke")),
+        json!([issuer]),
+        json!([issuer, "x"]),
+    ];
+    for (i, aud) in refused.into_iter().enumerate() {
+        let r = cc(&app, &k.assertion_for("svc", aud.clone(), t, 60, &format!("aud-{i}")), &[]).await;
+        assert_eq!(json_error(r).await, (401, "invalid_client".into()), "aud {aud}");
+    }
+    let r = cc(&app, &k.assertion("svc", &issuer, t, 60, "aud-ok"), &[]).await;
+    assert_eq!(r.status(), 200, "aud = the issuer string");
 }
 
 #[actix_web::test]
 async fn pj_3_an_expired_or_too_long_lived_assertion_is_refused() {
     let k = client_key(Alg::Es256);
     let app = spawn(&[("svc", &k)]).await;
-    let url = app.url("/token");
+    let url = app.base.clone();
     let a = k.assertion("svc", &url, now(&app), 30, "old");
     app.clock.advance(31);
     assert_eq!(json_error(cc(&app, &a, &[]).await).await, (401, "invalid_client".into()), "expired");
@@ -144,7 +173,7 @@ async fn pj_4_an_assertion_jti_is_single_use_across_instances() {
     };
     let a = TestApp::spawn_on(db, tweak).await;
     let b = TestApp::spawn_on(shared, tweak).await;
-    let assertion = k.assertion("svc", "http://bridgekeeper.test/token", now(&a), 60, "once");
+    let assertion = k.assertion("svc", "http://bridgekeeper.test", now(&a), 60, "once");
     assert_eq!(cc(&a, &assertion, &[]).await.status(), 200);
     assert_eq!(json_error(cc(&a, &assertion, &[]).await).await, (401, "invalid_client".into()), "replay");
     assert_eq!(json_error(cc(&b, &assertion, &[]).await).await, (401, "invalid_client".into()), "replay at B");
@@ -157,7 +186,7 @@ async fn pj_4_an_assertion_jti_is_single_use_across_instances() {
 async fn pj_5_macs_none_and_unlisted_algorithms_are_refused() {
     let k = client_key(Alg::Es256);
     let app = spawn(&[("svc", &k)]).await;
-    let claims = json!({"iss": "svc", "sub": "svc", "aud": app.url("/token"), "exp": now(&app) + 60, "jti": "h"});
+    let claims = json!({"iss": "svc", "sub": "svc", "aud": app.base, "exp": now(&app) + 60, "jti": "h"});
     let hs = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &claims,
@@ -182,7 +211,7 @@ async fn pj_6_a_private_key_jwt_client_pushes_and_redeems_a_code() {
     let k = client_key(Alg::Es256);
     let app = spawn(&[("svc", &k)]).await;
     let mut form: Vec<(String, String)> = auth_query(&[("client_id", "svc")]);
-    let par_assertion = k.assertion("svc", &app.url("/par"), now(&app), 60, "par-1");
+    let par_assertion = k.assertion("svc", &app.base, now(&app), 60, "par-1");
     form.push(("client_assertion_type".into(), JWT_BEARER.into()));
     form.push(("client_assertion".into(), par_assertion));
     let r = app.http.post(app.url("/par")).form(&form).send().await.unwrap();
@@ -242,7 +271,7 @@ async fn pj_1_dynamic_registration_takes_inline_keys_only() {
     assert_eq!(reg["token_endpoint_auth_method"], "private_key_jwt");
     let id = reg["client_id"].as_str().unwrap();
     // It authenticates at introspection with its key (and only with it).
-    let a = k.assertion(id, &app.url("/introspect"), now(&app), 60, "i1");
+    let a = k.assertion(id, &app.base, now(&app), 60, "i1");
     let form = [("token", "nothing"), ("client_assertion_type", JWT_BEARER), ("client_assertion", &a)];
     let r = app.http.post(app.url("/introspect")).form(&form).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -299,7 +328,7 @@ async fn pj_1_an_admin_registers_a_private_key_jwt_client_with_inline_keys() {
     let created: Value = r.json().await.unwrap();
     assert!(created["client_secret"].is_null(), "no secret: {created}");
     assert_eq!(created["client"]["client_type"], "confidential");
-    let r = cc(&app, &k.assertion("batch", &app.url("/token"), now(&app), 60, "adm-1"), &[]).await;
+    let r = cc(&app, &k.assertion("batch", &app.base, now(&app), 60, "adm-1"), &[]).await;
     assert_eq!(r.status(), 200);
     let r =
         app.http.post(app.url("/token")).basic_auth("batch", Some("")).form(&[("grant_type", "client_credentials")]);
@@ -374,7 +403,7 @@ async fn pj_7_an_admin_registered_jwks_uri_is_fetched_cached_and_refetched_for_a
     assert_eq!(create("http://keys.example/jwks").await.unwrap().status(), 400, "http only on loopback");
     assert_eq!(create("https://user:pw@keys.example/jwks").await.unwrap().status(), 400, "no user information");
     assert_eq!(create(&keys.uri).await.unwrap().status(), 201);
-    let url = app.url("/token");
+    let url = app.base.clone();
     assert_eq!(cc(&app, &k1.assertion("remote", &url, now(&app), 60, "r1"), &[]).await.status(), 200);
     assert_eq!(cc(&app, &k1.assertion("remote", &url, now(&app), 60, "r2"), &[]).await.status(), 200);
     assert_eq!(keys.fetches(), 1, "cached");

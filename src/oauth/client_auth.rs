@@ -211,17 +211,8 @@ async fn check_assertion(
         Ok(c) => c,
         Err(why) => return Ok(Err(why)),
     };
-    let base = state.settings.issuer_base();
-    let audiences = [
-        state.settings.issuer.clone(),
-        format!("{base}/token"),
-        format!("{base}/par"),
-        format!("{base}/introspect"),
-        format!("{base}/revoke"),
-    ];
-    let accepted: Vec<&str> = audiences.iter().map(String::as_str).collect();
-    let (jti, exp) = match bridgekeeper_core::client_assertion::check_claims(&claims, &client.client_id, &accepted, now)
-    {
+    let issuer = state.settings.issuer.as_str();
+    let (jti, exp) = match bridgekeeper_core::client_assertion::check_claims(&claims, &client.client_id, issuer, now) {
         Ok(v) => v,
         Err(why) => return Ok(Err(why)),
     };

@@ -14,7 +14,8 @@ pub const MAX_LIFETIME_SECS: i64 = 300;
 /// Clock skew allowed on `iat` and `nbf`.
 pub const SKEW_SECS: i64 = 60;
 
-/// `aud`: one string or an array of them (RFC 7519 §4.1.3).
+/// `aud`: one string or an array of them (RFC 7519 §4.1.3). Both shapes parse, so that an array is refused by
+/// [PJ-2]'s rule rather than by the parser.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
 pub enum Audience {
@@ -23,11 +24,10 @@ pub enum Audience {
 }
 
 impl Audience {
-    fn contains_any(&self, accepted: &[&str]) -> bool {
-        match self {
-            Audience::One(a) => accepted.contains(&a.as_str()),
-            Audience::Many(v) => v.iter().any(|a| accepted.contains(&a.as_str())),
-        }
+    /// [PJ-2] RFC 10070: the issuer identifier, as a single string, is the only audience (never an array, even
+    /// one holding just the issuer; never an endpoint URL).
+    fn is_exactly(&self, issuer: &str) -> bool {
+        matches!(self, Audience::One(a) if a == issuer)
     }
 }
 
@@ -51,21 +51,21 @@ pub fn alg_allowed(alg: &str) -> bool {
     ALGS.contains(&alg)
 }
 
-/// [PJ-2] [PJ-3] The claims of a verified assertion: `iss` = `sub` = the client id, `aud` one of the accepted
-/// audiences (the issuer or one of our endpoint URLs), `exp` in the future and at most `MAX_LIFETIME_SECS` ahead,
+/// [PJ-2] [PJ-3] The claims of a verified assertion: `iss` = `sub` = the client id, `aud` the issuer identifier
+/// as a string (RFC 10070), `exp` in the future and at most `MAX_LIFETIME_SECS` ahead,
 /// `iat` and `nbf` not in the future (beyond the skew), a `jti` (its single use is checked by the caller).
 /// Returns the `jti` and the time until which it must be remembered.
 pub fn check_claims<'a>(
     c: &'a AssertionClaims,
     client_id: &str,
-    accepted_audiences: &[&str],
+    issuer: &str,
     now: i64,
 ) -> Result<(&'a str, i64), &'static str> {
     if c.iss.as_deref() != Some(client_id) || c.sub.as_deref() != Some(client_id) {
         return Err("the assertion's iss and sub must both be the client id");
     }
-    if !c.aud.as_ref().is_some_and(|a| a.contains_any(accepted_audiences)) {
-        return Err("the assertion's aud must be the issuer or the endpoint");
+    if !c.aud.as_ref().is_some_and(|a| a.is_exactly(issuer)) {
+        return Err("the assertion's aud must be the issuer identifier, as a string");
     }
     let exp = c.exp.ok_or("the assertion has no exp")?;
     if exp <= now {
@@ -86,7 +86,7 @@ mod tests {
     use super::*;
 
     const NOW: i64 = 1_000_000;
-    const AUD: &[&str] = &["https://id.example", "https://id.example/token"];
+    const AUD: &str = "https://id.example";
 
     fn good() -> AssertionClaims {
         AssertionClaims {
@@ -109,13 +109,23 @@ mod tests {
         assert!(check_claims(&c, "app", AUD, NOW).is_err());
         let c = AssertionClaims { aud: Some(Audience::One("https://other.example/token".into())), ..good() };
         assert!(check_claims(&c, "app", AUD, NOW).is_err());
-        let c = AssertionClaims {
-            aud: Some(Audience::Many(vec!["x".into(), "https://id.example/token".into()])),
-            ..good()
-        };
-        assert!(check_claims(&c, "app", AUD, NOW).is_ok());
         let c = AssertionClaims { aud: None, ..good() };
         assert!(check_claims(&c, "app", AUD, NOW).is_err());
+    }
+
+    #[test]
+    fn pj_2_only_the_issuer_string_is_an_audience() {
+        for aud in [
+            Audience::One("https://id.example/token".into()),
+            Audience::One("https://id.example/par".into()),
+            Audience::One("https://id.example/".into()),
+            Audience::Many(vec!["https://id.example".into()]),
+            Audience::Many(vec!["https://id.example".into(), "x".into()]),
+        ] {
+            let c = AssertionClaims { aud: Some(aud.clone()), ..good() };
+            assert!(check_claims(&c, "app", AUD, NOW).is_err(), "{aud:?}");
+        }
+        assert!(check_claims(&good(), "app", AUD, NOW).is_ok());
     }
 
     #[test]
