@@ -132,6 +132,25 @@ async fn par_2_a_request_uri_is_single_use() {
     assert_unknown_request_page(authorize_with(&app, "app", &uri, &[]).await).await;
 }
 
+/// Shared security.md [PA-5] (FAPI2 `par-ensure-reused-request-uri-prior-to-auth-completion-succeeds`): the
+/// browser that first brought the `request_uri` may bring it again (a reload) until the authorization completes;
+/// another browser may not; once the code is issued it is spent, for that browser too.
+#[actix_web::test]
+async fn par_2_a_reload_before_sign_in_completes_still_works() {
+    let app = spawn().await;
+    let uri = pushed_uri(&app, &[]).await;
+    let first = authorize_with(&app, "app", &uri, &[]).await;
+    assert!(first.status().is_redirection(), "{}", first.status());
+    assert!(location(&first).starts_with("/login"), "{}", location(&first));
+    let reload = authorize_with(&app, "app", &uri, &[]).await;
+    assert!(reload.status().is_redirection(), "a reload still works: {}", reload.status());
+    let elsewhere = app.view();
+    assert_unknown_request_page(authorize_with(&elsewhere, "app", &uri, &[]).await).await;
+    let loc = complete(&app, reload, "ada@example.com").await;
+    assert!(param(&loc, "code").is_some(), "{loc}");
+    assert_unknown_request_page(authorize_with(&app, "app", &uri, &[]).await).await;
+}
+
 #[actix_web::test]
 async fn par_2_a_request_uri_is_bound_to_its_client_and_another_trying_it_does_not_spend_it() {
     let app = spawn().await;
