@@ -379,11 +379,8 @@ impl JwksServer {
     }
 }
 
-#[actix_web::test]
-async fn pj_7_an_admin_registered_jwks_uri_is_fetched_cached_and_refetched_for_a_rotated_key() {
-    let (k1, k2) = (client_key(Alg::Es256), client_key(Alg::Es256));
-    let keys = JwksServer::start(&k1.jwks).await;
-    let app = TestApp::spawn().await;
+/// An admin API token (a config client with the `admin` scope, synced into the running app).
+async fn admin_token(app: &TestApp) -> String {
     let mut settings = (*app.state.settings).clone();
     settings.clients = vec![
         ClientBuilder::confidential("ops", "admin-secret-for-tests")
@@ -392,9 +389,26 @@ async fn pj_7_an_admin_registered_jwks_uri_is_fetched_cached_and_refetched_for_a
             .build(),
     ];
     bridgekeeper::accounts::clients::sync_static(&app.state.db, &settings, 0).await.unwrap();
-    let r = token(&app, ("ops", "admin-secret-for-tests"), &[("grant_type", "client_credentials"), ("scope", "admin")])
+    let r = token(app, ("ops", "admin-secret-for-tests"), &[("grant_type", "client_credentials"), ("scope", "admin")])
         .await;
-    let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+    r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
+}
+
+/// Registers `remote` (private_key_jwt, keys at `jwks_uri`) through the admin API.
+async fn register_remote(app: &TestApp, jwks_uri: &str) {
+    let admin = admin_token(app).await;
+    let body = json!({"client_id": "remote", "name": "Remote", "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": jwks_uri});
+    let r = app.http.post(app.url("/admin/api/clients")).bearer_auth(&admin).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+}
+
+#[actix_web::test]
+async fn pj_7_an_admin_registered_jwks_uri_is_fetched_cached_and_refetched_for_a_rotated_key() {
+    let (k1, k2) = (client_key(Alg::Es256), client_key(Alg::Es256));
+    let keys = JwksServer::start(&k1.jwks).await;
+    let app = TestApp::spawn().await;
+    let admin = admin_token(&app).await;
     let create = |uri: &str| {
         let body = json!({"client_id": "remote", "name": "Remote", "grant_types": ["client_credentials"],
             "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": uri});
@@ -418,4 +432,62 @@ async fn pj_7_an_admin_registered_jwks_uri_is_fetched_cached_and_refetched_for_a
     assert_eq!(keys.fetches(), 2);
     let r = cc(&app, &k1.assertion("remote", &url, now(&app), 60, "r5"), &[]).await;
     assert_eq!(json_error(r).await, (401, "invalid_client".into()), "the old key is gone");
+}
+
+/// [PJ-7] Only an assertion whose `kid` the cached keys do not hold makes the broker fetch the `jwks_uri` again
+/// (garbage, a MAC, a known key's bad signature never do); a failed fetch is remembered like a good one (no
+/// refetch for 30 s), and concurrent requests share one fetch.
+#[actix_web::test]
+async fn pj_7_only_an_unknown_kid_refetches_and_failures_are_cached() {
+    let (k1, k2) = (client_key(Alg::Es256), client_key(Alg::Es256));
+    let keys = JwksServer::start(&k1.jwks).await;
+    let app = TestApp::spawn().await;
+    register_remote(&app, &keys.uri).await;
+    let iss = app.base.clone();
+    assert_eq!(cc(&app, &k1.assertion("remote", &iss, now(&app), 60, "u1"), &[]).await.status(), 200);
+    assert_eq!(keys.fetches(), 1);
+    app.clock.advance(31);
+    let claims = json!({"iss": "remote", "sub": "remote", "aud": iss, "exp": now(&app) + 60, "jti": "h"});
+    let hs = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+    )
+    .unwrap();
+    // Another key's signature under k1's kid: a known key whose signature does not verify.
+    let mut forged = SigningKey::from_row(&generate(Alg::Es256, 0, KeyState::Next).unwrap()).unwrap();
+    forged.kid = k1.key.kid.clone();
+    let forged = bridgekeeper::tokens::jws::sign(&forged, "JWT", &claims).unwrap();
+    for bad in ["garbage", "a.b.c", hs.as_str(), forged.as_str()] {
+        assert_eq!(json_error(cc(&app, bad, &[("client_id", "remote")]).await).await, (401, "invalid_client".into()));
+    }
+    assert_eq!(keys.fetches(), 1, "no refetch for an assertion that names no unknown key");
+    // The jwks_uri now fails; ten concurrent assertions with an unknown kid share one fetch …
+    keys.replace("not a key set");
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let a = k2.assertion("remote", &iss, now(&app), 60, &format!("c{i}"));
+        let (http, url) = (app.http.clone(), app.url("/token"));
+        tasks.push(tokio::spawn(async move {
+            let form =
+                [("grant_type", "client_credentials"), ("client_assertion_type", JWT_BEARER), ("client_assertion", &a)];
+            http.post(url).form(&form).send().await.unwrap().status()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert!(statuses.iter().all(|s| *s == 401), "{statuses:?}");
+    assert!(keys.fetches() <= 2, "{} fetches", keys.fetches());
+    let after_burst = keys.fetches();
+    // … and the failure is remembered: no fetch for 30 s.
+    app.clock.advance(10);
+    let r = cc(&app, &k2.assertion("remote", &iss, now(&app), 60, "c-late"), &[]).await;
+    assert_eq!(json_error(r).await, (401, "invalid_client".into()));
+    assert_eq!(keys.fetches(), after_burst, "a failed fetch is cached too");
+    keys.replace(&k2.jwks);
+    app.clock.advance(21);
+    assert_eq!(cc(&app, &k2.assertion("remote", &iss, now(&app), 60, "c-ok"), &[]).await.status(), 200);
+    assert_eq!(keys.fetches(), after_burst + 1);
 }

@@ -201,8 +201,12 @@ async fn check_assertion(
         return Ok(Err("the client's keys are not available"));
     };
     let verified = match crate::tokens::client_keys::verify_assertion(keys.set(), assertion) {
-        // [PJ-7] A key rotated at the client's jwks_uri: fetch again (rate-limited) and retry once.
-        Err(_) if let Some(fresh) = super::client_jwks::refreshed(state, &client, &keys).await => {
+        // [PJ-7] A key rotated at the client's jwks_uri (the assertion names a kid we do not hold): fetch again
+        // (rate-limited) and retry once. Nothing else (garbage, a MAC, a bad signature) ever refetches.
+        Err(_)
+            if crate::tokens::client_keys::names_unknown_kid(keys.set(), assertion)
+                && let Some(fresh) = super::client_jwks::refreshed(state, &client, &keys).await =>
+        {
             crate::tokens::client_keys::verify_assertion(fresh.set(), assertion)
         }
         other => other,

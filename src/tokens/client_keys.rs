@@ -88,6 +88,18 @@ pub fn verify_assertion(jwks: &serde_json::Value, assertion: &str) -> Result<Ass
     Err("the client assertion's signature does not verify with the client's registered keys")
 }
 
+/// [PJ-7] Does this assertion (well-formed, with an allowed `alg`) name a `kid` that none of these keys has? Only
+/// then may fetched keys be fetched again.
+pub fn names_unknown_kid(jwks: &serde_json::Value, assertion: &str) -> bool {
+    let Ok(header) = jsonwebtoken::decode_header(assertion) else { return false };
+    let Some(kid) = header.kid else { return false };
+    if !alg_allowed(&format!("{:?}", header.alg)) {
+        return false;
+    }
+    let keys = jwks.get("keys").and_then(|k| k.as_array()).map(Vec::as_slice).unwrap_or_default();
+    !keys.iter().any(|k| k.get("kid").and_then(|v| v.as_str()) == Some(kid.as_str()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
