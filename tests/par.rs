@@ -123,6 +123,27 @@ async fn par_1_a_push_is_validated_like_authorize_and_errors_are_json() {
     assert_eq!(r.status(), 405);
 }
 
+/// [PAR-1] A client that authenticated its push is not an anonymous caller: a busy relying party is never held to
+/// the per-address budget for anonymous state; a public client's pushes are.
+#[actix_web::test]
+async fn par_1_authenticated_pushes_are_not_held_to_the_anonymous_budget() {
+    let app = spawn_with(|s| {
+        s.rate_limits.anonymous_state_per_minute = 2;
+        s.rate_limits.anonymous_state_burst = 2;
+    })
+    .await;
+    for i in 0..5 {
+        assert_eq!(push(&app, ("app", SECRET), &auth_query(&[])).await.status(), 201, "push {i}");
+    }
+    let mut q = auth_query(&[("client_id", "native"), ("redirect_uri", "http://127.0.0.1/cb")]);
+    q.extend([("code_challenge", CHALLENGE), ("code_challenge_method", "S256")].map(|(k, v)| (k.into(), v.into())));
+    for i in 0..2 {
+        assert_eq!(app.http.post(app.url("/par")).form(&q).send().await.unwrap().status(), 201, "public {i}");
+    }
+    let r = app.http.post(app.url("/par")).form(&q).send().await.unwrap();
+    assert_eq!(r.status(), 429, "a public client's third push");
+}
+
 #[actix_web::test]
 async fn par_2_a_request_uri_is_single_use() {
     let app = spawn().await;

@@ -27,6 +27,14 @@ async fn push(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) ->
     }
     let params = token::form_params(&req, &body)?;
     let client = client_auth::authenticate_limited(&state, &req, &params, true).await?;
+    // [PAR-1] A public client pushes without credentials: its pushes are anonymous state, an authenticated
+    // client's are not.
+    if client.is_public() {
+        state.limits.admit_anonymous(crate::ratelimit::client_ip(&req)).map_err(|w| {
+            state.metrics.rate_limited.with_label_values(&["anonymous_state"]).inc();
+            OAuthError::too_many(w)
+        })?;
+    }
     pushed::check_push(&params, &client.client_id)?;
     let request = validated(&state, &client, &params)?;
     let reference = crate::secret::random_token();
