@@ -206,6 +206,23 @@ async fn pj_5_macs_none_and_unlisted_algorithms_are_refused() {
     assert!(d["token_endpoint_auth_methods_supported"].as_array().unwrap().contains(&json!("private_key_jwt")));
 }
 
+/// [PJ-5] RFC 10070 / RFC 8725 §3.11: a JWT of another kind (a DPoP proof, a request object, an access token) is
+/// never a client assertion; no `typ`, `JWT` or `client-authentication+jwt` are.
+#[actix_web::test]
+async fn pj_5_an_assertion_with_a_foreign_typ_is_refused() {
+    let k = client_key(Alg::Es256);
+    let app = spawn(&[("svc", &k)]).await;
+    let claims = |jti: &str| json!({"iss": "svc", "sub": "svc", "aud": app.base, "exp": now(&app) + 60, "jti": jti});
+    for typ in ["dpop+jwt", "oauth-authz-req+jwt", "at+jwt", "application/at+jwt", "logout+jwt"] {
+        let a = bridgekeeper::tokens::jws::sign(&k.key, typ, &claims(typ)).unwrap();
+        assert_eq!(json_error(cc(&app, &a, &[]).await).await, (401, "invalid_client".into()), "typ {typ}");
+    }
+    for typ in ["JWT", "client-authentication+jwt", "application/client-authentication+jwt"] {
+        let a = bridgekeeper::tokens::jws::sign(&k.key, typ, &claims(&format!("ok-{typ}"))).unwrap();
+        assert_eq!(cc(&app, &a, &[]).await.status(), 200, "typ {typ}");
+    }
+}
+
 #[actix_web::test]
 async fn pj_6_a_private_key_jwt_client_pushes_and_redeems_a_code() {
     let k = client_key(Alg::Es256);

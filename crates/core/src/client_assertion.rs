@@ -46,6 +46,19 @@ pub struct AssertionClaims {
 /// Longest `jti` remembered (it is hashed; this only bounds what is hashed).
 const MAX_JTI_LEN: usize = 512;
 
+/// [PJ-5] RFC 10070's explicit type for client assertions (RFC 8725 §3.11).
+pub const TYP: &str = "client-authentication+jwt";
+
+/// [PJ-5] May a JWT with this header `typ` be a client assertion? None, `JWT` or `client-authentication+jwt`
+/// (case-insensitive, the `application/` prefix optional, RFC 7515 §4.1.9); any other type — a DPoP proof, a
+/// request object, an access token, a logout token — is a JWT made for something else and is refused.
+pub fn typ_allowed(typ: Option<&str>) -> bool {
+    let Some(t) = typ else { return true };
+    let t = t.to_ascii_lowercase();
+    let t = t.strip_prefix("application/").unwrap_or(&t);
+    t == "jwt" || t == TYP
+}
+
 /// [PJ-5] Is this header algorithm one a client assertion may use?
 pub fn alg_allowed(alg: &str) -> bool {
     ALGS.contains(&alg)
@@ -144,6 +157,16 @@ mod tests {
         assert!(check_claims(&c, "app", AUD, NOW).is_err());
         let c = AssertionClaims { jti: Some("x".repeat(513)), ..good() };
         assert!(check_claims(&c, "app", AUD, NOW).is_err());
+    }
+
+    #[test]
+    fn pj_5_an_assertion_with_a_foreign_typ_is_refused() {
+        for t in [None, Some("JWT"), Some("jwt"), Some("client-authentication+jwt"), Some("application/client-authentication+jwt")] {
+            assert!(typ_allowed(t), "{t:?}");
+        }
+        for t in ["dpop+jwt", "oauth-authz-req+jwt", "at+jwt", "application/at+jwt", "logout+jwt", "JOSE", ""] {
+            assert!(!typ_allowed(Some(t)), "{t}");
+        }
     }
 
     #[test]
