@@ -162,6 +162,23 @@ async fn pj_3_an_expired_or_too_long_lived_assertion_is_refused() {
     assert_eq!(json_error(cc(&app, &a, &[]).await).await, (401, "invalid_client".into()), "no exp");
 }
 
+/// [PJ-3] The clock-skew window is 30 s (FAPI2: `nbf` 8 s ahead is accepted, 60 s ahead refused).
+#[actix_web::test]
+async fn pj_3_nbf_sixty_seconds_ahead_is_refused() {
+    let k = client_key(Alg::Es256);
+    let app = spawn(&[("svc", &k)]).await;
+    let t = now(&app);
+    let signed = |extra: Value, jti: &str| {
+        let mut c = json!({"iss": "svc", "sub": "svc", "aud": app.base, "exp": t + 120, "jti": jti});
+        c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        bridgekeeper::tokens::jws::sign(&k.key, "JWT", &c).unwrap()
+    };
+    for (extra, jti) in [(json!({"nbf": t + 60}), "nbf60"), (json!({"iat": t + 60}), "iat60"), (json!({"nbf": t + 31}), "nbf31")] {
+        assert_eq!(json_error(cc(&app, &signed(extra, jti), &[]).await).await, (401, "invalid_client".into()), "{jti}");
+    }
+    assert_eq!(cc(&app, &signed(json!({"nbf": t + 8, "iat": t + 8}), "nbf8"), &[]).await.status(), 200);
+}
+
 #[actix_web::test]
 async fn pj_4_an_assertion_jti_is_single_use_across_instances() {
     let k = client_key(Alg::Es256);
