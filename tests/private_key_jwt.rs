@@ -269,6 +269,53 @@ async fn pj_6_a_private_key_jwt_client_pushes_and_redeems_a_code() {
     assert!(tokens["id_token"].is_string());
 }
 
+/// [PJ-1] RFC 7592 PUT: a client that switches to private_key_jwt loses its secret (the old one stops working);
+/// one that switches back from private_key_jwt to a secret method is given a fresh secret.
+#[actix_web::test]
+async fn pj_1_a_put_switching_to_or_from_private_key_jwt_keeps_the_secret_rules() {
+    let app = TestApp::spawn_with(|s| {
+        s.registration.enabled = true;
+        s.registration.open = true;
+    })
+    .await;
+    let k = client_key(Alg::Es256);
+    let jwks: Value = serde_json::from_str(&k.jwks).unwrap();
+    let r = app.http.post(app.url("/register")).json(&json!({"redirect_uris": [RP]})).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let reg: Value = r.json().await.unwrap();
+    let (id, secret) = (reg["client_id"].as_str().unwrap(), reg["client_secret"].as_str().unwrap());
+    let rat = reg["registration_access_token"].as_str().unwrap();
+    let put = |body: Value| {
+        app.http.put(app.url(&format!("/register/{id}"))).bearer_auth(rat).json(&body).send()
+    };
+    let introspect_basic = |secret: String| {
+        app.http.post(app.url("/introspect")).basic_auth(enc(id), Some(enc(&secret))).form(&[("token", "x")]).send()
+    };
+    let introspect_jwt = |jti: &str| {
+        let a = k.assertion(id, &app.base, app.clock.now(), 60, jti);
+        let form = [("token", "x".to_string()), ("client_assertion_type", JWT_BEARER.into()), ("client_assertion", a)];
+        app.http.post(app.url("/introspect")).form(&form).send()
+    };
+    assert_eq!(introspect_basic(secret.into()).await.unwrap().status(), 200);
+    let r = put(json!({"client_id": id, "redirect_uris": [RP], "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": jwks}))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert!(body.get("client_secret").is_none(), "{body}");
+    assert_eq!(introspect_basic(secret.into()).await.unwrap().status(), 401, "the old secret is gone");
+    assert_eq!(introspect_jwt("put-1").await.unwrap().status(), 200);
+    let r = put(json!({"client_id": id, "redirect_uris": [RP], "token_endpoint_auth_method": "client_secret_basic"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let fresh = body["client_secret"].as_str().expect("a fresh secret for the secret method").to_string();
+    assert_eq!(introspect_basic(fresh).await.unwrap().status(), 200);
+    assert_eq!(introspect_jwt("put-2").await.unwrap().status(), 401, "keys no longer authenticate");
+}
+
 #[actix_web::test]
 async fn pj_1_dynamic_registration_takes_inline_keys_only() {
     let app = TestApp::spawn_with(|s| {

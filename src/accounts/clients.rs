@@ -289,8 +289,10 @@ pub async fn update(
     save(db, c).await
 }
 
-/// Stores an already checked client as it is.
+/// Stores an already checked client as it is, after the key and secret rules of [PJ-1] (every path that changes
+/// a client's method or keys passes them).
 pub async fn save(db: &Db, c: Client) -> Result<Client, ClientError> {
+    check_keys(&c)?;
     let row = c.clone();
     if !db.write(move |conn| repo::update(conn, &row)).await? {
         return Err(ClientError::NotFound);
