@@ -276,3 +276,46 @@ async fn par_2_a_request_pushed_at_one_instance_is_used_once_at_another() {
     assert!(param(&loc, "code").is_some(), "{loc}");
     assert_unknown_request_page(authorize_with(&a, "app", &uri, &[]).await).await;
 }
+
+/// [PAR-5] With `par.enabled = false` no client may be registered as one that must push (it could never sign in):
+/// dynamic registration (POST and RFC 7592 PUT) says `invalid_client_metadata`, the admin API 400.
+#[actix_web::test]
+async fn par_5_require_par_is_refused_when_par_is_off() {
+    let app = spawn_with(|s| {
+        s.par.enabled = false;
+        s.registration.enabled = true;
+        s.registration.open = true;
+        s.clients.push(
+            ClientBuilder::confidential("ops", "admin-secret-for-tests")
+                .scopes(&["admin"])
+                .grants(&["client_credentials"])
+                .build(),
+        );
+    })
+    .await;
+    let must_push = serde_json::json!({"redirect_uris": [RP], "require_pushed_authorization_requests": true});
+    let r = app.http.post(app.url("/register")).json(&must_push).send().await.unwrap();
+    assert_eq!(json_error(r).await, (400, "invalid_client_metadata".into()), "POST /register");
+    let r = app.http.post(app.url("/register")).json(&serde_json::json!({"redirect_uris": [RP]})).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let reg: Value = r.json().await.unwrap();
+    let id = reg["client_id"].as_str().unwrap();
+    let mut put = must_push.clone();
+    put["client_id"] = id.into();
+    let r = app
+        .http
+        .put(app.url(&format!("/register/{id}")))
+        .bearer_auth(reg["registration_access_token"].as_str().unwrap())
+        .json(&put)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_error(r).await, (400, "invalid_client_metadata".into()), "PUT /register/{{id}}");
+    let r = token(&app, ("ops", "admin-secret-for-tests"), &[("grant_type", "client_credentials"), ("scope", "admin")])
+        .await;
+    let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+    let body = serde_json::json!({"client_id": "pusher", "name": "Pusher", "redirect_uris": [RP],
+        "require_pushed_authorization_requests": true});
+    let r = app.http.post(app.url("/admin/api/clients")).bearer_auth(&admin).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 400, "admin API");
+}

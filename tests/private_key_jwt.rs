@@ -316,6 +316,39 @@ async fn pj_1_a_put_switching_to_or_from_private_key_jwt_keeps_the_secret_rules(
     assert_eq!(introspect_jwt("put-2").await.unwrap().status(), 401, "keys no longer authenticate");
 }
 
+/// [PJ-1] RFC 7591 §2: `jwks` and `jwks_uri` together are `invalid_client_metadata` (at registration and PUT).
+#[actix_web::test]
+async fn pj_1_registration_refuses_jwks_with_jwks_uri() {
+    let app = TestApp::spawn_with(|s| {
+        s.registration.enabled = true;
+        s.registration.open = true;
+    })
+    .await;
+    let k = client_key(Alg::Es256);
+    let jwks: Value = serde_json::from_str(&k.jwks).unwrap();
+    let both = json!({"redirect_uris": [RP], "token_endpoint_auth_method": "private_key_jwt", "jwks": jwks,
+        "jwks_uri": "https://rp.example/jwks"});
+    let r = app.http.post(app.url("/register")).json(&both).send().await.unwrap();
+    assert_eq!(json_error(r).await, (400, "invalid_client_metadata".into()));
+    let mut one = both.clone();
+    one.as_object_mut().unwrap().remove("jwks_uri");
+    let r = app.http.post(app.url("/register")).json(&one).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let reg: Value = r.json().await.unwrap();
+    let id = reg["client_id"].as_str().unwrap();
+    let mut put = both.clone();
+    put["client_id"] = id.into();
+    let r = app
+        .http
+        .put(app.url(&format!("/register/{id}")))
+        .bearer_auth(reg["registration_access_token"].as_str().unwrap())
+        .json(&put)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_error(r).await, (400, "invalid_client_metadata".into()), "PUT");
+}
+
 #[actix_web::test]
 async fn pj_1_dynamic_registration_takes_inline_keys_only() {
     let app = TestApp::spawn_with(|s| {

@@ -193,7 +193,7 @@ async fn replace(
     (next.backchannel_logout_uri, next.backchannel_logout_session_required) =
         (n.backchannel_logout_uri, n.backchannel_logout_session_required);
     next.updated_at = now;
-    let saved = svc::save(&state.db, next).await?;
+    let saved = svc::save_checked(&state.db, &state.settings, next).await?;
     svc::audit_action(&state.db, now, AuditKind::ClientUpdated, &saved.client_id, "dynamic").await?;
     let mut out = registration::describe(&saved, state.settings.issuer_base());
     if let Some(s) = new_secret {
