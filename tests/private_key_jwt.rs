@@ -199,6 +199,32 @@ async fn pj_4_an_assertion_jti_is_single_use_across_instances() {
     assert_eq!(json_error(cc(&a, &no_jti, &[]).await).await, (401, "invalid_client".into()), "no jti");
 }
 
+/// [PJ-4] A used `jti` is remembered past its assertion's `exp` by the clock-skew window, so that an instance
+/// whose clock is behind the sweeper's cannot be replayed to once the row is gone.
+#[actix_web::test]
+async fn pj_4_a_jti_outlives_its_exp_by_the_skew() {
+    let k = client_key(Alg::Es256);
+    let app = spawn(&[("svc", &k)]).await;
+    let a = k.assertion("svc", &app.base, now(&app), 60, "skewed");
+    assert_eq!(cc(&app, &a, &[]).await.status(), 200);
+    let policy = bridgekeeper::store::gc::Policy {
+        batch: 100,
+        code_keep_secs: 600,
+        revoked_keep_secs: 600,
+        audit_retention_secs: 86_400,
+        outbox_keep_secs: 3000,
+    };
+    let swept_at = |at: i64| {
+        let p = policy.clone();
+        app.state.db.run(move |c| bridgekeeper::store::gc::sweep(c, at, &p, false))
+    };
+    let jtis = |out: Vec<(&'static str, u64)>| out.into_iter().find(|(t, _)| *t == "client_assertion_jtis").unwrap().1;
+    let skew = bridgekeeper_core::client_assertion::SKEW_SECS;
+    assert_eq!(jtis(swept_at(now(&app) + 61).await.unwrap()), 0, "just past exp: still remembered");
+    assert_eq!(jtis(swept_at(now(&app) + 60 + skew - 1).await.unwrap()), 0, "within the skew");
+    assert_eq!(jtis(swept_at(now(&app) + 61 + skew).await.unwrap()), 1, "past exp + skew: swept");
+}
+
 #[actix_web::test]
 async fn pj_5_macs_none_and_unlisted_algorithms_are_refused() {
     let k = client_key(Alg::Es256);

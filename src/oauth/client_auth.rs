@@ -222,7 +222,9 @@ async fn check_assertion(
     };
     let key = crate::secret::hash_token(&format!("{}\u{0}{jti}", client.client_id));
     let cid = client.client_id.clone();
-    let fresh = state.db.run(move |c| crate::store::assertion_jtis::remember(c, &key, &cid, exp)).await?;
+    // [PJ-4] Remembered past `exp` by the skew: an instance whose clock is behind the sweeper's still sees it.
+    let keep_until = exp.saturating_add(bridgekeeper_core::client_assertion::SKEW_SECS);
+    let fresh = state.db.run(move |c| crate::store::assertion_jtis::remember(c, &key, &cid, keep_until)).await?;
     Ok(if fresh { Ok(client) } else { Err("the client assertion was used before (jti replay)") })
 }
 
