@@ -173,7 +173,9 @@ async fn pj_3_nbf_sixty_seconds_ahead_is_refused() {
         c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         bridgekeeper::tokens::jws::sign(&k.key, "JWT", &c).unwrap()
     };
-    for (extra, jti) in [(json!({"nbf": t + 60}), "nbf60"), (json!({"iat": t + 60}), "iat60"), (json!({"nbf": t + 31}), "nbf31")] {
+    for (extra, jti) in
+        [(json!({"nbf": t + 60}), "nbf60"), (json!({"iat": t + 60}), "iat60"), (json!({"nbf": t + 31}), "nbf31")]
+    {
         assert_eq!(json_error(cc(&app, &signed(extra, jti), &[]).await).await, (401, "invalid_client".into()), "{jti}");
     }
     assert_eq!(cc(&app, &signed(json!({"nbf": t + 8, "iat": t + 8}), "nbf8"), &[]).await.status(), 200);
@@ -311,9 +313,7 @@ async fn pj_1_a_put_switching_to_or_from_private_key_jwt_keeps_the_secret_rules(
     let reg: Value = r.json().await.unwrap();
     let (id, secret) = (reg["client_id"].as_str().unwrap(), reg["client_secret"].as_str().unwrap());
     let rat = reg["registration_access_token"].as_str().unwrap();
-    let put = |body: Value| {
-        app.http.put(app.url(&format!("/register/{id}"))).bearer_auth(rat).json(&body).send()
-    };
+    let put = |body: Value| app.http.put(app.url(&format!("/register/{id}"))).bearer_auth(rat).json(&body).send();
     let introspect_basic = |secret: String| {
         app.http.post(app.url("/introspect")).basic_auth(enc(id), Some(enc(&secret))).form(&[("token", "x")]).send()
     };

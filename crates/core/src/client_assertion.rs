@@ -166,7 +166,13 @@ mod tests {
 
     #[test]
     fn pj_5_an_assertion_with_a_foreign_typ_is_refused() {
-        for t in [None, Some("JWT"), Some("jwt"), Some("client-authentication+jwt"), Some("application/client-authentication+jwt")] {
+        for t in [
+            None,
+            Some("JWT"),
+            Some("jwt"),
+            Some("client-authentication+jwt"),
+            Some("application/client-authentication+jwt"),
+        ] {
             assert!(typ_allowed(t), "{t:?}");
         }
         for t in ["dpop+jwt", "oauth-authz-req+jwt", "at+jwt", "application/at+jwt", "logout+jwt", "JOSE", ""] {
