@@ -201,11 +201,12 @@ pub fn client_ip(req: &actix_web::HttpRequest) -> IpAddr {
 }
 
 /// Endpoints that create state for anonymous callers, by method and path: `POST /register`,
-/// `GET /login/{provider}`, `GET|POST /authorize`, `POST /par` (public clients push without credentials).
+/// `GET /login/{provider}`, `GET|POST /authorize`. `POST /par` is charged by its handler, and only for a public
+/// client (one that pushes without credentials): an authenticated client is not anonymous ([PAR-1]).
 pub fn creates_anonymous_state(method: &actix_web::http::Method, path: &str) -> bool {
     use actix_web::http::Method;
     match path {
-        "/register" | "/par" => method == Method::POST,
+        "/register" => method == Method::POST,
         "/authorize" => method == Method::GET || method == Method::POST,
         _ => method == Method::GET && path.strip_prefix("/login/").is_some_and(|p| !p.is_empty() && !p.contains('/')),
     }
@@ -295,7 +296,7 @@ mod tests {
         assert!(!creates_anonymous_state(&Method::GET, "/register/abc"));
         assert!(creates_anonymous_state(&Method::GET, "/authorize"));
         assert!(creates_anonymous_state(&Method::POST, "/authorize"));
-        assert!(creates_anonymous_state(&Method::POST, "/par"));
+        assert!(!creates_anonymous_state(&Method::POST, "/par"), "charged by the handler, public clients only");
         assert!(creates_anonymous_state(&Method::GET, "/login/dev"));
         assert!(!creates_anonymous_state(&Method::POST, "/login/dev"), "the dev form post is a login attempt");
         assert!(!creates_anonymous_state(&Method::GET, "/login"));

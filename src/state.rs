@@ -56,8 +56,11 @@ pub struct Caches {
     pub tokens: moka::sync::Cache<String, (u64, Verdict)>,
     /// [TX-1] One lock per identity whose upstream tokens are being refreshed here (callers queue on it).
     pub vault_locks: moka::sync::Cache<String, Arc<tokio::sync::Mutex<()>>>,
-    /// [PJ-7] Keys fetched from admin-registered clients' `jwks_uri`: client id -> (uri, fetched at, JWK Set).
-    pub client_jwks: moka::sync::Cache<String, (String, i64, Arc<serde_json::Value>)>,
+    /// [PJ-7] Keys fetched from admin-registered clients' `jwks_uri`: client id -> (uri, fetched at, JWK Set, or
+    /// `None` when that fetch failed: a failure is remembered like a success).
+    pub client_jwks: moka::sync::Cache<String, (String, i64, Option<Arc<serde_json::Value>>)>,
+    /// [PJ-7] One fetch of a client's `jwks_uri` at a time (concurrent requests wait for it and share its result).
+    pub client_jwks_fetching: moka::sync::Cache<String, Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Default for Caches {
@@ -78,6 +81,10 @@ impl Default for Caches {
             client_jwks: moka::sync::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(CLIENT_JWKS_CACHE_SECS))
+                .build(),
+            client_jwks_fetching: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_idle(Duration::from_secs(CLIENT_JWKS_CACHE_SECS))
                 .build(),
         }
     }

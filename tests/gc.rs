@@ -180,6 +180,7 @@ fn seed(c: &mut store::Write<'_>) {
             params_json: "{}".into(),
             created_at: exp - 60,
             expires_at: exp,
+            browser_hash: None,
         };
         store::pushed::insert(c, &p).unwrap();
         assert!(store::assertion_jtis::remember(c, &format!("aj-{i}"), "c1", exp).unwrap());

@@ -123,12 +123,52 @@ async fn par_1_a_push_is_validated_like_authorize_and_errors_are_json() {
     assert_eq!(r.status(), 405);
 }
 
+/// [PAR-1] A client that authenticated its push is not an anonymous caller: a busy relying party is never held to
+/// the per-address budget for anonymous state; a public client's pushes are.
+#[actix_web::test]
+async fn par_1_authenticated_pushes_are_not_held_to_the_anonymous_budget() {
+    let app = spawn_with(|s| {
+        s.rate_limits.anonymous_state_per_minute = 2;
+        s.rate_limits.anonymous_state_burst = 2;
+    })
+    .await;
+    for i in 0..5 {
+        assert_eq!(push(&app, ("app", SECRET), &auth_query(&[])).await.status(), 201, "push {i}");
+    }
+    let mut q = auth_query(&[("client_id", "native"), ("redirect_uri", "http://127.0.0.1/cb")]);
+    q.extend([("code_challenge", CHALLENGE), ("code_challenge_method", "S256")].map(|(k, v)| (k.into(), v.into())));
+    for i in 0..2 {
+        assert_eq!(app.http.post(app.url("/par")).form(&q).send().await.unwrap().status(), 201, "public {i}");
+    }
+    let r = app.http.post(app.url("/par")).form(&q).send().await.unwrap();
+    assert_eq!(r.status(), 429, "a public client's third push");
+}
+
 #[actix_web::test]
 async fn par_2_a_request_uri_is_single_use() {
     let app = spawn().await;
     let uri = pushed_uri(&app, &[]).await;
     let loc = complete(&app, authorize_with(&app, "app", &uri, &[]).await, "ada@example.com").await;
     assert!(param(&loc, "code").is_some());
+    assert_unknown_request_page(authorize_with(&app, "app", &uri, &[]).await).await;
+}
+
+/// Shared security.md [PA-5] (FAPI2 `par-ensure-reused-request-uri-prior-to-auth-completion-succeeds`): the
+/// browser that first brought the `request_uri` may bring it again (a reload) until the authorization completes;
+/// another browser may not; once the code is issued it is spent, for that browser too.
+#[actix_web::test]
+async fn par_2_a_reload_before_sign_in_completes_still_works() {
+    let app = spawn().await;
+    let uri = pushed_uri(&app, &[]).await;
+    let first = authorize_with(&app, "app", &uri, &[]).await;
+    assert!(first.status().is_redirection(), "{}", first.status());
+    assert!(location(&first).starts_with("/login"), "{}", location(&first));
+    let reload = authorize_with(&app, "app", &uri, &[]).await;
+    assert!(reload.status().is_redirection(), "a reload still works: {}", reload.status());
+    let elsewhere = app.view();
+    assert_unknown_request_page(authorize_with(&elsewhere, "app", &uri, &[]).await).await;
+    let loc = complete(&app, reload, "ada@example.com").await;
+    assert!(param(&loc, "code").is_some(), "{loc}");
     assert_unknown_request_page(authorize_with(&app, "app", &uri, &[]).await).await;
 }
 
@@ -235,4 +275,47 @@ async fn par_2_a_request_pushed_at_one_instance_is_used_once_at_another() {
     let loc = complete(&b, authorize_with(&b, "app", &uri, &[]).await, "ada@example.com").await;
     assert!(param(&loc, "code").is_some(), "{loc}");
     assert_unknown_request_page(authorize_with(&a, "app", &uri, &[]).await).await;
+}
+
+/// [PAR-5] With `par.enabled = false` no client may be registered as one that must push (it could never sign in):
+/// dynamic registration (POST and RFC 7592 PUT) says `invalid_client_metadata`, the admin API 400.
+#[actix_web::test]
+async fn par_5_require_par_is_refused_when_par_is_off() {
+    let app = spawn_with(|s| {
+        s.par.enabled = false;
+        s.registration.enabled = true;
+        s.registration.open = true;
+        s.clients.push(
+            ClientBuilder::confidential("ops", "admin-secret-for-tests")
+                .scopes(&["admin"])
+                .grants(&["client_credentials"])
+                .build(),
+        );
+    })
+    .await;
+    let must_push = serde_json::json!({"redirect_uris": [RP], "require_pushed_authorization_requests": true});
+    let r = app.http.post(app.url("/register")).json(&must_push).send().await.unwrap();
+    assert_eq!(json_error(r).await, (400, "invalid_client_metadata".into()), "POST /register");
+    let r = app.http.post(app.url("/register")).json(&serde_json::json!({"redirect_uris": [RP]})).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let reg: Value = r.json().await.unwrap();
+    let id = reg["client_id"].as_str().unwrap();
+    let mut put = must_push.clone();
+    put["client_id"] = id.into();
+    let r = app
+        .http
+        .put(app.url(&format!("/register/{id}")))
+        .bearer_auth(reg["registration_access_token"].as_str().unwrap())
+        .json(&put)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_error(r).await, (400, "invalid_client_metadata".into()), "PUT /register/{{id}}");
+    let r = token(&app, ("ops", "admin-secret-for-tests"), &[("grant_type", "client_credentials"), ("scope", "admin")])
+        .await;
+    let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+    let body = serde_json::json!({"client_id": "pusher", "name": "Pusher", "redirect_uris": [RP],
+        "require_pushed_authorization_requests": true});
+    let r = app.http.post(app.url("/admin/api/clients")).bearer_auth(&admin).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 400, "admin API");
 }

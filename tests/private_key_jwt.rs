@@ -26,6 +26,11 @@ fn client_key(alg: Alg) -> ClientKey {
 impl ClientKey {
     /// An assertion for `client` at `aud`, valid `ttl` seconds from `now`, with `jti`.
     fn assertion(&self, client: &str, aud: &str, now: i64, ttl: i64, jti: &str) -> String {
+        self.assertion_for(client, json!(aud), now, ttl, jti)
+    }
+
+    /// The same with any JSON `aud` (a string or an array).
+    fn assertion_for(&self, client: &str, aud: Value, now: i64, ttl: i64, jti: &str) -> String {
         let claims = json!({"iss": client, "sub": client, "aud": aud, "iat": now, "exp": now + ttl, "jti": jti});
         bridgekeeper::tokens::jws::sign(&self.key, "JWT", &claims).unwrap()
     }
@@ -69,10 +74,9 @@ async fn pj_1_a_client_authenticates_with_a_jwt_signed_by_its_registered_key() {
     for alg in [Alg::Es256, Alg::EdDsa, Alg::Rs256] {
         let k = client_key(alg);
         let app = spawn(&[("svc", &k)]).await;
-        let token_url = app.url("/token");
-        let r = cc(&app, &k.assertion("svc", &token_url, now(&app), 60, "j1"), &[]).await;
+        let r = cc(&app, &k.assertion("svc", &app.base, now(&app), 60, "j1"), &[]).await;
         assert_eq!(r.status(), 200, "{alg:?}: {}", r.text().await.unwrap());
-        // The issuer is an audience too, and client_id may be sent alongside.
+        // client_id may be sent alongside.
         let r = cc(&app, &k.assertion("svc", &app.base, now(&app), 60, "j2"), &[("client_id", "svc")]).await;
         assert_eq!(r.status(), 200, "{alg:?}");
     }
@@ -92,7 +96,7 @@ async fn pj_1_a_private_key_jwt_client_trying_a_secret_is_refused() {
     let r = app.http.post(app.url("/token")).form(&none).send().await.unwrap();
     assert_eq!(json_error(r).await, (401, "invalid_client".into()));
     // An assertion together with a secret is two methods at once.
-    let a = k.assertion("svc", &app.url("/token"), now(&app), 60, "j1");
+    let a = k.assertion("svc", &app.base, now(&app), 60, "j1");
     let r = cc(&app, &a, &[("client_secret", "guess")]).await;
     assert_eq!(json_error(r).await, (400, "invalid_request".into()));
 }
@@ -103,26 +107,51 @@ async fn pj_2_wrong_aud_iss_or_sub_is_refused() {
     let other = client_key(Alg::Es256);
     let app = spawn(&[("svc", &k), ("svc2", &other)]).await;
     let t = now(&app);
-    for aud in ["https://other.example/token", &app.url("/userinfo"), ""] {
+    for aud in ["https://other.example", &app.url("/userinfo"), &app.url("/token"), ""] {
         let r = cc(&app, &k.assertion("svc", aud, t, 60, &format!("aud-{aud}")), &[]).await;
         assert_eq!(json_error(r).await, (401, "invalid_client".into()), "aud {aud}");
     }
-    let claims = json!({"iss": "svc", "sub": "svc2", "aud": app.url("/token"), "exp": t + 60, "jti": "x1"});
+    let claims = json!({"iss": "svc", "sub": "svc2", "aud": app.base, "exp": t + 60, "jti": "x1"});
     let a = bridgekeeper::tokens::jws::sign(&k.key, "JWT", &claims).unwrap();
     assert_eq!(json_error(cc(&app, &a, &[]).await).await, (401, "invalid_client".into()), "sub differs");
     // Signed by svc2's key while claiming to be svc.
-    let a = other.assertion("svc", &app.url("/token"), t, 60, "x2");
+    let a = other.assertion("svc", &app.base, t, 60, "x2");
     assert_eq!(json_error(cc(&app, &a, &[]).await).await, (401, "invalid_client".into()), "foreign key");
     // client_id in the body must be the assertion's client.
-    let a = k.assertion("svc", &app.url("/token"), t, 60, "x3");
+    let a = k.assertion("svc", &app.base, t, 60, "x3");
     assert_eq!(json_error(cc(&app, &a, &[("client_id", "svc2")]).await).await, (401, "invalid_client".into()));
+}
+
+/// [PJ-2] RFC 10070 / shared security.md [CA-6]: the issuer identifier, as a string, is the only audience; our
+/// endpoint URLs and arrays (even one holding just the issuer) are refused (FAPI2 `...-array-as-audience-fails`,
+/// `...-par-endpoint-url-as-audience-fails`, `...-token-endpoint-url-as-audience-fails`).
+#[actix_web::test]
+async fn pj_2_only_the_issuer_string_is_an_audience() {
+    let k = client_key(Alg::Es256);
+    let app = spawn(&[("svc", &k)]).await;
+    let t = now(&app);
+    let issuer = app.base.clone();
+    let refused = [
+        json!(app.url("/token")),
+        json!(app.url("/par")),
+        json!(app.url("/introspect")),
+        json!(app.url("/revoke")),
+        json!([issuer]),
+        json!([issuer, "x"]),
+    ];
+    for (i, aud) in refused.into_iter().enumerate() {
+        let r = cc(&app, &k.assertion_for("svc", aud.clone(), t, 60, &format!("aud-{i}")), &[]).await;
+        assert_eq!(json_error(r).await, (401, "invalid_client".into()), "aud {aud}");
+    }
+    let r = cc(&app, &k.assertion("svc", &issuer, t, 60, "aud-ok"), &[]).await;
+    assert_eq!(r.status(), 200, "aud = the issuer string");
 }
 
 #[actix_web::test]
 async fn pj_3_an_expired_or_too_long_lived_assertion_is_refused() {
     let k = client_key(Alg::Es256);
     let app = spawn(&[("svc", &k)]).await;
-    let url = app.url("/token");
+    let url = app.base.clone();
     let a = k.assertion("svc", &url, now(&app), 30, "old");
     app.clock.advance(31);
     assert_eq!(json_error(cc(&app, &a, &[]).await).await, (401, "invalid_client".into()), "expired");
@@ -131,6 +160,25 @@ async fn pj_3_an_expired_or_too_long_lived_assertion_is_refused() {
     let claims = json!({"iss": "svc", "sub": "svc", "aud": url, "jti": "noexp"});
     let a = bridgekeeper::tokens::jws::sign(&k.key, "JWT", &claims).unwrap();
     assert_eq!(json_error(cc(&app, &a, &[]).await).await, (401, "invalid_client".into()), "no exp");
+}
+
+/// [PJ-3] The clock-skew window is 30 s (FAPI2: `nbf` 8 s ahead is accepted, 60 s ahead refused).
+#[actix_web::test]
+async fn pj_3_nbf_sixty_seconds_ahead_is_refused() {
+    let k = client_key(Alg::Es256);
+    let app = spawn(&[("svc", &k)]).await;
+    let t = now(&app);
+    let signed = |extra: Value, jti: &str| {
+        let mut c = json!({"iss": "svc", "sub": "svc", "aud": app.base, "exp": t + 120, "jti": jti});
+        c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        bridgekeeper::tokens::jws::sign(&k.key, "JWT", &c).unwrap()
+    };
+    for (extra, jti) in
+        [(json!({"nbf": t + 60}), "nbf60"), (json!({"iat": t + 60}), "iat60"), (json!({"nbf": t + 31}), "nbf31")]
+    {
+        assert_eq!(json_error(cc(&app, &signed(extra, jti), &[]).await).await, (401, "invalid_client".into()), "{jti}");
+    }
+    assert_eq!(cc(&app, &signed(json!({"nbf": t + 8, "iat": t + 8}), "nbf8"), &[]).await.status(), 200);
 }
 
 #[actix_web::test]
@@ -144,7 +192,7 @@ async fn pj_4_an_assertion_jti_is_single_use_across_instances() {
     };
     let a = TestApp::spawn_on(db, tweak).await;
     let b = TestApp::spawn_on(shared, tweak).await;
-    let assertion = k.assertion("svc", "http://bridgekeeper.test/token", now(&a), 60, "once");
+    let assertion = k.assertion("svc", "http://bridgekeeper.test", now(&a), 60, "once");
     assert_eq!(cc(&a, &assertion, &[]).await.status(), 200);
     assert_eq!(json_error(cc(&a, &assertion, &[]).await).await, (401, "invalid_client".into()), "replay");
     assert_eq!(json_error(cc(&b, &assertion, &[]).await).await, (401, "invalid_client".into()), "replay at B");
@@ -153,11 +201,37 @@ async fn pj_4_an_assertion_jti_is_single_use_across_instances() {
     assert_eq!(json_error(cc(&a, &no_jti, &[]).await).await, (401, "invalid_client".into()), "no jti");
 }
 
+/// [PJ-4] A used `jti` is remembered past its assertion's `exp` by the clock-skew window, so that an instance
+/// whose clock is behind the sweeper's cannot be replayed to once the row is gone.
+#[actix_web::test]
+async fn pj_4_a_jti_outlives_its_exp_by_the_skew() {
+    let k = client_key(Alg::Es256);
+    let app = spawn(&[("svc", &k)]).await;
+    let a = k.assertion("svc", &app.base, now(&app), 60, "skewed");
+    assert_eq!(cc(&app, &a, &[]).await.status(), 200);
+    let policy = bridgekeeper::store::gc::Policy {
+        batch: 100,
+        code_keep_secs: 600,
+        revoked_keep_secs: 600,
+        audit_retention_secs: 86_400,
+        outbox_keep_secs: 3000,
+    };
+    let swept_at = |at: i64| {
+        let p = policy.clone();
+        app.state.db.run(move |c| bridgekeeper::store::gc::sweep(c, at, &p, false))
+    };
+    let jtis = |out: Vec<(&'static str, u64)>| out.into_iter().find(|(t, _)| *t == "client_assertion_jtis").unwrap().1;
+    let skew = bridgekeeper_core::client_assertion::SKEW_SECS;
+    assert_eq!(jtis(swept_at(now(&app) + 61).await.unwrap()), 0, "just past exp: still remembered");
+    assert_eq!(jtis(swept_at(now(&app) + 60 + skew - 1).await.unwrap()), 0, "within the skew");
+    assert_eq!(jtis(swept_at(now(&app) + 61 + skew).await.unwrap()), 1, "past exp + skew: swept");
+}
+
 #[actix_web::test]
 async fn pj_5_macs_none_and_unlisted_algorithms_are_refused() {
     let k = client_key(Alg::Es256);
     let app = spawn(&[("svc", &k)]).await;
-    let claims = json!({"iss": "svc", "sub": "svc", "aud": app.url("/token"), "exp": now(&app) + 60, "jti": "h"});
+    let claims = json!({"iss": "svc", "sub": "svc", "aud": app.base, "exp": now(&app) + 60, "jti": "h"});
     let hs = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &claims,
@@ -177,12 +251,29 @@ async fn pj_5_macs_none_and_unlisted_algorithms_are_refused() {
     assert!(d["token_endpoint_auth_methods_supported"].as_array().unwrap().contains(&json!("private_key_jwt")));
 }
 
+/// [PJ-5] RFC 10070 / RFC 8725 §3.11: a JWT of another kind (a DPoP proof, a request object, an access token) is
+/// never a client assertion; no `typ`, `JWT` or `client-authentication+jwt` are.
+#[actix_web::test]
+async fn pj_5_an_assertion_with_a_foreign_typ_is_refused() {
+    let k = client_key(Alg::Es256);
+    let app = spawn(&[("svc", &k)]).await;
+    let claims = |jti: &str| json!({"iss": "svc", "sub": "svc", "aud": app.base, "exp": now(&app) + 60, "jti": jti});
+    for typ in ["dpop+jwt", "oauth-authz-req+jwt", "at+jwt", "application/at+jwt", "logout+jwt"] {
+        let a = bridgekeeper::tokens::jws::sign(&k.key, typ, &claims(typ)).unwrap();
+        assert_eq!(json_error(cc(&app, &a, &[]).await).await, (401, "invalid_client".into()), "typ {typ}");
+    }
+    for typ in ["JWT", "client-authentication+jwt", "application/client-authentication+jwt"] {
+        let a = bridgekeeper::tokens::jws::sign(&k.key, typ, &claims(&format!("ok-{typ}"))).unwrap();
+        assert_eq!(cc(&app, &a, &[]).await.status(), 200, "typ {typ}");
+    }
+}
+
 #[actix_web::test]
 async fn pj_6_a_private_key_jwt_client_pushes_and_redeems_a_code() {
     let k = client_key(Alg::Es256);
     let app = spawn(&[("svc", &k)]).await;
     let mut form: Vec<(String, String)> = auth_query(&[("client_id", "svc")]);
-    let par_assertion = k.assertion("svc", &app.url("/par"), now(&app), 60, "par-1");
+    let par_assertion = k.assertion("svc", &app.base, now(&app), 60, "par-1");
     form.push(("client_assertion_type".into(), JWT_BEARER.into()));
     form.push(("client_assertion".into(), par_assertion));
     let r = app.http.post(app.url("/par")).form(&form).send().await.unwrap();
@@ -204,6 +295,84 @@ async fn pj_6_a_private_key_jwt_client_pushes_and_redeems_a_code() {
     assert_eq!(r.status(), 200);
     let tokens: Value = r.json().await.unwrap();
     assert!(tokens["id_token"].is_string());
+}
+
+/// [PJ-1] RFC 7592 PUT: a client that switches to private_key_jwt loses its secret (the old one stops working);
+/// one that switches back from private_key_jwt to a secret method is given a fresh secret.
+#[actix_web::test]
+async fn pj_1_a_put_switching_to_or_from_private_key_jwt_keeps_the_secret_rules() {
+    let app = TestApp::spawn_with(|s| {
+        s.registration.enabled = true;
+        s.registration.open = true;
+    })
+    .await;
+    let k = client_key(Alg::Es256);
+    let jwks: Value = serde_json::from_str(&k.jwks).unwrap();
+    let r = app.http.post(app.url("/register")).json(&json!({"redirect_uris": [RP]})).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let reg: Value = r.json().await.unwrap();
+    let (id, secret) = (reg["client_id"].as_str().unwrap(), reg["client_secret"].as_str().unwrap());
+    let rat = reg["registration_access_token"].as_str().unwrap();
+    let put = |body: Value| app.http.put(app.url(&format!("/register/{id}"))).bearer_auth(rat).json(&body).send();
+    let introspect_basic = |secret: String| {
+        app.http.post(app.url("/introspect")).basic_auth(enc(id), Some(enc(&secret))).form(&[("token", "x")]).send()
+    };
+    let introspect_jwt = |jti: &str| {
+        let a = k.assertion(id, &app.base, app.clock.now(), 60, jti);
+        let form = [("token", "x".to_string()), ("client_assertion_type", JWT_BEARER.into()), ("client_assertion", a)];
+        app.http.post(app.url("/introspect")).form(&form).send()
+    };
+    assert_eq!(introspect_basic(secret.into()).await.unwrap().status(), 200);
+    let r = put(json!({"client_id": id, "redirect_uris": [RP], "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": jwks}))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert!(body.get("client_secret").is_none(), "{body}");
+    assert_eq!(introspect_basic(secret.into()).await.unwrap().status(), 401, "the old secret is gone");
+    assert_eq!(introspect_jwt("put-1").await.unwrap().status(), 200);
+    let r = put(json!({"client_id": id, "redirect_uris": [RP], "token_endpoint_auth_method": "client_secret_basic"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let fresh = body["client_secret"].as_str().expect("a fresh secret for the secret method").to_string();
+    assert_eq!(introspect_basic(fresh).await.unwrap().status(), 200);
+    assert_eq!(introspect_jwt("put-2").await.unwrap().status(), 401, "keys no longer authenticate");
+}
+
+/// [PJ-1] RFC 7591 §2: `jwks` and `jwks_uri` together are `invalid_client_metadata` (at registration and PUT).
+#[actix_web::test]
+async fn pj_1_registration_refuses_jwks_with_jwks_uri() {
+    let app = TestApp::spawn_with(|s| {
+        s.registration.enabled = true;
+        s.registration.open = true;
+    })
+    .await;
+    let k = client_key(Alg::Es256);
+    let jwks: Value = serde_json::from_str(&k.jwks).unwrap();
+    let both = json!({"redirect_uris": [RP], "token_endpoint_auth_method": "private_key_jwt", "jwks": jwks,
+        "jwks_uri": "https://rp.example/jwks"});
+    let r = app.http.post(app.url("/register")).json(&both).send().await.unwrap();
+    assert_eq!(json_error(r).await, (400, "invalid_client_metadata".into()));
+    let mut one = both.clone();
+    one.as_object_mut().unwrap().remove("jwks_uri");
+    let r = app.http.post(app.url("/register")).json(&one).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let reg: Value = r.json().await.unwrap();
+    let id = reg["client_id"].as_str().unwrap();
+    let mut put = both.clone();
+    put["client_id"] = id.into();
+    let r = app
+        .http
+        .put(app.url(&format!("/register/{id}")))
+        .bearer_auth(reg["registration_access_token"].as_str().unwrap())
+        .json(&put)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_error(r).await, (400, "invalid_client_metadata".into()), "PUT");
 }
 
 #[actix_web::test]
@@ -242,7 +411,7 @@ async fn pj_1_dynamic_registration_takes_inline_keys_only() {
     assert_eq!(reg["token_endpoint_auth_method"], "private_key_jwt");
     let id = reg["client_id"].as_str().unwrap();
     // It authenticates at introspection with its key (and only with it).
-    let a = k.assertion(id, &app.url("/introspect"), now(&app), 60, "i1");
+    let a = k.assertion(id, &app.base, now(&app), 60, "i1");
     let form = [("token", "nothing"), ("client_assertion_type", JWT_BEARER), ("client_assertion", &a)];
     let r = app.http.post(app.url("/introspect")).form(&form).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -299,7 +468,7 @@ async fn pj_1_an_admin_registers_a_private_key_jwt_client_with_inline_keys() {
     let created: Value = r.json().await.unwrap();
     assert!(created["client_secret"].is_null(), "no secret: {created}");
     assert_eq!(created["client"]["client_type"], "confidential");
-    let r = cc(&app, &k.assertion("batch", &app.url("/token"), now(&app), 60, "adm-1"), &[]).await;
+    let r = cc(&app, &k.assertion("batch", &app.base, now(&app), 60, "adm-1"), &[]).await;
     assert_eq!(r.status(), 200);
     let r =
         app.http.post(app.url("/token")).basic_auth("batch", Some("")).form(&[("grant_type", "client_credentials")]);
@@ -350,11 +519,8 @@ impl JwksServer {
     }
 }
 
-#[actix_web::test]
-async fn pj_7_an_admin_registered_jwks_uri_is_fetched_cached_and_refetched_for_a_rotated_key() {
-    let (k1, k2) = (client_key(Alg::Es256), client_key(Alg::Es256));
-    let keys = JwksServer::start(&k1.jwks).await;
-    let app = TestApp::spawn().await;
+/// An admin API token (a config client with the `admin` scope, synced into the running app).
+async fn admin_token(app: &TestApp) -> String {
     let mut settings = (*app.state.settings).clone();
     settings.clients = vec![
         ClientBuilder::confidential("ops", "admin-secret-for-tests")
@@ -363,9 +529,26 @@ async fn pj_7_an_admin_registered_jwks_uri_is_fetched_cached_and_refetched_for_a
             .build(),
     ];
     bridgekeeper::accounts::clients::sync_static(&app.state.db, &settings, &[], 0).await.unwrap();
-    let r = token(&app, ("ops", "admin-secret-for-tests"), &[("grant_type", "client_credentials"), ("scope", "admin")])
+    let r = token(app, ("ops", "admin-secret-for-tests"), &[("grant_type", "client_credentials"), ("scope", "admin")])
         .await;
-    let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+    r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
+}
+
+/// Registers `remote` (private_key_jwt, keys at `jwks_uri`) through the admin API.
+async fn register_remote(app: &TestApp, jwks_uri: &str) {
+    let admin = admin_token(app).await;
+    let body = json!({"client_id": "remote", "name": "Remote", "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": jwks_uri});
+    let r = app.http.post(app.url("/admin/api/clients")).bearer_auth(&admin).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+}
+
+#[actix_web::test]
+async fn pj_7_an_admin_registered_jwks_uri_is_fetched_cached_and_refetched_for_a_rotated_key() {
+    let (k1, k2) = (client_key(Alg::Es256), client_key(Alg::Es256));
+    let keys = JwksServer::start(&k1.jwks).await;
+    let app = TestApp::spawn().await;
+    let admin = admin_token(&app).await;
     let create = |uri: &str| {
         let body = json!({"client_id": "remote", "name": "Remote", "grant_types": ["client_credentials"],
             "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": uri});
@@ -374,7 +557,7 @@ async fn pj_7_an_admin_registered_jwks_uri_is_fetched_cached_and_refetched_for_a
     assert_eq!(create("http://keys.example/jwks").await.unwrap().status(), 400, "http only on loopback");
     assert_eq!(create("https://user:pw@keys.example/jwks").await.unwrap().status(), 400, "no user information");
     assert_eq!(create(&keys.uri).await.unwrap().status(), 201);
-    let url = app.url("/token");
+    let url = app.base.clone();
     assert_eq!(cc(&app, &k1.assertion("remote", &url, now(&app), 60, "r1"), &[]).await.status(), 200);
     assert_eq!(cc(&app, &k1.assertion("remote", &url, now(&app), 60, "r2"), &[]).await.status(), 200);
     assert_eq!(keys.fetches(), 1, "cached");
@@ -389,4 +572,62 @@ async fn pj_7_an_admin_registered_jwks_uri_is_fetched_cached_and_refetched_for_a
     assert_eq!(keys.fetches(), 2);
     let r = cc(&app, &k1.assertion("remote", &url, now(&app), 60, "r5"), &[]).await;
     assert_eq!(json_error(r).await, (401, "invalid_client".into()), "the old key is gone");
+}
+
+/// [PJ-7] Only an assertion whose `kid` the cached keys do not hold makes the broker fetch the `jwks_uri` again
+/// (garbage, a MAC, a known key's bad signature never do); a failed fetch is remembered like a good one (no
+/// refetch for 30 s), and concurrent requests share one fetch.
+#[actix_web::test]
+async fn pj_7_only_an_unknown_kid_refetches_and_failures_are_cached() {
+    let (k1, k2) = (client_key(Alg::Es256), client_key(Alg::Es256));
+    let keys = JwksServer::start(&k1.jwks).await;
+    let app = TestApp::spawn().await;
+    register_remote(&app, &keys.uri).await;
+    let iss = app.base.clone();
+    assert_eq!(cc(&app, &k1.assertion("remote", &iss, now(&app), 60, "u1"), &[]).await.status(), 200);
+    assert_eq!(keys.fetches(), 1);
+    app.clock.advance(31);
+    let claims = json!({"iss": "remote", "sub": "remote", "aud": iss, "exp": now(&app) + 60, "jti": "h"});
+    let hs = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+    )
+    .unwrap();
+    // Another key's signature under k1's kid: a known key whose signature does not verify.
+    let mut forged = SigningKey::from_row(&generate(Alg::Es256, 0, KeyState::Next).unwrap()).unwrap();
+    forged.kid = k1.key.kid.clone();
+    let forged = bridgekeeper::tokens::jws::sign(&forged, "JWT", &claims).unwrap();
+    for bad in ["garbage", "a.b.c", hs.as_str(), forged.as_str()] {
+        assert_eq!(json_error(cc(&app, bad, &[("client_id", "remote")]).await).await, (401, "invalid_client".into()));
+    }
+    assert_eq!(keys.fetches(), 1, "no refetch for an assertion that names no unknown key");
+    // The jwks_uri now fails; ten concurrent assertions with an unknown kid share one fetch …
+    keys.replace("not a key set");
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let a = k2.assertion("remote", &iss, now(&app), 60, &format!("c{i}"));
+        let (http, url) = (app.http.clone(), app.url("/token"));
+        tasks.push(tokio::spawn(async move {
+            let form =
+                [("grant_type", "client_credentials"), ("client_assertion_type", JWT_BEARER), ("client_assertion", &a)];
+            http.post(url).form(&form).send().await.unwrap().status()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert!(statuses.iter().all(|s| *s == 401), "{statuses:?}");
+    assert!(keys.fetches() <= 2, "{} fetches", keys.fetches());
+    let after_burst = keys.fetches();
+    // … and the failure is remembered: no fetch for 30 s.
+    app.clock.advance(10);
+    let r = cc(&app, &k2.assertion("remote", &iss, now(&app), 60, "c-late"), &[]).await;
+    assert_eq!(json_error(r).await, (401, "invalid_client".into()));
+    assert_eq!(keys.fetches(), after_burst, "a failed fetch is cached too");
+    keys.replace(&k2.jwks);
+    app.clock.advance(21);
+    assert_eq!(cc(&app, &k2.assertion("remote", &iss, now(&app), 60, "c-ok"), &[]).await.status(), 200);
+    assert_eq!(keys.fetches(), after_burst + 1);
 }

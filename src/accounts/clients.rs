@@ -312,8 +312,17 @@ fn apply_logout_changes(c: &mut Client, u: &ClientUpdate) {
     }
 }
 
-/// Stores an already checked client as it is.
+/// Checks a changed client with every rule a new one meets ([PAR-5]'s `par.enabled`, keys, scopes, …) and
+/// stores it: for changes made outside this module (RFC 7592 PUT).
+pub async fn save_checked(db: &Db, settings: &Settings, c: Client) -> Result<Client, ClientError> {
+    check(settings, &c)?;
+    save(db, c).await
+}
+
+/// Stores an already checked client as it is, after the key and secret rules of [PJ-1] (every path that changes
+/// a client's method or keys passes them).
 pub async fn save(db: &Db, c: Client) -> Result<Client, ClientError> {
+    check_keys(&c)?;
     let row = c.clone();
     if !db.write(move |conn| repo::update(conn, &row)).await? {
         return Err(ClientError::NotFound);

@@ -176,6 +176,29 @@ pub async fn load(state: &AppState, req: &HttpRequest, id: &str) -> Result<Pendi
     Ok(Pending { id: row.id, created_at: row.created_at, login_session_hash: row.login_session_hash, request, client })
 }
 
+/// A browser flow value chosen while answering this request, before its cookie is set.
+#[derive(Clone)]
+struct NewFlowBrowser(String);
+
+/// This browser's `bk_flow` value, and the cookie to set when the browser had none. The value made for a browser
+/// without the cookie is kept with the request, so that every caller answering it agrees on one value.
+pub fn flow_browser(state: &AppState, req: &HttpRequest) -> (String, Option<actix_web::cookie::Cookie<'static>>) {
+    use actix_web::HttpMessage;
+    if let Some(c) = req.cookie(FLOW_COOKIE).filter(|c| c.value().len() >= 32) {
+        return (c.value().to_string(), None);
+    }
+    let known = req.extensions().get::<NewFlowBrowser>().cloned();
+    let v = match known {
+        Some(NewFlowBrowser(v)) => v,
+        None => {
+            let v = crate::secret::random_token();
+            req.extensions_mut().insert(NewFlowBrowser(v.clone()));
+            v
+        }
+    };
+    (v.clone(), Some(session::cookie(state, FLOW_COOKIE, v, state.settings.session.ttl_secs)))
+}
+
 /// Stores the validated request so that login and consent can come back to it, bound to this browser; returns its
 /// id and the browser cookie to set when the browser had none.
 async fn save(
@@ -183,13 +206,7 @@ async fn save(
     req: &HttpRequest,
     request: &AuthorizationRequest,
 ) -> Result<(String, Option<actix_web::cookie::Cookie<'static>>), PageError> {
-    let (browser, cookie) = match req.cookie(FLOW_COOKIE).filter(|c| c.value().len() >= 32) {
-        Some(c) => (c.value().to_string(), None),
-        None => {
-            let v = crate::secret::random_token();
-            (v.clone(), Some(session::cookie(state, FLOW_COOKIE, v, state.settings.session.ttl_secs)))
-        }
-    };
+    let (browser, cookie) = flow_browser(state, req);
     let now = state.clock.now();
     let p = auth_requests::PendingRequest {
         id: crate::secret::random_token(),
@@ -268,7 +285,10 @@ pub async fn carry_out(
     match decision {
         AuthorizeDecision::Login => to_page("/login").await,
         AuthorizeDecision::Consent => to_page("/consent").await,
-        AuthorizeDecision::Error(e) => Ok(error_to(state, request, &e, after_post)),
+        AuthorizeDecision::Error(e) => {
+            super::par::spend(state, request).await?;
+            Ok(error_to(state, request, &e, after_post))
+        }
         AuthorizeDecision::IssueCode => {
             let Some(s) = session else {
                 return Err(
@@ -279,6 +299,7 @@ pub async fn carry_out(
                 let id = p.id.clone();
                 state.db.run(move |c| auth_requests::delete(c, &id)).await?;
             }
+            super::par::spend(state, request).await?;
             let code = issue_code(state, client, request, &s).await?;
             let mut out = vec![("code", code.as_str())];
             if let Some(st) = &request.state {

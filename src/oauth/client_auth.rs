@@ -201,8 +201,12 @@ async fn check_assertion(
         return Ok(Err("the client's keys are not available"));
     };
     let verified = match crate::tokens::client_keys::verify_assertion(keys.set(), assertion) {
-        // [PJ-7] A key rotated at the client's jwks_uri: fetch again (rate-limited) and retry once.
-        Err(_) if let Some(fresh) = super::client_jwks::refreshed(state, &client, &keys).await => {
+        // [PJ-7] A key rotated at the client's jwks_uri (the assertion names a kid we do not hold): fetch again
+        // (rate-limited) and retry once. Nothing else (garbage, a MAC, a bad signature) ever refetches.
+        Err(_)
+            if crate::tokens::client_keys::names_unknown_kid(keys.set(), assertion)
+                && let Some(fresh) = super::client_jwks::refreshed(state, &client, &keys).await =>
+        {
             crate::tokens::client_keys::verify_assertion(fresh.set(), assertion)
         }
         other => other,
@@ -211,23 +215,16 @@ async fn check_assertion(
         Ok(c) => c,
         Err(why) => return Ok(Err(why)),
     };
-    let base = state.settings.issuer_base();
-    let audiences = [
-        state.settings.issuer.clone(),
-        format!("{base}/token"),
-        format!("{base}/par"),
-        format!("{base}/introspect"),
-        format!("{base}/revoke"),
-    ];
-    let accepted: Vec<&str> = audiences.iter().map(String::as_str).collect();
-    let (jti, exp) = match bridgekeeper_core::client_assertion::check_claims(&claims, &client.client_id, &accepted, now)
-    {
+    let issuer = state.settings.issuer.as_str();
+    let (jti, exp) = match bridgekeeper_core::client_assertion::check_claims(&claims, &client.client_id, issuer, now) {
         Ok(v) => v,
         Err(why) => return Ok(Err(why)),
     };
     let key = crate::secret::hash_token(&format!("{}\u{0}{jti}", client.client_id));
     let cid = client.client_id.clone();
-    let fresh = state.db.run(move |c| crate::store::assertion_jtis::remember(c, &key, &cid, exp)).await?;
+    // [PJ-4] Remembered past `exp` by the skew: an instance whose clock is behind the sweeper's still sees it.
+    let keep_until = exp.saturating_add(bridgekeeper_core::client_assertion::SKEW_SECS);
+    let fresh = state.db.run(move |c| crate::store::assertion_jtis::remember(c, &key, &cid, keep_until)).await?;
     Ok(if fresh { Ok(client) } else { Err("the client assertion was used before (jti replay)") })
 }
 

@@ -27,6 +27,14 @@ async fn push(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) ->
     }
     let params = token::form_params(&req, &body)?;
     let client = client_auth::authenticate_limited(&state, &req, &params, true).await?;
+    // [PAR-1] A public client pushes without credentials: its pushes are anonymous state, an authenticated
+    // client's are not.
+    if client.is_public() {
+        state.limits.admit_anonymous(crate::ratelimit::client_ip(&req)).map_err(|w| {
+            state.metrics.rate_limited.with_label_values(&["anonymous_state"]).inc();
+            OAuthError::too_many(w)
+        })?;
+    }
     pushed::check_push(&params, &client.client_id)?;
     let request = validated(&state, &client, &params)?;
     let reference = crate::secret::random_token();
@@ -37,6 +45,7 @@ async fn push(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) ->
         params_json: request.to_stored(),
         created_at: now,
         expires_at: now + state.settings.par.ttl_secs,
+        browser_hash: None,
     };
     state.db.run(move |c| repo::insert(c, &row)).await?;
     Ok(HttpResponse::Created()
@@ -75,8 +84,8 @@ pub fn refers_to_a_push(state: &AppState, params: &Params) -> bool {
 }
 
 /// [PAR-4] `/authorize` with a `request_uri`: only `client_id` and `request_uri` are read; the pushed request is
-/// taken once, by its own client, unexpired, and rechecked against the client as it is now; then it goes through
-/// the same decision as any request.
+/// claimed by this browser (its own client, unexpired, no other browser first: [PAR-2]), rechecked against the
+/// client as it is now, and goes through the same decision as any request; it is spent when that completes.
 pub async fn from_request_uri(state: &AppState, req: &HttpRequest, params: &Params) -> Result<HttpResponse, PageError> {
     let (client_id, reference) = pushed::at_authorize(params).map_err(|_| invalid_request_uri())?;
     let id = client_id.to_string();
@@ -86,10 +95,21 @@ pub async fn from_request_uri(state: &AppState, req: &HttpRequest, params: &Para
         PageError::bad_request(title, text).keyed("page-unknown-client")
     })?;
     let (hash, cid, now) = (crate::secret::hash_token(reference), client.client_id.clone(), state.clock.now());
-    let row = state.db.run(move |c| repo::take(c, &hash, &cid, now)).await?.ok_or_else(invalid_request_uri)?;
-    let request = AuthorizationRequest::from_stored(&row.params_json)
+    // The same value `authorize::save` binds the pending request to, when the flow goes on to login or consent.
+    let browser = crate::secret::hash_token(&authorize::flow_browser(state, req).0);
+    let h = hash.clone();
+    let row = state.db.run(move |c| repo::claim(c, &h, &cid, &browser, now)).await?.ok_or_else(invalid_request_uri)?;
+    let mut request = AuthorizationRequest::from_stored(&row.params_json)
         .filter(|r| r.still_valid_for(&authorize::client_view(&client)))
         .ok_or_else(invalid_request_uri)?;
+    request.pushed_uri_hash = Some(hash);
     let decision = authorize::decide_for(state, req, &client, &request, None, false).await?;
     authorize::carry_out(state, req, decision, &client, &request, None, false).await
+}
+
+/// [PAR-2] The authorization a pushed request started has completed (a code or an error is being sent): its
+/// `request_uri` is spent, for the browser that used it too.
+pub async fn spend(state: &AppState, request: &AuthorizationRequest) -> Result<(), crate::store::StoreError> {
+    let Some(hash) = request.pushed_uri_hash.clone() else { return Ok(()) };
+    state.db.run(move |c| repo::spend(c, &hash)).await
 }

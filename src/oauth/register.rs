@@ -172,10 +172,15 @@ async fn replace(
     let r = registration::validate(&state.settings, meta, Some(&current))?;
     let n = r.client;
     let mut next = current.clone();
+    if let Some(m) = n.token_endpoint_auth_method {
+        next.token_endpoint_auth_method = m;
+    }
+    // [PJ-1] A public or private_key_jwt client has no secret; a client moving to a secret method from one
+    // without (public, or private_key_jwt) is given a fresh one.
     let mut new_secret = None;
-    if n.public {
+    if n.public || next.token_endpoint_auth_method == crate::store::clients::PRIVATE_KEY_JWT {
         (next.secret_hash, next.previous_secret_hash, next.previous_secret_expires_at) = (None, None, None);
-    } else if current.is_public() {
+    } else if next.secret_hash.is_none() {
         let s = random_token();
         next.secret_hash = Some(hash_token(&s));
         new_secret = Some(s);
@@ -189,11 +194,8 @@ async fn replace(
         (n.backchannel_logout_uri, n.backchannel_logout_session_required);
     (next.frontchannel_logout_uri, next.frontchannel_logout_session_required) =
         (n.frontchannel_logout_uri, n.frontchannel_logout_session_required);
-    if let Some(m) = n.token_endpoint_auth_method {
-        next.token_endpoint_auth_method = m;
-    }
     next.updated_at = now;
-    let saved = svc::save(&state.db, next).await?;
+    let saved = svc::save_checked(&state.db, &state.settings, next).await?;
     svc::audit_action(&state.db, now, AuditKind::ClientUpdated, &saved.client_id, "dynamic").await?;
     let mut out = registration::describe(&saved, state.settings.issuer_base());
     if let Some(s) = new_secret {

@@ -1,5 +1,5 @@
 //! [PJ-4] `jti`s of client assertions (private_key_jwt) already accepted: the SHA-256 of (client id, `jti`), kept
-//! until the assertion's `exp` (after which it is refused anyway), then swept.
+//! until the assertion's `exp` plus the clock-skew window (the caller passes that time), then swept.
 
 use diesel::prelude::*;
 

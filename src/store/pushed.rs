@@ -1,6 +1,7 @@
 //! [PAR-2] Pushed authorization requests (RFC 9126): validated requests waiting for the browser to bring their
-//! `request_uri` to `/authorize`. Keyed by the SHA-256 of the random part of the URI; taken once, by the client
-//! that pushed it, before it expires.
+//! `request_uri` to `/authorize`. Keyed by the SHA-256 of the random part of the URI; claimed by the first browser
+//! that brings it (only for the client that pushed it, before it expires), usable again by that browser only
+//! (a reload, shared security.md [PA-5]), and spent when the authorization completes.
 
 use diesel::prelude::*;
 
@@ -16,6 +17,8 @@ pub struct PushedRequest {
     pub params_json: String,
     pub created_at: i64,
     pub expires_at: i64,
+    /// SHA-256 of the `bk_flow` cookie of the browser that first brought the `request_uri`; `None` until then.
+    pub browser_hash: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConn, p: &PushedRequest) -> StoreResult<()> {
@@ -23,16 +26,30 @@ pub fn insert(conn: &mut DbConn, p: &PushedRequest) -> StoreResult<()> {
     Ok(())
 }
 
-/// Takes the request once: it is returned only to its own client, unexpired, and only by the call whose delete
-/// removed it (two instances racing with one URI: one wins). A request of another client is left alone.
-pub fn take(conn: &mut DbConn, uri_hash: &str, client_id: &str, now: i64) -> StoreResult<Option<PushedRequest>> {
+/// Claims the request for this browser: it is returned only to its own client, unexpired, and only if no other
+/// browser claimed it first (a conditional update: two browsers racing, even at two instances, one wins). The
+/// browser that claimed it gets it again (a reload). A request of another client is left alone.
+pub fn claim(
+    conn: &mut DbConn,
+    uri_hash: &str,
+    client_id: &str,
+    browser_hash: &str,
+    now: i64,
+) -> StoreResult<Option<PushedRequest>> {
     let mine = pushed_requests::table
         .find(uri_hash)
         .filter(pushed_requests::client_id.eq(client_id))
-        .filter(pushed_requests::expires_at.gt(now));
-    let Some(row) = mine.select(PushedRequest::as_select()).first(conn).optional()? else {
+        .filter(pushed_requests::expires_at.gt(now))
+        .filter(pushed_requests::browser_hash.is_null().or(pushed_requests::browser_hash.eq(browser_hash)));
+    let claimed = diesel::update(mine).set(pushed_requests::browser_hash.eq(browser_hash)).execute(conn)?;
+    if claimed != 1 {
         return Ok(None);
-    };
-    let deleted = diesel::delete(mine).execute(conn)?;
-    Ok((deleted == 1).then_some(row))
+    }
+    Ok(mine.select(PushedRequest::as_select()).first(conn).optional()?)
+}
+
+/// Spends the request: the authorization it started completed (a code or an error was sent).
+pub fn spend(conn: &mut DbConn, uri_hash: &str) -> StoreResult<()> {
+    diesel::delete(pushed_requests::table.find(uri_hash)).execute(conn)?;
+    Ok(())
 }

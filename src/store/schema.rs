@@ -289,6 +289,7 @@ diesel::table! {
         params_json -> Text,
         created_at -> BigInt,
         expires_at -> BigInt,
+        browser_hash -> Nullable<Text>,
     }
 }
 

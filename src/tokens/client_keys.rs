@@ -1,7 +1,7 @@
 //! [PJ-1] [PJ-5] The public keys a client registers for `private_key_jwt` (RFC 7523) and the signature check of its
 //! client assertions, with jsonwebtoken (aws-lc). The claim rules are `bridgekeeper_core::client_assertion`.
 
-use bridgekeeper_core::client_assertion::{AssertionClaims, alg_allowed};
+use bridgekeeper_core::client_assertion::{AssertionClaims, alg_allowed, typ_allowed};
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
 
 /// A client registers at most this many keys (enough for a rotation).
@@ -55,14 +55,17 @@ pub fn check_jwks_uri(uri: &str) -> Result<(), String> {
     }
 }
 
-/// Verifies the signature of a client assertion with one of the client's keys: the header's `alg` must be allowed
-/// ([PJ-5]) and match the key's `alg` when the key names one; a `kid` in the header picks that key, else every
+/// Verifies the signature of a client assertion with one of the client's keys: the header's `alg` and `typ` must
+/// be allowed ([PJ-5]) and match the key's `alg` when the key names one; a `kid` in the header picks that key, else every
 /// key is tried. Returns the claims, unchecked (see `core::client_assertion::check_claims`).
 pub fn verify_assertion(jwks: &serde_json::Value, assertion: &str) -> Result<AssertionClaims, &'static str> {
     let header = jsonwebtoken::decode_header(assertion).map_err(|_| "the client assertion is not a JWT")?;
     let alg_name = format!("{:?}", header.alg);
     if !alg_allowed(&alg_name) {
         return Err("the client assertion's alg is not allowed");
+    }
+    if !typ_allowed(header.typ.as_deref()) {
+        return Err("the client assertion's typ names another kind of JWT");
     }
     let set = parse_jwks(&jwks.to_string()).map_err(|_| "the client's registered keys are unusable")?;
     let mut v = jsonwebtoken::Validation::new(header.alg);
@@ -86,6 +89,18 @@ pub fn verify_assertion(jwks: &serde_json::Value, assertion: &str) -> Result<Ass
         }
     }
     Err("the client assertion's signature does not verify with the client's registered keys")
+}
+
+/// [PJ-7] Does this assertion (well-formed, with an allowed `alg`) name a `kid` that none of these keys has? Only
+/// then may fetched keys be fetched again.
+pub fn names_unknown_kid(jwks: &serde_json::Value, assertion: &str) -> bool {
+    let Ok(header) = jsonwebtoken::decode_header(assertion) else { return false };
+    let Some(kid) = header.kid else { return false };
+    if !alg_allowed(&format!("{:?}", header.alg)) {
+        return false;
+    }
+    let keys = jwks.get("keys").and_then(|k| k.as_array()).map(Vec::as_slice).unwrap_or_default();
+    !keys.iter().any(|k| k.get("kid").and_then(|v| v.as_str()) == Some(kid.as_str()))
 }
 
 #[cfg(test)]

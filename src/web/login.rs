@@ -331,6 +331,7 @@ async fn callback(
                 );
                 let id = pending_req.id.clone();
                 state.db.run(move |c| crate::store::auth_requests::delete(c, &id)).await?;
+                crate::oauth::par::spend(&state, &pending_req.request).await?;
                 return Ok(authorize::error_to(&state, &pending_req.request, &e, false));
             }
         }

@@ -130,6 +130,7 @@ async fn consent_decision(
     if form.decision != "allow" {
         let id = pending.id.clone();
         state.db.run(move |c| crate::store::auth_requests::delete(c, &id)).await?;
+        crate::oauth::par::spend(&state, request).await?;
         let e = crate::oauth::OAuthError::new(crate::oauth::ErrorCode::AccessDenied, "the user denied the request");
         return Ok(authorize::error_to(&state, request, &e, true));
     }

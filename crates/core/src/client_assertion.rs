@@ -11,10 +11,12 @@ pub const ALGS: &[&str] = &["ES256", "EdDSA", "RS256", "PS256"];
 /// [PJ-3] An assertion may be valid for at most this long from now (its `exp`), so that its `jti` need only be
 /// remembered that long.
 pub const MAX_LIFETIME_SECS: i64 = 300;
-/// Clock skew allowed on `iat` and `nbf`.
-pub const SKEW_SECS: i64 = 60;
+/// [PJ-3] Clock skew allowed on `iat` and `nbf` (FAPI2 accepts `nbf` 8 s ahead and refuses 60 s; strictly below
+/// 60 s, so a token 60 s ahead is refused), and the extra time a `jti` is remembered past its `exp` ([PJ-4]).
+pub const SKEW_SECS: i64 = 30;
 
-/// `aud`: one string or an array of them (RFC 7519 §4.1.3).
+/// `aud`: one string or an array of them (RFC 7519 §4.1.3). Both shapes parse, so that an array is refused by
+/// [PJ-2]'s rule rather than by the parser.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
 pub enum Audience {
@@ -23,11 +25,10 @@ pub enum Audience {
 }
 
 impl Audience {
-    fn contains_any(&self, accepted: &[&str]) -> bool {
-        match self {
-            Audience::One(a) => accepted.contains(&a.as_str()),
-            Audience::Many(v) => v.iter().any(|a| accepted.contains(&a.as_str())),
-        }
+    /// [PJ-2] RFC 10070: the issuer identifier, as a single string, is the only audience (never an array, even
+    /// one holding just the issuer; never an endpoint URL).
+    fn is_exactly(&self, issuer: &str) -> bool {
+        matches!(self, Audience::One(a) if a == issuer)
     }
 }
 
@@ -46,26 +47,39 @@ pub struct AssertionClaims {
 /// Longest `jti` remembered (it is hashed; this only bounds what is hashed).
 const MAX_JTI_LEN: usize = 512;
 
+/// [PJ-5] RFC 10070's explicit type for client assertions (RFC 8725 §3.11).
+pub const TYP: &str = "client-authentication+jwt";
+
+/// [PJ-5] May a JWT with this header `typ` be a client assertion? None, `JWT` or `client-authentication+jwt`
+/// (case-insensitive, the `application/` prefix optional, RFC 7515 §4.1.9); any other type — a DPoP proof, a
+/// request object, an access token, a logout token — is a JWT made for something else and is refused.
+pub fn typ_allowed(typ: Option<&str>) -> bool {
+    let Some(t) = typ else { return true };
+    let t = t.to_ascii_lowercase();
+    let t = t.strip_prefix("application/").unwrap_or(&t);
+    t == "jwt" || t == TYP
+}
+
 /// [PJ-5] Is this header algorithm one a client assertion may use?
 pub fn alg_allowed(alg: &str) -> bool {
     ALGS.contains(&alg)
 }
 
-/// [PJ-2] [PJ-3] The claims of a verified assertion: `iss` = `sub` = the client id, `aud` one of the accepted
-/// audiences (the issuer or one of our endpoint URLs), `exp` in the future and at most `MAX_LIFETIME_SECS` ahead,
+/// [PJ-2] [PJ-3] The claims of a verified assertion: `iss` = `sub` = the client id, `aud` the issuer identifier
+/// as a string (RFC 10070), `exp` in the future and at most `MAX_LIFETIME_SECS` ahead,
 /// `iat` and `nbf` not in the future (beyond the skew), a `jti` (its single use is checked by the caller).
 /// Returns the `jti` and the time until which it must be remembered.
 pub fn check_claims<'a>(
     c: &'a AssertionClaims,
     client_id: &str,
-    accepted_audiences: &[&str],
+    issuer: &str,
     now: i64,
 ) -> Result<(&'a str, i64), &'static str> {
     if c.iss.as_deref() != Some(client_id) || c.sub.as_deref() != Some(client_id) {
         return Err("the assertion's iss and sub must both be the client id");
     }
-    if !c.aud.as_ref().is_some_and(|a| a.contains_any(accepted_audiences)) {
-        return Err("the assertion's aud must be the issuer or the endpoint");
+    if !c.aud.as_ref().is_some_and(|a| a.is_exactly(issuer)) {
+        return Err("the assertion's aud must be the issuer identifier, as a string");
     }
     let exp = c.exp.ok_or("the assertion has no exp")?;
     if exp <= now {
@@ -86,7 +100,7 @@ mod tests {
     use super::*;
 
     const NOW: i64 = 1_000_000;
-    const AUD: &[&str] = &["https://id.example", "https://id.example/token"];
+    const AUD: &str = "https://id.example";
 
     fn good() -> AssertionClaims {
         AssertionClaims {
@@ -109,13 +123,23 @@ mod tests {
         assert!(check_claims(&c, "app", AUD, NOW).is_err());
         let c = AssertionClaims { aud: Some(Audience::One("https://other.example/token".into())), ..good() };
         assert!(check_claims(&c, "app", AUD, NOW).is_err());
-        let c = AssertionClaims {
-            aud: Some(Audience::Many(vec!["x".into(), "https://id.example/token".into()])),
-            ..good()
-        };
-        assert!(check_claims(&c, "app", AUD, NOW).is_ok());
         let c = AssertionClaims { aud: None, ..good() };
         assert!(check_claims(&c, "app", AUD, NOW).is_err());
+    }
+
+    #[test]
+    fn pj_2_only_the_issuer_string_is_an_audience() {
+        for aud in [
+            Audience::One("https://id.example/token".into()),
+            Audience::One("https://id.example/par".into()),
+            Audience::One("https://id.example/".into()),
+            Audience::Many(vec!["https://id.example".into()]),
+            Audience::Many(vec!["https://id.example".into(), "x".into()]),
+        ] {
+            let c = AssertionClaims { aud: Some(aud.clone()), ..good() };
+            assert!(check_claims(&c, "app", AUD, NOW).is_err(), "{aud:?}");
+        }
+        assert!(check_claims(&good(), "app", AUD, NOW).is_ok());
     }
 
     #[test]
@@ -130,10 +154,30 @@ mod tests {
         assert!(check_claims(&c, "app", AUD, NOW).is_err());
         let c = AssertionClaims { nbf: Some(NOW + SKEW_SECS + 1), ..good() };
         assert!(check_claims(&c, "app", AUD, NOW).is_err());
+        let c = AssertionClaims { nbf: Some(NOW + 60), ..good() };
+        assert!(check_claims(&c, "app", AUD, NOW).is_err(), "nbf 60 s ahead");
+        let c = AssertionClaims { nbf: Some(NOW + 8), iat: Some(NOW + 8), ..good() };
+        assert!(check_claims(&c, "app", AUD, NOW).is_ok(), "8 s of skew");
         let c = AssertionClaims { jti: None, ..good() };
         assert!(check_claims(&c, "app", AUD, NOW).is_err());
         let c = AssertionClaims { jti: Some("x".repeat(513)), ..good() };
         assert!(check_claims(&c, "app", AUD, NOW).is_err());
+    }
+
+    #[test]
+    fn pj_5_an_assertion_with_a_foreign_typ_is_refused() {
+        for t in [
+            None,
+            Some("JWT"),
+            Some("jwt"),
+            Some("client-authentication+jwt"),
+            Some("application/client-authentication+jwt"),
+        ] {
+            assert!(typ_allowed(t), "{t:?}");
+        }
+        for t in ["dpop+jwt", "oauth-authz-req+jwt", "at+jwt", "application/at+jwt", "logout+jwt", "JOSE", ""] {
+            assert!(!typ_allowed(Some(t)), "{t}");
+        }
     }
 
     #[test]

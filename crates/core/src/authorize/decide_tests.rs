@@ -17,6 +17,7 @@ fn req() -> AuthorizationRequest {
         idp_hint: None,
         ui_locales: None,
         response_mode: ResponseMode::Query,
+        pushed_uri_hash: None,
     }
 }
 

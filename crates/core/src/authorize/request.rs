@@ -111,6 +111,10 @@ pub struct AuthorizationRequest {
     pub idp_hint: Option<String>,
     pub ui_locales: Option<String>,
     pub response_mode: ResponseMode,
+    /// [PAR-2] The SHA-256 of the `request_uri` this request came from, so that the push is spent when the
+    /// authorization completes (set at `/authorize`, never part of the push itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_uri_hash: Option<String>,
 }
 
 /// Why a request cannot even be answered by redirect: shown as a page, never redirected ([AZ-2], [AZ-4], [AZ-22]).
@@ -247,6 +251,7 @@ fn build(
         idp_hint: bounded(params, "idp_hint", MAX_HINT_LEN)?,
         ui_locales: bounded(params, "ui_locales", MAX_HINT_LEN)?,
         response_mode,
+        pushed_uri_hash: None,
     })
 }
 

@@ -1,0 +1,1 @@
+ALTER TABLE pushed_requests DROP COLUMN browser_hash;
