@@ -29,9 +29,11 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// Sends the invalidation notification (after an invalidating write on PostgreSQL; nothing on SQLite). A failure
 /// is logged, not returned: the write is done, and the other instances still see it within their TTLs.
-pub(super) fn notify(conn: &mut DbConn) {
+/// The payload is the sending `Db`'s own id (hex), so that its own listener skips what this instance already
+/// invalidated when it wrote.
+pub(super) fn notify(conn: &mut DbConn, sender: &str) {
     if let DbConn::Postgres(c) = conn
-        && let Err(e) = diesel::sql_query(format!("NOTIFY {CHANNEL}")).execute(c)
+        && let Err(e) = diesel::sql_query(format!("NOTIFY {CHANNEL}, '{sender}'")).execute(c)
     {
         tracing::warn!(error = %e, "invalidation not sent; other instances see the change within their cache TTLs");
     }
@@ -61,7 +63,7 @@ impl ListenerState {
 
 /// Starts the listening thread for `url`. It ends by itself when every handle of `epoch` is gone (the `Db` was
 /// dropped), within one poll interval.
-pub(super) fn spawn(url: String, epoch: &Epoch) -> ListenerState {
+pub(super) fn spawn(url: String, epoch: &Epoch, own: String) -> ListenerState {
     let state = ListenerState::default();
     let weak = epoch.downgrade();
     let up = state.clone();
@@ -76,7 +78,7 @@ pub(super) fn spawn(url: String, epoch: &Epoch) -> ListenerState {
                     epoch.bump();
                     drop(epoch);
                     up.set_up(true);
-                    let ended = listen(&mut conn, &weak);
+                    let ended = listen(&mut conn, &weak, &own);
                     up.set_up(false);
                     match ended {
                         Ended::Dropped => return,
@@ -115,14 +117,15 @@ fn connect(url: &str) -> Result<diesel::PgConnection, String> {
 }
 
 /// Polls for notifications until the connection breaks or the `Db` is dropped.
-fn listen(conn: &mut diesel::PgConnection, weak: &std::sync::Weak<AtomicU64>) -> Ended {
+fn listen(conn: &mut diesel::PgConnection, weak: &std::sync::Weak<AtomicU64>, own: &str) -> Ended {
     let mut proved = Instant::now();
     loop {
         let Some(epoch) = Epoch::upgrade(weak) else { return Ended::Dropped };
         let mut arrived = false;
         for n in conn.notifications_iter() {
             match n {
-                Ok(_) => arrived = true,
+                // This instance's own writes moved its epoch when they were made.
+                Ok(n) => arrived |= n.payload != own,
                 Err(e) => return Ended::Broken(e.to_string()),
             }
         }

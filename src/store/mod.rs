@@ -154,6 +154,8 @@ pub struct Db {
     wait: Option<prometheus::Histogram>,
     /// The invalidation listener's state, once started (PostgreSQL).
     listener: Option<listen::ListenerState>,
+    /// This handle's id in invalidation notifications (hex: safe inside the NOTIFY statement).
+    id: String,
 }
 
 impl std::fmt::Debug for Db {
@@ -184,14 +186,15 @@ impl Db {
             .test_on_check_out(matches!(kind, DbKind::Postgres(_)))
             .error_handler(Box::new(LogErrors))
             .build_unchecked(Manager { kind: kind.clone() });
-        Ok(Db { pool, kind, epoch: Epoch::default(), wait: None, listener: None })
+        let id = crate::secret::random_token_bytes(8).bytes().map(|b| format!("{b:02x}")).collect();
+        Ok(Db { pool, kind, epoch: Epoch::default(), wait: None, listener: None, id })
     }
 
     /// [CI-1] On PostgreSQL, starts listening for the other instances' invalidations (once; set before the handle
     /// is shared). Nothing on SQLite, whose one node already sees its own writes.
     pub fn listen_for_invalidations(&mut self) {
         if let (DbKind::Postgres(url), None) = (&self.kind, &self.listener) {
-            self.listener = Some(listen::spawn(url.clone(), &self.epoch));
+            self.listener = Some(listen::spawn(url.clone(), &self.epoch, self.id.clone()));
         }
     }
 
@@ -267,7 +270,7 @@ impl Db {
         // instances hear of it after the work is committed ([CI-1]).
         if w.invalidates() {
             self.epoch.bump();
-            listen::notify(&mut conn);
+            listen::notify(&mut conn, &self.id);
         }
         out
     }
