@@ -23,10 +23,12 @@ const LOGIN_COOKIE: &str = "bk_login";
 /// How long the person has to finish at the upstream.
 const UPSTREAM_TTL_SECS: i64 = 600;
 
+mod form;
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(chooser))
         .route("/login/{provider}", web::get().to(start))
-        .route("/login/{provider}", web::post().to(limited_dev_submit))
+        .route("/login/{provider}", web::post().to(form::limited_submit))
         .route("/callback/{provider}", web::get().to(limited_callback));
 }
 
@@ -75,7 +77,7 @@ async fn chooser(
     Ok(html(state.templates.render("login.html", &ctx)?, None))
 }
 
-fn provider<'a>(state: &'a AppState, id: &str) -> Result<&'a Provider, PageError> {
+pub(super) fn provider<'a>(state: &'a AppState, id: &str) -> Result<&'a Provider, PageError> {
     state.upstreams.get(id).ok_or_else(|| {
         PageError::new(StatusCode::NOT_FOUND, "Unknown sign-in method", "There is no such sign-in method here.")
             .keyed("page-unknown-method")
@@ -222,7 +224,7 @@ fn upstream_page(state: &AppState, e: crate::upstream::UpstreamError) -> PageErr
 
 /// Login answers are charged to the address when they fail (forged, replayed, rejected), and refused while the
 /// address is over its failure budget.
-async fn limited<F>(state: &AppState, req: &HttpRequest, handler: F) -> Result<HttpResponse, PageError>
+pub(super) async fn limited<F>(state: &AppState, req: &HttpRequest, handler: F) -> Result<HttpResponse, PageError>
 where
     F: std::future::Future<Output = Result<HttpResponse, PageError>>,
 {
@@ -248,15 +250,6 @@ async fn limited_callback(
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     limited(&state, &req, callback(state.clone(), req.clone(), path)).await
-}
-
-async fn limited_dev_submit(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    path: web::Path<String>,
-    form: web::Form<DevForm>,
-) -> Result<HttpResponse, PageError> {
-    limited(&state, &req, dev_submit(state.clone(), req.clone(), path, form)).await
 }
 
 /// The upstream's answer. Nothing is believed before state, browser binding, iss, and the token are verified.
@@ -344,59 +337,9 @@ async fn callback(
     Ok(r)
 }
 
-#[derive(serde::Deserialize)]
-struct DevForm {
-    req: Option<String>,
-    link: Option<String>,
-    csrf: Option<String>,
-    email: String,
-    name: Option<String>,
-}
-
-/// The `dev` upstream: whoever types an email is that person (only with `dev_mode = true`).
-async fn dev_submit(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    path: web::Path<String>,
-    form: web::Form<DevForm>,
-) -> Result<HttpResponse, PageError> {
-    let p = provider(&state, &path)?;
-    if !p.is_dev() || !state.settings.dev_mode {
-        return Err(PageError::new(StatusCode::NOT_FOUND, "Not available", "This sign-in method takes no form.")
-            .keyed("page-no-form"));
-    }
-    if !session::csrf_ok(&req, form.csrf.as_deref()) {
-        return Err(PageError::bad_request("Form expired", "Please go back and try again.").keyed("page-form-expired"));
-    }
-    let email = form.email.trim().to_lowercase();
-    if email.len() < 3 || email.len() > 254 || !email.contains('@') {
-        return Err(
-            PageError::bad_request("Invalid email", "Please type an email address.").keyed("page-invalid-email")
-        );
-    }
-    if let Some(r) = &form.req {
-        authorize::load(&state, &req, r).await?;
-    }
-    let link_to = match form.link.as_deref() {
-        Some("true") | Some("1") => Some(link_target(&state, &req).await?),
-        _ => None,
-    };
-    let fed = FederatedIdentity {
-        provider: p.cfg.id.clone(),
-        issuer: format!("{}/dev", state.settings.issuer_base()),
-        subject: email.clone(),
-        email: Some(email.clone()),
-        email_verified: true,
-        name: form.name.clone().filter(|n| !n.trim().is_empty()).map(|n| n.trim().chars().take(200).collect()),
-        preferred_username: email.split('@').next().map(String::from),
-        ..Default::default()
-    };
-    complete(&state, &req, p, fed, form.req.as_deref(), link_to.as_deref()).await
-}
-
 /// Links the verified identity, starts the session, and goes back to the authorization request (or the
 /// account page).
-async fn complete(
+pub(super) async fn complete(
     state: &AppState,
     req: &HttpRequest,
     p: &Provider,
