@@ -445,17 +445,7 @@ async fn pj_1_a_key_rotated_in_the_config_replaces_the_old_one_at_the_next_start
 async fn pj_1_an_admin_registers_a_private_key_jwt_client_with_inline_keys() {
     let k = client_key(Alg::Es256);
     let app = TestApp::spawn().await;
-    let mut settings = (*app.state.settings).clone();
-    settings.clients = vec![
-        ClientBuilder::confidential("ops", "admin-secret-for-tests")
-            .scopes(&["admin"])
-            .grants(&["client_credentials"])
-            .build(),
-    ];
-    bridgekeeper::accounts::clients::sync_static(&app.state.db, &settings, &[], 0).await.unwrap();
-    let r = token(&app, ("ops", "admin-secret-for-tests"), &[("grant_type", "client_credentials"), ("scope", "admin")])
-        .await;
-    let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+    let admin = admin_token(&app).await;
     let create = |body: Value| app.http.post(app.url("/admin/api/clients")).bearer_auth(&admin).json(&body).send();
     let jwks: Value = serde_json::from_str(&k.jwks).unwrap();
     let base = json!({"client_id": "batch", "name": "Batch", "grant_types": ["client_credentials"],
@@ -630,4 +620,114 @@ async fn pj_7_only_an_unknown_kid_refetches_and_failures_are_cached() {
     app.clock.advance(21);
     assert_eq!(cc(&app, &k2.assertion("remote", &iss, now(&app), 60, "c-ok"), &[]).await.status(), 200);
     assert_eq!(keys.fetches(), after_burst + 1);
+}
+
+/// `batch`, a private_key_jwt client_credentials client with `k`'s keys, registered through the admin API.
+async fn register_batch(app: &TestApp, admin: &str, k: &ClientKey) {
+    let body = json!({"client_id": "batch", "name": "Batch", "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "private_key_jwt", "jwks": serde_json::from_str::<Value>(&k.jwks).unwrap()});
+    let r = app.http.post(app.url("/admin/api/clients")).bearer_auth(admin).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+}
+
+async fn patch_client(app: &TestApp, admin: &str, id: &str, body: Value) -> reqwest::Response {
+    app.http.patch(app.url(&format!("/admin/api/clients/{id}"))).bearer_auth(admin).json(&body).send().await.unwrap()
+}
+
+async fn show_client(app: &TestApp, admin: &str, id: &str) -> Value {
+    let r = app.http.get(app.url(&format!("/admin/api/clients/{id}"))).bearer_auth(admin).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+fn kid(jwks: &str) -> Value {
+    serde_json::from_str::<Value>(jwks).unwrap()["keys"][0]["kid"].clone()
+}
+
+#[actix_web::test]
+async fn pj_1_an_admin_replaces_a_clients_keys_and_the_old_key_stops_working() {
+    let (a, b, c) = (client_key(Alg::Es256), client_key(Alg::EdDsa), client_key(Alg::Rs256));
+    let app = TestApp::spawn().await;
+    let admin = admin_token(&app).await;
+    register_batch(&app, &admin, &a).await;
+    assert_eq!(show_client(&app, &admin, "batch").await["jwks"]["keys"][0]["kid"], kid(&a.jwks), "GET shows the keys");
+    assert_eq!(cc(&app, &a.assertion("batch", &app.base, now(&app), 60, "r-1"), &[]).await.status(), 200);
+
+    let r = patch_client(&app, &admin, "batch", json!({"jwks": serde_json::from_str::<Value>(&b.jwks).unwrap()})).await;
+    assert_eq!(r.status(), 200);
+    let r = cc(&app, &a.assertion("batch", &app.base, now(&app), 60, "r-2"), &[]).await;
+    assert_eq!(json_error(r).await, (401, "invalid_client".into()), "the replaced key is refused at once");
+    assert_eq!(cc(&app, &b.assertion("batch", &app.base, now(&app), 60, "r-3"), &[]).await.status(), 200);
+
+    let remote = JwksServer::start(&c.jwks).await;
+    assert_eq!(patch_client(&app, &admin, "batch", json!({"jwks_uri": remote.uri})).await.status(), 200);
+    let shown = show_client(&app, &admin, "batch").await;
+    assert_eq!((shown["jwks"].clone(), shown["jwks_uri"].clone()), (Value::Null, json!(remote.uri)), "{shown}");
+    let r = cc(&app, &b.assertion("batch", &app.base, now(&app), 60, "r-4"), &[]).await;
+    assert_eq!(json_error(r).await, (401, "invalid_client".into()), "inline keys went with the jwks_uri");
+    assert_eq!(cc(&app, &c.assertion("batch", &app.base, now(&app), 60, "r-5"), &[]).await.status(), 200);
+}
+
+#[actix_web::test]
+async fn pj_1_a_patch_with_unusable_keys_or_keys_for_a_secret_client_changes_nothing() {
+    let a = client_key(Alg::Es256);
+    let app = TestApp::spawn().await;
+    let admin = admin_token(&app).await;
+    register_batch(&app, &admin, &a).await;
+    for bad in [json!({"jwks": {"keys": "no"}}), json!({"jwks": null}), json!({"jwks": {"keys": []}})] {
+        let r = patch_client(&app, &admin, "batch", bad.clone()).await;
+        assert_eq!(r.status(), 400, "{bad}");
+    }
+    let r = patch_client(&app, &admin, "batch", json!({"jwks_uri": "http://example.com/keys"})).await;
+    assert_eq!(r.status(), 400, "http only on loopback");
+    assert_eq!(cc(&app, &a.assertion("batch", &app.base, now(&app), 60, "u-1"), &[]).await.status(), 200);
+    let keys = serde_json::from_str::<Value>(&a.jwks).unwrap();
+    let r = patch_client(&app, &admin, "ops", json!({"jwks": keys})).await;
+    assert_eq!(r.status(), 400, "a secret client registers no keys");
+    assert!(show_client(&app, &admin, "ops").await["jwks"].is_null());
+}
+
+/// An RSA key registered for PS256, signing with aws-lc-rs (the broker's own keys sign only RS256).
+struct PssKey {
+    key: aws_lc_rs::signature::RsaKeyPair,
+    kid: Value,
+    jwks: String,
+}
+
+fn pss_key() -> PssKey {
+    use base64::Engine;
+    let row = generate(Alg::Rs256, 0, KeyState::Next).unwrap();
+    let mut jwk: Value = serde_json::from_str(&row.public_jwk).unwrap();
+    jwk["alg"] = "PS256".into();
+    let der = base64::engine::general_purpose::STANDARD.decode(&row.private_der).unwrap();
+    let key = aws_lc_rs::signature::RsaKeyPair::from_pkcs8(&der).unwrap();
+    PssKey { key, kid: jwk["kid"].clone(), jwks: json!({ "keys": [jwk] }).to_string() }
+}
+
+impl PssKey {
+    /// An RSASSA-PSS signed assertion whose header says `alg`.
+    fn assertion(&self, alg: &str, client: &str, aud: &str, now: i64, jti: &str) -> String {
+        use base64::Engine;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let header = json!({"alg": alg, "typ": "JWT", "kid": self.kid});
+        let claims = json!({"iss": client, "sub": client, "aud": aud, "iat": now, "exp": now + 60, "jti": jti});
+        let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+        let mut sig = vec![0; self.key.public_modulus_len()];
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        self.key.sign(&aws_lc_rs::signature::RSA_PSS_SHA256, &rng, input.as_bytes(), &mut sig).unwrap();
+        format!("{input}.{}", b64(&sig))
+    }
+}
+
+#[actix_web::test]
+async fn pj_5_a_ps256_assertion_verifies_and_its_key_signs_nothing_else() {
+    let k = pss_key();
+    let app = TestApp::spawn_with(|s| {
+        s.clients = vec![ClientBuilder::private_key_jwt("pss", &k.jwks).grants(&["client_credentials"]).build()];
+    })
+    .await;
+    let r = cc(&app, &k.assertion("PS256", "pss", &app.base, now(&app), "pss-1"), &[]).await;
+    assert_eq!(r.status(), 200, "PS256 is accepted end to end");
+    let r = cc(&app, &k.assertion("RS256", "pss", &app.base, now(&app), "pss-2"), &[]).await;
+    assert_eq!(json_error(r).await, (401, "invalid_client".into()), "the key is registered for PS256 only");
 }

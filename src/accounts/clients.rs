@@ -82,6 +82,12 @@ pub struct ClientUpdate {
     /// `Some(None)` removes the front-channel logout URI.
     pub frontchannel_logout_uri: Option<Option<String>>,
     pub frontchannel_logout_session_required: Option<bool>,
+    /// [PJ-1] New public keys for a private_key_jwt client (`Some(None)` removes them); replaces `jwks_uri`.
+    pub jwks: Option<Option<serde_json::Value>>,
+    /// [PJ-7] A new `jwks_uri` (`Some(None)` or "" removes it); replaces `jwks`.
+    pub jwks_uri: Option<Option<String>>,
+    /// [PAR-5] Must the client push its authorization requests?
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 
 /// Splits scopes a developer asks for into (allowed now, pending approval) by `[developers]`; refuses others.
@@ -260,6 +266,7 @@ pub async fn update(
 ) -> Result<Client, ClientError> {
     let mut c = get(db, client_id).await?;
     apply_logout_changes(&mut c, &u);
+    apply_metadata_changes(&mut c, &u);
     if let Some(v) = u.name {
         c.name = v;
     }
@@ -310,6 +317,39 @@ fn apply_logout_changes(c: &mut Client, u: &ClientUpdate) {
     if let Some(v) = u.frontchannel_logout_session_required {
         c.frontchannel_logout_session_required = v;
     }
+}
+
+/// The members of an update kept in the registered metadata: keys (`jwks` and `jwks_uri` replace each other) and
+/// the PAR requirement. The result is checked like a new client's ([PJ-1]: keys only for private_key_jwt).
+fn apply_metadata_changes(c: &mut Client, u: &ClientUpdate) {
+    if u.jwks.is_none() && u.jwks_uri.is_none() && u.require_pushed_authorization_requests.is_none() {
+        return;
+    }
+    let mut m = match serde_json::from_str::<serde_json::Value>(&c.metadata_json) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    let mut set = |key: &str, v: Option<serde_json::Value>| match v {
+        Some(v) => m.insert(key.into(), v),
+        None => m.remove(key),
+    };
+    if let Some(j) = &u.jwks {
+        set("jwks", j.clone());
+        if j.is_some() {
+            set("jwks_uri", None);
+        }
+    }
+    if let Some(uri) = &u.jwks_uri {
+        let uri = uri.clone().filter(|x| !x.is_empty());
+        if uri.is_some() {
+            set("jwks", None);
+        }
+        set("jwks_uri", uri.map(Into::into));
+    }
+    if let Some(par) = u.require_pushed_authorization_requests {
+        set("require_pushed_authorization_requests", par.then_some(true.into()));
+    }
+    c.metadata_json = serde_json::Value::Object(m).to_string();
 }
 
 /// Checks a changed client with every rule a new one meets ([PAR-5]'s `par.enabled`, keys, scopes, …) and

@@ -57,13 +57,23 @@ pub struct ClientView {
     /// Where the signed-out page's iframe goes for this app (OpenID Front-Channel Logout 1.0).
     pub frontchannel_logout_uri: Option<String>,
     pub frontchannel_logout_session_required: bool,
+    /// The public keys of a private_key_jwt client (a JWK Set), when registered inline.
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    /// Where the broker fetches a private_key_jwt client's keys, when registered by URI.
+    pub jwks_uri: Option<String>,
+    pub require_pushed_authorization_requests: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 impl From<Client> for ClientView {
     fn from(c: Client) -> Self {
+        let jwks_uri = c.registered_jwks_uri();
         ClientView {
+            jwks: c.jwks(),
+            jwks_uri,
+            require_pushed_authorization_requests: c.requires_par(),
             client_type: if c.is_public() { "public" } else { "confidential" }.into(),
             client_id: c.client_id,
             name: c.name,
@@ -183,6 +193,22 @@ pub struct ClientPatch {
     /// The signed-out page's iframe address (same origin as a redirect URI), or "" to remove it.
     pub frontchannel_logout_uri: Option<String>,
     pub frontchannel_logout_session_required: Option<bool>,
+    /// New public keys (a JWK Set) for a private_key_jwt client, replacing `jwks` or `jwks_uri`; null removes them.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<Option<serde_json::Value>>,
+    /// A new address of the client's keys, replacing `jwks`; "" removes it.
+    pub jwks_uri: Option<String>,
+    pub require_pushed_authorization_requests: Option<bool>,
+}
+
+/// A member that is present, even as `null` (`Some(None)`); absent members stay `None` through `#[serde(default)]`.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -286,6 +312,9 @@ pub async fn update(
         backchannel_logout_session_required: b.backchannel_logout_session_required,
         frontchannel_logout_uri: b.frontchannel_logout_uri.map(|u| Some(u).filter(|u| !u.is_empty())),
         frontchannel_logout_session_required: b.frontchannel_logout_session_required,
+        jwks: b.jwks,
+        jwks_uri: b.jwks_uri.map(|u| Some(u).filter(|u| !u.is_empty())),
+        require_pushed_authorization_requests: b.require_pushed_authorization_requests,
     };
     if *id == admin.client_id
         && (u.disabled == Some(true) || u.allowed_scopes.as_ref().is_some_and(|s| !s.iter().any(|x| x == "admin")))

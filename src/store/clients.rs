@@ -166,6 +166,11 @@ impl Client {
             .and_then(|v| v.as_str().map(String::from))
     }
 
+    /// The `jwks_uri` as registered (whether or not the broker may fetch it: see `fetchable_jwks_uri`).
+    pub fn registered_jwks_uri(&self) -> Option<String> {
+        self.metadata("jwks_uri").and_then(|v| v.as_str().map(String::from))
+    }
+
     /// [PAR-5] Must this client push its authorization requests (`require_pushed_authorization_requests`)?
     pub fn requires_par(&self) -> bool {
         self.metadata("require_pushed_authorization_requests").and_then(|v| v.as_bool()).unwrap_or(false)
