@@ -31,6 +31,7 @@ pub struct Metrics {
     pub config_reload_success: IntGauge,
     pub config_last_reload: IntGauge,
     pub invalidation_listener_up: IntGauge,
+    pub backchannel_deliveries: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -145,6 +146,12 @@ impl Metrics {
             config_reload_success,
             config_last_reload,
             invalidation_listener_up,
+            backchannel_deliveries: counter(
+                &r,
+                "backchannel_logout_deliveries_total",
+                "Back-channel logout token attempts by client and outcome (delivered, retry, abandoned)",
+                &["client", "outcome"],
+            )?,
             registry: r,
         })
     }
@@ -167,6 +174,12 @@ impl Metrics {
     /// cannot grow the label set.
     pub fn token_issued(&self, grant_type: &str, client_id: &str, source: &str) {
         self.tokens_issued.with_label_values(&[grant_type, client_label(client_id, source)]).inc();
+    }
+
+    /// One back-channel logout attempt, settled (`delivered`, `retry`, `abandoned`); the client labelled as for
+    /// tokens ([MT-2]).
+    pub fn backchannel_delivery(&self, client_id: &str, source: &str, outcome: &str) {
+        self.backchannel_deliveries.with_label_values(&[client_label(client_id, source), outcome]).inc();
     }
 
     /// A cache look-up: `hit` or `miss`.

@@ -62,6 +62,11 @@ async fn sign_in(app: &TestApp, cid: &str, scope: &str) -> Value {
     r.json().await.unwrap()
 }
 
+/// [MT-3] `bridgekeeper_backchannel_logout_deliveries_total{client, outcome}`.
+fn deliveries(app: &TestApp, client: &str, outcome: &str) -> u64 {
+    app.state.metrics.backchannel_deliveries.with_label_values(&[client, outcome]).get()
+}
+
 fn outbox_len(app: &TestApp) -> usize {
     bridgekeeper::store::outbox::list(&mut app.state.db.conn().unwrap()).unwrap().len()
 }
@@ -121,6 +126,13 @@ async fn bl_1_to_5_one_logout_reaches_every_app_of_the_session_and_a_down_app_on
     until(10, "c gets its token after it comes back", || c.tokens().len() == 1).await;
     verified_logout_token(&app, &c.tokens()[0], "c").await;
     until(5, "the outbox empties", || outbox_len(&app) == 0).await;
+    until(5, "[MT-3] every delivery is counted", || {
+        (deliveries(&app, "a", "delivered"), deliveries(&app, "b", "delivered"), deliveries(&app, "c", "delivered"))
+            == (1, 1, 1)
+    })
+    .await;
+    assert!(deliveries(&app, "c", "retry") >= 1, "c's failed attempt is counted");
+    assert_eq!(deliveries(&app, "a", "retry"), 0);
     app.clock.advance(3600);
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!((a.tokens().len(), b.tokens().len(), c.tokens().len()), (1, 1, 1), "none gets two");
@@ -283,6 +295,10 @@ async fn bl_5_an_app_that_stays_down_is_given_up_after_the_window_with_an_audit_
     let events = bridgekeeper::store::audit::list(&mut app.state.db.conn().unwrap(), 50).unwrap();
     let gave_up = events.iter().find(|e| e.event == "backchannel_logout_abandoned").expect("audit event");
     assert_eq!(gave_up.client_id.as_deref(), Some("a"));
+    until(5, "[MT-3] the abandoned token is counted", || deliveries(&app, "a", "abandoned") == 1).await;
+    assert_eq!((deliveries(&app, "a", "retry"), deliveries(&app, "a", "delivered")), (2, 0));
+    let text = String::from_utf8(app.state.metrics.render()).unwrap();
+    assert!(text.contains(r#"bridgekeeper_backchannel_logout_deliveries_total{client="a",outcome="abandoned"} 1"#));
 }
 
 #[actix_web::test]

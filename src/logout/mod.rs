@@ -69,7 +69,8 @@ pub async fn run_once(state: &AppState, sender: &Sender) -> StoreResult<usize> {
     }
 }
 
-type Attempt<'a> = BoxFuture<'a, (Outgoing, Result<(), String>)>;
+/// One delivery: the row, whether its client registered itself ([BL-10], [MT-2]), and the outcome.
+type Attempt<'a> = BoxFuture<'a, (Outgoing, bool, Result<(), String>)>;
 
 /// [BL-12] The deliveries in flight on this instance, at most `concurrency`: a slow app holds one slot while
 /// the others are claimed, sent and settled (no batch waits for its slowest member).
@@ -104,7 +105,7 @@ impl<'a> Pipeline<'a> {
                 let guarded = self_registered.contains(&row.client_id);
                 self.in_flight.push(Box::pin(async move {
                     let result = sender.send(state, &row, guarded).await;
-                    (row, result)
+                    (row, guarded, result)
                 }));
             }
             if !full {
@@ -113,8 +114,14 @@ impl<'a> Pipeline<'a> {
         }
     }
 
-    async fn settle(&mut self, (row, result): (Outgoing, Result<(), String>)) -> StoreResult<bool> {
-        settle(self.state, row, result).await
+    async fn settle(
+        &mut self,
+        (row, self_registered, result): (Outgoing, bool, Result<(), String>),
+    ) -> StoreResult<bool> {
+        let source = if self_registered { "dynamic" } else { "config" };
+        let outcome = settle(self.state, row.clone(), result).await?;
+        self.state.metrics.backchannel_delivery(&row.client_id, source, outcome.label());
+        Ok(outcome == Settled::Delivered)
     }
 }
 
@@ -143,8 +150,28 @@ async fn drop_unwanted(state: &AppState, rows: Vec<Outgoing>) -> StoreResult<(Ve
     Ok((keep, self_registered))
 }
 
-/// Records the outcome of one attempt; `true` when delivered.
-async fn settle(state: &AppState, row: Outgoing, result: Result<(), String>) -> StoreResult<bool> {
+/// What became of one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    Delivered,
+    /// Not taken; tried again later.
+    Retry,
+    /// Not taken, and the retry window is over: dropped with an audit event.
+    Abandoned,
+}
+
+impl Settled {
+    pub fn label(self) -> &'static str {
+        match self {
+            Settled::Delivered => "delivered",
+            Settled::Retry => "retry",
+            Settled::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// Records the outcome of one attempt.
+async fn settle(state: &AppState, row: Outgoing, result: Result<(), String>) -> StoreResult<Settled> {
     let now = state.clock.now();
     let cfg = &state.settings.backchannel_logout;
     let policy = RetryPolicy {
@@ -158,17 +185,17 @@ async fn settle(state: &AppState, row: Outgoing, result: Result<(), String>) -> 
             tracing::info!(target: "audit", event = "backchannel_logout_delivered", client = %row.client_id, attempts);
             let id = row.id.clone();
             state.db.run(move |c| outbox::remove(c, &id)).await?;
-            Ok(true)
+            Ok(Settled::Delivered)
         }
         Err(error) => match after_failure(&policy, row.created_at, attempts, now) {
             AfterFailure::RetryAt(at) => {
                 tracing::info!(target: "logout", client = %row.client_id, attempts, %error, "logout token not delivered; will retry");
                 state.db.run(move |c| outbox::reschedule(c, &row.id, attempts, at, &error)).await?;
-                Ok(false)
+                Ok(Settled::Retry)
             }
             AfterFailure::GiveUp => {
                 give_up(state, row, attempts, &error, now).await?;
-                Ok(false)
+                Ok(Settled::Abandoned)
             }
         },
     }
