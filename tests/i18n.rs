@@ -123,6 +123,20 @@ async fn lc_3_error_pages_are_translated() {
     app.stop().await;
 }
 
+/// [LC-3] The sign-out refusals and the expired return from an upstream sign-out are translated too.
+#[actix_web::test]
+async fn lc_3_sign_out_error_pages_are_translated() {
+    let app = spawn().await;
+    let (status, body) = page(&browser("de"), &app.url("/logout?post_logout_redirect_uri=https://x.example/")).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("Automatische Abmeldung nicht möglich") && body.contains("Rücksprungadresse"), "{body}");
+    let (_, body) = page(&browser("ko"), &app.url("/logout?client_id=a&client_id=b")).await;
+    assert!(body.contains("같은 매개변수가 두 번"), "{body}");
+    let (_, body) = page(&browser("en"), &app.url("/logout?id_token_hint=not.a.token")).await;
+    assert!(body.contains("did not issue"), "{body}");
+    app.stop().await;
+}
+
 /// [LC-1] Discovery lists the languages of the pages.
 #[actix_web::test]
 async fn lc_1_discovery_lists_ui_locales_supported() {

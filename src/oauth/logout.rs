@@ -28,20 +28,22 @@ struct Plan {
 }
 
 async fn plan(state: &AppState, p: &Params) -> Result<Plan, PageError> {
-    let bad = |m: &str| PageError::bad_request("Cannot sign you out automatically", m.to_string());
+    // [LC-3] Each refusal has its own catalogue key (`page-logout-…-title`, `-message`); the English is the fallback.
+    let bad = |key: &'static str, m: &str| {
+        PageError::bad_request("Cannot sign you out automatically", m.to_string()).keyed(key)
+    };
     if p.first_duplicate().is_some() {
-        return Err(bad("The logout request repeats a parameter."));
+        return Err(bad("page-logout-repeated", "The logout request repeats a parameter."));
     }
     let hint = match p.get("id_token_hint") {
-        Some(h) => Some(
-            own_id_token_hint(&state.keys(), &state.settings.issuer, h)
-                .ok_or_else(|| bad("The app sent a sign-in token that this service did not issue."))?,
-        ),
+        Some(h) => Some(own_id_token_hint(&state.keys(), &state.settings.issuer, h).ok_or_else(|| {
+            bad("page-logout-foreign-hint", "The app sent a sign-in token that this service did not issue.")
+        })?),
         None => None,
     };
     let client_id = match (&hint, p.get("client_id")) {
         (Some(h), Some(cid)) if !h.aud.iter().any(|a| a == cid) => {
-            return Err(bad("The app and the sign-in token do not belong together."));
+            return Err(bad("page-logout-mismatch", "The app and the sign-in token do not belong together."));
         }
         (Some(h), _) => h.aud.first().cloned(),
         (None, cid) => cid.map(String::from),
@@ -49,13 +51,16 @@ async fn plan(state: &AppState, p: &Params) -> Result<Plan, PageError> {
     let target = match p.get("post_logout_redirect_uri") {
         None => None,
         Some(uri) => {
-            let cid = client_id
-                .clone()
-                .ok_or_else(|| bad("The request names a return address but not the app it belongs to."))?;
+            let cid = client_id.clone().ok_or_else(|| {
+                bad("page-logout-no-client", "The request names a return address but not the app it belongs to.")
+            })?;
             let client = state.db.run(move |c| clients::find(c, &cid)).await?;
             let registered = client.is_some_and(|c| c.post_logout_redirect_uris.iter().any(|r| r == uri));
             if !registered {
-                return Err(bad("The app asked to send you to an address it has not registered."));
+                return Err(bad(
+                    "page-logout-unregistered",
+                    "The app asked to send you to an address it has not registered.",
+                ));
             }
             let mut extra = Vec::new();
             if let Some(s) = p.get("state") {
@@ -125,7 +130,9 @@ async fn confirm(
     form: web::Form<ConfirmForm>,
 ) -> Result<HttpResponse, PageError> {
     if !session::csrf_ok(&req, form.csrf.as_deref()) {
-        return Err(PageError::bad_request("Form expired", "Please try signing out again."));
+        return Err(
+            PageError::bad_request("Form expired", "Please try signing out again.").keyed("page-logout-form-expired")
+        );
     }
     let plan = plan(&state, &Params::parse(&form.params)).await?;
     finish(&state, &req, plan.target, form.upstream.as_deref() == Some("yes")).await

@@ -117,6 +117,7 @@ async fn back(
             "Signed out",
             "This sign-out link is no longer valid; you are signed out of this service.",
         )
+        .keyed("page-logout-link-expired")
     };
     let (Some(st), Some(browser)) = (q.state.as_deref(), req.cookie(BROWSER_COOKIE)) else { return Err(expired()) };
     let (sh, p, now) = (pending_key(st, browser.value()), provider.to_string(), state.clock.now());

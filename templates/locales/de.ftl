@@ -225,3 +225,19 @@ form-post-explain = Wenn nichts geschieht, drücken Sie die Schaltfläche, um fo
 form-post-continue = Weiter
 page-invalid-request-uri-title = Anmeldeanfrage unbekannt
 page-invalid-request-uri-message = Diese Anmeldeanfrage ist unbekannt, wurde schon verwendet oder ist abgelaufen. Gehen Sie zurück zur App und beginnen Sie von vorn.
+
+# Sign-out pages (/logout, the return from an upstream sign-out)
+page-logout-repeated-title = Automatische Abmeldung nicht möglich
+page-logout-repeated-message = Die Abmeldeanfrage wiederholt einen Parameter.
+page-logout-foreign-hint-title = Automatische Abmeldung nicht möglich
+page-logout-foreign-hint-message = Die App hat ein Anmelde-Token gesendet, das nicht von diesem Dienst stammt.
+page-logout-mismatch-title = Automatische Abmeldung nicht möglich
+page-logout-mismatch-message = Die App und das Anmelde-Token gehören nicht zusammen.
+page-logout-no-client-title = Automatische Abmeldung nicht möglich
+page-logout-no-client-message = Die Anfrage nennt eine Rücksprungadresse, aber nicht die App, zu der sie gehört.
+page-logout-unregistered-title = Automatische Abmeldung nicht möglich
+page-logout-unregistered-message = Die App möchte Sie an eine Adresse weiterleiten, die sie nicht registriert hat.
+page-logout-form-expired-title = Formular abgelaufen
+page-logout-form-expired-message = Bitte versuchen Sie noch einmal, sich abzumelden.
+page-logout-link-expired-title = Abgemeldet
+page-logout-link-expired-message = Dieser Abmeldelink ist nicht mehr gültig; Sie sind bei diesem Dienst abgemeldet.

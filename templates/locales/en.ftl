@@ -226,3 +226,19 @@ form-post-explain = If nothing happens, press the button to continue.
 form-post-continue = Continue
 page-invalid-request-uri-title = Sign-in request unknown
 page-invalid-request-uri-message = This sign-in request is unknown, was already used or has expired. Go back to the app and start again.
+
+# Sign-out pages (/logout, the return from an upstream sign-out)
+page-logout-repeated-title = Cannot sign you out automatically
+page-logout-repeated-message = The logout request repeats a parameter.
+page-logout-foreign-hint-title = Cannot sign you out automatically
+page-logout-foreign-hint-message = The app sent a sign-in token that this service did not issue.
+page-logout-mismatch-title = Cannot sign you out automatically
+page-logout-mismatch-message = The app and the sign-in token do not belong together.
+page-logout-no-client-title = Cannot sign you out automatically
+page-logout-no-client-message = The request names a return address but not the app it belongs to.
+page-logout-unregistered-title = Cannot sign you out automatically
+page-logout-unregistered-message = The app asked to send you to an address it has not registered.
+page-logout-form-expired-title = Form expired
+page-logout-form-expired-message = Please try signing out again.
+page-logout-link-expired-title = Signed out
+page-logout-link-expired-message = This sign-out link is no longer valid; you are signed out of this service.

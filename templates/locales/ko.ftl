@@ -225,3 +225,19 @@ form-post-explain = 아무 일도 일어나지 않으면 버튼을 눌러 계속
 form-post-continue = 계속
 page-invalid-request-uri-title = 알 수 없는 로그인 요청
 page-invalid-request-uri-message = 이 로그인 요청은 알 수 없거나 이미 사용되었거나 만료되었습니다. 앱으로 돌아가 다시 시작하세요.
+
+# Sign-out pages (/logout, the return from an upstream sign-out)
+page-logout-repeated-title = 자동으로 로그아웃할 수 없습니다
+page-logout-repeated-message = 로그아웃 요청에 같은 매개변수가 두 번 있습니다.
+page-logout-foreign-hint-title = 자동으로 로그아웃할 수 없습니다
+page-logout-foreign-hint-message = 앱이 이 서비스가 발급하지 않은 로그인 토큰을 보냈습니다.
+page-logout-mismatch-title = 자동으로 로그아웃할 수 없습니다
+page-logout-mismatch-message = 앱과 로그인 토큰이 서로 맞지 않습니다.
+page-logout-no-client-title = 자동으로 로그아웃할 수 없습니다
+page-logout-no-client-message = 요청에 돌아갈 주소는 있지만 그 주소가 속한 앱이 없습니다.
+page-logout-unregistered-title = 자동으로 로그아웃할 수 없습니다
+page-logout-unregistered-message = 앱이 등록하지 않은 주소로 보내려고 했습니다.
+page-logout-form-expired-title = 양식이 만료되었습니다
+page-logout-form-expired-message = 다시 로그아웃해 보세요.
+page-logout-link-expired-title = 로그아웃됨
+page-logout-link-expired-message = 이 로그아웃 링크는 더 이상 유효하지 않습니다. 이 서비스에서는 로그아웃되었습니다.
