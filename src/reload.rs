@@ -8,6 +8,8 @@
 
 use std::path::Path;
 
+pub mod watch;
+
 use crate::respond::Templates;
 use crate::settings::Settings;
 use crate::state::AppState;

@@ -54,6 +54,10 @@ pub struct Settings {
     pub upstream_timeout_secs: u64,
     pub dev_mode: bool,
     pub migrate_on_start: bool,
+    /// [HR-3] Reload when the config file, a provider file or a template changes (as on SIGHUP).
+    pub watch_config: bool,
+    /// [HR-3] How often the watched files are looked at, in milliseconds.
+    pub watch_config_interval_ms: i64,
     pub encryption_keys: Secret,
     pub log_format: LogFormat,
     pub log_level: String,
@@ -231,6 +235,7 @@ impl Settings {
             ("backchannel_logout.concurrency", self.backchannel_logout.concurrency),
             ("backchannel_logout.timeout_secs", self.backchannel_logout.timeout_secs as i64),
             ("token_exchange.delegated_ttl_secs", self.token_exchange.delegated_ttl_secs),
+            ("watch_config_interval_ms", self.watch_config_interval_ms),
         ] {
             if v <= 0 {
                 return Err(err(key, "must be positive".into()));

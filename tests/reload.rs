@@ -73,6 +73,47 @@ async fn hr_1_admin_reload_refuses_a_broken_set_and_applies_a_valid_one() {
     app.stop().await;
 }
 
+/// [HR-3] With `watch_config`, a changed file is reloaded without a signal; a broken one is refused as on SIGHUP
+/// (the configuration in force stays).
+#[actix_web::test]
+async fn hr_3_watch_config_reloads_a_changed_file_and_refuses_a_broken_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::test_db();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, config(&db.url, false)).unwrap();
+    std::fs::create_dir_all(dir.path().join("brand")).unwrap();
+    std::fs::create_dir_all(dir.path().join("providers")).unwrap();
+    let file = cfg.clone();
+    let app = TestApp::spawn_on(db, move |s| {
+        let mut loaded = bridgekeeper::settings::Settings::load_with_env(Some(&file), &[]).unwrap();
+        (loaded.issuer, loaded.bind) = (s.issuer.clone(), s.bind.clone());
+        loaded.encryption_keys = s.encryption_keys.clone();
+        (loaded.watch_config, loaded.watch_config_interval_ms) = (true, 20);
+        *s = loaded;
+    })
+    .await;
+    let watcher = bridgekeeper::reload::watch::spawn(app.state.clone()).expect("watch_config is on");
+    let late = || token(&app, ("late", "late-secret-1234"), &[("grant_type", "client_credentials")]);
+    assert_eq!(late().await.status(), 401);
+
+    std::fs::write(&cfg, config(&app.db.url, true)).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while late().await.status() != 200 {
+        assert!(std::time::Instant::now() < deadline, "the changed file was not reloaded");
+        tokio::task::yield_now().await;
+    }
+
+    std::fs::write(&cfg, "this is = not [toml").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.state.metrics.config_reload_success.get() != 0 {
+        assert!(std::time::Instant::now() < deadline, "the broken file was not looked at");
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(late().await.status(), 200, "the configuration in force stays");
+    watcher.abort();
+    app.stop().await;
+}
+
 /// [HR-2] A client taken out of `[[clients]]` stops working at the reload (disabled: its tokens die with it, as
 /// for a client an admin disables), and stays disabled when it is put back in until an admin enables it.
 #[actix_web::test]

@@ -28,6 +28,7 @@ pub async fn serve(settings: Settings) -> Result<(), CliError> {
         other => CliError::Failed(other.to_string()),
     })?;
     spawn_reload_on_hangup(state.clone(), hangups);
+    crate::reload::watch::spawn(state.clone());
     let server = crate::server::start(state.clone(), listener, None).map_err(|e| CliError::Failed(e.to_string()))?;
     if let Some(l) = metrics_listener {
         let metrics = crate::server::start_metrics(state.clone(), l).map_err(|e| CliError::Failed(e.to_string()))?;
