@@ -126,10 +126,48 @@ pub fn search(
 
 /// [TB-1b] No user's email is released as verified without an identity whose email is trusted (rows written
 /// before per-identity trust existed, or whose trust was withdrawn).
+///
+/// Runs at every start, so it must stay linear in the number of users: `NOT EXISTS` (an anti-join on PostgreSQL),
+/// never `id <> ALL (subquery)`, which PostgreSQL runs as a nested loop over every trusted identity per user (at
+/// 300,000 users it had not finished after 5 minutes; see docs/performance.md).
 pub fn unverify_untrusted_emails(conn: &mut DbConn) -> StoreResult<usize> {
+    Ok(diesel::update(
+        users::table.filter(users::email_verified.eq(true)).filter(diesel::dsl::not(has_trusted_email())),
+    )
+    .set(users::email_verified.eq(false))
+    .execute(conn)?)
+}
+
+/// `EXISTS (an identity of this user whose email is trusted)`, correlated with the outer `users` row.
+#[allow(clippy::type_complexity)]
+fn has_trusted_email() -> diesel::dsl::exists<
+    diesel::dsl::Filter<
+        diesel::dsl::Filter<
+            super::schema::identities::table,
+            diesel::dsl::Eq<super::schema::identities::user_id, users::id>,
+        >,
+        diesel::dsl::Eq<super::schema::identities::email_trusted, bool>,
+    >,
+> {
     use super::schema::identities;
-    let trusted = identities::table.filter(identities::email_trusted.eq(true)).select(identities::user_id);
-    Ok(diesel::update(users::table.filter(users::email_verified.eq(true)).filter(users::id.ne_all(trusted)))
-        .set(users::email_verified.eq(false))
-        .execute(conn)?)
+    diesel::dsl::exists(
+        identities::table.filter(identities::user_id.eq(users::id)).filter(identities::email_trusted.eq(true)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// [TB-1b] The start-up reconciliation is an anti-join, not `<> ALL (subquery)` (quadratic on PostgreSQL).
+    #[test]
+    fn tb_1b_the_email_reconciliation_is_a_not_exists() {
+        let q = diesel::update(
+            users::table.filter(users::email_verified.eq(true)).filter(diesel::dsl::not(has_trusted_email())),
+        )
+        .set(users::email_verified.eq(false));
+        let sql = diesel::debug_query::<diesel::pg::Pg, _>(&q).to_string();
+        assert!(sql.contains("NOT (EXISTS (SELECT"), "{sql}");
+        assert!(!sql.contains("ALL("), "{sql}");
+    }
 }
