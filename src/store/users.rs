@@ -129,7 +129,7 @@ pub fn search(
 ///
 /// Runs at every start, so it must stay linear in the number of users: `NOT EXISTS` (an anti-join on PostgreSQL),
 /// never `id <> ALL (subquery)`, which PostgreSQL runs as a nested loop over every trusted identity per user (at
-/// 300,000 users it had not finished after 5 minutes; see docs/performance.md).
+/// 300,000 users it had not finished after 2 minutes; see docs/performance.md).
 pub fn unverify_untrusted_emails(conn: &mut DbConn) -> StoreResult<usize> {
     Ok(diesel::update(
         users::table.filter(users::email_verified.eq(true)).filter(diesel::dsl::not(has_trusted_email())),
