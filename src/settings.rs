@@ -235,11 +235,13 @@ impl Settings {
             ("backchannel_logout.concurrency", self.backchannel_logout.concurrency),
             ("backchannel_logout.timeout_secs", self.backchannel_logout.timeout_secs as i64),
             ("token_exchange.delegated_ttl_secs", self.token_exchange.delegated_ttl_secs),
-            ("watch_config_interval_ms", self.watch_config_interval_ms),
         ] {
             if v <= 0 {
                 return Err(err(key, "must be positive".into()));
             }
+        }
+        if !(100..=3_600_000).contains(&self.watch_config_interval_ms) {
+            return Err(err("watch_config_interval_ms", "must be between 100 and 3600000".into()));
         }
         // [BL-11] The sweeper tells apps only of sessions that expired within the give-up window: sweeping less
         // often than that window would end every expired session untold.

@@ -682,9 +682,73 @@ async fn pj_1_a_patch_with_unusable_keys_or_keys_for_a_secret_client_changes_not
     assert_eq!(r.status(), 400, "http only on loopback");
     assert_eq!(cc(&app, &a.assertion("batch", &app.base, now(&app), 60, "u-1"), &[]).await.status(), 200);
     let keys = serde_json::from_str::<Value>(&a.jwks).unwrap();
-    let r = patch_client(&app, &admin, "ops", json!({"jwks": keys})).await;
+    let r =
+        patch_client(&app, &admin, "batch", json!({"jwks": keys.clone(), "jwks_uri": "http://127.0.0.1:9/k"})).await;
+    assert_eq!(r.status(), 400, "jwks and jwks_uri are exclusive");
+    let body = json!({"client_id": "sec", "name": "Sec", "grant_types": ["client_credentials"]});
+    let r = app.http.post(app.url("/admin/api/clients")).bearer_auth(&admin).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let r = patch_client(&app, &admin, "sec", json!({"jwks": keys})).await;
     assert_eq!(r.status(), 400, "a secret client registers no keys");
-    assert!(show_client(&app, &admin, "ops").await["jwks"].is_null());
+    let r = patch_client(&app, &admin, "sec", json!({"jwks_uri": "http://127.0.0.1:9/k"})).await;
+    assert_eq!(r.status(), 400, "nor a jwks_uri");
+    let shown = show_client(&app, &admin, "sec").await;
+    assert!(shown["jwks"].is_null() && shown["jwks_uri"].is_null(), "{shown}");
+    assert_eq!(cc(&app, &a.assertion("batch", &app.base, now(&app), 60, "u-2"), &[]).await.status(), 200);
+}
+
+/// A config client's keys (and PAR requirement) follow the file: a PATCH would be undone at the next start or
+/// reload, reviving the replaced key, so it is refused.
+#[actix_web::test]
+async fn pj_1_the_keys_of_a_config_client_are_not_patched() {
+    let (a, b) = (client_key(Alg::Es256), client_key(Alg::Es256));
+    let app = spawn(&[("svc", &a)]).await;
+    let admin = admin_token(&app).await;
+    let keys = serde_json::from_str::<Value>(&b.jwks).unwrap();
+    for body in [json!({"jwks": keys}), json!({"require_pushed_authorization_requests": true})] {
+        let r = patch_client(&app, &admin, "svc", body.clone()).await;
+        assert_eq!(r.status(), 409, "{body}");
+    }
+    assert_eq!(cc(&app, &a.assertion("svc", &app.base, now(&app), 60, "c-1"), &[]).await.status(), 200);
+    assert_eq!(show_client(&app, &admin, "svc").await["require_pushed_authorization_requests"], false);
+}
+
+/// [PAR-5] An admin sets and clears the PAR requirement of an API client; GET shows it.
+#[actix_web::test]
+async fn par_5_an_admin_patches_the_par_requirement() {
+    let a = client_key(Alg::Es256);
+    let app = TestApp::spawn().await;
+    let admin = admin_token(&app).await;
+    register_batch(&app, &admin, &a).await;
+    assert_eq!(show_client(&app, &admin, "batch").await["require_pushed_authorization_requests"], false);
+    let r = patch_client(&app, &admin, "batch", json!({"require_pushed_authorization_requests": true})).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(show_client(&app, &admin, "batch").await["require_pushed_authorization_requests"], true);
+    let c = bridgekeeper::store::clients::find(&mut app.state.db.conn().unwrap(), "batch").unwrap().unwrap();
+    assert!(c.requires_par());
+    let r = patch_client(&app, &admin, "batch", json!({"require_pushed_authorization_requests": false})).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(show_client(&app, &admin, "batch").await["require_pushed_authorization_requests"], false);
+}
+
+/// [PJ-7] Keys fetched from a jwks_uri before a change of the client are not used after it: switched to inline
+/// keys and back to the same URI, the client's keys are fetched again (the replaced key is not revived).
+#[actix_web::test]
+async fn pj_7_a_changed_client_does_not_reuse_keys_fetched_before_the_change() {
+    let (a, b, c) = (client_key(Alg::Es256), client_key(Alg::Es256), client_key(Alg::Es256));
+    let app = TestApp::spawn().await;
+    let admin = admin_token(&app).await;
+    let remote = JwksServer::start(&a.jwks).await;
+    register_remote(&app, &remote.uri).await;
+    assert_eq!(cc(&app, &a.assertion("remote", &app.base, now(&app), 60, "v-1"), &[]).await.status(), 200);
+    let inline = serde_json::from_str::<Value>(&b.jwks).unwrap();
+    assert_eq!(patch_client(&app, &admin, "remote", json!({"jwks": inline})).await.status(), 200);
+    remote.replace(&c.jwks);
+    app.clock.advance(1);
+    assert_eq!(patch_client(&app, &admin, "remote", json!({"jwks_uri": remote.uri})).await.status(), 200);
+    let r = cc(&app, &a.assertion("remote", &app.base, now(&app), 60, "v-2"), &[]).await;
+    assert_eq!(json_error(r).await, (401, "invalid_client".into()), "the key fetched before the change is gone");
+    assert_eq!(cc(&app, &c.assertion("remote", &app.base, now(&app), 60, "v-3"), &[]).await.status(), 200);
 }
 
 /// An RSA key registered for PS256, signing with aws-lc-rs (the broker's own keys sign only RS256).

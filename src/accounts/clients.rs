@@ -265,6 +265,7 @@ pub async fn update(
     now: i64,
 ) -> Result<Client, ClientError> {
     let mut c = get(db, client_id).await?;
+    check_key_changes(&c, &u)?;
     apply_logout_changes(&mut c, &u);
     apply_metadata_changes(&mut c, &u);
     if let Some(v) = u.name {
@@ -317,6 +318,27 @@ fn apply_logout_changes(c: &mut Client, u: &ClientUpdate) {
     if let Some(v) = u.frontchannel_logout_session_required {
         c.frontchannel_logout_session_required = v;
     }
+}
+
+/// [PJ-1] Keys and the PAR requirement of a config client follow the file (an admin change would be undone at the
+/// next start or reload, reviving a replaced key); `jwks` and `jwks_uri` are exclusive; only a private_key_jwt
+/// client registers a `jwks_uri`.
+fn check_key_changes(c: &Client, u: &ClientUpdate) -> Result<(), ClientError> {
+    let touches = u.jwks.is_some() || u.jwks_uri.is_some() || u.require_pushed_authorization_requests.is_some();
+    if touches && c.source == "config" {
+        return Err(ClientError::Conflict(
+            "the keys and the PAR requirement of a client from the config file are changed in the file".into(),
+        ));
+    }
+    let new_uri = u.jwks_uri.as_ref().is_some_and(|x| x.as_ref().is_some_and(|x| !x.is_empty()));
+    if new_uri && matches!(u.jwks, Some(Some(_))) {
+        return Err(ClientError::Invalid("jwks and jwks_uri are exclusive".into()));
+    }
+    let method = u.token_endpoint_auth_method.as_deref().unwrap_or(&c.token_endpoint_auth_method);
+    if new_uri && method != repo::PRIVATE_KEY_JWT {
+        return Err(ClientError::Invalid("only a private_key_jwt client registers a jwks_uri".into()));
+    }
+    Ok(())
 }
 
 /// The members of an update kept in the registered metadata: keys (`jwks` and `jwks_uri` replace each other) and

@@ -31,9 +31,17 @@ impl Keys {
     }
 }
 
+/// What a cached attempt is for: this URI of the client as it is now. A changed client (`updated_at` moves with
+/// every admin change, on every instance, since the row is shared) never uses an attempt from before the change:
+/// switching to inline keys and back to the same URI fetches again, so a replaced key is not revived.
+fn version(client: &Client, uri: &str) -> String {
+    format!("{}\u{0}{uri}", client.updated_at)
+}
+
 /// The cached attempt for this client at this URI: (when, the set or `None` if it failed).
 fn cached(state: &AppState, client: &Client, uri: &str) -> Option<(i64, Option<Arc<serde_json::Value>>)> {
-    state.caches.client_jwks.get(&client.client_id).filter(|(u, _, _)| u == uri).map(|(_, at, set)| (at, set))
+    let v = version(client, uri);
+    state.caches.client_jwks.get(&client.client_id).filter(|(u, _, _)| *u == v).map(|(_, at, set)| (at, set))
 }
 
 /// The client's keys, from the cache when fetched (or tried) recently; `None` when it has none or they cannot be
@@ -73,7 +81,7 @@ async fn fetch_once(state: &AppState, client: &Client, uri: &str, seen: Option<i
         return set.map(|s| Keys::Fetched(s, at));
     }
     let set = fetch(state, client, uri).await.map(Arc::new);
-    state.caches.client_jwks.insert(client.client_id.clone(), (uri.to_string(), now, set.clone()));
+    state.caches.client_jwks.insert(client.client_id.clone(), (version(client, uri), now, set.clone()));
     set.map(|s| Keys::Fetched(s, now))
 }
 

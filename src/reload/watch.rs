@@ -1,17 +1,25 @@
 //! [HR-3] `watch_config`: the files a reload reads (the config file, `providers_dir/*`, `templates_dir/**`) are
-//! looked at every `watch_config_interval_ms`; a change that stayed the same for one more look is reloaded as on
-//! SIGHUP. A file being written is therefore not read half-way, and a reload the files refuse is not retried
-//! until they change again. A symlinked file (a Kubernetes ConfigMap) is followed.
+//! read every `watch_config_interval_ms` (their contents are hashed: a same-length change with a kept mtime counts);
+//! a change that stayed the same for `SETTLE_MS` and one more look is reloaded as on SIGHUP. A file being written
+//! is therefore not read half-way, and a reload the files refuse is not retried until they change again. A
+//! symlinked file (a Kubernetes ConfigMap) is followed; hidden files and editor back-ups are not looked at.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
 
 use crate::state::AppState;
 
-/// What the watched files look like: path, length and modification time of each, in path order.
+/// What the watched files hold: path and SHA-256 of the contents of each (`None`: unreadable), in path order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Fingerprint(Vec<(PathBuf, u64, Option<SystemTime>)>);
+pub struct Fingerprint(Vec<(PathBuf, Option<[u8; 32]>)>);
+
+/// A change is reloaded once it has stayed the same this long (and for one more look).
+pub const SETTLE_MS: u64 = 1_000;
+/// Files larger than this are not read (a config, provider or template file is far smaller); they count by size.
+const MAX_READ: u64 = 1024 * 1024;
 
 /// How deep `templates_dir` is walked (templates, `static/`, `locales/`).
 const MAX_DEPTH: usize = 3;
@@ -35,14 +43,23 @@ impl Fingerprint {
             files
                 .into_iter()
                 .map(|f| {
-                    let meta = std::fs::metadata(&f).ok();
-                    let len = meta.as_ref().map_or(0, |m| m.len());
-                    let modified = meta.and_then(|m| m.modified().ok());
-                    (f, len, modified)
+                    let digest = digest(&f);
+                    (f, digest)
                 })
                 .collect(),
         )
     }
+}
+
+fn digest(f: &Path) -> Option<[u8; 32]> {
+    let len = std::fs::metadata(f).ok()?.len();
+    let bytes = if len <= MAX_READ { std::fs::read(f).ok()? } else { len.to_be_bytes().to_vec() };
+    Some(Sha256::digest(&bytes).into())
+}
+
+/// Hidden files (`.git`, `.#x`) and editor back-ups (`x~`, `.swp`) are no configuration.
+fn ignored(name: &str) -> bool {
+    name.starts_with('.') || name.ends_with('~') || name.ends_with(".swp") || name.ends_with(".swx")
 }
 
 fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
@@ -50,6 +67,9 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
     for e in entries.flatten() {
         if out.len() >= MAX_FILES {
             return;
+        }
+        if ignored(&e.file_name().to_string_lossy()) {
+            continue;
         }
         let path = e.path();
         match std::fs::metadata(&path) {
@@ -71,11 +91,11 @@ pub enum Look {
     Reload,
 }
 
-/// The watcher's memory: what was last put to a reload, and the change seen at the last look.
+/// The watcher's memory: what was last put to a reload, and the change seen since when (ms on its clock).
 #[derive(Debug, Default)]
 pub struct Watch {
     applied: Fingerprint,
-    seen: Option<Fingerprint>,
+    seen: Option<(Fingerprint, u64)>,
 }
 
 impl Watch {
@@ -83,19 +103,26 @@ impl Watch {
         Watch { applied: start, seen: None }
     }
 
-    /// [HR-3] One look: reload only a change that is the same as at the previous look.
-    pub fn look(&mut self, now: Fingerprint) -> Look {
+    /// [HR-3] One look at `at_ms`: reload only a change that is the same as at the previous looks, for `SETTLE_MS`.
+    pub fn look(&mut self, now: Fingerprint, at_ms: u64) -> Look {
         if now == self.applied {
             self.seen = None;
             return Look::Same;
         }
-        if self.seen.as_ref() == Some(&now) {
-            self.applied = now;
-            self.seen = None;
-            return Look::Reload;
+        match &self.seen {
+            Some((fp, since)) if *fp == now => {
+                if at_ms.saturating_sub(*since) < SETTLE_MS {
+                    return Look::Settling;
+                }
+                self.applied = now;
+                self.seen = None;
+                Look::Reload
+            }
+            _ => {
+                self.seen = Some((now, at_ms));
+                Look::Settling
+            }
         }
-        self.seen = Some(now);
-        Look::Settling
     }
 }
 
@@ -116,13 +143,15 @@ pub fn spawn(state: Arc<AppState>) -> Option<tokio::task::JoinHandle<()>> {
             tokio::task::spawn_blocking(move || fingerprint(&s)).await.unwrap_or_default()
         };
         let mut watch = Watch::new(first);
+        let started = Instant::now();
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             let s = state.clone();
             let Ok(now) = tokio::task::spawn_blocking(move || fingerprint(&s)).await else { continue };
-            if watch.look(now) == Look::Reload {
+            let at = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            if watch.look(now, at) == Look::Reload {
                 tracing::info!(target: "reload", "watched files changed; reloading");
                 super::reload(&state).await;
             }
@@ -134,21 +163,22 @@ pub fn spawn(state: Arc<AppState>) -> Option<tokio::task::JoinHandle<()>> {
 mod tests {
     use super::*;
 
-    fn fp(n: u64) -> Fingerprint {
-        Fingerprint(vec![(PathBuf::from("/c.toml"), n, None)])
+    fn fp(n: u8) -> Fingerprint {
+        Fingerprint(vec![(PathBuf::from("/c.toml"), Some([n; 32]))])
     }
 
-    /// [HR-3] A change is reloaded once, after it stayed the same for one more look.
+    /// [HR-3] A change is reloaded once, after it stayed the same for SETTLE_MS and one more look.
     #[test]
     fn hr_3_a_change_is_reloaded_once_it_is_stable() {
         let mut w = Watch::new(fp(1));
-        assert_eq!(w.look(fp(1)), Look::Same);
-        assert_eq!(w.look(fp(2)), Look::Settling, "being written");
-        assert_eq!(w.look(fp(3)), Look::Settling, "still being written");
-        assert_eq!(w.look(fp(3)), Look::Reload);
-        assert_eq!(w.look(fp(3)), Look::Same, "reloaded once, not at every look");
-        assert_eq!(w.look(fp(1)), Look::Settling, "a change back is a change");
-        assert_eq!(w.look(fp(3)), Look::Same, "and a change undone before it settled is none");
+        assert_eq!(w.look(fp(1), 0), Look::Same);
+        assert_eq!(w.look(fp(2), 100), Look::Settling, "being written");
+        assert_eq!(w.look(fp(3), 200), Look::Settling, "still being written");
+        assert_eq!(w.look(fp(3), 300), Look::Settling, "the same for 100 ms only");
+        assert_eq!(w.look(fp(3), 200 + SETTLE_MS), Look::Reload);
+        assert_eq!(w.look(fp(3), 5_000), Look::Same, "reloaded once, not at every look");
+        assert_eq!(w.look(fp(1), 5_100), Look::Settling, "a change back is a change");
+        assert_eq!(w.look(fp(3), 5_200), Look::Same, "and a change undone before it settled is none");
     }
 
     #[test]
@@ -162,9 +192,12 @@ mod tests {
         std::fs::write(providers.join("x.toml"), "kind = \"dev\"\n").unwrap();
         let added = at();
         assert_ne!(first, added);
-        std::fs::write(&cfg, "a = 22\n").unwrap();
+        std::fs::write(&cfg, "a = 2\n").unwrap();
         let changed = at();
-        assert_ne!(added, changed, "a longer file");
+        assert_ne!(added, changed, "same length, other contents");
+        std::fs::write(providers.join(".x.toml.swp"), "junk").unwrap();
+        std::fs::write(providers.join("x.toml~"), "junk").unwrap();
+        assert_eq!(changed, at(), "editor files are not configuration");
         std::fs::remove_file(providers.join("x.toml")).unwrap();
         assert_ne!(changed, at());
     }
