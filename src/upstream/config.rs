@@ -122,6 +122,10 @@ pub struct ProviderConfig {
     /// access token (RFC 8693), after the person consented. Needs `store_tokens = true`.
     #[serde(default)]
     pub token_exchange_clients: Vec<String>,
+    /// [MS-2] Microsoft multi-tenant (`kind = "oidc"`, issuer with `{tenantid}`): the tenants admitted, GUIDs or
+    /// `"organizations"` (any work tenant), `"consumers"` (personal accounts), `"common"` (both).
+    #[serde(default)]
+    pub tenants: Vec<String>,
     #[serde(skip)]
     pub file: PathBuf,
 }
@@ -270,12 +274,16 @@ fn validate(p: &ProviderConfig) -> Result<(), (&'static str, String)> {
     if p.kind != ProviderKind::Dev && p.client_id.is_empty() {
         return Err(("client_id", "required".into()));
     }
+    if !p.tenants.is_empty() && p.kind != ProviderKind::Oidc {
+        return Err(("tenants", "only an oidc provider (Microsoft multi-tenant) has tenants".into()));
+    }
     match p.kind {
         ProviderKind::Oidc => {
             url("issuer", &p.issuer)?;
             if !p.issuer.as_deref().is_some_and(|i| i.starts_with("https://") || i.starts_with("http://")) {
                 return Err(("issuer", "must be an http(s) URL".into()));
             }
+            validate_tenants(p)?;
         }
         ProviderKind::Oauth2 => {
             url("authorization_url", &p.authorization_url)?;
@@ -299,6 +307,29 @@ fn validate(p: &ProviderConfig) -> Result<(), (&'static str, String)> {
         if v.as_deref().is_some_and(|s| !s.is_empty() && !s.starts_with('/')) {
             return Err((key, "must be a JSON pointer starting with `/`".into()));
         }
+    }
+    Ok(())
+}
+
+/// [MS-1] An issuer with `{tenantid}` needs `tenants` and the reverse; the subject is `tid` + `oid` (no
+/// `claims.subject`); a template issuer cannot sign logout tokens the broker could check.
+fn validate_tenants(p: &ProviderConfig) -> Result<(), (&'static str, String)> {
+    use bridgekeeper_core::tenants;
+    let template = p.issuer.as_deref().is_some_and(tenants::is_template);
+    match (template, p.tenants.is_empty()) {
+        (false, true) => return Ok(()),
+        (true, true) => {
+            return Err(("issuer", "a `{tenantid}` issuer needs `tenants` (tenant ids or \"organizations\")".into()));
+        }
+        (false, false) => return Err(("tenants", "needs an issuer with `{tenantid}`".into())),
+        (true, false) => {}
+    }
+    tenants::Tenants::parse(&p.tenants).map_err(|e| ("tenants", e))?;
+    if p.claims.subject.is_some() {
+        return Err(("claims.subject", "a multi-tenant provider's subject is tid + oid; remove it".into()));
+    }
+    if p.backchannel_logout {
+        return Err(("backchannel_logout", "not supported for a multi-tenant issuer".into()));
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ pub mod logout;
 pub mod mapping;
 pub mod oauth2;
 pub mod oidc;
+mod tenants;
 
 use std::collections::HashMap;
 use std::sync::Arc;

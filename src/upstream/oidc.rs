@@ -68,11 +68,17 @@ pub struct Oidc {
     /// [UL-9] When (app clock) keys were last fetched again because none verified a logout token; held while
     /// fetching, so one fetch runs at a time.
     refetch: tokio::sync::Mutex<Option<i64>>,
+    /// [MS-1] The admitted tenants, for a Microsoft multi-tenant (`{tenantid}`) issuer.
+    tenants: Option<bridgekeeper_core::tenants::Tenants>,
 }
 
 impl Oidc {
     pub fn new(cfg: Arc<ProviderConfig>) -> Self {
+        let tenants = (!cfg.tenants.is_empty())
+            .then(|| bridgekeeper_core::tenants::Tenants::parse(&cfg.tenants).ok())
+            .flatten();
         Oidc {
+            tenants,
             cfg,
             cache: moka::sync::Cache::builder().max_capacity(1).time_to_live(DISCOVERY_TTL).build(),
             down: std::sync::atomic::AtomicBool::new(false),
@@ -89,8 +95,14 @@ impl Oidc {
             return Ok(d);
         }
         let issuer = self.cfg.issuer.clone().unwrap_or_default();
-        let issuer = IssuerUrl::new(issuer).map_err(|e| self.err(UpstreamErrorKind::Unavailable, e.to_string()))?;
-        let meta = Metadata::discover_async(issuer, http).await;
+        let meta = match &self.tenants {
+            Some(t) => super::tenants::discover(&issuer, t, http).await.map_err(|e| e.to_string()),
+            None => {
+                let issuer =
+                    IssuerUrl::new(issuer).map_err(|e| self.err(UpstreamErrorKind::Unavailable, e.to_string()))?;
+                Metadata::discover_async(issuer, http).await.map_err(|e| e.to_string())
+            }
+        };
         self.down.store(meta.is_err(), std::sync::atomic::Ordering::Relaxed);
         let meta = meta.map_err(|e| self.err(UpstreamErrorKind::Unavailable, format!("discovery failed: {e}")))?;
         let d = Arc::new(Discovered { meta, fetched: Instant::now() });
@@ -182,8 +194,10 @@ impl Oidc {
         let d = self.discovered(http, false).await?;
         let issuer = d.meta.issuer().as_str().to_string();
         // RFC 9207: when the upstream says it sends `iss`, it must be there and match; when present, it must match.
+        // [MS-3] A multi-tenant issuer is known only with the token's tid: checked against the token below.
         let advertised = d.meta.additional_metadata().authorization_response_iss_parameter_supported == Some(true);
         match iss {
+            _ if self.tenants.is_some() => {}
             Some(i) if i != issuer => {
                 return Err(rejected("authorization response iss does not match the issuer".into()));
             }
@@ -201,7 +215,9 @@ impl Oidc {
         let id_token = token.id_token().ok_or_else(|| rejected("no id_token in the token response".into()))?;
         let at = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
         let verify = |client: &CoreClient<_, _, _, _, _, _>| -> Result<serde_json::Value, String> {
-            let verifier = client.id_token_verifier().set_time_fn(move || at);
+            // [MS-3] A multi-tenant token's iss names its tenant: checked by `tenants::identity` instead.
+            let verifier =
+                client.id_token_verifier().set_time_fn(move || at).require_issuer_match(self.tenants.is_none());
             let claims = id_token.claims(&verifier, &Nonce::new(nonce.to_string())).map_err(|e| e.to_string())?;
             if let Some(azp) = claims.authorized_party()
                 && azp.as_str() != self.cfg.client_id
@@ -228,6 +244,11 @@ impl Oidc {
             Err(e) => return Err(rejected(format!("id_token rejected: {e}"))),
         };
         let subject = doc.get("sub").and_then(|s| s.as_str()).unwrap_or_default().to_string();
+        // [MS-1] From the verified ID token alone (before userinfo adds anything).
+        let tenant_subject = match &self.tenants {
+            Some(t) => Some(super::tenants::subject_of(&issuer, t, iss, &doc).map_err(rejected)?),
+            None => None,
+        };
         if let Some(ui) = d.meta.userinfo_endpoint() {
             let info = http
                 .get_json(ui.as_str(), Some(token.access_token().secret()))
@@ -244,6 +265,9 @@ impl Oidc {
             }
         }
         let mut ident = identity_from_json(&self.cfg, &issuer, &doc).ok_or_else(|| rejected("no subject".into()))?;
+        if let Some(s) = tenant_subject {
+            ident.subject = s;
+        }
         ident.auth_time = doc.get("auth_time").and_then(|t| t.as_i64());
         ident.upstream_sub = Some(subject);
         ident.upstream_sid = doc.get("sid").and_then(|s| s.as_str()).map(String::from);

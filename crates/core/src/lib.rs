@@ -17,6 +17,7 @@ pub mod params;
 pub mod pkce;
 pub mod redirect;
 pub mod scopes;
+pub mod tenants;
 pub mod token;
 pub mod upstream_logout;
 
