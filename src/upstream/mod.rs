@@ -1,6 +1,7 @@
 //! Upstream identity providers, one TOML file each in `providers_dir`: the registry and the two-step contract
 //! every kind fulfils (`begin` -> authorization URL, `finish` -> a verified `FederatedIdentity`).
 
+pub mod apple;
 pub mod config;
 pub mod connector;
 pub mod http;
@@ -173,6 +174,13 @@ impl Provider {
                 p.refresh = Some(o.clone());
                 p.health = Some(o.clone());
                 p.logout = Some(o);
+            }
+            // Apple is OpenID Connect with a signed client secret and form_post; it has no sign-out endpoints.
+            ProviderKind::Apple => {
+                let o = Arc::new(oidc::Oidc::new(cfg));
+                p.callback = Some(o.clone());
+                p.refresh = Some(o.clone());
+                p.health = Some(o);
             }
             ProviderKind::Oauth2 | ProviderKind::Github => {
                 let o = Arc::new(oauth2::OAuth2::new(cfg));
