@@ -237,38 +237,40 @@ async fn ap_6_the_client_secret_is_es256_with_the_right_claims_and_is_reused() {
 async fn ap_7_a_private_relay_email_is_verified_by_apple_but_links_to_nobody_unless_trusted() {
     let w = world("").await;
     let relay = "x7k2@privaterelay.appleid.com";
+    // Someone already holds the relay address, verified, at a provider trusted for emails.
     let browser = w.app.view();
     let r = authorize(&browser, &auth_query(&[])).await;
-    complete(&browser, r, relay).await;
-    w.apple.set_user(AppleUser {
-        sub: "001234.relay.0001".into(),
-        email: relay.into(),
-        private_relay: true,
-        first: "Eve".into(),
-        last: "E".into(),
-    });
-    let _ = sign_in(&w).await;
-    let found = w
+    let rest = location(&r).strip_prefix("/login?").unwrap().to_string();
+    let page = browser.http.get(browser.url(&format!("/login/dev?{rest}"))).send().await.unwrap().text().await.unwrap();
+    let form = [("csrf", hidden(&page, "csrf")), ("email", relay.into()), ("link", "false".into()), ("req", hidden(&page, "req"))];
+    let r = browser.http.post(browser.url("/login/dev")).form(&form).send().await.unwrap();
+    assert!(complete(&browser, r, relay).await.starts_with(RP));
+    let holder = users(&w).await[0].id.clone();
+    let sub = "001234.relay.0001";
+    w.apple.set_user(AppleUser { sub: sub.into(), email: relay.into(), private_relay: true, first: "Eve".into(), last: "E".into() });
+    assert_eq!(sign_in(&w).await, Err(409), "the address is taken; nothing links by it");
+    let held = w.app.state.db.run(move |c| bridgekeeper::store::identities::list_for_user(c, &holder)).await.unwrap();
+    assert_eq!(held.len(), 1, "the Apple identity was not linked to the account holding the address");
+    // A relay address nobody holds: Apple's `email_verified` ("true") is recorded, but not trusted.
+    let fresh = "q9z1@privaterelay.appleid.com";
+    w.apple.set_user(AppleUser { sub: sub.into(), email: fresh.into(), private_relay: true, first: "Eve".into(), last: "E".into() });
+    assert!(sign_in(&w).await.is_ok());
+    let issuer = w.apple.base.clone();
+    let apple = w
         .app
         .state
         .db
-        .run(|c| bridgekeeper::store::identities::find_by_key(c, bridgekeeper::store::identities::IdentityKey::Issuer {
-            issuer: "unused",
-            subject: "unused",
-        }))
+        .run(move |c| {
+            bridgekeeper::store::identities::find_by_key(
+                c,
+                bridgekeeper::store::identities::IdentityKey::Issuer { issuer: &issuer, subject: sub },
+            )
+        })
         .await
-        .unwrap();
-    assert!(found.is_none());
-    let all = users(&w).await;
-    let dev_user = all.iter().find(|u| u.name.as_deref() != Some("Eve E")).unwrap().id.clone();
-    let n = w
-        .app
-        .state
-        .db
-        .run(move |c| bridgekeeper::store::identities::list_for_user(c, &dev_user))
-        .await
-        .unwrap();
-    assert_eq!(n.len(), 1, "the Apple identity was not linked to the account holding the address");
+        .unwrap()
+        .expect("keyed by (issuer, sub)");
+    assert!(apple.email_verified && !apple.email_trusted, "verified by Apple, not trusted by this broker");
+    assert_eq!(apple.email.as_deref(), Some(fresh));
 }
 
 #[actix_web::test]
