@@ -139,9 +139,8 @@ async fn ap_1_the_first_sign_in_keeps_the_name_and_a_later_one_without_user_keep
     let post = to_apple(&browser).await;
     assert!(has(&post, "user"), "Apple sends user on the first authorization");
     let loc = post_back(&browser, &post).await.unwrap();
-    let claims = verify_jwt(&w.app, exchange(&w.app, &param(&loc, "code").unwrap()).await["id_token"].as_str().unwrap())
-        .await
-        .1;
+    let claims =
+        verify_jwt(&w.app, exchange(&w.app, &param(&loc, "code").unwrap()).await["id_token"].as_str().unwrap()).await.1;
     assert_eq!(claims["name"], "Ada Lovelace");
     assert_eq!(claims["email"], "ada@example.com", "the ID token's email, not the user JSON's");
     let again = w.app.view();
@@ -242,18 +241,35 @@ async fn ap_7_a_private_relay_email_is_verified_by_apple_but_links_to_nobody_unl
     let r = authorize(&browser, &auth_query(&[])).await;
     let rest = location(&r).strip_prefix("/login?").unwrap().to_string();
     let page = browser.http.get(browser.url(&format!("/login/dev?{rest}"))).send().await.unwrap().text().await.unwrap();
-    let form = [("csrf", hidden(&page, "csrf")), ("email", relay.into()), ("link", "false".into()), ("req", hidden(&page, "req"))];
+    let form = [
+        ("csrf", hidden(&page, "csrf")),
+        ("email", relay.into()),
+        ("link", "false".into()),
+        ("req", hidden(&page, "req")),
+    ];
     let r = browser.http.post(browser.url("/login/dev")).form(&form).send().await.unwrap();
     assert!(complete(&browser, r, relay).await.starts_with(RP));
     let holder = users(&w).await[0].id.clone();
     let sub = "001234.relay.0001";
-    w.apple.set_user(AppleUser { sub: sub.into(), email: relay.into(), private_relay: true, first: "Eve".into(), last: "E".into() });
+    w.apple.set_user(AppleUser {
+        sub: sub.into(),
+        email: relay.into(),
+        private_relay: true,
+        first: "Eve".into(),
+        last: "E".into(),
+    });
     assert_eq!(sign_in(&w).await, Err(409), "the address is taken; nothing links by it");
     let held = w.app.state.db.run(move |c| bridgekeeper::store::identities::list_for_user(c, &holder)).await.unwrap();
     assert_eq!(held.len(), 1, "the Apple identity was not linked to the account holding the address");
     // A relay address nobody holds: Apple's `email_verified` ("true") is recorded, but not trusted.
     let fresh = "q9z1@privaterelay.appleid.com";
-    w.apple.set_user(AppleUser { sub: sub.into(), email: fresh.into(), private_relay: true, first: "Eve".into(), last: "E".into() });
+    w.apple.set_user(AppleUser {
+        sub: sub.into(),
+        email: fresh.into(),
+        private_relay: true,
+        first: "Eve".into(),
+        last: "E".into(),
+    });
     assert!(sign_in(&w).await.is_ok());
     let issuer = w.apple.base.clone();
     let apple = w

@@ -228,12 +228,20 @@ fn ap_8_ms_5_providers_check_names_a_bad_apple_key_and_a_template_issuer_without
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("p")).unwrap();
     let f = write(&dir, "c.toml", &format!("providers_dir = \"{}\"\n", dir.path().join("p").display()));
-    write(&dir, "p/apple.toml", "kind = \"apple\"\nclient_id = \"com.example.web\"\nteam_id = \"T\"\nkey_id = \"K\"\nprivate_key = \"not a key\"\n");
+    write(
+        &dir,
+        "p/apple.toml",
+        "kind = \"apple\"\nclient_id = \"com.example.web\"\nteam_id = \"T\"\nkey_id = \"K\"\nprivate_key = \"not a key\"\n",
+    );
     let (code, _, err) = run(bin().args(["--config", f.to_str().unwrap(), "providers", "check"]));
     assert_eq!(code, 2);
     assert!(err.contains("apple.toml") && err.contains("private_key"), "{err}");
     std::fs::remove_file(dir.path().join("p/apple.toml")).unwrap();
-    write(&dir, "p/ms.toml", "kind = \"oidc\"\nclient_id = \"x\"\nclient_secret = \"y\"\nissuer = \"https://login.microsoftonline.com/{tenantid}/v2.0\"\n");
+    write(
+        &dir,
+        "p/ms.toml",
+        "kind = \"oidc\"\nclient_id = \"x\"\nclient_secret = \"y\"\nissuer = \"https://login.microsoftonline.com/{tenantid}/v2.0\"\n",
+    );
     let (code, _, err) = run(bin().args(["--config", f.to_str().unwrap(), "providers", "check"]));
     assert_eq!(code, 2);
     assert!(err.contains("ms.toml") && err.contains("tenants"), "{err}");

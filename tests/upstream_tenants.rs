@@ -37,7 +37,11 @@ async fn world(tenants: &[&str]) -> World {
 }
 
 fn person(tid: &str, oid: &str) -> User {
-    User { tid: Some(tid.into()), oid: Some(oid.into()), ..User::new(&format!("pairwise-{tid}"), &format!("ada@{tid}.test")) }
+    User {
+        tid: Some(tid.into()),
+        oid: Some(oid.into()),
+        ..User::new(&format!("pairwise-{tid}"), &format!("ada@{tid}.test"))
+    }
 }
 
 /// Signs in through `ms` in a fresh browser: the app's redirect (with a code) or the page's status.
@@ -153,6 +157,8 @@ async fn ms_5_a_template_issuer_needs_tenants_and_tenants_need_a_template() {
     for text in bad {
         assert!(bridgekeeper::upstream::config::parse(&text, &f, &[]).is_err(), "{text}");
     }
-    let good = format!("{base}issuer = \"https://login.microsoftonline.com/{{tenantid}}/v2.0\"\ntenants = [\"organizations\", \"{TENANT_A}\"]\n");
+    let good = format!(
+        "{base}issuer = \"https://login.microsoftonline.com/{{tenantid}}/v2.0\"\ntenants = [\"organizations\", \"{TENANT_A}\"]\n"
+    );
     assert!(bridgekeeper::upstream::config::parse(&good, &f, &[]).is_ok());
 }

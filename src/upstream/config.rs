@@ -359,7 +359,9 @@ fn load_apple_key(p: &mut ProviderConfig, env: &[(String, String)]) -> Result<()
     let pem = match (&p.private_key_file, &p.private_key) {
         (Some(_), Some(_)) => return Err(("private_key", "set private_key_file or private_key, not both".into())),
         (None, None) => return Err(("private_key_file", "required for kind apple (the .p8 key)".into())),
-        (Some(f), None) => std::fs::read_to_string(f).map_err(|e| ("private_key_file", format!("cannot read ({e})")))?,
+        (Some(f), None) => {
+            std::fs::read_to_string(f).map_err(|e| ("private_key_file", format!("cannot read ({e})")))?
+        }
         (None, Some(k)) => crate::settings::interpolate(k.expose(), env)
             .map_err(|v| ("private_key", format!("environment variable {v} is not set")))?,
     };

@@ -76,10 +76,10 @@ pub struct Oidc {
 
 impl Oidc {
     pub fn new(cfg: Arc<ProviderConfig>) -> Self {
-        let tenants = (!cfg.tenants.is_empty())
-            .then(|| bridgekeeper_core::tenants::Tenants::parse(&cfg.tenants).ok())
-            .flatten();
-        let apple = (cfg.kind == super::config::ProviderKind::Apple).then(|| super::apple::ClientSecretSigner::new(&cfg));
+        let tenants =
+            (!cfg.tenants.is_empty()).then(|| bridgekeeper_core::tenants::Tenants::parse(&cfg.tenants).ok()).flatten();
+        let apple =
+            (cfg.kind == super::config::ProviderKind::Apple).then(|| super::apple::ClientSecretSigner::new(&cfg));
         Oidc {
             apple,
             tenants,
@@ -170,8 +170,9 @@ impl Oidc {
             let signed = signed.map_err(|e| self.err(UpstreamErrorKind::Unavailable, e))?;
             secret = Some(ClientSecret::new(signed.expose().to_string()));
         }
-        let client = CoreClient::from_provider_metadata(meta.clone(), ClientId::new(self.cfg.client_id.clone()), secret)
-            .set_redirect_uri(redirect);
+        let client =
+            CoreClient::from_provider_metadata(meta.clone(), ClientId::new(self.cfg.client_id.clone()), secret)
+                .set_redirect_uri(redirect);
         Ok(if self.apple.is_some() { client.set_auth_type(openidconnect::AuthType::RequestBody) } else { client })
     }
 
@@ -256,7 +257,8 @@ impl Oidc {
             // The upstream may have rotated its keys: fetch JWKS again (not more often than REFETCH_MIN_AGE).
             Err(e) if d.fetched.elapsed() >= REFETCH_MIN_AGE => {
                 let fresh = self.discovered(http, true).await?;
-                verify(&self.client(&fresh.meta, redirect, Some(now))?).map_err(|_| rejected(format!("id_token rejected: {e}")))?
+                verify(&self.client(&fresh.meta, redirect, Some(now))?)
+                    .map_err(|_| rejected(format!("id_token rejected: {e}")))?
             }
             Err(e) => return Err(rejected(format!("id_token rejected: {e}"))),
         };

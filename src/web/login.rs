@@ -363,8 +363,10 @@ pub(super) async fn complete(
 ) -> Result<HttpResponse, PageError> {
     // [TB-1a] [TB-1c] What the admin's config says about this provider's answers.
     fed.email_trusted = bridgekeeper_core::linking::email_trusted(fed.email_verified, p.cfg.trust_email);
-    fed.keyed_by_issuer =
-        matches!(p.cfg.kind, crate::upstream::config::ProviderKind::Oidc | crate::upstream::config::ProviderKind::Apple);
+    fed.keyed_by_issuer = matches!(
+        p.cfg.kind,
+        crate::upstream::config::ProviderKind::Oidc | crate::upstream::config::ProviderKind::Apple
+    );
     let (policy, now, auth_time) = (p.cfg.link_by_email, state.clock.now(), fed.auth_time);
     let keep_id_token = p.cfg.logout_upstream != crate::upstream::config::LogoutUpstream::Never;
     let upstream = session::UpstreamSignIn {

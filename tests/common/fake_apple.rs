@@ -222,10 +222,8 @@ async fn authorize(st: web::Data<Mutex<State>>, req: HttpRequest) -> HttpRespons
         let u = serde_json::json!({"name": {"firstName": user.first, "lastName": user.last}, "email": user.email});
         fields.push(("user".into(), u.to_string()));
     }
-    let inputs: String = fields
-        .iter()
-        .map(|(k, v)| format!("<input type=\"hidden\" name=\"{k}\" value=\"{}\">", escape(v)))
-        .collect();
+    let inputs: String =
+        fields.iter().map(|(k, v)| format!("<input type=\"hidden\" name=\"{k}\" value=\"{}\">", escape(v))).collect();
     HttpResponse::Ok()
         .content_type("text/html")
         .body(format!("<form method=\"post\" action=\"{}\">{inputs}</form>", escape(&redirect)))

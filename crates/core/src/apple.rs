@@ -71,7 +71,10 @@ mod tests {
     #[test]
     fn ap_6_client_secret_claims_and_renewal() {
         let c = client_secret_claims("TEAM", "com.example.web", "https://appleid.apple.com", 1000);
-        assert_eq!((c.iss.as_str(), c.sub.as_str(), c.aud.as_str()), ("TEAM", "com.example.web", "https://appleid.apple.com"));
+        assert_eq!(
+            (c.iss.as_str(), c.sub.as_str(), c.aud.as_str()),
+            ("TEAM", "com.example.web", "https://appleid.apple.com")
+        );
         assert!(c.exp - c.iat <= CLIENT_SECRET_MAX_SECS && c.exp > c.iat);
         assert!(client_secret_fresh(c.exp, 1000));
         assert!(client_secret_fresh(c.exp, 1000 + CLIENT_SECRET_RENEW_BEFORE_SECS - 1));
