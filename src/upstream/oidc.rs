@@ -233,7 +233,7 @@ impl Oidc {
         let id_token = token.id_token().ok_or_else(|| rejected("no id_token in the token response".into()))?;
         let at = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
         let verify = |client: &CoreClient<_, _, _, _, _, _>| -> Result<serde_json::Value, String> {
-            // [MS-3] A multi-tenant token's iss names its tenant: checked by `tenants::identity` instead.
+            // [MS-3] A multi-tenant token's iss names its tenant: checked by `tenants::subject_of` instead.
             let verifier =
                 client.id_token_verifier().set_time_fn(move || at).require_issuer_match(self.tenants.is_none());
             let claims = id_token.claims(&verifier, &Nonce::new(nonce.to_string())).map_err(|e| e.to_string())?;
