@@ -215,12 +215,36 @@ fn issuer_with_a_path_is_refused() {
 fn providers_list_and_check_read_the_shipped_presets() {
     let (code, out, err) = run(bin().args(["providers", "list"]).current_dir(env!("CARGO_MANIFEST_DIR")));
     assert_eq!(code, 0, "{err}");
-    for id in ["google", "github", "gitlab", "microsoft", "generic-oidc", "generic-oauth2", "dev"] {
+    for id in ["google", "github", "gitlab", "microsoft", "apple", "generic-oidc", "generic-oauth2", "dev"] {
         assert!(out.contains(id), "{id} in {out}");
     }
     let (code, out, err) = run(bin().args(["providers", "check"]).current_dir(env!("CARGO_MANIFEST_DIR")));
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("7 provider file(s) valid"), "{out}");
+    assert!(out.contains("8 provider file(s) valid"), "{out}");
+}
+
+#[test]
+fn ap_8_ms_5_providers_check_names_a_bad_apple_key_and_a_template_issuer_without_tenants() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("p")).unwrap();
+    let f = write(&dir, "c.toml", &format!("providers_dir = \"{}\"\n", dir.path().join("p").display()));
+    write(
+        &dir,
+        "p/apple.toml",
+        "kind = \"apple\"\nclient_id = \"com.example.web\"\nteam_id = \"T\"\nkey_id = \"K\"\nprivate_key = \"not a key\"\n",
+    );
+    let (code, _, err) = run(bin().args(["--config", f.to_str().unwrap(), "providers", "check"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("apple.toml") && err.contains("private_key"), "{err}");
+    std::fs::remove_file(dir.path().join("p/apple.toml")).unwrap();
+    write(
+        &dir,
+        "p/ms.toml",
+        "kind = \"oidc\"\nclient_id = \"x\"\nclient_secret = \"y\"\nissuer = \"https://login.microsoftonline.com/{tenantid}/v2.0\"\n",
+    );
+    let (code, _, err) = run(bin().args(["--config", f.to_str().unwrap(), "providers", "check"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("ms.toml") && err.contains("tenants"), "{err}");
 }
 
 #[test]

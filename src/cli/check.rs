@@ -84,7 +84,7 @@ async fn check_online(settings: &Settings, env: &[(String, String)]) -> Vec<Stri
         Err(e) => return vec![e],
     };
     let mut problems = Vec::new();
-    for p in registry.list().filter(|p| p.cfg.kind == ProviderKind::Oidc) {
+    for p in registry.list().filter(|p| p.health().is_some()) {
         if let Err(e) = registry.check(&p.cfg.id).await {
             problems.push(format!("{}: key `issuer`: {}", p.cfg.file.display(), e.detail));
         }

@@ -14,6 +14,8 @@ pub enum ProviderKind {
     Oauth2,
     Github,
     Dev,
+    /// Sign in with Apple ([AP-1]–[AP-8]).
+    Apple,
 }
 
 pub use bridgekeeper_core::linking::LinkByEmail;
@@ -122,6 +124,18 @@ pub struct ProviderConfig {
     /// access token (RFC 8693), after the person consented. Needs `store_tokens = true`.
     #[serde(default)]
     pub token_exchange_clients: Vec<String>,
+    /// [MS-2] Microsoft multi-tenant (`kind = "oidc"`, issuer with `{tenantid}`): the tenants admitted, GUIDs or
+    /// `"organizations"` (any work tenant), `"consumers"` (personal accounts), `"common"` (both).
+    #[serde(default)]
+    pub tenants: Vec<String>,
+    /// [AP-6] `kind = "apple"`: the Apple Developer team id (`iss` of the client secret).
+    pub team_id: Option<String>,
+    /// [AP-6] `kind = "apple"`: the id of the Sign in with Apple key (`kid` of the client secret).
+    pub key_id: Option<String>,
+    /// [AP-6] `kind = "apple"`: the `.p8` file of that key (PKCS#8 PEM), or `private_key` (e.g. `"${APPLE_KEY}"`).
+    pub private_key_file: Option<PathBuf>,
+    /// [AP-6] The key's PEM itself; after loading, holds the PEM read from `private_key_file` too.
+    pub private_key: Option<Secret>,
     #[serde(skip)]
     pub file: PathBuf,
 }
@@ -234,6 +248,9 @@ pub fn parse(text: &str, file: &Path, env: &[(String, String)]) -> Result<Provid
             .map_err(|v| format!("{at}: key `client_secret`: environment variable {v} is not set"))?;
         p.client_secret = Some(Secret::new(value));
     }
+    if p.kind == ProviderKind::Apple {
+        load_apple_key(&mut p, env).map_err(|(key, why)| format!("{at}: key `{key}`: {why}"))?;
+    }
     validate(&p).map_err(|(key, why)| format!("{at}: key `{key}`: {why}"))?;
     Ok(p)
 }
@@ -270,12 +287,16 @@ fn validate(p: &ProviderConfig) -> Result<(), (&'static str, String)> {
     if p.kind != ProviderKind::Dev && p.client_id.is_empty() {
         return Err(("client_id", "required".into()));
     }
+    if !p.tenants.is_empty() && p.kind != ProviderKind::Oidc {
+        return Err(("tenants", "only an oidc provider (Microsoft multi-tenant) has tenants".into()));
+    }
     match p.kind {
         ProviderKind::Oidc => {
             url("issuer", &p.issuer)?;
             if !p.issuer.as_deref().is_some_and(|i| i.starts_with("https://") || i.starts_with("http://")) {
                 return Err(("issuer", "must be an http(s) URL".into()));
             }
+            validate_tenants(p)?;
         }
         ProviderKind::Oauth2 => {
             url("authorization_url", &p.authorization_url)?;
@@ -285,6 +306,7 @@ fn validate(p: &ProviderConfig) -> Result<(), (&'static str, String)> {
                 return Err(("claims.subject", "required for kind oauth2 (a JSON pointer such as \"/id\")".into()));
             }
         }
+        ProviderKind::Apple => validate_apple(p)?,
         ProviderKind::Github | ProviderKind::Dev => {}
     }
     for (key, v) in [
@@ -299,6 +321,71 @@ fn validate(p: &ProviderConfig) -> Result<(), (&'static str, String)> {
         if v.as_deref().is_some_and(|s| !s.is_empty() && !s.starts_with('/')) {
             return Err((key, "must be a JSON pointer starting with `/`".into()));
         }
+    }
+    Ok(())
+}
+
+/// [MS-1] An issuer with `{tenantid}` needs `tenants` and the reverse; the subject is `tid` + `oid` (no
+/// `claims.subject`); a template issuer cannot sign logout tokens the broker could check.
+fn validate_tenants(p: &ProviderConfig) -> Result<(), (&'static str, String)> {
+    use bridgekeeper_core::tenants;
+    let template = p.issuer.as_deref().is_some_and(tenants::is_template);
+    match (template, p.tenants.is_empty()) {
+        (false, true) => return Ok(()),
+        (true, true) => {
+            return Err(("issuer", "a `{tenantid}` issuer needs `tenants` (tenant ids or \"organizations\")".into()));
+        }
+        (false, false) => return Err(("tenants", "needs an issuer with `{tenantid}`".into())),
+        (true, false) => {}
+    }
+    tenants::Tenants::parse(&p.tenants).map_err(|e| ("tenants", e))?;
+    if p.claims.subject.is_some() {
+        return Err(("claims.subject", "a multi-tenant provider's subject is tid + oid; remove it".into()));
+    }
+    if p.backchannel_logout {
+        return Err(("backchannel_logout", "not supported for a multi-tenant issuer".into()));
+    }
+    Ok(())
+}
+
+/// Apple's issuer (the default `issuer` of `kind = "apple"`; another value only for tests against a fake).
+pub const APPLE_ISSUER: &str = "https://appleid.apple.com";
+
+/// [AP-6] Reads the `.p8` key (file or `${ENV}` value) into `private_key`; the issuer defaults to Apple's.
+fn load_apple_key(p: &mut ProviderConfig, env: &[(String, String)]) -> Result<(), (&'static str, String)> {
+    if p.issuer.is_none() {
+        p.issuer = Some(APPLE_ISSUER.to_string());
+    }
+    let pem = match (&p.private_key_file, &p.private_key) {
+        (Some(_), Some(_)) => return Err(("private_key", "set private_key_file or private_key, not both".into())),
+        (None, None) => return Err(("private_key_file", "required for kind apple (the .p8 key)".into())),
+        (Some(f), None) => {
+            std::fs::read_to_string(f).map_err(|e| ("private_key_file", format!("cannot read ({e})")))?
+        }
+        (None, Some(k)) => crate::settings::interpolate(k.expose(), env)
+            .map_err(|v| ("private_key", format!("environment variable {v} is not set")))?,
+    };
+    jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes())
+        .map_err(|_| ("private_key", "not a PKCS#8 PEM EC (P-256) key".to_string()))?;
+    p.private_key = Some(Secret::new(pem));
+    Ok(())
+}
+
+/// [AP-6] [AP-7] What `kind = "apple"` needs: the service id, team and key ids, no static secret.
+fn validate_apple(p: &ProviderConfig) -> Result<(), (&'static str, String)> {
+    for (key, v) in [("team_id", &p.team_id), ("key_id", &p.key_id)] {
+        if v.as_deref().is_none_or(str::is_empty) {
+            return Err((key, "required for kind apple".into()));
+        }
+    }
+    if p.client_secret.is_some() {
+        return Err(("client_secret", "kind apple signs its own client secret from the .p8 key; remove it".into()));
+    }
+    if !p.issuer.as_deref().is_some_and(|i| i.starts_with("https://") || i.starts_with("http://")) {
+        return Err(("issuer", "must be an http(s) URL".into()));
+    }
+    if p.claims.subject.is_some() {
+        return Err(("claims.subject", "Apple's subject is the ID token's sub; remove it".into()));
     }
     Ok(())
 }

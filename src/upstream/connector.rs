@@ -20,6 +20,9 @@ pub struct Callback<'a> {
     pub nonce: &'a str,
     pub verifier: &'a str,
     pub now: i64,
+    /// [AP-1] The `user` JSON Apple posts on a first sign-in (`kind = "apple"` only; unverified until the ID token
+    /// of the same answer is).
+    pub form_user: Option<&'a str>,
 }
 
 /// A kind that signs people in by redirecting the browser and verifying what comes back.

@@ -1,6 +1,7 @@
 //! Upstream identity providers, one TOML file each in `providers_dir`: the registry and the two-step contract
 //! every kind fulfils (`begin` -> authorization URL, `finish` -> a verified `FederatedIdentity`).
 
+pub mod apple;
 pub mod config;
 pub mod connector;
 pub mod http;
@@ -9,6 +10,7 @@ pub mod logout;
 pub mod mapping;
 pub mod oauth2;
 pub mod oidc;
+mod tenants;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -172,6 +174,13 @@ impl Provider {
                 p.refresh = Some(o.clone());
                 p.health = Some(o.clone());
                 p.logout = Some(o);
+            }
+            // Apple is OpenID Connect with a signed client secret and form_post; it has no sign-out endpoints.
+            ProviderKind::Apple => {
+                let o = Arc::new(oidc::Oidc::new(cfg));
+                p.callback = Some(o.clone());
+                p.refresh = Some(o.clone());
+                p.health = Some(o);
             }
             ProviderKind::Oauth2 | ProviderKind::Github => {
                 let o = Arc::new(oauth2::OAuth2::new(cfg));

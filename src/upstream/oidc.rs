@@ -68,11 +68,21 @@ pub struct Oidc {
     /// [UL-9] When (app clock) keys were last fetched again because none verified a logout token; held while
     /// fetching, so one fetch runs at a time.
     refetch: tokio::sync::Mutex<Option<i64>>,
+    /// [MS-1] The admitted tenants, for a Microsoft multi-tenant (`{tenantid}`) issuer.
+    tenants: Option<bridgekeeper_core::tenants::Tenants>,
+    /// [AP-6] `kind = "apple"`: the signer of the client secret (or why the key did not load).
+    apple: Option<Result<super::apple::ClientSecretSigner, String>>,
 }
 
 impl Oidc {
     pub fn new(cfg: Arc<ProviderConfig>) -> Self {
+        let tenants =
+            (!cfg.tenants.is_empty()).then(|| bridgekeeper_core::tenants::Tenants::parse(&cfg.tenants).ok()).flatten();
+        let apple =
+            (cfg.kind == super::config::ProviderKind::Apple).then(|| super::apple::ClientSecretSigner::new(&cfg));
         Oidc {
+            apple,
+            tenants,
             cfg,
             cache: moka::sync::Cache::builder().max_capacity(1).time_to_live(DISCOVERY_TTL).build(),
             down: std::sync::atomic::AtomicBool::new(false),
@@ -89,8 +99,14 @@ impl Oidc {
             return Ok(d);
         }
         let issuer = self.cfg.issuer.clone().unwrap_or_default();
-        let issuer = IssuerUrl::new(issuer).map_err(|e| self.err(UpstreamErrorKind::Unavailable, e.to_string()))?;
-        let meta = Metadata::discover_async(issuer, http).await;
+        let meta = match &self.tenants {
+            Some(t) => super::tenants::discover(&issuer, t, http).await.map_err(|e| e.to_string()),
+            None => {
+                let issuer =
+                    IssuerUrl::new(issuer).map_err(|e| self.err(UpstreamErrorKind::Unavailable, e.to_string()))?;
+                Metadata::discover_async(issuer, http).await.map_err(|e| e.to_string())
+            }
+        };
         self.down.store(meta.is_err(), std::sync::atomic::Ordering::Relaxed);
         let meta = meta.map_err(|e| self.err(UpstreamErrorKind::Unavailable, format!("discovery failed: {e}")))?;
         let d = Arc::new(Discovered { meta, fetched: Instant::now() });
@@ -132,6 +148,7 @@ impl Oidc {
         &self,
         meta: &Metadata,
         redirect: &str,
+        now: Option<i64>,
     ) -> Result<
         CoreClient<
             openidconnect::EndpointSet,
@@ -145,15 +162,24 @@ impl Oidc {
     > {
         let redirect = RedirectUrl::new(redirect.to_string())
             .map_err(|e| self.err(UpstreamErrorKind::Unavailable, e.to_string()))?;
-        let secret = self.cfg.client_secret.as_ref().map(|s| ClientSecret::new(s.expose().to_string()));
-        Ok(CoreClient::from_provider_metadata(meta.clone(), ClientId::new(self.cfg.client_id.clone()), secret)
-            .set_redirect_uri(redirect))
+        let mut secret = self.cfg.client_secret.as_ref().map(|s| ClientSecret::new(s.expose().to_string()));
+        // `now` is None for the authorization URL, which needs no secret.
+        if let (Some(signer), Some(now)) = (&self.apple, now) {
+            // [AP-6] Apple: an ES256 client secret, sent in the body (its only token endpoint auth method).
+            let signed = signer.as_ref().map_err(|e| self.err(UpstreamErrorKind::Unavailable, e.clone()))?.secret(now);
+            let signed = signed.map_err(|e| self.err(UpstreamErrorKind::Unavailable, e))?;
+            secret = Some(ClientSecret::new(signed.expose().to_string()));
+        }
+        let client =
+            CoreClient::from_provider_metadata(meta.clone(), ClientId::new(self.cfg.client_id.clone()), secret)
+                .set_redirect_uri(redirect);
+        Ok(if self.apple.is_some() { client.set_auth_type(openidconnect::AuthType::RequestBody) } else { client })
     }
 
     async fn begin(&self, http: &UpstreamHttp, login: &super::LoginRequest<'_>) -> Result<String, UpstreamError> {
         let http = &http.for_provider(&self.cfg.id);
         let d = self.discovered(http, false).await?;
-        let client = self.client(&d.meta, login.redirect)?;
+        let client = self.client(&d.meta, login.redirect, None)?;
         let challenge =
             PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(login.verifier.to_string()));
         let (st, n) = (login.state.to_string(), login.nonce.to_string());
@@ -170,6 +196,10 @@ impl Oidc {
         if let Some(m) = login.freshness.max_age {
             req = req.set_max_age(std::time::Duration::from_secs(m as u64));
         }
+        if self.apple.is_some() {
+            // [AP-2] Apple answers by POST (it must when the scopes include name or email).
+            req = req.add_extra_param("response_mode", "form_post");
+        }
         let (url, _, _) = req.url();
         Ok(url.to_string())
     }
@@ -177,20 +207,22 @@ impl Oidc {
     /// Verifies everything the upstream sent before believing any of it.
     async fn finish(&self, http: &UpstreamHttp, cb: &Callback<'_>) -> Result<FederatedIdentity, UpstreamError> {
         let http = &http.for_provider(&self.cfg.id);
-        let Callback { redirect, code, iss, nonce, verifier, now } = *cb;
+        let Callback { redirect, code, iss, nonce, verifier, now, form_user } = *cb;
         let rejected = |d: String| self.err(UpstreamErrorKind::Rejected, d);
         let d = self.discovered(http, false).await?;
         let issuer = d.meta.issuer().as_str().to_string();
         // RFC 9207: when the upstream says it sends `iss`, it must be there and match; when present, it must match.
+        // [MS-3] A multi-tenant issuer is known only with the token's tid: checked against the token below.
         let advertised = d.meta.additional_metadata().authorization_response_iss_parameter_supported == Some(true);
         match iss {
+            _ if self.tenants.is_some() => {}
             Some(i) if i != issuer => {
                 return Err(rejected("authorization response iss does not match the issuer".into()));
             }
             None if advertised => return Err(rejected("authorization response lacks iss".into())),
             _ => {}
         }
-        let client = self.client(&d.meta, redirect)?;
+        let client = self.client(&d.meta, redirect, Some(now))?;
         let token = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .map_err(|e| rejected(e.to_string()))?
@@ -201,7 +233,9 @@ impl Oidc {
         let id_token = token.id_token().ok_or_else(|| rejected("no id_token in the token response".into()))?;
         let at = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
         let verify = |client: &CoreClient<_, _, _, _, _, _>| -> Result<serde_json::Value, String> {
-            let verifier = client.id_token_verifier().set_time_fn(move || at);
+            // [MS-3] A multi-tenant token's iss names its tenant: checked by `tenants::subject_of` instead.
+            let verifier =
+                client.id_token_verifier().set_time_fn(move || at).require_issuer_match(self.tenants.is_none());
             let claims = id_token.claims(&verifier, &Nonce::new(nonce.to_string())).map_err(|e| e.to_string())?;
             if let Some(azp) = claims.authorized_party()
                 && azp.as_str() != self.cfg.client_id
@@ -223,11 +257,17 @@ impl Oidc {
             // The upstream may have rotated its keys: fetch JWKS again (not more often than REFETCH_MIN_AGE).
             Err(e) if d.fetched.elapsed() >= REFETCH_MIN_AGE => {
                 let fresh = self.discovered(http, true).await?;
-                verify(&self.client(&fresh.meta, redirect)?).map_err(|_| rejected(format!("id_token rejected: {e}")))?
+                verify(&self.client(&fresh.meta, redirect, Some(now))?)
+                    .map_err(|_| rejected(format!("id_token rejected: {e}")))?
             }
             Err(e) => return Err(rejected(format!("id_token rejected: {e}"))),
         };
         let subject = doc.get("sub").and_then(|s| s.as_str()).unwrap_or_default().to_string();
+        // [MS-1] From the verified ID token alone (before userinfo adds anything).
+        let tenant_subject = match &self.tenants {
+            Some(t) => Some(super::tenants::subject_of(&issuer, t, iss, &doc).map_err(rejected)?),
+            None => None,
+        };
         if let Some(ui) = d.meta.userinfo_endpoint() {
             let info = http
                 .get_json(ui.as_str(), Some(token.access_token().secret()))
@@ -244,6 +284,14 @@ impl Oidc {
             }
         }
         let mut ident = identity_from_json(&self.cfg, &issuer, &doc).ok_or_else(|| rejected("no subject".into()))?;
+        if let Some(s) = tenant_subject {
+            ident.subject = s;
+        }
+        // [AP-1] Apple's first-sign-in `user` JSON gives the name (only that), believed now that the ID token of
+        // the same answer verified; its email is never read (the ID token's is).
+        if self.apple.is_some() {
+            ident.name = form_user.and_then(bridgekeeper_core::apple::name_from_user_json);
+        }
         ident.auth_time = doc.get("auth_time").and_then(|t| t.as_i64());
         ident.upstream_sub = Some(subject);
         ident.upstream_sid = doc.get("sid").and_then(|s| s.as_str()).map(String::from);
@@ -258,7 +306,8 @@ impl Oidc {
         let http = &http.for_provider(&self.cfg.id);
         let d = self.discovered(http, false).await?;
         let redirect = format!("{}/unused", d.meta.issuer().as_str());
-        let client = self.client(&d.meta, &redirect)?;
+        // The client secret (Apple's) is checked against real time at the upstream: the system clock signs it.
+        let client = self.client(&d.meta, &redirect, Some(crate::clock::Clock::System.now()))?;
         let rt = openidconnect::RefreshToken::new(token.to_string());
         let req =
             client.exchange_refresh_token(&rt).map_err(|e| self.err(UpstreamErrorKind::Unavailable, e.to_string()))?;

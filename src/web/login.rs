@@ -23,13 +23,15 @@ const LOGIN_COOKIE: &str = "bk_login";
 /// How long the person has to finish at the upstream.
 const UPSTREAM_TTL_SECS: i64 = 600;
 
+mod apple;
 mod form;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(chooser))
         .route("/login/{provider}", web::get().to(start))
         .route("/login/{provider}", web::post().to(form::limited_submit))
-        .route("/callback/{provider}", web::get().to(limited_callback));
+        .route("/callback/{provider}", web::get().to(limited_callback))
+        .route("/callback/{provider}", web::post().to(apple::limited_post));
 }
 
 #[derive(serde::Deserialize)]
@@ -259,7 +261,18 @@ async fn callback(
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let p = provider(&state, &path)?;
-    let params = Params::parse(req.query_string());
+    answer(state.clone(), req.clone(), p, Params::parse(req.query_string()), None).await
+}
+
+/// The upstream's answer (the callback's query, or the form Apple posted): verified before believed. `form_user`
+/// is Apple's first-sign-in `user` JSON ([AP-1]).
+async fn answer(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    p: &Provider,
+    params: Params,
+    form_user: Option<&str>,
+) -> Result<HttpResponse, PageError> {
     let forged = || {
         count_login(&state, &p.cfg.id, "forged");
         PageError::bad_request(
@@ -297,6 +310,7 @@ async fn callback(
         nonce: &pending.nonce,
         verifier: &pending.pkce_verifier,
         now,
+        form_user,
     };
     let fed = no_callback(&state, p)?.finish(&state.upstreams.http, &cb).await.map_err(|e| upstream_page(&state, e))?;
     // [TB-5] A fresh login asked downstream: the upstream's auth_time must show it happened, or the admin must
@@ -349,7 +363,10 @@ pub(super) async fn complete(
 ) -> Result<HttpResponse, PageError> {
     // [TB-1a] [TB-1c] What the admin's config says about this provider's answers.
     fed.email_trusted = bridgekeeper_core::linking::email_trusted(fed.email_verified, p.cfg.trust_email);
-    fed.keyed_by_issuer = p.cfg.kind == crate::upstream::config::ProviderKind::Oidc;
+    fed.keyed_by_issuer = matches!(
+        p.cfg.kind,
+        crate::upstream::config::ProviderKind::Oidc | crate::upstream::config::ProviderKind::Apple
+    );
     let (policy, now, auth_time) = (p.cfg.link_by_email, state.clock.now(), fed.auth_time);
     let keep_id_token = p.cfg.logout_upstream != crate::upstream::config::LogoutUpstream::Never;
     let upstream = session::UpstreamSignIn {

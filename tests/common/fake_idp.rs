@@ -46,6 +46,10 @@ pub struct User {
     pub name: String,
     pub groups: Vec<String>,
     pub github_orgs: Vec<String>,
+    /// Microsoft multi-tenant: the person's tenant and object id (`tid`, `oid`); with a tenant, the ID token's
+    /// `iss` is `{base}/{tid}/v2.0` and the authorization response carries no `iss` (as Entra ID).
+    pub tid: Option<String>,
+    pub oid: Option<String>,
 }
 
 impl User {
@@ -57,6 +61,8 @@ impl User {
             name: format!("User {sub}"),
             groups: vec![],
             github_orgs: vec![],
+            tid: None,
+            oid: None,
         }
     }
 }
@@ -105,6 +111,8 @@ pub struct State {
     pub jwks_requests: usize,
     /// Whether discovery names an `end_session_endpoint`.
     pub advertise_end_session: bool,
+    /// Multi-tenant: the tenant the ID token's `iss` names instead of the person's `tid` (a forged token).
+    pub iss_tenant: Option<String>,
 }
 
 #[derive(Clone)]
@@ -150,6 +158,7 @@ impl FakeIdp {
             refresh_requests_seen: 0,
             jwks_requests: 0,
             advertise_end_session: true,
+            iss_tenant: None,
         }));
         let data = web::Data::from(state.clone());
         let server = actix_web::HttpServer::new(move || {
@@ -157,6 +166,8 @@ impl FakeIdp {
                 .app_data(data.clone())
                 .route("/.well-known/openid-configuration", web::get().to(discovery))
                 .route("/jwks", web::get().to(jwks))
+                .route("/organizations/v2.0/.well-known/openid-configuration", web::get().to(ms_discovery))
+                .route("/common/v2.0/.well-known/openid-configuration", web::get().to(ms_discovery))
                 .route("/authorize", web::get().to(authorize))
                 .route("/token", web::post().to(token))
                 .route("/userinfo", web::get().to(userinfo))
@@ -268,6 +279,20 @@ impl FakeIdp {
         )
     }
 
+    /// A provider file for this fake as a Microsoft multi-tenant `oidc` upstream admitting `tenants`.
+    pub fn ms_toml(&self, id: &str, tenants: &[&str], extra: &str) -> String {
+        let list = tenants.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(", ");
+        format!(
+            "id = \"{id}\"\nkind = \"oidc\"\ndisplay_name = \"Microsoft\"\nissuer = \"{}\"\ntenants = [{list}]\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\nscopes = [\"openid\", \"email\", \"profile\"]\n{extra}\n",
+            ms_template(&self.base)
+        )
+    }
+
+    /// Multi-tenant: the tenant the next ID tokens' `iss` names (whatever their `tid` says).
+    pub fn set_iss_tenant(&self, tenant: Option<&str>) {
+        self.state.lock().unwrap().iss_tenant = tenant.map(String::from);
+    }
+
     /// A provider file for this fake as a `github` upstream.
     pub fn github_toml(&self, id: &str, extra: &str) -> String {
         let b = &self.base;
@@ -287,6 +312,25 @@ fn now() -> i64 {
 
 fn query(s: &str) -> HashMap<String, String> {
     url::form_urlencoded::parse(s.as_bytes()).into_owned().collect()
+}
+
+/// The issuer template of the multi-tenant endpoints.
+pub fn ms_template(base: &str) -> String {
+    format!("{base}/{{tenantid}}/v2.0")
+}
+
+/// Entra ID's shared-endpoint discovery: the issuer is the `{tenantid}` template, no RFC 9207 `iss`.
+async fn ms_discovery(st: web::Data<Mutex<State>>) -> HttpResponse {
+    let b = st.lock().unwrap().base.clone();
+    HttpResponse::Ok().json(serde_json::json!({
+        "issuer": ms_template(&b),
+        "authorization_endpoint": format!("{b}/authorize"),
+        "token_endpoint": format!("{b}/token"),
+        "jwks_uri": format!("{b}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    }))
 }
 
 async fn discovery(st: web::Data<Mutex<State>>) -> HttpResponse {
@@ -335,6 +379,7 @@ async fn authorize(st: web::Data<Mutex<State>>, req: HttpRequest) -> HttpRespons
     s.authorize_requests.push(q.clone());
     let code = bridgekeeper::secret::random_token();
     let user = s.user.clone();
+    let tid = user.tid.clone();
     s.codes.insert(
         code.clone(),
         Pending {
@@ -351,7 +396,7 @@ async fn authorize(st: web::Data<Mutex<State>>, req: HttpRequest) -> HttpRespons
     let wrong = format!("{}/evil", s.base);
     let github = req.path().starts_with("/gh/");
     match s.tamper {
-        _ if github => {}
+        _ if github || tid.is_some() => {}
         Tamper::NoIssParam => {}
         Tamper::WrongIssParam => params.push(("iss", &wrong)),
         _ => params.push(("iss", &s.base)),
@@ -458,6 +503,12 @@ async fn token(st: web::Data<Mutex<State>>, req: HttpRequest, body: web::Bytes) 
     });
     if let Some(sid) = &s.sid {
         claims["sid"] = sid.clone().into();
+    }
+    if let Some(tid) = &p.user.tid {
+        let named = s.iss_tenant.clone().unwrap_or_else(|| tid.clone());
+        claims["iss"] = ms_template(&s.base).replace("{tenantid}", &named).into();
+        claims["tid"] = tid.clone().into();
+        claims["oid"] = p.user.oid.clone().into();
     }
     if let Some(nonce) = p.nonce {
         claims["nonce"] = if t == Tamper::WrongNonce { "not-the-nonce".into() } else { nonce.into() };

@@ -5,6 +5,7 @@
 pub mod backchannel;
 pub mod clients;
 pub mod exchange;
+pub mod fake_apple;
 pub mod fake_idp;
 pub mod oauth;
 

@@ -5,6 +5,7 @@
 //! Every rule carries its tag from `docs/security.md` (`[AZ-2]`, `[TB-4]`…) in its doc comment: search for the
 //! tag to find the rule, its unit test (named after the tag) and the black-box test.
 
+pub mod apple;
 pub mod authorize;
 pub mod backchannel;
 pub mod client_assertion;
@@ -17,6 +18,7 @@ pub mod params;
 pub mod pkce;
 pub mod redirect;
 pub mod scopes;
+pub mod tenants;
 pub mod token;
 pub mod upstream_logout;
 

@@ -1,0 +1,68 @@
+//! [AP-2] [AP-3] `POST /callback/{provider}` for `kind = "apple"`: Apple answers with `response_mode=form_post`, a
+//! cross-site POST from appleid.apple.com, which carries no SameSite=Lax cookie, so the `bk_login` binding of the
+//! pending login cannot be checked on it. Such a POST is answered with the self-submitting form page of
+//! `respond::form_post` that posts the same fields (code, state, error, `user`) back to this URL from the broker's
+//! own page: that POST is same-site, so the browser sends `bk_login`, and the callback runs with exactly the
+//! checks of `GET /callback` (state taken once, browser binding, nonce, PKCE, the ID token). The fields travel in
+//! the page body and the POST body only (never in a URL, so never in a log, history or `Referer`). A POST that was
+//! already bounced (`bk_resubmitted`) is never bounced again: without the cookie it fails as from another browser.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::{LOGIN_COOKIE, answer, limited, provider};
+use crate::oauth::params::Params;
+use crate::respond::PageError;
+use crate::state::AppState;
+use crate::upstream::config::ProviderKind;
+
+/// Marks the POST the broker's own page made.
+const RESUBMITTED: &str = "bk_resubmitted";
+/// The fields of Apple's answer the page carries on; anything else is dropped.
+const FIELDS: [&str; 4] = ["code", "state", "error", "user"];
+/// Apple's `user` JSON is a name and an email: anything longer is not carried on.
+const MAX_USER_JSON: usize = 4096;
+
+pub(super) async fn limited_post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
+    limited(&state, &req, post(state.clone(), req.clone(), path.into_inner(), body)).await
+}
+
+async fn post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: String,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
+    let p = provider(&state, &id)?;
+    if p.cfg.kind != ProviderKind::Apple {
+        return Err(PageError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Unknown sign-in method",
+            "There is no such sign-in method here.",
+        )
+        .keyed("page-unknown-method"));
+    }
+    let params = Params::parse(std::str::from_utf8(&body).unwrap_or_default());
+    let user = params.get("user").filter(|u| u.len() <= MAX_USER_JSON).map(String::from);
+    if req.cookie(LOGIN_COOKIE).is_none() && !params.has(RESUBMITTED) && params.first_duplicate().is_none() {
+        let action = format!("{}/callback/{}", state.settings.issuer_base(), p.cfg.id);
+        let mut fields: Vec<(&str, &str)> =
+            FIELDS.iter().filter(|k| **k != "user").filter_map(|k| params.get(k).map(|v| (*k, v))).collect();
+        if let Some(u) = &user {
+            fields.push(("user", u));
+        }
+        fields.push((RESUBMITTED, "1"));
+        let mut r = crate::respond::form_post(&state.templates, &state.settings, &action, &fields)?;
+        r.headers_mut().insert(
+            actix_web::http::header::CACHE_CONTROL,
+            actix_web::http::header::HeaderValue::from_static("no-store"),
+        );
+        return Ok(r);
+    }
+    answer(state.clone(), req, p, params, user.as_deref()).await
+}

@@ -1,0 +1,164 @@
+//! Microsoft multi-tenant (`kind = "oidc"` with a `{tenantid}` issuer and `tenants`): against the fake upstream in
+//! its Entra ID shape (shared-endpoint discovery naming the template, ID tokens with `tid` and `oid`), two
+//! tenants of which one is admitted.
+
+mod common;
+use common::TestApp;
+use common::clients::ClientBuilder;
+use common::fake_idp::{FakeIdp, User};
+use common::oauth::*;
+
+const TENANT_A: &str = "aaaaaaaa-0000-4000-8000-00000000000a";
+const TENANT_B: &str = "bbbbbbbb-0000-4000-8000-00000000000b";
+const OID: &str = "0b1ec7d0-1111-4111-8111-000000000001";
+
+struct World {
+    app: TestApp,
+    idp: FakeIdp,
+    _providers: tempfile::TempDir,
+}
+
+async fn world(tenants: &[&str]) -> World {
+    let idp = FakeIdp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ms.toml"), idp.ms_toml("ms", tenants, "")).unwrap();
+    let providers = dir.path().to_path_buf();
+    let app = TestApp::spawn_with(move |s| {
+        s.providers_dir = providers;
+        s.clients = vec![
+            ClientBuilder::confidential("app", SECRET)
+                .redirect(RP)
+                .scopes(&["openid", "profile", "email", "offline_access"])
+                .build(),
+        ];
+    })
+    .await;
+    World { app, idp, _providers: dir }
+}
+
+fn person(tid: &str, oid: &str) -> User {
+    User {
+        tid: Some(tid.into()),
+        oid: Some(oid.into()),
+        ..User::new(&format!("pairwise-{tid}"), &format!("ada@{tid}.test"))
+    }
+}
+
+/// Signs in through `ms` in a fresh browser: the app's redirect (with a code) or the page's status.
+async fn sign_in(w: &World) -> Result<String, u16> {
+    let app = w.app.view();
+    let mut r = authorize(&app, &auth_query(&[("scope", "openid email")])).await;
+    for _ in 0..12 {
+        if !r.status().is_redirection() {
+            return Err(r.status().as_u16());
+        }
+        let loc = location(&r);
+        if loc.starts_with(RP) {
+            return Ok(loc);
+        }
+        let loc = match loc.strip_prefix("/login?") {
+            Some(rest) => format!("/login/ms?{rest}"),
+            None => loc,
+        };
+        r = if loc.starts_with("/consent") {
+            let page = app.http.get(app.url(&loc)).send().await.unwrap().text().await.unwrap();
+            let form = [("req", hidden(&page, "req")), ("csrf", hidden(&page, "csrf")), ("decision", "allow".into())];
+            app.http.post(app.url("/consent")).form(&form).send().await.unwrap()
+        } else if loc.starts_with('/') {
+            app.http.get(app.url(&loc)).send().await.unwrap()
+        } else {
+            app.http.get(&loc).send().await.unwrap()
+        };
+    }
+    panic!("the sign-in did not end");
+}
+
+async fn identity(w: &World, subject: &str) -> Option<bridgekeeper::store::identities::Identity> {
+    let s = subject.to_string();
+    w.app.state.db.run(move |c| bridgekeeper::store::identities::find(c, "ms", &s)).await.unwrap()
+}
+
+async fn identities(w: &World) -> usize {
+    let users = w.app.state.db.run(|c| bridgekeeper::store::users::list(c, 1000, 0)).await.unwrap();
+    let mut n = 0;
+    for u in users {
+        let id = u.id.clone();
+        n += w.app.state.db.run(move |c| bridgekeeper::store::identities::list_for_user(c, &id)).await.unwrap().len();
+    }
+    n
+}
+
+#[actix_web::test]
+async fn ms_1_an_allowed_tenant_signs_in_with_subject_tid_and_oid() {
+    let w = world(&[TENANT_A]).await;
+    w.idp.set_user(person(TENANT_A, OID));
+    assert!(sign_in(&w).await.is_ok());
+    let id = identity(&w, &format!("{TENANT_A}:{OID}")).await.expect("keyed by tid:oid");
+    assert_eq!(id.issuer, format!("{}/{{tenantid}}/v2.0", w.idp.base), "the provider's issuer template");
+    assert!(identity(&w, &format!("pairwise-{TENANT_A}")).await.is_none(), "never by sub");
+}
+
+#[actix_web::test]
+async fn ms_2_a_tenant_not_allowed_is_refused() {
+    let w = world(&[TENANT_A]).await;
+    w.idp.set_user(person(TENANT_B, OID));
+    assert_eq!(sign_in(&w).await, Err(400));
+    assert_eq!(identities(&w).await, 0);
+}
+
+#[actix_web::test]
+async fn ms_2_organizations_admits_any_work_tenant_but_not_personal_accounts() {
+    let w = world(&["organizations"]).await;
+    w.idp.set_user(person(TENANT_B, OID));
+    assert!(sign_in(&w).await.is_ok());
+    w.idp.set_user(person(bridgekeeper_core::tenants::CONSUMERS_TENANT, OID));
+    assert_eq!(sign_in(&w).await, Err(400), "the consumer tenant is not an organization");
+    assert_eq!(identities(&w).await, 1);
+}
+
+#[actix_web::test]
+async fn ms_3_an_iss_naming_another_tenant_than_tid_is_refused() {
+    let w = world(&[TENANT_A, TENANT_B]).await;
+    w.idp.set_user(person(TENANT_B, OID));
+    w.idp.set_iss_tenant(Some(TENANT_A));
+    assert_eq!(sign_in(&w).await, Err(400));
+    w.idp.set_iss_tenant(Some("{tenantid}"));
+    assert_eq!(sign_in(&w).await, Err(400), "the template itself is no issuer");
+    assert_eq!(identities(&w).await, 0);
+    w.idp.set_iss_tenant(None);
+    assert!(sign_in(&w).await.is_ok(), "and the honest token still works");
+}
+
+#[actix_web::test]
+async fn ms_4_the_same_oid_in_two_tenants_is_two_local_people() {
+    let w = world(&[TENANT_A, TENANT_B]).await;
+    w.idp.set_user(person(TENANT_A, OID));
+    assert!(sign_in(&w).await.is_ok());
+    w.idp.set_user(person(TENANT_B, OID));
+    assert!(sign_in(&w).await.is_ok());
+    let a = identity(&w, &format!("{TENANT_A}:{OID}")).await.unwrap();
+    let b = identity(&w, &format!("{TENANT_B}:{OID}")).await.unwrap();
+    assert_ne!(a.user_id, b.user_id);
+}
+
+#[actix_web::test]
+async fn ms_5_a_template_issuer_needs_tenants_and_tenants_need_a_template() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("ms.toml");
+    let base = "kind = \"oidc\"\nclient_id = \"x\"\nclient_secret = \"y\"\n";
+    let bad = [
+        format!("{base}issuer = \"https://login.microsoftonline.com/{{tenantid}}/v2.0\"\n"),
+        format!("{base}issuer = \"https://login.microsoftonline.com/abc/v2.0\"\ntenants = [\"organizations\"]\n"),
+        format!("{base}issuer = \"https://login.microsoftonline.com/{{tenantid}}/v2.0\"\ntenants = [\"contoso\"]\n"),
+        format!(
+            "{base}issuer = \"https://login.microsoftonline.com/{{tenantid}}/v2.0\"\ntenants = [\"organizations\"]\n[claims]\nsubject = \"/sub\"\n"
+        ),
+    ];
+    for text in bad {
+        assert!(bridgekeeper::upstream::config::parse(&text, &f, &[]).is_err(), "{text}");
+    }
+    let good = format!(
+        "{base}issuer = \"https://login.microsoftonline.com/{{tenantid}}/v2.0\"\ntenants = [\"organizations\", \"{TENANT_A}\"]\n"
+    );
+    assert!(bridgekeeper::upstream::config::parse(&good, &f, &[]).is_ok());
+}
