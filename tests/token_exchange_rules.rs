@@ -121,8 +121,7 @@ async fn tx_3_another_users_token_without_consent_and_a_withdrawn_consent_are_re
         };
     }
     assert!(page.contains("Mail App may act for you at Acme acme"), "the consent line: {page}");
-    let form = [("req", hidden(&page, "req")), ("csrf", hidden(&page, "csrf")), ("decision", "allow".into())];
-    let r = w.app.http.post(w.app.url("/consent")).form(&form).send().await.unwrap();
+    let r = w.app.http.post(w.app.url("/consent")).form(&consent_form(&page)).send().await.unwrap();
     let loc = drive(&w.app, r).await;
     let t = exchange(&w.app, &param(&loc, "code").unwrap()).await;
     let ada = t["access_token"].as_str().unwrap().to_string();
@@ -422,4 +421,89 @@ async fn tx_9_a_step_up_at_an_upstream_that_omits_scope_keeps_the_scopes_asked()
     .await;
     let x = ok_json(r).await;
     assert!(x["scope"].as_str().unwrap().split(' ').any(|s| s == "repo"), "the scopes asked were granted: {x}");
+}
+
+/// Follows the flow at `w`'s own browser until the consent page, and returns it.
+async fn consent_page(w: &World, mut r: reqwest::Response) -> String {
+    for _ in 0..8 {
+        let loc = location(&r);
+        if loc.starts_with("/consent") {
+            return w.app.http.get(w.app.url(&loc)).send().await.unwrap().text().await.unwrap();
+        }
+        let loc = loc.strip_prefix("/login?").map(|q| format!("/login/acme?{q}")).unwrap_or(loc);
+        r = if loc.starts_with('/') { w.app.http.get(w.app.url(&loc)) } else { w.app.http.get(&loc) }
+            .send()
+            .await
+            .unwrap();
+    }
+    panic!("no consent page");
+}
+
+/// The act-for lines consented are the ones the page showed: a POST naming other lines (the page was rendered
+/// before an identity was linked or unlinked) saves nothing and shows the page again; a page that carries no list
+/// consents to none.
+#[actix_web::test]
+async fn tx_3b_only_the_act_for_lines_shown_are_consented() {
+    let w = world().await;
+    let q = auth_query(&[("scope", "openid email")]);
+    let page = consent_page(&w, authorize(&w.app, &q).await).await;
+    assert_eq!(hidden(&page, "act_for"), "acme", "the page carries the lines it shows");
+    let uid = only_user(&w).await;
+    let mut form = consent_form(&page);
+    form.retain(|(k, _)| *k != "act_for");
+    form.push(("act_for", String::new()));
+    let r = w.app.http.post(w.app.url("/consent")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(location(&r).starts_with("/consent?req="), "shown again: {}", location(&r));
+    assert!(exchange_consents(&w, &uid).await.is_empty(), "a line the page did not show is not consented");
+    // The page shown again names the line; a form without the list (a custom template) allows the scopes only.
+    let again = w.app.http.get(w.app.url(&location(&r))).send().await.unwrap().text().await.unwrap();
+    assert!(again.contains("Mail App may act for you at Acme acme"));
+    form.retain(|(k, _)| *k != "act_for");
+    let r = w.app.http.post(w.app.url("/consent")).form(&form).send().await.unwrap();
+    let loc = drive(&w.app, r).await;
+    let at = exchange(&w.app, &param(&loc, "code").unwrap()).await["access_token"].as_str().unwrap().to_string();
+    assert!(exchange_consents(&w, &uid).await.is_empty());
+    let r = upstream_exchange(&w.app, ("app", SECRET), &at).await;
+    assert_eq!(json_error(r).await.1, "invalid_request", "no consent to act for the person");
+}
+
+/// After a re-consent at the upstream with fewer scopes, the vault holds what the upstream granted last (its
+/// answer's `scope`, or the scopes asked when it names none), not a union with the earlier grant.
+#[actix_web::test]
+async fn tx_9_a_re_consent_with_fewer_upstream_scopes_replaces_the_stored_set() {
+    let w = world_with(common::test_db(), None, None, "[scope_map]\ncode = [\"repo\"]\n").await;
+    let browser = w.app.view();
+    for omit_scope in [false, true] {
+        if omit_scope {
+            w.idp.set_tamper(common::fake_idp::Tamper::NoScope);
+        }
+        let q = auth_query(&[("scope", "openid email code"), ("prompt", "login")]);
+        let loc = drive(&browser, authorize(&browser, &q).await).await;
+        let with_code =
+            exchange(&browser, &param(&loc, "code").unwrap()).await["access_token"].as_str().unwrap().to_string();
+        let x = ok_json(upstream_exchange(&w.app, ("app", SECRET), &with_code).await).await;
+        assert!(x["scope"].as_str().unwrap().split(' ').any(|s| s == "repo"), "{x}");
+        // The person signs in again; this time the upstream is asked (and grants) no repo.
+        let q = auth_query(&[("scope", "openid email"), ("prompt", "login")]);
+        drive(&browser, authorize(&browser, &q).await).await;
+        assert!(!w.idp.last_authorize()["scope"].split(' ').any(|s| s == "repo"));
+        let rows = vault_rows(&w.app).await;
+        assert!(!rows[0].scope.split(' ').any(|s| s == "repo"), "omit_scope={omit_scope}: {}", rows[0].scope);
+        let x = ok_json(upstream_exchange(&w.app, ("app", SECRET), &with_code).await).await;
+        assert!(!x["scope"].as_str().unwrap().split(' ').any(|s| s == "repo"), "{x}");
+        let r = token(
+            &w.app,
+            ("app", SECRET),
+            &[
+                ("grant_type", GRANT),
+                ("subject_token", &with_code),
+                ("subject_token_type", AT_TYPE),
+                ("resource", ACME),
+                ("scope", "repo"),
+            ],
+        )
+        .await;
+        assert_eq!(json_error(r).await.1, "invalid_scope", "repo is no longer granted upstream");
+    }
 }

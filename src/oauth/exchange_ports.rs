@@ -92,7 +92,10 @@ impl Exchanges for ServerPorts<'_> {
                 expires_in: f.expires_in,
                 scope: f.scope,
             }),
-            Err(VaultError::Empty | VaultError::NeedsSignIn) => Err(must_sign_in(provider)),
+            // [TX-10] A stored token that no longer opens is a grant the broker can no longer use: sign in again.
+            Err(VaultError::Empty | VaultError::NeedsSignIn | VaultError::Unsealable { .. }) => {
+                Err(must_sign_in(provider))
+            }
             Err(VaultError::Unavailable) => Err(OAuthError::new(
                 ErrorCode::TemporarilyUnavailable,
                 format!("{provider} cannot be reached; try again later"),
