@@ -442,21 +442,38 @@ async fn tx_11_turning_store_tokens_off_purges_the_providers_vault_rows() {
 }
 
 /// `store_tokens` turned on for a `refresh_upstream` provider: a grant signed in before has no vault row; its
-/// re-check uses the identity's own refresh token once and moves the answer into the vault (not a refusal that
-/// would revoke it), and the next re-check goes through the vault.
+/// re-check (or an exchange) uses the identity's own refresh token once and moves the answer into the vault (not a
+/// refusal that would revoke the grant), and what follows goes through the vault.
 #[actix_web::test]
 async fn tx_11_enabling_store_tokens_does_not_revoke_grants_signed_in_before() {
-    let db = common::test_db();
-    let shared = db.share();
-    let w = world_raw(db, None, None, "refresh_upstream = true\n").await;
-    let t = sign_in_as(&w, ("app", SECRET, RP)).await;
-    assert!(legacy_token(&w.app).await.is_some());
-    let b = world_with(shared, Some(w.idp.clone()), Some(w.app.base.clone()), "refresh_upstream = true\n").await;
-    assert!(vault_rows(&b.app).await.is_empty());
-    let next = ok_json(refresh(&b.app, t["refresh_token"].as_str().unwrap()).await).await;
-    assert_eq!(w.idp.refreshes(), 1);
-    assert_eq!(vault_rows(&b.app).await.len(), 1, "the answer is in the vault");
-    assert!(legacy_token(&b.app).await.is_none(), "one copy of the rotating token");
-    ok_json(refresh(&b.app, next["refresh_token"].as_str().unwrap()).await).await;
-    assert_eq!(w.idp.refreshes(), 2, "the next re-check refreshed through the vault with the rotated token");
+    for via_exchange in [false, true] {
+        let db = common::test_db();
+        let shared = db.share();
+        let w = world_raw(db, None, None, "refresh_upstream = true\n").await;
+        let t = sign_in_as(&w, ("app", SECRET, RP)).await;
+        assert!(legacy_token(&w.app).await.is_some());
+        let b = world_with(shared, Some(w.idp.clone()), Some(w.app.base.clone()), "refresh_upstream = true\n").await;
+        assert!(vault_rows(&b.app).await.is_empty());
+        let mut rt = t["refresh_token"].as_str().unwrap().to_string();
+        if via_exchange {
+            // The person allowed the app to act for them (the consent page of the instance with store_tokens).
+            let uid = b.app.state.db.run(|c| bridgekeeper::store::users::list(c, 10, 0)).await.unwrap()[0].id.clone();
+            let now = b.app.clock.now();
+            b.app
+                .state
+                .db
+                .run(move |c| bridgekeeper::store::vault::allow_exchange(c, &uid, "app", "acme", now))
+                .await
+                .unwrap();
+            let x = ok_json(upstream_exchange(&b.app, ("app", SECRET), t["access_token"].as_str().unwrap()).await).await;
+            assert_eq!(w.idp.token_user(x["access_token"].as_str().unwrap()).as_deref(), Some("upstream-sub-1"));
+        } else {
+            rt = ok_json(refresh(&b.app, &rt).await).await["refresh_token"].as_str().unwrap().to_string();
+        }
+        assert_eq!(w.idp.refreshes(), 1, "via_exchange={via_exchange}");
+        assert_eq!(vault_rows(&b.app).await.len(), 1, "the answer is in the vault");
+        assert!(legacy_token(&b.app).await.is_none(), "one copy of the rotating token");
+        ok_json(refresh(&b.app, &rt).await).await;
+        assert_eq!(w.idp.refreshes(), 2, "the next re-check refreshed through the vault with the rotated token");
+    }
 }

@@ -171,8 +171,8 @@ async fn recheck_through_vault(
 /// in before `store_tokens` was turned on): its own stored refresh token is used, and the answer moves into the
 /// vault (the identity's copy is cleared), so that from now on the vault's single-flight refresh is the only user
 /// of the token. Nothing stored at all is a refusal, as before. One re-check per identity at a time on this
-/// instance (the vault's lock).
-async fn adopt(
+/// instance (the vault's lock). An exchange at such a provider adopts the same way.
+pub async fn adopt(
     state: &std::sync::Arc<AppState>,
     provider: &str,
     (identity_id, user_id): (&str, &str),
@@ -193,7 +193,12 @@ async fn adopt(
     let (Some(token), Some(refresher)) = (token, p.refresher()) else { return Err(VaultError::NeedsSignIn) };
     let t = match refresher.refresh_tokens(&state.upstreams.http, &token).await {
         Ok(t) => t,
-        Err(e) if e.kind == UpstreamErrorKind::Rejected => return Err(VaultError::NeedsSignIn),
+        Err(e) if e.kind == UpstreamErrorKind::Rejected => {
+            // Spent or revoked: it is not tried again.
+            let iid = identity_id.to_string();
+            state.db.run(move |c| identities::clear_upstream_token(c, &iid)).await?;
+            return Err(VaultError::NeedsSignIn);
+        }
         Err(e) => {
             tracing::warn!(provider = %e.provider, detail = %e.detail, "upstream re-check failed");
             return Err(VaultError::Unavailable);
