@@ -465,7 +465,8 @@ async fn tx_11_enabling_store_tokens_does_not_revoke_grants_signed_in_before() {
                 .run(move |c| bridgekeeper::store::vault::allow_exchange(c, &uid, "app", "acme", now))
                 .await
                 .unwrap();
-            let x = ok_json(upstream_exchange(&b.app, ("app", SECRET), t["access_token"].as_str().unwrap()).await).await;
+            let x =
+                ok_json(upstream_exchange(&b.app, ("app", SECRET), t["access_token"].as_str().unwrap()).await).await;
             assert_eq!(w.idp.token_user(x["access_token"].as_str().unwrap()).as_deref(), Some("upstream-sub-1"));
         } else {
             rt = ok_json(refresh(&b.app, &rt).await).await["refresh_token"].as_str().unwrap().to_string();

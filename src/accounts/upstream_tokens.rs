@@ -1,11 +1,11 @@
 //! Upstream refresh tokens kept for `refresh_upstream = true` providers: sealed at rest, bound to their row.
 
+use crate::accounts::vault::{self, VaultError};
 use crate::crypto::Sealer;
 use crate::state::AppState;
 use crate::store::audit::AuditKind;
 use crate::store::identities;
 use crate::store::{DbConn, StoreError, StoreResult, audit, sessions};
-use crate::accounts::vault::{self, VaultError};
 use crate::upstream::UpstreamErrorKind;
 use bridgekeeper_core::token::ports::GrantRecord;
 
@@ -181,10 +181,8 @@ pub async fn adopt(
     let lock = state.caches.vault_locks.get_with(identity_id.to_string(), || std::sync::Arc::new(Default::default()));
     let guard = lock.lock().await;
     let (sealer, iid) = (state.sealer.clone(), identity_id.to_string());
-    let (moved, token) = state
-        .db
-        .run(move |c| Ok((crate::store::vault::find(c, &iid)?.is_some(), load(c, &sealer, &iid)?)))
-        .await?;
+    let (moved, token) =
+        state.db.run(move |c| Ok((crate::store::vault::find(c, &iid)?.is_some(), load(c, &sealer, &iid)?))).await?;
     if moved {
         // Another re-check (or a sign-in) filled the vault meanwhile: it is the one to ask.
         drop(guard);
@@ -221,12 +219,7 @@ pub async fn adopt(
 /// [TX-11] At start: the vault rows of providers not in force with `store_tokens` (turned off, or the provider
 /// gone) are deleted; for a provider that still has `refresh_upstream`, the row's refresh token first moves to the
 /// identity, so that the re-check of grants signed in while `store_tokens` was on goes on. Returns how many rows.
-pub fn purge_vault(
-    conn: &mut DbConn,
-    sealer: &Sealer,
-    stored: &[String],
-    rechecked: &[String],
-) -> StoreResult<usize> {
+pub fn purge_vault(conn: &mut DbConn, sealer: &Sealer, stored: &[String], rechecked: &[String]) -> StoreResult<usize> {
     let mut n = 0;
     for row in crate::store::vault::rows_not_of(conn, stored)? {
         crate::store::transaction(conn, |c| {

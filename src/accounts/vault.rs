@@ -39,7 +39,9 @@ pub enum VaultError {
     /// [TX-10] The stored refresh token does not open: sealed with a key no longer in `encryption_keys`
     /// (`lost_key`: the row is kept, restoring the key brings it back), or corrupt (the row's tokens are cleared
     /// and the identity needs a sign-in). Either way the person must sign in again (which replaces the row).
-    Unsealable { lost_key: bool },
+    Unsealable {
+        lost_key: bool,
+    },
     Store(StoreError),
 }
 

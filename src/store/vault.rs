@@ -175,10 +175,8 @@ pub fn rows_not_of(conn: &mut DbConn, stored: &[String]) -> StoreResult<Vec<Vaul
 
 /// [TX-11] Deletes one row as it was read (`generation`): a row a sign-in or refresh has replaced since stays.
 pub fn delete_read(conn: &mut DbConn, identity_id: &str, generation: i64) -> StoreResult<usize> {
-    Ok(diesel::delete(
-        upstream_tokens::table.find(identity_id).filter(upstream_tokens::generation.eq(generation)),
-    )
-    .execute(conn)?)
+    Ok(diesel::delete(upstream_tokens::table.find(identity_id).filter(upstream_tokens::generation.eq(generation)))
+        .execute(conn)?)
 }
 
 /// Every user's rows go (the user was disabled).

@@ -123,7 +123,12 @@ pub async fn drive(app: &TestApp, mut r: reqwest::Response) -> String {
 /// What "Allow" on a consent page posts (its hidden fields, the act-for lines it showed among them).
 pub fn consent_form(page: &str) -> Vec<(&'static str, String)> {
     let act_for = if page.contains("name=\"act_for\"") { hidden(page, "act_for") } else { String::new() };
-    vec![("req", hidden(page, "req")), ("csrf", hidden(page, "csrf")), ("act_for", act_for), ("decision", "allow".into())]
+    vec![
+        ("req", hidden(page, "req")),
+        ("csrf", hidden(page, "csrf")),
+        ("act_for", act_for),
+        ("decision", "allow".into()),
+    ]
 }
 
 /// Signs in through acme for `client` in a new browser and returns its token response.
