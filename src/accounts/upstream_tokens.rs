@@ -179,14 +179,13 @@ pub async fn adopt(
 ) -> Result<(), VaultError> {
     let Some(p) = state.upstreams.get(provider) else { return Err(VaultError::Empty) };
     let lock = state.caches.vault_locks.get_with(identity_id.to_string(), || std::sync::Arc::new(Default::default()));
-    let guard = lock.lock().await;
+    let _guard = lock.lock().await;
     let (sealer, iid) = (state.sealer.clone(), identity_id.to_string());
     let (moved, token) =
         state.db.run(move |c| Ok((crate::store::vault::find(c, &iid)?.is_some(), load(c, &sealer, &iid)?))).await?;
     if moved {
-        // Another re-check (or a sign-in) filled the vault meanwhile: it is the one to ask.
-        drop(guard);
-        return vault::access_token(state.clone(), provider, identity_id, true).await.map(|_| ());
+        // Another re-check, an exchange or a sign-in filled the vault just now (it vouched): the vault has it.
+        return Ok(());
     }
     let (Some(token), Some(refresher)) = (token, p.refresher()) else { return Err(VaultError::NeedsSignIn) };
     let t = match refresher.refresh_tokens(&state.upstreams.http, &token).await {

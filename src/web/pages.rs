@@ -114,9 +114,11 @@ struct Decision {
     act_for: Option<String>,
 }
 
-/// The form value naming the act-for lines of a page.
+/// The form value naming the act-for lines of a page (sorted: the same set reads the same on any instance).
 fn shown(act_for: &[(String, String)]) -> String {
-    act_for.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>().join(" ")
+    let mut ids: Vec<&str> = act_for.iter().map(|(id, _)| id.as_str()).collect();
+    ids.sort_unstable();
+    ids.join(" ")
 }
 
 /// [TB-4] Allowing consent goes through the same decision as `/authorize`: a request that needs a fresh sign-in
