@@ -107,17 +107,27 @@ impl AppState {
         }
         let trusted = upstreams.email_trusted_providers();
         let renamed = upstreams.oauth2_issuers();
-        let changed = db
+        let ids = |f: fn(&crate::upstream::config::ProviderConfig) -> bool| -> Vec<String> {
+            upstreams.list().filter(|p| f(&p.cfg)).map(|p| p.cfg.id.clone()).collect()
+        };
+        let (stored, rechecked) = (ids(|c| c.store_tokens), ids(|c| c.refresh_upstream));
+        let vault_sealer = sealer.clone();
+        let (changed, purged) = db
             .run(move |c| {
                 // [TB-1c] Identities of OAuth2 providers recorded before they had an issuer name of their own.
                 for (provider, issuer) in &renamed {
                     crate::store::identities::set_issuer_for_provider(c, provider, issuer)?;
                 }
-                crate::accounts::users::reconcile_email_trust(c, &trusted, now)
+                // [TX-11] Upstream tokens of providers no longer kept in the vault go.
+                let purged = crate::accounts::upstream_tokens::purge_vault(c, &vault_sealer, &stored, &rechecked)?;
+                Ok((crate::accounts::users::reconcile_email_trust(c, &trusted, now)?, purged))
             })
             .await?;
         if changed > 0 {
             tracing::info!(users = changed, "email trust brought in line with the providers' trust_email");
+        }
+        if purged > 0 {
+            tracing::warn!(rows = purged, "upstream tokens of providers without store_tokens deleted from the vault");
         }
         if !templates.locales().contains(&settings.default_locale) {
             return Err(StartError::Templates(format!(

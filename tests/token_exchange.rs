@@ -353,25 +353,128 @@ async fn tx_1_extreme_retention_does_not_overflow() {
     assert_eq!(vault_rows(&w.app).await[0].expires_at, i64::MAX);
 }
 
-/// A refresh token that no longer opens (a corrupt seal) does not leave the lease held.
-#[actix_web::test]
-async fn tx_1_a_corrupt_seal_after_the_lease_releases_it() {
-    let w = world().await;
-    let at = sign_in(&w).await;
+async fn set_sealed(w: &World, access: Option<&str>, refresh: Option<&str>) {
     let row = vault_rows(&w.app).await.remove(0);
-    let (iid, generation, access) = (row.identity_id.clone(), row.generation, row.access_token.clone());
+    let (iid, generation) = (row.identity_id.clone(), row.generation);
+    let access = access.map(String::from).or(row.access_token);
+    let refresh = refresh.map(String::from).or(row.refresh_token);
     w.app
         .state
         .db
         .run(move |c| {
-            bridgekeeper::store::vault::set_sealed(c, (&iid, generation), access.as_deref(), Some("enc1:test:garbage"))
+            bridgekeeper::store::vault::set_sealed(c, (&iid, generation), access.as_deref(), refresh.as_deref())
         })
         .await
         .unwrap();
+}
+
+/// A stored refresh token that does not open is `invalid_grant` ("sign in again"), never a 500: a corrupt one
+/// clears the row's tokens (it can never open) and releases the lease; one sealed with a key no longer in
+/// `encryption_keys` keeps the row (restoring the key brings it back); a sign-in replaces either. A corrupt access
+/// token alone is refreshed.
+#[actix_web::test]
+async fn tx_10_a_stored_token_that_does_not_open_is_invalid_grant_and_does_not_wedge_the_grant() {
+    let w = world().await;
+    let at = sign_in(&w).await;
+    set_sealed(&w, Some("enc1:test:garbage"), None).await;
+    let x = ok_json(upstream_exchange(&w.app, ("app", SECRET), &at).await).await;
+    assert_eq!(w.idp.refreshes(), 1, "a corrupt access token is replaced by a refresh");
+    assert_eq!(w.idp.token_user(x["access_token"].as_str().unwrap()).as_deref(), Some("upstream-sub-1"));
+    // A lost key: invalid_grant, the row stays as it is.
+    set_sealed(&w, None, Some("enc1:gone:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")).await;
     w.app.clock.advance(280);
     let r = upstream_exchange(&w.app, ("app", SECRET), &at).await;
-    assert!(r.status().is_server_error(), "{}", r.status());
+    assert_eq!(json_error(r).await, (400, "invalid_grant".to_string()));
     let after = vault_rows(&w.app).await.remove(0);
-    assert_eq!((after.lease_until, after.lease_id), (0, None), "the lease is released");
-    assert_eq!(w.idp.refresh_requests_seen(), 0);
+    assert_eq!((after.lease_until, after.lease_id.as_deref(), after.needs_sign_in), (0, None, false));
+    assert!(after.refresh_token.as_deref().unwrap().starts_with("enc1:gone:"), "kept for the key's return");
+    // A corrupt one: invalid_grant, the tokens go, the lease is released.
+    set_sealed(&w, None, Some("enc1:test:garbage")).await;
+    let r = upstream_exchange(&w.app, ("app", SECRET), &at).await;
+    assert_eq!(json_error(r).await, (400, "invalid_grant".to_string()));
+    let after = vault_rows(&w.app).await.remove(0);
+    assert_eq!((after.lease_until, after.lease_id.as_deref(), after.needs_sign_in), (0, None, true));
+    assert!(after.refresh_token.is_none() && after.access_token.is_none());
+    assert_eq!(w.idp.refresh_requests_seen(), 1, "neither was sent upstream");
+    let again = sign_in(&w).await;
+    ok_json(upstream_exchange(&w.app, ("app", SECRET), &again).await).await;
+}
+
+async fn legacy_token(app: &common::TestApp) -> Option<String> {
+    let uid = app.state.db.run(|c| bridgekeeper::store::users::list(c, 10, 0)).await.unwrap()[0].id.clone();
+    app.state
+        .db
+        .run(move |c| {
+            let i = bridgekeeper::store::identities::list_for_user(c, &uid)?.remove(0);
+            bridgekeeper::store::identities::sealed_upstream_token(c, &i.id)
+        })
+        .await
+        .unwrap()
+}
+
+async fn refresh(app: &common::TestApp, rt: &str) -> reqwest::Response {
+    token(app, ("app", SECRET), &[("grant_type", "refresh_token"), ("refresh_token", rt)]).await
+}
+
+/// `store_tokens` turned off: the provider's vault rows go when the broker starts; with `refresh_upstream` still
+/// on, the refresh token moves to the identity first, so the re-check of grants signed in before goes on. The
+/// provider's tokens are no longer handed out.
+#[actix_web::test]
+async fn tx_11_turning_store_tokens_off_purges_the_providers_vault_rows() {
+    for recheck in [true, false] {
+        let db = common::test_db();
+        let shared = db.share();
+        let more = if recheck { "refresh_upstream = true\n" } else { "" };
+        let w = world_with(db, None, None, more).await;
+        let t = sign_in_as(&w, ("app", SECRET, RP)).await;
+        assert_eq!(vault_rows(&w.app).await.len(), 1);
+        assert!(legacy_token(&w.app).await.is_none());
+        let b = world_raw(shared, Some(w.idp.clone()), Some(w.app.base.clone()), more).await;
+        assert!(vault_rows(&b.app).await.is_empty(), "recheck={recheck}: purged at start");
+        assert_eq!(legacy_token(&b.app).await.is_some(), recheck, "the refresh token moved to the identity");
+        let r = upstream_exchange(&b.app, ("app", SECRET), t["access_token"].as_str().unwrap()).await;
+        assert_eq!(json_error(r).await.1, "invalid_target", "no upstream token for a provider without store_tokens");
+        if recheck {
+            ok_json(refresh(&b.app, t["refresh_token"].as_str().unwrap()).await).await;
+            assert_eq!(w.idp.refreshes(), 1, "the re-check used the moved token");
+        }
+    }
+}
+
+/// `store_tokens` turned on for a `refresh_upstream` provider: a grant signed in before has no vault row; its
+/// re-check (or an exchange) uses the identity's own refresh token once and moves the answer into the vault (not a
+/// refusal that would revoke the grant), and what follows goes through the vault.
+#[actix_web::test]
+async fn tx_11_enabling_store_tokens_does_not_revoke_grants_signed_in_before() {
+    for via_exchange in [false, true] {
+        let db = common::test_db();
+        let shared = db.share();
+        let w = world_raw(db, None, None, "refresh_upstream = true\n").await;
+        let t = sign_in_as(&w, ("app", SECRET, RP)).await;
+        assert!(legacy_token(&w.app).await.is_some());
+        let b = world_with(shared, Some(w.idp.clone()), Some(w.app.base.clone()), "refresh_upstream = true\n").await;
+        assert!(vault_rows(&b.app).await.is_empty());
+        let mut rt = t["refresh_token"].as_str().unwrap().to_string();
+        if via_exchange {
+            // The person allowed the app to act for them (the consent page of the instance with store_tokens).
+            let uid = b.app.state.db.run(|c| bridgekeeper::store::users::list(c, 10, 0)).await.unwrap()[0].id.clone();
+            let now = b.app.clock.now();
+            b.app
+                .state
+                .db
+                .run(move |c| bridgekeeper::store::vault::allow_exchange(c, &uid, "app", "acme", now))
+                .await
+                .unwrap();
+            let x =
+                ok_json(upstream_exchange(&b.app, ("app", SECRET), t["access_token"].as_str().unwrap()).await).await;
+            assert_eq!(w.idp.token_user(x["access_token"].as_str().unwrap()).as_deref(), Some("upstream-sub-1"));
+        } else {
+            rt = ok_json(refresh(&b.app, &rt).await).await["refresh_token"].as_str().unwrap().to_string();
+        }
+        assert_eq!(w.idp.refreshes(), 1, "via_exchange={via_exchange}");
+        assert_eq!(vault_rows(&b.app).await.len(), 1, "the answer is in the vault");
+        assert!(legacy_token(&b.app).await.is_none(), "one copy of the rotating token");
+        ok_json(refresh(&b.app, &rt).await).await;
+        assert_eq!(w.idp.refreshes(), 2, "the next re-check refreshed through the vault with the rotated token");
+    }
 }

@@ -121,8 +121,7 @@ async fn tx_3_another_users_token_without_consent_and_a_withdrawn_consent_are_re
         };
     }
     assert!(page.contains("Mail App may act for you at Acme acme"), "the consent line: {page}");
-    let form = [("req", hidden(&page, "req")), ("csrf", hidden(&page, "csrf")), ("decision", "allow".into())];
-    let r = w.app.http.post(w.app.url("/consent")).form(&form).send().await.unwrap();
+    let r = w.app.http.post(w.app.url("/consent")).form(&consent_form(&page)).send().await.unwrap();
     let loc = drive(&w.app, r).await;
     let t = exchange(&w.app, &param(&loc, "code").unwrap()).await;
     let ada = t["access_token"].as_str().unwrap().to_string();
@@ -422,4 +421,44 @@ async fn tx_9_a_step_up_at_an_upstream_that_omits_scope_keeps_the_scopes_asked()
     .await;
     let x = ok_json(r).await;
     assert!(x["scope"].as_str().unwrap().split(' ').any(|s| s == "repo"), "the scopes asked were granted: {x}");
+}
+
+/// After a re-consent at the upstream with fewer scopes, the vault holds what the upstream granted last (its
+/// answer's `scope`, or the scopes asked when it names none), not a union with the earlier grant.
+#[actix_web::test]
+async fn tx_9_a_re_consent_with_fewer_upstream_scopes_replaces_the_stored_set() {
+    let w = world_with(common::test_db(), None, None, "[scope_map]\ncode = [\"repo\"]\n").await;
+    let browser = w.app.view();
+    for omit_scope in [false, true] {
+        if omit_scope {
+            w.idp.set_tamper(common::fake_idp::Tamper::NoScope);
+        }
+        let q = auth_query(&[("scope", "openid email code"), ("prompt", "login")]);
+        let loc = drive(&browser, authorize(&browser, &q).await).await;
+        let with_code =
+            exchange(&browser, &param(&loc, "code").unwrap()).await["access_token"].as_str().unwrap().to_string();
+        let x = ok_json(upstream_exchange(&w.app, ("app", SECRET), &with_code).await).await;
+        assert!(x["scope"].as_str().unwrap().split(' ').any(|s| s == "repo"), "{x}");
+        // The person signs in again; this time the upstream is asked (and grants) no repo.
+        let q = auth_query(&[("scope", "openid email"), ("prompt", "login")]);
+        drive(&browser, authorize(&browser, &q).await).await;
+        assert!(!w.idp.last_authorize()["scope"].split(' ').any(|s| s == "repo"));
+        let rows = vault_rows(&w.app).await;
+        assert!(!rows[0].scope.split(' ').any(|s| s == "repo"), "omit_scope={omit_scope}: {}", rows[0].scope);
+        let x = ok_json(upstream_exchange(&w.app, ("app", SECRET), &with_code).await).await;
+        assert!(!x["scope"].as_str().unwrap().split(' ').any(|s| s == "repo"), "{x}");
+        let r = token(
+            &w.app,
+            ("app", SECRET),
+            &[
+                ("grant_type", GRANT),
+                ("subject_token", &with_code),
+                ("subject_token_type", AT_TYPE),
+                ("resource", ACME),
+                ("scope", "repo"),
+            ],
+        )
+        .await;
+        assert_eq!(json_error(r).await.1, "invalid_scope", "repo is no longer granted upstream");
+    }
 }

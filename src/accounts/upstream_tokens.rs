@@ -1,5 +1,6 @@
 //! Upstream refresh tokens kept for `refresh_upstream = true` providers: sealed at rest, bound to their row.
 
+use crate::accounts::vault::{self, VaultError};
 use crate::crypto::Sealer;
 use crate::state::AppState;
 use crate::store::audit::AuditKind;
@@ -144,18 +145,91 @@ async fn recheck_through_vault(
     let ident = state.db.run(move |c| identities::find_for_user(c, &uid, &pid)).await?;
     let Some(ident) = ident else { return Err(Recheck::Refused) };
     let now = state.clock.now();
-    match crate::accounts::vault::access_token(state.clone(), provider, &ident.id, true).await {
-        Ok(_) => {
+    let outcome = match vault::access_token(state.clone(), provider, &ident.id, true).await {
+        // [TX-11] Signed in before `store_tokens` was on: the identity's own refresh token vouches, once.
+        Err(VaultError::Empty) => adopt(state, provider, (&ident.id, user_id)).await,
+        other => other.map(|_| ()),
+    };
+    match outcome {
+        Ok(()) => {
             // [TB-1f] The upstream still vouches for the person.
             state.db.run(move |c| identities::mark_used(c, &ident.id, now)).await?;
             Ok(())
         }
-        Err(crate::accounts::vault::VaultError::Unavailable) => Err(Recheck::Unavailable),
-        Err(crate::accounts::vault::VaultError::Store(e)) => Err(Recheck::Store(e)),
+        // [TX-10] A key missing from `encryption_keys` is the operator's to restore: the grant stays.
+        Err(VaultError::Unavailable | VaultError::Unsealable { lost_key: true }) => Err(Recheck::Unavailable),
+        Err(VaultError::Store(e)) => Err(Recheck::Store(e)),
         Err(_) => {
             let gid = grant.id.clone();
             state.db.write(move |c| crate::store::grants::revoke(c, &gid, now)).await?;
             Err(Recheck::Refused)
         }
     }
+}
+
+/// [TX-11] A `refresh_upstream` re-check of a `store_tokens` provider for an identity with no vault row (it signed
+/// in before `store_tokens` was turned on): its own stored refresh token is used, and the answer moves into the
+/// vault (the identity's copy is cleared), so that from now on the vault's single-flight refresh is the only user
+/// of the token. Nothing stored at all is a refusal, as before. One re-check per identity at a time on this
+/// instance (the vault's lock). An exchange at such a provider adopts the same way.
+pub async fn adopt(
+    state: &std::sync::Arc<AppState>,
+    provider: &str,
+    (identity_id, user_id): (&str, &str),
+) -> Result<(), VaultError> {
+    let Some(p) = state.upstreams.get(provider) else { return Err(VaultError::Empty) };
+    let lock = state.caches.vault_locks.get_with(identity_id.to_string(), || std::sync::Arc::new(Default::default()));
+    let _guard = lock.lock().await;
+    let (sealer, iid) = (state.sealer.clone(), identity_id.to_string());
+    let (moved, token) =
+        state.db.run(move |c| Ok((crate::store::vault::find(c, &iid)?.is_some(), load(c, &sealer, &iid)?))).await?;
+    if moved {
+        // Another re-check, an exchange or a sign-in filled the vault just now (it vouched): the vault has it.
+        return Ok(());
+    }
+    let (Some(token), Some(refresher)) = (token, p.refresher()) else { return Err(VaultError::NeedsSignIn) };
+    let t = match refresher.refresh_tokens(&state.upstreams.http, &token).await {
+        Ok(t) => t,
+        Err(e) if e.kind == UpstreamErrorKind::Rejected => {
+            // Spent or revoked: it is not tried again.
+            let iid = identity_id.to_string();
+            state.db.run(move |c| identities::clear_upstream_token(c, &iid)).await?;
+            return Err(VaultError::NeedsSignIn);
+        }
+        Err(e) => {
+            tracing::warn!(provider = %e.provider, detail = %e.detail, "upstream re-check failed");
+            return Err(VaultError::Unavailable);
+        }
+    };
+    let (sealer, cfg, now) = (state.sealer.clone(), p.cfg.clone(), state.clock.now());
+    let (iid, uid) = (identity_id.to_string(), user_id.to_string());
+    state
+        .db
+        .run(move |c| {
+            crate::store::transaction(c, |c| {
+                vault::keep(c, &sealer, (&iid, &uid), &cfg, &t, now)?;
+                identities::clear_upstream_token(c, &iid)
+            })
+        })
+        .await?;
+    Ok(())
+}
+
+/// [TX-11] At start: the vault rows of providers not in force with `store_tokens` (turned off, or the provider
+/// gone) are deleted; for a provider that still has `refresh_upstream`, the row's refresh token first moves to the
+/// identity, so that the re-check of grants signed in while `store_tokens` was on goes on. Returns how many rows.
+pub fn purge_vault(conn: &mut DbConn, sealer: &Sealer, stored: &[String], rechecked: &[String]) -> StoreResult<usize> {
+    let mut n = 0;
+    for row in crate::store::vault::rows_not_of(conn, stored)? {
+        crate::store::transaction(conn, |c| {
+            if rechecked.contains(&row.provider)
+                && let Some(Ok(rt)) = vault::open_refresh(sealer, &row)
+            {
+                store(c, sealer, &row.identity_id, rt.expose())?;
+            }
+            n += crate::store::vault::delete_read(c, &row.identity_id, row.generation)?;
+            Ok(())
+        })?;
+    }
+    Ok(n)
 }

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::crypto::Sealer;
+use crate::crypto::{CryptoError, Sealer};
 use crate::secret::Secret;
 use crate::state::AppState;
 use crate::store::audit::{self, AuditKind};
@@ -36,6 +36,12 @@ pub enum VaultError {
     NeedsSignIn,
     /// [TX-2] The upstream could not be asked (or another instance's refresh did not finish in time): nothing changed.
     Unavailable,
+    /// [TX-10] The stored refresh token does not open: sealed with a key no longer in `encryption_keys`
+    /// (`lost_key`: the row is kept, restoring the key brings it back), or corrupt (the row's tokens are cleared
+    /// and the identity needs a sign-in). Either way the person must sign in again (which replaces the row).
+    Unsealable {
+        lost_key: bool,
+    },
     Store(StoreError),
 }
 
@@ -121,24 +127,39 @@ pub fn signed_in_identity(conn: &mut DbConn, fed: &FederatedIdentity, user_id: &
 }
 
 fn open(sealer: &Sealer, identity_id: &str, field: &str, sealed: &str) -> StoreResult<Secret> {
-    let plain = sealer.open(sealed, &context(identity_id, field))?;
-    String::from_utf8(plain).map(Secret::new).map_err(|_| StoreError::Corrupt("upstream token".into()))
+    Ok(open_token(sealer, identity_id, field, sealed)?)
 }
 
-/// The row's access token if it is good for more than `skew` seconds at `now`.
-fn fresh(sealer: &Sealer, row: &VaultRow, now: i64, skew: i64) -> StoreResult<Option<Fresh>> {
-    let Some(sealed) = row.access_token.as_deref().filter(|_| !row.needs_sign_in) else { return Ok(None) };
+fn open_token(sealer: &Sealer, identity_id: &str, field: &str, sealed: &str) -> Result<Secret, CryptoError> {
+    let plain = sealer.open(sealed, &context(identity_id, field))?;
+    String::from_utf8(plain).map(Secret::new).map_err(|_| CryptoError::Corrupt)
+}
+
+/// The row's refresh token, opened (`None`: it has none).
+pub fn open_refresh(sealer: &Sealer, row: &VaultRow) -> Option<Result<Secret, CryptoError>> {
+    row.refresh_token.as_deref().map(|sealed| open_token(sealer, &row.identity_id, "refresh", sealed))
+}
+
+/// The row's access token if it is good for more than `skew` seconds at `now`. [TX-10] One that does not open
+/// is not fresh: the refresh replaces it.
+fn fresh(sealer: &Sealer, row: &VaultRow, now: i64, skew: i64) -> Option<Fresh> {
+    let sealed = row.access_token.as_deref().filter(|_| !row.needs_sign_in)?;
     // [TX-1] The skew is at most half the token's lifetime: a token shorter-lived than the skew is still used
     // for a while after each refresh, instead of being refreshed at every request.
     if row.access_expires_at.is_some_and(|exp| exp - now <= skew.min(exp.saturating_sub(row.updated_at) / 2)) {
-        return Ok(None);
+        return None;
     }
-    Ok(Some(Fresh {
-        access_token: open(sealer, &row.identity_id, "access", sealed)?,
+    let access_token = open_token(sealer, &row.identity_id, "access", sealed)
+        .inspect_err(|e| {
+            tracing::warn!(provider = %row.provider, error = %e, "a stored upstream access token does not open; refreshing it");
+        })
+        .ok()?;
+    Some(Fresh {
+        access_token,
         token_type: row.token_type.clone(),
         expires_in: row.access_expires_at.map(|exp| exp - now),
         scope: row.scope.clone(),
-    }))
+    })
 }
 
 /// Reads the row; returns its token when fresh (recording the use at most once a minute, so that the common case
@@ -154,7 +175,7 @@ async fn read_fresh(
         .db
         .run(move |c| {
             let Some(row) = vault::find(c, &iid)? else { return Ok((None, None)) };
-            let f = fresh(&sealer, &row, now, skew)?;
+            let f = fresh(&sealer, &row, now, skew);
             if f.is_some() && row.last_used_at < now - 60 {
                 vault::touch(c, &iid, now, keep)?;
             }
@@ -215,13 +236,13 @@ async fn refresh_once(
                 let row = vault::find(c, &id)?;
                 let f = match &row {
                     Some(r) if !force => fresh(&sealer, r, now, skew),
-                    _ => Ok(None),
+                    _ => None,
                 };
-                // [TX-1] Released however this ends here (a corrupt seal included), not left to lapse.
-                if took && !matches!(f, Ok(None)) {
+                // [TX-1] Released however this ends here, not left to lapse.
+                if took && f.is_some() {
                     vault::release(c, &id, &l)?;
                 }
-                Ok((took, row, f?))
+                Ok((took, row, f))
             })
             .await?;
         let Some(row) = row else { return Err(VaultError::Empty) };
@@ -263,12 +284,9 @@ async fn refresh(
         release(state, &row.identity_id, lease).await?;
         return Err(VaultError::NeedsSignIn);
     };
-    let rt = match open(&state.sealer, &row.identity_id, "refresh", sealed) {
+    let rt = match open_token(&state.sealer, &row.identity_id, "refresh", sealed) {
         Ok(rt) => rt,
-        Err(e) => {
-            release(state, &row.identity_id, lease).await?;
-            return Err(e.into());
-        }
+        Err(e) => return unsealable(state, &row, lease, e).await,
     };
     let upstream = Duration::from_secs(state.settings.upstream_timeout_secs.clamp(1, 600));
     let budget = lease_end.checked_duration_since(Instant::now()).and_then(|d| d.checked_sub(LEASE_MARGIN));
@@ -320,6 +338,21 @@ async fn refused(
         })
         .await?;
     Err(VaultError::NeedsSignIn)
+}
+
+/// [TX-10] The stored refresh token does not open. A key missing from `encryption_keys` keeps the row (restoring
+/// the key brings it back); a corrupt value clears the row's tokens (it can never open again). The lease is
+/// released either way; the person must sign in again, which replaces the row.
+async fn unsealable(state: &AppState, row: &VaultRow, lease: &str, e: CryptoError) -> Result<Fresh, VaultError> {
+    let lost_key = matches!(e, CryptoError::UnknownKey(_));
+    tracing::error!(provider = %row.provider, error = %e, "a stored upstream refresh token does not open; the person must sign in again");
+    if lost_key {
+        release(state, &row.identity_id, lease).await?;
+    } else {
+        let (iid, l, now) = (row.identity_id.clone(), lease.to_string(), state.clock.now());
+        state.db.run(move |c| vault::mark_needs_sign_in(c, &iid, &l, now)).await?;
+    }
+    Err(VaultError::Unsealable { lost_key })
 }
 
 /// Seals and stores the refreshed set while the lease holds; only then is the new access token handed out.

@@ -41,6 +41,44 @@ fn must_sign_in(provider: &str) -> OAuthError {
     ))
 }
 
+impl ServerPorts<'_> {
+    /// [TX-11] No vault row, at a provider with `refresh_upstream` too (signed in before `store_tokens` was on):
+    /// the identity's own refresh token is adopted into the vault, whose fresh token is then the answer.
+    async fn adopted(&self, user_id: &str, provider: &str) -> Result<UpstreamAccess, OAuthError> {
+        let state = self.0.clone().into_inner();
+        if !state.upstreams.get(provider).is_some_and(|p| p.cfg.refresh_upstream) {
+            return Err(must_sign_in(provider));
+        }
+        let (u, p) = (user_id.to_string(), provider.to_string());
+        let ident = state.db.run(move |c| crate::store::identities::find_for_user(c, &u, &p)).await?;
+        let Some(ident) = ident else { return Err(must_sign_in(provider)) };
+        let got = match crate::accounts::upstream_tokens::adopt(&state, provider, (&ident.id, user_id)).await {
+            Ok(()) => vault::access_token(state.clone(), provider, &ident.id, false).await,
+            Err(e) => Err(e),
+        };
+        answer(provider, got)
+    }
+}
+
+/// The exchange's answer for what the vault said.
+fn answer(provider: &str, got: Result<vault::Fresh, VaultError>) -> Result<UpstreamAccess, OAuthError> {
+    match got {
+        Ok(f) => Ok(UpstreamAccess {
+            access_token: f.access_token.expose().to_string(),
+            token_type: f.token_type,
+            expires_in: f.expires_in,
+            scope: f.scope,
+        }),
+        // [TX-10] A stored token that no longer opens is a grant the broker can no longer use: sign in again.
+        Err(VaultError::Empty | VaultError::NeedsSignIn | VaultError::Unsealable { .. }) => Err(must_sign_in(provider)),
+        Err(VaultError::Unavailable) => Err(OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            format!("{provider} cannot be reached; try again later"),
+        )),
+        Err(VaultError::Store(e)) => Err(e.into()),
+    }
+}
+
 impl Exchanges for ServerPorts<'_> {
     async fn subject(&self, token: &str) -> Result<Option<SubjectToken>, OAuthError> {
         let Some((c, _user)) = super::bearer::check(self.0, token).await? else { return Ok(None) };
@@ -84,21 +122,8 @@ impl Exchanges for ServerPorts<'_> {
     async fn upstream_token(&self, user_id: &str, provider: &str) -> Result<UpstreamAccess, OAuthError> {
         let (u, p) = (user_id.to_string(), provider.to_string());
         let ident = self.0.db.run(move |c| crate::store::vault::identity_for(c, &u, &p)).await?;
-        let Some(ident) = ident else { return Err(must_sign_in(provider)) };
-        match vault::access_token(self.0.clone().into_inner(), provider, &ident, false).await {
-            Ok(f) => Ok(UpstreamAccess {
-                access_token: f.access_token.expose().to_string(),
-                token_type: f.token_type,
-                expires_in: f.expires_in,
-                scope: f.scope,
-            }),
-            Err(VaultError::Empty | VaultError::NeedsSignIn) => Err(must_sign_in(provider)),
-            Err(VaultError::Unavailable) => Err(OAuthError::new(
-                ErrorCode::TemporarilyUnavailable,
-                format!("{provider} cannot be reached; try again later"),
-            )),
-            Err(VaultError::Store(e)) => Err(e.into()),
-        }
+        let Some(ident) = ident else { return self.adopted(user_id, provider).await };
+        answer(provider, vault::access_token(self.0.clone().into_inner(), provider, &ident, false).await)
     }
 
     fn delegation_rules(&self) -> &[DelegationRule] {

@@ -142,6 +142,14 @@ pub fn set_sealed_upstream_token(conn: &mut DbConn, identity_id: &str, sealed: &
     Ok(())
 }
 
+/// [TX-11] The identity's upstream refresh token is gone (it moved into the upstream token vault).
+pub fn clear_upstream_token(conn: &mut DbConn, identity_id: &str) -> StoreResult<()> {
+    diesel::update(identities::table.find(identity_id))
+        .set(identities::upstream_refresh_token.eq(None::<String>))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// An identity's sealed upstream refresh token, if any.
 pub fn sealed_upstream_token(conn: &mut DbConn, identity_id: &str) -> StoreResult<Option<String>> {
     let sealed: Option<Option<String>> =

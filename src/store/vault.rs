@@ -165,6 +165,20 @@ pub fn touch(conn: &mut DbConn, identity_id: &str, now: i64, retention_secs: i64
     Ok(())
 }
 
+/// [TX-11] The rows of providers not in `stored` (those in force with `store_tokens`).
+pub fn rows_not_of(conn: &mut DbConn, stored: &[String]) -> StoreResult<Vec<VaultRow>> {
+    Ok(upstream_tokens::table
+        .filter(upstream_tokens::provider.ne_all(stored))
+        .select(VaultRow::as_select())
+        .load(conn)?)
+}
+
+/// [TX-11] Deletes one row as it was read (`generation`): a row a sign-in or refresh has replaced since stays.
+pub fn delete_read(conn: &mut DbConn, identity_id: &str, generation: i64) -> StoreResult<usize> {
+    Ok(diesel::delete(upstream_tokens::table.find(identity_id).filter(upstream_tokens::generation.eq(generation)))
+        .execute(conn)?)
+}
+
 /// Every user's rows go (the user was disabled).
 pub fn delete_for_user(conn: &mut DbConn, user_id: &str) -> StoreResult<usize> {
     Ok(diesel::delete(upstream_tokens::table.filter(upstream_tokens::user_id.eq(user_id))).execute(conn)?)

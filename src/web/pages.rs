@@ -83,6 +83,8 @@ async fn consent_page(
     ctx.insert("csrf", &csrf);
     ctx.insert("client_name", &pending.client.name);
     ctx.insert("scopes", &scopes);
+    // [TX-3b] The page carries the lines it shows, so that allowing consents to those and no others.
+    ctx.insert("act_for_ids", &shown(&act_for));
     let act_for: Vec<serde_json::Value> =
         act_for.iter().map(|(id, name)| serde_json::json!({"id": id, "name": name})).collect();
     ctx.insert("act_for", &act_for);
@@ -108,6 +110,15 @@ struct Decision {
     req: String,
     csrf: Option<String>,
     decision: String,
+    /// [TX-3b] The "may act for you at" lines the page showed (provider ids, space-separated).
+    act_for: Option<String>,
+}
+
+/// The form value naming the act-for lines of a page (sorted: the same set reads the same on any instance).
+fn shown(act_for: &[(String, String)]) -> String {
+    let mut ids: Vec<&str> = act_for.iter().map(|(id, _)| id.as_str()).collect();
+    ids.sort_unstable();
+    ids.join(" ")
 }
 
 /// [TB-4] Allowing consent goes through the same decision as `/authorize`: a request that needs a fresh sign-in
@@ -134,6 +145,17 @@ async fn consent_decision(
         let e = crate::oauth::OAuthError::new(crate::oauth::ErrorCode::AccessDenied, "the user denied the request");
         return Ok(authorize::error_to(&state, request, &e, true));
     }
+    // [TX-3b] What the person allows is what the page showed: when the act-for lines have changed since (an
+    // identity linked or unlinked, another tab), the page is shown again and nothing is saved. A page that
+    // carries no list (a `templates_dir` consent page without the field) consents to none of them.
+    let act_for = exchange_providers(&state, &sess.user_id, &client.client_id).await?;
+    let act_for = match form.act_for.as_deref() {
+        Some(posted) if posted != shown(&act_for) => {
+            return Ok(crate::respond::see_other(&format!("/consent?req={}", pending.id)));
+        }
+        Some(_) => act_for,
+        None => Vec::new(),
+    };
     let decision = authorize::decide_for(&state, &req, client, request, Some(&pending), true).await?;
     if decision.0 == AuthorizeDecision::IssueCode {
         let now = state.clock.now();
@@ -146,7 +168,6 @@ async fn consent_decision(
         let event =
             crate::store::audit::AuditEvent::new(now, AuditKind::Consent).user(&sess.user_id).client(&client.client_id);
         // [TX-3] The lines "may act for you at <provider>" shown on the page are consented with it.
-        let act_for = exchange_providers(&state, &sess.user_id, &client.client_id).await?;
         let (uid, cid) = (sess.user_id.clone(), client.client_id.clone());
         state
             .db

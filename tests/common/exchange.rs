@@ -46,13 +46,18 @@ pub async fn world_on(db: super::TestDb, idp: Option<FakeIdp>, issuer: Option<St
 }
 
 pub async fn world_with(db: super::TestDb, idp: Option<FakeIdp>, issuer: Option<String>, more: &str) -> World {
+    let extra = format!("store_tokens = true\ntoken_exchange_clients = [\"app\"]\nrefresh_skew_secs = 30\n{more}");
+    world_raw(db, idp, issuer, &extra).await
+}
+
+/// The same world with `extra` as the whole of acme's settings beyond the fake's (`store_tokens` only if it says).
+pub async fn world_raw(db: super::TestDb, idp: Option<FakeIdp>, issuer: Option<String>, extra: &str) -> World {
     let idp = match idp {
         Some(i) => i,
         None => FakeIdp::start().await,
     };
     let dir = tempfile::tempdir().unwrap();
-    let extra = format!("store_tokens = true\ntoken_exchange_clients = [\"app\"]\nrefresh_skew_secs = 30\n{more}");
-    std::fs::write(dir.path().join("acme.toml"), idp.oidc_toml("acme", &extra)).unwrap();
+    std::fs::write(dir.path().join("acme.toml"), idp.oidc_toml("acme", extra)).unwrap();
     let p = dir.path().to_path_buf();
     let app = TestApp::spawn_on(db, move |s| {
         s.providers_dir = p;
@@ -105,8 +110,7 @@ pub async fn drive(app: &TestApp, mut r: reqwest::Response) -> String {
         };
         r = if loc.starts_with("/consent") {
             let page = app.http.get(app.url(&loc)).send().await.unwrap().text().await.unwrap();
-            let form = [("req", hidden(&page, "req")), ("csrf", hidden(&page, "csrf")), ("decision", "allow".into())];
-            app.http.post(app.url("/consent")).form(&form).send().await.unwrap()
+            app.http.post(app.url("/consent")).form(&consent_form(&page)).send().await.unwrap()
         } else if loc.starts_with('/') {
             app.http.get(app.url(&loc)).send().await.unwrap()
         } else {
@@ -114,6 +118,17 @@ pub async fn drive(app: &TestApp, mut r: reqwest::Response) -> String {
         };
     }
     panic!("the flow did not end");
+}
+
+/// What "Allow" on a consent page posts (its hidden fields, the act-for lines it showed among them).
+pub fn consent_form(page: &str) -> Vec<(&'static str, String)> {
+    let act_for = if page.contains("name=\"act_for\"") { hidden(page, "act_for") } else { String::new() };
+    vec![
+        ("req", hidden(page, "req")),
+        ("csrf", hidden(page, "csrf")),
+        ("act_for", act_for),
+        ("decision", "allow".into()),
+    ]
 }
 
 /// Signs in through acme for `client` in a new browser and returns its token response.
