@@ -14,6 +14,8 @@ pub enum ProviderKind {
     Oauth2,
     Github,
     Dev,
+    /// [LD-1] A directory (LDAP, Active Directory): a password form on our page, settings in `[ldap]`.
+    Ldap,
 }
 
 pub use bridgekeeper_core::linking::LinkByEmail;
@@ -122,6 +124,8 @@ pub struct ProviderConfig {
     /// access token (RFC 8693), after the person consented. Needs `store_tokens = true`.
     #[serde(default)]
     pub token_exchange_clients: Vec<String>,
+    /// [LD-1] `kind = "ldap"`: the directory and how people are found in it.
+    pub ldap: Option<crate::upstream::ldap::config::LdapConfig>,
     #[serde(skip)]
     pub file: PathBuf,
 }
@@ -234,6 +238,9 @@ pub fn parse(text: &str, file: &Path, env: &[(String, String)]) -> Result<Provid
             .map_err(|v| format!("{at}: key `client_secret`: environment variable {v} is not set"))?;
         p.client_secret = Some(Secret::new(value));
     }
+    if let Some(l) = p.ldap.as_mut() {
+        l.interpolate(env).map_err(|(key, why)| format!("{at}: key `{key}`: {why}"))?;
+    }
     validate(&p).map_err(|(key, why)| format!("{at}: key `{key}`: {why}"))?;
     Ok(p)
 }
@@ -267,7 +274,10 @@ fn validate(p: &ProviderConfig) -> Result<(), (&'static str, String)> {
     if p.token_retention_secs <= 0 || p.refresh_skew_secs < 0 {
         return Err(("token_retention_secs", "token_retention_secs must be positive, refresh_skew_secs >= 0".into()));
     }
-    if p.kind != ProviderKind::Dev && p.client_id.is_empty() {
+    if p.ldap.is_some() != (p.kind == ProviderKind::Ldap) {
+        return Err(("ldap", "an [ldap] table goes with kind = \"ldap\" (and only there)".into()));
+    }
+    if !matches!(p.kind, ProviderKind::Dev | ProviderKind::Ldap) && p.client_id.is_empty() {
         return Err(("client_id", "required".into()));
     }
     match p.kind {
@@ -286,6 +296,17 @@ fn validate(p: &ProviderConfig) -> Result<(), (&'static str, String)> {
             }
         }
         ProviderKind::Github | ProviderKind::Dev => {}
+        ProviderKind::Ldap => {
+            if let Some(l) = &p.ldap {
+                l.validate()?;
+            }
+            if p.claims.subject.is_some() {
+                return Err(("claims.subject", "for kind ldap the subject is ldap.subject_attribute".into()));
+            }
+            if p.store_tokens || p.refresh_upstream {
+                return Err(("store_tokens", "a directory gives no upstream tokens (store_tokens, refresh_upstream)".into()));
+            }
+        }
     }
     for (key, v) in [
         ("claims.subject", &p.claims.subject),

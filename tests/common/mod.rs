@@ -7,6 +7,7 @@ pub mod clients;
 pub mod exchange;
 pub mod fake_idp;
 pub mod oauth;
+pub mod slapd;
 
 use std::net::TcpListener;
 use std::sync::Arc;
