@@ -284,7 +284,10 @@ fn ld_1_providers_check_refuses_plain_ldap_to_a_remote_host_unless_insecure() {
     .unwrap();
     assert_eq!(ok.ldap.unwrap().bind_password.expose(), "from-env");
     // The presets ship disabled and load as they are.
-    let presets = bridgekeeper::upstream::config::check_dir(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/providers")), &[]);
+    let presets = bridgekeeper::upstream::config::check_dir(
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/providers")),
+        &[],
+    );
     assert!(presets.1.is_empty(), "{:?}", presets.1);
     for id in ["ldap", "active-directory"] {
         assert!(presets.0.iter().any(|p| p.id == id && !p.enabled), "{id}");

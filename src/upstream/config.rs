@@ -304,7 +304,10 @@ fn validate(p: &ProviderConfig) -> Result<(), (&'static str, String)> {
                 return Err(("claims.subject", "for kind ldap the subject is ldap.subject_attribute".into()));
             }
             if p.store_tokens || p.refresh_upstream {
-                return Err(("store_tokens", "a directory gives no upstream tokens (store_tokens, refresh_upstream)".into()));
+                return Err((
+                    "store_tokens",
+                    "a directory gives no upstream tokens (store_tokens, refresh_upstream)".into(),
+                ));
             }
         }
     }

@@ -135,7 +135,8 @@ impl Slapd {
     pub async fn bind(&self, dn: &str, pw: &str) -> bool {
         let settings = ldap3::LdapConnSettings::new().set_conn_timeout(Duration::from_secs(1));
         let Ok(Ok((conn, mut ldap))) =
-            tokio::time::timeout(Duration::from_secs(2), ldap3::LdapConnAsync::with_settings(settings, &self.url)).await
+            tokio::time::timeout(Duration::from_secs(2), ldap3::LdapConnAsync::with_settings(settings, &self.url))
+                .await
         else {
             return false;
         };

@@ -129,14 +129,17 @@ impl LdapConfig {
             return Err(("ldap.user_base", "required".into()));
         }
         check_filter("ldap.user_filter", &self.user_filter, "{username}")?;
-        if DN_NAMES.contains(&self.subject_attribute.to_ascii_lowercase().as_str()) || !is_attribute(&self.subject_attribute)
+        if DN_NAMES.contains(&self.subject_attribute.to_ascii_lowercase().as_str())
+            || !is_attribute(&self.subject_attribute)
         {
             return Err((
                 "ldap.subject_attribute",
                 "a stable attribute such as entryUUID or objectGUID (never the DN, which changes on a rename)".into(),
             ));
         }
-        for (key, a) in [("ldap.group_attribute", &self.group_attribute), ("ldap.group_name_attribute", &self.group_name_attribute)] {
+        for (key, a) in
+            [("ldap.group_attribute", &self.group_attribute), ("ldap.group_name_attribute", &self.group_name_attribute)]
+        {
             if !is_attribute(a) {
                 return Err((key, "an attribute name".into()));
             }

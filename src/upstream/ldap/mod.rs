@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use ldap3::{Ldap as Handle, LdapConnAsync, LdapConnSettings, Scope, SearchEntry, SearchOptions, ldap_escape};
 
-use super::connector::{Fut, HealthCheck, PasswordConnector};
 use super::config::ProviderConfig;
+use super::connector::{Fut, HealthCheck, PasswordConnector};
 use super::http::UpstreamHttp;
 use super::{FederatedIdentity, UpstreamError, UpstreamErrorKind};
 use crate::secret::Secret;
@@ -86,7 +86,11 @@ fn tls_config(l: &LdapConfig) -> Result<Arc<rustls::ClientConfig>, String> {
 }
 
 impl PasswordConnector for Ldap {
-    fn sign_in<'a>(&'a self, username: &'a str, password: &'a str) -> Fut<'a, Result<FederatedIdentity, UpstreamError>> {
+    fn sign_in<'a>(
+        &'a self,
+        username: &'a str,
+        password: &'a str,
+    ) -> Fut<'a, Result<FederatedIdentity, UpstreamError>> {
         let inner = self.inner.clone();
         let (username, password) = (username.to_string(), Secret::new(password));
         Box::pin(async move {
@@ -156,15 +160,14 @@ impl Inner {
     async fn connect(&self) -> Result<Conn<'_>, UpstreamError> {
         let tls = self.tls.clone().map_err(|e| self.unavailable(format!("TLS settings: {e}")))?;
         let connect = Duration::from_secs(self.ldap.connect_timeout_secs);
-        let settings = LdapConnSettings::new()
-            .set_conn_timeout(connect)
-            .set_starttls(self.ldap.start_tls)
-            .set_config(tls);
+        let settings =
+            LdapConnSettings::new().set_conn_timeout(connect).set_starttls(self.ldap.start_tls).set_config(tls);
         // StartTLS is one more round trip after the TCP connection.
-        let opened = tokio::time::timeout(connect + self.op_timeout(), LdapConnAsync::with_settings(settings, &self.ldap.url))
-            .await
-            .map_err(|_| self.unavailable("connecting timed out"))?
-            .map_err(|e| self.unavailable(format!("cannot connect: {e}")))?;
+        let opened =
+            tokio::time::timeout(connect + self.op_timeout(), LdapConnAsync::with_settings(settings, &self.ldap.url))
+                .await
+                .map_err(|_| self.unavailable("connecting timed out"))?
+                .map_err(|e| self.unavailable(format!("cannot connect: {e}")))?;
         let (conn, handle) = opened;
         let driver = tokio::spawn(async move {
             let _ = conn.drive().await;
@@ -196,7 +199,11 @@ impl Inner {
 
 impl Conn<'_> {
     /// Runs one operation under the operation timeout.
-    async fn timed<T>(&self, what: &str, f: impl std::future::Future<Output = ldap3::result::Result<T>>) -> Result<T, UpstreamError> {
+    async fn timed<T>(
+        &self,
+        what: &str,
+        f: impl std::future::Future<Output = ldap3::result::Result<T>>,
+    ) -> Result<T, UpstreamError> {
         tokio::time::timeout(self.inner.op_timeout(), f)
             .await
             .map_err(|_| self.inner.unavailable(format!("{what} timed out")))?
@@ -216,12 +223,20 @@ impl Conn<'_> {
     }
 
     /// The entries found (at most `limit`) and whether the directory had more (sizeLimitExceeded).
-    async fn search(&self, base: &str, filter: &str, attrs: Vec<String>, limit: i32) -> Result<(Vec<SearchEntry>, bool), UpstreamError> {
+    async fn search(
+        &self,
+        base: &str,
+        filter: &str,
+        attrs: Vec<String>,
+        limit: i32,
+    ) -> Result<(Vec<SearchEntry>, bool), UpstreamError> {
         let secs = i32::try_from(self.inner.ldap.timeout_secs).unwrap_or(5);
         let opts = SearchOptions::new().sizelimit(limit).timelimit(secs).deref(ldap3::DerefAliases::Never);
         let (base, filter, mut h) = (base.to_string(), filter.to_string(), self.handle.clone());
-        let res = self
-            .timed("search", async move { h.with_search_options(opts).search(&base, Scope::Subtree, &filter, attrs).await })
+        let res =
+            self.timed("search", async move {
+                h.with_search_options(opts).search(&base, Scope::Subtree, &filter, attrs).await
+            })
             .await?;
         if res.1.rc != 0 && res.1.rc != 4 {
             return Err(self.inner.unavailable(format!("search failed (result code {})", res.1.rc)));
@@ -265,7 +280,8 @@ impl Conn<'_> {
     async fn groups_of(&mut self, user_dn: &str, username: &str) -> Result<Vec<String>, UpstreamError> {
         let l = &self.inner.ldap;
         self.service_bind().await?;
-        let filter = l.group_filter.replace("{dn}", &ldap_escape(user_dn)).replace("{username}", &ldap_escape(username));
+        let filter =
+            l.group_filter.replace("{dn}", &ldap_escape(user_dn)).replace("{username}", &ldap_escape(username));
         let base = l.group_base.clone().unwrap_or_default();
         let (found, more) = self.search(&base, &filter, vec![l.group_name_attribute.clone()], MAX_GROUPS).await?;
         if more {

@@ -96,16 +96,21 @@ fn account_key(provider: &str, username: &str) -> String {
 
 fn too_many(state: &AppState, wait: u64) -> PageError {
     state.metrics.rate_limited.with_label_values(&["failures"]).inc();
-    let mut e = PageError::new(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", "Please wait a moment and try again.")
-        .keyed("page-too-many");
+    let mut e =
+        PageError::new(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", "Please wait a moment and try again.")
+            .keyed("page-too-many");
     e.retry_after = Some(wait);
     e
 }
 
 /// [LD-2] The one page for an unknown username, a wrong password, an empty password and a refused bind.
 fn wrong_credentials() -> PageError {
-    PageError::new(StatusCode::UNAUTHORIZED, "Sign-in failed", "Wrong username or password. Please go back and try again.")
-        .keyed("page-wrong-password")
+    PageError::new(
+        StatusCode::UNAUTHORIZED,
+        "Sign-in failed",
+        "Wrong username or password. Please go back and try again.",
+    )
+    .keyed("page-wrong-password")
 }
 
 /// [LD-8] The directory cannot be asked (down, slow, refusing the service account): a page that says so.
