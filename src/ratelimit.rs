@@ -271,6 +271,7 @@ mod tests {
             failures_per_minute: failures,
             address_failures_per_minute: failures * 2,
             stuffing_alarm_per_minute: failures * 3,
+            account_failures_per_minute: failures,
             requests_per_second: 1000,
             request_burst: 1000,
             anonymous_state_per_minute: 1000,
@@ -280,6 +281,18 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn ld_7_an_account_over_its_budget_waits_and_no_other_account_does() {
+        let l = Limits::new(&settings(2));
+        for _ in 0..3 {
+            assert!(l.admit_account("corp:ada").is_ok());
+            l.failed_account("corp:ada");
+        }
+        assert!(l.admit_account("corp:ada").is_err());
+        assert!(l.admit_account("corp:bob").is_ok());
+        assert!(l.admit_account("other:ada").is_ok());
     }
 
     #[test]

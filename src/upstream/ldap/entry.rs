@@ -11,7 +11,7 @@ use crate::upstream::mapping::{map_groups, string_at};
 /// Default attribute per claim when `[claims]` names none.
 const DEFAULTS: [(&str, &str); 3] = [("email", "/mail"), ("name", "/cn"), ("preferred_username", "/uid")];
 
-fn pointer<'a>(p: &'a ProviderConfig, claim: &str) -> Option<String> {
+fn pointer(p: &ProviderConfig, claim: &str) -> Option<String> {
     let c = &p.claims;
     let set = match claim {
         "email" => c.email.as_deref(),
