@@ -94,7 +94,11 @@ async fn readyz_fails_while_database_is_down_and_recovers_by_itself() {
     let mut via = url.clone();
     via.set_port(Some(relay.port)).unwrap();
     let via = via.to_string();
-    let app = TestApp::spawn_with(move |s| s.database_url = via).await;
+    let app = TestApp::spawn_with(move |s| {
+        s.database_url = via;
+        s.database.connect_timeout_secs = 2;
+    })
+    .await;
     let ready = || async { app.http.get(app.url("/readyz")).send().await.unwrap().status().as_u16() };
     assert_eq!(ready().await, 200);
     relay.cut();
@@ -126,6 +130,7 @@ async fn token_endpoint_answers_503_json_while_the_database_is_down_and_recovers
     let via = via.to_string();
     let app = TestApp::spawn_with(move |s| {
         s.database_url = via;
+        s.database.connect_timeout_secs = 2;
         s.clients = vec![
             ClientBuilder::confidential("m2m", "pw")
                 .scopes(&["email"])
