@@ -5,7 +5,7 @@
 mod common;
 use common::TestApp;
 use common::clients::ClientBuilder;
-use common::fake_idp::{FakeIdp, User};
+use common::fake_idp::{FakeIdp, Tamper, User};
 use common::oauth::*;
 
 const TENANT_A: &str = "aaaaaaaa-0000-4000-8000-00000000000a";
@@ -127,6 +127,29 @@ async fn ms_3_an_iss_naming_another_tenant_than_tid_is_refused() {
     assert_eq!(identities(&w).await, 0);
     w.idp.set_iss_tenant(None);
     assert!(sign_in(&w).await.is_ok(), "and the honest token still works");
+}
+
+/// Finding: openidconnect's issuer check is off on the tenant path; every other check of the ID token must still run.
+#[actix_web::test]
+async fn ms_3_with_the_issuer_template_every_other_check_still_applies() {
+    let w = world(&[TENANT_A]).await;
+    w.idp.set_user(person(TENANT_A, OID));
+    for t in [
+        Tamper::WrongAud,
+        Tamper::BadSignature,
+        Tamper::WrongNonce,
+        Tamper::Expired,
+        Tamper::BadAtHash,
+        Tamper::OtherAzp,
+        Tamper::AlgNone,
+    ] {
+        w.idp.set_tamper(t);
+        assert_eq!(sign_in(&w).await, Err(400), "{t:?}");
+        assert_eq!(identities(&w).await, 0, "{t:?} created an identity");
+    }
+    w.idp.set_tamper(Tamper::None);
+    assert!(sign_in(&w).await.is_ok(), "and the honest token still works");
+    assert_eq!(identities(&w).await, 1);
 }
 
 #[actix_web::test]

@@ -36,6 +36,8 @@ pub enum Tamper {
     Huge,
     /// The token response names no `scope` (RFC 6749 §5.1: the scopes asked were granted).
     NoScope,
+    /// The ID token names another client as its `azp` (its `aud` is still ours).
+    OtherAzp,
 }
 
 #[derive(Debug, Clone)]
@@ -503,6 +505,9 @@ async fn token(st: web::Data<Mutex<State>>, req: HttpRequest, body: web::Bytes) 
     });
     if let Some(sid) = &s.sid {
         claims["sid"] = sid.clone().into();
+    }
+    if t == Tamper::OtherAzp {
+        claims["azp"] = "someone-else".into();
     }
     if let Some(tid) = &p.user.tid {
         let named = s.iss_tenant.clone().unwrap_or_else(|| tid.clone());
