@@ -19,7 +19,13 @@ struct World {
 }
 
 async fn world(tenants: &[&str]) -> World {
+    world_with(tenants, |_| {}).await
+}
+
+/// A world whose fake upstream is set up by `setup` before the broker first fetches its keys.
+async fn world_with(tenants: &[&str], setup: impl FnOnce(&FakeIdp)) -> World {
     let idp = FakeIdp::start().await;
+    setup(&idp);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("ms.toml"), idp.ms_toml("ms", tenants, "")).unwrap();
     let providers = dir.path().to_path_buf();
@@ -150,6 +156,39 @@ async fn ms_3_with_the_issuer_template_every_other_check_still_applies() {
     w.idp.set_tamper(Tamper::None);
     assert!(sign_in(&w).await.is_ok(), "and the honest token still works");
     assert_eq!(identities(&w).await, 1);
+}
+
+/// Finding (Storm-0558 class): a key of the shared JWKS that names the issuer it signs for verifies only tokens of
+/// that issuer (with `{tenantid}`, the token's own tenant); a key without the member is not restricted.
+#[actix_web::test]
+async fn ms_3_a_token_signed_by_a_key_of_another_issuer_is_refused() {
+    let template = |w: &FakeIdp| format!("{}/{{tenantid}}/v2.0", w.base);
+    type Named = fn(&FakeIdp) -> Option<String>;
+    let cases: [(&str, Named, bool); 4] = [
+        (
+            "a consumer key",
+            |i| Some(format!("{}/{}/v2.0", i.base, bridgekeeper_core::tenants::CONSUMERS_TENANT)),
+            false,
+        ),
+        ("a key of tenant B", |i| Some(format!("{}/{TENANT_B}/v2.0", i.base)), false),
+        ("a key of tenant A itself", |i| Some(format!("{}/{TENANT_A}/v2.0", i.base)), true),
+        ("a key without an issuer member", |_| None, true),
+    ];
+    for (what, second, ok) in cases {
+        let w = world_with(&["common", TENANT_A], |idp| {
+            idp.set_key_issuer(Some(&template(idp)));
+            idp.publish_second_key(second(idp).as_deref());
+        })
+        .await;
+        w.idp.set_user(person(TENANT_A, OID));
+        w.idp.set_sign_with_second(true);
+        assert_eq!(sign_in(&w).await.is_ok(), ok, "{what} signing a token of tenant A");
+        assert_eq!(identities(&w).await, usize::from(ok), "{what}");
+        if !ok {
+            w.idp.set_sign_with_second(false);
+            assert!(sign_in(&w).await.is_ok(), "the template's key signs tenant A's token ({what})");
+        }
+    }
 }
 
 #[actix_web::test]

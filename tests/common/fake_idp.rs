@@ -115,6 +115,11 @@ pub struct State {
     pub advertise_end_session: bool,
     /// Multi-tenant: the tenant the ID token's `iss` names instead of the person's `tid` (a forged token).
     pub iss_tenant: Option<String>,
+    /// The `issuer` member of the published key (as Microsoft's keys carry), if any.
+    pub key_issuer: Option<String>,
+    /// A second published key and its `issuer` member; with `sign_with_second`, it signs the ID tokens.
+    second: Option<(SigningKey, serde_json::Value)>,
+    pub sign_with_second: bool,
 }
 
 #[derive(Clone)]
@@ -161,6 +166,9 @@ impl FakeIdp {
             jwks_requests: 0,
             advertise_end_session: true,
             iss_tenant: None,
+            key_issuer: None,
+            second: None,
+            sign_with_second: false,
         }));
         let data = web::Data::from(state.clone());
         let server = actix_web::HttpServer::new(move || {
@@ -295,6 +303,26 @@ impl FakeIdp {
         self.state.lock().unwrap().iss_tenant = tenant.map(String::from);
     }
 
+    /// The published key carries `issuer` as its `issuer` member (Microsoft's JWKS shape).
+    pub fn set_key_issuer(&self, issuer: Option<&str>) {
+        self.state.lock().unwrap().key_issuer = issuer.map(String::from);
+    }
+
+    /// Publishes a second key (own `kid`) with `issuer` as its `issuer` member, next to the first.
+    pub fn publish_second_key(&self, issuer: Option<&str>) {
+        let row = generate(Alg::Rs256, 0, bridgekeeper::store::keys::KeyState::Current).unwrap();
+        let mut jwk: serde_json::Value = serde_json::from_str(&row.public_jwk).unwrap();
+        if let Some(i) = issuer {
+            jwk["issuer"] = i.into();
+        }
+        self.state.lock().unwrap().second = Some((SigningKey::from_row(&row).unwrap(), jwk));
+    }
+
+    /// The next ID tokens are signed with the second published key (or, with false, the first).
+    pub fn set_sign_with_second(&self, on: bool) {
+        self.state.lock().unwrap().sign_with_second = on;
+    }
+
     /// A provider file for this fake as a `github` upstream.
     pub fn github_toml(&self, id: &str, extra: &str) -> String {
         let b = &self.base;
@@ -372,7 +400,13 @@ async fn end_session(st: web::Data<Mutex<State>>, req: HttpRequest) -> HttpRespo
 async fn jwks(st: web::Data<Mutex<State>>) -> HttpResponse {
     let mut s = st.lock().unwrap();
     s.jwks_requests += 1;
-    HttpResponse::Ok().json(serde_json::json!({"keys": [s.jwk]}))
+    let mut first = s.jwk.clone();
+    if let Some(i) = &s.key_issuer {
+        first["issuer"] = i.clone().into();
+    }
+    let mut keys = vec![first];
+    keys.extend(s.second.as_ref().map(|(_, jwk)| jwk.clone()));
+    HttpResponse::Ok().json(serde_json::json!({ "keys": keys }))
 }
 
 async fn authorize(st: web::Data<Mutex<State>>, req: HttpRequest) -> HttpResponse {
@@ -518,7 +552,11 @@ async fn token(st: web::Data<Mutex<State>>, req: HttpRequest, body: web::Bytes) 
     if let Some(nonce) = p.nonce {
         claims["nonce"] = if t == Tamper::WrongNonce { "not-the-nonce".into() } else { nonce.into() };
     }
-    let key = if t == Tamper::BadSignature { &s.rogue } else { &s.key };
+    let key = match (&s.second, s.sign_with_second) {
+        _ if t == Tamper::BadSignature => &s.rogue,
+        (Some((k, _)), true) => k,
+        _ => &s.key,
+    };
     let mut id_token = jws::sign(key, "JWT", &claims).unwrap();
     if t == Tamper::BadSignature {
         // Same kid as the published key, signature from another key.
