@@ -167,6 +167,22 @@ async fn ap_1_a_forged_user_json_without_a_valid_code_changes_nothing() {
     assert_eq!(all[0].name.as_deref(), Some("Ada Lovelace"));
 }
 
+/// Finding: Apple posts `user` on the first authorization only; a `user` added to a later answer (by the person or
+/// a script posting their own answer) does not rename the account.
+#[actix_web::test]
+async fn ap_1_a_user_json_on_a_later_sign_in_does_not_rename() {
+    let w = world("").await;
+    assert!(sign_in(&w).await.is_ok());
+    let browser = w.app.view();
+    let mut post = to_apple(&browser).await;
+    assert!(!has(&post, "user"));
+    post.fields.push(("user".into(), r#"{"name":{"firstName":"Mallory","lastName":"X"}}"#.into()));
+    assert!(post_back(&browser, &post).await.is_ok(), "the sign-in itself is honest");
+    let all = users(&w).await;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].name.as_deref(), Some("Ada Lovelace"));
+}
+
 #[actix_web::test]
 async fn ap_2_apple_is_asked_for_form_post_with_state_nonce_and_pkce() {
     let w = world("").await;

@@ -296,9 +296,10 @@ impl Oidc {
             ident.subject = s;
         }
         // [AP-1] Apple's first-sign-in `user` JSON gives the name (only that), believed now that the ID token of
-        // the same answer verified; its email is never read (the ID token's is).
+        // the same answer verified, and only for a new identity; its email is never read (the ID token's is).
         if self.apple.is_some() {
             ident.name = form_user.and_then(bridgekeeper_core::apple::name_from_user_json);
+            ident.name_first_sign_in_only = true;
         }
         ident.auth_time = doc.get("auth_time").and_then(|t| t.as_i64());
         ident.upstream_sub = Some(subject);
