@@ -327,3 +327,22 @@ async fn ap_8_an_apple_file_needs_team_key_and_a_key_and_no_static_secret() {
     let p = bridgekeeper::upstream::config::parse(&good, &f, &env).unwrap();
     assert_eq!(p.issuer.as_deref(), Some("https://appleid.apple.com"));
 }
+
+/// Finding: jsonwebtoken takes any EC PKCS#8 key; a P-384 key must be refused when the file loads, not at the
+/// first code exchange.
+#[actix_web::test]
+async fn ap_8_a_p384_key_is_refused_when_the_file_loads() {
+    use aws_lc_rs::signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair};
+    use base64::Engine;
+    let doc =
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &aws_lc_rs::rand::SystemRandom::new()).unwrap();
+    let body = base64::engine::general_purpose::STANDARD.encode(doc.as_ref());
+    let pem = format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n");
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("apple.toml");
+    let text = "kind = \"apple\"\nclient_id = \"com.example.web\"\nteam_id = \"T\"\nkey_id = \"K\"\nprivate_key = \"${APPLE_KEY}\"\n";
+    let err = bridgekeeper::upstream::config::parse(text, &f, &[("APPLE_KEY".into(), pem)]).unwrap_err();
+    assert!(format!("{err:#}").contains("private_key"), "{err:#}");
+    let (p256, _) = common::fake_apple::team_key();
+    assert!(bridgekeeper::upstream::config::parse(text, &f, &[("APPLE_KEY".into(), p256)]).is_ok());
+}
