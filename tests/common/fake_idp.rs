@@ -120,6 +120,8 @@ pub struct State {
     /// A second published key and its `issuer` member; with `sign_with_second`, it signs the ID tokens.
     second: Option<(SigningKey, serde_json::Value)>,
     pub sign_with_second: bool,
+    /// The ID token's `email_verified` as sent (a string, say) instead of the person's boolean.
+    pub email_verified_claim: Option<serde_json::Value>,
 }
 
 #[derive(Clone)]
@@ -169,6 +171,7 @@ impl FakeIdp {
             key_issuer: None,
             second: None,
             sign_with_second: false,
+            email_verified_claim: None,
         }));
         let data = web::Data::from(state.clone());
         let server = actix_web::HttpServer::new(move || {
@@ -321,6 +324,11 @@ impl FakeIdp {
     /// The next ID tokens are signed with the second published key (or, with false, the first).
     pub fn set_sign_with_second(&self, on: bool) {
         self.state.lock().unwrap().sign_with_second = on;
+    }
+
+    /// The next ID tokens carry `email_verified` as `v` (e.g. the string "false").
+    pub fn set_email_verified_claim(&self, v: Option<serde_json::Value>) {
+        self.state.lock().unwrap().email_verified_claim = v;
     }
 
     /// A provider file for this fake as a `github` upstream.
@@ -539,6 +547,9 @@ async fn token(st: web::Data<Mutex<State>>, req: HttpRequest, body: web::Bytes) 
     });
     if let Some(sid) = &s.sid {
         claims["sid"] = sid.clone().into();
+    }
+    if let Some(v) = &s.email_verified_claim {
+        claims["email_verified"] = v.clone();
     }
     if t == Tamper::OtherAzp {
         claims["azp"] = "someone-else".into();
