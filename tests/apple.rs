@@ -16,7 +16,13 @@ struct World {
 }
 
 async fn world(extra: &str) -> World {
+    world_with(extra, |_| {}).await
+}
+
+/// A world whose fake Apple is set up by `setup` before the broker first reads its discovery document.
+async fn world_with(extra: &str, setup: impl FnOnce(&FakeApple)) -> World {
     let apple = FakeApple::start().await;
+    setup(&apple);
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("AuthKey.p8");
     std::fs::write(&key, &apple.p8).unwrap();
@@ -207,6 +213,17 @@ async fn ap_3_a_post_callback_from_another_browser_fails_and_spends_the_state() 
     fields.push(("bk_resubmitted".into(), "1".into()));
     assert_eq!(cookieless().post(&post.action).form(&fields).send().await.unwrap().status(), 400);
     assert!(users(&w).await.is_empty());
+}
+
+/// Finding: an upstream that advertises RFC 9207 and posts `iss` must get it through the bounce (else every
+/// login fails "lacks iss" and the mix-up check is lost); a wrong `iss` is refused.
+#[actix_web::test]
+async fn ap_3_the_bounce_carries_iss() {
+    let w = world_with("", |a| a.set_iss_param(Some("{base}"))).await;
+    assert!(sign_in(&w).await.is_ok());
+    w.apple.set_iss_param(Some("https://idp.evil.example"));
+    assert_eq!(sign_in(&w).await, Err(400), "a wrong iss");
+    assert_eq!(users(&w).await.len(), 1);
 }
 
 #[actix_web::test]

@@ -41,8 +41,9 @@ pub fn client_secret_fresh(exp: i64, now: i64) -> bool {
 
 /// [AP-1] The display name in the `user` JSON Apple posts on a first sign-in
 /// (`{"name": {"firstName": …, "lastName": …}, "email": …}`): first and last name joined, trimmed, without control or
-/// hidden format characters, at most 200 characters; `None` when there is none or the JSON does not parse. Only the name is read
-/// (the email comes from the verified ID token alone), and only after the ID token of the same answer verified.
+/// hidden format characters, at most 200 characters; `None` when there is none or the JSON does not parse. Only the
+/// name is read (the email comes from the verified ID token alone), and only after the ID token of the same answer
+/// verified.
 pub fn name_from_user_json(user: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(user).ok()?;
     let name = v.get("name")?;
