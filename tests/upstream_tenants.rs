@@ -191,6 +191,35 @@ async fn ms_3_a_token_signed_by_a_key_of_another_issuer_is_refused() {
     }
 }
 
+/// Finding: RFC 9207 on the tenant path: advertised means required, and a present `iss` must name an admitted
+/// tenant before the code is redeemed (and the token's own issuer after).
+#[actix_web::test]
+async fn ms_3_an_advertised_iss_parameter_must_be_present() {
+    let w = world_with(&[TENANT_A], |i| i.set_ms_iss_param(true, Some(TENANT_A))).await;
+    w.idp.set_user(person(TENANT_A, OID));
+    assert!(sign_in(&w).await.is_ok(), "advertised and sent");
+    w.idp.set_ms_iss_param(true, None);
+    assert_eq!(sign_in(&w).await, Err(400), "advertised but missing");
+    assert_eq!(identities(&w).await, 1);
+}
+
+#[actix_web::test]
+async fn ms_3_an_iss_parameter_naming_another_tenant_is_refused() {
+    let w = world(&[TENANT_A, TENANT_B]).await;
+    w.idp.set_user(person(TENANT_A, OID));
+    w.idp.set_ms_iss_param(false, Some(TENANT_B));
+    assert_eq!(sign_in(&w).await, Err(400), "iss of B, token of A");
+    let redeemed = w.idp.state.lock().unwrap().token_requests.len();
+    for other in ["cccccccc-0000-4000-8000-00000000000c", "{tenantid}", "not-a-guid"] {
+        w.idp.set_ms_iss_param(false, Some(other));
+        assert_eq!(sign_in(&w).await, Err(400), "iss of {other}");
+    }
+    assert_eq!(w.idp.state.lock().unwrap().token_requests.len(), redeemed, "refused before the code exchange");
+    assert_eq!(identities(&w).await, 0);
+    w.idp.set_ms_iss_param(false, Some(TENANT_A));
+    assert!(sign_in(&w).await.is_ok(), "iss of A, token of A");
+}
+
 #[actix_web::test]
 async fn ms_4_the_same_oid_in_two_tenants_is_two_local_people() {
     let w = world(&[TENANT_A, TENANT_B]).await;

@@ -215,10 +215,14 @@ impl Oidc {
         let d = self.discovered(http, false).await?;
         let issuer = d.meta.issuer().as_str().to_string();
         // RFC 9207: when the upstream says it sends `iss`, it must be there and match; when present, it must match.
-        // [MS-3] A multi-tenant issuer is known only with the token's tid: checked against the token below.
+        // [MS-3] A multi-tenant `iss` must name an admitted tenant now, and the token's own issuer below.
         let advertised = d.meta.additional_metadata().authorization_response_iss_parameter_supported == Some(true);
+        let tenant_iss_ok = |t| bridgekeeper_core::tenants::iss_param_admissible(&issuer, t, iss, advertised);
         match iss {
-            _ if self.tenants.is_some() => {}
+            _ if self.tenants.as_ref().is_some_and(tenant_iss_ok) => {}
+            _ if self.tenants.is_some() => {
+                return Err(rejected("authorization response iss is missing or names no admitted tenant".into()));
+            }
             Some(i) if i != issuer => {
                 return Err(rejected("authorization response iss does not match the issuer".into()));
             }

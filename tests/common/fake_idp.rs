@@ -120,6 +120,10 @@ pub struct State {
     /// A second published key and its `issuer` member; with `sign_with_second`, it signs the ID tokens.
     second: Option<(SigningKey, serde_json::Value)>,
     pub sign_with_second: bool,
+    /// Multi-tenant RFC 9207: discovery advertises `authorization_response_iss_parameter_supported`.
+    pub ms_advertise_iss: bool,
+    /// Multi-tenant RFC 9207: the answer posts `iss` naming this tenant (none when `None`).
+    pub ms_iss_param: Option<String>,
     /// The ID token's `email_verified` as sent (a string, say) instead of the person's boolean.
     pub email_verified_claim: Option<serde_json::Value>,
 }
@@ -172,6 +176,8 @@ impl FakeIdp {
             second: None,
             sign_with_second: false,
             email_verified_claim: None,
+            ms_advertise_iss: false,
+            ms_iss_param: None,
         }));
         let data = web::Data::from(state.clone());
         let server = actix_web::HttpServer::new(move || {
@@ -326,6 +332,13 @@ impl FakeIdp {
         self.state.lock().unwrap().sign_with_second = on;
     }
 
+    /// Multi-tenant RFC 9207: advertise the `iss` parameter, and post one naming `tenant` (or none).
+    pub fn set_ms_iss_param(&self, advertise: bool, tenant: Option<&str>) {
+        let mut s = self.state.lock().unwrap();
+        s.ms_advertise_iss = advertise;
+        s.ms_iss_param = tenant.map(String::from);
+    }
+
     /// The next ID tokens carry `email_verified` as `v` (e.g. the string "false").
     pub fn set_email_verified_claim(&self, v: Option<serde_json::Value>) {
         self.state.lock().unwrap().email_verified_claim = v;
@@ -359,8 +372,11 @@ pub fn ms_template(base: &str) -> String {
 
 /// Entra ID's shared-endpoint discovery: the issuer is the `{tenantid}` template, no RFC 9207 `iss`.
 async fn ms_discovery(st: web::Data<Mutex<State>>) -> HttpResponse {
-    let b = st.lock().unwrap().base.clone();
-    HttpResponse::Ok().json(serde_json::json!({
+    let (b, advertise) = {
+        let s = st.lock().unwrap();
+        (s.base.clone(), s.ms_advertise_iss)
+    };
+    let mut doc = serde_json::json!({
         "issuer": ms_template(&b),
         "authorization_endpoint": format!("{b}/authorize"),
         "token_endpoint": format!("{b}/token"),
@@ -368,7 +384,11 @@ async fn ms_discovery(st: web::Data<Mutex<State>>) -> HttpResponse {
         "response_types_supported": ["code"],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["RS256"],
-    }))
+    });
+    if advertise {
+        doc["authorization_response_iss_parameter_supported"] = true.into();
+    }
+    HttpResponse::Ok().json(doc)
 }
 
 async fn discovery(st: web::Data<Mutex<State>>) -> HttpResponse {
@@ -439,8 +459,10 @@ async fn authorize(st: web::Data<Mutex<State>>, req: HttpRequest) -> HttpRespons
     }
     let wrong = format!("{}/evil", s.base);
     let github = req.path().starts_with("/gh/");
+    let ms_iss = s.ms_iss_param.as_ref().map(|t| ms_template(&s.base).replace("{tenantid}", t));
     match s.tamper {
-        _ if github || tid.is_some() => {}
+        _ if tid.is_some() => params.extend(ms_iss.as_deref().map(|i| ("iss", i))),
+        _ if github => {}
         Tamper::NoIssParam => {}
         Tamper::WrongIssParam => params.push(("iss", &wrong)),
         _ => params.push(("iss", &s.base)),

@@ -121,6 +121,16 @@ pub fn subject(
     Ok(format!("{tid}:{oid}"))
 }
 
+/// [MS-3] An RFC 9207 `iss` parameter on a multi-tenant answer, before the code is redeemed: when the discovery
+/// document advertises it, it must be there; when there, it must be the template with an admitted tenant's GUID
+/// (and, once the ID token verified, that token's own `iss`: see `upstream::tenants::subject_of`).
+pub fn iss_param_admissible(template: &str, tenants: &Tenants, iss: Option<&str>, advertised: bool) -> bool {
+    let Some(iss) = iss else { return !advertised };
+    let Some((pre, post)) = template.split_once(TENANT_PLACEHOLDER) else { return false };
+    let tid = iss.strip_prefix(pre).and_then(|rest| rest.strip_suffix(post));
+    tid.is_some_and(|t| is_guid(t) && tenants.allows(t) && iss == template.replace(TENANT_PLACEHOLDER, t))
+}
+
 /// [MS-3] Storm-0558: may a key that verified a token sign for that token's issuer? `key_issuers` are the
 /// `issuer` members of the verifying key's JWK (Microsoft marks each key of its shared set with the issuer it signs
 /// for: the `{tenantid}` template for Entra keys, the consumer tenant's issuer for personal-account keys). Each must
@@ -178,6 +188,18 @@ mod tests {
         assert_eq!(subject(T, &both, Some(&iss(A)), Some(B), Some(O)), Err(TenantError::IssuerMismatch));
         assert_eq!(subject(T, &both, Some(T), Some(A), Some(O)), Err(TenantError::IssuerMismatch));
         assert_eq!(subject(T, &both, None, Some(A), Some(O)), Err(TenantError::IssuerMismatch));
+    }
+
+    #[test]
+    fn ms_3_an_iss_parameter_names_an_admitted_tenant() {
+        let a = list(&[A]);
+        assert!(iss_param_admissible(T, &a, Some(&iss(A)), true));
+        assert!(iss_param_admissible(T, &a, None, false));
+        assert!(!iss_param_admissible(T, &a, None, true), "advertised but missing");
+        assert!(!iss_param_admissible(T, &a, Some(&iss(B)), false), "a tenant not admitted");
+        assert!(!iss_param_admissible(T, &a, Some(T), false), "the template itself");
+        assert!(!iss_param_admissible(T, &a, Some(&iss("x")), false));
+        assert!(!iss_param_admissible(T, &a, Some("https://evil.example/"), false));
     }
 
     #[test]
