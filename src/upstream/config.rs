@@ -345,6 +345,14 @@ fn validate_tenants(p: &ProviderConfig) -> Result<(), (&'static str, String)> {
     if p.backchannel_logout {
         return Err(("backchannel_logout", "not supported for a multi-tenant issuer".into()));
     }
+    // [MS-5] nOAuth: an Entra email is whatever each tenant's admin set; with an open list anyone is such an admin.
+    let open = p.tenants.iter().any(|t| matches!(t.as_str(), "organizations" | "common" | "consumers"));
+    if open && (p.trust_email || p.link_by_email != LinkByEmail::Never) {
+        return Err((
+            "trust_email",
+            "an open tenant list (organizations/common/consumers) cannot be trusted for emails or link by email".into(),
+        ));
+    }
     Ok(())
 }
 
