@@ -255,9 +255,11 @@ async fn ms_5_a_template_issuer_needs_tenants_and_tenants_need_a_template() {
     // nOAuth: in an open tenant list any tenant admin sets any email; no email trust or linking with one.
     let ms = "issuer = \"https://login.microsoftonline.com/{tenantid}/v2.0\"\n";
     for open in ["organizations", "common", "consumers"] {
-        for trust in
-            ["trust_email = true\n", "link_by_email = \"confirm\"\n", "trust_email = true\nlink_by_email = \"verified\"\n"]
-        {
+        for trust in [
+            "trust_email = true\n",
+            "link_by_email = \"confirm\"\n",
+            "trust_email = true\nlink_by_email = \"verified\"\n",
+        ] {
             let text = format!("{base}{ms}tenants = [\"{open}\", \"{TENANT_A}\"]\n{trust}");
             let err = bridgekeeper::upstream::config::parse(&text, &f, &[]).unwrap_err();
             assert!(format!("{err:#}").contains("trust_email"), "{text}: {err:#}");
