@@ -16,7 +16,13 @@ struct World {
 }
 
 async fn world(extra: &str) -> World {
+    world_with(extra, |_| {}).await
+}
+
+/// A world whose fake Apple is set up by `setup` before the broker first reads its discovery document.
+async fn world_with(extra: &str, setup: impl FnOnce(&FakeApple)) -> World {
     let apple = FakeApple::start().await;
+    setup(&apple);
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("AuthKey.p8");
     std::fs::write(&key, &apple.p8).unwrap();
@@ -167,6 +173,22 @@ async fn ap_1_a_forged_user_json_without_a_valid_code_changes_nothing() {
     assert_eq!(all[0].name.as_deref(), Some("Ada Lovelace"));
 }
 
+/// Finding: Apple posts `user` on the first authorization only; a `user` added to a later answer (by the person or
+/// a script posting their own answer) does not rename the account.
+#[actix_web::test]
+async fn ap_1_a_user_json_on_a_later_sign_in_does_not_rename() {
+    let w = world("").await;
+    assert!(sign_in(&w).await.is_ok());
+    let browser = w.app.view();
+    let mut post = to_apple(&browser).await;
+    assert!(!has(&post, "user"));
+    post.fields.push(("user".into(), r#"{"name":{"firstName":"Mallory","lastName":"X"}}"#.into()));
+    assert!(post_back(&browser, &post).await.is_ok(), "the sign-in itself is honest");
+    let all = users(&w).await;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].name.as_deref(), Some("Ada Lovelace"));
+}
+
 #[actix_web::test]
 async fn ap_2_apple_is_asked_for_form_post_with_state_nonce_and_pkce() {
     let w = world("").await;
@@ -191,6 +213,17 @@ async fn ap_3_a_post_callback_from_another_browser_fails_and_spends_the_state() 
     fields.push(("bk_resubmitted".into(), "1".into()));
     assert_eq!(cookieless().post(&post.action).form(&fields).send().await.unwrap().status(), 400);
     assert!(users(&w).await.is_empty());
+}
+
+/// Finding: an upstream that advertises RFC 9207 and posts `iss` must get it through the bounce (else every
+/// login fails "lacks iss" and the mix-up check is lost); a wrong `iss` is refused.
+#[actix_web::test]
+async fn ap_3_the_bounce_carries_iss() {
+    let w = world_with("", |a| a.set_iss_param(Some("{base}"))).await;
+    assert!(sign_in(&w).await.is_ok());
+    w.apple.set_iss_param(Some("https://idp.evil.example"));
+    assert_eq!(sign_in(&w).await, Err(400), "a wrong iss");
+    assert_eq!(users(&w).await.len(), 1);
 }
 
 #[actix_web::test]
@@ -310,4 +343,23 @@ async fn ap_8_an_apple_file_needs_team_key_and_a_key_and_no_static_secret() {
     let good = format!("{base}team_id = \"T\"\nkey_id = \"K\"\nprivate_key = \"${{APPLE_KEY}}\"\n");
     let p = bridgekeeper::upstream::config::parse(&good, &f, &env).unwrap();
     assert_eq!(p.issuer.as_deref(), Some("https://appleid.apple.com"));
+}
+
+/// Finding: jsonwebtoken takes any EC PKCS#8 key; a P-384 key must be refused when the file loads, not at the
+/// first code exchange.
+#[actix_web::test]
+async fn ap_8_a_p384_key_is_refused_when_the_file_loads() {
+    use aws_lc_rs::signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair};
+    use base64::Engine;
+    let doc =
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &aws_lc_rs::rand::SystemRandom::new()).unwrap();
+    let body = base64::engine::general_purpose::STANDARD.encode(doc.as_ref());
+    let pem = format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n");
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("apple.toml");
+    let text = "kind = \"apple\"\nclient_id = \"com.example.web\"\nteam_id = \"T\"\nkey_id = \"K\"\nprivate_key = \"${APPLE_KEY}\"\n";
+    let err = bridgekeeper::upstream::config::parse(text, &f, &[("APPLE_KEY".into(), pem)]).unwrap_err();
+    assert!(format!("{err:#}").contains("private_key"), "{err:#}");
+    let (p256, _) = common::fake_apple::team_key();
+    assert!(bridgekeeper::upstream::config::parse(text, &f, &[("APPLE_KEY".into(), p256)]).is_ok());
 }

@@ -200,6 +200,66 @@ async fn replayed_forged_and_cross_browser_callbacks_are_refused() {
     assert_eq!(w.app.http.get(&callback).send().await.unwrap().status(), 400, "replayed callback");
 }
 
+/// `POST /callback/{id}` exists for Apple's form_post only: another provider answers 405 and its pending login
+/// (the state) is left as it was, so the real `GET` callback still completes.
+#[actix_web::test]
+async fn ap_3_a_post_callback_to_a_non_apple_provider_is_405() {
+    let w = world("", "").await;
+    let r = authorize(&w.app, &auth_query(&[])).await;
+    let req = location(&r);
+    let login = format!("/login/acme?{}", req.strip_prefix("/login?").unwrap());
+    let r = w.app.http.get(w.app.url(&login)).send().await.unwrap();
+    let callback = location(&w.app.http.get(location(&r)).send().await.unwrap());
+    let (url, query) = callback.split_once('?').unwrap();
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let post = w.app.http.post(url).form(&form).send().await.unwrap();
+    assert_eq!(post.status(), 405);
+    assert_eq!(user_count(&w.app).await, 0);
+    let r = w.app.http.get(&callback).send().await.unwrap();
+    assert!(matches!(drive(&w.app, r, "acme", "").await, End::App(_)), "the state was not spent");
+}
+
+/// accept-string-booleans: a string `email_verified` is only ever "true" or "false" (openidconnect refuses any
+/// other string); "false" is false, never a verified email.
+#[actix_web::test]
+async fn tb_1b_string_email_verified_false_is_false() {
+    let w = world("trust_email = true\n", "").await;
+    w.idp.set_email_verified_claim(Some("false".into()));
+    let claims = id_claims(&w, sign_in(&w, "acme", "openid email").await).await;
+    assert_eq!(claims["email"], "ada@upstream.test");
+    assert_eq!(claims["email_verified"], false, "{claims}");
+    let ident = w
+        .app
+        .state
+        .db
+        .run(|c| {
+            let u = bridgekeeper::store::users::list(c, 10, 0)?;
+            bridgekeeper::store::identities::list_for_user(c, &u[0].id)
+        })
+        .await
+        .unwrap();
+    assert!(!ident[0].email_verified && !ident[0].email_trusted, "recorded unverified");
+    // Each later sign-in in a fresh browser (no broker session), so that it reaches the upstream.
+    let fresh = |sub: &str| {
+        w.idp.set_user(User::new(sub, &format!("{sub}@upstream.test")));
+        let b = w.app.view();
+        async move {
+            let r = authorize(&b, &auth_query(&[("scope", "openid email")])).await;
+            drive(&b, r, "acme", "").await
+        }
+    };
+    w.idp.set_email_verified_claim(Some("yes".into()));
+    match fresh("bob").await {
+        // openidconnect fails the whole token response (an upstream answer it cannot read: 502), never a 500.
+        End::Page(status, _) => assert!(status == 400 || status == 502, "\"yes\" is no boolean: {status}"),
+        End::App(loc) => panic!("accepted: {loc}"),
+    }
+    assert_eq!(user_count(&w.app).await, 1);
+    w.idp.set_email_verified_claim(Some("true".into()));
+    let claims = id_claims(&w, fresh("carol").await).await;
+    assert_eq!(claims["email_verified"], true, "the string \"true\" is true");
+}
+
 #[actix_web::test]
 async fn scope_map_adds_upstream_scopes_for_the_downstream_scopes_asked() {
     let w = world("[scope_map]\ngroups = [\"acme:groups\"]\n", "").await;

@@ -5,7 +5,7 @@
 mod common;
 use common::TestApp;
 use common::clients::ClientBuilder;
-use common::fake_idp::{FakeIdp, User};
+use common::fake_idp::{FakeIdp, Tamper, User};
 use common::oauth::*;
 
 const TENANT_A: &str = "aaaaaaaa-0000-4000-8000-00000000000a";
@@ -19,7 +19,13 @@ struct World {
 }
 
 async fn world(tenants: &[&str]) -> World {
+    world_with(tenants, |_| {}).await
+}
+
+/// A world whose fake upstream is set up by `setup` before the broker first fetches its keys.
+async fn world_with(tenants: &[&str], setup: impl FnOnce(&FakeIdp)) -> World {
     let idp = FakeIdp::start().await;
+    setup(&idp);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("ms.toml"), idp.ms_toml("ms", tenants, "")).unwrap();
     let providers = dir.path().to_path_buf();
@@ -129,6 +135,91 @@ async fn ms_3_an_iss_naming_another_tenant_than_tid_is_refused() {
     assert!(sign_in(&w).await.is_ok(), "and the honest token still works");
 }
 
+/// Finding: openidconnect's issuer check is off on the tenant path; every other check of the ID token must still run.
+#[actix_web::test]
+async fn ms_3_with_the_issuer_template_every_other_check_still_applies() {
+    let w = world(&[TENANT_A]).await;
+    w.idp.set_user(person(TENANT_A, OID));
+    for t in [
+        Tamper::WrongAud,
+        Tamper::BadSignature,
+        Tamper::WrongNonce,
+        Tamper::Expired,
+        Tamper::BadAtHash,
+        Tamper::OtherAzp,
+        Tamper::AlgNone,
+    ] {
+        w.idp.set_tamper(t);
+        assert_eq!(sign_in(&w).await, Err(400), "{t:?}");
+        assert_eq!(identities(&w).await, 0, "{t:?} created an identity");
+    }
+    w.idp.set_tamper(Tamper::None);
+    assert!(sign_in(&w).await.is_ok(), "and the honest token still works");
+    assert_eq!(identities(&w).await, 1);
+}
+
+/// Finding (Storm-0558 class): a key of the shared JWKS that names the issuer it signs for verifies only tokens of
+/// that issuer (with `{tenantid}`, the token's own tenant); a key without the member is not restricted.
+#[actix_web::test]
+async fn ms_3_a_token_signed_by_a_key_of_another_issuer_is_refused() {
+    let template = |w: &FakeIdp| format!("{}/{{tenantid}}/v2.0", w.base);
+    type Named = fn(&FakeIdp) -> Option<String>;
+    let cases: [(&str, Named, bool); 4] = [
+        (
+            "a consumer key",
+            |i| Some(format!("{}/{}/v2.0", i.base, bridgekeeper_core::tenants::CONSUMERS_TENANT)),
+            false,
+        ),
+        ("a key of tenant B", |i| Some(format!("{}/{TENANT_B}/v2.0", i.base)), false),
+        ("a key of tenant A itself", |i| Some(format!("{}/{TENANT_A}/v2.0", i.base)), true),
+        ("a key without an issuer member", |_| None, true),
+    ];
+    for (what, second, ok) in cases {
+        let w = world_with(&["common", TENANT_A], |idp| {
+            idp.set_key_issuer(Some(&template(idp)));
+            idp.publish_second_key(second(idp).as_deref());
+        })
+        .await;
+        w.idp.set_user(person(TENANT_A, OID));
+        w.idp.set_sign_with_second(true);
+        assert_eq!(sign_in(&w).await.is_ok(), ok, "{what} signing a token of tenant A");
+        assert_eq!(identities(&w).await, usize::from(ok), "{what}");
+        if !ok {
+            w.idp.set_sign_with_second(false);
+            assert!(sign_in(&w).await.is_ok(), "the template's key signs tenant A's token ({what})");
+        }
+    }
+}
+
+/// Finding: RFC 9207 on the tenant path: advertised means required, and a present `iss` must name an admitted
+/// tenant before the code is redeemed (and the token's own issuer after).
+#[actix_web::test]
+async fn ms_3_an_advertised_iss_parameter_must_be_present() {
+    let w = world_with(&[TENANT_A], |i| i.set_ms_iss_param(true, Some(TENANT_A))).await;
+    w.idp.set_user(person(TENANT_A, OID));
+    assert!(sign_in(&w).await.is_ok(), "advertised and sent");
+    w.idp.set_ms_iss_param(true, None);
+    assert_eq!(sign_in(&w).await, Err(400), "advertised but missing");
+    assert_eq!(identities(&w).await, 1);
+}
+
+#[actix_web::test]
+async fn ms_3_an_iss_parameter_naming_another_tenant_is_refused() {
+    let w = world(&[TENANT_A, TENANT_B]).await;
+    w.idp.set_user(person(TENANT_A, OID));
+    w.idp.set_ms_iss_param(false, Some(TENANT_B));
+    assert_eq!(sign_in(&w).await, Err(400), "iss of B, token of A");
+    let redeemed = w.idp.state.lock().unwrap().token_requests.len();
+    for other in ["cccccccc-0000-4000-8000-00000000000c", "{tenantid}", "not-a-guid"] {
+        w.idp.set_ms_iss_param(false, Some(other));
+        assert_eq!(sign_in(&w).await, Err(400), "iss of {other}");
+    }
+    assert_eq!(w.idp.state.lock().unwrap().token_requests.len(), redeemed, "refused before the code exchange");
+    assert_eq!(identities(&w).await, 0);
+    w.idp.set_ms_iss_param(false, Some(TENANT_A));
+    assert!(sign_in(&w).await.is_ok(), "iss of A, token of A");
+}
+
 #[actix_web::test]
 async fn ms_4_the_same_oid_in_two_tenants_is_two_local_people() {
     let w = world(&[TENANT_A, TENANT_B]).await;
@@ -161,4 +252,19 @@ async fn ms_5_a_template_issuer_needs_tenants_and_tenants_need_a_template() {
         "{base}issuer = \"https://login.microsoftonline.com/{{tenantid}}/v2.0\"\ntenants = [\"organizations\", \"{TENANT_A}\"]\n"
     );
     assert!(bridgekeeper::upstream::config::parse(&good, &f, &[]).is_ok());
+    // nOAuth: in an open tenant list any tenant admin sets any email; no email trust or linking with one.
+    let ms = "issuer = \"https://login.microsoftonline.com/{tenantid}/v2.0\"\n";
+    for open in ["organizations", "common", "consumers"] {
+        for trust in [
+            "trust_email = true\n",
+            "link_by_email = \"confirm\"\n",
+            "trust_email = true\nlink_by_email = \"verified\"\n",
+        ] {
+            let text = format!("{base}{ms}tenants = [\"{open}\", \"{TENANT_A}\"]\n{trust}");
+            let err = bridgekeeper::upstream::config::parse(&text, &f, &[]).unwrap_err();
+            assert!(format!("{err:#}").contains("trust_email"), "{text}: {err:#}");
+        }
+    }
+    let only_a = format!("{base}{ms}tenants = [\"{TENANT_A}\"]\ntrust_email = true\n");
+    assert!(bridgekeeper::upstream::config::parse(&only_a, &f, &[]).is_ok(), "explicit tenants may be trusted");
 }

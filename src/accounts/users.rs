@@ -21,8 +21,16 @@ pub fn key(fed: &FederatedIdentity) -> IdentityKey<'_> {
 /// Finds the local user of a known identity, or creates a new user for an unknown one. Linking rules for
 /// known emails live with the providers (they need the provider's `link_by_email` policy).
 pub fn resolve(conn: &mut DbConn, fed: &FederatedIdentity, now: i64) -> StoreResult<User> {
-    let claims = claims_json(fed);
     if let Some(ident) = identities::find_by_key(conn, key(fed))? {
+        // [AP-1] A first-sign-in-only name (Apple's `user` JSON) is not believed for a known identity.
+        let known;
+        let fed = if fed.name_first_sign_in_only {
+            known = FederatedIdentity { name: None, ..fed.clone() };
+            &known
+        } else {
+            fed
+        };
+        let claims = claims_json(fed);
         let trust = (fed.email_verified, fed.email_trusted);
         identities::touch(conn, &ident.id, &claims, fed.email.as_deref(), trust, now)?;
         let Some(mut user) = users::find(conn, &ident.user_id)? else {

@@ -345,6 +345,14 @@ fn validate_tenants(p: &ProviderConfig) -> Result<(), (&'static str, String)> {
     if p.backchannel_logout {
         return Err(("backchannel_logout", "not supported for a multi-tenant issuer".into()));
     }
+    // [MS-5] nOAuth: an Entra email is whatever each tenant's admin set; with an open list anyone is such an admin.
+    let open = p.tenants.iter().any(|t| matches!(t.as_str(), "organizations" | "common" | "consumers"));
+    if open && (p.trust_email || p.link_by_email != LinkByEmail::Never) {
+        return Err((
+            "trust_email",
+            "an open tenant list (organizations/common/consumers) cannot be trusted for emails or link by email".into(),
+        ));
+    }
     Ok(())
 }
 
@@ -365,8 +373,12 @@ fn load_apple_key(p: &mut ProviderConfig, env: &[(String, String)]) -> Result<()
         (None, Some(k)) => crate::settings::interpolate(k.expose(), env)
             .map_err(|v| ("private_key", format!("environment variable {v} is not set")))?,
     };
-    jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes())
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes())
         .map_err(|_| ("private_key", "not a PKCS#8 PEM EC (P-256) key".to_string()))?;
+    // [AP-8] jsonwebtoken takes any EC PKCS#8 key (P-384 too): one throwaway ES256 signature proves it is P-256.
+    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    jsonwebtoken::encode(&header, &serde_json::json!({}), &key)
+        .map_err(|_| ("private_key", "not a P-256 key (ES256 cannot sign with it)".to_string()))?;
     p.private_key = Some(Secret::new(pem));
     Ok(())
 }

@@ -36,6 +36,10 @@ pub struct FederatedIdentity {
     pub email_trusted: bool,
     /// [TB-1c] Set by the broker: identified by (issuer, subject) rather than (provider, subject).
     pub keyed_by_issuer: bool,
+    /// [AP-1] `name` counts only when this identity is new (Apple's first-authorization `user` JSON): a later
+    /// sign-in of a known identity never renames the account.
+    #[serde(default)]
+    pub name_first_sign_in_only: bool,
 }
 
 /// [TX-1] What an upstream token endpoint answered (at sign-in or refresh). The token values are secrets (their

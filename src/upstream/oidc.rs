@@ -58,6 +58,8 @@ pub(super) const REFETCH_MIN_AGE: Duration = Duration::from_secs(30);
 pub(super) struct Discovered {
     pub(super) meta: Metadata,
     pub(super) fetched: Instant,
+    /// [MS-3] Multi-tenant: the keys whose JWK names the issuer they sign for (empty otherwise).
+    pub(super) key_issuers: super::tenants::KeyIssuers,
 }
 
 pub struct Oidc {
@@ -100,16 +102,17 @@ impl Oidc {
         }
         let issuer = self.cfg.issuer.clone().unwrap_or_default();
         let meta = match &self.tenants {
-            Some(t) => super::tenants::discover(&issuer, t, http).await.map_err(|e| e.to_string()),
+            Some(t) => super::tenants::discover(&issuer, t, http).await,
             None => {
                 let issuer =
                     IssuerUrl::new(issuer).map_err(|e| self.err(UpstreamErrorKind::Unavailable, e.to_string()))?;
-                Metadata::discover_async(issuer, http).await.map_err(|e| e.to_string())
+                Metadata::discover_async(issuer, http).await.map(|m| (m, vec![])).map_err(|e| e.to_string())
             }
         };
         self.down.store(meta.is_err(), std::sync::atomic::Ordering::Relaxed);
-        let meta = meta.map_err(|e| self.err(UpstreamErrorKind::Unavailable, format!("discovery failed: {e}")))?;
-        let d = Arc::new(Discovered { meta, fetched: Instant::now() });
+        let (meta, key_issuers) =
+            meta.map_err(|e| self.err(UpstreamErrorKind::Unavailable, format!("discovery failed: {e}")))?;
+        let d = Arc::new(Discovered { meta, fetched: Instant::now(), key_issuers });
         self.cache.insert((), d.clone());
         Ok(d)
     }
@@ -212,10 +215,14 @@ impl Oidc {
         let d = self.discovered(http, false).await?;
         let issuer = d.meta.issuer().as_str().to_string();
         // RFC 9207: when the upstream says it sends `iss`, it must be there and match; when present, it must match.
-        // [MS-3] A multi-tenant issuer is known only with the token's tid: checked against the token below.
+        // [MS-3] A multi-tenant `iss` must name an admitted tenant now, and the token's own issuer below.
         let advertised = d.meta.additional_metadata().authorization_response_iss_parameter_supported == Some(true);
+        let tenant_iss_ok = |t| bridgekeeper_core::tenants::iss_param_admissible(&issuer, t, iss, advertised);
         match iss {
-            _ if self.tenants.is_some() => {}
+            _ if self.tenants.as_ref().is_some_and(tenant_iss_ok) => {}
+            _ if self.tenants.is_some() => {
+                return Err(rejected("authorization response iss is missing or names no admitted tenant".into()));
+            }
             Some(i) if i != issuer => {
                 return Err(rejected("authorization response iss does not match the issuer".into()));
             }
@@ -232,7 +239,7 @@ impl Oidc {
             .map_err(|e| self.err(UpstreamErrorKind::Unavailable, format!("code exchange failed: {e}")))?;
         let id_token = token.id_token().ok_or_else(|| rejected("no id_token in the token response".into()))?;
         let at = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
-        let verify = |client: &CoreClient<_, _, _, _, _, _>| -> Result<serde_json::Value, String> {
+        let verify = |client: &CoreClient<_, _, _, _, _, _>, d: &Discovered| -> Result<serde_json::Value, String> {
             // [MS-3] A multi-tenant token's iss names its tenant: checked by `tenants::subject_of` instead.
             let verifier =
                 client.id_token_verifier().set_time_fn(move || at).require_issuer_match(self.tenants.is_none());
@@ -250,14 +257,19 @@ impl Oidc {
                     return Err("at_hash does not match the access token".into());
                 }
             }
-            payload(&id_token.to_string()).ok_or_else(|| "unreadable id_token payload".to_string())
+            let doc = payload(&id_token.to_string()).ok_or_else(|| "unreadable id_token payload".to_string())?;
+            if self.tenants.is_some() {
+                let key = id_token.signing_key(&verifier).map_err(|e| e.to_string())?;
+                super::tenants::check_signing_key(&d.key_issuers, key, &doc)?;
+            }
+            Ok(doc)
         };
-        let mut doc = match verify(&client) {
+        let mut doc = match verify(&client, &d) {
             Ok(doc) => doc,
             // The upstream may have rotated its keys: fetch JWKS again (not more often than REFETCH_MIN_AGE).
             Err(e) if d.fetched.elapsed() >= REFETCH_MIN_AGE => {
                 let fresh = self.discovered(http, true).await?;
-                verify(&self.client(&fresh.meta, redirect, Some(now))?)
+                verify(&self.client(&fresh.meta, redirect, Some(now))?, &fresh)
                     .map_err(|_| rejected(format!("id_token rejected: {e}")))?
             }
             Err(e) => return Err(rejected(format!("id_token rejected: {e}"))),
@@ -288,9 +300,10 @@ impl Oidc {
             ident.subject = s;
         }
         // [AP-1] Apple's first-sign-in `user` JSON gives the name (only that), believed now that the ID token of
-        // the same answer verified; its email is never read (the ID token's is).
+        // the same answer verified, and only for a new identity; its email is never read (the ID token's is).
         if self.apple.is_some() {
             ident.name = form_user.and_then(bridgekeeper_core::apple::name_from_user_json);
+            ident.name_first_sign_in_only = true;
         }
         ident.auth_time = doc.get("auth_time").and_then(|t| t.as_i64());
         ident.upstream_sub = Some(subject);

@@ -58,6 +58,9 @@ pub struct State {
     /// Token requests refused for their client secret.
     pub refused_secrets: usize,
     pub authorize_requests: Vec<HashMap<String, String>>,
+    /// RFC 9207: when set, discovery advertises `authorization_response_iss_parameter_supported` and the answer
+    /// posts `iss` (this value, `{base}` standing for the fake's issuer).
+    pub iss_param: Option<String>,
 }
 
 #[derive(Clone)]
@@ -106,6 +109,7 @@ impl FakeApple {
             client_secrets: vec![],
             refused_secrets: 0,
             authorize_requests: vec![],
+            iss_param: None,
         }));
         let data = web::Data::from(state.clone());
         let server = actix_web::HttpServer::new(move || {
@@ -137,6 +141,11 @@ impl FakeApple {
         self.state.lock().unwrap().user = u;
     }
 
+    /// RFC 9207 `iss` in the answer (advertised in discovery); `{base}` is the fake's issuer.
+    pub fn set_iss_param(&self, iss: Option<&str>) {
+        self.state.lock().unwrap().iss_param = iss.map(String::from);
+    }
+
     pub fn set_tamper(&self, t: Tamper) {
         self.state.lock().unwrap().tamper = t;
     }
@@ -163,8 +172,11 @@ fn form(s: &[u8]) -> HashMap<String, String> {
 }
 
 async fn discovery(st: web::Data<Mutex<State>>) -> HttpResponse {
-    let b = st.lock().unwrap().base.clone();
-    HttpResponse::Ok().json(serde_json::json!({
+    let (b, iss) = {
+        let s = st.lock().unwrap();
+        (s.base.clone(), s.iss_param.is_some())
+    };
+    let mut doc = serde_json::json!({
         "issuer": b,
         "authorization_endpoint": format!("{b}/auth/authorize"),
         "token_endpoint": format!("{b}/auth/token"),
@@ -177,7 +189,11 @@ async fn discovery(st: web::Data<Mutex<State>>) -> HttpResponse {
         "scopes_supported": ["openid", "email", "name"],
         "token_endpoint_auth_methods_supported": ["client_secret_post"],
         "claims_supported": ["aud", "email", "email_verified", "exp", "iat", "is_private_email", "iss", "nonce", "nonce_supported", "real_user_status", "sub", "transfer_sub"],
-    }))
+    });
+    if iss {
+        doc["authorization_response_iss_parameter_supported"] = true.into();
+    }
+    HttpResponse::Ok().json(doc)
 }
 
 async fn keys(st: web::Data<Mutex<State>>) -> HttpResponse {
@@ -217,6 +233,9 @@ async fn authorize(st: web::Data<Mutex<State>>, req: HttpRequest) -> HttpRespons
     let mut fields = vec![("code".to_string(), code)];
     if let Some(st) = q.get("state") {
         fields.push(("state".into(), st.clone()));
+    }
+    if let Some(iss) = &s.iss_param {
+        fields.push(("iss".into(), iss.replace("{base}", &s.base)));
     }
     if first && wants_user_data {
         let u = serde_json::json!({"name": {"firstName": user.first, "lastName": user.last}, "email": user.email});

@@ -36,6 +36,8 @@ pub enum Tamper {
     Huge,
     /// The token response names no `scope` (RFC 6749 §5.1: the scopes asked were granted).
     NoScope,
+    /// The ID token names another client as its `azp` (its `aud` is still ours).
+    OtherAzp,
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +115,17 @@ pub struct State {
     pub advertise_end_session: bool,
     /// Multi-tenant: the tenant the ID token's `iss` names instead of the person's `tid` (a forged token).
     pub iss_tenant: Option<String>,
+    /// The `issuer` member of the published key (as Microsoft's keys carry), if any.
+    pub key_issuer: Option<String>,
+    /// A second published key and its `issuer` member; with `sign_with_second`, it signs the ID tokens.
+    second: Option<(SigningKey, serde_json::Value)>,
+    pub sign_with_second: bool,
+    /// Multi-tenant RFC 9207: discovery advertises `authorization_response_iss_parameter_supported`.
+    pub ms_advertise_iss: bool,
+    /// Multi-tenant RFC 9207: the answer posts `iss` naming this tenant (none when `None`).
+    pub ms_iss_param: Option<String>,
+    /// The ID token's `email_verified` as sent (a string, say) instead of the person's boolean.
+    pub email_verified_claim: Option<serde_json::Value>,
 }
 
 #[derive(Clone)]
@@ -159,6 +172,12 @@ impl FakeIdp {
             jwks_requests: 0,
             advertise_end_session: true,
             iss_tenant: None,
+            key_issuer: None,
+            second: None,
+            sign_with_second: false,
+            email_verified_claim: None,
+            ms_advertise_iss: false,
+            ms_iss_param: None,
         }));
         let data = web::Data::from(state.clone());
         let server = actix_web::HttpServer::new(move || {
@@ -293,6 +312,38 @@ impl FakeIdp {
         self.state.lock().unwrap().iss_tenant = tenant.map(String::from);
     }
 
+    /// The published key carries `issuer` as its `issuer` member (Microsoft's JWKS shape).
+    pub fn set_key_issuer(&self, issuer: Option<&str>) {
+        self.state.lock().unwrap().key_issuer = issuer.map(String::from);
+    }
+
+    /// Publishes a second key (own `kid`) with `issuer` as its `issuer` member, next to the first.
+    pub fn publish_second_key(&self, issuer: Option<&str>) {
+        let row = generate(Alg::Rs256, 0, bridgekeeper::store::keys::KeyState::Current).unwrap();
+        let mut jwk: serde_json::Value = serde_json::from_str(&row.public_jwk).unwrap();
+        if let Some(i) = issuer {
+            jwk["issuer"] = i.into();
+        }
+        self.state.lock().unwrap().second = Some((SigningKey::from_row(&row).unwrap(), jwk));
+    }
+
+    /// The next ID tokens are signed with the second published key (or, with false, the first).
+    pub fn set_sign_with_second(&self, on: bool) {
+        self.state.lock().unwrap().sign_with_second = on;
+    }
+
+    /// Multi-tenant RFC 9207: advertise the `iss` parameter, and post one naming `tenant` (or none).
+    pub fn set_ms_iss_param(&self, advertise: bool, tenant: Option<&str>) {
+        let mut s = self.state.lock().unwrap();
+        s.ms_advertise_iss = advertise;
+        s.ms_iss_param = tenant.map(String::from);
+    }
+
+    /// The next ID tokens carry `email_verified` as `v` (e.g. the string "false").
+    pub fn set_email_verified_claim(&self, v: Option<serde_json::Value>) {
+        self.state.lock().unwrap().email_verified_claim = v;
+    }
+
     /// A provider file for this fake as a `github` upstream.
     pub fn github_toml(&self, id: &str, extra: &str) -> String {
         let b = &self.base;
@@ -321,8 +372,11 @@ pub fn ms_template(base: &str) -> String {
 
 /// Entra ID's shared-endpoint discovery: the issuer is the `{tenantid}` template, no RFC 9207 `iss`.
 async fn ms_discovery(st: web::Data<Mutex<State>>) -> HttpResponse {
-    let b = st.lock().unwrap().base.clone();
-    HttpResponse::Ok().json(serde_json::json!({
+    let (b, advertise) = {
+        let s = st.lock().unwrap();
+        (s.base.clone(), s.ms_advertise_iss)
+    };
+    let mut doc = serde_json::json!({
         "issuer": ms_template(&b),
         "authorization_endpoint": format!("{b}/authorize"),
         "token_endpoint": format!("{b}/token"),
@@ -330,7 +384,11 @@ async fn ms_discovery(st: web::Data<Mutex<State>>) -> HttpResponse {
         "response_types_supported": ["code"],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["RS256"],
-    }))
+    });
+    if advertise {
+        doc["authorization_response_iss_parameter_supported"] = true.into();
+    }
+    HttpResponse::Ok().json(doc)
 }
 
 async fn discovery(st: web::Data<Mutex<State>>) -> HttpResponse {
@@ -370,7 +428,13 @@ async fn end_session(st: web::Data<Mutex<State>>, req: HttpRequest) -> HttpRespo
 async fn jwks(st: web::Data<Mutex<State>>) -> HttpResponse {
     let mut s = st.lock().unwrap();
     s.jwks_requests += 1;
-    HttpResponse::Ok().json(serde_json::json!({"keys": [s.jwk]}))
+    let mut first = s.jwk.clone();
+    if let Some(i) = &s.key_issuer {
+        first["issuer"] = i.clone().into();
+    }
+    let mut keys = vec![first];
+    keys.extend(s.second.as_ref().map(|(_, jwk)| jwk.clone()));
+    HttpResponse::Ok().json(serde_json::json!({ "keys": keys }))
 }
 
 async fn authorize(st: web::Data<Mutex<State>>, req: HttpRequest) -> HttpResponse {
@@ -395,8 +459,10 @@ async fn authorize(st: web::Data<Mutex<State>>, req: HttpRequest) -> HttpRespons
     }
     let wrong = format!("{}/evil", s.base);
     let github = req.path().starts_with("/gh/");
+    let ms_iss = s.ms_iss_param.as_ref().map(|t| ms_template(&s.base).replace("{tenantid}", t));
     match s.tamper {
-        _ if github || tid.is_some() => {}
+        _ if tid.is_some() => params.extend(ms_iss.as_deref().map(|i| ("iss", i))),
+        _ if github => {}
         Tamper::NoIssParam => {}
         Tamper::WrongIssParam => params.push(("iss", &wrong)),
         _ => params.push(("iss", &s.base)),
@@ -504,6 +570,12 @@ async fn token(st: web::Data<Mutex<State>>, req: HttpRequest, body: web::Bytes) 
     if let Some(sid) = &s.sid {
         claims["sid"] = sid.clone().into();
     }
+    if let Some(v) = &s.email_verified_claim {
+        claims["email_verified"] = v.clone();
+    }
+    if t == Tamper::OtherAzp {
+        claims["azp"] = "someone-else".into();
+    }
     if let Some(tid) = &p.user.tid {
         let named = s.iss_tenant.clone().unwrap_or_else(|| tid.clone());
         claims["iss"] = ms_template(&s.base).replace("{tenantid}", &named).into();
@@ -513,7 +585,11 @@ async fn token(st: web::Data<Mutex<State>>, req: HttpRequest, body: web::Bytes) 
     if let Some(nonce) = p.nonce {
         claims["nonce"] = if t == Tamper::WrongNonce { "not-the-nonce".into() } else { nonce.into() };
     }
-    let key = if t == Tamper::BadSignature { &s.rogue } else { &s.key };
+    let key = match (&s.second, s.sign_with_second) {
+        _ if t == Tamper::BadSignature => &s.rogue,
+        (Some((k, _)), true) => k,
+        _ => &s.key,
+    };
     let mut id_token = jws::sign(key, "JWT", &claims).unwrap();
     if t == Tamper::BadSignature {
         // Same kid as the published key, signature from another key.

@@ -40,17 +40,28 @@ pub fn client_secret_fresh(exp: i64, now: i64) -> bool {
 }
 
 /// [AP-1] The display name in the `user` JSON Apple posts on a first sign-in
-/// (`{"name": {"firstName": …, "lastName": …}, "email": …}`): first and last name joined, trimmed, without control
-/// characters, at most 200 characters; `None` when there is none or the JSON does not parse. Only the name is read
-/// (the email comes from the verified ID token alone), and only after the ID token of the same answer verified.
+/// (`{"name": {"firstName": …, "lastName": …}, "email": …}`): first and last name joined, trimmed, without control or
+/// hidden format characters, at most 200 characters; `None` when there is none or the JSON does not parse. Only the
+/// name is read (the email comes from the verified ID token alone), and only after the ID token of the same answer
+/// verified.
 pub fn name_from_user_json(user: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(user).ok()?;
     let name = v.get("name")?;
     let part = |k: &str| name.get(k).and_then(|p| p.as_str()).map(str::trim).filter(|s| !s.is_empty());
     let joined = [part("firstName"), part("lastName")].into_iter().flatten().collect::<Vec<_>>().join(" ");
-    let clean: String = joined.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect();
+    let clean: String = joined.chars().filter(|c| !c.is_control() && !hidden_format(*c)).take(MAX_NAME_CHARS).collect();
     let clean = clean.trim().to_string();
     (!clean.is_empty()).then_some(clean)
+}
+
+/// [AP-1] Format characters that reorder or hide text (bidi embeddings, overrides, isolates and marks; zero-width
+/// space, word joiner and invisible operators, BOM, soft hyphen): in a display name they only spoof ("\u{202E}nimdA"
+/// shows as "Admin"). ZWNJ/ZWJ (U+200C/U+200D) stay: Persian, Indic scripts and emoji sequences need them.
+fn hidden_format(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}' | '\u{200E}' | '\u{200F}' | '\u{FEFF}')
+        || ('\u{202A}'..='\u{202E}').contains(&c)
+        || ('\u{2060}'..='\u{2064}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
 }
 
 #[cfg(test)]
@@ -66,6 +77,18 @@ mod tests {
         assert_eq!(name_from_user_json("not json"), None);
         let long = format!(r#"{{"name":{{"firstName":"{}"}}}}"#, "a".repeat(5000));
         assert_eq!(name_from_user_json(&long).map(|n| n.chars().count()), Some(200));
+    }
+
+    #[test]
+    fn ap_1_bidi_controls_and_invisible_characters_are_dropped() {
+        let n = |first: &str| name_from_user_json(&serde_json::json!({"name": {"firstName": first}}).to_string());
+        assert_eq!(n("\u{202E}nimdA").as_deref(), Some("nimdA"), "right-to-left override");
+        assert_eq!(
+            n("Ad\u{200B}min\u{2066}\u{2069}\u{200F}\u{FEFF}\u{2060}\u{061C}\u{00AD}").as_deref(),
+            Some("Admin")
+        );
+        assert_eq!(n("\u{2067}\u{202B}").as_deref(), None, "nothing visible is no name");
+        assert_eq!(n("می\u{200C}خواهم").as_deref(), Some("می\u{200C}خواهم"), "ZWNJ belongs to Persian spelling");
     }
 
     #[test]

@@ -121,6 +121,29 @@ pub fn subject(
     Ok(format!("{tid}:{oid}"))
 }
 
+/// [MS-3] An RFC 9207 `iss` parameter on a multi-tenant answer, before the code is redeemed: when the discovery
+/// document advertises it, it must be there; when there, it must be the template with an admitted tenant's GUID
+/// (and, once the ID token verified, that token's own `iss`: see `upstream::tenants::subject_of`).
+pub fn iss_param_admissible(template: &str, tenants: &Tenants, iss: Option<&str>, advertised: bool) -> bool {
+    let Some(iss) = iss else { return !advertised };
+    let Some((pre, post)) = template.split_once(TENANT_PLACEHOLDER) else { return false };
+    let tid = iss.strip_prefix(pre).and_then(|rest| rest.strip_suffix(post));
+    tid.is_some_and(|t| is_guid(t) && tenants.allows(t) && iss == template.replace(TENANT_PLACEHOLDER, t))
+}
+
+/// [MS-3] Storm-0558: may a key that verified a token sign for that token's issuer? `key_issuers` are the
+/// `issuer` members of the verifying key's JWK (Microsoft marks each key of its shared set with the issuer it signs
+/// for: the `{tenantid}` template for Entra keys, the consumer tenant's issuer for personal-account keys). Each must
+/// be the token's `iss` once `{tenantid}` is replaced by the token's own (lower-case) `tid`. A key without the
+/// member is not restricted (the token's `iss` and `tid` are still checked by [`subject`]).
+pub fn key_signs_for(key_issuers: &[&str], iss: Option<&str>, tid: Option<&str>) -> bool {
+    key_issuers.iter().all(|k| match (iss, tid) {
+        (Some(iss), _) if !is_template(k) => *k == iss,
+        (Some(iss), Some(tid)) => k.replace(TENANT_PLACEHOLDER, &tid.to_ascii_lowercase()) == iss,
+        _ => false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +188,33 @@ mod tests {
         assert_eq!(subject(T, &both, Some(&iss(A)), Some(B), Some(O)), Err(TenantError::IssuerMismatch));
         assert_eq!(subject(T, &both, Some(T), Some(A), Some(O)), Err(TenantError::IssuerMismatch));
         assert_eq!(subject(T, &both, None, Some(A), Some(O)), Err(TenantError::IssuerMismatch));
+    }
+
+    #[test]
+    fn ms_3_an_iss_parameter_names_an_admitted_tenant() {
+        let a = list(&[A]);
+        assert!(iss_param_admissible(T, &a, Some(&iss(A)), true));
+        assert!(iss_param_admissible(T, &a, None, false));
+        assert!(!iss_param_admissible(T, &a, None, true), "advertised but missing");
+        assert!(!iss_param_admissible(T, &a, Some(&iss(B)), false), "a tenant not admitted");
+        assert!(!iss_param_admissible(T, &a, Some(T), false), "the template itself");
+        assert!(!iss_param_admissible(T, &a, Some(&iss("x")), false));
+        assert!(!iss_param_admissible(T, &a, Some("https://evil.example/"), false));
+    }
+
+    #[test]
+    fn ms_3_a_key_signs_only_for_the_issuer_it_names() {
+        let consumers = iss(CONSUMERS_TENANT);
+        assert!(key_signs_for(&[T], Some(&iss(A)), Some(A)));
+        assert!(key_signs_for(&[T], Some(&iss(A)), Some(&A.to_ascii_uppercase())));
+        assert!(!key_signs_for(&[T], Some(&iss(A)), Some(B)), "the template with another tid");
+        assert!(!key_signs_for(&[T], Some(&iss(A)), None));
+        assert!(!key_signs_for(&[T], None, Some(A)));
+        assert!(!key_signs_for(&[&consumers], Some(&iss(A)), Some(A)), "a consumer key for tenant A");
+        assert!(key_signs_for(&[&consumers], Some(&consumers), Some(CONSUMERS_TENANT)));
+        assert!(!key_signs_for(&[&iss(B)], Some(&iss(A)), Some(A)), "tenant B's key for tenant A");
+        assert!(!key_signs_for(&[T, &consumers], Some(&iss(A)), Some(A)), "every issuer of the key must match");
+        assert!(key_signs_for(&[], Some(&iss(A)), Some(A)), "a key without an issuer member");
     }
 
     #[test]

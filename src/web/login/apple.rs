@@ -1,11 +1,12 @@
 //! [AP-2] [AP-3] `POST /callback/{provider}` for `kind = "apple"`: Apple answers with `response_mode=form_post`, a
 //! cross-site POST from appleid.apple.com, which carries no SameSite=Lax cookie, so the `bk_login` binding of the
 //! pending login cannot be checked on it. Such a POST is answered with the self-submitting form page of
-//! `respond::form_post` that posts the same fields (code, state, error, `user`) back to this URL from the broker's
-//! own page: that POST is same-site, so the browser sends `bk_login`, and the callback runs with exactly the
-//! checks of `GET /callback` (state taken once, browser binding, nonce, PKCE, the ID token). The fields travel in
-//! the page body and the POST body only (never in a URL, so never in a log, history or `Referer`). A POST that was
-//! already bounced (`bk_resubmitted`) is never bounced again: without the cookie it fails as from another browser.
+//! `respond::form_post` that posts the same fields (code, state, error, iss, `user`) back to this URL from the
+//! broker's own page: that POST is same-site, so the browser sends `bk_login`, and the callback runs with exactly
+//! the checks of `GET /callback` (state taken once, browser binding, nonce, PKCE, the ID token). The fields travel
+//! in the page body and the POST body only (never in a URL, so never in a log, history or `Referer`). A POST that
+//! was already bounced (`bk_resubmitted`) is never bounced again: without the cookie it fails as from another
+//! browser.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -18,8 +19,9 @@ use crate::upstream::config::ProviderKind;
 
 /// Marks the POST the broker's own page made.
 const RESUBMITTED: &str = "bk_resubmitted";
-/// The fields of Apple's answer the page carries on; anything else is dropped.
-const FIELDS: [&str; 4] = ["code", "state", "error", "user"];
+/// The fields of Apple's answer the page carries on; anything else is dropped. `iss` (RFC 9207) too: when the
+/// upstream advertises it, the callback requires it and checks it against the issuer.
+const FIELDS: [&str; 5] = ["code", "state", "error", "iss", "user"];
 /// Apple's `user` JSON is a name and an email: anything longer is not carried on.
 const MAX_USER_JSON: usize = 4096;
 
