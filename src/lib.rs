@@ -24,6 +24,7 @@ pub mod settings;
 pub mod state;
 pub mod store;
 pub mod sweeper;
+pub mod telemetry;
 pub mod tokens;
 pub mod upstream;
 pub mod web;

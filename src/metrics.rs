@@ -133,8 +133,8 @@ impl Metrics {
             logins: counter(
                 &r,
                 "logins_total",
-                "Sign-ins at the broker by provider and outcome",
-                &["provider", "outcome"],
+                "Sign-ins at the broker by provider, outcome and (for outcome=\"rejected\") the check that failed",
+                &["provider", "outcome", "reason"],
             )?,
             rate_limited: counter(&r, "rate_limit_rejections_total", "Requests refused by an abuse limit", &["limit"])?,
             db_connections: gauge(&r, "db_pool_connections", "Database pool connections by state", &["state"])?,
@@ -182,9 +182,21 @@ impl Metrics {
         self.backchannel_deliveries.with_label_values(&[client_label(client_id, source), outcome]).inc();
     }
 
+    /// One sign-in outcome; [MT-4] `reason` (a `upstream::rejection::Rejection` label) only for `rejected`, empty
+    /// otherwise.
+    pub fn login(&self, provider: &str, outcome: &str, reason: Option<&str>) {
+        self.logins.with_label_values(&[provider, outcome, reason.unwrap_or("")]).inc();
+    }
+
     /// A cache look-up: `hit` or `miss`.
     pub fn cache_lookup(&self, cache: &str, hit: bool) {
         self.cache.with_label_values(&[cache, if hit { "hit" } else { "miss" }]).inc();
+    }
+
+    /// Adds a metric made elsewhere (the trace pipeline's drop counter, which exists before the app does) to
+    /// this registry, under its `bridgekeeper_` prefix.
+    pub fn adopt(&self, c: Box<dyn prometheus::core::Collector>) -> Result<(), prometheus::Error> {
+        self.registry.register(c)
     }
 
     /// The Prometheus text exposition of everything.

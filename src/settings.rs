@@ -13,7 +13,7 @@ use crate::secret::Secret;
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 const ENV_PREFIX: &str = "BRIDGEKEEPER";
 /// Keys whose tables hold arbitrary names (not checked against the defaults).
-const OPEN_TABLES: &[&str] = &["scopes"];
+const OPEN_TABLES: &[&str] = &["scopes", "otel.headers"];
 const CLIENT_KEYS: &[&str] = &[
     "client_id",
     "client_secret",
@@ -81,6 +81,8 @@ pub struct Settings {
     /// [TX-7] RFC 8693 delegation between APIs (`[token_exchange]`).
     pub token_exchange: TokenExchangeSettings,
     pub par: ParSettings,
+    /// [OT-1] OpenTelemetry traces (`[otel]`).
+    pub otel: OtelSettings,
     /// The file given with `--config` (what a reload reads again); not a key of the file.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -89,8 +91,10 @@ pub struct Settings {
 /// Scopes that no self-service path (browser flow, developer portal, dynamic registration) can grant.
 pub use bridgekeeper_core::scopes::RESERVED_SCOPES;
 
+mod otel;
 mod sections;
 mod validate;
+pub use otel::OtelSettings;
 pub use sections::*;
 
 /// A configuration mistake: one line naming the source (file or variable) and the key.
@@ -150,6 +154,7 @@ impl Settings {
             SettingsError(format!("registration.initial_access_token: environment variable {v} is not set"))
         })?;
         self.registration.initial_access_token = Secret::new(iat);
+        self.otel.interpolate(env)?;
         for (i, c) in self.clients.iter_mut().enumerate() {
             if let Some(secret) = &c.client_secret {
                 let value = interpolate(secret.expose(), env).map_err(|v| {
@@ -281,6 +286,7 @@ impl Settings {
         }
         self.validate_developers(&err)?;
         self.validate_delegation(&err)?;
+        self.otel.validate(&err)?;
         self.validate_clients(&err)
     }
 

@@ -1,12 +1,12 @@
 //! Issue #16, metrics: `/metrics` only on the `metrics_bind` listener, in Prometheus text (parsed here with a real
 //! parser), counters that move as a login, a refresh, a replayed refresh token and a failing upstream happen,
-//! and no label that holds a user id, an email or a token.
+//! and no label that holds a user id, an email or a token; [MT-4] rejected sign-ins by the check that failed.
 
 mod common;
 use common::clients::ClientBuilder;
 
 use common::TestApp;
-use common::fake_idp::FakeIdp;
+use common::fake_idp::{FakeIdp, Tamper};
 use common::oauth::*;
 use prometheus_parse::{Scrape, Value};
 
@@ -19,6 +19,11 @@ struct World {
 
 /// The broker with `acme` (the fake IdP) and `down` (an OIDC issuer nobody answers at), and its metrics listener.
 async fn world() -> World {
+    world_with(3).await
+}
+
+/// The same, with `failures` failed logins a minute allowed per address.
+async fn world_with(failures: u32) -> World {
     let idp = FakeIdp::start().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("acme.toml"), idp.oidc_toml("acme", "")).unwrap();
@@ -28,7 +33,7 @@ async fn world() -> World {
     let app = TestApp::spawn_with(move |s| {
         s.providers_dir = providers;
         s.tokens.refresh_reuse_grace_secs = 0;
-        s.rate_limits.failures_per_minute = 3;
+        s.rate_limits.failures_per_minute = failures;
         s.clients = vec![
             ClientBuilder::confidential("app", SECRET)
                 .name("App")
@@ -65,6 +70,29 @@ fn value(s: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
             Value::Summary(_) => 0.0,
         })
         .sum()
+}
+
+/// Plays the browser through the fake IdP until the first answer that is no redirect (its status), or the app's
+/// redirect URI (0), in a browser of its own.
+async fn attempt(w: &World) -> u16 {
+    let app = w.app.view();
+    let mut r = authorize(&app, &auth_query(&[("scope", "openid email")])).await;
+    for _ in 0..10 {
+        if !r.status().is_redirection() {
+            return r.status().as_u16();
+        }
+        let loc = location(&r);
+        if loc.starts_with(RP) {
+            return 0;
+        }
+        let loc = match loc.strip_prefix("/login?") {
+            Some(rest) => format!("/login/acme?{rest}"),
+            None => loc,
+        };
+        let url = if loc.starts_with('/') { app.url(&loc) } else { loc };
+        r = app.http.get(url).send().await.unwrap();
+    }
+    panic!("the sign-in did not end");
 }
 
 /// Plays the browser through the fake IdP until the app's redirect URI; returns the code.
@@ -124,7 +152,7 @@ async fn mt_3_counters_move_with_a_login_a_refresh_and_a_failing_upstream() {
 
     let (s, text) = scrape(&w).await;
     let v = |m: &str, l: &[(&str, &str)]| value(&s, &format!("bridgekeeper_{m}"), l);
-    assert_eq!(v("logins_total", &[("provider", "acme"), ("outcome", "success_created")]), 1.0);
+    assert_eq!(v("logins_total", &[("provider", "acme"), ("outcome", "success_created"), ("reason", "")]), 1.0);
     assert_eq!(v("logins_total", &[("provider", "down"), ("outcome", "unavailable")]), 1.0);
     assert_eq!(v("tokens_issued_total", &[("grant_type", "authorization_code"), ("client", "app")]), 1.0);
     assert_eq!(v("tokens_issued_total", &[("grant_type", "refresh_token"), ("client", "app")]), 1.0);
@@ -177,6 +205,50 @@ async fn mt_3_counters_move_with_a_login_a_refresh_and_a_failing_upstream() {
         })
         .sum();
     assert_eq!(counted, removed as f64);
+    w.app.stop().await;
+    w.idp.stop().await;
+}
+
+/// [MT-4] A rejected sign-in is counted as `outcome="rejected"` with the check that failed as `reason` (a fixed
+/// word chosen where the check fails): a forged state, a wrong nonce, and the other ID token checks; a success
+/// carries no reason.
+#[actix_web::test]
+async fn mt_4_rejected_sign_ins_are_counted_by_the_check_that_failed() {
+    let w = world_with(100).await;
+    assert_eq!(attempt(&w).await, 0, "a first sign-in succeeds");
+    assert_eq!(attempt(&w).await, 0, "a second one too");
+    let forged = w.app.http.get(w.app.url("/callback/acme?code=abc&state=forged")).send().await.unwrap();
+    assert_eq!(forged.status(), 400);
+    let cases = [
+        (Tamper::WrongNonce, "nonce"),
+        (Tamper::BadSignature, "signature"),
+        (Tamper::WrongAud, "audience"),
+        (Tamper::OtherAzp, "audience"),
+        (Tamper::Expired, "expired"),
+        (Tamper::WrongIss, "issuer"),
+        (Tamper::WrongIssParam, "issuer"),
+        (Tamper::BadAtHash, "at_hash"),
+        (Tamper::UserinfoOtherSub, "subject"),
+        (Tamper::NoIdToken, "other"),
+    ];
+    for (t, _) in &cases {
+        w.idp.set_tamper(*t);
+        assert_eq!(attempt(&w).await, 400, "{t:?} is refused");
+    }
+    w.idp.set_tamper(Tamper::None);
+
+    let (s, text) = scrape(&w).await;
+    let v = |l: &[(&str, &str)]| value(&s, "bridgekeeper_logins_total", l);
+    let acme = ("provider", "acme");
+    assert_eq!(v(&[acme, ("outcome", "success_created"), ("reason", "")]), 1.0, "{text}");
+    assert_eq!(v(&[acme, ("outcome", "success"), ("reason", "")]), 1.0, "{text}");
+    assert_eq!(v(&[acme, ("outcome", "rejected"), ("reason", "state")]), 1.0, "{text}");
+    for reason in ["nonce", "signature", "audience", "expired", "issuer", "at_hash", "subject", "other"] {
+        let expected = cases.iter().filter(|(_, r)| *r == reason).count() as f64;
+        assert_eq!(v(&[acme, ("outcome", "rejected"), ("reason", reason)]), expected, "{reason}\n{text}");
+    }
+    let rejected: f64 = v(&[acme, ("outcome", "rejected")]);
+    assert_eq!(rejected, cases.len() as f64 + 1.0, "every refusal counted once");
     w.app.stop().await;
     w.idp.stop().await;
 }

@@ -205,10 +205,11 @@ pub async fn access_token(
     let guard = tokio::time::timeout(bound, lock.lock_owned()).await.map_err(|_| VaultError::Unavailable)?;
     // The refresh runs on its own: it holds the lock until it has committed, whether or not this caller waits.
     let (st, iid) = (state.clone(), identity_id.to_string());
-    let task = tokio::spawn(async move {
+    // [OT-1] Its upstream call stays a child of the request's span.
+    let task = tokio::spawn(tracing::Instrument::in_current_span(async move {
         let _guard = guard;
         refresh_once(&st, &p, &iid, Instant::now() + bound, force).await
-    });
+    }));
     task.await.map_err(|_| VaultError::Unavailable)?
 }
 

@@ -119,13 +119,28 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 
 /// Logging: human-readable or JSON on stderr, filter from RUST_LOG or `log_level`.
 pub fn init_logging(settings: &Settings) {
-    use tracing_subscriber::EnvFilter;
+    init_logging_with(settings, None);
+}
+
+/// Logging, and with `[otel]` the trace layer beside it ([OT-2]: the log filter never shows the trace spans, the
+/// trace layer never sees a log event).
+pub fn init_logging_with(settings: &Settings, telemetry: Option<&crate::telemetry::Telemetry>) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer, Registry};
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.log_level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match settings.log_format {
-        crate::settings::LogFormat::Json => builder.json().try_init(),
-        crate::settings::LogFormat::Text => builder.try_init(),
+    let filter = match format!("{}=off", crate::telemetry::TARGET).parse() {
+        Ok(d) => filter.add_directive(d),
+        Err(_) => filter,
     };
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs: Box<dyn Layer<Registry> + Send + Sync> = match settings.log_format {
+        crate::settings::LogFormat::Json => fmt.json().with_filter(filter).boxed(),
+        crate::settings::LogFormat::Text => fmt.with_filter(filter).boxed(),
+    };
+    let mut layers = vec![logs];
+    layers.extend(telemetry.map(|t| t.layer::<Registry>()));
+    let _ = tracing_subscriber::registry().with(layers).try_init();
 }

@@ -6,7 +6,10 @@ use crate::server::{AppState, StartError};
 use crate::settings::Settings;
 
 pub async fn serve(settings: Settings) -> Result<(), CliError> {
-    super::init_logging(&settings);
+    // [OT-1] Traces, when `[otel] endpoint` is set; a collector that is down changes nothing but the count of
+    // dropped spans.
+    let telemetry = crate::telemetry::Telemetry::start(&settings.otel).map_err(CliError::Config)?;
+    super::init_logging_with(&settings, telemetry.as_ref());
     if settings.dev_mode {
         tracing::warn!("DEV MODE is on: the `dev` upstream lets anyone sign in as anyone. Never use it in production.");
     }
@@ -27,6 +30,10 @@ pub async fn serve(settings: Settings) -> Result<(), CliError> {
         StartError::Templates(m) => CliError::Config(m),
         other => CliError::Failed(other.to_string()),
     })?;
+    if let Some(t) = &telemetry {
+        state.metrics.adopt(Box::new(t.dropped())).map_err(|e| CliError::Failed(format!("metrics: {e}")))?;
+        tracing::info!(endpoint = %state.settings.otel.traces_url(), "sending traces by OTLP/HTTP");
+    }
     spawn_reload_on_hangup(state.clone(), hangups);
     crate::reload::watch::spawn(state.clone());
     let server = crate::server::start(state.clone(), listener, None).map_err(|e| CliError::Failed(e.to_string()))?;
@@ -36,7 +43,12 @@ pub async fn serve(settings: Settings) -> Result<(), CliError> {
     }
     crate::sweeper::spawn(state);
     tracing::info!(%issuer, "bridgekeeper is ready");
-    server.await.map_err(|e| CliError::Failed(e.to_string()))
+    let served = server.await.map_err(|e| CliError::Failed(e.to_string()));
+    // [OT-3] What is still queued is sent before the process ends (bounded by the export timeout).
+    if let Some(t) = telemetry {
+        t.shutdown().await;
+    }
+    served
 }
 
 fn hangups() -> Option<tokio::signal::unix::Signal> {

@@ -141,9 +141,12 @@ pub(super) async fn request_id_and_log(
     let path = req.path().to_string();
     let started = std::time::Instant::now();
     let span = tracing::info_span!("request", request_id = %id);
-    let _entered = span.enter();
-    drop(_entered);
-    let mut res = tracing::Instrument::instrument(next.call(req), span.clone()).await?;
+    // [OT-1] [OT-4] The trace's server span, inside the log span (log lines keep their `request{request_id}`).
+    let trust = req.app_data::<web::Data<AppState>>().is_some_and(|s| s.settings.otel.trust_traceparent);
+    let traceparent = req.headers().get("traceparent").and_then(|v| v.to_str().ok());
+    let server = span.in_scope(|| crate::telemetry::server_span(method.as_str(), traceparent, &id, trust));
+    let inner = tracing::Instrument::instrument(next.call(req), server.clone());
+    let mut res = tracing::Instrument::instrument(inner, span.clone()).await?;
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(header::HeaderName::from_static("x-request-id"), v);
     }
@@ -154,9 +157,11 @@ pub(super) async fn request_id_and_log(
         // [MT-2] The route template, never the path: paths carry ids.
         let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
         state.metrics.request(&route, method.as_str(), status, elapsed);
+        crate::telemetry::finish_server_span(&server, method.as_str(), &route, status);
     }
     let ip = client.ip;
     span.in_scope(|| tracing::info!(target: "http", %method, %path, status, elapsed_ms, client = %ip, "request"));
+    drop(server);
     Ok(res)
 }
 

@@ -69,13 +69,22 @@ impl UpstreamHttp {
     }
 
     async fn execute(&self, request: reqwest::Request) -> Result<oauth2::HttpResponse, HttpError> {
-        let Some(metrics) = &self.metrics else { return self.execute_plain(request).await };
         let call = call_of(&request);
+        let provider = self.provider.as_deref().unwrap_or("unknown");
+        // [OT-1] A child of the request's span: provider, call, method and host (never the URL).
+        let span = crate::telemetry::client_span(
+            provider,
+            call,
+            request.method().as_str(),
+            request.url().host_str().unwrap_or_default(),
+        );
         let started = std::time::Instant::now();
-        let result = self.execute_plain(request).await;
+        let result = tracing::Instrument::instrument(self.execute_plain(request), span.clone()).await;
         let status = result.as_ref().ok().map(|r| r.status());
+        crate::telemetry::finish_client_span(&span, status.map(|s| s.as_u16()));
+        let Some(metrics) = &self.metrics else { return result };
         metrics.observe(
-            self.provider.as_deref().unwrap_or("unknown"),
+            provider,
             call,
             started.elapsed().as_secs_f64(),
             status.is_some_and(|s| s.is_success()),

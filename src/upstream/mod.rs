@@ -10,6 +10,7 @@ pub mod logout;
 pub mod mapping;
 pub mod oauth2;
 pub mod oidc;
+pub mod rejection;
 mod tenants;
 
 use std::collections::HashMap;
@@ -37,6 +38,19 @@ pub struct UpstreamError {
     pub provider: String,
     pub kind: UpstreamErrorKind,
     pub detail: String,
+    /// [MT-4] Which check a `Rejected` answer failed (`Other` for the other kinds).
+    pub reason: rejection::Rejection,
+}
+
+impl UpstreamError {
+    pub fn new(provider: &str, kind: UpstreamErrorKind, detail: impl Into<String>) -> Self {
+        UpstreamError { provider: provider.to_string(), kind, detail: detail.into(), reason: Default::default() }
+    }
+
+    /// [MT-4] The same error, naming the check that failed.
+    pub fn because(self, reason: rejection::Rejection) -> Self {
+        UpstreamError { reason, ..self }
+    }
 }
 
 /// One configured provider: its settings and the capabilities its kind has.

@@ -42,7 +42,7 @@ impl OAuth2 {
     }
 
     fn err(&self, kind: UpstreamErrorKind, detail: impl Into<String>) -> UpstreamError {
-        UpstreamError { provider: self.cfg.id.clone(), kind, detail: detail.into() }
+        UpstreamError::new(&self.cfg.id, kind, detail)
     }
 
     /// [TB-1c] The issuer we record for identities of this provider: a name of our own, so that an OAuth2

@@ -22,6 +22,7 @@ use super::config::ProviderConfig;
 use super::connector::{Callback, CallbackConnector, Fut, HealthCheck, RefreshConnector};
 use super::http::UpstreamHttp;
 use super::mapping::identity_from_json;
+use super::rejection::Rejection;
 use super::{UpstreamError, UpstreamErrorKind};
 
 /// The discovery members we read beyond the core set.
@@ -93,7 +94,7 @@ impl Oidc {
     }
 
     fn err(&self, kind: UpstreamErrorKind, detail: impl Into<String>) -> UpstreamError {
-        UpstreamError { provider: self.cfg.id.clone(), kind, detail: detail.into() }
+        UpstreamError::new(&self.cfg.id, kind, detail)
     }
 
     pub(super) async fn discovered(&self, http: &UpstreamHttp, force: bool) -> Result<Arc<Discovered>, UpstreamError> {
@@ -212,6 +213,7 @@ impl Oidc {
         let http = &http.for_provider(&self.cfg.id);
         let Callback { redirect, code, iss, nonce, verifier, now, form_user } = *cb;
         let rejected = |d: String| self.err(UpstreamErrorKind::Rejected, d);
+        let refused = |(why, d): (Rejection, String)| rejected(d).because(why);
         let d = self.discovered(http, false).await?;
         let issuer = d.meta.issuer().as_str().to_string();
         // RFC 9207: when the upstream says it sends `iss`, it must be there and match; when present, it must match.
@@ -221,12 +223,15 @@ impl Oidc {
         match iss {
             _ if self.tenants.as_ref().is_some_and(tenant_iss_ok) => {}
             _ if self.tenants.is_some() => {
-                return Err(rejected("authorization response iss is missing or names no admitted tenant".into()));
+                return Err(refused((Rejection::Tenant, "authorization response iss names no admitted tenant".into())));
             }
             Some(i) if i != issuer => {
-                return Err(rejected("authorization response iss does not match the issuer".into()));
+                return Err(refused((
+                    Rejection::Issuer,
+                    "authorization response iss does not match the issuer".into(),
+                )));
             }
-            None if advertised => return Err(rejected("authorization response lacks iss".into())),
+            None if advertised => return Err(refused((Rejection::Issuer, "authorization response lacks iss".into()))),
             _ => {}
         }
         let client = self.client(&d.meta, redirect, Some(now))?;
@@ -236,48 +241,64 @@ impl Oidc {
             .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
             .request_async(http)
             .await
-            .map_err(|e| self.err(UpstreamErrorKind::Unavailable, format!("code exchange failed: {e}")))?;
+            .map_err(|e| match &e {
+                // [MT-4] The upstream refused the code (or the PKCE verifier): a rejected answer, not an outage.
+                openidconnect::RequestTokenError::ServerResponse(r)
+                    if *r.error() == openidconnect::core::CoreErrorResponseType::InvalidGrant =>
+                {
+                    rejected(format!("code exchange refused: {e}")).because(Rejection::Code)
+                }
+                _ => self.err(UpstreamErrorKind::Unavailable, format!("code exchange failed: {e}")),
+            })?;
         let id_token = token.id_token().ok_or_else(|| rejected("no id_token in the token response".into()))?;
         let at = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
-        let verify = |client: &CoreClient<_, _, _, _, _, _>, d: &Discovered| -> Result<serde_json::Value, String> {
-            // [MS-3] A multi-tenant token's iss names its tenant: checked by `tenants::subject_of` instead.
-            let verifier =
-                client.id_token_verifier().set_time_fn(move || at).require_issuer_match(self.tenants.is_none());
-            let claims = id_token.claims(&verifier, &Nonce::new(nonce.to_string())).map_err(|e| e.to_string())?;
-            if let Some(azp) = claims.authorized_party()
-                && azp.as_str() != self.cfg.client_id
-            {
-                return Err("azp is not our client id".into());
-            }
-            if let Some(expected) = claims.access_token_hash() {
-                let alg = id_token.signing_alg().map_err(|e| e.to_string())?;
-                let key = id_token.signing_key(&verifier).map_err(|e| e.to_string())?;
-                let actual = AccessTokenHash::from_token(token.access_token(), alg, key).map_err(|e| e.to_string())?;
-                if &actual != expected {
-                    return Err("at_hash does not match the access token".into());
+        let verify =
+            |client: &CoreClient<_, _, _, _, _, _>, d: &Discovered| -> Result<serde_json::Value, (Rejection, String)> {
+                let other = |e: String| (Rejection::Other, e);
+                let sig = |e: openidconnect::SignatureVerificationError| (Rejection::Signature, e.to_string());
+                // [MS-3] A multi-tenant token's iss names its tenant: checked by `tenants::subject_of` instead.
+                let verifier =
+                    client.id_token_verifier().set_time_fn(move || at).require_issuer_match(self.tenants.is_none());
+                let claims = id_token
+                    .claims(&verifier, &Nonce::new(nonce.to_string()))
+                    .map_err(|e| (Rejection::of_claims(&e), e.to_string()))?;
+                if let Some(azp) = claims.authorized_party()
+                    && azp.as_str() != self.cfg.client_id
+                {
+                    return Err((Rejection::Audience, "azp is not our client id".into()));
                 }
-            }
-            let doc = payload(&id_token.to_string()).ok_or_else(|| "unreadable id_token payload".to_string())?;
-            if self.tenants.is_some() {
-                let key = id_token.signing_key(&verifier).map_err(|e| e.to_string())?;
-                super::tenants::check_signing_key(&d.key_issuers, key, &doc)?;
-            }
-            Ok(doc)
-        };
+                if let Some(expected) = claims.access_token_hash() {
+                    let alg = id_token.signing_alg().map_err(sig)?;
+                    let key = id_token.signing_key(&verifier).map_err(sig)?;
+                    let actual = AccessTokenHash::from_token(token.access_token(), alg, key)
+                        .map_err(|e| other(e.to_string()))?;
+                    if &actual != expected {
+                        return Err((Rejection::AtHash, "at_hash does not match the access token".into()));
+                    }
+                }
+                let doc = payload(&id_token.to_string()).ok_or_else(|| other("unreadable id_token payload".into()))?;
+                if self.tenants.is_some() {
+                    let key = id_token.signing_key(&verifier).map_err(sig)?;
+                    super::tenants::check_signing_key(&d.key_issuers, key, &doc).map_err(|e| (Rejection::Tenant, e))?;
+                }
+                Ok(doc)
+            };
         let mut doc = match verify(&client, &d) {
             Ok(doc) => doc,
             // The upstream may have rotated its keys: fetch JWKS again (not more often than REFETCH_MIN_AGE).
             Err(e) if d.fetched.elapsed() >= REFETCH_MIN_AGE => {
                 let fresh = self.discovered(http, true).await?;
                 verify(&self.client(&fresh.meta, redirect, Some(now))?, &fresh)
-                    .map_err(|_| rejected(format!("id_token rejected: {e}")))?
+                    .map_err(|_| refused((e.0, format!("id_token rejected: {}", e.1))))?
             }
-            Err(e) => return Err(rejected(format!("id_token rejected: {e}"))),
+            Err((why, e)) => return Err(refused((why, format!("id_token rejected: {e}")))),
         };
         let subject = doc.get("sub").and_then(|s| s.as_str()).unwrap_or_default().to_string();
         // [MS-1] From the verified ID token alone (before userinfo adds anything).
         let tenant_subject = match &self.tenants {
-            Some(t) => Some(super::tenants::subject_of(&issuer, t, iss, &doc).map_err(rejected)?),
+            Some(t) => {
+                Some(super::tenants::subject_of(&issuer, t, iss, &doc).map_err(|e| refused((Rejection::Tenant, e)))?)
+            }
             None => None,
         };
         if let Some(ui) = d.meta.userinfo_endpoint() {
@@ -287,7 +308,7 @@ impl Oidc {
                 .map_err(|e| self.err(UpstreamErrorKind::Unavailable, format!("userinfo failed: {e}")))?;
             // OIDC Core §5.3.4: the userinfo sub must be the ID token's.
             if info.get("sub").and_then(|s| s.as_str()) != Some(subject.as_str()) {
-                return Err(rejected("userinfo sub differs from the id_token sub".into()));
+                return Err(refused((Rejection::Subject, "userinfo sub differs from the id_token sub".into())));
             }
             if let (Some(base), Some(extra)) = (doc.as_object_mut(), info.as_object()) {
                 for (k, v) in extra {

@@ -16,6 +16,7 @@ use crate::respond::PageError;
 use crate::secret::{ct_eq, hash_token, random_token};
 use crate::state::AppState;
 use crate::store::upstream_logins::{self, UpstreamLogin};
+use crate::upstream::rejection::Rejection;
 use crate::upstream::{Callback, CallbackConnector, LoginRequest, Provider, UpstreamErrorKind};
 
 /// Cookie binding a pending upstream login to the browser that started it.
@@ -180,7 +181,7 @@ pub async fn begin(
 
 /// [MT-2] Counts one sign-in outcome at a configured provider (a provider id, never a path the caller made up).
 fn count_login(state: &AppState, provider: &str, outcome: &str) {
-    state.metrics.logins.with_label_values(&[provider, outcome]).inc();
+    state.metrics.login(provider, outcome, None);
 }
 
 /// The redirect-and-callback capability; a kind that signs in another way has no `/callback` and no redirect.
@@ -188,23 +189,23 @@ fn no_callback<'a>(state: &AppState, p: &'a Provider) -> Result<&'a dyn Callback
     p.callback().ok_or_else(|| {
         upstream_page(
             state,
-            crate::upstream::UpstreamError {
-                provider: p.cfg.id.clone(),
-                kind: UpstreamErrorKind::Rejected,
-                detail: "this provider does not sign in by redirect".into(),
-            },
+            crate::upstream::UpstreamError::new(
+                &p.cfg.id,
+                UpstreamErrorKind::Rejected,
+                "this provider does not sign in by redirect",
+            ),
         )
     })
 }
 
 fn upstream_page(state: &AppState, e: crate::upstream::UpstreamError) -> PageError {
     tracing::warn!(provider = %e.provider, kind = ?e.kind, detail = %e.detail, "upstream sign-in failed");
-    let outcome = match e.kind {
-        UpstreamErrorKind::Unavailable => "unavailable",
-        UpstreamErrorKind::Rejected => "rejected",
-        UpstreamErrorKind::Denied => "cancelled",
-    };
-    count_login(state, &e.provider, outcome);
+    // [MT-4] A rejected answer is counted with the check it failed (a fixed word, never the detail's text).
+    match e.kind {
+        UpstreamErrorKind::Unavailable => count_login(state, &e.provider, "unavailable"),
+        UpstreamErrorKind::Rejected => state.metrics.login(&e.provider, "rejected", Some(e.reason.label())),
+        UpstreamErrorKind::Denied => count_login(state, &e.provider, "cancelled"),
+    }
     match e.kind {
         UpstreamErrorKind::Unavailable => PageError::new(
             StatusCode::BAD_GATEWAY,
@@ -274,7 +275,8 @@ async fn answer(
     form_user: Option<&str>,
 ) -> Result<HttpResponse, PageError> {
     let forged = || {
-        count_login(&state, &p.cfg.id, "forged");
+        // [MT-4] Unknown, used, expired or cross-browser state, or a malformed answer.
+        state.metrics.login(&p.cfg.id, "rejected", Some(Rejection::State.label()));
         PageError::bad_request(
             "Sign-in failed",
             "This sign-in answer is unknown, expired, already used or from another browser. Nothing was changed. Please start again.",
@@ -294,11 +296,7 @@ async fn answer(
     if params.has("error") {
         return Err(upstream_page(
             &state,
-            crate::upstream::UpstreamError {
-                provider: p.cfg.id.clone(),
-                kind: UpstreamErrorKind::Denied,
-                detail: "upstream returned an error".into(),
-            },
+            crate::upstream::UpstreamError::new(&p.cfg.id, UpstreamErrorKind::Denied, "upstream returned an error"),
         ));
     }
     let code = params.get("code").ok_or_else(forged)?;
@@ -323,11 +321,12 @@ async fn answer(
             UpstreamFreshness::Stale => {
                 return Err(upstream_page(
                     &state,
-                    crate::upstream::UpstreamError {
-                        provider: p.cfg.id.clone(),
-                        kind: UpstreamErrorKind::Rejected,
-                        detail: "the upstream did not re-authenticate as asked (auth_time too old)".into(),
-                    },
+                    crate::upstream::UpstreamError::new(
+                        &p.cfg.id,
+                        UpstreamErrorKind::Rejected,
+                        "the upstream did not re-authenticate as asked (auth_time too old)",
+                    )
+                    .because(Rejection::Stale),
                 ));
             }
             UpstreamFreshness::Unverifiable => {
