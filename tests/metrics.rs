@@ -75,6 +75,11 @@ fn value(s: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
 /// Plays the browser through the fake IdP until the first answer that is no redirect (its status), or the app's
 /// redirect URI (0), in a browser of its own.
 async fn attempt(w: &World) -> u16 {
+    attempt_with_code(w, None).await
+}
+
+/// The same, bringing `code` (if given) back to the callback instead of the upstream's: an injected code.
+async fn attempt_with_code(w: &World, code: Option<&str>) -> u16 {
     let app = w.app.view();
     let mut r = authorize(&app, &auth_query(&[("scope", "openid email")])).await;
     for _ in 0..10 {
@@ -89,7 +94,16 @@ async fn attempt(w: &World) -> u16 {
             Some(rest) => format!("/login/acme?{rest}"),
             None => loc,
         };
-        let url = if loc.starts_with('/') { app.url(&loc) } else { loc };
+        let mut url = if loc.starts_with('/') { app.url(&loc) } else { loc };
+        if let Some(c) = code.filter(|_| url.contains("/callback/acme")) {
+            let mut u = url::Url::parse(&url).unwrap();
+            let pairs: Vec<(String, String)> = u
+                .query_pairs()
+                .map(|(k, v)| (k.to_string(), if k == "code" { c.to_string() } else { v.to_string() }))
+                .collect();
+            u.query_pairs_mut().clear().extend_pairs(pairs);
+            url = u.to_string();
+        }
         r = app.http.get(url).send().await.unwrap();
     }
     panic!("the sign-in did not end");
@@ -210,8 +224,8 @@ async fn mt_3_counters_move_with_a_login_a_refresh_and_a_failing_upstream() {
 }
 
 /// [MT-4] A rejected sign-in is counted as `outcome="rejected"` with the check that failed as `reason` (a fixed
-/// word chosen where the check fails): a forged state, a wrong nonce, and the other ID token checks; a success
-/// carries no reason.
+/// word chosen where the check fails): a forged state, a wrong nonce, the other ID token checks and a code the
+/// upstream refuses; a success carries no reason.
 #[actix_web::test]
 async fn mt_4_rejected_sign_ins_are_counted_by_the_check_that_failed() {
     let w = world_with(100).await;
@@ -236,6 +250,8 @@ async fn mt_4_rejected_sign_ins_are_counted_by_the_check_that_failed() {
         assert_eq!(attempt(&w).await, 400, "{t:?} is refused");
     }
     w.idp.set_tamper(Tamper::None);
+    // A code that is not this sign-in's: the upstream answers invalid_grant (as it does for a PKCE mismatch).
+    assert_eq!(attempt_with_code(&w, Some("injected-code")).await, 400, "a refused code is a rejected answer");
 
     let (s, text) = scrape(&w).await;
     let v = |l: &[(&str, &str)]| value(&s, "bridgekeeper_logins_total", l);
@@ -243,12 +259,13 @@ async fn mt_4_rejected_sign_ins_are_counted_by_the_check_that_failed() {
     assert_eq!(v(&[acme, ("outcome", "success_created"), ("reason", "")]), 1.0, "{text}");
     assert_eq!(v(&[acme, ("outcome", "success"), ("reason", "")]), 1.0, "{text}");
     assert_eq!(v(&[acme, ("outcome", "rejected"), ("reason", "state")]), 1.0, "{text}");
+    assert_eq!(v(&[acme, ("outcome", "rejected"), ("reason", "code")]), 1.0, "{text}");
     for reason in ["nonce", "signature", "audience", "expired", "issuer", "at_hash", "subject", "other"] {
         let expected = cases.iter().filter(|(_, r)| *r == reason).count() as f64;
         assert_eq!(v(&[acme, ("outcome", "rejected"), ("reason", reason)]), expected, "{reason}\n{text}");
     }
     let rejected: f64 = v(&[acme, ("outcome", "rejected")]);
-    assert_eq!(rejected, cases.len() as f64 + 1.0, "every refusal counted once");
+    assert_eq!(rejected, cases.len() as f64 + 2.0, "every refusal counted once");
     w.app.stop().await;
     w.idp.stop().await;
 }

@@ -96,7 +96,10 @@ impl Telemetry {
             .with_threads(false)
             .with_target(false)
             .with_tracked_inactivity(false)
-            .with_filter(tracing_subscriber::filter::filter_fn(|m| m.is_span() && m.target() == TARGET))
+            .with_filter(
+                tracing_subscriber::filter::filter_fn(|m| m.is_span() && m.target() == TARGET)
+                    .with_max_level_hint(tracing::Level::INFO),
+            )
             .boxed()
     }
 
