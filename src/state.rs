@@ -17,7 +17,8 @@ pub struct AppState {
     pub db: Db,
     pub clock: Clock,
     pub templates: Templates,
-    pub upstreams: crate::upstream::Registry,
+    /// [HR-4] The providers in force, swapped whole by a reload; read through `upstreams()`.
+    pub(crate) upstreams: RwLock<Arc<crate::upstream::Registry>>,
     pub sealer: Arc<crate::crypto::Sealer>,
     pub limits: crate::ratelimit::Limits,
     pub caches: Caches,
@@ -100,6 +101,24 @@ impl AppState {
         match self.keys.read() {
             Ok(k) => k.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// [HR-4] The providers in force (cheap: an `Arc` clone). A request that reads several things of one
+    /// provider takes one snapshot and keeps it.
+    pub fn upstreams(&self) -> Arc<crate::upstream::Registry> {
+        match self.upstreams.read() {
+            Ok(u) => u.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// [HR-4] Puts a whole new provider set in force, in one step.
+    pub(crate) fn swap_upstreams(&self, next: crate::upstream::Registry) {
+        let next = Arc::new(next);
+        match self.upstreams.write() {
+            Ok(mut u) => *u = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
         }
     }
 

@@ -193,7 +193,7 @@ pub async fn access_token(
     identity_id: &str,
     force: bool,
 ) -> Result<Fresh, VaultError> {
-    let p = state.upstreams.get(provider).map(|p| p.cfg.clone()).ok_or(VaultError::Empty)?;
+    let p = state.upstreams().get(provider).map(|p| p.cfg.clone()).ok_or(VaultError::Empty)?;
     match read_fresh(&state, &p, identity_id).await? {
         (None, _) => return Err(VaultError::Empty),
         (Some(r), _) if r.needs_sign_in => return Err(VaultError::NeedsSignIn),
@@ -279,7 +279,8 @@ async fn refresh(
     lease: &str,
     lease_end: Instant,
 ) -> Result<Fresh, VaultError> {
-    let refresher = state.upstreams.get(&p.id).and_then(|pr| pr.refresher());
+    let upstreams = state.upstreams();
+    let refresher = upstreams.get(&p.id).and_then(|pr| pr.refresher());
     let (Some(sealed), Some(refresher)) = (row.refresh_token.as_deref(), refresher) else {
         release(state, &row.identity_id, lease).await?;
         return Err(VaultError::NeedsSignIn);
@@ -296,7 +297,7 @@ async fn refresh(
         return Err(VaultError::Unavailable);
     };
     let run = async {
-        match refresher.refresh_tokens(&state.upstreams.http, rt.expose()).await {
+        match refresher.refresh_tokens(&upstreams.http, rt.expose()).await {
             Ok(t) => commit(state, p, &row, lease, t).await,
             Err(e) if e.kind == UpstreamErrorKind::Rejected => refused(state, p, &row, lease, &e.detail).await,
             Err(e) => {

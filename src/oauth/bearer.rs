@@ -20,7 +20,7 @@ pub async fn check(state: &AppState, token: &str) -> StoreResult<Option<(AccessC
         return Ok(None);
     };
     let c = claims.clone();
-    let ages = state.upstreams.group_ages.clone();
+    let ages = state.upstreams().group_ages.clone();
     let verdict = state
         .db
         .run(move |conn| {

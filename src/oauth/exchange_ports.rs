@@ -46,7 +46,7 @@ impl ServerPorts<'_> {
     /// the identity's own refresh token is adopted into the vault, whose fresh token is then the answer.
     async fn adopted(&self, user_id: &str, provider: &str) -> Result<UpstreamAccess, OAuthError> {
         let state = self.0.clone().into_inner();
-        if !state.upstreams.get(provider).is_some_and(|p| p.cfg.refresh_upstream) {
+        if !state.upstreams().get(provider).is_some_and(|p| p.cfg.refresh_upstream) {
             return Err(must_sign_in(provider));
         }
         let (u, p) = (user_id.to_string(), provider.to_string());
@@ -95,15 +95,15 @@ impl Exchanges for ServerPorts<'_> {
     }
 
     fn provider_clients(&self, provider: &str) -> Option<&[String]> {
-        self.0.upstreams.get(provider).filter(|p| p.cfg.store_tokens).map(|p| p.cfg.token_exchange_clients.as_slice())
+        self.1.get(provider).filter(|p| p.cfg.store_tokens).map(|p| p.cfg.token_exchange_clients.as_slice())
     }
 
     fn scope_map(&self, provider: &str) -> Option<&std::collections::BTreeMap<String, Vec<String>>> {
-        self.0.upstreams.get(provider).map(|p| &p.cfg.scope_map)
+        self.1.get(provider).map(|p| &p.cfg.scope_map)
     }
 
     fn provider_scopes(&self, provider: &str) -> Option<&[String]> {
-        self.0.upstreams.get(provider).map(|p| p.cfg.scopes.as_slice())
+        self.1.get(provider).map(|p| p.cfg.scopes.as_slice())
     }
 
     async fn consented(&self, user_id: &str, client_id: &str, provider: &str) -> Result<bool, OAuthError> {

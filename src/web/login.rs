@@ -17,14 +17,16 @@ use crate::secret::{ct_eq, hash_token, random_token};
 use crate::state::AppState;
 use crate::store::upstream_logins::{self, UpstreamLogin};
 use crate::upstream::{Callback, CallbackConnector, LoginRequest, Provider, UpstreamErrorKind};
+use std::sync::Arc;
 
 /// Cookie binding a pending upstream login to the browser that started it.
 const LOGIN_COOKIE: &str = "bk_login";
-/// How long the person has to finish at the upstream.
-const UPSTREAM_TTL_SECS: i64 = 600;
+/// How long the person has to finish at the upstream (as long as a changed provider's old generation is kept).
+const UPSTREAM_TTL_SECS: i64 = crate::upstream::PENDING_LOGIN_SECS;
 
 mod apple;
 mod form;
+mod reloaded;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(chooser))
@@ -54,7 +56,8 @@ async fn chooser(
     http: HttpRequest,
     q: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let providers: Vec<&Provider> = state.upstreams.list().collect();
+    let upstreams = state.upstreams();
+    let providers: Vec<&Arc<Provider>> = upstreams.list().collect();
     let mut hint = None;
     let mut client_name = None;
     if let Some(req) = &q.req {
@@ -63,7 +66,7 @@ async fn chooser(
         client_name = Some(pending.client.name);
     }
     let suffix = query_suffix(q.req.as_deref());
-    if let Some(h) = hint.filter(|h| state.upstreams.get(h).is_some()) {
+    if let Some(h) = hint.filter(|h| upstreams.get(h).is_some()) {
         return Ok(found(&format!("/login/{h}{suffix}")));
     }
     if providers.len() == 1 {
@@ -79,8 +82,9 @@ async fn chooser(
     Ok(html(state.templates.render("login.html", &ctx)?, None))
 }
 
-pub(super) fn provider<'a>(state: &'a AppState, id: &str) -> Result<&'a Provider, PageError> {
-    state.upstreams.get(id).ok_or_else(|| {
+/// The provider `id` in force ([HR-4]: the set of the latest reload).
+pub(super) fn provider(state: &AppState, id: &str) -> Result<Arc<Provider>, PageError> {
+    state.upstreams().get(id).cloned().ok_or_else(|| {
         PageError::new(StatusCode::NOT_FOUND, "Unknown sign-in method", "There is no such sign-in method here.")
             .keyed("page-unknown-method")
     })
@@ -158,7 +162,8 @@ pub async fn begin(
         verifier: &verifier,
         freshness,
     };
-    let url = no_callback(state, p)?.begin(&state.upstreams.http, &login).await.map_err(|e| upstream_page(state, e))?;
+    let http = state.upstreams().http.clone();
+    let url = no_callback(state, &p)?.begin(&http, &login).await.map_err(|e| upstream_page(state, e))?;
     let now = state.clock.now();
     let row = UpstreamLogin {
         state_hash: hash_token(&st),
@@ -171,6 +176,7 @@ pub async fn begin(
         created_at: now,
         expires_at: now + UPSTREAM_TTL_SECS,
         used_at: None,
+        provider_generation: Some(p.generation.clone()),
     };
     state.db.run(move |c| upstream_logins::insert(c, &row)).await?;
     let mut r = found(&url);
@@ -260,8 +266,12 @@ async fn callback(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let p = provider(&state, &path)?;
-    answer(state.clone(), req.clone(), p, Params::parse(req.query_string()), None).await
+    let params = Params::parse(req.query_string());
+    let p = match provider(&state, &path) {
+        Ok(p) => p,
+        Err(unknown) => return Err(reloaded::removed(&state, &path, &params, unknown).await),
+    };
+    answer(state.clone(), req.clone(), p, params, None).await
 }
 
 /// The upstream's answer (the callback's query, or the form Apple posted): verified before believed. `form_user`
@@ -269,7 +279,7 @@ async fn callback(
 async fn answer(
     state: web::Data<AppState>,
     req: HttpRequest,
-    p: &Provider,
+    p: Arc<Provider>,
     params: Params,
     form_user: Option<&str>,
 ) -> Result<HttpResponse, PageError> {
@@ -291,6 +301,8 @@ async fn answer(
     if !ct_eq(browser.as_bytes(), pending.browser_hash.as_bytes()) {
         return Err(forged());
     }
+    // [HR-5] The settings the login began with (a reload since may have changed them).
+    let p = reloaded::begun_with(&state, &p, &pending)?;
     if params.has("error") {
         return Err(upstream_page(
             &state,
@@ -312,7 +324,8 @@ async fn answer(
         now,
         form_user,
     };
-    let fed = no_callback(&state, p)?.finish(&state.upstreams.http, &cb).await.map_err(|e| upstream_page(&state, e))?;
+    let http = state.upstreams().http.clone();
+    let fed = no_callback(&state, &p)?.finish(&http, &cb).await.map_err(|e| upstream_page(&state, e))?;
     // [TB-5] A fresh login asked downstream: the upstream's auth_time must show it happened, or the admin must
     // trust the provider to honour prompt=login; otherwise the app hears login_required.
     if let Some(r) = &pending.auth_request_id {
@@ -344,7 +357,7 @@ async fn answer(
         }
     }
     let mut r =
-        complete(&state, &req, p, fed, pending.auth_request_id.as_deref(), pending.link_user_id.as_deref()).await?;
+        complete(&state, &req, &p, fed, pending.auth_request_id.as_deref(), pending.link_user_id.as_deref()).await?;
     let mut gone = session::cookie(&state, LOGIN_COOKIE, String::new(), 0);
     gone.make_removal();
     let _ = r.add_cookie(&gone);

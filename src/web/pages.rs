@@ -191,7 +191,7 @@ async fn exchange_providers(
     client_id: &str,
 ) -> Result<Vec<(String, String)>, crate::store::StoreError> {
     let listing: Vec<(String, String)> = state
-        .upstreams
+        .upstreams()
         .list()
         .filter(|p| p.cfg.store_tokens && p.cfg.token_exchange_clients.iter().any(|c| c == client_id))
         .map(|p| (p.cfg.id.clone(), p.cfg.display_name.clone()))

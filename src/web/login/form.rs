@@ -66,5 +66,5 @@ async fn dev_submit(
         preferred_username: email.split('@').next().map(String::from),
         ..Default::default()
     };
-    complete(&state, &req, p, fed, form.req.as_deref(), link_to.as_deref()).await
+    complete(&state, &req, &p, fed, form.req.as_deref(), link_to.as_deref()).await
 }
