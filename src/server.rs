@@ -20,6 +20,7 @@ use crate::store::{Db, StoreError};
 use crate::tokens::KeyRing;
 use middleware::{
     host_cookies, language, no_store_by_default, render_error_pages, request_ceiling, request_id_and_log,
+    settings_snapshot,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -92,14 +93,14 @@ impl AppState {
         Ok(Arc::new(AppState {
             upstreams: RwLock::new(Arc::new(upstreams)),
             sealer,
-            limits,
+            limits: RwLock::new(Arc::new(limits)),
             caches: Caches::default(),
             logout_wake: Default::default(),
             static_clients: tokio::sync::Mutex::new(settings.clients.iter().map(|c| c.client_id.clone()).collect()),
             metrics,
             csrf_key: crate::accounts::session::csrf_key(&csrf_secret),
             proxies: crate::client_addr::parse_proxies(&settings.trusted_proxies).map_err(StartError::Templates)?,
-            settings: Arc::new(settings),
+            settings: RwLock::new(Arc::new(settings)),
             db,
             clock,
             templates,
@@ -112,7 +113,7 @@ impl AppState {
     pub async fn reload_keys(&self) -> Result<(), StoreError> {
         let sealer = self.sealer.clone();
         let ring = self.db.run(move |c| KeyRing::load(c, &sealer)).await?;
-        let discovery = discovery_bytes(&self.settings, &self.templates.locales());
+        let discovery = discovery_bytes(&self.settings_in_force(), &self.templates.locales());
         match self.discovery.write() {
             Ok(mut d) => *d = discovery,
             Err(poisoned) => *poisoned.into_inner() = discovery,
@@ -171,7 +172,7 @@ pub fn build_app(
         InitError = (),
     >,
 > {
-    let https = state.settings.issuer.starts_with("https://");
+    let https = state.settings().issuer.starts_with("https://");
     let mut headers = DefaultHeaders::new()
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("X-Frame-Options", "DENY"))
@@ -198,12 +199,13 @@ pub fn build_app(
         .wrap(headers)
         .wrap(from_fn(request_id_and_log))
         .wrap(from_fn(no_store_by_default))
+        .wrap(from_fn(settings_snapshot))
 }
 
 /// Re-reads signing keys every `tokens.key_reload_secs`, so a rotation anywhere reaches this instance.
 pub fn spawn_key_reloader(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let every = Duration::from_secs(state.settings.tokens.key_reload_secs.max(1) as u64);
+        let every = Duration::from_secs(state.settings().tokens.key_reload_secs.max(1) as u64);
         let mut tick = tokio::time::interval(every);
         tick.tick().await;
         loop {
@@ -260,7 +262,7 @@ pub fn start(state: Arc<AppState>, listener: TcpListener, workers: Option<usize>
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            tidy.limits.tidy();
+            tidy.limits().tidy();
         }
     });
     crate::logout::spawn(state.clone());

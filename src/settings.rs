@@ -89,6 +89,7 @@ pub struct Settings {
 /// Scopes that no self-service path (browser flow, developer portal, dynamic registration) can grant.
 pub use bridgekeeper_core::scopes::RESERVED_SCOPES;
 
+pub mod restart;
 mod sections;
 mod validate;
 pub use sections::*;

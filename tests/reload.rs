@@ -65,7 +65,7 @@ async fn hr_1_admin_reload_refuses_a_broken_set_and_applies_a_valid_one() {
     let r = reload().await;
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
-    assert_eq!(body["applied"], serde_json::json!(["templates", "clients", "providers"]), "{body}");
+    assert_eq!(body["applied"], serde_json::json!(["templates", "clients", "providers", "settings"]), "{body}");
     assert_eq!(app.state.metrics.config_reload_success.get(), 1);
     let page = app.http.get(app.url("/login/dev")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("RELOADED FORM"), "{page}");
@@ -206,20 +206,20 @@ async fn hr_2_an_instance_starting_with_an_older_config_disables_nothing() {
     assert_eq!(r.status(), 200, "the older instance's start did not disable the newer file's client");
 }
 
-/// [HR-1] Secrets print as `[redacted]`: a rotated one must still be seen as a change that needs a restart,
-/// never reported as nothing to do (review finding).
+/// [HR-1] [HR-7] Secrets print as `[redacted]`: a rotated restart-only one (`encryption_keys`) must still be seen
+/// as a change that needs a restart, never reported as nothing to do (review finding); a rotated live one
+/// (`registration.initial_access_token`) is put in force, so it is not named.
 #[actix_web::test]
 async fn hr_1_a_rotated_secret_is_named_as_needing_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let db = common::test_db();
     let cfg = dir.path().join("config.toml");
     // The file says exactly what the running broker uses, so only the rotation differs.
-    let file_for = |s: &bridgekeeper::settings::Settings, iat: &str| {
+    let file_for = |s: &bridgekeeper::settings::Settings, iat: &str, keys: &str| {
         format!(
-            "issuer = \"{}\"\nbind = \"{}\"\nencryption_keys = \"{}\"\n{}\n[registration]\ninitial_access_token = \"{iat}\"\n",
+            "issuer = \"{}\"\nbind = \"{}\"\nencryption_keys = \"{keys}\"\n{}\n[registration]\ninitial_access_token = \"{iat}\"\n",
             s.issuer,
             s.bind,
-            common::TEST_ENCRYPTION_KEYS,
             config(&s.database_url, false)
         )
     };
@@ -228,7 +228,8 @@ async fn hr_1_a_rotated_secret_is_named_as_needing_a_restart() {
     std::fs::write(dir.path().join("providers/dev.toml"), "kind = \"dev\"\n").unwrap();
     let file = cfg.clone();
     let app = TestApp::spawn_on(db, move |s| {
-        std::fs::write(&file, file_for(s, "first-initial-access-token-0123456789")).unwrap();
+        std::fs::write(&file, file_for(s, "first-initial-access-token-0123456789", common::TEST_ENCRYPTION_KEYS))
+            .unwrap();
         *s = bridgekeeper::settings::Settings::load_with_env(Some(&file), &[]).unwrap();
     })
     .await;
@@ -237,9 +238,13 @@ async fn hr_1_a_rotated_secret_is_named_as_needing_a_restart() {
     let reload = || async { app.http.post(app.url("/admin/api/reload")).bearer_auth(&admin).send().await.unwrap() };
     let unchanged: Value = reload().await.json().await.unwrap();
     assert_eq!(unchanged["needs_restart"], serde_json::json!([]), "{unchanged}");
-    std::fs::write(&cfg, file_for(&app.state.settings, "second-initial-access-token-9876543210")).unwrap();
+    let rotated = "k2:CAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg=";
+    std::fs::write(&cfg, file_for(&app.state.settings(), "second-initial-access-token-9876543210", rotated)).unwrap();
     let body: Value = reload().await.json().await.unwrap();
-    assert!(body["needs_restart"].to_string().contains("other settings"), "{body}");
+    assert_eq!(body["needs_restart"], serde_json::json!(["encryption_keys"]), "{body}");
+    assert_eq!(app.state.settings().encryption_keys.expose(), common::TEST_ENCRYPTION_KEYS, "kept as it started");
+    let iat = app.state.settings().registration.initial_access_token.expose().to_string();
+    assert_eq!(iat, "second-initial-access-token-9876543210", "the live secret is in force");
 }
 
 // ---- Issue #16: providers and settings put in force by a reload ([HR-4]–[HR-7]) ----
@@ -262,7 +267,6 @@ struct Broker {
     dir: tempfile::TempDir,
     admin: String,
     /// The running settings, as the file states them.
-    #[allow(dead_code)]
     settings: bridgekeeper::settings::Settings,
 }
 
@@ -297,7 +301,6 @@ impl Broker {
     }
 
     /// Rewrites the config file with `top` keys and `extra` tables.
-    #[allow(dead_code)]
     fn config(&self, top: &str, extra: &str) {
         std::fs::write(self.dir.path().join("config.toml"), file_for(&self.settings, top, extra)).unwrap();
     }
@@ -442,4 +445,64 @@ async fn hr_4_a_broken_provider_file_keeps_the_providers_in_force() {
     assert!(page.contains("login&#x2F;acme") && !page.contains("login&#x2F;new"), "the old set serves: {page}");
     let callback = begin_at(&b.app, "acme").await;
     assert_eq!(finish(&b.app, b.app.http.get(&callback).send().await.unwrap()).await, 200);
+}
+
+/// [HR-7] Settings that can change while serving are put in force by a reload (an access token lifetime, the
+/// default page language); restart-only ones (`issuer`) are named in `needs_restart` and not applied.
+#[actix_web::test]
+async fn hr_7_a_live_setting_takes_effect_and_a_restart_only_one_is_reported_and_kept() {
+    let b = Broker::start(&[("dev.toml", "kind = \"dev\"\n".into())]).await;
+    let ttl = || async {
+        let r = token(&b.app, ("ops", ADMIN_SECRET), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
+        let t: Value = r.json().await.unwrap();
+        let (_, claims) = verify_jwt(&b.app, t["access_token"].as_str().unwrap()).await;
+        (t["expires_in"].as_i64().unwrap(), claims["iss"].as_str().unwrap().to_string())
+    };
+    let unknown = || async { b.app.http.get(b.app.url("/login/nope")).send().await.unwrap().text().await.unwrap() };
+    assert_eq!(ttl().await, (600, b.settings.issuer.clone()));
+    assert!(unknown().await.contains("Unknown sign-in method"));
+    let other_issuer = "http://127.0.0.1:1";
+    let mut s = b.settings.clone();
+    s.issuer = other_issuer.into();
+    std::fs::write(
+        b.dir.path().join("config.toml"),
+        file_for(&s, "default_locale = \"de\"", "[tokens]\naccess_token_ttl_secs = 120\n"),
+    )
+    .unwrap();
+    let (status, body) = b.reload().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["needs_restart"], serde_json::json!(["issuer"]), "{body}");
+    assert_eq!(
+        ttl().await,
+        (120, b.settings.issuer.clone()),
+        "the lifetime is new, the issuer the one it started with"
+    );
+    assert!(unknown().await.contains("Unbekannte Anmeldemethode"), "the default language is new");
+    let discovery: Value =
+        b.app.http.get(b.app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(discovery["issuer"], b.settings.issuer.as_str());
+    b.config("", "");
+    let (status, body) = b.reload().await;
+    assert_eq!((status, &body["needs_restart"]), (200, &serde_json::json!([])), "back as it started: {body}");
+    assert_eq!(ttl().await.0, 600);
+}
+
+/// [HR-7] A changed `[rate_limits]` budget is in force from the reload on.
+#[actix_web::test]
+async fn hr_7_a_changed_rate_limit_takes_effect_at_reload() {
+    let b = Broker::start(&[("dev.toml", "kind = \"dev\"\n".into())]).await;
+    let forged = || async {
+        b.app.http.get(b.app.url("/callback/dev?state=forged&code=x")).send().await.unwrap().status().as_u16()
+    };
+    for _ in 0..3 {
+        assert_ne!(forged().await, 429, "the default budget is larger");
+    }
+    b.config("", "[rate_limits]\nfailures_per_minute = 2\naddress_failures_per_minute = 2\n");
+    let (status, body) = b.reload().await;
+    assert_eq!((status, &body["needs_restart"]), (200, &serde_json::json!([])), "{body}");
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.push(forged().await);
+    }
+    assert!(seen.contains(&429), "the new budget refuses: {seen:?}");
 }

@@ -683,7 +683,7 @@ async fn tb_5_a_fresh_login_an_upstream_cannot_confirm_is_login_required() {
 #[actix_web::test]
 async fn tb_1e_an_admin_unlink_ends_the_sessions_and_grants_that_came_through_that_identity() {
     let w = world("", "").await;
-    let mut settings = (*w.app.state.settings).clone();
+    let mut settings = (*w.app.state.settings()).clone();
     settings.clients.push(
         ClientBuilder::confidential("ops", "ops-secret").scopes(&["admin"]).grants(&["client_credentials"]).build(),
     );

@@ -59,7 +59,7 @@ fn context(identity_id: &str, field: &str) -> String {
 /// may fetch the discovery document, then post to the token endpoint, each bounded by it) plus room for the pool
 /// and the commit. The holder's whole refresh-and-commit runs under a timeout [`LEASE_MARGIN`] shorter.
 fn lease_secs(state: &AppState) -> i64 {
-    let t = i64::try_from(state.settings.upstream_timeout_secs.clamp(1, 600)).unwrap_or(600);
+    let t = i64::try_from(state.settings().upstream_timeout_secs.clamp(1, 600)).unwrap_or(600);
     2 * t + 10
 }
 
@@ -289,7 +289,7 @@ async fn refresh(
         Ok(rt) => rt,
         Err(e) => return unsealable(state, &row, lease, e).await,
     };
-    let upstream = Duration::from_secs(state.settings.upstream_timeout_secs.clamp(1, 600));
+    let upstream = Duration::from_secs(state.settings().upstream_timeout_secs.clamp(1, 600));
     let budget = lease_end.checked_duration_since(Instant::now()).and_then(|d| d.checked_sub(LEASE_MARGIN));
     let Some(budget) = budget.filter(|b| *b >= upstream) else {
         tracing::warn!(provider = %p.id, "too little of the refresh lease left; the refresh token is not sent");

@@ -260,7 +260,7 @@ pub async fn keys(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, 
     description = "Promotes the published next key to signing, retires the current one and publishes a new next key (as `bridgekeeper keys rotate`).",
     responses((status = 200, body = KeyRotated), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn rotate_keys(state: web::Data<AppState>, admin: Admin) -> Result<HttpResponse, ApiError> {
-    let s = &state.settings;
+    let s = &state.settings();
     let (now, algs) = (state.clock.now(), s.tokens.algs());
     let keep = s.tokens.access_token_ttl_secs.max(s.tokens.id_token_ttl_secs) + 60;
     let (sealer, actor) = (state.sealer.clone(), admin.actor());

@@ -16,7 +16,7 @@ pub async fn check(state: &AppState, token: &str) -> StoreResult<Option<(AccessC
     if let Some((_, verdict)) = cached {
         return Ok(Some((*verdict).clone()));
     }
-    let Some(claims) = verify_access_token(&state.keys(), &state.settings.issuer, token, now) else {
+    let Some(claims) = verify_access_token(&state.keys(), &state.settings().issuer, token, now) else {
         return Ok(None);
     };
     let c = claims.clone();

@@ -127,18 +127,18 @@ impl Exchanges for ServerPorts<'_> {
     }
 
     fn delegation_rules(&self) -> &[DelegationRule] {
-        &self.0.settings.token_exchange.delegation
+        &self.2.token_exchange.delegation
     }
 
     fn delegated_ttl(&self) -> i64 {
-        self.0.settings.token_exchange.delegated_ttl_secs
+        self.2.token_exchange.delegated_ttl_secs
     }
 
     fn delegated(&self, d: &Delegation<'_>) -> Result<TokenOutcome, OAuthError> {
         let state = self.0;
         let now = state.clock.now();
         let claims = AccessClaims {
-            iss: state.settings.issuer.clone(),
+            iss: state.settings().issuer.clone(),
             sub: d.subject.sub.clone(),
             aud: d.audience.to_string(),
             client_id: d.client_id.to_string(),
@@ -151,9 +151,12 @@ impl Exchanges for ServerPorts<'_> {
             act: act_claim(d.actors),
         };
         let keys = state.keys();
-        let token =
-            crate::tokens::jws::sign(keys.signer(state.settings.tokens.access_token_alg()), ACCESS_TOKEN_TYP, &claims)
-                .map_err(|_| OAuthError::new(ErrorCode::ServerError, "token signing failed"))?;
+        let token = crate::tokens::jws::sign(
+            keys.signer(state.settings().tokens.access_token_alg()),
+            ACCESS_TOKEN_TYP,
+            &claims,
+        )
+        .map_err(|_| OAuthError::new(ErrorCode::ServerError, "token signing failed"))?;
         Ok(TokenOutcome {
             access_token: token,
             token_type: "Bearer".into(),

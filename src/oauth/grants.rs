@@ -31,14 +31,15 @@ pub async fn exchange(
         may_refresh: client.allows_grant("refresh_token"),
         allowed_scopes: &client.allowed_scopes,
     };
-    bridgekeeper_core::token::exchange(&ServerPorts(state, state.upstreams()), &view, req).await
+    bridgekeeper_core::token::exchange(&ServerPorts(state, state.upstreams(), state.settings()), &view, req).await
 }
 
-/// The server as the grants' ports, with the provider set in force when the request began ([HR-4]: one snapshot
-/// for the whole request).
+/// The server as the grants' ports, with the provider set and the settings in force when the request began
+/// ([HR-4] [HR-7]: one snapshot for the whole request).
 pub(super) struct ServerPorts<'a>(
     pub(super) &'a actix_web::web::Data<AppState>,
     pub(super) std::sync::Arc<crate::upstream::Registry>,
+    pub(super) std::sync::Arc<crate::settings::Settings>,
 );
 
 impl Subject for User {
@@ -66,7 +67,7 @@ impl Ports for ServerPorts<'_> {
         self
     }
     fn policy(&self) -> GrantPolicy<'_> {
-        let s = &self.0.settings;
+        let s = &self.2;
         GrantPolicy { refresh_reuse_grace_secs: s.tokens.refresh_reuse_grace_secs, catalogue: &s.scopes }
     }
     fn now(&self) -> i64 {

@@ -63,7 +63,7 @@ pub async fn redirect_for(
     let (sh, p, to, now) = (key, provider.clone(), continue_to.map(String::from), state.clock.now());
     let frames = frames.to_vec();
     state.db.run(move |c| upstream_logouts::insert(c, &sh, &p, to.as_deref(), &frames, now, PENDING_SECS)).await?;
-    let back = format!("{}/logout/upstream/{provider}", state.settings.issuer_base());
+    let back = format!("{}/logout/upstream/{provider}", state.settings().issuer_base());
     let params = [
         ("id_token_hint", hint.as_str()),
         ("post_logout_redirect_uri", back.as_str()),

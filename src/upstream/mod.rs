@@ -127,17 +127,21 @@ impl Registry {
     }
 
     /// [HR-4] The registry after a reload that read the provider files again: built whole from this one (see
-    /// `generation`), with the same HTTP client; this one is not touched.
+    /// `generation`), with an HTTP client of the (reloaded, [HR-7]) timeout; this one is not touched.
     pub fn reloaded(
         &self,
         dir: &std::path::Path,
         dev_mode: bool,
+        timeout: Duration,
         env: &[(String, String)],
         now: i64,
     ) -> Result<Next, String> {
-        Ok(self.next(enabled(config::load_dir(dir, env)?, dev_mode), now))
+        let http = self.http.with_timeout(timeout)?;
+        let (list, retired, changes) = self.succeed(enabled(config::load_dir(dir, env)?, dev_mode), now);
+        Ok(Next { registry: Self::of(list, retired, http), changes })
     }
 
+    #[cfg(test)]
     fn next(&self, configs: Vec<ProviderConfig>, now: i64) -> Next {
         let (list, retired, changes) = self.succeed(configs, now);
         Next { registry: Self::of(list, retired, self.http.clone()), changes }

@@ -100,7 +100,7 @@ pub async fn link_target(state: &AppState, req: &HttpRequest) -> Result<String, 
         )
         .keyed("page-sign-in-first"));
     };
-    if s.auth_time + state.settings.linking.max_auth_age_secs < state.clock.now() {
+    if s.auth_time + state.settings().linking.max_auth_age_secs < state.clock.now() {
         return Err(PageError::new(
             StatusCode::UNAUTHORIZED,
             "Sign in again",
@@ -153,7 +153,7 @@ pub async fn begin(
     }
     let (st, nonce, verifier, browser) = (random_token(), random_token(), random_token(), random_token());
     let scopes = crate::upstream::mapping::upstream_scopes(&p.cfg, &downstream_scopes);
-    let redirect = format!("{}/callback/{}", state.settings.issuer_base(), p.cfg.id);
+    let redirect = format!("{}/callback/{}", state.settings().issuer_base(), p.cfg.id);
     let login = LoginRequest {
         redirect: &redirect,
         scopes: &scopes,
@@ -237,7 +237,7 @@ where
     F: std::future::Future<Output = Result<HttpResponse, PageError>>,
 {
     let ip = crate::ratelimit::client_ip(req);
-    if let Err(wait) = state.limits.admit(ip, None) {
+    if let Err(wait) = state.limits().admit(ip, None) {
         state.metrics.rate_limited.with_label_values(&["failures"]).inc();
         let mut e =
             PageError::new(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", "Please wait a moment and try again.")
@@ -247,7 +247,7 @@ where
     }
     let result = handler.await;
     if result.as_ref().is_err_and(|e| e.status.is_client_error()) {
-        state.limits.failed(ip, None);
+        state.limits().failed(ip, None);
     }
     result
 }
@@ -314,7 +314,7 @@ async fn answer(
         ));
     }
     let code = params.get("code").ok_or_else(forged)?;
-    let redirect = format!("{}/callback/{}", state.settings.issuer_base(), p.cfg.id);
+    let redirect = format!("{}/callback/{}", state.settings().issuer_base(), p.cfg.id);
     let cb = Callback {
         redirect: &redirect,
         code,

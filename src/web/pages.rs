@@ -22,7 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn home(state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let mut ctx = crate::web::context(&state);
-    ctx.insert("issuer", &state.settings.issuer);
+    ctx.insert("issuer", &state.settings().issuer);
     Ok(html(state.templates.render("home.html", &ctx)?, None))
 }
 
@@ -95,7 +95,7 @@ async fn consent_page(
 /// [LC-1] A standard scope in the person's language (catalogue `scope-{name}`) unless the page is in English,
 /// where the `[scopes]` text of the configuration is shown; custom scopes always show the configured text.
 fn scope_description(state: &AppState, scope: &str) -> String {
-    let configured = state.settings.scopes.get(scope).cloned().unwrap_or_default();
+    let configured = state.settings().scopes.get(scope).cloned().unwrap_or_default();
     let lang = crate::i18n::current();
     match lang.as_deref() {
         Some(l) if l != crate::i18n::BASE_LOCALE => {
