@@ -57,6 +57,11 @@ impl UpstreamMetrics {
         }
         self.up.with_label_values(&[provider]).set(i64::from(reachable));
     }
+
+    /// [HR-4] A provider a reload removed: its up gauge goes (its counters and timings stay, as history).
+    pub fn forget(&self, provider: &str) {
+        let _ = self.up.remove_label_values(&[provider]);
+    }
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<IntCounterVec, prometheus::Error> {

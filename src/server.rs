@@ -20,6 +20,7 @@ use crate::store::{Db, StoreError};
 use crate::tokens::KeyRing;
 use middleware::{
     host_cookies, language, no_store_by_default, render_error_pages, request_ceiling, request_id_and_log,
+    settings_snapshot,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -74,61 +75,12 @@ impl AppState {
             &env,
         )
         .map_err(StartError::Templates)?;
-        if let Some(p) =
-            upstreams.list().find(|p| p.cfg.logout_upstream != crate::upstream::config::LogoutUpstream::Never)
-            && !sealer.is_enabled()
-        {
-            return Err(StartError::Templates(format!(
-                "{}: key `logout_upstream`: needs encryption_keys (upstream ID tokens are stored encrypted)",
-                p.cfg.file.display()
-            )));
+        if let Some(problem) = upstreams.sealing_problems(sealer.is_enabled()).into_iter().next() {
+            return Err(StartError::Templates(problem));
         }
         upstreams.http.instrument(metrics.upstream.clone());
-        if let Some(p) = upstreams.list().find(|p| p.cfg.store_tokens)
-            && !sealer.is_enabled()
-        {
-            return Err(StartError::Templates(format!(
-                "{}: key `store_tokens`: needs encryption_keys (upstream tokens are stored encrypted)",
-                p.cfg.file.display()
-            )));
-        }
-        if let Some(p) = upstreams.list().find(|p| p.cfg.refresh_upstream) {
-            if !sealer.is_enabled() {
-                return Err(StartError::Templates(format!(
-                    "{}: key `refresh_upstream`: needs encryption_keys (upstream refresh tokens are stored encrypted)",
-                    p.cfg.file.display()
-                )));
-            }
-            if !p.cfg.scopes.iter().any(|s| s == "offline_access")
-                && p.cfg.kind == crate::upstream::config::ProviderKind::Oidc
-            {
-                tracing::warn!(provider = %p.cfg.id, "refresh_upstream without offline_access in scopes: the upstream may issue no refresh token, and downstream refreshes would then fail");
-            }
-        }
-        let trusted = upstreams.email_trusted_providers();
-        let renamed = upstreams.oauth2_issuers();
-        let ids = |f: fn(&crate::upstream::config::ProviderConfig) -> bool| -> Vec<String> {
-            upstreams.list().filter(|p| f(&p.cfg)).map(|p| p.cfg.id.clone()).collect()
-        };
-        let (stored, rechecked) = (ids(|c| c.store_tokens), ids(|c| c.refresh_upstream));
-        let vault_sealer = sealer.clone();
-        let (changed, purged) = db
-            .run(move |c| {
-                // [TB-1c] Identities of OAuth2 providers recorded before they had an issuer name of their own.
-                for (provider, issuer) in &renamed {
-                    crate::store::identities::set_issuer_for_provider(c, provider, issuer)?;
-                }
-                // [TX-11] Upstream tokens of providers no longer kept in the vault go.
-                let purged = crate::accounts::upstream_tokens::purge_vault(c, &vault_sealer, &stored, &rechecked)?;
-                Ok((crate::accounts::users::reconcile_email_trust(c, &trusted, now)?, purged))
-            })
-            .await?;
-        if changed > 0 {
-            tracing::info!(users = changed, "email trust brought in line with the providers' trust_email");
-        }
-        if purged > 0 {
-            tracing::warn!(rows = purged, "upstream tokens of providers without store_tokens deleted from the vault");
-        }
+        warn_refresh_without_offline_access(&upstreams);
+        crate::accounts::providers::reconcile(&db, sealer.clone(), &upstreams, now).await?;
         if !templates.locales().contains(&settings.default_locale) {
             return Err(StartError::Templates(format!(
                 "key `default_locale`: no catalogue locales/{}.ftl (there are: {})",
@@ -139,16 +91,16 @@ impl AppState {
         let discovery = discovery_bytes(&settings, &templates.locales());
         let limits = crate::ratelimit::Limits::new(&settings.rate_limits);
         Ok(Arc::new(AppState {
-            upstreams,
+            upstreams: RwLock::new(Arc::new(upstreams)),
             sealer,
-            limits,
+            limits: RwLock::new(Arc::new(limits)),
             caches: Caches::default(),
             logout_wake: Default::default(),
             static_clients: tokio::sync::Mutex::new(settings.clients.iter().map(|c| c.client_id.clone()).collect()),
             metrics,
             csrf_key: crate::accounts::session::csrf_key(&csrf_secret),
             proxies: crate::client_addr::parse_proxies(&settings.trusted_proxies).map_err(StartError::Templates)?,
-            settings: Arc::new(settings),
+            settings: RwLock::new(Arc::new(settings)),
             db,
             clock,
             templates,
@@ -161,7 +113,7 @@ impl AppState {
     pub async fn reload_keys(&self) -> Result<(), StoreError> {
         let sealer = self.sealer.clone();
         let ring = self.db.run(move |c| KeyRing::load(c, &sealer)).await?;
-        let discovery = discovery_bytes(&self.settings, &self.templates.locales());
+        let discovery = discovery_bytes(&self.settings_in_force(), &self.templates.locales());
         match self.discovery.write() {
             Ok(mut d) => *d = discovery,
             Err(poisoned) => *poisoned.into_inner() = discovery,
@@ -171,6 +123,17 @@ impl AppState {
             Err(poisoned) => *poisoned.into_inner() = Arc::new(ring),
         }
         Ok(())
+    }
+}
+
+/// `refresh_upstream` at an OIDC provider that does not ask for `offline_access` may get no refresh token.
+pub(crate) fn warn_refresh_without_offline_access(upstreams: &crate::upstream::Registry) {
+    for p in upstreams.list().filter(|p| p.cfg.refresh_upstream) {
+        if !p.cfg.scopes.iter().any(|s| s == "offline_access")
+            && p.cfg.kind == crate::upstream::config::ProviderKind::Oidc
+        {
+            tracing::warn!(provider = %p.cfg.id, "refresh_upstream without offline_access in scopes: the upstream may issue no refresh token, and downstream refreshes would then fail");
+        }
     }
 }
 
@@ -209,7 +172,7 @@ pub fn build_app(
         InitError = (),
     >,
 > {
-    let https = state.settings.issuer.starts_with("https://");
+    let https = state.settings().issuer.starts_with("https://");
     let mut headers = DefaultHeaders::new()
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("X-Frame-Options", "DENY"))
@@ -236,12 +199,13 @@ pub fn build_app(
         .wrap(headers)
         .wrap(from_fn(request_id_and_log))
         .wrap(from_fn(no_store_by_default))
+        .wrap(from_fn(settings_snapshot))
 }
 
 /// Re-reads signing keys every `tokens.key_reload_secs`, so a rotation anywhere reaches this instance.
 pub fn spawn_key_reloader(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let every = Duration::from_secs(state.settings.tokens.key_reload_secs.max(1) as u64);
+        let every = Duration::from_secs(state.settings().tokens.key_reload_secs.max(1) as u64);
         let mut tick = tokio::time::interval(every);
         tick.tick().await;
         loop {
@@ -292,13 +256,13 @@ pub fn start(state: Arc<AppState>, listener: TcpListener, workers: Option<usize>
     }
     let server = server.listen(listener).map_err(|e| StartError::Bind(addr, e))?.run();
     let warm = state.clone();
-    tokio::spawn(async move { warm.upstreams.warm_up().await });
+    tokio::spawn(async move { warm.upstreams().warm_up().await });
     let tidy = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            tidy.limits.tidy();
+            tidy.limits().tidy();
         }
     });
     crate::logout::spawn(state.clone());

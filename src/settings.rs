@@ -92,6 +92,7 @@ pub struct Settings {
 pub use bridgekeeper_core::scopes::RESERVED_SCOPES;
 
 mod otel;
+pub mod restart;
 mod sections;
 mod validate;
 pub use otel::OtelSettings;

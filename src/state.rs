@@ -13,13 +13,17 @@ use crate::tokens::KeyRing;
 
 /// Everything a handler can reach. No globals: two apps can run in one process.
 pub struct AppState {
-    pub settings: Arc<Settings>,
+    /// [HR-7] The settings in force, swapped whole by a reload (restart-only keys kept as they started); read
+    /// through `settings()`, which inside a request is the snapshot the request began with.
+    pub(crate) settings: RwLock<Arc<Settings>>,
     pub db: Db,
     pub clock: Clock,
     pub templates: Templates,
-    pub upstreams: crate::upstream::Registry,
+    /// [HR-4] The providers in force, swapped whole by a reload; read through `upstreams()`.
+    pub(crate) upstreams: RwLock<Arc<crate::upstream::Registry>>,
     pub sealer: Arc<crate::crypto::Sealer>,
-    pub limits: crate::ratelimit::Limits,
+    /// The abuse limits; a reload that changes `[rate_limits]` puts new ones in force ([HR-7]).
+    pub(crate) limits: RwLock<Arc<crate::ratelimit::Limits>>,
     pub caches: Caches,
     /// Prometheus metrics of this app (its own registry), served on `metrics_bind`.
     pub metrics: crate::metrics::Metrics,
@@ -38,7 +42,7 @@ pub struct AppState {
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").field("issuer", &self.settings.issuer).field("db", &self.db).finish()
+        f.debug_struct("AppState").field("issuer", &self.settings().issuer).field("db", &self.db).finish()
     }
 }
 
@@ -90,17 +94,85 @@ impl Default for Caches {
     }
 }
 
+tokio::task_local! {
+    /// [HR-7] The settings a request began with: (the `AppState` they belong to, the snapshot).
+    static REQUEST_SETTINGS: (usize, Arc<Settings>);
+}
+
 /// Request id attached to every request (log lines, `X-Request-Id` header, error pages).
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
+/// Reads a swappable value (a poisoned lock still holds a whole value: it is only ever replaced whole).
+fn read<T: ?Sized>(lock: &RwLock<Arc<T>>) -> Arc<T> {
+    match lock.read() {
+        Ok(v) => v.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    }
+}
+
+/// Replaces a swappable value whole.
+fn replace<T: ?Sized>(lock: &RwLock<Arc<T>>, next: Arc<T>) {
+    match lock.write() {
+        Ok(mut v) => *v = next,
+        Err(poisoned) => *poisoned.into_inner() = next,
+    }
+}
+
 impl AppState {
+    /// [HR-7] The settings: inside a request the snapshot it began with (`keep_settings`), so that one request never
+    /// mixes two reloads; elsewhere (tasks, start-up) the ones in force. Cheap: an `Arc` clone.
+    pub fn settings(&self) -> Arc<Settings> {
+        let me = self as *const AppState as usize;
+        match REQUEST_SETTINGS.try_with(|(owner, s)| (*owner == me).then(|| s.clone())) {
+            Ok(Some(s)) => s,
+            _ => read(&self.settings),
+        }
+    }
+
+    /// [HR-7] The settings in force now, whatever snapshot the caller's request holds (a reload, and what it
+    /// rebuilds, compares with and builds from these).
+    pub(crate) fn settings_in_force(&self) -> Arc<Settings> {
+        read(&self.settings)
+    }
+
+    /// [HR-7] Runs `f` (a request's handling) with the settings in force now as its snapshot.
+    pub async fn keep_settings<F: std::future::Future>(&self, f: F) -> F::Output {
+        let me = self as *const AppState as usize;
+        REQUEST_SETTINGS.scope((me, read(&self.settings)), f).await
+    }
+
+    /// [HR-7] Puts new settings in force (requests already running keep theirs).
+    pub(crate) fn swap_settings(&self, next: Settings) {
+        replace(&self.settings, Arc::new(next));
+    }
+
+    /// The abuse limits in force.
+    pub fn limits(&self) -> Arc<crate::ratelimit::Limits> {
+        read(&self.limits)
+    }
+
+    pub(crate) fn swap_limits(&self, next: crate::ratelimit::Limits) {
+        replace(&self.limits, Arc::new(next));
+    }
+
     /// The key ring in force (cheap: an `Arc` clone).
     pub fn keys(&self) -> Arc<KeyRing> {
         match self.keys.read() {
             Ok(k) => k.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// [HR-4] The providers in force (cheap: an `Arc` clone). A request that reads several things of one
+    /// provider takes one snapshot and keeps it.
+    pub fn upstreams(&self) -> Arc<crate::upstream::Registry> {
+        read(&self.upstreams)
+    }
+
+    /// [HR-4] Puts a whole new provider set in force, in one step.
+    pub(crate) fn swap_upstreams(&self, next: crate::upstream::Registry) {
+        replace(&self.upstreams, Arc::new(next));
     }
 
     /// The discovery document, pre-serialised.

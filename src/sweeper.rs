@@ -30,8 +30,8 @@ fn outbox_keep_secs(b: &crate::settings::BackchannelLogoutSettings) -> i64 {
 
 /// One sweep now; rows removed per table.
 pub async fn sweep_once(state: &AppState) -> StoreResult<Vec<(&'static str, u64)>> {
-    let policy = policy(&state.settings);
-    let (now, window) = (state.clock.now(), state.settings.backchannel_logout.give_up_after_secs);
+    let policy = policy(&state.settings());
+    let (now, window) = (state.clock.now(), state.settings().backchannel_logout.give_up_after_secs);
     let rows = state
         .db
         .write(move |c| {
@@ -51,7 +51,7 @@ pub async fn sweep_once(state: &AppState) -> StoreResult<Vec<(&'static str, u64)
 
 /// Starts the sweeper task, unless `gc_interval_secs = 0`. The first sweep runs one interval after start.
 pub fn spawn(state: Arc<AppState>) -> Option<tokio::task::JoinHandle<()>> {
-    let every = state.settings.gc_interval_secs;
+    let every = state.settings().gc_interval_secs;
     if every == 0 {
         return None;
     }

@@ -23,7 +23,7 @@ fn admin_client() -> StaticClient {
 async fn spawn_admin() -> TestApp {
     let app = spawn().await;
     let state = app.state.clone();
-    let mut settings = (*state.settings).clone();
+    let mut settings = (*state.settings()).clone();
     settings.clients.push(admin_client());
     bridgekeeper::accounts::clients::sync_static(&state.db, &settings, &[], 0).await.unwrap();
     app

@@ -191,7 +191,7 @@ async fn bl_4_the_sweeper_tells_the_apps_of_a_session_that_expired() {
     let a = Receiver::start().await;
     let app = spawn(vec![client("a", Some(a.uri()))]).await;
     sign_in(&app, "a", "openid").await;
-    app.clock.advance(app.state.settings.session.ttl_secs + 1);
+    app.clock.advance(app.state.settings().session.ttl_secs + 1);
     bridgekeeper::sweeper::sweep_once(&app.state).await.unwrap();
     until(5, "the app is told", || a.tokens().len() == 1).await;
     verified_logout_token(&app, &a.tokens()[0], "a").await;
@@ -265,7 +265,7 @@ async fn bl_6_md_8_discovery_advertises_back_channel_logout_and_bad_uris_are_ref
         backchannel_logout_uri: Some("https://x.example/bc#frag".into()),
         ..Default::default()
     };
-    let r = bridgekeeper::accounts::clients::create(&app.state.db, &app.state.settings, bad, now).await;
+    let r = bridgekeeper::accounts::clients::create(&app.state.db, &app.state.settings(), bad, now).await;
     assert!(matches!(r, Err(bridgekeeper::accounts::clients::ClientError::InvalidRedirect(_))), "{r:?}");
 }
 
@@ -366,8 +366,8 @@ async fn bl_9_a_self_registered_client_cannot_aim_logout_tokens_at_internal_addr
             backchannel_logout_uri: Some(bad.into()),
             ..Default::default()
         };
-        let r =
-            bridgekeeper::accounts::clients::create(&app.state.db, &app.state.settings, portal, app.clock.now()).await;
+        let r = bridgekeeper::accounts::clients::create(&app.state.db, &app.state.settings(), portal, app.clock.now())
+            .await;
         assert!(matches!(r, Err(bridgekeeper::accounts::clients::ClientError::Invalid(_))), "{bad}: {r:?}");
     }
     // The admin's own clients keep the loopback receivers tests and local setups use.
@@ -381,7 +381,7 @@ async fn bl_9_a_self_registered_client_cannot_aim_logout_tokens_at_internal_addr
         ..Default::default()
     };
     assert!(
-        bridgekeeper::accounts::clients::create(&app.state.db, &app.state.settings, admin, app.clock.now())
+        bridgekeeper::accounts::clients::create(&app.state.db, &app.state.settings(), admin, app.clock.now())
             .await
             .is_ok()
     );
@@ -480,7 +480,7 @@ async fn bl_7_a_queued_token_goes_only_where_the_client_still_wants_it() {
     })
     .await;
     use bridgekeeper::accounts::clients::{ClientUpdate, delete, update};
-    let (db, s, now) = (&app.state.db, &app.state.settings, app.clock.now());
+    let (db, s, now) = (&app.state.db, &app.state.settings(), app.clock.now());
     let set_uri = |uri: Option<String>| ClientUpdate { backchannel_logout_uri: Some(uri), ..Default::default() };
     update(db, s, "cleared", set_uri(None), now).await.unwrap();
     update(db, s, "moved", set_uri(Some(rs[0].uri())), now).await.unwrap();

@@ -139,7 +139,7 @@ async fn dp_3_a_registered_app_signs_a_person_in_and_counts_it() {
     let (id, secret) = (codes(&page)[0].clone(), codes(&page)[1].clone());
     // An admin approves the pending scope (the function behind the CLI and the admin API).
     let now = app.clock.now();
-    let c = bridgekeeper::accounts::clients::approve_scope(&app.state.db, &app.state.settings, &id, "groups", now)
+    let c = bridgekeeper::accounts::clients::approve_scope(&app.state.db, &app.state.settings(), &id, "groups", now)
         .await
         .unwrap();
     assert!(c.allowed_scopes.contains(&"groups".to_string()) && c.pending_scopes.is_empty());

@@ -74,7 +74,7 @@ async fn fl_3_4_5_the_signed_out_page_frames_each_app_of_the_session_under_a_csp
     let sid = ida["sid"].as_str().unwrap().to_string();
     use bridgekeeper::accounts::clients::{ClientUpdate, update};
     let disable = ClientUpdate { disabled: Some(true), ..Default::default() };
-    update(&app.state.db, &app.state.settings, "off", disable, app.clock.now()).await.unwrap();
+    update(&app.state.db, &app.state.settings(), "off", disable, app.clock.now()).await.unwrap();
 
     let r = app
         .http
@@ -92,7 +92,7 @@ async fn fl_3_4_5_the_signed_out_page_frames_each_app_of_the_session_under_a_csp
     let page = r.text().await.unwrap();
     let mut got = frames(&page);
     got.sort();
-    let iss = enc(&app.state.settings.issuer);
+    let iss = enc(&app.state.settings().issuer);
     assert_eq!(
         got,
         vec![format!("https://a.example/fc?tenant=1&iss={iss}&sid={sid}"), "https://b.example/fc".to_string()],
@@ -219,7 +219,8 @@ async fn fl_1_every_registration_path_records_the_front_channel_uri_and_refuses_
         frontchannel_logout_uri: Some("https://q.example/fc".into()),
         ..Default::default()
     };
-    let r = bridgekeeper::accounts::clients::create(&app.state.db, &app.state.settings, portal, app.clock.now()).await;
+    let r =
+        bridgekeeper::accounts::clients::create(&app.state.db, &app.state.settings(), portal, app.clock.now()).await;
     assert!(matches!(r, Err(bridgekeeper::accounts::clients::ClientError::InvalidRedirect(_))), "{r:?}");
 }
 

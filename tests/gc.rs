@@ -124,6 +124,7 @@ fn login(state: &str, expires_at: i64) -> store::upstream_logins::UpstreamLogin 
         created_at: 1,
         expires_at,
         used_at: None,
+        provider_generation: None,
     }
 }
 

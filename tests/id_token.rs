@@ -21,7 +21,7 @@ async fn rp_verifies_at_hash(alg: &str, jws_alg: CoreJwsSigningAlgorithm) {
         serde_json::from_str(&app.http.get(app.url("/jwks.json")).send().await.unwrap().text().await.unwrap()).unwrap();
     let verifier = CoreIdTokenVerifier::new_public_client(
         ClientId::new("app".into()),
-        IssuerUrl::new(app.state.settings.issuer.clone()).unwrap(),
+        IssuerUrl::new(app.state.settings().issuer.clone()).unwrap(),
         jwks,
     )
     .set_allowed_algs(vec![jws_alg.clone()]);

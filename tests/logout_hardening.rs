@@ -183,7 +183,8 @@ async fn bl_11_the_first_sweep_after_an_upgrade_tells_no_app_about_sessions_that
     };
     // A session from long before the upgrade (no sweeper ran since: the broker had no logout then)…
     let old_sid = sign_in(app.view()).await;
-    let (ttl, window) = (app.state.settings.session.ttl_secs, app.state.settings.backchannel_logout.give_up_after_secs);
+    let (ttl, window) =
+        (app.state.settings().session.ttl_secs, app.state.settings().backchannel_logout.give_up_after_secs);
     app.clock.advance(ttl + window + 3600);
     // …and one that expired just now.
     let new_sid = sign_in(app.view()).await;

@@ -511,7 +511,7 @@ impl JwksServer {
 
 /// An admin API token (a config client with the `admin` scope, synced into the running app).
 async fn admin_token(app: &TestApp) -> String {
-    let mut settings = (*app.state.settings).clone();
+    let mut settings = (*app.state.settings()).clone();
     settings.clients = vec![
         ClientBuilder::confidential("ops", "admin-secret-for-tests")
             .scopes(&["admin"])

@@ -145,7 +145,7 @@ async fn tx_1_unlink_and_disable_delete_the_vault_rows_and_the_sweeper_removes_u
     let _ = sign_in(&w).await;
     assert_eq!(w.app.state.db.run(bridgekeeper::store::vault::sealed).await.unwrap().len(), 1);
     // Unused for longer than token_retention_secs (30 days by default): swept.
-    let policy = bridgekeeper::sweeper::policy(&w.app.state.settings);
+    let policy = bridgekeeper::sweeper::policy(&w.app.state.settings());
     let later = now + 31 * 24 * 3600;
     let swept = w.app.state.db.run(move |c| bridgekeeper::store::gc::sweep(c, later, &policy, false)).await.unwrap();
     assert!(swept.iter().any(|(t, n)| *t == "upstream_tokens" && *n == 1), "{swept:?}");

@@ -175,7 +175,7 @@ async fn ci_1_a_client_disabled_at_a_fails_at_b_at_once() {
     let at = access_token(&a).await;
     assert!(introspect_active(&b, &at).await, "B has the client cached");
     let update = bridgekeeper::accounts::clients::ClientUpdate { disabled: Some(true), ..Default::default() };
-    bridgekeeper::accounts::clients::update(&a.state.db, &a.state.settings, "app", update, a.clock.now())
+    bridgekeeper::accounts::clients::update(&a.state.db, &a.state.settings(), "app", update, a.clock.now())
         .await
         .unwrap();
     let refused = || async {

@@ -502,7 +502,7 @@ async fn idp_hint_skips_the_chooser_and_an_unreachable_upstream_does_not_stop_th
     .unwrap();
     std::fs::write(dir.path().join("dev.toml"), "kind = \"dev\"\n").unwrap();
     let app = spawn_in(dir.path().to_path_buf()).await;
-    app.state.upstreams.warm_up().await;
+    app.state.upstreams().warm_up().await;
     let r = authorize(&app, &auth_query(&[("idp_hint", "dev")])).await;
     let chooser = app.http.get(app.url(&location(&r))).send().await.unwrap();
     assert!(location(&chooser).starts_with("/login/dev?"), "idp_hint goes straight to the provider");
@@ -683,7 +683,7 @@ async fn tb_5_a_fresh_login_an_upstream_cannot_confirm_is_login_required() {
 #[actix_web::test]
 async fn tb_1e_an_admin_unlink_ends_the_sessions_and_grants_that_came_through_that_identity() {
     let w = world("", "").await;
-    let mut settings = (*w.app.state.settings).clone();
+    let mut settings = (*w.app.state.settings()).clone();
     settings.clients.push(
         ClientBuilder::confidential("ops", "ops-secret").scopes(&["admin"]).grants(&["client_credentials"]).build(),
     );

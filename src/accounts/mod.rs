@@ -3,6 +3,7 @@
 pub mod backchannel;
 pub mod clients;
 pub mod linking;
+pub mod providers;
 pub mod registration;
 pub mod server_secrets;
 pub mod session;

@@ -20,7 +20,7 @@ pub const CSRF_COOKIE: &str = "bk_csrf";
 pub const HOST_PREFIX: &str = "__Host-";
 
 fn secure(state: &AppState) -> bool {
-    state.settings.issuer.starts_with("https://")
+    state.settings().issuer.starts_with("https://")
 }
 
 /// The name a cookie is sent under: `__Host-{name}` when the issuer is https.
@@ -42,7 +42,7 @@ pub fn cookie(state: &AppState, name: &str, value: String, max_age_secs: i64) ->
 
 /// The live session of this browser, with the hash of its id.
 pub async fn current(state: &AppState, req: &HttpRequest) -> StoreResult<Option<Session>> {
-    let Some(c) = req.cookie(&state.settings.session.cookie_name) else { return Ok(None) };
+    let Some(c) = req.cookie(&state.settings().session.cookie_name) else { return Ok(None) };
     let hash = hash_token(c.value());
     let now = state.clock.now();
     state.db.run(move |conn| sessions::find_active(conn, &hash, now)).await
@@ -92,7 +92,7 @@ pub async fn start(
         provider: provider.to_string(),
         auth_time: auth_time.map_or(now, |t| t.min(now)),
         created_at: now,
-        expires_at: now + state.settings.session.ttl_secs,
+        expires_at: now + state.settings().session.ttl_secs,
         revoked_at: None,
     };
     let s = session.clone();
@@ -111,7 +111,7 @@ pub async fn start(
             })
         })
         .await?;
-    let cookie = cookie(state, &state.settings.session.cookie_name, id, state.settings.session.ttl_secs);
+    let cookie = cookie(state, &state.settings().session.cookie_name, id, state.settings().session.ttl_secs);
     Ok((cookie, session))
 }
 
@@ -134,7 +134,7 @@ pub async fn end(state: &AppState, session: &Session) -> StoreResult<Cookie<'sta
         })
         .await?;
     state.logout_wake.notify_one();
-    let mut gone = cookie(state, &state.settings.session.cookie_name, String::new(), 0);
+    let mut gone = cookie(state, &state.settings().session.cookie_name, String::new(), 0);
     gone.make_removal();
     Ok(gone)
 }

@@ -71,7 +71,8 @@ pub async fn recheck(state: &std::sync::Arc<AppState>, grant: &GrantRecord) -> R
         // The sign-in this grant came from is gone, and with it which upstream must vouch for it: fail closed.
         return Err(Recheck::Refused);
     };
-    let Some(provider) = state.upstreams.get(&session.provider).filter(|p| p.cfg.refresh_upstream) else {
+    let upstreams = state.upstreams();
+    let Some(provider) = upstreams.get(&session.provider).filter(|p| p.cfg.refresh_upstream) else {
         return Ok(());
     };
     if provider.cfg.store_tokens {
@@ -92,7 +93,7 @@ pub async fn recheck(state: &std::sync::Arc<AppState>, grant: &GrantRecord) -> R
         // Fails closed: `refresh_upstream` on a kind that cannot refresh vouches for nothing.
         Some((_, token)) => match provider.refresher() {
             None => Err(UpstreamErrorKind::Rejected),
-            Some(r) => r.refresh(&state.upstreams.http, token).await.map_err(|e| {
+            Some(r) => r.refresh(&upstreams.http, token).await.map_err(|e| {
                 tracing::warn!(provider = %e.provider, detail = %e.detail, "upstream re-check failed");
                 e.kind
             }),
@@ -177,7 +178,8 @@ pub async fn adopt(
     provider: &str,
     (identity_id, user_id): (&str, &str),
 ) -> Result<(), VaultError> {
-    let Some(p) = state.upstreams.get(provider) else { return Err(VaultError::Empty) };
+    let upstreams = state.upstreams();
+    let Some(p) = upstreams.get(provider) else { return Err(VaultError::Empty) };
     let lock = state.caches.vault_locks.get_with(identity_id.to_string(), || std::sync::Arc::new(Default::default()));
     let _guard = lock.lock().await;
     let (sealer, iid) = (state.sealer.clone(), identity_id.to_string());
@@ -188,7 +190,7 @@ pub async fn adopt(
         return Ok(());
     }
     let (Some(token), Some(refresher)) = (token, p.refresher()) else { return Err(VaultError::NeedsSignIn) };
-    let t = match refresher.refresh_tokens(&state.upstreams.http, &token).await {
+    let t = match refresher.refresh_tokens(&upstreams.http, &token).await {
         Ok(t) => t,
         Err(e) if e.kind == UpstreamErrorKind::Rejected => {
             // Spent or revoked: it is not tried again.

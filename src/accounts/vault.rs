@@ -59,7 +59,7 @@ fn context(identity_id: &str, field: &str) -> String {
 /// may fetch the discovery document, then post to the token endpoint, each bounded by it) plus room for the pool
 /// and the commit. The holder's whole refresh-and-commit runs under a timeout [`LEASE_MARGIN`] shorter.
 fn lease_secs(state: &AppState) -> i64 {
-    let t = i64::try_from(state.settings.upstream_timeout_secs.clamp(1, 600)).unwrap_or(600);
+    let t = i64::try_from(state.settings().upstream_timeout_secs.clamp(1, 600)).unwrap_or(600);
     2 * t + 10
 }
 
@@ -193,7 +193,7 @@ pub async fn access_token(
     identity_id: &str,
     force: bool,
 ) -> Result<Fresh, VaultError> {
-    let p = state.upstreams.get(provider).map(|p| p.cfg.clone()).ok_or(VaultError::Empty)?;
+    let p = state.upstreams().get(provider).map(|p| p.cfg.clone()).ok_or(VaultError::Empty)?;
     match read_fresh(&state, &p, identity_id).await? {
         (None, _) => return Err(VaultError::Empty),
         (Some(r), _) if r.needs_sign_in => return Err(VaultError::NeedsSignIn),
@@ -280,7 +280,8 @@ async fn refresh(
     lease: &str,
     lease_end: Instant,
 ) -> Result<Fresh, VaultError> {
-    let refresher = state.upstreams.get(&p.id).and_then(|pr| pr.refresher());
+    let upstreams = state.upstreams();
+    let refresher = upstreams.get(&p.id).and_then(|pr| pr.refresher());
     let (Some(sealed), Some(refresher)) = (row.refresh_token.as_deref(), refresher) else {
         release(state, &row.identity_id, lease).await?;
         return Err(VaultError::NeedsSignIn);
@@ -289,7 +290,7 @@ async fn refresh(
         Ok(rt) => rt,
         Err(e) => return unsealable(state, &row, lease, e).await,
     };
-    let upstream = Duration::from_secs(state.settings.upstream_timeout_secs.clamp(1, 600));
+    let upstream = Duration::from_secs(state.settings().upstream_timeout_secs.clamp(1, 600));
     let budget = lease_end.checked_duration_since(Instant::now()).and_then(|d| d.checked_sub(LEASE_MARGIN));
     let Some(budget) = budget.filter(|b| *b >= upstream) else {
         tracing::warn!(provider = %p.id, "too little of the refresh lease left; the refresh token is not sent");
@@ -297,7 +298,7 @@ async fn refresh(
         return Err(VaultError::Unavailable);
     };
     let run = async {
-        match refresher.refresh_tokens(&state.upstreams.http, rt.expose()).await {
+        match refresher.refresh_tokens(&upstreams.http, rt.expose()).await {
             Ok(t) => commit(state, p, &row, lease, t).await,
             Err(e) if e.kind == UpstreamErrorKind::Rejected => refused(state, p, &row, lease, &e.detail).await,
             Err(e) => {

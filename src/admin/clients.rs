@@ -279,7 +279,7 @@ pub async fn create(
         ..Default::default()
     };
     let now = state.clock.now();
-    let created = svc::create(&state.db, &state.settings, req, now).await?;
+    let created = svc::create(&state.db, &state.settings(), req, now).await?;
     svc::audit_action(&state.db, now, AuditKind::ClientAdded, &created.client.client_id, &admin.actor()).await?;
     let body =
         ClientCreated { client: created.client.into(), client_secret: created.secret.map(|s| s.expose().to_string()) };
@@ -322,7 +322,7 @@ pub async fn update(
         return Err(ApiError::conflict("an admin client cannot disable itself or drop its own admin scope"));
     }
     let now = state.clock.now();
-    let c = svc::update(&state.db, &state.settings, &id, u, now).await?;
+    let c = svc::update(&state.db, &state.settings(), &id, u, now).await?;
     svc::audit_action(&state.db, now, AuditKind::ClientUpdated, &id, &admin.actor()).await?;
     Ok(no_store(&ClientView::from(c)))
 }
@@ -356,7 +356,7 @@ pub async fn rotate(
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON body ({e})")))?
     };
-    let grace = req.grace_secs.unwrap_or(state.settings.developers.secret_grace_secs);
+    let grace = req.grace_secs.unwrap_or(state.settings().developers.secret_grace_secs);
     if !(0..=31_536_000).contains(&grace) {
         return Err(ApiError::bad_request("grace_secs must be between 0 and 31536000"));
     }
@@ -381,7 +381,7 @@ pub async fn approve(
 ) -> Result<HttpResponse, ApiError> {
     let (id, scope) = path.into_inner();
     let now = state.clock.now();
-    let c = svc::approve_scope(&state.db, &state.settings, &id, &scope, now).await?;
+    let c = svc::approve_scope(&state.db, &state.settings(), &id, &scope, now).await?;
     svc::audit_action(&state.db, now, AuditKind::ClientScopeApproved, &id, &admin.actor()).await?;
     Ok(no_store(&ClientView::from(c)))
 }

@@ -59,9 +59,10 @@ pub async fn providers(
     q: web::Query<ProviderQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let mut out = Vec::new();
-    for p in state.upstreams.list() {
+    let upstreams = state.upstreams();
+    for p in upstreams.list() {
         let (health, detail) = if q.check == Some(true) {
-            match state.upstreams.check(&p.cfg.id).await {
+            match upstreams.check(&p.cfg.id).await {
                 Ok(()) => ("up".to_string(), None),
                 Err(e) => ("down".to_string(), Some(crate::oauth::error::sanitize(&e.detail))),
             }
@@ -259,7 +260,7 @@ pub async fn keys(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, 
     description = "Promotes the published next key to signing, retires the current one and publishes a new next key (as `bridgekeeper keys rotate`).",
     responses((status = 200, body = KeyRotated), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn rotate_keys(state: web::Data<AppState>, admin: Admin) -> Result<HttpResponse, ApiError> {
-    let s = &state.settings;
+    let s = &state.settings();
     let (now, algs) = (state.clock.now(), s.tokens.algs());
     let keep = s.tokens.access_token_ttl_secs.max(s.tokens.id_token_ttl_secs) + 60;
     let (sealer, actor) = (state.sealer.clone(), admin.actor());
@@ -284,6 +285,18 @@ pub struct ReloadView {
     pub applied: Vec<String>,
     pub needs_restart: Vec<String>,
     pub problems: Vec<String>,
+    /// [HR-4] The providers put in force by this reload, by id.
+    pub providers: ReloadedProviders,
+    /// Put in force but not well (a new provider whose discovery failed: shown as down, tried again at login).
+    pub warnings: Vec<String>,
+}
+
+/// [HR-4] The providers a reload added, changed (new settings; logins begun before keep theirs) and removed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReloadedProviders {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
 }
 
 /// Re-reads and validates this instance's files (as SIGHUP does); 422 when refused, the old configuration staying.
@@ -297,6 +310,12 @@ pub async fn reload(state: web::Data<AppState>, admin: Admin) -> Result<HttpResp
         applied: r.applied.iter().map(|s| s.to_string()).collect(),
         needs_restart: r.needs_restart,
         problems: r.problems,
+        providers: ReloadedProviders {
+            added: r.providers.added,
+            changed: r.providers.changed,
+            removed: r.providers.removed,
+        },
+        warnings: r.warnings,
     };
     let (now, actor, ok) = (state.clock.now(), admin.actor(), view.reloaded);
     state

@@ -95,14 +95,14 @@ impl reqwest::dns::Resolve for PublicOnly {
 /// [BL-2] The Logout Token of a row, signed now with the ID-token key and `typ: logout+jwt`.
 pub fn sign(state: &AppState, row: &Outgoing) -> Result<String, String> {
     let pending = Pending {
-        issuer: &state.settings.issuer,
+        issuer: &state.settings().issuer,
         client_id: &row.client_id,
         sub: &row.sub,
         sid: row.sid.as_deref(),
         jti: &row.id,
     };
-    let claims = logout_claims(&pending, state.clock.now(), state.settings.backchannel_logout.token_ttl_secs);
+    let claims = logout_claims(&pending, state.clock.now(), state.settings().backchannel_logout.token_ttl_secs);
     let key = state.keys();
-    crate::tokens::jws::sign(key.signer(state.settings.tokens.id_token_alg()), LOGOUT_TOKEN_TYP, &claims)
+    crate::tokens::jws::sign(key.signer(state.settings().tokens.id_token_alg()), LOGOUT_TOKEN_TYP, &claims)
         .map_err(|_| "signing failed".to_string())
 }

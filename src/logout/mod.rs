@@ -25,11 +25,11 @@ pub use deliver::Sender;
 /// delivery slot is free and a session ended on this instance (`AppState::logout_wake`), a delivery finished, or
 /// the poll interval passed; each delivery is settled as soon as its app answers ([BL-12]).
 pub fn spawn(state: Arc<AppState>) -> Option<tokio::task::JoinHandle<()>> {
-    let every = state.settings.backchannel_logout.poll_interval_ms;
+    let every = state.settings().backchannel_logout.poll_interval_ms;
     if every == 0 {
         return None;
     }
-    let sender = match Sender::new(Duration::from_secs(state.settings.backchannel_logout.timeout_secs.max(1))) {
+    let sender = match Sender::new(Duration::from_secs(state.settings().backchannel_logout.timeout_secs.max(1))) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(target: "logout", error = %e, "back-channel logout delivery cannot start");
@@ -88,7 +88,7 @@ impl<'a> Pipeline<'a> {
     /// Claims due rows into the free slots (at most `batch` per claim); `true` when the last claim was full, so
     /// more may be due than there was room for.
     async fn fill(&mut self) -> StoreResult<bool> {
-        let cfg = &self.state.settings.backchannel_logout;
+        let cfg = &self.state.settings().backchannel_logout;
         let limit = usize::try_from(cfg.concurrency.max(1)).unwrap_or(1);
         loop {
             let free = limit.saturating_sub(self.in_flight.len());
@@ -173,7 +173,7 @@ impl Settled {
 /// Records the outcome of one attempt.
 async fn settle(state: &AppState, row: Outgoing, result: Result<(), String>) -> StoreResult<Settled> {
     let now = state.clock.now();
-    let cfg = &state.settings.backchannel_logout;
+    let cfg = &state.settings().backchannel_logout;
     let policy = RetryPolicy {
         base_secs: cfg.retry_base_secs,
         max_secs: cfg.retry_max_secs,

@@ -85,7 +85,7 @@ async fn start(state: &AppState, req: &HttpRequest, params: &Params) -> Result<H
         return super::par::from_request_uri(state, req, params).await;
     }
     let (client, redirect_uri) = trusted_redirect(state, params).await?;
-    let request = pushed::plain_request_allowed(state.settings.par.require, client.requires_par())
+    let request = pushed::plain_request_allowed(state.settings().par.require, client.requires_par())
         .map_err(|error| core_req::Redirectable {
             redirect_uri: redirect_uri.clone(),
             state: params.get("state").map(String::from).filter(|s| s.len() <= core_req::MAX_STATE_LEN),
@@ -142,9 +142,10 @@ pub fn validate(
     params: &Params,
 ) -> Result<AuthorizationRequest, core_req::Redirectable> {
     let ring = state.keys();
-    let issuer = state.settings.issuer.as_str();
+    let settings = state.settings();
+    let issuer = settings.issuer.as_str();
     let verify: HintVerifier<'_> = &|hint: &str| verify_own_id_token(&ring, issuer, hint);
-    core_req::validate(params, &client_view(client), redirect_uri, &state.settings.scopes, verify)
+    core_req::validate(params, &client_view(client), redirect_uri, &settings.scopes, verify)
 }
 
 /// Loads a pending request; an unknown, expired or no longer valid one (the client was disabled or changed), or
@@ -196,7 +197,7 @@ pub fn flow_browser(state: &AppState, req: &HttpRequest) -> (String, Option<acti
             v
         }
     };
-    (v.clone(), Some(session::cookie(state, FLOW_COOKIE, v, state.settings.session.ttl_secs)))
+    (v.clone(), Some(session::cookie(state, FLOW_COOKIE, v, state.settings().session.ttl_secs)))
 }
 
 /// Stores the validated request so that login and consent can come back to it, bound to this browser; returns its
@@ -305,7 +306,8 @@ pub async fn carry_out(
             if let Some(st) = &request.state {
                 out.push(("state", st));
             }
-            out.push(("iss", &state.settings.issuer));
+            let settings = state.settings();
+            out.push(("iss", &settings.issuer));
             Ok(answer(state, request.response_mode, &request.redirect_uri, &out, after_post))
         }
     }
@@ -329,7 +331,7 @@ async fn issue_code(
         scope: v.scopes.join(" "),
         auth_time: Some(session.auth_time),
         created_at: now,
-        expires_at: now + state.settings.tokens.refresh_absolute_ttl_secs,
+        expires_at: now + state.settings().tokens.refresh_absolute_ttl_secs,
         revoked_at: None,
     };
     let row = codes::AuthCode {
@@ -344,7 +346,7 @@ async fn issue_code(
         code_challenge: v.code_challenge.clone(),
         auth_time: session.auth_time,
         created_at: now,
-        expires_at: now + state.settings.tokens.code_ttl_secs,
+        expires_at: now + state.settings().tokens.code_ttl_secs,
         used_at: None,
     };
     state
@@ -363,7 +365,7 @@ pub fn answer(state: &AppState, mode: ResponseMode, uri: &str, out: &[(&str, &st
     match mode {
         ResponseMode::Query if after_post => see_other(&redirect::with_params(uri, out)),
         ResponseMode::Query => found(&redirect::with_params(uri, out)),
-        ResponseMode::FormPost => crate::respond::form_post(&state.templates, &state.settings, uri, out)
+        ResponseMode::FormPost => crate::respond::form_post(&state.templates, &state.settings(), uri, out)
             .unwrap_or_else(|e| actix_web::ResponseError::error_response(&e)),
     }
 }
@@ -375,7 +377,8 @@ pub fn answer_error(state: &AppState, uri: &str, st: Option<&str>, e: &OAuthErro
     if let Some(s) = st {
         out.push(("state", s));
     }
-    out.push(("iss", &state.settings.issuer));
+    let settings = state.settings();
+    out.push(("iss", &settings.issuer));
     answer(state, mode, uri, &out, false)
 }
 

@@ -36,7 +36,7 @@ async fn receive(state: web::Data<AppState>, provider: web::Path<String>, body: 
         return answer(&OAuthError::invalid_request("logout_token is required"));
     };
     let now = state.clock.now();
-    let told = match state.upstreams.verify_logout_token(&provider, token, now).await {
+    let told = match state.upstreams().verify_logout_token(&provider, token, now).await {
         Ok(t) => t,
         Err(LogoutError::NotHere) => {
             return answer(&OAuthError::invalid_request("this provider does not accept back-channel logout"));

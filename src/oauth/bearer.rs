@@ -16,11 +16,11 @@ pub async fn check(state: &AppState, token: &str) -> StoreResult<Option<(AccessC
     if let Some((_, verdict)) = cached {
         return Ok(Some((*verdict).clone()));
     }
-    let Some(claims) = verify_access_token(&state.keys(), &state.settings.issuer, token, now) else {
+    let Some(claims) = verify_access_token(&state.keys(), &state.settings().issuer, token, now) else {
         return Ok(None);
     };
     let c = claims.clone();
-    let ages = state.upstreams.group_ages.clone();
+    let ages = state.upstreams().group_ages.clone();
     let verdict = state
         .db
         .run(move |conn| {

@@ -129,14 +129,14 @@ pub async fn authenticate_limited(
     let ip = crate::ratelimit::client_ip(req);
     let authorization = super::token::authorization_header(req);
     let claimed = claimed_id(authorization, params);
-    state.limits.admit(ip, claimed.as_deref()).map_err(|w| {
+    state.limits().admit(ip, claimed.as_deref()).map_err(|w| {
         state.metrics.rate_limited.with_label_values(&["failures"]).inc();
         OAuthError::too_many(w)
     })?;
     let result = authenticate(state, authorization, params, allow_public).await;
     if let Err(e) = &result
         && e.code == super::ErrorCode::InvalidClient
-        && let crate::ratelimit::Failure::StuffingSuspected(client) = state.limits.failed(ip, claimed.as_deref())
+        && let crate::ratelimit::Failure::StuffingSuspected(client) = state.limits().failed(ip, claimed.as_deref())
     {
         stuffing_alarm(state, &client, ip).await;
     }
@@ -149,7 +149,7 @@ async fn stuffing_alarm(state: &AppState, client: &str, ip: std::net::IpAddr) {
         crate::store::audit::AuditEvent::new(state.clock.now(), AuditKind::CredentialStuffingSuspected).client(client);
     e.detail = serde_json::json!({
         "last_address": ip.to_string(),
-        "threshold_per_minute": state.settings.rate_limits.stuffing_alarm_per_minute,
+        "threshold_per_minute": state.settings().rate_limits.stuffing_alarm_per_minute,
     })
     .to_string();
     tracing::warn!(target: "security", client = %client, "failed authentications on one client id from many addresses");
@@ -215,7 +215,8 @@ async fn check_assertion(
         Ok(c) => c,
         Err(why) => return Ok(Err(why)),
     };
-    let issuer = state.settings.issuer.as_str();
+    let settings = state.settings();
+    let issuer = settings.issuer.as_str();
     let (jti, exp) = match bridgekeeper_core::client_assertion::check_claims(&claims, &client.client_id, issuer, now) {
         Ok(v) => v,
         Err(why) => return Ok(Err(why)),

@@ -46,7 +46,7 @@ impl ServerPorts<'_> {
     /// the identity's own refresh token is adopted into the vault, whose fresh token is then the answer.
     async fn adopted(&self, user_id: &str, provider: &str) -> Result<UpstreamAccess, OAuthError> {
         let state = self.0.clone().into_inner();
-        if !state.upstreams.get(provider).is_some_and(|p| p.cfg.refresh_upstream) {
+        if !state.upstreams().get(provider).is_some_and(|p| p.cfg.refresh_upstream) {
             return Err(must_sign_in(provider));
         }
         let (u, p) = (user_id.to_string(), provider.to_string());
@@ -95,15 +95,15 @@ impl Exchanges for ServerPorts<'_> {
     }
 
     fn provider_clients(&self, provider: &str) -> Option<&[String]> {
-        self.0.upstreams.get(provider).filter(|p| p.cfg.store_tokens).map(|p| p.cfg.token_exchange_clients.as_slice())
+        self.1.get(provider).filter(|p| p.cfg.store_tokens).map(|p| p.cfg.token_exchange_clients.as_slice())
     }
 
     fn scope_map(&self, provider: &str) -> Option<&std::collections::BTreeMap<String, Vec<String>>> {
-        self.0.upstreams.get(provider).map(|p| &p.cfg.scope_map)
+        self.1.get(provider).map(|p| &p.cfg.scope_map)
     }
 
     fn provider_scopes(&self, provider: &str) -> Option<&[String]> {
-        self.0.upstreams.get(provider).map(|p| p.cfg.scopes.as_slice())
+        self.1.get(provider).map(|p| p.cfg.scopes.as_slice())
     }
 
     async fn consented(&self, user_id: &str, client_id: &str, provider: &str) -> Result<bool, OAuthError> {
@@ -127,18 +127,18 @@ impl Exchanges for ServerPorts<'_> {
     }
 
     fn delegation_rules(&self) -> &[DelegationRule] {
-        &self.0.settings.token_exchange.delegation
+        &self.2.token_exchange.delegation
     }
 
     fn delegated_ttl(&self) -> i64 {
-        self.0.settings.token_exchange.delegated_ttl_secs
+        self.2.token_exchange.delegated_ttl_secs
     }
 
     fn delegated(&self, d: &Delegation<'_>) -> Result<TokenOutcome, OAuthError> {
         let state = self.0;
         let now = state.clock.now();
         let claims = AccessClaims {
-            iss: state.settings.issuer.clone(),
+            iss: state.settings().issuer.clone(),
             sub: d.subject.sub.clone(),
             aud: d.audience.to_string(),
             client_id: d.client_id.to_string(),
@@ -151,9 +151,12 @@ impl Exchanges for ServerPorts<'_> {
             act: act_claim(d.actors),
         };
         let keys = state.keys();
-        let token =
-            crate::tokens::jws::sign(keys.signer(state.settings.tokens.access_token_alg()), ACCESS_TOKEN_TYP, &claims)
-                .map_err(|_| OAuthError::new(ErrorCode::ServerError, "token signing failed"))?;
+        let token = crate::tokens::jws::sign(
+            keys.signer(state.settings().tokens.access_token_alg()),
+            ACCESS_TOKEN_TYP,
+            &claims,
+        )
+        .map_err(|_| OAuthError::new(ErrorCode::ServerError, "token signing failed"))?;
         Ok(TokenOutcome {
             access_token: token,
             token_type: "Bearer".into(),

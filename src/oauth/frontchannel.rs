@@ -25,13 +25,13 @@ pub async fn frames_for(state: &AppState, session: &Session) -> Result<Vec<Strin
     Ok(receivers
         .into_iter()
         .take(MAX_FRAMES)
-        .map(|(_, uri, session_required)| frame_src(&uri, &state.settings.issuer, &sid, session_required))
+        .map(|(_, uri, session_required)| frame_src(&uri, &state.settings().issuer, &sid, session_required))
         .collect())
 }
 
 /// The signed-out page: the apps' frames, then `continue_to` (already validated) once they loaded, or a link.
 pub fn signed_out(state: &AppState, frames: &[String], continue_to: Option<&str>) -> Result<HttpResponse, PageError> {
-    let mut ctx = crate::respond::page_context(&state.settings);
+    let mut ctx = crate::respond::page_context(&state.settings());
     ctx.insert("frames", frames);
     ctx.insert("continue_to", &continue_to);
     let html = state.templates.render("logged_out.html", &ctx)?;

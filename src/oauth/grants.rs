@@ -31,11 +31,16 @@ pub async fn exchange(
         may_refresh: client.allows_grant("refresh_token"),
         allowed_scopes: &client.allowed_scopes,
     };
-    bridgekeeper_core::token::exchange(&ServerPorts(state), &view, req).await
+    bridgekeeper_core::token::exchange(&ServerPorts(state, state.upstreams(), state.settings()), &view, req).await
 }
 
-/// The server as the grants' ports.
-pub(super) struct ServerPorts<'a>(pub(super) &'a actix_web::web::Data<AppState>);
+/// The server as the grants' ports, with the provider set and the settings in force when the request began
+/// ([HR-4] [HR-7]: one snapshot for the whole request).
+pub(super) struct ServerPorts<'a>(
+    pub(super) &'a actix_web::web::Data<AppState>,
+    pub(super) std::sync::Arc<crate::upstream::Registry>,
+    pub(super) std::sync::Arc<crate::settings::Settings>,
+);
 
 impl Subject for User {
     fn disabled(&self) -> bool {
@@ -62,7 +67,7 @@ impl Ports for ServerPorts<'_> {
         self
     }
     fn policy(&self) -> GrantPolicy<'_> {
-        let s = &self.0.settings;
+        let s = &self.2;
         GrantPolicy { refresh_reuse_grace_secs: s.tokens.refresh_reuse_grace_secs, catalogue: &s.scopes }
     }
     fn now(&self) -> i64 {
@@ -144,7 +149,7 @@ impl Grants for ServerPorts<'_> {
         now: i64,
     ) -> Result<(Option<GrantRecord>, Option<User>), OAuthError> {
         let (gid, uid, scope) = (grant_id.to_string(), user_id.to_string(), scope.to_string());
-        let ages = self.0.upstreams.group_ages.clone();
+        let ages = self.1.group_ages.clone();
         let (grant, user) = self
             .0
             .db

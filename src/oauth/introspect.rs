@@ -52,7 +52,7 @@ async fn introspect(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
     Ok(match found {
         Some(t) if t.client_id == client.client_id => no_store_json(&serde_json::json!({
             "active": true, "scope": t.scope, "client_id": t.client_id, "sub": t.user_id, "exp": t.expires_at,
-            "iat": t.created_at, "iss": state.settings.issuer, "token_type": "refresh_token",
+            "iat": t.created_at, "iss": state.settings().issuer, "token_type": "refresh_token",
         })),
         _ => inactive(),
     })
@@ -62,7 +62,7 @@ async fn introspect(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
 /// client id or `known_as`)?
 fn is_audience(state: &AppState, client_id: &str, aud: &str) -> bool {
     state
-        .settings
+        .settings()
         .token_exchange
         .delegation
         .iter()
@@ -93,7 +93,7 @@ async fn revoke(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) 
         return Ok(ok());
     }
     let ring = state.keys();
-    if let Some(c) = verify_access_token(&ring, &state.settings.issuer, &token, i64::MIN)
+    if let Some(c) = verify_access_token(&ring, &state.settings().issuer, &token, i64::MIN)
         && c.client_id == client.client_id
     {
         state.db.write(move |conn| revoked::insert(conn, &c.jti, c.exp)).await?;

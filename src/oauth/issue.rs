@@ -26,19 +26,19 @@ pub fn access_token(
 ) -> Result<String, OAuthError> {
     let now = state.clock.now();
     let claims = AccessClaims {
-        iss: state.settings.issuer.clone(),
+        iss: state.settings().issuer.clone(),
         sub: sub.to_string(),
-        aud: state.settings.issuer.clone(),
+        aud: state.settings().issuer.clone(),
         client_id: client_id.to_string(),
         scope: scope.to_string(),
         iat: now,
-        exp: now + state.settings.tokens.access_token_ttl_secs,
+        exp: now + state.settings().tokens.access_token_ttl_secs,
         jti: crate::secret::random_token_bytes(16),
         auth_time,
         gid: gid.map(String::from),
         act: None,
     };
-    jws::sign(state.keys().signer(state.settings.tokens.access_token_alg()), ACCESS_TOKEN_TYP, &claims)
+    jws::sign(state.keys().signer(state.settings().tokens.access_token_alg()), ACCESS_TOKEN_TYP, &claims)
         .map_err(sign_err)
 }
 
@@ -57,13 +57,13 @@ pub fn id_token(
 ) -> Result<String, OAuthError> {
     let now = state.clock.now();
     let mut claims: Map<String, Value> = claims_for_scopes(user, scopes);
-    claims.insert("iss".into(), state.settings.issuer.clone().into());
+    claims.insert("iss".into(), state.settings().issuer.clone().into());
     claims.insert("aud".into(), client_id.into());
     claims.insert("azp".into(), client_id.into());
     claims.insert("iat".into(), now.into());
-    claims.insert("exp".into(), (now + state.settings.tokens.id_token_ttl_secs).into());
+    claims.insert("exp".into(), (now + state.settings().tokens.id_token_ttl_secs).into());
     claims.insert("auth_time".into(), auth_time.into());
-    let alg = state.settings.tokens.id_token_alg();
+    let alg = state.settings().tokens.id_token_alg();
     claims.insert("at_hash".into(), jws::half_hash_for(alg, access_token).into());
     if let Some(n) = nonce {
         claims.insert("nonce".into(), n.into());
@@ -85,7 +85,7 @@ pub fn refresh_token(state: &AppState, grant: &GrantRecord, user_id: &str, scope
         user_id: user_id.to_string(),
         scope: scope.to_string(),
         created_at: now,
-        expires_at: (now + state.settings.tokens.refresh_idle_ttl_secs).min(grant.expires_at),
+        expires_at: (now + state.settings().tokens.refresh_idle_ttl_secs).min(grant.expires_at),
         used_at: None,
         revoked_at: None,
     };
@@ -121,7 +121,7 @@ pub fn for_user(
         TokenOutcome {
             access_token: at,
             token_type: "Bearer".into(),
-            expires_in: Some(state.settings.tokens.access_token_ttl_secs),
+            expires_in: Some(state.settings().tokens.access_token_ttl_secs),
             scope: scope.to_string(),
             id_token,
             refresh_token: refresh,
@@ -136,7 +136,7 @@ pub fn for_client(state: &AppState, client_id: &str, scope: &str) -> Result<Toke
     Ok(TokenOutcome {
         access_token: access_token(state, client_id, client_id, scope, None, None)?,
         token_type: "Bearer".into(),
-        expires_in: Some(state.settings.tokens.access_token_ttl_secs),
+        expires_in: Some(state.settings().tokens.access_token_ttl_secs),
         scope: scope.to_string(),
         id_token: None,
         refresh_token: None,

@@ -36,7 +36,7 @@ async fn plan(state: &AppState, p: &Params) -> Result<Plan, PageError> {
         return Err(bad("page-logout-repeated", "The logout request repeats a parameter."));
     }
     let hint = match p.get("id_token_hint") {
-        Some(h) => Some(own_id_token_hint(&state.keys(), &state.settings.issuer, h).ok_or_else(|| {
+        Some(h) => Some(own_id_token_hint(&state.keys(), &state.settings().issuer, h).ok_or_else(|| {
             bad("page-logout-foreign-hint", "The app sent a sign-in token that this service did not issue.")
         })?),
         None => None,
@@ -104,7 +104,7 @@ async fn start(state: &AppState, req: &HttpRequest, p: Params) -> Result<HttpRes
         return finish(state, req, plan.target, false).await;
     }
     let (csrf, cookie) = session::csrf_token(state, req);
-    let mut ctx = crate::respond::page_context(&state.settings);
+    let mut ctx = crate::respond::page_context(&state.settings());
     ctx.insert("csrf", &csrf);
     ctx.insert("params", &p.to_query());
     ctx.insert("upstream_name", &ask);

@@ -22,7 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// `POST /par` ([PAR-1]..[PAR-3]): 201 with `request_uri` and `expires_in`.
 async fn push(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, OAuthJson> {
-    if !state.settings.par.enabled {
+    if !state.settings().par.enabled {
         return Ok(HttpResponse::NotFound().finish());
     }
     let params = token::form_params(&req, &body)?;
@@ -30,7 +30,7 @@ async fn push(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) ->
     // [PAR-1] A public client pushes without credentials: its pushes are anonymous state, an authenticated
     // client's are not.
     if client.is_public() {
-        state.limits.admit_anonymous(crate::ratelimit::client_ip(&req)).map_err(|w| {
+        state.limits().admit_anonymous(crate::ratelimit::client_ip(&req)).map_err(|w| {
             state.metrics.rate_limited.with_label_values(&["anonymous_state"]).inc();
             OAuthError::too_many(w)
         })?;
@@ -44,7 +44,7 @@ async fn push(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) ->
         client_id: client.client_id.clone(),
         params_json: request.to_stored(),
         created_at: now,
-        expires_at: now + state.settings.par.ttl_secs,
+        expires_at: now + state.settings().par.ttl_secs,
         browser_hash: None,
     };
     state.db.run(move |c| repo::insert(c, &row)).await?;
@@ -53,7 +53,7 @@ async fn push(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) ->
         .insert_header(("Pragma", "no-cache"))
         .json(serde_json::json!({
             "request_uri": pushed::request_uri(&reference),
-            "expires_in": state.settings.par.ttl_secs,
+            "expires_in": state.settings().par.ttl_secs,
         })))
 }
 
@@ -80,7 +80,7 @@ fn invalid_request_uri() -> PageError {
 /// Does this authorization request refer to a pushed one (a `request_uri` in our URN namespace, PAR enabled)?
 /// Any other `request_uri` is an ordinary request, refused with `request_uri_not_supported` ([AZ-17]).
 pub fn refers_to_a_push(state: &AppState, params: &Params) -> bool {
-    state.settings.par.enabled && params.get("request_uri").is_some_and(|u| u.starts_with(pushed::REQUEST_URI_PREFIX))
+    state.settings().par.enabled && params.get("request_uri").is_some_and(|u| u.starts_with(pushed::REQUEST_URI_PREFIX))
 }
 
 /// [PAR-4] `/authorize` with a `request_uri`: only `client_id` and `request_uri` are read; the pushed request is

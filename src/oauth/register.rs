@@ -88,7 +88,7 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
 }
 
 fn enabled(state: &AppState) -> Result<(), RegError> {
-    if state.settings.registration.enabled { Ok(()) } else { Err(RegError::Disabled) }
+    if state.settings().registration.enabled { Ok(()) } else { Err(RegError::Disabled) }
 }
 
 fn respond(status: StatusCode, body: serde_json::Map<String, Value>) -> HttpResponse {
@@ -98,7 +98,7 @@ fn respond(status: StatusCode, body: serde_json::Map<String, Value>) -> HttpResp
 /// RFC 7591 §3: 201 with the client id, secret, registration access token and every registered member.
 async fn register(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, RegError> {
     enabled(&state)?;
-    let reg = &state.settings.registration;
+    let reg = &state.settings().registration;
     if !reg.open {
         let expected = hash_token(reg.initial_access_token.expose());
         match bearer(&req) {
@@ -107,15 +107,15 @@ async fn register(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes
         }
     }
     let meta = registration::parse(&body)?;
-    let r = registration::validate(&state.settings, meta, None)?;
+    let r = registration::validate(&state.settings(), meta, None)?;
     let now = state.clock.now();
-    let created = svc::create(&state.db, &state.settings, r.client, now).await?;
+    let created = svc::create(&state.db, &state.settings(), r.client, now).await?;
     let rat = random_token();
     let mut client = created.client;
     client.registration_token_hash = Some(hash_token(&rat));
     let client = svc::save(&state.db, client).await?;
     svc::audit_action(&state.db, now, AuditKind::ClientRegistered, &client.client_id, "dynamic").await?;
-    let mut out = registration::describe(&client, state.settings.issuer_base());
+    let mut out = registration::describe(&client, state.settings().issuer_base());
     if let Some(s) = created.secret {
         out.insert("client_secret".into(), s.expose().into());
     }
@@ -137,7 +137,7 @@ async fn authorized(state: &AppState, req: &HttpRequest, client_id: &str) -> Res
 
 async fn read(state: web::Data<AppState>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, RegError> {
     let c = authorized(&state, &req, &id).await?;
-    Ok(respond(StatusCode::OK, registration::describe(&c, state.settings.issuer_base())))
+    Ok(respond(StatusCode::OK, registration::describe(&c, state.settings().issuer_base())))
 }
 
 /// RFC 7592 §2.2: the body replaces the metadata; it names the client and carries no server-issued members.
@@ -169,7 +169,7 @@ async fn replace(
     {
         return Err(OAuthError::invalid_request("client_secret does not match").into());
     }
-    let r = registration::validate(&state.settings, meta, Some(&current))?;
+    let r = registration::validate(&state.settings(), meta, Some(&current))?;
     let n = r.client;
     let mut next = current.clone();
     if let Some(m) = n.token_endpoint_auth_method {
@@ -195,9 +195,9 @@ async fn replace(
     (next.frontchannel_logout_uri, next.frontchannel_logout_session_required) =
         (n.frontchannel_logout_uri, n.frontchannel_logout_session_required);
     next.updated_at = now;
-    let saved = svc::save_checked(&state.db, &state.settings, next).await?;
+    let saved = svc::save_checked(&state.db, &state.settings(), next).await?;
     svc::audit_action(&state.db, now, AuditKind::ClientUpdated, &saved.client_id, "dynamic").await?;
-    let mut out = registration::describe(&saved, state.settings.issuer_base());
+    let mut out = registration::describe(&saved, state.settings().issuer_base());
     if let Some(s) = new_secret {
         out.insert("client_secret".into(), s.into());
     }

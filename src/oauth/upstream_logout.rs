@@ -49,12 +49,13 @@ pub async fn redirect_for(
     frames: &[String],
     ticked: bool,
 ) -> Result<Option<UpstreamSignOut>, PageError> {
-    let Some(endpoint) = state.upstreams.end_session_endpoint(&session.provider, ticked).await else {
+    let upstreams = state.upstreams();
+    let Some(endpoint) = upstreams.end_session_endpoint(&session.provider, ticked).await else {
         return Ok(None);
     };
     let Some(hint) = upstream_hint(state, session).await? else { return Ok(None) };
     let provider = session.provider.clone();
-    let client_id = state.upstreams.get(&provider).map(|p| p.cfg.client_id.clone()).unwrap_or_default();
+    let client_id = upstreams.get(&provider).map(|p| p.cfg.client_id.clone()).unwrap_or_default();
     // A fresh value each time (never one the browser brought, which someone may have planted): a second sign-out
     // in another tab replaces the first one's binding, whose return then says the person is signed out.
     let (st, browser) = (random_token(), random_token());
@@ -62,7 +63,7 @@ pub async fn redirect_for(
     let (sh, p, to, now) = (key, provider.clone(), continue_to.map(String::from), state.clock.now());
     let frames = frames.to_vec();
     state.db.run(move |c| upstream_logouts::insert(c, &sh, &p, to.as_deref(), &frames, now, PENDING_SECS)).await?;
-    let back = format!("{}/logout/upstream/{provider}", state.settings.issuer_base());
+    let back = format!("{}/logout/upstream/{provider}", state.settings().issuer_base());
     let params = [
         ("id_token_hint", hint.as_str()),
         ("post_logout_redirect_uri", back.as_str()),
@@ -77,8 +78,9 @@ pub async fn redirect_for(
 /// asks (`logout_upstream = "ask"`), names an `end_session_endpoint` (discovery answered) and this session kept
 /// an upstream ID token that still opens. Otherwise no box is shown (it would be a promise not kept).
 pub async fn offer(state: &AppState, session: &Session) -> Result<Option<String>, PageError> {
-    let Some(name) = state.upstreams.asks_to_sign_out(&session.provider).map(String::from) else { return Ok(None) };
-    if state.upstreams.end_session_endpoint(&session.provider, true).await.is_none() {
+    let upstreams = state.upstreams();
+    let Some(name) = upstreams.asks_to_sign_out(&session.provider).map(String::from) else { return Ok(None) };
+    if upstreams.end_session_endpoint(&session.provider, true).await.is_none() {
         return Ok(None);
     }
     Ok(upstream_hint(state, session).await?.map(|_| name))

@@ -127,16 +127,16 @@ impl Watch {
 }
 
 fn fingerprint(state: &AppState) -> Fingerprint {
-    let s = &state.settings;
+    let s = &state.settings();
     Fingerprint::of(s.source.as_deref(), &s.providers_dir, s.templates_override())
 }
 
 /// Starts the watcher when `watch_config` is on (and there is a file to watch); `None` otherwise.
 pub fn spawn(state: Arc<AppState>) -> Option<tokio::task::JoinHandle<()>> {
-    if !state.settings.watch_config {
+    if !state.settings().watch_config {
         return None;
     }
-    let every = Duration::from_millis(state.settings.watch_config_interval_ms.max(1) as u64);
+    let every = Duration::from_millis(state.settings().watch_config_interval_ms.max(1) as u64);
     Some(tokio::spawn(async move {
         let first = {
             let s = state.clone();

@@ -21,9 +21,9 @@ pub(super) async fn request_ceiling(
     let ip = ip.or_else(|| req.peer_addr().map(|a| a.ip()));
     let ip = ip.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     let verdict = req.app_data::<web::Data<AppState>>().map(|state| {
-        state.limits.admit_request(ip).map_err(|w| ("requests", w)).and_then(|()| {
+        state.limits().admit_request(ip).map_err(|w| ("requests", w)).and_then(|()| {
             if crate::ratelimit::creates_anonymous_state(req.method(), req.path()) {
-                state.limits.admit_anonymous(ip).map_err(|w| ("anonymous_state", w))
+                state.limits().admit_anonymous(ip).map_err(|w| ("anonymous_state", w))
             } else {
                 Ok(())
             }
@@ -69,12 +69,12 @@ pub(super) async fn language(
         cookie.as_ref().map(|c| c.value()),
         accept,
         &locales,
-        &state.settings.default_locale,
+        &state.settings().default_locale,
     );
     let mut res = crate::i18n::scope(lang.as_str().into(), next.call(req)).await?.map_into_boxed_body();
     if keep && !shared_cache_may_keep(res.headers()) {
         let c =
-            crate::accounts::session::cookie(&state, crate::i18n::LANG_COOKIE, lang, state.settings.session.ttl_secs);
+            crate::accounts::session::cookie(&state, crate::i18n::LANG_COOKIE, lang, state.settings().session.ttl_secs);
         let _ = res.response_mut().add_cookie(&c);
     }
     Ok(res)
@@ -95,7 +95,7 @@ pub(super) async fn host_cookies(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let https = req.app_data::<web::Data<AppState>>().is_some_and(|s| s.settings.issuer.starts_with("https://"));
+    let https = req.app_data::<web::Data<AppState>>().is_some_and(|s| s.settings().issuer.starts_with("https://"));
     if https {
         let joined: Vec<String> = req
             .headers()
@@ -173,7 +173,7 @@ fn believed_client(req: &ServiceRequest) -> crate::client_addr::ClientAddr {
     };
     let values = |name: &str| -> Vec<&str> { req.headers().get_all(name).filter_map(|v| v.to_str().ok()).collect() };
     // [RL-2] Only the header the proxies write: one they pass through untouched is the client's own words.
-    let headers = if state.settings.proxy_header == "forwarded" {
+    let headers = if state.settings().proxy_header == "forwarded" {
         crate::client_addr::Headers { forwarded: values("forwarded"), ..Default::default() }
     } else {
         crate::client_addr::Headers {
@@ -210,7 +210,7 @@ pub(super) async fn render_error_pages(
     ctx.insert("title", &says("title", &err.title));
     ctx.insert("message", &says("message", &err.message));
     ctx.insert("request_id", &request_id);
-    ctx.insert("dev_mode", &state.settings.dev_mode);
+    ctx.insert("dev_mode", &state.settings().dev_mode);
     let Ok(html) = state.templates.render("error.html", &ctx) else {
         return Ok(res);
     };
@@ -223,4 +223,16 @@ pub(super) async fn render_error_pages(
     }
     new.content_type("text/html; charset=utf-8");
     Ok(ServiceResponse::new(req, new.body(html)))
+}
+
+/// [HR-7] The request's settings: it reads the snapshot in force when it arrived, whatever a reload swaps in while
+/// it runs.
+pub(super) async fn settings_snapshot(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    match req.app_data::<web::Data<AppState>>().cloned() {
+        Some(state) => state.keep_settings(next.call(req)).await,
+        None => next.call(req).await,
+    }
 }

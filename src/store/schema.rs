@@ -205,6 +205,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         used_at -> Nullable<BigInt>,
+        provider_generation -> Nullable<Text>,
     }
 }
 

@@ -22,6 +22,9 @@ pub struct UpstreamLogin {
     pub created_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,
+    /// [HR-5] The generation of the provider's settings this login began with (`None`: recorded before there
+    /// were generations).
+    pub provider_generation: Option<String>,
 }
 
 impl std::fmt::Debug for UpstreamLogin {
@@ -35,9 +38,9 @@ pub fn insert(conn: &mut DbConn, login: &UpstreamLogin) -> StoreResult<()> {
     Ok(())
 }
 
-/// Spends the pending login for `state_hash` if it is unused, unexpired and from `provider`: exactly one
-/// callback can win it.
-pub fn take(conn: &mut DbConn, state_hash: &str, provider: &str, now: i64) -> StoreResult<Option<UpstreamLogin>> {
+/// Spends the pending login for `state_hash` if it is unused, unexpired and from `provider` (exactly one callback
+/// can win it); whether it did. [HR-6] A callback for a provider no longer configured only spends it.
+pub fn spend(conn: &mut DbConn, state_hash: &str, provider: &str, now: i64) -> StoreResult<bool> {
     let won = diesel::update(
         upstream_logins::table
             .find(state_hash)
@@ -47,7 +50,12 @@ pub fn take(conn: &mut DbConn, state_hash: &str, provider: &str, now: i64) -> St
     )
     .set(upstream_logins::used_at.eq(now))
     .execute(conn)?;
-    if won != 1 {
+    Ok(won == 1)
+}
+
+/// Spends the pending login for `state_hash` (as `spend`) and returns it.
+pub fn take(conn: &mut DbConn, state_hash: &str, provider: &str, now: i64) -> StoreResult<Option<UpstreamLogin>> {
+    if !spend(conn, state_hash, provider, now)? {
         return Ok(None);
     }
     Ok(upstream_logins::table.find(state_hash).select(UpstreamLogin::as_select()).first(conn).optional()?)

@@ -58,6 +58,11 @@ impl UpstreamHttp {
         Ok(UpstreamHttp { client, metrics: None, provider: None })
     }
 
+    /// [HR-7] A new client with another timeout, instrumented as this one (a reload's `upstream_timeout_secs`).
+    pub fn with_timeout(&self, timeout: Duration) -> Result<Self, String> {
+        Ok(UpstreamHttp { metrics: self.metrics.clone(), ..Self::new(timeout)? })
+    }
+
     /// Times and counts every call from now on (set once, before the client is shared).
     pub fn instrument(&mut self, metrics: crate::metrics::UpstreamMetrics) {
         self.metrics = Some(metrics);

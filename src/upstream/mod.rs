@@ -4,6 +4,7 @@
 pub mod apple;
 pub mod config;
 pub mod connector;
+pub mod generation;
 pub mod http;
 mod identity;
 pub mod logout;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use config::{ProviderConfig, ProviderKind};
 pub use connector::{Callback, CallbackConnector, HealthCheck, LogoutConnector, RefreshConnector};
 
+pub use generation::{Changes, PENDING_LOGIN_SECS};
 pub use identity::{FederatedIdentity, UpstreamTokens};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +58,8 @@ impl UpstreamError {
 /// One configured provider: its settings and the capabilities its kind has.
 pub struct Provider {
     pub cfg: Arc<ProviderConfig>,
+    /// [HR-5] The generation of these settings (`generation::generation_of`), recorded with each pending login.
+    pub generation: String,
     callback: Option<Arc<dyn CallbackConnector>>,
     refresh: Option<Arc<dyn RefreshConnector>>,
     health: Option<Arc<dyn HealthCheck>>,
@@ -80,10 +84,13 @@ pub struct LoginRequest<'a> {
     pub freshness: Freshness,
 }
 
-/// The enabled providers, in file-name order.
+/// The enabled providers, in file-name order. A snapshot: a reload builds the next one and swaps it in whole
+/// (`AppState::upstreams`, [HR-4]).
 pub struct Registry {
     order: Vec<String>,
-    providers: HashMap<String, Provider>,
+    providers: HashMap<String, Arc<Provider>>,
+    /// [HR-5] Previous generations of changed providers, while logins begun with them may come back.
+    retired: Vec<generation::Retired>,
     pub http: http::UpstreamHttp,
     /// [TB-1f] How long each provider's groups count after a sign-in.
     pub group_ages: GroupAges,
@@ -116,24 +123,70 @@ impl Registry {
         env: &[(String, String)],
     ) -> Result<Self, String> {
         let http = http::UpstreamHttp::new(timeout)?;
-        let mut order = Vec::new();
-        let mut providers = HashMap::new();
-        for cfg in config::load_dir(dir, env)? {
-            if !cfg.enabled {
-                continue;
-            }
-            if cfg.kind == ProviderKind::Dev && !dev_mode {
-                tracing::warn!(file = %cfg.file.display(), "dev provider refused: it lets anyone sign in as anyone and needs dev_mode = true");
-                continue;
-            }
-            let provider = Provider::new(Arc::new(cfg));
-            order.push(provider.cfg.id.clone());
-            providers.insert(provider.cfg.id.clone(), provider);
+        Ok(Self::from_configs(enabled(config::load_dir(dir, env)?, dev_mode), http))
+    }
+
+    /// A registry of these (enabled) providers, in this order.
+    fn from_configs(configs: Vec<ProviderConfig>, http: http::UpstreamHttp) -> Self {
+        let providers: Vec<Arc<Provider>> = configs.into_iter().map(|c| Arc::new(Provider::new(Arc::new(c)))).collect();
+        Self::of(providers, Vec::new(), http)
+    }
+
+    fn of(list: Vec<Arc<Provider>>, retired: Vec<generation::Retired>, http: http::UpstreamHttp) -> Self {
+        let order = list.iter().map(|p| p.cfg.id.clone()).collect();
+        let group_ages =
+            GroupAges { by_provider: list.iter().map(|p| (p.cfg.id.clone(), p.cfg.groups_max_age_secs)).collect() };
+        let providers = list.into_iter().map(|p| (p.cfg.id.clone(), p)).collect();
+        Registry { order, providers, retired, http, group_ages }
+    }
+
+    /// [HR-4] The registry after a reload that read the provider files again: built whole from this one (see
+    /// `generation`), with an HTTP client of the (reloaded, [HR-7]) timeout; this one is not touched.
+    pub fn reloaded(
+        &self,
+        dir: &std::path::Path,
+        dev_mode: bool,
+        timeout: Duration,
+        env: &[(String, String)],
+        now: i64,
+    ) -> Result<Next, String> {
+        let http = self.http.with_timeout(timeout)?;
+        let (list, retired, changes) = self.succeed(enabled(config::load_dir(dir, env)?, dev_mode), now);
+        Ok(Next { registry: Self::of(list, retired, http), changes })
+    }
+
+    #[cfg(test)]
+    fn next(&self, configs: Vec<ProviderConfig>, now: i64) -> Next {
+        let (list, retired, changes) = self.succeed(configs, now);
+        Next { registry: Self::of(list, retired, self.http.clone()), changes }
+    }
+
+    /// [TX-1] [UL-5] The settings that keep upstream tokens, which are stored sealed: each is a problem without
+    /// encryption keys (start-up and reload refuse them).
+    pub fn sealing_problems(&self, sealer_enabled: bool) -> Vec<String> {
+        if sealer_enabled {
+            return Vec::new();
         }
-        let group_ages = GroupAges {
-            by_provider: providers.values().map(|p| (p.cfg.id.clone(), p.cfg.groups_max_age_secs)).collect(),
-        };
-        Ok(Registry { order, providers, http, group_ages })
+        let mut out = Vec::new();
+        for p in self.list() {
+            let at = p.cfg.file.display();
+            if p.cfg.logout_upstream != config::LogoutUpstream::Never {
+                out.push(format!(
+                    "{at}: key `logout_upstream`: needs encryption_keys (upstream ID tokens are stored encrypted)"
+                ));
+            }
+            if p.cfg.store_tokens {
+                out.push(format!(
+                    "{at}: key `store_tokens`: needs encryption_keys (upstream tokens are stored encrypted)"
+                ));
+            }
+            if p.cfg.refresh_upstream {
+                out.push(format!(
+                    "{at}: key `refresh_upstream`: needs encryption_keys (upstream refresh tokens are stored encrypted)"
+                ));
+            }
+        }
+        out
     }
 
     /// [TB-1c] (provider id, recorded issuer) of every OAuth2/GitHub provider.
@@ -149,38 +202,74 @@ impl Registry {
         self.list().filter(|p| p.cfg.trust_email).map(|p| p.cfg.id.clone()).collect()
     }
 
-    pub fn get(&self, id: &str) -> Option<&Provider> {
+    pub fn get(&self, id: &str) -> Option<&Arc<Provider>> {
         self.providers.get(id)
     }
 
-    pub fn list(&self) -> impl Iterator<Item = &Provider> {
+    pub fn list(&self) -> impl Iterator<Item = &Arc<Provider>> {
         self.order.iter().filter_map(|id| self.providers.get(id))
     }
 
     /// Fetches discovery for every provider that has some; failures are logged, not fatal (retried at login).
     pub async fn warm_up(&self) {
-        for p in self.list() {
+        let all: Vec<String> = self.order.clone();
+        self.warm_up_these(&all).await;
+    }
+
+    /// Fetches discovery for the providers `ids` (those a reload added or changed), one after another; each failure is
+    /// logged and returned, not fatal: the provider is shown as down and discovery is tried again at login, as at
+    /// start-up.
+    pub async fn warm_up_these(&self, ids: &[String]) -> Vec<String> {
+        let mut failed = Vec::new();
+        for p in self.list().filter(|p| ids.contains(&p.cfg.id)) {
             if let Some(h) = p.health()
                 && let Err(e) = h.check(&self.http).await
             {
                 tracing::warn!(provider = %p.cfg.id, error = %e.detail, "upstream discovery failed; will retry at login");
+                let detail = bridgekeeper_core::error::sanitize(&e.detail);
+                failed.push(format!("{}: discovery failed ({detail}); shown as down, tried again at login", p.cfg.id));
             }
         }
+        failed
     }
 
     /// Validates reachability of one provider (discovery for OIDC); kinds with nothing to fetch are fine.
     pub async fn check(&self, id: &str) -> Result<(), UpstreamError> {
-        match self.get(id).and_then(Provider::health) {
+        match self.get(id).and_then(|p| p.health()) {
             Some(h) => h.check(&self.http).await,
             None => Ok(()),
         }
     }
 }
 
+/// The providers `serve` uses: the enabled ones, `dev` only with `dev_mode`.
+fn enabled(configs: Vec<ProviderConfig>, dev_mode: bool) -> Vec<ProviderConfig> {
+    let mut out = Vec::new();
+    for cfg in configs {
+        if !cfg.enabled {
+            continue;
+        }
+        if cfg.kind == ProviderKind::Dev && !dev_mode {
+            tracing::warn!(file = %cfg.file.display(), "dev provider refused: it lets anyone sign in as anyone and needs dev_mode = true");
+            continue;
+        }
+        out.push(cfg);
+    }
+    out
+}
+
+/// A registry built by a reload, and what changed.
+pub struct Next {
+    pub registry: Registry,
+    pub changes: Changes,
+}
+
 impl Provider {
     /// The capabilities of the configured kind.
     fn new(cfg: Arc<ProviderConfig>) -> Self {
-        let mut p = Provider { cfg: cfg.clone(), callback: None, refresh: None, health: None, logout: None };
+        let generation = generation::generation_of(&cfg);
+        let mut p =
+            Provider { cfg: cfg.clone(), generation, callback: None, refresh: None, health: None, logout: None };
         match cfg.kind {
             ProviderKind::Oidc => {
                 let o = Arc::new(oidc::Oidc::new(cfg));

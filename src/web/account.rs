@@ -48,13 +48,13 @@ async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
     })?;
     let linked: Vec<&str> = idents.iter().map(|i| i.provider.as_str()).collect();
     let name_of =
-        |id: &str| state.upstreams.get(id).map(|p| p.cfg.display_name.clone()).unwrap_or_else(|| id.to_string());
+        |id: &str| state.upstreams().get(id).map(|p| p.cfg.display_name.clone()).unwrap_or_else(|| id.to_string());
     let identities: Vec<serde_json::Value> = idents
         .iter()
         .map(|i| serde_json::json!({"id": i.id, "provider": name_of(&i.provider), "email": i.email, "last_used_at": i.last_used_at}))
         .collect();
     let linkable: Vec<serde_json::Value> = state
-        .upstreams
+        .upstreams()
         .list()
         .filter(|p| !linked.contains(&p.cfg.id.as_str()) || p.is_dev())
         .map(|p| serde_json::json!({"name": p.cfg.display_name, "id": p.cfg.id}))

@@ -72,7 +72,7 @@ async fn pending_for(state: &AppState, req: &HttpRequest, s: &Session) -> Result
     let Some(c) = req.cookie(CONFIRM_COOKIE) else { return Ok(None) };
     let (hash, now) = (hash_token(c.value()), state.clock.now());
     let row = state.db.run(move |conn| pending_links::find(conn, &hash, now)).await?;
-    let honours = state.upstreams.get(&s.provider).is_some_and(|p| p.cfg.honours_prompt_login());
+    let honours = state.upstreams().get(&s.provider).is_some_and(|p| p.cfg.honours_prompt_login());
     let fresh = |p: &PendingLink| s.created_at >= p.created_at && s.auth_time + SKEW_SECS >= p.created_at;
     Ok(row.filter(|p| p.user_id == s.user_id && honours && fresh(p)))
 }
@@ -118,7 +118,7 @@ async fn page(
     let (_, p) = signed_in_with_offer(&state, &req).await?;
     let fed: FederatedIdentity = serde_json::from_str(&p.identity_json).unwrap_or_default();
     let (csrf, cookie) = session::csrf_token(&state, &req);
-    let name = state.upstreams.get(&p.provider).map(|x| x.cfg.display_name.clone()).unwrap_or(p.provider.clone());
+    let name = state.upstreams().get(&p.provider).map(|x| x.cfg.display_name.clone()).unwrap_or(p.provider.clone());
     let mut ctx = super::context(&state);
     ctx.insert("provider", &name);
     ctx.insert("email", &fed.email);

@@ -57,7 +57,7 @@ async fn developer(state: &AppState, req: &HttpRequest) -> Result<Option<User>, 
     let Some(s) = session::current(state, req).await? else { return Ok(None) };
     let user = state.db.run(move |c| users::find(c, &s.user_id)).await?;
     match user {
-        Some(u) if is_developer(&state.settings.developers, &u) => Ok(Some(u)),
+        Some(u) if is_developer(&state.settings().developers, &u) => Ok(Some(u)),
         _ => Err(forbidden()),
     }
 }
@@ -102,14 +102,14 @@ async fn index(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespo
     let (apps, _) = state.db.run(move |c| repo::page(c, &f, 200, 0)).await?;
     let apps: Vec<_> =
         apps.iter().map(|a| json!({"client_id": a.client_id, "name": a.name, "disabled": a.disabled})).collect();
-    let d = &state.settings.developers;
+    let d = &state.settings().developers;
     let scopes: Vec<_> = d
         .scopes
         .iter()
         .map(|s| (s, false))
         .chain(d.approval_scopes.iter().map(|s| (s, true)))
         .map(|(s, approval)| {
-            json!({"name": s, "description": state.settings.scopes.get(s).cloned().unwrap_or_default(), "approval": approval})
+            json!({"name": s, "description": state.settings().scopes.get(s).cloned().unwrap_or_default(), "approval": approval})
         })
         .collect();
     let (csrf, cookie) = session::csrf_token(&state, &req);
@@ -141,11 +141,11 @@ async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) 
     let owner = user.id.clone();
     let f = Filter { owner_id: Some(owner.clone()), ..Default::default() };
     let (_, count) = state.db.run(move |c| repo::page(c, &f, 1, 0)).await?;
-    if count >= state.settings.developers.max_apps_per_developer {
+    if count >= state.settings().developers.max_apps_per_developer {
         return Err(PageError::bad_request("Too many apps", "Delete an app before registering another.")
             .keyed("page-too-many-apps"));
     }
-    let (allowed, pending) = svc::self_service_scopes(&state.settings, &form.all("scope"))
+    let (allowed, pending) = svc::self_service_scopes(&state.settings(), &form.all("scope"))
         .map_err(|m| PageError::bad_request("Cannot save the app", m))?;
     let public = form.get("client_type") == Some("public");
     let req = NewClient {
@@ -164,7 +164,7 @@ async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) 
         ..Default::default()
     };
     let now = state.clock.now();
-    let created = svc::create(&state.db, &state.settings, req, now).await.map_err(page_error)?;
+    let created = svc::create(&state.db, &state.settings(), req, now).await.map_err(page_error)?;
     svc::audit_action(&state.db, now, AuditKind::ClientAdded, &created.client.client_id, &format!("portal:{owner}"))
         .await?;
     secret_page(&state, &created.client, created.secret.as_ref().map(|s| s.expose()), None)
@@ -203,8 +203,8 @@ async fn app_page(
         }),
     );
     ctx.insert("counts", &json!({"day": day, "week": week, "month": month}));
-    ctx.insert("issuer", state.settings.issuer_base());
-    ctx.insert("grace_secs", &state.settings.developers.secret_grace_secs);
+    ctx.insert("issuer", state.settings().issuer_base());
+    ctx.insert("grace_secs", &state.settings().developers.secret_grace_secs);
     ctx.insert("csrf", &csrf);
     Ok(html(state.templates.render("developer_app.html", &ctx)?, cookie))
 }
@@ -221,7 +221,7 @@ async fn change(
     let user = posting_developer(state, req, &form).await?;
     let c = owned(state, &user, id).await?;
     let now = state.clock.now();
-    svc::update(&state.db, &state.settings, &c.client_id, make(&form), now).await.map_err(page_error)?;
+    svc::update(&state.db, &state.settings(), &c.client_id, make(&form), now).await.map_err(page_error)?;
     svc::audit_action(&state.db, now, event, &c.client_id, &format!("portal:{}", user.id)).await?;
     Ok(see_other(&format!("/developer/apps/{}", c.client_id)))
 }
@@ -264,7 +264,7 @@ async fn rotate(
     let form = Form::parse(&body);
     let user = posting_developer(&state, &req, &form).await?;
     let c = owned(&state, &user, &id).await?;
-    let (now, grace) = (state.clock.now(), state.settings.developers.secret_grace_secs);
+    let (now, grace) = (state.clock.now(), state.settings().developers.secret_grace_secs);
     let secret = svc::rotate_secret(&state.db, &c.client_id, now, grace).await.map_err(page_error)?;
     svc::audit_action(&state.db, now, AuditKind::ClientSecretRotated, &c.client_id, &format!("portal:{}", user.id))
         .await?;

@@ -18,14 +18,16 @@ use crate::state::AppState;
 use crate::store::upstream_logins::{self, UpstreamLogin};
 use crate::upstream::rejection::Rejection;
 use crate::upstream::{Callback, CallbackConnector, LoginRequest, Provider, UpstreamErrorKind};
+use std::sync::Arc;
 
 /// Cookie binding a pending upstream login to the browser that started it.
 const LOGIN_COOKIE: &str = "bk_login";
-/// How long the person has to finish at the upstream.
-const UPSTREAM_TTL_SECS: i64 = 600;
+/// How long the person has to finish at the upstream (as long as a changed provider's old generation is kept).
+const UPSTREAM_TTL_SECS: i64 = crate::upstream::PENDING_LOGIN_SECS;
 
 mod apple;
 mod form;
+mod reloaded;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(chooser))
@@ -55,7 +57,8 @@ async fn chooser(
     http: HttpRequest,
     q: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let providers: Vec<&Provider> = state.upstreams.list().collect();
+    let upstreams = state.upstreams();
+    let providers: Vec<&Arc<Provider>> = upstreams.list().collect();
     let mut hint = None;
     let mut client_name = None;
     if let Some(req) = &q.req {
@@ -64,7 +67,7 @@ async fn chooser(
         client_name = Some(pending.client.name);
     }
     let suffix = query_suffix(q.req.as_deref());
-    if let Some(h) = hint.filter(|h| state.upstreams.get(h).is_some()) {
+    if let Some(h) = hint.filter(|h| upstreams.get(h).is_some()) {
         return Ok(found(&format!("/login/{h}{suffix}")));
     }
     if providers.len() == 1 {
@@ -80,8 +83,9 @@ async fn chooser(
     Ok(html(state.templates.render("login.html", &ctx)?, None))
 }
 
-pub(super) fn provider<'a>(state: &'a AppState, id: &str) -> Result<&'a Provider, PageError> {
-    state.upstreams.get(id).ok_or_else(|| {
+/// The provider `id` in force ([HR-4]: the set of the latest reload).
+pub(super) fn provider(state: &AppState, id: &str) -> Result<Arc<Provider>, PageError> {
+    state.upstreams().get(id).cloned().ok_or_else(|| {
         PageError::new(StatusCode::NOT_FOUND, "Unknown sign-in method", "There is no such sign-in method here.")
             .keyed("page-unknown-method")
     })
@@ -97,7 +101,7 @@ pub async fn link_target(state: &AppState, req: &HttpRequest) -> Result<String, 
         )
         .keyed("page-sign-in-first"));
     };
-    if s.auth_time + state.settings.linking.max_auth_age_secs < state.clock.now() {
+    if s.auth_time + state.settings().linking.max_auth_age_secs < state.clock.now() {
         return Err(PageError::new(
             StatusCode::UNAUTHORIZED,
             "Sign in again",
@@ -150,7 +154,7 @@ pub async fn begin(
     }
     let (st, nonce, verifier, browser) = (random_token(), random_token(), random_token(), random_token());
     let scopes = crate::upstream::mapping::upstream_scopes(&p.cfg, &downstream_scopes);
-    let redirect = format!("{}/callback/{}", state.settings.issuer_base(), p.cfg.id);
+    let redirect = format!("{}/callback/{}", state.settings().issuer_base(), p.cfg.id);
     let login = LoginRequest {
         redirect: &redirect,
         scopes: &scopes,
@@ -159,7 +163,8 @@ pub async fn begin(
         verifier: &verifier,
         freshness,
     };
-    let url = no_callback(state, p)?.begin(&state.upstreams.http, &login).await.map_err(|e| upstream_page(state, e))?;
+    let http = state.upstreams().http.clone();
+    let url = no_callback(state, &p)?.begin(&http, &login).await.map_err(|e| upstream_page(state, e))?;
     let now = state.clock.now();
     let row = UpstreamLogin {
         state_hash: hash_token(&st),
@@ -172,6 +177,7 @@ pub async fn begin(
         created_at: now,
         expires_at: now + UPSTREAM_TTL_SECS,
         used_at: None,
+        provider_generation: Some(p.generation.clone()),
     };
     state.db.run(move |c| upstream_logins::insert(c, &row)).await?;
     let mut r = found(&url);
@@ -232,7 +238,7 @@ where
     F: std::future::Future<Output = Result<HttpResponse, PageError>>,
 {
     let ip = crate::ratelimit::client_ip(req);
-    if let Err(wait) = state.limits.admit(ip, None) {
+    if let Err(wait) = state.limits().admit(ip, None) {
         state.metrics.rate_limited.with_label_values(&["failures"]).inc();
         let mut e =
             PageError::new(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", "Please wait a moment and try again.")
@@ -242,7 +248,7 @@ where
     }
     let result = handler.await;
     if result.as_ref().is_err_and(|e| e.status.is_client_error()) {
-        state.limits.failed(ip, None);
+        state.limits().failed(ip, None);
     }
     result
 }
@@ -261,8 +267,12 @@ async fn callback(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let p = provider(&state, &path)?;
-    answer(state.clone(), req.clone(), p, Params::parse(req.query_string()), None).await
+    let params = Params::parse(req.query_string());
+    let p = match provider(&state, &path) {
+        Ok(p) => p,
+        Err(unknown) => return Err(reloaded::removed(&state, &path, &params, unknown).await),
+    };
+    answer(state.clone(), req.clone(), p, params, None).await
 }
 
 /// The upstream's answer (the callback's query, or the form Apple posted): verified before believed. `form_user`
@@ -270,7 +280,7 @@ async fn callback(
 async fn answer(
     state: web::Data<AppState>,
     req: HttpRequest,
-    p: &Provider,
+    p: Arc<Provider>,
     params: Params,
     form_user: Option<&str>,
 ) -> Result<HttpResponse, PageError> {
@@ -293,6 +303,8 @@ async fn answer(
     if !ct_eq(browser.as_bytes(), pending.browser_hash.as_bytes()) {
         return Err(forged());
     }
+    // [HR-5] The settings the login began with (a reload since may have changed them).
+    let p = reloaded::begun_with(&state, &p, &pending)?;
     if params.has("error") {
         return Err(upstream_page(
             &state,
@@ -300,7 +312,7 @@ async fn answer(
         ));
     }
     let code = params.get("code").ok_or_else(forged)?;
-    let redirect = format!("{}/callback/{}", state.settings.issuer_base(), p.cfg.id);
+    let redirect = format!("{}/callback/{}", state.settings().issuer_base(), p.cfg.id);
     let cb = Callback {
         redirect: &redirect,
         code,
@@ -310,7 +322,8 @@ async fn answer(
         now,
         form_user,
     };
-    let fed = no_callback(&state, p)?.finish(&state.upstreams.http, &cb).await.map_err(|e| upstream_page(&state, e))?;
+    let http = state.upstreams().http.clone();
+    let fed = no_callback(&state, &p)?.finish(&http, &cb).await.map_err(|e| upstream_page(&state, e))?;
     // [TB-5] A fresh login asked downstream: the upstream's auth_time must show it happened, or the admin must
     // trust the provider to honour prompt=login; otherwise the app hears login_required.
     if let Some(r) = &pending.auth_request_id {
@@ -343,7 +356,7 @@ async fn answer(
         }
     }
     let mut r =
-        complete(&state, &req, p, fed, pending.auth_request_id.as_deref(), pending.link_user_id.as_deref()).await?;
+        complete(&state, &req, &p, fed, pending.auth_request_id.as_deref(), pending.link_user_id.as_deref()).await?;
     let mut gone = session::cookie(&state, LOGIN_COOKIE, String::new(), 0);
     gone.make_removal();
     let _ = r.add_cookie(&gone);

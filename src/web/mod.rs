@@ -18,5 +18,5 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
 
 /// The context every page starts from.
 pub fn context(state: &crate::state::AppState) -> tera::Context {
-    crate::respond::page_context(&state.settings)
+    crate::respond::page_context(&state.settings())
 }

@@ -22,7 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn home(state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let mut ctx = crate::web::context(&state);
-    ctx.insert("issuer", &state.settings.issuer);
+    ctx.insert("issuer", &state.settings().issuer);
     Ok(html(state.templates.render("home.html", &ctx)?, None))
 }
 
@@ -95,7 +95,7 @@ async fn consent_page(
 /// [LC-1] A standard scope in the person's language (catalogue `scope-{name}`) unless the page is in English,
 /// where the `[scopes]` text of the configuration is shown; custom scopes always show the configured text.
 fn scope_description(state: &AppState, scope: &str) -> String {
-    let configured = state.settings.scopes.get(scope).cloned().unwrap_or_default();
+    let configured = state.settings().scopes.get(scope).cloned().unwrap_or_default();
     let lang = crate::i18n::current();
     match lang.as_deref() {
         Some(l) if l != crate::i18n::BASE_LOCALE => {
@@ -191,7 +191,7 @@ async fn exchange_providers(
     client_id: &str,
 ) -> Result<Vec<(String, String)>, crate::store::StoreError> {
     let listing: Vec<(String, String)> = state
-        .upstreams
+        .upstreams()
         .list()
         .filter(|p| p.cfg.store_tokens && p.cfg.token_exchange_clients.iter().any(|c| c == client_id))
         .map(|p| (p.cfg.id.clone(), p.cfg.display_name.clone()))

@@ -40,7 +40,11 @@ async fn post(
     id: String,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
-    let p = provider(&state, &id)?;
+    let params = Params::parse(std::str::from_utf8(&body).unwrap_or_default());
+    let p = match provider(&state, &id) {
+        Ok(p) => p,
+        Err(unknown) => return Err(super::reloaded::removed(&state, &id, &params, unknown).await),
+    };
     if p.cfg.kind != ProviderKind::Apple {
         return Err(PageError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -49,17 +53,16 @@ async fn post(
         )
         .keyed("page-unknown-method"));
     }
-    let params = Params::parse(std::str::from_utf8(&body).unwrap_or_default());
     let user = params.get("user").filter(|u| u.len() <= MAX_USER_JSON).map(String::from);
     if req.cookie(LOGIN_COOKIE).is_none() && !params.has(RESUBMITTED) && params.first_duplicate().is_none() {
-        let action = format!("{}/callback/{}", state.settings.issuer_base(), p.cfg.id);
+        let action = format!("{}/callback/{}", state.settings().issuer_base(), p.cfg.id);
         let mut fields: Vec<(&str, &str)> =
             FIELDS.iter().filter(|k| **k != "user").filter_map(|k| params.get(k).map(|v| (*k, v))).collect();
         if let Some(u) = &user {
             fields.push(("user", u));
         }
         fields.push((RESUBMITTED, "1"));
-        let mut r = crate::respond::form_post(&state.templates, &state.settings, &action, &fields)?;
+        let mut r = crate::respond::form_post(&state.templates, &state.settings(), &action, &fields)?;
         r.headers_mut().insert(
             actix_web::http::header::CACHE_CONTROL,
             actix_web::http::header::HeaderValue::from_static("no-store"),

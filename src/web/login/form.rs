@@ -36,7 +36,7 @@ async fn dev_submit(
     form: web::Form<DevForm>,
 ) -> Result<HttpResponse, PageError> {
     let p = provider(&state, &path)?;
-    if !p.is_dev() || !state.settings.dev_mode {
+    if !p.is_dev() || !state.settings().dev_mode {
         return Err(PageError::new(StatusCode::NOT_FOUND, "Not available", "This sign-in method takes no form.")
             .keyed("page-no-form"));
     }
@@ -58,7 +58,7 @@ async fn dev_submit(
     };
     let fed = FederatedIdentity {
         provider: p.cfg.id.clone(),
-        issuer: format!("{}/dev", state.settings.issuer_base()),
+        issuer: format!("{}/dev", state.settings().issuer_base()),
         subject: email.clone(),
         email: Some(email.clone()),
         email_verified: true,
@@ -66,5 +66,5 @@ async fn dev_submit(
         preferred_username: email.split('@').next().map(String::from),
         ..Default::default()
     };
-    complete(&state, &req, p, fed, form.req.as_deref(), link_to.as_deref()).await
+    complete(&state, &req, &p, fed, form.req.as_deref(), link_to.as_deref()).await
 }

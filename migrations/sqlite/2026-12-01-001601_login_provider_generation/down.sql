@@ -1,0 +1,1 @@
+ALTER TABLE upstream_logins DROP COLUMN provider_generation;

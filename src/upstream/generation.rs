@@ -1,0 +1,184 @@
+//! [HR-4] [HR-5] Provider generations: each provider's settings have a generation (a hash of what its file and
+//! environment resolved to), a pending upstream login records the generation it began with, and a reload builds
+//! the next registry from the previous one: unchanged providers are kept as they are (their discovery cache and
+//! health too), changed and added ones are new, and the previous generation of a changed provider is kept for as
+//! long as a login begun with it can still come back ([`PENDING_LOGIN_SECS`]). A removed provider is not kept:
+//! its in-flight logins end with a page ([HR-6]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::config::ProviderConfig;
+use super::{Provider, Registry};
+
+/// How long a pending upstream login lives (the person's time at the upstream), and so how long the previous
+/// generation of a changed provider is kept.
+pub const PENDING_LOGIN_SECS: i64 = 600;
+
+/// A generation no longer in force, kept for the logins begun with it.
+pub(super) struct Retired {
+    pub(super) provider: Arc<Provider>,
+    /// App clock: after this, no login begun with it is still pending.
+    pub(super) until: i64,
+}
+
+/// The generation of a provider's settings: SHA-256 over its resolved settings, secrets included by hash. The
+/// file's path is left out (instances may keep their files in different folders; a login begun at one may come
+/// back to another), and so is the path of an Apple key file (its PEM is in `private_key`).
+pub fn generation_of(cfg: &ProviderConfig) -> String {
+    let mut c = cfg.clone();
+    c.file = Default::default();
+    c.private_key_file = None;
+    let secret = |s: &Option<crate::secret::Secret>| s.as_ref().map(|s| crate::secret::hash_token(s.expose()));
+    let form = format!("{c:?} {:?} {:?}", secret(&c.client_secret), secret(&c.private_key));
+    crate::secret::hash_token(&form)[..32].to_string()
+}
+
+/// What a reload changed in the provider set, by id.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Changes {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.changed.is_empty() && self.removed.is_empty()
+    }
+}
+
+impl Registry {
+    /// The provider `id` as it was when a login began with `generation` (`None`: a login recorded before
+    /// generations existed, which takes the one in force). `None` when the provider is gone, or that generation
+    /// is no longer kept.
+    pub fn generation(&self, id: &str, generation: Option<&str>, now: i64) -> Option<&Arc<Provider>> {
+        let current = self.get(id)?;
+        let Some(g) = generation else { return Some(current) };
+        if current.generation == g {
+            return Some(current);
+        }
+        self.retired
+            .iter()
+            .find(|r| r.until > now && r.provider.cfg.id == id && r.provider.generation == g)
+            .map(|r| &r.provider)
+    }
+
+    /// The registry after a reload to `configs` (the enabled providers, in order), built from this one: an
+    /// unchanged provider is the same object, a changed one is new and its previous generation is retired until
+    /// `now + PENDING_LOGIN_SECS`; retired generations past their time are dropped.
+    pub(super) fn succeed(
+        &self,
+        configs: Vec<ProviderConfig>,
+        now: i64,
+    ) -> (Vec<Arc<Provider>>, Vec<Retired>, Changes) {
+        let mut changes = Changes::default();
+        let mut retired: Vec<Retired> = Vec::new();
+        let mut next = Vec::new();
+        let old: HashMap<&str, &Arc<Provider>> = self.list().map(|p| (p.cfg.id.as_str(), p)).collect();
+        for cfg in configs {
+            let generation = generation_of(&cfg);
+            match old.get(cfg.id.as_str()) {
+                Some(p) if p.generation == generation => next.push(Arc::clone(p)),
+                Some(p) => {
+                    changes.changed.push(cfg.id.clone());
+                    retired.push(Retired { provider: Arc::clone(p), until: now + PENDING_LOGIN_SECS });
+                    next.push(Arc::new(Provider::new(Arc::new(cfg))));
+                }
+                None => {
+                    changes.added.push(cfg.id.clone());
+                    next.push(Arc::new(Provider::new(Arc::new(cfg))));
+                }
+            }
+        }
+        changes.removed =
+            self.list().filter(|p| !next.iter().any(|n| n.cfg.id == p.cfg.id)).map(|p| p.cfg.id.clone()).collect();
+        // Older generations of providers still configured, while a login may still come back with them.
+        for r in &self.retired {
+            if r.until > now && next.iter().any(|n| n.cfg.id == r.provider.cfg.id) {
+                retired.push(Retired { provider: r.provider.clone(), until: r.until });
+            }
+        }
+        (next, retired, changes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(id: &str, extra: &str) -> ProviderConfig {
+        let text = format!(
+            "id = \"{id}\"\nkind = \"oidc\"\nissuer = \"https://idp.example\"\nclient_id = \"c\"\nclient_secret = \"s1\"\nscopes = [\"openid\"]\n{extra}"
+        );
+        super::super::config::parse(&text, std::path::Path::new("/etc/bk/providers/x.toml"), &[]).unwrap()
+    }
+
+    fn registry(configs: Vec<ProviderConfig>) -> Registry {
+        Registry::from_configs(
+            configs,
+            super::super::http::UpstreamHttp::new(std::time::Duration::from_secs(1)).unwrap(),
+        )
+    }
+
+    #[test]
+    fn hr_5_the_generation_follows_the_settings_and_secrets_but_not_the_files_folder() {
+        let a = cfg("a", "");
+        let mut moved = a.clone();
+        moved.file = "/srv/other/providers/x.toml".into();
+        assert_eq!(generation_of(&a), generation_of(&moved), "another folder, same settings");
+        assert_ne!(generation_of(&a), generation_of(&cfg("a", "display_name = \"A\"\n")));
+        let mut rotated = a.clone();
+        rotated.client_secret = Some(crate::secret::Secret::new("s2"));
+        assert_ne!(generation_of(&a), generation_of(&rotated), "a rotated secret is a new generation");
+        assert_eq!(generation_of(&a), generation_of(&cfg("a", "")), "stable");
+    }
+
+    #[test]
+    fn hr_4_a_reload_keeps_unchanged_providers_and_retires_changed_ones_for_the_login_ttl() {
+        let now = 1_000_000;
+        let old = registry(vec![cfg("a", ""), cfg("b", ""), cfg("gone", "")]);
+        let (a0, b0) = (old.get("a").unwrap().clone(), old.get("b").unwrap().clone());
+        let mut b = cfg("b", "");
+        b.scopes.push("email".into());
+        let next = old.next(vec![cfg("a", ""), b, cfg("new", "")], now);
+        assert_eq!(
+            next.changes,
+            Changes { added: vec!["new".into()], changed: vec!["b".into()], removed: vec!["gone".into()] }
+        );
+        let next = next.registry;
+        assert!(Arc::ptr_eq(next.get("a").unwrap(), &a0), "unchanged: the same provider (its discovery cache too)");
+        assert!(!Arc::ptr_eq(next.get("b").unwrap(), &b0));
+        assert_eq!(next.get("b").unwrap().cfg.scopes, ["openid", "email"]);
+        // [HR-5] A login begun with b's old generation gets the old settings; a new one the new settings.
+        let old_b = next.generation("b", Some(&b0.generation), now).unwrap();
+        assert!(Arc::ptr_eq(old_b, &b0));
+        assert_eq!(old_b.cfg.scopes, ["openid"]);
+        let cur = next.get("b").unwrap().generation.clone();
+        assert!(Arc::ptr_eq(next.generation("b", Some(&cur), now).unwrap(), next.get("b").unwrap()));
+        assert!(next.generation("b", None, now).is_some(), "a login recorded before generations: the one in force");
+        // Once no login begun with it can be pending, the old generation is gone.
+        assert!(next.generation("b", Some(&b0.generation), now + PENDING_LOGIN_SECS).is_none());
+        assert!(next.generation("b", Some("unknown"), now).is_none());
+        // [HR-6] A removed provider has no generation at all.
+        assert!(next.generation("gone", None, now).is_none());
+        assert!(next.generation("new", None, now).is_some());
+    }
+
+    #[test]
+    fn hr_5_retired_generations_outlive_a_second_reload_but_not_their_time_or_their_provider() {
+        let t0 = 1_000_000;
+        let r0 = registry(vec![cfg("a", "")]);
+        let g0 = r0.get("a").unwrap().generation.clone();
+        let r1 = r0.next(vec![cfg("a", "display_name = \"one\"\n")], t0).registry;
+        let g1 = r1.get("a").unwrap().generation.clone();
+        let r2 = r1.next(vec![cfg("a", "display_name = \"two\"\n")], t0 + 100).registry;
+        assert!(r2.generation("a", Some(&g0), t0 + 100).is_some(), "still within g0's time");
+        assert!(r2.generation("a", Some(&g1), t0 + 100).is_some());
+        let r3 = r2.next(vec![cfg("a", "display_name = \"two\"\n")], t0 + PENDING_LOGIN_SECS + 1).registry;
+        assert!(r3.generation("a", Some(&g0), t0 + PENDING_LOGIN_SECS + 1).is_none(), "dropped once past its time");
+        assert_eq!(r3.retired.len(), 1, "g1 is kept until t0 + 100 + TTL");
+        let r4 = r3.next(vec![], t0 + PENDING_LOGIN_SECS + 2).registry;
+        assert!(r4.retired.is_empty(), "a removed provider's generations go with it");
+    }
+}

@@ -1,0 +1,57 @@
+//! [HR-5] [HR-6] Callbacks of upstream logins that began before a reload. A login through a changed provider
+//! finishes with the settings it began with (the registry keeps that generation while such a login can live); one
+//! through a provider the reload removed, or whose generation is not known here (a restart since, or an instance
+//! that has not reloaded yet), ends with a page that says so: the pending login is spent, nothing else changes.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+
+use super::count_login;
+use crate::oauth::params::Params;
+use crate::respond::PageError;
+use crate::secret::hash_token;
+use crate::state::AppState;
+use crate::store::upstream_logins::{self, UpstreamLogin};
+use crate::upstream::Provider;
+
+/// [HR-6] The callback of `id`, a provider not configured (any more): when it carries the state of a login begun
+/// there, that login is spent and the page says the method was removed; otherwise the page of an unknown method.
+pub(super) async fn removed(state: &AppState, id: &str, params: &Params, unknown: PageError) -> PageError {
+    let Some(st) = params.get("state").filter(|_| params.first_duplicate().is_none()) else { return unknown };
+    let (hash, pid, now) = (hash_token(st), id.to_string(), state.clock.now());
+    match state.db.run(move |c| upstream_logins::spend(c, &hash, &pid, now)).await {
+        // A login row names the provider it began at: the id was configured then ([MT-2]).
+        Ok(true) => {
+            count_login(state, id, "provider_removed");
+            PageError::new(
+                StatusCode::GONE,
+                "Sign-in method removed",
+                "This sign-in method was removed while you were signing in. Nothing was changed. Please start again and choose another one.",
+            )
+            .keyed("page-method-removed")
+        }
+        Ok(false) => unknown,
+        Err(e) => e.into(),
+    }
+}
+
+/// [HR-5] The provider as it was when `pending` began, or the page saying it changed since (that generation is no
+/// longer kept, or was never known here).
+pub(super) fn begun_with(
+    state: &AppState,
+    current: &Provider,
+    pending: &UpstreamLogin,
+) -> Result<Arc<Provider>, PageError> {
+    let upstreams = state.upstreams();
+    if let Some(p) = upstreams.generation(&current.cfg.id, pending.provider_generation.as_deref(), state.clock.now()) {
+        return Ok(p.clone());
+    }
+    count_login(state, &current.cfg.id, "provider_changed");
+    Err(PageError::new(
+        StatusCode::CONFLICT,
+        "Sign-in method changed",
+        "This sign-in method was changed while you were signing in. Nothing was changed. Please start again.",
+    )
+    .keyed("page-method-changed"))
+}
