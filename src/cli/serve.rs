@@ -32,7 +32,7 @@ pub async fn serve(settings: Settings) -> Result<(), CliError> {
     })?;
     if let Some(t) = &telemetry {
         state.metrics.adopt(Box::new(t.dropped())).map_err(|e| CliError::Failed(format!("metrics: {e}")))?;
-        tracing::info!(endpoint = %state.settings.otel.traces_url(), "sending traces by OTLP/HTTP");
+        tracing::info!(endpoint = %state.settings().otel.traces_url(), "sending traces by OTLP/HTTP");
     }
     spawn_reload_on_hangup(state.clone(), hangups);
     crate::reload::watch::spawn(state.clone());

@@ -142,7 +142,7 @@ pub(super) async fn request_id_and_log(
     let started = std::time::Instant::now();
     let span = tracing::info_span!("request", request_id = %id);
     // [OT-1] [OT-4] The trace's server span, inside the log span (log lines keep their `request{request_id}`).
-    let trust = req.app_data::<web::Data<AppState>>().is_some_and(|s| s.settings.otel.trust_traceparent);
+    let trust = req.app_data::<web::Data<AppState>>().is_some_and(|s| s.settings().otel.trust_traceparent);
     let traceparent = req.headers().get("traceparent").and_then(|v| v.to_str().ok());
     let server = span.in_scope(|| crate::telemetry::server_span(method.as_str(), traceparent, &id, trust));
     let inner = tracing::Instrument::instrument(next.call(req), server.clone());
