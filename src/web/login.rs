@@ -303,7 +303,10 @@ async fn answer(
     if !ct_eq(browser.as_bytes(), pending.browser_hash.as_bytes()) {
         return Err(forged());
     }
-    // [HR-5] The settings the login began with (a reload since may have changed them).
+    // [HR-5] The protocol settings the login began with (a reload since may have changed them). [HR-5a] What the
+    // broker trusts of the answer (email trust, linking, token storage) is the current generation's: a reload that
+    // tightens a provider is in force for logins begun before it.
+    let current = Arc::clone(&p);
     let p = reloaded::begun_with(&state, &p, &pending)?;
     if params.has("error") {
         return Err(upstream_page(
@@ -356,7 +359,8 @@ async fn answer(
         }
     }
     let mut r =
-        complete(&state, &req, &p, fed, pending.auth_request_id.as_deref(), pending.link_user_id.as_deref()).await?;
+        complete(&state, &req, &current, fed, pending.auth_request_id.as_deref(), pending.link_user_id.as_deref())
+            .await?;
     let mut gone = session::cookie(&state, LOGIN_COOKIE, String::new(), 0);
     gone.make_removal();
     let _ = r.add_cookie(&gone);
