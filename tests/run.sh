@@ -52,6 +52,13 @@ fi
 echo "== pass 2/3: PostgreSQL"
 BK_TEST_BACKEND=postgres run_pass postgres cargo test --locked --workspace --no-fail-fast
 
+# The broker binary the Rust passes built: interop and schemathesis run it rather than a `cargo build` of their own,
+# which resolves features without the dev-dependencies and so would compile part of the tree a second time.
+# Only a binary built by this run counts (newer than its log), never one left from an earlier run.
+if [ -z "${BK_BIN:-}" ] && [ "$CARGO_TARGET_DIR/debug/bridgekeeper" -nt "$log" ]; then
+  export BK_BIN="$CARGO_TARGET_DIR/debug/bridgekeeper" BK_BINARY="$CARGO_TARGET_DIR/debug/bridgekeeper"
+fi
+
 echo "== pass 3/3: interop (oidc-provider upstream, openid-client downstream)"
 run_pass interop bash tests/interop/run.sh
 
