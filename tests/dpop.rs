@@ -2,66 +2,12 @@
 
 mod common;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bridgekeeper::store::keys::KeyState;
-use bridgekeeper::tokens::keys::{Alg, SigningKey, generate};
+use bridgekeeper::tokens::keys::Alg;
 use common::TestApp;
 use common::clients::ClientBuilder;
+use common::dpop::*;
 use common::oauth::*;
 use serde_json::{Value, json};
-
-/// A client's DPoP key pair: the signer and its public JWK.
-struct DpopKey {
-    key: SigningKey,
-    jwk: Value,
-}
-
-fn dpop_key(alg: Alg) -> DpopKey {
-    let row = generate(alg, 0, KeyState::Next).unwrap();
-    let mut jwk: Value = serde_json::from_str(&row.public_jwk).unwrap();
-    // The JWK as a client would send it: no kid, use or alg needed.
-    for m in ["kid", "use", "alg"] {
-        jwk.as_object_mut().unwrap().remove(m);
-    }
-    DpopKey { key: SigningKey::from_row(&row).unwrap(), jwk }
-}
-
-fn b64(v: &Value) -> String {
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
-}
-
-impl DpopKey {
-    /// A proof with any header and claims, signed with this key.
-    fn sign(&self, header: &Value, claims: &Value) -> String {
-        let input = format!("{}.{}", b64(header), b64(claims));
-        let sig = self.key.sign(input.as_bytes()).unwrap();
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
-    }
-
-    fn header(&self) -> Value {
-        json!({"typ": "dpop+jwt", "alg": self.key.alg.as_str(), "jwk": self.jwk})
-    }
-
-    /// A good proof for `htm` `url` now, with `extra` claims (`ath`, `nonce`).
-    fn proof(&self, app: &TestApp, htm: &str, path: &str, extra: Value) -> String {
-        let mut claims = json!({"jti": bridgekeeper::secret::random_token_bytes(12), "htm": htm,
-            "htu": app.url(path), "iat": app.clock.now()});
-        for (k, v) in extra.as_object().unwrap() {
-            claims[k] = v.clone();
-        }
-        self.sign(&self.header(), &claims)
-    }
-
-    fn jkt(&self) -> String {
-        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(self.jwk.clone()).unwrap();
-        jwk.thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256).unwrap()
-    }
-}
-
-fn ath(token: &str) -> String {
-    bridgekeeper_core::dpop::ath_of(token)
-}
 
 /// Dev sign-in; a confidential `app`, a public `native`, a DPoP-bound confidential `bound`.
 async fn spawn_with(tweak: impl FnOnce(&mut bridgekeeper::settings::Settings)) -> TestApp {
@@ -105,12 +51,6 @@ async fn token_with(app: &TestApp, client: &str, proof: Option<&str>, form: &[(&
 
 async fn cc(app: &TestApp, proof: Option<&str>) -> reqwest::Response {
     token_with(app, "app", proof, &[("grant_type", "client_credentials"), ("scope", "profile")]).await
-}
-
-async fn error_of(r: reqwest::Response) -> (u16, String) {
-    let status = r.status().as_u16();
-    let body: Value = r.json().await.unwrap();
-    (status, body["error"].as_str().unwrap_or_default().to_string())
 }
 
 /// The public client's code flow with PKCE; returns the code.
@@ -492,63 +432,4 @@ async fn dp_6_discovery_lists_the_proof_algorithms_only_when_enabled() {
     let k = dpop_key(Alg::Es256);
     let body: Value = cc(&off, Some(&k.proof(&off, "POST", "/token", json!({})))).await.json().await.unwrap();
     assert_eq!(body["token_type"], "Bearer", "with DPoP off a proof is ignored");
-}
-
-#[tokio::test]
-async fn dp_4_dpop_bound_access_tokens_is_set_by_the_admin_api_and_registration() {
-    const IAT: &str = "initial-access-token-for-dpop-tests";
-    let app = spawn_with(|s| {
-        s.clients.push(
-            ClientBuilder::confidential("ops", SECRET).scopes(&["admin"]).grants(&["client_credentials"]).build(),
-        );
-        s.registration.enabled = true;
-        s.registration.initial_access_token = bridgekeeper::secret::Secret::new(IAT);
-    })
-    .await;
-    let admin: Value = token_with(&app, "ops", None, &[("grant_type", "client_credentials"), ("scope", "admin")])
-        .await
-        .json()
-        .await
-        .unwrap();
-    let admin = admin["access_token"].as_str().unwrap().to_string();
-    let body = json!({"name": "Bound API client", "redirect_uris": [RP], "grant_types": ["client_credentials"],
-        "dpop_bound_access_tokens": true});
-    let r = app.http.post(app.url("/admin/api/clients")).bearer_auth(&admin).json(&body).send().await.unwrap();
-    assert_eq!(r.status(), 201);
-    let created: Value = r.json().await.unwrap();
-    assert_eq!(created["client"]["dpop_bound_access_tokens"], true);
-    let (id, secret) =
-        (created["client"]["client_id"].as_str().unwrap(), created["client_secret"].as_str().unwrap().to_string());
-    let cc_as = |proof: Option<String>| {
-        let mut r = app
-            .http
-            .post(app.url("/token"))
-            .basic_auth(enc(id), Some(enc(&secret)))
-            .form(&[("grant_type", "client_credentials"), ("scope", "profile")]);
-        if let Some(p) = proof {
-            r = r.header("DPoP", p);
-        }
-        r.send()
-    };
-    assert_eq!(error_of(cc_as(None).await.unwrap()).await, (400, "invalid_dpop_proof".into()));
-    let k = dpop_key(Alg::Es256);
-    assert_eq!(cc_as(Some(k.proof(&app, "POST", "/token", json!({})))).await.unwrap().status(), 200);
-    let patch = json!({"dpop_bound_access_tokens": false});
-    let url = app.url(&format!("/admin/api/clients/{id}"));
-    let r = app.http.patch(url).bearer_auth(&admin).json(&patch).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap()["dpop_bound_access_tokens"], false);
-    assert_eq!(cc_as(None).await.unwrap().status(), 200, "no longer bound");
-    // A config client's flag follows the file.
-    let url = app.url("/admin/api/clients/bound");
-    let r = app.http.patch(url).bearer_auth(&admin).json(&patch).send().await.unwrap();
-    assert_eq!(r.status(), 409);
-    // RFC 7591 registration.
-    let reg = json!({"redirect_uris": [RP], "client_name": "Registered", "token_endpoint_auth_method": "none",
-        "dpop_bound_access_tokens": true});
-    let r = app.http.post(app.url("/register")).bearer_auth(IAT).json(&reg).send().await.unwrap();
-    assert_eq!(r.status(), 201);
-    let cid = r.json::<Value>().await.unwrap()["client_id"].as_str().unwrap().to_string();
-    let stored = app.state.db.run(move |c| bridgekeeper::store::clients::find(c, &cid)).await.unwrap().unwrap();
-    assert!(stored.dpop_bound(), "registered as DPoP-bound");
 }
