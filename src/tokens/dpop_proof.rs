@@ -41,3 +41,46 @@ pub fn verify(proof: &str, algs: &[String]) -> Result<Verified, OAuthError> {
     let jkt = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|_| invalid("the DPoP proof's jwk is unusable"))?;
     Ok(Verified { jkt, claims: data.claims })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::keys::KeyState;
+    use crate::tokens::keys::{Alg, SigningKey, generate};
+    use serde_json::{Value, json};
+
+    fn b64(v: &Value) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
+    }
+
+    fn signed(key: &SigningKey, header: &Value, claims: &Value) -> String {
+        let input = format!("{}.{}", b64(header), b64(claims));
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(key.sign(input.as_bytes()).unwrap()))
+    }
+
+    fn algs() -> Vec<String> {
+        dpop::DEFAULT_ALGS.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn dp_1_the_signature_verifies_with_the_headers_own_key_and_the_thumbprint_is_rfc_7638() {
+        for alg in [Alg::Es256, Alg::EdDsa, Alg::Rs256] {
+            let row = generate(alg, 0, KeyState::Next).unwrap();
+            let key = SigningKey::from_row(&row).unwrap();
+            let jwk: Value = serde_json::from_str(&row.public_jwk).unwrap();
+            let header = json!({"typ": "dpop+jwt", "alg": alg.as_str(), "jwk": jwk});
+            let claims = json!({"jti": "j", "htm": "POST", "htu": "https://id.example/token", "iat": 1});
+            let proof = signed(&key, &header, &claims);
+            let v = verify(&proof, &algs()).unwrap();
+            assert_eq!(v.claims.jti.as_deref(), Some("j"));
+            let parsed: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk.clone()).unwrap();
+            assert_eq!(v.jkt, parsed.thumbprint(ThumbprintHash::SHA256).unwrap());
+            assert_eq!(v.jkt.len(), 43);
+            let other = SigningKey::from_row(&generate(alg, 0, KeyState::Next).unwrap()).unwrap();
+            assert!(verify(&signed(&other, &header, &claims), &algs()).is_err(), "signed by another key");
+            let mut tampered = proof.clone();
+            tampered.insert(proof.find('.').unwrap() + 2, 'A');
+            assert!(verify(&tampered, &algs()).is_err(), "tampered claims");
+        }
+    }
+}
