@@ -24,6 +24,7 @@ fn claims() -> AccessClaims {
         auth_time: Some(1_800_000_000),
         gid: Some("g1".into()),
         act: None,
+        cnf: None,
     }
 }
 

@@ -31,6 +31,7 @@ const CLIENT_KEYS: &[&str] = &[
     "require_pushed_authorization_requests",
     "frontchannel_logout_uri",
     "frontchannel_logout_session_required",
+    "dpop_bound_access_tokens",
 ];
 pub const GRANT_TYPES: &[&str] = &[
     "authorization_code",
@@ -81,6 +82,8 @@ pub struct Settings {
     /// [TX-7] RFC 8693 delegation between APIs (`[token_exchange]`).
     pub token_exchange: TokenExchangeSettings,
     pub par: ParSettings,
+    /// [DP-1] DPoP (`[dpop]`).
+    pub dpop: DpopSettings,
     /// [OT-1] OpenTelemetry traces (`[otel]`).
     pub otel: OtelSettings,
     /// The file given with `--config` (what a reload reads again); not a key of the file.
@@ -260,6 +263,7 @@ impl Settings {
         if !(1..=bridgekeeper_core::authorize::pushed::MAX_TTL_SECS).contains(&self.par.ttl_secs) {
             return Err(err("par.ttl_secs", "must be between 1 and 60".into()));
         }
+        self.validate_dpop(&err)?;
         if self.par.require && !self.par.enabled {
             return Err(err("par.require", "needs par.enabled = true".into()));
         }

@@ -105,6 +105,7 @@ fn seed(db: &Db) -> Vec<String> {
                     expires_at: now + 86_400,
                     used_at: None,
                     revoked_at: None,
+                    dpop_jkt: None,
                 },
             )
             .unwrap();

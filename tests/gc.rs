@@ -67,6 +67,7 @@ fn rt(hash: &str, grant_id: &str, expires_at: i64, used_at: Option<i64>) -> stor
         expires_at,
         used_at,
         revoked_at: None,
+        dpop_jkt: None,
     }
 }
 
@@ -97,6 +98,7 @@ fn code(hash: &str, expires_at: i64) -> store::codes::AuthCode {
         created_at: 1,
         expires_at,
         used_at: Some(1),
+        dpop_jkt: None,
     }
 }
 
@@ -185,6 +187,8 @@ fn seed(c: &mut store::Write<'_>) {
         };
         store::pushed::insert(c, &p).unwrap();
         assert!(store::assertion_jtis::remember(c, &format!("aj-{i}"), "c1", exp).unwrap());
+        // [DP-2] DPoP proof jtis likewise.
+        assert!(store::dpop_jtis::remember(c, &format!("dp-{i}"), exp).unwrap());
     }
     // [UL-5] Sign-outs sent on to an upstream that never came back.
     for i in 0..2 {
@@ -223,7 +227,7 @@ fn removed(rows: &[(&str, u64)], table: &str) -> u64 {
     rows.iter().find(|(t, _)| *t == table).map(|(_, n)| *n).unwrap()
 }
 
-const EXPECTED: [(&str, u64); 15] = [
+const EXPECTED: [(&str, u64); 16] = [
     ("auth_codes", 1),
     ("auth_requests", 7),
     ("upstream_logins", 7),
@@ -238,6 +242,7 @@ const EXPECTED: [(&str, u64); 15] = [
     ("upstream_logout_jtis", 3),
     ("pushed_requests", 2),
     ("client_assertion_jtis", 2),
+    ("dpop_proof_jtis", 2),
     ("logout_outbox", 3),
     ("audit_events", 7),
 ];
@@ -268,6 +273,7 @@ fn gc_1_expired_rows_are_swept_in_batches_keeping_what_still_matters() {
         ("revoked_jtis", 1),
         ("pushed_requests", 1),
         ("client_assertion_jtis", 1),
+        ("dpop_proof_jtis", 1),
         ("logout_outbox", 1),
         ("audit_events", 1),
     ] {

@@ -177,6 +177,7 @@ fn code(hash: &str) -> codes::AuthCode {
         created_at: 10,
         expires_at: 70,
         used_at: None,
+        dpop_jkt: None,
     }
 }
 
@@ -221,6 +222,7 @@ fn rt(hash: &str) -> refresh::RefreshToken {
         expires_at: 1000,
         used_at: None,
         revoked_at: None,
+        dpop_jkt: None,
     }
 }
 

@@ -111,6 +111,7 @@ fn seed_family(db: &Db) -> String {
             expires_at: now + 86_400,
             used_at: None,
             revoked_at: None,
+            dpop_jkt: None,
         },
     )
     .unwrap();

@@ -8,8 +8,8 @@ use crate::store::clients::{self as repo, Client};
 use crate::store::{Db, StoreError, StoreResult, audit};
 
 mod keys;
-pub use keys::key_and_par_metadata;
 use keys::{apply_metadata_changes, check_key_changes, check_keys};
+pub use keys::{key_and_par_metadata, with_dpop_bound};
 
 /// What someone asks for when adding a client.
 #[derive(Debug, Clone, Default)]
@@ -92,6 +92,8 @@ pub struct ClientUpdate {
     pub jwks_uri: Option<Option<String>>,
     /// [PAR-5] Must the client push its authorization requests?
     pub require_pushed_authorization_requests: Option<bool>,
+    /// [DP-4] Must every token request of the client carry a DPoP proof?
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// Splits scopes a developer asks for into (allowed now, pending approval) by `[developers]`; refuses others.
@@ -159,6 +161,9 @@ fn check(settings: &Settings, c: &Client) -> Result<(), ClientError> {
     check_keys(c)?;
     if c.requires_par() && !settings.par.enabled {
         return Err(ClientError::Invalid("require_pushed_authorization_requests needs par.enabled".into()));
+    }
+    if c.dpop_bound() && !settings.dpop.enabled {
+        return Err(ClientError::Invalid("dpop_bound_access_tokens needs dpop.enabled".into()));
     }
     if let Some(uri) = &c.backchannel_logout_uri {
         bridgekeeper_core::backchannel::validate_logout_uri(uri)
@@ -393,7 +398,10 @@ pub async fn sync_static(db: &Db, settings: &Settings, removed: &[String], now: 
 /// What a `[[clients]]` entry registers beyond the columns: its keys and whether it must push (PAR).
 fn config_metadata(c: &StaticClient) -> String {
     let jwks = c.jwks.as_deref().and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok());
-    key_and_par_metadata(jwks, None, c.require_pushed_authorization_requests)
+    keys::with_dpop_bound(
+        &key_and_par_metadata(jwks, None, c.require_pushed_authorization_requests),
+        c.dpop_bound_access_tokens,
+    )
 }
 
 fn from_config(c: &StaticClient, now: i64) -> Client {

@@ -37,6 +37,7 @@ pub struct Metadata {
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: Option<bool>,
     pub require_pushed_authorization_requests: Option<bool>,
+    pub dpop_bound_access_tokens: Option<bool>,
     pub frontchannel_logout_uri: Option<String>,
     pub frontchannel_logout_session_required: Option<bool>,
     // Members a PUT (RFC 7592 §2.2) must or must not carry.
@@ -193,6 +194,9 @@ pub fn validate(settings: &Settings, m: Metadata, existing: Option<&Client>) -> 
     }
     if m.require_pushed_authorization_requests == Some(true) {
         metadata.insert("require_pushed_authorization_requests".into(), true.into());
+    }
+    if m.dpop_bound_access_tokens == Some(true) {
+        metadata.insert("dpop_bound_access_tokens".into(), true.into());
     }
     let frontchannel = frontchannel_uri(&m, &redirects)?;
     let client = NewClient {

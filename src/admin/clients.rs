@@ -63,6 +63,8 @@ pub struct ClientView {
     /// Where the broker fetches a private_key_jwt client's keys, when registered by URI.
     pub jwks_uri: Option<String>,
     pub require_pushed_authorization_requests: bool,
+    /// Every token request must carry a DPoP proof (RFC 9449 §5.2).
+    pub dpop_bound_access_tokens: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -74,6 +76,7 @@ impl From<Client> for ClientView {
             jwks: c.jwks(),
             jwks_uri,
             require_pushed_authorization_requests: c.requires_par(),
+            dpop_bound_access_tokens: c.dpop_bound(),
             client_type: if c.is_public() { "public" } else { "confidential" }.into(),
             client_id: c.client_id,
             name: c.name,
@@ -158,6 +161,9 @@ pub struct ClientCreate {
     /// Plain authorization requests are refused: the client must push them (PAR, RFC 9126).
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// Every token request must carry a DPoP proof (RFC 9449 §5.2).
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
     /// The signed-out page's iframe address (same scheme, host and port as a redirect URI).
     pub frontchannel_logout_uri: Option<String>,
     #[serde(default)]
@@ -200,6 +206,7 @@ pub struct ClientPatch {
     /// A new address of the client's keys, replacing `jwks`; "" removes it.
     pub jwks_uri: Option<String>,
     pub require_pushed_authorization_requests: Option<bool>,
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// A member that is present, even as `null` (`Some(None)`); absent members stay `None` through `#[serde(default)]`.
@@ -273,7 +280,10 @@ pub async fn create(
         token_endpoint_auth_method: b.token_endpoint_auth_method,
         backchannel_logout_uri: b.backchannel_logout_uri.filter(|u| !u.is_empty()),
         backchannel_logout_session_required: b.backchannel_logout_session_required,
-        metadata_json: Some(svc::key_and_par_metadata(b.jwks, b.jwks_uri, b.require_pushed_authorization_requests)),
+        metadata_json: Some(svc::with_dpop_bound(
+            &svc::key_and_par_metadata(b.jwks, b.jwks_uri, b.require_pushed_authorization_requests),
+            b.dpop_bound_access_tokens,
+        )),
         frontchannel_logout_uri: b.frontchannel_logout_uri.filter(|u| !u.is_empty()),
         frontchannel_logout_session_required: b.frontchannel_logout_session_required,
         ..Default::default()
@@ -315,6 +325,7 @@ pub async fn update(
         jwks: b.jwks,
         jwks_uri: b.jwks_uri.map(|u| Some(u).filter(|u| !u.is_empty())),
         require_pushed_authorization_requests: b.require_pushed_authorization_requests,
+        dpop_bound_access_tokens: b.dpop_bound_access_tokens,
     };
     if *id == admin.client_id
         && (u.disabled == Some(true) || u.allowed_scopes.as_ref().is_some_and(|s| !s.iter().any(|x| x == "admin")))

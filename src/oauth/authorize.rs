@@ -348,6 +348,7 @@ async fn issue_code(
         created_at: now,
         expires_at: now + state.settings().tokens.code_ttl_secs,
         used_at: None,
+        dpop_jkt: v.dpop_jkt.clone(),
     };
     state
         .db

@@ -60,6 +60,12 @@ pub fn metadata(s: &Settings) -> serde_json::Value {
         m.insert("pushed_authorization_request_endpoint".into(), format!("{base}/par").into());
         m.insert("require_pushed_authorization_requests".into(), s.par.require.into());
     }
+    // [DP-6] RFC 9449 §5.1.
+    if s.dpop.enabled
+        && let Some(m) = doc.as_object_mut()
+    {
+        m.insert("dpop_signing_alg_values_supported".into(), serde_json::json!(s.dpop.algs));
+    }
     doc
 }
 

@@ -149,6 +149,7 @@ impl Exchanges for ServerPorts<'_> {
             auth_time: None,
             gid: d.subject.grant_id.clone(),
             act: act_claim(d.actors),
+            cnf: None,
         };
         let keys = state.keys();
         let token = crate::tokens::jws::sign(

@@ -25,21 +25,27 @@ pub async fn exchange(
     state: &actix_web::web::Data<AppState>,
     client: &Client,
     req: &TokenRequest,
+    dpop_jkt: Option<&str>,
 ) -> Result<TokenOutcome, OAuthError> {
     let view = TokenClient {
         client_id: &client.client_id,
         may_refresh: client.allows_grant("refresh_token"),
         allowed_scopes: &client.allowed_scopes,
+        public: client.is_public(),
+        dpop_jkt,
     };
-    bridgekeeper_core::token::exchange(&ServerPorts(state, state.upstreams(), state.settings()), &view, req).await
+    let ports = ServerPorts(state, state.upstreams(), state.settings(), dpop_jkt.map(String::from));
+    bridgekeeper_core::token::exchange(&ports, &view, req).await
 }
 
 /// The server as the grants' ports, with the provider set and the settings in force when the request began
-/// ([HR-4] [HR-7]: one snapshot for the whole request).
+/// ([HR-4] [HR-7]: one snapshot for the whole request), and the thumbprint of the request's DPoP key, which the
+/// access tokens it mints are bound to ([DP-4]).
 pub(super) struct ServerPorts<'a>(
     pub(super) &'a actix_web::web::Data<AppState>,
     pub(super) std::sync::Arc<crate::upstream::Registry>,
     pub(super) std::sync::Arc<crate::settings::Settings>,
+    pub(super) Option<String>,
 );
 
 impl Subject for User {
@@ -85,6 +91,7 @@ fn code_record(c: AuthCode) -> CodeRecord {
         nonce: c.nonce,
         code_challenge: c.code_challenge,
         expires_at: c.expires_at,
+        dpop_jkt: c.dpop_jkt,
     }
 }
 
@@ -112,6 +119,7 @@ fn refresh_record(t: RefreshToken) -> RefreshRecord {
         expires_at: t.expires_at,
         used_at: t.used_at,
         revoked_at: t.revoked_at,
+        dpop_jkt: t.dpop_jkt,
     }
 }
 
@@ -126,6 +134,7 @@ fn refresh_row(r: RefreshRecord) -> RefreshToken {
         expires_at: r.expires_at,
         used_at: r.used_at,
         revoked_at: r.revoked_at,
+        dpop_jkt: r.dpop_jkt,
     }
 }
 
@@ -209,7 +218,7 @@ impl Minter for ServerPorts<'_> {
         nonce: Option<&str>,
         with_refresh: bool,
     ) -> Result<(TokenOutcome, Option<RefreshRecord>), OAuthError> {
-        issue::for_user(self.0, grant, user, scope, nonce, with_refresh)
+        issue::for_user(self.0, grant, user, scope, nonce, with_refresh, self.3.as_deref())
     }
 
     fn refresh_token(&self, grant: &GrantRecord, user_id: &str, scope: &str) -> (String, RefreshRecord) {
@@ -217,7 +226,7 @@ impl Minter for ServerPorts<'_> {
     }
 
     fn for_client(&self, client_id: &str, scope: &str) -> Result<TokenOutcome, OAuthError> {
-        issue::for_client(self.0, client_id, scope)
+        issue::for_client(self.0, client_id, scope, self.3.as_deref())
     }
 }
 

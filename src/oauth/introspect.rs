@@ -26,8 +26,13 @@ async fn introspect(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
             Some((c, _)) if c.client_id == client.client_id || is_audience(&state, &client.client_id, &c.aud) => {
                 let mut body = serde_json::json!({
                     "active": true, "scope": c.scope, "client_id": c.client_id, "sub": c.sub, "exp": c.exp, "iat": c.iat,
-                    "iss": c.iss, "aud": c.aud, "jti": c.jti, "token_type": "Bearer",
+                    "iss": c.iss, "aud": c.aud, "jti": c.jti,
+                    "token_type": if c.dpop_jkt().is_some() { "DPoP" } else { "Bearer" },
                 });
+                // [DP-5] RFC 9449 §6.2: a DPoP-bound token's key.
+                if let Some(jkt) = c.dpop_jkt() {
+                    body["cnf"] = serde_json::json!({ "jkt": jkt });
+                }
                 // [TX-8] A delegated token says who acts (RFC 8693 §4.1).
                 if let Some(act) = c.act {
                     body["act"] = act;
@@ -50,10 +55,17 @@ async fn introspect(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
         })
         .await?;
     Ok(match found {
-        Some(t) if t.client_id == client.client_id => no_store_json(&serde_json::json!({
-            "active": true, "scope": t.scope, "client_id": t.client_id, "sub": t.user_id, "exp": t.expires_at,
-            "iat": t.created_at, "iss": state.settings().issuer, "token_type": "refresh_token",
-        })),
+        Some(t) if t.client_id == client.client_id => {
+            let mut body = serde_json::json!({
+                "active": true, "scope": t.scope, "client_id": t.client_id, "sub": t.user_id, "exp": t.expires_at,
+                "iat": t.created_at, "iss": state.settings().issuer, "token_type": "refresh_token",
+            });
+            // [DP-5] A public client's refresh token bound to its DPoP key.
+            if let Some(jkt) = t.dpop_jkt {
+                body["cnf"] = serde_json::json!({ "jkt": jkt });
+            }
+            no_store_json(&body)
+        }
         _ => inactive(),
     })
 }

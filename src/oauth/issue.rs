@@ -23,6 +23,7 @@ pub fn access_token(
     scope: &str,
     auth_time: Option<i64>,
     gid: Option<&str>,
+    dpop_jkt: Option<&str>,
 ) -> Result<String, OAuthError> {
     let now = state.clock.now();
     let claims = AccessClaims {
@@ -37,6 +38,7 @@ pub fn access_token(
         auth_time,
         gid: gid.map(String::from),
         act: None,
+        cnf: dpop_jkt.map(crate::tokens::claims::Confirmation::jkt),
     };
     jws::sign(state.keys().signer(state.settings().tokens.access_token_alg()), ACCESS_TOKEN_TYP, &claims)
         .map_err(sign_err)
@@ -74,6 +76,11 @@ pub fn id_token(
     jws::sign(state.keys().signer(alg), "JWT", &claims).map_err(sign_err)
 }
 
+/// [DP-4] RFC 9449 §5: a token bound to a DPoP key is of type `DPoP`.
+fn token_type(dpop_jkt: Option<&str>) -> &'static str {
+    if dpop_jkt.is_some() { "DPoP" } else { "Bearer" }
+}
+
 /// A new refresh token of `grant`'s family; returns (token, row to store).
 pub fn refresh_token(state: &AppState, grant: &GrantRecord, user_id: &str, scope: &str) -> (String, RefreshRecord) {
     let now = state.clock.now();
@@ -88,6 +95,7 @@ pub fn refresh_token(state: &AppState, grant: &GrantRecord, user_id: &str, scope
         expires_at: (now + state.settings().tokens.refresh_idle_ttl_secs).min(grant.expires_at),
         used_at: None,
         revoked_at: None,
+        dpop_jkt: None,
     };
     (token, row)
 }
@@ -101,10 +109,11 @@ pub fn for_user(
     scope: &str,
     nonce: Option<&str>,
     allow_refresh: bool,
+    dpop_jkt: Option<&str>,
 ) -> Result<(TokenOutcome, Option<RefreshRecord>), OAuthError> {
     let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
     let auth_time = grant.auth_time.unwrap_or(grant.created_at);
-    let at = access_token(state, &user.id, &grant.client_id, scope, Some(auth_time), Some(&grant.id))?;
+    let at = access_token(state, &user.id, &grant.client_id, scope, Some(auth_time), Some(&grant.id), dpop_jkt)?;
     let id_token = if scopes.contains(&"openid") {
         let sid = grant.session.as_deref().map(bridgekeeper_core::backchannel::sid_for_session);
         Some(id_token(state, user, &grant.client_id, &scopes, auth_time, nonce, &at, sid.as_deref())?)
@@ -120,7 +129,7 @@ pub fn for_user(
     Ok((
         TokenOutcome {
             access_token: at,
-            token_type: "Bearer".into(),
+            token_type: token_type(dpop_jkt).into(),
             expires_in: Some(state.settings().tokens.access_token_ttl_secs),
             scope: scope.to_string(),
             id_token,
@@ -132,10 +141,15 @@ pub fn for_user(
 }
 
 /// An access token for the client itself (client_credentials): `sub` = the client id, no ID or refresh token.
-pub fn for_client(state: &AppState, client_id: &str, scope: &str) -> Result<TokenOutcome, OAuthError> {
+pub fn for_client(
+    state: &AppState,
+    client_id: &str,
+    scope: &str,
+    dpop_jkt: Option<&str>,
+) -> Result<TokenOutcome, OAuthError> {
     Ok(TokenOutcome {
-        access_token: access_token(state, client_id, client_id, scope, None, None)?,
-        token_type: "Bearer".into(),
+        access_token: access_token(state, client_id, client_id, scope, None, None, dpop_jkt)?,
+        token_type: token_type(dpop_jkt).into(),
         expires_in: Some(state.settings().tokens.access_token_ttl_secs),
         scope: scope.to_string(),
         id_token: None,

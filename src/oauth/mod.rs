@@ -6,6 +6,7 @@ pub mod bearer;
 pub mod client_auth;
 pub mod client_jwks;
 pub mod discovery;
+pub mod dpop;
 pub mod error;
 mod exchange_ports;
 pub mod frontchannel;

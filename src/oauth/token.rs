@@ -37,8 +37,19 @@ pub fn no_store_json<T: serde::Serialize>(body: &T) -> HttpResponse {
     HttpResponse::Ok().insert_header(("Pragma", "no-cache")).json(body)
 }
 
-async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, OAuthJson> {
-    let params = form_params(&req, &body)?;
+/// [DP-3] Every answer carries a fresh `DPoP-Nonce` when nonces are required.
+async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let mut resp = match grant(&state, &req, &body).await {
+        Ok(r) => r,
+        Err(e) => super::error::json_response(&e.0),
+    };
+    super::dpop::add_nonce(&state, &mut resp);
+    resp
+}
+
+async fn grant(state: &web::Data<AppState>, req: &HttpRequest, body: &[u8]) -> Result<HttpResponse, OAuthJson> {
+    let (state, req) = (state.clone(), req.clone());
+    let params = form_params(&req, body)?;
     let grant_type = GrantType::from_params(&params)?;
     let client = client_auth::authenticate_limited(&state, &req, &params, grant_type.allows_public_client()).await?;
     if let Some(d) = params.first_duplicate() {
@@ -55,7 +66,12 @@ async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -
         .into());
     }
     let request = TokenRequest::parse(grant_type, &params)?;
-    let resp = grants::exchange(&state, &client, &request).await?;
+    // [DP-1] [DP-4] A proof binds what is issued to its key; a client registered as DPoP-bound must send one.
+    let proof = super::dpop::verify(&state, &req, "/token", None).await?;
+    if proof.is_none() && client.dpop_bound() {
+        return Err(bridgekeeper_core::dpop::invalid("this client must send a DPoP proof").into());
+    }
+    let resp = grants::exchange(&state, &client, &request, proof.as_ref().map(|p| p.jkt.as_str())).await?;
     state.metrics.token_issued(grant_type.as_str(), &client.client_id, &client.source);
     Ok(no_store_json(&resp))
 }

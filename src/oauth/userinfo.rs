@@ -1,11 +1,12 @@
-//! UserInfo (OIDC Core §5.3) with RFC 6750 bearer rules.
+//! UserInfo (OIDC Core §5.3) with RFC 6750 bearer rules and RFC 9449 DPoP-bound tokens ([DP-5]).
 
 use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 
-use super::{bearer, params::Params, token::authorization_header};
+use super::{ErrorCode, OAuthError, bearer, params::Params, token::authorization_header};
 use crate::accounts::users::claims_for_scopes;
 use crate::state::AppState;
+use bridgekeeper_core::dpop;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/userinfo").route(web::get().to(get)).route(web::post().to(post)));
@@ -24,14 +25,65 @@ fn challenge(status: actix_web::http::StatusCode, error: Option<(&str, &str)>) -
     }
 }
 
-fn header_token(req: &HttpRequest) -> Option<Result<String, ()>> {
+/// The schemes a token can come with: RFC 6750 `Bearer`, RFC 9449 §7.1 `DPoP`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Bearer,
+    Dpop,
+}
+
+fn header_token(req: &HttpRequest, dpop_on: bool) -> Option<Result<(Scheme, String), ()>> {
     let h = authorization_header(req)?;
     let (scheme, rest) = h.trim().split_once(' ').unwrap_or((h.trim(), ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if dpop_on && scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
         return Some(Err(()));
-    }
+    };
     let t = rest.trim();
-    Some(if t.is_empty() { Err(()) } else { Ok(t.to_string()) })
+    Some(if t.is_empty() { Err(()) } else { Ok((scheme, t.to_string())) })
+}
+
+/// [DP-5] RFC 9449 §7.1: a DPoP error at a resource endpoint is a 401 with a `DPoP` challenge naming the
+/// algorithms (and, for `use_dpop_nonce`, a `DPoP-Nonce` header).
+fn dpop_challenge(state: &AppState, e: &OAuthError) -> HttpResponse {
+    let algs = state.settings().dpop.algs.join(" ");
+    let (code, desc) = (e.code.as_str(), &e.description);
+    let value = format!("DPoP algs=\"{algs}\", error=\"{code}\", error_description=\"{desc}\"");
+    let mut r = HttpResponse::Unauthorized();
+    r.insert_header((header::WWW_AUTHENTICATE, value));
+    if e.code == ErrorCode::UseDpopNonce {
+        r.insert_header((super::dpop::NONCE_HEADER, super::dpop::current_nonce(state)));
+    }
+    r.json(serde_json::json!({"error": code, "error_description": desc}))
+}
+
+/// [DP-5] A DPoP-bound token comes with the `DPoP` scheme and a proof of its key (bound to it by `ath`); an
+/// unbound token never comes with the `DPoP` scheme. `Ok(None)`: go on; `Ok(Some(r))`: answer `r`.
+async fn check_binding(
+    state: &AppState,
+    req: &HttpRequest,
+    scheme: Scheme,
+    token: &str,
+    bound: Option<&str>,
+) -> Option<HttpResponse> {
+    let invalid_token = |desc: &str| dpop_challenge(state, &OAuthError::new(ErrorCode::InvalidToken, desc));
+    let Some(jkt) = bound else {
+        return (scheme == Scheme::Dpop).then(|| invalid_token("the access token is not DPoP-bound"));
+    };
+    if scheme != Scheme::Dpop {
+        return Some(invalid_token("the access token is DPoP-bound: use the DPoP scheme with a proof"));
+    }
+    match super::dpop::verify(state, req, "/userinfo", Some(token)).await {
+        Ok(Some(p)) if p.jkt == jkt => None,
+        Ok(Some(_)) => Some(dpop_challenge(state, &dpop::invalid("the DPoP proof's key is not the token's"))),
+        Ok(None) => Some(dpop_challenge(state, &dpop::invalid("a DPoP proof is required"))),
+        // The replay check could not reach the database (logged where it failed).
+        Err(e) if e.code == ErrorCode::TemporarilyUnavailable => Some(super::error::json_response(&e)),
+        Err(e) => Some(dpop_challenge(state, &e)),
+    }
 }
 
 async fn get(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
@@ -47,7 +99,14 @@ async fn post(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) ->
     respond(&state, &req, body_token).await
 }
 
+/// [DP-3] Every answer carries a fresh `DPoP-Nonce` when nonces are required.
 async fn respond(state: &AppState, req: &HttpRequest, body_token: Option<String>) -> HttpResponse {
+    let mut resp = answer(state, req, body_token).await;
+    super::dpop::add_nonce(state, &mut resp);
+    resp
+}
+
+async fn answer(state: &AppState, req: &HttpRequest, body_token: Option<String>) -> HttpResponse {
     use actix_web::http::StatusCode;
     if Params::parse(req.query_string()).has("access_token") {
         return challenge(
@@ -55,11 +114,12 @@ async fn respond(state: &AppState, req: &HttpRequest, body_token: Option<String>
             Some(("invalid_request", "access tokens are not accepted in the query string")),
         );
     }
-    let token = match (header_token(req), body_token) {
+    let (scheme, token) = match (header_token(req, state.settings().dpop.enabled), body_token) {
         (Some(_), Some(_)) => {
             return challenge(StatusCode::BAD_REQUEST, Some(("invalid_request", "use one way to send the token")));
         }
-        (Some(Ok(t)), None) | (None, Some(t)) => t,
+        (Some(Ok(t)), None) => t,
+        (None, Some(t)) => (Scheme::Bearer, t),
         (Some(Err(())), None) => {
             return challenge(StatusCode::UNAUTHORIZED, Some(("invalid_token", "expected a Bearer token")));
         }
@@ -78,6 +138,9 @@ async fn respond(state: &AppState, req: &HttpRequest, body_token: Option<String>
             Some(("invalid_token", "the access token is invalid, expired or revoked")),
         );
     };
+    if let Some(refused) = check_binding(state, req, scheme, &token, claims.dpop_jkt()).await {
+        return refused;
+    }
     let Some(user) = user.filter(|_| claims.has_scope("openid")) else {
         return challenge(StatusCode::FORBIDDEN, Some(("insufficient_scope", "the token lacks the openid scope")));
     };

@@ -169,6 +169,9 @@ pub struct StaticClient {
     pub frontchannel_logout_uri: Option<String>,
     #[serde(default)]
     pub frontchannel_logout_session_required: bool,
+    /// [DP-4] RFC 9449 §5.2: every token request of this client must carry a DPoP proof.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
 }
 
 fn default_client_scopes() -> Vec<String> {
@@ -177,6 +180,22 @@ fn default_client_scopes() -> Vec<String> {
 
 fn default_client_grants() -> Vec<String> {
     vec!["authorization_code".into(), "refresh_token".into()]
+}
+
+/// [DP-1] DPoP (RFC 9449), `[dpop]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DpopSettings {
+    /// Accept proofs, issue DPoP-bound tokens, advertise `dpop_signing_alg_values_supported`.
+    pub enabled: bool,
+    /// The proof algorithms accepted.
+    pub algs: Vec<String>,
+    /// [DP-1] How far `iat` may be from now, either way.
+    pub iat_window_secs: i64,
+    /// [DP-3] Every proof must carry a current server nonce.
+    pub require_nonce: bool,
+    /// [DP-3] Length of a nonce's time step.
+    pub nonce_step_secs: i64,
 }
 
 /// Pushed Authorization Requests (RFC 9126).

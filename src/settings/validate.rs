@@ -25,6 +25,27 @@ impl Settings {
         Ok(())
     }
 
+    /// [DP-1] [DP-3] `[dpop]`: asymmetric algorithms only, a sane window and nonce step; a client bound to DPoP
+    /// needs DPoP on.
+    pub(super) fn validate_dpop(&self, err: &dyn Fn(&str, String) -> SettingsError) -> Result<(), SettingsError> {
+        let d = &self.dpop;
+        if d.algs.is_empty() || d.algs.iter().any(|a| !bridgekeeper_core::dpop::alg_configurable(a)) {
+            let known = bridgekeeper_core::dpop::SUPPORTED_ALGS.join(", ");
+            return Err(err("dpop.algs", format!("must name one or more of {known} (never none or a MAC)")));
+        }
+        if !(5..=300).contains(&d.iat_window_secs) {
+            return Err(err("dpop.iat_window_secs", "must be between 5 and 300".into()));
+        }
+        if !(10..=3600).contains(&d.nonce_step_secs) {
+            return Err(err("dpop.nonce_step_secs", "must be between 10 and 3600".into()));
+        }
+        if let Some(c) = self.clients.iter().find(|c| c.dpop_bound_access_tokens && !d.enabled) {
+            let key = format!("clients.{}.dpop_bound_access_tokens", c.client_id);
+            return Err(err(&key, "needs dpop.enabled = true".into()));
+        }
+        Ok(())
+    }
+
     pub(super) fn validate_clients(&self, err: &dyn Fn(&str, String) -> SettingsError) -> Result<(), SettingsError> {
         for (i, c) in self.clients.iter().enumerate() {
             let key = |k: &str| format!("clients[{i}].{k}");

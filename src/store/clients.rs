@@ -176,6 +176,12 @@ impl Client {
         self.metadata("require_pushed_authorization_requests").and_then(|v| v.as_bool()).unwrap_or(false)
     }
 
+    /// [DP-4] Must every token request of this client carry a DPoP proof (`dpop_bound_access_tokens`, RFC 9449
+    /// §5.2)?
+    pub fn dpop_bound(&self) -> bool {
+        self.metadata("dpop_bound_access_tokens").and_then(|v| v.as_bool()).unwrap_or(false)
+    }
+
     pub fn allows_grant(&self, grant: &str) -> bool {
         self.grant_types.iter().any(|g| g == grant)
     }

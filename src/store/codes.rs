@@ -22,6 +22,8 @@ pub struct AuthCode {
     pub created_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,
+    /// [DP-4] The DPoP key thumbprint the authorization request bound the code to (`dpop_jkt`).
+    pub dpop_jkt: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConn, code: &AuthCode) -> StoreResult<()> {

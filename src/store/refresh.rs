@@ -19,6 +19,8 @@ pub struct RefreshToken {
     /// Set when the token was rotated (used).
     pub used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// [DP-4] The DPoP key thumbprint a public client's token is bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConn, token: &RefreshToken) -> StoreResult<()> {

@@ -116,6 +116,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         used_at -> Nullable<BigInt>,
+        dpop_jkt -> Nullable<Text>,
     }
 }
 
@@ -130,6 +131,7 @@ diesel::table! {
         expires_at -> BigInt,
         used_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
+        dpop_jkt -> Nullable<Text>,
     }
 }
 
@@ -307,6 +309,13 @@ diesel::table! {
     client_assertion_jtis (jti_hash) {
         jti_hash -> Text,
         client_id -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    dpop_proof_jtis (jti_hash) {
+        jti_hash -> Text,
         expires_at -> BigInt,
     }
 }

@@ -24,11 +24,32 @@ pub struct AccessClaims {
     /// [TX-8] RFC 8693 §4.1: the actor of a delegated token (nested for earlier actors).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<serde_json::Value>,
+    /// [DP-4] RFC 9449 §6.1: the DPoP key the token is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// RFC 7800 `cnf` with the RFC 9449 §6.1 `jkt` member.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Confirmation {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
+}
+
+impl Confirmation {
+    pub fn jkt(jkt: &str) -> Self {
+        Confirmation { jkt: Some(jkt.to_string()) }
+    }
 }
 
 impl AccessClaims {
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
         self.scope.split(' ').filter(|s| !s.is_empty())
+    }
+
+    /// [DP-5] The DPoP key the token is bound to, if it is.
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.cnf.as_ref().and_then(|c| c.jkt.as_deref())
     }
 
     pub fn has_scope(&self, scope: &str) -> bool {

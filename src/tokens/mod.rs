@@ -2,6 +2,7 @@
 
 pub mod claims;
 pub mod client_keys;
+pub mod dpop_proof;
 pub mod jws;
 pub mod keyring;
 pub mod keys;

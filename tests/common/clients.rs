@@ -26,6 +26,7 @@ impl ClientBuilder {
             require_pushed_authorization_requests: false,
             frontchannel_logout_uri: None,
             frontchannel_logout_session_required: false,
+            dpop_bound_access_tokens: false,
         })
     }
 
@@ -104,6 +105,12 @@ impl ClientBuilder {
     pub fn frontchannel_logout(mut self, uri: &str, session_required: bool) -> Self {
         self.0.frontchannel_logout_uri = Some(uri.into());
         self.0.frontchannel_logout_session_required = session_required;
+        self
+    }
+
+    /// RFC 9449 §5.2: every token request of this client must carry a DPoP proof.
+    pub fn dpop_bound(mut self) -> Self {
+        self.0.dpop_bound_access_tokens = true;
         self
     }
 

@@ -4,6 +4,7 @@
 
 pub mod backchannel;
 pub mod clients;
+pub mod dpop;
 pub mod exchange;
 pub mod fake_apple;
 pub mod fake_idp;

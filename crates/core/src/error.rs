@@ -27,6 +27,10 @@ pub enum ErrorCode {
     InvalidClientMetadata,
     /// RFC 8693 §2.2.2: unwilling or unable to issue a token for the target.
     InvalidTarget,
+    /// [DP-1] RFC 9449 §5, §7.1: the DPoP proof is invalid.
+    InvalidDpopProof,
+    /// [DP-3] RFC 9449 §8, §9: the DPoP proof must carry the server's nonce (given in `DPoP-Nonce`).
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -55,6 +59,8 @@ impl ErrorCode {
             InvalidRedirectUri => "invalid_redirect_uri",
             InvalidClientMetadata => "invalid_client_metadata",
             InvalidTarget => "invalid_target",
+            InvalidDpopProof => "invalid_dpop_proof",
+            UseDpopNonce => "use_dpop_nonce",
         }
     }
 }

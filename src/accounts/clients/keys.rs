@@ -29,10 +29,13 @@ pub(super) fn check_keys(c: &Client) -> Result<(), ClientError> {
 /// next start or reload, reviving a replaced key); `jwks` and `jwks_uri` are exclusive; only a private_key_jwt
 /// client registers a `jwks_uri`.
 pub(super) fn check_key_changes(c: &Client, u: &ClientUpdate) -> Result<(), ClientError> {
-    let touches = u.jwks.is_some() || u.jwks_uri.is_some() || u.require_pushed_authorization_requests.is_some();
+    let touches = u.jwks.is_some()
+        || u.jwks_uri.is_some()
+        || u.require_pushed_authorization_requests.is_some()
+        || u.dpop_bound_access_tokens.is_some();
     if touches && c.source == "config" {
         return Err(ClientError::Conflict(
-            "the keys and the PAR requirement of a client from the config file are changed in the file".into(),
+            "the keys, PAR and DPoP requirements of a client from the config file are changed in the file".into(),
         ));
     }
     let new_uri = u.jwks_uri.as_ref().is_some_and(|x| x.as_ref().is_some_and(|x| !x.is_empty()));
@@ -49,7 +52,11 @@ pub(super) fn check_key_changes(c: &Client, u: &ClientUpdate) -> Result<(), Clie
 /// The members of an update kept in the registered metadata: keys (`jwks` and `jwks_uri` replace each other) and
 /// the PAR requirement. The result is checked like a new client's ([PJ-1]: keys only for private_key_jwt).
 pub(super) fn apply_metadata_changes(c: &mut Client, u: &ClientUpdate) {
-    if u.jwks.is_none() && u.jwks_uri.is_none() && u.require_pushed_authorization_requests.is_none() {
+    if u.jwks.is_none()
+        && u.jwks_uri.is_none()
+        && u.require_pushed_authorization_requests.is_none()
+        && u.dpop_bound_access_tokens.is_none()
+    {
         return;
     }
     let mut m = match serde_json::from_str::<serde_json::Value>(&c.metadata_json) {
@@ -76,6 +83,9 @@ pub(super) fn apply_metadata_changes(c: &mut Client, u: &ClientUpdate) {
     if let Some(par) = u.require_pushed_authorization_requests {
         set("require_pushed_authorization_requests", par.then_some(true.into()));
     }
+    if let Some(dpop) = u.dpop_bound_access_tokens {
+        set("dpop_bound_access_tokens", dpop.then_some(true.into()));
+    }
     c.metadata_json = serde_json::Value::Object(m).to_string();
 }
 
@@ -90,6 +100,20 @@ pub fn key_and_par_metadata(jwks: Option<serde_json::Value>, jwks_uri: Option<St
     }
     if require_par {
         m.insert("require_pushed_authorization_requests".into(), true.into());
+    }
+    serde_json::Value::Object(m).to_string()
+}
+
+/// [DP-4] Registered metadata with `dpop_bound_access_tokens` set (when `bound`) or left out.
+pub fn with_dpop_bound(metadata: &str, bound: bool) -> String {
+    let mut m = match serde_json::from_str::<serde_json::Value>(metadata) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    if bound {
+        m.insert("dpop_bound_access_tokens".into(), true.into());
+    } else {
+        m.remove("dpop_bound_access_tokens");
     }
     serde_json::Value::Object(m).to_string()
 }

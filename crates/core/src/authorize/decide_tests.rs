@@ -18,6 +18,7 @@ fn req() -> AuthorizationRequest {
         ui_locales: None,
         response_mode: ResponseMode::Query,
         pushed_uri_hash: None,
+        dpop_jkt: None,
     }
 }
 

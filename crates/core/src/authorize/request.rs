@@ -115,6 +115,9 @@ pub struct AuthorizationRequest {
     /// authorization completes (set at `/authorize`, never part of the push itself).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pushed_uri_hash: Option<String>,
+    /// [DP-4] RFC 9449 §10: the thumbprint of the DPoP key the code is to be bound to (`dpop_jkt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 /// Why a request cannot even be answered by redirect: shown as a page, never redirected ([AZ-2], [AZ-4], [AZ-22]).
@@ -236,6 +239,10 @@ fn build(
     let max_age = params.get("max_age").map(parse_max_age).transpose()?;
     let nonce = bounded(params, "nonce", MAX_NONCE_LEN)?;
     let hint_sub = params.get("id_token_hint").map(|h| check_hint(h, client.client_id, verify_hint)).transpose()?;
+    let dpop_jkt = params.get("dpop_jkt").map(String::from);
+    if dpop_jkt.as_deref().is_some_and(|j| !crate::dpop::is_thumbprint(j)) {
+        return Err(OAuthError::invalid_request("dpop_jkt is not a SHA-256 JWK thumbprint"));
+    }
     Ok(AuthorizationRequest {
         client_id: client.client_id.to_string(),
         redirect_uri: redirect_uri.to_string(),
@@ -252,6 +259,7 @@ fn build(
         ui_locales: bounded(params, "ui_locales", MAX_HINT_LEN)?,
         response_mode,
         pushed_uri_hash: None,
+        dpop_jkt,
     })
 }
 

@@ -3,6 +3,7 @@
 use super::ports::{Grants, Minter, Ports, Redeemed, Revocation, Revoking, Rotated, Subject, Upstreams};
 use super::rules::{self, RefreshState};
 use super::{TokenOutcome, TokenRequest};
+use crate::dpop;
 use crate::error::OAuthError;
 
 /// The authenticated client, as far as the grants care.
@@ -12,6 +13,10 @@ pub struct TokenClient<'a> {
     /// May it hold refresh tokens (`refresh_token` among its grant types)?
     pub may_refresh: bool,
     pub allowed_scopes: &'a [String],
+    /// A public client (no credentials): its refresh tokens are bound to its DPoP key ([DP-4]).
+    pub public: bool,
+    /// [DP-4] The thumbprint of the key of the request's valid DPoP proof, if it sent one.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// Runs one grant. The client is already authenticated and allowed this grant type [TK-4].
@@ -61,6 +66,8 @@ async fn authorization_code<P: Ports>(
         Redeemed::Unknown => return Err(OAuthError::invalid_grant("the authorization code is invalid")),
     };
     rules::check_code(&code, redirect_uri, verifier, now)?;
+    // [DP-4] RFC 9449 §10: a code bound to a key at /authorize or /par is redeemed with a proof of that key.
+    dpop::check_binding(code.dpop_jkt.as_deref(), client.dpop_jkt, "authorization code")?;
     let (grant, subject) = ports.grants().grant_and_subject(&code.grant_id, &code.user_id, &code.scope, now).await?;
     let grant = grant.filter(|g| rules::grant_usable(g, now, true));
     let (Some(grant), Some(subject)) = (grant, subject.filter(|s| !s.disabled())) else {
@@ -68,7 +75,8 @@ async fn authorization_code<P: Ports>(
     };
     let (outcome, row) =
         ports.minter().for_user(&grant, &subject, &code.scope, code.nonce.as_deref(), client.may_refresh)?;
-    if let Some(row) = row {
+    if let Some(mut row) = row {
+        row.dpop_jkt = dpop::refresh_binding(client.public, client.dpop_jkt).map(String::from);
         ports.grants().store_refresh(row).await?;
     }
     Ok(outcome)
@@ -94,6 +102,8 @@ async fn refresh<P: Ports>(
         RefreshState::Expired => return Err(OAuthError::invalid_grant("the refresh token has expired")),
         RefreshState::Usable => {}
     }
+    // [DP-4] RFC 9449 §5: a bound refresh token is used only with a proof of its key (checked before it is spent).
+    dpop::check_binding(current.dpop_jkt.as_deref(), client.dpop_jkt, "refresh token")?;
     let (grant, subject) = ports.grants().grant_and_subject(&current.grant_id, &current.user_id, &scope, now).await?;
     let grant = grant.filter(|g| rules::grant_usable(g, now, false));
     let (Some(grant), Some(subject)) = (grant, subject.filter(|s| !s.disabled())) else {
@@ -102,7 +112,8 @@ async fn refresh<P: Ports>(
     ports.upstreams().recheck(&grant).await?;
     let (mut outcome, _) = ports.minter().for_user(&grant, &subject, &scope, None, false)?;
     // Rotation: the successor keeps the family's full scope, so a narrowed request does not shrink later refreshes.
-    let (next, row) = ports.minter().refresh_token(&grant, &current.user_id, &current.scope);
+    let (next, mut row) = ports.minter().refresh_token(&grant, &current.user_id, &current.scope);
+    row.dpop_jkt = dpop::refresh_binding(client.public, client.dpop_jkt).map(String::from);
     // Spending the old token and storing its successor happen in one transaction: a crash leaves either both or
     // neither, so no client ever holds a token the database does not know.
     match ports.grants().rotate(&current.token_hash, row, now).await? {

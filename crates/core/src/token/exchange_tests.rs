@@ -223,6 +223,7 @@ fn refresh_row(token: &str, grant: &str, user: &str, scope: &str) -> RefreshReco
         expires_at: NOW + 100,
         used_at: None,
         revoked_at: None,
+        dpop_jkt: None,
     }
 }
 
@@ -248,12 +249,14 @@ fn memory() -> Memory {
         nonce: None,
         code_challenge: None,
         expires_at: NOW + 60,
+        dpop_jkt: None,
     };
     m.codes.borrow_mut().insert("c".into(), (code, false));
     m
 }
 
-const APP: TokenClient<'static> = TokenClient { client_id: "app", may_refresh: true, allowed_scopes: &[] };
+const APP: TokenClient<'static> =
+    TokenClient { client_id: "app", may_refresh: true, allowed_scopes: &[], public: false, dpop_jkt: None };
 
 fn code_request() -> TokenRequest {
     TokenRequest::AuthorizationCode { code: "c".into(), redirect_uri: None, code_verifier: None }
@@ -334,4 +337,44 @@ fn rt_4_a_duplicate_that_loses_the_rotation_race_during_a_slow_upstream_recheck_
     let r = run(exchange(&m, &APP, &refresh_request("old")));
     assert_eq!(r.err().map(|e| e.description), Some("the refresh token was already used".to_string()));
     assert!(m.revoked.borrow().is_empty(), "the winner's family must survive");
+}
+
+#[test]
+fn dp_4_a_public_clients_refresh_tokens_are_bound_to_its_key_and_need_it() {
+    let m = memory();
+    let public = TokenClient { public: true, dpop_jkt: Some("k1"), ..APP };
+    assert!(run(exchange(&m, &public, &code_request())).is_ok());
+    assert_eq!(m.refresh.borrow().get("rt0").and_then(|r| r.dpop_jkt.clone()).as_deref(), Some("k1"));
+    let other_key = TokenClient { dpop_jkt: Some("k2"), ..public };
+    assert_eq!(code_of(run(exchange(&m, &other_key, &refresh_request("rt0")))), Some(ErrorCode::InvalidDpopProof));
+    let no_proof = TokenClient { dpop_jkt: None, ..public };
+    assert_eq!(code_of(run(exchange(&m, &no_proof, &refresh_request("rt0")))), Some(ErrorCode::InvalidDpopProof));
+    assert_eq!(m.refresh.borrow().get("rt0").and_then(|t| t.used_at), None, "a refused proof spends nothing");
+    assert!(run(exchange(&m, &public, &refresh_request("rt0"))).is_ok());
+    assert_eq!(m.refresh.borrow().get("rt1").and_then(|r| r.dpop_jkt.clone()).as_deref(), Some("k1"), "successor");
+}
+
+#[test]
+fn dp_4_a_confidential_clients_refresh_tokens_are_not_bound() {
+    let m = memory();
+    let confidential = TokenClient { dpop_jkt: Some("k1"), ..APP };
+    assert!(run(exchange(&m, &confidential, &code_request())).is_ok());
+    assert_eq!(m.refresh.borrow().get("rt0").and_then(|r| r.dpop_jkt.clone()), None);
+    assert!(run(exchange(&m, &APP, &refresh_request("rt0"))).is_ok(), "refreshed without a proof");
+}
+
+#[test]
+fn dp_4_a_code_bound_to_a_key_needs_a_proof_of_that_key() {
+    for (presented, ok) in [(None, false), (Some("k2"), false), (Some("k1"), true)] {
+        let m = memory();
+        if let Some((c, _)) = m.codes.borrow_mut().get_mut("c") {
+            c.dpop_jkt = Some("k1".into());
+        }
+        let client = TokenClient { dpop_jkt: presented, ..APP };
+        let r = run(exchange(&m, &client, &code_request()));
+        assert_eq!(r.is_ok(), ok, "{presented:?}");
+        if !ok {
+            assert_eq!(code_of(r), Some(ErrorCode::InvalidDpopProof));
+        }
+    }
 }

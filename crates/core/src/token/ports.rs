@@ -19,6 +19,8 @@ pub struct CodeRecord {
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
     pub expires_at: i64,
+    /// [DP-4] The DPoP key thumbprint the authorization request bound the code to (`dpop_jkt`).
+    pub dpop_jkt: Option<String>,
 }
 
 /// The result of spending a code in one conditional write.
@@ -61,6 +63,8 @@ pub struct RefreshRecord {
     /// Set when the token was rotated.
     pub used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// [DP-4] The DPoP key thumbprint the token is bound to (public clients only, RFC 9449 §5).
+    pub dpop_jkt: Option<String>,
 }
 
 /// A rotation: spend the old token and store its successor in one transaction.

@@ -21,6 +21,7 @@ fn code() -> CodeRecord {
         nonce: None,
         code_challenge: Some(CHALLENGE.into()),
         expires_at: NOW + 60,
+        dpop_jkt: None,
     }
 }
 
@@ -48,6 +49,7 @@ fn rt(client: &str, used_at: Option<i64>, revoked_at: Option<i64>, expires_at: i
         expires_at,
         used_at,
         revoked_at,
+        dpop_jkt: None,
     }
 }
 

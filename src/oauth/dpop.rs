@@ -1,0 +1,111 @@
+//! DPoP (RFC 9449) at our endpoints: the one `DPoP` header of a request ([DP-1]), verified and checked against
+//! the endpoint, its `jti` remembered across instances ([DP-2]), and the stateless server nonces ([DP-3]). The
+//! rules are `bridgekeeper_core::dpop`; the signature is `tokens::dpop_proof`.
+
+use actix_web::HttpRequest;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use aws_lc_rs::hmac;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bridgekeeper_core::dpop::{self, Expected, MAX_NONCE_LEN, invalid};
+
+use super::{ErrorCode, OAuthError};
+use crate::state::AppState;
+
+/// The request header carrying a proof.
+pub const HEADER: &str = "dpop";
+/// The response header carrying a fresh server nonce.
+pub const NONCE_HEADER: &str = "dpop-nonce";
+/// [DP-2] How much longer than its window a `jti` is remembered (an instance whose clock is behind the one that
+/// saw it still finds it).
+pub const REPLAY_SKEW_SECS: i64 = 30;
+
+/// A valid proof: the thumbprint of its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proof {
+    pub jkt: String,
+}
+
+/// [DP-1] The request's proof: `None` when it sent none (or DPoP is off); refused when it sent two.
+fn proof_header(req: &HttpRequest) -> Result<Option<&str>, OAuthError> {
+    let mut all = req.headers().get_all(HEADER);
+    let first = all.next();
+    if all.next().is_some() {
+        return Err(invalid("send exactly one DPoP proof"));
+    }
+    first.map(|v| v.to_str().map_err(|_| invalid("the DPoP proof is not text"))).transpose()
+}
+
+/// [DP-1] [DP-2] [DP-3] Verifies the request's proof for the endpoint at `path` (a resource endpoint passes the
+/// `access_token` the proof must be bound to): signature, header and claims, the server nonce when required, and
+/// a `jti` never seen before on any instance.
+pub async fn verify(
+    state: &AppState,
+    req: &HttpRequest,
+    path: &str,
+    access_token: Option<&str>,
+) -> Result<Option<Proof>, OAuthError> {
+    let s = state.settings();
+    if !s.dpop.enabled {
+        return Ok(None);
+    }
+    let Some(text) = proof_header(req)? else { return Ok(None) };
+    let verified = crate::tokens::dpop_proof::verify(text, &s.dpop.algs)?;
+    let url = format!("{}{path}", s.issuer_base());
+    let now = state.clock.now();
+    let window = s.dpop.iat_window_secs;
+    let expected = Expected { method: req.method().as_str(), url: &url, access_token, now, window_secs: window };
+    let jti = dpop::check_claims(&verified.claims, &expected)?;
+    if s.dpop.require_nonce && !nonce_valid(state, verified.claims.nonce.as_deref(), now) {
+        return Err(OAuthError::new(ErrorCode::UseDpopNonce, "the DPoP proof must carry the server's current nonce"));
+    }
+    let key = dpop::replay_key(&verified.jkt, jti);
+    let until = dpop::remember_until(verified.claims.iat.unwrap_or(now), now, window, REPLAY_SKEW_SECS);
+    if !state.db.run(move |c| crate::store::dpop_jtis::remember(c, &key, until)).await? {
+        return Err(invalid("the DPoP proof was used before"));
+    }
+    Ok(Some(Proof { jkt: verified.jkt }))
+}
+
+/// [DP-3] The nonce key: derived from the CSRF key every instance shares (stored sealed in the database), so
+/// that every instance makes and accepts the same nonces without sharing state.
+fn nonce_key(state: &AppState) -> hmac::Key {
+    let derived = hmac::sign(&state.csrf_key, b"bridgekeeper dpop nonce key v1");
+    hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref())
+}
+
+/// [DP-3] The nonce of a time step: the step and a MAC over it, base64url.
+fn nonce_of(key: &hmac::Key, step: i64) -> String {
+    let mut msg = b"dpop-nonce:".to_vec();
+    msg.extend_from_slice(&step.to_be_bytes());
+    let tag = hmac::sign(key, &msg);
+    let mut out = step.to_be_bytes().to_vec();
+    out.extend_from_slice(tag.as_ref().get(..16).unwrap_or_default());
+    URL_SAFE_NO_PAD.encode(out)
+}
+
+/// [DP-3] The nonce to hand out now.
+pub fn current_nonce(state: &AppState) -> String {
+    let [step, _] = dpop::nonce_steps(state.clock.now(), state.settings().dpop.nonce_step_secs);
+    nonce_of(&nonce_key(state), step)
+}
+
+/// [DP-3] Is `nonce` one of this or the previous time step's?
+fn nonce_valid(state: &AppState, nonce: Option<&str>, now: i64) -> bool {
+    let Some(n) = nonce.filter(|n| n.len() <= MAX_NONCE_LEN) else { return false };
+    let key = nonce_key(state);
+    dpop::nonce_steps(now, state.settings().dpop.nonce_step_secs)
+        .iter()
+        .any(|step| crate::secret::ct_eq(nonce_of(&key, *step).as_bytes(), n.as_bytes()))
+}
+
+/// [DP-3] Adds a fresh `DPoP-Nonce` to a response when nonces are required (errors and successes alike).
+pub fn add_nonce(state: &AppState, resp: &mut actix_web::HttpResponse) {
+    let s = state.settings();
+    if !(s.dpop.enabled && s.dpop.require_nonce) {
+        return;
+    }
+    if let Ok(v) = HeaderValue::from_str(&current_nonce(state)) {
+        resp.headers_mut().insert(HeaderName::from_static(NONCE_HEADER), v);
+    }
+}
