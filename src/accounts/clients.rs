@@ -8,8 +8,8 @@ use crate::store::clients::{self as repo, Client};
 use crate::store::{Db, StoreError, StoreResult, audit};
 
 mod keys;
+pub use keys::{ADMIN_SET, keep_admin_settings, key_and_par_metadata, with_dpop_bound};
 use keys::{apply_metadata_changes, check_key_changes, check_keys};
-pub use keys::{key_and_par_metadata, with_dpop_bound};
 
 /// What someone asks for when adding a client.
 #[derive(Debug, Clone, Default)]
@@ -94,6 +94,38 @@ pub struct ClientUpdate {
     pub require_pushed_authorization_requests: Option<bool>,
     /// [DP-4] Must every token request of the client carry a DPoP proof?
     pub dpop_bound_access_tokens: Option<bool>,
+}
+
+impl ClientUpdate {
+    /// An update that sets `disabled = true` and nothing else ([AD-1]).
+    pub fn only_disables(&self) -> bool {
+        self.disabled == Some(true) && self.changed() == ["disabled"]
+    }
+
+    /// The names of the members this update sets, for the audit trail ([AD-2]); never their values.
+    pub fn changed(&self) -> Vec<&'static str> {
+        let members = [
+            ("name", self.name.is_some()),
+            ("redirect_uris", self.redirect_uris.is_some()),
+            ("post_logout_redirect_uris", self.post_logout_redirect_uris.is_some()),
+            ("allowed_scopes", self.allowed_scopes.is_some()),
+            ("grant_types", self.grant_types.is_some()),
+            ("skip_consent", self.skip_consent.is_some()),
+            ("disabled", self.disabled.is_some()),
+            ("logo_uri", self.logo_uri.is_some()),
+            ("token_endpoint_auth_method", self.token_endpoint_auth_method.is_some()),
+            ("client_credentials_allowed", self.client_credentials_allowed.is_some()),
+            ("backchannel_logout_uri", self.backchannel_logout_uri.is_some()),
+            ("backchannel_logout_session_required", self.backchannel_logout_session_required.is_some()),
+            ("frontchannel_logout_uri", self.frontchannel_logout_uri.is_some()),
+            ("frontchannel_logout_session_required", self.frontchannel_logout_session_required.is_some()),
+            ("jwks", self.jwks.is_some()),
+            ("jwks_uri", self.jwks_uri.is_some()),
+            ("require_pushed_authorization_requests", self.require_pushed_authorization_requests.is_some()),
+            ("dpop_bound_access_tokens", self.dpop_bound_access_tokens.is_some()),
+        ];
+        members.iter().filter(|(_, set)| *set).map(|(name, _)| *name).collect()
+    }
 }
 
 /// Splits scopes a developer asks for into (allowed now, pending approval) by `[developers]`; refuses others.
@@ -253,6 +285,14 @@ pub async fn update(
     now: i64,
 ) -> Result<Client, ClientError> {
     let mut c = get(db, client_id).await?;
+    if u.only_disables() {
+        // [AD-1] Disabling is never refused: in an incident an admin must be able to stop a client that no longer
+        // meets today's rules (a scope taken out of the catalogue, a tightened redirect rule, keys gone bad).
+        c.disabled = true;
+        c.updated_at = now;
+        let row = c.clone();
+        return if db.write(move |conn| repo::update(conn, &row)).await? { Ok(c) } else { Err(ClientError::NotFound) };
+    }
     check_key_changes(&c, &u)?;
     apply_logout_changes(&mut c, &u);
     apply_metadata_changes(&mut c, &u);
@@ -370,8 +410,24 @@ pub async fn delete(db: &Db, client_id: &str) -> Result<(), ClientError> {
 
 /// Records an admin or developer action on a client.
 pub async fn audit_action(db: &Db, now: i64, event: AuditKind, client_id: &str, actor: &str) -> StoreResult<()> {
-    let mut e = audit::AuditEvent::new(now, event).client(client_id);
-    e.detail = serde_json::json!({ "actor": actor }).to_string();
+    audit_detail(db, now, event, client_id, serde_json::json!({ "actor": actor })).await
+}
+
+/// [AD-2] Records a change of a client with the names of the members it set and, for new keys, their `kid`s
+/// (public; never a key, a secret or a URI's value).
+pub async fn audit_update(db: &Db, now: i64, client_id: &str, actor: &str, u: &ClientUpdate) -> StoreResult<()> {
+    let mut detail = serde_json::json!({ "actor": actor, "changed": u.changed() });
+    if let Some(Some(jwks)) = &u.jwks {
+        let kids: Vec<&serde_json::Value> =
+            jwks["keys"].as_array().into_iter().flatten().filter_map(|k| k.get("kid")).collect();
+        detail["kids"] = serde_json::json!(kids);
+    }
+    audit_detail(db, now, AuditKind::ClientUpdated, client_id, detail).await
+}
+
+async fn audit_detail(db: &Db, now: i64, event: AuditKind, id: &str, detail: serde_json::Value) -> StoreResult<()> {
+    let mut e = audit::AuditEvent::new(now, event).client(id);
+    e.detail = detail.to_string();
     db.run(move |c| audit::record(c, &e)).await
 }
 

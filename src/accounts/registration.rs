@@ -255,6 +255,7 @@ pub fn describe(c: &Client, base: &str) -> Map<String, Value> {
         Ok(Value::Object(m)) => m,
         _ => Map::new(),
     };
+    m.remove(super::clients::ADMIN_SET);
     m.insert("client_id".into(), c.client_id.clone().into());
     m.insert("client_id_issued_at".into(), c.created_at.into());
     if !c.is_public() {

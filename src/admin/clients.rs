@@ -333,8 +333,8 @@ pub async fn update(
         return Err(ApiError::conflict("an admin client cannot disable itself or drop its own admin scope"));
     }
     let now = state.clock.now();
-    let c = svc::update(&state.db, &state.settings(), &id, u, now).await?;
-    svc::audit_action(&state.db, now, AuditKind::ClientUpdated, &id, &admin.actor()).await?;
+    let c = svc::update(&state.db, &state.settings(), &id, u.clone(), now).await?;
+    svc::audit_update(&state.db, now, &id, &admin.actor(), &u).await?;
     Ok(no_store(&ClientView::from(c)))
 }
 

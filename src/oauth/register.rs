@@ -169,6 +169,10 @@ async fn replace(
     {
         return Err(OAuthError::invalid_request("client_secret does not match").into());
     }
+    let put_flags = [
+        ("require_pushed_authorization_requests", meta.require_pushed_authorization_requests),
+        ("dpop_bound_access_tokens", meta.dpop_bound_access_tokens),
+    ];
     let r = registration::validate(&state.settings(), meta, Some(&current))?;
     let n = r.client;
     let mut next = current.clone();
@@ -189,7 +193,10 @@ async fn replace(
     (next.name, next.redirect_uris, next.post_logout_redirect_uris) =
         (n.name, n.redirect_uris, n.post_logout_redirect_uris);
     (next.allowed_scopes, next.pending_scopes, next.grant_types) = (n.allowed_scopes, n.pending_scopes, n.grant_types);
-    (next.logo_uri, next.metadata_json) = (n.logo_uri, n.metadata_json.unwrap_or_else(|| "{}".into()));
+    next.logo_uri = n.logo_uri;
+    next.metadata_json =
+        svc::keep_admin_settings(&current.metadata_json, n.metadata_json.as_deref().unwrap_or("{}"), &put_flags)
+            .map_err(|e| OAuthError::new(super::ErrorCode::InvalidClientMetadata, e))?;
     (next.backchannel_logout_uri, next.backchannel_logout_session_required) =
         (n.backchannel_logout_uri, n.backchannel_logout_session_required);
     (next.frontchannel_logout_uri, next.frontchannel_logout_session_required) =

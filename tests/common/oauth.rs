@@ -201,3 +201,19 @@ pub async fn signed_in(app: &TestApp) -> bool {
     let r = authorize(app, &auth_query(&[("prompt", "none"), ("scope", "openid email")])).await;
     param(&location(&r), "code").is_some()
 }
+
+/// A token for the admin API: a config client `ops` with the `admin` scope, synced into the running app.
+pub async fn admin_api_token(app: &TestApp) -> String {
+    let mut settings = (*app.state.settings()).clone();
+    settings.clients = vec![
+        ClientBuilder::confidential("ops", "admin-secret-for-tests")
+            .scopes(&["admin"])
+            .grants(&["client_credentials"])
+            .build(),
+    ];
+    bridgekeeper::accounts::clients::sync_static(&app.state.db, &settings, &[], 0).await.unwrap();
+    let form = [("grant_type", "client_credentials"), ("scope", "admin")];
+    let r = token(app, ("ops", "admin-secret-for-tests"), &form).await;
+    assert_eq!(r.status(), 200);
+    r.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
+}
