@@ -111,6 +111,7 @@ fn url_of(app: &TestApp) -> String {
 async fn db_2_a_statement_over_its_timeout_is_a_clean_503_and_the_connection_serves_on() {
     let app = app_with(|s| {
         s.database.pool_size = 1;
+        s.database.checkout_timeout_ms = 5000;
         s.database.statement_timeout_ms = 300;
         s.database.busy_timeout_ms = 300;
     })
@@ -123,7 +124,8 @@ async fn db_2_a_statement_over_its_timeout_is_a_clean_503_and_the_connection_ser
     let r = r.expect("answered, not hung on the lock");
     let took = asked.elapsed();
     assert_eq!(r.status(), 503, "{}", r.text().await.unwrap());
-    assert!(took < Duration::from_secs(5), "bounded by the statement's limit ({took:?})");
+    // Well under checkout_timeout_ms: a background task blocked on the lock forever would show as a 503 after 5 s.
+    assert!(took < Duration::from_millis(2500), "bounded by the statement's limit ({took:?})");
     if common::backend_is_postgres() {
         // The token endpoint too: its JSON answer.
         let lock2 = HeldLock::take(&url_of(&app), "refresh_tokens");
@@ -143,22 +145,27 @@ async fn db_2_migrations_run_without_the_statement_limit_and_the_connection_gets
     let t = common::test_db();
     let opts = store::PoolOptions {
         pool_size: 1,
-        statement_timeout: Some(Duration::from_millis(2)),
+        statement_timeout: Some(Duration::from_millis(5)),
         ..store::PoolOptions::default()
     };
     let db = Db::open_with(&t.url, &opts).unwrap();
     assert!(db.migrate().unwrap() > 0, "every migration ran");
     if common::backend_is_postgres() {
-        let mut c = db.conn().unwrap();
-        let slow = diesel::sql_query("SELECT pg_sleep(0.5)").execute(&mut *c);
-        assert!(matches!(slow.map_err(store::StoreError::from), Err(store::StoreError::Unavailable(_))));
         #[derive(diesel::QueryableByName)]
         struct Setting {
             #[diesel(sql_type = diesel::sql_types::Text)]
             statement_timeout: String,
         }
-        let s: Setting = diesel::sql_query("SHOW statement_timeout").get_result(&mut *c).unwrap();
-        assert_eq!(s.statement_timeout, "2ms");
+        let show = |c: &mut store::DbConn| -> String {
+            let s: Setting = diesel::sql_query("SHOW statement_timeout").get_result(c).unwrap();
+            s.statement_timeout
+        };
+        let mut c = db.conn().unwrap();
+        assert_eq!(show(&mut c), "5ms", "the connection that ran the migrations has its limit back");
+        let slow = diesel::sql_query("SELECT pg_sleep(0.5)").execute(&mut *c);
+        assert!(matches!(slow.map_err(store::StoreError::from), Err(store::StoreError::Unavailable(_))));
+        let fresh = Db::open_with(&t.url, &opts).unwrap();
+        assert_eq!(show(&mut fresh.conn().unwrap()), "5ms", "a new connection is set up with it");
     }
 }
 
