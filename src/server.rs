@@ -39,11 +39,7 @@ impl AppState {
     /// clients and loads the templates.
     pub async fn prepare(settings: Settings, clock: Clock) -> Result<Arc<Self>, StartError> {
         let metrics = crate::metrics::Metrics::new().map_err(|e| StartError::Templates(format!("metrics: {e}")))?;
-        let mut db = Db::open(
-            &settings.database_url,
-            settings.database.pool_size,
-            Duration::from_secs(settings.database.connect_timeout_secs),
-        )?;
+        let mut db = Db::open_with(&settings.database_url, &settings.database.pool_options())?;
         db.observe_waits(metrics.db_wait.clone());
         db.listen_for_invalidations();
         metrics.config_last_reload.set(clock.now());

@@ -280,9 +280,7 @@ impl Settings {
         if self.audit_retention_days < 1 {
             return Err(err("audit_retention_days", "must be at least 1".into()));
         }
-        if self.database.pool_size == 0 {
-            return Err(err("database.pool_size", "must be at least 1".into()));
-        }
+        self.database.check().map_err(|(key, why)| err(key, why))?;
         if !self.scopes.contains_key("openid") {
             return Err(err("scopes", "the catalogue must contain `openid`".into()));
         }

@@ -97,6 +97,7 @@ async fn readyz_fails_while_database_is_down_and_recovers_by_itself() {
     let app = TestApp::spawn_with(move |s| {
         s.database_url = via;
         s.database.connect_timeout_secs = 2;
+        s.database.checkout_timeout_ms = 2000;
     })
     .await;
     let ready = || async { app.http.get(app.url("/readyz")).send().await.unwrap().status().as_u16() };
@@ -131,6 +132,7 @@ async fn token_endpoint_answers_503_json_while_the_database_is_down_and_recovers
     let app = TestApp::spawn_with(move |s| {
         s.database_url = via;
         s.database.connect_timeout_secs = 2;
+        s.database.checkout_timeout_ms = 2000;
         s.clients = vec![
             ClientBuilder::confidential("m2m", "pw")
                 .scopes(&["email"])

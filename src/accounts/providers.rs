@@ -9,7 +9,12 @@ use crate::store::{Db, StoreError};
 use crate::upstream::Registry;
 
 /// Brings the database in line with `registry`; logs what it changed.
-pub async fn reconcile(db: &Db, sealer: Arc<Sealer>, registry: &Registry, now: i64) -> Result<(), StoreError> {
+pub async fn reconcile(
+    db: &Db,
+    sealer: Arc<Sealer>,
+    registry: &Registry,
+    now: i64,
+) -> Result<super::users::EmailTrustReconciled, StoreError> {
     let trusted = registry.email_trusted_providers();
     let renamed = registry.oauth2_issuers();
     let ids = |f: fn(&crate::upstream::config::ProviderConfig) -> bool| -> Vec<String> {
@@ -27,11 +32,14 @@ pub async fn reconcile(db: &Db, sealer: Arc<Sealer>, registry: &Registry, now: i
             Ok((super::users::reconcile_email_trust(c, &trusted, now)?, purged))
         })
         .await?;
-    if changed > 0 {
-        tracing::info!(users = changed, "email trust brought in line with the providers' trust_email");
+    if changed.changed > 0 {
+        tracing::info!(users = changed.changed, "email trust brought in line with the providers' trust_email");
+    }
+    if !changed.scanned_users {
+        tracing::debug!("[TB-1h] trusted providers as last reconciled: the scan of every user skipped");
     }
     if purged > 0 {
         tracing::warn!(rows = purged, "upstream tokens of providers without store_tokens deleted from the vault");
     }
-    Ok(())
+    Ok(changed)
 }

@@ -166,16 +166,41 @@ fn groups_of(conn: &mut DbConn, user_id: &str, keep: impl Fn(&Identity) -> bool)
     Ok(all)
 }
 
-/// [TB-1a] [TB-1b] Brings stored email trust in line with the providers trusted now (run at every start): identities
-/// of providers no longer trusted for emails (or no longer configured) lose it, and their users' released email is
-/// recomputed. Returns how many users changed.
-pub fn reconcile_email_trust(conn: &mut DbConn, trusted: &[String], now: i64) -> StoreResult<usize> {
-    crate::store::transaction(conn, |conn| {
+/// [TB-1h] The mark of the trusted-provider set the scan of every user last ran for.
+pub const EMAIL_TRUST_MARK: &str = "email_trust_reconciled_for";
+
+/// What [`reconcile_email_trust`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmailTrustReconciled {
+    /// Users whose released email changed.
+    pub changed: usize,
+    /// Whether every user was looked at ([TB-1h]: only for a trusted set other than the one recorded).
+    pub scanned_users: bool,
+}
+
+/// [TB-1a] [TB-1b] Brings stored email trust in line with the providers trusted now (run at every start and at a
+/// reload that changes the providers): identities of providers no longer trusted for emails (or no longer
+/// configured) lose it, and their users' released email is recomputed. That runs every time: an instance still
+/// running with an older set (a rolling deploy) may have written such identities since the set was last recorded.
+/// [TB-1h] The scan of every user for a verified email without a trusted identity runs only when the trusted set
+/// differs from the one it last ran for (recorded in `maintenance_marks`, in the same transaction).
+pub fn reconcile_email_trust(conn: &mut DbConn, trusted: &[String], now: i64) -> StoreResult<EmailTrustReconciled> {
+    let mut set = trusted.to_vec();
+    set.sort();
+    set.dedup();
+    let mark = crate::store::to_json_list(&set);
+    crate::store::maintenance_transaction(conn, |conn| {
         let affected = identities::withdraw_email_trust(conn, trusted)?;
         for uid in &affected {
             refresh_derived(conn, uid, now)?;
         }
-        Ok(affected.len() + users::unverify_untrusted_emails(conn)?)
+        let scanned_users = crate::store::marks::find(conn, EMAIL_TRUST_MARK)?.as_deref() != Some(mark.as_str());
+        let mut changed = affected.len();
+        if scanned_users {
+            changed += users::unverify_untrusted_emails(conn)?;
+            crate::store::marks::set(conn, EMAIL_TRUST_MARK, &mark, now)?;
+        }
+        Ok(EmailTrustReconciled { changed, scanned_users })
     })
 }
 

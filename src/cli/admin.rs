@@ -1,7 +1,5 @@
 //! Admin subcommands that work on the database directly: migrate, clients, providers, keys, users.
 
-use std::time::Duration;
-
 use clap::{Args, Subcommand};
 
 use super::CliError;
@@ -127,11 +125,7 @@ fn sealer(settings: &Settings) -> Result<crate::crypto::Sealer, CliError> {
 }
 
 pub(super) fn open(settings: &Settings) -> Result<Db, CliError> {
-    let db = Db::open(
-        &settings.database_url,
-        settings.database.pool_size,
-        Duration::from_secs(settings.database.connect_timeout_secs),
-    )?;
+    let db = Db::open_with(&settings.database_url, &settings.database.pool_options())?;
     db.migrate()?;
     Ok(db)
 }
@@ -147,11 +141,7 @@ fn audit(db: &Db, event: AuditKind, client: Option<&str>) {
 }
 
 pub async fn migrate(settings: &Settings) -> Result<(), CliError> {
-    let db = Db::open(
-        &settings.database_url,
-        settings.database.pool_size,
-        Duration::from_secs(settings.database.connect_timeout_secs),
-    )?;
+    let db = Db::open_with(&settings.database_url, &settings.database.pool_options())?;
     let n = tokio::task::spawn_blocking(move || db.migrate()).await.map_err(|e| CliError::Failed(e.to_string()))??;
     println!("applied {n} migration(s)");
     Ok(())

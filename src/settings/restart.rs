@@ -27,7 +27,12 @@ pub fn keep_restart_only(next: &mut Settings, running: &Settings) -> Vec<String>
         // The pool.
         "database_url" => database_url;
         "database.pool_size" => database.pool_size;
+        "database.checkout_timeout_ms" => database.checkout_timeout_ms;
         "database.connect_timeout_secs" => database.connect_timeout_secs;
+        "database.statement_timeout_ms" => database.statement_timeout_ms;
+        "database.busy_timeout_ms" => database.busy_timeout_ms;
+        "database.idle_timeout_secs" => database.idle_timeout_secs;
+        "database.max_lifetime_secs" => database.max_lifetime_secs;
         // Signing keys of these algorithms are made sure of at start; the key reloader's timer.
         "tokens.signing_alg" => tokens.signing_alg;
         "tokens.access_token_alg" => tokens.access_token_alg;
@@ -76,12 +81,13 @@ mod tests {
         let mut next = defaults();
         next.bind = "127.0.0.1:1".into();
         next.database.pool_size += 1;
+        next.database.statement_timeout_ms += 1;
         next.encryption_keys = crate::secret::Secret::new("k2:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=");
         next.tokens.access_token_ttl_secs += 60;
         next.rate_limits.failures_per_minute += 1;
         next.default_locale = "de".into();
         let changed = keep_restart_only(&mut next, &running);
-        assert_eq!(changed, ["bind", "database.pool_size", "encryption_keys"]);
+        assert_eq!(changed, ["bind", "database.pool_size", "database.statement_timeout_ms", "encryption_keys"]);
         assert_eq!((next.bind.as_str(), next.database.pool_size), (running.bind.as_str(), running.database.pool_size));
         assert_eq!(next.encryption_keys.expose(), running.encryption_keys.expose(), "a rotated secret is kept too");
         assert_eq!(next.tokens.access_token_ttl_secs, running.tokens.access_token_ttl_secs + 60, "live: passes");

@@ -70,7 +70,55 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     pub pool_size: u32,
+    /// [DB-1] How long a request waits for a pooled connection before it is answered 503.
+    pub checkout_timeout_ms: u64,
+    /// PostgreSQL: how long opening one connection may take.
     pub connect_timeout_secs: u64,
+    /// [DB-2] PostgreSQL: each statement's limit; 0 leaves the server's (or the role's) `statement_timeout`.
+    pub statement_timeout_ms: u64,
+    /// SQLite: how long a statement waits for another writer's lock.
+    pub busy_timeout_ms: u64,
+    /// Idle connections closed after this long; 0 = never.
+    pub idle_timeout_secs: u64,
+    /// Connections replaced once this old; 0 = never.
+    pub max_lifetime_secs: u64,
+}
+
+impl DatabaseSettings {
+    /// [DB-3] Each key in its range, or (key, why).
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let within = |key: &'static str, v: u64, lo: u64, hi: u64, zero_ok: bool, unit: &str| {
+            if (zero_ok && v == 0) || (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                let off = if zero_ok { " (or 0: off)" } else { "" };
+                Err((key, format!("must be between {lo} and {hi} {unit}{off}, not {v}")))
+            }
+        };
+        within("database.pool_size", self.pool_size.into(), 1, 1000, false, "connections")?;
+        within("database.checkout_timeout_ms", self.checkout_timeout_ms, 10, 120_000, false, "milliseconds")?;
+        within("database.connect_timeout_secs", self.connect_timeout_secs, 1, 300, false, "seconds")?;
+        within("database.statement_timeout_ms", self.statement_timeout_ms, 10, 3_600_000, true, "milliseconds")?;
+        within("database.busy_timeout_ms", self.busy_timeout_ms, 0, 600_000, false, "milliseconds")?;
+        within("database.idle_timeout_secs", self.idle_timeout_secs, 30, 86_400, true, "seconds")?;
+        within("database.max_lifetime_secs", self.max_lifetime_secs, 60, 604_800, true, "seconds")
+    }
+
+    /// What the pool is built with.
+    pub fn pool_options(&self) -> crate::store::PoolOptions {
+        use std::time::Duration;
+        let nonzero = |d: Duration| (!d.is_zero()).then_some(d);
+        crate::store::PoolOptions {
+            pool_size: self.pool_size,
+            checkout_timeout: Duration::from_millis(self.checkout_timeout_ms),
+            connect_timeout_secs: self.connect_timeout_secs,
+            statement_timeout: nonzero(Duration::from_millis(self.statement_timeout_ms)),
+            busy_timeout: Duration::from_millis(self.busy_timeout_ms),
+            idle_timeout: nonzero(Duration::from_secs(self.idle_timeout_secs)),
+            max_lifetime: nonzero(Duration::from_secs(self.max_lifetime_secs)),
+            test_on_check_out: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -208,4 +256,41 @@ pub struct ParSettings {
     pub require: bool,
     /// Lifetime of a `request_uri`, 1 to 60 seconds.
     pub ttl_secs: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Settings;
+
+    fn with(key: &str, value: &str) -> Result<Settings, String> {
+        let env = [(format!("BRIDGEKEEPER__DATABASE__{}", key.to_ascii_uppercase()), value.to_string())];
+        Settings::load_with_env(None, &env).map_err(|e| e.0)
+    }
+
+    /// [DB-3] Each pool key out of its range stops the start naming the key; the edges and 0 where it means "off"
+    /// are accepted.
+    #[test]
+    fn db_3_each_pool_key_out_of_range_is_named() {
+        for (key, bad, good) in [
+            ("pool_size", "0", "1"),
+            ("checkout_timeout_ms", "0", "10"),
+            ("checkout_timeout_ms", "120001", "120000"),
+            ("connect_timeout_secs", "0", "300"),
+            ("statement_timeout_ms", "5", "0"),
+            ("statement_timeout_ms", "3600001", "3600000"),
+            ("busy_timeout_ms", "600001", "0"),
+            ("idle_timeout_secs", "29", "0"),
+            ("max_lifetime_secs", "59", "604800"),
+        ] {
+            let err = with(key, bad).map(|_| ()).expect_err(key);
+            assert!(err.contains(&format!("key `database.{key}`")) && err.contains("must be between"), "{err}");
+            assert!(with(key, good).is_ok(), "{key} = {good}");
+        }
+    }
+
+    #[test]
+    fn db_3_the_defaults_are_the_pool_options() {
+        let d = Settings::load_with_env(None, &[]).unwrap().database.pool_options();
+        assert_eq!(d, crate::store::PoolOptions::default(), "config/default.toml and PoolOptions::default agree");
+    }
 }

@@ -14,8 +14,10 @@ pub mod identities;
 pub mod keys;
 pub mod listen;
 pub mod logout_jtis;
+pub mod marks;
 pub mod outbox;
 pub mod pending_links;
+mod pool;
 pub mod pushed;
 pub mod refresh;
 pub mod revoked;
@@ -28,12 +30,13 @@ pub mod users;
 pub mod vault;
 mod write;
 
+pub use pool::{Manager, PoolOptions};
 pub use write::{Epoch, Write};
 
 use std::time::Duration;
 
 use diesel::prelude::*;
-use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
+use diesel::r2d2::{Pool, PooledConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -92,9 +95,18 @@ impl From<diesel::result::Error> for StoreError {
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 StoreError::Unavailable(info.message().to_string())
             }
+            // [DB-2] A statement over `statement_timeout` (PostgreSQL) or a lock held past `busy_timeout` (SQLite).
+            Error::DatabaseError(_, info) if is_timeout(info.message()) => {
+                StoreError::Unavailable(info.message().to_string())
+            }
             other => StoreError::Query(other),
         }
     }
+}
+
+/// PostgreSQL's `canceling statement due to statement timeout` / `… lock timeout`, SQLite's `database is locked`.
+fn is_timeout(message: &str) -> bool {
+    message.starts_with("canceling statement due to") || message.contains("database is locked")
 }
 
 impl From<serde_json::Error> for StoreError {
@@ -104,46 +116,6 @@ impl From<serde_json::Error> for StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
-
-/// Opens connections of the right backend and prepares each one.
-#[derive(Debug, Clone)]
-pub struct Manager {
-    kind: DbKind,
-}
-
-impl ManageConnection for Manager {
-    type Connection = DbConn;
-    type Error = diesel::r2d2::Error;
-
-    fn connect(&self) -> Result<DbConn, Self::Error> {
-        match &self.kind {
-            DbKind::Sqlite(path) => {
-                let mut c = diesel::SqliteConnection::establish(path).map_err(diesel::r2d2::Error::ConnectionError)?;
-                diesel::sql_query("PRAGMA busy_timeout = 10000")
-                    .execute(&mut c)
-                    .and_then(|_| diesel::sql_query("PRAGMA journal_mode = WAL").execute(&mut c))
-                    .and_then(|_| diesel::sql_query("PRAGMA synchronous = NORMAL").execute(&mut c))
-                    .and_then(|_| diesel::sql_query("PRAGMA foreign_keys = ON").execute(&mut c))
-                    .map_err(diesel::r2d2::Error::QueryError)?;
-                Ok(DbConn::Sqlite(c))
-            }
-            DbKind::Postgres(url) => {
-                diesel::PgConnection::establish(url).map(DbConn::Postgres).map_err(diesel::r2d2::Error::ConnectionError)
-            }
-        }
-    }
-
-    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
-        diesel::sql_query("SELECT 1").execute(conn).map(|_| ()).map_err(diesel::r2d2::Error::QueryError)
-    }
-
-    fn has_broken(&self, conn: &mut DbConn) -> bool {
-        match conn {
-            DbConn::Postgres(c) => c.is_broken(),
-            DbConn::Sqlite(c) => c.is_broken(),
-        }
-    }
-}
 
 /// The connection pool; cheap to clone.
 #[derive(Clone)]
@@ -157,6 +129,8 @@ pub struct Db {
     listener: Option<listen::ListenerState>,
     /// This handle's id in invalidation notifications (hex: safe inside the NOTIFY statement).
     id: String,
+    /// What the pool was built with.
+    opts: PoolOptions,
 }
 
 impl std::fmt::Debug for Db {
@@ -170,8 +144,14 @@ impl std::fmt::Debug for Db {
 }
 
 impl Db {
-    /// Builds the pool without connecting: a database that is down at start shows up in `/readyz`.
-    pub fn open(url: &str, pool_size: u32, connect_timeout: Duration) -> StoreResult<Self> {
+    /// Builds the pool without connecting: a database that is down at start shows up in `/readyz`. The other pool
+    /// settings at their defaults (see [`open_with`](Self::open_with)).
+    pub fn open(url: &str, pool_size: u32, checkout_timeout: Duration) -> StoreResult<Self> {
+        Self::open_with(url, &PoolOptions { pool_size, checkout_timeout, ..PoolOptions::default() })
+    }
+
+    /// [DB-1] Builds the pool with `[database]`'s settings, without connecting.
+    pub fn open_with(url: &str, opts: &PoolOptions) -> StoreResult<Self> {
         let kind = DbKind::from_url(url).map_err(StoreError::Unavailable)?;
         if let DbKind::Sqlite(path) = &kind
             && let Some(parent) = std::path::Path::new(path).parent()
@@ -180,15 +160,9 @@ impl Db {
             std::fs::create_dir_all(parent)
                 .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
         }
-        let pool = Pool::builder()
-            .max_size(pool_size)
-            .min_idle(Some(0))
-            .connection_timeout(connect_timeout)
-            .test_on_check_out(matches!(kind, DbKind::Postgres(_)))
-            .error_handler(Box::new(LogErrors))
-            .build_unchecked(Manager { kind: kind.clone() });
+        let pool = pool::build(&kind, opts);
         let id = crate::secret::random_token_bytes(8).bytes().map(|b| format!("{b:02x}")).collect();
-        Ok(Db { pool, kind, epoch: Epoch::default(), wait: None, listener: None, id })
+        Ok(Db { pool, kind, epoch: Epoch::default(), wait: None, listener: None, id, opts: opts.clone() })
     }
 
     /// [CI-1] On PostgreSQL, starts listening for the other instances' invalidations (once; set before the handle
@@ -286,7 +260,19 @@ impl Db {
         let mut conn = self.conn()?;
         let applied = match &mut *conn {
             DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-            DbConn::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+            // [DB-2] A migration (an index over a large table) is not bound by `statement_timeout`; the connection
+            // gets it back before it returns to the pool.
+            DbConn::Postgres(c) => {
+                let bounded = self.opts.statement_timeout;
+                let ran = match diesel::sql_query(pool::statement_timeout_sql(None)).execute(c) {
+                    Ok(_) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+                    Err(e) => Err(e.into()),
+                };
+                if bounded.is_some() {
+                    diesel::sql_query(pool::statement_timeout_sql(bounded)).execute(c)?;
+                }
+                ran
+            }
         };
         applied.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))
     }
@@ -299,15 +285,6 @@ impl Db {
         })
         .await
         .is_ok()
-    }
-}
-
-#[derive(Debug)]
-struct LogErrors;
-
-impl diesel::r2d2::HandleError<diesel::r2d2::Error> for LogErrors {
-    fn handle_error(&self, error: diesel::r2d2::Error) {
-        tracing::warn!(target: "store", %error, "database connection failed");
     }
 }
 
@@ -327,6 +304,20 @@ where
     F: FnOnce(&mut DbConn) -> StoreResult<T>,
 {
     conn.transaction(f)
+}
+
+/// [`transaction`] for maintenance over whole tables (the start-up reconciliations): on PostgreSQL not bound by
+/// `statement_timeout` ([DB-2]; `SET LOCAL` ends with the transaction).
+pub fn maintenance_transaction<T, F>(conn: &mut DbConn, f: F) -> StoreResult<T>
+where
+    F: FnOnce(&mut DbConn) -> StoreResult<T>,
+{
+    conn.transaction(|conn| {
+        if matches!(conn, DbConn::Postgres(_)) {
+            diesel::sql_query("SET LOCAL statement_timeout = 0").execute(conn)?;
+        }
+        f(conn)
+    })
 }
 
 /// A random row id (128 bits, URL safe).

@@ -212,6 +212,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    maintenance_marks (name) {
+        name -> Text,
+        value -> Text,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
     server_secrets (name) {
         name -> Text,
         value -> Text,

@@ -68,6 +68,7 @@ pub fn settings(db_url: &str, issuer: &str) -> Settings {
     s.providers_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/providers").into();
     // Generous enough for a start-up on a loaded 2-core CI machine (2 s once timed out there); the tests that cut
     // the database off set their own, shorter one.
+    s.database.checkout_timeout_ms = 5000;
     s.database.connect_timeout_secs = 5;
     s.encryption_keys = bridgekeeper::secret::Secret::new(TEST_ENCRYPTION_KEYS);
     s
