@@ -4,11 +4,10 @@
 mod common;
 
 use common::TestApp;
+use common::broker::{ADMIN_SECRET, Broker, begin_at, file_for, finish, users};
 use common::fake_idp::FakeIdp;
 use common::oauth::*;
 use serde_json::Value;
-
-const ADMIN_SECRET: &str = "admin-secret-for-reload";
 
 fn config(db_url: &str, extra_client: bool) -> String {
     let mut t = format!(
@@ -247,100 +246,7 @@ async fn hr_1_a_rotated_secret_is_named_as_needing_a_restart() {
     assert_eq!(iat, "second-initial-access-token-9876543210", "the live secret is in force");
 }
 
-// ---- Issue #16: providers and settings put in force by a reload ([HR-4]–[HR-7]) ----
-
-/// The config file of a running broker: exactly what it runs with (so a reload changes only what a test writes),
-/// the admin client `ops`, the app `app` (no consent page), `extra` as tables before the clients.
-fn file_for(s: &bridgekeeper::settings::Settings, top: &str, extra: &str) -> String {
-    format!(
-        "issuer = \"{}\"\nbind = \"{}\"\ndatabase_url = \"{}\"\nencryption_keys = \"{}\"\ndev_mode = true\nproviders_dir = \"providers\"\n{top}\n[database]\nconnect_timeout_secs = 5\n{extra}\n[[clients]]\nclient_id = \"ops\"\nclient_secret = \"{ADMIN_SECRET}\"\nallowed_scopes = [\"admin\"]\ngrant_types = [\"client_credentials\"]\nredirect_uris = []\n\n[[clients]]\nclient_id = \"app\"\nclient_secret = \"{SECRET}\"\nredirect_uris = [\"{RP}\"]\nallowed_scopes = [\"openid\", \"profile\", \"email\"]\ngrant_types = [\"authorization_code\", \"refresh_token\"]\nskip_consent = true\n",
-        s.issuer,
-        s.bind,
-        s.database_url,
-        common::TEST_ENCRYPTION_KEYS,
-    )
-}
-
-/// A broker started from a config file in `dir` (providers in `dir/providers`), with an admin token.
-struct Broker {
-    app: TestApp,
-    dir: tempfile::TempDir,
-    admin: String,
-    /// The running settings, as the file states them.
-    settings: bridgekeeper::settings::Settings,
-}
-
-impl Broker {
-    async fn start(providers: &[(&str, String)]) -> Broker {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("providers")).unwrap();
-        for (name, text) in providers {
-            std::fs::write(dir.path().join("providers").join(name), text).unwrap();
-        }
-        let cfg = dir.path().join("config.toml");
-        let (file, seen) = (cfg.clone(), std::sync::Arc::new(std::sync::Mutex::new(None)));
-        let keep = seen.clone();
-        let app = TestApp::spawn_with(move |s| {
-            std::fs::write(&file, file_for(s, "", "")).unwrap();
-            *s = bridgekeeper::settings::Settings::load_with_env(Some(&file), &[]).unwrap();
-            *keep.lock().unwrap() = Some(s.clone());
-        })
-        .await;
-        let settings = seen.lock().unwrap().take().unwrap();
-        let r = token(&app, ("ops", ADMIN_SECRET), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
-        let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
-        Broker { app, dir, admin, settings }
-    }
-
-    fn write(&self, name: &str, text: &str) {
-        std::fs::write(self.dir.path().join("providers").join(name), text).unwrap();
-    }
-
-    fn remove(&self, name: &str) {
-        std::fs::remove_file(self.dir.path().join("providers").join(name)).unwrap();
-    }
-
-    /// Rewrites the config file with `top` keys and `extra` tables.
-    fn config(&self, top: &str, extra: &str) {
-        std::fs::write(self.dir.path().join("config.toml"), file_for(&self.settings, top, extra)).unwrap();
-    }
-
-    async fn reload(&self) -> (u16, Value) {
-        let r = self.app.http.post(self.app.url("/admin/api/reload")).bearer_auth(&self.admin).send().await.unwrap();
-        (r.status().as_u16(), r.json().await.unwrap())
-    }
-}
-
-/// Starts a sign-in at `provider` for the app and plays the upstream; returns the callback URL, not yet visited.
-async fn begin_at(app: &TestApp, provider: &str) -> String {
-    let r = authorize(app, &auth_query(&[("scope", "openid email"), ("prompt", "login")])).await;
-    let loc = location(&r).replacen("/login?", &format!("/login/{provider}?"), 1);
-    let r = app.http.get(app.url(&loc)).send().await.unwrap();
-    assert_eq!(r.status(), 302, "to the upstream");
-    let r = app.http.get(location(&r)).send().await.unwrap();
-    let callback = location(&r);
-    assert!(callback.contains(&format!("/callback/{provider}?")), "{callback}");
-    callback
-}
-
-/// Follows the broker's redirects from `r` to the app; the code's token response status.
-async fn finish(app: &TestApp, mut r: reqwest::Response) -> u16 {
-    for _ in 0..6 {
-        assert!(r.status().is_redirection(), "{}: {}", r.status(), r.text().await.unwrap());
-        let loc = location(&r);
-        if loc.starts_with(RP) {
-            let code = param(&loc, "code").unwrap();
-            let form = [("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", RP)];
-            return token(app, ("app", SECRET), &form).await.status().as_u16();
-        }
-        r = app.http.get(if loc.starts_with('/') { app.url(&loc) } else { loc }).send().await.unwrap();
-    }
-    panic!("the sign-in did not finish");
-}
-
-async fn users(app: &TestApp) -> usize {
-    app.state.db.run(|c| bridgekeeper::store::users::list(c, 1000, 0)).await.unwrap().len()
-}
+// ---- Issue #16: providers and settings put in force by a reload ([HR-4]–[HR-7]; `common::broker`) ----
 
 /// [HR-4] A provider file added while serving is put in force by the reload: offered on the chooser and the admin
 /// API, and people sign in through it. One whose discovery fails is put in force the way start-up does it: shown
@@ -505,4 +411,127 @@ async fn hr_7_a_changed_rate_limit_takes_effect_at_reload() {
         seen.push(forged().await);
     }
     assert!(seen.contains(&429), "the new budget refuses: {seen:?}");
+}
+
+/// [HR-5a] A reload that withdraws a provider's email trust is in force for logins begun before it: a person at
+/// the upstream when the admin turns `link_by_email` and `trust_email` off finishes with the current settings, so
+/// the verified email of the answer no longer links into the account that holds it (the attack: logins kept open
+/// across the reload, finished with the old trust).
+#[actix_web::test]
+async fn hr_5a_a_tightening_reload_is_in_force_for_logins_begun_before_it() {
+    let idp = FakeIdp::start().await;
+    let trusting = idp.oidc_toml("acme", "link_by_email = \"verified\"\ntrust_email = true\n");
+    let b = Broker::start(&[("acme.toml", trusting)]).await;
+    idp.set_user(common::fake_idp::User::new("holder", "ada@example.com"));
+    let first = begin_at(&b.app, "acme").await;
+    assert_eq!(finish(&b.app, b.app.http.get(&first).send().await.unwrap()).await, 200, "the account holder");
+    let other = b.app.view();
+    idp.set_user(common::fake_idp::User::new("someone-else", "ada@example.com"));
+    let pending = begin_at(&other, "acme").await;
+    b.write("acme.toml", &idp.oidc_toml("acme", ""));
+    let (status, body) = b.reload().await;
+    assert_eq!((status, &body["providers"]["changed"]), (200, &serde_json::json!(["acme"])), "{body}");
+    let r = other.http.get(&pending).send().await.unwrap();
+    assert_eq!(r.status(), 409, "the email is taken and no longer links: {}", r.text().await.unwrap());
+    assert_eq!(users(&b.app).await, 1);
+    let holder = b.app.state.db.run(|c| bridgekeeper::store::users::list(c, 10, 0)).await.unwrap().remove(0);
+    let linked =
+        b.app.state.db.run(move |c| bridgekeeper::store::identities::list_for_user(c, &holder.id)).await.unwrap();
+    assert_eq!(linked.len(), 1, "nothing was linked into the holder's account");
+}
+
+const TENANT_A: &str = "aaaaaaaa-0000-4000-8000-00000000000a";
+const TENANT_B: &str = "bbbbbbbb-0000-4000-8000-00000000000b";
+
+/// [HR-5b] A reload that takes a tenant out of a Microsoft multi-tenant provider's `tenants` is in force for logins
+/// begun before it: a person of the removed tenant at the upstream during the reload cannot finish with the old
+/// list (the translated page of a changed method; nothing created), and one who begins after it is refused as well.
+#[actix_web::test]
+async fn hr_5b_a_reload_that_narrows_tenants_refuses_logins_begun_before_it() {
+    let idp = FakeIdp::start().await;
+    let b = Broker::start(&[("ms.toml", idp.ms_toml("ms", &[TENANT_A, TENANT_B], ""))]).await;
+    let of_b = common::fake_idp::User {
+        tid: Some(TENANT_B.into()),
+        oid: Some("0b1ec7d0-1111-4111-8111-000000000001".into()),
+        ..common::fake_idp::User::new("pairwise-b", "ada@b.test")
+    };
+    idp.set_user(of_b);
+    let pending = begin_at(&b.app, "ms").await;
+    b.write("ms.toml", &idp.ms_toml("ms", &[TENANT_A], ""));
+    let (status, body) = b.reload().await;
+    assert_eq!((status, &body["providers"]["changed"]), (200, &serde_json::json!(["ms"])), "{body}");
+    let r = b.app.http.get(&pending).header("Accept-Language", "de").send().await.unwrap();
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("Anmeldemethode geändert"), "translated");
+    assert_eq!(users(&b.app).await, 0, "nothing created");
+    let after = b.app.view();
+    let refused = begin_at(&after, "ms").await;
+    assert_eq!(after.http.get(&refused).send().await.unwrap().status(), 400, "tenant B is not admitted now");
+    assert_eq!(users(&b.app).await, 0);
+}
+
+/// [HR-5b] A reload that points a provider at another issuer is in force for logins begun before it: the answer of
+/// the old issuer is not verified with the old settings (the changed-method page; nothing created), while a login
+/// begun after the reload signs in at the new issuer.
+#[actix_web::test]
+async fn hr_5b_a_reload_that_changes_the_issuer_refuses_logins_begun_before_it() {
+    let (old_idp, new_idp) = (FakeIdp::start().await, FakeIdp::start().await);
+    let b = Broker::start(&[("acme.toml", old_idp.oidc_toml("acme", ""))]).await;
+    let pending = begin_at(&b.app, "acme").await;
+    b.write("acme.toml", &new_idp.oidc_toml("acme", ""));
+    let (status, body) = b.reload().await;
+    assert_eq!((status, &body["providers"]["changed"]), (200, &serde_json::json!(["acme"])), "{body}");
+    assert_eq!(b.app.http.get(&pending).send().await.unwrap().status(), 409);
+    assert_eq!(users(&b.app).await, 0, "nothing created");
+    let after = b.app.view();
+    let callback = begin_at(&after, "acme").await;
+    assert!(callback.starts_with(&b.app.base), "{callback}");
+    assert_eq!(finish(&after, after.http.get(&callback).send().await.unwrap()).await, 200, "the new issuer signs in");
+}
+
+/// [HR-7a] A reload that changes `[rate_limits]` is no fresh failure budget: failures before it still count, when
+/// the failure budget itself is unchanged (another limit changed) and when it changed (the budget it replaced is
+/// still charged until it has refilled).
+#[actix_web::test]
+async fn hr_7a_a_reload_carries_the_failure_budgets_over() {
+    let limits = |burst: u32, failures: u32| {
+        format!(
+            "[rate_limits]\nrequest_burst = {burst}\nfailures_per_minute = {failures}\naddress_failures_per_minute = 50\n"
+        )
+    };
+    let b = Broker::start_with(&[("dev.toml", "kind = \"dev\"\n".into())], &limits(600, 4)).await;
+    let forged = || async {
+        b.app.http.get(b.app.url("/callback/dev?state=forged&code=x")).send().await.unwrap().status().as_u16()
+    };
+    for _ in 0..3 {
+        assert_eq!(forged().await, 400, "within the budget");
+    }
+    b.config("", &limits(700, 4));
+    let (status, body) = b.reload().await;
+    assert_eq!((status, &body["needs_restart"]), (200, &serde_json::json!([])), "{body}");
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.push(forged().await);
+    }
+    assert_eq!(seen, [400, 400, 429], "4 failures in all, then the wait: the 3 before the reload count");
+    b.config("", &limits(700, 40));
+    assert_eq!(b.reload().await.0, 200);
+    assert_eq!(forged().await, 429, "a loosened budget: whoever waits keeps waiting");
+}
+
+/// [HR-7] A rotated `[otel]` header secret (printed redacted) is named in `needs_restart` (compared by hash), and
+/// the answer never holds either value.
+#[actix_web::test]
+async fn hr_7_a_rotated_otel_header_secret_is_named_as_needing_a_restart() {
+    let header = |v: &str| format!("[otel.headers]\napi-key = \"{v}\"\n");
+    let b = Broker::start_with(&[("dev.toml", "kind = \"dev\"\n".into())], &header("first-otel-secret")).await;
+    b.config("", &header("first-otel-secret"));
+    let (status, body) = b.reload().await;
+    assert_eq!((status, &body["needs_restart"]), (200, &serde_json::json!([])), "unchanged: {body}");
+    b.config("", &header("second-otel-secret"));
+    let (status, body) = b.reload().await;
+    assert_eq!((status, &body["needs_restart"]), (200, &serde_json::json!(["otel"])), "{body}");
+    let text = body.to_string();
+    assert!(!text.contains("first-otel-secret") && !text.contains("second-otel-secret"), "{text}");
+    assert_eq!(b.app.state.settings().otel.headers["api-key"].expose(), "first-otel-secret", "kept as it started");
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod backchannel;
+pub mod broker;
 pub mod clients;
 pub mod exchange;
 pub mod fake_apple;
