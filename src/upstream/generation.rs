@@ -6,7 +6,7 @@
 //! its in-flight logins end with a page ([HR-6]).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::config::ProviderConfig;
 use super::{Provider, Registry};
@@ -20,6 +20,11 @@ pub(super) struct Retired {
     pub(super) provider: Arc<Provider>,
     /// App clock: after this, no login begun with it is still pending.
     pub(super) until: i64,
+}
+
+/// The retired generations (a poisoned lock still holds a whole list: entries are only added or dropped whole).
+fn lock_retired(list: &Mutex<Vec<Retired>>) -> std::sync::MutexGuard<'_, Vec<Retired>> {
+    list.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The generation of a provider's settings: SHA-256 over its resolved settings, secrets included by hash. The
@@ -48,20 +53,36 @@ impl Changes {
     }
 }
 
+/// [HR-5b] Whether two generations of a provider admit the same answerers: the same issuer (an answer of another
+/// issuer is not verified with the settings of the old one) and the same tenants (a tenant a reload took out of a
+/// Microsoft multi-tenant provider cannot finish a login begun before it).
+pub fn same_answerers(a: &ProviderConfig, b: &ProviderConfig) -> bool {
+    a.issuer == b.issuer && a.tenants == b.tenants
+}
+
 impl Registry {
     /// The provider `id` as it was when a login began with `generation` (`None`: a login recorded before
     /// generations existed, which takes the one in force). `None` when the provider is gone, or that generation
     /// is no longer kept.
-    pub fn generation(&self, id: &str, generation: Option<&str>, now: i64) -> Option<&Arc<Provider>> {
+    pub fn generation(&self, id: &str, generation: Option<&str>, now: i64) -> Option<Arc<Provider>> {
         let current = self.get(id)?;
-        let Some(g) = generation else { return Some(current) };
+        let Some(g) = generation else { return Some(current.clone()) };
         if current.generation == g {
-            return Some(current);
+            return Some(current.clone());
         }
-        self.retired
+        lock_retired(&self.retired)
             .iter()
             .find(|r| r.until > now && r.provider.cfg.id == id && r.provider.generation == g)
-            .map(|r| &r.provider)
+            .map(|r| r.provider.clone())
+    }
+
+    /// [HR-5] Drops the retired generations no login begun with can still come back to (the sweeper's tick; a
+    /// reload does it too); how many went.
+    pub fn prune_retired(&self, now: i64) -> usize {
+        let mut kept = lock_retired(&self.retired);
+        let before = kept.len();
+        kept.retain(|r| r.until > now);
+        before - kept.len()
     }
 
     /// The registry after a reload to `configs` (the enabled providers, in order), built from this one: an
@@ -94,7 +115,7 @@ impl Registry {
         changes.removed =
             self.list().filter(|p| !next.iter().any(|n| n.cfg.id == p.cfg.id)).map(|p| p.cfg.id.clone()).collect();
         // Older generations of providers still configured, while a login may still come back with them.
-        for r in &self.retired {
+        for r in lock_retired(&self.retired).iter() {
             if r.until > now && next.iter().any(|n| n.cfg.id == r.provider.cfg.id) {
                 retired.push(Retired { provider: r.provider.clone(), until: r.until });
             }
@@ -152,10 +173,10 @@ mod tests {
         assert_eq!(next.get("b").unwrap().cfg.scopes, ["openid", "email"]);
         // [HR-5] A login begun with b's old generation gets the old settings; a new one the new settings.
         let old_b = next.generation("b", Some(&b0.generation), now).unwrap();
-        assert!(Arc::ptr_eq(old_b, &b0));
+        assert!(Arc::ptr_eq(&old_b, &b0));
         assert_eq!(old_b.cfg.scopes, ["openid"]);
         let cur = next.get("b").unwrap().generation.clone();
-        assert!(Arc::ptr_eq(next.generation("b", Some(&cur), now).unwrap(), next.get("b").unwrap()));
+        assert!(Arc::ptr_eq(&next.generation("b", Some(&cur), now).unwrap(), next.get("b").unwrap()));
         assert!(next.generation("b", None, now).is_some(), "a login recorded before generations: the one in force");
         // Once no login begun with it can be pending, the old generation is gone.
         assert!(next.generation("b", Some(&b0.generation), now + PENDING_LOGIN_SECS).is_none());
@@ -177,8 +198,25 @@ mod tests {
         assert!(r2.generation("a", Some(&g1), t0 + 100).is_some());
         let r3 = r2.next(vec![cfg("a", "display_name = \"two\"\n")], t0 + PENDING_LOGIN_SECS + 1).registry;
         assert!(r3.generation("a", Some(&g0), t0 + PENDING_LOGIN_SECS + 1).is_none(), "dropped once past its time");
-        assert_eq!(r3.retired.len(), 1, "g1 is kept until t0 + 100 + TTL");
+        assert_eq!(lock_retired(&r3.retired).len(), 1, "g1 is kept until t0 + 100 + TTL");
         let r4 = r3.next(vec![], t0 + PENDING_LOGIN_SECS + 2).registry;
-        assert!(r4.retired.is_empty(), "a removed provider's generations go with it");
+        assert!(lock_retired(&r4.retired).is_empty(), "a removed provider's generations go with it");
+    }
+
+    /// [HR-5] Retired generations past their time are dropped at the sweeper's tick, not only at the next reload.
+    #[test]
+    fn hr_5_retired_generations_are_pruned_without_a_reload() {
+        let t0 = 1_000_000;
+        let r0 = registry(vec![cfg("a", ""), cfg("b", "")]);
+        let r1 = r0.next(vec![cfg("a", "display_name = \"one\"\n"), cfg("b", "")], t0).registry;
+        let r2 = r1.next(vec![cfg("a", "display_name = \"one\"\n"), cfg("b", "display_name = \"B\"\n")], t0 + 100);
+        let r2 = r2.registry;
+        assert_eq!(lock_retired(&r2.retired).len(), 2);
+        assert_eq!(r2.prune_retired(t0 + PENDING_LOGIN_SECS - 1), 0, "both still within their time");
+        assert_eq!(r2.prune_retired(t0 + PENDING_LOGIN_SECS), 1, "a's old generation is past its time");
+        let g_b = r0.get("b").unwrap().generation.clone();
+        assert!(r2.generation("b", Some(&g_b), t0 + PENDING_LOGIN_SECS).is_some(), "b's is kept");
+        assert_eq!(r2.prune_retired(t0 + 100 + PENDING_LOGIN_SECS), 1);
+        assert!(lock_retired(&r2.retired).is_empty(), "nothing is held once no login can come back");
     }
 }

@@ -1,7 +1,8 @@
 //! [HR-5] [HR-6] Callbacks of upstream logins that began before a reload. A login through a changed provider
 //! finishes with the settings it began with (the registry keeps that generation while such a login can live); one
 //! through a provider the reload removed, or whose generation is not known here (a restart since, or an instance
-//! that has not reloaded yet), ends with a page that says so: the pending login is spent, nothing else changes.
+//! that has not reloaded yet), ends with a page that says so: the pending login is spent, nothing else changes. So
+//! does one whose generation names another issuer or other tenants than the one in force ([HR-5b]).
 
 use std::sync::Arc;
 
@@ -37,15 +38,19 @@ pub(super) async fn removed(state: &AppState, id: &str, params: &Params, unknown
 }
 
 /// [HR-5] The provider as it was when `pending` began, or the page saying it changed since (that generation is no
-/// longer kept, or was never known here).
+/// longer kept, or was never known here). [HR-5b] Who may answer is the current generation's: a generation that
+/// names another issuer or other tenants than the one in force is not used either.
 pub(super) fn begun_with(
     state: &AppState,
     current: &Provider,
     pending: &UpstreamLogin,
 ) -> Result<Arc<Provider>, PageError> {
     let upstreams = state.upstreams();
-    if let Some(p) = upstreams.generation(&current.cfg.id, pending.provider_generation.as_deref(), state.clock.now()) {
-        return Ok(p.clone());
+    let now = state.clock.now();
+    if let Some(p) = upstreams.generation(&current.cfg.id, pending.provider_generation.as_deref(), now)
+        && crate::upstream::generation::same_answerers(&p.cfg, &current.cfg)
+    {
+        return Ok(p);
     }
     count_login(state, &current.cfg.id, "provider_changed");
     Err(PageError::new(
