@@ -35,8 +35,7 @@ struct Receiver {
 
 async fn receiver() -> Receiver {
     let (tx, rx) = mpsc::unbounded_channel::<Export>();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (listener, url) = common::local_listener();
     let server = HttpServer::new(move || {
         let tx = tx.clone();
         App::new().app_data(web::PayloadConfig::new(16 << 20)).route(
@@ -55,9 +54,7 @@ async fn receiver() -> Receiver {
     .listen(listener)
     .unwrap()
     .run();
-    let handle = server.handle();
-    tokio::spawn(server);
-    Receiver { url, rx, got: Vec::new(), _handle: handle }
+    Receiver { url, rx, got: Vec::new(), _handle: common::run_in_background(server) }
 }
 
 impl Receiver {
@@ -114,10 +111,6 @@ impl Drop for Broker {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// Starts `bridgekeeper serve` with the fake IdP as provider `acme`, client `app`, and `otel` as its `[otel]`
 /// section; returns once it logged that it is ready.
 async fn broker(idp: &FakeIdp, otel: &str) -> Broker {
@@ -125,7 +118,7 @@ async fn broker(idp: &FakeIdp, otel: &str) -> Broker {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("providers")).unwrap();
     std::fs::write(dir.path().join("providers/acme.toml"), idp.oidc_toml("acme", "")).unwrap();
-    let (port, metrics_port) = (free_port(), free_port());
+    let (port, metrics_port) = (common::free_port(), common::free_port());
     let cfg = format!(
         "issuer = \"http://127.0.0.1:{port}\"\nbind = \"127.0.0.1:{port}\"\nmetrics_bind = \"127.0.0.1:{metrics_port}\"\n\
          database_url = \"{}\"\nproviders_dir = \"providers\"\nencryption_keys = \"{}\"\n\

@@ -4,7 +4,9 @@
 mod common;
 
 use common::TestApp;
-use common::broker::{ADMIN_SECRET, Broker, begin_at, file_for, finish, users};
+use common::broker::{
+    ADMIN_SECRET, Broker, admin_token, begin_at, file_for, finish, folders, post_reload, spawn_from_file, users,
+};
 use common::fake_idp::FakeIdp;
 use common::oauth::*;
 use serde_json::Value;
@@ -27,21 +29,10 @@ async fn hr_1_admin_reload_refuses_a_broken_set_and_applies_a_valid_one() {
     let db = common::test_db();
     let cfg = dir.path().join("config.toml");
     std::fs::write(&cfg, config(&db.url, false)).unwrap();
-    std::fs::create_dir_all(dir.path().join("brand")).unwrap();
-    std::fs::create_dir_all(dir.path().join("providers")).unwrap();
-    std::fs::write(dir.path().join("providers/dev.toml"), "kind = \"dev\"\n").unwrap();
-    let file = cfg.clone();
-    let app = TestApp::spawn_on(db, move |s| {
-        let mut loaded = bridgekeeper::settings::Settings::load_with_env(Some(&file), &[]).unwrap();
-        (loaded.issuer, loaded.bind) = (s.issuer.clone(), s.bind.clone());
-        loaded.encryption_keys = s.encryption_keys.clone();
-        *s = loaded;
-    })
-    .await;
-    let r = token(&app, ("ops", ADMIN_SECRET), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
-    assert_eq!(r.status(), 200);
-    let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
-    let reload = || async { app.http.post(app.url("/admin/api/reload")).bearer_auth(&admin).send().await.unwrap() };
+    folders(dir.path(), true);
+    let app = spawn_from_file(db, &cfg, |_| {}).await;
+    let admin = admin_token(&app).await;
+    let reload = || post_reload(&app, &admin);
 
     std::fs::write(dir.path().join("brand/login.html"), "{% if %}").unwrap();
     std::fs::write(&cfg, config(&app.db.url, true)).unwrap();
@@ -81,17 +72,8 @@ async fn hr_3_watch_config_reloads_a_changed_file_and_refuses_a_broken_one() {
     let db = common::test_db();
     let cfg = dir.path().join("config.toml");
     std::fs::write(&cfg, config(&db.url, false)).unwrap();
-    std::fs::create_dir_all(dir.path().join("brand")).unwrap();
-    std::fs::create_dir_all(dir.path().join("providers")).unwrap();
-    let file = cfg.clone();
-    let app = TestApp::spawn_on(db, move |s| {
-        let mut loaded = bridgekeeper::settings::Settings::load_with_env(Some(&file), &[]).unwrap();
-        (loaded.issuer, loaded.bind) = (s.issuer.clone(), s.bind.clone());
-        loaded.encryption_keys = s.encryption_keys.clone();
-        (loaded.watch_config, loaded.watch_config_interval_ms) = (true, 100);
-        *s = loaded;
-    })
-    .await;
+    folders(dir.path(), false);
+    let app = spawn_from_file(db, &cfg, |s| (s.watch_config, s.watch_config_interval_ms) = (true, 100)).await;
     let watcher = bridgekeeper::reload::watch::spawn(app.state.clone()).expect("watch_config is on");
     let late = || token(&app, ("late", "late-secret-1234"), &[("grant_type", "client_credentials")]);
     assert_eq!(late().await.status(), 401);
@@ -125,20 +107,10 @@ async fn hr_2_a_client_removed_from_the_config_is_disabled_at_reload() {
     let db = common::test_db();
     let cfg = dir.path().join("config.toml");
     std::fs::write(&cfg, config(&db.url, true)).unwrap();
-    std::fs::create_dir_all(dir.path().join("brand")).unwrap();
-    std::fs::create_dir_all(dir.path().join("providers")).unwrap();
-    std::fs::write(dir.path().join("providers/dev.toml"), "kind = \"dev\"\n").unwrap();
-    let file = cfg.clone();
-    let app = TestApp::spawn_on(db, move |s| {
-        let mut loaded = bridgekeeper::settings::Settings::load_with_env(Some(&file), &[]).unwrap();
-        (loaded.issuer, loaded.bind) = (s.issuer.clone(), s.bind.clone());
-        loaded.encryption_keys = s.encryption_keys.clone();
-        *s = loaded;
-    })
-    .await;
-    let r = token(&app, ("ops", ADMIN_SECRET), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
-    let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
-    let reload = || async { app.http.post(app.url("/admin/api/reload")).bearer_auth(&admin).send().await.unwrap() };
+    folders(dir.path(), true);
+    let app = spawn_from_file(db, &cfg, |_| {}).await;
+    let admin = admin_token(&app).await;
+    let reload = || post_reload(&app, &admin);
     let late = || token(&app, ("late", "late-secret-1234"), &[("grant_type", "client_credentials")]);
     let r = late().await;
     assert_eq!(r.status(), 200);
@@ -222,9 +194,7 @@ async fn hr_1_a_rotated_secret_is_named_as_needing_a_restart() {
             config(&s.database_url, false)
         )
     };
-    std::fs::create_dir_all(dir.path().join("brand")).unwrap();
-    std::fs::create_dir_all(dir.path().join("providers")).unwrap();
-    std::fs::write(dir.path().join("providers/dev.toml"), "kind = \"dev\"\n").unwrap();
+    folders(dir.path(), true);
     let file = cfg.clone();
     let app = TestApp::spawn_on(db, move |s| {
         std::fs::write(&file, file_for(s, "first-initial-access-token-0123456789", common::TEST_ENCRYPTION_KEYS))
@@ -232,9 +202,8 @@ async fn hr_1_a_rotated_secret_is_named_as_needing_a_restart() {
         *s = bridgekeeper::settings::Settings::load_with_env(Some(&file), &[]).unwrap();
     })
     .await;
-    let r = token(&app, ("ops", ADMIN_SECRET), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
-    let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
-    let reload = || async { app.http.post(app.url("/admin/api/reload")).bearer_auth(&admin).send().await.unwrap() };
+    let admin = admin_token(&app).await;
+    let reload = || post_reload(&app, &admin);
     let unchanged: Value = reload().await.json().await.unwrap();
     assert_eq!(unchanged["needs_restart"], serde_json::json!([]), "{unchanged}");
     let rotated = "k2:CAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg=";

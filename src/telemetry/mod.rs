@@ -128,7 +128,7 @@ impl Telemetry {
 /// neither hide its requests from the traces (flag 00) nor have each one recorded and flood the queue (flag 01).
 fn sampler(ratio: f64) -> impl ShouldSample {
     let ours = OwnDraw(ratio);
-    Sampler::parent_based(ours.clone()).with_remote_parent_sampled(ours.clone()).with_remote_parent_not_sampled(ours)
+    Sampler::parent_based(ours).with_remote_parent_sampled(ours).with_remote_parent_not_sampled(ours)
 }
 
 /// Samples `.0` of the spans asked about, by a random draw (never by the trace id).

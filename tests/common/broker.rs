@@ -54,8 +54,7 @@ impl Broker {
         })
         .await;
         let settings = seen.lock().unwrap().take().unwrap();
-        let r = token(&app, ("ops", ADMIN_SECRET), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
-        let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+        let admin = admin_token(&app).await;
         Broker { app, dir, admin, settings }
     }
 
@@ -73,7 +72,7 @@ impl Broker {
     }
 
     pub async fn reload(&self) -> (u16, Value) {
-        let r = self.app.http.post(self.app.url("/admin/api/reload")).bearer_auth(&self.admin).send().await.unwrap();
+        let r = post_reload(&self.app, &self.admin).await;
         (r.status().as_u16(), r.json().await.unwrap())
     }
 }
@@ -107,4 +106,43 @@ pub async fn finish(app: &TestApp, mut r: reqwest::Response) -> u16 {
 
 pub async fn users(app: &TestApp) -> usize {
     app.state.db.run(|c| bridgekeeper::store::users::list(c, 1000, 0)).await.unwrap().len()
+}
+
+/// An access token of the admin client `ops` (scope `admin`).
+pub async fn admin_token(app: &TestApp) -> String {
+    let r = token(app, ("ops", ADMIN_SECRET), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
+    assert_eq!(r.status(), 200, "the admin client `ops`");
+    r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
+}
+
+/// `POST /admin/api/reload` with the admin token `admin`.
+pub async fn post_reload(app: &TestApp, admin: &str) -> reqwest::Response {
+    app.http.post(app.url("/admin/api/reload")).bearer_auth(admin).send().await.unwrap()
+}
+
+/// The app started from the config file `file` on `db`, with the test's issuer, bind and encryption keys (the
+/// file names none of them), then `tweak`.
+pub async fn spawn_from_file(
+    db: super::TestDb,
+    file: &std::path::Path,
+    tweak: impl FnOnce(&mut bridgekeeper::settings::Settings),
+) -> TestApp {
+    let file = file.to_path_buf();
+    TestApp::spawn_on(db, move |s| {
+        let mut loaded = bridgekeeper::settings::Settings::load_with_env(Some(&file), &[]).unwrap();
+        (loaded.issuer, loaded.bind) = (s.issuer.clone(), s.bind.clone());
+        loaded.encryption_keys = s.encryption_keys.clone();
+        tweak(&mut loaded);
+        *s = loaded;
+    })
+    .await
+}
+
+/// `brand/` and `providers/` in `dir`, with the dev provider when `dev`.
+pub fn folders(dir: &std::path::Path, dev: bool) {
+    std::fs::create_dir_all(dir.join("brand")).unwrap();
+    std::fs::create_dir_all(dir.join("providers")).unwrap();
+    if dev {
+        std::fs::write(dir.join("providers/dev.toml"), "kind = \"dev\"\n").unwrap();
+    }
 }
