@@ -2,6 +2,8 @@
 //! the real binary is in `service.rs`).
 
 mod common;
+#[path = "reload/generations.rs"]
+mod generations;
 
 use common::TestApp;
 use common::broker::{
@@ -281,29 +283,6 @@ async fn hr_6_a_removed_providers_in_flight_callback_gets_a_readable_page() {
     assert_eq!(b.app.http.get(b.app.url("/login")).send().await.unwrap().status(), 302, "only dev is offered");
 }
 
-/// [HR-5] A provider changed while someone is at the upstream: that login finishes with the settings it began
-/// with (the old client secret: the fake upstream accepts only it), and logins begun after the reload use the new
-/// ones (the new scope is asked; the rotated secret is sent, which this upstream refuses).
-#[actix_web::test]
-async fn hr_5_a_login_through_a_changed_provider_keeps_the_settings_it_began_with() {
-    let idp = FakeIdp::start().await;
-    let b = Broker::start(&[("dev.toml", "kind = \"dev\"\n".into()), ("acme.toml", idp.oidc_toml("acme", ""))]).await;
-    let old = begin_at(&b.app, "acme").await;
-    let changed = idp.oidc_toml("acme", "").replace(common::fake_idp::CLIENT_SECRET, "rotated-secret").replace(
-        "scopes = [\"openid\", \"email\", \"profile\"]",
-        "scopes = [\"openid\", \"email\", \"profile\", \"phone\"]",
-    );
-    b.write("acme.toml", &changed);
-    let (status, body) = b.reload().await;
-    assert_eq!((status, &body["providers"]["changed"]), (200, &serde_json::json!(["acme"])), "{body}");
-    let newer = b.app.view();
-    let new = begin_at(&newer, "acme").await;
-    assert!(idp.last_authorize()["scope"].contains("phone"), "a new login asks with the new settings");
-    assert_eq!(finish(&b.app, b.app.http.get(&old).send().await.unwrap()).await, 200, "the old login finishes");
-    let r = newer.http.get(&new).send().await.unwrap();
-    assert_eq!(r.status(), 502, "the new login sends the rotated secret, which this upstream refuses");
-}
-
 /// [HR-1] [HR-4] A broken provider file refuses the whole reload: the providers in force keep serving, and the
 /// answer names the file.
 #[actix_web::test]
@@ -380,82 +359,6 @@ async fn hr_7_a_changed_rate_limit_takes_effect_at_reload() {
         seen.push(forged().await);
     }
     assert!(seen.contains(&429), "the new budget refuses: {seen:?}");
-}
-
-/// [HR-5a] A reload that withdraws a provider's email trust is in force for logins begun before it: a person at
-/// the upstream when the admin turns `link_by_email` and `trust_email` off finishes with the current settings, so
-/// the verified email of the answer no longer links into the account that holds it (the attack: logins kept open
-/// across the reload, finished with the old trust).
-#[actix_web::test]
-async fn hr_5a_a_tightening_reload_is_in_force_for_logins_begun_before_it() {
-    let idp = FakeIdp::start().await;
-    let trusting = idp.oidc_toml("acme", "link_by_email = \"verified\"\ntrust_email = true\n");
-    let b = Broker::start(&[("acme.toml", trusting)]).await;
-    idp.set_user(common::fake_idp::User::new("holder", "ada@example.com"));
-    let first = begin_at(&b.app, "acme").await;
-    assert_eq!(finish(&b.app, b.app.http.get(&first).send().await.unwrap()).await, 200, "the account holder");
-    let other = b.app.view();
-    idp.set_user(common::fake_idp::User::new("someone-else", "ada@example.com"));
-    let pending = begin_at(&other, "acme").await;
-    b.write("acme.toml", &idp.oidc_toml("acme", ""));
-    let (status, body) = b.reload().await;
-    assert_eq!((status, &body["providers"]["changed"]), (200, &serde_json::json!(["acme"])), "{body}");
-    let r = other.http.get(&pending).send().await.unwrap();
-    assert_eq!(r.status(), 409, "the email is taken and no longer links: {}", r.text().await.unwrap());
-    assert_eq!(users(&b.app).await, 1);
-    let holder = b.app.state.db.run(|c| bridgekeeper::store::users::list(c, 10, 0)).await.unwrap().remove(0);
-    let linked =
-        b.app.state.db.run(move |c| bridgekeeper::store::identities::list_for_user(c, &holder.id)).await.unwrap();
-    assert_eq!(linked.len(), 1, "nothing was linked into the holder's account");
-}
-
-const TENANT_A: &str = "aaaaaaaa-0000-4000-8000-00000000000a";
-const TENANT_B: &str = "bbbbbbbb-0000-4000-8000-00000000000b";
-
-/// [HR-5b] A reload that takes a tenant out of a Microsoft multi-tenant provider's `tenants` is in force for logins
-/// begun before it: a person of the removed tenant at the upstream during the reload cannot finish with the old
-/// list (the translated page of a changed method; nothing created), and one who begins after it is refused as well.
-#[actix_web::test]
-async fn hr_5b_a_reload_that_narrows_tenants_refuses_logins_begun_before_it() {
-    let idp = FakeIdp::start().await;
-    let b = Broker::start(&[("ms.toml", idp.ms_toml("ms", &[TENANT_A, TENANT_B], ""))]).await;
-    let of_b = common::fake_idp::User {
-        tid: Some(TENANT_B.into()),
-        oid: Some("0b1ec7d0-1111-4111-8111-000000000001".into()),
-        ..common::fake_idp::User::new("pairwise-b", "ada@b.test")
-    };
-    idp.set_user(of_b);
-    let pending = begin_at(&b.app, "ms").await;
-    b.write("ms.toml", &idp.ms_toml("ms", &[TENANT_A], ""));
-    let (status, body) = b.reload().await;
-    assert_eq!((status, &body["providers"]["changed"]), (200, &serde_json::json!(["ms"])), "{body}");
-    let r = b.app.http.get(&pending).header("Accept-Language", "de").send().await.unwrap();
-    assert_eq!(r.status(), 409);
-    assert!(r.text().await.unwrap().contains("Anmeldemethode geändert"), "translated");
-    assert_eq!(users(&b.app).await, 0, "nothing created");
-    let after = b.app.view();
-    let refused = begin_at(&after, "ms").await;
-    assert_eq!(after.http.get(&refused).send().await.unwrap().status(), 400, "tenant B is not admitted now");
-    assert_eq!(users(&b.app).await, 0);
-}
-
-/// [HR-5b] A reload that points a provider at another issuer is in force for logins begun before it: the answer of
-/// the old issuer is not verified with the old settings (the changed-method page; nothing created), while a login
-/// begun after the reload signs in at the new issuer.
-#[actix_web::test]
-async fn hr_5b_a_reload_that_changes_the_issuer_refuses_logins_begun_before_it() {
-    let (old_idp, new_idp) = (FakeIdp::start().await, FakeIdp::start().await);
-    let b = Broker::start(&[("acme.toml", old_idp.oidc_toml("acme", ""))]).await;
-    let pending = begin_at(&b.app, "acme").await;
-    b.write("acme.toml", &new_idp.oidc_toml("acme", ""));
-    let (status, body) = b.reload().await;
-    assert_eq!((status, &body["providers"]["changed"]), (200, &serde_json::json!(["acme"])), "{body}");
-    assert_eq!(b.app.http.get(&pending).send().await.unwrap().status(), 409);
-    assert_eq!(users(&b.app).await, 0, "nothing created");
-    let after = b.app.view();
-    let callback = begin_at(&after, "acme").await;
-    assert!(callback.starts_with(&b.app.base), "{callback}");
-    assert_eq!(finish(&after, after.http.get(&callback).send().await.unwrap()).await, 200, "the new issuer signs in");
 }
 
 /// [HR-7a] A reload that changes `[rate_limits]` is no fresh failure budget: failures before it still count, when

@@ -53,11 +53,55 @@ impl Changes {
     }
 }
 
-/// [HR-5b] Whether two generations of a provider admit the same answerers: the same issuer (an answer of another
-/// issuer is not verified with the settings of the old one) and the same tenants (a tenant a reload took out of a
-/// Microsoft multi-tenant provider cannot finish a login begun before it).
+/// [HR-5b] The members of a provider's settings that cannot change who answers a login or what the broker believes
+/// of the answer, so a login begun before a reload that changed only these finishes with the generation it began
+/// with: the button (`display_name`, `icon`), the client secret (the code is still redeemed with the same client
+/// id; rotating it must not break logins in flight), and what the callback already takes from the generation in
+/// force ([HR-5a]: `trust_email`, `link_by_email`, `store_tokens`, `logout_upstream`). Provider files have no
+/// timeout of their own (`upstream_timeout_secs` is the broker's). Every other member — and any member added
+/// later — counts.
+pub const ANSWERER_ALLOW_LIST: &[&str] =
+    &["display_name", "icon", "client_secret", "trust_email", "link_by_email", "store_tokens", "logout_upstream"];
+
+/// [HR-5b] Who answers a provider's logins and what is believed of them: SHA-256 over its resolved settings
+/// (serialized, secrets by hash) without the [`ANSWERER_ALLOW_LIST`] members, the file's path and the Apple key
+/// file's path (its PEM is in `private_key`). `None` when they cannot be serialized (then nothing matches).
+pub fn answerer_fingerprint(cfg: &ProviderConfig) -> Option<String> {
+    let mut c = cfg.clone();
+    c.file = Default::default();
+    c.private_key_file = None;
+    serde_json::to_value(&c).ok().map(fingerprint_of)
+}
+
+fn fingerprint_of(mut v: serde_json::Value) -> String {
+    if let Some(m) = v.as_object_mut() {
+        m.retain(|k, _| !ANSWERER_ALLOW_LIST.contains(&k.as_str()));
+    }
+    crate::secret::hash_token(&v.to_string())[..32].to_string()
+}
+
+/// [HR-5b] Whether a login begun with generation `a` may finish with it while `b` is in force: their answerer
+/// fingerprints are the same (another issuer, tenants, endpoints, client id, scopes, claim pointers, group rules,
+/// `honours_prompt_login`, … are not).
 pub fn same_answerers(a: &ProviderConfig, b: &ProviderConfig) -> bool {
-    a.issuer == b.issuer && a.tenants == b.tenants
+    matches!((answerer_fingerprint(a), answerer_fingerprint(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// [HR-5] At most this many retired generations are kept per provider (a flapping file under `watch_config` would
+/// otherwise keep one per reload for 600 s, each with its discovery and keys); a login begun with an older one
+/// gets the 409 page.
+pub const MAX_RETIRED_PER_PROVIDER: usize = 8;
+
+/// Keeps the newest [`MAX_RETIRED_PER_PROVIDER`] of each provider's retired generations (newest: retired last,
+/// so kept until latest).
+fn cap_per_provider(retired: &mut Vec<Retired>) {
+    retired.sort_by(|a, b| b.until.cmp(&a.until));
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    retired.retain(|r| {
+        let n = seen.entry(r.provider.cfg.id.clone()).or_default();
+        *n += 1;
+        *n <= MAX_RETIRED_PER_PROVIDER
+    });
 }
 
 impl Registry {
@@ -120,6 +164,7 @@ impl Registry {
                 retired.push(Retired { provider: r.provider.clone(), until: r.until });
             }
         }
+        cap_per_provider(&mut retired);
         (next, retired, changes)
     }
 }
@@ -218,5 +263,88 @@ mod tests {
         assert!(r2.generation("b", Some(&g_b), t0 + PENDING_LOGIN_SECS).is_some(), "b's is kept");
         assert_eq!(r2.prune_retired(t0 + 100 + PENDING_LOGIN_SECS), 1);
         assert!(lock_retired(&r2.retired).is_empty(), "nothing is held once no login can come back");
+    }
+
+    /// [HR-5b] Every member of the settings counts in the answerer fingerprint — those a later change adds too —
+    /// except the allow-listed ones, and every allow-listed name is a member (no stale entry).
+    #[test]
+    fn hr_5b_every_member_but_the_allow_listed_ones_changes_the_answerer_fingerprint() {
+        let full = cfg(
+            "a",
+            "icon = \"i.svg\"\ntrust_email = true\nhonours_prompt_login = true\n[claims]\nsubject = \"/sub\"\n",
+        );
+        let v = serde_json::to_value(&full).unwrap();
+        let members = v.as_object().unwrap();
+        for name in ANSWERER_ALLOW_LIST {
+            assert!(members.contains_key(*name), "{name} is a member of the settings");
+        }
+        let base = fingerprint_of(v.clone());
+        assert_eq!(base, answerer_fingerprint(&full).unwrap());
+        let mut names: Vec<String> = members.keys().cloned().collect();
+        names.push("a_member_added_later".into());
+        for name in &names {
+            let mut changed = v.clone();
+            changed[name.as_str()] = serde_json::json!({"changed": name});
+            let allowed = ANSWERER_ALLOW_LIST.contains(&name.as_str());
+            assert_eq!(fingerprint_of(changed) == base, allowed, "{name}: allow-listed {allowed}");
+        }
+    }
+
+    /// [HR-5b] Two configs differing in a member not on the allow-list have other answerers; in an allow-listed one
+    /// (the button, the client secret, what the callback takes from the generation in force) the same.
+    #[test]
+    fn hr_5b_the_answerer_fingerprint_follows_who_answers_and_what_is_believed() {
+        let a = cfg("a", "");
+        for other in [
+            "client_id = \"c2\"\n",
+            "honours_prompt_login = false\n",
+            "authorization_url = \"https://elsewhere.example/authorize\"\n",
+            "[claims]\nsubject = \"/preferred_username\"\n",
+            "[[group_rules]]\nupstream = \"x\"\ngroup = \"y\"\n",
+            "groups_max_age_secs = 60\n",
+        ] {
+            let b = cfg("a", other);
+            assert!(!same_answerers(&a, &b), "{other}");
+        }
+        let mut scoped = a.clone();
+        scoped.scopes.push("email".into());
+        assert!(!same_answerers(&a, &scoped), "scopes");
+        let mut moved = a.clone();
+        moved.issuer = Some("https://other.example".into());
+        assert!(!same_answerers(&a, &moved), "issuer");
+        let mut rotated = a.clone();
+        rotated.client_secret = Some(crate::secret::Secret::new("s2"));
+        rotated.display_name = "Renamed".into();
+        rotated.trust_email = true;
+        rotated.store_tokens = true;
+        rotated.file = "/srv/elsewhere/x.toml".into();
+        assert!(same_answerers(&a, &rotated), "allow-listed members only");
+        let v = serde_json::to_value(&a).unwrap().to_string();
+        assert!(!v.contains("\"s1\""), "a secret serializes by its hash: {v}");
+    }
+
+    /// [HR-5] At most `MAX_RETIRED_PER_PROVIDER` retired generations per provider are kept (the newest); a login
+    /// begun with an older one finds none.
+    #[test]
+    fn hr_5_retired_generations_are_capped_per_provider() {
+        let t0 = 1_000_000;
+        let mut r = registry(vec![cfg("a", ""), cfg("b", "")]);
+        let mut generations = vec![r.get("a").unwrap().generation.clone()];
+        let b0 = r.get("b").unwrap().generation.clone();
+        r = r.next(vec![cfg("a", ""), cfg("b", "display_name = \"B\"\n")], t0).registry;
+        for i in 1..=12 {
+            r = r
+                .next(vec![cfg("a", &format!("display_name = \"{i}\"\n")), cfg("b", "display_name = \"B\"\n")], t0 + i)
+                .registry;
+            generations.push(r.get("a").unwrap().generation.clone());
+        }
+        let now = t0 + 12;
+        let kept: Vec<bool> = generations.iter().map(|g| r.generation("a", Some(g), now).is_some()).collect();
+        let n = kept.len();
+        assert!(kept[n - 1 - MAX_RETIRED_PER_PROVIDER..].iter().all(|k| *k), "the newest retired and the current");
+        assert!(kept[..n - 1 - MAX_RETIRED_PER_PROVIDER].iter().all(|k| !*k), "older ones are not kept: {kept:?}");
+        let of_a = lock_retired(&r.retired).iter().filter(|x| x.provider.cfg.id == "a").count();
+        assert_eq!(of_a, MAX_RETIRED_PER_PROVIDER);
+        assert!(r.generation("b", Some(&b0), now).is_some(), "another provider's are counted apart");
     }
 }
