@@ -207,43 +207,56 @@ type NotUntil = governor::NotUntil<<DefaultClock as Clock>::Instant>;
 struct Budget<K: std::hash::Hash + Eq + Clone> {
     quota: Quota,
     limiter: Arc<DefaultKeyedRateLimiter<K>>,
-    /// Replaced limiters and when they have refilled (then they are dropped).
-    replaced: Vec<(Arc<DefaultKeyedRateLimiter<K>>, Instant)>,
+    /// Replaced limiters and when they have refilled (then they are dropped: at the next reload or `tidy`).
+    replaced: std::sync::Mutex<Vec<(Arc<DefaultKeyedRateLimiter<K>>, Instant)>>,
 }
 
 impl<K: std::hash::Hash + Eq + Clone> Budget<K> {
     fn new(quota: Quota) -> Self {
-        Budget { quota, limiter: Arc::new(DefaultKeyedRateLimiter::keyed(quota)), replaced: Vec::new() }
+        Budget { quota, limiter: Arc::new(DefaultKeyedRateLimiter::keyed(quota)), replaced: Default::default() }
+    }
+
+    /// The replaced limiters (a poisoned lock still holds whole entries).
+    fn replaced(&self) -> std::sync::MutexGuard<'_, Vec<(Arc<DefaultKeyedRateLimiter<K>>, Instant)>> {
+        self.replaced.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The budget with `quota` from now on: this one when the quota is the same.
     fn after(&self, quota: Quota) -> Self {
         let now = Instant::now();
-        let mut replaced: Vec<_> = self.replaced.iter().filter(|(_, until)| *until > now).cloned().collect();
+        let mut replaced: Vec<_> = self.replaced().iter().filter(|(_, until)| *until > now).cloned().collect();
         if quota == self.quota {
-            return Budget { quota, limiter: self.limiter.clone(), replaced };
+            return Budget { quota, limiter: self.limiter.clone(), replaced: replaced.into() };
         }
         replaced.push((self.limiter.clone(), now + self.quota.burst_size_replenished_in()));
-        Budget { quota, limiter: Arc::new(DefaultKeyedRateLimiter::keyed(quota)), replaced }
+        Budget { quota, limiter: Arc::new(DefaultKeyedRateLimiter::keyed(quota)), replaced: replaced.into() }
     }
 
-    /// Charges `key` one cell of every limiter in force; `Err` when any of them is out of cells.
+    /// Charges `key` one cell of every limiter in force; `Err` when any of them is out of cells, with the latest
+    /// time at which all of them have a cell again (the longest wait).
     fn check(&self, key: &K) -> Result<(), NotUntil> {
         let mut result = self.limiter.check_key(key);
         let now = Instant::now();
-        for (old, _) in self.replaced.iter().filter(|(_, until)| *until > now) {
-            if let Err(e) = old.check_key(key)
-                && result.is_ok()
-            {
-                result = Err(e);
+        for (old, _) in self.replaced().iter().filter(|(_, until)| *until > now) {
+            match (old.check_key(key), &result) {
+                (Err(e), Err(worst)) if e.earliest_possible() <= worst.earliest_possible() => {}
+                (Err(e), _) => result = Err(e),
+                (Ok(()), _) => {}
             }
         }
         result
     }
 
     fn tidy(&self) {
+        self.tidy_at(Instant::now());
+    }
+
+    /// Drops the replaced limiters that have refilled by `now`, and stale keys of the others.
+    fn tidy_at(&self, now: Instant) {
         self.limiter.retain_recent();
-        for (old, _) in &self.replaced {
+        let mut replaced = self.replaced();
+        replaced.retain(|(_, until)| *until > now);
+        for (old, _) in replaced.iter() {
             old.retain_recent();
         }
     }
@@ -430,5 +443,31 @@ mod tests {
             l.failed(ip("127.0.0.1"), None);
             assert!(l.admit(ip("127.0.0.1"), None).is_ok() && l.admit_request(ip("127.0.0.1")).is_ok());
         }
+    }
+
+    fn wait_of(r: Result<(), NotUntil>) -> u64 {
+        r.map_err(wait_secs).unwrap_err()
+    }
+
+    /// [HR-7a] A key out of cells in several limiters (the one in force and one it replaced) waits the longest of
+    /// their waits, not the first one found.
+    #[test]
+    fn hr_7a_a_key_over_several_limiters_waits_the_longest() {
+        let b = Budget::new(per_minute(1));
+        assert!(b.check(&1u8).is_ok());
+        let b = b.after(Quota::per_second(nz(1)));
+        assert!(wait_of(b.check(&1u8)) > 30, "the replaced per-minute budget is out of cells");
+        assert!(wait_of(b.check(&1u8)) > 30, "both are out of cells: the longer wait, not the first");
+    }
+
+    /// [HR-7a] A replaced limiter that has refilled is dropped at the sweeper's `tidy`, not only at the next reload.
+    #[test]
+    fn hr_7a_refilled_replaced_limiters_are_dropped_by_tidy() {
+        let b = Budget::<u8>::new(per_minute(1)).after(per_minute(2));
+        assert_eq!(b.replaced().len(), 1);
+        b.tidy_at(Instant::now());
+        assert_eq!(b.replaced().len(), 1, "not refilled yet");
+        b.tidy_at(Instant::now() + Duration::from_secs(61));
+        assert!(b.replaced().is_empty(), "refilled: dropped");
     }
 }

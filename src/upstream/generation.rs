@@ -296,7 +296,6 @@ mod tests {
     fn hr_5b_the_answerer_fingerprint_follows_who_answers_and_what_is_believed() {
         let a = cfg("a", "");
         for other in [
-            "client_id = \"c2\"\n",
             "honours_prompt_login = false\n",
             "authorization_url = \"https://elsewhere.example/authorize\"\n",
             "[claims]\nsubject = \"/preferred_username\"\n",
@@ -306,6 +305,9 @@ mod tests {
             let b = cfg("a", other);
             assert!(!same_answerers(&a, &b), "{other}");
         }
+        let mut client = a.clone();
+        client.client_id = "c2".into();
+        assert!(!same_answerers(&a, &client), "client_id");
         let mut scoped = a.clone();
         scoped.scopes.push("email".into());
         assert!(!same_answerers(&a, &scoped), "scopes");
