@@ -95,7 +95,7 @@ pub const MAX_RETIRED_PER_PROVIDER: usize = 8;
 /// Keeps the newest [`MAX_RETIRED_PER_PROVIDER`] of each provider's retired generations (newest: retired last,
 /// so kept until latest).
 fn cap_per_provider(retired: &mut Vec<Retired>) {
-    retired.sort_by(|a, b| b.until.cmp(&a.until));
+    retired.sort_by_key(|r| std::cmp::Reverse(r.until));
     let mut seen: HashMap<String, usize> = HashMap::new();
     retired.retain(|r| {
         let n = seen.entry(r.provider.cfg.id.clone()).or_default();
