@@ -7,10 +7,12 @@
 //! - failures on one client id from all addresses together only raise an alarm (`credential_stuffing_suspected`,
 //!   at most one per client id per `ALARM_QUIET_SECS` and `ALARMS_PER_MINUTE` in all), never a lockout.
 //!
-//! The source address is the one `client_addr` believes (trusted proxies).
+//! The source address is the one `client_addr` believes (trusted proxies). A reload that changes `[rate_limits]`
+//! carries the counts over ([HR-7a], `Limits::after`).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
@@ -25,12 +27,12 @@ pub const ALARMS_PER_MINUTE: u32 = 10;
 
 pub struct Limits {
     enabled: bool,
-    requests: DefaultKeyedRateLimiter<IpAddr>,
-    anonymous: DefaultKeyedRateLimiter<IpAddr>,
-    address_failures: DefaultKeyedRateLimiter<IpAddr>,
-    pair_failures: DefaultKeyedRateLimiter<(IpAddr, String)>,
-    client_failures: DefaultKeyedRateLimiter<String>,
-    alarms: DefaultDirectRateLimiter,
+    requests: Budget<IpAddr>,
+    anonymous: Budget<IpAddr>,
+    address_failures: Budget<IpAddr>,
+    pair_failures: Budget<(IpAddr, String)>,
+    client_failures: Budget<String>,
+    alarms: Arc<DefaultDirectRateLimiter>,
     /// Client ids alarmed about recently.
     alarmed: moka::sync::Cache<String, ()>,
     /// Keys over their failure budget, and until when they wait.
@@ -59,25 +61,60 @@ pub enum Failure {
     StuffingSuspected(String),
 }
 
+/// The quotas of the settings, one per budget.
+struct Quotas {
+    requests: Quota,
+    anonymous: Quota,
+    address_failures: Quota,
+    pair_failures: Quota,
+    client_failures: Quota,
+}
+
+fn quotas(s: &RateLimitSettings) -> Quotas {
+    Quotas {
+        requests: Quota::per_second(nz(s.requests_per_second)).allow_burst(nz(s.request_burst)),
+        anonymous: Quota::per_minute(nz(s.anonymous_state_per_minute)).allow_burst(nz(s.anonymous_state_burst)),
+        address_failures: per_minute(s.address_failures_per_minute),
+        pair_failures: per_minute(s.failures_per_minute),
+        client_failures: per_minute(s.stuffing_alarm_per_minute),
+    }
+}
+
 impl Limits {
     pub fn new(s: &RateLimitSettings) -> Self {
+        let q = quotas(s);
         Limits {
             enabled: s.enabled,
-            requests: DefaultKeyedRateLimiter::keyed(
-                Quota::per_second(nz(s.requests_per_second)).allow_burst(nz(s.request_burst)),
-            ),
-            anonymous: DefaultKeyedRateLimiter::keyed(
-                Quota::per_minute(nz(s.anonymous_state_per_minute)).allow_burst(nz(s.anonymous_state_burst)),
-            ),
-            address_failures: DefaultKeyedRateLimiter::keyed(per_minute(s.address_failures_per_minute)),
-            pair_failures: DefaultKeyedRateLimiter::keyed(per_minute(s.failures_per_minute)),
-            client_failures: DefaultKeyedRateLimiter::keyed(per_minute(s.stuffing_alarm_per_minute)),
-            alarms: DefaultDirectRateLimiter::direct(per_minute(ALARMS_PER_MINUTE)),
+            requests: Budget::new(q.requests),
+            anonymous: Budget::new(q.anonymous),
+            address_failures: Budget::new(q.address_failures),
+            pair_failures: Budget::new(q.pair_failures),
+            client_failures: Budget::new(q.client_failures),
+            alarms: Arc::new(DefaultDirectRateLimiter::direct(per_minute(ALARMS_PER_MINUTE))),
             alarmed: moka::sync::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(ALARM_QUIET_SECS))
                 .build(),
             blocked: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(120)).build(),
+        }
+    }
+
+    /// [HR-7a] The limits after a reload to `s`, carried over from these: a budget whose quota is unchanged keeps
+    /// its counts (the key spaces never change at a reload: the address resolver is restart-only); a changed one
+    /// starts new counts and keeps charging the one it replaced until that one has refilled; who waits keeps
+    /// waiting, and the alarms their quiet time. A reload is never a fresh budget for whoever used one up.
+    pub fn after(&self, s: &RateLimitSettings) -> Self {
+        let q = quotas(s);
+        Limits {
+            enabled: s.enabled,
+            requests: self.requests.after(q.requests),
+            anonymous: self.anonymous.after(q.anonymous),
+            address_failures: self.address_failures.after(q.address_failures),
+            pair_failures: self.pair_failures.after(q.pair_failures),
+            client_failures: self.client_failures.after(q.client_failures),
+            alarms: self.alarms.clone(),
+            alarmed: self.alarmed.clone(),
+            blocked: self.blocked.clone(),
         }
     }
 
@@ -87,7 +124,7 @@ impl Limits {
         if !self.enabled {
             return Ok(());
         }
-        self.requests.check_key(&ip).map_err(wait_secs)
+        self.requests.check(&ip).map_err(wait_secs)
     }
 
     /// A request to an endpoint that creates state for anonymous callers: `Err(seconds to wait)` when the
@@ -97,7 +134,7 @@ impl Limits {
         if !self.enabled {
             return Ok(());
         }
-        self.anonymous.check_key(&ip).map_err(wait_secs)
+        self.anonymous.check(&ip).map_err(wait_secs)
     }
 
     /// Before an authentication or login: `Err(seconds to wait)` when the address, or this client id from this
@@ -127,12 +164,12 @@ impl Limits {
         }
         let client = usable(client);
         let mut over = Vec::new();
-        if let Err(n) = self.address_failures.check_key(&ip) {
+        if let Err(n) = self.address_failures.check(&ip) {
             over.push((format!("ip:{ip}"), n));
         }
         // Failures without a client id (logins) share the pair (address, "") and so its tighter budget.
         let pair = client.unwrap_or("");
-        if let Err(n) = self.pair_failures.check_key(&(ip, pair.to_string())) {
+        if let Err(n) = self.pair_failures.check(&(ip, pair.to_string())) {
             over.push((pair_key(ip, pair), n));
         }
         for (key, not_until) in over {
@@ -140,7 +177,7 @@ impl Limits {
             self.blocked.insert(key, Instant::now() + wait);
         }
         match client {
-            Some(c) if self.client_failures.check_key(&c.to_string()).is_err() => self.alarm(c),
+            Some(c) if self.client_failures.check(&c.to_string()).is_err() => self.alarm(c),
             _ => Failure::Counted,
         }
     }
@@ -155,11 +192,73 @@ impl Limits {
 
     /// Drops limiter state of keys not seen recently (bounded memory).
     pub fn tidy(&self) {
-        self.requests.retain_recent();
-        self.anonymous.retain_recent();
-        self.address_failures.retain_recent();
-        self.pair_failures.retain_recent();
-        self.client_failures.retain_recent();
+        self.requests.tidy();
+        self.anonymous.tidy();
+        self.address_failures.tidy();
+        self.pair_failures.tidy();
+        self.client_failures.tidy();
+    }
+}
+
+type NotUntil = governor::NotUntil<<DefaultClock as Clock>::Instant>;
+
+/// One keyed budget. [HR-7a] After a reload that changed its quota, the limiters it replaced are charged too
+/// until each has refilled (a key over any of them is over budget).
+struct Budget<K: std::hash::Hash + Eq + Clone> {
+    quota: Quota,
+    limiter: Arc<DefaultKeyedRateLimiter<K>>,
+    /// Replaced limiters and when they have refilled (then they are dropped: at the next reload or `tidy`).
+    replaced: std::sync::Mutex<Vec<(Arc<DefaultKeyedRateLimiter<K>>, Instant)>>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Budget<K> {
+    fn new(quota: Quota) -> Self {
+        Budget { quota, limiter: Arc::new(DefaultKeyedRateLimiter::keyed(quota)), replaced: Default::default() }
+    }
+
+    /// The replaced limiters (a poisoned lock still holds whole entries).
+    fn replaced(&self) -> std::sync::MutexGuard<'_, Vec<(Arc<DefaultKeyedRateLimiter<K>>, Instant)>> {
+        self.replaced.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The budget with `quota` from now on: this one when the quota is the same.
+    fn after(&self, quota: Quota) -> Self {
+        let now = Instant::now();
+        let mut replaced: Vec<_> = self.replaced().iter().filter(|(_, until)| *until > now).cloned().collect();
+        if quota == self.quota {
+            return Budget { quota, limiter: self.limiter.clone(), replaced: replaced.into() };
+        }
+        replaced.push((self.limiter.clone(), now + self.quota.burst_size_replenished_in()));
+        Budget { quota, limiter: Arc::new(DefaultKeyedRateLimiter::keyed(quota)), replaced: replaced.into() }
+    }
+
+    /// Charges `key` one cell of every limiter in force; `Err` when any of them is out of cells, with the latest
+    /// time at which all of them have a cell again (the longest wait).
+    fn check(&self, key: &K) -> Result<(), NotUntil> {
+        let mut result = self.limiter.check_key(key);
+        let now = Instant::now();
+        for (old, _) in self.replaced().iter().filter(|(_, until)| *until > now) {
+            match (old.check_key(key), &result) {
+                (Err(e), Err(worst)) if e.earliest_possible() <= worst.earliest_possible() => {}
+                (Err(e), _) => result = Err(e),
+                (Ok(()), _) => {}
+            }
+        }
+        result
+    }
+
+    fn tidy(&self) {
+        self.tidy_at(Instant::now());
+    }
+
+    /// Drops the replaced limiters that have refilled by `now`, and stale keys of the others.
+    fn tidy_at(&self, now: Instant) {
+        self.limiter.retain_recent();
+        let mut replaced = self.replaced();
+        replaced.retain(|(_, until)| *until > now);
+        for (old, _) in replaced.iter() {
+            old.retain_recent();
+        }
     }
 }
 
@@ -187,7 +286,7 @@ fn block_keys(ip: IpAddr, client: Option<&str>) -> Vec<String> {
     vec![format!("ip:{ip}"), pair_key(ip, usable(client).unwrap_or(""))]
 }
 
-fn wait_secs(nu: governor::NotUntil<<DefaultClock as Clock>::Instant>) -> u64 {
+fn wait_secs(nu: NotUntil) -> u64 {
     secs(nu.wait_time_from(DefaultClock::default().now()))
 }
 
@@ -303,6 +402,38 @@ mod tests {
         assert!(!creates_anonymous_state(&Method::GET, "/token"));
     }
 
+    /// [HR-7a] A reload is no fresh budget: an unchanged budget keeps its counts, a changed one still charges the
+    /// one it replaced until that has refilled, and whoever waits keeps waiting.
+    #[test]
+    fn hr_7a_a_reload_is_no_fresh_budget() {
+        let (a, b, c) = (ip("127.0.0.1"), ip("127.0.0.2"), ip("127.0.0.3"));
+        let l = Limits::new(&settings(3));
+        for who in [a, b] {
+            for _ in 0..3 {
+                l.failed(who, None);
+            }
+        }
+        let mut other = settings(3);
+        other.request_burst = 999;
+        let unchanged = l.after(&other);
+        assert!(unchanged.admit(a, None).is_ok(), "exactly the budget");
+        unchanged.failed(a, None);
+        assert!(unchanged.admit(a, None).is_err(), "the failures before the reload still count");
+        let loosened = l.after(&settings(30));
+        loosened.failed(b, None);
+        assert!(loosened.admit(b, None).is_err(), "the replaced budget is charged until it has refilled");
+        assert!(loosened.admit(c, None).is_ok());
+        for _ in 0..4 {
+            loosened.failed(c, None);
+        }
+        assert!(loosened.admit(c, None).is_err(), "and a new address is held to it too");
+        let fresh = Limits::new(&settings(1));
+        fresh.failed(c, None);
+        fresh.failed(c, None);
+        assert!(fresh.admit(c, None).is_err());
+        assert!(fresh.after(&settings(50)).admit(c, None).is_err(), "whoever waits keeps waiting");
+    }
+
     #[test]
     fn disabled_limits_admit_everything() {
         let mut s = settings(1);
@@ -312,5 +443,31 @@ mod tests {
             l.failed(ip("127.0.0.1"), None);
             assert!(l.admit(ip("127.0.0.1"), None).is_ok() && l.admit_request(ip("127.0.0.1")).is_ok());
         }
+    }
+
+    fn wait_of(r: Result<(), NotUntil>) -> u64 {
+        r.map_err(wait_secs).unwrap_err()
+    }
+
+    /// [HR-7a] A key out of cells in several limiters (the one in force and one it replaced) waits the longest of
+    /// their waits, not the first one found.
+    #[test]
+    fn hr_7a_a_key_over_several_limiters_waits_the_longest() {
+        let b = Budget::new(per_minute(1));
+        assert!(b.check(&1u8).is_ok());
+        let b = b.after(Quota::per_second(nz(1)));
+        assert!(wait_of(b.check(&1u8)) > 30, "the replaced per-minute budget is out of cells");
+        assert!(wait_of(b.check(&1u8)) > 30, "both are out of cells: the longer wait, not the first");
+    }
+
+    /// [HR-7a] A replaced limiter that has refilled is dropped at the sweeper's `tidy`, not only at the next reload.
+    #[test]
+    fn hr_7a_refilled_replaced_limiters_are_dropped_by_tidy() {
+        let b = Budget::<u8>::new(per_minute(1)).after(per_minute(2));
+        assert_eq!(b.replaced().len(), 1);
+        b.tidy_at(Instant::now());
+        assert_eq!(b.replaced().len(), 1, "not refilled yet");
+        b.tidy_at(Instant::now() + Duration::from_secs(61));
+        assert!(b.replaced().is_empty(), "refilled: dropped");
     }
 }

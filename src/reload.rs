@@ -118,11 +118,11 @@ fn put_providers_in_force(state: &AppState, next: crate::upstream::Next) -> crat
 }
 
 /// [HR-7] Puts the settings in force (restart-only keys already kept as they started): requests that arrive from
-/// now on read them (a running one keeps its snapshot); changed `[rate_limits]` get new limits (their budgets
-/// start afresh).
+/// now on read them (a running one keeps its snapshot); changed `[rate_limits]` get new limits, carried over from
+/// the ones in force ([HR-7a]: no budget starts afresh).
 fn put_settings_in_force(state: &AppState, running: &Settings, new: Settings) {
     if format!("{:?}", running.rate_limits) != format!("{:?}", new.rate_limits) {
-        state.swap_limits(crate::ratelimit::Limits::new(&new.rate_limits));
+        state.swap_limits(state.limits().after(&new.rate_limits));
     }
     state.swap_settings(new);
 }

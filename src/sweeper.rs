@@ -1,6 +1,6 @@
 //! The periodic sweeper started by `serve`: every `gc_interval_secs` (0 = off) one `store::gc::sweep` with the
-//! app's clock. Several instances may run it at once; a failed sweep (database down, a lock conflict) is logged
-//! and tried again at the next tick.
+//! app's clock (and the expired provider generations dropped, [HR-5]). Several instances may run it at once; a
+//! failed sweep (database down, a lock conflict) is logged and tried again at the next tick.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,10 +28,12 @@ fn outbox_keep_secs(b: &crate::settings::BackchannelLogoutSettings) -> i64 {
     b.give_up_after_secs.saturating_add(b.retry_max_secs).saturating_add(b.claim_secs)
 }
 
-/// One sweep now; rows removed per table.
+/// One sweep now; rows removed per table. [HR-5] The provider generations kept for pending logins that can no
+/// longer come back are dropped too (in memory; not only at the next reload).
 pub async fn sweep_once(state: &AppState) -> StoreResult<Vec<(&'static str, u64)>> {
     let policy = policy(&state.settings());
     let (now, window) = (state.clock.now(), state.settings().backchannel_logout.give_up_after_secs);
+    state.upstreams().prune_retired(now);
     let rows = state
         .db
         .write(move |c| {

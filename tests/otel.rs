@@ -20,6 +20,7 @@ use prost::Message;
 use tokio::sync::mpsc;
 
 const SECRET: &str = "otel-client-secret-4711";
+const ADMIN_SECRET: &str = "otel-admin-secret-0815";
 
 /// One export the receiver got: its bytes as sent, and the request decoded.
 type Export = (Vec<u8>, ExportTraceServiceRequest);
@@ -34,8 +35,7 @@ struct Receiver {
 
 async fn receiver() -> Receiver {
     let (tx, rx) = mpsc::unbounded_channel::<Export>();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (listener, url) = common::local_listener();
     let server = HttpServer::new(move || {
         let tx = tx.clone();
         App::new().app_data(web::PayloadConfig::new(16 << 20)).route(
@@ -54,9 +54,7 @@ async fn receiver() -> Receiver {
     .listen(listener)
     .unwrap()
     .run();
-    let handle = server.handle();
-    tokio::spawn(server);
-    Receiver { url, rx, got: Vec::new(), _handle: handle }
+    Receiver { url, rx, got: Vec::new(), _handle: common::run_in_background(server) }
 }
 
 impl Receiver {
@@ -113,10 +111,6 @@ impl Drop for Broker {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// Starts `bridgekeeper serve` with the fake IdP as provider `acme`, client `app`, and `otel` as its `[otel]`
 /// section; returns once it logged that it is ready.
 async fn broker(idp: &FakeIdp, otel: &str) -> Broker {
@@ -124,12 +118,14 @@ async fn broker(idp: &FakeIdp, otel: &str) -> Broker {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("providers")).unwrap();
     std::fs::write(dir.path().join("providers/acme.toml"), idp.oidc_toml("acme", "")).unwrap();
-    let (port, metrics_port) = (free_port(), free_port());
+    let (port, metrics_port) = (common::free_port(), common::free_port());
     let cfg = format!(
         "issuer = \"http://127.0.0.1:{port}\"\nbind = \"127.0.0.1:{port}\"\nmetrics_bind = \"127.0.0.1:{metrics_port}\"\n\
          database_url = \"{}\"\nproviders_dir = \"providers\"\nencryption_keys = \"{}\"\n\
          [[clients]]\nclient_id = \"app\"\nclient_secret = \"{SECRET}\"\nredirect_uris = [\"{RP}\"]\n\
          allowed_scopes = [\"openid\", \"email\", \"offline_access\"]\nskip_consent = true\n\
+         [[clients]]\nclient_id = \"ops\"\nclient_secret = \"{ADMIN_SECRET}\"\nallowed_scopes = [\"admin\"]\n\
+         grant_types = [\"client_credentials\"]\nredirect_uris = []\n\
          [otel]\nservice_name = \"bk-under-test\"\n{otel}\n",
         db.url,
         common::TEST_ENCRYPTION_KEYS
@@ -245,7 +241,10 @@ async fn sign_in(b: &Broker, http: &reqwest::Client) -> SignIn {
 async fn ot_1_2_4_requests_and_upstream_calls_are_spans_without_secrets_and_traceparent_is_honoured() {
     let mut rx = receiver().await;
     let idp = FakeIdp::start().await;
-    let otel = format!("endpoint = \"{}\"\nbatch_interval_ms = 60000\nbatch_size = 4096\nqueue_size = 4096", rx.url);
+    let otel = format!(
+        "endpoint = \"{}\"\ntrust_traceparent = true\nbatch_interval_ms = 60000\nbatch_size = 4096\nqueue_size = 4096",
+        rx.url
+    );
     let mut b = broker(&idp, &otel).await;
     let http =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
@@ -368,6 +367,114 @@ async fn ot_3_a_collector_that_hangs_changes_no_answer_and_drops_are_counted() {
     assert!(dropped >= 1.0, "spans beyond the queue are counted: {text}");
     assert!(b.terminate(Duration::from_secs(30)).await.success());
     drop(hang);
+    idp.stop().await;
+}
+
+/// `[otel]` sending to `rx` at shutdown only (the batch timer never fires), with `more`.
+fn at_shutdown(rx: &Receiver, more: &str) -> String {
+    format!("endpoint = \"{}\"\nbatch_interval_ms = 60000\nbatch_size = 4096\nqueue_size = 4096\n{more}", rx.url)
+}
+
+/// Every export `rx` got until now (call after the broker ended: its shutdown flush has been answered).
+fn drain(rx: &mut Receiver) -> Vec<Span> {
+    while let Ok(export) = rx.rx.try_recv() {
+        rx.got.push(export);
+    }
+    rx.spans()
+}
+
+async fn discovery_with(b: &Broker, traceparent: &str) {
+    let r = reqwest::Client::new()
+        .get(format!("{}/.well-known/openid-configuration", b.base))
+        .header("traceparent", traceparent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// [OT-4] Even with `trust_traceparent`, the caller chooses neither its request's sampling nor its trace's: flag 00
+/// does not hide a request from a broker that samples everything, and flag 01 does not get one recorded by a
+/// broker that samples nothing (no flood of the bounded queue); only the trace id and parent are taken. Both
+/// brokers export to one receiver, and the one that samples nothing ends first (its shutdown flush answered before
+/// it exits): the other's spans arriving there is the positive control that the receiver, and a flush, work.
+#[actix_web::test]
+async fn ot_4_a_trusted_traceparent_never_decides_the_sampling() {
+    let mut rx = receiver().await;
+    let idp = FakeIdp::start().await;
+    let mut all = broker(&idp, &at_shutdown(&rx, "trust_traceparent = true\nsampling_ratio = 1.0")).await;
+    let mut none = broker(&idp, &at_shutdown(&rx, "trust_traceparent = true\nsampling_ratio = 0.0")).await;
+    let (trace, parent) = ("5bf92f3577b34da6a3ce929d0e0e4736", "10f067aa0ba902b7");
+    let forced_trace = "7bf92f3577b34da6a3ce929d0e0e4736";
+    discovery_with(&all, &format!("00-{trace}-{parent}-00")).await;
+    for _ in 0..20 {
+        discovery_with(&none, &format!("00-{forced_trace}-{parent}-01")).await;
+    }
+    assert!(none.terminate(Duration::from_secs(30)).await.success());
+    assert!(all.terminate(Duration::from_secs(30)).await.success());
+    let spans = rx.until("the unsampled caller's request", |s| s.iter().any(|x| hex(&x.trace_id) == trace)).await;
+    let span = spans.iter().find(|x| hex(&x.trace_id) == trace).unwrap();
+    assert_eq!(
+        (span.name.as_str(), hex(&span.parent_span_id)),
+        ("GET /.well-known/openid-configuration", parent.into())
+    );
+    let forced: Vec<String> =
+        drain(&mut rx).iter().filter(|x| hex(&x.trace_id) == forced_trace).map(|x| x.name.clone()).collect();
+    assert!(forced.is_empty(), "sampling_ratio = 0 records nothing, whatever the caller's flag: {forced:?}");
+    idp.stop().await;
+}
+
+/// [OT-4] By default a `traceparent` is not trusted: the request's span starts a trace of its own. [OT-2] The call
+/// to a registered client's `jwks_uri` (a host that client chose) is a span without that host.
+#[actix_web::test]
+async fn ot_2_4_by_default_a_traceparent_is_ignored_and_a_registered_clients_host_is_not_recorded() {
+    let mut rx = receiver().await;
+    let idp = FakeIdp::start().await;
+    let mut b = broker(&idp, &at_shutdown(&rx, "")).await;
+    let (trace, parent) = ("6bf92f3577b34da6a3ce929d0e0e4736", "20f067aa0ba902b7");
+    discovery_with(&b, &format!("00-{trace}-{parent}-01")).await;
+    let http = reqwest::Client::new();
+    let form = [("grant_type", "client_credentials"), ("scope", "admin")];
+    let t: serde_json::Value = http
+        .post(format!("{}/token", b.base))
+        .basic_auth("ops", Some(ADMIN_SECRET))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin = t["access_token"].as_str().expect("an admin token").to_string();
+    let client = serde_json::json!({"client_id": "remote", "name": "Remote", "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "http://127.0.0.1:9/chosen-by-the-client"});
+    let r = http.post(format!("{}/admin/api/clients", b.base)).bearer_auth(&admin).json(&client).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let b64 = |v: serde_json::Value| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let assertion = format!(
+        "{}.{}.AAAA",
+        b64(serde_json::json!({"alg": "ES256", "kid": "k1"})),
+        b64(serde_json::json!({"iss": "remote", "sub": "remote", "aud": b.base, "exp": 4_000_000_000u64, "jti": "j1"}))
+    );
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "remote"),
+        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+        ("client_assertion", assertion.as_str()),
+    ];
+    let r = http.post(format!("{}/token", b.base)).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 401, "its keys cannot be fetched");
+    assert!(b.terminate(Duration::from_secs(30)).await.success());
+    let fetch = |s: &[Span]| s.iter().find(|x| text_attr(x, "bridgekeeper.provider") == "client-jwks").cloned();
+    let spans = rx.until("the jwks_uri fetch", |s| fetch(s).is_some()).await;
+    let jwks = fetch(&spans).unwrap();
+    assert_eq!(text_attr(&jwks, "server.address"), "registered-client", "never the client's host");
+    let discovery = spans.iter().find(|x| x.name == "GET /.well-known/openid-configuration").unwrap();
+    assert_ne!(hex(&discovery.trace_id), trace, "a trace of its own");
+    assert!(discovery.parent_span_id.is_empty(), "and no parent");
     idp.stop().await;
 }
 

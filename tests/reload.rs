@@ -2,13 +2,16 @@
 //! the real binary is in `service.rs`).
 
 mod common;
+#[path = "reload/generations.rs"]
+mod generations;
 
 use common::TestApp;
+use common::broker::{
+    ADMIN_SECRET, Broker, admin_token, begin_at, file_for, finish, folders, post_reload, spawn_from_file, users,
+};
 use common::fake_idp::FakeIdp;
 use common::oauth::*;
 use serde_json::Value;
-
-const ADMIN_SECRET: &str = "admin-secret-for-reload";
 
 fn config(db_url: &str, extra_client: bool) -> String {
     let mut t = format!(
@@ -28,21 +31,10 @@ async fn hr_1_admin_reload_refuses_a_broken_set_and_applies_a_valid_one() {
     let db = common::test_db();
     let cfg = dir.path().join("config.toml");
     std::fs::write(&cfg, config(&db.url, false)).unwrap();
-    std::fs::create_dir_all(dir.path().join("brand")).unwrap();
-    std::fs::create_dir_all(dir.path().join("providers")).unwrap();
-    std::fs::write(dir.path().join("providers/dev.toml"), "kind = \"dev\"\n").unwrap();
-    let file = cfg.clone();
-    let app = TestApp::spawn_on(db, move |s| {
-        let mut loaded = bridgekeeper::settings::Settings::load_with_env(Some(&file), &[]).unwrap();
-        (loaded.issuer, loaded.bind) = (s.issuer.clone(), s.bind.clone());
-        loaded.encryption_keys = s.encryption_keys.clone();
-        *s = loaded;
-    })
-    .await;
-    let r = token(&app, ("ops", ADMIN_SECRET), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
-    assert_eq!(r.status(), 200);
-    let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
-    let reload = || async { app.http.post(app.url("/admin/api/reload")).bearer_auth(&admin).send().await.unwrap() };
+    folders(dir.path(), true);
+    let app = spawn_from_file(db, &cfg, |_| {}).await;
+    let admin = admin_token(&app).await;
+    let reload = || post_reload(&app, &admin);
 
     std::fs::write(dir.path().join("brand/login.html"), "{% if %}").unwrap();
     std::fs::write(&cfg, config(&app.db.url, true)).unwrap();
@@ -82,17 +74,8 @@ async fn hr_3_watch_config_reloads_a_changed_file_and_refuses_a_broken_one() {
     let db = common::test_db();
     let cfg = dir.path().join("config.toml");
     std::fs::write(&cfg, config(&db.url, false)).unwrap();
-    std::fs::create_dir_all(dir.path().join("brand")).unwrap();
-    std::fs::create_dir_all(dir.path().join("providers")).unwrap();
-    let file = cfg.clone();
-    let app = TestApp::spawn_on(db, move |s| {
-        let mut loaded = bridgekeeper::settings::Settings::load_with_env(Some(&file), &[]).unwrap();
-        (loaded.issuer, loaded.bind) = (s.issuer.clone(), s.bind.clone());
-        loaded.encryption_keys = s.encryption_keys.clone();
-        (loaded.watch_config, loaded.watch_config_interval_ms) = (true, 100);
-        *s = loaded;
-    })
-    .await;
+    folders(dir.path(), false);
+    let app = spawn_from_file(db, &cfg, |s| (s.watch_config, s.watch_config_interval_ms) = (true, 100)).await;
     let watcher = bridgekeeper::reload::watch::spawn(app.state.clone()).expect("watch_config is on");
     let late = || token(&app, ("late", "late-secret-1234"), &[("grant_type", "client_credentials")]);
     assert_eq!(late().await.status(), 401);
@@ -126,20 +109,10 @@ async fn hr_2_a_client_removed_from_the_config_is_disabled_at_reload() {
     let db = common::test_db();
     let cfg = dir.path().join("config.toml");
     std::fs::write(&cfg, config(&db.url, true)).unwrap();
-    std::fs::create_dir_all(dir.path().join("brand")).unwrap();
-    std::fs::create_dir_all(dir.path().join("providers")).unwrap();
-    std::fs::write(dir.path().join("providers/dev.toml"), "kind = \"dev\"\n").unwrap();
-    let file = cfg.clone();
-    let app = TestApp::spawn_on(db, move |s| {
-        let mut loaded = bridgekeeper::settings::Settings::load_with_env(Some(&file), &[]).unwrap();
-        (loaded.issuer, loaded.bind) = (s.issuer.clone(), s.bind.clone());
-        loaded.encryption_keys = s.encryption_keys.clone();
-        *s = loaded;
-    })
-    .await;
-    let r = token(&app, ("ops", ADMIN_SECRET), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
-    let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
-    let reload = || async { app.http.post(app.url("/admin/api/reload")).bearer_auth(&admin).send().await.unwrap() };
+    folders(dir.path(), true);
+    let app = spawn_from_file(db, &cfg, |_| {}).await;
+    let admin = admin_token(&app).await;
+    let reload = || post_reload(&app, &admin);
     let late = || token(&app, ("late", "late-secret-1234"), &[("grant_type", "client_credentials")]);
     let r = late().await;
     assert_eq!(r.status(), 200);
@@ -223,9 +196,7 @@ async fn hr_1_a_rotated_secret_is_named_as_needing_a_restart() {
             config(&s.database_url, false)
         )
     };
-    std::fs::create_dir_all(dir.path().join("brand")).unwrap();
-    std::fs::create_dir_all(dir.path().join("providers")).unwrap();
-    std::fs::write(dir.path().join("providers/dev.toml"), "kind = \"dev\"\n").unwrap();
+    folders(dir.path(), true);
     let file = cfg.clone();
     let app = TestApp::spawn_on(db, move |s| {
         std::fs::write(&file, file_for(s, "first-initial-access-token-0123456789", common::TEST_ENCRYPTION_KEYS))
@@ -233,9 +204,8 @@ async fn hr_1_a_rotated_secret_is_named_as_needing_a_restart() {
         *s = bridgekeeper::settings::Settings::load_with_env(Some(&file), &[]).unwrap();
     })
     .await;
-    let r = token(&app, ("ops", ADMIN_SECRET), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
-    let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
-    let reload = || async { app.http.post(app.url("/admin/api/reload")).bearer_auth(&admin).send().await.unwrap() };
+    let admin = admin_token(&app).await;
+    let reload = || post_reload(&app, &admin);
     let unchanged: Value = reload().await.json().await.unwrap();
     assert_eq!(unchanged["needs_restart"], serde_json::json!([]), "{unchanged}");
     let rotated = "k2:CAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg=";
@@ -247,100 +217,7 @@ async fn hr_1_a_rotated_secret_is_named_as_needing_a_restart() {
     assert_eq!(iat, "second-initial-access-token-9876543210", "the live secret is in force");
 }
 
-// ---- Issue #16: providers and settings put in force by a reload ([HR-4]–[HR-7]) ----
-
-/// The config file of a running broker: exactly what it runs with (so a reload changes only what a test writes),
-/// the admin client `ops`, the app `app` (no consent page), `extra` as tables before the clients.
-fn file_for(s: &bridgekeeper::settings::Settings, top: &str, extra: &str) -> String {
-    format!(
-        "issuer = \"{}\"\nbind = \"{}\"\ndatabase_url = \"{}\"\nencryption_keys = \"{}\"\ndev_mode = true\nproviders_dir = \"providers\"\n{top}\n[database]\nconnect_timeout_secs = 5\n{extra}\n[[clients]]\nclient_id = \"ops\"\nclient_secret = \"{ADMIN_SECRET}\"\nallowed_scopes = [\"admin\"]\ngrant_types = [\"client_credentials\"]\nredirect_uris = []\n\n[[clients]]\nclient_id = \"app\"\nclient_secret = \"{SECRET}\"\nredirect_uris = [\"{RP}\"]\nallowed_scopes = [\"openid\", \"profile\", \"email\"]\ngrant_types = [\"authorization_code\", \"refresh_token\"]\nskip_consent = true\n",
-        s.issuer,
-        s.bind,
-        s.database_url,
-        common::TEST_ENCRYPTION_KEYS,
-    )
-}
-
-/// A broker started from a config file in `dir` (providers in `dir/providers`), with an admin token.
-struct Broker {
-    app: TestApp,
-    dir: tempfile::TempDir,
-    admin: String,
-    /// The running settings, as the file states them.
-    settings: bridgekeeper::settings::Settings,
-}
-
-impl Broker {
-    async fn start(providers: &[(&str, String)]) -> Broker {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("providers")).unwrap();
-        for (name, text) in providers {
-            std::fs::write(dir.path().join("providers").join(name), text).unwrap();
-        }
-        let cfg = dir.path().join("config.toml");
-        let (file, seen) = (cfg.clone(), std::sync::Arc::new(std::sync::Mutex::new(None)));
-        let keep = seen.clone();
-        let app = TestApp::spawn_with(move |s| {
-            std::fs::write(&file, file_for(s, "", "")).unwrap();
-            *s = bridgekeeper::settings::Settings::load_with_env(Some(&file), &[]).unwrap();
-            *keep.lock().unwrap() = Some(s.clone());
-        })
-        .await;
-        let settings = seen.lock().unwrap().take().unwrap();
-        let r = token(&app, ("ops", ADMIN_SECRET), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
-        let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
-        Broker { app, dir, admin, settings }
-    }
-
-    fn write(&self, name: &str, text: &str) {
-        std::fs::write(self.dir.path().join("providers").join(name), text).unwrap();
-    }
-
-    fn remove(&self, name: &str) {
-        std::fs::remove_file(self.dir.path().join("providers").join(name)).unwrap();
-    }
-
-    /// Rewrites the config file with `top` keys and `extra` tables.
-    fn config(&self, top: &str, extra: &str) {
-        std::fs::write(self.dir.path().join("config.toml"), file_for(&self.settings, top, extra)).unwrap();
-    }
-
-    async fn reload(&self) -> (u16, Value) {
-        let r = self.app.http.post(self.app.url("/admin/api/reload")).bearer_auth(&self.admin).send().await.unwrap();
-        (r.status().as_u16(), r.json().await.unwrap())
-    }
-}
-
-/// Starts a sign-in at `provider` for the app and plays the upstream; returns the callback URL, not yet visited.
-async fn begin_at(app: &TestApp, provider: &str) -> String {
-    let r = authorize(app, &auth_query(&[("scope", "openid email"), ("prompt", "login")])).await;
-    let loc = location(&r).replacen("/login?", &format!("/login/{provider}?"), 1);
-    let r = app.http.get(app.url(&loc)).send().await.unwrap();
-    assert_eq!(r.status(), 302, "to the upstream");
-    let r = app.http.get(location(&r)).send().await.unwrap();
-    let callback = location(&r);
-    assert!(callback.contains(&format!("/callback/{provider}?")), "{callback}");
-    callback
-}
-
-/// Follows the broker's redirects from `r` to the app; the code's token response status.
-async fn finish(app: &TestApp, mut r: reqwest::Response) -> u16 {
-    for _ in 0..6 {
-        assert!(r.status().is_redirection(), "{}: {}", r.status(), r.text().await.unwrap());
-        let loc = location(&r);
-        if loc.starts_with(RP) {
-            let code = param(&loc, "code").unwrap();
-            let form = [("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", RP)];
-            return token(app, ("app", SECRET), &form).await.status().as_u16();
-        }
-        r = app.http.get(if loc.starts_with('/') { app.url(&loc) } else { loc }).send().await.unwrap();
-    }
-    panic!("the sign-in did not finish");
-}
-
-async fn users(app: &TestApp) -> usize {
-    app.state.db.run(|c| bridgekeeper::store::users::list(c, 1000, 0)).await.unwrap().len()
-}
+// ---- Issue #16: providers and settings put in force by a reload ([HR-4]–[HR-7]; `common::broker`) ----
 
 /// [HR-4] A provider file added while serving is put in force by the reload: offered on the chooser and the admin
 /// API, and people sign in through it. One whose discovery fails is put in force the way start-up does it: shown
@@ -404,29 +281,6 @@ async fn hr_6_a_removed_providers_in_flight_callback_gets_a_readable_page() {
     assert!(account.text().await.unwrap().contains("acme"), "and the identity it linked");
     assert!(!String::from_utf8_lossy(&b.app.state.metrics.render()).contains("upstream_up{provider=\"acme\"}"));
     assert_eq!(b.app.http.get(b.app.url("/login")).send().await.unwrap().status(), 302, "only dev is offered");
-}
-
-/// [HR-5] A provider changed while someone is at the upstream: that login finishes with the settings it began
-/// with (the old client secret: the fake upstream accepts only it), and logins begun after the reload use the new
-/// ones (the new scope is asked; the rotated secret is sent, which this upstream refuses).
-#[actix_web::test]
-async fn hr_5_a_login_through_a_changed_provider_keeps_the_settings_it_began_with() {
-    let idp = FakeIdp::start().await;
-    let b = Broker::start(&[("dev.toml", "kind = \"dev\"\n".into()), ("acme.toml", idp.oidc_toml("acme", ""))]).await;
-    let old = begin_at(&b.app, "acme").await;
-    let changed = idp.oidc_toml("acme", "").replace(common::fake_idp::CLIENT_SECRET, "rotated-secret").replace(
-        "scopes = [\"openid\", \"email\", \"profile\"]",
-        "scopes = [\"openid\", \"email\", \"profile\", \"phone\"]",
-    );
-    b.write("acme.toml", &changed);
-    let (status, body) = b.reload().await;
-    assert_eq!((status, &body["providers"]["changed"]), (200, &serde_json::json!(["acme"])), "{body}");
-    let newer = b.app.view();
-    let new = begin_at(&newer, "acme").await;
-    assert!(idp.last_authorize()["scope"].contains("phone"), "a new login asks with the new settings");
-    assert_eq!(finish(&b.app, b.app.http.get(&old).send().await.unwrap()).await, 200, "the old login finishes");
-    let r = newer.http.get(&new).send().await.unwrap();
-    assert_eq!(r.status(), 502, "the new login sends the rotated secret, which this upstream refuses");
 }
 
 /// [HR-1] [HR-4] A broken provider file refuses the whole reload: the providers in force keep serving, and the
@@ -505,4 +359,51 @@ async fn hr_7_a_changed_rate_limit_takes_effect_at_reload() {
         seen.push(forged().await);
     }
     assert!(seen.contains(&429), "the new budget refuses: {seen:?}");
+}
+
+/// [HR-7a] A reload that changes `[rate_limits]` is no fresh failure budget: failures before it still count, when
+/// the failure budget itself is unchanged (another limit changed) and when it changed (whoever waits keeps
+/// waiting). One failure a minute: nothing refills while the test runs, however slow the reload.
+#[actix_web::test]
+async fn hr_7a_a_reload_carries_the_failure_budgets_over() {
+    let limits = |burst: u32, failures: u32| {
+        format!(
+            "[rate_limits]\nrequest_burst = {burst}\nfailures_per_minute = {failures}\naddress_failures_per_minute = 50\n"
+        )
+    };
+    let b = Broker::start_with(&[("dev.toml", "kind = \"dev\"\n".into())], &limits(600, 1)).await;
+    let forged = || async {
+        b.app.http.get(b.app.url("/callback/dev?state=forged&code=x")).send().await.unwrap().status().as_u16()
+    };
+    let waits = || b.app.state.limits().admit("127.0.0.1".parse().unwrap(), None).is_err();
+    assert_eq!(forged().await, 400, "within the budget");
+    assert!(!waits());
+    b.config("", &limits(700, 1));
+    let (status, body) = b.reload().await;
+    assert_eq!((status, &body["needs_restart"]), (200, &serde_json::json!([])), "{body}");
+    assert!(!waits(), "not waiting yet: the one failure before the reload is within the budget");
+    let seen = [forged().await, forged().await];
+    assert_eq!(seen, [400, 429], "2 failures in all, then the wait: the one before the reload counts");
+    assert!(waits());
+    b.config("", &limits(700, 40));
+    assert_eq!(b.reload().await.0, 200);
+    assert!(waits(), "a loosened budget: whoever waits keeps waiting");
+    assert_eq!(forged().await, 429);
+}
+
+/// [HR-7] A rotated `[otel]` header secret (printed redacted) is named in `needs_restart` (compared by hash), and
+/// the answer never holds either value.
+#[actix_web::test]
+async fn hr_7_a_rotated_otel_header_secret_is_named_as_needing_a_restart() {
+    let header = |v: &str| format!("[otel.headers]\napi-key = \"{v}\"\n");
+    let b = Broker::start_with(&[("dev.toml", "kind = \"dev\"\n".into())], &header("first-otel-secret")).await;
+    b.config("", &header("first-otel-secret"));
+    let (status, body) = b.reload().await;
+    assert_eq!((status, &body["needs_restart"]), (200, &serde_json::json!([])), "unchanged: {body}");
+    b.config("", &header("second-otel-secret"));
+    let (status, body) = b.reload().await;
+    assert_eq!((status, &body["needs_restart"]), (200, &serde_json::json!(["otel"])), "{body}");
+    let text = body.to_string();
+    assert!(!text.contains("first-otel-secret") && !text.contains("second-otel-secret"), "{text}");
+    assert_eq!(b.app.state.settings().otel.headers["api-key"].expose(), "first-otel-secret", "kept as it started");
 }

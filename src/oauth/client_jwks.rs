@@ -86,7 +86,7 @@ async fn fetch_once(state: &AppState, client: &Client, uri: &str, seen: Option<i
 }
 
 async fn fetch(state: &AppState, client: &Client, uri: &str) -> Option<serde_json::Value> {
-    let http = state.upstreams().http.for_provider("client-jwks");
+    let http = state.upstreams().http.for_registered_client("client-jwks");
     let doc = match http.get_json(uri, None).await {
         Ok(d) => d,
         Err(e) => {

@@ -137,11 +137,10 @@ pub fn spawn(state: Arc<AppState>) -> Option<tokio::task::JoinHandle<()>> {
         return None;
     }
     let every = Duration::from_millis(state.settings().watch_config_interval_ms.max(1) as u64);
+    // The baseline is what the files hold when the watch is started (read here, not in the task: a change made
+    // right after `spawn` returns is a change, never the baseline).
+    let first = fingerprint(&state);
     Some(tokio::spawn(async move {
-        let first = {
-            let s = state.clone();
-            tokio::task::spawn_blocking(move || fingerprint(&s)).await.unwrap_or_default()
-        };
         let mut watch = Watch::new(first);
         let started = Instant::now();
         let mut tick = tokio::time::interval(every);

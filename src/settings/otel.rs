@@ -14,9 +14,10 @@ pub struct OtelSettings {
     /// The collector's OTLP/HTTP base URL (`/v1/traces` is appended unless already there); empty = off.
     pub endpoint: String,
     pub service_name: String,
-    /// Share of new traces sampled (0.0–1.0); a sampled or unsampled incoming parent is followed.
+    /// Share of requests sampled (0.0–1.0), our decision for every request ([OT-4]: a trusted `traceparent`'s
+    /// sampled flag is not followed).
     pub sampling_ratio: f64,
-    /// [OT-4] Continue the trace of an incoming W3C `traceparent`.
+    /// [OT-4] Continue the trace (id and parent span) of an incoming W3C `traceparent`; off by default.
     pub trust_traceparent: bool,
     /// Extra headers for the collector (API keys: `${ENV}` allowed); printed as `[redacted]`.
     pub headers: BTreeMap<String, Secret>,

@@ -53,9 +53,12 @@ pub fn keep_restart_only(next: &mut Settings, running: &Settings) -> Vec<String>
         // Parsed once into the client-address resolver (rate-limit budgets and audit addresses are keyed by it).
         "trusted_proxies" => trusted_proxies;
         "proxy_header" => proxy_header;
-        // The trace exporter and its queue are built once at start (header values print redacted: a rotated
-        // header secret alone is not detected).
-        "otel" => otel;
+    }
+    // The trace exporter and its queue are built once at start; header values print redacted, so a rotated header
+    // secret is seen by its hash (the value is never printed).
+    if otel_form(&next.otel) != otel_form(&running.otel) {
+        changed.push("otel".into());
+        next.otel = running.otel.clone();
     }
     // The sealer opened the signing keys, the CSRF key and the vault with these (`keys reseal` is offline).
     if crate::secret::hash_token(next.encryption_keys.expose())
@@ -65,6 +68,13 @@ pub fn keep_restart_only(next: &mut Settings, running: &Settings) -> Vec<String>
         next.encryption_keys = running.encryption_keys.clone();
     }
     changed
+}
+
+/// `[otel]` as compared: its settings, and each header's value by hash.
+fn otel_form(o: &super::OtelSettings) -> String {
+    let headers: Vec<(&String, String)> =
+        o.headers.iter().map(|(k, v)| (k, crate::secret::hash_token(v.expose()))).collect();
+    format!("{o:?} {headers:?}")
 }
 
 #[cfg(test)]
@@ -94,5 +104,18 @@ mod tests {
         assert_eq!(next.rate_limits.failures_per_minute, running.rate_limits.failures_per_minute + 1);
         assert_eq!(next.default_locale, "de");
         assert!(keep_restart_only(&mut defaults(), &running).is_empty(), "nothing changed: nothing named");
+    }
+
+    /// [HR-7] A rotated `[otel]` header secret is named (compared by hash) and kept as it started.
+    #[test]
+    fn hr_7_a_rotated_otel_header_secret_is_named() {
+        let mut running = defaults();
+        running.otel.headers.insert("api-key".into(), crate::secret::Secret::new("first-secret"));
+        let mut next = running.clone();
+        next.otel.headers.insert("api-key".into(), crate::secret::Secret::new("second-secret"));
+        assert_eq!(format!("{:?}", next.otel), format!("{:?}", running.otel), "they print the same");
+        assert_eq!(keep_restart_only(&mut next, &running), ["otel"]);
+        assert_eq!(next.otel.headers["api-key"].expose(), "first-secret", "kept as it started");
+        assert!(keep_restart_only(&mut running.clone(), &running).is_empty());
     }
 }

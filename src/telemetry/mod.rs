@@ -14,7 +14,7 @@ use std::time::Duration;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanExporter as _};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, ShouldSample, SpanExporter as _};
 use prometheus::IntCounterVec;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -78,7 +78,7 @@ impl Telemetry {
         let (processor, flusher) = export::spawn(exporter, cfg, dropped.clone());
         let provider = SdkTracerProvider::builder()
             .with_span_processor(processor)
-            .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(s.sampling_ratio))))
+            .with_sampler(sampler(s.sampling_ratio))
             .with_resource(resource)
             .build();
         Ok(Some(Telemetry { provider, flusher, dropped }))
@@ -122,6 +122,40 @@ impl Telemetry {
     }
 }
 
+/// [OT-4] The sampler: a span below one of this process follows its parent's decision; every other one — a new
+/// trace, or a request whose `traceparent` was trusted — is a root decision of ours, `ratio` by a random draw of
+/// this process: neither the caller's sampled flag nor its trace id (which it chose) has a say, so a caller can
+/// neither hide its requests from the traces (flag 00) nor have each one recorded and flood the queue (flag 01).
+fn sampler(ratio: f64) -> impl ShouldSample {
+    let ours = OwnDraw(ratio);
+    Sampler::parent_based(ours).with_remote_parent_sampled(ours).with_remote_parent_not_sampled(ours)
+}
+
+/// Samples `.0` of the spans asked about, by a random draw (never by the trace id).
+#[derive(Debug, Clone, Copy)]
+struct OwnDraw(f64);
+
+impl ShouldSample for OwnDraw {
+    fn should_sample(
+        &self,
+        _parent: Option<&opentelemetry::Context>,
+        _trace_id: opentelemetry::trace::TraceId,
+        _name: &str,
+        _kind: &opentelemetry::trace::SpanKind,
+        _attributes: &[KeyValue],
+        _links: &[opentelemetry::trace::Link],
+    ) -> opentelemetry_sdk::trace::SamplingResult {
+        use opentelemetry_sdk::trace::SamplingDecision;
+        let keep = self.0 >= 1.0 || (self.0 > 0.0 && rand::random::<f64>() < self.0);
+        opentelemetry_sdk::trace::SamplingResult {
+            decision: if keep { SamplingDecision::RecordAndSample } else { SamplingDecision::Drop },
+            attributes: Vec::new(),
+            // `tracestate` is never read ([OT-2]): a trusted parent brings none.
+            trace_state: Default::default(),
+        }
+    }
+}
+
 /// The method as an attribute: a standard one, else `_OTHER` (semantic conventions; a caller cannot choose it).
 fn method_name(method: &str) -> &'static str {
     const KNOWN: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE"];
@@ -129,7 +163,8 @@ fn method_name(method: &str) -> &'static str {
 }
 
 /// [OT-1] The server span of one request, named and completed by `finish_server_span` once the route is known.
-/// [OT-4] With `trust_traceparent`, an incoming W3C `traceparent` is its parent (`tracestate` is never read).
+/// [OT-4] With `trust_traceparent` (off by default), an incoming W3C `traceparent` names its trace and parent span
+/// (`tracestate` is never read); whether it is sampled is still ours to decide (`sampler`).
 pub fn server_span(
     method: &str,
     traceparent: Option<&str>,
@@ -233,6 +268,31 @@ mod tests {
             assert!(remote_parent(Some(bad)).is_none(), "{bad}");
         }
         assert!(remote_parent(None).is_none());
+    }
+
+    /// [OT-4] A trusted remote parent's sampled flag decides nothing (`sampling_ratio` does); a parent of this
+    /// process is followed.
+    #[test]
+    fn ot_4_a_remote_parent_never_decides_the_sampling() {
+        use opentelemetry::trace::{SpanContext, SpanId, SpanKind, TraceFlags, TraceId, TraceState};
+        use opentelemetry_sdk::trace::SamplingDecision;
+        let parent = |remote: bool, sampled: bool| {
+            let flags = if sampled { TraceFlags::SAMPLED } else { TraceFlags::default() };
+            let sc = SpanContext::new(TraceId::from(7u128), SpanId::from(9u64), flags, remote, TraceState::default());
+            opentelemetry::Context::new().with_remote_span_context(sc)
+        };
+        let decide = |ratio: f64, cx: Option<&opentelemetry::Context>| {
+            sampler(ratio).should_sample(cx, TraceId::from(7u128), "request", &SpanKind::Server, &[], &[]).decision
+        };
+        let (keep, drop) = (SamplingDecision::RecordAndSample, SamplingDecision::Drop);
+        assert_eq!(decide(0.0, Some(&parent(true, true))), drop, "flag 01 cannot force sampling on");
+        assert_eq!(decide(1.0, Some(&parent(true, false))), keep, "flag 00 cannot hide a request");
+        assert_eq!(decide(0.0, None), drop);
+        assert_eq!(decide(1.0, None), keep);
+        assert_eq!(decide(1.0, Some(&parent(false, false))), drop, "a span below an unsampled one of ours");
+        assert_eq!(decide(0.0, Some(&parent(false, true))), keep, "a span below a sampled one of ours");
+        let kept = (0..2000).filter(|_| decide(0.25, Some(&parent(true, true))) == keep).count();
+        assert!((300..700).contains(&kept), "the ratio applies to trusted parents too: {kept} of 2000");
     }
 
     /// [OT-2] A method a caller made up never becomes an attribute.

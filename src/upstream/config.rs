@@ -3,11 +3,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
     Oidc,
@@ -22,7 +22,7 @@ pub use bridgekeeper_core::linking::LinkByEmail;
 
 /// [UL-5] Whether signing out at the broker also signs the person out at this (oidc) upstream: never, always,
 /// or [UL-7] when the person ticks "Also sign out of …" on the confirmation page.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogoutUpstream {
     #[default]
@@ -42,7 +42,7 @@ impl LogoutUpstream {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimPaths {
     pub subject: Option<String>,
@@ -54,15 +54,17 @@ pub struct ClaimPaths {
     pub groups: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupRule {
     pub upstream: String,
     pub group: String,
 }
 
-/// One `providers/*.toml` file.
-#[derive(Debug, Clone, Deserialize)]
+/// One `providers/*.toml` file. Serialized only for the [HR-5b] answerer fingerprint
+/// (`upstream::generation::answerer_fingerprint`): every member counts there unless it is on that allow-list, so a
+/// member added here is refused-by-default at a reload; secrets serialize as their hash.
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     #[serde(default)]
@@ -75,6 +77,7 @@ pub struct ProviderConfig {
     pub issuer: Option<String>,
     #[serde(default)]
     pub client_id: String,
+    #[serde(serialize_with = "secret_by_hash")]
     pub client_secret: Option<Secret>,
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -135,9 +138,15 @@ pub struct ProviderConfig {
     /// [AP-6] `kind = "apple"`: the `.p8` file of that key (PKCS#8 PEM), or `private_key` (e.g. `"${APPLE_KEY}"`).
     pub private_key_file: Option<PathBuf>,
     /// [AP-6] The key's PEM itself; after loading, holds the PEM read from `private_key_file` too.
+    #[serde(serialize_with = "secret_by_hash")]
     pub private_key: Option<Secret>,
     #[serde(skip)]
     pub file: PathBuf,
+}
+
+/// A secret serializes as its SHA-256, never its value.
+fn secret_by_hash<S: serde::Serializer>(s: &Option<Secret>, out: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&s.as_ref().map(|s| crate::secret::hash_token(s.expose())), out)
 }
 
 fn default_token_retention() -> i64 {

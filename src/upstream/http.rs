@@ -16,7 +16,13 @@ pub struct UpstreamHttp {
     metrics: Option<crate::metrics::UpstreamMetrics>,
     /// The provider the calls are made for (the metrics label), set by `for_provider`.
     provider: Option<std::sync::Arc<str>>,
+    /// [OT-2] The calls go to hosts someone other than the admin chose (a registered client's `jwks_uri`): their
+    /// spans name [`REGISTERED_CLIENT_HOST`] as `server.address`, never the host.
+    registered_client: bool,
 }
+
+/// [OT-2] The `server.address` of a call to a host a registered client chose.
+pub const REGISTERED_CLIENT_HOST: &str = "registered-client";
 
 impl std::fmt::Debug for UpstreamHttp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -55,7 +61,7 @@ impl UpstreamHttp {
             .user_agent(concat!("bridgekeeper/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| e.to_string())?;
-        Ok(UpstreamHttp { client, metrics: None, provider: None })
+        Ok(UpstreamHttp { client, metrics: None, provider: None, registered_client: false })
     }
 
     /// [HR-7] A new client with another timeout, instrumented as this one (a reload's `upstream_timeout_secs`).
@@ -70,7 +76,18 @@ impl UpstreamHttp {
 
     /// The same client, with its calls labelled as made for `provider` (cheap: the pool is shared).
     pub fn for_provider(&self, provider: &str) -> UpstreamHttp {
-        UpstreamHttp { provider: Some(provider.into()), ..self.clone() }
+        UpstreamHttp { provider: Some(provider.into()), registered_client: false, ..self.clone() }
+    }
+
+    /// The same client for calls to hosts a registered client chose, labelled `label` (their spans keep the host
+    /// out, [OT-2]).
+    pub fn for_registered_client(&self, label: &str) -> UpstreamHttp {
+        UpstreamHttp { provider: Some(label.into()), registered_client: true, ..self.clone() }
+    }
+
+    /// [OT-2] The `server.address` of a call to `url`: its host for the admin's providers, a fixed word otherwise.
+    fn server_address<'a>(&self, url: &'a reqwest::Url) -> &'a str {
+        if self.registered_client { REGISTERED_CLIENT_HOST } else { url.host_str().unwrap_or_default() }
     }
 
     async fn execute(&self, request: reqwest::Request) -> Result<oauth2::HttpResponse, HttpError> {
@@ -81,7 +98,7 @@ impl UpstreamHttp {
             provider,
             call,
             request.method().as_str(),
-            request.url().host_str().unwrap_or_default(),
+            self.server_address(request.url()),
         );
         let started = std::time::Instant::now();
         let result = tracing::Instrument::instrument(self.execute_plain(request), span.clone()).await;
@@ -142,5 +159,20 @@ impl<'c> oauth2::AsyncHttpClient<'c> for UpstreamHttp {
             let req = reqwest::Request::try_from(request).map_err(|e| HttpError::Request(e.to_string()))?;
             self.execute(req).await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// [OT-2] A configured provider's calls name their host; a registered client's `jwks_uri` host never does.
+    #[test]
+    fn ot_2_the_host_of_a_registered_clients_call_is_not_recorded() {
+        let http = UpstreamHttp::new(Duration::from_secs(1)).unwrap();
+        let url = reqwest::Url::parse("https://attacker-chosen.example/keys").unwrap();
+        assert_eq!(http.server_address(&url), "attacker-chosen.example", "the registry's own calls");
+        assert_eq!(http.for_provider("acme").server_address(&url), "attacker-chosen.example");
+        assert_eq!(http.for_registered_client("client-jwks").server_address(&url), REGISTERED_CLIENT_HOST);
     }
 }

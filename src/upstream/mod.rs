@@ -90,7 +90,7 @@ pub struct Registry {
     order: Vec<String>,
     providers: HashMap<String, Arc<Provider>>,
     /// [HR-5] Previous generations of changed providers, while logins begun with them may come back.
-    retired: Vec<generation::Retired>,
+    retired: std::sync::Mutex<Vec<generation::Retired>>,
     pub http: http::UpstreamHttp,
     /// [TB-1f] How long each provider's groups count after a sign-in.
     pub group_ages: GroupAges,
@@ -137,7 +137,7 @@ impl Registry {
         let group_ages =
             GroupAges { by_provider: list.iter().map(|p| (p.cfg.id.clone(), p.cfg.groups_max_age_secs)).collect() };
         let providers = list.into_iter().map(|p| (p.cfg.id.clone(), p)).collect();
-        Registry { order, providers, retired, http, group_ages }
+        Registry { order, providers, retired: retired.into(), http, group_ages }
     }
 
     /// [HR-4] The registry after a reload that read the provider files again: built whole from this one (see

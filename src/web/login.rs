@@ -17,7 +17,7 @@ use crate::secret::{ct_eq, hash_token, random_token};
 use crate::state::AppState;
 use crate::store::upstream_logins::{self, UpstreamLogin};
 use crate::upstream::rejection::Rejection;
-use crate::upstream::{Callback, CallbackConnector, LoginRequest, Provider, UpstreamErrorKind};
+use crate::upstream::{Callback, CallbackConnector, LoginRequest, Provider, Registry, UpstreamErrorKind};
 use std::sync::Arc;
 
 /// Cookie binding a pending upstream login to the browser that started it.
@@ -83,9 +83,9 @@ async fn chooser(
     Ok(html(state.templates.render("login.html", &ctx)?, None))
 }
 
-/// The provider `id` in force ([HR-4]: the set of the latest reload).
-pub(super) fn provider(state: &AppState, id: &str) -> Result<Arc<Provider>, PageError> {
-    state.upstreams().get(id).cloned().ok_or_else(|| {
+/// The provider `id` in `upstreams`, the registry snapshot the request took ([HR-4]: the set of the latest reload).
+pub(super) fn provider(upstreams: &Registry, id: &str) -> Result<Arc<Provider>, PageError> {
+    upstreams.get(id).cloned().ok_or_else(|| {
         PageError::new(StatusCode::NOT_FOUND, "Unknown sign-in method", "There is no such sign-in method here.")
             .keyed("page-unknown-method")
     })
@@ -130,7 +130,8 @@ pub async fn begin(
     auth_request: Option<&str>,
     link_to: Option<String>,
 ) -> Result<HttpResponse, PageError> {
-    let p = provider(state, provider_id)?;
+    let upstreams = state.upstreams();
+    let p = provider(&upstreams, provider_id)?;
     let link = link_to.is_some();
     let mut downstream_scopes = Vec::new();
     let mut freshness = Freshness::default();
@@ -163,7 +164,7 @@ pub async fn begin(
         verifier: &verifier,
         freshness,
     };
-    let http = state.upstreams().http.clone();
+    let http = upstreams.http.clone();
     let url = no_callback(state, &p)?.begin(&http, &login).await.map_err(|e| upstream_page(state, e))?;
     let now = state.clock.now();
     let row = UpstreamLogin {
@@ -268,18 +269,21 @@ async fn callback(
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let params = Params::parse(req.query_string());
-    let p = match provider(&state, &path) {
+    // [HR-5] One registry snapshot for the whole request: the provider in force and the generations kept with it.
+    let upstreams = state.upstreams();
+    let p = match provider(&upstreams, &path) {
         Ok(p) => p,
         Err(unknown) => return Err(reloaded::removed(&state, &path, &params, unknown).await),
     };
-    answer(state.clone(), req.clone(), p, params, None).await
+    answer(state.clone(), req.clone(), upstreams, p, params, None).await
 }
 
 /// The upstream's answer (the callback's query, or the form Apple posted): verified before believed. `form_user`
-/// is Apple's first-sign-in `user` JSON ([AP-1]).
+/// is Apple's first-sign-in `user` JSON ([AP-1]); `p` is the provider in force in `upstreams`.
 async fn answer(
     state: web::Data<AppState>,
     req: HttpRequest,
+    upstreams: Arc<Registry>,
     p: Arc<Provider>,
     params: Params,
     form_user: Option<&str>,
@@ -303,11 +307,11 @@ async fn answer(
     if !ct_eq(browser.as_bytes(), pending.browser_hash.as_bytes()) {
         return Err(forged());
     }
-    // [HR-5] The protocol settings the login began with (a reload since may have changed them). [HR-5a] What the
-    // broker trusts of the answer (email trust, linking, token storage) is the current generation's: a reload that
-    // tightens a provider is in force for logins begun before it.
+    // [HR-5] The generation the login began with, used only when it differs from the one in force in nothing but
+    // the [HR-5b] allow-list. [HR-5a] What the broker trusts of the answer (email trust, linking, token storage) is
+    // the current generation's.
     let current = Arc::clone(&p);
-    let p = reloaded::begun_with(&state, &p, &pending)?;
+    let p = reloaded::begun_with(&state, &upstreams, &p, &pending)?;
     if params.has("error") {
         return Err(upstream_page(
             &state,
@@ -325,7 +329,7 @@ async fn answer(
         now,
         form_user,
     };
-    let http = state.upstreams().http.clone();
+    let http = upstreams.http.clone();
     let fed = no_callback(&state, &p)?.finish(&http, &cb).await.map_err(|e| upstream_page(&state, e))?;
     // [TB-5] A fresh login asked downstream: the upstream's auth_time must show it happened, or the admin must
     // trust the provider to honour prompt=login; otherwise the app hears login_required.
@@ -358,9 +362,8 @@ async fn answer(
             }
         }
     }
-    let mut r =
-        complete(&state, &req, &current, fed, pending.auth_request_id.as_deref(), pending.link_user_id.as_deref())
-            .await?;
+    let (auth_request, link_to) = (pending.auth_request_id.as_deref(), pending.link_user_id.as_deref());
+    let mut r = complete(&state, &req, &current, &p.cfg, fed, auth_request, link_to).await?;
     let mut gone = session::cookie(&state, LOGIN_COOKIE, String::new(), 0);
     gone.make_removal();
     let _ = r.add_cookie(&gone);
@@ -368,11 +371,13 @@ async fn answer(
 }
 
 /// Links the verified identity, starts the session, and goes back to the authorization request (or the
-/// account page).
+/// account page). `p` is the provider in force ([HR-5a]: what is trusted of the answer), `asked_with` the settings
+/// the login was begun with (the upstream scopes it asked).
 pub(super) async fn complete(
     state: &AppState,
     req: &HttpRequest,
     p: &Provider,
+    asked_with: &crate::upstream::config::ProviderConfig,
     mut fed: FederatedIdentity,
     auth_request: Option<&str>,
     link_to: Option<&str>,
@@ -430,7 +435,7 @@ pub(super) async fn complete(
             && let Some(r) = auth_request
         {
             let asked = authorize::load(state, req, r).await?.request.scopes;
-            t.scope = Some(crate::upstream::mapping::upstream_scopes(&p.cfg, &asked).join(" "));
+            t.scope = Some(crate::upstream::mapping::upstream_scopes(asked_with, &asked).join(" "));
         }
         crate::accounts::vault::keep_at_sign_in(state, p.cfg.clone(), &offered, &user.id, t, now).await?;
     }

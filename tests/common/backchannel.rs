@@ -65,9 +65,7 @@ impl Receiver {
         .listen(listener)
         .unwrap()
         .run();
-        let handle = server.handle();
-        tokio::spawn(server);
-        Receiver { addr, got, handle: Some(handle) }
+        Receiver { addr, got, handle: Some(super::run_in_background(server)) }
     }
 
     pub fn uri(&self) -> String {

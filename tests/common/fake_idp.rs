@@ -140,8 +140,7 @@ pub const CLIENT_SECRET: &str = "upstream-secret";
 
 impl FakeIdp {
     pub async fn start() -> FakeIdp {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (listener, base) = super::local_listener();
         let row = generate(Alg::Rs256, 0, bridgekeeper::store::keys::KeyState::Current).unwrap();
         let jwk: serde_json::Value = serde_json::from_str(&row.public_jwk).unwrap();
         let state = Arc::new(Mutex::new(State {
@@ -201,9 +200,7 @@ impl FakeIdp {
         .listen(listener)
         .unwrap()
         .run();
-        let handle = server.handle();
-        tokio::spawn(server);
-        FakeIdp { base, state, handle }
+        FakeIdp { base, state, handle: super::run_in_background(server) }
     }
 
     pub fn set_user(&self, user: User) {

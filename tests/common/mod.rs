@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod backchannel;
+pub mod broker;
 pub mod clients;
 pub mod dpop;
 pub mod exchange;
@@ -74,6 +75,25 @@ pub fn settings(db_url: &str, issuer: &str) -> Settings {
     s
 }
 
+/// A listener on 127.0.0.1 (a port of the system's choosing) and its base URL.
+pub fn local_listener() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    (listener, base)
+}
+
+/// A port on 127.0.0.1 that was free a moment ago (for a process that binds it itself).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Runs a test server (a fake upstream, a receiver) on the test's runtime; its handle stops it.
+pub fn run_in_background(server: actix_web::dev::Server) -> actix_web::dev::ServerHandle {
+    let handle = server.handle();
+    tokio::spawn(server);
+    handle
+}
+
 pub struct TestApp {
     pub base: String,
     pub state: Arc<AppState>,
@@ -93,16 +113,13 @@ impl TestApp {
 
     /// Spawns the app on an existing database (several instances can share one).
     pub async fn spawn_on(db: TestDb, tweak: impl FnOnce(&mut Settings)) -> TestApp {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (listener, base) = local_listener();
         let mut s = settings(&db.url, &base);
         tweak(&mut s);
         let clock =
             Clock::fixed(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64);
         let state = AppState::prepare(s, clock.clone()).await.unwrap();
-        let server = bridgekeeper::server::start(state.clone(), listener, Some(1)).unwrap();
-        let handle = server.handle();
-        tokio::spawn(server);
+        let handle = run_in_background(bridgekeeper::server::start(state.clone(), listener, Some(1)).unwrap());
         let http =
             reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
         TestApp { base, state, clock, db, http, handle, owner: true }

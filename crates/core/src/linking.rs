@@ -12,7 +12,7 @@
 //! 6. Otherwise a new user is created.
 
 /// The provider's `link_by_email` policy.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LinkByEmail {
     #[default]

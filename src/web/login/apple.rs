@@ -41,7 +41,8 @@ async fn post(
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
     let params = Params::parse(std::str::from_utf8(&body).unwrap_or_default());
-    let p = match provider(&state, &id) {
+    let upstreams = state.upstreams();
+    let p = match provider(&upstreams, &id) {
         Ok(p) => p,
         Err(unknown) => return Err(super::reloaded::removed(&state, &id, &params, unknown).await),
     };
@@ -69,5 +70,5 @@ async fn post(
         );
         return Ok(r);
     }
-    answer(state.clone(), req, p, params, user.as_deref()).await
+    answer(state.clone(), req, upstreams, p, params, user.as_deref()).await
 }

@@ -35,7 +35,7 @@ async fn dev_submit(
     path: web::Path<String>,
     form: web::Form<DevForm>,
 ) -> Result<HttpResponse, PageError> {
-    let p = provider(&state, &path)?;
+    let p = provider(&state.upstreams(), &path)?;
     if !p.is_dev() || !state.settings().dev_mode {
         return Err(PageError::new(StatusCode::NOT_FOUND, "Not available", "This sign-in method takes no form.")
             .keyed("page-no-form"));
@@ -66,5 +66,5 @@ async fn dev_submit(
         preferred_username: email.split('@').next().map(String::from),
         ..Default::default()
     };
-    complete(&state, &req, &p, fed, form.req.as_deref(), link_to.as_deref()).await
+    complete(&state, &req, &p, &p.cfg, fed, form.req.as_deref(), link_to.as_deref()).await
 }

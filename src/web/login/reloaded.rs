@@ -1,7 +1,9 @@
 //! [HR-5] [HR-6] Callbacks of upstream logins that began before a reload. A login through a changed provider
 //! finishes with the settings it began with (the registry keeps that generation while such a login can live); one
 //! through a provider the reload removed, or whose generation is not known here (a restart since, or an instance
-//! that has not reloaded yet), ends with a page that says so: the pending login is spent, nothing else changes.
+//! that has not reloaded yet), ends with a page that says so: the pending login is spent, nothing else changes. So
+//! does one whose generation differs from the one in force in who answers or what is believed ([HR-5b]: the
+//! answerer fingerprint).
 
 use std::sync::Arc;
 
@@ -13,7 +15,7 @@ use crate::respond::PageError;
 use crate::secret::hash_token;
 use crate::state::AppState;
 use crate::store::upstream_logins::{self, UpstreamLogin};
-use crate::upstream::Provider;
+use crate::upstream::{Provider, Registry};
 
 /// [HR-6] The callback of `id`, a provider not configured (any more): when it carries the state of a login begun
 /// there, that login is spent and the page says the method was removed; otherwise the page of an unknown method.
@@ -36,16 +38,21 @@ pub(super) async fn removed(state: &AppState, id: &str, params: &Params, unknown
     }
 }
 
-/// [HR-5] The provider as it was when `pending` began, or the page saying it changed since (that generation is no
-/// longer kept, or was never known here).
+/// [HR-5] The provider as it was when `pending` began, in `upstreams` (the snapshot `current` was taken from), or
+/// the page saying it changed since (that generation is no longer kept, or was never known here). [HR-5b] Who may
+/// answer and what is believed are the current generation's: a generation whose answerer fingerprint differs from
+/// the one in force (anything but the allow-listed members changed) is not used either.
 pub(super) fn begun_with(
     state: &AppState,
+    upstreams: &Registry,
     current: &Provider,
     pending: &UpstreamLogin,
 ) -> Result<Arc<Provider>, PageError> {
-    let upstreams = state.upstreams();
-    if let Some(p) = upstreams.generation(&current.cfg.id, pending.provider_generation.as_deref(), state.clock.now()) {
-        return Ok(p.clone());
+    let now = state.clock.now();
+    if let Some(p) = upstreams.generation(&current.cfg.id, pending.provider_generation.as_deref(), now)
+        && crate::upstream::generation::same_answerers(&p.cfg, &current.cfg)
+    {
+        return Ok(p);
     }
     count_login(state, &current.cfg.id, "provider_changed");
     Err(PageError::new(
