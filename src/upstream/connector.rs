@@ -77,3 +77,11 @@ pub trait LogoutConnector: Send + Sync {
         now: i64,
     ) -> Fut<'a, Result<bridgekeeper_core::upstream_logout::LogoutSubject, super::logout::LogoutError>>;
 }
+
+/// A kind that signs people in with a username and password typed on the broker's own page (LDAP).
+pub trait PasswordConnector: Send + Sync {
+    /// [LD-2] Checks the password at the upstream; `Rejected` for a wrong username or password alike (the page
+    /// never says which), `Unavailable` when the upstream cannot be asked.
+    fn sign_in<'a>(&'a self, username: &'a str, password: &'a str)
+    -> Fut<'a, Result<FederatedIdentity, UpstreamError>>;
+}

@@ -147,6 +147,17 @@ pub async fn begin(
         ctx.insert("csrf", &csrf);
         return Ok(html(state.templates.render("dev_login.html", &ctx)?, cookie));
     }
+    if p.password().is_some() {
+        // [LD-2] A username and password form on our page, posted back to `/login/{provider}`.
+        let (csrf, cookie) = session::csrf_token(state, req);
+        let mut ctx = super::context(state);
+        ctx.insert("action", &format!("/login/{}", p.cfg.id));
+        ctx.insert("provider_name", &p.cfg.display_name);
+        ctx.insert("req", &auth_request);
+        ctx.insert("link", &link);
+        ctx.insert("csrf", &csrf);
+        return Ok(html(state.templates.render("password_login.html", &ctx)?, cookie));
+    }
     let (st, nonce, verifier, browser) = (random_token(), random_token(), random_token(), random_token());
     let scopes = crate::upstream::mapping::upstream_scopes(&p.cfg, &downstream_scopes);
     let redirect = format!("{}/callback/{}", state.settings.issuer_base(), p.cfg.id);
@@ -179,7 +190,7 @@ pub async fn begin(
 }
 
 /// [MT-2] Counts one sign-in outcome at a configured provider (a provider id, never a path the caller made up).
-fn count_login(state: &AppState, provider: &str, outcome: &str) {
+pub(super) fn count_login(state: &AppState, provider: &str, outcome: &str) {
     state.metrics.logins.with_label_values(&[provider, outcome]).inc();
 }
 
