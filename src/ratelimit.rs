@@ -7,7 +7,12 @@
 //! - failures on one client id from all addresses together only raise an alarm (`credential_stuffing_suspected`,
 //!   at most one per client id per `ALARM_QUIET_SECS` and `ALARMS_PER_MINUTE` in all), never a lockout.
 //!
+//! - password sign-ins' per-account failure budgets and turns (`passwords`, [LD-7]).
+//!
 //! The source address is the one `client_addr` believes (trusted proxies).
+
+mod passwords;
+pub use passwords::{Account, PasswordBudgets, Turn, account_name};
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -30,8 +35,8 @@ pub struct Limits {
     address_failures: DefaultKeyedRateLimiter<IpAddr>,
     pair_failures: DefaultKeyedRateLimiter<(IpAddr, String)>,
     client_failures: DefaultKeyedRateLimiter<String>,
-    /// [LD-7] Failed password sign-ins per account name, from all addresses together.
-    account_failures: DefaultKeyedRateLimiter<String>,
+    /// [LD-7] Password sign-ins: per-account failure budgets below the directory's lockout (always on).
+    pub passwords: PasswordBudgets,
     alarms: DefaultDirectRateLimiter,
     /// Client ids alarmed about recently.
     alarmed: moka::sync::Cache<String, ()>,
@@ -74,7 +79,7 @@ impl Limits {
             address_failures: DefaultKeyedRateLimiter::keyed(per_minute(s.address_failures_per_minute)),
             pair_failures: DefaultKeyedRateLimiter::keyed(per_minute(s.failures_per_minute)),
             client_failures: DefaultKeyedRateLimiter::keyed(per_minute(s.stuffing_alarm_per_minute)),
-            account_failures: DefaultKeyedRateLimiter::keyed(per_minute(s.account_failures_per_minute)),
+            passwords: PasswordBudgets::default(),
             alarms: DefaultDirectRateLimiter::direct(per_minute(ALARMS_PER_MINUTE)),
             alarmed: moka::sync::Cache::builder()
                 .max_capacity(10_000)
@@ -148,36 +153,6 @@ impl Limits {
         }
     }
 
-    /// [LD-7] Before a password sign-in: `Err(seconds to wait)` while this account name (at this provider) is over
-    /// its failure budget from all addresses together. Unlike a client secret, a password is guessable, so a
-    /// guesser spreading over many addresses must be slowed per account; the price is that the account's owner
-    /// waits too while the guessing goes on (a throttle of the budget's window, never a lockout that outlasts it).
-    pub fn admit_account(&self, account: &str) -> Result<(), u64> {
-        if !self.enabled {
-            return Ok(());
-        }
-        let key = account_key(account);
-        match self.blocked.get(&key) {
-            Some(until) if until > Instant::now() => Err(secs(until - Instant::now())),
-            Some(_) => {
-                self.blocked.invalidate(&key);
-                Ok(())
-            }
-            None => Ok(()),
-        }
-    }
-
-    /// [LD-7] After a failed password sign-in: charges the account name.
-    pub fn failed_account(&self, account: &str) {
-        if !self.enabled {
-            return;
-        }
-        if let Err(n) = self.account_failures.check_key(&account.to_string()) {
-            let wait = n.wait_time_from(DefaultClock::default().now());
-            self.blocked.insert(account_key(account), Instant::now() + wait);
-        }
-    }
-
     fn alarm(&self, client: &str) -> Failure {
         if self.alarmed.contains_key(client) || self.alarms.check().is_err() {
             return Failure::Counted;
@@ -193,7 +168,6 @@ impl Limits {
         self.address_failures.retain_recent();
         self.pair_failures.retain_recent();
         self.client_failures.retain_recent();
-        self.account_failures.retain_recent();
     }
 }
 
@@ -211,10 +185,6 @@ pub fn budget_key(ip: IpAddr) -> IpAddr {
             IpAddr::V6(std::net::Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
         }
     }
-}
-
-fn account_key(account: &str) -> String {
-    format!("account:{account}")
 }
 
 fn pair_key(ip: IpAddr, client: &str) -> String {
@@ -271,7 +241,6 @@ mod tests {
             failures_per_minute: failures,
             address_failures_per_minute: failures * 2,
             stuffing_alarm_per_minute: failures * 3,
-            account_failures_per_minute: failures,
             requests_per_second: 1000,
             request_burst: 1000,
             anonymous_state_per_minute: 1000,
@@ -281,18 +250,6 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
-    }
-
-    #[test]
-    fn ld_7_an_account_over_its_budget_waits_and_no_other_account_does() {
-        let l = Limits::new(&settings(2));
-        for _ in 0..3 {
-            assert!(l.admit_account("corp:ada").is_ok());
-            l.failed_account("corp:ada");
-        }
-        assert!(l.admit_account("corp:ada").is_err());
-        assert!(l.admit_account("corp:bob").is_ok());
-        assert!(l.admit_account("other:ada").is_ok());
     }
 
     #[test]

@@ -259,6 +259,30 @@ fn ap_8_ms_5_providers_check_names_a_bad_apple_key_and_a_template_issuer_without
 }
 
 #[test]
+fn ld_6_providers_check_warns_when_an_ldap_provider_trusts_email() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("p")).unwrap();
+    let f = write(&dir, "c.toml", &format!("providers_dir = \"{}\"\n", dir.path().join("p").display()));
+    let corp = |trust: bool| {
+        format!(
+            "kind = \"ldap\"\nenabled = false\ntrust_email = {trust}\n[ldap]\nurl = \"ldaps://dir.example.org\"\n\
+             bind_dn = \"cn=svc\"\nbind_password = \"pw\"\nuser_base = \"ou=people,dc=example,dc=org\"\n"
+        )
+    };
+    write(&dir, "p/corp.toml", &corp(true));
+    for args in [&["providers", "check"][..], &["check-config"][..]] {
+        let (code, out, err) = run(bin().args(["--config", f.to_str().unwrap()]).args(args));
+        assert_eq!(code, 0, "a warning, not a problem: {err}");
+        assert!(out.contains("warning") && out.contains("corp.toml") && out.contains("trust_email"), "{out}");
+        assert!(out.contains("by self write"), "{out}");
+    }
+    write(&dir, "p/corp.toml", &corp(false));
+    let (code, out, _) = run(bin().args(["--config", f.to_str().unwrap(), "providers", "check"]));
+    assert_eq!(code, 0);
+    assert!(!out.contains("warning"), "{out}");
+}
+
+#[test]
 fn a_bad_provider_file_stops_with_file_key_and_reason() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("p")).unwrap();

@@ -1,122 +1,11 @@
 //! `kind = "ldap"` against a real OpenLDAP slapd (tests/common/slapd.rs): the [LD-*] rules of docs/security.md.
 
 mod common;
+#[path = "ldap/world.rs"]
+mod ldap_world;
 
-use common::TestApp;
-use common::clients::ClientBuilder;
-use common::oauth::{RP, SECRET, attr, auth_query, authorize, exchange, hidden, location, verify_jwt};
-use common::slapd::{GROUPS, PEOPLE, SERVICE_DN, SERVICE_PASSWORD, Slapd};
-
-struct World {
-    app: TestApp,
-    _providers: tempfile::TempDir,
-}
-
-fn provider_toml(url: &str, extra_ldap: &str) -> String {
-    format!(
-        r#"kind = "ldap"
-display_name = "Corp directory"
-
-[[group_rules]]
-upstream = "admins"
-group = "corp-admins"
-
-[[group_rules]]
-upstream = "cn=staff,{GROUPS}"
-group = "corp-staff"
-
-[ldap]
-url = "{url}"
-bind_dn = "{SERVICE_DN}"
-bind_password = "{SERVICE_PASSWORD}"
-user_base = "{PEOPLE}"
-groups = "search"
-group_base = "{GROUPS}"
-connect_timeout_secs = 2
-timeout_secs = 1
-{extra_ldap}
-"#
-    )
-}
-
-async fn world_with(url: &str, extra_ldap: &str, tweak: impl FnOnce(&mut bridgekeeper::settings::Settings)) -> World {
-    world_toml(&provider_toml(url, extra_ldap), tweak).await
-}
-
-async fn world_toml(toml: &str, tweak: impl FnOnce(&mut bridgekeeper::settings::Settings)) -> World {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("corp.toml"), toml).unwrap();
-    let providers = dir.path().to_path_buf();
-    let app = TestApp::spawn_with(|s| {
-        s.providers_dir = providers;
-        s.clients = vec![
-            ClientBuilder::confidential("app", SECRET)
-                .grants(&["authorization_code", "refresh_token"])
-                .redirect(RP)
-                .scopes(&["openid", "profile", "email", "groups"])
-                .build(),
-        ];
-        tweak(s);
-    })
-    .await;
-    World { app, _providers: dir }
-}
-
-async fn world(slapd: &Slapd) -> World {
-    world_with(&slapd.url, "", |_| {}).await
-}
-
-/// Starts an authorization and posts the LDAP form with these credentials (from `from`, an X-Forwarded-For
-/// address, when given); returns the answer to the POST.
-async fn post_login(app: &TestApp, username: &str, password: &str, from: Option<&str>) -> reqwest::Response {
-    let q = auth_query(&[("scope", "openid profile email groups")]);
-    let r = authorize(app, &q).await;
-    assert_eq!(r.status(), 303);
-    let r = app.http.get(app.url(&location(&r))).send().await.unwrap();
-    // One provider: the chooser goes straight to it.
-    assert!(r.status().is_redirection(), "{}", r.status());
-    let page = app.http.get(app.url(&location(&r))).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    let page = page.text().await.unwrap();
-    assert!(page.contains("type=\"password\""), "{page}");
-    let form = [
-        ("csrf", hidden(&page, "csrf")),
-        ("req", hidden(&page, "req")),
-        ("link", "false".to_string()),
-        ("username", username.to_string()),
-        ("password", password.to_string()),
-    ];
-    let mut post = app.http.post(app.url(&attr(&page, "action"))).form(&form);
-    if let Some(ip) = from {
-        post = post.header("x-forwarded-for", ip);
-    }
-    post.send().await.unwrap()
-}
-
-/// Follows a successful sign-in through consent to the app; returns the ID token's claims.
-async fn id_claims(app: &TestApp, r: reqwest::Response) -> serde_json::Value {
-    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
-    let loc = common::oauth::complete(app, r, "unused").await;
-    let code = common::oauth::param(&loc, "code").unwrap();
-    let tokens = exchange(app, &code).await;
-    verify_jwt(app, tokens["id_token"].as_str().unwrap()).await.1
-}
-
-async fn assert_wrong_credentials(r: reqwest::Response) {
-    assert_eq!(r.status(), 401);
-    let body = r.text().await.unwrap();
-    assert!(body.contains("Wrong username or password"), "{body}");
-}
-
-async fn identities(app: &TestApp) -> Vec<bridgekeeper::store::identities::Identity> {
-    let users = app.state.db.run(|c| bridgekeeper::store::users::list(c, 1000, 0)).await.unwrap();
-    let mut out = Vec::new();
-    for u in users {
-        let id = u.id.clone();
-        out.extend(app.state.db.run(move |c| bridgekeeper::store::identities::list_for_user(c, &id)).await.unwrap());
-    }
-    out
-}
+use common::slapd::{PEOPLE, SERVICE_PASSWORD, Slapd};
+use ldap_world::*;
 
 #[tokio::test]
 async fn ld_2_5_a_good_login_signs_in_with_the_entry_uuid_as_subject_claims_and_mapped_groups() {
@@ -215,33 +104,150 @@ async fn ld_8_a_directory_that_is_down_or_silent_gets_a_clear_page_not_a_500_or_
     assert_eq!(post_login(&w.app, "ada", "ada-pw", None).await.status(), 503);
 }
 
+const ADA_DN: &str = "uid=ada,ou=people,dc=example,dc=org";
+
+fn from_many_addresses(s: &mut bridgekeeper::settings::Settings) {
+    s.trusted_proxies = vec!["127.0.0.1/32".into()];
+}
+
 #[tokio::test]
-async fn ld_7_failures_on_one_username_throttle_it_from_every_address_but_no_other_username() {
+async fn ld_7_a_guesser_never_drives_the_directory_into_its_lockout() {
+    // The directory locks an entry for good after 6 wrong passwords (ppolicy); the broker's budget is 5 (default).
+    let slapd = Slapd::start_with_lockout(6).await;
+    let w = world_with(&slapd.url, "", from_many_addresses).await;
+    for i in 0..12 {
+        let r = post_login(&w.app.view(), "ada", "guess", Some(&format!("198.51.100.{i}"))).await;
+        if i < 5 {
+            assert_wrong_credentials(r).await;
+        } else {
+            assert_eq!(r.status(), 429, "guess {i}");
+            assert!(r.headers().get("retry-after").is_some());
+        }
+    }
+    assert_eq!(slapd.binds_of(ADA_DN), 5, "the directory saw exactly the budget");
+    assert_eq!(slapd.failures_of("ada").await, 5);
+    assert!(!slapd.is_locked("ada").await, "the directory never locked Ada");
+    assert!(slapd.bind(ADA_DN, "ada-pw").await, "Ada can still bind at the directory itself");
+    // Through the broker even her right password waits out the window (without a bind), other people do not.
+    let binds = slapd.binds_of(ADA_DN);
+    assert_eq!(post_login(&w.app.view(), "ada", "ada-pw", Some("203.0.113.9")).await.status(), 429);
+    assert_eq!(slapd.binds_of(ADA_DN), binds, "a spent budget is refused without a bind");
+    let bob = w.app.view();
+    id_claims(&bob, post_login(&bob, "bob", "bob-pw", Some("198.51.100.1")).await).await;
+    // After 15 minutes without a failure the count starts again.
+    w.app.clock.advance(899);
+    assert_eq!(post_login(&w.app.view(), "ada", "ada-pw", Some("203.0.113.9")).await.status(), 429);
+    w.app.clock.advance(1);
+    let ada = w.app.view();
+    id_claims(&ada, post_login(&ada, "ada", "ada-pw", Some("203.0.113.9")).await).await;
+}
+
+#[tokio::test]
+async fn ld_7_the_budget_is_set_per_provider_and_a_success_clears_it() {
     let slapd = Slapd::start().await;
-    let w = world_with(&slapd.url, "", |s| {
-        s.trusted_proxies = vec!["127.0.0.1/32".into()];
-        s.rate_limits.account_failures_per_minute = 3;
-    })
-    .await;
-    // A budget of three failures a minute: the fourth guess at Ada, from four addresses, exhausts it…
-    for ip in ["198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.4"] {
+    let w = world_with(&slapd.url, "max_failures = 2\nfailure_window_secs = 60", from_many_addresses).await;
+    assert_wrong_credentials(post_login(&w.app.view(), "ada", "guess", Some("198.51.100.1")).await).await;
+    let ada = w.app.view();
+    id_claims(&ada, post_login(&ada, "ada", "ada-pw", Some("198.51.100.2")).await).await;
+    for ip in ["198.51.100.3", "198.51.100.4"] {
         assert_wrong_credentials(post_login(&w.app.view(), "ada", "guess", Some(ip)).await).await;
     }
-    // …so a fourth, from a fresh address, even with her right password (and her name spelt otherwise), waits.
-    let r = post_login(&w.app.view(), " ADA ", "ada-pw", Some("198.51.100.5")).await;
-    assert_eq!(r.status(), 429);
-    assert!(r.headers().get("retry-after").is_some());
-    // Bob, from the very addresses that guessed, is not held back.
+    assert_eq!(post_login(&w.app.view(), "ada", "ada-pw", Some("198.51.100.5")).await.status(), 429);
+    w.app.clock.advance(60);
+    let ada = w.app.view();
+    id_claims(&ada, post_login(&ada, "ada", "ada-pw", Some("198.51.100.5")).await).await;
+}
+
+#[tokio::test]
+async fn ld_7a_variants_of_a_username_share_one_budget() {
+    let slapd = Slapd::start().await;
+    let w = world_with(&slapd.url, "", from_many_addresses).await;
+    // Full-width letters and a zero-width space reach Ada's entry at the directory (RFC 4518 string preparation),
+    // so they are Ada, and her budget.
+    let variants = ["ada", "ＡＤＡ", "a\u{200B}da", " Ada ", "aDa\u{00AD}"];
+    for (i, v) in variants.iter().enumerate() {
+        assert_wrong_credentials(post_login(&w.app.view(), v, "guess", Some(&format!("198.51.100.{i}"))).await).await;
+    }
+    for v in ["ada", "ＡＤＡ", "a\u{2060}da"] {
+        assert_eq!(post_login(&w.app.view(), v, "ada-pw", Some("198.51.100.9")).await.status(), 429, "{v:?}");
+    }
+    assert!(slapd.binds_of(ADA_DN) <= 5, "{}", slapd.binds_of(ADA_DN));
+    // Names the directory does not know share a budget by their normalised form.
+    let unknown = ["nobody", "ＮＯＢＯＤＹ", "no\u{200B}body", " Nobody", "NOBODY\u{FEFF}"];
+    for (i, v) in unknown.iter().enumerate() {
+        assert_wrong_credentials(post_login(&w.app.view(), v, "guess", Some(&format!("198.51.100.{}", 20 + i))).await)
+            .await;
+    }
+    assert_eq!(post_login(&w.app.view(), "ｎｏｂｏｄｙ", "guess", Some("198.51.100.30")).await.status(), 429);
     let bob = w.app.view();
     id_claims(&bob, post_login(&bob, "bob", "bob-pw", Some("198.51.100.1")).await).await;
 }
 
 #[tokio::test]
+async fn ld_7b_concurrent_wrong_passwords_reach_the_directory_at_most_the_budget() {
+    let slapd = Slapd::start_with_lockout(6).await;
+    let w = world_with(&slapd.url, "", from_many_addresses).await;
+    let mut forms = Vec::new();
+    for i in 0..16 {
+        forms.push(login_form(&w.app.view(), "ada", "guess", Some(&format!("198.51.100.{i}"))).await);
+    }
+    // All sent at once: each passes the address checks before any failure is known.
+    let answers = futures_util::future::join_all(forms.into_iter().map(|f| f.send())).await;
+    let statuses: Vec<u16> = answers.into_iter().map(|r| r.unwrap().status().as_u16()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 5, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
+    assert_eq!(slapd.binds_of(ADA_DN), 5);
+    assert!(!slapd.is_locked("ada").await);
+}
+
+#[tokio::test]
+async fn ld_7b_over_the_connection_cap_a_try_again_page_not_a_hang() {
+    // A directory that accepts connections and never answers: a sign-in holds its connection for timeout_secs.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ldap://{}", silent.local_addr().unwrap());
+    let (accepted_tx, mut accepted) = tokio::sync::mpsc::unbounded_channel();
+    let held = tokio::spawn(async move {
+        let mut conns = Vec::new();
+        while let Ok((c, _)) = silent.accept().await {
+            conns.push(c);
+            let _ = accepted_tx.send(());
+        }
+    });
+    let w = world_with(&url, "max_connections = 1", |_| {}).await;
+    let first = login_form(&w.app.view(), "ada", "ada-pw", None).await;
+    let second = login_form(&w.app.view(), "bob", "bob-pw", None).await;
+    let first = tokio::spawn(first.send());
+    accepted.recv().await.unwrap();
+    // The one connection is in use: the next sign-in is told to try again at once, and opens no connection.
+    let started = std::time::Instant::now();
+    let r = second.send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers().get("retry-after").unwrap(), "1");
+    assert!(r.text().await.unwrap().contains("try again in a moment"));
+    assert!(started.elapsed() < std::time::Duration::from_millis(900), "{:?}", started.elapsed());
+    assert_eq!(first.await.unwrap().unwrap().status(), 503, "the silent directory times out");
+    assert!(accepted.try_recv().is_err(), "one connection only");
+    held.abort();
+}
+
+#[tokio::test]
+async fn ld_7c_an_overlong_username_is_refused_before_any_budget_is_kept() {
+    let slapd = Slapd::start().await;
+    let w = world(&slapd).await;
+    for n in [257, 10_000] {
+        assert_wrong_credentials(post_login(&w.app.view(), &"a".repeat(n), "guess", None).await).await;
+    }
+    assert!(w.app.state.limits.passwords.is_empty(), "no account key was built");
+    assert_eq!((slapd.searches(), slapd.person_binds()), (0, 0), "the directory was not asked");
+    assert_wrong_credentials(post_login(&w.app.view(), "ada", "guess", None).await).await;
+    assert!(!w.app.state.limits.passwords.is_empty());
+}
+
+#[tokio::test]
 async fn ld_7_failures_from_one_address_throttle_that_address_and_username() {
     let slapd = Slapd::start().await;
-    let w = world_with(&slapd.url, "", |s| {
+    let w = world_with(&slapd.url, "max_failures = 100", |s| {
         s.rate_limits.failures_per_minute = 2;
-        s.rate_limits.account_failures_per_minute = 100;
     })
     .await;
     // Two failures a minute from one address at one username; the third exhausts it.
@@ -252,6 +258,20 @@ async fn ld_7_failures_from_one_address_throttle_that_address_and_username() {
     // Another username from the same address is not held back.
     let bob = w.app.view();
     id_claims(&bob, post_login(&bob, "bob", "bob-pw", None).await).await;
+}
+
+#[tokio::test]
+async fn ld_9_an_unknown_user_costs_the_directory_what_a_wrong_password_does() {
+    let slapd = Slapd::start().await;
+    let w = world(&slapd).await;
+    assert_wrong_credentials(post_login(&w.app.view(), "ada", "guess", None).await).await;
+    let wrong = (slapd.searches(), slapd.person_binds());
+    assert_wrong_credentials(post_login(&w.app.view(), "nobody", "guess", None).await).await;
+    let unknown = (slapd.searches() - wrong.0, slapd.person_binds() - wrong.1);
+    assert_eq!(wrong, (1, 1), "a search and Ada's bind");
+    assert_eq!(unknown, wrong, "a search and a bind for nobody too");
+    let probe = slapd.bound_dns().pop().unwrap();
+    assert!(probe.ends_with(PEOPLE) && !probe.contains("nobody"), "a DN that names no entry: {probe}");
 }
 
 #[test]

@@ -95,8 +95,6 @@ pub struct RateLimitSettings {
     pub failures_per_minute: u32,
     pub address_failures_per_minute: u32,
     pub stuffing_alarm_per_minute: u32,
-    /// [LD-7] Failed password sign-ins (kind ldap) per account name from all addresses together, per minute.
-    pub account_failures_per_minute: u32,
     pub requests_per_second: u32,
     pub request_burst: u32,
     pub anonymous_state_per_minute: u32,

@@ -30,6 +30,8 @@ pub enum UpstreamErrorKind {
     Rejected,
     /// The person (or the upstream) declined.
     Denied,
+    /// [LD-7b] Every connection the broker keeps to this upstream is in use: try again in a moment.
+    Busy,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

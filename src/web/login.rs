@@ -25,6 +25,7 @@ const UPSTREAM_TTL_SECS: i64 = 600;
 
 mod apple;
 mod form;
+mod password;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(chooser))
@@ -211,13 +212,13 @@ fn no_callback<'a>(state: &AppState, p: &'a Provider) -> Result<&'a dyn Callback
 fn upstream_page(state: &AppState, e: crate::upstream::UpstreamError) -> PageError {
     tracing::warn!(provider = %e.provider, kind = ?e.kind, detail = %e.detail, "upstream sign-in failed");
     let outcome = match e.kind {
-        UpstreamErrorKind::Unavailable => "unavailable",
+        UpstreamErrorKind::Unavailable | UpstreamErrorKind::Busy => "unavailable",
         UpstreamErrorKind::Rejected => "rejected",
         UpstreamErrorKind::Denied => "cancelled",
     };
     count_login(state, &e.provider, outcome);
     match e.kind {
-        UpstreamErrorKind::Unavailable => PageError::new(
+        UpstreamErrorKind::Unavailable | UpstreamErrorKind::Busy => PageError::new(
             StatusCode::BAD_GATEWAY,
             "Sign-in provider unavailable",
             "The sign-in provider did not answer properly. Please try again later or choose another one.",

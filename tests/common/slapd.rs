@@ -1,6 +1,8 @@
 //! A real OpenLDAP `slapd` for the LDAP tests: a generated `slapd.conf` (mdb backend, core/cosine/
 //! inetorgperson/nis schema) and LDIF in a temporary folder, loaded with `slapadd`, served on a free loopback
-//! port, answered (a real bind) before the test goes on, killed on drop.
+//! port, answered (a real bind) before the test goes on, killed on drop. Its `stats` log (one line per operation
+//! received) is kept in the folder, so a test can count the binds the directory saw; `start_with_lockout` adds
+//! the ppolicy overlay with a real lockout after `pwdMaxFailure` wrong passwords.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -11,6 +13,9 @@ pub const SERVICE_DN: &str = "cn=svc,dc=example,dc=org";
 pub const SERVICE_PASSWORD: &str = "service-pw";
 pub const PEOPLE: &str = "ou=people,dc=example,dc=org";
 pub const GROUPS: &str = "ou=groups,dc=example,dc=org";
+pub const ROOT_DN: &str = "cn=admin,dc=example,dc=org";
+pub const ROOT_PASSWORD: &str = "admin-root-pw";
+const POLICY: &str = "cn=lockout,ou=policies,dc=example,dc=org";
 
 /// People of the directory: (uid, password, cn, mail).
 pub const USERS: [(&str, &str, &str, &str); 3] = [
@@ -26,7 +31,12 @@ pub struct Slapd {
     dir: tempfile::TempDir,
 }
 
-fn config(dir: &Path) -> String {
+fn config(dir: &Path, lockout: bool) -> String {
+    let (module, overlay) = if lockout {
+        ("moduleload ppolicy\n", format!("overlay ppolicy\nppolicy_default \"{POLICY}\"\n"))
+    } else {
+        ("", String::new())
+    };
     format!(
         "include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
@@ -34,7 +44,7 @@ include /etc/ldap/schema/inetorgperson.schema
 include /etc/ldap/schema/nis.schema
 modulepath /usr/lib/ldap
 moduleload back_mdb
-pidfile {d}/slapd.pid
+{module}pidfile {d}/slapd.pid
 argsfile {d}/slapd.args
 # Unauthenticated binds (a DN with an empty password) succeed here, as on many directories: the broker must
 # never send one.
@@ -42,13 +52,22 @@ allow bind_anon_dn
 database mdb
 maxsize 10485760
 suffix \"{SUFFIX}\"
-rootdn \"cn=admin,{SUFFIX}\"
-rootpw admin-root-pw
+rootdn \"{ROOT_DN}\"
+rootpw {ROOT_PASSWORD}
 directory {d}/db
 access to attrs=userPassword by self read by anonymous auth by * none
 access to * by users read by * none
-",
+{overlay}",
         d = dir.display()
+    )
+}
+
+/// The lockout policy: `max_failure` wrong passwords lock the entry until an admin unlocks it.
+fn policy_ldif(max_failure: u32) -> String {
+    format!(
+        "dn: ou=policies,{SUFFIX}\nobjectClass: organizationalUnit\nou: policies\n\n\
+         dn: {POLICY}\nobjectClass: device\nobjectClass: pwdPolicy\ncn: lockout\npwdAttribute: userPassword\n\
+         pwdMaxFailure: {max_failure}\npwdLockout: TRUE\npwdLockoutDuration: 0\npwdFailureCountInterval: 0\n\n"
     )
 }
 
@@ -79,11 +98,22 @@ fn free_port() -> u16 {
 impl Slapd {
     /// Starts a directory with [`USERS`] and their groups; panics with slapd's own words if it cannot.
     pub async fn start() -> Slapd {
+        Slapd::start_inner(None).await
+    }
+
+    /// The same directory with a lockout policy (ppolicy): `max_failure` wrong passwords for an entry lock it
+    /// for good (`pwdLockoutDuration: 0`, failures never forgotten), as an Active Directory lockout would.
+    pub async fn start_with_lockout(max_failure: u32) -> Slapd {
+        Slapd::start_inner(Some(max_failure)).await
+    }
+
+    async fn start_inner(lockout: Option<u32>) -> Slapd {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("db")).unwrap();
         let conf = dir.path().join("slapd.conf");
-        std::fs::write(&conf, config(dir.path())).unwrap();
-        std::fs::write(dir.path().join("data.ldif"), ldif()).unwrap();
+        std::fs::write(&conf, config(dir.path(), lockout.is_some())).unwrap();
+        let data = ldif() + &lockout.map(policy_ldif).unwrap_or_default();
+        std::fs::write(dir.path().join("data.ldif"), data).unwrap();
         let load = Command::new("/usr/sbin/slapadd")
             .arg("-f")
             .arg(&conf)
@@ -99,11 +129,12 @@ impl Slapd {
             .arg(format!("{url}/"))
             .arg("-f")
             .arg(&conf)
-            // -d keeps it in the foreground (so it is our child and dies with `kill`); 0 logs nothing.
+            // -d keeps it in the foreground (so it is our child and dies with `kill`); `stats` logs each
+            // operation as it is received (before it is answered) to stderr, which goes to slapd.log.
             .arg("-d")
-            .arg("0")
+            .arg("stats")
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::from(std::fs::File::create(dir.path().join("slapd.log")).unwrap()))
             .spawn()
             .expect("slapd is installed");
         let mut s = Slapd { url, port, child: Some(child), dir };
@@ -116,12 +147,7 @@ impl Slapd {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
-                let mut err = String::new();
-                if let Some(mut e) = self.child.as_mut().and_then(|c| c.stderr.take()) {
-                    use std::io::Read;
-                    let _ = e.read_to_string(&mut err);
-                }
-                panic!("slapd exited ({status}): {err}");
+                panic!("slapd exited ({status}): {}", self.log());
             }
             if self.bind(SERVICE_DN, SERVICE_PASSWORD).await {
                 return;
@@ -180,6 +206,64 @@ impl Slapd {
 
     pub fn folder(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// What slapd logged so far (one `stats` line per operation received).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("slapd.log")).unwrap_or_default()
+    }
+
+    /// The DNs of the simple binds the directory received, in order (logged when received, before the answer;
+    /// `method=128` is a simple bind, a successful one logs a second line without it).
+    pub fn bound_dns(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|l| l.contains(" BIND dn=\"") && l.ends_with("method=128"))
+            .filter_map(|l| l.split(" BIND dn=\"").nth(1)?.split('"').next().map(String::from))
+            .collect()
+    }
+
+    /// How many binds the directory received for this DN.
+    pub fn binds_of(&self, dn: &str) -> usize {
+        self.bound_dns().iter().filter(|d| d.as_str() == dn).count()
+    }
+
+    /// Binds of anyone but the service account (which also binds for health checks).
+    pub fn person_binds(&self) -> usize {
+        self.bound_dns().iter().filter(|d| d.as_str() != SERVICE_DN).count()
+    }
+
+    /// Searches the directory received.
+    pub fn searches(&self) -> usize {
+        self.log().lines().filter(|l| l.contains(" SRCH base=")).count()
+    }
+
+    /// The failed binds ppolicy remembers for a person (`pwdFailureTime` values), read as the root DN.
+    pub async fn failures_of(&self, uid: &str) -> usize {
+        self.operational(uid, "pwdFailureTime").await.len()
+    }
+
+    /// Whether ppolicy has locked a person's entry (`pwdAccountLockedTime` set).
+    pub async fn is_locked(&self, uid: &str) -> bool {
+        !self.operational(uid, "pwdAccountLockedTime").await.is_empty()
+    }
+
+    async fn operational(&self, uid: &str, attr: &str) -> Vec<String> {
+        let (conn, mut ldap) = ldap3::LdapConnAsync::new(&self.url).await.unwrap();
+        let driver = tokio::spawn(async move {
+            let _ = conn.drive().await;
+        });
+        ldap.simple_bind(ROOT_DN, ROOT_PASSWORD).await.unwrap().success().unwrap();
+        let (found, _) = ldap
+            .search(&format!("uid={uid},{PEOPLE}"), ldap3::Scope::Base, "(objectClass=*)", vec![attr])
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+        let e = ldap3::SearchEntry::construct(found.into_iter().next().unwrap());
+        let _ = ldap.unbind().await;
+        driver.abort();
+        e.attrs.into_iter().find(|(k, _)| k.eq_ignore_ascii_case(attr)).map(|(_, v)| v).unwrap_or_default()
     }
 }
 

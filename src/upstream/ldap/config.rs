@@ -59,6 +59,19 @@ pub struct LdapConfig {
     /// Each LDAP operation (bind, search), in seconds.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+    /// [LD-7] Wrong passwords for one account before the broker stops asking the directory, counted until
+    /// `failure_window_secs` pass without one. Set it below the directory's own lockout threshold (Active
+    /// Directory's "Account lockout threshold", ppolicy's `pwdMaxFailure`), divided by the number of broker
+    /// instances (each counts on its own).
+    #[serde(default = "default_max_failures")]
+    pub max_failures: u32,
+    /// [LD-7] At least the directory's own counting window (AD's "Reset account lockout counter after", ppolicy's
+    /// `pwdFailureCountInterval`; when that is 0, failures never expire there: keep it long).
+    #[serde(default = "default_failure_window")]
+    pub failure_window_secs: u64,
+    /// [LD-7b] Connections to the directory at once (sign-ins in flight); beyond that a "try again" page.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
 }
 
 fn default_user_filter() -> String {
@@ -79,6 +92,18 @@ fn default_group_name() -> String {
 fn default_timeout() -> u64 {
     5
 }
+fn default_max_failures() -> u32 {
+    5
+}
+fn default_failure_window() -> u64 {
+    900
+}
+fn default_max_connections() -> u32 {
+    20
+}
+
+/// The longest `failure_window_secs` (a day).
+pub const MAX_FAILURE_WINDOW_SECS: u64 = bridgekeeper_core::password_budget::MAX_WINDOW_SECS;
 
 /// Attribute names that are the DN, which changes on a rename or move and so never identifies a person.
 const DN_NAMES: [&str; 3] = ["dn", "distinguishedname", "entrydn"];
@@ -153,7 +178,24 @@ impl LdapConfig {
         if !(1..=60).contains(&self.connect_timeout_secs) || !(1..=60).contains(&self.timeout_secs) {
             return Err(("ldap.timeout_secs", "connect_timeout_secs and timeout_secs are 1 to 60".into()));
         }
+        if !(1..=100).contains(&self.max_failures) {
+            return Err(("ldap.max_failures", "1 to 100, below the directory's lockout threshold".into()));
+        }
+        if !(60..=MAX_FAILURE_WINDOW_SECS).contains(&self.failure_window_secs) {
+            return Err(("ldap.failure_window_secs", format!("60 to {MAX_FAILURE_WINDOW_SECS} seconds")));
+        }
+        if !(1..=1000).contains(&self.max_connections) {
+            return Err(("ldap.max_connections", "1 to 1000".into()));
+        }
         Ok(())
+    }
+
+    /// [LD-7] The failure budget of one account.
+    pub fn budget(&self) -> bridgekeeper_core::password_budget::Budget {
+        bridgekeeper_core::password_budget::Budget {
+            max_failures: self.max_failures,
+            window_secs: i64::try_from(self.failure_window_secs).unwrap_or(i64::MAX),
+        }
     }
 
     /// Plain `ldap://` without StartTLS to a host that is not loopback (allowed only with `insecure = true`).
@@ -164,6 +206,21 @@ impl LdapConfig {
                 && !is_loopback(u.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']'))
         })
     }
+}
+
+/// [LD-6] What `check-config` and `providers check` warn about in an ldap provider file (it still loads).
+pub fn warnings(p: &crate::upstream::config::ProviderConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    if p.ldap.is_some() && p.trust_email {
+        out.push(format!(
+            "warning: {}: key `trust_email`: the directory's mail attribute is then believed as a verified address \
+             (and can link by email): make sure people cannot write their own mail (OpenLDAP: no `by self write` \
+             on mail; AD: self-service attribute edits off), or anyone who sets a victim's address takes over the \
+             victim's account",
+            p.file.display()
+        ));
+    }
+    out
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -247,5 +304,20 @@ mod tests {
         assert!(c.validate().is_ok());
         c.groups = GroupsFrom::Search;
         assert_eq!(c.validate().unwrap_err().0, "ldap.group_base");
+    }
+
+    #[test]
+    fn ld_7_the_budget_defaults_to_5_failures_per_15_minutes_and_is_bounded() {
+        let c = cfg("ldaps://d");
+        assert_eq!((c.max_failures, c.failure_window_secs, c.max_connections), (5, 900, 20));
+        for (key, bad) in [("ldap.max_failures", 0u64), ("ldap.failure_window_secs", 10), ("ldap.max_connections", 0)] {
+            let mut c = cfg("ldaps://d");
+            match key {
+                "ldap.max_failures" => c.max_failures = bad as u32,
+                "ldap.failure_window_secs" => c.failure_window_secs = bad,
+                _ => c.max_connections = bad as u32,
+            }
+            assert_eq!(c.validate().unwrap_err().0, key);
+        }
     }
 }

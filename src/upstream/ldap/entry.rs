@@ -111,14 +111,63 @@ pub fn first_rdn_value(dn: &str) -> Option<String> {
     Some(out.trim().to_string()).filter(|s| seen_eq && !s.is_empty())
 }
 
-/// Groups from `memberOf` DNs: each group's name (first RDN value) and its full DN.
-pub fn member_of(e: &SearchEntry, attribute: &str) -> Vec<String> {
-    values(e, attribute).into_iter().flat_map(|dn| first_rdn_value(&dn).into_iter().chain([dn])).collect()
+/// A DN compared as the directory would for the usual attribute types (`cn`, `ou`, `dc`: case-insensitive):
+/// lower-cased, no spaces around `=` and `,` (escaped characters kept as they are).
+pub fn normal_dn(dn: &str) -> String {
+    let (mut out, mut escaped) = (String::new(), false);
+    for c in dn.trim().chars() {
+        if escaped {
+            out.extend(c.to_lowercase());
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => {
+                escaped = true;
+                out.push(c);
+            }
+            ',' | '=' | '+' => {
+                while out.ends_with(' ') && !out.ends_with("\\ ") {
+                    out.pop();
+                }
+                out.push(c);
+            }
+            ' ' if out.ends_with([',', '=', '+']) || out.is_empty() => {}
+            c => out.extend(c.to_lowercase()),
+        }
+    }
+    out
 }
 
-/// A found group: its name attribute's values and its DN.
+/// [LD-5] Groups from `memberOf` DNs: each group's full DN (in its compared form, [`normal_dn`]); its name (first RDN value) only for a group under `group_base`, so that a group of the same name elsewhere
+/// (an OU whose owner is not the group's) grants nothing. Without `group_base`, rules name full DNs.
+pub fn member_of(e: &SearchEntry, attribute: &str, group_base: Option<&str>) -> Vec<String> {
+    let base = group_base.map(normal_dn).filter(|b| !b.is_empty());
+    let under = |dn: &str| base.as_deref().is_some_and(|b| dn.ends_with(&format!(",{b}")));
+    values(e, attribute)
+        .into_iter()
+        .flat_map(|dn| {
+            let normal = normal_dn(&dn);
+            let name = if under(&normal) { first_rdn_value(&dn) } else { None };
+            name.into_iter().chain([normal])
+        })
+        .collect()
+}
+
+/// A found group (under `group_base`): its name attribute's values and its DN (compared form).
 pub fn group_names(g: &SearchEntry, name_attribute: &str) -> Vec<String> {
-    values(g, name_attribute).into_iter().chain([g.dn.clone()]).collect()
+    values(g, name_attribute).into_iter().chain([normal_dn(&g.dn)]).collect()
+}
+
+/// The provider's group rules with every DN-shaped `upstream` (one holding `=`) in its compared form.
+fn rules_for_dns(p: &ProviderConfig) -> Vec<crate::upstream::config::GroupRule> {
+    let mut rules = p.group_rules.clone();
+    for r in &mut rules {
+        if r.upstream.contains('=') {
+            r.upstream = normal_dn(&r.upstream);
+        }
+    }
+    rules
 }
 
 /// The entry as a federated identity; `None` without a subject.
@@ -144,7 +193,7 @@ pub fn identity(p: &ProviderConfig, e: &SearchEntry, upstream_groups: Vec<String
         name: at("name"),
         preferred_username: at("preferred_username"),
         picture: at("picture"),
-        groups: map_groups(&upstream_groups, &p.group_rules),
+        groups: map_groups(&upstream_groups, &rules_for_dns(p)),
         ..FederatedIdentity::default()
     })
 }
@@ -160,6 +209,37 @@ mod tests {
         assert_eq!(first_rdn_value("cn=a\\,b,ou=x").as_deref(), Some("a,b"));
         assert_eq!(first_rdn_value("cn=a\\2Cb,ou=x").as_deref(), Some("a,b"));
         assert_eq!(first_rdn_value("nonsense"), None);
+    }
+
+    fn with_member_of(dns: &[&str]) -> SearchEntry {
+        SearchEntry {
+            dn: "uid=ada,ou=people,dc=example,dc=org".into(),
+            attrs: [("memberOf".to_string(), dns.iter().map(|d| d.to_string()).collect())].into_iter().collect(),
+            bin_attrs: Default::default(),
+        }
+    }
+
+    #[test]
+    fn ld_5_a_member_of_group_of_the_same_name_elsewhere_grants_nothing() {
+        let e = with_member_of(&["cn=admins,ou=Projects,dc=example,dc=org", "CN=Staff, OU=Groups,DC=Example,DC=org"]);
+        let base = Some("ou=groups,dc=example,dc=org");
+        let groups = member_of(&e, "memberOf", base);
+        // The real group is known by its name and its DN (compared without case and spaces).
+        assert!(groups.contains(&"Staff".to_string()));
+        assert!(groups.contains(&"cn=staff,ou=groups,dc=example,dc=org".to_string()));
+        // An `admins` in another OU is not `admins`: only its own DN names it.
+        assert!(!groups.contains(&"admins".to_string()), "{groups:?}");
+        assert!(groups.contains(&"cn=admins,ou=projects,dc=example,dc=org".to_string()));
+        let rules = [crate::upstream::config::GroupRule { upstream: "admins".into(), group: "corp-admins".into() }];
+        assert!(map_groups(&groups, &rules).is_empty());
+        // Without group_base no name is released at all, only DNs.
+        assert!(!member_of(&e, "memberOf", None).contains(&"Staff".to_string()));
+    }
+
+    #[test]
+    fn ld_5_dns_compare_without_case_or_spaces_around_separators() {
+        assert_eq!(normal_dn("CN=Domain Admins, CN=Users ,DC=corp"), "cn=domain admins,cn=users,dc=corp");
+        assert_eq!(normal_dn("cn=a\\,b,ou=X"), "cn=a\\,b,ou=x");
     }
 
     #[test]

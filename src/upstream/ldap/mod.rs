@@ -1,7 +1,11 @@
 //! `kind = "ldap"`: a person types a username and password on the broker's page; the broker binds as the
 //! service account, finds exactly one entry with the escaped name, binds as that entry with the typed password,
 //! reads the mapped attributes and groups, and unbinds ([LD-2]…[LD-5]). One connection per sign-in (no pool yet),
-//! every step under a timeout, run on its own task so a misbehaving directory cannot hang or crash a worker.
+//! at most `max_connections` at once ([LD-7b]), every step under a timeout, each step on its own task so a
+//! misbehaving directory cannot hang or crash a worker. The sign-in is split at the point where the broker
+//! decides whether the password may be tried ([LD-7]): `find` (service bind, search) and `verify` (the user's
+//! bind, or for a name that found no single entry a bind of a DN that does not exist, so that both cost the
+//! directory one bind: [LD-9]).
 
 pub mod config;
 mod entry;
@@ -13,7 +17,7 @@ use std::time::Duration;
 use ldap3::{Ldap as Handle, LdapConnAsync, LdapConnSettings, Scope, SearchEntry, SearchOptions, ldap_escape};
 
 use super::config::ProviderConfig;
-use super::connector::{Fut, HealthCheck, PasswordConnector};
+use super::connector::{Fut, HealthCheck, PasswordAttempt, PasswordConnector, PasswordLimits};
 use super::http::UpstreamHttp;
 use super::{FederatedIdentity, UpstreamError, UpstreamErrorKind};
 use crate::secret::Secret;
@@ -41,6 +45,11 @@ struct Inner {
     /// The TLS settings (CA file or system roots), or why they could not be built.
     tls: Result<Arc<rustls::ClientConfig>, String>,
     down: AtomicBool,
+    /// [LD-7b] One permit per connection to the directory (`max_connections`).
+    connections: Arc<tokio::sync::Semaphore>,
+    /// [LD-9] A DN under `user_base` that names no entry (a random RDN value chosen at load): bound with the typed
+    /// password when the name found no single entry, so that an unknown name costs what a wrong password does.
+    probe_dn: String,
 }
 
 /// What went wrong, as the person's page and the log need it.
@@ -54,11 +63,16 @@ impl Ldap {
         if ldap.is_cleartext_remote() {
             tracing::warn!(provider = %cfg.id, url = %ldap.url, "insecure = true: passwords go to the directory in the clear");
         }
+        for w in config::warnings(&cfg) {
+            tracing::warn!(provider = %cfg.id, "{w}");
+        }
         let tls = tls_config(&ldap);
         if let Err(e) = &tls {
             tracing::warn!(provider = %cfg.id, error = %e, "LDAP TLS settings unusable; sign-ins will fail");
         }
-        Some(Ldap { inner: Arc::new(Inner { cfg, ldap, tls, down: AtomicBool::new(false) }) })
+        let connections = Arc::new(tokio::sync::Semaphore::new(ldap.max_connections as usize));
+        let probe_dn = format!("cn=bridgekeeper-no-such-entry-{},{}", crate::secret::random_token(), ldap.user_base);
+        Some(Ldap { inner: Arc::new(Inner { cfg, ldap, tls, down: AtomicBool::new(false), connections, probe_dn }) })
     }
 }
 
@@ -86,21 +100,57 @@ fn tls_config(l: &LdapConfig) -> Result<Arc<rustls::ClientConfig>, String> {
 }
 
 impl PasswordConnector for Ldap {
-    fn sign_in<'a>(
-        &'a self,
-        username: &'a str,
-        password: &'a str,
-    ) -> Fut<'a, Result<FederatedIdentity, UpstreamError>> {
+    fn limits(&self) -> PasswordLimits {
+        let l = &self.inner.ldap;
+        // The attempt in flight binds, reads groups (a bind and a search) and closes: each bounded.
+        PasswordLimits { budget: l.budget(), turn_wait: Duration::from_secs(3 * l.timeout_secs + 1) }
+    }
+
+    fn find<'a>(&'a self, username: &'a str) -> Fut<'a, Result<Box<dyn PasswordAttempt>, UpstreamError>> {
         let inner = self.inner.clone();
-        let (username, password) = (username.to_string(), Secret::new(password));
+        let username = username.to_string();
         Box::pin(async move {
             let id = inner.cfg.id.clone();
             // Its own task: a panic in the client library becomes an error page, not a dead worker.
-            match tokio::spawn(async move { inner.sign_in(&username, password.expose()).await }).await {
+            match tokio::spawn(async move { inner.find(username).await }).await {
+                Ok(r) => r.map(|a| Box::new(a) as Box<dyn PasswordAttempt>),
+                Err(_) => Err(err(&id, UpstreamErrorKind::Unavailable, "the LDAP sign-in task failed")),
+            }
+        })
+    }
+}
+
+/// [LD-7] A name looked up, its connection (and the permit that counts it) held until verified or dropped.
+struct Attempt {
+    conn: Conn,
+    username: String,
+    user: Option<SearchEntry>,
+    account: Option<String>,
+}
+
+impl PasswordAttempt for Attempt {
+    fn account(&self) -> Option<&str> {
+        self.account.as_deref()
+    }
+
+    fn verify(self: Box<Self>, password: Secret) -> Fut<'static, Result<FederatedIdentity, UpstreamError>> {
+        let id = self.conn.inner.cfg.id.clone();
+        Box::pin(async move {
+            match tokio::spawn(async move { (*self).run(password).await }).await {
                 Ok(r) => r,
                 Err(_) => Err(err(&id, UpstreamErrorKind::Unavailable, "the LDAP sign-in task failed")),
             }
         })
+    }
+}
+
+impl Attempt {
+    async fn run(mut self, password: Secret) -> Result<FederatedIdentity, UpstreamError> {
+        let inner = self.conn.inner.clone();
+        let r = self.conn.verify(self.user.take(), &self.username, password.expose()).await;
+        self.conn.close().await;
+        inner.note(&r);
+        r
     }
 }
 
@@ -111,7 +161,7 @@ impl HealthCheck for Ldap {
         Box::pin(async move {
             let id = inner.cfg.id.clone();
             let r = match tokio::spawn(async move {
-                let mut c = inner.connect().await?;
+                let mut c = Inner::connect(&inner).await?;
                 let r = c.service_bind().await;
                 c.close().await;
                 r
@@ -121,7 +171,7 @@ impl HealthCheck for Ldap {
                 Ok(r) => r,
                 Err(_) => Err(err(&id, UpstreamErrorKind::Unavailable, "the LDAP check task failed")),
             };
-            self.inner.down.store(r.is_err(), Ordering::Relaxed);
+            self.inner.note(&r);
             r
         })
     }
@@ -131,14 +181,16 @@ impl HealthCheck for Ldap {
     }
 }
 
-/// One connection to the directory; its driver task is stopped when it is closed or dropped.
-struct Conn<'a> {
-    inner: &'a Inner,
+/// One connection to the directory, counted by its permit; its driver task is stopped when it is closed or
+/// dropped.
+struct Conn {
+    inner: Arc<Inner>,
     handle: Handle,
     driver: tokio::task::JoinHandle<()>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
-impl Drop for Conn<'_> {
+impl Drop for Conn {
     fn drop(&mut self) {
         self.driver.abort();
     }
@@ -157,7 +209,18 @@ impl Inner {
         err(&self.cfg.id, UpstreamErrorKind::Rejected, detail)
     }
 
-    async fn connect(&self) -> Result<Conn<'_>, UpstreamError> {
+    /// [LD-7b] A connection, if one of the `max_connections` is free (else `Busy` at once: queueing behind a slow
+    /// directory only piles up waiting requests).
+    async fn connect(this: &Arc<Inner>) -> Result<Conn, UpstreamError> {
+        let permit =
+            this.connections.clone().try_acquire_owned().map_err(|_| {
+                err(&this.cfg.id, UpstreamErrorKind::Busy, "every connection to the directory is in use")
+            })?;
+        let (handle, driver) = this.open().await?;
+        Ok(Conn { inner: this.clone(), handle, driver, _permit: permit })
+    }
+
+    async fn open(&self) -> Result<(Handle, tokio::task::JoinHandle<()>), UpstreamError> {
         let tls = self.tls.clone().map_err(|e| self.unavailable(format!("TLS settings: {e}")))?;
         let connect = Duration::from_secs(self.ldap.connect_timeout_secs);
         let settings =
@@ -172,32 +235,33 @@ impl Inner {
         let driver = tokio::spawn(async move {
             let _ = conn.drive().await;
         });
-        Ok(Conn { inner: self, handle, driver })
+        Ok((handle, driver))
     }
 
-    /// [LD-2] [LD-3] [LD-4] The whole sign-in; `Rejected` is "wrong username or password", whatever the cause.
-    async fn sign_in(&self, username: &str, password: &str) -> Result<FederatedIdentity, UpstreamError> {
-        // [LD-4] An empty password would be an unauthenticated bind (RFC 4513 §5.1.2), which many directories
-        // answer with success: refused before anything is sent.
-        if password.is_empty() {
-            return Err(self.rejected("empty password"));
+    /// [LD-2] [LD-3] [LD-7a] Connects, binds as the service account and looks the name up.
+    async fn find(self: Arc<Self>, username: String) -> Result<Attempt, UpstreamError> {
+        let mut conn = Inner::connect(&self).await?;
+        let r = conn.find(&username).await;
+        if r.is_err() {
+            conn.close().await;
         }
-        if username.is_empty() || username.len() > MAX_USERNAME || password.len() > MAX_PASSWORD {
-            return Err(self.rejected("username or password length"));
-        }
-        let mut c = self.connect().await?;
-        let r = c.sign_in(username, password).await;
-        c.close().await;
-        if matches!(&r, Err(e) if e.kind == UpstreamErrorKind::Unavailable) {
-            self.down.store(true, Ordering::Relaxed);
-        } else {
-            self.down.store(false, Ordering::Relaxed);
-        }
-        r
+        let user = r.inspect_err(|e| self.note::<()>(&Err(e.clone())))?;
+        let account = user.as_ref().and_then(|u| entry::subject(u, &self.ldap.subject_attribute));
+        Ok(Attempt { conn, username, user, account })
+    }
+
+    /// Remembers whether the directory could be asked (shown on the chooser).
+    fn note<T>(&self, r: &Result<T, UpstreamError>) {
+        let down = match r {
+            Err(e) if e.kind == UpstreamErrorKind::Busy => return,
+            Err(e) => e.kind == UpstreamErrorKind::Unavailable,
+            Ok(_) => false,
+        };
+        self.down.store(down, Ordering::Relaxed);
     }
 }
 
-impl Conn<'_> {
+impl Conn {
     /// Runs one operation under the operation timeout.
     async fn timed<T>(
         &self,
@@ -245,30 +309,51 @@ impl Conn<'_> {
         Ok((entries.collect(), res.1.rc == 4))
     }
 
-    async fn sign_in(&mut self, username: &str, password: &str) -> Result<FederatedIdentity, UpstreamError> {
-        let l = &self.inner.ldap;
+    /// The one entry the typed name finds (none, or more than one, is `None`).
+    async fn find(&mut self, username: &str) -> Result<Option<SearchEntry>, UpstreamError> {
+        let inner = self.inner.clone();
+        let l = &inner.ldap;
         self.service_bind().await?;
         // [LD-3] The typed name is a literal in the filter (RFC 4515 escaping of `*`, `(`, `)`, `\`, NUL).
         let filter = l.user_filter.replace("{username}", &ldap_escape(username));
         let (mut found, more) = self.search(&l.user_base, &filter, entry::attributes(&self.inner.cfg), 2).await?;
-        if found.len() != 1 || more {
-            if found.len() > 1 || more {
-                tracing::warn!(provider = %self.inner.cfg.id, "user_filter matched more than one entry; sign-in refused");
-            }
-            return Err(self.inner.rejected("no single entry for this username"));
+        if found.len() > 1 || more {
+            tracing::warn!(provider = %self.inner.cfg.id, "user_filter matched more than one entry; sign-in refused");
         }
-        let user = found.remove(0);
-        let (dn, pw, mut h) = (user.dn.clone(), password.to_string(), self.handle.clone());
+        Ok(if found.len() == 1 && !more { found.pop() } else { None })
+    }
+
+    /// [LD-2] [LD-4] [LD-9] Binds as the entry with the typed password (or, for no single entry, as a DN that
+    /// does not exist, then refuses), reads the groups. `Rejected` is "wrong username or password", whatever the
+    /// cause.
+    async fn verify(
+        &mut self,
+        user: Option<SearchEntry>,
+        username: &str,
+        password: &str,
+    ) -> Result<FederatedIdentity, UpstreamError> {
+        // [LD-4] An empty password would be an unauthenticated bind (RFC 4513 §5.1.2), which many directories
+        // answer with success: refused before it is sent.
+        if password.is_empty() || password.len() > MAX_PASSWORD {
+            return Err(self.inner.rejected("empty or overlong password"));
+        }
+        let dn = user.as_ref().map_or_else(|| self.inner.probe_dn.clone(), |u| u.dn.clone());
+        let (pw, mut h) = (password.to_string(), self.handle.clone());
         let res = self.timed("user bind", async move { h.simple_bind(&dn, &pw).await }).await?;
+        let Some(user) = user else {
+            return Err(self.inner.rejected("no single entry for this username"));
+        };
         match res.rc {
             0 => {}
             // busy, unavailable, other: the directory's trouble, not a wrong password.
             51 | 52 | 80 => return Err(self.inner.unavailable(format!("user bind: result code {}", res.rc))),
             rc => return Err(self.inner.rejected(format!("user bind refused (result code {rc})"))),
         }
+        let inner = self.inner.clone();
+        let l = &inner.ldap;
         let groups = match l.groups {
             GroupsFrom::None => Vec::new(),
-            GroupsFrom::MemberOf => entry::member_of(&user, &l.group_attribute),
+            GroupsFrom::MemberOf => entry::member_of(&user, &l.group_attribute, l.group_base.as_deref()),
             GroupsFrom::Search => self.groups_of(&user.dn, username).await?,
         };
         entry::identity(&self.inner.cfg, &user, groups).ok_or_else(|| {
@@ -278,7 +363,8 @@ impl Conn<'_> {
 
     /// [LD-5] The groups a search finds for the user (as the service account again): names and DNs.
     async fn groups_of(&mut self, user_dn: &str, username: &str) -> Result<Vec<String>, UpstreamError> {
-        let l = &self.inner.ldap;
+        let inner = self.inner.clone();
+        let l = &inner.ldap;
         self.service_bind().await?;
         let filter =
             l.group_filter.replace("{dn}", &ldap_escape(user_dn)).replace("{username}", &ldap_escape(username));

@@ -1,17 +1,16 @@
 //! `POST /login/{provider}`: the upstreams that sign in with a form on our own page: `dev` (anyone, dev_mode
-//! only) and the password kinds (`ldap`), by the kind's capability.
+//! only) and the password kinds (`ldap`, by the kind's capability: `web::login::password`).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{complete, count_login, limited, link_target, provider};
+use super::{complete, limited, link_target, provider};
 use crate::accounts::session;
 use crate::accounts::users::FederatedIdentity;
 use crate::oauth::authorize;
 use crate::respond::PageError;
 use crate::secret::Secret;
 use crate::state::AppState;
-use crate::upstream::{Provider, UpstreamErrorKind};
 
 pub(super) async fn limited_submit(
     state: web::Data<AppState>,
@@ -20,7 +19,7 @@ pub(super) async fn limited_submit(
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, PageError> {
     if state.upstreams.get(&path).is_some_and(|p| p.password().is_some()) {
-        return password_submit(&state, &req, &path, form.into_inner()).await;
+        return super::password::submit(&state, &req, &path, form.into_inner()).await;
     }
     limited(&state, &req, dev_submit(state.clone(), req.clone(), path, form)).await
 }
@@ -28,21 +27,25 @@ pub(super) async fn limited_submit(
 /// Every field a sign-in form of ours may send; each kind reads its own.
 #[derive(serde::Deserialize)]
 pub(super) struct LoginForm {
-    req: Option<String>,
-    link: Option<String>,
-    csrf: Option<String>,
+    pub(super) req: Option<String>,
+    pub(super) link: Option<String>,
+    pub(super) csrf: Option<String>,
     email: Option<String>,
     name: Option<String>,
-    username: Option<String>,
-    password: Option<Secret>,
+    pub(super) username: Option<String>,
+    pub(super) password: Option<Secret>,
 }
 
-fn form_expired() -> PageError {
+pub(super) fn form_expired() -> PageError {
     PageError::bad_request("Form expired", "Please go back and try again.").keyed("page-form-expired")
 }
 
 /// The pending authorization request still belongs to this browser, and the link target (if linking) is fresh.
-async fn carried(state: &AppState, req: &HttpRequest, form: &LoginForm) -> Result<Option<String>, PageError> {
+pub(super) async fn carried(
+    state: &AppState,
+    req: &HttpRequest,
+    form: &LoginForm,
+) -> Result<Option<String>, PageError> {
     if let Some(r) = &form.req {
         authorize::load(state, req, r).await?;
     }
@@ -85,114 +88,4 @@ async fn dev_submit(
         ..Default::default()
     };
     complete(&state, &req, p, fed, form.req.as_deref(), link_to.as_deref()).await
-}
-
-/// [LD-7] The account name a failure budget is kept for: the provider and the name as the directory compares it
-/// (case and surrounding or repeated spaces ignored), so `Ada`, ` ada` and `ada ` share one budget.
-fn account_key(provider: &str, username: &str) -> String {
-    let name: Vec<&str> = username.split_whitespace().collect();
-    format!("{provider}:{}", name.join(" ").to_lowercase())
-}
-
-fn too_many(state: &AppState, wait: u64) -> PageError {
-    state.metrics.rate_limited.with_label_values(&["failures"]).inc();
-    let mut e =
-        PageError::new(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", "Please wait a moment and try again.")
-            .keyed("page-too-many");
-    e.retry_after = Some(wait);
-    e
-}
-
-/// [LD-2] The one page for an unknown username, a wrong password, an empty password and a refused bind.
-fn wrong_credentials() -> PageError {
-    PageError::new(
-        StatusCode::UNAUTHORIZED,
-        "Sign-in failed",
-        "Wrong username or password. Please go back and try again.",
-    )
-    .keyed("page-wrong-password")
-}
-
-/// [LD-8] The directory cannot be asked (down, slow, refusing the service account): a page that says so.
-fn unavailable() -> PageError {
-    PageError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Sign-in unavailable",
-        "This sign-in method cannot check passwords right now. Please try again later or choose another one.",
-    )
-    .keyed("page-sign-in-unavailable")
-}
-
-/// A username and password checked at the upstream ([LD-2]…[LD-8]): budgets per address, per (address, account)
-/// and per account ([LD-7]) are checked before anything is sent, and charged on every failure.
-async fn password_submit(
-    state: &AppState,
-    req: &HttpRequest,
-    provider_id: &str,
-    form: LoginForm,
-) -> Result<HttpResponse, PageError> {
-    let p = provider(state, provider_id)?;
-    let ip = crate::ratelimit::client_ip(req);
-    let username = form.username.as_deref().unwrap_or_default().trim().to_string();
-    let account = account_key(&p.cfg.id, &username);
-    if let Err(wait) = state.limits.admit(ip, Some(&account)).and_then(|()| state.limits.admit_account(&account)) {
-        return Err(too_many(state, wait));
-    }
-    let result = password_sign_in(state, req, p, &form, &username).await;
-    match &result {
-        Err(e) if e.key == Some("page-wrong-password") => {
-            state.limits.failed(ip, Some(&account));
-            state.limits.failed_account(&account);
-        }
-        Err(e) if e.status.is_client_error() => {
-            state.limits.failed(ip, None);
-        }
-        _ => {}
-    }
-    result
-}
-
-async fn password_sign_in(
-    state: &AppState,
-    req: &HttpRequest,
-    p: &Provider,
-    form: &LoginForm,
-    username: &str,
-) -> Result<HttpResponse, PageError> {
-    let connector = p.password().ok_or_else(unavailable)?;
-    if !session::csrf_ok(req, form.csrf.as_deref()) {
-        return Err(form_expired());
-    }
-    let link_to = carried(state, req, form).await?;
-    let password = form.password.as_ref().map(Secret::expose).unwrap_or_default();
-    let fed = match connector.sign_in(username, password).await {
-        Ok(fed) => fed,
-        Err(e) => {
-            tracing::info!(provider = %e.provider, kind = ?e.kind, detail = %e.detail, "password sign-in failed");
-            return Err(match e.kind {
-                UpstreamErrorKind::Unavailable => {
-                    count_login(state, &p.cfg.id, "unavailable");
-                    unavailable()
-                }
-                UpstreamErrorKind::Rejected | UpstreamErrorKind::Denied => {
-                    count_login(state, &p.cfg.id, "rejected");
-                    wrong_credentials()
-                }
-            });
-        }
-    };
-    complete(state, req, p, fed, form.req.as_deref(), link_to.as_deref()).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::account_key;
-
-    #[test]
-    fn ld_7_one_budget_per_account_as_the_directory_compares_names() {
-        assert_eq!(account_key("corp", " Ada "), account_key("corp", "ada"));
-        assert_eq!(account_key("corp", "ada  lovelace"), account_key("corp", "Ada Lovelace"));
-        assert_ne!(account_key("corp", "ada"), account_key("other", "ada"));
-        assert_ne!(account_key("corp", "ada"), account_key("corp", "bob"));
-    }
 }
