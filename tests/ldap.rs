@@ -219,12 +219,11 @@ async fn ld_7b_over_the_connection_cap_a_try_again_page_not_a_hang() {
     let first = tokio::spawn(first.send());
     accepted.recv().await.unwrap();
     // The one connection is in use: the next sign-in is told to try again at once, and opens no connection.
-    let started = std::time::Instant::now();
     let r = second.send().await.unwrap();
+    assert!(!first.is_finished(), "answered while the first still holds the connection (1 s timeout): no queue");
     assert_eq!(r.status(), 503);
     assert_eq!(r.headers().get("retry-after").unwrap(), "1");
     assert!(r.text().await.unwrap().contains("try again in a moment"));
-    assert!(started.elapsed() < std::time::Duration::from_millis(900), "{:?}", started.elapsed());
     assert_eq!(first.await.unwrap().unwrap().status(), 503, "the silent directory times out");
     assert!(accepted.try_recv().is_err(), "one connection only");
     held.abort();
