@@ -161,7 +161,10 @@ impl HealthCheck for Ldap {
         Box::pin(async move {
             let id = inner.cfg.id.clone();
             let r = match tokio::spawn(async move {
-                let mut c = Inner::connect(&inner).await?;
+                // Not counted against max_connections (rare: start-up, the CLI, the admin API), so that a check
+                // never turns a sign-in away.
+                let (handle, driver) = inner.open().await?;
+                let mut c = Conn { inner: inner.clone(), handle, driver, _permit: None };
                 let r = c.service_bind().await;
                 c.close().await;
                 r
@@ -181,13 +184,13 @@ impl HealthCheck for Ldap {
     }
 }
 
-/// One connection to the directory, counted by its permit; its driver task is stopped when it is closed or
-/// dropped.
+/// One connection to the directory, a sign-in's counted by its permit; its driver task is stopped when it is
+/// closed or dropped.
 struct Conn {
     inner: Arc<Inner>,
     handle: Handle,
     driver: tokio::task::JoinHandle<()>,
-    _permit: tokio::sync::OwnedSemaphorePermit,
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Drop for Conn {
@@ -209,7 +212,7 @@ impl Inner {
         err(&self.cfg.id, UpstreamErrorKind::Rejected, detail)
     }
 
-    /// [LD-7b] A connection, if one of the `max_connections` is free (else `Busy` at once: queueing behind a slow
+    /// [LD-7b] A sign-in's connection, if one of the `max_connections` is free (else `Busy` at once: queueing behind a slow
     /// directory only piles up waiting requests).
     async fn connect(this: &Arc<Inner>) -> Result<Conn, UpstreamError> {
         let permit =
@@ -217,7 +220,7 @@ impl Inner {
                 err(&this.cfg.id, UpstreamErrorKind::Busy, "every connection to the directory is in use")
             })?;
         let (handle, driver) = this.open().await?;
-        Ok(Conn { inner: this.clone(), handle, driver, _permit: permit })
+        Ok(Conn { inner: this.clone(), handle, driver, _permit: Some(permit) })
     }
 
     async fn open(&self) -> Result<(Handle, tokio::task::JoinHandle<()>), UpstreamError> {
