@@ -7,7 +7,13 @@
 //! - failures on one client id from all addresses together only raise an alarm (`credential_stuffing_suspected`,
 //!   at most one per client id per `ALARM_QUIET_SECS` and `ALARMS_PER_MINUTE` in all), never a lockout.
 //!
+//! - password sign-ins' per-account failure budgets and turns (`passwords`, [LD-7]; held by `AppState`, not by
+//!   `Limits`, so that no reload starts them afresh).
+//!
 //! The source address is the one `client_addr` believes (trusted proxies).
+
+mod passwords;
+pub use passwords::{Account, PasswordBudgets, Turn, account_name};
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;

@@ -50,6 +50,9 @@ fn check_providers(settings: &Settings, env: &[(String, String)], problems: &mut
     problems.extend(found);
     for p in &loaded {
         check_provider(settings, p, problems);
+        for w in crate::upstream::ldap::config::warnings(p) {
+            println!("{w}");
+        }
     }
     loaded
 }

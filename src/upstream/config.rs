@@ -16,6 +16,8 @@ pub enum ProviderKind {
     Dev,
     /// Sign in with Apple ([AP-1]–[AP-8]).
     Apple,
+    /// [LD-1] A directory (LDAP, Active Directory): a password form on our page, settings in `[ldap]`.
+    Ldap,
 }
 
 pub use bridgekeeper_core::linking::LinkByEmail;
@@ -136,6 +138,8 @@ pub struct ProviderConfig {
     pub private_key_file: Option<PathBuf>,
     /// [AP-6] The key's PEM itself; after loading, holds the PEM read from `private_key_file` too.
     pub private_key: Option<Secret>,
+    /// [LD-1] `kind = "ldap"`: the directory and how people are found in it.
+    pub ldap: Option<crate::upstream::ldap::config::LdapConfig>,
     #[serde(skip)]
     pub file: PathBuf,
 }
@@ -251,6 +255,9 @@ pub fn parse(text: &str, file: &Path, env: &[(String, String)]) -> Result<Provid
     if p.kind == ProviderKind::Apple {
         load_apple_key(&mut p, env).map_err(|(key, why)| format!("{at}: key `{key}`: {why}"))?;
     }
+    if let Some(l) = p.ldap.as_mut() {
+        l.interpolate(env).map_err(|(key, why)| format!("{at}: key `{key}`: {why}"))?;
+    }
     validate(&p).map_err(|(key, why)| format!("{at}: key `{key}`: {why}"))?;
     Ok(p)
 }
@@ -284,7 +291,10 @@ fn validate(p: &ProviderConfig) -> Result<(), (&'static str, String)> {
     if p.token_retention_secs <= 0 || p.refresh_skew_secs < 0 {
         return Err(("token_retention_secs", "token_retention_secs must be positive, refresh_skew_secs >= 0".into()));
     }
-    if p.kind != ProviderKind::Dev && p.client_id.is_empty() {
+    if p.ldap.is_some() != (p.kind == ProviderKind::Ldap) {
+        return Err(("ldap", "an [ldap] table goes with kind = \"ldap\" (and only there)".into()));
+    }
+    if !matches!(p.kind, ProviderKind::Dev | ProviderKind::Ldap) && p.client_id.is_empty() {
         return Err(("client_id", "required".into()));
     }
     if !p.tenants.is_empty() && p.kind != ProviderKind::Oidc {
@@ -308,6 +318,20 @@ fn validate(p: &ProviderConfig) -> Result<(), (&'static str, String)> {
         }
         ProviderKind::Apple => validate_apple(p)?,
         ProviderKind::Github | ProviderKind::Dev => {}
+        ProviderKind::Ldap => {
+            if let Some(l) = &p.ldap {
+                l.validate()?;
+            }
+            if p.claims.subject.is_some() {
+                return Err(("claims.subject", "for kind ldap the subject is ldap.subject_attribute".into()));
+            }
+            if p.store_tokens || p.refresh_upstream {
+                return Err((
+                    "store_tokens",
+                    "a directory gives no upstream tokens (store_tokens, refresh_upstream)".into(),
+                ));
+            }
+        }
     }
     for (key, v) in [
         ("claims.subject", &p.claims.subject),

@@ -28,6 +28,9 @@ pub enum Rejection {
     Tenant,
     /// [TB-5] A fresh login was asked and the upstream's `auth_time` shows none.
     Stale,
+    /// [LD-2] A password upstream (LDAP) refused the name or the password (the two are never told apart), or the
+    /// form's were empty or too long.
+    Password,
     /// Anything else (no ID token, no subject, an unsupported token).
     #[default]
     Other,
@@ -48,6 +51,7 @@ impl Rejection {
             Rejection::Subject => "subject",
             Rejection::Tenant => "tenant",
             Rejection::Stale => "stale_auth_time",
+            Rejection::Password => "password",
             Rejection::Other => "other",
         }
     }

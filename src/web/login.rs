@@ -27,6 +27,7 @@ const UPSTREAM_TTL_SECS: i64 = crate::upstream::PENDING_LOGIN_SECS;
 
 mod apple;
 mod form;
+mod password;
 mod reloaded;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -152,6 +153,17 @@ pub async fn begin(
         ctx.insert("csrf", &csrf);
         return Ok(html(state.templates.render("dev_login.html", &ctx)?, cookie));
     }
+    if p.password().is_some() {
+        // [LD-2] A username and password form on our page, posted back to `/login/{provider}`.
+        let (csrf, cookie) = session::csrf_token(state, req);
+        let mut ctx = super::context(state);
+        ctx.insert("action", &format!("/login/{}", p.cfg.id));
+        ctx.insert("provider_name", &p.cfg.display_name);
+        ctx.insert("req", &auth_request);
+        ctx.insert("link", &link);
+        ctx.insert("csrf", &csrf);
+        return Ok(html(state.templates.render("password_login.html", &ctx)?, cookie));
+    }
     let (st, nonce, verifier, browser) = (random_token(), random_token(), random_token(), random_token());
     let scopes = crate::upstream::mapping::upstream_scopes(&p.cfg, &downstream_scopes);
     let redirect = format!("{}/callback/{}", state.settings().issuer_base(), p.cfg.id);
@@ -186,7 +198,7 @@ pub async fn begin(
 }
 
 /// [MT-2] Counts one sign-in outcome at a configured provider (a provider id, never a path the caller made up).
-fn count_login(state: &AppState, provider: &str, outcome: &str) {
+pub(super) fn count_login(state: &AppState, provider: &str, outcome: &str) {
     state.metrics.login(provider, outcome, None);
 }
 
@@ -208,12 +220,12 @@ fn upstream_page(state: &AppState, e: crate::upstream::UpstreamError) -> PageErr
     tracing::warn!(provider = %e.provider, kind = ?e.kind, detail = %e.detail, "upstream sign-in failed");
     // [MT-4] A rejected answer is counted with the check it failed (a fixed word, never the detail's text).
     match e.kind {
-        UpstreamErrorKind::Unavailable => count_login(state, &e.provider, "unavailable"),
+        UpstreamErrorKind::Unavailable | UpstreamErrorKind::Busy => count_login(state, &e.provider, "unavailable"),
         UpstreamErrorKind::Rejected => state.metrics.login(&e.provider, "rejected", Some(e.reason.label())),
         UpstreamErrorKind::Denied => count_login(state, &e.provider, "cancelled"),
     }
     match e.kind {
-        UpstreamErrorKind::Unavailable => PageError::new(
+        UpstreamErrorKind::Unavailable | UpstreamErrorKind::Busy => PageError::new(
             StatusCode::BAD_GATEWAY,
             "Sign-in provider unavailable",
             "The sign-in provider did not answer properly. Please try again later or choose another one.",

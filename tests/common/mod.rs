@@ -3,11 +3,13 @@
 #![allow(dead_code)]
 
 pub mod backchannel;
+pub mod broker;
 pub mod clients;
 pub mod exchange;
 pub mod fake_apple;
 pub mod fake_idp;
 pub mod oauth;
+pub mod slapd;
 
 use std::net::TcpListener;
 use std::sync::Arc;

@@ -15,6 +15,7 @@ pub mod frontchannel;
 pub mod linking;
 pub mod locale;
 pub mod params;
+pub mod password_budget;
 pub mod pkce;
 pub mod redirect;
 pub mod scopes;

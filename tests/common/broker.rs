@@ -1,0 +1,76 @@
+//! A broker started from a config file (as `serve` reads it), with an admin token, for the reload tests
+//! (`POST /admin/api/reload` reads that file and `providers/` again).
+
+use serde_json::Value;
+
+use super::TestApp;
+use super::oauth::{RP, SECRET, token};
+
+pub const ADMIN_SECRET: &str = "admin-secret-for-reload";
+
+/// The config file of a running broker: exactly what it runs with (so a reload changes only what a test writes),
+/// the admin client `ops`, the app `app` (no consent page), `extra` as tables before the clients.
+pub fn file_for(s: &bridgekeeper::settings::Settings, top: &str, extra: &str) -> String {
+    format!(
+        "issuer = \"{}\"\nbind = \"{}\"\ndatabase_url = \"{}\"\nencryption_keys = \"{}\"\ndev_mode = true\nproviders_dir = \"providers\"\n{top}\n[database]\nconnect_timeout_secs = 5\n{extra}\n[[clients]]\nclient_id = \"ops\"\nclient_secret = \"{ADMIN_SECRET}\"\nallowed_scopes = [\"admin\"]\ngrant_types = [\"client_credentials\"]\nredirect_uris = []\n\n[[clients]]\nclient_id = \"app\"\nclient_secret = \"{SECRET}\"\nredirect_uris = [\"{RP}\"]\nallowed_scopes = [\"openid\", \"profile\", \"email\"]\ngrant_types = [\"authorization_code\", \"refresh_token\"]\nskip_consent = true\n",
+        s.issuer,
+        s.bind,
+        s.database_url,
+        super::TEST_ENCRYPTION_KEYS,
+    )
+}
+
+/// A broker started from a config file in `dir` (providers in `dir/providers`), with an admin token.
+pub struct Broker {
+    pub app: TestApp,
+    pub dir: tempfile::TempDir,
+    pub admin: String,
+    /// The running settings, as the file states them.
+    pub settings: bridgekeeper::settings::Settings,
+}
+
+impl Broker {
+    pub async fn start(providers: &[(&str, String)]) -> Broker {
+        Self::start_with(providers, "").await
+    }
+
+    /// The same, with `top` keys in the config file from the start.
+    pub async fn start_with(providers: &[(&str, String)], top: &str) -> Broker {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("providers")).unwrap();
+        for (name, text) in providers {
+            std::fs::write(dir.path().join("providers").join(name), text).unwrap();
+        }
+        let cfg = dir.path().join("config.toml");
+        let (file, seen) = (cfg.clone(), std::sync::Arc::new(std::sync::Mutex::new(None)));
+        let (keep, top) = (seen.clone(), top.to_string());
+        let app = TestApp::spawn_with(move |s| {
+            std::fs::write(&file, file_for(s, &top, "")).unwrap();
+            *s = bridgekeeper::settings::Settings::load_with_env(Some(&file), &[]).unwrap();
+            *keep.lock().unwrap() = Some(s.clone());
+        })
+        .await;
+        let settings = seen.lock().unwrap().take().unwrap();
+        let r = token(&app, ("ops", ADMIN_SECRET), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
+        let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+        Broker { app, dir, admin, settings }
+    }
+
+    pub fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.dir.path().join("providers").join(name), text).unwrap();
+    }
+
+    pub fn remove(&self, name: &str) {
+        std::fs::remove_file(self.dir.path().join("providers").join(name)).unwrap();
+    }
+
+    /// Rewrites the config file with `top` keys and `extra` tables.
+    pub fn config(&self, top: &str, extra: &str) {
+        std::fs::write(self.dir.path().join("config.toml"), file_for(&self.settings, top, extra)).unwrap();
+    }
+
+    pub async fn reload(&self) -> (u16, Value) {
+        let r = self.app.http.post(self.app.url("/admin/api/reload")).bearer_auth(&self.admin).send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+}
