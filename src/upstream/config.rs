@@ -16,6 +16,8 @@ pub enum ProviderKind {
     Dev,
     /// Sign in with Apple ([AP-1]–[AP-8]).
     Apple,
+    /// SAML 2.0 Web Browser SSO ([SA-1]–[SA-10]).
+    Saml,
 }
 
 pub use bridgekeeper_core::linking::LinkByEmail;
@@ -136,8 +138,27 @@ pub struct ProviderConfig {
     pub private_key_file: Option<PathBuf>,
     /// [AP-6] The key's PEM itself; after loading, holds the PEM read from `private_key_file` too.
     pub private_key: Option<Secret>,
+    /// [SA-1] `kind = "saml"`: the IdP's metadata, a file or an https URL (exactly one).
+    pub idp_metadata_file: Option<PathBuf>,
+    pub idp_metadata_url: Option<String>,
+    /// [SA-1] `kind = "saml"`: the IdP's signing certificate, pinned (PEM, a file or the text itself).
+    pub idp_certificate_file: Option<PathBuf>,
+    pub idp_certificate: Option<String>,
+    /// [SA-10] `kind = "saml"`: our entity id at this IdP (default `{issuer}/saml/{id}/metadata`).
+    pub sp_entity_id: Option<String>,
+    /// [SA-1] The pinned certificate (DER) and the metadata file's text, read at load.
+    #[serde(skip)]
+    pub saml: Option<SamlFiles>,
     #[serde(skip)]
     pub file: PathBuf,
+}
+
+/// [SA-1] What a `kind = "saml"` file points at, read and checked at load.
+#[derive(Debug, Clone)]
+pub struct SamlFiles {
+    pub certificate_der: Vec<u8>,
+    /// The IdP (entity id, SSO URL) from `idp_metadata_file`; `None` for `idp_metadata_url` (fetched later).
+    pub idp: Option<super::saml::metadata::Idp>,
 }
 
 fn default_token_retention() -> i64 {
@@ -251,6 +272,9 @@ pub fn parse(text: &str, file: &Path, env: &[(String, String)]) -> Result<Provid
     if p.kind == ProviderKind::Apple {
         load_apple_key(&mut p, env).map_err(|(key, why)| format!("{at}: key `{key}`: {why}"))?;
     }
+    if p.kind == ProviderKind::Saml {
+        p.saml = Some(super::saml::metadata::load(&p).map_err(|(key, why)| format!("{at}: key `{key}`: {why}"))?);
+    }
     validate(&p).map_err(|(key, why)| format!("{at}: key `{key}`: {why}"))?;
     Ok(p)
 }
@@ -284,7 +308,7 @@ fn validate(p: &ProviderConfig) -> Result<(), (&'static str, String)> {
     if p.token_retention_secs <= 0 || p.refresh_skew_secs < 0 {
         return Err(("token_retention_secs", "token_retention_secs must be positive, refresh_skew_secs >= 0".into()));
     }
-    if p.kind != ProviderKind::Dev && p.client_id.is_empty() {
+    if !matches!(p.kind, ProviderKind::Dev | ProviderKind::Saml) && p.client_id.is_empty() {
         return Err(("client_id", "required".into()));
     }
     if !p.tenants.is_empty() && p.kind != ProviderKind::Oidc {
@@ -307,6 +331,7 @@ fn validate(p: &ProviderConfig) -> Result<(), (&'static str, String)> {
             }
         }
         ProviderKind::Apple => validate_apple(p)?,
+        ProviderKind::Saml => super::saml::metadata::validate(p)?,
         ProviderKind::Github | ProviderKind::Dev => {}
     }
     for (key, v) in [

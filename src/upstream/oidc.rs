@@ -210,7 +210,7 @@ impl Oidc {
     /// Verifies everything the upstream sent before believing any of it.
     async fn finish(&self, http: &UpstreamHttp, cb: &Callback<'_>) -> Result<FederatedIdentity, UpstreamError> {
         let http = &http.for_provider(&self.cfg.id);
-        let Callback { redirect, code, iss, nonce, verifier, now, form_user } = *cb;
+        let Callback { redirect, code, iss, nonce, verifier, now, form_user, .. } = *cb;
         let rejected = |d: String| self.err(UpstreamErrorKind::Rejected, d);
         let d = self.discovered(http, false).await?;
         let issuer = d.meta.issuer().as_str().to_string();

@@ -25,13 +25,15 @@ const UPSTREAM_TTL_SECS: i64 = 600;
 
 mod apple;
 mod form;
+mod saml;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(chooser))
         .route("/login/{provider}", web::get().to(start))
         .route("/login/{provider}", web::post().to(form::limited_submit))
         .route("/callback/{provider}", web::get().to(limited_callback))
-        .route("/callback/{provider}", web::post().to(apple::limited_post));
+        .route("/callback/{provider}", web::post().to(apple::limited_post))
+        .route("/saml/{provider}/metadata", web::get().to(saml::sp_metadata));
 }
 
 #[derive(serde::Deserialize)]
@@ -151,6 +153,7 @@ pub async fn begin(
     let scopes = crate::upstream::mapping::upstream_scopes(&p.cfg, &downstream_scopes);
     let redirect = format!("{}/callback/{}", state.settings.issuer_base(), p.cfg.id);
     let login = LoginRequest {
+        issuer: state.settings.issuer_base(),
         redirect: &redirect,
         scopes: &scopes,
         state: &st,
@@ -261,6 +264,7 @@ async fn callback(
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let p = provider(&state, &path)?;
+    saml::no_get(p)?;
     answer(state.clone(), req.clone(), p, Params::parse(req.query_string()), None).await
 }
 
@@ -284,7 +288,8 @@ async fn answer(
     if params.first_duplicate().is_some() {
         return Err(forged());
     }
-    let st = params.get("state").ok_or_else(forged)?;
+    let fields = saml::AnswerFields::of(p);
+    let st = params.get(fields.state).ok_or_else(forged)?;
     let (hash, id, now) = (hash_token(st), p.cfg.id.clone(), state.clock.now());
     let pending = state.db.run(move |c| upstream_logins::take(c, &hash, &id, now)).await?.ok_or_else(forged)?;
     let browser = req.cookie(LOGIN_COOKIE).map(|c| hash_token(c.value())).unwrap_or_default();
@@ -301,9 +306,10 @@ async fn answer(
             },
         ));
     }
-    let code = params.get("code").ok_or_else(forged)?;
+    let code = params.get(fields.code).ok_or_else(forged)?;
     let redirect = format!("{}/callback/{}", state.settings.issuer_base(), p.cfg.id);
     let cb = Callback {
+        issuer: state.settings.issuer_base(),
         redirect: &redirect,
         code,
         iss: params.get("iss"),
@@ -313,6 +319,7 @@ async fn answer(
         form_user,
     };
     let fed = no_callback(&state, p)?.finish(&state.upstreams.http, &cb).await.map_err(|e| upstream_page(&state, e))?;
+    saml::spend_assertion(&state, p, &fed).await?;
     // [TB-5] A fresh login asked downstream: the upstream's auth_time must show it happened, or the admin must
     // trust the provider to honour prompt=login; otherwise the app hears login_required.
     if let Some(r) = &pending.auth_request_id {

@@ -17,6 +17,7 @@ pub mod locale;
 pub mod params;
 pub mod pkce;
 pub mod redirect;
+pub mod saml;
 pub mod scopes;
 pub mod tenants;
 pub mod token;
