@@ -215,12 +215,12 @@ fn issuer_with_a_path_is_refused() {
 fn providers_list_and_check_read_the_shipped_presets() {
     let (code, out, err) = run(bin().args(["providers", "list"]).current_dir(env!("CARGO_MANIFEST_DIR")));
     assert_eq!(code, 0, "{err}");
-    for id in ["google", "github", "gitlab", "microsoft", "apple", "generic-oidc", "generic-oauth2", "dev"] {
+    for id in ["google", "github", "gitlab", "microsoft", "apple", "generic-oidc", "generic-oauth2", "dev", "saml"] {
         assert!(out.contains(id), "{id} in {out}");
     }
     let (code, out, err) = run(bin().args(["providers", "check"]).current_dir(env!("CARGO_MANIFEST_DIR")));
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("8 provider file(s) valid"), "{out}");
+    assert!(out.contains("9 provider file(s) valid"), "{out}");
 }
 
 #[test]

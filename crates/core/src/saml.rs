@@ -116,11 +116,17 @@ pub struct VerifiedFacts {
 /// [SA-3] [SA-5] [SA-6] [SA-8] The verified assertion is the one of the raw document; an AudienceRestriction
 /// exists and every one names our entity id; it is valid now (skew [`SKEW_SECS`]); its subject is a persistent
 /// NameID. Returns the subject and until when the assertion ID must be remembered ([SA-7]).
-pub fn check_verified(v: &VerifiedFacts, raw_assertion_id: &str, sp_entity_id: &str, now: i64) -> Result<(String, i64), Reject> {
+pub fn check_verified(
+    v: &VerifiedFacts,
+    raw_assertion_id: &str,
+    sp_entity_id: &str,
+    now: i64,
+) -> Result<(String, i64), Reject> {
     if v.assertion_id != raw_assertion_id {
         return Err(Reject::AssertionId);
     }
-    if v.audience_restrictions.is_empty() || !v.audience_restrictions.iter().all(|r| r.iter().any(|a| a == sp_entity_id))
+    if v.audience_restrictions.is_empty()
+        || !v.audience_restrictions.iter().all(|r| r.iter().any(|a| a == sp_entity_id))
     {
         return Err(Reject::Audience);
     }
@@ -206,7 +212,8 @@ mod tests {
         assert_eq!(check_verified(&good_verified(), "a1", "sp", 1100), Ok(("opaque-42".into(), 1300 + SKEW_SECS)));
         let none = VerifiedFacts { audience_restrictions: vec![], ..good_verified() };
         assert_eq!(check_verified(&none, "a1", "sp", 1100), Err(Reject::Audience));
-        let other = VerifiedFacts { audience_restrictions: vec![vec!["sp".into()], vec!["x".into()]], ..good_verified() };
+        let other =
+            VerifiedFacts { audience_restrictions: vec![vec!["sp".into()], vec!["x".into()]], ..good_verified() };
         assert_eq!(check_verified(&other, "a1", "sp", 1100), Err(Reject::Audience));
     }
 

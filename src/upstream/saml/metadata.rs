@@ -31,19 +31,26 @@ type KeyError = (&'static str, String);
 /// [SA-1] Reads the pinned certificate (required) and, for `idp_metadata_file`, the metadata (checked against it).
 pub fn load(p: &ProviderConfig) -> Result<SamlFiles, KeyError> {
     let pem = match (&p.idp_certificate_file, &p.idp_certificate) {
-        (Some(_), Some(_)) => return Err(("idp_certificate", "set idp_certificate_file or idp_certificate, not both".into())),
+        (Some(_), Some(_)) => {
+            return Err(("idp_certificate", "set idp_certificate_file or idp_certificate, not both".into()));
+        }
         (None, None) => {
             return Err((
                 "idp_certificate_file",
                 "required for kind saml: the IdP's signing certificate is pinned in the provider file (signatures are never checked against keys from metadata alone)".into(),
             ));
         }
-        (Some(f), None) => std::fs::read_to_string(f).map_err(|e| ("idp_certificate_file", format!("cannot read ({e})")))?,
+        (Some(f), None) => {
+            std::fs::read_to_string(f).map_err(|e| ("idp_certificate_file", format!("cannot read ({e})")))?
+        }
         (None, Some(text)) => text.clone(),
     };
-    let certificate_der = certificate_der(&pem).ok_or(("idp_certificate", "not a PEM X.509 certificate".to_string()))?;
+    let certificate_der =
+        certificate_der(&pem).ok_or(("idp_certificate", "not a PEM X.509 certificate".to_string()))?;
     let idp = match (&p.idp_metadata_file, &p.idp_metadata_url) {
-        (Some(_), Some(_)) => return Err(("idp_metadata_url", "set idp_metadata_file or idp_metadata_url, not both".into())),
+        (Some(_), Some(_)) => {
+            return Err(("idp_metadata_url", "set idp_metadata_file or idp_metadata_url, not both".into()));
+        }
         (None, None) => return Err(("idp_metadata_file", "required for kind saml (or idp_metadata_url)".into())),
         (Some(f), None) => {
             let xml = std::fs::read_to_string(f).map_err(|e| ("idp_metadata_file", format!("cannot read ({e})")))?;

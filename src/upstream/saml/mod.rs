@@ -87,7 +87,11 @@ impl Saml {
 }
 
 impl CallbackConnector for Saml {
-    fn begin<'a>(&'a self, http: &'a UpstreamHttp, req: &'a LoginRequest<'a>) -> Fut<'a, Result<String, UpstreamError>> {
+    fn begin<'a>(
+        &'a self,
+        http: &'a UpstreamHttp,
+        req: &'a LoginRequest<'a>,
+    ) -> Fut<'a, Result<String, UpstreamError>> {
         Box::pin(async move {
             let idp = self.idp(http, false).await?;
             let sp = Sp::of(&self.cfg, req.issuer);

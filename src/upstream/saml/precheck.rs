@@ -15,7 +15,11 @@ fn is(ns: &ResolveResult<'_>, want: &[u8]) -> bool {
 
 /// An unprefixed attribute's value.
 fn attr(e: &BytesStart<'_>, name: &[u8]) -> Option<String> {
-    e.attributes().flatten().find(|a| a.key.as_ref() == name).and_then(|a| a.normalized_value(quick_xml::XmlVersion::Implicit1_0).ok()).map(|v| v.into_owned())
+    e.attributes()
+        .flatten()
+        .find(|a| a.key.as_ref() == name)
+        .and_then(|a| a.normalized_value(quick_xml::XmlVersion::Implicit1_0).ok())
+        .map(|v| v.into_owned())
 }
 
 /// Scans the document; malformed XML (unbound prefixes included) is an error.
@@ -78,7 +82,8 @@ pub fn scan(xml: &str) -> Result<RawFacts, String> {
 mod tests {
     use super::*;
 
-    const P: &str = r#"xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion""#;
+    const P: &str =
+        r#"xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion""#;
 
     #[test]
     fn sa_3_counts_assertions_anywhere_and_reads_the_top_level_status() {

@@ -56,13 +56,8 @@ pub fn verify(a: &Answer<'_>) -> Result<FederatedIdentity, String> {
     let (subject, keep_until) =
         rules::check_verified(&facts, &raw_id, &a.sp.entity_id, a.now).map_err(|e| e.to_string())?;
     let mut fed = identity(a.cfg, subject, &attributes(&assertion));
-    fed.auth_time = assertion
-        .authn_statements
-        .iter()
-        .flatten()
-        .filter_map(|s| s.authn_instant)
-        .map(|t| t.timestamp())
-        .max();
+    fed.auth_time =
+        assertion.authn_statements.iter().flatten().filter_map(|s| s.authn_instant).map(|t| t.timestamp()).max();
     fed.upstream_assertion = Some((facts.assertion_id, keep_until));
     Ok(fed)
 }

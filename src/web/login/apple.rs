@@ -60,10 +60,8 @@ async fn post(
         .keyed("page-unknown-method"));
     }
     let params = Params::parse(std::str::from_utf8(&body).unwrap_or_default());
-    let user = params
-        .get("user")
-        .filter(|u| u.len() <= MAX_USER_JSON && p.cfg.kind == ProviderKind::Apple)
-        .map(String::from);
+    let user =
+        params.get("user").filter(|u| u.len() <= MAX_USER_JSON && p.cfg.kind == ProviderKind::Apple).map(String::from);
     if req.cookie(LOGIN_COOKIE).is_none() && !params.has(RESUBMITTED) && params.first_duplicate().is_none() {
         let action = format!("{}/callback/{}", state.settings.issuer_base(), p.cfg.id);
         let mut fields: Vec<(&str, &str)> =

@@ -58,11 +58,18 @@ pub(super) async fn spend_assertion(state: &AppState, p: &Provider, fed: &Federa
 }
 
 /// [SA-10] `GET /saml/{id}/metadata`: our entity id and ACS URL at this provider, as SAML metadata.
-pub(super) async fn sp_metadata(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, PageError> {
+pub(super) async fn sp_metadata(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
     let p = provider(&state, &path)?;
     if p.cfg.kind != ProviderKind::Saml {
-        return Err(PageError::new(StatusCode::NOT_FOUND, "Unknown sign-in method", "There is no such sign-in method here.")
-            .keyed("page-unknown-method"));
+        return Err(PageError::new(
+            StatusCode::NOT_FOUND,
+            "Unknown sign-in method",
+            "There is no such sign-in method here.",
+        )
+        .keyed("page-unknown-method"));
     }
     let sp = crate::upstream::saml::metadata::Sp::of(&p.cfg, state.settings.issuer_base());
     let xml = sp.metadata_xml().map_err(|e| {
