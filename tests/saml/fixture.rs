@@ -167,7 +167,8 @@ impl World {
     pub async fn start_full(setup: Setup<'_>, tweak: impl FnOnce(&mut bridgekeeper::settings::Settings)) -> World {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        std::fs::write(dir.path().join("idp.xml"), (setup.metadata)(idp_metadata(port))).unwrap();
+        let md = tokio::task::spawn_blocking(move || idp_metadata(port)).await.unwrap();
+        std::fs::write(dir.path().join("idp.xml"), (setup.metadata)(md)).unwrap();
         let providers = dir.path().join("providers");
         std::fs::create_dir(&providers).unwrap();
         let md_line = setup.by_url.then(|| format!("idp_metadata_url = \"http://127.0.0.1:{port}/metadata\""));
@@ -194,7 +195,9 @@ impl World {
         assert_eq!(sp.status(), 200);
         let sp_file = dir.join("sp.xml");
         std::fs::write(&sp_file, sp.text().await.unwrap()).unwrap();
-        start_idp(port, &sp_file)
+        // Off the test's runtime, which also runs the broker: a blocked runtime lets its kept-alive connections
+        // time out under the client's feet.
+        tokio::task::spawn_blocking(move || start_idp(port, &sp_file)).await.unwrap()
     }
 }
 
