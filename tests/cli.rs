@@ -226,12 +226,13 @@ fn providers_list_and_check_read_the_shipped_presets() {
         "dev",
         "ldap",
         "active-directory",
+        "saml",
     ] {
         assert!(out.contains(id), "{id} in {out}");
     }
     let (code, out, err) = run(bin().args(["providers", "check"]).current_dir(env!("CARGO_MANIFEST_DIR")));
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("10 provider file(s) valid"), "{out}");
+    assert!(out.contains("11 provider file(s) valid"), "{out}");
 }
 
 #[test]

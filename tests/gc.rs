@@ -185,6 +185,8 @@ fn seed(c: &mut store::Write<'_>) {
         };
         store::pushed::insert(c, &p).unwrap();
         assert!(store::assertion_jtis::remember(c, &format!("aj-{i}"), "c1", exp).unwrap());
+        // [SA-7] SAML assertion IDs, the same way.
+        assert!(store::saml_assertions::remember(c, &format!("sa-{i}"), "saml", exp).unwrap());
     }
     // [UL-5] Sign-outs sent on to an upstream that never came back.
     for i in 0..2 {
@@ -223,7 +225,7 @@ fn removed(rows: &[(&str, u64)], table: &str) -> u64 {
     rows.iter().find(|(t, _)| *t == table).map(|(_, n)| *n).unwrap()
 }
 
-const EXPECTED: [(&str, u64); 15] = [
+const EXPECTED: [(&str, u64); 16] = [
     ("auth_codes", 1),
     ("auth_requests", 7),
     ("upstream_logins", 7),
@@ -238,6 +240,7 @@ const EXPECTED: [(&str, u64); 15] = [
     ("upstream_logout_jtis", 3),
     ("pushed_requests", 2),
     ("client_assertion_jtis", 2),
+    ("saml_assertions", 2),
     ("logout_outbox", 3),
     ("audit_events", 7),
 ];
@@ -268,6 +271,7 @@ fn gc_1_expired_rows_are_swept_in_batches_keeping_what_still_matters() {
         ("revoked_jtis", 1),
         ("pushed_requests", 1),
         ("client_assertion_jtis", 1),
+        ("saml_assertions", 1),
         ("logout_outbox", 1),
         ("audit_events", 1),
     ] {

@@ -18,6 +18,7 @@ pub mod pending_links;
 pub mod pushed;
 pub mod refresh;
 pub mod revoked;
+pub mod saml_assertions;
 pub mod schema;
 pub mod server_secrets;
 pub mod sessions;

@@ -13,7 +13,10 @@ pub type Fut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What the browser brought back to `/login/{provider}/callback`, with what the pending login remembered.
 pub struct Callback<'a> {
+    /// The broker's base URL (SAML derives its entity id from it, [SA-10]).
+    pub issuer: &'a str,
     pub redirect: &'a str,
+    /// The authorization code; for `kind = "saml"` the posted `SAMLResponse`.
     pub code: &'a str,
     /// RFC 9207 `iss` parameter, if the upstream sent one.
     pub iss: Option<&'a str>,

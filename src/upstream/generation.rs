@@ -24,12 +24,16 @@ pub(super) struct Retired {
 
 /// The generation of a provider's settings: SHA-256 over its resolved settings, secrets included by hash. The
 /// file's path is left out (instances may keep their files in different folders; a login begun at one may come
-/// back to another), and so is the path of an Apple key file (its PEM is in `private_key`) and of an LDAP CA file
-/// (its contents count instead: a CA replaced in place is a new generation, whose TLS settings are built anew).
+/// back to another), and so are the paths of an Apple key file (its PEM is in `private_key`), of a SAML provider's
+/// certificate and metadata files (read into `saml`), and of an LDAP CA file (its contents count instead: a CA
+/// replaced in place is a new generation, whose TLS settings are built anew).
 pub fn generation_of(cfg: &ProviderConfig) -> String {
     let mut c = cfg.clone();
     c.file = Default::default();
     c.private_key_file = None;
+    // [SA-11] A SAML provider's files count by what was read from them (`saml`: the pinned certificate's DER, the
+    // metadata file's IdP), not by where they are.
+    (c.idp_certificate_file, c.idp_metadata_file) = (None, None);
     let secret = |s: &Option<crate::secret::Secret>| s.as_ref().map(|s| crate::secret::hash_token(s.expose()));
     // [LD-1] The `[ldap]` table's secret (redacted in its Debug form) by hash, its CA file by contents.
     let ldap = c.ldap.as_mut().map(|l| {

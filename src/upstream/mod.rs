@@ -13,6 +13,7 @@ pub mod mapping;
 pub mod oauth2;
 pub mod oidc;
 pub mod rejection;
+pub mod saml;
 mod tenants;
 
 use std::collections::HashMap;
@@ -80,6 +81,8 @@ pub use bridgekeeper_core::freshness::Freshness;
 
 /// One redirect to an upstream.
 pub struct LoginRequest<'a> {
+    /// The broker's base URL (SAML derives its entity id from it, [SA-10]).
+    pub issuer: &'a str,
     pub redirect: &'a str,
     pub scopes: &'a [String],
     pub state: &'a str,
@@ -300,6 +303,12 @@ impl Provider {
                 let o = Arc::new(oauth2::OAuth2::new(cfg));
                 p.callback = Some(o.clone());
                 p.refresh = Some(o);
+            }
+            // [SA-1] SAML: redirect out, POST back; metadata from a URL is fetched and checked like discovery.
+            ProviderKind::Saml => {
+                let s = Arc::new(saml::Saml::new(cfg));
+                p.callback = Some(s.clone());
+                p.health = Some(s);
             }
             // Signs in through its own form (dev_mode only); nothing to redirect to, refresh or check.
             ProviderKind::Dev => {}

@@ -29,13 +29,15 @@ mod apple;
 mod form;
 mod password;
 mod reloaded;
+mod saml;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(chooser))
         .route("/login/{provider}", web::get().to(start))
         .route("/login/{provider}", web::post().to(form::limited_submit))
         .route("/callback/{provider}", web::get().to(limited_callback))
-        .route("/callback/{provider}", web::post().to(apple::limited_post));
+        .route("/callback/{provider}", web::post().to(apple::limited_post))
+        .route("/saml/{provider}/metadata", web::get().to(saml::sp_metadata));
 }
 
 #[derive(serde::Deserialize)]
@@ -166,8 +168,10 @@ pub async fn begin(
     }
     let (st, nonce, verifier, browser) = (random_token(), random_token(), random_token(), random_token());
     let scopes = crate::upstream::mapping::upstream_scopes(&p.cfg, &downstream_scopes);
-    let redirect = format!("{}/callback/{}", state.settings().issuer_base(), p.cfg.id);
+    let base = state.settings().issuer_base().to_string();
+    let redirect = format!("{base}/callback/{}", p.cfg.id);
     let login = LoginRequest {
+        issuer: &base,
         redirect: &redirect,
         scopes: &scopes,
         state: &st,
@@ -284,6 +288,7 @@ async fn callback(
         Ok(p) => p,
         Err(unknown) => return Err(reloaded::removed(&state, &path, &params, unknown).await),
     };
+    saml::no_get(&p)?;
     answer(state.clone(), req.clone(), p, params, None).await
 }
 
@@ -308,7 +313,8 @@ async fn answer(
     if params.first_duplicate().is_some() {
         return Err(forged());
     }
-    let st = params.get("state").ok_or_else(forged)?;
+    let fields = saml::AnswerFields::of(&p);
+    let st = params.get(fields.state).ok_or_else(forged)?;
     let (hash, id, now) = (hash_token(st), p.cfg.id.clone(), state.clock.now());
     let pending = state.db.run(move |c| upstream_logins::take(c, &hash, &id, now)).await?.ok_or_else(forged)?;
     let browser = req.cookie(LOGIN_COOKIE).map(|c| hash_token(c.value())).unwrap_or_default();
@@ -326,9 +332,11 @@ async fn answer(
             crate::upstream::UpstreamError::new(&p.cfg.id, UpstreamErrorKind::Denied, "upstream returned an error"),
         ));
     }
-    let code = params.get("code").ok_or_else(forged)?;
-    let redirect = format!("{}/callback/{}", state.settings().issuer_base(), p.cfg.id);
+    let code = params.get(fields.code).ok_or_else(forged)?;
+    let base = state.settings().issuer_base().to_string();
+    let redirect = format!("{base}/callback/{}", p.cfg.id);
     let cb = Callback {
+        issuer: &base,
         redirect: &redirect,
         code,
         iss: params.get("iss"),
@@ -339,6 +347,7 @@ async fn answer(
     };
     let http = state.upstreams().http.clone();
     let fed = no_callback(&state, &p)?.finish(&http, &cb).await.map_err(|e| upstream_page(&state, e))?;
+    saml::spend_assertion(&state, &p, &fed).await?;
     // [TB-5] A fresh login asked downstream: the upstream's auth_time must show it happened, or the admin must
     // trust the provider to honour prompt=login; otherwise the app hears login_required.
     if let Some(r) = &pending.auth_request_id {

@@ -41,18 +41,15 @@ impl Broker {
         for (name, text) in providers {
             std::fs::write(dir.path().join("providers").join(name), text).unwrap();
         }
-        let cfg = dir.path().join("config.toml");
-        let (file, seen) = (cfg.clone(), std::sync::Arc::new(std::sync::Mutex::new(None)));
+        let (folder, seen) = (dir.path().to_path_buf(), std::sync::Arc::new(std::sync::Mutex::new(None)));
         let (keep, top) = (seen.clone(), top.to_string());
         let app = TestApp::spawn_with(move |s| {
-            std::fs::write(&file, file_for(s, &top, "")).unwrap();
-            *s = bridgekeeper::settings::Settings::load_with_env(Some(&file), &[]).unwrap();
+            from_file(s, &folder, &top);
             *keep.lock().unwrap() = Some(s.clone());
         })
         .await;
         let settings = seen.lock().unwrap().take().unwrap();
-        let r = token(&app, ("ops", ADMIN_SECRET), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
-        let admin = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+        let admin = admin_token(&app).await;
         Broker { app, dir, admin, settings }
     }
 
@@ -70,7 +67,26 @@ impl Broker {
     }
 
     pub async fn reload(&self) -> (u16, Value) {
-        let r = self.app.http.post(self.app.url("/admin/api/reload")).bearer_auth(&self.admin).send().await.unwrap();
-        (r.status().as_u16(), r.json().await.unwrap())
+        reload(&self.app, &self.admin).await
     }
+}
+
+/// Makes `s` what `dir/config.toml` says once written from `s` (with `top` keys; providers in `dir/providers`),
+/// so that a reload reads that file.
+pub fn from_file(s: &mut bridgekeeper::settings::Settings, dir: &std::path::Path, top: &str) {
+    let file = dir.join("config.toml");
+    std::fs::write(&file, file_for(s, top, "")).unwrap();
+    *s = bridgekeeper::settings::Settings::load_with_env(Some(&file), &[]).unwrap();
+}
+
+/// An access token of the admin client `ops` of [`file_for`].
+pub async fn admin_token(app: &TestApp) -> String {
+    let r = token(app, ("ops", ADMIN_SECRET), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
+    r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
+}
+
+/// `POST /admin/api/reload`: its status and answer.
+pub async fn reload(app: &TestApp, admin: &str) -> (u16, Value) {
+    let r = app.http.post(app.url("/admin/api/reload")).bearer_auth(admin).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
 }

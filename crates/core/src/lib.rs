@@ -18,6 +18,7 @@ pub mod params;
 pub mod password_budget;
 pub mod pkce;
 pub mod redirect;
+pub mod saml;
 pub mod scopes;
 pub mod tenants;
 pub mod token;

@@ -14,11 +14,14 @@ use crate::secret::hash_token;
 use crate::state::AppState;
 use crate::store::upstream_logins::{self, UpstreamLogin};
 use crate::upstream::Provider;
+use crate::upstream::config::ProviderKind;
 
 /// [HR-6] The callback of `id`, a provider not configured (any more): when it carries the state of a login begun
 /// there, that login is spent and the page says the method was removed; otherwise the page of an unknown method.
 pub(super) async fn removed(state: &AppState, id: &str, params: &Params, unknown: PageError) -> PageError {
-    let Some(st) = params.get("state").filter(|_| params.first_duplicate().is_none()) else { return unknown };
+    // The provider's kind is gone with it: OAuth's `state` or SAML's `RelayState` ([SA-11]).
+    let st = params.get("state").or_else(|| params.get("RelayState"));
+    let Some(st) = st.filter(|_| params.first_duplicate().is_none()) else { return unknown };
     let (hash, pid, now) = (hash_token(st), id.to_string(), state.clock.now());
     match state.db.run(move |c| upstream_logins::spend(c, &hash, &pid, now)).await {
         // A login row names the provider it began at: the id was configured then ([MT-2]).
@@ -44,7 +47,9 @@ pub(super) fn begun_with(
     pending: &UpstreamLogin,
 ) -> Result<Arc<Provider>, PageError> {
     let upstreams = state.upstreams();
-    if let Some(p) = upstreams.generation(&current.cfg.id, pending.provider_generation.as_deref(), state.clock.now()) {
+    if let Some(p) = upstreams.generation(&current.cfg.id, pending.provider_generation.as_deref(), state.clock.now())
+        && !trust_withdrawn(p, current)
+    {
         return Ok(p.clone());
     }
     count_login(state, &current.cfg.id, "provider_changed");
@@ -54,4 +59,14 @@ pub(super) fn begun_with(
         "This sign-in method was changed while you were signing in. Nothing was changed. Please start again.",
     )
     .keyed("page-method-changed"))
+}
+
+/// [SA-11] [HR-5a] A SAML provider's pinned IdP certificate is what the broker trusts, not a protocol setting: a
+/// login begun with a generation whose pinned certificate is no longer the one in force is not finished with it (an
+/// admin who rotates a leaked key by a reload must not leave it signing for the pending logins' lifetime).
+fn trust_withdrawn(then: &Provider, now: &Provider) -> bool {
+    fn pinned(p: &Provider) -> Option<&[u8]> {
+        p.cfg.saml.as_ref().map(|f| f.certificate_der.as_slice())
+    }
+    then.cfg.kind == ProviderKind::Saml && pinned(then) != pinned(now)
 }
