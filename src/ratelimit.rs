@@ -7,8 +7,14 @@
 //! - failures on one client id from all addresses together only raise an alarm (`credential_stuffing_suspected`,
 //!   at most one per client id per `ALARM_QUIET_SECS` and `ALARMS_PER_MINUTE` in all), never a lockout.
 //!
+//! - password sign-ins' per-account failure budgets and turns (`passwords`, [LD-7]; held by `AppState`, not by
+//!   `Limits`, so that no reload starts them afresh).
+//!
 //! The source address is the one `client_addr` believes (trusted proxies). A reload that changes `[rate_limits]`
 //! carries the counts over ([HR-7a], `Limits::after`).
+
+mod passwords;
+pub use passwords::{Account, PasswordBudgets, Turn, account_name};
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;

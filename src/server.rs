@@ -90,6 +90,7 @@ impl AppState {
             upstreams: RwLock::new(Arc::new(upstreams)),
             sealer,
             limits: RwLock::new(Arc::new(limits)),
+            passwords: Default::default(),
             caches: Caches::default(),
             logout_wake: Default::default(),
             static_clients: tokio::sync::Mutex::new(settings.clients.iter().map(|c| c.client_id.clone()).collect()),

@@ -24,6 +24,9 @@ pub struct AppState {
     pub sealer: Arc<crate::crypto::Sealer>,
     /// The abuse limits; a reload that changes `[rate_limits]` puts new ones in force ([HR-7]).
     pub(crate) limits: RwLock<Arc<crate::ratelimit::Limits>>,
+    /// [LD-7] Password sign-ins' per-account failure budgets and turns. Not part of `limits`: no reload (of
+    /// `[rate_limits]` or of a provider) starts them afresh, so that a reload never gives a guesser new tries.
+    pub passwords: crate::ratelimit::PasswordBudgets,
     pub caches: Caches,
     /// Prometheus metrics of this app (its own registry), served on `metrics_bind`.
     pub metrics: crate::metrics::Metrics,

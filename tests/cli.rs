@@ -215,12 +215,24 @@ fn issuer_with_a_path_is_refused() {
 fn providers_list_and_check_read_the_shipped_presets() {
     let (code, out, err) = run(bin().args(["providers", "list"]).current_dir(env!("CARGO_MANIFEST_DIR")));
     assert_eq!(code, 0, "{err}");
-    for id in ["google", "github", "gitlab", "microsoft", "apple", "generic-oidc", "generic-oauth2", "dev"] {
+    for id in [
+        "google",
+        "github",
+        "gitlab",
+        "microsoft",
+        "apple",
+        "generic-oidc",
+        "generic-oauth2",
+        "dev",
+        "ldap",
+        "active-directory",
+        "saml",
+    ] {
         assert!(out.contains(id), "{id} in {out}");
     }
     let (code, out, err) = run(bin().args(["providers", "check"]).current_dir(env!("CARGO_MANIFEST_DIR")));
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("8 provider file(s) valid"), "{out}");
+    assert!(out.contains("11 provider file(s) valid"), "{out}");
 }
 
 #[test]
@@ -245,6 +257,30 @@ fn ap_8_ms_5_providers_check_names_a_bad_apple_key_and_a_template_issuer_without
     let (code, _, err) = run(bin().args(["--config", f.to_str().unwrap(), "providers", "check"]));
     assert_eq!(code, 2);
     assert!(err.contains("ms.toml") && err.contains("tenants"), "{err}");
+}
+
+#[test]
+fn ld_6_providers_check_warns_when_an_ldap_provider_trusts_email() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("p")).unwrap();
+    let f = write(&dir, "c.toml", &format!("providers_dir = \"{}\"\n", dir.path().join("p").display()));
+    let corp = |trust: bool| {
+        format!(
+            "kind = \"ldap\"\nenabled = false\ntrust_email = {trust}\n[ldap]\nurl = \"ldaps://dir.example.org\"\n\
+             bind_dn = \"cn=svc\"\nbind_password = \"pw\"\nuser_base = \"ou=people,dc=example,dc=org\"\n"
+        )
+    };
+    write(&dir, "p/corp.toml", &corp(true));
+    for args in [&["providers", "check"][..], &["check-config"][..]] {
+        let (code, out, err) = run(bin().args(["--config", f.to_str().unwrap()]).args(args));
+        assert_eq!(code, 0, "a warning, not a problem: {err}");
+        assert!(out.contains("warning") && out.contains("corp.toml") && out.contains("trust_email"), "{out}");
+        assert!(out.contains("by self write"), "{out}");
+    }
+    write(&dir, "p/corp.toml", &corp(false));
+    let (code, out, _) = run(bin().args(["--config", f.to_str().unwrap(), "providers", "check"]));
+    assert_eq!(code, 0);
+    assert!(!out.contains("warning"), "{out}");
 }
 
 #[test]

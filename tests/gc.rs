@@ -189,6 +189,8 @@ fn seed(c: &mut store::Write<'_>) {
         assert!(store::assertion_jtis::remember(c, &format!("aj-{i}"), "c1", exp).unwrap());
         // [DP-2] DPoP proof jtis likewise.
         assert!(store::dpop_jtis::remember(c, &format!("dp-{i}"), exp).unwrap());
+        // [SA-7] SAML assertion IDs, the same way.
+        assert!(store::saml_assertions::remember(c, &format!("sa-{i}"), "saml", exp).unwrap());
     }
     // [UL-5] Sign-outs sent on to an upstream that never came back.
     for i in 0..2 {
@@ -243,6 +245,7 @@ const EXPECTED: [(&str, u64); 16] = [
     ("pushed_requests", 2),
     ("client_assertion_jtis", 2),
     ("dpop_proof_jtis", 2),
+    ("saml_assertions", 2),
     ("logout_outbox", 3),
     ("audit_events", 7),
 ];
@@ -274,6 +277,7 @@ fn gc_1_expired_rows_are_swept_in_batches_keeping_what_still_matters() {
         ("pushed_requests", 1),
         ("client_assertion_jtis", 1),
         ("dpop_proof_jtis", 1),
+        ("saml_assertions", 1),
         ("logout_outbox", 1),
         ("audit_events", 1),
     ] {

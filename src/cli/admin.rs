@@ -271,6 +271,11 @@ pub async fn providers(settings: &Settings, cmd: ProvidersCmd) -> Result<(), Cli
                 &env,
             )
             .map_err(CliError::Config)?;
+            for p in &list {
+                for w in crate::upstream::ldap::config::warnings(p) {
+                    println!("{w}");
+                }
+            }
             let mut failed = 0;
             for p in registry.list() {
                 match registry.check(&p.cfg.id).await {

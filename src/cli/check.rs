@@ -50,6 +50,9 @@ fn check_providers(settings: &Settings, env: &[(String, String)], problems: &mut
     problems.extend(found);
     for p in &loaded {
         check_provider(settings, p, problems);
+        for w in crate::upstream::ldap::config::warnings(p) {
+            println!("{w}");
+        }
     }
     loaded
 }
@@ -76,7 +79,7 @@ fn check_provider(settings: &Settings, p: &ProviderConfig, problems: &mut Vec<St
     }
 }
 
-/// Discovery and JWKS of every enabled OIDC provider.
+/// Discovery and JWKS of every enabled OIDC provider; the metadata of every SAML one with `idp_metadata_url`.
 async fn check_online(settings: &Settings, env: &[(String, String)]) -> Vec<String> {
     let timeout = std::time::Duration::from_secs(settings.upstream_timeout_secs.max(1));
     let registry = match crate::upstream::Registry::load(&settings.providers_dir, settings.dev_mode, timeout, env) {
@@ -86,7 +89,8 @@ async fn check_online(settings: &Settings, env: &[(String, String)]) -> Vec<Stri
     let mut problems = Vec::new();
     for p in registry.list().filter(|p| p.health().is_some()) {
         if let Err(e) = registry.check(&p.cfg.id).await {
-            problems.push(format!("{}: key `issuer`: {}", p.cfg.file.display(), e.detail));
+            let key = if p.cfg.kind == ProviderKind::Saml { "idp_metadata_url" } else { "issuer" };
+            problems.push(format!("{}: key `{key}`: {}", p.cfg.file.display(), e.detail));
         }
     }
     problems

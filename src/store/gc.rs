@@ -15,8 +15,8 @@
 //! - `sessions` expired or revoked that no grant points at any more (an offline grant keeps its session row,
 //!   which says which upstream to re-check on refresh);
 //! - `revoked_jtis` past the expiry of the token they deny, `upstream_logout_jtis` past the end of their token's
-//!   acceptance window, `pushed_requests` (PAR), `client_assertion_jtis` (private_key_jwt) and `dpop_proof_jtis` (DPoP)
-//!   past their expiry;
+//!   acceptance window, `pushed_requests` (PAR), `client_assertion_jtis` (private_key_jwt), `dpop_proof_jtis` (DPoP)
+//!   and `saml_assertions` (SAML) past their expiry;
 //! - `logout_outbox` rows older than their give-up window plus a margin (a worker gives up on them first; this
 //!   catches rows no worker ever tried, e.g. delivery turned off on every instance);
 //! - `upstream_tokens` unused for their provider's `token_retention_secs` (`expires_at`);
@@ -96,6 +96,7 @@ fn rules(now: i64, p: &Policy) -> Vec<Rule> {
         simple("pushed_requests", "uri_hash", format!("x.expires_at < {now}")),
         simple("client_assertion_jtis", "jti_hash", format!("x.expires_at < {now}")),
         simple("dpop_proof_jtis", "jti_hash", format!("x.expires_at < {now}")),
+        simple("saml_assertions", "id_hash", format!("x.expires_at < {now}")),
         simple("logout_outbox", "id", format!("x.created_at < {}", now.saturating_sub(p.outbox_keep_secs))),
         simple("audit_events", "id", format!("x.at < {}", now.saturating_sub(p.audit_retention_secs))),
     ]

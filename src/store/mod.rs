@@ -21,6 +21,7 @@ mod pool;
 pub mod pushed;
 pub mod refresh;
 pub mod revoked;
+pub mod saml_assertions;
 pub mod schema;
 pub mod server_secrets;
 pub mod sessions;

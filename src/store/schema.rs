@@ -327,3 +327,12 @@ diesel::table! {
         expires_at -> BigInt,
     }
 }
+
+diesel::table! {
+    /// [SA-7] SAML assertions already believed (SHA-256 of provider and assertion ID), until they expire.
+    saml_assertions (id_hash) {
+        id_hash -> Text,
+        provider -> Text,
+        expires_at -> BigInt,
+    }
+}

@@ -16,6 +16,10 @@ pub enum ProviderKind {
     Dev,
     /// Sign in with Apple ([AP-1]–[AP-8]).
     Apple,
+    /// [LD-1] A directory (LDAP, Active Directory): a password form on our page, settings in `[ldap]`.
+    Ldap,
+    /// SAML 2.0 Web Browser SSO ([SA-1]–[SA-10]).
+    Saml,
 }
 
 pub use bridgekeeper_core::linking::LinkByEmail;
@@ -140,6 +144,19 @@ pub struct ProviderConfig {
     /// [AP-6] The key's PEM itself; after loading, holds the PEM read from `private_key_file` too.
     #[serde(serialize_with = "secret_by_hash")]
     pub private_key: Option<Secret>,
+    /// [LD-1] `kind = "ldap"`: the directory and how people are found in it.
+    pub ldap: Option<crate::upstream::ldap::config::LdapConfig>,
+    /// [SA-1] `kind = "saml"`: the IdP's metadata, a file or an https URL (exactly one).
+    pub idp_metadata_file: Option<PathBuf>,
+    pub idp_metadata_url: Option<String>,
+    /// [SA-1] `kind = "saml"`: the IdP's signing certificate, pinned (PEM, a file or the text itself).
+    pub idp_certificate_file: Option<PathBuf>,
+    pub idp_certificate: Option<String>,
+    /// [SA-10] `kind = "saml"`: our entity id at this IdP (default `{issuer}/saml/{id}/metadata`).
+    pub sp_entity_id: Option<String>,
+    /// [SA-1] The pinned certificate (DER) and the metadata file's text, read at load.
+    #[serde(skip)]
+    pub saml: Option<SamlFiles>,
     #[serde(skip)]
     pub file: PathBuf,
 }
@@ -147,6 +164,14 @@ pub struct ProviderConfig {
 /// A secret serializes as its SHA-256, never its value.
 fn secret_by_hash<S: serde::Serializer>(s: &Option<Secret>, out: S) -> Result<S::Ok, S::Error> {
     serde::Serialize::serialize(&s.as_ref().map(|s| crate::secret::hash_token(s.expose())), out)
+}
+
+/// [SA-1] What a `kind = "saml"` file points at, read and checked at load.
+#[derive(Debug, Clone)]
+pub struct SamlFiles {
+    pub certificate_der: Vec<u8>,
+    /// The IdP (entity id, SSO URL) from `idp_metadata_file`; `None` for `idp_metadata_url` (fetched later).
+    pub idp: Option<super::saml::metadata::Idp>,
 }
 
 fn default_token_retention() -> i64 {
@@ -260,6 +285,12 @@ pub fn parse(text: &str, file: &Path, env: &[(String, String)]) -> Result<Provid
     if p.kind == ProviderKind::Apple {
         load_apple_key(&mut p, env).map_err(|(key, why)| format!("{at}: key `{key}`: {why}"))?;
     }
+    if let Some(l) = p.ldap.as_mut() {
+        l.interpolate(env).map_err(|(key, why)| format!("{at}: key `{key}`: {why}"))?;
+    }
+    if p.kind == ProviderKind::Saml {
+        p.saml = Some(super::saml::metadata::load(&p).map_err(|(key, why)| format!("{at}: key `{key}`: {why}"))?);
+    }
     validate(&p).map_err(|(key, why)| format!("{at}: key `{key}`: {why}"))?;
     Ok(p)
 }
@@ -293,7 +324,10 @@ fn validate(p: &ProviderConfig) -> Result<(), (&'static str, String)> {
     if p.token_retention_secs <= 0 || p.refresh_skew_secs < 0 {
         return Err(("token_retention_secs", "token_retention_secs must be positive, refresh_skew_secs >= 0".into()));
     }
-    if p.kind != ProviderKind::Dev && p.client_id.is_empty() {
+    if p.ldap.is_some() != (p.kind == ProviderKind::Ldap) {
+        return Err(("ldap", "an [ldap] table goes with kind = \"ldap\" (and only there)".into()));
+    }
+    if !matches!(p.kind, ProviderKind::Dev | ProviderKind::Ldap | ProviderKind::Saml) && p.client_id.is_empty() {
         return Err(("client_id", "required".into()));
     }
     if !p.tenants.is_empty() && p.kind != ProviderKind::Oidc {
@@ -316,7 +350,22 @@ fn validate(p: &ProviderConfig) -> Result<(), (&'static str, String)> {
             }
         }
         ProviderKind::Apple => validate_apple(p)?,
+        ProviderKind::Saml => super::saml::metadata::validate(p)?,
         ProviderKind::Github | ProviderKind::Dev => {}
+        ProviderKind::Ldap => {
+            if let Some(l) = &p.ldap {
+                l.validate()?;
+            }
+            if p.claims.subject.is_some() {
+                return Err(("claims.subject", "for kind ldap the subject is ldap.subject_attribute".into()));
+            }
+            if p.store_tokens || p.refresh_upstream {
+                return Err((
+                    "store_tokens",
+                    "a directory gives no upstream tokens (store_tokens, refresh_upstream)".into(),
+                ));
+            }
+        }
     }
     for (key, v) in [
         ("claims.subject", &p.claims.subject),

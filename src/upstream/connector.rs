@@ -13,7 +13,10 @@ pub type Fut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What the browser brought back to `/login/{provider}/callback`, with what the pending login remembered.
 pub struct Callback<'a> {
+    /// The broker's base URL (SAML derives its entity id from it, [SA-10]).
+    pub issuer: &'a str,
     pub redirect: &'a str,
+    /// The authorization code; for `kind = "saml"` the posted `SAMLResponse`.
     pub code: &'a str,
     /// RFC 9207 `iss` parameter, if the upstream sent one.
     pub iss: Option<&'a str>,
@@ -76,4 +79,40 @@ pub trait LogoutConnector: Send + Sync {
         token: &'a str,
         now: i64,
     ) -> Fut<'a, Result<bridgekeeper_core::upstream_logout::LogoutSubject, super::logout::LogoutError>>;
+}
+
+/// A kind that signs people in with a username and password typed on the broker's own page (LDAP), in two steps
+/// so that the broker can decide between them ([LD-7]): `find` names the account the typed name reaches (the
+/// directory's entry, before any password is sent), the broker checks that account's failure budget and takes
+/// its turn (one attempt in flight per account), and only then `verify` sends the password.
+pub trait PasswordConnector: Send + Sync {
+    /// [LD-7] [LD-7b] The failure budget of one account at this upstream, and how long an attempt waits for the
+    /// one in flight for the same account.
+    fn limits(&self) -> PasswordLimits;
+    /// [LD-2] [LD-7a] Looks the typed name up (holding one of the upstream's connections until the attempt is
+    /// verified or dropped); `Busy` when every connection of the upstream is in use, `Unavailable` when it cannot
+    /// be asked.
+    fn find<'a>(&'a self, username: &'a str) -> Fut<'a, Result<Box<dyn PasswordAttempt>, UpstreamError>>;
+}
+
+/// One password attempt between `find` and `verify`.
+pub trait PasswordAttempt: Send {
+    /// [LD-7a] The stable key of the entry found (its subject attribute), or `None` when no single entry was:
+    /// then failures are charged to the typed name's normalised form.
+    fn account(&self) -> Option<&str>;
+    /// [LD-2] [LD-9] Checks the password at the upstream; `Rejected` for a wrong username or password alike (the
+    /// page never says which; an unknown name costs the upstream what a wrong password does), `Unavailable` when
+    /// the upstream cannot be asked.
+    fn verify(
+        self: Box<Self>,
+        password: crate::secret::Secret,
+    ) -> Fut<'static, Result<FederatedIdentity, UpstreamError>>;
+}
+
+/// What the broker needs to guard a password upstream ([LD-7], [LD-7b]).
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordLimits {
+    pub budget: bridgekeeper_core::password_budget::Budget,
+    /// How long an attempt waits for the attempt in flight for the same account.
+    pub turn_wait: std::time::Duration,
 }

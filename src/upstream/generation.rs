@@ -29,13 +29,23 @@ fn lock_retired(list: &Mutex<Vec<Retired>>) -> std::sync::MutexGuard<'_, Vec<Ret
 
 /// The generation of a provider's settings: SHA-256 over its resolved settings, secrets included by hash. The
 /// file's path is left out (instances may keep their files in different folders; a login begun at one may come
-/// back to another), and so is the path of an Apple key file (its PEM is in `private_key`).
+/// back to another), and so are the paths of an Apple key file (its PEM is in `private_key`), of a SAML provider's
+/// certificate and metadata files (read into `saml`), and of an LDAP CA file (its contents count instead: a CA
+/// replaced in place is a new generation, whose TLS settings are built anew).
 pub fn generation_of(cfg: &ProviderConfig) -> String {
     let mut c = cfg.clone();
     c.file = Default::default();
     c.private_key_file = None;
+    // [SA-11] A SAML provider's files count by what was read from them (`saml`: the pinned certificate's DER, the
+    // metadata file's IdP), not by where they are.
+    (c.idp_certificate_file, c.idp_metadata_file) = (None, None);
     let secret = |s: &Option<crate::secret::Secret>| s.as_ref().map(|s| crate::secret::hash_token(s.expose()));
-    let form = format!("{c:?} {:?} {:?}", secret(&c.client_secret), secret(&c.private_key));
+    // [LD-1] The `[ldap]` table's secret (redacted in its Debug form) by hash, its CA file by contents.
+    let ldap = c.ldap.as_mut().map(|l| {
+        let ca = l.ca_file.take().map(|f| std::fs::read_to_string(f).map(|pem| crate::secret::hash_token(&pem)).ok());
+        (crate::secret::hash_token(l.bind_password.expose()), ca)
+    });
+    let form = format!("{c:?} {:?} {:?} {ldap:?}", secret(&c.client_secret), secret(&c.private_key));
     crate::secret::hash_token(&form)[..32].to_string()
 }
 
@@ -198,6 +208,31 @@ mod tests {
         rotated.client_secret = Some(crate::secret::Secret::new("s2"));
         assert_ne!(generation_of(&a), generation_of(&rotated), "a rotated secret is a new generation");
         assert_eq!(generation_of(&a), generation_of(&cfg("a", "")), "stable");
+    }
+
+    #[test]
+    fn ld_10_a_rotated_service_password_or_ca_is_a_new_generation_but_not_the_ca_files_folder() {
+        let text = "id = \"corp\"\nkind = \"ldap\"\n[ldap]\nurl = \"ldaps://dir.example\"\nbind_dn = \"cn=svc\"\nbind_password = \"pw-1\"\nuser_base = \"ou=people\"\n";
+        let a = super::super::config::parse(text, std::path::Path::new("/etc/bk/providers/corp.toml"), &[]).unwrap();
+        let mut rotated = a.clone();
+        rotated.ldap.as_mut().unwrap().bind_password = crate::secret::Secret::new("pw-2");
+        assert_ne!(generation_of(&a), generation_of(&rotated), "the service password counts (by hash)");
+        let dir = tempfile::tempdir().unwrap();
+        let with_ca = |folder: &str| {
+            let f = dir.path().join(folder).join("ca.pem");
+            let mut c = a.clone();
+            c.ldap.as_mut().unwrap().ca_file = Some(f);
+            c
+        };
+        for folder in ["one", "two"] {
+            std::fs::create_dir_all(dir.path().join(folder)).unwrap();
+            std::fs::write(dir.path().join(folder).join("ca.pem"), "CA 1").unwrap();
+        }
+        let ca1 = generation_of(&with_ca("one"));
+        assert_ne!(ca1, generation_of(&a), "a CA file instead of the system roots");
+        assert_eq!(ca1, generation_of(&with_ca("two")), "the same CA in another folder");
+        std::fs::write(dir.path().join("one").join("ca.pem"), "CA 2").unwrap();
+        assert_ne!(ca1, generation_of(&with_ca("one")), "a CA replaced in place");
     }
 
     #[test]

@@ -35,6 +35,8 @@ impl std::fmt::Debug for UpstreamHttp {
 fn call_of(request: &reqwest::Request) -> &'static str {
     if request.url().path().ends_with("/.well-known/openid-configuration") {
         "discovery"
+    } else if request.headers().get(reqwest::header::ACCEPT).is_some_and(|a| a == SAML_METADATA) {
+        "metadata"
     } else if request.method() == reqwest::Method::POST {
         "token"
     } else if request.headers().contains_key(reqwest::header::AUTHORIZATION) {
@@ -147,6 +149,26 @@ impl UpstreamHttp {
             return Err(HttpError::Request(format!("status {}", resp.status())));
         }
         serde_json::from_slice(resp.body()).map_err(|e| HttpError::Request(format!("invalid JSON: {e}")))
+    }
+}
+
+/// The media type of SAML metadata (the `Accept` of a metadata fetch, which also labels its metric).
+const SAML_METADATA: &str = "application/samlmetadata+xml";
+
+impl UpstreamHttp {
+    /// [SA-1] GET a SAML metadata document (UTF-8 text, at most the body limit); non-2xx is an error.
+    pub async fn get_metadata(&self, url: &str) -> Result<String, HttpError> {
+        let req = self
+            .client
+            .get(url)
+            .header("Accept", SAML_METADATA)
+            .build()
+            .map_err(|e| HttpError::Request(e.without_url().to_string()))?;
+        let resp = self.execute(req).await?;
+        if !resp.status().is_success() {
+            return Err(HttpError::Request(format!("status {}", resp.status())));
+        }
+        String::from_utf8(resp.into_body()).map_err(|_| HttpError::Request("metadata is not UTF-8".into()))
     }
 }
 

@@ -32,6 +32,9 @@ pub struct FederatedIdentity {
     /// serialised.
     #[serde(skip)]
     pub upstream_tokens: Option<UpstreamTokens>,
+    /// [SA-7] A SAML assertion's ID and until when it must be remembered (the broker refuses it a second time).
+    #[serde(skip)]
+    pub upstream_assertion: Option<(String, i64)>,
     /// [TB-1a] Set by the broker from the provider's config: the email is verified *and* trusted.
     pub email_trusted: bool,
     /// [TB-1c] Set by the broker: identified by (issuer, subject) rather than (provider, subject).

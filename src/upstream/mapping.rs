@@ -49,8 +49,15 @@ pub fn identity_from_json(p: &ProviderConfig, issuer: &str, doc: &Value) -> Opti
     let c = &p.claims;
     let or = |v: &Option<String>, d: &'static str| v.clone().unwrap_or_else(|| d.to_string());
     let subject = string_at(doc, Some(&or(&c.subject, "/sub")))?;
+    Some(identity_with_subject(p, issuer, subject, doc))
+}
+
+/// Maps a document with the provider's `[claims]` pointers, the subject given (SAML: the NameID, [SA-8]).
+pub fn identity_with_subject(p: &ProviderConfig, issuer: &str, subject: String, doc: &Value) -> FederatedIdentity {
+    let c = &p.claims;
+    let or = |v: &Option<String>, d: &'static str| v.clone().unwrap_or_else(|| d.to_string());
     let upstream_groups = strings_at(doc, Some(&or(&c.groups, "/groups")));
-    Some(FederatedIdentity {
+    FederatedIdentity {
         provider: p.id.clone(),
         issuer: issuer.to_string(),
         subject,
@@ -63,7 +70,7 @@ pub fn identity_from_json(p: &ProviderConfig, issuer: &str, doc: &Value) -> Opti
         auth_time: None,
         upstream_refresh_token: None,
         ..FederatedIdentity::default()
-    })
+    }
 }
 
 /// Upstream scopes for a login: the provider's base scopes plus its `scope_map` of the downstream scopes.

@@ -7,11 +7,13 @@ pub mod connector;
 pub mod generation;
 pub mod http;
 mod identity;
+pub mod ldap;
 pub mod logout;
 pub mod mapping;
 pub mod oauth2;
 pub mod oidc;
 pub mod rejection;
+pub mod saml;
 mod tenants;
 
 use std::collections::HashMap;
@@ -19,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use config::{ProviderConfig, ProviderKind};
-pub use connector::{Callback, CallbackConnector, HealthCheck, LogoutConnector, RefreshConnector};
+pub use connector::{Callback, CallbackConnector, HealthCheck, LogoutConnector, PasswordConnector, RefreshConnector};
 
 pub use generation::{Changes, PENDING_LOGIN_SECS};
 pub use identity::{FederatedIdentity, UpstreamTokens};
@@ -32,6 +34,8 @@ pub enum UpstreamErrorKind {
     Rejected,
     /// The person (or the upstream) declined.
     Denied,
+    /// [LD-7b] Every connection the broker keeps to this upstream is in use: try again in a moment.
+    Busy,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -64,6 +68,7 @@ pub struct Provider {
     refresh: Option<Arc<dyn RefreshConnector>>,
     health: Option<Arc<dyn HealthCheck>>,
     logout: Option<Arc<dyn LogoutConnector>>,
+    password: Option<Arc<dyn PasswordConnector>>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -76,6 +81,8 @@ pub use bridgekeeper_core::freshness::Freshness;
 
 /// One redirect to an upstream.
 pub struct LoginRequest<'a> {
+    /// The broker's base URL (SAML derives its entity id from it, [SA-10]).
+    pub issuer: &'a str,
     pub redirect: &'a str,
     pub scopes: &'a [String],
     pub state: &'a str,
@@ -268,8 +275,15 @@ impl Provider {
     /// The capabilities of the configured kind.
     fn new(cfg: Arc<ProviderConfig>) -> Self {
         let generation = generation::generation_of(&cfg);
-        let mut p =
-            Provider { cfg: cfg.clone(), generation, callback: None, refresh: None, health: None, logout: None };
+        let mut p = Provider {
+            cfg: cfg.clone(),
+            generation,
+            callback: None,
+            refresh: None,
+            health: None,
+            logout: None,
+            password: None,
+        };
         match cfg.kind {
             ProviderKind::Oidc => {
                 let o = Arc::new(oidc::Oidc::new(cfg));
@@ -290,8 +304,21 @@ impl Provider {
                 p.callback = Some(o.clone());
                 p.refresh = Some(o);
             }
+            // [SA-1] SAML: redirect out, POST back; metadata from a URL is fetched and checked like discovery.
+            ProviderKind::Saml => {
+                let s = Arc::new(saml::Saml::new(cfg));
+                p.callback = Some(s.clone());
+                p.health = Some(s);
+            }
             // Signs in through its own form (dev_mode only); nothing to redirect to, refresh or check.
             ProviderKind::Dev => {}
+            // [LD-2] A username and password form on our page, checked at the directory.
+            ProviderKind::Ldap => {
+                if let Some(l) = ldap::Ldap::new(cfg).map(Arc::new) {
+                    p.password = Some(l.clone());
+                    p.health = Some(l);
+                }
+            }
         }
         p
     }
@@ -313,6 +340,11 @@ impl Provider {
     /// Back-channel logout from the upstream and sign-out at the upstream, for the kinds that have them.
     pub fn logout(&self) -> Option<&dyn LogoutConnector> {
         self.logout.as_deref()
+    }
+
+    /// Username-and-password sign-in on the broker's page, for the kinds that have it.
+    pub fn password(&self) -> Option<&dyn PasswordConnector> {
+        self.password.as_deref()
     }
 
     /// Known to be unreachable (its last discovery failed).

@@ -211,7 +211,7 @@ impl Oidc {
     /// Verifies everything the upstream sent before believing any of it.
     async fn finish(&self, http: &UpstreamHttp, cb: &Callback<'_>) -> Result<FederatedIdentity, UpstreamError> {
         let http = &http.for_provider(&self.cfg.id);
-        let Callback { redirect, code, iss, nonce, verifier, now, form_user } = *cb;
+        let Callback { redirect, code, iss, nonce, verifier, now, form_user, .. } = *cb;
         let rejected = |d: String| self.err(UpstreamErrorKind::Rejected, d);
         let refused = |(why, d): (Rejection, String)| rejected(d).because(why);
         let d = self.discovered(http, false).await?;

@@ -28,6 +28,14 @@ pub enum Rejection {
     Tenant,
     /// [TB-5] A fresh login was asked and the upstream's `auth_time` shows none.
     Stale,
+    /// [LD-2] A password upstream (LDAP) refused the name or the password (the two are never told apart), or the
+    /// form's were empty or too long.
+    Password,
+    /// [SA-7] A SAML assertion already believed once (here or at another instance).
+    Replay,
+    /// [SA-3] [SA-5] A SAML Response of a shape never taken: a DOCTYPE, not a `samlp:Response`, not exactly one
+    /// assertion (signature wrapping), an encrypted one.
+    Structure,
     /// Anything else (no ID token, no subject, an unsupported token).
     #[default]
     Other,
@@ -48,6 +56,9 @@ impl Rejection {
             Rejection::Subject => "subject",
             Rejection::Tenant => "tenant",
             Rejection::Stale => "stale_auth_time",
+            Rejection::Password => "password",
+            Rejection::Replay => "replay",
+            Rejection::Structure => "structure",
             Rejection::Other => "other",
         }
     }
@@ -62,6 +73,22 @@ impl Rejection {
             E::InvalidNonce(_) => Rejection::Nonce,
             E::SignatureVerification(_) => Rejection::Signature,
             _ => Rejection::Other,
+        }
+    }
+
+    /// [SA-3]–[SA-8] What one of the broker's own SAML checks said, as a reason: `InResponseTo` (bound to this
+    /// login's nonce) is `nonce`, `Destination` (not addressed to our ACS) is `audience`, a verified assertion that
+    /// is not the document's one is `signature`.
+    pub fn of_saml(e: &bridgekeeper_core::saml::Reject) -> Self {
+        use bridgekeeper_core::saml::Reject as R;
+        match e {
+            R::NotAResponse | R::Doctype | R::AssertionCount(_) | R::Encrypted => Rejection::Structure,
+            R::InResponseTo => Rejection::Nonce,
+            R::Destination | R::Audience => Rejection::Audience,
+            R::AssertionId => Rejection::Signature,
+            R::Expired | R::NotYetValid => Rejection::Expired,
+            R::NameIdFormat | R::NameId => Rejection::Subject,
+            R::Status(_) => Rejection::Other,
         }
     }
 }

@@ -27,14 +27,17 @@ const UPSTREAM_TTL_SECS: i64 = crate::upstream::PENDING_LOGIN_SECS;
 
 mod apple;
 mod form;
+mod password;
 mod reloaded;
+mod saml;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(chooser))
         .route("/login/{provider}", web::get().to(start))
         .route("/login/{provider}", web::post().to(form::limited_submit))
         .route("/callback/{provider}", web::get().to(limited_callback))
-        .route("/callback/{provider}", web::post().to(apple::limited_post));
+        .route("/callback/{provider}", web::post().to(apple::limited_post))
+        .route("/saml/{provider}/metadata", web::get().to(saml::sp_metadata));
 }
 
 #[derive(serde::Deserialize)]
@@ -153,10 +156,23 @@ pub async fn begin(
         ctx.insert("csrf", &csrf);
         return Ok(html(state.templates.render("dev_login.html", &ctx)?, cookie));
     }
+    if p.password().is_some() {
+        // [LD-2] A username and password form on our page, posted back to `/login/{provider}`.
+        let (csrf, cookie) = session::csrf_token(state, req);
+        let mut ctx = super::context(state);
+        ctx.insert("action", &format!("/login/{}", p.cfg.id));
+        ctx.insert("provider_name", &p.cfg.display_name);
+        ctx.insert("req", &auth_request);
+        ctx.insert("link", &link);
+        ctx.insert("csrf", &csrf);
+        return Ok(html(state.templates.render("password_login.html", &ctx)?, cookie));
+    }
     let (st, nonce, verifier, browser) = (random_token(), random_token(), random_token(), random_token());
     let scopes = crate::upstream::mapping::upstream_scopes(&p.cfg, &downstream_scopes);
-    let redirect = format!("{}/callback/{}", state.settings().issuer_base(), p.cfg.id);
+    let base = state.settings().issuer_base().to_string();
+    let redirect = format!("{base}/callback/{}", p.cfg.id);
     let login = LoginRequest {
+        issuer: &base,
         redirect: &redirect,
         scopes: &scopes,
         state: &st,
@@ -187,7 +203,7 @@ pub async fn begin(
 }
 
 /// [MT-2] Counts one sign-in outcome at a configured provider (a provider id, never a path the caller made up).
-fn count_login(state: &AppState, provider: &str, outcome: &str) {
+pub(super) fn count_login(state: &AppState, provider: &str, outcome: &str) {
     state.metrics.login(provider, outcome, None);
 }
 
@@ -209,12 +225,12 @@ fn upstream_page(state: &AppState, e: crate::upstream::UpstreamError) -> PageErr
     tracing::warn!(provider = %e.provider, kind = ?e.kind, detail = %e.detail, "upstream sign-in failed");
     // [MT-4] A rejected answer is counted with the check it failed (a fixed word, never the detail's text).
     match e.kind {
-        UpstreamErrorKind::Unavailable => count_login(state, &e.provider, "unavailable"),
+        UpstreamErrorKind::Unavailable | UpstreamErrorKind::Busy => count_login(state, &e.provider, "unavailable"),
         UpstreamErrorKind::Rejected => state.metrics.login(&e.provider, "rejected", Some(e.reason.label())),
         UpstreamErrorKind::Denied => count_login(state, &e.provider, "cancelled"),
     }
     match e.kind {
-        UpstreamErrorKind::Unavailable => PageError::new(
+        UpstreamErrorKind::Unavailable | UpstreamErrorKind::Busy => PageError::new(
             StatusCode::BAD_GATEWAY,
             "Sign-in provider unavailable",
             "The sign-in provider did not answer properly. Please try again later or choose another one.",
@@ -275,6 +291,7 @@ async fn callback(
         Ok(p) => p,
         Err(unknown) => return Err(reloaded::removed(&state, &path, &params, unknown).await),
     };
+    saml::no_get(&p)?;
     answer(state.clone(), req.clone(), upstreams, p, params, None).await
 }
 
@@ -300,7 +317,8 @@ async fn answer(
     if params.first_duplicate().is_some() {
         return Err(forged());
     }
-    let st = params.get("state").ok_or_else(forged)?;
+    let fields = saml::AnswerFields::of(&p);
+    let st = params.get(fields.state).ok_or_else(forged)?;
     let (hash, id, now) = (hash_token(st), p.cfg.id.clone(), state.clock.now());
     let pending = state.db.run(move |c| upstream_logins::take(c, &hash, &id, now)).await?.ok_or_else(forged)?;
     let browser = req.cookie(LOGIN_COOKIE).map(|c| hash_token(c.value())).unwrap_or_default();
@@ -318,9 +336,11 @@ async fn answer(
             crate::upstream::UpstreamError::new(&p.cfg.id, UpstreamErrorKind::Denied, "upstream returned an error"),
         ));
     }
-    let code = params.get("code").ok_or_else(forged)?;
-    let redirect = format!("{}/callback/{}", state.settings().issuer_base(), p.cfg.id);
+    let code = params.get(fields.code).ok_or_else(forged)?;
+    let base = state.settings().issuer_base().to_string();
+    let redirect = format!("{base}/callback/{}", p.cfg.id);
     let cb = Callback {
+        issuer: &base,
         redirect: &redirect,
         code,
         iss: params.get("iss"),
@@ -331,6 +351,7 @@ async fn answer(
     };
     let http = upstreams.http.clone();
     let fed = no_callback(&state, &p)?.finish(&http, &cb).await.map_err(|e| upstream_page(&state, e))?;
+    saml::spend_assertion(&state, &p, &fed).await?;
     // [TB-5] A fresh login asked downstream: the upstream's auth_time must show it happened, or the admin must
     // trust the provider to honour prompt=login; otherwise the app hears login_required.
     if let Some(r) = &pending.auth_request_id {

@@ -26,6 +26,10 @@ dev-intro = Geben Sie einen beliebigen Namen und eine E-Mail-Adresse ein: Sie we
 field-name = Name
 field-email = E-Mail
 button-continue = Weiter
+password-title = Anmelden
+field-username = Benutzername
+field-password = Passwort
+button-sign-in = Anmelden
 
 ## consent.html
 consent-title = Zugriff erlauben?
@@ -162,6 +166,12 @@ page-no-form-title = Nicht verfügbar
 page-no-form-message = Diese Anmeldemethode nimmt kein Formular entgegen.
 page-form-expired-title = Formular abgelaufen
 page-form-expired-message = Bitte gehen Sie zurück und versuchen Sie es noch einmal.
+page-wrong-password-title = Anmeldung fehlgeschlagen
+page-wrong-password-message = Benutzername oder Passwort falsch. Bitte gehen Sie zurück und versuchen Sie es noch einmal.
+page-sign-in-unavailable-title = Anmeldung nicht möglich
+page-sign-in-unavailable-message = Diese Anmeldemethode kann Passwörter gerade nicht prüfen. Bitte versuchen Sie es später noch einmal oder wählen Sie eine andere.
+page-sign-in-busy-title = Anmeldung ausgelastet
+page-sign-in-busy-message = Gerade laufen zu viele Anmeldungen. Bitte versuchen Sie es gleich noch einmal.
 page-invalid-email-title = Ungültige E-Mail-Adresse
 page-invalid-email-message = Bitte geben Sie eine E-Mail-Adresse ein.
 page-email-taken-title = Sie haben bereits ein Konto

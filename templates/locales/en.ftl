@@ -27,6 +27,10 @@ dev-intro = Type any name and email: you are signed in as that person. For demos
 field-name = Name
 field-email = Email
 button-continue = Continue
+password-title = Sign in
+field-username = Username
+field-password = Password
+button-sign-in = Sign in
 
 ## consent.html
 consent-title = Allow access?
@@ -163,6 +167,12 @@ page-no-form-title = Not available
 page-no-form-message = This sign-in method takes no form.
 page-form-expired-title = Form expired
 page-form-expired-message = Please go back and try again.
+page-wrong-password-title = Sign-in failed
+page-wrong-password-message = Wrong username or password. Please go back and try again.
+page-sign-in-unavailable-title = Sign-in unavailable
+page-sign-in-unavailable-message = This sign-in method cannot check passwords right now. Please try again later or choose another one.
+page-sign-in-busy-title = Sign-in busy
+page-sign-in-busy-message = Too many sign-ins are in progress right now. Please try again in a moment.
 page-invalid-email-title = Invalid email
 page-invalid-email-message = Please type an email address.
 page-email-taken-title = You already have an account

@@ -26,6 +26,10 @@ dev-intro = 아무 이름과 이메일이나 입력하면 그 사람으로 로�
 field-name = 이름
 field-email = 이메일
 button-continue = 계속
+password-title = 로그인
+field-username = 사용자 이름
+field-password = 비밀번호
+button-sign-in = 로그인
 
 ## consent.html
 consent-title = 접근을 허용할까요?
@@ -162,6 +166,12 @@ page-no-form-title = 사용할 수 없음
 page-no-form-message = 이 로그인 방법은 양식을 받지 않습니다.
 page-form-expired-title = 양식이 만료됨
 page-form-expired-message = 뒤로 돌아가 다시 시도하세요.
+page-wrong-password-title = 로그인 실패
+page-wrong-password-message = 사용자 이름 또는 비밀번호가 틀렸습니다. 뒤로 돌아가 다시 시도하세요.
+page-sign-in-unavailable-title = 로그인할 수 없음
+page-sign-in-unavailable-message = 이 로그인 방법은 지금 비밀번호를 확인할 수 없습니다. 나중에 다시 시도하거나 다른 방법을 선택하세요.
+page-sign-in-busy-title = 로그인 혼잡
+page-sign-in-busy-message = 지금 진행 중인 로그인이 너무 많습니다. 잠시 후 다시 시도하세요.
 page-invalid-email-title = 잘못된 이메일
 page-invalid-email-message = 이메일 주소를 입력하세요.
 page-email-taken-title = 이미 계정이 있습니다

@@ -38,7 +38,16 @@ impl Broker {
 
     /// A broker whose config file has the tables `extra` from the start.
     pub async fn start_with(providers: &[(&str, String)], extra: &str) -> Broker {
-        let extra = extra.to_string();
+        Self::start_full(providers, "", extra).await
+    }
+
+    /// A broker whose config file has the `top` keys from the start.
+    pub async fn start_with_top(providers: &[(&str, String)], top: &str) -> Broker {
+        Self::start_full(providers, top, "").await
+    }
+
+    async fn start_full(providers: &[(&str, String)], top: &str, extra: &str) -> Broker {
+        let (top, extra) = (top.to_string(), extra.to_string());
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("providers")).unwrap();
         for (name, text) in providers {
@@ -48,7 +57,7 @@ impl Broker {
         let (file, seen) = (cfg.clone(), std::sync::Arc::new(std::sync::Mutex::new(None)));
         let keep = seen.clone();
         let app = TestApp::spawn_with(move |s| {
-            std::fs::write(&file, file_for(s, "", &extra)).unwrap();
+            std::fs::write(&file, file_for(s, &top, &extra)).unwrap();
             *s = bridgekeeper::settings::Settings::load_with_env(Some(&file), &[]).unwrap();
             *keep.lock().unwrap() = Some(s.clone());
         })
@@ -145,4 +154,18 @@ pub fn folders(dir: &std::path::Path, dev: bool) {
     if dev {
         std::fs::write(dir.join("providers/dev.toml"), "kind = \"dev\"\n").unwrap();
     }
+}
+
+/// Makes `s` what `dir/config.toml` says once written from `s` (with `top` keys; providers in `dir/providers`),
+/// so that a reload reads that file.
+pub fn from_file(s: &mut bridgekeeper::settings::Settings, dir: &std::path::Path, top: &str) {
+    let file = dir.join("config.toml");
+    std::fs::write(&file, file_for(s, top, "")).unwrap();
+    *s = bridgekeeper::settings::Settings::load_with_env(Some(&file), &[]).unwrap();
+}
+
+/// `POST /admin/api/reload`: its status and answer.
+pub async fn reload(app: &TestApp, admin: &str) -> (u16, Value) {
+    let r = post_reload(app, admin).await;
+    (r.status().as_u16(), r.json().await.unwrap())
 }

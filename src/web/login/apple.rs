@@ -7,6 +7,9 @@
 //! in the page body and the POST body only (never in a URL, so never in a log, history or `Referer`). A POST that
 //! was already bounced (`bk_resubmitted`) is never bounced again: without the cookie it fails as from another
 //! browser.
+//!
+//! [SA-9] `kind = "saml"` answers the same way: the IdP's HTTP-POST binding is the same cross-site form, carrying
+//! `SAMLResponse` and `RelayState` (the pending login's state), bounced by the same page into the same callback.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -22,6 +25,8 @@ const RESUBMITTED: &str = "bk_resubmitted";
 /// The fields of Apple's answer the page carries on; anything else is dropped. `iss` (RFC 9207) too: when the
 /// upstream advertises it, the callback requires it and checks it against the issuer.
 const FIELDS: [&str; 5] = ["code", "state", "error", "iss", "user"];
+/// [SA-9] The fields of a SAML HTTP-POST answer carried on.
+const SAML_FIELDS: [&str; 2] = ["SAMLResponse", "RelayState"];
 /// Apple's `user` JSON is a name and an email: anything longer is not carried on.
 const MAX_USER_JSON: usize = 4096;
 
@@ -46,7 +51,12 @@ async fn post(
         Ok(p) => p,
         Err(unknown) => return Err(super::reloaded::removed(&state, &id, &params, unknown).await),
     };
-    if p.cfg.kind != ProviderKind::Apple {
+    let carried: &[&str] = match p.cfg.kind {
+        ProviderKind::Apple => &FIELDS,
+        ProviderKind::Saml => &SAML_FIELDS,
+        _ => &[],
+    };
+    if carried.is_empty() {
         return Err(PageError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "Unknown sign-in method",
@@ -54,11 +64,12 @@ async fn post(
         )
         .keyed("page-unknown-method"));
     }
-    let user = params.get("user").filter(|u| u.len() <= MAX_USER_JSON).map(String::from);
+    let user =
+        params.get("user").filter(|u| u.len() <= MAX_USER_JSON && p.cfg.kind == ProviderKind::Apple).map(String::from);
     if req.cookie(LOGIN_COOKIE).is_none() && !params.has(RESUBMITTED) && params.first_duplicate().is_none() {
         let action = format!("{}/callback/{}", state.settings().issuer_base(), p.cfg.id);
         let mut fields: Vec<(&str, &str)> =
-            FIELDS.iter().filter(|k| **k != "user").filter_map(|k| params.get(k).map(|v| (*k, v))).collect();
+            carried.iter().filter(|k| **k != "user").filter_map(|k| params.get(k).map(|v| (*k, v))).collect();
         if let Some(u) = &user {
             fields.push(("user", u));
         }

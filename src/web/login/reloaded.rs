@@ -15,12 +15,15 @@ use crate::respond::PageError;
 use crate::secret::hash_token;
 use crate::state::AppState;
 use crate::store::upstream_logins::{self, UpstreamLogin};
+use crate::upstream::config::ProviderKind;
 use crate::upstream::{Provider, Registry};
 
 /// [HR-6] The callback of `id`, a provider not configured (any more): when it carries the state of a login begun
 /// there, that login is spent and the page says the method was removed; otherwise the page of an unknown method.
 pub(super) async fn removed(state: &AppState, id: &str, params: &Params, unknown: PageError) -> PageError {
-    let Some(st) = params.get("state").filter(|_| params.first_duplicate().is_none()) else { return unknown };
+    // The provider's kind is gone with it: OAuth's `state` or SAML's `RelayState` ([SA-11]).
+    let st = params.get("state").or_else(|| params.get("RelayState"));
+    let Some(st) = st.filter(|_| params.first_duplicate().is_none()) else { return unknown };
     let (hash, pid, now) = (hash_token(st), id.to_string(), state.clock.now());
     match state.db.run(move |c| upstream_logins::spend(c, &hash, &pid, now)).await {
         // A login row names the provider it began at: the id was configured then ([MT-2]).
@@ -51,6 +54,7 @@ pub(super) fn begun_with(
     let now = state.clock.now();
     if let Some(p) = upstreams.generation(&current.cfg.id, pending.provider_generation.as_deref(), now)
         && crate::upstream::generation::same_answerers(&p.cfg, &current.cfg)
+        && !trust_withdrawn(&p, current)
     {
         return Ok(p);
     }
@@ -61,4 +65,15 @@ pub(super) fn begun_with(
         "This sign-in method was changed while you were signing in. Nothing was changed. Please start again.",
     )
     .keyed("page-method-changed"))
+}
+
+/// [SA-11] [HR-5b] A SAML provider's pinned IdP certificate and the IdP its metadata file names (entity id, SSO URL)
+/// are read from files, so the answerer fingerprint (the config's members) sees their paths, not what they hold: a
+/// login begun with a generation whose pinned certificate or IdP is no longer the one in force is not finished with
+/// it (an admin who rotates a leaked key by a reload must not leave it signing for the pending logins' lifetime).
+fn trust_withdrawn(then: &Provider, now: &Provider) -> bool {
+    fn files(p: &Provider) -> Option<(&[u8], Option<&crate::upstream::saml::metadata::Idp>)> {
+        p.cfg.saml.as_ref().map(|f| (f.certificate_der.as_slice(), f.idp.as_ref()))
+    }
+    then.cfg.kind == ProviderKind::Saml && files(then) != files(now)
 }
