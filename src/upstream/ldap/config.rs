@@ -3,12 +3,12 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
 
 /// Where the groups of a person come from.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupsFrom {
     /// No groups.
@@ -21,8 +21,14 @@ pub enum GroupsFrom {
     Search,
 }
 
+/// A secret serializes as its SHA-256, never its value.
+fn password_by_hash<S: serde::Serializer>(s: &Secret, out: S) -> Result<S::Ok, S::Error> {
+    out.serialize_str(&crate::secret::hash_token(s.expose()))
+}
+
 /// How to reach the directory and find people in it.
-#[derive(Debug, Clone, Deserialize)]
+/// Serialized for the answerer fingerprint ([HR-5b]), the service password as its hash.
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LdapConfig {
     /// `ldaps://host:636`, or `ldap://host:389` (with `start_tls = true`, or to loopback, or `insecure = true`).
@@ -36,6 +42,7 @@ pub struct LdapConfig {
     pub insecure: bool,
     /// The service account that searches for people.
     pub bind_dn: String,
+    #[serde(serialize_with = "password_by_hash")]
     pub bind_password: Secret,
     pub user_base: String,
     /// `{username}` is replaced by the typed name, escaped per RFC 4515.

@@ -93,7 +93,8 @@ pub(super) async fn submit(
     provider_id: &str,
     form: LoginForm,
 ) -> Result<HttpResponse, PageError> {
-    let p = provider(state, provider_id)?;
+    let upstreams = state.upstreams();
+    let p = provider(&upstreams, provider_id)?;
     let ip = crate::ratelimit::client_ip(req);
     let mut pair = None;
     let result = attempt(state, req, &p, &form, ip, &mut pair).await;
@@ -133,7 +134,7 @@ async fn attempt(
         return Err(too_many(state, wait));
     }
     let fed = guarded(state, &p.cfg.id, connector, username, &name, password).await?;
-    complete(state, req, p, fed, form.req.as_deref(), link_to.as_deref()).await
+    complete(state, req, p, &p.cfg, fed, form.req.as_deref(), link_to.as_deref()).await
 }
 
 /// [LD-7] [LD-7a] [LD-7b] The directory is asked for this password only within the account's budget, one

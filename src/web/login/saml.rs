@@ -59,7 +59,8 @@ pub(super) async fn sp_metadata(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let p = provider(&state, &path)?;
+    let upstreams = state.upstreams();
+    let p = provider(&upstreams, &path)?;
     if p.cfg.kind != ProviderKind::Saml {
         return Err(PageError::new(
             StatusCode::NOT_FOUND,
