@@ -433,3 +433,24 @@ async fn dp_6_discovery_lists_the_proof_algorithms_only_when_enabled() {
     let body: Value = cc(&off, Some(&k.proof(&off, "POST", "/token", json!({})))).await.json().await.unwrap();
     assert_eq!(body["token_type"], "Bearer", "with DPoP off a proof is ignored");
 }
+
+/// [DP-2] A public client_id costs an anonymous caller nothing to name: its proofs at /token (each a stored `jti`
+/// and a signature check) count against the per-address anonymous-state budget; an authenticated client's do not.
+#[tokio::test]
+async fn dp_2_a_public_clients_proofs_at_token_count_against_the_anonymous_state_budget() {
+    let app = spawn_with(|s| {
+        s.rate_limits.anonymous_state_per_minute = 2;
+        s.rate_limits.anonymous_state_burst = 2;
+    })
+    .await;
+    let k = dpop_key(Alg::Es256);
+    let mut statuses = vec![];
+    for _ in 0..3 {
+        let proof = k.proof(&app, "POST", "/token", json!({}));
+        statuses.push(native_redeem(&app, Some(&proof), "garbage-code").await.status().as_u16());
+    }
+    assert_eq!(statuses, [400, 400, 429]);
+    for _ in 0..3 {
+        assert_eq!(cc(&app, Some(&k.proof(&app, "POST", "/token", json!({})))).await.status(), 200);
+    }
+}
