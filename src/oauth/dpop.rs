@@ -60,7 +60,7 @@ pub async fn verify(
         return Err(OAuthError::new(ErrorCode::UseDpopNonce, "the DPoP proof must carry the server's current nonce"));
     }
     let key = dpop::replay_key(&verified.jkt, jti);
-    let until = dpop::remember_until(verified.claims.iat.unwrap_or(now), now, window, REPLAY_SKEW_SECS);
+    let until = dpop::remember_until(verified.claims.iat.unwrap_or(now), now, REPLAY_SKEW_SECS);
     if !state.db.run(move |c| crate::store::dpop_jtis::remember(c, &key, until)).await? {
         return Err(invalid("the DPoP proof was used before"));
     }

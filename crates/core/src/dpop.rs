@@ -173,11 +173,14 @@ pub fn replay_key(jkt: &str, jti: &str) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// [DP-1] [DP-2] The widest `[dpop] iat_window_secs` that may be configured (the setting is reloadable).
+pub const MAX_IAT_WINDOW_SECS: i64 = 300;
+
 /// [DP-2] Until when a proof's `jti` must be remembered: a proof is accepted while its `iat` is within the
-/// window of an instance's clock, so at least until `iat` + window; `skew` more covers an instance whose clock is
-/// behind the one that remembered it.
-pub fn remember_until(iat: i64, now: i64, window_secs: i64, skew_secs: i64) -> i64 {
-    iat.max(now).saturating_add(window_secs).saturating_add(skew_secs)
+/// window of an instance's clock, so at least until `iat` + the widest window any reload may set; `skew` more
+/// covers an instance whose clock is behind the one that remembered it.
+pub fn remember_until(iat: i64, now: i64, skew_secs: i64) -> i64 {
+    iat.max(now).saturating_add(MAX_IAT_WINDOW_SECS).saturating_add(skew_secs)
 }
 
 /// [DP-4] Is `s` shaped like a SHA-256 JWK thumbprint (43 base64url characters)? For `dpop_jkt`.

@@ -129,8 +129,20 @@ fn dp_2_replay_keys_are_per_key_and_remembered_past_the_window() {
     assert_ne!(replay_key("k1", "j"), replay_key("k2", "j"));
     assert_ne!(replay_key("k1", "j1"), replay_key("k1j", "1"));
     assert_eq!(replay_key("k1", "j").len(), 64);
-    assert_eq!(remember_until(NOW - 10, NOW, 60, 30), NOW + 90);
-    assert_eq!(remember_until(NOW + 50, NOW, 60, 30), NOW + 140);
+    assert_eq!(remember_until(NOW - 10, NOW, 30), NOW + MAX_IAT_WINDOW_SECS + 30);
+    assert_eq!(remember_until(NOW + 50, NOW, 30), NOW + 50 + MAX_IAT_WINDOW_SECS + 30);
+}
+
+/// [DP-2] `iat_window_secs` is reloadable (5..=300): a `jti` seen under a narrow window is remembered for as long as
+/// the widest window could still accept its proof, so a reload that widens the window never makes it new again.
+#[test]
+fn dp_2_a_proof_is_still_refused_after_the_window_is_widened_by_a_reload() {
+    let until = remember_until(NOW, NOW, 0);
+    let widened = Expected { now: until - 1, window_secs: MAX_IAT_WINDOW_SECS, ..expected(None) };
+    let c = ProofClaims { iat: Some(NOW), ..claims() };
+    assert!(check_claims(&c, &widened).is_ok(), "still acceptable by its iat one second before it is forgotten");
+    let after = Expected { now: until + 1, ..widened };
+    assert!(check_claims(&c, &after).is_err(), "forgotten only once no window accepts it");
 }
 
 #[test]
