@@ -317,6 +317,18 @@ async fn dp_4_a_malformed_dpop_jkt_is_refused_at_authorize() {
     assert_eq!(param(&loc, "error").as_deref(), Some("invalid_request"), "{loc}");
 }
 
+/// [DP-4] With `[dpop] enabled = false` no code can be bound, so a `dpop_jkt` is refused rather than ignored.
+#[tokio::test]
+async fn dp_4_dpop_jkt_at_authorize_is_refused_while_dpop_is_off() {
+    let app = spawn_with(|s| s.dpop.enabled = false).await;
+    let mut q = auth_query(&[("client_id", "native"), ("redirect_uri", "http://127.0.0.1/cb")]);
+    q.push(("code_challenge".into(), CHALLENGE.into()));
+    q.push(("code_challenge_method".into(), "S256".into()));
+    q.push(("dpop_jkt".into(), dpop_key(Alg::Es256).jkt()));
+    let loc = location(&authorize(&app, &q).await);
+    assert_eq!(param(&loc, "error").as_deref(), Some("invalid_request"), "{loc}");
+}
+
 /// A DPoP-bound access token of `native` for the person, and the key.
 async fn bound_token(app: &TestApp) -> (String, DpopKey) {
     let k = dpop_key(Alg::Es256);
