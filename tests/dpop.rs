@@ -317,6 +317,18 @@ async fn dp_4_a_malformed_dpop_jkt_is_refused_at_authorize() {
     assert_eq!(param(&loc, "error").as_deref(), Some("invalid_request"), "{loc}");
 }
 
+/// [DP-4] With `[dpop] enabled = false` no code can be bound, so a `dpop_jkt` is refused rather than ignored.
+#[tokio::test]
+async fn dp_4_dpop_jkt_at_authorize_is_refused_while_dpop_is_off() {
+    let app = spawn_with(|s| s.dpop.enabled = false).await;
+    let mut q = auth_query(&[("client_id", "native"), ("redirect_uri", "http://127.0.0.1/cb")]);
+    q.push(("code_challenge".into(), CHALLENGE.into()));
+    q.push(("code_challenge_method".into(), "S256".into()));
+    q.push(("dpop_jkt".into(), dpop_key(Alg::Es256).jkt()));
+    let loc = location(&authorize(&app, &q).await);
+    assert_eq!(param(&loc, "error").as_deref(), Some("invalid_request"), "{loc}");
+}
+
 /// A DPoP-bound access token of `native` for the person, and the key.
 async fn bound_token(app: &TestApp) -> (String, DpopKey) {
     let k = dpop_key(Alg::Es256);
@@ -432,4 +444,25 @@ async fn dp_6_discovery_lists_the_proof_algorithms_only_when_enabled() {
     let k = dpop_key(Alg::Es256);
     let body: Value = cc(&off, Some(&k.proof(&off, "POST", "/token", json!({})))).await.json().await.unwrap();
     assert_eq!(body["token_type"], "Bearer", "with DPoP off a proof is ignored");
+}
+
+/// [DP-2] A public client_id costs an anonymous caller nothing to name: its proofs at /token (each a stored `jti`
+/// and a signature check) count against the per-address anonymous-state budget; an authenticated client's do not.
+#[tokio::test]
+async fn dp_2_a_public_clients_proofs_at_token_count_against_the_anonymous_state_budget() {
+    let app = spawn_with(|s| {
+        s.rate_limits.anonymous_state_per_minute = 2;
+        s.rate_limits.anonymous_state_burst = 2;
+    })
+    .await;
+    let k = dpop_key(Alg::Es256);
+    let mut statuses = vec![];
+    for _ in 0..3 {
+        let proof = k.proof(&app, "POST", "/token", json!({}));
+        statuses.push(native_redeem(&app, Some(&proof), "garbage-code").await.status().as_u16());
+    }
+    assert_eq!(statuses, [400, 400, 429]);
+    for _ in 0..3 {
+        assert_eq!(cc(&app, Some(&k.proof(&app, "POST", "/token", json!({})))).await.status(), 200);
+    }
 }

@@ -112,3 +112,106 @@ async fn dp_4_dpop_bound_access_tokens_is_set_by_the_admin_api_and_registration(
     let stored = app.state.db.run(move |c| bridgekeeper::store::clients::find(c, &cid)).await.unwrap().unwrap();
     assert!(stored.dpop_bound(), "registered as DPoP-bound");
 }
+
+/// An app with the admin client `ops`, and a DPoP-bound admin token of it with its key.
+async fn bound_admin() -> (TestApp, String, DpopKey) {
+    let app = spawn_with(|s| {
+        s.clients.push(
+            ClientBuilder::confidential("ops", SECRET).scopes(&["admin"]).grants(&["client_credentials"]).build(),
+        );
+    })
+    .await;
+    let k = dpop_key(Alg::Es256);
+    let proof = k.proof(&app, "POST", "/token", json!({}));
+    let form = [("grant_type", "client_credentials"), ("scope", "admin")];
+    let body: Value = token_with(&app, "ops", Some(&proof), &form).await.json().await.unwrap();
+    assert_eq!(body["token_type"], "DPoP");
+    let at = body["access_token"].as_str().unwrap().to_string();
+    (app, at, k)
+}
+
+async fn admin_get(app: &TestApp, scheme: &str, at: &str, proof: Option<&str>) -> reqwest::Response {
+    let mut r = app.http.get(app.url("/admin/api/clients")).header("Authorization", format!("{scheme} {at}"));
+    if let Some(p) = proof {
+        r = r.header("DPoP", p);
+    }
+    r.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn dp_5_the_admin_api_refuses_a_dpop_bound_token_presented_as_bearer() {
+    let (app, at, k) = bound_admin().await;
+    assert_eq!(admin_get(&app, "Bearer", &at, None).await.status(), 401, "a stolen bound token alone");
+    let proof = k.proof(&app, "GET", "/admin/api/clients", json!({"ath": ath(&at)}));
+    assert_eq!(admin_get(&app, "Bearer", &at, Some(&proof)).await.status(), 401, "Bearer even with a proof");
+    assert_eq!(admin_get(&app, "DPoP", &at, None).await.status(), 401, "DPoP scheme without a proof");
+    let other = dpop_key(Alg::Es256);
+    let proof = other.proof(&app, "GET", "/admin/api/clients", json!({"ath": ath(&at)}));
+    assert_eq!(admin_get(&app, "DPoP", &at, Some(&proof)).await.status(), 401, "another key");
+    let proof = k.proof(&app, "GET", "/admin/api/users", json!({"ath": ath(&at)}));
+    assert_eq!(admin_get(&app, "DPoP", &at, Some(&proof)).await.status(), 401, "another htu");
+    let proof = k.proof(&app, "GET", "/admin/api/clients", json!({}));
+    assert_eq!(admin_get(&app, "DPoP", &at, Some(&proof)).await.status(), 401, "no ath");
+}
+
+#[tokio::test]
+async fn dp_5_the_admin_api_takes_a_bound_token_with_the_dpop_scheme_and_a_proof() {
+    let (app, at, k) = bound_admin().await;
+    let proof = k.proof(&app, "GET", "/admin/api/clients", json!({"ath": ath(&at)}));
+    assert_eq!(admin_get(&app, "DPoP", &at, Some(&proof)).await.status(), 200);
+    assert_eq!(admin_get(&app, "DPoP", &at, Some(&proof)).await.status(), 401, "a replayed proof");
+    let plain: Value = token_with(&app, "ops", None, &[("grant_type", "client_credentials"), ("scope", "admin")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let plain = plain["access_token"].as_str().unwrap();
+    assert_eq!(admin_get(&app, "Bearer", plain, None).await.status(), 200, "an unbound token stays Bearer");
+    let proof = k.proof(&app, "GET", "/admin/api/clients", json!({"ath": ath(plain)}));
+    assert_eq!(admin_get(&app, "DPoP", plain, Some(&proof)).await.status(), 401, "an unbound token as DPoP");
+}
+
+/// Pushes a request as `app` with `extra` parameters and an optional proof.
+async fn push(app: &TestApp, extra: &[(&str, &str)], proof: Option<&str>) -> reqwest::Response {
+    let mut form = auth_query(&[]);
+    form.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let mut r = app.http.post(app.url("/par")).basic_auth("app", Some(enc(SECRET))).form(&form);
+    if let Some(p) = proof {
+        r = r.header("DPoP", p);
+    }
+    r.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn dp_6_a_par_proof_whose_key_differs_from_dpop_jkt_is_refused() {
+    let app = spawn_with(|_| {}).await;
+    let (k, other) = (dpop_key(Alg::Es256), dpop_key(Alg::Es256));
+    let r = push(&app, &[("dpop_jkt", &k.jkt())], Some(&other.proof(&app, "POST", "/par", json!({})))).await;
+    assert_eq!(error_of(r).await, (400, "invalid_dpop_proof".into()));
+    let r = push(&app, &[], Some(&k.proof(&app, "POST", "/token", json!({})))).await;
+    assert_eq!(error_of(r).await, (400, "invalid_dpop_proof".into()), "a proof for another endpoint");
+    let r = push(&app, &[("dpop_jkt", &k.jkt())], Some(&k.proof(&app, "POST", "/par", json!({})))).await;
+    assert_eq!(r.status(), 201, "the same key");
+}
+
+#[tokio::test]
+async fn dp_6_a_par_proof_alone_binds_the_code() {
+    let app = spawn_with(|_| {}).await;
+    let k = dpop_key(Alg::Es256);
+    for (redeem_key, ok) in [(dpop_key(Alg::Es256), false), (dpop_key(Alg::Es256), true)] {
+        let push_key = if ok { &redeem_key } else { &k };
+        let r = push(&app, &[], Some(&push_key.proof(&app, "POST", "/par", json!({})))).await;
+        assert_eq!(r.status(), 201);
+        let uri = r.json::<Value>().await.unwrap()["request_uri"].as_str().unwrap().to_string();
+        let r = app.http.get(app.url("/authorize")).query(&[("client_id", "app"), ("request_uri", &uri)]).send();
+        let loc = complete(&app, r.await.unwrap(), "ada@example.com").await;
+        let code = param(&loc, "code").unwrap_or_else(|| panic!("no code in {loc}"));
+        let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", RP)];
+        let r = token_with(&app, "app", Some(&redeem_key.proof(&app, "POST", "/token", json!({}))), &form).await;
+        if ok {
+            assert_eq!(r.status(), 200);
+        } else {
+            assert_eq!(error_of(r).await.1, "invalid_dpop_proof", "another key than the push's proof");
+        }
+    }
+}

@@ -1,5 +1,6 @@
-//! Who may call the admin API: a bearer access token issued by this broker through client_credentials, carrying
-//! the `admin` scope, for a client that still exists, is enabled and still holds `admin`.
+//! Who may call the admin API: an access token issued by this broker through client_credentials, carrying the
+//! `admin` scope, for a client that still exists, is enabled and still holds `admin`; a DPoP-bound one only with
+//! the `DPoP` scheme and a proof of its key ([DP-5]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,24 +23,39 @@ impl Admin {
     }
 }
 
-/// The token of an `Authorization: Bearer …` header (scheme case-insensitive); `Err` when malformed.
-fn bearer(req: &HttpRequest) -> Result<Option<String>, ApiError> {
-    let Some(h) = req.headers().get(actix_web::http::header::AUTHORIZATION) else { return Ok(None) };
-    let h = h.to_str().map_err(|_| ApiError::invalid_token())?;
-    match h.trim().split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
-            Ok(Some(token.trim().to_string()))
-        }
-        _ => Err(ApiError::invalid_token()),
-    }
+/// An access token as presented: the token and whether it came with the RFC 9449 `DPoP` scheme.
+#[derive(Debug, Clone)]
+pub struct Presented {
+    pub token: String,
+    pub dpop_scheme: bool,
 }
 
-/// Checks the token; the decisions in one place, unit-free of HTTP beyond reading the header.
-pub async fn authorize(state: &AppState, token: Option<String>) -> Result<Admin, ApiError> {
-    let token = token.ok_or_else(ApiError::unauthenticated)?;
-    let Some((claims, user)) = crate::oauth::bearer::check(state, &token).await? else {
+/// The token of an `Authorization: Bearer …` (or, with DPoP on, `DPoP …`) header (scheme case-insensitive);
+/// `Err` when malformed.
+fn presented(req: &HttpRequest, dpop_on: bool) -> Result<Option<Presented>, ApiError> {
+    let Some(h) = req.headers().get(actix_web::http::header::AUTHORIZATION) else { return Ok(None) };
+    let h = h.to_str().map_err(|_| ApiError::invalid_token())?;
+    let (scheme, token) = h.trim().split_once(' ').ok_or_else(ApiError::invalid_token)?;
+    let dpop_scheme = dpop_on && scheme.eq_ignore_ascii_case("dpop");
+    if !(dpop_scheme || scheme.eq_ignore_ascii_case("bearer")) || token.trim().is_empty() {
+        return Err(ApiError::invalid_token());
+    }
+    Ok(Some(Presented { token: token.trim().to_string(), dpop_scheme }))
+}
+
+/// Checks the token; the decisions in one place. [DP-5] A DPoP-bound token needs the `DPoP` scheme and a proof
+/// of its key for this very request (`req`'s method and path, `ath`, never replayed).
+pub async fn authorize(state: &AppState, req: &HttpRequest, token: Option<Presented>) -> Result<Admin, ApiError> {
+    let p = token.ok_or_else(ApiError::unauthenticated)?;
+    let Some((claims, user)) = crate::oauth::bearer::check(state, &p.token).await? else {
         return Err(ApiError::invalid_token());
     };
+    let bound = claims.dpop_jkt();
+    if let Err(e) = crate::oauth::dpop::check_presentation(state, req, req.path(), p.dpop_scheme, &p.token, bound).await
+    {
+        let nonce = crate::oauth::dpop::current_nonce(state);
+        return Err(ApiError::dpop_refused(&e, &state.settings().dpop.algs.join(" "), Some(nonce)));
+    }
     // Only client_credentials tokens (no user, subject = the client) administer the broker.
     if user.is_some() || claims.gid.is_some() || claims.sub != claims.client_id {
         return Err(ApiError::insufficient_scope());
@@ -62,10 +78,11 @@ impl FromRequest for Admin {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer(req);
+        let req = req.clone();
         Box::pin(async move {
             let state = state.ok_or_else(ApiError::invalid_token)?;
-            authorize(&state, token?).await
+            let token = presented(&req, state.settings().dpop.enabled)?;
+            authorize(&state, &req, token).await
         })
     }
 }

@@ -23,6 +23,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub description: String,
     www_authenticate: Option<String>,
+    /// [DP-3] A fresh `DPoP-Nonce` to send with a `use_dpop_nonce` refusal.
+    dpop_nonce: Option<String>,
 }
 
 const REALM: &str = "realm=\"bridgekeeper-admin\"";
@@ -34,6 +36,7 @@ impl ApiError {
             code,
             description: crate::oauth::error::sanitize(&description.into()),
             www_authenticate: None,
+            dpop_nonce: None,
         }
     }
 
@@ -71,6 +74,22 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// [DP-5] A token presented against its DPoP binding (RFC 9449 §7.1): 401 with a `DPoP` challenge naming the
+    /// proof algorithms, and a fresh nonce for `use_dpop_nonce`. A storage failure stays a 503.
+    pub fn dpop_refused(e: &crate::oauth::OAuthError, algs: &str, nonce: Option<String>) -> Self {
+        use crate::oauth::ErrorCode;
+        if e.code == ErrorCode::TemporarilyUnavailable {
+            return Self::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", e.description.clone());
+        }
+        let code = e.code.as_str();
+        let mut r = Self::new(StatusCode::UNAUTHORIZED, code, e.description.clone());
+        r.www_authenticate = Some(format!("DPoP {REALM}, algs=\"{algs}\", error=\"{code}\""));
+        r.dpop_nonce = nonce.filter(|_| e.code == ErrorCode::UseDpopNonce);
+        r
+    }
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.code, self.description)
@@ -86,6 +105,9 @@ impl ResponseError for ApiError {
         let mut r = HttpResponse::build(self.status);
         if let Some(w) = &self.www_authenticate {
             r.insert_header(("WWW-Authenticate", w.clone()));
+        }
+        if let Some(n) = &self.dpop_nonce {
+            r.insert_header((crate::oauth::dpop::NONCE_HEADER, n.clone()));
         }
         r.json(ErrorBody { error: self.code.into(), error_description: self.description.clone() })
     }

@@ -145,7 +145,17 @@ pub fn validate(
     let settings = state.settings();
     let issuer = settings.issuer.as_str();
     let verify: HintVerifier<'_> = &|hint: &str| verify_own_id_token(&ring, issuer, hint);
-    core_req::validate(params, &client_view(client), redirect_uri, &settings.scopes, verify)
+    let request = core_req::validate(params, &client_view(client), redirect_uri, &settings.scopes, verify)?;
+    // [DP-4] With DPoP off no code can be bound to a key: a dpop_jkt is refused, never silently dropped.
+    if request.dpop_jkt.is_some() && !settings.dpop.enabled {
+        return Err(core_req::Redirectable {
+            redirect_uri: request.redirect_uri.clone(),
+            state: request.state.clone(),
+            error: OAuthError::invalid_request("dpop_jkt is not supported: DPoP is disabled"),
+            response_mode: request.response_mode,
+        });
+    }
+    Ok(request)
 }
 
 /// Loads a pending request; an unknown, expired or no longer valid one (the client was disabled or changed), or

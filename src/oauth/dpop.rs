@@ -60,7 +60,7 @@ pub async fn verify(
         return Err(OAuthError::new(ErrorCode::UseDpopNonce, "the DPoP proof must carry the server's current nonce"));
     }
     let key = dpop::replay_key(&verified.jkt, jti);
-    let until = dpop::remember_until(verified.claims.iat.unwrap_or(now), now, window, REPLAY_SKEW_SECS);
+    let until = dpop::remember_until(verified.claims.iat.unwrap_or(now), now, REPLAY_SKEW_SECS);
     if !state.db.run(move |c| crate::store::dpop_jtis::remember(c, &key, until)).await? {
         return Err(invalid("the DPoP proof was used before"));
     }
@@ -107,5 +107,35 @@ pub fn add_nonce(state: &AppState, resp: &mut actix_web::HttpResponse) {
     }
     if let Ok(v) = HeaderValue::from_str(&current_nonce(state)) {
         resp.headers_mut().insert(HeaderName::from_static(NONCE_HEADER), v);
+    }
+}
+
+/// [DP-5] At a resource endpoint (`path`, the request's own): a token bound to a key (`bound`, its `cnf.jkt`)
+/// comes with the `DPoP` scheme (`dpop_scheme`) and a proof of that key bound to it by `ath`; an unbound token
+/// never comes with the `DPoP` scheme. A wrong scheme is `invalid_token`, a missing or wrong proof
+/// `invalid_dpop_proof`, a storage failure `temporarily_unavailable`. Every place that accepts our access tokens
+/// calls this.
+pub async fn check_presentation(
+    state: &AppState,
+    req: &HttpRequest,
+    path: &str,
+    dpop_scheme: bool,
+    token: &str,
+    bound: Option<&str>,
+) -> Result<(), OAuthError> {
+    let Some(jkt) = bound else {
+        if dpop_scheme {
+            return Err(OAuthError::new(ErrorCode::InvalidToken, "the access token is not DPoP-bound"));
+        }
+        return Ok(());
+    };
+    if !dpop_scheme {
+        let desc = "the access token is DPoP-bound: use the DPoP scheme with a proof";
+        return Err(OAuthError::new(ErrorCode::InvalidToken, desc));
+    }
+    match verify(state, req, path, Some(token)).await? {
+        Some(p) if p.jkt == jkt => Ok(()),
+        Some(_) => Err(invalid("the DPoP proof's key is not the token's")),
+        None => Err(invalid("a DPoP proof is required")),
     }
 }

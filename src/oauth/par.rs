@@ -36,7 +36,8 @@ async fn push(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) ->
         })?;
     }
     pushed::check_push(&params, &client.client_id)?;
-    let request = validated(&state, &client, &params)?;
+    let mut request = validated(&state, &client, &params)?;
+    bind_to_proof(&state, &req, &mut request).await?;
     let reference = crate::secret::random_token();
     let now = state.clock.now();
     let row = repo::PushedRequest {
@@ -67,6 +68,26 @@ fn validated(
     let redirect_uri = core_req::redirect_target(params, &authorize::client_view(client))
         .map_err(|u| OAuthError::invalid_request(u.page_text().1))?;
     authorize::validate(state, client, redirect_uri, params).map_err(|r| r.error)
+}
+
+/// [DP-6] A proof sent with a push (RFC 9449 §10.1) binds the code to its key: with `dpop_jkt` it must be that
+/// key's, alone it sets `dpop_jkt`.
+async fn bind_to_proof(
+    state: &AppState,
+    req: &HttpRequest,
+    request: &mut AuthorizationRequest,
+) -> Result<(), OAuthError> {
+    let Some(proof) = super::dpop::verify(state, req, "/par", None).await? else { return Ok(()) };
+    match &request.dpop_jkt {
+        Some(jkt) if *jkt != proof.jkt => {
+            Err(bridgekeeper_core::dpop::invalid("the DPoP proof's key is not the pushed dpop_jkt"))
+        }
+        Some(_) => Ok(()),
+        None => {
+            request.dpop_jkt = Some(proof.jkt);
+            Ok(())
+        }
+    }
 }
 
 fn invalid_request_uri() -> PageError {

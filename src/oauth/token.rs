@@ -47,6 +47,22 @@ async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -
     resp
 }
 
+/// [DP-2] A public client authenticates nothing: a proof it sends (a signature check and a stored `jti` before the
+/// code or refresh token is looked at) is anonymous state, held to the per-address budget.
+fn charge_anonymous_proof(
+    state: &AppState,
+    req: &HttpRequest,
+    client: &crate::store::clients::Client,
+) -> Result<(), OAuthError> {
+    if !(client.is_public() && state.settings().dpop.enabled && req.headers().contains_key(super::dpop::HEADER)) {
+        return Ok(());
+    }
+    state.limits().admit_anonymous(crate::ratelimit::client_ip(req)).map_err(|w| {
+        state.metrics.rate_limited.with_label_values(&["anonymous_state"]).inc();
+        OAuthError::too_many(w)
+    })
+}
+
 async fn grant(state: &web::Data<AppState>, req: &HttpRequest, body: &[u8]) -> Result<HttpResponse, OAuthJson> {
     let (state, req) = (state.clone(), req.clone());
     let params = form_params(&req, body)?;
@@ -66,6 +82,7 @@ async fn grant(state: &web::Data<AppState>, req: &HttpRequest, body: &[u8]) -> R
         .into());
     }
     let request = TokenRequest::parse(grant_type, &params)?;
+    charge_anonymous_proof(&state, &req, &client)?;
     // [DP-1] [DP-4] A proof binds what is issued to its key; a client registered as DPoP-bound must send one.
     let proof = super::dpop::verify(&state, &req, "/token", None).await?;
     if proof.is_none() && client.dpop_bound() {

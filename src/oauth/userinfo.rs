@@ -6,7 +6,6 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use super::{ErrorCode, OAuthError, bearer, params::Params, token::authorization_header};
 use crate::accounts::users::claims_for_scopes;
 use crate::state::AppState;
-use bridgekeeper_core::dpop;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/userinfo").route(web::get().to(get)).route(web::post().to(post)));
@@ -60,8 +59,7 @@ fn dpop_challenge(state: &AppState, e: &OAuthError) -> HttpResponse {
     r.json(serde_json::json!({"error": code, "error_description": desc}))
 }
 
-/// [DP-5] A DPoP-bound token comes with the `DPoP` scheme and a proof of its key (bound to it by `ath`); an
-/// unbound token never comes with the `DPoP` scheme. `Ok(None)`: go on; `Ok(Some(r))`: answer `r`.
+/// [DP-5] The token's binding (`super::dpop::check_presentation`). `None`: go on; `Some(r)`: answer `r`.
 async fn check_binding(
     state: &AppState,
     req: &HttpRequest,
@@ -69,17 +67,8 @@ async fn check_binding(
     token: &str,
     bound: Option<&str>,
 ) -> Option<HttpResponse> {
-    let invalid_token = |desc: &str| dpop_challenge(state, &OAuthError::new(ErrorCode::InvalidToken, desc));
-    let Some(jkt) = bound else {
-        return (scheme == Scheme::Dpop).then(|| invalid_token("the access token is not DPoP-bound"));
-    };
-    if scheme != Scheme::Dpop {
-        return Some(invalid_token("the access token is DPoP-bound: use the DPoP scheme with a proof"));
-    }
-    match super::dpop::verify(state, req, "/userinfo", Some(token)).await {
-        Ok(Some(p)) if p.jkt == jkt => None,
-        Ok(Some(_)) => Some(dpop_challenge(state, &dpop::invalid("the DPoP proof's key is not the token's"))),
-        Ok(None) => Some(dpop_challenge(state, &dpop::invalid("a DPoP proof is required"))),
+    match super::dpop::check_presentation(state, req, "/userinfo", scheme == Scheme::Dpop, token, bound).await {
+        Ok(()) => None,
         // The replay check could not reach the database (logged where it failed).
         Err(e) if e.code == ErrorCode::TemporarilyUnavailable => Some(super::error::json_response(&e)),
         Err(e) => Some(dpop_challenge(state, &e)),

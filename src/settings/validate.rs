@@ -33,7 +33,7 @@ impl Settings {
             let known = bridgekeeper_core::dpop::SUPPORTED_ALGS.join(", ");
             return Err(err("dpop.algs", format!("must name one or more of {known} (never none or a MAC)")));
         }
-        if !(5..=300).contains(&d.iat_window_secs) {
+        if !(5..=bridgekeeper_core::dpop::MAX_IAT_WINDOW_SECS).contains(&d.iat_window_secs) {
             return Err(err("dpop.iat_window_secs", "must be between 5 and 300".into()));
         }
         if !(10..=3600).contains(&d.nonce_step_secs) {

@@ -52,6 +52,41 @@ pub fn check_header(header: &serde_json::Value, allowed: &[String]) -> Result<()
     if jwk.get("alg").and_then(|a| a.as_str()).is_some_and(|a| a != alg) {
         return Err(invalid("the proof's jwk names another alg"));
     }
+    if header.get("crit").is_some() {
+        return Err(invalid("the proof's header names critical extensions this server does not understand"));
+    }
+    check_key_shape(alg, jwk)
+}
+
+/// [DP-1] Longest RSA modulus accepted in a proof, in bytes (4096 bits: bounds the cost of a check).
+pub const MAX_RSA_MODULUS_BYTES: usize = 512;
+
+/// [DP-1] One key, one thumbprint: the JWK is of the alg's type and curve (`kty`, `crv` exactly), with
+/// coordinates of the curve's length, and RSA integers minimal (no leading zero byte) with `n` ≤ 4096 bits.
+fn check_key_shape(alg: &str, jwk: &serde_json::Map<String, serde_json::Value>) -> Result<(), OAuthError> {
+    let text = |m: &str| jwk.get(m).and_then(|v| v.as_str());
+    let bytes = |m: &str| text(m).and_then(|v| URL_SAFE_NO_PAD.decode(v).ok()).unwrap_or_default();
+    let (kty, crv, len) = match alg {
+        "ES256" => ("EC", Some("P-256"), 32),
+        "ES384" => ("EC", Some("P-384"), 48),
+        "EdDSA" => ("OKP", Some("Ed25519"), 32),
+        _ => ("RSA", None, 0),
+    };
+    if text("kty") != Some(kty) || text("crv") != crv {
+        return Err(invalid("the proof's jwk is not a key of its alg's type and curve"));
+    }
+    let sane = match kty {
+        "EC" => bytes("x").len() == len && bytes("y").len() == len,
+        "OKP" => bytes("x").len() == len,
+        _ => {
+            let minimal = |b: &[u8]| b.first().is_some_and(|f| *f != 0);
+            let (n, e) = (bytes("n"), bytes("e"));
+            minimal(&n) && minimal(&e) && n.len() <= MAX_RSA_MODULUS_BYTES && e.len() <= 8
+        }
+    };
+    if !sane {
+        return Err(invalid("the proof's jwk has malformed or oversized key members"));
+    }
     Ok(())
 }
 
@@ -96,7 +131,7 @@ pub fn check_claims<'c>(c: &'c ProofClaims, e: &Expected<'_>) -> Result<&'c str,
         return Err(invalid("the proof's htu is not this endpoint"));
     }
     let iat = c.iat.ok_or_else(|| invalid("the proof has no iat"))?;
-    if (iat - e.now).abs() > e.window_secs {
+    if iat.abs_diff(e.now) > e.window_secs.unsigned_abs() {
         return Err(invalid("the proof's iat is outside the accepted window"));
     }
     if let Some(token) = e.access_token {
@@ -138,11 +173,14 @@ pub fn replay_key(jkt: &str, jti: &str) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// [DP-1] [DP-2] The widest `[dpop] iat_window_secs` that may be configured (the setting is reloadable).
+pub const MAX_IAT_WINDOW_SECS: i64 = 300;
+
 /// [DP-2] Until when a proof's `jti` must be remembered: a proof is accepted while its `iat` is within the
-/// window of an instance's clock, so at least until `iat` + window; `skew` more covers an instance whose clock is
-/// behind the one that remembered it.
-pub fn remember_until(iat: i64, now: i64, window_secs: i64, skew_secs: i64) -> i64 {
-    iat.max(now).saturating_add(window_secs).saturating_add(skew_secs)
+/// window of an instance's clock, so at least until `iat` + the widest window any reload may set; `skew` more
+/// covers an instance whose clock is behind the one that remembered it.
+pub fn remember_until(iat: i64, now: i64, skew_secs: i64) -> i64 {
+    iat.max(now).saturating_add(MAX_IAT_WINDOW_SECS).saturating_add(skew_secs)
 }
 
 /// [DP-4] Is `s` shaped like a SHA-256 JWK thumbprint (43 base64url characters)? For `dpop_jkt`.

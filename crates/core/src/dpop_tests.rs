@@ -1,4 +1,6 @@
 use super::*;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 
 const NOW: i64 = 1_000_000;
@@ -9,7 +11,19 @@ fn algs() -> Vec<String> {
 }
 
 fn header() -> serde_json::Value {
-    json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": {"kty": "EC", "crv": "P-256", "x": "x", "y": "y"}})
+    json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": ec_jwk("P-256", 32)})
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn ec_jwk(crv: &str, len: usize) -> serde_json::Value {
+    json!({"kty": "EC", "crv": crv, "x": b64(&vec![7; len]), "y": b64(&vec![9; len])})
+}
+
+fn rsa_jwk(n: &[u8], e: &[u8]) -> serde_json::Value {
+    json!({"kty": "RSA", "n": b64(n), "e": b64(e)})
 }
 
 fn claims() -> ProofClaims {
@@ -115,8 +129,20 @@ fn dp_2_replay_keys_are_per_key_and_remembered_past_the_window() {
     assert_ne!(replay_key("k1", "j"), replay_key("k2", "j"));
     assert_ne!(replay_key("k1", "j1"), replay_key("k1j", "1"));
     assert_eq!(replay_key("k1", "j").len(), 64);
-    assert_eq!(remember_until(NOW - 10, NOW, 60, 30), NOW + 90);
-    assert_eq!(remember_until(NOW + 50, NOW, 60, 30), NOW + 140);
+    assert_eq!(remember_until(NOW - 10, NOW, 30), NOW + MAX_IAT_WINDOW_SECS + 30);
+    assert_eq!(remember_until(NOW + 50, NOW, 30), NOW + 50 + MAX_IAT_WINDOW_SECS + 30);
+}
+
+/// [DP-2] `iat_window_secs` is reloadable (5..=300): a `jti` seen under a narrow window is remembered for as long as
+/// the widest window could still accept its proof, so a reload that widens the window never makes it new again.
+#[test]
+fn dp_2_a_proof_is_still_refused_after_the_window_is_widened_by_a_reload() {
+    let until = remember_until(NOW, NOW, 0);
+    let widened = Expected { now: until - 1, window_secs: MAX_IAT_WINDOW_SECS, ..expected(None) };
+    let c = ProofClaims { iat: Some(NOW), ..claims() };
+    assert!(check_claims(&c, &widened).is_ok(), "still acceptable by its iat one second before it is forgotten");
+    let after = Expected { now: until + 1, ..widened };
+    assert!(check_claims(&c, &after).is_err(), "forgotten only once no window accepts it");
 }
 
 #[test]
@@ -137,4 +163,84 @@ fn dp_4_bound_codes_and_refresh_tokens_need_the_same_key() {
     assert_eq!(refresh_binding(false, Some("a")), None, "confidential clients' refresh tokens are not bound");
     assert!(is_thumbprint("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"));
     assert!(!is_thumbprint("short") && !is_thumbprint(&"a+".repeat(22)[..43]));
+}
+
+fn with(alg: &str, jwk: serde_json::Value) -> serde_json::Value {
+    json!({"typ": "dpop+jwt", "alg": alg, "jwk": jwk})
+}
+
+fn all_algs() -> Vec<String> {
+    SUPPORTED_ALGS.iter().map(|s| s.to_string()).collect()
+}
+
+/// [DP-1] One key, one thumbprint: the JWK's type, curve and coordinate lengths are the alg's (the verifier ignores
+/// `crv`, the thumbprint hashes it as written).
+#[test]
+fn dp_1_a_jwk_whose_crv_is_not_the_algs_curve_is_refused() {
+    let okp = |crv: &str, len: usize| json!({"kty": "OKP", "crv": crv, "x": b64(&vec![5; len])});
+    let good_n = [vec![0xc1], vec![3; 255]].concat();
+    let ok = [
+        with("ES256", ec_jwk("P-256", 32)),
+        with("ES384", ec_jwk("P-384", 48)),
+        with("EdDSA", okp("Ed25519", 32)),
+        with("RS256", rsa_jwk(&good_n, &[1, 0, 1])),
+        with("PS256", rsa_jwk(&good_n, &[1, 0, 1])),
+    ];
+    for h in ok {
+        assert!(check_header(&h, &all_algs()).is_ok(), "{h}");
+    }
+    let bad = [
+        with("ES256", ec_jwk("P-384", 32)),
+        with("ES256", ec_jwk("p-256", 32)),
+        with("ES256", json!({"kty": "EC", "x": b64(&[7; 32]), "y": b64(&[9; 32])})),
+        with("ES256", ec_jwk("P-256", 33)),
+        with("ES256", ec_jwk("P-256", 31)),
+        with("ES384", ec_jwk("P-256", 32)),
+        with("ES256", okp("Ed25519", 32)),
+        with("EdDSA", okp("Ed448", 32)),
+        with("EdDSA", okp("Ed25519", 33)),
+        with("EdDSA", ec_jwk("P-256", 32)),
+        with("RS256", ec_jwk("P-256", 32)),
+        with("ES256", rsa_jwk(&good_n, &[1, 0, 1])),
+    ];
+    for h in bad {
+        assert_eq!(check_header(&h, &all_algs()).map_err(code), Err(ErrorCode::InvalidDpopProof), "{h}");
+    }
+}
+
+/// [DP-1] RSA `n` and `e` are minimal big-endian integers (a leading zero byte would give the same key another
+/// thumbprint), and `n` at most 4096 bits (the cost of a check).
+#[test]
+fn dp_1_an_rsa_jwk_with_leading_zero_bytes_or_over_4096_bits_is_refused() {
+    let n = [vec![0xc1], vec![3; 255]].concat();
+    let bad = [
+        rsa_jwk(&[vec![0], n.clone()].concat(), &[1, 0, 1]),
+        rsa_jwk(&n, &[0, 1, 0, 1]),
+        rsa_jwk(&n, &[]),
+        rsa_jwk(&[vec![0xc1], vec![3; 512]].concat(), &[1, 0, 1]),
+        json!({"kty": "RSA", "e": "AQAB"}),
+    ];
+    for jwk in bad {
+        let h = with("RS256", jwk);
+        assert_eq!(check_header(&h, &all_algs()).map_err(code), Err(ErrorCode::InvalidDpopProof), "{h}");
+    }
+    assert!(check_header(&with("RS256", rsa_jwk(&[vec![0xc1], vec![3; 511]].concat(), &[1, 0, 1])), &algs()).is_ok());
+}
+
+#[test]
+fn dp_1_an_iat_at_the_ends_of_i64_is_refused_without_a_panic() {
+    for iat in [i64::MIN, i64::MIN + 1, i64::MAX] {
+        let c = ProofClaims { iat: Some(iat), ..claims() };
+        assert_eq!(check_claims(&c, &expected(None)).map_err(code), Err(ErrorCode::InvalidDpopProof), "{iat}");
+    }
+    let c = ProofClaims { iat: Some(i64::MAX), ..claims() };
+    assert!(check_claims(&c, &Expected { now: i64::MIN, ..expected(None) }).is_err());
+}
+
+/// [DP-1] No header extension is understood, so a `crit` one is refused (RFC 7515 §4.1.11).
+#[test]
+fn dp_1_a_crit_header_is_refused() {
+    let mut h = header();
+    h["crit"] = json!(["exp"]);
+    assert_eq!(check_header(&h, &algs()).map_err(code), Err(ErrorCode::InvalidDpopProof));
 }
