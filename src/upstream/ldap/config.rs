@@ -341,4 +341,18 @@ mod tests {
             assert_eq!(c.validate().unwrap_err().0, key);
         }
     }
+
+    #[test]
+    fn ld_7_the_directory_count_and_the_address_cap_have_defaults_and_are_checked() {
+        let c = cfg("ldaps://d");
+        assert_eq!((c.max_attempts_per_address, c.failure_count_attribute.as_str()), (2, "pwdFailureTime"));
+        let mut c = cfg("ldaps://d");
+        c.max_attempts_per_address = 0;
+        assert_eq!(c.validate().unwrap_err().0, "ldap.max_attempts_per_address");
+        let mut c = cfg("ldaps://d");
+        c.failure_count_attribute = "a b".into();
+        assert_eq!(c.validate().unwrap_err().0, "ldap.failure_count_attribute");
+        c.failure_count_attribute = String::new();
+        assert!(c.validate().is_ok(), "\"\" reads no count");
+    }
 }

@@ -365,6 +365,21 @@ mod tests {
     }
 
     #[test]
+    fn ld_7_the_directory_s_failure_count_is_a_number_or_one_value_per_failure() {
+        let e = |name: &str, v: &[&str]| SearchEntry {
+            dn: "uid=ada".into(),
+            attrs: [(name.to_string(), v.iter().map(|s| s.to_string()).collect())].into_iter().collect(),
+            bin_attrs: Default::default(),
+        };
+        assert_eq!(failure_count(&e("badPwdCount", &["4"]), "badpwdcount"), 4);
+        let times = ["20261202013000Z", "20261202013001Z", "20261202013002.5Z"];
+        assert_eq!(failure_count(&e("pwdFailureTime", &times), "pwdFailureTime"), 3);
+        assert_eq!(failure_count(&e("pwdFailureTime", &times[..1]), "pwdFailureTime"), 1);
+        assert_eq!(failure_count(&e("uid", &["ada"]), "pwdFailureTime"), 0);
+        assert_eq!(failure_count(&e("pwdFailureTime", &times), ""), 0);
+    }
+
+    #[test]
     fn ld_2_object_guid_is_formatted_like_active_directory() {
         let raw = [0x78, 0x56, 0x34, 0x12, 0x34, 0x12, 0x78, 0x56, 0x90, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67];
         assert_eq!(guid(&raw).as_deref(), Some("12345678-1234-5678-90ab-cdef01234567"));

@@ -3,12 +3,15 @@
 //! multiply tries:
 //! 1. the form's lengths first (a name over 256 bytes, an empty or overlong password: refused before any key is
 //!    built or the directory is asked, [LD-7c], [LD-4]);
-//! 2. the address budgets (per address, per (address, name)) and the typed name's account budget, if known to be
-//!    spent ([LD-7]);
-//! 3. `find` (service bind, search: a connection of the provider's `max_connections`, [LD-7b]);
-//! 4. the account's turn (one attempt in flight per account, [LD-7b]) and its budget, the account being the
-//!    entry found, or the normalised name when none was ([LD-7a]); a spent budget is refused without a bind;
-//! 5. `verify` (the user's bind), whose answer is charged to the account (and to the typed name) or clears it.
+//! 2. the address budgets (per address, per (address, name));
+//! 3. on a task of its own (a dropped request cannot skip the counting), the attempts in flight from the address
+//!    ([LD-7b]) and the typed name's account budget, if known to be spent ([LD-7]);
+//! 4. `find` (service bind, search: a connection of the provider's `max_connections`, [LD-7b]);
+//! 5. the account's turn (one attempt in flight and one waiting per account, [LD-7b]), its budget and the
+//!    directory's own count for the entry, the account being the entry found, or the normalised name when none
+//!    was ([LD-7a]); a spent budget is refused without a bind;
+//! 6. the failure charged to the account (and the typed name), then `verify` (the user's bind); only the
+//!    directory's success clears it.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
