@@ -7,7 +7,10 @@
 //! Keys are SHA-256 of (provider, kind, value), so their size never depends on what was typed; the value is the
 //! entry's stable subject (`entry`) or the typed name's normalised form (`name`, [`account_name`]).
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub use bridgekeeper_core::password_budget::account_name;
@@ -21,8 +24,16 @@ pub enum Account<'a> {
     Name(&'a str),
 }
 
+/// One account's budget behind its turn, and whether an attempt already waits for the turn.
+struct Slot {
+    failures: Arc<Mutex<Failures>>,
+    waiting: AtomicBool,
+}
+
 pub struct PasswordBudgets {
-    accounts: moka::sync::Cache<String, Arc<Mutex<Failures>>>,
+    accounts: moka::sync::Cache<String, Arc<Slot>>,
+    /// [LD-7b] Password attempts in flight per source address (IPv4, IPv6 /64).
+    inflight: Arc<std::sync::Mutex<HashMap<IpAddr, u32>>>,
 }
 
 impl Default for PasswordBudgets {
@@ -32,7 +43,35 @@ impl Default for PasswordBudgets {
                 .max_capacity(200_000)
                 .time_to_idle(Duration::from_secs(MAX_WINDOW_SECS))
                 .build(),
+            inflight: Arc::default(),
         }
+    }
+}
+
+/// [LD-7b] One password attempt in flight from an address; the count drops when it ends.
+pub struct Inflight {
+    map: Arc<std::sync::Mutex<HashMap<IpAddr, u32>>>,
+    ip: IpAddr,
+}
+
+impl Drop for Inflight {
+    fn drop(&mut self) {
+        let mut m = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Clears the "an attempt waits" mark however the wait ends.
+struct Waiting<'a>(&'a AtomicBool);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
     }
 }
 
@@ -56,9 +95,18 @@ impl Turn {
         self.failures.admit(self.budget, now).map_err(|w| u64::try_from(w).unwrap_or(1))
     }
 
-    /// The directory said the password is wrong.
-    pub fn failed(mut self, now: i64) {
+    /// [LD-7] A password is about to be sent: charged before the bind, so that an answer the broker never sees
+    /// (a timeout, a dropped request, a crash) still counts; only the directory's success clears it.
+    pub fn charge(&mut self, now: i64) {
         self.failures.charge(self.budget, now);
+    }
+
+    /// [LD-7b] The account this name reached is spent: the name is spent too, so that its next try is refused
+    /// before the search.
+    pub fn spend(&mut self, now: i64) {
+        while self.failures.admit(self.budget, now).is_ok() {
+            self.failures.charge(self.budget, now);
+        }
     }
 
     /// The directory accepted the password: the count starts again (as the directory's does).
@@ -68,15 +116,30 @@ impl Turn {
 }
 
 impl PasswordBudgets {
-    fn entry(&self, provider: &str, account: Account<'_>) -> Arc<Mutex<Failures>> {
-        self.accounts.get_with(key(provider, account), || Arc::new(Mutex::new(Failures::default())))
+    fn entry(&self, provider: &str, account: Account<'_>) -> Arc<Slot> {
+        self.accounts.get_with(key(provider, account), || {
+            Arc::new(Slot { failures: Arc::new(Mutex::new(Failures::default())), waiting: AtomicBool::new(false) })
+        })
+    }
+
+    /// [LD-7b] An attempt from this address may start (at most `max` in flight per IPv4 address or IPv6 /64);
+    /// `None` beyond that, before any connection is taken.
+    pub fn enter(&self, ip: IpAddr, max: u32) -> Option<Inflight> {
+        let ip = crate::ratelimit::budget_key(ip);
+        let mut m = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Inflight { map: self.inflight.clone(), ip })
     }
 
     /// [LD-7] Before the directory is asked at all: `Err(seconds to wait)` when this account's budget is known
     /// to be spent. Reads without queueing (an account with an attempt in flight is decided under its turn).
     pub fn spent(&self, provider: &str, account: Account<'_>, budget: Budget, now: i64) -> Result<(), u64> {
         match self.accounts.get(&key(provider, account)) {
-            Some(m) => match m.try_lock() {
+            Some(m) => match m.failures.try_lock() {
                 Ok(f) => f.admit(budget, now).map_err(|w| u64::try_from(w).unwrap_or(1)),
                 Err(_) => Ok(()),
             },
@@ -84,10 +147,19 @@ impl PasswordBudgets {
         }
     }
 
-    /// [LD-7b] Waits (at most `wait`) for the account's turn; `None` when the attempt in flight took longer.
+    /// [LD-7b] Waits (at most `wait`) for the account's turn; `None` when the attempt in flight took longer, or
+    /// at once when another attempt already waits for it (at most one in flight and one waiting per account, so
+    /// that queueing on one account cannot hold the directory's connections).
     pub async fn turn(&self, provider: &str, account: Account<'_>, budget: Budget, wait: Duration) -> Option<Turn> {
-        let m = self.entry(provider, account);
-        let failures = tokio::time::timeout(wait, m.lock_owned()).await.ok()?;
+        let slot = self.entry(provider, account);
+        if let Ok(failures) = slot.failures.clone().try_lock_owned() {
+            return Some(Turn { failures, budget });
+        }
+        if slot.waiting.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        let _waiting = Waiting(&slot.waiting);
+        let failures = tokio::time::timeout(wait, slot.failures.clone().lock_owned()).await.ok()?;
         Some(Turn { failures, budget })
     }
 
@@ -119,10 +191,14 @@ mod tests {
         assert!(p.turn("corp", Account::Entry("uuid-bob"), B, Duration::from_millis(20)).await.is_some());
         assert!(p.turn("other", a, B, Duration::from_millis(20)).await.is_some());
         assert!(p.turn("corp", Account::Name("uuid-ada"), B, Duration::from_millis(20)).await.is_some());
-        first.failed(100);
+        let mut first = first;
+        first.charge(100);
+        drop(first);
         let second = p.turn("corp", a, B, Duration::from_secs(1)).await.unwrap();
         assert!(second.admit(100).is_ok());
-        second.failed(100);
+        let mut second = second;
+        second.charge(100);
+        drop(second);
         let third = p.turn("corp", a, B, Duration::from_secs(1)).await.unwrap();
         assert_eq!(third.admit(101), Err(59));
         drop(third);
@@ -134,9 +210,41 @@ mod tests {
     async fn ld_7_success_clears_the_account() {
         let p = PasswordBudgets::default();
         let a = Account::Name("ada");
-        p.turn("corp", a, B, Duration::from_secs(1)).await.unwrap().failed(10);
+        p.turn("corp", a, B, Duration::from_secs(1)).await.unwrap().charge(10);
         p.turn("corp", a, B, Duration::from_secs(1)).await.unwrap().succeeded();
-        p.turn("corp", a, B, Duration::from_secs(1)).await.unwrap().failed(10);
+        p.turn("corp", a, B, Duration::from_secs(1)).await.unwrap().charge(10);
         assert!(p.spent("corp", a, B, 10).is_ok(), "one failure since the success");
+    }
+
+    #[tokio::test]
+    async fn ld_7b_one_attempt_waits_per_account_and_the_next_is_turned_away_at_once() {
+        let p = PasswordBudgets::default();
+        let a = Account::Entry("uuid-ada");
+        let first = p.turn("corp", a, B, Duration::from_secs(1)).await.unwrap();
+        let waiter = p.turn("corp", a, B, Duration::from_secs(60));
+        tokio::pin!(waiter);
+        // The first waiter is parked on the lock (polled once), the next is refused without waiting.
+        assert!(futures_util::FutureExt::now_or_never(&mut waiter).is_none());
+        assert!(p.turn("corp", a, B, Duration::from_secs(60)).await.is_none());
+        drop(first);
+        assert!(waiter.await.is_some());
+        assert!(p.turn("corp", a, B, Duration::from_secs(1)).await.is_some(), "the mark is cleared");
+    }
+
+    #[test]
+    fn ld_7b_attempts_in_flight_are_capped_per_address_and_released() {
+        let p = PasswordBudgets::default();
+        let ip: IpAddr = "198.51.100.1".parse().unwrap();
+        let (a, b) = (p.enter(ip, 2).unwrap(), p.enter(ip, 2).unwrap());
+        assert!(p.enter(ip, 2).is_none());
+        // The same IPv6 /64 is one address.
+        let v6a: IpAddr = "2001:db8::1".parse().unwrap();
+        let v6b: IpAddr = "2001:db8::2".parse().unwrap();
+        let _c = p.enter(v6a, 1).unwrap();
+        assert!(p.enter(v6b, 1).is_none());
+        assert!(p.enter("198.51.100.2".parse().unwrap(), 2).is_some());
+        drop(a);
+        assert!(p.enter(ip, 2).is_some());
+        drop(b);
     }
 }

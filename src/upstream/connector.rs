@@ -100,6 +100,10 @@ pub trait PasswordAttempt: Send {
     /// [LD-7a] The stable key of the entry found (its subject attribute), or `None` when no single entry was:
     /// then failures are charged to the typed name's normalised form.
     fn account(&self) -> Option<&str>;
+    /// [LD-7] The failures the upstream itself counts for the entry found (0 when it says nothing).
+    fn upstream_failures(&self) -> u32 {
+        0
+    }
     /// [LD-2] [LD-9] Checks the password at the upstream; `Rejected` for a wrong username or password alike (the
     /// page never says which; an unknown name costs the upstream what a wrong password does), `Unavailable` when
     /// the upstream cannot be asked.
@@ -115,4 +119,6 @@ pub struct PasswordLimits {
     pub budget: bridgekeeper_core::password_budget::Budget,
     /// How long an attempt waits for the attempt in flight for the same account.
     pub turn_wait: std::time::Duration,
+    /// [LD-7b] Attempts in flight at once from one address.
+    pub per_address: u32,
 }

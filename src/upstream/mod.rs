@@ -347,6 +347,11 @@ impl Provider {
         self.password.as_deref()
     }
 
+    /// The password capability, to be held by a task of its own.
+    pub fn password_arc(&self) -> Option<Arc<dyn PasswordConnector>> {
+        self.password.clone()
+    }
+
     /// Known to be unreachable (its last discovery failed).
     pub fn is_down(&self) -> bool {
         self.health().is_some_and(HealthCheck::is_down)

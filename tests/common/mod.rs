@@ -141,6 +141,24 @@ impl TestApp {
         }
     }
 
+    /// A view whose cookie jar the test holds (to replay the browser's cookies on a raw socket).
+    pub fn view_with_jar(&self, jar: Arc<reqwest::cookie::Jar>) -> TestApp {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_provider(jar)
+            .build()
+            .unwrap();
+        TestApp {
+            base: self.base.clone(),
+            state: self.state.clone(),
+            clock: self.clock.clone(),
+            db: self.db.share(),
+            http,
+            handle: self.handle.clone(),
+            owner: false,
+        }
+    }
+
     pub async fn spawn() -> TestApp {
         Self::spawn_with(|_| {}).await
     }

@@ -79,6 +79,15 @@ pub struct LdapConfig {
     /// [LD-7b] Connections to the directory at once (sign-ins in flight); beyond that a "try again" page.
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
+    /// [LD-7b] Password attempts in flight at once from one address (IPv4, IPv6 /64); beyond that 429 before any
+    /// connection is taken. Raise it when many people sign in through one NAT address.
+    #[serde(default = "default_attempts_per_address")]
+    pub max_attempts_per_address: u32,
+    /// [LD-7] The entry's own failure counter, read in the user search: `pwdFailureTime` (ppolicy: one value per
+    /// failure remembered), `badPwdCount` (Active Directory: a number); `""` to not read one. When the directory
+    /// already counts `max_failures` or more, the broker refuses without a bind, whatever its own count says.
+    #[serde(default = "default_failure_count_attribute")]
+    pub failure_count_attribute: String,
 }
 
 fn default_user_filter() -> String {
@@ -107,6 +116,12 @@ fn default_failure_window() -> u64 {
 }
 fn default_max_connections() -> u32 {
     20
+}
+fn default_attempts_per_address() -> u32 {
+    2
+}
+fn default_failure_count_attribute() -> String {
+    "pwdFailureTime".into()
 }
 
 /// The longest `failure_window_secs` (a day).
@@ -193,6 +208,12 @@ impl LdapConfig {
         }
         if !(1..=1000).contains(&self.max_connections) {
             return Err(("ldap.max_connections", "1 to 1000".into()));
+        }
+        if !(1..=1000).contains(&self.max_attempts_per_address) {
+            return Err(("ldap.max_attempts_per_address", "1 to 1000".into()));
+        }
+        if !self.failure_count_attribute.is_empty() && !is_attribute(&self.failure_count_attribute) {
+            return Err(("ldap.failure_count_attribute", "an attribute name, or \"\" for none".into()));
         }
         Ok(())
     }
@@ -326,5 +347,19 @@ mod tests {
             }
             assert_eq!(c.validate().unwrap_err().0, key);
         }
+    }
+
+    #[test]
+    fn ld_7_the_directory_count_and_the_address_cap_have_defaults_and_are_checked() {
+        let c = cfg("ldaps://d");
+        assert_eq!((c.max_attempts_per_address, c.failure_count_attribute.as_str()), (2, "pwdFailureTime"));
+        let mut c = cfg("ldaps://d");
+        c.max_attempts_per_address = 0;
+        assert_eq!(c.validate().unwrap_err().0, "ldap.max_attempts_per_address");
+        let mut c = cfg("ldaps://d");
+        c.failure_count_attribute = "a b".into();
+        assert_eq!(c.validate().unwrap_err().0, "ldap.failure_count_attribute");
+        c.failure_count_attribute = String::new();
+        assert!(c.validate().is_ok(), "\"\" reads no count");
     }
 }

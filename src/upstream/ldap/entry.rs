@@ -33,6 +33,13 @@ pub fn attributes(p: &ProviderConfig) -> Vec<String> {
         if l.groups == super::config::GroupsFrom::MemberOf {
             out.push(l.group_attribute.clone());
         }
+        // [LD-7] An operational attribute: returned only when asked for by name.
+        if !l.failure_count_attribute.is_empty() {
+            out.push(l.failure_count_attribute.clone());
+        }
+        if let Some(a) = super::filter::username_attribute(&l.user_filter) {
+            out.push(a.to_string());
+        }
     }
     for claim in ["email", "name", "preferred_username", "picture"] {
         if let Some(ptr) = pointer(p, claim)
@@ -80,6 +87,19 @@ pub fn subject(e: &SearchEntry, attribute: &str) -> Option<String> {
         Ok(s) if !s.trim().is_empty() => Some(s),
         Ok(_) => None,
         Err(e) => Some(e.into_bytes().iter().map(|b| format!("{b:02x}")).collect()),
+    }
+}
+
+/// [LD-7] The failures the directory counts for an entry: a single number (`badPwdCount`), or one value per
+/// failure remembered (`pwdFailureTime`).
+pub fn failure_count(e: &SearchEntry, attribute: &str) -> u32 {
+    if attribute.is_empty() {
+        return 0;
+    }
+    let v = values(e, attribute);
+    match v.as_slice() {
+        [one] if !one.is_empty() && one.bytes().all(|b| b.is_ascii_digit()) => one.parse().unwrap_or(u32::MAX),
+        many => u32::try_from(many.len()).unwrap_or(u32::MAX),
     }
 }
 
@@ -139,33 +159,76 @@ pub fn normal_dn(dn: &str) -> String {
     out
 }
 
-/// [LD-5] Groups from `memberOf` DNs: each group's full DN (in its compared form, [`normal_dn`]); its name (first RDN value) only for a group under `group_base`, so that a group of the same name elsewhere
-/// (an OU whose owner is not the group's) grants nothing. Without `group_base`, rules name full DNs.
+/// [LD-5] Group names and group DNs are kept apart: a name is `name:{value}`, a DN `dn:{compared form}`, and a
+/// rule holding `=` names a DN, any other rule a name, so that a group whose name is the text of a DN never
+/// matches a rule for that DN.
+fn tag_name(name: &str) -> String {
+    format!("name:{name}")
+}
+
+fn tag_dn(dn: &str) -> String {
+    format!("dn:{}", normal_dn(dn))
+}
+
+/// [LD-5] Whether a DN's direct parent is `base` (both in compared form; RDN-aware: an escaped `\,` inside a
+/// value is no boundary, and a group in an OU below `base` is not its child).
+fn child_of(dn: &str, base: Option<&str>) -> bool {
+    let Some(base) = base.map(normal_dn).filter(|b| !b.is_empty()) else { return false };
+    let dn = normal_dn(dn);
+    let (mut escaped, mut cut) = (false, None);
+    for (i, c) in dn.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            ',' => {
+                cut = Some(i);
+                break;
+            }
+            _ => {}
+        }
+    }
+    cut.is_some_and(|i| dn[i + 1..] == base)
+}
+
+/// The attribute type of a DN's first RDN (`cn` in `cn=admins,…`).
+fn first_rdn_type(dn: &str) -> Option<String> {
+    dn.split_once('=').map(|(t, _)| t.trim().to_ascii_lowercase())
+}
+
+/// [LD-5] Groups from `memberOf` DNs: each group's DN, and its name (first RDN value) only for a group directly
+/// under `group_base`, so that a group of the same name elsewhere (another OU, an OU below `group_base` whose
+/// owner is not the groups' admin) grants nothing. Without `group_base`, rules name full DNs.
 pub fn member_of(e: &SearchEntry, attribute: &str, group_base: Option<&str>) -> Vec<String> {
-    let base = group_base.map(normal_dn).filter(|b| !b.is_empty());
-    let under = |dn: &str| base.as_deref().is_some_and(|b| dn.ends_with(&format!(",{b}")));
     values(e, attribute)
         .into_iter()
         .flat_map(|dn| {
-            let normal = normal_dn(&dn);
-            let name = if under(&normal) { first_rdn_value(&dn) } else { None };
-            name.into_iter().chain([normal])
+            let name = if child_of(&dn, group_base) { first_rdn_value(&dn) } else { None };
+            name.map(|n| tag_name(&n)).into_iter().chain([tag_dn(&dn)])
         })
         .collect()
 }
 
-/// A found group (under `group_base`): its name attribute's values and its DN (compared form).
-pub fn group_names(g: &SearchEntry, name_attribute: &str) -> Vec<String> {
-    values(g, name_attribute).into_iter().chain([normal_dn(&g.dn)]).collect()
+/// [LD-5] A found group: its DN, and for a group directly under `group_base` one name: its RDN value when the RDN
+/// is `name_attribute` (a second value of that attribute is not a name), else the attribute's only value.
+pub fn group_names(g: &SearchEntry, name_attribute: &str, group_base: Option<&str>) -> Vec<String> {
+    let name = if !child_of(&g.dn, group_base) {
+        None
+    } else if first_rdn_type(&g.dn).is_some_and(|t| t.eq_ignore_ascii_case(name_attribute)) {
+        first_rdn_value(&g.dn)
+    } else {
+        match values(g, name_attribute).as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
+        }
+    };
+    name.map(|n| tag_name(&n)).into_iter().chain([tag_dn(&g.dn)]).collect()
 }
 
-/// The provider's group rules with every DN-shaped `upstream` (one holding `=`) in its compared form.
-fn rules_for_dns(p: &ProviderConfig) -> Vec<crate::upstream::config::GroupRule> {
-    let mut rules = p.group_rules.clone();
+/// The group rules in the same tagged form: `upstream` holding `=` as a DN (compared form), else as a name.
+fn tagged_rules(rules: &[crate::upstream::config::GroupRule]) -> Vec<crate::upstream::config::GroupRule> {
+    let mut rules = rules.to_vec();
     for r in &mut rules {
-        if r.upstream.contains('=') {
-            r.upstream = normal_dn(&r.upstream);
-        }
+        r.upstream = if r.upstream.contains('=') { tag_dn(&r.upstream) } else { tag_name(&r.upstream) };
     }
     rules
 }
@@ -193,7 +256,7 @@ pub fn identity(p: &ProviderConfig, e: &SearchEntry, upstream_groups: Vec<String
         name: at("name"),
         preferred_username: at("preferred_username"),
         picture: at("picture"),
-        groups: map_groups(&upstream_groups, &rules_for_dns(p)),
+        groups: map_groups(&upstream_groups, &tagged_rules(&p.group_rules)),
         ..FederatedIdentity::default()
     })
 }
@@ -225,21 +288,95 @@ mod tests {
         let base = Some("ou=groups,dc=example,dc=org");
         let groups = member_of(&e, "memberOf", base);
         // The real group is known by its name and its DN (compared without case and spaces).
-        assert!(groups.contains(&"Staff".to_string()));
-        assert!(groups.contains(&"cn=staff,ou=groups,dc=example,dc=org".to_string()));
+        assert!(groups.contains(&"name:Staff".to_string()));
+        assert!(groups.contains(&"dn:cn=staff,ou=groups,dc=example,dc=org".to_string()));
         // An `admins` in another OU is not `admins`: only its own DN names it.
-        assert!(!groups.contains(&"admins".to_string()), "{groups:?}");
-        assert!(groups.contains(&"cn=admins,ou=projects,dc=example,dc=org".to_string()));
-        let rules = [crate::upstream::config::GroupRule { upstream: "admins".into(), group: "corp-admins".into() }];
-        assert!(map_groups(&groups, &rules).is_empty());
+        assert!(!groups.contains(&"name:admins".to_string()), "{groups:?}");
+        assert!(groups.contains(&"dn:cn=admins,ou=projects,dc=example,dc=org".to_string()));
+        assert!(mapped(&groups, "admins").is_empty());
         // Without group_base no name is released at all, only DNs.
-        assert!(!member_of(&e, "memberOf", None).contains(&"Staff".to_string()));
+        assert!(!member_of(&e, "memberOf", None).contains(&"name:Staff".to_string()));
+    }
+
+    fn mapped(groups: &[String], rule: &str) -> Vec<String> {
+        let rules = [crate::upstream::config::GroupRule { upstream: rule.into(), group: "granted".into() }];
+        map_groups(groups, &tagged_rules(&rules))
+    }
+
+    const BASE: Option<&str> = Some("ou=groups,dc=example,dc=org");
+
+    #[test]
+    fn ld_5_a_group_named_like_a_dn_rule_grants_nothing() {
+        // A group under group_base whose CN is the text of the Domain Admins DN.
+        let e = with_member_of(&["cn=CN\\=Domain Admins\\,CN\\=Users\\,DC\\=corp,ou=groups,dc=example,dc=org"]);
+        let groups = member_of(&e, "memberOf", BASE);
+        assert!(groups.contains(&"name:CN=Domain Admins,CN=Users,DC=corp".to_string()), "{groups:?}");
+        assert!(mapped(&groups, "CN=Domain Admins,CN=Users,DC=corp").is_empty());
+        // The real group still matches its DN rule; a name rule never matches a DN.
+        let real = member_of(&with_member_of(&["CN=Domain Admins,CN=Users,DC=corp"]), "memberOf", BASE);
+        assert_eq!(mapped(&real, "cn=domain admins, cn=users, dc=corp"), ["granted"]);
+        assert!(mapped(&real, "Domain Admins").is_empty(), "not under group_base: no name");
+    }
+
+    #[test]
+    fn ld_5_a_group_of_the_rule_name_in_a_sub_ou_of_group_base_grants_nothing() {
+        let e = with_member_of(&["cn=admins,ou=team-x,ou=groups,dc=example,dc=org"]);
+        let groups = member_of(&e, "memberOf", BASE);
+        assert!(mapped(&groups, "admins").is_empty(), "{groups:?}");
+        assert_eq!(mapped(&groups, "cn=admins,ou=team-x,ou=groups,dc=example,dc=org"), ["granted"]);
+        assert_eq!(
+            mapped(&member_of(&with_member_of(&["cn=admins,ou=groups,dc=example,dc=org"]), "memberOf", BASE), "admins"),
+            ["granted"]
+        );
+        // The same for a group found by search.
+        let g = SearchEntry {
+            dn: "cn=admins,ou=team-x,ou=groups,dc=example,dc=org".into(),
+            attrs: [("cn".to_string(), vec!["admins".to_string()])].into_iter().collect(),
+            bin_attrs: Default::default(),
+        };
+        assert!(mapped(&group_names(&g, "cn", BASE), "admins").is_empty());
+    }
+
+    #[test]
+    fn ld_5_an_escaped_comma_is_not_the_group_base_boundary() {
+        let e = with_member_of(&["cn=admins,ou=x\\,ou=groups,dc=example,dc=org"]);
+        let groups = member_of(&e, "memberOf", BASE);
+        assert!(mapped(&groups, "admins").is_empty(), "{groups:?}");
+        assert!(child_of("CN=Admins, OU=Groups,DC=Example,DC=org", BASE));
+        assert!(!child_of("cn=a\\,ou=groups,dc=example,dc=org", BASE), "one RDN whose value holds the comma");
+    }
+
+    #[test]
+    fn ld_5_a_second_cn_value_on_a_group_grants_nothing() {
+        let g = SearchEntry {
+            dn: "cn=staff,ou=groups,dc=example,dc=org".into(),
+            attrs: [("cn".to_string(), vec!["staff".to_string(), "admins".to_string()])].into_iter().collect(),
+            bin_attrs: Default::default(),
+        };
+        let names = group_names(&g, "cn", BASE);
+        assert!(mapped(&names, "admins").is_empty(), "{names:?}");
+        assert_eq!(mapped(&names, "staff"), ["granted"]);
     }
 
     #[test]
     fn ld_5_dns_compare_without_case_or_spaces_around_separators() {
         assert_eq!(normal_dn("CN=Domain Admins, CN=Users ,DC=corp"), "cn=domain admins,cn=users,dc=corp");
         assert_eq!(normal_dn("cn=a\\,b,ou=X"), "cn=a\\,b,ou=x");
+    }
+
+    #[test]
+    fn ld_7_the_directory_s_failure_count_is_a_number_or_one_value_per_failure() {
+        let e = |name: &str, v: &[&str]| SearchEntry {
+            dn: "uid=ada".into(),
+            attrs: [(name.to_string(), v.iter().map(|s| s.to_string()).collect())].into_iter().collect(),
+            bin_attrs: Default::default(),
+        };
+        assert_eq!(failure_count(&e("badPwdCount", &["4"]), "badpwdcount"), 4);
+        let times = ["20261202013000Z", "20261202013001Z", "20261202013002.5Z"];
+        assert_eq!(failure_count(&e("pwdFailureTime", &times), "pwdFailureTime"), 3);
+        assert_eq!(failure_count(&e("pwdFailureTime", &times[..1]), "pwdFailureTime"), 1);
+        assert_eq!(failure_count(&e("uid", &["ada"]), "pwdFailureTime"), 0);
+        assert_eq!(failure_count(&e("pwdFailureTime", &times), ""), 0);
     }
 
     #[test]

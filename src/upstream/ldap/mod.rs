@@ -9,12 +9,13 @@
 
 pub mod config;
 mod entry;
+mod filter;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use ldap3::{Ldap as Handle, LdapConnAsync, LdapConnSettings, Scope, SearchEntry, SearchOptions, ldap_escape};
+use ldap3::{Ldap as Handle, LdapConnAsync, LdapConnSettings, Scope, SearchEntry, SearchOptions};
 
 use super::config::ProviderConfig;
 use super::connector::{Fut, HealthCheck, PasswordAttempt, PasswordConnector, PasswordLimits};
@@ -103,7 +104,11 @@ impl PasswordConnector for Ldap {
     fn limits(&self) -> PasswordLimits {
         let l = &self.inner.ldap;
         // The attempt in flight binds, reads groups (a bind and a search) and closes: each bounded.
-        PasswordLimits { budget: l.budget(), turn_wait: Duration::from_secs(3 * l.timeout_secs + 1) }
+        PasswordLimits {
+            budget: l.budget(),
+            turn_wait: Duration::from_secs(3 * l.timeout_secs + 1),
+            per_address: l.max_attempts_per_address,
+        }
     }
 
     fn find<'a>(&'a self, username: &'a str) -> Fut<'a, Result<Box<dyn PasswordAttempt>, UpstreamError>> {
@@ -126,11 +131,17 @@ struct Attempt {
     username: String,
     user: Option<SearchEntry>,
     account: Option<String>,
+    /// [LD-7] The entry's own failure count (`failure_count_attribute`).
+    failures: u32,
 }
 
 impl PasswordAttempt for Attempt {
     fn account(&self) -> Option<&str> {
         self.account.as_deref()
+    }
+
+    fn upstream_failures(&self) -> u32 {
+        self.failures
     }
 
     fn verify(self: Box<Self>, password: Secret) -> Fut<'static, Result<FederatedIdentity, UpstreamError>> {
@@ -251,7 +262,14 @@ impl Inner {
         }
         let user = r.inspect_err(|e| self.note::<()>(&Err(e.clone())))?;
         let account = user.as_ref().and_then(|u| entry::subject(u, &self.ldap.subject_attribute));
-        Ok(Attempt { conn, username, user, account })
+        // [LD-7a] An entry without its subject could be charged only to the typed name: it is never bound.
+        if user.is_some() && account.is_none() {
+            conn.close().await;
+            let attr = &self.ldap.subject_attribute;
+            return Err(self.unavailable(format!("the entry has no {attr} (subject_attribute); not bound")));
+        }
+        let failures = user.as_ref().map_or(0, |u| entry::failure_count(u, &self.ldap.failure_count_attribute));
+        Ok(Attempt { conn, username, user, account, failures })
     }
 
     /// Remembers whether the directory could be asked (shown on the chooser).
@@ -319,7 +337,7 @@ impl Conn {
         let l = &inner.ldap;
         self.service_bind().await?;
         // [LD-3] The typed name is a literal in the filter (RFC 4515 escaping of `*`, `(`, `)`, `\`, NUL).
-        let filter = l.user_filter.replace("{username}", &ldap_escape(username));
+        let filter = filter::fill(&l.user_filter, &[("{username}", username)]);
         let (mut found, more) = self.search(&l.user_base, &filter, entry::attributes(&self.inner.cfg), 2).await?;
         if found.len() > 1 || more {
             tracing::warn!(provider = %self.inner.cfg.id, "user_filter matched more than one entry; sign-in refused");
@@ -338,8 +356,8 @@ impl Conn {
     ) -> Result<FederatedIdentity, UpstreamError> {
         // [LD-4] An empty password would be an unauthenticated bind (RFC 4513 §5.1.2), which many directories
         // answer with success: refused before it is sent.
-        if password.is_empty() || password.len() > MAX_PASSWORD {
-            return Err(self.inner.rejected("empty or overlong password"));
+        if password.is_empty() || password.len() > MAX_PASSWORD || password.contains('\0') {
+            return Err(self.inner.rejected("empty, overlong or NUL-holding password"));
         }
         let dn = user.as_ref().map_or_else(|| self.inner.probe_dn.clone(), |u| u.dn.clone());
         let (pw, mut h) = (password.to_string(), self.handle.clone());
@@ -358,7 +376,10 @@ impl Conn {
         let groups = match l.groups {
             GroupsFrom::None => Vec::new(),
             GroupsFrom::MemberOf => entry::member_of(&user, &l.group_attribute, l.group_base.as_deref()),
-            GroupsFrom::Search => self.groups_of(&user.dn, username).await?,
+            GroupsFrom::Search => {
+                let name = filter::username_of(&l.user_filter, &user).unwrap_or_else(|| username.to_string());
+                self.groups_of(&user.dn, &name).await?
+            }
         };
         entry::identity(&self.inner.cfg, &user, groups).ok_or_else(|| {
             self.inner.unavailable(format!("the entry has no {} (subject_attribute)", l.subject_attribute))
@@ -370,14 +391,13 @@ impl Conn {
         let inner = self.inner.clone();
         let l = &inner.ldap;
         self.service_bind().await?;
-        let filter =
-            l.group_filter.replace("{dn}", &ldap_escape(user_dn)).replace("{username}", &ldap_escape(username));
+        let filter = filter::fill(&l.group_filter, &[("{dn}", user_dn), ("{username}", username)]);
         let base = l.group_base.clone().unwrap_or_default();
         let (found, more) = self.search(&base, &filter, vec![l.group_name_attribute.clone()], MAX_GROUPS).await?;
         if more {
             tracing::warn!(provider = %self.inner.cfg.id, "more than {MAX_GROUPS} groups; the rest are not read");
         }
-        Ok(found.iter().flat_map(|g| entry::group_names(g, &l.group_name_attribute)).collect())
+        Ok(found.iter().flat_map(|g| entry::group_names(g, &l.group_name_attribute, l.group_base.as_deref())).collect())
     }
 
     /// Unbinds (best effort, bounded) and stops the driver.
