@@ -35,8 +35,13 @@ pub struct Answer<'a> {
     pub now: i64,
 }
 
-/// The verified identity, or why not (a reason for the log, never for the person).
+/// The verified identity, or why not (a reason for the log, never for the person; [SA-3] attacker text in it, a
+/// status value or a parser's message, has its control characters escaped so it cannot forge log lines).
 pub fn verify(a: &Answer<'_>) -> Result<FederatedIdentity, String> {
+    checked(a).map_err(|e| rules::log_safe(&e))
+}
+
+fn checked(a: &Answer<'_>) -> Result<FederatedIdentity, String> {
     if a.saml_response.len() > rules::MAX_RESPONSE_BASE64 {
         return Err("SAMLResponse too large".into());
     }
@@ -50,6 +55,7 @@ pub fn verify(a: &Answer<'_>) -> Result<FederatedIdentity, String> {
     if !sp.idp_signing_certs().is_ok_and(|c| c.is_some_and(|c| !c.is_empty())) {
         return Err("no pinned IdP signing certificate".into());
     }
+    // [SA-11] Only after `check_raw` allowed its signatures' structure: xmlsec dereferences and transforms first.
     let assertion = sp.parse_xml_response(&xml, Some(&[a.request_id])).map_err(|e| format!("samael: {e}"))?;
     let facts = facts(&assertion);
     let raw_id = raw.assertion_id.unwrap_or_default();
