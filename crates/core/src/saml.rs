@@ -390,8 +390,8 @@ mod tests {
             assert_eq!(with_uri(uri), Err(Reject::ReferenceUri), "{uri}");
         }
         assert_eq!(with(|s| s.references[0].uri = None), Err(Reject::ReferenceUri));
-        let xpath = "http://www.w3.org/TR/1999/REC-xpath-19991116";
-        assert_eq!(with(|s| s.references[0].transforms.push(xpath.into())), Err(Reject::Transform(xpath.into())));
+        const XPATH: &str = "http://www.w3.org/TR/1999/REC-xpath-19991116";
+        assert_eq!(with(|s| s.references[0].transforms.push(XPATH.into())), Err(Reject::Transform(XPATH.into())));
         assert_eq!(
             with(|s| s.references[0].transforms.push(ENVELOPED.into())),
             Err(Reject::Transform(ENVELOPED.into()))
