@@ -145,10 +145,12 @@ pub fn check_signatures(sigs: &[SignatureFacts]) -> Result<(), Reject> {
         if r.uri.as_deref() != Some(format!("#{parent}").as_str()) {
             return Err(Reject::ReferenceUri);
         }
-        for (i, t) in r.transforms.iter().enumerate() {
-            if !(t == ENVELOPED || t == EXC_C14N) || r.transforms[..i].contains(t) {
+        let mut seen: Vec<&String> = Vec::new();
+        for t in &r.transforms {
+            if !(t == ENVELOPED || t == EXC_C14N) || seen.contains(&t) {
                 return Err(Reject::Transform(t.clone()));
             }
+            seen.push(t);
         }
     }
     Ok(())
