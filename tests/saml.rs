@@ -236,3 +236,6 @@ async fn sa_10_sp_metadata_names_our_entity_id_and_acs() {
 
 #[path = "saml/config.rs"]
 mod config;
+
+#[path = "saml/hardening.rs"]
+mod hardening;

@@ -83,6 +83,14 @@ impl Rejection {
         use bridgekeeper_core::saml::Reject as R;
         match e {
             R::NotAResponse | R::Doctype | R::AssertionCount(_) | R::Encrypted => Rejection::Structure,
+            // [SA-11] A signature of a shape never accepted (before xmlsec sees it).
+            R::Signatures(_)
+            | R::SignatureElement(_)
+            | R::SignatureParent
+            | R::References
+            | R::Canonicalization
+            | R::ReferenceUri
+            | R::Transform(_) => Rejection::Structure,
             R::InResponseTo => Rejection::Nonce,
             R::Destination | R::Audience => Rejection::Audience,
             R::AssertionId => Rejection::Signature,

@@ -65,3 +65,36 @@ async fn sa_1_metadata_from_a_url_must_list_the_pinned_certificate() {
     let r = evil.app.http.get(evil.app.url(&format!("/login/{PROVIDER}"))).send().await.unwrap();
     assert_eq!(r.status(), 502, "the IdP's metadata names another signing key than the pinned one");
 }
+
+#[test]
+fn sa_1_an_http_metadata_url_is_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("saml.toml");
+    let with = |url: &str| {
+        let line = format!("idp_metadata_url = \"{url}\"");
+        std::fs::write(&file, provider_toml(dir.path(), Some(&line), "idp", "")).unwrap();
+        bridgekeeper::upstream::config::load_file(&file, &[])
+    };
+    let err = with("http://idp.example/metadata").unwrap_err();
+    assert!(err.contains("idp_metadata_url") && err.contains("https"), "{err}");
+    assert!(with("https://idp.example/metadata").is_ok());
+    assert!(with("http://127.0.0.1:8080/metadata").is_ok(), "loopback (tests, a local IdP) may be http");
+    assert!(with("http://localhost:8080/metadata").is_ok());
+    assert!(with("http://127.0.0.1.evil.example/metadata").is_err());
+}
+
+#[test]
+fn sa_8_trust_email_on_a_saml_provider_needs_an_explicit_email_verified_claim() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("idp.xml"), super::fixture::idp_metadata(1)).unwrap();
+    let file = dir.path().join("saml.toml");
+    std::fs::write(&file, provider_toml(dir.path(), None, "idp", "trust_email = true")).unwrap();
+    let err = bridgekeeper::upstream::config::load_file(&file, &[]).unwrap_err();
+    assert!(err.contains("claims.email_verified") && err.contains("trust_email"), "{err}");
+    let explicit =
+        provider_toml(dir.path(), None, "idp", "trust_email = true") + "email_verified = \"/mailVerified\"\n";
+    std::fs::write(&file, explicit).unwrap();
+    assert!(bridgekeeper::upstream::config::load_file(&file, &[]).is_ok());
+    std::fs::write(&file, provider_toml(dir.path(), None, "idp", "")).unwrap();
+    assert!(bridgekeeper::upstream::config::load_file(&file, &[]).is_ok(), "without trust_email nothing is needed");
+}

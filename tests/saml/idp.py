@@ -15,6 +15,12 @@ SAMLResponse (HTTP-POST binding out). Test hooks, appended to the query by the t
   alg=sha1                            RSA-SHA1 signature and SHA-1 digests
   attack=xsw1..xsw8|tampered|comment  the XML signature wrapping layouts of "On Breaking SAML" / SAML Raider,
                                       NameID edited after signing, a comment injected into the signed NameID
+  ref=http|file [port=N]              [SA-11] the assertion's Reference URI is http://127.0.0.1:N/ref, or
+                                      file:///dev/zero (without transforms: an endless digest)
+  transform=xslt|xpath|unknown|c14n-comments [port=N]
+                                      [SA-11] one more Transform (the XSLT one calls document() on port N)
+  refs=2 [port=N]                     [SA-11] a second Reference, to http://127.0.0.1:N/second
+  sigs=3                              [SA-11] the assertion's Signature three times
 """
 import copy
 import html
@@ -71,6 +77,47 @@ def evilize(assertion, new_id="id-evil-assertion"):
     if new_id:
         assertion.set("ID", new_id)
     return assertion
+
+
+XPATH = "http://www.w3.org/TR/1999/REC-xpath-19991116"
+XSLT = "http://www.w3.org/TR/1999/REC-xslt-19991116"
+STYLESHEET = """<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"><xsl:template match="/">\
+<xsl:copy-of select="document('%s/xslt')"/></xsl:template></xsl:stylesheet>"""
+TWEAKS = ("ref", "transform", "refs", "sigs")
+
+
+def tweak_signature(xml, qs):
+    """[SA-11] Changes the assertion's signature after signing (what xmlsec would process before the value)."""
+    root = etree.fromstring(xml.encode())
+    sig = root.find(f"{q(A, 'Assertion')}/{q(DS, 'Signature')}")
+    ref = sig.find(f"{q(DS, 'SignedInfo')}/{q(DS, 'Reference')}")
+    listener = "http://127.0.0.1:%s" % qs.get("port", "9")
+    if qs.get("ref") == "http":
+        ref.set("URI", listener + "/ref")
+    elif qs.get("ref") == "file":
+        ref.set("URI", "file:///dev/zero")
+        ref.remove(ref.find(q(DS, "Transforms")))
+    t = qs.get("transform")
+    if t:
+        tr = etree.Element(q(DS, "Transform"))
+        ref.find(q(DS, "Transforms")).insert(0, tr)
+        if t == "xpath":
+            tr.set("Algorithm", XPATH)
+            etree.SubElement(tr, q(DS, "XPath")).text = "count(//. | //@* | //namespace::*)"
+        elif t == "xslt":
+            tr.set("Algorithm", XSLT)
+            tr.append(etree.fromstring(STYLESHEET % listener))
+        elif t == "c14n-comments":
+            tr.set("Algorithm", "http://www.w3.org/2001/10/xml-exc-c14n#WithComments")
+        else:
+            tr.set("Algorithm", "urn:example:unknown-transform")
+    if qs.get("refs"):
+        second = copy.deepcopy(ref)
+        second.set("URI", listener + "/second")
+        ref.addnext(second)
+    for _ in range(int(qs.get("sigs", "1")) - 1):
+        sig.addnext(copy.deepcopy(sig))
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode()
 
 
 def attack(xml, name):
@@ -166,7 +213,9 @@ def main():
             if qs.get("recipient") == "other":
                 args["destination"] = acs + "-other"
             variant = qs.get("attack", "")
-            sign = qs.get("sign", "response" if variant in ("xsw1", "xsw2") else "assertion" if variant else "both")
+            tweaked = any(k in qs for k in TWEAKS)
+            default = "response" if variant in ("xsw1", "xsw2") else "assertion" if variant or tweaked else "both"
+            sign = qs.get("sign", default)
             if qs.get("recipient") == "other":
                 sign = "assertion"
             if qs.get("nameid") == "email":
@@ -180,6 +229,8 @@ def main():
             xml = str(resp)
             if variant:
                 xml = attack(xml, variant)
+            if tweaked:
+                xml = tweak_signature(xml, qs)
             if qs.get("recipient") == "other":  # the unsigned Response keeps our Destination: only Recipient is wrong
                 root = etree.fromstring(xml.encode())
                 root.set("Destination", acs)

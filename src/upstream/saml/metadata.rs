@@ -61,12 +61,34 @@ pub fn load(p: &ProviderConfig) -> Result<SamlFiles, KeyError> {
     Ok(SamlFiles { certificate_der, idp })
 }
 
+/// [SA-1] The metadata names the SSO URL (the signing key is pinned, but the SSO URL is not): https, or http
+/// only to the machine itself (a local IdP, tests).
+fn metadata_url_ok(u: &str) -> bool {
+    let Ok(url) = url::Url::parse(u) else { return false };
+    match (url.scheme(), url.host()) {
+        ("https", Some(_)) => true,
+        ("http", Some(url::Host::Domain(d))) => d.eq_ignore_ascii_case("localhost"),
+        ("http", Some(url::Host::Ipv4(ip))) => ip.is_loopback(),
+        ("http", Some(url::Host::Ipv6(ip))) => ip.is_loopback(),
+        _ => false,
+    }
+}
+
 /// [SA-8] What else a saml file may not say.
 pub fn validate(p: &ProviderConfig) -> Result<(), KeyError> {
     if let Some(u) = &p.idp_metadata_url
-        && !(u.starts_with("https://") || u.starts_with("http://"))
+        && !metadata_url_ok(u)
     {
-        return Err(("idp_metadata_url", "must be an http(s) URL".into()));
+        return Err(("idp_metadata_url", "must be an https URL (http only to a loopback address)".into()));
+    }
+    // [SA-8] No default `/email_verified` pointer for SAML attributes: trusting emails is said explicitly.
+    if p.trust_email && p.claims.email_verified.is_none() {
+        return Err((
+            "claims.email_verified",
+            "trust_email on a saml provider needs an explicit [claims] email_verified (the attribute the IdP \
+             sets only for emails it verified)"
+                .into(),
+        ));
     }
     if p.claims.subject.is_some() {
         return Err(("claims.subject", "a SAML provider's subject is the persistent NameID; remove it".into()));

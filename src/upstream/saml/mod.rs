@@ -21,11 +21,18 @@ use crate::upstream::config::ProviderConfig;
 
 /// How long fetched metadata (`idp_metadata_url`) is used before it is fetched again.
 const METADATA_TTL: Duration = Duration::from_secs(3600);
+/// [SA-1] How long a failed fetch of `idp_metadata_url` is remembered: sign-ins (anonymous `GET /login/{id}`) never
+/// make the broker fetch it more often than that.
+const METADATA_RETRY: Duration = Duration::from_secs(60);
 
 pub struct Saml {
     cfg: Arc<ProviderConfig>,
     /// `idp_metadata_url`: the last metadata fetched and checked.
     fetched: moka::sync::Cache<(), Arc<Idp>>,
+    /// Why the last fetch failed, for [`METADATA_RETRY`].
+    failed: moka::sync::Cache<(), String>,
+    /// One fetch at a time: concurrent sign-ins wait for it instead of fetching too.
+    fetching: tokio::sync::Mutex<()>,
     down: AtomicBool,
 }
 
@@ -34,6 +41,8 @@ impl Saml {
         Saml {
             cfg,
             fetched: moka::sync::Cache::builder().max_capacity(1).time_to_live(METADATA_TTL).build(),
+            failed: moka::sync::Cache::builder().max_capacity(1).time_to_live(METADATA_RETRY).build(),
+            fetching: tokio::sync::Mutex::new(()),
             down: AtomicBool::new(false),
         }
     }
@@ -52,14 +61,19 @@ impl Saml {
         }
     }
 
-    /// The IdP: from the metadata file, or the (cached) metadata fetched from `idp_metadata_url`.
+    /// The IdP: from the metadata file, or the (cached) metadata fetched from `idp_metadata_url` ([SA-1]: one fetch
+    /// at a time, a failure remembered for [`METADATA_RETRY`]; `force`, the health check, fetches anyway).
     async fn idp(&self, http: &UpstreamHttp, force: bool) -> Result<Arc<Idp>, UpstreamError> {
         let pinned = self.pinned()?;
         if let Some(idp) = self.cfg.saml.as_ref().and_then(|f| f.idp.clone()) {
             return Ok(Arc::new(idp));
         }
-        if !force && let Some(idp) = self.fetched.get(&()) {
-            return Ok(idp);
+        if !force && let Some(known) = self.cached() {
+            return known;
+        }
+        let _one = self.fetching.lock().await;
+        if !force && let Some(known) = self.cached() {
+            return known;
         }
         let url = self.cfg.idp_metadata_url.clone().unwrap_or_default();
         let got = match http.for_provider(&self.cfg.id).get_metadata(&url).await {
@@ -67,9 +81,29 @@ impl Saml {
             Err(e) => Err(e.to_string()),
         };
         self.down.store(got.is_err(), Ordering::Relaxed);
-        let idp = Arc::new(got.map_err(|e| self.err(UpstreamErrorKind::Unavailable, format!("metadata: {e}")))?);
-        self.fetched.insert((), idp.clone());
-        Ok(idp)
+        match got {
+            Ok(idp) => {
+                let idp = Arc::new(idp);
+                self.failed.invalidate(&());
+                self.fetched.insert((), idp.clone());
+                Ok(idp)
+            }
+            Err(e) => {
+                if !force {
+                    self.failed.insert((), e.clone());
+                }
+                Err(self.err(UpstreamErrorKind::Unavailable, format!("metadata: {e}")))
+            }
+        }
+    }
+
+    /// The metadata fetched, or the failure remembered.
+    fn cached(&self) -> Option<Result<Arc<Idp>, UpstreamError>> {
+        if let Some(idp) = self.fetched.get(&()) {
+            return Some(Ok(idp));
+        }
+        let e = self.failed.get(&())?;
+        Some(Err(self.err(UpstreamErrorKind::Unavailable, format!("metadata: {e} (not fetched again yet)"))))
     }
 
     /// The HTTP-Redirect URL of the AuthnRequest (samael builds and deflates it; the ID is ours, [SA-4]).

@@ -39,8 +39,13 @@ pub struct Answer<'a> {
 /// Why an answer was refused: the check that failed ([MT-4]) and a reason for the log, never for the person.
 pub type Refusal = (Rejection, String);
 
-/// The verified identity, or why not.
+/// The verified identity, or why not (the reason is for the log, never for the person; [SA-3] attacker text in
+/// it, a status value or a parser's message, has its control characters escaped so it cannot forge log lines).
 pub fn verify(a: &Answer<'_>) -> Result<FederatedIdentity, Refusal> {
+    checked(a).map_err(|(why, e)| (why, rules::log_safe(&e)))
+}
+
+fn checked(a: &Answer<'_>) -> Result<FederatedIdentity, Refusal> {
     let other = |e: &str| (Rejection::Other, e.to_string());
     if a.saml_response.len() > rules::MAX_RESPONSE_BASE64 {
         return Err(other("SAMLResponse too large"));
@@ -57,6 +62,7 @@ pub fn verify(a: &Answer<'_>) -> Result<FederatedIdentity, Refusal> {
     if !sp.idp_signing_certs().is_ok_and(|c| c.is_some_and(|c| !c.is_empty())) {
         return Err((Rejection::Signature, "no pinned IdP signing certificate".into()));
     }
+    // [SA-11] Only after `check_raw` allowed its signatures' structure: xmlsec dereferences and transforms first.
     let assertion =
         sp.parse_xml_response(&xml, Some(&[a.request_id])).map_err(|e| (of_samael(&e), format!("samael: {e}")))?;
     let facts = facts(&assertion);

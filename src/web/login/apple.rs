@@ -29,27 +29,49 @@ const FIELDS: [&str; 5] = ["code", "state", "error", "iss", "user"];
 const SAML_FIELDS: [&str; 2] = ["SAMLResponse", "RelayState"];
 /// Apple's `user` JSON is a name and an email: anything longer is not carried on.
 const MAX_USER_JSON: usize = 4096;
+/// The body of Apple's answer, as every other form here.
+const MAX_BODY: usize = 64 * 1024;
+/// [SA-9] The body of a SAML answer: a `SAMLResponse` at its limit form-encoded (`+`, `/` and `=` of base64 take
+/// three characters each, and they are a small share of it), and the RelayState.
+const MAX_SAML_BODY: usize = bridgekeeper_core::saml::MAX_RESPONSE_BASE64 * 2;
 
 pub(super) async fn limited_post(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    body: web::Payload,
 ) -> Result<HttpResponse, PageError> {
     limited(&state, &req, post(state.clone(), req.clone(), path.into_inner(), body)).await
+}
+
+/// The body up to the provider kind's limit; over it, the readable 413 page (never a bare one).
+async fn read_body(body: web::Payload, limit: usize) -> Result<web::Bytes, PageError> {
+    match body.to_bytes_limited(limit).await {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(_)) => Err(PageError::new(StatusCode::BAD_REQUEST, "Sign-in failed", "The answer could not be read.")),
+        Err(_) => Err(PageError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Sign-in failed",
+            "The answer from the sign-in service was too large.",
+        )),
+    }
 }
 
 async fn post(
     state: web::Data<AppState>,
     req: HttpRequest,
     id: String,
-    body: web::Bytes,
+    body: web::Payload,
 ) -> Result<HttpResponse, PageError> {
-    let params = Params::parse(std::str::from_utf8(&body).unwrap_or_default());
     let upstreams = state.upstreams();
     let p = match provider(&upstreams, &id) {
         Ok(p) => p,
-        Err(unknown) => return Err(super::reloaded::removed(&state, &id, &params, unknown).await),
+        Err(unknown) => {
+            // [HR-6] A provider a reload removed: its pending login is spent if the answer names it.
+            let body = read_body(body, MAX_BODY).await?;
+            let params = Params::parse(std::str::from_utf8(&body).unwrap_or_default());
+            return Err(super::reloaded::removed(&state, &id, &params, unknown).await);
+        }
     };
     let carried: &[&str] = match p.cfg.kind {
         ProviderKind::Apple => &FIELDS,
@@ -64,6 +86,8 @@ async fn post(
         )
         .keyed("page-unknown-method"));
     }
+    let body = read_body(body, if p.cfg.kind == ProviderKind::Saml { MAX_SAML_BODY } else { MAX_BODY }).await?;
+    let params = Params::parse(std::str::from_utf8(&body).unwrap_or_default());
     let user =
         params.get("user").filter(|u| u.len() <= MAX_USER_JSON && p.cfg.kind == ProviderKind::Apple).map(String::from);
     if req.cookie(LOGIN_COOKIE).is_none() && !params.has(RESUBMITTED) && params.first_duplicate().is_none() {
