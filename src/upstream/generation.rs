@@ -36,7 +36,7 @@ pub fn generation_of(cfg: &ProviderConfig) -> String {
     let mut c = cfg.clone();
     c.file = Default::default();
     c.private_key_file = None;
-    // [SA-11] A SAML provider's files count by what was read from them (`saml`: the pinned certificate's DER, the
+    // [SA-12] A SAML provider's files count by what was read from them (`saml`: the pinned certificate's DER, the
     // metadata file's IdP), not by where they are.
     (c.idp_certificate_file, c.idp_metadata_file) = (None, None);
     let secret = |s: &Option<crate::secret::Secret>| s.as_ref().map(|s| crate::secret::hash_token(s.expose()));

@@ -1,4 +1,4 @@
-//! [SA-11] A saml provider under hot reload, and [MT-4] the reasons its refusals are counted under.
+//! [SA-12] A saml provider under hot reload, and [MT-4] the reasons its refusals are counted under.
 
 use crate::common::broker::{admin_token, from_file, reload};
 use crate::fixture::{PROVIDER, World, identities, post, provider_toml, sign_in, to_idp};
@@ -9,12 +9,12 @@ fn without_key(m: &str) -> String {
     format!("{head}{}", rest.rsplit_once("</ns0:KeyDescriptor>").unwrap().1)
 }
 
-/// [SA-11] A changed saml provider is a new generation: a login begun before the reload finishes with the settings
+/// [SA-12] A changed saml provider is a new generation: a login begun before the reload finishes with the settings
 /// it began with (here: the entity id its AuthnRequest named, which the assertion's audience is), except the pinned certificate, which is in force at once (the login begun with the old one ends
 /// with the 409 page, and a fresh answer signed with the old key is refused); the POST of a login through a
 /// removed saml provider is the 410 page.
 #[actix_web::test]
-async fn sa_11_a_reload_keeps_pending_logins_but_never_a_withdrawn_certificate() {
+async fn sa_12_a_reload_keeps_pending_logins_but_never_a_withdrawn_certificate() {
     let w = World::start_with("", |s| {
         let dir = s.providers_dir.parent().unwrap().to_path_buf();
         from_file(s, &dir, "");

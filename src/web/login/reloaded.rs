@@ -21,7 +21,7 @@ use crate::upstream::{Provider, Registry};
 /// [HR-6] The callback of `id`, a provider not configured (any more): when it carries the state of a login begun
 /// there, that login is spent and the page says the method was removed; otherwise the page of an unknown method.
 pub(super) async fn removed(state: &AppState, id: &str, params: &Params, unknown: PageError) -> PageError {
-    // The provider's kind is gone with it: OAuth's `state` or SAML's `RelayState` ([SA-11]).
+    // The provider's kind is gone with it: OAuth's `state` or SAML's `RelayState` ([SA-12]).
     let st = params.get("state").or_else(|| params.get("RelayState"));
     let Some(st) = st.filter(|_| params.first_duplicate().is_none()) else { return unknown };
     let (hash, pid, now) = (hash_token(st), id.to_string(), state.clock.now());
@@ -67,7 +67,7 @@ pub(super) fn begun_with(
     .keyed("page-method-changed"))
 }
 
-/// [SA-11] [HR-5b] A SAML provider's pinned IdP certificate and the IdP its metadata file names (entity id, SSO URL)
+/// [SA-12] [HR-5b] A SAML provider's pinned IdP certificate and the IdP its metadata file names (entity id, SSO URL)
 /// are read from files, so the answerer fingerprint (the config's members) sees their paths, not what they hold: a
 /// login begun with a generation whose pinned certificate or IdP is no longer the one in force is not finished with
 /// it (an admin who rotates a leaked key by a reload must not leave it signing for the pending logins' lifetime).
