@@ -229,7 +229,7 @@ fn removed(rows: &[(&str, u64)], table: &str) -> u64 {
     rows.iter().find(|(t, _)| *t == table).map(|(_, n)| *n).unwrap()
 }
 
-const EXPECTED: [(&str, u64); 16] = [
+const EXPECTED: [(&str, u64); 17] = [
     ("auth_codes", 1),
     ("auth_requests", 7),
     ("upstream_logins", 7),
