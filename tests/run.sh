@@ -53,9 +53,9 @@ echo "== pass 2/3: PostgreSQL"
 BK_TEST_BACKEND=postgres run_pass postgres cargo test --locked --workspace --no-fail-fast
 
 # The broker binary the Rust passes built: interop and schemathesis run it rather than a `cargo build` of their own,
-# which resolves features without the dev-dependencies and so would compile part of the tree a second time.
-# Only a binary built by this run counts (newer than its log), never one left from an earlier run.
-if [ -z "${BK_BIN:-}" ] && [ "$CARGO_TARGET_DIR/debug/bridgekeeper" -nt "$log" ]; then
+# which resolves features without the dev-dependencies and so would compile part of the tree a second time. A
+# `cargo test --no-run` of the tree as it is (a no-op after the passes) links that binary to target/debug again.
+if [ -z "${BK_BIN:-}" ] && cargo test --locked --workspace --no-run -q >/dev/null 2>&1; then
   export BK_BIN="$CARGO_TARGET_DIR/debug/bridgekeeper" BK_BINARY="$CARGO_TARGET_DIR/debug/bridgekeeper"
 fi
 

@@ -9,10 +9,10 @@ fn without_key(m: &str) -> String {
     format!("{head}{}", rest.rsplit_once("</ns0:KeyDescriptor>").unwrap().1)
 }
 
-/// [SA-12] A changed saml provider is a new generation: a login begun before the reload finishes with the settings
-/// it began with (here: the entity id its AuthnRequest named, which the assertion's audience is), except the pinned certificate, which is in force at once (the login begun with the old one ends
-/// with the 409 page, and a fresh answer signed with the old key is refused); the POST of a login through a
-/// removed saml provider is the 410 page.
+/// [SA-12] A changed saml provider is a new generation: a login begun before the reload finishes with the
+/// generation it began with when only allow-listed members changed ([HR-5b]: here the icon); another entity id, or
+/// a withdrawn pinned certificate, ends it with the 409 page (and a fresh answer signed with the old key is
+/// refused); the POST of a login through a removed saml provider is the 410 page.
 #[actix_web::test]
 async fn sa_12_a_reload_keeps_pending_logins_but_never_a_withdrawn_certificate() {
     let w = World::start_with("", |s| {
@@ -22,16 +22,20 @@ async fn sa_12_a_reload_keeps_pending_logins_but_never_a_withdrawn_certificate()
     .await;
     let admin = admin_token(&w.app).await;
     let path = format!("/login/{PROVIDER}");
-    let (a, b, c) = (w.app.view(), w.app.view(), w.app.view());
+    let (a, b, c, d) = (w.app.view(), w.app.view(), w.app.view(), w.app.view());
     let write = |toml: String| std::fs::write(w.dir.path().join("providers").join(format!("{PROVIDER}.toml")), toml);
     let (before, pending) = (to_idp(&a, &path, "").await, to_idp(&b, &path, "").await);
+    let renamed = to_idp(&d, &path, "").await;
+    // [HR-5b] A change of the button only (allow-listed): the login begun before it finishes with its generation.
+    write(provider_toml(w.dir.path(), None, "idp", "icon = \"https://sp.example/icon.svg\"")).unwrap();
+    let (status, body) = reload(&w.app, &admin).await;
+    assert_eq!((status, &body["providers"]["changed"]), (200, &serde_json::json!([PROVIDER])), "{body}");
+    assert!(post(&a, &w.app, &before).await.is_ok(), "begun before the reload, finished with its generation");
+    // [HR-5b] Another audience is another answerer: the login begun before it is the 409 page.
     write(provider_toml(w.dir.path(), None, "idp", "sp_entity_id = \"https://sp.example/renamed\"")).unwrap();
     let (status, body) = reload(&w.app, &admin).await;
     assert_eq!((status, &body["providers"]["changed"]), (200, &serde_json::json!([PROVIDER])), "{body}");
-    assert!(
-        post(&a, &w.app, &before).await.is_ok(),
-        "begun before the reload, finished with its generation (the audience its request named)"
-    );
+    assert_eq!(post(&d, &w.app, &renamed).await, Err(409), "the entity id its request named is no longer ours");
 
     let md = w.dir.path().join("idp.xml");
     std::fs::write(&md, without_key(&std::fs::read_to_string(&md).unwrap())).unwrap();
