@@ -64,8 +64,16 @@ pub fn keys() -> &'static Path {
     })
 }
 
+/// A port for the IdP, which binds it itself later: below the kernel's ephemeral range (32768–60999 by default),
+/// so that no outgoing connection of a test running beside it takes the port in between (once in a CI run the IdP
+/// did not start: "Address already in use"), and free when chosen.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    loop {
+        let port = 20_000 + rand::random::<u16>() % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// The IdP process; killed when dropped.
