@@ -38,6 +38,7 @@ pub const GRANT_TYPES: &[&str] = &[
     "refresh_token",
     "client_credentials",
     bridgekeeper_core::token::token_exchange::GRANT_TYPE,
+    bridgekeeper_core::device::GRANT_TYPE,
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -84,6 +85,8 @@ pub struct Settings {
     pub par: ParSettings,
     /// [DP-1] DPoP (`[dpop]`).
     pub dpop: DpopSettings,
+    /// [DV-1] The device authorization grant (`[device]`).
+    pub device: DeviceSettings,
     /// [OT-1] OpenTelemetry traces (`[otel]`).
     pub otel: OtelSettings,
     /// The file given with `--config` (what a reload reads again); not a key of the file.
@@ -94,10 +97,12 @@ pub struct Settings {
 /// Scopes that no self-service path (browser flow, developer portal, dynamic registration) can grant.
 pub use bridgekeeper_core::scopes::RESERVED_SCOPES;
 
+mod device;
 mod otel;
 pub mod restart;
 mod sections;
 mod validate;
+pub use device::DeviceSettings;
 pub use otel::OtelSettings;
 pub use sections::*;
 
@@ -264,6 +269,7 @@ impl Settings {
             return Err(err("par.ttl_secs", "must be between 1 and 60".into()));
         }
         self.validate_dpop(&err)?;
+        self.device.validate(&err)?;
         if self.par.require && !self.par.enabled {
             return Err(err("par.require", "needs par.enabled = true".into()));
         }

@@ -191,6 +191,23 @@ fn seed(c: &mut store::Write<'_>) {
         assert!(store::dpop_jtis::remember(c, &format!("dp-{i}"), exp).unwrap());
         // [SA-7] SAML assertion IDs, the same way.
         assert!(store::saml_assertions::remember(c, &format!("sa-{i}"), "saml", exp).unwrap());
+        // [DV-1] [DV-4] Device codes and wrong user codes, the same way.
+        let dc = store::device_codes::DeviceCode {
+            device_code_hash: format!("dc-{i}"),
+            user_code_hash: format!("uc-{i}"),
+            client_id: "c1".into(),
+            scope: "openid".into(),
+            requester_hash: "ip".into(),
+            status: "pending".into(),
+            interval_secs: 5,
+            last_poll_at: None,
+            user_id: None,
+            grant_id: None,
+            created_at: 1,
+            expires_at: exp,
+        };
+        store::device_codes::insert(c, &dc).unwrap();
+        store::device_codes::record_guess(c, &["g".to_string()], exp).unwrap();
     }
     // [UL-5] Sign-outs sent on to an upstream that never came back.
     for i in 0..2 {
@@ -229,7 +246,7 @@ fn removed(rows: &[(&str, u64)], table: &str) -> u64 {
     rows.iter().find(|(t, _)| *t == table).map(|(_, n)| *n).unwrap()
 }
 
-const EXPECTED: [(&str, u64); 17] = [
+const EXPECTED: [(&str, u64); 19] = [
     ("auth_codes", 1),
     ("auth_requests", 7),
     ("upstream_logins", 7),
@@ -246,6 +263,8 @@ const EXPECTED: [(&str, u64); 17] = [
     ("client_assertion_jtis", 2),
     ("dpop_proof_jtis", 2),
     ("saml_assertions", 2),
+    ("device_codes", 2),
+    ("device_guesses", 2),
     ("logout_outbox", 3),
     ("audit_events", 7),
 ];
@@ -278,6 +297,8 @@ fn gc_1_expired_rows_are_swept_in_batches_keeping_what_still_matters() {
         ("client_assertion_jtis", 1),
         ("dpop_proof_jtis", 1),
         ("saml_assertions", 1),
+        ("device_codes", 1),
+        ("device_guesses", 1),
         ("logout_outbox", 1),
         ("audit_events", 1),
     ] {

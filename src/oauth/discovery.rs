@@ -66,6 +66,7 @@ pub fn metadata(s: &Settings) -> serde_json::Value {
     {
         m.insert("dpop_signing_alg_values_supported".into(), serde_json::json!(s.dpop.algs));
     }
+    super::device::advertise(s, &mut doc);
     doc
 }
 

@@ -5,6 +5,7 @@ pub mod backchannel;
 pub mod bearer;
 pub mod client_auth;
 pub mod client_jwks;
+pub mod device;
 pub mod discovery;
 pub mod dpop;
 pub mod error;
@@ -27,6 +28,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     discovery::configure(cfg);
     authorize::configure(cfg);
     token::configure(cfg);
+    device::configure(cfg);
     par::configure(cfg);
     userinfo::configure(cfg);
     introspect::configure(cfg);

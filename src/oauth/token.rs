@@ -49,7 +49,7 @@ async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -
 
 /// [DP-2] A public client authenticates nothing: a proof it sends (a signature check and a stored `jti` before the
 /// code or refresh token is looked at) is anonymous state, held to the per-address budget.
-fn charge_anonymous_proof(
+pub(super) fn charge_anonymous_proof(
     state: &AppState,
     req: &HttpRequest,
     client: &crate::store::clients::Client,
@@ -66,6 +66,9 @@ fn charge_anonymous_proof(
 async fn grant(state: &web::Data<AppState>, req: &HttpRequest, body: &[u8]) -> Result<HttpResponse, OAuthJson> {
     let (state, req) = (state.clone(), req.clone());
     let params = form_params(&req, body)?;
+    if super::device::poll::is_device_grant(&params) {
+        return super::device::poll::grant(&state, &req, &params).await;
+    }
     let grant_type = GrantType::from_params(&params)?;
     let client = client_auth::authenticate_limited(&state, &req, &params, grant_type.allows_public_client()).await?;
     if let Some(d) = params.first_duplicate() {

@@ -7,6 +7,7 @@ pub mod auth_requests;
 pub mod clients;
 pub mod codes;
 pub mod consents;
+pub mod device_codes;
 pub mod dpop_jtis;
 pub mod gc;
 pub mod grants;

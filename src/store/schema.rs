@@ -336,3 +336,30 @@ diesel::table! {
         expires_at -> BigInt,
     }
 }
+
+diesel::table! {
+    /// [DV-1] Device authorization requests (RFC 8628), by the hash of the device code.
+    device_codes (device_code_hash) {
+        device_code_hash -> Text,
+        user_code_hash -> Text,
+        client_id -> Text,
+        scope -> Text,
+        requester_hash -> Text,
+        status -> Text,
+        interval_secs -> BigInt,
+        last_poll_at -> Nullable<BigInt>,
+        user_id -> Nullable<Text>,
+        grant_id -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// [DV-4] Wrong user codes entered, one row each, by the hash of the session or the address.
+    device_guesses (id) {
+        id -> Text,
+        key_hash -> Text,
+        expires_at -> BigInt,
+    }
+}

@@ -473,7 +473,8 @@ pub(super) async fn complete(
     let next = match (super::confirm_link::after_sign_in(state, req, &started, auth_request).await?, auth_request) {
         (Some(confirm), _) => confirm,
         (None, Some(r)) => format!("/authorize/resume?req={r}"),
-        (None, None) => "/account".to_string(),
+        // [DV-3] A sign-in that began at the device page goes back there.
+        (None, None) => super::device::after_sign_in(req).unwrap_or_else(|| "/account".to_string()),
     };
     let mut r = see_other(&next);
     let _ = r.add_cookie(&cookie);

@@ -3,6 +3,8 @@
 pub mod account;
 pub mod confirm_link;
 pub mod developer;
+pub mod device;
+mod device_consent;
 pub mod login;
 pub mod pages;
 
@@ -13,6 +15,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     login::configure(cfg);
     account::configure(cfg);
     developer::configure(cfg);
+    device::configure(cfg);
     confirm_link::configure(cfg);
 }
 

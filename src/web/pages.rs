@@ -94,7 +94,7 @@ async fn consent_page(
 
 /// [LC-1] A standard scope in the person's language (catalogue `scope-{name}`) unless the page is in English,
 /// where the `[scopes]` text of the configuration is shown; custom scopes always show the configured text.
-fn scope_description(state: &AppState, scope: &str) -> String {
+pub(crate) fn scope_description(state: &AppState, scope: &str) -> String {
     let configured = state.settings().scopes.get(scope).cloned().unwrap_or_default();
     let lang = crate::i18n::current();
     match lang.as_deref() {

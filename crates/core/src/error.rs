@@ -31,6 +31,12 @@ pub enum ErrorCode {
     InvalidDpopProof,
     /// [DP-3] RFC 9449 §8, §9: the DPoP proof must carry the server's nonce (given in `DPoP-Nonce`).
     UseDpopNonce,
+    /// [DV-2] RFC 8628 §3.5: the person has not answered yet; keep polling.
+    AuthorizationPending,
+    /// [DV-2] RFC 8628 §3.5: polled faster than the interval; the interval grows by 5 seconds.
+    SlowDown,
+    /// [DV-2] RFC 8628 §3.5: the device code has expired.
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -61,6 +67,9 @@ impl ErrorCode {
             InvalidTarget => "invalid_target",
             InvalidDpopProof => "invalid_dpop_proof",
             UseDpopNonce => "use_dpop_nonce",
+            AuthorizationPending => "authorization_pending",
+            SlowDown => "slow_down",
+            ExpiredToken => "expired_token",
         }
     }
 }

@@ -1,0 +1,2 @@
+DROP TABLE device_guesses;
+DROP TABLE device_codes;

@@ -1,0 +1,153 @@
+//! [DV-1] [DV-2] [DV-4] Device authorization requests (RFC 8628) and the wrong user codes entered at `/device`.
+//! Every change of a code's status is one conditional update, so that two instances (or two tabs) never both
+//! approve, deny or redeem one code.
+
+use diesel::prelude::*;
+
+use super::schema::{device_codes, device_guesses};
+use super::{DbConn, StoreResult};
+use bridgekeeper_core::device::Status;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]
+#[diesel(table_name = device_codes)]
+pub struct DeviceCode {
+    pub device_code_hash: String,
+    /// SHA-256 of the normalised user code (upper case, no dash).
+    pub user_code_hash: String,
+    pub client_id: String,
+    /// Space-separated, as narrowed at the request.
+    pub scope: String,
+    /// SHA-256 of the address that asked (the per-address cap on live codes).
+    pub requester_hash: String,
+    pub status: String,
+    pub interval_secs: i64,
+    pub last_poll_at: Option<i64>,
+    pub user_id: Option<String>,
+    pub grant_id: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl DeviceCode {
+    pub fn status(&self) -> Option<Status> {
+        Status::parse(&self.status)
+    }
+}
+
+pub fn insert(conn: &mut DbConn, row: &DeviceCode) -> StoreResult<()> {
+    diesel::insert_into(device_codes::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+pub fn find(conn: &mut DbConn, device_code_hash: &str) -> StoreResult<Option<DeviceCode>> {
+    Ok(device_codes::table.find(device_code_hash).select(DeviceCode::as_select()).first(conn).optional()?)
+}
+
+/// The live, still pending code a person's user code names.
+pub fn find_pending(conn: &mut DbConn, user_code_hash: &str, now: i64) -> StoreResult<Option<DeviceCode>> {
+    Ok(device_codes::table
+        .filter(device_codes::user_code_hash.eq(user_code_hash))
+        .filter(device_codes::expires_at.gt(now))
+        .filter(device_codes::status.eq(Status::Pending.as_str()))
+        .select(DeviceCode::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Is a live code (in any status) using this user code? A new code must not share it.
+pub fn user_code_taken(conn: &mut DbConn, user_code_hash: &str, now: i64) -> StoreResult<bool> {
+    let n: i64 = device_codes::table
+        .filter(device_codes::user_code_hash.eq(user_code_hash))
+        .filter(device_codes::expires_at.gt(now))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// [DV-6] Live pending codes of a client, in all and from one address.
+pub fn live_for_client(conn: &mut DbConn, client_id: &str, requester_hash: &str, now: i64) -> StoreResult<(i64, i64)> {
+    let live = || {
+        device_codes::table
+            .filter(device_codes::client_id.eq(client_id))
+            .filter(device_codes::expires_at.gt(now))
+            .filter(device_codes::status.eq(Status::Pending.as_str()))
+    };
+    let all: i64 = live().count().get_result(conn)?;
+    let here: i64 = live().filter(device_codes::requester_hash.eq(requester_hash)).count().get_result(conn)?;
+    Ok((all, here))
+}
+
+/// [DV-2] Records a poll of a pending code at `now`, with its interval from now on.
+pub fn record_poll(conn: &mut DbConn, device_code_hash: &str, now: i64, interval_secs: i64) -> StoreResult<()> {
+    diesel::update(
+        device_codes::table.find(device_code_hash).filter(device_codes::status.eq(Status::Pending.as_str())),
+    )
+    .set((device_codes::last_poll_at.eq(now), device_codes::interval_secs.eq(interval_secs)))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// The person's answer to a live pending code: approved (with the grant made for it) or denied. `false` when
+/// the code was answered, or expired, first.
+pub fn answer(
+    conn: &mut DbConn,
+    device_code_hash: &str,
+    approved: Option<(&str, &str)>,
+    now: i64,
+) -> StoreResult<bool> {
+    let target = device_codes::table
+        .find(device_code_hash)
+        .filter(device_codes::status.eq(Status::Pending.as_str()))
+        .filter(device_codes::expires_at.gt(now));
+    let n = match approved {
+        Some((user_id, grant_id)) => diesel::update(target)
+            .set((
+                device_codes::status.eq(Status::Approved.as_str()),
+                device_codes::user_id.eq(user_id),
+                device_codes::grant_id.eq(grant_id),
+            ))
+            .execute(conn)?,
+        None => diesel::update(target).set(device_codes::status.eq(Status::Denied.as_str())).execute(conn)?,
+    };
+    Ok(n == 1)
+}
+
+/// [DV-2] Spends an approved code of `client_id`: of two racing polls exactly one gets `true`.
+pub fn redeem(conn: &mut DbConn, device_code_hash: &str, client_id: &str) -> StoreResult<bool> {
+    let n = diesel::update(
+        device_codes::table
+            .find(device_code_hash)
+            .filter(device_codes::client_id.eq(client_id))
+            .filter(device_codes::status.eq(Status::Approved.as_str())),
+    )
+    .set(device_codes::status.eq(Status::Redeemed.as_str()))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// [DV-4] Wrong codes counted for each key (session, address) in their window.
+pub fn guesses(conn: &mut DbConn, key_hash: &str, now: i64) -> StoreResult<i64> {
+    Ok(device_guesses::table
+        .filter(device_guesses::key_hash.eq(key_hash))
+        .filter(device_guesses::expires_at.gt(now))
+        .count()
+        .get_result(conn)?)
+}
+
+/// [DV-4] One wrong code, charged to every key, counted until `expires_at`.
+pub fn record_guess(conn: &mut DbConn, keys: &[String], expires_at: i64) -> StoreResult<()> {
+    let rows: Vec<_> = keys
+        .iter()
+        .map(|k| {
+            (
+                device_guesses::id.eq(super::new_id()),
+                device_guesses::key_hash.eq(k.as_str()),
+                device_guesses::expires_at.eq(expires_at),
+            )
+        })
+        .collect();
+    for row in rows {
+        diesel::insert_into(device_guesses::table).values(row).execute(conn)?;
+    }
+    Ok(())
+}
