@@ -18,7 +18,13 @@ use crate::store::{consents, grants};
 async fn client_of(state: &AppState, code: &DeviceCode) -> Result<Client, PageError> {
     let cid = code.client_id.clone();
     let client = state.db.run(move |c| crate::store::clients::find(c, &cid)).await?;
-    client.filter(|c| !c.disabled && c.allows_grant(device::GRANT_TYPE)).ok_or_else(super::device::gone)
+    // The client as it is now: still enabled, still holding the grant type and every scope the code asked for.
+    let still_allowed = |c: &Client| {
+        !c.disabled
+            && c.allows_grant(device::GRANT_TYPE)
+            && code.scope.split(' ').all(|s| s.is_empty() || c.allowed_scopes.iter().any(|a| a == s))
+    };
+    client.filter(still_allowed).ok_or_else(super::device::gone)
 }
 
 /// The consent page for a code just entered (the code travels normalised in the form, and is looked up again).
