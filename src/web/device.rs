@@ -32,7 +32,10 @@ fn enabled(state: &AppState) -> Result<(), PageError> {
 }
 
 /// [DV-3] After a sign-in that began at `/device`: back there, with the prefill (called by the login).
-pub fn after_sign_in(req: &HttpRequest) -> Option<String> {
+pub fn after_sign_in(state: &AppState, req: &HttpRequest) -> Option<String> {
+    if !state.settings().device.enabled {
+        return None;
+    }
     let c = req.cookie(RETURN_COOKIE)?;
     Some(match device::normalize(c.value()) {
         Some(code) => format!("/device?user_code={}", device::display(&code)),

@@ -474,7 +474,7 @@ pub(super) async fn complete(
         (Some(confirm), _) => confirm,
         (None, Some(r)) => format!("/authorize/resume?req={r}"),
         // [DV-3] A sign-in that began at the device page goes back there.
-        (None, None) => super::device::after_sign_in(req).unwrap_or_else(|| "/account".to_string()),
+        (None, None) => super::device::after_sign_in(state, req).unwrap_or_else(|| "/account".to_string()),
     };
     let mut r = see_other(&next);
     let _ = r.add_cookie(&cookie);
