@@ -413,3 +413,39 @@ async fn dv_1_a_dynamically_registered_device_client_needs_no_redirect_uri() {
         .unwrap();
     assert_eq!(r.status(), 400, "unknown grant types are still refused");
 }
+
+#[tokio::test]
+async fn dv_4_concurrent_guesses_do_not_overrun_the_budget() {
+    let app = spawn_with(|s| {
+        s.device.wrong_codes_per_session = 3;
+        s.device.wrong_codes_per_address = 1000;
+    })
+    .await;
+    sign_in_at_device(&app, "").await;
+    let page = app.http.get(app.url("/device")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&page, "csrf");
+    let tries =
+        (0..24).map(|i| {
+            let (http, url, csrf) = (app.http.clone(), app.url("/device"), csrf.clone());
+            // Distinct wrong codes of the alphabet.
+            let code = format!("BBBB-BB{}{}", ['B', 'C', 'D', 'F', 'G', 'H'][i % 6], ['B', 'C', 'D', 'F'][i / 6]);
+            async move {
+                http.post(url).form(&[("csrf", csrf), ("user_code", code)]).send().await.unwrap().status().as_u16()
+            }
+        });
+    let statuses = futures_util::future::join_all(tries).await;
+    let looked_up = statuses.iter().filter(|s| **s == 400).count();
+    assert!(looked_up <= 3, "at most the budget is looked up, however many arrive at once: {statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 400 || *s == 429), "{statuses:?}");
+    let rows = app
+        .state
+        .db
+        .run(|c| {
+            use bridgekeeper::store::schema::device_guesses::dsl::*;
+            use diesel::prelude::*;
+            Ok(device_guesses.count().get_result::<i64>(c)?)
+        })
+        .await
+        .unwrap();
+    assert!(rows <= 6, "refused tries leave no rows (2 per counted guess): {rows}");
+}

@@ -207,7 +207,7 @@ fn seed(c: &mut store::Write<'_>) {
             expires_at: exp,
         };
         store::device_codes::insert(c, &dc).unwrap();
-        store::device_codes::record_guess(c, &["g".to_string()], exp).unwrap();
+        store::device_codes::charge_guess(c, &["g".to_string()], NOW, exp).unwrap();
     }
     // [UL-5] Sign-outs sent on to an upstream that never came back.
     for i in 0..2 {

@@ -125,29 +125,41 @@ pub fn redeem(conn: &mut DbConn, device_code_hash: &str, client_id: &str) -> Sto
     Ok(n == 1)
 }
 
-/// [DV-4] Wrong codes counted for each key (session, address) in their window.
-pub fn guesses(conn: &mut DbConn, key_hash: &str, now: i64) -> StoreResult<i64> {
-    Ok(device_guesses::table
-        .filter(device_guesses::key_hash.eq(key_hash))
-        .filter(device_guesses::expires_at.gt(now))
-        .count()
-        .get_result(conn)?)
-}
-
-/// [DV-4] One wrong code, charged to every key, counted until `expires_at`.
-pub fn record_guess(conn: &mut DbConn, keys: &[String], expires_at: i64) -> StoreResult<()> {
-    let rows: Vec<_> = keys
-        .iter()
-        .map(|k| {
-            (
-                device_guesses::id.eq(super::new_id()),
+/// [DV-4] One try, charged to every key before it is looked at: the rows are written first and then counted
+/// (this try included), so that of tries arriving at once at most the budget see room. Returns the row ids and
+/// the count per key.
+pub fn charge_guess(
+    conn: &mut DbConn,
+    keys: &[String],
+    now: i64,
+    expires_at: i64,
+) -> StoreResult<(Vec<String>, Vec<i64>)> {
+    let mut ids = Vec::with_capacity(keys.len());
+    for k in keys {
+        let id = super::new_id();
+        diesel::insert_into(device_guesses::table)
+            .values((
+                device_guesses::id.eq(&id),
                 device_guesses::key_hash.eq(k.as_str()),
                 device_guesses::expires_at.eq(expires_at),
-            )
-        })
-        .collect();
-    for row in rows {
-        diesel::insert_into(device_guesses::table).values(row).execute(conn)?;
+            ))
+            .execute(conn)?;
+        ids.push(id);
     }
+    let mut counts = Vec::with_capacity(keys.len());
+    for k in keys {
+        let n: i64 = device_guesses::table
+            .filter(device_guesses::key_hash.eq(k.as_str()))
+            .filter(device_guesses::expires_at.gt(now))
+            .count()
+            .get_result(conn)?;
+        counts.push(n);
+    }
+    Ok((ids, counts))
+}
+
+/// [DV-4] Takes back a charged try (it was refused before any lookup, or named a real code).
+pub fn refund_guess(conn: &mut DbConn, ids: &[String]) -> StoreResult<()> {
+    diesel::delete(device_guesses::table.filter(device_guesses::id.eq_any(ids))).execute(conn)?;
     Ok(())
 }

@@ -111,45 +111,52 @@ fn form_expired() -> PageError {
     PageError::bad_request("Form expired", "Please go back to the app and try again.").keyed("page-consent-expired")
 }
 
-/// [DV-4] The pending code a typed user code names, under the guess budget: a session or address that has
-/// entered too many wrong codes in the window gets 429 before anything is looked up; a wrong code (of the
-/// alphabet and length, so that a typo of another shape costs nothing) is charged to both.
+/// [DV-4] The pending code a typed user code names, under the guess budget. Input that is no code (not 8
+/// letters of the alphabet) is never looked up and costs nothing. Every other try is charged to the session and
+/// the address before the lookup; a try over either budget is refunded and answered 429 (nothing looked up, no
+/// row left behind); a try that names a live pending code is refunded; a wrong one stays counted for the window.
 async fn lookup(
     state: &AppState,
     req: &HttpRequest,
     sess: &Session,
     typed: &str,
 ) -> Result<Option<(DeviceCode, String)>, PageError> {
+    let Some(code) = device::normalize(typed) else { return Ok(None) };
     let s = state.settings();
     let ip = crate::ratelimit::budget_key(crate::ratelimit::client_ip(req));
     let keys = vec![hash_token(&format!("device-session:{}", sess.id_hash)), hash_token(&format!("device-ip:{ip}"))];
     let now = state.clock.now();
-    let k = keys.clone();
-    let counts = state
-        .db
-        .run(move |c| Ok((device_codes::guesses(c, &k[0], now)?, device_codes::guesses(c, &k[1], now)?)))
-        .await?;
-    if !device::may_guess(counts.0, counts.1, s.device.guess_budget()) {
+    let until = now + s.device.wrong_code_window_secs;
+    let (ids, counts) = state.db.run(move |c| device_codes::charge_guess(c, &keys, now, until)).await?;
+    let before = |i: usize| counts.get(i).copied().unwrap_or(i64::MAX).saturating_sub(1);
+    if !device::may_guess(before(0), before(1), s.device.guess_budget()) {
+        state.db.run(move |c| device_codes::refund_guess(c, &ids)).await?;
         state.metrics.rate_limited.with_label_values(&["device_code_guesses"]).inc();
-        let mut e = PageError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many wrong codes",
-            "Too many wrong codes were entered. Wait a while, then try again with the code your device shows.",
-        )
-        .keyed("page-device-too-many");
-        e.retry_after = Some(s.device.wrong_code_window_secs as u64);
-        return Err(e);
+        return Err(too_many(s.device.wrong_code_window_secs));
     }
-    let Some(code) = device::normalize(typed) else { return Ok(None) };
     let hash = hash_token(&code);
     let found = state.db.run(move |c| device_codes::find_pending(c, &hash, now)).await?;
-    let found = found.map(|f| (f, code));
-    if found.is_none() {
-        let until = now + s.device.wrong_code_window_secs;
-        state.db.run(move |c| device_codes::record_guess(c, &keys, until)).await?;
-        tracing::info!(target: "audit", event = "device_code_wrong", "a wrong user code was entered");
+    match found {
+        Some(f) => {
+            state.db.run(move |c| device_codes::refund_guess(c, &ids)).await?;
+            Ok(Some((f, code)))
+        }
+        None => {
+            tracing::info!(target: "audit", event = "device_code_wrong", "a wrong user code was entered");
+            Ok(None)
+        }
     }
-    Ok(found)
+}
+
+fn too_many(window_secs: i64) -> PageError {
+    let mut e = PageError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many wrong codes",
+        "Too many wrong codes were entered. Wait a while, then try again with the code your device shows.",
+    )
+    .keyed("page-device-too-many");
+    e.retry_after = Some(window_secs.max(1) as u64);
+    e
 }
 
 /// `POST /device`: the code entered; the consent page for it, or the form again.
