@@ -331,6 +331,18 @@ async fn dv_6_live_codes_are_capped_per_address() {
     assert_eq!(r.status(), 429);
     app.clock.advance(601);
     assert_eq!(ask(&app, "tv", "openid").await.status(), 200, "expired codes do not count");
+    app.clock.advance(601);
+    // Requests arriving at once do not all squeeze under the cap, and those over it leave no row.
+    let statuses = futures_util::future::join_all((0..12).map(|_| ask(&app, "tv", "openid"))).await;
+    let ok = statuses.iter().filter(|r| r.status() == 200).count();
+    assert!(ok <= 2, "{:?}", statuses.iter().map(|r| r.status()).collect::<Vec<_>>());
+    let now = app.clock.now();
+    let live =
+        app.state.db.run(move |c| bridgekeeper::store::device_codes::live_for_client(c, "tv", "", now)).await.unwrap();
+    assert_eq!(live.0, ok as i64, "the refused ones left no row");
+    if ok < 2 {
+        assert_eq!(ask(&app, "tv", "openid").await.status(), 200, "room again once the burst is over");
+    }
 }
 
 #[tokio::test]

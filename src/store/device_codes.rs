@@ -43,6 +43,12 @@ pub fn find(conn: &mut DbConn, device_code_hash: &str) -> StoreResult<Option<Dev
     Ok(device_codes::table.find(device_code_hash).select(DeviceCode::as_select()).first(conn).optional()?)
 }
 
+/// Removes one code (a request over the cap, [DV-6]).
+pub fn delete(conn: &mut DbConn, device_code_hash: &str) -> StoreResult<()> {
+    diesel::delete(device_codes::table.find(device_code_hash)).execute(conn)?;
+    Ok(())
+}
+
 /// The live, still pending code a person's user code names.
 pub fn find_pending(conn: &mut DbConn, user_code_hash: &str, now: i64) -> StoreResult<Option<DeviceCode>> {
     Ok(device_codes::table

@@ -54,11 +54,6 @@ async fn start(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<HttpR
     let scope = device::scope(params.get("scope"), &client.allowed_scopes, &s.scopes)?.join(" ");
     let now = state.clock.now();
     let requester = hash_token(&crate::ratelimit::budget_key(ip).to_string());
-    let (cid, r) = (client.client_id.clone(), requester.clone());
-    let (all, here) = state.db.run(move |c| device_codes::live_for_client(c, &cid, &r, now)).await?;
-    if !device::may_start(all, here, s.device.max_live_codes_per_client, s.device.max_live_codes_per_address) {
-        return Err(OAuthError::too_many(s.device.interval_secs.max(1) as u64 * 6).into());
-    }
     let device_code = random_token();
     let row = DeviceCode {
         device_code_hash: hash_token(&device_code),
@@ -74,7 +69,16 @@ async fn start(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<HttpR
         created_at: now,
         expires_at: now + s.device.code_ttl_secs,
     };
-    let user_code = store_with_fresh_user_code(state, row, now).await?;
+    let user_code = store_with_fresh_user_code(state, row.clone(), now).await?;
+    // [DV-6] Counted after the row is stored (itself included), so that requests arriving at once cannot all
+    // squeeze under the cap; one over it is removed again.
+    let (cid, r, h) = (row.client_id.clone(), row.requester_hash.clone(), row.device_code_hash.clone());
+    let (all, here) = state.db.run(move |c| device_codes::live_for_client(c, &cid, &r, now)).await?;
+    let (max_client, max_here) = (s.device.max_live_codes_per_client, s.device.max_live_codes_per_address);
+    if !device::may_start(all - 1, here - 1, max_client, max_here) {
+        state.db.run(move |c| device_codes::delete(c, &h)).await?;
+        return Err(OAuthError::too_many(s.device.interval_secs.max(1) as u64 * 6).into());
+    }
     let shown = device::display(&user_code);
     let uri = super::verification_uri(&s);
     let complete = format!("{uri}?user_code={shown}");
