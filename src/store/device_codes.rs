@@ -133,7 +133,8 @@ pub fn redeem(conn: &mut DbConn, device_code_hash: &str, client_id: &str) -> Sto
 
 /// [DV-4] One try, charged to every key before it is looked at: the rows are written first and then counted
 /// (this try included), so that of tries arriving at once at most the budget see room. Returns the row ids and
-/// the count per key.
+/// the count per key. Never run this inside one transaction: each insert must be committed before the counts,
+/// or concurrent tries (PostgreSQL READ COMMITTED) would not see each other and the limit would be lost.
 pub fn charge_guess(
     conn: &mut DbConn,
     keys: &[String],

@@ -43,6 +43,15 @@ pub fn after_sign_in(state: &AppState, req: &HttpRequest) -> Option<String> {
     })
 }
 
+/// [DV-3] Every sign-in forgets the return to `/device` (it was for that sign-in only).
+pub fn forget_return(state: &AppState, req: &HttpRequest, r: &mut HttpResponse) {
+    if req.cookie(RETURN_COOKIE).is_some() {
+        let mut gone = session::cookie(state, RETURN_COOKIE, String::new(), 0);
+        gone.make_removal();
+        let _ = r.add_cookie(&gone);
+    }
+}
+
 /// The signed-in, enabled person of this browser.
 async fn signed_in(state: &AppState, req: &HttpRequest) -> Result<Option<Session>, PageError> {
     let Some(s) = session::current(state, req).await? else { return Ok(None) };

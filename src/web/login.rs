@@ -478,6 +478,7 @@ pub(super) async fn complete(
     };
     let mut r = see_other(&next);
     let _ = r.add_cookie(&cookie);
+    super::device::forget_return(state, req, &mut r);
     Ok(r)
 }
 

@@ -175,15 +175,19 @@ pub struct GuessBudget {
 }
 
 /// [DV-4] May one more code be tried, with `session` and `address` wrong codes in the current window? Checked
-/// before the code is looked up, so that a spent budget learns nothing more.
+/// before the code is looked up, so that a spent budget learns nothing more. A full address budget stops only
+/// sessions that have guessed wrong themselves: a colleague behind the same address who has not (their first
+/// try) is still looked up, so one person cannot lock a whole office or carrier NAT out.
 pub fn may_guess(session: i64, address: i64, budget: GuessBudget) -> bool {
-    session < budget.per_session && address < budget.per_address
+    session < budget.per_session && (address < budget.per_address || session == 0)
 }
 
 /// [DV-6] May a client start one more device authorization, with `for_client` live codes in all and
-/// `from_address` of them from this address?
-pub fn may_start(for_client: i64, from_address: i64, max_per_client: i64, max_per_address: i64) -> bool {
-    for_client < max_per_client && from_address < max_per_address
+/// `from_network` of them from this network (IPv4 /24, IPv6 /48)? A network over its share is refused; a full
+/// client refuses only networks that already hold codes of it, so that nobody can fill a client's cap and lock
+/// every other device out.
+pub fn may_start(for_client: i64, from_network: i64, max_per_client: i64, max_per_network: i64) -> bool {
+    from_network < max_per_network && (for_client < max_per_client || from_network == 0)
 }
 
 /// An approved device code: the grant the person's consent made, and for whom.

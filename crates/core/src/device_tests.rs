@@ -7,18 +7,24 @@ fn pending(last_poll_at: Option<i64>) -> DeviceState<'static> {
 #[test]
 fn dv_3_user_codes_use_the_alphabet_without_bias() {
     let bytes: Vec<u8> = (0..=255u8).collect();
-    let code = user_code_from_random(&bytes).unwrap();
-    assert_eq!(code, "BCDFGHJK");
-    // Bytes of 240 and up are skipped, not folded onto the first letters.
+    assert_eq!(user_code_from_random(&bytes).unwrap(), "BCDFGHJK");
     let mut skewed = vec![255u8; 8];
     skewed.extend([19u8, 20, 39, 40, 0, 1, 2, 3]);
     assert_eq!(user_code_from_random(&skewed).unwrap(), "ZBZBBCDF");
-    assert_eq!(user_code_from_random(&[250u8; 16]), None, "ran out of usable bytes");
-    let mut counts = [0u32; 20];
-    for b in 0..240u32 {
-        counts[(b % 20) as usize] += 1;
+    // Every letter equally likely: each comes from exactly 12 of the 256 byte values, and the 16 others (240 and
+    // up) are skipped, not folded onto the first letters.
+    let mut counts = std::collections::BTreeMap::new();
+    for b in 0..=255u8 {
+        match user_code_from_random(&[b; 8]) {
+            Some(code) => {
+                assert!(b < 240, "{b} must be skipped");
+                *counts.entry(code.chars().next().unwrap()).or_insert(0) += 1;
+            }
+            None => assert!(b >= 240, "{b} is usable"),
+        }
     }
-    assert!(counts.iter().all(|c| *c == 12), "every letter equally likely");
+    assert_eq!(counts.len(), 20);
+    assert!(counts.values().all(|c| *c == 12), "{counts:?}");
 }
 
 #[test]
@@ -71,13 +77,15 @@ fn dv_4_the_guess_budget_counts_session_and_address() {
     let b = GuessBudget { per_session: 5, per_address: 20 };
     assert!(may_guess(4, 19, b));
     assert!(!may_guess(5, 0, b));
-    assert!(!may_guess(0, 20, b));
+    assert!(!may_guess(1, 20, b), "a full address stops sessions that guessed wrong");
+    assert!(may_guess(0, 20, b), "not a session that has not");
 }
 
 #[test]
 fn dv_6_live_codes_are_capped_per_client_and_address() {
     assert!(may_start(9, 1, 10, 2));
-    assert!(!may_start(10, 0, 10, 2));
+    assert!(!may_start(10, 1, 10, 2), "a full client refuses networks that hold codes");
+    assert!(may_start(10, 0, 10, 2), "not a network that holds none");
     assert!(!may_start(0, 2, 10, 2));
 }
 

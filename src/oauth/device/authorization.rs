@@ -23,6 +23,21 @@ pub(super) async fn endpoint(state: web::Data<AppState>, req: HttpRequest, body:
     }
 }
 
+/// [DV-6] The network a request comes from, for the cap on live codes: IPv4 by /24, IPv6 by /48 (one site's
+/// allocation: a /64 is what a single VPS has thousands of).
+fn network(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        std::net::IpAddr::V6(v6) => {
+            let [a, b, c, ..] = v6.segments();
+            format!("{a:x}:{b:x}:{c:x}::/48")
+        }
+    }
+}
+
 #[derive(serde::Serialize)]
 struct Answer {
     device_code: String,
@@ -53,7 +68,7 @@ async fn start(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<HttpR
     let s = state.settings();
     let scope = device::scope(params.get("scope"), &client.allowed_scopes, &s.scopes)?.join(" ");
     let now = state.clock.now();
-    let requester = hash_token(&crate::ratelimit::budget_key(ip).to_string());
+    let requester = hash_token(&network(ip));
     let device_code = random_token();
     let row = DeviceCode {
         device_code_hash: hash_token(&device_code),
