@@ -531,3 +531,26 @@ async fn dv_3_the_return_to_device_is_forgotten_after_one_sign_in() {
     let r = app.http.post(app.url("/login/dev")).form(&form).send().await.unwrap();
     assert_eq!(location(&r), "/account", "a later sign-in goes where it always went");
 }
+
+#[tokio::test]
+async fn dv_7_a_client_that_exchanges_tokens_may_not_use_the_device_grant() {
+    let app = spawn_with(|s| {
+        s.clients.push(
+            ClientBuilder::confidential("tv-x", SECRET)
+                .scopes(&["openid"])
+                .grants(&[GRANT, "urn:ietf:params:oauth:grant-type:token-exchange"])
+                .skip_consent()
+                .build(),
+        );
+    })
+    .await;
+    let r = app
+        .http
+        .post(app.url("/device_authorization"))
+        .basic_auth("tv-x", Some(enc(SECRET)))
+        .form(&[("scope", "openid")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_error(r).await, (400, "unauthorized_client".into()));
+}

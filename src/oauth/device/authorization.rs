@@ -57,6 +57,16 @@ async fn start(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<HttpR
     if !client.allows_grant(device::GRANT_TYPE) {
         return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not use the device grant").into());
     }
+    // [DV-7] The device grant's tokens are held by whoever holds the device, and a device client cannot keep a
+    // secret: such a client may not also exchange tokens (RFC 8693), which would act for the person upstream on
+    // the strength of a consent page that never named that (a first-party client's exchange needs no line).
+    if client.allows_grant(bridgekeeper_core::token::token_exchange::GRANT_TYPE) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "a client that exchanges tokens may not use the device grant",
+        )
+        .into());
+    }
     let ip = crate::ratelimit::client_ip(req);
     // [RL-4] A public client authenticates nothing: what it creates is anonymous state, held to that budget.
     if client.is_public() {
