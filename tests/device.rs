@@ -554,3 +554,12 @@ async fn dv_7_a_client_that_exchanges_tokens_may_not_use_the_device_grant() {
         .unwrap();
     assert_eq!(json_error(r).await, (400, "unauthorized_client".into()));
 }
+
+#[tokio::test]
+async fn dv_2_a_swept_code_is_still_expired_token() {
+    let app = spawn().await;
+    let dc = started(&app).await["device_code"].as_str().unwrap().to_string();
+    app.clock.advance(601);
+    bridgekeeper::sweeper::sweep_once(&app.state).await.unwrap();
+    assert_eq!(poll_error(&app, &dc).await.1, "expired_token", "a late poll after a sweep");
+}

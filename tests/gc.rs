@@ -204,7 +204,8 @@ fn seed(c: &mut store::Write<'_>) {
             user_id: None,
             grant_id: None,
             created_at: 1,
-            expires_at: exp,
+            // Kept for code_keep_secs (600) past expiry, like a code's tombstone.
+            expires_at: exp - 600,
         };
         store::device_codes::insert(c, &dc).unwrap();
         store::device_codes::charge_guess(c, &["g".to_string()], NOW, exp).unwrap();

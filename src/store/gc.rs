@@ -16,7 +16,7 @@
 //!   which says which upstream to re-check on refresh);
 //! - `revoked_jtis` past the expiry of the token they deny, `upstream_logout_jtis` past the end of their token's
 //!   acceptance window, `pushed_requests` (PAR), `client_assertion_jtis` (private_key_jwt), `dpop_proof_jtis` (DPoP)
-//!   and `saml_assertions` (SAML) past their expiry; `device_codes` (RFC 8628) past their expiry and
+//!   and `saml_assertions` (SAML) past their expiry; `device_codes` (RFC 8628) `code_keep_secs` past their expiry and
 //!   `device_guesses` past their window;
 //! - `logout_outbox` rows older than their give-up window plus a margin (a worker gives up on them first; this
 //!   catches rows no worker ever tried, e.g. delivery turned off on every instance);
@@ -98,9 +98,11 @@ fn rules(now: i64, p: &Policy) -> Vec<Rule> {
         simple("client_assertion_jtis", "jti_hash", format!("x.expires_at < {now}")),
         simple("dpop_proof_jtis", "jti_hash", format!("x.expires_at < {now}")),
         simple("saml_assertions", "id_hash", format!("x.expires_at < {now}")),
-        // [DV-1] [DV-4] Device codes past their expiry (a redeemed one is refused as unknown then), wrong user codes
+        // [DV-1] [DV-4] Device codes past their expiry plus `code_keep_secs`, wrong user codes
         // past their window.
-        simple("device_codes", "device_code_hash", format!("x.expires_at < {now}")),
+        // A device code's row is kept as long as a code's tombstone, so that a late poll still hears
+        // `expired_token` (RFC 8628 §3.5) rather than `invalid_grant`.
+        simple("device_codes", "device_code_hash", format!("x.expires_at < {}", now - p.code_keep_secs)),
         simple("device_guesses", "id", format!("x.expires_at < {now}")),
         simple("logout_outbox", "id", format!("x.created_at < {}", now.saturating_sub(p.outbox_keep_secs))),
         simple("audit_events", "id", format!("x.at < {}", now.saturating_sub(p.audit_retention_secs))),
