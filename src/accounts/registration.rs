@@ -38,6 +38,8 @@ pub struct Metadata {
     pub backchannel_logout_session_required: Option<bool>,
     pub require_pushed_authorization_requests: Option<bool>,
     pub dpop_bound_access_tokens: Option<bool>,
+    /// [FA-1] `fapi2`: register as a FAPI 2.0 client (it must meet the profile).
+    pub profile: Option<String>,
     pub frontchannel_logout_uri: Option<String>,
     pub frontchannel_logout_session_required: Option<bool>,
     // Members a PUT (RFC 7592 §2.2) must or must not carry.
@@ -197,6 +199,10 @@ pub fn validate(settings: &Settings, m: Metadata, existing: Option<&Client>) -> 
     }
     if m.dpop_bound_access_tokens == Some(true) {
         metadata.insert("dpop_bound_access_tokens".into(), true.into());
+    }
+    if let Some(p) = m.profile.as_deref().filter(|p| !p.is_empty()) {
+        bridgekeeper_core::client_profile::Profile::parse(Some(p)).map_err(|e| bad(e.to_string()))?;
+        metadata.insert(crate::store::clients::PROFILE.into(), p.into());
     }
     let frontchannel = frontchannel_uri(&m, &redirects)?;
     let client = NewClient {

@@ -107,7 +107,7 @@ pub fn client_view(c: &Client) -> ClientView<'_> {
         client_id: &c.client_id,
         redirect_uris: &c.redirect_uris,
         public: c.is_public(),
-        require_pkce: c.require_pkce,
+        require_pkce: c.requires_pkce(),
         allows_code_flow: c.allows_grant("authorization_code"),
         allowed_scopes: &c.allowed_scopes,
     }
@@ -356,7 +356,7 @@ async fn issue_code(
         code_challenge: v.code_challenge.clone(),
         auth_time: session.auth_time,
         created_at: now,
-        expires_at: now + state.settings().tokens.code_ttl_secs,
+        expires_at: now + client.profile().code_ttl(state.settings().tokens.code_ttl_secs),
         used_at: None,
         dpop_jkt: v.dpop_jkt.clone(),
     };

@@ -187,7 +187,7 @@ fn exchange_memory() -> Memory {
 }
 
 fn client(id: &str) -> TokenClient<'_> {
-    TokenClient { client_id: id, may_refresh: false, allowed_scopes: &[], public: false, dpop_jkt: None }
+    TokenClient { client_id: id, may_refresh: false, allowed_scopes: &[], public: false, dpop_jkt: None, rotate: true }
 }
 
 #[test]
