@@ -11,10 +11,10 @@ use crate::store::{Db, StoreError, StoreResult, audit};
 
 mod keys;
 mod profile;
-pub use profile::{stored_profile, with_profile};
-use profile::{apply_profile_change, check_profile, check_profile_change};
 pub use keys::{ADMIN_SET, keep_admin_settings, key_and_par_metadata, with_dpop_bound};
 use keys::{apply_metadata_changes, check_key_changes, check_keys};
+use profile::{apply_profile_change, check_profile, check_profile_change};
+pub use profile::{stored_profile, with_profile};
 
 /// What someone asks for when adding a client.
 #[derive(Debug, Clone, Default)]

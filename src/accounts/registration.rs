@@ -106,6 +106,7 @@ pub fn validate(settings: &Settings, m: Metadata, existing: Option<&Client>) -> 
         Some(other) => return Err(bad(format!("application_type {other} is not supported"))),
     };
     let method = m.token_endpoint_auth_method.clone().unwrap_or_else(|| "client_secret_basic".into());
+    check_profile(settings, &m, &method)?;
     if !matches!(method.as_str(), "client_secret_basic" | "client_secret_post" | "private_key_jwt" | "none") {
         return Err(bad(format!("token_endpoint_auth_method {method} is not supported")));
     }
@@ -201,7 +202,6 @@ pub fn validate(settings: &Settings, m: Metadata, existing: Option<&Client>) -> 
         metadata.insert("dpop_bound_access_tokens".into(), true.into());
     }
     if let Some(p) = m.profile.as_deref().filter(|p| !p.is_empty()) {
-        bridgekeeper_core::client_profile::Profile::parse(Some(p)).map_err(|e| bad(e.to_string()))?;
         metadata.insert(crate::store::clients::PROFILE.into(), p.into());
     }
     let frontchannel = frontchannel_uri(&m, &redirects)?;
@@ -227,6 +227,21 @@ pub fn validate(settings: &Settings, m: Metadata, existing: Option<&Client>) -> 
         ..Default::default()
     };
     Ok(Registration { client, metadata })
+}
+
+/// [FA-1] The profile asked for is known and the metadata meets it (first, so the profile's reason is named).
+fn check_profile(settings: &Settings, m: &Metadata, method: &str) -> Result<(), OAuthError> {
+    use bridgekeeper_core::client_profile::{ClientFacts, Profile, check_client};
+    let profile = Profile::parse(m.profile.as_deref()).map_err(|e| bad(e.to_string()))?;
+    let code_only = vec!["authorization_code".to_string()];
+    let facts = ClientFacts {
+        token_endpoint_auth_method: method,
+        has_secret: false,
+        grant_types: m.grant_types.as_ref().unwrap_or(&code_only),
+        par_enabled: settings.par.enabled,
+        dpop_enabled: settings.dpop.enabled,
+    };
+    check_client(profile, &facts).map_err(|e| bad(e.to_string()))
 }
 
 /// [BL-6] [BL-9] `backchannel_logout_uri` (Back-Channel Logout 1.0 §2.2) follows the redirect-URI rules, https

@@ -50,7 +50,9 @@ pub fn with_profile(metadata: &str, profile: Option<&str>) -> String {
 /// grant types — is the new client's own check). A config client's profile follows the file.
 pub(super) fn check_profile_change(c: &Client, u: &ClientUpdate) -> Result<(), ClientError> {
     if u.profile.is_some() && c.source == "config" {
-        return Err(ClientError::Conflict("the profile of a client from the config file is changed in the file".into()));
+        return Err(ClientError::Conflict(
+            "the profile of a client from the config file is changed in the file".into(),
+        ));
     }
     let next = match &u.profile {
         Some(p) => Profile::parse(Some(p)).map_err(invalid)?,

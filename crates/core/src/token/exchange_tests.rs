@@ -255,8 +255,14 @@ fn memory() -> Memory {
     m
 }
 
-const APP: TokenClient<'static> =
-    TokenClient { client_id: "app", may_refresh: true, allowed_scopes: &[], public: false, dpop_jkt: None, rotate: true };
+const APP: TokenClient<'static> = TokenClient {
+    client_id: "app",
+    may_refresh: true,
+    allowed_scopes: &[],
+    public: false,
+    dpop_jkt: None,
+    rotate: true,
+};
 
 fn code_request() -> TokenRequest {
     TokenRequest::AuthorizationCode { code: "c".into(), redirect_uri: None, code_verifier: None }
