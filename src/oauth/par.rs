@@ -20,8 +20,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/par").route(web::post().to(push)).default_service(web::to(token::post_only)));
 }
 
-/// `POST /par` ([PAR-1]..[PAR-3]): 201 with `request_uri` and `expires_in`.
-async fn push(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, OAuthJson> {
+/// `POST /par` ([PAR-1]..[PAR-3]): 201 with `request_uri` and `expires_in`. [DP-3] Every answer carries a fresh
+/// `DPoP-Nonce` when nonces are required (a proof sent with a push needs one too, RFC 9449 §8).
+async fn push(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let mut resp = match pushed_request(&state, &req, &body).await {
+        Ok(r) => r,
+        Err(e) => super::error::json_response(&e.0),
+    };
+    super::dpop::add_nonce(&state, &mut resp);
+    resp
+}
+
+async fn pushed_request(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<HttpResponse, OAuthJson> {
+    let (state, req) = (state.clone(), req.clone());
     if !state.settings().par.enabled {
         return Ok(HttpResponse::NotFound().finish());
     }
