@@ -84,6 +84,9 @@ impl Exchanges for Memory {
     fn delegated(&self, d: &super::token_exchange::Delegation<'_>) -> Result<TokenOutcome, OAuthError> {
         let mut o = outcome(d.scope, None);
         o.access_token = format!("delegated:{}:{}:{}:{}", d.subject.sub, d.audience, d.actors.join(">"), d.exp);
+        if let Some(k) = d.jkt {
+            o.access_token.push_str(&format!(":{k}"));
+        }
         Ok(o)
     }
 }
