@@ -410,3 +410,15 @@ fn fa_5_an_unrotated_refresh_token_stays_valid_and_bound_to_its_key() {
     let other_client = TokenClient { client_id: "other", ..fapi };
     assert_eq!(code_of(run(exchange(&m, &other_client, &refresh_request("rt0")))), Some(ErrorCode::InvalidGrant));
 }
+
+#[test]
+fn fa_5_an_unbound_refresh_token_of_an_unrotated_client_is_rotated_once_into_a_bound_one() {
+    let m = memory();
+    m.refresh.borrow_mut().insert("old".into(), refresh_row("old", "g", "u", "openid offline_access"));
+    let fapi = TokenClient { dpop_jkt: Some("k1"), rotate: false, ..APP };
+    let next = run(exchange(&m, &fapi, &refresh_request("old"))).ok().and_then(|o| o.refresh_token);
+    assert_eq!(next.as_deref(), Some("rt1"), "a bound successor");
+    assert_eq!(m.refresh.borrow().get("rt1").and_then(|r| r.dpop_jkt.clone()).as_deref(), Some("k1"));
+    let again = run(exchange(&m, &fapi, &refresh_request("rt1"))).ok();
+    assert_eq!(again.map(|o| o.refresh_token), Some(None), "from then on not rotated");
+}
