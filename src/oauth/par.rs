@@ -40,7 +40,7 @@ async fn pushed_request(
     if !state.settings().par.enabled {
         return Ok(HttpResponse::NotFound().finish());
     }
-    let params = token::form_params(&req, &body)?;
+    let params = token::form_params(&req, body)?;
     let client = client_auth::authenticate_limited(&state, &req, &params, true).await?;
     // [PAR-1] A public client pushes without credentials: its pushes are anonymous state, an authenticated
     // client's are not.
