@@ -22,7 +22,11 @@ struct ClientKey {
 }
 
 fn client_key() -> ClientKey {
-    let row = generate(Alg::Es256, 0, KeyState::Next).unwrap();
+    client_key_of(Alg::Es256)
+}
+
+fn client_key_of(alg: Alg) -> ClientKey {
+    let row = generate(alg, 0, KeyState::Next).unwrap();
     let jwk: Value = serde_json::from_str(&row.public_jwk).unwrap();
     ClientKey { key: SigningKey::from_row(&row).unwrap(), jwks: json!({ "keys": [jwk] }).to_string() }
 }
@@ -49,6 +53,7 @@ async fn spawn(k: &ClientKey) -> TestApp {
     TestApp::spawn_with(|s| {
         s.dev_mode = true;
         s.clients = vec![fapi("fapi"), fapi("fapi-b")];
+        s.tokens.signing_alg = "ES256".into();
         s.registration.enabled = true;
         s.registration.initial_access_token = bridgekeeper::secret::Secret::new(IAT);
     })
@@ -108,7 +113,8 @@ async fn text(r: reqwest::Response) -> (u16, String) {
 }
 
 fn toml_client(extra: &str) -> String {
-    format!("[[clients]]\nclient_id = \"f\"\nredirect_uris = [\"{RP}\"]\nprofile = \"fapi2\"\n{extra}\n")
+    let tokens = "[tokens]\nsigning_alg = \"ES256\"\n";
+    format!("{tokens}[[clients]]\nclient_id = \"f\"\nredirect_uris = [\"{RP}\"]\nprofile = \"fapi2\"\n{extra}\n")
 }
 
 fn load(toml: &str) -> Result<bridgekeeper::settings::Settings, String> {
@@ -135,6 +141,8 @@ fn fa_1_a_config_client_that_misses_the_profile_is_refused_at_start() {
         let err = load(&toml_client(&extra)).unwrap_err();
         assert!(err.contains("clients[0].profile") && err.contains(why), "{extra}: {err}");
     }
+    let err = load(&toml_client(&keys).replace("\"ES256\"", "\"RS256\"")).unwrap_err();
+    assert!(err.contains("clients[0].profile") && err.contains("signed with RS256"), "{err}");
     let err = load(&toml_client(&keys).replace("\"fapi2\"", "\"fapi3\"")).unwrap_err();
     assert!(err.contains("profile `fapi3` is unknown"), "{err}");
 }
@@ -353,4 +361,37 @@ async fn fa_5_the_refresh_token_is_not_rotated_and_stays_bound_to_the_client_and
     assert_eq!(error_of(r).await, (400, "invalid_grant".into()), "another client");
     let r = post_as(&app, &k, "fapi", "/token", refresh, Some(&dk)).await;
     assert_eq!(r.status(), 200, "still valid after the refused attempts");
+}
+
+#[actix_web::test]
+async fn fa_6_an_rs256_assertion_or_proof_of_a_fapi2_client_is_refused() {
+    let k = client_key();
+    let rsa = client_key_of(Alg::Rs256);
+    let app = TestApp::spawn_with(|s| {
+        s.dev_mode = true;
+        s.tokens.signing_alg = "ES256".into();
+        s.clients = vec![
+            ClientBuilder::private_key_jwt("fapi", &k.jwks)
+                .redirect(RP)
+                .scopes(&SCOPES)
+                .skip_consent()
+                .profile("fapi2")
+                .build(),
+            ClientBuilder::private_key_jwt("fapi-rsa", &rsa.jwks).redirect(RP).profile("fapi2").build(),
+            ClientBuilder::private_key_jwt("plain-rsa", &rsa.jwks).redirect(RP).build(),
+        ];
+    })
+    .await;
+    let r = post_as(&app, &rsa, "fapi-rsa", "/par", fapi_query(&[("client_id", "fapi-rsa")]), None).await;
+    assert_eq!(error_of(r).await, (401, "invalid_client".into()), "an RS256 assertion of a fapi2 client");
+    let q = auth_query(&[("client_id", "plain-rsa")]);
+    assert_eq!(post_as(&app, &rsa, "plain-rsa", "/par", q, None).await.status(), 201, "RS256 for other clients");
+    let rs = dpop_key(Alg::Rs256);
+    let r = post_as(&app, &k, "fapi", "/par", fapi_query(&[]), Some(&rs)).await;
+    assert_eq!(error_of(r).await, (400, "invalid_dpop_proof".into()), "an RS256 proof at /par");
+    let code = code_via_par(&app, &k, None).await;
+    let r = post_as(&app, &k, "fapi", "/token", redeem_form(&code), Some(&rs)).await;
+    assert_eq!(error_of(r).await, (400, "invalid_dpop_proof".into()), "an RS256 proof at /token");
+    let r = post_as(&app, &k, "fapi", "/token", redeem_form(&code), Some(&dpop_key(Alg::EdDsa))).await;
+    assert_eq!(r.status(), 200, "EdDSA is allowed");
 }

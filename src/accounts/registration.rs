@@ -240,6 +240,7 @@ fn check_profile(settings: &Settings, m: &Metadata, method: &str) -> Result<(), 
         grant_types: m.grant_types.as_ref().unwrap_or(&code_only),
         par_enabled: settings.par.enabled,
         dpop_enabled: settings.dpop.enabled,
+        token_algs: [settings.tokens.id_token_alg().as_str(), settings.tokens.access_token_alg().as_str()],
     };
     check_client(profile, &facts).map_err(|e| bad(e.to_string()))
 }

@@ -24,6 +24,8 @@ pub const REPLAY_SKEW_SECS: i64 = 30;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Proof {
     pub jkt: String,
+    /// The proof's `alg` (one of `[dpop] algs`).
+    pub alg: String,
 }
 
 /// [DP-1] The request's proof: `None` when it sent none (or DPoP is off); refused when it sent two.
@@ -64,7 +66,19 @@ pub async fn verify(
     if !state.db.run(move |c| crate::store::dpop_jtis::remember(c, &key, until)).await? {
         return Err(invalid("the DPoP proof was used before"));
     }
-    Ok(Some(Proof { jkt: verified.jkt }))
+    let alg = jsonwebtoken::decode_header(text).map(|h| format!("{:?}", h.alg)).unwrap_or_default();
+    Ok(Some(Proof { jkt: verified.jkt, alg }))
+}
+
+/// [FA-6] A proof the client's profile allows (a fapi2 client's are PS256, ES256 or EdDSA).
+pub fn check_profile_alg(
+    proof: Option<&Proof>,
+    profile: bridgekeeper_core::client_profile::Profile,
+) -> Result<(), OAuthError> {
+    match proof {
+        Some(p) if !profile.alg_allowed(&p.alg) => Err(invalid("the DPoP proof's alg is not allowed for this client")),
+        _ => Ok(()),
+    }
 }
 
 /// [DP-3] The nonce key: HKDF-SHA256 (RFC 5869) of the shared server secret the CSRF key is made of (stored sealed

@@ -52,7 +52,7 @@ async fn pushed_request(
     }
     pushed::check_push(&params, &client.client_id)?;
     let mut request = validated(&state, &client, &params)?;
-    bind_to_proof(&state, &req, &mut request).await?;
+    bind_to_proof(&state, &req, &mut request, client.profile()).await?;
     let reference = crate::secret::random_token();
     let now = state.clock.now();
     let row = repo::PushedRequest {
@@ -91,8 +91,10 @@ async fn bind_to_proof(
     state: &AppState,
     req: &HttpRequest,
     request: &mut AuthorizationRequest,
+    profile: bridgekeeper_core::client_profile::Profile,
 ) -> Result<(), OAuthError> {
     let Some(proof) = super::dpop::verify(state, req, "/par", None).await? else { return Ok(()) };
+    super::dpop::check_profile_alg(Some(&proof), profile)?;
     match &request.dpop_jkt {
         Some(jkt) if *jkt != proof.jkt => {
             Err(bridgekeeper_core::dpop::invalid("the DPoP proof's key is not the pushed dpop_jkt"))

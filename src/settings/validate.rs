@@ -66,6 +66,7 @@ impl Settings {
             grant_types: &c.grant_types,
             par_enabled: self.par.enabled,
             dpop_enabled: self.dpop.enabled,
+            token_algs: [self.tokens.id_token_alg().as_str(), self.tokens.access_token_alg().as_str()],
         };
         check_client(profile, &facts).map_err(|e| err(key, e.to_string()))
     }

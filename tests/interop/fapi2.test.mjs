@@ -43,7 +43,8 @@ describe('openid-client as a FAPI 2.0 client (PAR, PKCE, DPoP, private_key_jwt) 
           jwks: { keys: [{ kty, crv, x, y, kid: KID, alg: 'ES256', use: 'sig' }] },
           profile: 'fapi2',
         }],
-        extraConfig: '[dpop]\nrequire_nonce = true\n',
+        // FAPI 2.0 §5.4.1: PS256, ES256 or EdDSA only, for what the broker signs too.
+        extraConfig: '[dpop]\nrequire_nonce = true\n[tokens]\nsigning_alg = "ES256"\n',
       });
       config = await oidc.discovery(
         new URL(world.broker.issuer),

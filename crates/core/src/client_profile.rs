@@ -9,6 +9,9 @@ use std::fmt;
 pub const FAPI2: &str = "fapi2";
 /// [FA-4] FAPI 2.0 SP §5.3.2.1: authorization codes live at most 60 seconds.
 pub const FAPI2_MAX_CODE_TTL_SECS: i64 = 60;
+/// [FA-6] FAPI 2.0 SP §5.4.1: the only JWS algorithms of a fapi2 client's assertions and proofs, and of the
+/// tokens it is given.
+pub const FAPI2_ALGS: &[&str] = &["PS256", "ES256", "EdDSA"];
 /// [FA-1] The only grant types a fapi2 client may hold.
 pub const FAPI2_GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token"];
 
@@ -72,6 +75,11 @@ impl Profile {
         self == Profile::Fapi2
     }
 
+    /// [FA-6] May a client assertion or DPoP proof of this client be signed with `alg`?
+    pub fn alg_allowed(self, alg: &str) -> bool {
+        self != Profile::Fapi2 || FAPI2_ALGS.contains(&alg)
+    }
+
     /// [FA-4] The lifetime of an authorization code: the configured one, at most 60 s for a fapi2 client.
     pub fn code_ttl(self, configured_secs: i64) -> i64 {
         match self {
@@ -91,6 +99,8 @@ pub struct ClientFacts<'a> {
     /// `[par] enabled` and `[dpop] enabled`: the profile cannot be met without them.
     pub par_enabled: bool,
     pub dpop_enabled: bool,
+    /// [FA-6] The algorithms the server signs ID tokens and access tokens with.
+    pub token_algs: [&'a str; 2],
 }
 
 /// Why a client does not meet its profile (named, so every place that defines a client refuses it alike).
@@ -106,6 +116,8 @@ pub enum Fapi2Violation {
     NoCodeFlow,
     ParDisabled,
     DpopDisabled,
+    /// [FA-6] The server signs tokens with an algorithm FAPI 2.0 does not allow.
+    SigningAlg(String),
     /// [FA-1] A change that would make a fapi2 client something weaker.
     Weakened(&'static str),
 }
@@ -124,6 +136,9 @@ impl fmt::Display for Fapi2Violation {
             Self::NoCodeFlow => write!(f, "fapi2 profile: the client needs the authorization_code grant"),
             Self::ParDisabled => write!(f, "fapi2 profile: needs par.enabled = true"),
             Self::DpopDisabled => write!(f, "fapi2 profile: needs dpop.enabled = true"),
+            Self::SigningAlg(a) => {
+                write!(f, "fapi2 profile: tokens are signed with {a}; FAPI 2.0 allows PS256, ES256 and EdDSA")
+            }
             Self::Weakened(what) => write!(f, "fapi2 profile: {what}"),
         }
     }
@@ -151,6 +166,9 @@ pub fn check_client(profile: Profile, c: &ClientFacts<'_>) -> Result<(), Fapi2Vi
     }
     if !c.dpop_enabled {
         return Err(Fapi2Violation::DpopDisabled);
+    }
+    if let Some(a) = c.token_algs.iter().find(|a| !FAPI2_ALGS.contains(a)) {
+        return Err(Fapi2Violation::SigningAlg(a.to_string()));
     }
     Ok(())
 }
@@ -194,6 +212,7 @@ mod tests {
             grant_types,
             par_enabled: true,
             dpop_enabled: true,
+            token_algs: ["ES256", "EdDSA"],
         }
     }
 
@@ -225,6 +244,19 @@ mod tests {
         assert_eq!(check_client(Profile::Fapi2, &off), Err(Fapi2Violation::ParDisabled));
         let off = ClientFacts { dpop_enabled: false, ..facts("private_key_jwt", &code) };
         assert_eq!(check_client(Profile::Fapi2, &off), Err(Fapi2Violation::DpopDisabled));
+        let rsa = ClientFacts { token_algs: ["RS256", "ES256"], ..facts("private_key_jwt", &code) };
+        assert_eq!(check_client(Profile::Fapi2, &rsa), Err(Fapi2Violation::SigningAlg("RS256".into())));
+    }
+
+    #[test]
+    fn fa_6_a_fapi2_client_signs_with_ps256_es256_or_eddsa_only() {
+        for a in ["PS256", "ES256", "EdDSA"] {
+            assert!(Profile::Fapi2.alg_allowed(a));
+        }
+        for a in ["RS256", "RS384", "ES384", "HS256", "none"] {
+            assert!(!Profile::Fapi2.alg_allowed(a), "{a}");
+        }
+        assert!(Profile::Default.alg_allowed("RS256"));
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub(super) fn check_profile(settings: &Settings, c: &Client) -> Result<(), Clien
         grant_types: &c.grant_types,
         par_enabled: settings.par.enabled,
         dpop_enabled: settings.dpop.enabled,
+        token_algs: [settings.tokens.id_token_alg().as_str(), settings.tokens.access_token_alg().as_str()],
     };
     client_profile::check_client(profile, &facts).map_err(invalid)
 }
