@@ -330,6 +330,11 @@ async fn fa_4_a_fapi2_code_lives_at_most_sixty_seconds() {
     app.clock.advance(61);
     let r = post_as(&app, &k, "fapi", "/token", redeem_form(&code), Some(&dk)).await;
     assert_eq!(error_of(r).await, (400, "invalid_grant".into()));
+    // The boundary: a code 59 s old is still good.
+    let code = code_via_par(&app, &k, Some(&dk)).await;
+    app.clock.advance(59);
+    let r = post_as(&app, &k, "fapi", "/token", redeem_form(&code), Some(&dk)).await;
+    assert_eq!(r.status(), 200);
 }
 
 #[actix_web::test]
@@ -394,4 +399,83 @@ async fn fa_6_an_rs256_assertion_or_proof_of_a_fapi2_client_is_refused() {
     assert_eq!(error_of(r).await, (400, "invalid_dpop_proof".into()), "an RS256 proof at /token");
     let r = post_as(&app, &k, "fapi", "/token", redeem_form(&code), Some(&dpop_key(Alg::EdDsa))).await;
     assert_eq!(r.status(), 200, "EdDSA is allowed");
+}
+
+#[actix_web::test]
+async fn fa_5_a_refresh_token_from_before_an_upgrade_to_fapi2_is_bound_on_first_use() {
+    let k = client_key();
+    let app = spawn(&k).await;
+    let admin = admin_api_token(&app).await;
+    let body = json!({"client_id": "late", "name": "Late", "redirect_uris": [RP], "skip_consent": true,
+        "allowed_scopes": SCOPES, "token_endpoint_auth_method": "private_key_jwt", "jwks": k.jwks_value()});
+    assert_eq!(admin_create(&app, &admin, body).await.status(), 201);
+    // Before the upgrade: a code flow without DPoP gives an unbound refresh token.
+    let r = authorize(&app, &fapi_query(&[("client_id", "late")])).await;
+    let code = param(&complete(&app, r, "ada@example.com").await, "code").unwrap();
+    let t: Value = post_as(&app, &k, "late", "/token", redeem_form(&code), None).await.json().await.unwrap();
+    let rt0 = t["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(admin_patch(&app, &admin, "late", json!({"profile": "fapi2"})).await.status(), 200);
+    let (k1, k2) = (dpop_key(Alg::Es256), dpop_key(Alg::Es256));
+    let refresh = |rt: &str| owned(&[("grant_type", "refresh_token"), ("refresh_token", rt)]);
+    let r = post_as(&app, &k, "late", "/token", refresh(&rt0), Some(&k1)).await;
+    assert_eq!(r.status(), 200);
+    let rt1 = r.json::<Value>().await.unwrap()["refresh_token"].as_str().expect("a bound successor").to_string();
+    let r = post_as(&app, &k, "late", "/token", refresh(&rt0), Some(&k2)).await;
+    assert_eq!(error_of(r).await, (400, "invalid_grant".into()), "the unbound token is spent");
+    let r = post_as(&app, &k, "late", "/token", refresh(&rt1), Some(&k2)).await;
+    assert_eq!(error_of(r).await, (400, "invalid_dpop_proof".into()), "the successor is bound to k1");
+    let r = post_as(&app, &k, "late", "/token", refresh(&rt1), Some(&k1)).await;
+    let body: Value = r.json().await.unwrap();
+    assert!(body["access_token"].is_string() && body.get("refresh_token").is_none(), "then not rotated: {body}");
+}
+
+#[actix_web::test]
+async fn fa_2_a_push_without_redirect_uri_is_refused() {
+    let k = client_key();
+    let app = spawn(&k).await;
+    let r = post_as(&app, &k, "fapi", "/par", fapi_query(&[("redirect_uri", "")]), None).await;
+    assert_eq!(error_of(r).await, (400, "invalid_request".into()), "FAPI 2.0 §5.3.2.2");
+}
+
+#[actix_web::test]
+async fn fa_2_a_pending_plain_request_is_refused_after_the_client_must_push() {
+    let k = client_key();
+    let app = spawn(&k).await;
+    let admin = admin_api_token(&app).await;
+    let body = json!({"client_id": "late", "name": "Late", "redirect_uris": [RP], "skip_consent": true,
+        "allowed_scopes": SCOPES, "token_endpoint_auth_method": "private_key_jwt", "jwks": k.jwks_value()});
+    assert_eq!(admin_create(&app, &admin, body).await.status(), 201);
+    // A plain request waits at sign-in; then the client becomes a fapi2 client.
+    let r = authorize(&app, &fapi_query(&[("client_id", "late")])).await;
+    assert!(r.status().is_redirection());
+    assert_eq!(admin_patch(&app, &admin, "late", json!({"profile": "fapi2"})).await.status(), 200);
+    // The browser goes on to sign in: no code comes back, the request is gone.
+    let mut r = r;
+    for _ in 0..6 {
+        let loc = location(&r);
+        assert!(loc.starts_with('/'), "no answer to the app for a plain request: {loc}");
+        r = app.http.get(app.url(&loc)).send().await.unwrap();
+        if !r.status().is_redirection() {
+            break;
+        }
+    }
+    let (status, page) = (r.status(), r.text().await.unwrap());
+    if page.contains("name=\"csrf\"") {
+        let form = [
+            ("csrf", hidden(&page, "csrf")),
+            ("email", "ada@example.com".to_string()),
+            ("name", "Ada".into()),
+            ("link", "false".into()),
+            ("req", hidden(&page, "req")),
+        ];
+        let mut r = app.http.post(app.url(&attr(&page, "action"))).form(&form).send().await.unwrap();
+        while r.status().is_redirection() {
+            let loc = location(&r);
+            assert!(loc.starts_with('/'), "no answer to the app: {loc}");
+            r = app.http.get(app.url(&loc)).send().await.unwrap();
+        }
+    } else {
+        assert_eq!(status, 400, "{page}");
+        assert!(page.contains("Sign-in expired"), "{page}");
+    }
 }

@@ -183,7 +183,14 @@ pub async fn load(state: &AppState, req: &HttpRequest, id: &str) -> Result<Pendi
     let request = AuthorizationRequest::from_stored(&row.params_json).ok_or_else(expired)?;
     let cid = row.client_id.clone();
     let client = state.db.run(move |c| crate::store::clients::find(c, &cid)).await?;
-    let client = client.filter(|c| !c.disabled && request.still_valid_for(&client_view(c))).ok_or_else(expired)?;
+    // [PAR-5] [FA-2] A plain request waiting at sign-in is not answered once its client must push.
+    let pushed_if_needed = |c: &Client| {
+        request.pushed_uri_hash.is_some()
+            || pushed::plain_request_allowed(state.settings().par.require, c.requires_par()).is_ok()
+    };
+    let client = client
+        .filter(|c| !c.disabled && request.still_valid_for(&client_view(c)) && pushed_if_needed(c))
+        .ok_or_else(expired)?;
     Ok(Pending { id: row.id, created_at: row.created_at, login_session_hash: row.login_session_hash, request, client })
 }
 

@@ -80,6 +80,9 @@ fn validated(
     client: &crate::store::clients::Client,
     params: &Params,
 ) -> Result<AuthorizationRequest, OAuthError> {
+    if client.profile().requires_redirect_uri_in_push() && params.get("redirect_uri").is_none() {
+        return Err(OAuthError::invalid_request("redirect_uri is required in a pushed request of this client"));
+    }
     let redirect_uri = core_req::redirect_target(params, &authorize::client_view(client))
         .map_err(|u| OAuthError::invalid_request(u.page_text().1))?;
     authorize::validate(state, client, redirect_uri, params).map_err(|r| r.error)

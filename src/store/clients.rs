@@ -175,8 +175,13 @@ impl Client {
 
     /// [FA-1] The client's profile (`profile` in the metadata; `fapi2`, or the default profile).
     pub fn profile(&self) -> bridgekeeper_core::client_profile::Profile {
-        let stored = self.metadata(PROFILE);
-        bridgekeeper_core::client_profile::Profile::from_stored(stored.as_ref().and_then(|v| v.as_str()))
+        use bridgekeeper_core::client_profile::Profile;
+        match self.metadata(PROFILE) {
+            None | Some(serde_json::Value::Null) => Profile::Default,
+            Some(serde_json::Value::String(s)) => Profile::from_stored(Some(&s)),
+            // Not a string: never written by this server; read as the strictest profile.
+            Some(_) => Profile::Fapi2,
+        }
     }
 
     /// [PAR-5] [FA-2] Must this client push its authorization requests (`require_pushed_authorization_requests`,

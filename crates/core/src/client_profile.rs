@@ -80,6 +80,11 @@ impl Profile {
         self != Profile::Fapi2 || FAPI2_ALGS.contains(&alg)
     }
 
+    /// [FA-2] FAPI 2.0 SP §5.3.2.2: a pushed request names its `redirect_uri` (never the one registered by default).
+    pub fn requires_redirect_uri_in_push(self) -> bool {
+        self == Profile::Fapi2
+    }
+
     /// [FA-4] The lifetime of an authorization code: the configured one, at most 60 s for a fapi2 client.
     pub fn code_ttl(self, configured_secs: i64) -> i64 {
         match self {
