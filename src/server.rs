@@ -96,6 +96,7 @@ impl AppState {
             static_clients: tokio::sync::Mutex::new(settings.clients.iter().map(|c| c.client_id.clone()).collect()),
             metrics,
             csrf_key: crate::accounts::session::csrf_key(&csrf_secret),
+            dpop_nonce_key: crate::oauth::dpop::nonce_key(&csrf_secret),
             proxies: crate::client_addr::parse_proxies(&settings.trusted_proxies).map_err(StartError::Templates)?,
             settings: RwLock::new(Arc::new(settings)),
             db,

@@ -32,6 +32,7 @@ const CLIENT_KEYS: &[&str] = &[
     "frontchannel_logout_uri",
     "frontchannel_logout_session_required",
     "dpop_bound_access_tokens",
+    "profile",
 ];
 pub const GRANT_TYPES: &[&str] = &[
     "authorization_code",

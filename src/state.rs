@@ -32,6 +32,8 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// Key of the CSRF form tokens (HMAC-SHA256), shared by every instance through the database.
     pub csrf_key: aws_lc_rs::hmac::Key,
+    /// [DP-3] Key of the DPoP server nonces (HMAC-SHA256), derived from the same shared secret with HKDF.
+    pub dpop_nonce_key: aws_lc_rs::hmac::Key,
     /// `trusted_proxies`, parsed.
     pub proxies: Vec<ipnet::IpNet>,
     /// Wakes this instance's back-channel logout worker when a session ended here ([BL-5]).

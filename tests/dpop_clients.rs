@@ -215,3 +215,30 @@ async fn dp_6_a_par_proof_alone_binds_the_code() {
         }
     }
 }
+
+#[tokio::test]
+async fn dp_3_a_push_with_a_proof_is_handed_a_nonce_when_nonces_are_required() {
+    let app = spawn_with(|s| s.dpop.require_nonce = true).await;
+    let k = dpop_key(Alg::Es256);
+    let r = push(&app, &[], Some(&k.proof(&app, "POST", "/par", json!({})))).await;
+    let nonce = r.headers().get("dpop-nonce").expect("a nonce to retry with").to_str().unwrap().to_string();
+    assert_eq!(error_of(r).await, (400, "use_dpop_nonce".into()));
+    let r = push(&app, &[], Some(&k.proof(&app, "POST", "/par", json!({"nonce": nonce})))).await;
+    assert_eq!(r.status(), 201);
+    assert!(r.headers().get("dpop-nonce").is_some(), "a fresh nonce on success too");
+}
+
+#[tokio::test]
+async fn dp_5_the_admin_apis_htu_is_the_issuer_and_the_route() {
+    let (app, at, k) = bound_admin().await;
+    let get = |path: &str, proof: String| {
+        app.http.get(app.url(path)).header("Authorization", format!("DPoP {at}")).header("DPoP", proof).send()
+    };
+    // The same route spelled with an encoded letter: the proof names the route under the issuer.
+    let proof = k.proof(&app, "GET", "/admin/api/clients", json!({"ath": ath(&at)}));
+    assert_eq!(get("/admin/api/%63lients", proof).await.unwrap().status(), 200);
+    let proof = k.proof(&app, "GET", "/admin/api/clients/ops", json!({"ath": ath(&at)}));
+    assert_eq!(get("/admin/api/clients/ops", proof).await.unwrap().status(), 200, "with a path parameter");
+    let proof = k.proof(&app, "GET", "/admin/api/clients/app", json!({"ath": ath(&at)}));
+    assert_eq!(get("/admin/api/clients/ops", proof).await.unwrap().status(), 401, "another resource");
+}

@@ -1,6 +1,8 @@
 //! Client registration rules shared by the config file, the CLI, the admin API, the developer portal and
 //! dynamic registration: validation, creation, updates, secret rotation with a grace period, scope approval.
 
+use bridgekeeper_core::client_profile;
+
 use crate::secret::{Secret, hash_token, random_token};
 use crate::settings::{GRANT_TYPES, Settings, StaticClient};
 use crate::store::audit::AuditKind;
@@ -8,8 +10,11 @@ use crate::store::clients::{self as repo, Client};
 use crate::store::{Db, StoreError, StoreResult, audit};
 
 mod keys;
+mod profile;
 pub use keys::{ADMIN_SET, keep_admin_settings, key_and_par_metadata, with_dpop_bound};
 use keys::{apply_metadata_changes, check_key_changes, check_keys};
+use profile::{apply_profile_change, check_profile, check_profile_change};
+pub use profile::{stored_profile, with_profile};
 
 /// What someone asks for when adding a client.
 #[derive(Debug, Clone, Default)]
@@ -94,6 +99,8 @@ pub struct ClientUpdate {
     pub require_pushed_authorization_requests: Option<bool>,
     /// [DP-4] Must every token request of the client carry a DPoP proof?
     pub dpop_bound_access_tokens: Option<bool>,
+    /// [FA-1] A new profile (`fapi2`); a fapi2 client cannot leave it.
+    pub profile: Option<String>,
 }
 
 impl ClientUpdate {
@@ -123,6 +130,7 @@ impl ClientUpdate {
             ("jwks_uri", self.jwks_uri.is_some()),
             ("require_pushed_authorization_requests", self.require_pushed_authorization_requests.is_some()),
             ("dpop_bound_access_tokens", self.dpop_bound_access_tokens.is_some()),
+            ("profile", self.profile.is_some()),
         ];
         members.iter().filter(|(_, set)| *set).map(|(name, _)| *name).collect()
     }
@@ -189,6 +197,8 @@ fn check(settings: &Settings, c: &Client) -> Result<(), ClientError> {
     if c.is_public() && c.allows_grant("client_credentials") {
         return Err(ClientError::Invalid("a public client cannot use client_credentials".into()));
     }
+    // [FA-1] First, so that a client that misses its profile hears the profile's named reason.
+    check_profile(settings, c)?;
     repo::check_auth_method(c.is_public(), &c.token_endpoint_auth_method).map_err(ClientError::Invalid)?;
     check_keys(c)?;
     if c.requires_par() && !settings.par.enabled {
@@ -245,7 +255,8 @@ pub async fn create(db: &Db, settings: &Settings, req: NewClient, now: i64) -> R
         pending_scopes: req.pending_scopes,
         grant_types: req.grant_types,
         skip_consent: req.skip_consent,
-        require_pkce: req.public,
+        require_pkce: req.public
+            || req.metadata_json.as_deref().and_then(stored_profile).as_deref() == Some(client_profile::FAPI2),
         source: if req.source.is_empty() { "cli".into() } else { req.source },
         disabled: false,
         created_at: now,
@@ -294,8 +305,10 @@ pub async fn update(
         return if db.write(move |conn| repo::update(conn, &row)).await? { Ok(c) } else { Err(ClientError::NotFound) };
     }
     check_key_changes(&c, &u)?;
+    check_profile_change(&c, &u)?;
     apply_logout_changes(&mut c, &u);
     apply_metadata_changes(&mut c, &u);
+    apply_profile_change(&mut c, &u);
     if let Some(v) = u.name {
         c.name = v;
     }
@@ -454,10 +467,11 @@ pub async fn sync_static(db: &Db, settings: &Settings, removed: &[String], now: 
 /// What a `[[clients]]` entry registers beyond the columns: its keys and whether it must push (PAR).
 fn config_metadata(c: &StaticClient) -> String {
     let jwks = c.jwks.as_deref().and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok());
-    keys::with_dpop_bound(
+    let m = keys::with_dpop_bound(
         &key_and_par_metadata(jwks, None, c.require_pushed_authorization_requests),
         c.dpop_bound_access_tokens,
-    )
+    );
+    with_profile(&m, c.profile.as_deref())
 }
 
 fn from_config(c: &StaticClient, now: i64) -> Client {
@@ -471,7 +485,9 @@ fn from_config(c: &StaticClient, now: i64) -> Client {
         allowed_scopes: c.allowed_scopes.clone(),
         grant_types: c.grant_types.clone(),
         skip_consent: c.skip_consent,
-        require_pkce: c.require_pkce || (c.client_secret.is_none() && !key_auth),
+        require_pkce: c.require_pkce
+            || (c.client_secret.is_none() && !key_auth)
+            || c.profile.as_deref() == Some(client_profile::FAPI2),
         metadata_json: config_metadata(c),
         source: "config".into(),
         // Without the key a config client keeps accepting both secret methods, as before it existed.

@@ -38,6 +38,8 @@ pub struct Metadata {
     pub backchannel_logout_session_required: Option<bool>,
     pub require_pushed_authorization_requests: Option<bool>,
     pub dpop_bound_access_tokens: Option<bool>,
+    /// [FA-1] `fapi2`: register as a FAPI 2.0 client (it must meet the profile).
+    pub profile: Option<String>,
     pub frontchannel_logout_uri: Option<String>,
     pub frontchannel_logout_session_required: Option<bool>,
     // Members a PUT (RFC 7592 §2.2) must or must not carry.
@@ -104,6 +106,7 @@ pub fn validate(settings: &Settings, m: Metadata, existing: Option<&Client>) -> 
         Some(other) => return Err(bad(format!("application_type {other} is not supported"))),
     };
     let method = m.token_endpoint_auth_method.clone().unwrap_or_else(|| "client_secret_basic".into());
+    check_profile(settings, &m, &method)?;
     if !matches!(method.as_str(), "client_secret_basic" | "client_secret_post" | "private_key_jwt" | "none") {
         return Err(bad(format!("token_endpoint_auth_method {method} is not supported")));
     }
@@ -198,6 +201,9 @@ pub fn validate(settings: &Settings, m: Metadata, existing: Option<&Client>) -> 
     if m.dpop_bound_access_tokens == Some(true) {
         metadata.insert("dpop_bound_access_tokens".into(), true.into());
     }
+    if let Some(p) = m.profile.as_deref().filter(|p| !p.is_empty()) {
+        metadata.insert(crate::store::clients::PROFILE.into(), p.into());
+    }
     let frontchannel = frontchannel_uri(&m, &redirects)?;
     let client = NewClient {
         name,
@@ -221,6 +227,22 @@ pub fn validate(settings: &Settings, m: Metadata, existing: Option<&Client>) -> 
         ..Default::default()
     };
     Ok(Registration { client, metadata })
+}
+
+/// [FA-1] The profile asked for is known and the metadata meets it (first, so the profile's reason is named).
+fn check_profile(settings: &Settings, m: &Metadata, method: &str) -> Result<(), OAuthError> {
+    use bridgekeeper_core::client_profile::{ClientFacts, Profile, check_client};
+    let profile = Profile::parse(m.profile.as_deref()).map_err(|e| bad(e.to_string()))?;
+    let code_only = vec!["authorization_code".to_string()];
+    let facts = ClientFacts {
+        token_endpoint_auth_method: method,
+        has_secret: false,
+        grant_types: m.grant_types.as_ref().unwrap_or(&code_only),
+        par_enabled: settings.par.enabled,
+        dpop_enabled: settings.dpop.enabled,
+        token_algs: [settings.tokens.id_token_alg().as_str(), settings.tokens.access_token_alg().as_str()],
+    };
+    check_client(profile, &facts).map_err(|e| bad(e.to_string()))
 }
 
 /// [BL-6] [BL-9] `backchannel_logout_uri` (Back-Channel Logout 1.0 §2.2) follows the redirect-URI rules, https

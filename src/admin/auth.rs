@@ -43,6 +43,23 @@ fn presented(req: &HttpRequest, dpop_on: bool) -> Result<Option<Presented>, ApiE
     Ok(Some(Presented { token: token.trim().to_string(), dpop_scheme }))
 }
 
+/// [DP-5] The route this request matched, with its parameters: a proof's `htu` must be the configured issuer + this
+/// (as at `/token` and `/userinfo`), never the path as it reached the server (a proxy may have rewritten it, and
+/// an encoded spelling of the same route is the same resource). `None` (no route matched) refuses every proof.
+fn route_path(req: &HttpRequest) -> Option<String> {
+    let pattern = req.match_pattern()?;
+    let mut segments = Vec::new();
+    for seg in pattern.split('/') {
+        match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(name) => segments.push(req.match_info().get(name.split(':').next()?)?.to_string()),
+            None => segments.push(seg.to_string()),
+        }
+    }
+    let mut url = url::Url::parse("http://route.invalid/").ok()?;
+    url.set_path(&segments.join("/"));
+    Some(url.path().to_string())
+}
+
 /// Checks the token; the decisions in one place. [DP-5] A DPoP-bound token needs the `DPoP` scheme and a proof
 /// of its key for this very request (`req`'s method and path, `ath`, never replayed).
 pub async fn authorize(state: &AppState, req: &HttpRequest, token: Option<Presented>) -> Result<Admin, ApiError> {
@@ -51,8 +68,8 @@ pub async fn authorize(state: &AppState, req: &HttpRequest, token: Option<Presen
         return Err(ApiError::invalid_token());
     };
     let bound = claims.dpop_jkt();
-    if let Err(e) = crate::oauth::dpop::check_presentation(state, req, req.path(), p.dpop_scheme, &p.token, bound).await
-    {
+    let path = route_path(req).unwrap_or_default();
+    if let Err(e) = crate::oauth::dpop::check_presentation(state, req, &path, p.dpop_scheme, &p.token, bound).await {
         let nonce = crate::oauth::dpop::current_nonce(state);
         return Err(ApiError::dpop_refused(&e, &state.settings().dpop.algs.join(" "), Some(nonce)));
     }

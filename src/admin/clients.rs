@@ -65,6 +65,8 @@ pub struct ClientView {
     pub require_pushed_authorization_requests: bool,
     /// Every token request must carry a DPoP proof (RFC 9449 §5.2).
     pub dpop_bound_access_tokens: bool,
+    /// The client's profile: `fapi2` (FAPI 2.0 Security Profile), or absent.
+    pub profile: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -77,6 +79,8 @@ impl From<Client> for ClientView {
             jwks_uri,
             require_pushed_authorization_requests: c.requires_par(),
             dpop_bound_access_tokens: c.dpop_bound(),
+            profile: c.profile().as_str().map(String::from),
+            require_pkce: c.requires_pkce(),
             client_type: if c.is_public() { "public" } else { "confidential" }.into(),
             client_id: c.client_id,
             name: c.name,
@@ -86,7 +90,6 @@ impl From<Client> for ClientView {
             pending_scopes: c.pending_scopes,
             grant_types: c.grant_types,
             skip_consent: c.skip_consent,
-            require_pkce: c.require_pkce,
             source: c.source,
             disabled: c.disabled,
             owner_id: c.owner_id,
@@ -164,6 +167,9 @@ pub struct ClientCreate {
     /// Every token request must carry a DPoP proof (RFC 9449 §5.2).
     #[serde(default)]
     pub dpop_bound_access_tokens: bool,
+    /// `fapi2`: the FAPI 2.0 Security Profile (private_key_jwt, authorization code and refresh only; PAR, PKCE
+    /// and DPoP required; refresh tokens not rotated).
+    pub profile: Option<String>,
     /// The signed-out page's iframe address (same scheme, host and port as a redirect URI).
     pub frontchannel_logout_uri: Option<String>,
     #[serde(default)]
@@ -207,6 +213,8 @@ pub struct ClientPatch {
     pub jwks_uri: Option<String>,
     pub require_pushed_authorization_requests: Option<bool>,
     pub dpop_bound_access_tokens: Option<bool>,
+    /// `fapi2` makes the client a FAPI 2.0 client (it must meet the profile); a fapi2 client cannot leave it.
+    pub profile: Option<String>,
 }
 
 /// A member that is present, even as `null` (`Some(None)`); absent members stay `None` through `#[serde(default)]`.
@@ -280,9 +288,12 @@ pub async fn create(
         token_endpoint_auth_method: b.token_endpoint_auth_method,
         backchannel_logout_uri: b.backchannel_logout_uri.filter(|u| !u.is_empty()),
         backchannel_logout_session_required: b.backchannel_logout_session_required,
-        metadata_json: Some(svc::with_dpop_bound(
-            &svc::key_and_par_metadata(b.jwks, b.jwks_uri, b.require_pushed_authorization_requests),
-            b.dpop_bound_access_tokens,
+        metadata_json: Some(svc::with_profile(
+            &svc::with_dpop_bound(
+                &svc::key_and_par_metadata(b.jwks, b.jwks_uri, b.require_pushed_authorization_requests),
+                b.dpop_bound_access_tokens,
+            ),
+            b.profile.as_deref(),
         )),
         frontchannel_logout_uri: b.frontchannel_logout_uri.filter(|u| !u.is_empty()),
         frontchannel_logout_session_required: b.frontchannel_logout_session_required,
@@ -326,6 +337,7 @@ pub async fn update(
         jwks_uri: b.jwks_uri.map(|u| Some(u).filter(|u| !u.is_empty())),
         require_pushed_authorization_requests: b.require_pushed_authorization_requests,
         dpop_bound_access_tokens: b.dpop_bound_access_tokens,
+        profile: b.profile,
     };
     if *id == admin.client_id
         && (u.disabled == Some(true) || u.allowed_scopes.as_ref().is_some_and(|s| !s.iter().any(|x| x == "admin")))

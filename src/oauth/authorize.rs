@@ -107,7 +107,7 @@ pub fn client_view(c: &Client) -> ClientView<'_> {
         client_id: &c.client_id,
         redirect_uris: &c.redirect_uris,
         public: c.is_public(),
-        require_pkce: c.require_pkce,
+        require_pkce: c.requires_pkce(),
         allows_code_flow: c.allows_grant("authorization_code"),
         allowed_scopes: &c.allowed_scopes,
     }
@@ -183,7 +183,14 @@ pub async fn load(state: &AppState, req: &HttpRequest, id: &str) -> Result<Pendi
     let request = AuthorizationRequest::from_stored(&row.params_json).ok_or_else(expired)?;
     let cid = row.client_id.clone();
     let client = state.db.run(move |c| crate::store::clients::find(c, &cid)).await?;
-    let client = client.filter(|c| !c.disabled && request.still_valid_for(&client_view(c))).ok_or_else(expired)?;
+    // [PAR-5] [FA-2] A plain request waiting at sign-in is not answered once its client must push.
+    let pushed_if_needed = |c: &Client| {
+        request.pushed_uri_hash.is_some()
+            || pushed::plain_request_allowed(state.settings().par.require, c.requires_par()).is_ok()
+    };
+    let client = client
+        .filter(|c| !c.disabled && request.still_valid_for(&client_view(c)) && pushed_if_needed(c))
+        .ok_or_else(expired)?;
     Ok(Pending { id: row.id, created_at: row.created_at, login_session_hash: row.login_session_hash, request, client })
 }
 
@@ -356,7 +363,7 @@ async fn issue_code(
         code_challenge: v.code_challenge.clone(),
         auth_time: session.auth_time,
         created_at: now,
-        expires_at: now + state.settings().tokens.code_ttl_secs,
+        expires_at: now + client.profile().code_ttl(state.settings().tokens.code_ttl_secs),
         used_at: None,
         dpop_jkt: v.dpop_jkt.clone(),
     };

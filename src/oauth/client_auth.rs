@@ -197,6 +197,11 @@ async fn check_assertion(
     assertion: &str,
     now: i64,
 ) -> Result<Result<Client, &'static str>, crate::store::StoreError> {
+    // [FA-6] A fapi2 client's assertion is PS256, ES256 or EdDSA.
+    let alg = jsonwebtoken::decode_header(assertion).map(|h| format!("{:?}", h.alg)).unwrap_or_default();
+    if !client.profile().alg_allowed(&alg) {
+        return Ok(Err("the client assertion's alg is not allowed for this client's profile"));
+    }
     let Some(keys) = super::client_jwks::keys(state, &client).await else {
         return Ok(Err("the client's keys are not available"));
     };

@@ -24,6 +24,8 @@ pub const REPLAY_SKEW_SECS: i64 = 30;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Proof {
     pub jkt: String,
+    /// The proof's `alg` (one of `[dpop] algs`).
+    pub alg: String,
 }
 
 /// [DP-1] The request's proof: `None` when it sent none (or DPoP is off); refused when it sent two.
@@ -64,15 +66,36 @@ pub async fn verify(
     if !state.db.run(move |c| crate::store::dpop_jtis::remember(c, &key, until)).await? {
         return Err(invalid("the DPoP proof was used before"));
     }
-    Ok(Some(Proof { jkt: verified.jkt }))
+    let alg = jsonwebtoken::decode_header(text).map(|h| format!("{:?}", h.alg)).unwrap_or_default();
+    Ok(Some(Proof { jkt: verified.jkt, alg }))
 }
 
-/// [DP-3] The nonce key: derived from the CSRF key every instance shares (stored sealed in the database), so
-/// that every instance makes and accepts the same nonces without sharing state.
-fn nonce_key(state: &AppState) -> hmac::Key {
-    let derived = hmac::sign(&state.csrf_key, b"bridgekeeper dpop nonce key v1");
-    hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref())
+/// [FA-6] A proof the client's profile allows (a fapi2 client's are PS256, ES256 or EdDSA).
+pub fn check_profile_alg(
+    proof: Option<&Proof>,
+    profile: bridgekeeper_core::client_profile::Profile,
+) -> Result<(), OAuthError> {
+    match proof {
+        Some(p) if !profile.alg_allowed(&p.alg) => Err(invalid("the DPoP proof's alg is not allowed for this client")),
+        _ => Ok(()),
+    }
 }
+
+/// [DP-3] The nonce key: HKDF-SHA256 (RFC 5869) of the shared server secret the CSRF key is made of (stored sealed
+/// in the database, so every instance makes and accepts the same nonces), with its own salt and info. The CSRF
+/// key is the secret itself and its form tokens are HMACs under it; an HKDF output is an HMAC under another key
+/// (the extract step's, keyed by the salt), so no form token, whatever cookie value an attacker chooses, is this
+/// key.
+pub fn nonce_key(shared_secret: &[u8]) -> hmac::Key {
+    let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(NONCE_KEY_SALT), shared_secret);
+    let mut okm = [0u8; 32];
+    // 32 bytes are far below HKDF-SHA256's 255 × 32 limit: `expand` cannot fail here.
+    let _ = hk.expand(NONCE_KEY_INFO, &mut okm);
+    hmac::Key::new(hmac::HMAC_SHA256, &okm)
+}
+
+const NONCE_KEY_SALT: &[u8] = b"bridgekeeper key derivation v1";
+const NONCE_KEY_INFO: &[u8] = b"bridgekeeper dpop nonce key v2";
 
 /// [DP-3] The nonce of a time step: the step and a MAC over it, base64url.
 fn nonce_of(key: &hmac::Key, step: i64) -> String {
@@ -87,16 +110,16 @@ fn nonce_of(key: &hmac::Key, step: i64) -> String {
 /// [DP-3] The nonce to hand out now.
 pub fn current_nonce(state: &AppState) -> String {
     let [step, _] = dpop::nonce_steps(state.clock.now(), state.settings().dpop.nonce_step_secs);
-    nonce_of(&nonce_key(state), step)
+    nonce_of(&state.dpop_nonce_key, step)
 }
 
 /// [DP-3] Is `nonce` one of this or the previous time step's?
 fn nonce_valid(state: &AppState, nonce: Option<&str>, now: i64) -> bool {
     let Some(n) = nonce.filter(|n| n.len() <= MAX_NONCE_LEN) else { return false };
-    let key = nonce_key(state);
+    let key = &state.dpop_nonce_key;
     dpop::nonce_steps(now, state.settings().dpop.nonce_step_secs)
         .iter()
-        .any(|step| crate::secret::ct_eq(nonce_of(&key, *step).as_bytes(), n.as_bytes()))
+        .any(|step| crate::secret::ct_eq(nonce_of(key, *step).as_bytes(), n.as_bytes()))
 }
 
 /// [DP-3] Adds a fresh `DPoP-Nonce` to a response when nonces are required (errors and successes alike).
@@ -137,5 +160,32 @@ pub async fn check_presentation(
         Some(p) if p.jkt == jkt => Ok(()),
         Some(_) => Err(invalid("the DPoP proof's key is not the token's")),
         None => Err(invalid("a DPoP proof is required")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The key a CSRF form token would be for a cookie whose value is `v` (what the nonce key was before: an HMAC
+    /// under the CSRF key of a label an attacker could choose as a cookie value).
+    fn form_token_key(secret: &[u8], v: &[u8]) -> hmac::Key {
+        let t = hmac::sign(&crate::accounts::session::csrf_key(secret), v);
+        hmac::Key::new(hmac::HMAC_SHA256, t.as_ref())
+    }
+
+    #[test]
+    fn dp_3_the_nonce_key_is_not_obtainable_as_a_csrf_form_token() {
+        let secret = b"the shared server secret of a test broker";
+        let key = nonce_key(secret);
+        let nonce = nonce_of(&key, 7);
+        assert_eq!(nonce, nonce_of(&nonce_key(secret), 7), "every instance derives the same key");
+        assert_ne!(nonce, nonce_of(&nonce_key(b"another broker's secret"), 7));
+        for label in [NONCE_KEY_INFO, NONCE_KEY_SALT, b"bridgekeeper dpop nonce key v1".as_slice()] {
+            let padded = [label, b"-padded-to-a-cookie-length".as_slice()].concat();
+            for v in [label, padded.as_slice()] {
+                assert_ne!(nonce, nonce_of(&form_token_key(secret, v), 7), "{}", String::from_utf8_lossy(v));
+            }
+        }
     }
 }

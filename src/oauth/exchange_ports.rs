@@ -83,6 +83,7 @@ impl Exchanges for ServerPorts<'_> {
     async fn subject(&self, token: &str) -> Result<Option<SubjectToken>, OAuthError> {
         let Some((c, _user)) = super::bearer::check(self.0, token).await? else { return Ok(None) };
         let actors = actors_of(c.act.as_ref());
+        let jkt = c.dpop_jkt().map(String::from);
         Ok(Some(SubjectToken {
             sub: c.sub,
             client_id: c.client_id,
@@ -91,6 +92,7 @@ impl Exchanges for ServerPorts<'_> {
             exp: c.exp,
             grant_id: c.gid,
             actors,
+            jkt,
         }))
     }
 
@@ -149,7 +151,8 @@ impl Exchanges for ServerPorts<'_> {
             auth_time: None,
             gid: d.subject.grant_id.clone(),
             act: act_claim(d.actors),
-            cnf: None,
+            // [DP-7] Bound to the exchange request's proof key, if it sent one (as every token of /token is).
+            cnf: d.jkt.map(crate::tokens::claims::Confirmation::jkt),
         };
         let keys = state.keys();
         let token = crate::tokens::jws::sign(
@@ -160,7 +163,7 @@ impl Exchanges for ServerPorts<'_> {
         .map_err(|_| OAuthError::new(ErrorCode::ServerError, "token signing failed"))?;
         Ok(TokenOutcome {
             access_token: token,
-            token_type: "Bearer".into(),
+            token_type: if d.jkt.is_some() { "DPoP" } else { "Bearer" }.into(),
             expires_in: Some((d.exp - now).max(0)),
             scope: d.scope.to_string(),
             id_token: None,

@@ -33,6 +33,7 @@ pub async fn exchange(
         allowed_scopes: &client.allowed_scopes,
         public: client.is_public(),
         dpop_jkt,
+        rotate: client.profile().rotates_refresh_tokens(),
     };
     let ports = ServerPorts(state, state.upstreams(), state.settings(), dpop_jkt.map(String::from));
     bridgekeeper_core::token::exchange(&ports, &view, req).await

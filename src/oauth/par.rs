@@ -20,12 +20,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/par").route(web::post().to(push)).default_service(web::to(token::post_only)));
 }
 
-/// `POST /par` ([PAR-1]..[PAR-3]): 201 with `request_uri` and `expires_in`.
-async fn push(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, OAuthJson> {
+/// `POST /par` ([PAR-1]..[PAR-3]): 201 with `request_uri` and `expires_in`. [DP-3] Every answer carries a fresh
+/// `DPoP-Nonce` when nonces are required (a proof sent with a push needs one too, RFC 9449 §8).
+async fn push(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let mut resp = match pushed_request(&state, &req, &body).await {
+        Ok(r) => r,
+        Err(e) => super::error::json_response(&e.0),
+    };
+    super::dpop::add_nonce(&state, &mut resp);
+    resp
+}
+
+async fn pushed_request(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<HttpResponse, OAuthJson> {
+    let (state, req) = (state.clone(), req.clone());
     if !state.settings().par.enabled {
         return Ok(HttpResponse::NotFound().finish());
     }
-    let params = token::form_params(&req, &body)?;
+    let params = token::form_params(&req, body)?;
     let client = client_auth::authenticate_limited(&state, &req, &params, true).await?;
     // [PAR-1] A public client pushes without credentials: its pushes are anonymous state, an authenticated
     // client's are not.
@@ -37,7 +52,7 @@ async fn push(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) ->
     }
     pushed::check_push(&params, &client.client_id)?;
     let mut request = validated(&state, &client, &params)?;
-    bind_to_proof(&state, &req, &mut request).await?;
+    bind_to_proof(&state, &req, &mut request, client.profile()).await?;
     let reference = crate::secret::random_token();
     let now = state.clock.now();
     let row = repo::PushedRequest {
@@ -65,6 +80,9 @@ fn validated(
     client: &crate::store::clients::Client,
     params: &Params,
 ) -> Result<AuthorizationRequest, OAuthError> {
+    if client.profile().requires_redirect_uri_in_push() && params.get("redirect_uri").is_none() {
+        return Err(OAuthError::invalid_request("redirect_uri is required in a pushed request of this client"));
+    }
     let redirect_uri = core_req::redirect_target(params, &authorize::client_view(client))
         .map_err(|u| OAuthError::invalid_request(u.page_text().1))?;
     authorize::validate(state, client, redirect_uri, params).map_err(|r| r.error)
@@ -76,8 +94,10 @@ async fn bind_to_proof(
     state: &AppState,
     req: &HttpRequest,
     request: &mut AuthorizationRequest,
+    profile: bridgekeeper_core::client_profile::Profile,
 ) -> Result<(), OAuthError> {
     let Some(proof) = super::dpop::verify(state, req, "/par", None).await? else { return Ok(()) };
+    super::dpop::check_profile_alg(Some(&proof), profile)?;
     match &request.dpop_jkt {
         Some(jkt) if *jkt != proof.jkt => {
             Err(bridgekeeper_core::dpop::invalid("the DPoP proof's key is not the pushed dpop_jkt"))

@@ -173,8 +173,13 @@ async fn replace(
         ("require_pushed_authorization_requests", meta.require_pushed_authorization_requests),
         ("dpop_bound_access_tokens", meta.dpop_bound_access_tokens),
     ];
+    let put_profile = meta.profile.clone();
     let r = registration::validate(&state.settings(), meta, Some(&current))?;
     let n = r.client;
+    // [FA-1] A fapi2 client's own PUT keeps the profile and what it requires.
+    let next_profile = bridgekeeper_core::client_profile::Profile::from_stored(put_profile.as_deref());
+    bridgekeeper_core::client_profile::check_change(current.profile(), next_profile, put_flags[0].1, put_flags[1].1)
+        .map_err(|e| OAuthError::new(super::ErrorCode::InvalidClientMetadata, e.to_string()))?;
     let mut next = current.clone();
     if let Some(m) = n.token_endpoint_auth_method {
         next.token_endpoint_auth_method = m;

@@ -88,6 +88,7 @@ async fn grant(state: &web::Data<AppState>, req: &HttpRequest, body: &[u8]) -> R
     charge_anonymous_proof(&state, &req, &client)?;
     // [DP-1] [DP-4] A proof binds what is issued to its key; a client registered as DPoP-bound must send one.
     let proof = super::dpop::verify(&state, &req, "/token", None).await?;
+    super::dpop::check_profile_alg(proof.as_ref(), client.profile())?;
     if proof.is_none() && client.dpop_bound() {
         return Err(bridgekeeper_core::dpop::invalid("this client must send a DPoP proof").into());
     }

@@ -220,6 +220,9 @@ pub struct StaticClient {
     /// [DP-4] RFC 9449 §5.2: every token request of this client must carry a DPoP proof.
     #[serde(default)]
     pub dpop_bound_access_tokens: bool,
+    /// [FA-1] `"fapi2"`: the FAPI 2.0 Security Profile (PAR, PKCE, DPoP, private_key_jwt, no rotation).
+    #[serde(default)]
+    pub profile: Option<String>,
 }
 
 fn default_client_scopes() -> Vec<String> {

@@ -46,6 +46,31 @@ impl Settings {
         Ok(())
     }
 
+    /// [FA-1] A `[[clients]]` entry's `profile` is known and met (the rules every place that defines a client asks).
+    fn validate_client_profile(
+        &self,
+        c: &super::StaticClient,
+        key: &str,
+        err: &dyn Fn(&str, String) -> SettingsError,
+    ) -> Result<(), SettingsError> {
+        use bridgekeeper_core::client_profile::{ClientFacts, Profile, check_client};
+        let profile = Profile::parse(c.profile.as_deref()).map_err(|e| err(key, e.to_string()))?;
+        let method = c.token_endpoint_auth_method.as_deref().unwrap_or(if c.client_secret.is_some() {
+            crate::store::clients::BASIC_OR_POST
+        } else {
+            "none"
+        });
+        let facts = ClientFacts {
+            token_endpoint_auth_method: method,
+            has_secret: c.client_secret.is_some(),
+            grant_types: &c.grant_types,
+            par_enabled: self.par.enabled,
+            dpop_enabled: self.dpop.enabled,
+            token_algs: [self.tokens.id_token_alg().as_str(), self.tokens.access_token_alg().as_str()],
+        };
+        check_client(profile, &facts).map_err(|e| err(key, e.to_string()))
+    }
+
     pub(super) fn validate_clients(&self, err: &dyn Fn(&str, String) -> SettingsError) -> Result<(), SettingsError> {
         for (i, c) in self.clients.iter().enumerate() {
             let key = |k: &str| format!("clients[{i}].{k}");
@@ -61,6 +86,7 @@ impl Settings {
                     return Err(err(&key("grant_types"), format!("unknown grant type `{g}`")));
                 }
             }
+            self.validate_client_profile(c, &key("profile"), err)?;
             let key_auth = c.token_endpoint_auth_method.as_deref() == Some(crate::store::clients::PRIVATE_KEY_JWT);
             if let Some(m) = &c.token_endpoint_auth_method {
                 crate::store::clients::check_auth_method(c.client_secret.is_none() && !key_auth, m)

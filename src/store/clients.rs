@@ -41,6 +41,8 @@ struct ClientRow {
 pub const AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "none", PRIVATE_KEY_JWT];
 /// [PJ-1] Authentication by a JWT signed with a key the client registered (RFC 7523); such a client has no secret.
 pub const PRIVATE_KEY_JWT: &str = "private_key_jwt";
+/// [FA-1] The metadata member naming a client's profile (`fapi2`).
+pub const PROFILE: &str = "profile";
 /// Clients registered before the method was recorded (and `[[clients]]` without the key) may use either secret
 /// method, as they always could.
 pub const BASIC_OR_POST: &str = "client_secret_basic_or_post";
@@ -171,15 +173,34 @@ impl Client {
         self.metadata("jwks_uri").and_then(|v| v.as_str().map(String::from))
     }
 
-    /// [PAR-5] Must this client push its authorization requests (`require_pushed_authorization_requests`)?
-    pub fn requires_par(&self) -> bool {
-        self.metadata("require_pushed_authorization_requests").and_then(|v| v.as_bool()).unwrap_or(false)
+    /// [FA-1] The client's profile (`profile` in the metadata; `fapi2`, or the default profile).
+    pub fn profile(&self) -> bridgekeeper_core::client_profile::Profile {
+        use bridgekeeper_core::client_profile::Profile;
+        match self.metadata(PROFILE) {
+            None | Some(serde_json::Value::Null) => Profile::Default,
+            Some(serde_json::Value::String(s)) => Profile::from_stored(Some(&s)),
+            // Not a string: never written by this server; read as the strictest profile.
+            Some(_) => Profile::Fapi2,
+        }
     }
 
-    /// [DP-4] Must every token request of this client carry a DPoP proof (`dpop_bound_access_tokens`, RFC 9449
-    /// §5.2)?
+    /// [PAR-5] [FA-2] Must this client push its authorization requests (`require_pushed_authorization_requests`,
+    /// or its profile)?
+    pub fn requires_par(&self) -> bool {
+        self.metadata("require_pushed_authorization_requests").and_then(|v| v.as_bool()).unwrap_or(false)
+            || self.profile().requires_par()
+    }
+
+    /// [DP-4] [FA-3] Must every token request of this client carry a DPoP proof (`dpop_bound_access_tokens`,
+    /// RFC 9449 §5.2, or its profile)?
     pub fn dpop_bound(&self) -> bool {
         self.metadata("dpop_bound_access_tokens").and_then(|v| v.as_bool()).unwrap_or(false)
+            || self.profile().requires_dpop()
+    }
+
+    /// [PK-2] [FA-2] Must every authorization request of this client carry a PKCE challenge?
+    pub fn requires_pkce(&self) -> bool {
+        self.require_pkce || self.profile().requires_pkce()
     }
 
     pub fn allows_grant(&self, grant: &str) -> bool {

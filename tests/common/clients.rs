@@ -27,6 +27,7 @@ impl ClientBuilder {
             frontchannel_logout_uri: None,
             frontchannel_logout_session_required: false,
             dpop_bound_access_tokens: false,
+            profile: None,
         })
     }
 
@@ -111,6 +112,12 @@ impl ClientBuilder {
     /// RFC 9449 §5.2: every token request of this client must carry a DPoP proof.
     pub fn dpop_bound(mut self) -> Self {
         self.0.dpop_bound_access_tokens = true;
+        self
+    }
+
+    /// A client profile (`fapi2`: FAPI 2.0 Security Profile).
+    pub fn profile(mut self, profile: &str) -> Self {
+        self.0.profile = Some(profile.into());
         self
     }
 

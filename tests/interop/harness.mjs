@@ -83,6 +83,7 @@ function clientBlock(c) {
     ...(c.jwks ? [`jwks = ${toml(JSON.stringify(c.jwks))}`] : []),
     ...(c.requirePar ? ['require_pushed_authorization_requests = true'] : []),
     ...(c.dpopBound ? ['dpop_bound_access_tokens = true'] : []),
+    ...(c.profile ? [`profile = ${toml(c.profile)}`] : []),
     ...(c.frontchannelLogoutUri ? [`frontchannel_logout_uri = ${toml(c.frontchannelLogoutUri)}`,
       `frontchannel_logout_session_required = ${c.frontchannelLogoutSessionRequired ? 'true' : 'false'}`] : []),
     '',
@@ -93,7 +94,7 @@ function clientBlock(c) {
  * Everything one suite needs: upstream OPs `ids` (e.g. ['upstream-a', 'upstream-b']), one broker with a provider
  * file per upstream, the `interop-rp` client and any extra static `clients` (each `{ clientId, clientSecret?,
  * name?, redirectUris, postLogoutRedirectUris?, allowedScopes?, grantTypes?, skipConsent?, tokenEndpointAuthMethod?,
- * jwks? (a JWK Set object), requirePar?, dpopBound? }`, written as
+ * jwks? (a JWK Set object), requirePar?, dpopBound?, profile? }`, written as
  * `[[clients]]` blocks) and `extraConfig`, TOML appended to the broker config (e.g. '[tokens]\nttl = 1');
  * `providerExtra` is appended to every provider file, `upstreamOptions` passed to every `startUpstream`.
  * Call `stop()` when done (also safe after a failed start).

@@ -188,6 +188,16 @@ pub fn is_thumbprint(s: &str) -> bool {
     s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// [DP-7] A delegation of a DPoP-bound subject token needs a proof (of the exchanging API's own key: the API holds
+/// the token, never the key of the client it was issued to), and the delegated token is bound to that key, so a
+/// sender-constrained token never yields a bearer token.
+pub fn check_delegation_binding(subject: Option<&str>, presented: Option<&str>) -> Result<(), OAuthError> {
+    match (subject, presented) {
+        (Some(_), None) => Err(invalid("the subject token is DPoP-bound: send a DPoP proof to bind the new token")),
+        _ => Ok(()),
+    }
+}
+
 /// [DP-4] A code redeemed, or a refresh token used, that is bound to a key (`dpop_jkt` at /authorize or /par, a
 /// public client's bound refresh token) needs a proof with that very key.
 pub fn check_binding(bound: Option<&str>, presented: Option<&str>, what: &str) -> Result<(), OAuthError> {

@@ -17,6 +17,9 @@ pub struct TokenClient<'a> {
     pub public: bool,
     /// [DP-4] The thumbprint of the key of the request's valid DPoP proof, if it sent one.
     pub dpop_jkt: Option<&'a str>,
+    /// [FA-5] Are its refresh tokens rotated at each use? A client whose tokens are not (a fapi2 client) keeps one
+    /// refresh token, bound to the DPoP key of the request that issued it.
+    pub rotate: bool,
 }
 
 /// Runs one grant. The client is already authenticated and allowed this grant type [TK-4].
@@ -76,7 +79,7 @@ async fn authorization_code<P: Ports>(
     let (outcome, row) =
         ports.minter().for_user(&grant, &subject, &code.scope, code.nonce.as_deref(), client.may_refresh)?;
     if let Some(mut row) = row {
-        row.dpop_jkt = dpop::refresh_binding(client.public, client.dpop_jkt).map(String::from);
+        row.dpop_jkt = dpop::refresh_binding(client.public || !client.rotate, client.dpop_jkt).map(String::from);
         ports.grants().store_refresh(row).await?;
     }
     Ok(outcome)
@@ -111,9 +114,14 @@ async fn refresh<P: Ports>(
     };
     ports.upstreams().recheck(&grant).await?;
     let (mut outcome, _) = ports.minter().for_user(&grant, &subject, &scope, None, false)?;
+    if !client.rotate && current.dpop_jkt.is_some() {
+        // [FA-5] Not rotated: the same token stays valid (bound to the client and, checked above, its DPoP key).
+        // An unbound one (issued before the client was given its profile) is rotated once into a bound successor.
+        return Ok(outcome);
+    }
     // Rotation: the successor keeps the family's full scope, so a narrowed request does not shrink later refreshes.
     let (next, mut row) = ports.minter().refresh_token(&grant, &current.user_id, &current.scope);
-    row.dpop_jkt = dpop::refresh_binding(client.public, client.dpop_jkt).map(String::from);
+    row.dpop_jkt = dpop::refresh_binding(client.public || !client.rotate, client.dpop_jkt).map(String::from);
     // Spending the old token and storing its successor happen in one transaction: a crash leaves either both or
     // neither, so no client ever holds a token the database does not know.
     match ports.grants().rotate(&current.token_hash, row, now).await? {

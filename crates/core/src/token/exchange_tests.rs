@@ -84,6 +84,9 @@ impl Exchanges for Memory {
     fn delegated(&self, d: &super::token_exchange::Delegation<'_>) -> Result<TokenOutcome, OAuthError> {
         let mut o = outcome(d.scope, None);
         o.access_token = format!("delegated:{}:{}:{}:{}", d.subject.sub, d.audience, d.actors.join(">"), d.exp);
+        if let Some(k) = d.jkt {
+            o.access_token.push_str(&format!(":{k}"));
+        }
         Ok(o)
     }
 }
@@ -255,8 +258,14 @@ fn memory() -> Memory {
     m
 }
 
-const APP: TokenClient<'static> =
-    TokenClient { client_id: "app", may_refresh: true, allowed_scopes: &[], public: false, dpop_jkt: None };
+const APP: TokenClient<'static> = TokenClient {
+    client_id: "app",
+    may_refresh: true,
+    allowed_scopes: &[],
+    public: false,
+    dpop_jkt: None,
+    rotate: true,
+};
 
 fn code_request() -> TokenRequest {
     TokenRequest::AuthorizationCode { code: "c".into(), redirect_uri: None, code_verifier: None }
@@ -377,4 +386,39 @@ fn dp_4_a_code_bound_to_a_key_needs_a_proof_of_that_key() {
             assert_eq!(code_of(r), Some(ErrorCode::InvalidDpopProof));
         }
     }
+}
+
+#[test]
+fn fa_5_an_unrotated_refresh_token_stays_valid_and_bound_to_its_key() {
+    let m = Memory { grace: 0, ..memory() };
+    let fapi = TokenClient { dpop_jkt: Some("k1"), rotate: false, ..APP };
+    let issued = run(exchange(&m, &fapi, &code_request())).ok().and_then(|o| o.refresh_token);
+    assert_eq!(issued.as_deref(), Some("rt0"));
+    assert_eq!(m.refresh.borrow().get("rt0").and_then(|r| r.dpop_jkt.clone()).as_deref(), Some("k1"), "bound");
+    for _ in 0..3 {
+        let out = run(exchange(&m, &fapi, &refresh_request("rt0")));
+        let out = out.ok();
+        assert!(out.is_some(), "the same token again");
+        assert_eq!(out.and_then(|o| o.refresh_token), None, "no successor is issued");
+    }
+    assert_eq!(m.refresh.borrow().get("rt0").and_then(|t| t.used_at), None, "never spent");
+    assert!(m.revoked.borrow().is_empty());
+    let other_key = TokenClient { dpop_jkt: Some("k2"), ..fapi };
+    assert_eq!(code_of(run(exchange(&m, &other_key, &refresh_request("rt0")))), Some(ErrorCode::InvalidDpopProof));
+    let no_proof = TokenClient { dpop_jkt: None, ..fapi };
+    assert_eq!(code_of(run(exchange(&m, &no_proof, &refresh_request("rt0")))), Some(ErrorCode::InvalidDpopProof));
+    let other_client = TokenClient { client_id: "other", ..fapi };
+    assert_eq!(code_of(run(exchange(&m, &other_client, &refresh_request("rt0")))), Some(ErrorCode::InvalidGrant));
+}
+
+#[test]
+fn fa_5_an_unbound_refresh_token_of_an_unrotated_client_is_rotated_once_into_a_bound_one() {
+    let m = memory();
+    m.refresh.borrow_mut().insert("old".into(), refresh_row("old", "g", "u", "openid offline_access"));
+    let fapi = TokenClient { dpop_jkt: Some("k1"), rotate: false, ..APP };
+    let next = run(exchange(&m, &fapi, &refresh_request("old"))).ok().and_then(|o| o.refresh_token);
+    assert_eq!(next.as_deref(), Some("rt1"), "a bound successor");
+    assert_eq!(m.refresh.borrow().get("rt1").and_then(|r| r.dpop_jkt.clone()).as_deref(), Some("k1"));
+    let again = run(exchange(&m, &fapi, &refresh_request("rt1"))).ok();
+    assert_eq!(again.map(|o| o.refresh_token), Some(None), "from then on not rotated");
 }

@@ -108,6 +108,8 @@ pub struct SubjectToken {
     pub grant_id: Option<String>,
     /// The actors of a delegated token, outermost first (empty: not delegated).
     pub actors: Vec<String>,
+    /// [DP-7] The thumbprint of the DPoP key it is bound to (`cnf.jkt`), if it is.
+    pub jkt: Option<String>,
 }
 
 fn bad_subject(d: &str) -> OAuthError {
@@ -325,6 +327,8 @@ pub struct Delegation<'a> {
     pub scope: &'a str,
     pub actors: &'a [String],
     pub exp: i64,
+    /// [DP-7] The DPoP key the delegated token is bound to: the exchange request's proof's, if it sent one.
+    pub jkt: Option<&'a str>,
 }
 
 /// The token type of an upstream answer as we repeat it (RFC 6749 §7.1: case-insensitive).
@@ -349,6 +353,8 @@ pub(super) async fn run<P: Ports>(
             }
             let subject = x.subject(&req.subject_token).await?;
             let s = subject_for_upstream(subject.as_ref(), client.client_id)?;
+            // [DP-7] The client's own bound token is exchanged only with a proof of its key.
+            crate::dpop::check_binding(s.jkt.as_deref(), client.dpop_jkt, "subject token")?;
             if !x.consented(&s.sub, client.client_id, &p).await? {
                 return Err(bad_subject(
                     "the person has not allowed this app to act for them at that provider; send them through /authorize with prompt=consent",
@@ -375,6 +381,7 @@ pub(super) async fn run<P: Ports>(
             let rule = delegation_rule(x.delegation_rules(), client.client_id, &aud)?;
             let subject = x.subject(&req.subject_token).await?;
             let s = subject_for_delegation(subject.as_ref(), rule)?;
+            crate::dpop::check_delegation_binding(s.jkt.as_deref(), client.dpop_jkt)?;
             let scope = delegation_scope(req.scope.as_deref(), &s.scope, rule)?;
             let actors = actor_chain(client.client_id, &s.actors);
             let exp = delegated_expiry(ports.now(), x.delegated_ttl(), s.exp);
@@ -385,6 +392,7 @@ pub(super) async fn run<P: Ports>(
                 scope: &scope,
                 actors: &actors,
                 exp,
+                jkt: client.dpop_jkt,
             };
             let mut out = x.delegated(&d)?;
             out.issued_token_type = Some(ACCESS_TOKEN_TYPE);

@@ -33,6 +33,7 @@ fn subject(client: &str, scope: &str) -> SubjectToken {
         exp: 1_300,
         grant_id: Some("g1".into()),
         actors: vec![],
+        jkt: None,
     }
 }
 
@@ -187,7 +188,7 @@ fn exchange_memory() -> Memory {
 }
 
 fn client(id: &str) -> TokenClient<'_> {
-    TokenClient { client_id: id, may_refresh: false, allowed_scopes: &[], public: false, dpop_jkt: None }
+    TokenClient { client_id: id, may_refresh: false, allowed_scopes: &[], public: false, dpop_jkt: None, rotate: true }
 }
 
 #[test]
@@ -270,4 +271,25 @@ fn tx_1_debug_of_an_upstream_token_and_a_token_outcome_shows_no_token() {
     let ok = run(exchange(&m, &client("app"), &req)).unwrap();
     assert_eq!(ok.access_token, "gho_x");
     assert!(!format!("{ok:?}").contains("gho_x"), "{ok:?}");
+}
+
+#[test]
+fn dp_7_a_bound_subject_token_needs_a_proof_of_its_key_upstream_and_binds_a_delegation() {
+    let mut m = exchange_memory();
+    if let Some(s) = m.subjects.get_mut("at-ada") {
+        s.jkt = Some("k1".into());
+    }
+    let up = TokenRequest::TokenExchange(request(Some("urn:bridgekeeper:provider:gh"), None, None));
+    for (presented, ok) in [(None, false), (Some("k2"), false), (Some("k1"), true)] {
+        let c = TokenClient { dpop_jkt: presented, ..client("app") };
+        let r = run(exchange(&m, &c, &up));
+        assert_eq!(r.as_ref().err().map(|e| e.code), (!ok).then_some(ErrorCode::InvalidDpopProof), "{presented:?}");
+    }
+    assert_eq!(m.upstream_calls.get(), 1, "a refused proof asks nothing upstream");
+    let del = TokenRequest::TokenExchange(request(None, Some("https://api-b"), Some("read")));
+    let e = run(exchange(&m, &client("api-a"), &del)).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidDpopProof, "a bound subject never yields a bearer token");
+    let api = TokenClient { dpop_jkt: Some("api-key"), ..client("api-a") };
+    let ok = run(exchange(&m, &api, &del)).unwrap();
+    assert!(ok.access_token.ends_with(":api-key"), "bound to the API's proof key: {}", ok.access_token);
 }
