@@ -92,6 +92,7 @@ async fn answer(
         allowed_scopes: &client.allowed_scopes,
         public: client.is_public(),
         dpop_jkt,
+        rotate: client.profile().rotates_refresh_tokens(),
     };
     let ports = ServerPorts(state, state.upstreams(), state.settings(), dpop_jkt.map(String::from));
     device::issue(&ports, &view, &approved).await
