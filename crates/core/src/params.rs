@@ -8,6 +8,8 @@ use std::collections::HashMap;
 pub struct Params {
     values: HashMap<String, String>,
     duplicated: Vec<String>,
+    /// The later values of repeated parameters, in order (for the few that may repeat, e.g. RFC 8707 `resource`).
+    repeats: Vec<(String, String)>,
 }
 
 impl Params {
@@ -20,8 +22,9 @@ impl Params {
             }
             if p.values.contains_key(k.as_ref()) {
                 if !p.duplicated.iter().any(|d| d == k.as_ref()) {
-                    p.duplicated.push(k.into_owned());
+                    p.duplicated.push(k.to_string());
                 }
+                p.repeats.push((k.into_owned(), v.into_owned()));
                 continue;
             }
             p.values.insert(k.into_owned(), v.into_owned());
@@ -44,6 +47,17 @@ impl Params {
     /// The first parameter that appeared more than once, if any.
     pub fn first_duplicate(&self) -> Option<&str> {
         self.duplicated.first().map(String::as_str)
+    }
+
+    /// The first parameter other than `repeatable` ones that appeared more than once, if any.
+    pub fn first_duplicate_except(&self, repeatable: &[&str]) -> Option<&str> {
+        self.duplicated.iter().map(String::as_str).find(|d| !repeatable.contains(d))
+    }
+
+    /// Every (non-empty) value of `key`, in order.
+    pub fn get_all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        let later = self.repeats.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str());
+        self.get(key).into_iter().chain(later)
     }
 
     pub fn to_query(&self) -> String {
@@ -69,5 +83,7 @@ mod tests {
         assert!(!p.has("state"), "empty means absent");
         assert_eq!(p.get("nonce"), Some("n+m"));
         assert_eq!(p.get("x"), Some("1"));
+        assert_eq!(p.get_all("scope").collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(p.first_duplicate_except(&["scope"]), None);
     }
 }

@@ -376,6 +376,11 @@ pub(super) async fn run<P: Ports>(
             let subject = x.subject(&req.subject_token).await?;
             let s = subject_for_delegation(subject.as_ref(), rule)?;
             let scope = delegation_scope(req.scope.as_deref(), &s.scope, rule)?;
+            // [RI-5] A token for an API of `[[apis]]` carries only its scopes; for another audience, none an API owns.
+            let scope = crate::resource::token_scope(&scope, Some(&aud), ports.policy().apis);
+            if scope.is_empty() {
+                return Err(OAuthError::invalid_scope("none of the scopes is for that audience"));
+            }
             let actors = actor_chain(client.client_id, &s.actors);
             let exp = delegated_expiry(ports.now(), x.delegated_ttl(), s.exp);
             let d = Delegation {
