@@ -33,6 +33,8 @@ const CLIENT_KEYS: &[&str] = &[
     "frontchannel_logout_session_required",
     "dpop_bound_access_tokens",
 ];
+/// The keys of one `[[apis]]` entry ([RI-1]).
+const API_KEYS: &[&str] = &["identifier", "scopes", "access_token_ttl_secs", "clients"];
 pub const GRANT_TYPES: &[&str] = &[
     "authorization_code",
     "refresh_token",
@@ -70,6 +72,8 @@ pub struct Settings {
     pub gc_batch_size: i64,
     pub audit_retention_days: i64,
     pub clients: Vec<StaticClient>,
+    /// [RI-1] The APIs that accept the broker's access tokens (`[[apis]]`, RFC 8707 resource indicators).
+    pub apis: Vec<bridgekeeper_core::resource::Api>,
     pub database: DatabaseSettings,
     pub tokens: TokenSettings,
     pub session: SessionSettings,
@@ -289,6 +293,7 @@ impl Settings {
         }
         self.validate_developers(&err)?;
         self.validate_delegation(&err)?;
+        self.validate_apis(&err)?;
         self.otel.validate(&err)?;
         self.validate_clients(&err)
     }
@@ -339,12 +344,13 @@ fn check_table(table: &toml::Table, defaults: &toml::Table, prefix: &str) -> Res
         match (defaults.get(k), v) {
             (None, _) => return Err(path),
             (Some(toml::Value::Table(d)), toml::Value::Table(t)) => check_table(t, d, &path)?,
-            (Some(_), toml::Value::Array(items)) if path == "clients" => {
+            (Some(_), toml::Value::Array(items)) if path == "clients" || path == "apis" => {
+                let known = if path == "clients" { CLIENT_KEYS } else { API_KEYS };
                 for (i, item) in items.iter().enumerate() {
                     if let toml::Value::Table(t) = item
-                        && let Some(bad) = t.keys().find(|k| !CLIENT_KEYS.contains(&k.as_str()))
+                        && let Some(bad) = t.keys().find(|k| !known.contains(&k.as_str()))
                     {
-                        return Err(format!("clients[{i}].{bad}"));
+                        return Err(format!("{path}[{i}].{bad}"));
                     }
                 }
             }
