@@ -210,6 +210,9 @@ async fn ri_2_a_resource_that_is_unknown_not_allowed_or_malformed_is_an_invalid_
 async fn ri_4_resource_errors_at_the_token_endpoint_are_invalid_target() {
     let app = spawn().await;
     let code = code_for(&app, "openid orders.read billing.read", &[ORDERS]).await;
+    // No API of this client's: refused before the code is spent.
+    let r = redeem(&app, &code, Some("https://unknown.example")).await;
+    assert_eq!(json_error(r).await, (400, "invalid_target".into()), "unknown");
     let r = redeem(&app, &code, Some(BILLING)).await;
     assert_eq!(json_error(r).await, (400, "invalid_target".into()), "not granted");
     let code = code_for(&app, "openid orders.read", &[ORDERS]).await;

@@ -54,6 +54,8 @@ async fn authorization_code<P: Ports>(
     resource: Option<&str>,
 ) -> Result<TokenOutcome, OAuthError> {
     let now = ports.now();
+    // [RI-4] A resource that is no API this client may ask for is refused before the code is spent.
+    resource::audience_for_client(resource, client.client_id, ports.policy().apis)?;
     let code = match ports.grants().redeem_code(code, client.client_id, now).await? {
         Redeemed::Fresh(code) => code,
         Redeemed::Replayed(code) => {

@@ -67,6 +67,11 @@ fn ri_4_a_resource_not_granted_is_invalid_target_and_spends_no_refresh_token() {
     assert_eq!(none.audiences.borrow().as_slice(), [None], "nothing granted: the broker's own audience");
     let none = with_apis(&[]);
     assert_eq!(run(exchange(&none, &APP, &code(Some(ORDERS)))).unwrap_err().code, ErrorCode::InvalidTarget);
+    // A resource that is no API of this client's is refused before the code is spent.
+    let m = with_apis(&[ORDERS]);
+    let e = run(exchange(&m, &APP, &code(Some("https://unknown.example")))).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidTarget);
+    run(exchange(&m, &APP, &code(None))).unwrap();
 }
 
 #[test]

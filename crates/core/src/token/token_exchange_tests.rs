@@ -271,3 +271,24 @@ fn tx_1_debug_of_an_upstream_token_and_a_token_outcome_shows_no_token() {
     assert_eq!(ok.access_token, "gho_x");
     assert!(!format!("{ok:?}").contains("gho_x"), "{ok:?}");
 }
+
+/// [RI-5] A delegated token for an API of `[[apis]]` carries only that API's scopes; one for another audience none
+/// an API owns (delegation only narrows further).
+#[test]
+fn ri_5_a_delegated_token_carries_only_its_audiences_scopes() {
+    let api = |id: &str, scopes: &[&str]| crate::resource::Api {
+        identifier: id.into(),
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        access_token_ttl_secs: None,
+        clients: vec![],
+    };
+    let mut m = exchange_memory();
+    m.rules[0].audiences.push("https://api-c".into());
+    m.apis = vec![api("https://api-b", &["read"]), api("https://api-x", &["write"])];
+    let to = |aud: &str| TokenRequest::TokenExchange(request(None, Some(aud), None));
+    assert_eq!(run(exchange(&m, &client("api-a"), &to("https://api-b"))).unwrap().scope, "read");
+    let e = run(exchange(&m, &client("api-a"), &to("https://api-c"))).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidScope, "api-c is no API: neither read (api-b's) nor write (api-x's)");
+    m.apis.pop();
+    assert_eq!(run(exchange(&m, &client("api-a"), &to("https://api-c"))).unwrap().scope, "write");
+}
