@@ -94,12 +94,13 @@ pub fn check_api(
 /// [RI-1] Across the APIs: identifiers are unique and no scope is owned by two. Returns (index, key, why).
 pub fn check_apis(apis: &[Api]) -> Result<(), (usize, &'static str, String)> {
     for (i, a) in apis.iter().enumerate() {
-        if let Some(j) = apis[..i].iter().position(|b| b.identifier == a.identifier) {
+        let earlier = || apis.iter().take(i).enumerate();
+        if let Some((j, _)) = earlier().find(|(_, b)| b.identifier == a.identifier) {
             return Err((i, "identifier", format!("`{}` is also apis[{j}]'s identifier", a.identifier)));
         }
         for s in &a.scopes {
-            if let Some(j) = apis[..i].iter().position(|b| b.owns(s)) {
-                return Err((i, "scopes", format!("`{s}` is already owned by apis[{j}] ({})", apis[j].identifier)));
+            if let Some((j, b)) = earlier().find(|(_, b)| b.owns(s)) {
+                return Err((i, "scopes", format!("`{s}` is already owned by apis[{j}] ({})", b.identifier)));
             }
         }
     }
@@ -136,7 +137,7 @@ pub fn grant_scopes(scopes: &[String], resources: &[String], apis: &[Api]) -> Ve
     scopes
         .iter()
         .filter(|s| match apis.iter().find(|a| a.owns(s)) {
-            Some(owner) => resources.iter().any(|r| *r == owner.identifier),
+            Some(owner) => resources.contains(&owner.identifier),
             None => true,
         })
         .cloned()
@@ -153,6 +154,10 @@ pub fn apply_to_request(req: &mut AuthorizationRequest, params: &Params, apis: &
         return Err(OAuthError::invalid_scope("the scopes asked belong to APIs not asked for (resource)"));
     }
     req.scopes = scopes;
+    // [GC-2] The stored form stays bounded with its resources too.
+    if req.to_stored().len() > crate::authorize::request::MAX_STORED_LEN {
+        return Err(OAuthError::invalid_request("the authorization request is too large"));
+    }
     Ok(())
 }
 

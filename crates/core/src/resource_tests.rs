@@ -134,3 +134,32 @@ fn ri_7_userinfo_takes_only_tokens_for_the_broker() {
     assert!(for_the_broker(ISSUER, ISSUER));
     assert!(!for_the_broker("https://orders.example", ISSUER));
 }
+
+fn stored_request() -> AuthorizationRequest {
+    let json = r#"{"client_id":"app","redirect_uri":"https://app.example/cb","scopes":["openid","orders.read","billing.read"],
+        "prompt":{"none":false,"login":false,"consent":false,"select_account":false},"response_mode":"query"}"#;
+    AuthorizationRequest::from_stored(json).unwrap()
+}
+
+#[test]
+fn ri_2_3_a_request_keeps_its_resources_and_their_scopes_within_the_stored_size() {
+    let mut req = stored_request();
+    apply_to_request(&mut req, &Params::parse("resource=https://billing.example/api"), &apis()).unwrap();
+    assert_eq!(
+        (req.resources.as_slice(), req.scopes.as_slice()),
+        (
+            ["https://billing.example/api".to_string()].as_slice(),
+            ["openid".to_string(), "billing.read".to_string()].as_slice()
+        )
+    );
+    assert!(request_still_allowed(&req, &apis()));
+    assert!(!request_still_allowed(&req, &apis()[..1]), "the API withdrawn since");
+    let round = AuthorizationRequest::from_stored(&req.to_stored()).unwrap();
+    assert_eq!(round.resources, req.resources);
+    // [GC-2] Many long identifiers the client may ask for still cannot make the stored request unbounded.
+    let many: Vec<Api> =
+        (0..20).map(|i| api(&format!("https://x.example/{i}/{}", "a".repeat(480)), &[], &["app"])).collect();
+    let q: String = many.iter().map(|a| format!("resource={}&", a.identifier)).collect();
+    let e = apply_to_request(&mut stored_request(), &Params::parse(&q), &many).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidRequest);
+}
