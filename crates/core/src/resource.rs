@@ -114,21 +114,13 @@ pub fn at_authorize(params: &Params, client_id: &str, apis: &[Api]) -> Result<Ve
     for r in params.get_all("resource") {
         match find(apis, r) {
             Some(api) if api.allows(client_id) => out.push(r.to_string()),
-            _ => return Err(invalid_target(format!("{} is not an API this client may ask for", shown(r)))),
+            // The value is not echoed: the description goes to the app's redirect URI.
+            _ => return Err(invalid_target("a resource is not an API this client may ask for")),
         }
     }
     out.sort();
     out.dedup();
     Ok(out)
-}
-
-/// A resource as echoed in an error description (bounded; `OAuthError` removes what cannot be shown).
-fn shown(r: &str) -> String {
-    let mut s: String = r.chars().take(80).collect();
-    if s.len() < r.len() {
-        s.push('…');
-    }
-    format!("`{s}`")
 }
 
 /// [RI-3] The scopes a grant holds for its resources: an API's scopes only when that API is among them (a token
@@ -192,7 +184,7 @@ pub fn audience_for_grant<'a>(
     let live = still_allowed(granted, client_id, apis);
     let chosen = match (asked, live.as_slice()) {
         (Some(r), _) if live.contains(&r) => r,
-        (Some(r), _) => return Err(invalid_target(format!("{} was not granted to this client", shown(r)))),
+        (Some(_), _) => return Err(invalid_target("the resource was not granted to this client")),
         (None, []) => return Ok(None),
         (None, [only]) => only,
         (None, _) => {
@@ -212,7 +204,16 @@ pub fn audience_for_client<'a>(
     let Some(r) = asked else { return Ok(None) };
     match find(apis, r) {
         Some(api) if api.allows(client_id) => Ok(Some(api)),
-        _ => Err(invalid_target(format!("{} is not an API this client may ask for", shown(r)))),
+        _ => Err(invalid_target("the resource is not an API this client may ask for")),
+    }
+}
+
+/// [RI-4] Token exchange (delegation, [TX-7]) to an audience that is an API of `[[apis]]` needs the exchanging
+/// client in that API's `clients` too (besides its delegation rule); else `invalid_target`.
+pub fn delegation_allowed(audience: &str, client_id: &str, apis: &[Api]) -> Result<(), OAuthError> {
+    match find(apis, audience) {
+        Some(api) if !api.allows(client_id) => Err(invalid_target("this client may not ask for that API")),
+        _ => Ok(()),
     }
 }
 

@@ -373,6 +373,7 @@ pub(super) async fn run<P: Ports>(
         }
         Target::Audience(aud) => {
             let rule = delegation_rule(x.delegation_rules(), client.client_id, &aud)?;
+            crate::resource::delegation_allowed(&aud, client.client_id, ports.policy().apis)?;
             let subject = x.subject(&req.subject_token).await?;
             let s = subject_for_delegation(subject.as_ref(), rule)?;
             let scope = delegation_scope(req.scope.as_deref(), &s.scope, rule)?;

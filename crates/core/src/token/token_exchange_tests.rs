@@ -280,7 +280,7 @@ fn ri_5_a_delegated_token_carries_only_its_audiences_scopes() {
         identifier: id.into(),
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
         access_token_ttl_secs: None,
-        clients: vec![],
+        clients: vec!["api-a".into()],
     };
     let mut m = exchange_memory();
     m.rules[0].audiences.push("https://api-c".into());
@@ -291,4 +291,20 @@ fn ri_5_a_delegated_token_carries_only_its_audiences_scopes() {
     assert_eq!(e.code, ErrorCode::InvalidScope, "api-c is no API: neither read (api-b's) nor write (api-x's)");
     m.apis.pop();
     assert_eq!(run(exchange(&m, &client("api-a"), &to("https://api-c"))).unwrap().scope, "write");
+}
+
+/// [RI-4] Delegation to an API of `[[apis]]` needs the exchanging client in the API's `clients` as well.
+#[test]
+fn ri_4_delegation_to_an_api_needs_the_client_on_its_list() {
+    let mut m = exchange_memory();
+    m.apis = vec![crate::resource::Api {
+        identifier: "https://api-b".into(),
+        scopes: vec!["read".into()],
+        access_token_ttl_secs: None,
+        clients: vec!["someone-else".into()],
+    }];
+    let req = TokenRequest::TokenExchange(request(None, Some("https://api-b"), None));
+    assert_eq!(run(exchange(&m, &client("api-a"), &req)).unwrap_err().code, ErrorCode::InvalidTarget);
+    m.apis[0].clients.push("api-a".into());
+    assert_eq!(run(exchange(&m, &client("api-a"), &req)).unwrap().scope, "read");
 }
