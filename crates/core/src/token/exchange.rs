@@ -27,8 +27,8 @@ pub async fn exchange<P: Ports>(
 ) -> Result<TokenOutcome, OAuthError> {
     match req {
         TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier, resource } => {
-            let code_req = (code.as_str(), redirect_uri.as_deref(), code_verifier.as_deref());
-            authorization_code(ports, client, code_req, resource.as_deref()).await
+            let (uri, verifier) = (redirect_uri.as_deref(), code_verifier.as_deref());
+            authorization_code(ports, client, code, uri, verifier, resource.as_deref()).await
         }
         TokenRequest::RefreshToken { refresh_token, scope, resource } => {
             refresh(ports, client, refresh_token, scope.as_deref(), resource.as_deref()).await
@@ -50,7 +50,9 @@ pub async fn exchange<P: Ports>(
 async fn authorization_code<P: Ports>(
     ports: &P,
     client: &TokenClient<'_>,
-    (code, redirect_uri, verifier): (&str, Option<&str>, Option<&str>),
+    code: &str,
+    redirect_uri: Option<&str>,
+    verifier: Option<&str>,
     resource: Option<&str>,
 ) -> Result<TokenOutcome, OAuthError> {
     let now = ports.now();
