@@ -335,6 +335,10 @@ async fn ri_1_apis_are_reloaded_with_the_settings_and_a_withdrawn_resource_is_re
     };
     let body = ok_json(redeem(app, &code, None).await).await;
     assert_eq!((claims(app, &body).await["aud"].as_str(), body["expires_in"].as_i64()), (Some(ORDERS), Some(90)));
+    // Another browser starts a sign-in for the resource; it is still at the login page when the reload comes.
+    let late = app.view();
+    let pending = location(&authorize(&late, &q(ORDERS)).await);
+    assert!(pending.starts_with("/login"), "{pending}");
     // A bad [[apis]] at reload is refused, naming the key; the set in force stays.
     b.config("", &format!("{}\n[[apis]]\nidentifier = \"{ORDERS}\"\nclients = []\n", api("\"app\"")));
     let (_, report) = b.reload().await;
@@ -346,4 +350,13 @@ async fn ri_1_apis_are_reloaded_with_the_settings_and_a_withdrawn_resource_is_re
     let r = authorize(app, &q(ORDERS)).await;
     assert_eq!(param(&location(&r), "error").as_deref(), Some("invalid_target"));
     assert_eq!(json_error(redeem(app, &later, Some(ORDERS)).await).await, (400, "invalid_target".into()));
+    // The pending request is rechecked when it is taken up again: no code for the withdrawn resource.
+    let mut page = late.http.get(late.url(&pending)).send().await.unwrap();
+    while page.status().is_redirection() {
+        let loc = location(&page);
+        assert!(!loc.starts_with(RP), "no code for a withdrawn resource: {loc}");
+        page = late.http.get(late.url(&loc)).send().await.unwrap();
+    }
+    assert_eq!(page.status(), 400);
+    assert!(page.text().await.unwrap().contains("Sign-in expired"));
 }
