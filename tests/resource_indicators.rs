@@ -23,8 +23,12 @@ fn api(identifier: &str, scopes: &[&str], clients: &[&str], ttl: Option<i64>) ->
     }
 }
 
-/// `app` may ask for both APIs, `other` for orders only.
+/// `app` may ask for both APIs, `other` for orders only; `ops` (admin) for orders.
 async fn spawn() -> TestApp {
+    spawn_with(|_| {}).await
+}
+
+async fn spawn_with(tweak: impl FnOnce(&mut bridgekeeper::settings::Settings)) -> TestApp {
     TestApp::spawn_with(|s| {
         s.dev_mode = true;
         for sc in ["orders.read", "orders.write", "billing.read"] {
@@ -39,11 +43,13 @@ async fn spawn() -> TestApp {
                 .scopes(&scopes)
                 .grants(&grants)
                 .build(),
+            ClientBuilder::confidential("ops", "ops-secret").scopes(&["admin"]).grants(&["client_credentials"]).build(),
         ];
         s.apis = vec![
-            api(ORDERS, &["orders.read", "orders.write"], &["app", "other"], Some(120)),
+            api(ORDERS, &["orders.read", "orders.write"], &["app", "other", "ops"], Some(120)),
             api(BILLING, &["billing.read"], &["app"], None),
         ];
+        tweak(s);
     })
     .await
 }
@@ -215,6 +221,13 @@ async fn ri_4_resource_errors_at_the_token_endpoint_are_invalid_target() {
     assert_eq!(json_error(r).await, (400, "invalid_target".into()), "unknown");
     let r = redeem(&app, &code, Some(BILLING)).await;
     assert_eq!(json_error(r).await, (400, "invalid_target".into()), "not granted");
+    // Review finding 1: the code is not spent by a resource error; the corrected retry gets its token.
+    let body = ok_json(redeem(&app, &code, Some(ORDERS)).await).await;
+    assert_eq!(claims(&app, &body).await["aud"].as_str(), Some(ORDERS));
+    let code = code_for(&app, "openid orders.read billing.read", &[ORDERS, BILLING]).await;
+    assert_eq!(json_error(redeem(&app, &code, None).await).await, (400, "invalid_target".into()), "name one");
+    let body = ok_json(redeem(&app, &code, Some(BILLING)).await).await;
+    assert_eq!(claims(&app, &body).await["aud"].as_str(), Some(BILLING));
     let code = code_for(&app, "openid orders.read", &[ORDERS]).await;
     let form = [
         ("grant_type", "authorization_code"),
@@ -359,4 +372,33 @@ async fn ri_1_apis_are_reloaded_with_the_settings_and_a_withdrawn_resource_is_re
     }
     assert_eq!(page.status(), 400);
     assert!(page.text().await.unwrap().contains("Sign-in expired"));
+}
+
+/// [RI-7] Review finding 4: the admin API is the broker's own resource too: an admin client's token for an API is
+/// refused there as a token for another audience (401), not merely as lacking `admin` (403).
+#[actix_web::test]
+async fn ri_7_the_admin_api_refuses_a_token_for_an_api() {
+    let app = spawn().await;
+    let form = [("grant_type", "client_credentials"), ("scope", "admin")];
+    let own = ok_json(token(&app, ("ops", "ops-secret"), &form).await).await;
+    let at = own["access_token"].as_str().unwrap();
+    let r = app.http.get(app.url("/admin/api/clients")).bearer_auth(at).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the broker's own admin token");
+    let form = [("grant_type", "client_credentials"), ("resource", ORDERS)];
+    let api = ok_json(token(&app, ("ops", "ops-secret"), &form).await).await;
+    assert!(!api["scope"].as_str().unwrap_or("").contains("admin"), "{api}");
+    let at = api["access_token"].as_str().unwrap();
+    let r = app.http.get(app.url("/admin/api/clients")).bearer_auth(at).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+/// [RI-6] Review finding 9: an API's long lifetime never outlives the grant's absolute end.
+#[actix_web::test]
+async fn ri_6_a_long_api_lifetime_does_not_outlive_the_grant() {
+    let app = spawn_with(|s| s.tokens.refresh_absolute_ttl_secs = 100).await;
+    let code = code_for(&app, "openid orders.read", &[ORDERS]).await;
+    let body = ok_json(redeem(&app, &code, None).await).await;
+    assert_eq!(body["expires_in"], 100, "{body}");
+    let c = claims(&app, &body).await;
+    assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 100);
 }

@@ -168,6 +168,22 @@ impl Grants for ServerPorts<'_> {
         Ok((grant.map(grant_record), user))
     }
 
+    async fn code_resources(&self, code: &str, client_id: &str) -> Result<Option<Vec<String>>, OAuthError> {
+        if self.2.apis.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let (hash, cid) = (hash_token(code), client_id.to_string());
+        let found = self
+            .0
+            .db
+            .run(move |c| match codes::unspent_grant(c, &hash, &cid)? {
+                Some(gid) => Ok(grants::find_with_resources(c, &gid)?.map(|(_, r)| r)),
+                None => Ok(None),
+            })
+            .await?;
+        Ok(found)
+    }
+
     async fn revoke(&self, r: &Revoking<'_>, now: i64) -> Result<(), OAuthError> {
         let name = match r.why {
             Revocation::CodeReuse => AuditKind::CodeReuse,
@@ -220,7 +236,7 @@ impl Minter for ServerPorts<'_> {
         with_refresh: bool,
         audience: Option<&str>,
     ) -> Result<(TokenOutcome, Option<RefreshRecord>), OAuthError> {
-        let to = issue::Target { audience, dpop_jkt: self.3.as_deref() };
+        let to = issue::Target { audience, dpop_jkt: self.3.as_deref(), settings: &self.2 };
         issue::for_user(self.0, grant, user, scope, nonce, with_refresh, to)
     }
 
@@ -229,7 +245,8 @@ impl Minter for ServerPorts<'_> {
     }
 
     fn for_client_to(&self, client_id: &str, scope: &str, audience: Option<&str>) -> Result<TokenOutcome, OAuthError> {
-        issue::for_client(self.0, client_id, scope, issue::Target { audience, dpop_jkt: self.3.as_deref() })
+        let to = issue::Target { audience, dpop_jkt: self.3.as_deref(), settings: &self.2 };
+        issue::for_client(self.0, client_id, scope, to)
     }
 }
 

@@ -15,12 +15,14 @@ fn sign_err(_: crate::tokens::keys::KeyError) -> OAuthError {
     OAuthError::new(ErrorCode::ServerError, "token signing failed")
 }
 
-/// Who an access token is for, and the DPoP key it is bound to ([DP-4]).
-#[derive(Debug, Clone, Copy, Default)]
+/// Who an access token is for, the DPoP key it is bound to ([DP-4]), and the settings snapshot of the request that
+/// chose the audience ([HR-7]: the APIs, lifetimes and issuer it was chosen under).
+#[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
     /// [RI-4] An API's identifier (RFC 8707); `None`: the broker's own audience (the issuer).
     pub audience: Option<&'a str>,
     pub dpop_jkt: Option<&'a str>,
+    pub settings: &'a crate::settings::Settings,
 }
 
 /// What a signed access token says, apart from its audience.
@@ -29,6 +31,8 @@ struct AccessFor<'a> {
     client_id: &'a str,
     auth_time: Option<i64>,
     gid: Option<&'a str>,
+    /// The grant's absolute end, for a user's token.
+    until: Option<i64>,
 }
 
 /// A signed access token for `sub` (a user id, or the client id for client_credentials) for `to`: `aud` is the API
@@ -41,10 +45,12 @@ fn access_token(
     to: Target<'_>,
 ) -> Result<(String, String, i64), OAuthError> {
     use bridgekeeper_core::resource;
-    let settings = state.settings();
+    let settings = to.settings;
     let now = state.clock.now();
     let scope = resource::token_scope(scope, to.audience, &settings.apis);
     let ttl = resource::token_ttl(to.audience, &settings.apis, settings.tokens.access_token_ttl_secs);
+    // [RI-6] A user's token never outlives its grant's absolute end.
+    let ttl = who.until.map_or(ttl, |end| ttl.min(end - now).max(0));
     let claims = AccessClaims {
         iss: settings.issuer.clone(),
         sub: who.sub.to_string(),
@@ -134,8 +140,13 @@ pub fn for_user(
 ) -> Result<(TokenOutcome, Option<RefreshRecord>), OAuthError> {
     let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
     let auth_time = grant.auth_time.unwrap_or(grant.created_at);
-    let who =
-        AccessFor { sub: &user.id, client_id: &grant.client_id, auth_time: Some(auth_time), gid: Some(&grant.id) };
+    let who = AccessFor {
+        sub: &user.id,
+        client_id: &grant.client_id,
+        auth_time: Some(auth_time),
+        gid: Some(&grant.id),
+        until: Some(grant.expires_at),
+    };
     let (at, at_scope, ttl) = access_token(state, who, scope, to)?;
     let id_token = if scopes.contains(&"openid") {
         let sid = grant.session.as_deref().map(bridgekeeper_core::backchannel::sid_for_session);
@@ -165,7 +176,7 @@ pub fn for_user(
 
 /// An access token for the client itself (client_credentials): `sub` = the client id, no ID or refresh token.
 pub fn for_client(state: &AppState, client_id: &str, scope: &str, to: Target<'_>) -> Result<TokenOutcome, OAuthError> {
-    let who = AccessFor { sub: client_id, client_id, auth_time: None, gid: None };
+    let who = AccessFor { sub: client_id, client_id, auth_time: None, gid: None, until: None };
     let (at, at_scope, ttl) = access_token(state, who, scope, to)?;
     Ok(TokenOutcome {
         access_token: at,

@@ -3,6 +3,10 @@
 
 use std::collections::HashMap;
 
+/// The parameters whose later values are kept (RFC 8707 `resource` may repeat); of any other repeated parameter
+/// only the first value is kept (the request is refused anyway).
+const KEPT_REPEATS: &[&str] = &["resource"];
+
 /// Parameters of one request (query or form body).
 #[derive(Debug, Clone, Default)]
 pub struct Params {
@@ -24,7 +28,9 @@ impl Params {
                 if !p.duplicated.iter().any(|d| d == k.as_ref()) {
                     p.duplicated.push(k.to_string());
                 }
-                p.repeats.push((k.into_owned(), v.into_owned()));
+                if KEPT_REPEATS.contains(&k.as_ref()) {
+                    p.repeats.push((k.into_owned(), v.into_owned()));
+                }
                 continue;
             }
             p.values.insert(k.into_owned(), v.into_owned());
@@ -54,7 +60,7 @@ impl Params {
         self.duplicated.iter().map(String::as_str).find(|d| !repeatable.contains(d))
     }
 
-    /// Every (non-empty) value of `key`, in order.
+    /// Every (non-empty) value of `key`, in order (only the first for a key that is not in `KEPT_REPEATS`).
     pub fn get_all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         let later = self.repeats.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str());
         self.get(key).into_iter().chain(later)
@@ -83,7 +89,9 @@ mod tests {
         assert!(!p.has("state"), "empty means absent");
         assert_eq!(p.get("nonce"), Some("n+m"));
         assert_eq!(p.get("x"), Some("1"));
-        assert_eq!(p.get_all("scope").collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(p.get_all("scope").collect::<Vec<_>>(), ["a"], "repeats kept for resource only");
         assert_eq!(p.first_duplicate_except(&["scope"]), None);
+        let r = Params::parse("resource=a&resource=b");
+        assert_eq!(r.get_all("resource").collect::<Vec<_>>(), ["a", "b"]);
     }
 }

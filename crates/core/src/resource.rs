@@ -174,7 +174,8 @@ pub fn token_param(params: &Params) -> Result<Option<String>, OAuthError> {
 
 /// [RI-4] The audience of a user's access token (code and refresh grants): the asked `resource` when the grant
 /// holds it (and it is still allowed), else `invalid_target`; without one, the grant's only resource, none (the
-/// broker's own audience) when it holds none, and `invalid_target` when it holds several.
+/// broker's own audience) when it holds none, and `invalid_target` when it holds several or all of them were
+/// withdrawn.
 pub fn audience_for_grant<'a>(
     asked: Option<&str>,
     granted: &[String],
@@ -185,7 +186,10 @@ pub fn audience_for_grant<'a>(
     let chosen = match (asked, live.as_slice()) {
         (Some(r), _) if live.contains(&r) => r,
         (Some(_), _) => return Err(invalid_target("the resource was not granted to this client")),
-        (None, []) => return Ok(None),
+        (None, []) if granted.is_empty() => return Ok(None),
+        // Every resource of the grant withdrawn since: no token (rather than one for the issuer carrying what
+        // were its scopes).
+        (None, []) => return Err(invalid_target("the resources of this grant are no longer available")),
         (None, [only]) => only,
         (None, _) => {
             return Err(invalid_target("several resources were granted: name the one this token is for (resource)"));
@@ -215,6 +219,30 @@ pub fn delegation_allowed(audience: &str, client_id: &str, apis: &[Api]) -> Resu
         Some(api) if !api.allows(client_id) => Err(invalid_target("this client may not ask for that API")),
         _ => Ok(()),
     }
+}
+
+/// [RI-5] What a delegation to `audience` draws its scope from: the subject token's scope, except for a target that
+/// is an API of `[[apis]]` other than the subject token's own audience (whose scopes that token cannot carry): then
+/// the person's grant's scope, if the grant was made for that API, else `invalid_target`.
+pub fn delegation_source<'a>(
+    audience: &str,
+    subject: (&str, &'a str),
+    grant: Option<(&'a str, &[String])>,
+    apis: &[Api],
+) -> Result<&'a str, OAuthError> {
+    let (subject_aud, subject_scope) = subject;
+    if find(apis, audience).is_none() || subject_aud == audience {
+        return Ok(subject_scope);
+    }
+    match grant {
+        Some((scope, resources)) if resources.iter().any(|r| r == audience) => Ok(scope),
+        _ => Err(invalid_target("the person's grant was not made for that API")),
+    }
+}
+
+/// Is `audience` an API of `[[apis]]`?
+pub fn is_api(audience: &str, apis: &[Api]) -> bool {
+    find(apis, audience).is_some()
 }
 
 /// [RI-5] The scope an access token for `audience` carries: of `scope`, only what that API owns; for the broker's

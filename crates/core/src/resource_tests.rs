@@ -104,6 +104,9 @@ fn ri_4_one_audience_per_token_chosen_from_the_grant() {
     // Withdrawn since (the API gone or the client no longer listed): no longer granted.
     assert_eq!(pick(Some(o.as_str()), std::slice::from_ref(&o), "b").unwrap_err().code, ErrorCode::InvalidTarget);
     assert_eq!(pick(None, &both, "b").unwrap(), Some(b.clone()), "only billing still allows b");
+    let e = pick(None, std::slice::from_ref(&o), "b").unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidTarget, "all withdrawn: no issuer token in its place");
+    assert_eq!(pick(None, &["https://removed.example".into()], "app").unwrap_err().code, ErrorCode::InvalidTarget);
     let cc = |asked| audience_for_client(asked, "b", &apis()).map(|a| a.map(|a| a.identifier.clone()));
     assert_eq!(cc(Some(b.as_str())).unwrap(), Some(b.clone()));
     assert_eq!(cc(Some(o.as_str())).unwrap_err().code, ErrorCode::InvalidTarget);

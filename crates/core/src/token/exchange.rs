@@ -56,8 +56,12 @@ async fn authorization_code<P: Ports>(
     resource: Option<&str>,
 ) -> Result<TokenOutcome, OAuthError> {
     let now = ports.now();
-    // [RI-4] A resource that is no API this client may ask for is refused before the code is spent.
-    resource::audience_for_client(resource, client.client_id, ports.policy().apis)?;
+    // [RI-4] The audience is decided before the code is spent: a resource error leaves it for the retry.
+    let apis = ports.policy().apis;
+    resource::audience_for_client(resource, client.client_id, apis)?;
+    if let Some(granted) = ports.grants().code_resources(code, client.client_id).await? {
+        resource::audience_for_grant(resource, &granted, client.client_id, apis)?;
+    }
     let code = match ports.grants().redeem_code(code, client.client_id, now).await? {
         Redeemed::Fresh(code) => code,
         Redeemed::Replayed(code) => {

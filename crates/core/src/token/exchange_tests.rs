@@ -35,7 +35,7 @@ pub(super) struct Memory {
     pub(super) codes: RefCell<BTreeMap<String, (CodeRecord, bool)>>,
     pub(super) grants: RefCell<BTreeMap<String, GrantRecord>>,
     pub(super) refresh: RefCell<BTreeMap<String, RefreshRecord>>,
-    revoked: RefCell<Vec<(String, Revocation)>>,
+    pub(super) revoked: RefCell<Vec<(String, Revocation)>>,
     upstream_refuses: bool,
     minted: RefCell<u32>,
     catalogue: BTreeMap<String, String>,
@@ -56,6 +56,9 @@ pub(super) struct Memory {
     /// [RI-1] The APIs, and the audience each minted access token was for (`None`: the broker's own).
     pub(super) apis: Vec<crate::resource::Api>,
     pub(super) audiences: RefCell<Vec<Option<String>>>,
+    pub(super) grant_scopes: BTreeMap<String, String>,
+    /// Upstream re-checks asked (refresh).
+    pub(super) rechecks: Cell<u32>,
 }
 
 impl Exchanges for Memory {
@@ -77,6 +80,10 @@ impl Exchanges for Memory {
     async fn upstream_token(&self, _: &str, _: &str) -> Result<super::token_exchange::UpstreamAccess, OAuthError> {
         self.upstream_calls.set(self.upstream_calls.get() + 1);
         self.upstream.clone().ok_or_else(|| OAuthError::invalid_grant("sign in again"))
+    }
+    async fn grant_scope(&self, grant_id: &str) -> Result<Option<(String, Vec<String>)>, OAuthError> {
+        let g = self.grants.borrow().get(grant_id).cloned();
+        Ok(g.map(|g| (self.grant_scopes.get(grant_id).cloned().unwrap_or_default(), g.resources)))
     }
     fn delegation_rules(&self) -> &[super::token_exchange::DelegationRule] {
         &self.rules
@@ -113,6 +120,11 @@ impl Grants for Memory {
         _: i64,
     ) -> Result<(Option<GrantRecord>, Option<Person>), OAuthError> {
         Ok((self.grants.borrow().get(grant_id).cloned(), Some(Person { disabled: false })))
+    }
+    async fn code_resources(&self, code: &str, client_id: &str) -> Result<Option<Vec<String>>, OAuthError> {
+        let codes = self.codes.borrow();
+        let Some((c, false)) = codes.get(code).filter(|(c, _)| c.client_id == client_id) else { return Ok(None) };
+        Ok(self.grants.borrow().get(&c.grant_id).map(|g| g.resources.clone()))
     }
     async fn revoke(&self, r: &Revoking<'_>, now: i64) -> Result<(), OAuthError> {
         self.revoked.borrow_mut().push((r.grant_id.to_string(), r.why));
@@ -171,6 +183,7 @@ impl Minter for Memory {
 
 impl Upstreams for Memory {
     async fn recheck(&self, _: &GrantRecord) -> Result<(), OAuthError> {
+        self.rechecks.set(self.rechecks.get() + 1);
         if self.race_during_recheck {
             if let Some(t) = self.refresh.borrow_mut().get_mut("old") {
                 t.used_at = Some(NOW);
@@ -231,6 +244,25 @@ pub(super) fn refresh_row(token: &str, grant: &str, user: &str, scope: &str) -> 
         used_at: None,
         revoked_at: None,
         dpop_jkt: None,
+    }
+}
+
+impl Memory {
+    /// Sets grant `id`'s scope and resources (token exchange reads them for delegation, [RI-5]).
+    pub(super) fn set_grant(&mut self, id: &str, scope: &str, resources: &[&str]) {
+        self.grant_scopes.insert(id.into(), scope.into());
+        let g = GrantRecord {
+            id: id.into(),
+            client_id: "app".into(),
+            user_id: Some("ada".into()),
+            session: None,
+            auth_time: None,
+            created_at: 0,
+            expires_at: NOW + 1000,
+            revoked_at: None,
+            resources: resources.iter().map(|s| s.to_string()).collect(),
+        };
+        self.grants.borrow_mut().insert(id.into(), g);
     }
 }
 

@@ -106,6 +106,9 @@ pub trait Grants {
         scope: &str,
         now: i64,
     ) -> Result<(Option<GrantRecord>, Option<Self::Subject>), OAuthError>;
+    /// [RI-4] The resources of the grant of `code` when it is an unspent code of `client_id` (read only, nothing
+    /// spent); `None` otherwise (unknown, another client's, or spent: the redemption answers those).
+    async fn code_resources(&self, code: &str, client_id: &str) -> Result<Option<Vec<String>>, OAuthError>;
     /// Revokes the grant and everything issued under it, with an audit record.
     async fn revoke(&self, record: &Revoking<'_>, now: i64) -> Result<(), OAuthError>;
     async fn find_refresh(&self, token: &str) -> Result<Option<RefreshRecord>, OAuthError>;
@@ -186,6 +189,8 @@ pub trait Exchanges {
         user_id: &str,
         provider: &str,
     ) -> Result<super::token_exchange::UpstreamAccess, OAuthError>;
+    /// [RI-5] The scope and resources of a grant (for a delegation into an API of `[[apis]]`).
+    async fn grant_scope(&self, grant_id: &str) -> Result<Option<(String, Vec<String>)>, OAuthError>;
     /// [TX-7] The configured delegation rules.
     fn delegation_rules(&self) -> &[super::token_exchange::DelegationRule];
     /// Lifetime of a delegated access token (capped by its subject's).

@@ -60,6 +60,7 @@ fn ri_4_a_resource_not_granted_is_invalid_target_and_spends_no_refresh_token() {
     m.refresh.borrow_mut().insert("old".into(), refresh_row("old", "g", "u", "openid offline_access"));
     assert_eq!(run(exchange(&m, &APP, &refresh(Some(BILLING)))).unwrap_err().code, ErrorCode::InvalidTarget);
     assert!(m.refresh.borrow()["old"].used_at.is_none(), "the refresh token is not spent");
+    assert_eq!(m.rechecks.get(), 0, "review finding 8: no upstream re-check for a refused request");
     run(exchange(&m, &APP, &refresh(None))).unwrap();
     assert_eq!(m.audiences.borrow().as_slice(), [Some(ORDERS.to_string())], "the only granted one");
     let none = with_apis(&[]);
@@ -93,4 +94,19 @@ fn ri_4_client_credentials_pick_an_api_the_client_may_ask_for() {
     assert_eq!(e.code, ErrorCode::InvalidScope, "an API's scope without its resource");
     let out = run(exchange(&m, &client, &cc(None, None))).unwrap();
     assert_eq!(out.scope, "", "no API-owned scope without a resource");
+}
+
+/// [RI-4] Review finding 1: the audience is decided before the code is spent, so a missing or not-granted
+/// `resource` leaves the code for the corrected retry (and never looks like a replay).
+#[test]
+fn ri_4_a_resource_error_at_the_code_grant_does_not_spend_the_code() {
+    let m = with_apis(&[BILLING, ORDERS]);
+    assert_eq!(run(exchange(&m, &APP, &code(None))).unwrap_err().code, ErrorCode::InvalidTarget);
+    run(exchange(&m, &APP, &code(Some(ORDERS)))).unwrap();
+    assert!(m.revoked.borrow().is_empty(), "no replay");
+    assert_eq!(m.audiences.borrow().as_slice(), [Some(ORDERS.to_string())]);
+    let m = with_apis(&[ORDERS]);
+    assert_eq!(run(exchange(&m, &APP, &code(Some(BILLING)))).unwrap_err().code, ErrorCode::InvalidTarget);
+    run(exchange(&m, &APP, &code(Some(ORDERS)))).unwrap();
+    assert!(m.revoked.borrow().is_empty());
 }

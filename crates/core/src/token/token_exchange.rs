@@ -376,9 +376,17 @@ pub(super) async fn run<P: Ports>(
             crate::resource::delegation_allowed(&aud, client.client_id, ports.policy().apis)?;
             let subject = x.subject(&req.subject_token).await?;
             let s = subject_for_delegation(subject.as_ref(), rule)?;
-            let scope = delegation_scope(req.scope.as_deref(), &s.scope, rule)?;
+            // [RI-5] Into another API of `[[apis]]` the scope comes from the person's grant made for it.
+            let apis = ports.policy().apis;
+            let grant = match &s.grant_id {
+                Some(g) if crate::resource::is_api(&aud, apis) && s.aud != aud => x.grant_scope(g).await?,
+                _ => None,
+            };
+            let grant_view = grant.as_ref().map(|(scope, res)| (scope.as_str(), res.as_slice()));
+            let source = crate::resource::delegation_source(&aud, (&s.aud, &s.scope), grant_view, apis)?;
+            let scope = delegation_scope(req.scope.as_deref(), source, rule)?;
             // [RI-5] A token for an API of `[[apis]]` carries only its scopes; for another audience, none an API owns.
-            let scope = crate::resource::token_scope(&scope, Some(&aud), ports.policy().apis);
+            let scope = crate::resource::token_scope(&scope, Some(&aud), apis);
             if scope.is_empty() {
                 return Err(OAuthError::invalid_scope("none of the scopes is for that audience"));
             }
