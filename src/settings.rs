@@ -452,6 +452,29 @@ mod tests {
         assert!(e.0.contains("token_exchange.delegation"), "{}", e.0);
     }
 
+    /// [RI-1] Review finding 6: a delegation audience spelled like an API's identifier is refused.
+    #[test]
+    fn ri_1_a_delegation_audience_spelled_like_an_api_is_refused() {
+        let mut s = Settings::load_with_env(None, &[]).unwrap();
+        s.apis = vec![bridgekeeper_core::resource::Api {
+            identifier: "https://orders.example".into(),
+            scopes: vec![],
+            access_token_ttl_secs: None,
+            clients: vec![],
+        }];
+        s.token_exchange.delegation = vec![bridgekeeper_core::token::token_exchange::DelegationRule {
+            client: "api".into(),
+            audiences: vec!["https://orders.example/".into()],
+            scopes: vec!["read".into()],
+            subject_clients: vec![],
+            known_as: vec![],
+        }];
+        let e = s.validate(None).unwrap_err();
+        assert!(e.0.contains("token_exchange.delegation") && e.0.contains("spelled"), "{}", e.0);
+        s.token_exchange.delegation[0].audiences = vec!["https://orders.example".into()];
+        assert!(s.validate(None).is_ok());
+    }
+
     #[test]
     fn defaults_alone_are_valid_and_production_safe() {
         let s = Settings::load_with_env(None, &[]).unwrap();

@@ -320,6 +320,7 @@ fn ri_1_bad_apis_are_refused_at_load_naming_the_key() {
             "apis[1].access_token_ttl_secs",
         ),
         ("identifier = \"https://b.example\"\nclients = []\naudience = \"x\"", "apis[1].audience"),
+        ("identifier = \"https://ORDERS.example/\"\nclients = []", "apis[1].identifier"),
     ] {
         let e = load_with_api(api).unwrap_err();
         assert!(e.contains(&format!("`{key}`")), "{key}: {e}");

@@ -95,7 +95,7 @@ pub fn check_api(
 pub fn check_apis(apis: &[Api]) -> Result<(), (usize, &'static str, String)> {
     for (i, a) in apis.iter().enumerate() {
         let earlier = || apis.iter().take(i).enumerate();
-        if let Some((j, _)) = earlier().find(|(_, b)| b.identifier == a.identifier) {
+        if let Some((j, _)) = earlier().find(|(_, b)| same_uri(&b.identifier, &a.identifier)) {
             return Err((i, "identifier", format!("`{}` is also apis[{j}]'s identifier", a.identifier)));
         }
         for s in &a.scopes {
@@ -105,6 +105,18 @@ pub fn check_apis(apis: &[Api]) -> Result<(), (usize, &'static str, String)> {
         }
     }
     Ok(())
+}
+
+/// Do two URIs name the same thing once normalised (scheme and host case, default port, a trailing `/`)?
+fn same_uri(a: &str, b: &str) -> bool {
+    let norm = |u: &str| url::Url::parse(u).map(|u| u.as_str().trim_end_matches('/').to_string()).ok();
+    a == b || norm(a).is_some_and(|n| Some(n) == norm(b))
+}
+
+/// [RI-1] An audience (e.g. of a delegation rule) spelled like an API's identifier but not as written: an API stack
+/// that normalises URIs would take it for that API, bypassing its `clients`. Returns the identifier.
+pub fn spelled_like_an_api<'a>(audience: &str, apis: &'a [Api]) -> Option<&'a str> {
+    apis.iter().map(|a| a.identifier.as_str()).find(|id| *id != audience && same_uri(id, audience))
 }
 
 /// [RI-2] RFC 8707 §2: the `resource` values of an authorization request (it may repeat), each a configured API

@@ -59,6 +59,13 @@ fn ri_1_identifiers_are_absolute_uris_without_fragment_and_scopes_are_owned_once
     let e = check_apis(&shared).unwrap_err();
     assert_eq!((e.0, e.1), (2, "scopes"));
     assert!(check_apis(&apis()).is_ok());
+    // Review finding 6: two spellings of one URI are one identifier.
+    let mut spelled = apis();
+    spelled.push(api("HTTPS://Orders.example:443/", &[], &[]));
+    assert_eq!(check_apis(&spelled).unwrap_err().0, 2);
+    assert_eq!(spelled_like_an_api("https://orders.example/", &apis()), Some("https://orders.example"));
+    assert_eq!(spelled_like_an_api("https://orders.example", &apis()), None, "the identifier itself");
+    assert_eq!(spelled_like_an_api("https://other.example", &apis()), None);
 }
 
 #[test]
