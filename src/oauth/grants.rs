@@ -169,9 +169,6 @@ impl Grants for ServerPorts<'_> {
     }
 
     async fn code_resources(&self, code: &str, client_id: &str) -> Result<Option<Vec<String>>, OAuthError> {
-        if self.2.apis.is_empty() {
-            return Ok(Some(Vec::new()));
-        }
         let (hash, cid) = (hash_token(code), client_id.to_string());
         let found = self
             .0

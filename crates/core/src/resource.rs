@@ -71,7 +71,7 @@ pub fn check_api(
     if parsed.fragment().is_some() || id.contains('#') {
         return Err(("identifier", format!("`{id}` must not have a fragment (RFC 8707 §2)")));
     }
-    if id.trim_end_matches('/') == issuer.trim_end_matches('/') || id.starts_with(PROVIDER_PREFIX) {
+    if same_uri(id, issuer) || id.starts_with(PROVIDER_PREFIX) {
         return Err(("identifier", format!("`{id}` names the broker itself or an upstream provider")));
     }
     for s in &api.scopes {
@@ -234,22 +234,39 @@ pub fn delegation_allowed(audience: &str, client_id: &str, apis: &[Api]) -> Resu
 }
 
 /// [RI-5] What a delegation to `audience` draws its scope from: the subject token's scope, except for a target that
-/// is an API of `[[apis]]` other than the subject token's own audience (whose scopes that token cannot carry): then
-/// the person's grant's scope, if the grant was made for that API, else `invalid_target`.
+/// is an API of `[[apis]]` other than the subject token's own audience (whose scopes that token cannot carry) and an
+/// undelegated subject: then the person's grant's scope, if the grant was made for that API and its client is still
+/// on the API's list, else `invalid_target`. A delegated subject keeps to its own (narrowed) scope.
 pub fn delegation_source<'a>(
     audience: &str,
-    subject: (&str, &'a str),
-    grant: Option<(&'a str, &[String])>,
+    subject: &'a DelegationSubject<'a>,
+    grant: Option<GrantView<'a>>,
     apis: &[Api],
 ) -> Result<&'a str, OAuthError> {
-    let (subject_aud, subject_scope) = subject;
-    if find(apis, audience).is_none() || subject_aud == audience {
-        return Ok(subject_scope);
+    if find(apis, audience).is_none() || subject.aud == audience || subject.delegated {
+        return Ok(subject.scope);
     }
     match grant {
-        Some((scope, resources)) if resources.iter().any(|r| r == audience) => Ok(scope),
+        Some(g) if still_allowed(g.resources, g.client_id, apis).contains(&audience) => Ok(g.scope),
         _ => Err(invalid_target("the person's grant was not made for that API")),
     }
+}
+
+/// The subject token of a delegation, as [`delegation_source`] reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct DelegationSubject<'a> {
+    pub aud: &'a str,
+    pub scope: &'a str,
+    /// It carries an `act` chain (narrowed on an earlier hop).
+    pub delegated: bool,
+}
+
+/// A grant as [`delegation_source`] reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct GrantView<'a> {
+    pub scope: &'a str,
+    pub resources: &'a [String],
+    pub client_id: &'a str,
 }
 
 /// Is `audience` an API of `[[apis]]`?

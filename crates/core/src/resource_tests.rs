@@ -34,9 +34,16 @@ fn ri_1_identifiers_are_absolute_uris_without_fragment_and_scopes_are_owned_once
     let ok = |a: &Api| check_api(a, ISSUER, &catalogue());
     assert!(ok(&apis()[0]).is_ok());
     assert!(ok(&api("urn:example:orders", &[], &[])).is_ok(), "a URN is an absolute URI");
-    for bad in
-        ["orders", "/orders", "https://orders.example/#x", "https://a b.example", "", ISSUER, "https://broker.example/"]
-    {
+    for bad in [
+        "orders",
+        "/orders",
+        "https://orders.example/#x",
+        "https://a b.example",
+        "",
+        ISSUER,
+        "https://broker.example/",
+        "HTTPS://Broker.example:443",
+    ] {
         assert_eq!(ok(&api(bad, &[], &["app"])).unwrap_err().0, "identifier", "{bad}");
     }
     assert_eq!(ok(&api("urn:bridgekeeper:provider:gh", &[], &[])).unwrap_err().0, "identifier");

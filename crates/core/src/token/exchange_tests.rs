@@ -81,9 +81,9 @@ impl Exchanges for Memory {
         self.upstream_calls.set(self.upstream_calls.get() + 1);
         self.upstream.clone().ok_or_else(|| OAuthError::invalid_grant("sign in again"))
     }
-    async fn grant_scope(&self, grant_id: &str) -> Result<Option<(String, Vec<String>)>, OAuthError> {
+    async fn grant_scope(&self, grant_id: &str) -> Result<Option<(String, Vec<String>, String)>, OAuthError> {
         let g = self.grants.borrow().get(grant_id).cloned();
-        Ok(g.map(|g| (self.grant_scopes.get(grant_id).cloned().unwrap_or_default(), g.resources)))
+        Ok(g.map(|g| (self.grant_scopes.get(grant_id).cloned().unwrap_or_default(), g.resources, g.client_id)))
     }
     fn delegation_rules(&self) -> &[super::token_exchange::DelegationRule] {
         &self.rules

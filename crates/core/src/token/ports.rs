@@ -189,8 +189,8 @@ pub trait Exchanges {
         user_id: &str,
         provider: &str,
     ) -> Result<super::token_exchange::UpstreamAccess, OAuthError>;
-    /// [RI-5] The scope and resources of a grant (for a delegation into an API of `[[apis]]`).
-    async fn grant_scope(&self, grant_id: &str) -> Result<Option<(String, Vec<String>)>, OAuthError>;
+    /// [RI-5] The scope, resources and client of a grant (for a delegation into an API of `[[apis]]`).
+    async fn grant_scope(&self, grant_id: &str) -> Result<Option<(String, Vec<String>, String)>, OAuthError>;
     /// [TX-7] The configured delegation rules.
     fn delegation_rules(&self) -> &[super::token_exchange::DelegationRule];
     /// Lifetime of a delegated access token (capped by its subject's).

@@ -379,11 +379,19 @@ pub(super) async fn run<P: Ports>(
             // [RI-5] Into another API of `[[apis]]` the scope comes from the person's grant made for it.
             let apis = ports.policy().apis;
             let grant = match &s.grant_id {
-                Some(g) if crate::resource::is_api(&aud, apis) && s.aud != aud => x.grant_scope(g).await?,
+                Some(g) if crate::resource::is_api(&aud, apis) && s.aud != aud && s.actors.is_empty() => {
+                    x.grant_scope(g).await?
+                }
                 _ => None,
             };
-            let grant_view = grant.as_ref().map(|(scope, res)| (scope.as_str(), res.as_slice()));
-            let source = crate::resource::delegation_source(&aud, (&s.aud, &s.scope), grant_view, apis)?;
+            let view = grant.as_ref().map(|(scope, resources, client_id)| crate::resource::GrantView {
+                scope,
+                resources,
+                client_id,
+            });
+            let subject =
+                crate::resource::DelegationSubject { aud: &s.aud, scope: &s.scope, delegated: !s.actors.is_empty() };
+            let source = crate::resource::delegation_source(&aud, &subject, view, apis)?;
             let scope = delegation_scope(req.scope.as_deref(), source, rule)?;
             // [RI-5] A token for an API of `[[apis]]` carries only its scopes; for another audience, none an API owns.
             let scope = crate::resource::token_scope(&scope, Some(&aud), apis);

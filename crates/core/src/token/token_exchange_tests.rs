@@ -310,7 +310,7 @@ fn ri_4_delegation_to_an_api_needs_the_client_on_its_list() {
     m.set_grant("g1", "openid read write", &["https://api-b"]);
     let req = TokenRequest::TokenExchange(request(None, Some("https://api-b"), None));
     assert_eq!(run(exchange(&m, &client("api-a"), &req)).unwrap_err().code, ErrorCode::InvalidTarget);
-    m.apis[0].clients.push("api-a".into());
+    m.apis[0].clients.extend(["api-a".into(), "app".into()]);
     assert_eq!(run(exchange(&m, &client("api-a"), &req)).unwrap().scope, "read");
 }
 
@@ -326,6 +326,7 @@ fn ri_5_delegation_from_a_token_for_api_a_to_api_b() {
     };
     let mut m = exchange_memory();
     m.apis = vec![api("https://a.example", "a.read", "app"), api("https://b.example", "b.read", "api-a")];
+    m.apis[1].clients.push("app".into());
     m.rules = vec![DelegationRule {
         client: "api-a".into(),
         audiences: vec!["https://b.example".into()],
@@ -339,6 +340,21 @@ fn ri_5_delegation_from_a_token_for_api_a_to_api_b() {
     m.set_grant("g1", "openid a.read b.read", &["https://a.example", "https://b.example"]);
     let req = TokenRequest::TokenExchange(request(None, Some("https://b.example"), None));
     assert_eq!(run(exchange(&m, &client("api-a"), &req)).unwrap().scope, "b.read");
+    // Review finding 10: the grant's client withdrawn from B since: its grants are not mined for B tokens.
+    m.apis[1].clients.pop();
+    assert_eq!(run(exchange(&m, &client("api-a"), &req)).unwrap_err().code, ErrorCode::InvalidTarget);
+    m.apis[1].clients.push("app".into());
+    // Review finding 11: a delegated (narrowed) subject never reaches back to the grant.
+    let d = SubjectToken {
+        aud: "https://a.example".into(),
+        exp: 500,
+        actors: vec!["api-z".into()],
+        ..subject("app", "a.read")
+    };
+    m.subjects.insert("at-ada".into(), d);
+    assert_eq!(run(exchange(&m, &client("api-a"), &req)).unwrap_err().code, ErrorCode::InvalidScope);
+    let s = SubjectToken { aud: "https://a.example".into(), exp: 500, ..subject("app", "a.read") };
+    m.subjects.insert("at-ada".into(), s);
     m.set_grant("g1", "openid a.read", &["https://a.example"]);
     assert_eq!(run(exchange(&m, &client("api-a"), &req)).unwrap_err().code, ErrorCode::InvalidTarget);
 }
