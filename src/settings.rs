@@ -34,6 +34,8 @@ const CLIENT_KEYS: &[&str] = &[
     "dpop_bound_access_tokens",
     "profile",
 ];
+/// The keys of one `[[apis]]` entry ([RI-1]).
+const API_KEYS: &[&str] = &["identifier", "scopes", "access_token_ttl_secs", "clients"];
 pub const GRANT_TYPES: &[&str] = &[
     "authorization_code",
     "refresh_token",
@@ -72,6 +74,8 @@ pub struct Settings {
     pub gc_batch_size: i64,
     pub audit_retention_days: i64,
     pub clients: Vec<StaticClient>,
+    /// [RI-1] The APIs that accept the broker's access tokens (`[[apis]]`, RFC 8707 resource indicators).
+    pub apis: Vec<bridgekeeper_core::resource::Api>,
     pub database: DatabaseSettings,
     pub tokens: TokenSettings,
     pub session: SessionSettings,
@@ -296,6 +300,7 @@ impl Settings {
         }
         self.validate_developers(&err)?;
         self.validate_delegation(&err)?;
+        self.validate_apis(&err)?;
         self.otel.validate(&err)?;
         self.validate_clients(&err)
     }
@@ -346,12 +351,13 @@ fn check_table(table: &toml::Table, defaults: &toml::Table, prefix: &str) -> Res
         match (defaults.get(k), v) {
             (None, _) => return Err(path),
             (Some(toml::Value::Table(d)), toml::Value::Table(t)) => check_table(t, d, &path)?,
-            (Some(_), toml::Value::Array(items)) if path == "clients" => {
+            (Some(_), toml::Value::Array(items)) if path == "clients" || path == "apis" => {
+                let known = if path == "clients" { CLIENT_KEYS } else { API_KEYS };
                 for (i, item) in items.iter().enumerate() {
                     if let toml::Value::Table(t) = item
-                        && let Some(bad) = t.keys().find(|k| !CLIENT_KEYS.contains(&k.as_str()))
+                        && let Some(bad) = t.keys().find(|k| !known.contains(&k.as_str()))
                     {
-                        return Err(format!("clients[{i}].{bad}"));
+                        return Err(format!("{path}[{i}].{bad}"));
                     }
                 }
             }
@@ -451,6 +457,29 @@ mod tests {
         }];
         let e = s.validate(None).unwrap_err();
         assert!(e.0.contains("token_exchange.delegation"), "{}", e.0);
+    }
+
+    /// [RI-1] Review finding 6: a delegation audience spelled like an API's identifier is refused.
+    #[test]
+    fn ri_1_a_delegation_audience_spelled_like_an_api_is_refused() {
+        let mut s = Settings::load_with_env(None, &[]).unwrap();
+        s.apis = vec![bridgekeeper_core::resource::Api {
+            identifier: "https://orders.example".into(),
+            scopes: vec![],
+            access_token_ttl_secs: None,
+            clients: vec![],
+        }];
+        s.token_exchange.delegation = vec![bridgekeeper_core::token::token_exchange::DelegationRule {
+            client: "api".into(),
+            audiences: vec!["https://orders.example/".into()],
+            scopes: vec!["read".into()],
+            subject_clients: vec![],
+            known_as: vec![],
+        }];
+        let e = s.validate(None).unwrap_err();
+        assert!(e.0.contains("token_exchange.delegation") && e.0.contains("spelled"), "{}", e.0);
+        s.token_exchange.delegation[0].audiences = vec!["https://orders.example".into()];
+        assert!(s.validate(None).is_ok());
     }
 
     #[test]

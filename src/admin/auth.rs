@@ -67,6 +67,10 @@ pub async fn authorize(state: &AppState, req: &HttpRequest, token: Option<Presen
     let Some((claims, user)) = crate::oauth::bearer::check(state, &p.token).await? else {
         return Err(ApiError::invalid_token());
     };
+    // [RI-7] The admin API is the broker's own resource: a token for an API (or a delegated one) is not for it.
+    if !bridgekeeper_core::resource::for_the_broker(&claims.aud, &state.settings().issuer) {
+        return Err(ApiError::invalid_token());
+    }
     let bound = claims.dpop_jkt();
     let path = route_path(req).unwrap_or_default();
     if let Err(e) = crate::oauth::dpop::check_presentation(state, req, &path, p.dpop_scheme, &p.token, bound).await {

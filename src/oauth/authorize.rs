@@ -145,7 +145,16 @@ pub fn validate(
     let settings = state.settings();
     let issuer = settings.issuer.as_str();
     let verify: HintVerifier<'_> = &|hint: &str| verify_own_id_token(&ring, issuer, hint);
-    let request = core_req::validate(params, &client_view(client), redirect_uri, &settings.scopes, verify)?;
+    let mut request = core_req::validate(params, &client_view(client), redirect_uri, &settings.scopes, verify)?;
+    // [RI-2] [RI-3] RFC 8707 resources, once the redirect URI is trusted: an error here is redirected.
+    if let Err(error) = bridgekeeper_core::resource::apply_to_request(&mut request, params, &settings.apis) {
+        return Err(core_req::Redirectable {
+            redirect_uri: request.redirect_uri.clone(),
+            state: request.state.clone(),
+            error,
+            response_mode: request.response_mode,
+        });
+    }
     // [DP-4] With DPoP off no code can be bound to a key: a dpop_jkt is refused, never silently dropped.
     if request.dpop_jkt.is_some() && !settings.dpop.enabled {
         return Err(core_req::Redirectable {
@@ -188,8 +197,10 @@ pub async fn load(state: &AppState, req: &HttpRequest, id: &str) -> Result<Pendi
         request.pushed_uri_hash.is_some()
             || pushed::plain_request_allowed(state.settings().par.require, c.requires_par()).is_ok()
     };
+    let apis = &state.settings().apis;
     let client = client
         .filter(|c| !c.disabled && request.still_valid_for(&client_view(c)) && pushed_if_needed(c))
+        .filter(|_| bridgekeeper_core::resource::request_still_allowed(&request, apis))
         .ok_or_else(expired)?;
     Ok(Pending { id: row.id, created_at: row.created_at, login_session_hash: row.login_session_hash, request, client })
 }
@@ -331,7 +342,7 @@ pub async fn carry_out(
 }
 
 /// [AZ-23] Issues a single-use code bound to client, redirect URI, PKCE challenge, nonce, scope and session;
-/// returns the code.
+/// its grant remembers the resources asked for ([RI-2]). Returns the code.
 async fn issue_code(
     state: &AppState,
     client: &Client,
@@ -367,10 +378,11 @@ async fn issue_code(
         used_at: None,
         dpop_jkt: v.dpop_jkt.clone(),
     };
+    let resources = v.resources.clone();
     state
         .db
         .run(move |c| {
-            grants::insert(c, &grant)?;
+            grants::insert_with_resources(c, &grant, &resources)?;
             codes::insert(c, &row)
         })
         .await?;

@@ -128,6 +128,12 @@ impl Exchanges for ServerPorts<'_> {
         answer(provider, vault::access_token(self.0.clone().into_inner(), provider, &ident, false).await)
     }
 
+    async fn grant_scope(&self, grant_id: &str) -> Result<Option<(String, Vec<String>, String)>, OAuthError> {
+        let gid = grant_id.to_string();
+        let found = self.0.db.run(move |c| crate::store::grants::find_with_resources(c, &gid)).await?;
+        Ok(found.map(|(g, resources)| (g.scope, resources, g.client_id)))
+    }
+
     fn delegation_rules(&self) -> &[DelegationRule] {
         &self.2.token_exchange.delegation
     }

@@ -75,7 +75,7 @@ impl Ports for ServerPorts<'_> {
     }
     fn policy(&self) -> GrantPolicy<'_> {
         let s = &self.2;
-        GrantPolicy { refresh_reuse_grace_secs: s.tokens.refresh_reuse_grace_secs, catalogue: &s.scopes }
+        GrantPolicy { refresh_reuse_grace_secs: s.tokens.refresh_reuse_grace_secs, catalogue: &s.scopes, apis: &s.apis }
     }
     fn now(&self) -> i64 {
         self.0.clock.now()
@@ -96,7 +96,7 @@ fn code_record(c: AuthCode) -> CodeRecord {
     }
 }
 
-fn grant_record(g: grants::Grant) -> GrantRecord {
+fn grant_record((g, resources): (grants::Grant, Vec<String>)) -> GrantRecord {
     GrantRecord {
         id: g.id,
         client_id: g.client_id,
@@ -106,6 +106,7 @@ fn grant_record(g: grants::Grant) -> GrantRecord {
         created_at: g.created_at,
         expires_at: g.expires_at,
         revoked_at: g.revoked_at,
+        resources,
     }
 }
 
@@ -163,9 +164,22 @@ impl Grants for ServerPorts<'_> {
         let (grant, user) = self
             .0
             .db
-            .run(move |c| Ok((grants::find(c, &gid)?, users_for_claims(c, &uid, &scope, &ages, now)?)))
+            .run(move |c| Ok((grants::find_with_resources(c, &gid)?, users_for_claims(c, &uid, &scope, &ages, now)?)))
             .await?;
         Ok((grant.map(grant_record), user))
+    }
+
+    async fn code_resources(&self, code: &str, client_id: &str) -> Result<Option<Vec<String>>, OAuthError> {
+        let (hash, cid) = (hash_token(code), client_id.to_string());
+        let found = self
+            .0
+            .db
+            .run(move |c| match codes::unspent_grant(c, &hash, &cid)? {
+                Some(gid) => Ok(grants::find_with_resources(c, &gid)?.map(|(_, r)| r)),
+                None => Ok(None),
+            })
+            .await?;
+        Ok(found)
     }
 
     async fn revoke(&self, r: &Revoking<'_>, now: i64) -> Result<(), OAuthError> {
@@ -211,23 +225,26 @@ impl Grants for ServerPorts<'_> {
 impl Minter for ServerPorts<'_> {
     type Subject = User;
 
-    fn for_user(
+    fn for_user_to(
         &self,
         grant: &GrantRecord,
         user: &User,
         scope: &str,
         nonce: Option<&str>,
         with_refresh: bool,
+        audience: Option<&str>,
     ) -> Result<(TokenOutcome, Option<RefreshRecord>), OAuthError> {
-        issue::for_user(self.0, grant, user, scope, nonce, with_refresh, self.3.as_deref())
+        let to = issue::Target { audience, dpop_jkt: self.3.as_deref(), settings: &self.2 };
+        issue::for_user(self.0, grant, user, scope, nonce, with_refresh, to)
     }
 
     fn refresh_token(&self, grant: &GrantRecord, user_id: &str, scope: &str) -> (String, RefreshRecord) {
         issue::refresh_token(self.0, grant, user_id, scope)
     }
 
-    fn for_client(&self, client_id: &str, scope: &str) -> Result<TokenOutcome, OAuthError> {
-        issue::for_client(self.0, client_id, scope, self.3.as_deref())
+    fn for_client_to(&self, client_id: &str, scope: &str, audience: Option<&str>) -> Result<TokenOutcome, OAuthError> {
+        let to = issue::Target { audience, dpop_jkt: self.3.as_deref(), settings: &self.2 };
+        issue::for_client(self.0, client_id, scope, to)
     }
 }
 

@@ -15,33 +15,59 @@ fn sign_err(_: crate::tokens::keys::KeyError) -> OAuthError {
     OAuthError::new(ErrorCode::ServerError, "token signing failed")
 }
 
-/// A signed access token for `sub` (a user id, or the client id for client_credentials).
-pub fn access_token(
-    state: &AppState,
-    sub: &str,
-    client_id: &str,
-    scope: &str,
+/// Who an access token is for, the DPoP key it is bound to ([DP-4]), and the settings snapshot of the request that
+/// chose the audience ([HR-7]: the APIs, lifetimes and issuer it was chosen under).
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// [RI-4] An API's identifier (RFC 8707); `None`: the broker's own audience (the issuer).
+    pub audience: Option<&'a str>,
+    pub dpop_jkt: Option<&'a str>,
+    pub settings: &'a crate::settings::Settings,
+}
+
+/// What a signed access token says, apart from its audience.
+struct AccessFor<'a> {
+    sub: &'a str,
+    client_id: &'a str,
     auth_time: Option<i64>,
-    gid: Option<&str>,
-    dpop_jkt: Option<&str>,
-) -> Result<String, OAuthError> {
+    gid: Option<&'a str>,
+    /// The grant's absolute end, for a user's token.
+    until: Option<i64>,
+}
+
+/// A signed access token for `sub` (a user id, or the client id for client_credentials) for `to`: `aud` is the API
+/// or the issuer, the scope only what that audience may carry ([RI-5]), the lifetime the API's ([RI-6]).
+/// Returns the token, its scope and its lifetime.
+fn access_token(
+    state: &AppState,
+    who: AccessFor<'_>,
+    scope: &str,
+    to: Target<'_>,
+) -> Result<(String, String, i64), OAuthError> {
+    use bridgekeeper_core::resource;
+    let settings = to.settings;
     let now = state.clock.now();
+    let scope = resource::token_scope(scope, to.audience, &settings.apis);
+    let ttl = resource::token_ttl(to.audience, &settings.apis, settings.tokens.access_token_ttl_secs);
+    // [RI-6] A user's token never outlives its grant's absolute end.
+    let ttl = who.until.map_or(ttl, |end| ttl.min(end - now).max(0));
     let claims = AccessClaims {
-        iss: state.settings().issuer.clone(),
-        sub: sub.to_string(),
-        aud: state.settings().issuer.clone(),
-        client_id: client_id.to_string(),
-        scope: scope.to_string(),
+        iss: settings.issuer.clone(),
+        sub: who.sub.to_string(),
+        aud: to.audience.unwrap_or(&settings.issuer).to_string(),
+        client_id: who.client_id.to_string(),
+        scope: scope.clone(),
         iat: now,
-        exp: now + state.settings().tokens.access_token_ttl_secs,
+        exp: now + ttl,
         jti: crate::secret::random_token_bytes(16),
-        auth_time,
-        gid: gid.map(String::from),
+        auth_time: who.auth_time,
+        gid: who.gid.map(String::from),
         act: None,
-        cnf: dpop_jkt.map(crate::tokens::claims::Confirmation::jkt),
+        cnf: to.dpop_jkt.map(crate::tokens::claims::Confirmation::jkt),
     };
-    jws::sign(state.keys().signer(state.settings().tokens.access_token_alg()), ACCESS_TOKEN_TYP, &claims)
-        .map_err(sign_err)
+    let token = jws::sign(state.keys().signer(settings.tokens.access_token_alg()), ACCESS_TOKEN_TYP, &claims)
+        .map_err(sign_err)?;
+    Ok((token, scope, ttl))
 }
 
 /// An ID token: iss, sub, aud, azp, exp, iat, auth_time, nonce (iff sent), at_hash, `sid` of the broker session it
@@ -100,8 +126,9 @@ pub fn refresh_token(state: &AppState, grant: &GrantRecord, user_id: &str, scope
     (token, row)
 }
 
-/// Everything a user grant yields: access token, ID token when `openid`, refresh token when `offline_access`
-/// and the client may refresh. The refresh row is returned for the caller to store.
+/// Everything a user grant yields: access token (for `to`), ID token when `openid` (from the whole `scope`: API
+/// scopes release no claims), refresh token when `offline_access` and the client may refresh. The refresh row is
+/// returned for the caller to store.
 pub fn for_user(
     state: &AppState,
     grant: &GrantRecord,
@@ -109,11 +136,18 @@ pub fn for_user(
     scope: &str,
     nonce: Option<&str>,
     allow_refresh: bool,
-    dpop_jkt: Option<&str>,
+    to: Target<'_>,
 ) -> Result<(TokenOutcome, Option<RefreshRecord>), OAuthError> {
     let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
     let auth_time = grant.auth_time.unwrap_or(grant.created_at);
-    let at = access_token(state, &user.id, &grant.client_id, scope, Some(auth_time), Some(&grant.id), dpop_jkt)?;
+    let who = AccessFor {
+        sub: &user.id,
+        client_id: &grant.client_id,
+        auth_time: Some(auth_time),
+        gid: Some(&grant.id),
+        until: Some(grant.expires_at),
+    };
+    let (at, at_scope, ttl) = access_token(state, who, scope, to)?;
     let id_token = if scopes.contains(&"openid") {
         let sid = grant.session.as_deref().map(bridgekeeper_core::backchannel::sid_for_session);
         Some(id_token(state, user, &grant.client_id, &scopes, auth_time, nonce, &at, sid.as_deref())?)
@@ -129,9 +163,9 @@ pub fn for_user(
     Ok((
         TokenOutcome {
             access_token: at,
-            token_type: token_type(dpop_jkt).into(),
-            expires_in: Some(state.settings().tokens.access_token_ttl_secs),
-            scope: scope.to_string(),
+            token_type: token_type(to.dpop_jkt).into(),
+            expires_in: Some(ttl),
+            scope: at_scope,
             id_token,
             refresh_token: refresh,
             issued_token_type: None,
@@ -141,17 +175,14 @@ pub fn for_user(
 }
 
 /// An access token for the client itself (client_credentials): `sub` = the client id, no ID or refresh token.
-pub fn for_client(
-    state: &AppState,
-    client_id: &str,
-    scope: &str,
-    dpop_jkt: Option<&str>,
-) -> Result<TokenOutcome, OAuthError> {
+pub fn for_client(state: &AppState, client_id: &str, scope: &str, to: Target<'_>) -> Result<TokenOutcome, OAuthError> {
+    let who = AccessFor { sub: client_id, client_id, auth_time: None, gid: None, until: None };
+    let (at, at_scope, ttl) = access_token(state, who, scope, to)?;
     Ok(TokenOutcome {
-        access_token: access_token(state, client_id, client_id, scope, None, None, dpop_jkt)?,
-        token_type: token_type(dpop_jkt).into(),
-        expires_in: Some(state.settings().tokens.access_token_ttl_secs),
-        scope: scope.to_string(),
+        access_token: at,
+        token_type: token_type(to.dpop_jkt).into(),
+        expires_in: Some(ttl),
+        scope: at_scope,
         id_token: None,
         refresh_token: None,
         issued_token_type: None,

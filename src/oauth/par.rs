@@ -142,6 +142,7 @@ pub async fn from_request_uri(state: &AppState, req: &HttpRequest, params: &Para
     let row = state.db.run(move |c| repo::claim(c, &h, &cid, &browser, now)).await?.ok_or_else(invalid_request_uri)?;
     let mut request = AuthorizationRequest::from_stored(&row.params_json)
         .filter(|r| r.still_valid_for(&authorize::client_view(&client)))
+        .filter(|r| bridgekeeper_core::resource::request_still_allowed(r, &state.settings().apis))
         .ok_or_else(invalid_request_uri)?;
     request.pushed_uri_hash = Some(hash);
     let decision = authorize::decide_for(state, req, &client, &request, None, false).await?;

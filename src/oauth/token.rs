@@ -71,7 +71,7 @@ async fn grant(state: &web::Data<AppState>, req: &HttpRequest, body: &[u8]) -> R
     }
     let grant_type = GrantType::from_params(&params)?;
     let client = client_auth::authenticate_limited(&state, &req, &params, grant_type.allows_public_client()).await?;
-    if let Some(d) = params.first_duplicate() {
+    if let Some(d) = params.first_duplicate_except(grant_type.repeatable_params()) {
         return Err(OAuthError::invalid_request(format!("parameter {d} is repeated")).into());
     }
     if !client.allows_grant(grant_type.as_str()) {

@@ -127,6 +127,13 @@ async fn answer(state: &AppState, req: &HttpRequest, body_token: Option<String>)
             Some(("invalid_token", "the access token is invalid, expired or revoked")),
         );
     };
+    // [RI-7] A token for an API (RFC 8707 audience) is not for the broker's own resource.
+    if !bridgekeeper_core::resource::for_the_broker(&claims.aud, &state.settings().issuer) {
+        return challenge(
+            StatusCode::UNAUTHORIZED,
+            Some(("invalid_token", "the access token is for another audience")),
+        );
+    }
     if let Some(refused) = check_binding(state, req, scheme, &token, claims.dpop_jkt()).await {
         return refused;
     }

@@ -25,6 +25,29 @@ impl Settings {
         Ok(())
     }
 
+    /// [RI-1] `[[apis]]`: each API by the core's rules (identifier, scopes, lifetime, clients), identifiers unique
+    /// and no scope owned twice; every error names `apis[i].key` and the identifier.
+    pub(super) fn validate_apis(&self, err: &dyn Fn(&str, String) -> SettingsError) -> Result<(), SettingsError> {
+        use bridgekeeper_core::resource;
+        for (i, a) in self.apis.iter().enumerate() {
+            resource::check_api(a, &self.issuer, &self.scopes)
+                .map_err(|(key, why)| err(&format!("apis[{i}].{key}"), why))?;
+        }
+        resource::check_apis(&self.apis).map_err(|(i, key, why)| err(&format!("apis[{i}].{key}"), why))?;
+        for r in &self.token_exchange.delegation {
+            if let Some(id) =
+                r.audiences.iter().chain(&r.known_as).find_map(|a| resource::spelled_like_an_api(a, &self.apis))
+            {
+                let why = format!(
+                    "rule for `{}`: an audience is spelled like the API `{id}`; write it as the identifier",
+                    r.client
+                );
+                return Err(err("token_exchange.delegation", why));
+            }
+        }
+        Ok(())
+    }
+
     /// [DP-1] [DP-3] `[dpop]`: asymmetric algorithms only, a sane window and nonce step; a client bound to DPoP
     /// needs DPoP on.
     pub(super) fn validate_dpop(&self, err: &dyn Fn(&str, String) -> SettingsError) -> Result<(), SettingsError> {

@@ -62,6 +62,17 @@ pub fn redeem(conn: &mut DbConn, code_hash: &str, client_id: &str, now: i64) -> 
     })
 }
 
+/// [RI-4] The grant id of an unspent code of `client_id` (read only).
+pub fn unspent_grant(conn: &mut DbConn, code_hash: &str, client_id: &str) -> StoreResult<Option<String>> {
+    Ok(auth_codes::table
+        .find(code_hash)
+        .filter(auth_codes::used_at.is_null())
+        .filter(auth_codes::client_id.eq(client_id))
+        .select(auth_codes::grant_id)
+        .first(conn)
+        .optional()?)
+}
+
 /// Deletes codes whose expiry passed more than `keep_secs` ago (tombstones are kept that long).
 pub fn purge_expired(conn: &mut DbConn, now: i64, keep_secs: i64) -> StoreResult<usize> {
     Ok(diesel::delete(auth_codes::table.filter(auth_codes::expires_at.lt(now - keep_secs))).execute(conn)?)

@@ -30,6 +30,25 @@ pub fn find(conn: &mut DbConn, id: &str) -> StoreResult<Option<Grant>> {
     Ok(grants::table.find(id).select(Grant::as_select()).first(conn).optional()?)
 }
 
+/// [RI-2] A grant with the resources it was made for (sorted; empty: none).
+pub fn find_with_resources(conn: &mut DbConn, id: &str) -> StoreResult<Option<(Grant, Vec<String>)>> {
+    let row: Option<(Grant, Option<String>)> =
+        grants::table.find(id).select((Grant::as_select(), grants::resources)).first(conn).optional()?;
+    Ok(row.map(|(g, r)| {
+        (g, r.map(|r| r.split(' ').filter(|s| !s.is_empty()).map(String::from).collect()).unwrap_or_default())
+    }))
+}
+
+/// [RI-2] Inserts a grant made for `resources` (identifiers of `[[apis]]`, which hold no spaces).
+pub fn insert_with_resources(conn: &mut DbConn, grant: &Grant, resources: &[String]) -> StoreResult<()> {
+    let joined = (!resources.is_empty()).then(|| resources.join(" "));
+    conn.transaction(|conn| {
+        insert(conn, grant)?;
+        diesel::update(grants::table.find(&grant.id)).set(grants::resources.eq(joined)).execute(conn)?;
+        Ok(())
+    })
+}
+
 /// Is this grant live (not revoked, not past its absolute end)?
 pub fn is_active(conn: &mut DbConn, id: &str, now: i64) -> StoreResult<bool> {
     let n: i64 = grants::table

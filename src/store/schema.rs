@@ -98,6 +98,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        resources -> Nullable<Text>,
     }
 }
 

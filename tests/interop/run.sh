@@ -45,7 +45,7 @@ out="$(mktemp -t bk-interop-out.XXXXXX)"
 # node itself dies abnormally.
 set +e
 setsid bash -c 'set -o pipefail; cd "$1" && timeout --kill-after=10 360 node --test --test-reporter=tap \
-  --test-concurrency=1 interop.test.mjs logout.test.mjs exchange.test.mjs fapi.test.mjs dpop.test.mjs fapi2.test.mjs device.test.mjs browser.test.mjs 2>&1 | tee "$2"' _ "$here" "$out" &
+  --test-concurrency=1 interop.test.mjs logout.test.mjs exchange.test.mjs fapi.test.mjs dpop.test.mjs fapi2.test.mjs resource.test.mjs device.test.mjs browser.test.mjs 2>&1 | tee "$2"' _ "$here" "$out" &
 pid=$!
 trap 'kill -TERM -- "-$pid" 2>/dev/null' INT TERM
 wait "$pid"

@@ -21,6 +21,7 @@ pub mod params;
 pub mod password_budget;
 pub mod pkce;
 pub mod redirect;
+pub mod resource;
 pub mod saml;
 pub mod scopes;
 pub mod tenants;

@@ -3,11 +3,17 @@
 
 use std::collections::HashMap;
 
+/// The parameters whose later values are kept (RFC 8707 `resource` may repeat); of any other repeated parameter
+/// only the first value is kept (the request is refused anyway).
+const KEPT_REPEATS: &[&str] = &["resource"];
+
 /// Parameters of one request (query or form body).
 #[derive(Debug, Clone, Default)]
 pub struct Params {
     values: HashMap<String, String>,
     duplicated: Vec<String>,
+    /// The later values of repeated parameters, in order (for the few that may repeat, e.g. RFC 8707 `resource`).
+    repeats: Vec<(String, String)>,
 }
 
 impl Params {
@@ -20,7 +26,10 @@ impl Params {
             }
             if p.values.contains_key(k.as_ref()) {
                 if !p.duplicated.iter().any(|d| d == k.as_ref()) {
-                    p.duplicated.push(k.into_owned());
+                    p.duplicated.push(k.to_string());
+                }
+                if KEPT_REPEATS.contains(&k.as_ref()) {
+                    p.repeats.push((k.into_owned(), v.into_owned()));
                 }
                 continue;
             }
@@ -46,6 +55,17 @@ impl Params {
         self.duplicated.first().map(String::as_str)
     }
 
+    /// The first parameter other than `repeatable` ones that appeared more than once, if any.
+    pub fn first_duplicate_except(&self, repeatable: &[&str]) -> Option<&str> {
+        self.duplicated.iter().map(String::as_str).find(|d| !repeatable.contains(d))
+    }
+
+    /// Every (non-empty) value of `key`, in order (only the first for a key that is not in `KEPT_REPEATS`).
+    pub fn get_all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        let later = self.repeats.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str());
+        self.get(key).into_iter().chain(later)
+    }
+
     pub fn to_query(&self) -> String {
         let mut ser = url::form_urlencoded::Serializer::new(String::new());
         let mut pairs: Vec<(&String, &String)> = self.values.iter().collect();
@@ -69,5 +89,9 @@ mod tests {
         assert!(!p.has("state"), "empty means absent");
         assert_eq!(p.get("nonce"), Some("n+m"));
         assert_eq!(p.get("x"), Some("1"));
+        assert_eq!(p.get_all("scope").collect::<Vec<_>>(), ["a"], "repeats kept for resource only");
+        assert_eq!(p.first_duplicate_except(&["scope"]), None);
+        let r = Params::parse("resource=a&resource=b");
+        assert_eq!(r.get_all("resource").collect::<Vec<_>>(), ["a", "b"]);
     }
 }

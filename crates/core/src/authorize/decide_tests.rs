@@ -19,6 +19,7 @@ fn req() -> AuthorizationRequest {
         response_mode: ResponseMode::Query,
         pushed_uri_hash: None,
         dpop_jkt: None,
+        resources: Vec::new(),
     }
 }
 

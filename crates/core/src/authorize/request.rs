@@ -118,6 +118,10 @@ pub struct AuthorizationRequest {
     /// [DP-4] RFC 9449 §10: the thumbprint of the DPoP key the code is to be bound to (`dpop_jkt`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_jkt: Option<String>,
+    /// [RI-2] The resources (RFC 8707 `resource`, APIs of `[[apis]]`) the grant is for, sorted; set by
+    /// [`crate::resource::apply_to_request`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
 }
 
 /// Why a request cannot even be answered by redirect: shown as a page, never redirected ([AZ-2], [AZ-4], [AZ-22]).
@@ -218,7 +222,8 @@ fn build(
     catalogue: &BTreeMap<String, String>,
     verify_hint: HintVerifier<'_>,
 ) -> Result<AuthorizationRequest, OAuthError> {
-    if let Some(d) = params.first_duplicate() {
+    // RFC 8707 §2: `resource` may repeat ([RI-2]).
+    if let Some(d) = params.first_duplicate_except(&["resource"]) {
         return Err(OAuthError::invalid_request(format!("parameter {d} is repeated")));
     }
     if params.get("state").is_some_and(|s| s.len() > MAX_STATE_LEN) {
@@ -260,6 +265,7 @@ fn build(
         response_mode,
         pushed_uri_hash: None,
         dpop_jkt,
+        resources: Vec::new(),
     })
 }
 

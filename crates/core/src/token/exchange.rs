@@ -1,10 +1,10 @@
 //! One token request run against the ports: the grants of RFC 6749 as sequences of the rules in [`rules`].
 
-use super::ports::{Grants, Minter, Ports, Redeemed, Revocation, Revoking, Rotated, Subject, Upstreams};
+use super::ports::{GrantRecord, Grants, Minter, Ports, Redeemed, Revocation, Revoking, Rotated, Subject, Upstreams};
 use super::rules::{self, RefreshState};
 use super::{TokenOutcome, TokenRequest};
-use crate::dpop;
 use crate::error::OAuthError;
+use crate::{dpop, resource};
 
 /// The authenticated client, as far as the grants care.
 #[derive(Debug, Clone)]
@@ -29,16 +29,21 @@ pub async fn exchange<P: Ports>(
     req: &TokenRequest,
 ) -> Result<TokenOutcome, OAuthError> {
     match req {
-        TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier } => {
-            authorization_code(ports, client, code, redirect_uri.as_deref(), code_verifier.as_deref()).await
+        TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier, resource } => {
+            let (uri, verifier) = (redirect_uri.as_deref(), code_verifier.as_deref());
+            authorization_code(ports, client, code, uri, verifier, resource.as_deref()).await
         }
-        TokenRequest::RefreshToken { refresh_token, scope } => {
-            refresh(ports, client, refresh_token, scope.as_deref()).await
+        TokenRequest::RefreshToken { refresh_token, scope, resource } => {
+            refresh(ports, client, refresh_token, scope.as_deref(), resource.as_deref()).await
         }
-        TokenRequest::ClientCredentials { scope } => {
-            let scope =
-                rules::client_credentials_scope(scope.as_deref(), client.allowed_scopes, ports.policy().catalogue)?;
-            ports.minter().for_client(client.client_id, &scope)
+        TokenRequest::ClientCredentials { scope, resource } => {
+            let policy = ports.policy();
+            let all = rules::client_credentials_scope(scope.as_deref(), client.allowed_scopes, policy.catalogue)?;
+            // [RI-4] [RI-5] One audience, and only its scopes.
+            let aud = resource::audience_for_client(resource.as_deref(), client.client_id, policy.apis)?;
+            let aud = aud.map(|a| a.identifier.as_str());
+            let scope = resource::client_scope(scope.is_some(), &all, aud, policy.apis)?;
+            ports.minter().for_client_to(client.client_id, &scope, aud)
         }
         TokenRequest::TokenExchange(x) => super::token_exchange::run(ports, client, x).await,
     }
@@ -51,8 +56,15 @@ async fn authorization_code<P: Ports>(
     code: &str,
     redirect_uri: Option<&str>,
     verifier: Option<&str>,
+    resource: Option<&str>,
 ) -> Result<TokenOutcome, OAuthError> {
     let now = ports.now();
+    // [RI-4] The audience is decided before the code is spent: a resource error leaves it for the retry.
+    let apis = ports.policy().apis;
+    resource::audience_for_client(resource, client.client_id, apis)?;
+    if let Some(granted) = ports.grants().code_resources(code, client.client_id).await? {
+        resource::audience_for_grant(resource, &granted, client.client_id, apis)?;
+    }
     let code = match ports.grants().redeem_code(code, client.client_id, now).await? {
         Redeemed::Fresh(code) => code,
         Redeemed::Replayed(code) => {
@@ -76,8 +88,9 @@ async fn authorization_code<P: Ports>(
     let (Some(grant), Some(subject)) = (grant, subject.filter(|s| !s.disabled())) else {
         return Err(OAuthError::invalid_grant("the grant is no longer valid"));
     };
+    let aud = audience(ports, &grant, resource, client)?;
     let (outcome, row) =
-        ports.minter().for_user(&grant, &subject, &code.scope, code.nonce.as_deref(), client.may_refresh)?;
+        ports.minter().for_user_to(&grant, &subject, &code.scope, code.nonce.as_deref(), client.may_refresh, aud)?;
     if let Some(mut row) = row {
         row.dpop_jkt = dpop::refresh_binding(client.public || !client.rotate, client.dpop_jkt).map(String::from);
         ports.grants().store_refresh(row).await?;
@@ -91,6 +104,7 @@ async fn refresh<P: Ports>(
     client: &TokenClient<'_>,
     token: &str,
     asked: Option<&str>,
+    resource: Option<&str>,
 ) -> Result<TokenOutcome, OAuthError> {
     let now = ports.now();
     let found = ports.grants().find_refresh(token).await?;
@@ -112,8 +126,10 @@ async fn refresh<P: Ports>(
     let (Some(grant), Some(subject)) = (grant, subject.filter(|s| !s.disabled())) else {
         return Err(OAuthError::invalid_grant("the grant is no longer valid"));
     };
+    // [RI-4] Checked before the token is spent and before the upstream is asked.
+    let aud = audience(ports, &grant, resource, client)?;
     ports.upstreams().recheck(&grant).await?;
-    let (mut outcome, _) = ports.minter().for_user(&grant, &subject, &scope, None, false)?;
+    let (mut outcome, _) = ports.minter().for_user_to(&grant, &subject, &scope, None, false, aud)?;
     if !client.rotate && current.dpop_jkt.is_some() {
         // [FA-5] Not rotated: the same token stays valid (bound to the client and, checked above, its DPoP key).
         // An unbound one (issued before the client was given its profile) is rotated once into a bound successor.
@@ -131,6 +147,17 @@ async fn refresh<P: Ports>(
     }
     outcome.refresh_token = Some(next);
     Ok(outcome)
+}
+
+/// [RI-4] The one audience of a user's access token, from the resources its grant holds.
+fn audience<'p, P: Ports>(
+    ports: &'p P,
+    grant: &GrantRecord,
+    asked: Option<&str>,
+    client: &TokenClient<'_>,
+) -> Result<Option<&'p str>, OAuthError> {
+    let apis = ports.policy().apis;
+    Ok(resource::audience_for_grant(asked, &grant.resources, client.client_id, apis)?.map(|a| a.identifier.as_str()))
 }
 
 /// [RT-4] A refresh token presented again after it was rotated. `now` is the request's time, read once when it

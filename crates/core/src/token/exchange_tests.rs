@@ -32,10 +32,10 @@ impl Subject for Person {
 
 #[derive(Default)]
 pub(super) struct Memory {
-    codes: RefCell<BTreeMap<String, (CodeRecord, bool)>>,
-    grants: RefCell<BTreeMap<String, GrantRecord>>,
-    refresh: RefCell<BTreeMap<String, RefreshRecord>>,
-    revoked: RefCell<Vec<(String, Revocation)>>,
+    pub(super) codes: RefCell<BTreeMap<String, (CodeRecord, bool)>>,
+    pub(super) grants: RefCell<BTreeMap<String, GrantRecord>>,
+    pub(super) refresh: RefCell<BTreeMap<String, RefreshRecord>>,
+    pub(super) revoked: RefCell<Vec<(String, Revocation)>>,
     upstream_refuses: bool,
     minted: RefCell<u32>,
     catalogue: BTreeMap<String, String>,
@@ -53,6 +53,12 @@ pub(super) struct Memory {
     pub(super) upstream_calls: Cell<u32>,
     pub(super) scope_map: BTreeMap<String, Vec<String>>,
     pub(super) base_scopes: Vec<String>,
+    /// [RI-1] The APIs, and the audience each minted access token was for (`None`: the broker's own).
+    pub(super) apis: Vec<crate::resource::Api>,
+    pub(super) audiences: RefCell<Vec<Option<String>>>,
+    pub(super) grant_scopes: BTreeMap<String, String>,
+    /// Upstream re-checks asked (refresh).
+    pub(super) rechecks: Cell<u32>,
 }
 
 impl Exchanges for Memory {
@@ -74,6 +80,10 @@ impl Exchanges for Memory {
     async fn upstream_token(&self, _: &str, _: &str) -> Result<super::token_exchange::UpstreamAccess, OAuthError> {
         self.upstream_calls.set(self.upstream_calls.get() + 1);
         self.upstream.clone().ok_or_else(|| OAuthError::invalid_grant("sign in again"))
+    }
+    async fn grant_scope(&self, grant_id: &str) -> Result<Option<(String, Vec<String>, String)>, OAuthError> {
+        let g = self.grants.borrow().get(grant_id).cloned();
+        Ok(g.map(|g| (self.grant_scopes.get(grant_id).cloned().unwrap_or_default(), g.resources, g.client_id)))
     }
     fn delegation_rules(&self) -> &[super::token_exchange::DelegationRule] {
         &self.rules
@@ -114,6 +124,11 @@ impl Grants for Memory {
     ) -> Result<(Option<GrantRecord>, Option<Person>), OAuthError> {
         Ok((self.grants.borrow().get(grant_id).cloned(), Some(Person { disabled: false })))
     }
+    async fn code_resources(&self, code: &str, client_id: &str) -> Result<Option<Vec<String>>, OAuthError> {
+        let codes = self.codes.borrow();
+        let Some((c, false)) = codes.get(code).filter(|(c, _)| c.client_id == client_id) else { return Ok(None) };
+        Ok(self.grants.borrow().get(&c.grant_id).map(|g| g.resources.clone()))
+    }
     async fn revoke(&self, r: &Revoking<'_>, now: i64) -> Result<(), OAuthError> {
         self.revoked.borrow_mut().push((r.grant_id.to_string(), r.why));
         if let Some(g) = self.grants.borrow_mut().get_mut(r.grant_id) {
@@ -144,29 +159,34 @@ impl Grants for Memory {
 
 impl Minter for Memory {
     type Subject = Person;
-    fn for_user(
+    fn for_user_to(
         &self,
         grant: &GrantRecord,
         _: &Person,
         scope: &str,
         _: Option<&str>,
         with_refresh: bool,
+        audience: Option<&str>,
     ) -> Result<(TokenOutcome, Option<RefreshRecord>), OAuthError> {
         *self.minted.borrow_mut() += 1;
+        self.audiences.borrow_mut().push(audience.map(String::from));
         let row = (with_refresh && scope.contains("offline_access")).then(|| self.refresh_token(grant, "u", scope).1);
-        Ok((outcome(scope, row.as_ref().map(|r| r.token_hash.clone())), row))
+        let at_scope = crate::resource::token_scope(scope, audience, &self.apis);
+        Ok((outcome(&at_scope, row.as_ref().map(|r| r.token_hash.clone())), row))
     }
     fn refresh_token(&self, grant: &GrantRecord, user_id: &str, scope: &str) -> (String, RefreshRecord) {
         let token = format!("rt{}", self.refresh.borrow().len());
         (token.clone(), refresh_row(&token, &grant.id, user_id, scope))
     }
-    fn for_client(&self, _: &str, scope: &str) -> Result<TokenOutcome, OAuthError> {
+    fn for_client_to(&self, _: &str, scope: &str, audience: Option<&str>) -> Result<TokenOutcome, OAuthError> {
+        self.audiences.borrow_mut().push(audience.map(String::from));
         Ok(outcome(scope, None))
     }
 }
 
 impl Upstreams for Memory {
     async fn recheck(&self, _: &GrantRecord) -> Result<(), OAuthError> {
+        self.rechecks.set(self.rechecks.get() + 1);
         if self.race_during_recheck {
             if let Some(t) = self.refresh.borrow_mut().get_mut("old") {
                 t.used_at = Some(NOW);
@@ -196,7 +216,7 @@ impl Ports for Memory {
         self
     }
     fn policy(&self) -> GrantPolicy<'_> {
-        GrantPolicy { refresh_reuse_grace_secs: self.grace, catalogue: &self.catalogue }
+        GrantPolicy { refresh_reuse_grace_secs: self.grace, catalogue: &self.catalogue, apis: &self.apis }
     }
     fn now(&self) -> i64 {
         self.clock.get()
@@ -215,7 +235,7 @@ pub(super) fn outcome(scope: &str, refresh_token: Option<String>) -> TokenOutcom
     }
 }
 
-fn refresh_row(token: &str, grant: &str, user: &str, scope: &str) -> RefreshRecord {
+pub(super) fn refresh_row(token: &str, grant: &str, user: &str, scope: &str) -> RefreshRecord {
     RefreshRecord {
         token_hash: token.into(),
         grant_id: grant.into(),
@@ -230,7 +250,26 @@ fn refresh_row(token: &str, grant: &str, user: &str, scope: &str) -> RefreshReco
     }
 }
 
-fn memory() -> Memory {
+impl Memory {
+    /// Sets grant `id`'s scope and resources (token exchange reads them for delegation, [RI-5]).
+    pub(super) fn set_grant(&mut self, id: &str, scope: &str, resources: &[&str]) {
+        self.grant_scopes.insert(id.into(), scope.into());
+        let g = GrantRecord {
+            id: id.into(),
+            client_id: "app".into(),
+            user_id: Some("ada".into()),
+            session: None,
+            auth_time: None,
+            created_at: 0,
+            expires_at: NOW + 1000,
+            revoked_at: None,
+            resources: resources.iter().map(|s| s.to_string()).collect(),
+        };
+        self.grants.borrow_mut().insert(id.into(), g);
+    }
+}
+
+pub(super) fn memory() -> Memory {
     let m = Memory { grace: 2, clock: Cell::new(NOW), ..Memory::default() };
     let grant = GrantRecord {
         id: "g".into(),
@@ -241,6 +280,7 @@ fn memory() -> Memory {
         created_at: 0,
         expires_at: NOW + 1000,
         revoked_at: None,
+        resources: Vec::new(),
     };
     m.grants.borrow_mut().insert("g".into(), grant);
     let code = CodeRecord {
@@ -258,7 +298,7 @@ fn memory() -> Memory {
     m
 }
 
-const APP: TokenClient<'static> = TokenClient {
+pub(super) const APP: TokenClient<'static> = TokenClient {
     client_id: "app",
     may_refresh: true,
     allowed_scopes: &[],
@@ -268,11 +308,11 @@ const APP: TokenClient<'static> = TokenClient {
 };
 
 fn code_request() -> TokenRequest {
-    TokenRequest::AuthorizationCode { code: "c".into(), redirect_uri: None, code_verifier: None }
+    TokenRequest::AuthorizationCode { code: "c".into(), redirect_uri: None, code_verifier: None, resource: None }
 }
 
 fn refresh_request(t: &str) -> TokenRequest {
-    TokenRequest::RefreshToken { refresh_token: t.into(), scope: None }
+    TokenRequest::RefreshToken { refresh_token: t.into(), scope: None, resource: None }
 }
 
 fn code_of(r: Result<TokenOutcome, OAuthError>) -> Option<ErrorCode> {
@@ -320,9 +360,10 @@ fn rt_4_rotation_then_reuse_inside_grace_refuses_and_after_grace_revokes_the_fam
 fn rt_3_a_bad_scope_does_not_burn_a_good_refresh_token_and_the_successor_keeps_the_family_scope() {
     let m = memory();
     m.refresh.borrow_mut().insert("old".into(), refresh_row("old", "g", "u", "openid offline_access"));
-    let wider = TokenRequest::RefreshToken { refresh_token: "old".into(), scope: Some("email".into()) };
+    let wider = TokenRequest::RefreshToken { refresh_token: "old".into(), scope: Some("email".into()), resource: None };
     assert_eq!(code_of(run(exchange(&m, &APP, &wider))), Some(ErrorCode::InvalidScope));
-    let narrower = TokenRequest::RefreshToken { refresh_token: "old".into(), scope: Some("openid".into()) };
+    let narrower =
+        TokenRequest::RefreshToken { refresh_token: "old".into(), scope: Some("openid".into()), resource: None };
     let out = run(exchange(&m, &APP, &narrower)).ok();
     assert_eq!(out.as_ref().map(|o| o.scope.as_str()), Some("openid"));
     let successor = m.refresh.borrow().get("rt1").map(|r| r.scope.clone());

@@ -8,6 +8,8 @@ mod exchange;
 mod exchange_tests;
 pub mod ports;
 mod request;
+#[cfg(test)]
+mod resource_tests;
 pub mod rules;
 #[cfg(test)]
 mod rules_tests;

@@ -48,6 +48,8 @@ pub struct GrantRecord {
     /// Absolute end of the grant (the refresh family's absolute lifetime).
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// [RI-2] The resources (RFC 8707) granted with it, sorted; every token of the family may be for one of them.
+    pub resources: Vec<String>,
 }
 
 /// A refresh token as stored (by hash).
@@ -104,6 +106,9 @@ pub trait Grants {
         scope: &str,
         now: i64,
     ) -> Result<(Option<GrantRecord>, Option<Self::Subject>), OAuthError>;
+    /// [RI-4] The resources of the grant of `code` when it is an unspent code of `client_id` (read only, nothing
+    /// spent); `None` otherwise (unknown, another client's, or spent: the redemption answers those).
+    async fn code_resources(&self, code: &str, client_id: &str) -> Result<Option<Vec<String>>, OAuthError>;
     /// Revokes the grant and everything issued under it, with an audit record.
     async fn revoke(&self, record: &Revoking<'_>, now: i64) -> Result<(), OAuthError>;
     async fn find_refresh(&self, token: &str) -> Result<Option<RefreshRecord>, OAuthError>;
@@ -124,8 +129,8 @@ pub struct Revoking<'a> {
 /// Minting: signatures, random token values, lifetimes.
 pub trait Minter {
     type Subject;
-    /// Access token, ID token when `openid` (with `nonce` iff sent), and — when `offline_access` and
-    /// `with_refresh` — a new refresh token of the grant's family with its record to store.
+    /// Access token (for the broker's own audience), ID token when `openid` (with `nonce` iff sent), and — when
+    /// `offline_access` and `with_refresh` — a new refresh token of the grant's family with its record to store.
     fn for_user(
         &self,
         grant: &GrantRecord,
@@ -133,11 +138,29 @@ pub trait Minter {
         scope: &str,
         nonce: Option<&str>,
         with_refresh: bool,
-    ) -> Result<(TokenOutcome, Option<RefreshRecord>), OAuthError>;
+    ) -> Result<(TokenOutcome, Option<RefreshRecord>), OAuthError> {
+        self.for_user_to(grant, subject, scope, nonce, with_refresh, None)
+    }
     /// A new refresh token of the grant's family for `user_id` with `scope`: (token, record to store).
     fn refresh_token(&self, grant: &GrantRecord, user_id: &str, scope: &str) -> (String, RefreshRecord);
     /// An access token for the client itself (client_credentials).
-    fn for_client(&self, client_id: &str, scope: &str) -> Result<TokenOutcome, OAuthError>;
+    fn for_client(&self, client_id: &str, scope: &str) -> Result<TokenOutcome, OAuthError> {
+        self.for_client_to(client_id, scope, None)
+    }
+    /// [RI-4] As [`Minter::for_user`], the access token for `audience` (an API's identifier; `None`: the broker's
+    /// own audience), carrying of `scope` only what that audience may ([RI-5]), for its lifetime ([RI-6]).
+    #[allow(clippy::too_many_arguments)]
+    fn for_user_to(
+        &self,
+        grant: &GrantRecord,
+        subject: &Self::Subject,
+        scope: &str,
+        nonce: Option<&str>,
+        with_refresh: bool,
+        audience: Option<&str>,
+    ) -> Result<(TokenOutcome, Option<RefreshRecord>), OAuthError>;
+    /// [RI-4] As [`Minter::for_client`], for `audience`.
+    fn for_client_to(&self, client_id: &str, scope: &str, audience: Option<&str>) -> Result<TokenOutcome, OAuthError>;
 }
 
 /// The upstream re-check on refresh (`refresh_upstream` per provider): does the upstream the grant came through still accept the person?
@@ -166,6 +189,8 @@ pub trait Exchanges {
         user_id: &str,
         provider: &str,
     ) -> Result<super::token_exchange::UpstreamAccess, OAuthError>;
+    /// [RI-5] The scope, resources and client of a grant (for a delegation into an API of `[[apis]]`).
+    async fn grant_scope(&self, grant_id: &str) -> Result<Option<(String, Vec<String>, String)>, OAuthError>;
     /// [TX-7] The configured delegation rules.
     fn delegation_rules(&self) -> &[super::token_exchange::DelegationRule];
     /// Lifetime of a delegated access token (capped by its subject's).
@@ -181,6 +206,8 @@ pub struct GrantPolicy<'a> {
     pub refresh_reuse_grace_secs: i64,
     /// The scope catalogue (`[scopes]`), for client_credentials narrowing.
     pub catalogue: &'a std::collections::BTreeMap<String, String>,
+    /// [RI-1] The APIs (`[[apis]]`), for the audience of each access token.
+    pub apis: &'a [crate::resource::Api],
 }
 
 /// Everything [`exchange`](super::exchange) talks to.

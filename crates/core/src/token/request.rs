@@ -2,7 +2,7 @@
 
 use crate::error::{ErrorCode, OAuthError};
 use crate::params::Params;
-use crate::pkce;
+use crate::{pkce, resource};
 
 /// The `grant_type` values this server implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +43,16 @@ impl GrantType {
     pub fn allows_public_client(self) -> bool {
         !matches!(self, GrantType::ClientCredentials | GrantType::TokenExchange)
     }
+
+    /// The parameters its request may repeat before [`TokenRequest::parse`] reads them: `resource` for the grants
+    /// of RFC 8707, which `parse` answers with `invalid_target` when repeated ([RI-4]); none for token exchange
+    /// (a repeated `resource` stays a repeated parameter there).
+    pub fn repeatable_params(self) -> &'static [&'static str] {
+        match self {
+            GrantType::TokenExchange => &[],
+            _ => &["resource"],
+        }
+    }
 }
 
 impl std::fmt::Display for GrantType {
@@ -54,9 +64,22 @@ impl std::fmt::Display for GrantType {
 /// One token request, by grant, with exactly the parameters that grant reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenRequest {
-    AuthorizationCode { code: String, redirect_uri: Option<String>, code_verifier: Option<String> },
-    RefreshToken { refresh_token: String, scope: Option<String> },
-    ClientCredentials { scope: Option<String> },
+    AuthorizationCode {
+        code: String,
+        redirect_uri: Option<String>,
+        code_verifier: Option<String>,
+        /// [RI-4] RFC 8707 `resource`: the one audience of the access token.
+        resource: Option<String>,
+    },
+    RefreshToken {
+        refresh_token: String,
+        scope: Option<String>,
+        resource: Option<String>,
+    },
+    ClientCredentials {
+        scope: Option<String>,
+        resource: Option<String>,
+    },
     TokenExchange(super::token_exchange::ExchangeRequest),
 }
 
@@ -73,14 +96,23 @@ impl TokenRequest {
                 if code_verifier.as_deref().is_some_and(|v| !pkce::valid_pkce_value(v)) {
                     return Err(OAuthError::invalid_grant("code_verifier is malformed"));
                 }
-                Ok(TokenRequest::AuthorizationCode { code, redirect_uri: owned("redirect_uri"), code_verifier })
+                let resource = resource::token_param(params)?;
+                Ok(TokenRequest::AuthorizationCode {
+                    code,
+                    redirect_uri: owned("redirect_uri"),
+                    code_verifier,
+                    resource,
+                })
             }
             GrantType::RefreshToken => {
                 let refresh_token =
                     owned("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-                Ok(TokenRequest::RefreshToken { refresh_token, scope: owned("scope") })
+                let resource = resource::token_param(params)?;
+                Ok(TokenRequest::RefreshToken { refresh_token, scope: owned("scope"), resource })
             }
-            GrantType::ClientCredentials => Ok(TokenRequest::ClientCredentials { scope: owned("scope") }),
+            GrantType::ClientCredentials => {
+                Ok(TokenRequest::ClientCredentials { scope: owned("scope"), resource: resource::token_param(params)? })
+            }
             GrantType::TokenExchange => super::token_exchange::parse(params).map(TokenRequest::TokenExchange),
         }
     }

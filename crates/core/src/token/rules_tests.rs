@@ -35,6 +35,7 @@ fn grant(revoked_at: Option<i64>) -> GrantRecord {
         created_at: 0,
         expires_at: NOW + 10,
         revoked_at,
+        resources: Vec::new(),
     }
 }
 
@@ -142,7 +143,8 @@ fn pk_3_tk_token_requests_carry_exactly_their_grants_parameters() {
         Some(TokenRequest::AuthorizationCode {
             code: "c".into(),
             redirect_uri: Some("x".into()),
-            code_verifier: Some(VERIFIER.into())
+            code_verifier: Some(VERIFIER.into()),
+            resource: None,
         })
     );
     let err = |g, s: &str| parse(g, s).err().map(|e| e.code);

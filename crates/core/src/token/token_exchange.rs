@@ -379,10 +379,32 @@ pub(super) async fn run<P: Ports>(
         }
         Target::Audience(aud) => {
             let rule = delegation_rule(x.delegation_rules(), client.client_id, &aud)?;
+            crate::resource::delegation_allowed(&aud, client.client_id, ports.policy().apis)?;
             let subject = x.subject(&req.subject_token).await?;
             let s = subject_for_delegation(subject.as_ref(), rule)?;
             crate::dpop::check_delegation_binding(s.jkt.as_deref(), client.dpop_jkt)?;
-            let scope = delegation_scope(req.scope.as_deref(), &s.scope, rule)?;
+            // [RI-5] Into another API of `[[apis]]` the scope comes from the person's grant made for it.
+            let apis = ports.policy().apis;
+            let grant = match &s.grant_id {
+                Some(g) if crate::resource::is_api(&aud, apis) && s.aud != aud && s.actors.is_empty() => {
+                    x.grant_scope(g).await?
+                }
+                _ => None,
+            };
+            let view = grant.as_ref().map(|(scope, resources, client_id)| crate::resource::GrantView {
+                scope,
+                resources,
+                client_id,
+            });
+            let subject =
+                crate::resource::DelegationSubject { aud: &s.aud, scope: &s.scope, delegated: !s.actors.is_empty() };
+            let source = crate::resource::delegation_source(&aud, &subject, view, apis)?;
+            let scope = delegation_scope(req.scope.as_deref(), source, rule)?;
+            // [RI-5] A token for an API of `[[apis]]` carries only its scopes; for another audience, none an API owns.
+            let scope = crate::resource::token_scope(&scope, Some(&aud), apis);
+            if scope.is_empty() {
+                return Err(OAuthError::invalid_scope("none of the scopes is for that audience"));
+            }
             let actors = actor_chain(client.client_id, &s.actors);
             let exp = delegated_expiry(ports.now(), x.delegated_ttl(), s.exp);
             let d = Delegation {

@@ -293,3 +293,90 @@ fn dp_7_a_bound_subject_token_needs_a_proof_of_its_key_upstream_and_binds_a_dele
     let ok = run(exchange(&m, &api, &del)).unwrap();
     assert!(ok.access_token.ends_with(":api-key"), "bound to the API's proof key: {}", ok.access_token);
 }
+
+/// [RI-5] A delegated token for an API of `[[apis]]` carries only that API's scopes; one for another audience none
+/// an API owns (delegation only narrows further).
+#[test]
+fn ri_5_a_delegated_token_carries_only_its_audiences_scopes() {
+    let api = |id: &str, scopes: &[&str]| crate::resource::Api {
+        identifier: id.into(),
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        access_token_ttl_secs: None,
+        clients: vec!["api-a".into()],
+    };
+    let mut m = exchange_memory();
+    m.rules[0].audiences.push("https://api-c".into());
+    m.apis = vec![api("https://api-b", &["read"]), api("https://api-x", &["write"])];
+    // A token for api-b itself (re-delegation keeps to the subject's scopes), with a broker scope besides.
+    let s = SubjectToken { aud: "https://api-b".into(), exp: 500, ..subject("app", "openid read write") };
+    m.subjects = [("at-ada".to_string(), s)].into_iter().collect();
+    let to = |aud: &str| TokenRequest::TokenExchange(request(None, Some(aud), None));
+    assert_eq!(run(exchange(&m, &client("api-a"), &to("https://api-b"))).unwrap().scope, "read");
+    let e = run(exchange(&m, &client("api-a"), &to("https://api-c"))).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidScope, "api-c is no API: neither read (api-b's) nor write (api-x's)");
+    m.apis.pop();
+    assert_eq!(run(exchange(&m, &client("api-a"), &to("https://api-c"))).unwrap().scope, "write");
+}
+
+/// [RI-4] Delegation to an API of `[[apis]]` needs the exchanging client in the API's `clients` as well.
+#[test]
+fn ri_4_delegation_to_an_api_needs_the_client_on_its_list() {
+    let mut m = exchange_memory();
+    m.apis = vec![crate::resource::Api {
+        identifier: "https://api-b".into(),
+        scopes: vec!["read".into()],
+        access_token_ttl_secs: None,
+        clients: vec!["someone-else".into()],
+    }];
+    // The subject is the app's own (issuer) token; its grant was made for api-b.
+    m.set_grant("g1", "openid read write", &["https://api-b"]);
+    let req = TokenRequest::TokenExchange(request(None, Some("https://api-b"), None));
+    assert_eq!(run(exchange(&m, &client("api-a"), &req)).unwrap_err().code, ErrorCode::InvalidTarget);
+    m.apis[0].clients.extend(["api-a".into(), "app".into()]);
+    assert_eq!(run(exchange(&m, &client("api-a"), &req)).unwrap().scope, "read");
+}
+
+/// [RI-5] Review finding 2: delegation from a token for API A to API B (both of `[[apis]]`) draws B's scopes from
+/// the person's grant, when that grant was made for B; a grant without B is `invalid_target`.
+#[test]
+fn ri_5_delegation_from_a_token_for_api_a_to_api_b() {
+    let api = |id: &str, scope: &str, client: &str| crate::resource::Api {
+        identifier: id.into(),
+        scopes: vec![scope.into()],
+        access_token_ttl_secs: None,
+        clients: vec![client.into()],
+    };
+    let mut m = exchange_memory();
+    m.apis = vec![api("https://a.example", "a.read", "app"), api("https://b.example", "b.read", "api-a")];
+    m.apis[1].clients.push("app".into());
+    m.rules = vec![DelegationRule {
+        client: "api-a".into(),
+        audiences: vec!["https://b.example".into()],
+        scopes: vec!["a.read".into(), "b.read".into()],
+        subject_clients: vec![],
+        known_as: vec!["https://a.example".into()],
+    }];
+    // As the server issues it: for A, carrying A's scopes only.
+    let s = SubjectToken { aud: "https://a.example".into(), exp: 500, ..subject("app", "a.read") };
+    m.subjects = [("at-ada".to_string(), s)].into_iter().collect();
+    m.set_grant("g1", "openid a.read b.read", &["https://a.example", "https://b.example"]);
+    let req = TokenRequest::TokenExchange(request(None, Some("https://b.example"), None));
+    assert_eq!(run(exchange(&m, &client("api-a"), &req)).unwrap().scope, "b.read");
+    // Review finding 10: the grant's client withdrawn from B since: its grants are not mined for B tokens.
+    m.apis[1].clients.pop();
+    assert_eq!(run(exchange(&m, &client("api-a"), &req)).unwrap_err().code, ErrorCode::InvalidTarget);
+    m.apis[1].clients.push("app".into());
+    // Review finding 11: a delegated (narrowed) subject never reaches back to the grant.
+    let d = SubjectToken {
+        aud: "https://a.example".into(),
+        exp: 500,
+        actors: vec!["api-z".into()],
+        ..subject("app", "a.read")
+    };
+    m.subjects.insert("at-ada".into(), d);
+    assert_eq!(run(exchange(&m, &client("api-a"), &req)).unwrap_err().code, ErrorCode::InvalidScope);
+    let s = SubjectToken { aud: "https://a.example".into(), exp: 500, ..subject("app", "a.read") };
+    m.subjects.insert("at-ada".into(), s);
+    m.set_grant("g1", "openid a.read", &["https://a.example"]);
+    assert_eq!(run(exchange(&m, &client("api-a"), &req)).unwrap_err().code, ErrorCode::InvalidTarget);
+}
