@@ -2,7 +2,9 @@
 
 use diesel::prelude::*;
 
-use super::schema::auth_codes;
+use super::grants::Grant;
+use super::schema::{auth_codes, grants, users};
+use super::users::User;
 use super::{DbConn, StoreResult};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]
@@ -60,6 +62,33 @@ pub fn redeem(conn: &mut DbConn, code_hash: &str, client_id: &str, now: i64) -> 
         (1, Some(code)) => Redemption::Fresh(code),
         (_, Some(code)) => Redemption::Replayed(code),
     })
+}
+
+/// [DB-5] [`redeem`] with the code's grant and user read in the same statement as the code: one joined lookup,
+/// then the conditional update that spends it (of two racing redemptions exactly one wins; the loser is a replay).
+pub fn redeem_with_grant(
+    conn: &mut DbConn,
+    code_hash: &str,
+    client_id: &str,
+    now: i64,
+) -> StoreResult<(Redemption, Option<Grant>, Option<User>)> {
+    let row: Option<(AuthCode, Option<Grant>, Option<User>)> = auth_codes::table
+        .left_join(grants::table.on(grants::id.eq(auth_codes::grant_id)))
+        .left_join(users::table.on(users::id.eq(auth_codes::user_id)))
+        .filter(auth_codes::code_hash.eq(code_hash))
+        .select((AuthCode::as_select(), Option::<Grant>::as_select(), Option::<User>::as_select()))
+        .first(conn)
+        .optional()?;
+    let Some((code, grant, user)) = row.filter(|(c, _, _)| c.client_id == client_id) else {
+        return Ok((Redemption::Unknown, None, None));
+    };
+    if code.used_at.is_some() {
+        return Ok((Redemption::Replayed(code), grant, user));
+    }
+    let won = diesel::update(auth_codes::table.find(code_hash).filter(auth_codes::used_at.is_null()))
+        .set(auth_codes::used_at.eq(now))
+        .execute(conn)?;
+    Ok(if won == 1 { (Redemption::Fresh(code), grant, user) } else { (Redemption::Replayed(code), grant, user) })
 }
 
 /// Deletes codes whose expiry passed more than `keep_secs` ago (tombstones are kept that long).

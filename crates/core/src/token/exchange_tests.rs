@@ -90,9 +90,31 @@ impl Exchanges for Memory {
 
 impl Grants for Memory {
     type Subject = Person;
-    async fn redeem_code(&self, code: &str, client_id: &str, _: i64) -> Result<Redeemed, OAuthError> {
-        let mut codes = self.codes.borrow_mut();
-        Ok(match codes.get_mut(code) {
+    async fn one_hop<T, F>(&self, f: F) -> Result<T, OAuthError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Hop<Subject = Person>) -> Result<T, Stop> + Send + 'static,
+    {
+        // No rollback in memory: the tests' hops abort never.
+        match f(&mut MemHop(self)) {
+            Ok(v) => Ok(v),
+            Err(Stop::Refused(e) | Stop::Aborted(e)) => Err(e),
+        }
+    }
+}
+
+pub(super) struct MemHop<'a>(&'a Memory);
+
+impl Hop for MemHop<'_> {
+    type Subject = Person;
+    fn redeem_code(
+        &mut self,
+        code: &str,
+        client_id: &str,
+        _: i64,
+    ) -> Result<(Redeemed, Option<GrantRecord>, Option<Person>), Aborted> {
+        let mut codes = self.0.codes.borrow_mut();
+        let redeemed = match codes.get_mut(code) {
             Some((c, _)) if c.client_id != client_id => Redeemed::Unknown,
             Some((c, used)) if *used => Redeemed::Replayed(c.clone()),
             Some((c, used)) => {
@@ -100,33 +122,34 @@ impl Grants for Memory {
                 Redeemed::Fresh(c.clone())
             }
             None => Redeemed::Unknown,
-        })
+        };
+        let grant = match &redeemed {
+            Redeemed::Fresh(c) | Redeemed::Replayed(c) => self.0.grants.borrow().get(&c.grant_id).cloned(),
+            Redeemed::Unknown => None,
+        };
+        Ok((redeemed, grant, Some(Person { disabled: false })))
     }
-    async fn grant_and_subject(
-        &self,
-        grant_id: &str,
-        _: &str,
-        _: &str,
-        _: i64,
-    ) -> Result<(Option<GrantRecord>, Option<Person>), OAuthError> {
-        Ok((self.grants.borrow().get(grant_id).cloned(), Some(Person { disabled: false })))
+    fn subject_for_scope(&mut self, subject: Person, _: &str, _: i64) -> Result<Person, Aborted> {
+        Ok(subject)
     }
-    async fn revoke(&self, r: &Revoking<'_>, now: i64) -> Result<(), OAuthError> {
-        self.revoked.borrow_mut().push((r.grant_id.to_string(), r.why));
-        if let Some(g) = self.grants.borrow_mut().get_mut(r.grant_id) {
+    fn revoke(&mut self, r: &Revoking<'_>, now: i64) -> Result<(), Aborted> {
+        self.0.revoked.borrow_mut().push((r.grant_id.to_string(), r.why));
+        if let Some(g) = self.0.grants.borrow_mut().get_mut(r.grant_id) {
             g.revoked_at = Some(now);
         }
         Ok(())
     }
-    async fn find_refresh(&self, token: &str) -> Result<Option<RefreshRecord>, OAuthError> {
-        Ok(self.refresh.borrow().get(token).cloned())
+    fn find_refresh(&mut self, token: &str) -> Result<Option<RefreshLoad<Person>>, Aborted> {
+        let Some(t) = self.0.refresh.borrow().get(token).cloned() else { return Ok(None) };
+        let grant = self.0.grants.borrow().get(&t.grant_id).cloned();
+        Ok(Some(RefreshLoad { token: t, grant, subject: Some(Person { disabled: false }), upstream_recheck: true }))
     }
-    async fn store_refresh(&self, row: RefreshRecord) -> Result<(), OAuthError> {
-        self.refresh.borrow_mut().insert(row.token_hash.clone(), row);
+    fn store_refresh(&mut self, row: RefreshRecord) -> Result<(), Aborted> {
+        self.0.refresh.borrow_mut().insert(row.token_hash.clone(), row);
         Ok(())
     }
-    async fn rotate(&self, old: &str, successor: RefreshRecord, now: i64) -> Result<Rotated, OAuthError> {
-        let mut rts = self.refresh.borrow_mut();
+    fn rotate(&mut self, old: &str, successor: RefreshRecord, now: i64) -> Result<Rotated, Aborted> {
+        let mut rts = self.0.refresh.borrow_mut();
         match rts.get_mut(old) {
             Some(t) if t.used_at.is_some() => Ok(Rotated::Lost(t.clone())),
             Some(t) => {
@@ -136,6 +159,9 @@ impl Grants for Memory {
             }
             None => Ok(Rotated::Dead),
         }
+    }
+    fn minter(&self) -> &dyn Minter<Subject = Person> {
+        self.0
     }
 }
 
