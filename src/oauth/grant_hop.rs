@@ -47,24 +47,22 @@ where
     F: FnOnce(&mut dyn Hop<Subject = User>) -> Result<T, Stop> + Send + 'static,
 {
     let db = ctx.state.db.clone();
-    let out = db
-        .write(move |w| {
-            let ctx = &ctx;
-            let done = ctx.state.with_settings(ctx.settings.clone(), || {
-                w.immediate(|w| match f(&mut ServerHop { w, ctx }) {
-                    Ok(v) => Ok(Ok(v)),
-                    Err(Stop::Refused(e)) => Ok(Err(e)),
-                    Err(Stop::Aborted(e)) => Err(Rollback::Aborted(e)),
-                })
-            });
-            match done {
-                Ok(answer) => Ok(answer),
-                Err(Rollback::Aborted(e)) => Ok(Err(e)),
-                Err(Rollback::Store(e)) => Err(e),
-            }
-        })
-        .await?;
-    out
+    db.write(move |w| {
+        let ctx = &ctx;
+        let done = ctx.state.with_settings(ctx.settings.clone(), || {
+            w.immediate(|w| match f(&mut ServerHop { w, ctx }) {
+                Ok(v) => Ok(Ok(v)),
+                Err(Stop::Refused(e)) => Ok(Err(e)),
+                Err(Stop::Aborted(e)) => Err(Rollback::Aborted(e)),
+            })
+        });
+        match done {
+            Ok(answer) => Ok(answer),
+            Err(Rollback::Aborted(e)) => Ok(Err(e)),
+            Err(Rollback::Store(e)) => Err(e),
+        }
+    })
+    .await?
 }
 
 struct ServerHop<'a, 'w> {

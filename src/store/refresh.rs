@@ -41,7 +41,8 @@ pub type WithGrant = (RefreshToken, Option<Grant>, Option<User>, Option<Option<S
 /// [DB-5] The refresh token by hash with its grant, user and the grant's sign-in provider: one statement (primary
 /// key lookups joined), prepared once per connection.
 pub fn find_with_grant(conn: &mut DbConn, token_hash: &str) -> StoreResult<Option<WithGrant>> {
-    let row: Option<(RefreshToken, Option<Grant>, Option<User>, Option<String>)> = refresh_tokens::table
+    type Row = (RefreshToken, Option<Grant>, Option<User>, Option<String>);
+    let row: Option<Row> = refresh_tokens::table
         .left_join(grants::table.on(grants::id.eq(refresh_tokens::grant_id)))
         .left_join(users::table.on(users::id.eq(refresh_tokens::user_id)))
         .left_join(sessions::table.on(grants::session_hash.eq(sessions::id_hash.nullable())))
