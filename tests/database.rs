@@ -346,3 +346,24 @@ async fn db_5_a_refresh_and_a_code_redemption_each_take_one_pooled_connection() 
     let form = [("grant_type", "refresh_token"), ("refresh_token", next)];
     assert_eq!(common::oauth::token(&app, ("app", common::oauth::SECRET), &form).await.status(), 200);
 }
+
+/// [DB-5] A refresh token or code that does not exist is refused from a plain read: it never waits for SQLite's
+/// write lock (which every sign-in, logout and revocation needs), so junk at /token cannot queue writers.
+#[actix_web::test]
+async fn db_5_unknown_tokens_do_not_take_the_sqlite_write_lock() {
+    if common::backend_is_postgres() {
+        return;
+    }
+    let app = app_with(|s| s.database.busy_timeout_ms = 2000).await;
+    assert_eq!(refresh(&app).await.0, 400, "warm: the client row is cached");
+    let lock = HeldLock::take(&url_of(&app), "refresh_tokens");
+    let (status, body, took) = refresh(&app).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    assert!(took < Duration::from_millis(1000), "not queued behind the write lock ({took:?})");
+    let asked = Instant::now();
+    let unknown = [("grant_type", "authorization_code"), ("code", "nope"), ("redirect_uri", common::oauth::RP)];
+    let r = common::oauth::token(&app, ("app", common::oauth::SECRET), &unknown).await;
+    assert_eq!(common::oauth::json_error(r).await, (400, "invalid_grant".to_string()));
+    assert!(asked.elapsed() < Duration::from_millis(1000), "not queued behind the write lock");
+    drop(lock);
+}

@@ -14,7 +14,7 @@ use crate::accounts::users;
 use crate::secret::hash_token;
 use crate::state::AppState;
 use crate::store::audit::{self, AuditKind};
-use crate::store::codes::{self, Redemption};
+use crate::store::codes;
 use crate::store::refresh::{self, Rotation};
 use crate::store::users::User;
 use crate::store::{DbConn, StoreError, Write, grants};
@@ -27,20 +27,9 @@ pub(super) struct HopCtx {
     pub(super) dpop_jkt: Option<String>,
 }
 
-/// Why a hop's transaction rolls back.
-enum Rollback {
-    Store(StoreError),
-    Aborted(OAuthError),
-}
-
-impl From<StoreError> for Rollback {
-    fn from(e: StoreError) -> Self {
-        Rollback::Store(e)
-    }
-}
-
-/// Runs `f` in one `BEGIN IMMEDIATE`/`BEGIN` transaction on one pooled connection: committed on `Ok` and on a
-/// refusal (which is then the answer), rolled back on a store failure.
+/// Runs `f` on one pooled connection. Its reads take no lock; its first write opens the transaction (SQLite
+/// `BEGIN IMMEDIATE`: a refusal from a read never waits for the write lock, and a refresh signs before it takes
+/// it), which is committed on `Ok` and on a refusal (then the answer), rolled back on a store failure.
 pub(super) async fn run<T, F>(ctx: HopCtx, f: F) -> Result<T, OAuthError>
 where
     T: Send + 'static,
@@ -49,34 +38,52 @@ where
     let db = ctx.state.db.clone();
     db.write(move |w| {
         let ctx = &ctx;
-        let done = ctx.state.with_settings(ctx.settings.clone(), || {
-            w.immediate(|w| match f(&mut ServerHop { w, ctx }) {
-                Ok(v) => Ok(Ok(v)),
-                Err(Stop::Refused(e)) => Ok(Err(e)),
-                Err(Stop::Aborted(e)) => Err(Rollback::Aborted(e)),
-            })
-        });
-        match done {
-            Ok(answer) => Ok(answer),
-            Err(Rollback::Aborted(e)) => Ok(Err(e)),
-            Err(Rollback::Store(e)) => Err(e),
-        }
+        ctx.state.with_settings(ctx.settings.clone(), || {
+            let mut hop = ServerHop { w, ctx, began: false };
+            let out = f(&mut hop);
+            let began = hop.began;
+            match out {
+                Ok(v) => end(w, began).map(|()| Ok(v)),
+                Err(Stop::Refused(e)) => end(w, began).map(|()| Err(e)),
+                Err(Stop::Aborted(e)) => {
+                    if began {
+                        let _ = w.rollback();
+                    }
+                    Ok(Err(e))
+                }
+            }
+        })
     })
     .await?
+}
+
+fn end(w: &mut Write<'_>, began: bool) -> Result<(), StoreError> {
+    if began { w.commit() } else { Ok(()) }
 }
 
 struct ServerHop<'a, 'w> {
     w: &'a mut Write<'w>,
     ctx: &'a HopCtx,
+    /// The write transaction is open.
+    began: bool,
 }
 
 fn abort(e: StoreError) -> Aborted {
     Aborted(e.into())
 }
 
-impl ServerHop<'_, '_> {
+impl<'w> ServerHop<'_, 'w> {
     fn conn(&mut self) -> &mut DbConn {
         self.w
+    }
+
+    /// The connection for a write: the transaction opens at the first.
+    fn writer(&mut self) -> Result<&mut Write<'w>, Aborted> {
+        if !self.began {
+            self.w.begin_immediate().map_err(abort)?;
+            self.began = true;
+        }
+        Ok(self.w)
     }
 
     /// The refresh takes the longer path when the grant's sign-in came through a provider that re-checks on
@@ -116,12 +123,14 @@ impl Hop for ServerHop<'_, '_> {
         now: i64,
     ) -> Result<(Redeemed, Option<GrantRecord>, Option<User>), Aborted> {
         let hash = hash_token(code);
-        let (redemption, grant, user) = codes::redeem_with_grant(self.conn(), &hash, client_id, now).map_err(abort)?;
-        let redeemed = match redemption {
-            Redemption::Fresh(c) => Redeemed::Fresh(code_record(c)),
-            Redemption::Replayed(c) => Redeemed::Replayed(code_record(c)),
-            Redemption::Unknown => Redeemed::Unknown,
+        // [AC-2] Unknown, or another client's (left unspent): refused from the read, no lock taken.
+        let found = codes::find_with_grant(self.conn(), &hash).map_err(abort)?;
+        let Some((code, grant, user)) = found.filter(|(c, _, _)| c.client_id == client_id) else {
+            return Ok((Redeemed::Unknown, None, None));
         };
+        let fresh = code.used_at.is_none() && codes::spend(self.writer()?, &hash, now).map_err(abort)?;
+        let code = code_record(code);
+        let redeemed = if fresh { Redeemed::Fresh(code) } else { Redeemed::Replayed(code) };
         Ok((redeemed, grant.map(grant_record), user))
     }
 
@@ -139,16 +148,17 @@ impl Hop for ServerHop<'_, '_> {
             self.ctx.state.metrics.refresh_reuse.inc();
         }
         let event = audit::AuditEvent::new(now, name).user(r.user_id).client(r.client_id);
-        grants::revoke(self.w, r.grant_id, now).map_err(abort)?;
-        audit::record(self.w, &event).map_err(abort)
+        let w = self.writer()?;
+        grants::revoke(w, r.grant_id, now).map_err(abort)?;
+        audit::record(w, &event).map_err(abort)
     }
 
     fn store_refresh(&mut self, row: RefreshRecord) -> Result<(), Aborted> {
-        refresh::insert(self.conn(), &refresh_row(row)).map_err(abort)
+        refresh::insert(self.writer()?, &refresh_row(row)).map_err(abort)
     }
 
     fn rotate(&mut self, old_hash: &str, successor: RefreshRecord, now: i64) -> Result<Rotated, Aborted> {
-        Ok(match refresh::rotate_in(self.conn(), old_hash, &refresh_row(successor), now).map_err(abort)? {
+        Ok(match refresh::rotate_in(self.writer()?, old_hash, &refresh_row(successor), now).map_err(abort)? {
             Rotation::Rotated => Rotated::Rotated,
             Rotation::Lost(t) => Rotated::Lost(refresh_record(t)),
             Rotation::Dead => Rotated::Dead,

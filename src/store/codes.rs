@@ -64,31 +64,26 @@ pub fn redeem(conn: &mut DbConn, code_hash: &str, client_id: &str, now: i64) -> 
     })
 }
 
-/// [DB-5] [`redeem`] with the code's grant and user read in the same statement as the code: one joined lookup,
-/// then the conditional update that spends it (of two racing redemptions exactly one wins; the loser is a replay).
-pub fn redeem_with_grant(
-    conn: &mut DbConn,
-    code_hash: &str,
-    client_id: &str,
-    now: i64,
-) -> StoreResult<(Redemption, Option<Grant>, Option<User>)> {
-    let row: Option<(AuthCode, Option<Grant>, Option<User>)> = auth_codes::table
+/// A code with its grant and user.
+pub type WithGrant = (AuthCode, Option<Grant>, Option<User>);
+
+/// [DB-5] The code with its grant and user, in one statement (primary-key lookups joined), taking no lock.
+pub fn find_with_grant(conn: &mut DbConn, code_hash: &str) -> StoreResult<Option<WithGrant>> {
+    Ok(auth_codes::table
         .left_join(grants::table.on(grants::id.eq(auth_codes::grant_id)))
         .left_join(users::table.on(users::id.eq(auth_codes::user_id)))
         .filter(auth_codes::code_hash.eq(code_hash))
         .select((AuthCode::as_select(), Option::<Grant>::as_select(), Option::<User>::as_select()))
         .first(conn)
-        .optional()?;
-    let Some((code, grant, user)) = row.filter(|(c, _, _)| c.client_id == client_id) else {
-        return Ok((Redemption::Unknown, None, None));
-    };
-    if code.used_at.is_some() {
-        return Ok((Redemption::Replayed(code), grant, user));
-    }
+        .optional()?)
+}
+
+/// [DB-5] Spends an unused code in one conditional update: of two racing redemptions exactly one gets `true`.
+pub fn spend(conn: &mut DbConn, code_hash: &str, now: i64) -> StoreResult<bool> {
     let won = diesel::update(auth_codes::table.find(code_hash).filter(auth_codes::used_at.is_null()))
         .set(auth_codes::used_at.eq(now))
         .execute(conn)?;
-    Ok(if won == 1 { (Redemption::Fresh(code), grant, user) } else { (Redemption::Replayed(code), grant, user) })
+    Ok(won == 1)
 }
 
 /// Deletes codes whose expiry passed more than `keep_secs` ago (tombstones are kept that long).

@@ -78,34 +78,26 @@ impl<'c> Write<'c> {
 }
 
 impl Write<'_> {
-    /// [DB-5] Runs `f` in one transaction that is a writer from its first statement (SQLite `BEGIN IMMEDIATE`, so
-    /// that a read followed by a write never meets a busy snapshot; PostgreSQL `BEGIN`): committed on `Ok`, rolled
-    /// back otherwise. Not inside another transaction.
-    pub fn immediate<T, E, F>(&mut self, f: F) -> Result<T, E>
-    where
-        E: From<super::StoreError>,
-        F: FnOnce(&mut Write<'_>) -> Result<T, E>,
-    {
+    /// [DB-5] Opens a transaction that is a writer from its first statement (SQLite `BEGIN IMMEDIATE`, so that the
+    /// writes after it never meet a busy snapshot; PostgreSQL `BEGIN`). Ended by [`commit`](Self::commit) or
+    /// [`rollback`](Self::rollback); a connection returned to the pool with it still open is dropped (broken).
+    pub fn begin_immediate(&mut self) -> StoreResult<()> {
         use diesel::connection::{AnsiTransactionManager, TransactionManager};
-        type Manager = <DbConn as Connection>::TransactionManager;
-        let Write { conn, invalidates } = self;
-        match &mut **conn {
-            DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
-            DbConn::Postgres(c) => AnsiTransactionManager::begin_transaction(c),
+        match &mut *self.conn {
+            DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+            DbConn::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
         }
-        .map_err(|e| E::from(e.into()))?;
-        let mut inner = Write::new(conn);
-        let out = f(&mut inner);
-        *invalidates |= inner.invalidates;
-        match out {
-            // As diesel's `transaction`: a failed commit has rolled back; a failed rollback leaves the error of `f`
-            // (the manager marks the connection broken and the pool drops it).
-            Ok(v) => Manager::commit_transaction(conn).map(|()| v).map_err(|e| E::from(e.into())),
-            Err(e) => {
-                let _ = Manager::rollback_transaction(conn);
-                Err(e)
-            }
-        }
+        Ok(())
+    }
+
+    pub fn commit(&mut self) -> StoreResult<()> {
+        use diesel::connection::TransactionManager;
+        Ok(<DbConn as Connection>::TransactionManager::commit_transaction(self.conn)?)
+    }
+
+    pub fn rollback(&mut self) -> StoreResult<()> {
+        use diesel::connection::TransactionManager;
+        Ok(<DbConn as Connection>::TransactionManager::rollback_transaction(self.conn)?)
     }
 }
 

@@ -123,8 +123,11 @@ fn redeem<S: Subject>(
     let (Some(grant), Some(subject)) = (grant, subject.filter(|s| !s.disabled())) else {
         return Err(OAuthError::invalid_grant("the grant is no longer valid").into());
     };
-    let (outcome, row) =
-        h.minter().for_user(&grant, &subject, &code.scope, code.nonce.as_deref(), client.may_refresh)?;
+    // A minting failure is the server's, not the client's: the spend is rolled back and the code stays redeemable.
+    let (outcome, row) = h
+        .minter()
+        .for_user(&grant, &subject, &code.scope, code.nonce.as_deref(), client.may_refresh)
+        .map_err(Stop::Aborted)?;
     if let Some(mut row) = row {
         row.dpop_jkt = dpop::refresh_binding(client.public, client.dpop_jkt).map(String::from);
         h.store_refresh(row)?;

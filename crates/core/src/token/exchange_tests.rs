@@ -43,6 +43,9 @@ pub(super) struct Memory {
     clock: Cell<i64>,
     /// Another request rotates `old` while this one waits for the upstream (and the clock moves on).
     race_during_recheck: bool,
+    /// Signing fails; and how the last hop ended (`Some(true)`: aborted).
+    mint_fails: bool,
+    aborted: Cell<Option<bool>>,
     /// Token exchange: live subject tokens by value, the provider's exchange clients, consents
     /// (user, client, provider), the vault's answer, delegation rules, upstream token requests.
     pub(super) subjects: BTreeMap<String, super::token_exchange::SubjectToken>,
@@ -95,8 +98,10 @@ impl Grants for Memory {
         T: Send + 'static,
         F: FnOnce(&mut dyn Hop<Subject = Person>) -> Result<T, Stop> + Send + 'static,
     {
-        // No rollback in memory: the tests' hops abort never.
-        match f(&mut MemHop(self)) {
+        // No rollback in memory: a test that makes a hop abort reads `aborted`.
+        let out = f(&mut MemHop(self));
+        self.aborted.set(Some(matches!(out, Err(Stop::Aborted(_)))));
+        match out {
             Ok(v) => Ok(v),
             Err(Stop::Refused(e) | Stop::Aborted(e)) => Err(e),
         }
@@ -175,6 +180,9 @@ impl Minter for Memory {
         _: Option<&str>,
         with_refresh: bool,
     ) -> Result<(TokenOutcome, Option<RefreshRecord>), OAuthError> {
+        if self.mint_fails {
+            return Err(OAuthError::new(ErrorCode::ServerError, "token signing failed"));
+        }
         *self.minted.borrow_mut() += 1;
         let row = (with_refresh && scope.contains("offline_access")).then(|| self.refresh_token(grant, "u", scope).1);
         Ok((outcome(scope, row.as_ref().map(|r| r.token_hash.clone())), row))
@@ -403,4 +411,22 @@ fn dp_4_a_code_bound_to_a_key_needs_a_proof_of_that_key() {
             assert_eq!(code_of(r), Some(ErrorCode::InvalidDpopProof));
         }
     }
+}
+
+#[test]
+fn db_5_a_mint_failure_in_a_code_hop_rolls_back_the_spend() {
+    let m = Memory { mint_fails: true, ..memory() };
+    assert_eq!(code_of(run(exchange(&m, &APP, &code_request()))), Some(ErrorCode::ServerError));
+    assert_eq!(m.aborted.get(), Some(true), "aborted: the store rolls the spent code back");
+    assert!(m.revoked.borrow().is_empty());
+}
+
+#[test]
+fn rt_4_a_duplicate_that_arrived_before_the_spend_by_more_than_the_grace_revokes() {
+    let m = memory();
+    let mut spent = refresh_row("old", "g", "u", "openid offline_access");
+    spent.used_at = Some(NOW + 10);
+    m.refresh.borrow_mut().insert("old".into(), spent);
+    assert_eq!(code_of(run(exchange(&m, &APP, &refresh_request("old")))), Some(ErrorCode::InvalidGrant));
+    assert_eq!(m.revoked.borrow().as_slice(), &[("g".to_string(), Revocation::RefreshReuse)]);
 }
