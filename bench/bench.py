@@ -15,6 +15,7 @@ Phases (each with its own broker database, because the signing algorithm is fixe
 """
 
 import argparse
+import base64
 import datetime
 import http.client
 import json
@@ -39,7 +40,7 @@ RESOURCE = "urn:bench:api"
 
 TARGETS = {
     "cc_ratio": 6.0, "cc_ceiling": 0.60, "refresh_ratio": 2.0, "introspect_ratio": 5.0, "static_ceiling": 0.70,
-    "logins": 1000.0, "rss_idle_mib": 20.0, "rss_load_mib": 64.0, "startup_ms": 100.0, "scale": 0.80,
+    "dpop_ratio": 1.6, "logins": 1000.0, "rss_idle_mib": 20.0, "rss_load_mib": 64.0, "startup_ms": 100.0, "scale": 0.80,
 }
 
 
@@ -119,9 +120,9 @@ def free_port():
     return port
 
 
-def call(port, method, path, body=None, auth=None, timeout=10):
+def call(port, method, path, body=None, auth=None, timeout=10, headers=None):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    headers = {}
+    headers = dict(headers or {})
     if auth:
         headers["Authorization"] = auth
     if body is not None:
@@ -509,6 +510,56 @@ grant_types = ["authorization_code", "refresh_token", "client_credentials"]
         if status != 200 or expect not in data:
             raise RuntimeError(f"sanity check failed at {side.name} {spec['BENCH_PATH']}: {status} {data[:300]}")
 
+    def dpop_proofs(self, side, count):
+        """Issue 15: `count` DPoP proofs (RFC 9449 §4.2) of one ES256 key for POST /token at the broker, each with
+        its own jti and a fresh iat: made right before the run that spends them (single use, iat window 60 s)."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+        def b64(b):
+            return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        nums = key.public_key().public_numbers()
+        jwk = {"kty": "EC", "crv": "P-256", "x": b64(nums.x.to_bytes(32, "big")), "y": b64(nums.y.to_bytes(32, "big"))}
+        head = b64(json.dumps({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk}, separators=(",", ":")).encode())
+        htu = f"http://127.0.0.1:{side.port}{side.paths['token']}"
+        path = os.path.join(self.work, f"dpop-{side.name}.txt")
+        t0 = time.monotonic()
+        with open(path, "w") as f:
+            for _ in range(count):
+                claims = {"jti": secrets.token_urlsafe(16), "htm": "POST", "htu": htu, "iat": int(time.time())}
+                body = b64(json.dumps(claims, separators=(",", ":")).encode())
+                r, s_ = decode_dss_signature(key.sign(f"{head}.{body}".encode(), ec.ECDSA(hashes.SHA256())))
+                f.write(f"{head}.{body}.{b64(r.to_bytes(32, 'big') + s_.to_bytes(32, 'big'))}\n")
+        log(f"  made {count} DPoP proofs in {time.monotonic() - t0:.1f} s")
+        return path
+
+    def dpop_case(self, broker, duration):
+        """Issue 15: client_credentials with a DPoP proof (a DPoP-bound access token: proof verified, jti stored)
+        against the same request without one, interleaved on the broker; the ratio is the cost of the binding."""
+        runs = {"broker": [], "broker_unbound": []}
+        plain = self.spec(broker, "cc")
+        size = self.a.pool_broker
+        for _ in range(self.a.runs):
+            runs["broker_unbound"].append(self.wrk(broker, plain, duration, "client_credentials unbound"))
+            pool = self.dpop_proofs(broker, size + 1)
+            with open(pool) as f:
+                first = f.readline().strip()
+            status, data = call(broker.port, "POST", plain["BENCH_PATH"], body=plain["BENCH_BODY"],
+                                auth=plain["BENCH_AUTH"], headers={"DPoP": first})
+            if status != 200 or '"DPoP"' not in data:
+                raise RuntimeError(f"DPoP sanity check failed: {status} {data[:300]}")
+            spec = dict(plain, BENCH_POOL=pool, BENCH_POOL_HEADER="DPoP")
+            res = self.wrk(broker, spec, duration, "client_credentials DPoP")
+            runs["broker"].append(res)
+            size = max(size, int(res["rps"] * duration * 1.6) + 4 * self.a.connections)
+        self.results["cases"]["cc_dpop"] = {"label": "client_credentials DPoP-bound", "tool": "wrk",
+                                             "runs": {"broker": runs["broker"]}, "loadavg": loadavg()}
+        self.results["cases"]["cc_unbound"] = {"label": "client_credentials unbound (same runs)", "tool": "wrk",
+                                               "runs": {"broker": runs["broker_unbound"]}, "loadavg": loadavg()}
+
     def case(self, key, sides, specs, expect, duration, label, warmup=True):
         runs = {s.name: [] for s in sides}
         for s in sides:
@@ -610,6 +661,9 @@ grant_types = ["authorization_code", "refresh_token", "client_credentials"]
         self.case("cc_es256", sides, {s.name: self.spec(s, "cc") for s in sides}, "access_token", d,
                   "client_credentials ES256")
         self.truncate_logs()
+        if not a.skip_dpop:
+            self.dpop_case(broker, d)
+            self.truncate_logs()
         # introspection: one live access token of a user, from the code flow (see driver.mjs / peer.mjs)
         tokens = {}
         for s in sides:
@@ -825,6 +879,18 @@ def build_report(res):
         lambda b, p, r, f: r is not None and f is not None and r >= t["cc_ratio"] and f >= t["cc_ceiling"])
     row("refresh", "≥2× peer" + ("" if sqlite else " (target is for SQLite)"),
         lambda b, p, r, f: r is not None and r >= t["refresh_ratio"])
+    if "cc_dpop" in cases and "cc_unbound" in cases:
+        d_runs, u_runs = cases["cc_dpop"]["runs"]["broker"], cases["cc_unbound"]["runs"]["broker"]
+        dr, ur = best(d_runs)["rps"], best(u_runs)["rps"]
+        dc, uc = cpu_per_req(d_runs), cpu_per_req(u_runs)
+        ratio = ur / dr if dr else None
+        by_cpu = dc / uc if dc and uc else None
+        verdicts.append(("client_credentials DPoP-bound vs unbound", "≤1.6× slower",
+                         ratio is not None and ratio <= t["dpop_ratio"],
+                         f"{ratio:.2f}× by req/s ({dr:,.0f} vs {ur:,.0f})"
+                         + (f", {by_cpu:.2f}× by CPU/request ({dc} vs {uc} µs)" if by_cpu else "")))
+    row("cc_dpop")
+    row("cc_unbound")
     row("introspect", "≥5× peer", lambda b, p, r, f: r is not None and r >= t["introspect_ratio"])
     row("discovery", "≥70% ceiling", lambda b, p, r, f: f is not None and f >= t["static_ceiling"])
     row("jwks", "≥70% ceiling", lambda b, p, r, f: f is not None and f >= t["static_ceiling"])
@@ -1018,6 +1084,7 @@ def main():
                     help="CPUs in use by others that count as quiet (default 0.4)")
     ap.add_argument("--log-level", default="info", help="broker log_level (default: info, the shipped default)")
     ap.add_argument("--skip-eddsa", action="store_true")
+    ap.add_argument("--skip-dpop", action="store_true", help="skip the DPoP-bound client_credentials case (issue 15)")
     ap.add_argument("--skip-login", action="store_true")
     ap.add_argument("--no-access-token-alg-case", dest="access_token_alg_case", action="store_false",
                     help="skip the round trip with ES256 access tokens (needs a broker with tokens.access_token_alg)")

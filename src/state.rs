@@ -147,6 +147,13 @@ impl AppState {
         REQUEST_SETTINGS.scope((me, read(&self.settings)), f).await
     }
 
+    /// [HR-7] Runs blocking `f` (a request's work moved to a blocking thread, where the task-local is not) with the
+    /// request's snapshot `settings`.
+    pub fn with_settings<R>(&self, settings: Arc<Settings>, f: impl FnOnce() -> R) -> R {
+        let me = self as *const AppState as usize;
+        REQUEST_SETTINGS.sync_scope((me, settings), f)
+    }
+
     /// [HR-7] Puts new settings in force (requests already running keep theirs).
     pub(crate) fn swap_settings(&self, next: Settings) {
         replace(&self.settings, Arc::new(next));

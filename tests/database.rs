@@ -314,3 +314,56 @@ async fn db_4_measure_what_the_check_on_checkout_costs() {
     assert_eq!(common::oauth::userinfo(&app, at).await.status(), 200);
     println!("checkouts: refresh {refresh_checkouts}, userinfo {}", checkouts() - before);
 }
+
+/// [DB-5] A refresh and a code redemption each take one pooled connection (one transaction, one blocking hop):
+/// the `bridgekeeper_db_pool_wait_seconds` count moves by one around each request (it was 4 for a refresh: the
+/// token, the grant with its user, the rotation, the sign-in's provider for the upstream re-check).
+#[actix_web::test]
+async fn db_5_a_refresh_and_a_code_redemption_each_take_one_pooled_connection() {
+    let app = common::oauth::spawn().await;
+    let checkouts = || app.state.metrics.db_wait.get_sample_count();
+    let code = common::oauth::code(&app, &[]).await;
+    // The sign-in's writes moved the write epoch, so the client row is read once more (a cache, not the grant):
+    // an unknown code warms it, and is itself one hop.
+    let unknown = [("grant_type", "authorization_code"), ("code", "nope"), ("redirect_uri", common::oauth::RP)];
+    let r = common::oauth::token(&app, ("app", common::oauth::SECRET), &unknown).await;
+    assert_eq!(common::oauth::json_error(r).await, (400, "invalid_grant".to_string()));
+    let before = checkouts();
+    let tokens = common::oauth::exchange(&app, &code).await;
+    assert_eq!(checkouts() - before, 1, "a code redemption is one hop");
+    let rt = tokens["refresh_token"].as_str().expect("offline_access: a refresh token").to_string();
+    let before = checkouts();
+    let form = [("grant_type", "refresh_token"), ("refresh_token", rt.as_str())];
+    let r = common::oauth::token(&app, ("app", common::oauth::SECRET), &form).await;
+    assert_eq!(r.status(), 200);
+    let refreshed: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(checkouts() - before, 1, "a refresh is one hop");
+    assert_ne!(refreshed["refresh_token"], tokens["refresh_token"], "rotated");
+    // Its successor works, and the spent token presented again is refused (the rules ran in that hop).
+    let next = refreshed["refresh_token"].as_str().unwrap();
+    let again = common::oauth::token(&app, ("app", common::oauth::SECRET), &form).await;
+    assert_eq!(common::oauth::json_error(again).await, (400, "invalid_grant".to_string()));
+    let form = [("grant_type", "refresh_token"), ("refresh_token", next)];
+    assert_eq!(common::oauth::token(&app, ("app", common::oauth::SECRET), &form).await.status(), 200);
+}
+
+/// [DB-5] A refresh token or code that does not exist is refused from a plain read: it never waits for SQLite's
+/// write lock (which every sign-in, logout and revocation needs), so junk at /token cannot queue writers.
+#[actix_web::test]
+async fn db_5_unknown_tokens_do_not_take_the_sqlite_write_lock() {
+    if common::backend_is_postgres() {
+        return;
+    }
+    let app = app_with(|s| s.database.busy_timeout_ms = 2000).await;
+    assert_eq!(refresh(&app).await.0, 400, "warm: the client row is cached");
+    let lock = HeldLock::take(&url_of(&app), "refresh_tokens");
+    let (status, body, took) = refresh(&app).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    assert!(took < Duration::from_millis(1000), "not queued behind the write lock ({took:?})");
+    let asked = Instant::now();
+    let unknown = [("grant_type", "authorization_code"), ("code", "nope"), ("redirect_uri", common::oauth::RP)];
+    let r = common::oauth::token(&app, ("app", common::oauth::SECRET), &unknown).await;
+    assert_eq!(common::oauth::json_error(r).await, (400, "invalid_grant".to_string()));
+    assert!(asked.elapsed() < Duration::from_millis(1000), "not queued behind the write lock");
+    drop(lock);
+}

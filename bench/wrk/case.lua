@@ -8,6 +8,8 @@
 --                  i, i+n, i+2n, ... When a thread runs out it stops (the run ends early, the rate stays right)
 --                  and the requests it still has to send reuse its last token, which the server refuses (counted
 --                  as non-2xx, reported as pool exhaustion).
+--   BENCH_POOL_HEADER  with BENCH_POOL: the pool line goes into this header (DPoP proofs, single use) and the
+--                  body is BENCH_BODY.
 -- done() prints one line "BENCH_JSON {...}" that bench.py reads.
 
 local method = os.getenv("BENCH_METHOD") or "GET"
@@ -17,6 +19,7 @@ local auth = os.getenv("BENCH_AUTH")
 local pool_file = os.getenv("BENCH_POOL")
 local pool_prefix = os.getenv("BENCH_POOL_PREFIX") or ""
 local pool_suffix = os.getenv("BENCH_POOL_SUFFIX") or ""
+local pool_header = os.getenv("BENCH_POOL_HEADER")
 local nthreads = tonumber(os.getenv("BENCH_THREADS") or "1")
 
 local threads = {}
@@ -61,6 +64,10 @@ function request()
       wrk.thread:stop()
     end
     pos = #pool
+  end
+  if pool_header and pool_header ~= "" then
+    headers[pool_header] = pool[pos]
+    return wrk.format(method, path, headers, body)
   end
   return wrk.format(method, path, headers, pool_prefix .. pool[pos] .. pool_suffix)
 end

@@ -152,6 +152,21 @@ pub fn find_for_scope(
     }
 }
 
+/// [`find_for_scope`] for a user already read (with its grant, [DB-5]): the groups that hold now when `scope`
+/// releases `groups`, the stored row otherwise.
+pub fn for_scope(
+    conn: &mut DbConn,
+    mut user: User,
+    scope: &str,
+    ages: &crate::upstream::GroupAges,
+    now: i64,
+) -> StoreResult<User> {
+    if scope.split(' ').any(|s| s == "groups") {
+        user.groups_json = serde_json::to_string(&fresh_groups(conn, &user.id, ages, now)?)?;
+    }
+    Ok(user)
+}
+
 fn groups_of(conn: &mut DbConn, user_id: &str, keep: impl Fn(&Identity) -> bool) -> StoreResult<Vec<String>> {
     let mut all: Vec<String> = Vec::new();
     for ident in identities::list_for_user(conn, user_id)?.into_iter().filter(|i| keep(i)) {

@@ -2,8 +2,7 @@
 //! the upstream re-check and the clock. The rules and their order live in `bridgekeeper_core::token`.
 
 use bridgekeeper_core::token::ports::{
-    CodeRecord, GrantPolicy, GrantRecord, Grants, Minter, Ports, Redeemed, RefreshRecord, Revocation, Revoking,
-    Rotated, Subject, Upstreams,
+    CodeRecord, GrantPolicy, GrantRecord, Grants, Hop, Minter, Ports, RefreshRecord, Stop, Subject, Upstreams,
 };
 use bridgekeeper_core::token::{TokenClient, TokenOutcome, TokenRequest};
 
@@ -11,14 +10,12 @@ use super::issue;
 use super::{ErrorCode, OAuthError};
 use crate::accounts::upstream_tokens::{self, Recheck};
 use crate::accounts::users::find_for_scope as users_for_claims;
-use crate::secret::hash_token;
 use crate::state::AppState;
-use crate::store::audit::AuditKind;
 use crate::store::clients::Client;
-use crate::store::codes::{self, AuthCode, Redemption};
-use crate::store::refresh::{self, RefreshToken, Rotation};
+use crate::store::codes::AuthCode;
+use crate::store::grants;
+use crate::store::refresh::RefreshToken;
 use crate::store::users::User;
-use crate::store::{audit, grants};
 
 /// Runs one token request for an authenticated client that may use its grant type.
 pub async fn exchange(
@@ -82,7 +79,7 @@ impl Ports for ServerPorts<'_> {
     }
 }
 
-fn code_record(c: AuthCode) -> CodeRecord {
+pub(super) fn code_record(c: AuthCode) -> CodeRecord {
     CodeRecord {
         grant_id: c.grant_id,
         client_id: c.client_id,
@@ -96,7 +93,7 @@ fn code_record(c: AuthCode) -> CodeRecord {
     }
 }
 
-fn grant_record((g, resources): (grants::Grant, Vec<String>)) -> GrantRecord {
+pub(super) fn grant_record((g, resources): (grants::Grant, Vec<String>)) -> GrantRecord {
     GrantRecord {
         id: g.id,
         client_id: g.client_id,
@@ -110,7 +107,7 @@ fn grant_record((g, resources): (grants::Grant, Vec<String>)) -> GrantRecord {
     }
 }
 
-fn refresh_record(t: RefreshToken) -> RefreshRecord {
+pub(super) fn refresh_record(t: RefreshToken) -> RefreshRecord {
     RefreshRecord {
         token_hash: t.token_hash,
         grant_id: t.grant_id,
@@ -125,7 +122,7 @@ fn refresh_record(t: RefreshToken) -> RefreshRecord {
     }
 }
 
-fn refresh_row(r: RefreshRecord) -> RefreshToken {
+pub(super) fn refresh_row(r: RefreshRecord) -> RefreshToken {
     RefreshToken {
         token_hash: r.token_hash,
         grant_id: r.grant_id,
@@ -143,13 +140,18 @@ fn refresh_row(r: RefreshRecord) -> RefreshToken {
 impl Grants for ServerPorts<'_> {
     type Subject = User;
 
-    async fn redeem_code(&self, code: &str, client_id: &str, now: i64) -> Result<Redeemed, OAuthError> {
-        let (hash, cid) = (hash_token(code), client_id.to_string());
-        Ok(match self.0.db.run(move |c| codes::redeem(c, &hash, &cid, now)).await? {
-            Redemption::Fresh(c) => Redeemed::Fresh(code_record(c)),
-            Redemption::Replayed(c) => Redeemed::Replayed(code_record(c)),
-            Redemption::Unknown => Redeemed::Unknown,
-        })
+    async fn one_hop<T, F>(&self, f: F) -> Result<T, OAuthError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Hop<Subject = User>) -> Result<T, Stop> + Send + 'static,
+    {
+        let ctx = super::grant_hop::HopCtx {
+            state: self.0.clone(),
+            upstreams: self.1.clone(),
+            settings: self.2.clone(),
+            dpop_jkt: self.3.clone(),
+        };
+        super::grant_hop::run(ctx, f).await
     }
 
     async fn grant_and_subject(
@@ -169,56 +171,9 @@ impl Grants for ServerPorts<'_> {
         Ok((grant.map(grant_record), user))
     }
 
-    async fn code_resources(&self, code: &str, client_id: &str) -> Result<Option<Vec<String>>, OAuthError> {
-        let (hash, cid) = (hash_token(code), client_id.to_string());
-        let found = self
-            .0
-            .db
-            .run(move |c| match codes::unspent_grant(c, &hash, &cid)? {
-                Some(gid) => Ok(grants::find_with_resources(c, &gid)?.map(|(_, r)| r)),
-                None => Ok(None),
-            })
-            .await?;
-        Ok(found)
-    }
-
-    async fn revoke(&self, r: &Revoking<'_>, now: i64) -> Result<(), OAuthError> {
-        let name = match r.why {
-            Revocation::CodeReuse => AuditKind::CodeReuse,
-            Revocation::RefreshReuse => AuditKind::RefreshReuse,
-        };
-        if matches!(r.why, Revocation::RefreshReuse) {
-            self.0.metrics.refresh_reuse.inc();
-        }
-        let event = audit::AuditEvent::new(now, name).user(r.user_id).client(r.client_id);
-        let gid = r.grant_id.to_string();
-        Ok(self
-            .0
-            .db
-            .write(move |c| {
-                grants::revoke(c, &gid, now)?;
-                audit::record(c, &event)
-            })
-            .await?)
-    }
-
-    async fn find_refresh(&self, token: &str) -> Result<Option<RefreshRecord>, OAuthError> {
-        let hash = hash_token(token);
-        Ok(self.0.db.run(move |c| refresh::find(c, &hash)).await?.map(refresh_record))
-    }
-
     async fn store_refresh(&self, row: RefreshRecord) -> Result<(), OAuthError> {
         let row = refresh_row(row);
-        Ok(self.0.db.run(move |c| refresh::insert(c, &row)).await?)
-    }
-
-    async fn rotate(&self, old_hash: &str, successor: RefreshRecord, now: i64) -> Result<Rotated, OAuthError> {
-        let (old, row) = (old_hash.to_string(), refresh_row(successor));
-        Ok(match self.0.db.run(move |c| refresh::rotate(c, &old, &row, now)).await? {
-            Rotation::Rotated => Rotated::Rotated,
-            Rotation::Lost(t) => Rotated::Lost(refresh_record(t)),
-            Rotation::Dead => Rotated::Dead,
-        })
+        Ok(self.0.db.run(move |c| crate::store::refresh::insert(c, &row)).await?)
     }
 }
 

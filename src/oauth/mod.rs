@@ -11,6 +11,7 @@ pub mod dpop;
 pub mod error;
 mod exchange_ports;
 pub mod frontchannel;
+mod grant_hop;
 pub mod grants;
 pub mod introspect;
 pub mod issue;

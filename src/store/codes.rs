@@ -2,7 +2,9 @@
 
 use diesel::prelude::*;
 
-use super::schema::auth_codes;
+use super::grants::Grant;
+use super::schema::{auth_codes, grants, users};
+use super::users::User;
 use super::{DbConn, StoreResult};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]
@@ -62,15 +64,33 @@ pub fn redeem(conn: &mut DbConn, code_hash: &str, client_id: &str, now: i64) -> 
     })
 }
 
-/// [RI-4] The grant id of an unspent code of `client_id` (read only).
-pub fn unspent_grant(conn: &mut DbConn, code_hash: &str, client_id: &str) -> StoreResult<Option<String>> {
-    Ok(auth_codes::table
-        .find(code_hash)
-        .filter(auth_codes::used_at.is_null())
-        .filter(auth_codes::client_id.eq(client_id))
-        .select(auth_codes::grant_id)
+/// A code with its grant (and the grant's resources, [RI-2]) and user.
+pub type WithGrant = (AuthCode, Option<(Grant, Vec<String>)>, Option<User>);
+
+/// [DB-5] The code with its grant and user, in one statement (primary-key lookups joined), taking no lock.
+pub fn find_with_grant(conn: &mut DbConn, code_hash: &str) -> StoreResult<Option<WithGrant>> {
+    type Row = (AuthCode, Option<Grant>, Option<String>, Option<User>);
+    let row: Option<Row> = auth_codes::table
+        .left_join(grants::table.on(grants::id.eq(auth_codes::grant_id)))
+        .left_join(users::table.on(users::id.eq(auth_codes::user_id)))
+        .filter(auth_codes::code_hash.eq(code_hash))
+        .select((
+            AuthCode::as_select(),
+            Option::<Grant>::as_select(),
+            grants::resources.nullable(),
+            Option::<User>::as_select(),
+        ))
         .first(conn)
-        .optional()?)
+        .optional()?;
+    Ok(row.map(|(c, g, r, u)| (c, g.map(|g| (g, super::grants::resources_of(r))), u)))
+}
+
+/// [DB-5] Spends an unused code in one conditional update: of two racing redemptions exactly one gets `true`.
+pub fn spend(conn: &mut DbConn, code_hash: &str, now: i64) -> StoreResult<bool> {
+    let won = diesel::update(auth_codes::table.find(code_hash).filter(auth_codes::used_at.is_null()))
+        .set(auth_codes::used_at.eq(now))
+        .execute(conn)?;
+    Ok(won == 1)
 }
 
 /// Deletes codes whose expiry passed more than `keep_secs` ago (tombstones are kept that long).

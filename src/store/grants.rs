@@ -34,9 +34,12 @@ pub fn find(conn: &mut DbConn, id: &str) -> StoreResult<Option<Grant>> {
 pub fn find_with_resources(conn: &mut DbConn, id: &str) -> StoreResult<Option<(Grant, Vec<String>)>> {
     let row: Option<(Grant, Option<String>)> =
         grants::table.find(id).select((Grant::as_select(), grants::resources)).first(conn).optional()?;
-    Ok(row.map(|(g, r)| {
-        (g, r.map(|r| r.split(' ').filter(|s| !s.is_empty()).map(String::from).collect()).unwrap_or_default())
-    }))
+    Ok(row.map(|(g, r)| (g, resources_of(r))))
+}
+
+/// [RI-2] The stored `resources` column as a list (space-separated identifiers; `NULL`: none).
+pub fn resources_of(stored: Option<String>) -> Vec<String> {
+    stored.map(|r| r.split(' ').filter(|s| !s.is_empty()).map(String::from).collect()).unwrap_or_default()
 }
 
 /// [RI-2] Inserts a grant made for `resources` (identifiers of `[[apis]]`, which hold no spaces).

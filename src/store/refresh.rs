@@ -2,7 +2,9 @@
 
 use diesel::prelude::*;
 
-use super::schema::refresh_tokens;
+use super::grants::Grant;
+use super::schema::{grants, refresh_tokens, sessions, users};
+use super::users::User;
 use super::{DbConn, StoreResult, Write};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]
@@ -30,6 +32,55 @@ pub fn insert(conn: &mut DbConn, token: &RefreshToken) -> StoreResult<()> {
 
 pub fn find(conn: &mut DbConn, token_hash: &str) -> StoreResult<Option<RefreshToken>> {
     Ok(refresh_tokens::table.find(token_hash).select(RefreshToken::as_select()).first(conn).optional()?)
+}
+
+/// A refresh token with its grant, its user and the provider of the grant's sign-in (`None` for a grant without
+/// one, `Some(None)` when that sign-in is gone).
+pub type WithGrant = (RefreshToken, Option<(Grant, Vec<String>)>, Option<User>, Option<Option<String>>);
+
+/// [DB-5] The refresh token by hash with its grant, user and the grant's sign-in provider: one statement (primary
+/// key lookups joined), prepared once per connection.
+pub fn find_with_grant(conn: &mut DbConn, token_hash: &str) -> StoreResult<Option<WithGrant>> {
+    type Row = (RefreshToken, Option<Grant>, Option<String>, Option<User>, Option<String>);
+    let row: Option<Row> = refresh_tokens::table
+        .left_join(grants::table.on(grants::id.eq(refresh_tokens::grant_id)))
+        .left_join(users::table.on(users::id.eq(refresh_tokens::user_id)))
+        .left_join(sessions::table.on(grants::session_hash.eq(sessions::id_hash.nullable())))
+        .filter(refresh_tokens::token_hash.eq(token_hash))
+        .select((
+            RefreshToken::as_select(),
+            Option::<Grant>::as_select(),
+            grants::resources.nullable(),
+            Option::<User>::as_select(),
+            sessions::provider.nullable(),
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|(t, g, r, u, provider)| {
+        let signed_in = g.as_ref().and_then(|g| g.session_hash.as_ref()).map(|_| provider);
+        (t, g.map(|g| (g, super::grants::resources_of(r))), u, signed_in)
+    }))
+}
+
+/// [DB-5] Spends `old_hash` in one conditional update and stores `successor`, inside the caller's transaction (no
+/// savepoint): of racing rotations exactly one wins; the loser reads what won.
+pub fn rotate_in(conn: &mut DbConn, old_hash: &str, successor: &RefreshToken, now: i64) -> StoreResult<Rotation> {
+    let won = diesel::update(
+        refresh_tokens::table
+            .find(old_hash)
+            .filter(refresh_tokens::used_at.is_null())
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::used_at.eq(now))
+    .execute(conn)?;
+    if won == 1 {
+        insert(conn, successor)?;
+        return Ok(Rotation::Rotated);
+    }
+    Ok(match find(conn, old_hash)? {
+        Some(t) if t.revoked_at.is_none() && t.used_at.is_some() => Rotation::Lost(t),
+        _ => Rotation::Dead,
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -77,6 +77,30 @@ impl<'c> Write<'c> {
     }
 }
 
+impl Write<'_> {
+    /// [DB-5] Opens a transaction that is a writer from its first statement (SQLite `BEGIN IMMEDIATE`, so that the
+    /// writes after it never meet a busy snapshot; PostgreSQL `BEGIN`). Ended by [`commit`](Self::commit) or
+    /// [`rollback`](Self::rollback); a connection returned to the pool with it still open is dropped (broken).
+    pub fn begin_immediate(&mut self) -> StoreResult<()> {
+        use diesel::connection::{AnsiTransactionManager, TransactionManager};
+        match &mut *self.conn {
+            DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+            DbConn::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
+        }
+        Ok(())
+    }
+
+    pub fn commit(&mut self) -> StoreResult<()> {
+        use diesel::connection::TransactionManager;
+        Ok(<DbConn as Connection>::TransactionManager::commit_transaction(self.conn)?)
+    }
+
+    pub fn rollback(&mut self) -> StoreResult<()> {
+        use diesel::connection::TransactionManager;
+        Ok(<DbConn as Connection>::TransactionManager::rollback_transaction(self.conn)?)
+    }
+}
+
 impl Deref for Write<'_> {
     type Target = DbConn;
     fn deref(&self) -> &DbConn {

@@ -43,6 +43,9 @@ pub(super) struct Memory {
     clock: Cell<i64>,
     /// Another request rotates `old` while this one waits for the upstream (and the clock moves on).
     race_during_recheck: bool,
+    /// Signing fails; and how the last hop ended (`Some(true)`: aborted).
+    mint_fails: bool,
+    aborted: Cell<Option<bool>>,
     /// Token exchange: live subject tokens by value, the provider's exchange clients, consents
     /// (user, client, provider), the vault's answer, delegation rules, upstream token requests.
     pub(super) subjects: BTreeMap<String, super::token_exchange::SubjectToken>,
@@ -103,17 +106,24 @@ impl Exchanges for Memory {
 
 impl Grants for Memory {
     type Subject = Person;
-    async fn redeem_code(&self, code: &str, client_id: &str, _: i64) -> Result<Redeemed, OAuthError> {
-        let mut codes = self.codes.borrow_mut();
-        Ok(match codes.get_mut(code) {
-            Some((c, _)) if c.client_id != client_id => Redeemed::Unknown,
-            Some((c, used)) if *used => Redeemed::Replayed(c.clone()),
-            Some((c, used)) => {
-                *used = true;
-                Redeemed::Fresh(c.clone())
-            }
-            None => Redeemed::Unknown,
-        })
+    async fn one_hop<T, F>(&self, f: F) -> Result<T, OAuthError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Hop<Subject = Person>) -> Result<T, Stop> + Send + 'static,
+    {
+        // A rollback restores what the hop wrote (codes, grants, refresh tokens, revocations), as the store's does.
+        let saved = (self.codes.borrow().clone(), self.grants.borrow().clone(), self.refresh.borrow().clone());
+        let revoked = self.revoked.borrow().len();
+        let out = f(&mut MemHop(self));
+        self.aborted.set(Some(matches!(out, Err(Stop::Aborted(_)))));
+        if let Err(Stop::Aborted(_)) = out {
+            (*self.codes.borrow_mut(), *self.grants.borrow_mut(), *self.refresh.borrow_mut()) = saved;
+            self.revoked.borrow_mut().truncate(revoked);
+        }
+        match out {
+            Ok(v) => Ok(v),
+            Err(Stop::Refused(e) | Stop::Aborted(e)) => Err(e),
+        }
     }
     async fn grant_and_subject(
         &self,
@@ -124,27 +134,59 @@ impl Grants for Memory {
     ) -> Result<(Option<GrantRecord>, Option<Person>), OAuthError> {
         Ok((self.grants.borrow().get(grant_id).cloned(), Some(Person { disabled: false })))
     }
-    async fn code_resources(&self, code: &str, client_id: &str) -> Result<Option<Vec<String>>, OAuthError> {
-        let codes = self.codes.borrow();
-        let Some((c, false)) = codes.get(code).filter(|(c, _)| c.client_id == client_id) else { return Ok(None) };
-        Ok(self.grants.borrow().get(&c.grant_id).map(|g| g.resources.clone()))
-    }
-    async fn revoke(&self, r: &Revoking<'_>, now: i64) -> Result<(), OAuthError> {
-        self.revoked.borrow_mut().push((r.grant_id.to_string(), r.why));
-        if let Some(g) = self.grants.borrow_mut().get_mut(r.grant_id) {
-            g.revoked_at = Some(now);
-        }
-        Ok(())
-    }
-    async fn find_refresh(&self, token: &str) -> Result<Option<RefreshRecord>, OAuthError> {
-        Ok(self.refresh.borrow().get(token).cloned())
-    }
     async fn store_refresh(&self, row: RefreshRecord) -> Result<(), OAuthError> {
         self.refresh.borrow_mut().insert(row.token_hash.clone(), row);
         Ok(())
     }
-    async fn rotate(&self, old: &str, successor: RefreshRecord, now: i64) -> Result<Rotated, OAuthError> {
-        let mut rts = self.refresh.borrow_mut();
+}
+
+pub(super) struct MemHop<'a>(&'a Memory);
+
+impl Hop for MemHop<'_> {
+    type Subject = Person;
+    fn redeem_code(
+        &mut self,
+        code: &str,
+        client_id: &str,
+        _: i64,
+    ) -> Result<(Redeemed, Option<GrantRecord>, Option<Person>), Aborted> {
+        let mut codes = self.0.codes.borrow_mut();
+        let redeemed = match codes.get_mut(code) {
+            Some((c, _)) if c.client_id != client_id => Redeemed::Unknown,
+            Some((c, used)) if *used => Redeemed::Replayed(c.clone()),
+            Some((c, used)) => {
+                *used = true;
+                Redeemed::Fresh(c.clone())
+            }
+            None => Redeemed::Unknown,
+        };
+        let grant = match &redeemed {
+            Redeemed::Fresh(c) | Redeemed::Replayed(c) => self.0.grants.borrow().get(&c.grant_id).cloned(),
+            Redeemed::Unknown => None,
+        };
+        Ok((redeemed, grant, Some(Person { disabled: false })))
+    }
+    fn subject_for_scope(&mut self, subject: Person, _: &str, _: i64) -> Result<Person, Aborted> {
+        Ok(subject)
+    }
+    fn revoke(&mut self, r: &Revoking<'_>, now: i64) -> Result<(), Aborted> {
+        self.0.revoked.borrow_mut().push((r.grant_id.to_string(), r.why));
+        if let Some(g) = self.0.grants.borrow_mut().get_mut(r.grant_id) {
+            g.revoked_at = Some(now);
+        }
+        Ok(())
+    }
+    fn find_refresh(&mut self, token: &str) -> Result<Option<RefreshLoad<Person>>, Aborted> {
+        let Some(t) = self.0.refresh.borrow().get(token).cloned() else { return Ok(None) };
+        let grant = self.0.grants.borrow().get(&t.grant_id).cloned();
+        Ok(Some(RefreshLoad { token: t, grant, subject: Some(Person { disabled: false }), upstream_recheck: true }))
+    }
+    fn store_refresh(&mut self, row: RefreshRecord) -> Result<(), Aborted> {
+        self.0.refresh.borrow_mut().insert(row.token_hash.clone(), row);
+        Ok(())
+    }
+    fn rotate(&mut self, old: &str, successor: RefreshRecord, now: i64) -> Result<Rotated, Aborted> {
+        let mut rts = self.0.refresh.borrow_mut();
         match rts.get_mut(old) {
             Some(t) if t.used_at.is_some() => Ok(Rotated::Lost(t.clone())),
             Some(t) => {
@@ -154,6 +196,9 @@ impl Grants for Memory {
             }
             None => Ok(Rotated::Dead),
         }
+    }
+    fn minter(&self) -> &dyn Minter<Subject = Person> {
+        self.0
     }
 }
 
@@ -168,6 +213,9 @@ impl Minter for Memory {
         with_refresh: bool,
         audience: Option<&str>,
     ) -> Result<(TokenOutcome, Option<RefreshRecord>), OAuthError> {
+        if self.mint_fails {
+            return Err(OAuthError::new(ErrorCode::ServerError, "token signing failed"));
+        }
         *self.minted.borrow_mut() += 1;
         self.audiences.borrow_mut().push(audience.map(String::from));
         let row = (with_refresh && scope.contains("offline_access")).then(|| self.refresh_token(grant, "u", scope).1);
@@ -462,4 +510,23 @@ fn fa_5_an_unbound_refresh_token_of_an_unrotated_client_is_rotated_once_into_a_b
     assert_eq!(m.refresh.borrow().get("rt1").and_then(|r| r.dpop_jkt.clone()).as_deref(), Some("k1"));
     let again = run(exchange(&m, &fapi, &refresh_request("rt1"))).ok();
     assert_eq!(again.map(|o| o.refresh_token), Some(None), "from then on not rotated");
+}
+
+#[test]
+fn db_5_a_mint_failure_in_a_code_hop_rolls_back_the_spend() {
+    let m = Memory { mint_fails: true, ..memory() };
+    assert_eq!(code_of(run(exchange(&m, &APP, &code_request()))), Some(ErrorCode::ServerError));
+    assert_eq!(m.aborted.get(), Some(true), "aborted: the store rolls the spent code back");
+    assert_eq!(m.codes.borrow().get("c").map(|(_, used)| *used), Some(false), "the code stays redeemable");
+    assert!(m.revoked.borrow().is_empty());
+}
+
+#[test]
+fn rt_4_a_duplicate_that_arrived_before_the_spend_by_more_than_the_grace_revokes() {
+    let m = memory();
+    let mut spent = refresh_row("old", "g", "u", "openid offline_access");
+    spent.used_at = Some(NOW + 10);
+    m.refresh.borrow_mut().insert("old".into(), spent);
+    assert_eq!(code_of(run(exchange(&m, &APP, &refresh_request("old")))), Some(ErrorCode::InvalidGrant));
+    assert_eq!(m.revoked.borrow().as_slice(), &[("g".to_string(), Revocation::RefreshReuse)]);
 }

@@ -93,12 +93,80 @@ pub trait Subject {
     fn disabled(&self) -> bool;
 }
 
+/// A refresh token as one statement finds it: with its grant, its person and whether the upstream must vouch.
+#[derive(Debug, Clone)]
+pub struct RefreshLoad<S> {
+    pub token: RefreshRecord,
+    pub grant: Option<GrantRecord>,
+    /// The person as stored; [`Hop::subject_for_scope`] adds what a scope needs on top (fresh groups).
+    pub subject: Option<S>,
+    /// The grant's sign-in came through an upstream that re-checks on refresh (`refresh_upstream`), or that sign-in
+    /// is gone: the refresh takes the longer path through [`Upstreams::recheck`].
+    pub upstream_recheck: bool,
+}
+
+/// A store failure inside a [`Hop`]: the transaction is rolled back and the request fails with this error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Aborted(pub OAuthError);
+
+/// How a [`Hop`]'s work ends early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// The store failed, or a refusal that must leave nothing spent (a resource error or a minting failure after a
+    /// code was spent): nothing of the hop is kept.
+    Aborted(OAuthError),
+    /// A rule refused: what the hop wrote so far (a spent code, a revoked family) is committed.
+    Refused(OAuthError),
+}
+
+impl From<Aborted> for Stop {
+    fn from(a: Aborted) -> Self {
+        Stop::Aborted(a.0)
+    }
+}
+
+impl From<OAuthError> for Stop {
+    fn from(e: OAuthError) -> Self {
+        Stop::Refused(e)
+    }
+}
+
+/// [DB-5] One transaction on one connection, in one blocking hop: what a grant reads and writes on its common path.
+/// Each method is a statement or two; nothing here waits for the network.
+pub trait Hop {
+    type Subject: Subject;
+    /// [RT-1] The refresh token with its grant and person, in one statement.
+    fn find_refresh(&mut self, token: &str) -> Result<Option<RefreshLoad<Self::Subject>>, Aborted>;
+    /// [AC-1][AC-2] Spends `code` for `client_id` (of racing redemptions exactly one is `Fresh`), with the code's
+    /// grant and person as found with it.
+    #[allow(clippy::type_complexity)]
+    fn redeem_code(
+        &mut self,
+        code: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<(Redeemed, Option<GrantRecord>, Option<Self::Subject>), Aborted>;
+    /// The person with the claims `scope` releases, as of `now`.
+    fn subject_for_scope(&mut self, subject: Self::Subject, scope: &str, now: i64) -> Result<Self::Subject, Aborted>;
+    /// Revokes the grant and everything issued under it, with an audit record.
+    fn revoke(&mut self, record: &Revoking<'_>, now: i64) -> Result<(), Aborted>;
+    fn store_refresh(&mut self, row: RefreshRecord) -> Result<(), Aborted>;
+    /// Spends `old_hash` (one conditional write) and stores `successor`.
+    fn rotate(&mut self, old_hash: &str, successor: RefreshRecord, now: i64) -> Result<Rotated, Aborted>;
+    /// Minting, as [`Ports::minter`].
+    fn minter(&self) -> &dyn Minter<Subject = Self::Subject>;
+}
+
 /// Codes, grants and refresh tokens.
 pub trait Grants {
     type Subject: Subject;
-    /// Spends `code` for `client_id` in one conditional write (of racing redemptions exactly one is `Fresh`).
-    async fn redeem_code(&self, code: &str, client_id: &str, now: i64) -> Result<Redeemed, OAuthError>;
-    /// The grant and its person with the claims `scope` releases, as of `now`.
+    /// [DB-5] Runs `f` in one transaction on one pooled connection, off the async workers: committed when `f`
+    /// returns `Ok` or [`Stop::Refused`] (the refusal is then the answer), rolled back on [`Stop::Aborted`].
+    async fn one_hop<T, F>(&self, f: F) -> Result<T, OAuthError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Hop<Subject = Self::Subject>) -> Result<T, Stop> + Send + 'static;
+    /// The grant and its person with the claims `scope` releases, as of `now` (the device grant, [DV-5]).
     async fn grant_and_subject(
         &self,
         grant_id: &str,
@@ -106,15 +174,7 @@ pub trait Grants {
         scope: &str,
         now: i64,
     ) -> Result<(Option<GrantRecord>, Option<Self::Subject>), OAuthError>;
-    /// [RI-4] The resources of the grant of `code` when it is an unspent code of `client_id` (read only, nothing
-    /// spent); `None` otherwise (unknown, another client's, or spent: the redemption answers those).
-    async fn code_resources(&self, code: &str, client_id: &str) -> Result<Option<Vec<String>>, OAuthError>;
-    /// Revokes the grant and everything issued under it, with an audit record.
-    async fn revoke(&self, record: &Revoking<'_>, now: i64) -> Result<(), OAuthError>;
-    async fn find_refresh(&self, token: &str) -> Result<Option<RefreshRecord>, OAuthError>;
     async fn store_refresh(&self, row: RefreshRecord) -> Result<(), OAuthError>;
-    /// Spends `old_hash` and stores `successor` in one transaction.
-    async fn rotate(&self, old_hash: &str, successor: RefreshRecord, now: i64) -> Result<Rotated, OAuthError>;
 }
 
 /// What is being revoked and why.

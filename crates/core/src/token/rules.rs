@@ -78,9 +78,10 @@ pub fn refresh_state(found: Option<&RefreshRecord>, client_id: &str, now: i64) -
 
 /// [RT-4] A rotated refresh token presented again: within `grace_secs` of its rotation it is taken for a racing
 /// duplicate of the same client (refused, nothing revoked); later it betrays a copy and the family is revoked
-/// (RFC 9700 §4.14.2). `grace_secs = 0` is strict.
+/// (RFC 9700 §4.14.2). `grace_secs = 0` is strict. Either way round: a request that arrived more than the grace
+/// before the spend (queued, or slowed by an upstream re-check) is no racing duplicate either.
 pub fn reuse_revokes_family(used_at: i64, now: i64, grace_secs: i64) -> bool {
-    now - used_at >= grace_secs
+    (now - used_at).abs() >= grace_secs
 }
 
 /// [TK-4] client_credentials scopes: the client's allowed scopes minus the person-only ones (`openid`,

@@ -110,6 +110,8 @@ fn rt_4_reuse_revokes_the_family_after_the_grace_window_and_always_when_strict()
     assert!(!reuse_revokes_family(NOW - 1, NOW, 2), "a racing duplicate");
     assert!(reuse_revokes_family(NOW - 2, NOW, 2));
     assert!(reuse_revokes_family(NOW, NOW, 0), "grace 0 is strict");
+    assert!(reuse_revokes_family(NOW + 10, NOW, 2), "spent 10 s after this request arrived: not a racing duplicate");
+    assert!(!reuse_revokes_family(NOW + 1, NOW, 2));
 }
 
 #[test]
