@@ -4,6 +4,7 @@
 #
 #   bash bench/run.sh               # broker on SQLite
 #   bash bench/run.sh --postgres    # broker on a private PostgreSQL cluster it starts (and removes) itself
+#   bash bench/run.sh --both        # SQLite, then PostgreSQL, then docs/performance.md's table (bench/table.py)
 #   bash bench/run.sh --help        # options: --duration, --runs, --connections, --scale N (0 skips), ...
 #
 # Installs what it needs when missing (Debian's wrk, and postgresql for --postgres; the pinned npm packages in
@@ -23,7 +24,15 @@ for arg in "$@"; do
   esac
 done
 postgres=0
-for arg in "$@"; do [ "$arg" = "--postgres" ] && postgres=1; done
+both=0
+args=()
+for arg in "$@"; do
+  case "$arg" in
+    --postgres) postgres=1; args+=("$arg") ;;
+    --both) both=1; postgres=1 ;;
+    *) args+=("$arg") ;;
+  esac
+done
 
 apt_install() {
   if [ "$(id -u)" != 0 ]; then
@@ -58,27 +67,30 @@ fi
 
 work="$(mktemp -d /tmp/bk-bench.XXXXXX)"
 cleanup() {
-  # bench.py ends what it started; this is the fallback when it could not (killed, crashed).
-  if [ -f "$work/pids" ]; then
-    while read -r pid; do
-      [ -n "$pid" ] && kill -TERM -- "-$pid" 2>/dev/null || true
-    done <"$work/pids"
-    sleep 1
-    while read -r pid; do
-      [ -n "$pid" ] && kill -KILL -- "-$pid" 2>/dev/null || true
-    done <"$work/pids"
-  fi
-  if [ -f "$work/pgdir" ]; then
-    { read -r pg_bin; read -r pg_dir; } <"$work/pgdir"
-    if [ -d "$pg_dir/data" ]; then
-      if [ "$(id -u)" = 0 ]; then
-        runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true
-      else
-        "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true
-      fi
+  # bench.py ends what it started; this is the fallback when it could not (killed, crashed). With --both each
+  # backend's pass has a work directory of its own below $work.
+  for w in "$work" "$work/sqlite" "$work/postgres"; do
+    if [ -f "$w/pids" ]; then
+      while read -r pid; do
+        [ -n "$pid" ] && kill -TERM -- "-$pid" 2>/dev/null || true
+      done <"$w/pids"
+      sleep 1
+      while read -r pid; do
+        [ -n "$pid" ] && kill -KILL -- "-$pid" 2>/dev/null || true
+      done <"$w/pids"
     fi
-    rm -rf "$pg_dir"
-  fi
+    if [ -f "$w/pgdir" ]; then
+      { read -r pg_bin; read -r pg_dir; } <"$w/pgdir"
+      if [ -d "$pg_dir/data" ]; then
+        if [ "$(id -u)" = 0 ]; then
+          runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true
+        else
+          "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true
+        fi
+      fi
+      rm -rf "$pg_dir"
+    fi
+  done
   if [ "${BENCH_KEEP:-0}" = 1 ]; then
     echo "bench: work directory kept: $work"
   else
@@ -89,4 +101,16 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-python3 "$here/bench.py" --work "$work" --bin "$BK_BIN" "$@"
+if [ "$both" = 1 ]; then
+  out="$here/results"
+  mkdir -p "$work/sqlite" "$work/postgres"
+  python3 "$here/bench.py" --work "$work/sqlite" --bin "$BK_BIN" "${args[@]}"
+  first="$(ls -t "$out"/*-sqlite.json | head -1)"
+  python3 "$here/bench.py" --work "$work/postgres" --bin "$BK_BIN" --postgres "${args[@]}"
+  second="$(ls -t "$out"/*-postgres.json | head -1)"
+  echo
+  echo "docs/performance.md's table (bench/table.py $first $second):"
+  python3 "$here/table.py" "$first" "$second"
+else
+  python3 "$here/bench.py" --work "$work" --bin "$BK_BIN" "${args[@]}"
+fi

@@ -1,6 +1,7 @@
 //! Micro-benchmarks of the hot pure functions, so regressions show without a load test: token signing,
 //! client authentication (hash + constant-time compare), scope narrowing, and the introspection decision
-//! (JWT verification). The load benchmark against a peer is `bash bench/run.sh`.
+//! (JWT verification), and a DPoP proof's verification (issue 15: what a bound token costs besides the replay
+//! insert). The load benchmark against a peer is `bash bench/run.sh`.
 
 use std::collections::BTreeMap;
 
@@ -72,5 +73,25 @@ fn introspection_decision(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, signing, client_authentication, scopes, introspection_decision);
+/// [DP-1] A DPoP proof: header rules, the signature with the header's own key, its thumbprint (no `jti` write).
+fn dpop_proof(c: &mut Criterion) {
+    use base64::Engine;
+    let b64 = |v: &serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let algs: Vec<String> = bridgekeeper_core::dpop::DEFAULT_ALGS.iter().map(|s| s.to_string()).collect();
+    for alg in [Alg::Es256, Alg::EdDsa] {
+        let row = generate(alg, 0, bridgekeeper::store::keys::KeyState::Next).unwrap();
+        let key = SigningKey::from_row(&row).unwrap();
+        let jwk: serde_json::Value = serde_json::from_str(&row.public_jwk).unwrap();
+        let header = serde_json::json!({"typ": "dpop+jwt", "alg": alg.as_str(), "jwk": jwk});
+        let claims = serde_json::json!({"jti": "j", "htm": "POST", "htu": "https://id.example/token", "iat": 1});
+        let input = format!("{}.{}", b64(&header), b64(&claims));
+        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.sign(input.as_bytes()).unwrap());
+        let proof = format!("{input}.{sig}");
+        c.bench_function(&format!("verify DPoP proof {}", alg.as_str()), |b| {
+            b.iter(|| bridgekeeper::tokens::dpop_proof::verify(&proof, &algs).unwrap())
+        });
+    }
+}
+
+criterion_group!(benches, signing, client_authentication, scopes, introspection_decision, dpop_proof);
 criterion_main!(benches);

@@ -34,6 +34,8 @@ pub struct AppState {
     pub csrf_key: aws_lc_rs::hmac::Key,
     /// [DP-3] Key of the DPoP server nonces (HMAC-SHA256), derived from the same shared secret with HKDF.
     pub dpop_nonce_key: aws_lc_rs::hmac::Key,
+    /// [DP-2] The `jti`s of accepted DPoP proofs, written in batches (group commit).
+    pub dpop_jtis: crate::store::replay_batch::Batcher,
     /// `trusted_proxies`, parsed.
     pub proxies: Vec<ipnet::IpNet>,
     /// Wakes this instance's back-channel logout worker when a session ended here ([BL-5]).

@@ -302,3 +302,38 @@ fn encryption_key_rotation_reseals_signing_keys_and_old_keys_then_drop_out() {
     assert_eq!(KeyRing::load(&mut c, &only_new).unwrap().current.kid, kid, "readable with the new key alone");
     assert!(KeyRing::load(&mut c, &old).is_err(), "the old key no longer opens them");
 }
+
+#[test]
+fn dp_2_a_batch_of_dpop_marks_says_which_were_new_first_of_equals_wins() {
+    let (db, _t) = seeded();
+    let mut c = db.conn().unwrap();
+    assert!(store::dpop_jtis::remember(&mut c, "seen", 100).unwrap());
+    let marks: Vec<(String, i64)> = ["a", "seen", "b", "a", "c", "b"].iter().map(|k| (k.to_string(), 100)).collect();
+    let fresh = store::dpop_jtis::remember_many(&mut c, &marks).unwrap();
+    assert_eq!(fresh, [true, false, true, false, true, false]);
+    assert_eq!(store::dpop_jtis::remember_many(&mut c, &marks).unwrap(), [false; 6], "all seen now");
+    assert!(store::dpop_jtis::remember_many(&mut c, &[]).unwrap().is_empty());
+    assert!(!store::dpop_jtis::remember(&mut c, "c", 100).unwrap(), "a batched mark is seen by a lone write");
+}
+
+/// [DP-2] Through the group commit: many requests racing with one proof, and with many proofs, from several
+/// tasks at once: exactly one use of each proof passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dp_2_the_batched_replay_check_lets_exactly_one_use_of_a_proof_pass() {
+    let (db, _t) = seeded();
+    let batcher = store::replay_batch::Batcher::new(db.clone(), store::dpop_jtis::remember_many);
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let b = batcher.clone();
+        tasks.push(tokio::spawn(async move { (i % 20, b.remember(format!("proof-{}", i % 20), 100).await.unwrap()) }));
+    }
+    let mut wins = [0usize; 20];
+    for t in tasks {
+        let (k, new) = t.await.unwrap();
+        wins[k] += usize::from(new);
+    }
+    assert_eq!(wins, [1; 20], "one winner per proof");
+    let again = batcher.remember("proof-3".into(), 100).await.unwrap();
+    assert!(!again, "a later lone use is a replay");
+    assert!(batcher.remember("proof-new".into(), 100).await.unwrap(), "an idle batcher writes a lone mark at once");
+}

@@ -4,17 +4,19 @@
 use bridgekeeper_core::client_profile;
 
 use crate::secret::{Secret, hash_token, random_token};
-use crate::settings::{GRANT_TYPES, Settings, StaticClient};
+use crate::settings::{Settings, StaticClient};
 use crate::store::audit::AuditKind;
 use crate::store::clients::{self as repo, Client};
 use crate::store::{Db, StoreError, StoreResult, audit};
 
 mod keys;
 mod profile;
+mod shape;
 pub use keys::{ADMIN_SET, keep_admin_settings, key_and_par_metadata, with_dpop_bound};
 use keys::{apply_metadata_changes, check_key_changes, check_keys};
-use profile::{apply_profile_change, check_profile, check_profile_change};
+use profile::{apply_profile_change, check_profile_change};
 pub use profile::{stored_profile, with_profile};
+use shape::check;
 
 /// What someone asks for when adding a client.
 #[derive(Debug, Clone, Default)]
@@ -153,82 +155,6 @@ pub fn self_service_scopes(settings: &Settings, requested: &[String]) -> Result<
         }
     }
     Ok((allowed, pending))
-}
-
-fn check_name(name: &str) -> Result<(), ClientError> {
-    if name.trim().is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ClientError::Invalid("the name must be 1 to 100 printable characters".into()));
-    }
-    Ok(())
-}
-
-fn check_logo(logo: Option<&str>) -> Result<(), ClientError> {
-    match logo {
-        Some(l) if url::Url::parse(l).map(|u| u.scheme() != "https").unwrap_or(true) || l.len() > 2000 => {
-            Err(ClientError::Invalid("the logo URL must be an https URL".into()))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// The shape rules every client must meet.
-fn check(settings: &Settings, c: &Client) -> Result<(), ClientError> {
-    check_name(&c.name)?;
-    check_logo(c.logo_uri.as_deref())?;
-    if c.redirect_uris.len() > 20 || c.post_logout_redirect_uris.len() > 20 {
-        return Err(ClientError::Invalid("at most 20 redirect URIs of each kind".into()));
-    }
-    for uri in c.redirect_uris.iter().chain(&c.post_logout_redirect_uris) {
-        if uri.len() > 2000 {
-            return Err(ClientError::InvalidRedirect("a redirect URI is too long".into()));
-        }
-        bridgekeeper_core::redirect::validate_for_client(uri, c.is_public())
-            .map_err(|e| ClientError::InvalidRedirect(format!("redirect URI {uri}: {e}")))?;
-    }
-    if c.grant_types.is_empty() {
-        return Err(ClientError::Invalid("at least one grant type is needed".into()));
-    }
-    if let Some(g) = c.grant_types.iter().find(|g| !GRANT_TYPES.contains(&g.as_str())) {
-        return Err(ClientError::Invalid(format!("unknown grant type `{g}`")));
-    }
-    if let Some(s) = c.allowed_scopes.iter().chain(&c.pending_scopes).find(|s| !settings.scopes.contains_key(*s)) {
-        return Err(ClientError::Invalid(format!("scope `{s}` is not in the [scopes] catalogue")));
-    }
-    if c.is_public() && c.allows_grant("client_credentials") {
-        return Err(ClientError::Invalid("a public client cannot use client_credentials".into()));
-    }
-    // [FA-1] First, so that a client that misses its profile hears the profile's named reason.
-    check_profile(settings, c)?;
-    repo::check_auth_method(c.is_public(), &c.token_endpoint_auth_method).map_err(ClientError::Invalid)?;
-    check_keys(c)?;
-    if c.requires_par() && !settings.par.enabled {
-        return Err(ClientError::Invalid("require_pushed_authorization_requests needs par.enabled".into()));
-    }
-    if c.dpop_bound() && !settings.dpop.enabled {
-        return Err(ClientError::Invalid("dpop_bound_access_tokens needs dpop.enabled".into()));
-    }
-    if let Some(uri) = &c.backchannel_logout_uri {
-        bridgekeeper_core::backchannel::validate_logout_uri(uri)
-            .map_err(|e| ClientError::InvalidRedirect(format!("backchannel_logout_uri {uri}: {e}")))?;
-        // [BL-9] A client that registered itself may not aim the broker at its own networks.
-        if matches!(c.source.as_str(), "portal" | "dynamic") {
-            bridgekeeper_core::backchannel::validate_self_service_logout_uri(uri)
-                .map_err(|e| ClientError::Invalid(format!("backchannel_logout_uri {uri}: {e}")))?;
-        }
-    }
-    if let Some(uri) = &c.frontchannel_logout_uri {
-        bridgekeeper_core::frontchannel::validate_frontchannel_uri(uri, &c.redirect_uris)
-            .map_err(|e| ClientError::InvalidRedirect(format!("frontchannel_logout_uri {uri}: {e}")))?;
-    }
-    if c.allows_grant("authorization_code") && c.redirect_uris.is_empty() {
-        return Err(ClientError::Invalid("authorization_code needs at least one redirect URI".into()));
-    }
-    if c.allowed_scopes.iter().any(|s| crate::scopes::is_reserved(s))
-        && (c.is_public() || !c.allows_grant("client_credentials"))
-    {
-        return Err(ClientError::Invalid("the admin scope needs a confidential client_credentials client".into()));
-    }
-    Ok(())
 }
 
 /// The method a new client gets when none is asked for: `none` for public clients, else client_secret_basic.

@@ -63,11 +63,10 @@ pub async fn verify(
     }
     let key = dpop::replay_key(&verified.jkt, jti);
     let until = dpop::remember_until(verified.claims.iat.unwrap_or(now), now, REPLAY_SKEW_SECS);
-    if !state.db.run(move |c| crate::store::dpop_jtis::remember(c, &key, until)).await? {
+    if !state.dpop_jtis.remember(key, until).await? {
         return Err(invalid("the DPoP proof was used before"));
     }
-    let alg = jsonwebtoken::decode_header(text).map(|h| format!("{:?}", h.alg)).unwrap_or_default();
-    Ok(Some(Proof { jkt: verified.jkt, alg }))
+    Ok(Some(Proof { jkt: verified.jkt, alg: verified.alg }))
 }
 
 /// [FA-6] A proof the client's profile allows (a fapi2 client's are PS256, ES256 or EdDSA).

@@ -1,6 +1,8 @@
 //! [DP-2] `jti`s of DPoP proofs already accepted: the SHA-256 of (key thumbprint, `jti`), kept until the proof's
 //! `iat` window has passed on every instance (the caller passes that time), then swept.
 
+use std::collections::HashSet;
+
 use diesel::prelude::*;
 
 use super::schema::dpop_proof_jtis;
@@ -19,4 +21,40 @@ pub fn remember(conn: &mut DbConn, jti_hash: &str, expires_at: i64) -> StoreResu
             other => Err(other),
         },
     }
+}
+
+/// [DP-2] [`remember`] for many proofs at once (the group commit of `store::replay_batch`), in one statement on
+/// PostgreSQL and one transaction on SQLite: for each `(jti_hash, expires_at)`, in order, whether it was new. The
+/// primary key still decides between instances; within the batch the first of two equal keys is the new one.
+pub fn remember_many(conn: &mut DbConn, marks: &[(String, i64)]) -> StoreResult<Vec<bool>> {
+    let mut seen = HashSet::with_capacity(marks.len());
+    let firsts: Vec<bool> = marks.iter().map(|(k, _)| seen.insert(k.as_str())).collect();
+    let new: Vec<(&str, i64)> =
+        marks.iter().zip(&firsts).filter(|(_, first)| **first).map(|((k, until), _)| (k.as_str(), *until)).collect();
+    let row =
+        |(k, until): (&str, i64)| (dpop_proof_jtis::jti_hash.eq(k.to_string()), dpop_proof_jtis::expires_at.eq(until));
+    let fresh: HashSet<String> = match conn {
+        _ if new.is_empty() => HashSet::new(),
+        DbConn::Postgres(c) => diesel::insert_into(dpop_proof_jtis::table)
+            .values(new.iter().copied().map(row).collect::<Vec<_>>())
+            .on_conflict_do_nothing()
+            .returning(dpop_proof_jtis::jti_hash)
+            .get_results::<String>(c)?
+            .into_iter()
+            .collect(),
+        DbConn::Sqlite(c) => c.transaction(|c| {
+            let mut fresh = HashSet::with_capacity(new.len());
+            for mark in &new {
+                let n = diesel::insert_into(dpop_proof_jtis::table)
+                    .values(row(*mark))
+                    .on_conflict_do_nothing()
+                    .execute(c)?;
+                if n == 1 {
+                    fresh.insert(mark.0.to_string());
+                }
+            }
+            Ok::<_, diesel::result::Error>(fresh)
+        })?,
+    };
+    Ok(marks.iter().zip(firsts).map(|((k, _), first)| first && fresh.contains(k)).collect())
 }

@@ -21,6 +21,7 @@ pub mod pending_links;
 mod pool;
 pub mod pushed;
 pub mod refresh;
+pub mod replay_batch;
 pub mod revoked;
 pub mod saml_assertions;
 pub mod schema;

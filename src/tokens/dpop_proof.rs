@@ -12,6 +12,8 @@ use jsonwebtoken::jwk::ThumbprintHash;
 pub struct Verified {
     /// base64url(SHA-256) JWK thumbprint of the proof's key.
     pub jkt: String,
+    /// The proof's `alg`, as jsonwebtoken names it (`ES256`, `EdDSA`, ...).
+    pub alg: String,
     pub claims: ProofClaims,
 }
 
@@ -39,7 +41,7 @@ pub fn verify(proof: &str, algs: &[String]) -> Result<Verified, OAuthError> {
     let data = jsonwebtoken::decode::<ProofClaims>(proof, &key, &v)
         .map_err(|_| invalid("the DPoP proof's signature does not verify with its jwk"))?;
     let jkt = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|_| invalid("the DPoP proof's jwk is unusable"))?;
-    Ok(Verified { jkt, claims: data.claims })
+    Ok(Verified { jkt, alg: format!("{:?}", header.alg), claims: data.claims })
 }
 
 #[cfg(test)]

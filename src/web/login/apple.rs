@@ -14,7 +14,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{LOGIN_COOKIE, answer, limited, provider};
+use super::callback::answer;
+use super::{LOGIN_COOKIE, limited, provider};
 use crate::oauth::params::Params;
 use crate::respond::PageError;
 use crate::state::AppState;
