@@ -337,3 +337,94 @@ async fn dp_2_the_batched_replay_check_lets_exactly_one_use_of_a_proof_pass() {
     assert!(!again, "a later lone use is a replay");
     assert!(batcher.remember("proof-new".into(), 100).await.unwrap(), "an idle batcher writes a lone mark at once");
 }
+
+/// [DP-2] Two batches that share marks, written at once in opposite orders (an attacker replaying proofs to two
+/// instances): both finish, with one winner per mark (PostgreSQL used to deadlock: one batch aborted after
+/// `deadlock_timeout`, every request in it answered 503).
+#[test]
+fn dp_2_batches_with_shared_marks_in_opposite_order_never_deadlock() {
+    let (db, _t) = seeded();
+    for round in 0..3 {
+        let keys: Vec<(String, i64)> = (0..300).map(|i| (format!("r{round}-{i:04}"), 100)).collect();
+        let reversed: Vec<(String, i64)> = keys.iter().rev().cloned().collect();
+        let barrier = std::sync::Barrier::new(2);
+        let run = |marks: &[(String, i64)]| {
+            let mut c = db.conn().unwrap();
+            barrier.wait();
+            store::dpop_jtis::remember_many(&mut c, marks)
+        };
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(|| run(&keys));
+            let b = s.spawn(|| run(&reversed));
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        let (a, b) = (a.expect("no deadlock"), b.expect("no deadlock"));
+        let b: Vec<bool> = b.into_iter().rev().collect();
+        assert!(a.iter().zip(&b).all(|(x, y)| x ^ y), "exactly one batch wins each mark");
+    }
+}
+
+/// Polls `f` once, as a runtime would when the task first runs, then drops it.
+fn poll_once<F: std::future::Future>(f: F) {
+    let mut f = std::pin::pin!(f);
+    let _ = f.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// [DP-2] A drainer task dropped before it ever ran (its runtime shut down) gives its slot back: later marks are
+/// still written (they used to wait forever once every slot was held by such a task).
+#[test]
+fn dp_2_an_unpolled_drainer_does_not_keep_its_slot() {
+    let (db, _t) = seeded();
+    let batcher = store::replay_batch::Batcher::new(db.clone(), store::dpop_jtis::remember_many);
+    for i in 0..store::replay_batch::DRAINERS {
+        let gone = runtime();
+        let _in = gone.enter();
+        poll_once(batcher.remember(format!("dropped-{i}"), 100));
+        drop(_in);
+        drop(gone);
+    }
+    let later = runtime().block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(30), batcher.remember("later".into(), 100)).await
+    });
+    assert!(later.expect("answered, not left waiting").unwrap(), "written as new");
+}
+
+/// [DP-2] A mark queued while every drainer runs on a runtime that then shuts down is answered "unavailable",
+/// never left waiting.
+#[test]
+fn dp_2_a_mark_queued_behind_a_dropped_drainer_is_answered() {
+    let (db, _t) = seeded();
+    let batcher = store::replay_batch::Batcher::new(db.clone(), store::dpop_jtis::remember_many);
+    let gone = runtime();
+    {
+        let _in = gone.enter();
+        for i in 0..store::replay_batch::DRAINERS {
+            poll_once(batcher.remember(format!("first-{i}"), 100));
+        }
+    }
+    let other = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let b = batcher.clone();
+    let (queued_tx, queued_rx) = std::sync::mpsc::channel();
+    let waiting = other.spawn(async move {
+        let mark = b.remember("queued".into(), 100);
+        let mut mark = std::pin::pin!(mark);
+        // Polled once here (so it is queued), then awaited.
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(mark.as_mut().poll(cx))).await;
+        queued_tx.send(()).unwrap();
+        match first {
+            std::task::Poll::Ready(r) => r,
+            std::task::Poll::Pending => mark.await,
+        }
+    });
+    queued_rx.recv().unwrap();
+    drop(gone);
+    let answer = other
+        .block_on(async { tokio::time::timeout(std::time::Duration::from_secs(30), waiting).await })
+        .expect("answered, not left waiting")
+        .unwrap();
+    assert!(matches!(answer, Err(store::StoreError::Unavailable(_))), "{answer:?}");
+}

@@ -23,14 +23,24 @@ pub fn remember(conn: &mut DbConn, jti_hash: &str, expires_at: i64) -> StoreResu
     }
 }
 
+/// [DP-2] Which marks of a batch are the first of their key (the others are replays within it), and the firsts to
+/// insert, sorted by key: two batches that share keys then take their index entries in one order and never
+/// deadlock (PostgreSQL inserts a multi-row `VALUES` in its order, waiting on a key another open insert holds).
+pub fn insert_order(marks: &[(String, i64)]) -> (Vec<bool>, Vec<(&str, i64)>) {
+    let mut seen = HashSet::with_capacity(marks.len());
+    let firsts: Vec<bool> = marks.iter().map(|(k, _)| seen.insert(k.as_str())).collect();
+    let mut new: Vec<(&str, i64)> =
+        marks.iter().zip(&firsts).filter(|(_, first)| **first).map(|((k, until), _)| (k.as_str(), *until)).collect();
+    new.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    (firsts, new)
+}
+
 /// [DP-2] [`remember`] for many proofs at once (the group commit of `store::replay_batch`), in one statement on
 /// PostgreSQL and one transaction on SQLite: for each `(jti_hash, expires_at)`, in order, whether it was new. The
 /// primary key still decides between instances; within the batch the first of two equal keys is the new one.
+/// Rows go in key order ([`insert_order`]).
 pub fn remember_many(conn: &mut DbConn, marks: &[(String, i64)]) -> StoreResult<Vec<bool>> {
-    let mut seen = HashSet::with_capacity(marks.len());
-    let firsts: Vec<bool> = marks.iter().map(|(k, _)| seen.insert(k.as_str())).collect();
-    let new: Vec<(&str, i64)> =
-        marks.iter().zip(&firsts).filter(|(_, first)| **first).map(|((k, until), _)| (k.as_str(), *until)).collect();
+    let (firsts, new) = insert_order(marks);
     let row =
         |(k, until): (&str, i64)| (dpop_proof_jtis::jti_hash.eq(k.to_string()), dpop_proof_jtis::expires_at.eq(until));
     let fresh: HashSet<String> = match conn {

@@ -5,8 +5,8 @@
 //! decides (the primary key), so a mark is refused as a replay on every instance exactly as when written alone.
 //!
 //! No task outlives its work: a drainer is spawned when marks are waiting and fewer than [`DRAINERS`] run, and
-//! ends when the queue is empty. A dropped drainer (its runtime shut down) drops the waiting replies, which their
-//! requests see as storage unavailable.
+//! ends when the queue is empty. No request waits forever: a dropped drainer (its runtime shut down) answers what
+//! it took, and the last one what is queued, "unavailable" (see [`Running`]).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -75,16 +75,19 @@ impl Batcher {
             start
         };
         if start_drainer {
-            tokio::spawn(drain(self.clone()));
+            // The guard exists before the task: a task dropped before it first runs still gives its slot back.
+            let running = Running { queue: self.queue.clone(), armed: true };
+            tokio::spawn(drain(self.clone(), running));
         }
         answer.await.map_err(|_| StoreError::Unavailable("the single-use mark was not written".into()))?
     }
 }
 
-/// Counts a drainer out however it ends (also when its task is dropped unfinished, whose taken batch then
-/// answers "unavailable" through its dropped replies; what is still queued goes to the next drainer).
-/// A drainer that finds the queue empty counts itself out under the same lock (so that a mark pushed right after
-/// always finds a free drainer slot) and disarms this.
+/// Counts a drainer out however it ends. A drainer dropped unfinished (its runtime shut down, also before it first
+/// ran) answers its taken batch "unavailable" through the dropped replies; when it was the last drainer, the marks
+/// still queued are answered "unavailable" too (no drainer would take them until the next mark arrives, and their
+/// requests must not wait for one). A drainer that finds the queue empty counts itself out under the queue's lock
+/// (so that a mark pushed right after always finds a free slot) and disarms this.
 struct Running {
     queue: Arc<Mutex<Queue>>,
     armed: bool,
@@ -92,16 +95,20 @@ struct Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if self.armed {
+        if !self.armed {
+            return;
+        }
+        let orphans = {
             let mut q = lock(&self.queue);
             q.drainers = q.drainers.saturating_sub(1);
-        }
+            if q.drainers == 0 { std::mem::take(&mut q.jobs) } else { Vec::new() }
+        };
+        reply_all(orphans, || StoreError::Unavailable("the single-use mark writer stopped".into()));
     }
 }
 
 /// Writes batches until the queue is empty.
-async fn drain(b: Batcher) {
-    let mut running = Running { queue: b.queue.clone(), armed: true };
+async fn drain(b: Batcher, mut running: Running) {
     loop {
         let batch: Vec<Job> = {
             let mut q = lock(&b.queue);
