@@ -428,3 +428,46 @@ fn dp_2_a_mark_queued_behind_a_dropped_drainer_is_answered() {
         .unwrap();
     assert!(matches!(answer, Err(store::StoreError::Unavailable(_))), "{answer:?}");
 }
+
+/// [DP-2] Two instances (two batchers, one database) racing with the same proofs: one use of each passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dp_2_two_instances_batching_the_same_proof_let_exactly_one_use_pass() {
+    let (db, t) = seeded();
+    let other = Db::open(&t.url, 8, Duration::from_secs(5)).unwrap();
+    let here = store::replay_batch::Batcher::new(db.clone(), store::dpop_jtis::remember_many);
+    let there = store::replay_batch::Batcher::new(other, store::dpop_jtis::remember_many);
+    let mut tasks = Vec::new();
+    for i in 0..120 {
+        let b = if i % 2 == 0 { here.clone() } else { there.clone() };
+        tasks.push(tokio::spawn(async move { (i % 12, b.remember(format!("both-{}", i % 12), 100).await.unwrap()) }));
+    }
+    let mut wins = [0usize; 12];
+    for t in tasks {
+        let (k, new) = t.await.unwrap();
+        wins[k] += usize::from(new);
+    }
+    assert_eq!(wins, [1; 12]);
+}
+
+fn failing_write(_: &mut store::DbConn, _: &[(String, i64)]) -> store::StoreResult<Vec<bool>> {
+    Err(store::StoreError::Unavailable("injected".into()))
+}
+
+fn short_write(c: &mut store::DbConn, marks: &[(String, i64)]) -> store::StoreResult<Vec<bool>> {
+    let mut fresh = store::dpop_jtis::remember_many(c, marks)?;
+    fresh.pop();
+    Ok(fresh)
+}
+
+/// [DP-2] A batch that fails, or is answered short, accepts none of its proofs (each request hears
+/// "unavailable", which the endpoints answer 503 `temporarily_unavailable`).
+#[actix_web::test]
+async fn dp_2_a_failed_or_short_batch_accepts_none() {
+    let (db, _t) = seeded();
+    let failing = store::replay_batch::Batcher::new(db.clone(), failing_write);
+    assert!(matches!(failing.remember("f".into(), 100).await, Err(store::StoreError::Unavailable(_))));
+    let short = store::replay_batch::Batcher::new(db.clone(), short_write);
+    assert!(matches!(short.remember("s".into(), 100).await, Err(store::StoreError::Corrupt(_))));
+    let real = store::replay_batch::Batcher::new(db, store::dpop_jtis::remember_many);
+    assert!(real.remember("f".into(), 100).await.unwrap(), "the failed batch recorded nothing");
+}
