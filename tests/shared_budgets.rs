@@ -177,3 +177,63 @@ fn rl_6_sqlite_refuses_shared_naming_the_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("rate_limits.shared"), "{err}");
 }
+
+/// Timings of `n` calls of `f` (microseconds): (mean, p50, p99).
+async fn timed<F, Fut>(n: usize, mut f: F) -> (f64, f64, f64)
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut t = Vec::with_capacity(n);
+    for i in 0..n {
+        let start = std::time::Instant::now();
+        f(i).await;
+        t.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    t.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (t.iter().sum::<f64>() / n as f64, t[n / 2], t[n * 99 / 100])
+}
+
+/// [RL-6] The cost of `shared`, measured (docs/performance.md): one failure charge (`AppState::failed`) and one
+/// admission (`Limits::admit`) without and with `shared`, on the backend under test (run it on PostgreSQL):
+/// `BK_TEST_BACKEND=postgres … cargo test --release --test shared_budgets -- --ignored --nocapture`.
+#[actix_web::test]
+#[ignore]
+async fn rl_6_measure_the_cost_of_a_failure_charge() {
+    if !common::backend_is_postgres() {
+        return;
+    }
+    let n = 2000;
+    for shared in [false, true] {
+        let app = TestApp::spawn_with(move |s| {
+            s.rate_limits.failures_per_minute = 1_000_000;
+            s.rate_limits.address_failures_per_minute = 1_000_000;
+            s.rate_limits.stuffing_alarm_per_minute = 1_000_000;
+            s.rate_limits.shared = shared;
+        })
+        .await;
+        let ip = |i: usize| std::net::IpAddr::from([10, 1, (i / 256) as u8, (i % 256) as u8]);
+        // Warm the pool and the statement cache.
+        for i in 0..50 {
+            app.state.failed(ip(i), Some("app")).await;
+        }
+        let failed = timed(n, |i| {
+            let state = app.state.clone();
+            async move {
+                state.failed(ip(i), Some("app")).await;
+            }
+        })
+        .await;
+        let admit = timed(n, |i| {
+            let limits = app.state.limits();
+            async move {
+                assert!(limits.admit(ip(i), Some("app")).is_ok());
+            }
+        })
+        .await;
+        println!(
+            "shared={shared}: failure charge mean {:.1} µs p50 {:.1} µs p99 {:.1} µs; admission mean {:.2} µs p50 {:.2} µs p99 {:.2} µs",
+            failed.0, failed.1, failed.2, admit.0, admit.1, admit.2
+        );
+    }
+}
