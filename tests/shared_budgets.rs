@@ -1,7 +1,7 @@
 //! [RL-6] Failure budgets shared by the instances through PostgreSQL (`rate_limits.shared`): failures spread over
 //! two brokers on one database exhaust one budget (without `shared` they are two), a valid credential from another
 //! address still passes ([RL-1]), the sweeper removes old windows, a database failure while charging fails closed,
-//! `shared` is put in force by a reload, and SQLite refuses it. Instances are two `AppState`s on one database.
+//! `shared` needs a restart, and SQLite refuses it. Instances are two `AppState`s on one database.
 
 mod common;
 use common::clients::ClientBuilder;
@@ -131,10 +131,10 @@ async fn rl_6_a_database_failure_while_charging_fails_closed() {
     assert_eq!(cc(&a, &from([127, 0, 0, 1]), SECRET).await, 200, "another address is served");
 }
 
-/// `shared` is a live setting ([HR-7]): a reload turns it on (PostgreSQL) — failures are then counted in the
-/// database — and with SQLite the reload is refused, the configuration in force kept.
+/// `shared` is restart-only ([HR-7]): a reload that turns it on is reported as needing a restart and kept as it
+/// started (PostgreSQL: failures still write nothing); with SQLite the reload is refused, naming the key.
 #[actix_web::test]
-async fn rl_6_shared_is_put_in_force_by_a_reload() {
+async fn rl_6_shared_needs_a_restart_and_a_reload_keeps_it() {
     let b = Broker::start(&[("dev.toml", "kind = \"dev\"\n".into())]).await;
     let forged = || async {
         b.app.http.get(b.app.url("/callback/dev?state=forged&code=x")).send().await.unwrap().status().as_u16()
@@ -144,15 +144,14 @@ async fn rl_6_shared_is_put_in_force_by_a_reload() {
     b.config("", "[rate_limits]\nshared = true\n");
     let (status, body) = b.reload().await;
     if common::backend_is_postgres() {
-        assert_eq!((status, &body["needs_restart"]), (200, &serde_json::json!([])), "{body}");
+        assert_eq!((status, &body["needs_restart"]), (200, &serde_json::json!(["rate_limits.shared"])), "{body}");
         assert_eq!(forged().await, 400);
-        assert_eq!(rows(&b.app), 2, "the address's and the pair's window");
-        assert!(b.app.state.settings().rate_limits.shared);
+        assert_eq!(rows(&b.app), 0, "kept as it started: still per instance");
     } else {
         assert_eq!(status, 422, "{body}");
         assert!(body.to_string().contains("rate_limits.shared"), "the key is named: {body}");
-        assert!(!b.app.state.settings().rate_limits.shared, "the configuration in force stays");
     }
+    assert!(!b.app.state.settings().rate_limits.shared);
 }
 
 #[test]
