@@ -10,11 +10,16 @@
 //! - password sign-ins' per-account failure budgets and turns (`passwords`, [LD-7]; held by `AppState`, not by
 //!   `Limits`, so that no reload starts them afresh).
 //!
+//! - [RL-6] with `rate_limits.shared` (PostgreSQL), the failure budgets are also counted by every instance
+//!   together (`shared`): a failure pays one upsert, whose count decides cluster-wide; admission stays in memory.
+//!
 //! The source address is the one `client_addr` believes (trusted proxies). A reload that changes `[rate_limits]`
 //! carries the counts over ([HR-7a], `Limits::after`).
 
 mod passwords;
-pub use passwords::{Account, PasswordBudgets, Turn, account_name};
+pub mod shared;
+pub use passwords::{Account, PasswordBudgets, Turn, account_name, key as account_key};
+pub use shared::SharedKeys;
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -188,6 +193,21 @@ impl Limits {
         }
     }
 
+    /// [RL-6] The keys a failure from `ip` (with `client`) is charged to, as `admit` looks them up: the address's
+    /// and the (address, client id or "")'s; `None` while the limits are off.
+    pub(crate) fn failure_keys(&self, ip: IpAddr, client: Option<&str>) -> Option<[String; 2]> {
+        let ip = budget_key(ip);
+        self.enabled.then(|| [format!("ip:{ip}"), pair_key(ip, usable(client).unwrap_or(""))])
+    }
+
+    /// [RL-6] `key` waits at least `wait` from now (a longer wait already in force stays).
+    pub(crate) fn block_for(&self, key: &str, wait: Duration) {
+        let until = Instant::now() + wait;
+        if self.blocked.get(key).is_none_or(|t| t < until) {
+            self.blocked.insert(key.to_string(), until);
+        }
+    }
+
     fn alarm(&self, client: &str) -> Failure {
         if self.alarmed.contains_key(client) || self.alarms.check().is_err() {
             return Failure::Counted;
@@ -289,6 +309,7 @@ fn pair_key(ip: IpAddr, client: &str) -> String {
 }
 
 fn block_keys(ip: IpAddr, client: Option<&str>) -> Vec<String> {
+    // The same keys as `failure_keys`.
     vec![format!("ip:{ip}"), pair_key(ip, usable(client).unwrap_or(""))]
 }
 
@@ -342,6 +363,7 @@ mod tests {
             request_burst: 1000,
             anonymous_state_per_minute: 1000,
             anonymous_state_burst: 1000,
+            shared: false,
         }
     }
 

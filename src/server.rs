@@ -97,6 +97,7 @@ impl AppState {
             metrics,
             csrf_key: crate::accounts::session::csrf_key(&csrf_secret),
             dpop_nonce_key: crate::oauth::dpop::nonce_key(&csrf_secret),
+            shared_keys: crate::ratelimit::SharedKeys::new(&csrf_secret),
             dpop_jtis: crate::store::replay_batch::Batcher::new(db.clone(), crate::store::dpop_jtis::remember_many),
             proxies: crate::client_addr::parse_proxies(&settings.trusted_proxies).map_err(StartError::Templates)?,
             settings: RwLock::new(Arc::new(settings)),

@@ -228,7 +228,12 @@ impl Settings {
                 return Err(err("metrics_bind", "must differ from bind (metrics never share the public port)".into()));
             }
         }
-        crate::store::DbKind::from_url(&self.database_url).map_err(|e| err("database_url", e))?;
+        let db = crate::store::DbKind::from_url(&self.database_url).map_err(|e| err("database_url", e))?;
+        // [RL-6] One SQLite node already has whole budgets; sharing them needs the cluster's PostgreSQL.
+        if self.rate_limits.shared && matches!(db, crate::store::DbKind::Sqlite(_)) {
+            let why = "needs PostgreSQL: with SQLite (one node) the failure budgets are already whole; set it to false";
+            return Err(err("rate_limits.shared", why.into()));
+        }
         if !matches!(self.tokens.signing_alg.as_str(), "RS256" | "ES256" | "EdDSA") {
             return Err(err("tokens.signing_alg", "must be RS256, ES256 or EdDSA".into()));
         }

@@ -32,6 +32,8 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// Key of the CSRF form tokens (HMAC-SHA256), shared by every instance through the database.
     pub csrf_key: aws_lc_rs::hmac::Key,
+    /// [RL-6] Key of the shared failure budgets' stored keys (HMAC-SHA256), derived from the same shared secret.
+    pub shared_keys: crate::ratelimit::SharedKeys,
     /// [DP-3] Key of the DPoP server nonces (HMAC-SHA256), derived from the same shared secret with HKDF.
     pub dpop_nonce_key: aws_lc_rs::hmac::Key,
     /// [DP-2] The `jti`s of accepted DPoP proofs, written in batches (group commit).
@@ -164,6 +166,23 @@ impl AppState {
     /// The abuse limits in force.
     pub fn limits(&self) -> Arc<crate::ratelimit::Limits> {
         read(&self.limits)
+    }
+
+    /// [RL-1] [RL-6] After a failure: charged to this instance's budgets and, with `rate_limits.shared`, to the
+    /// cluster's (one round trip, paid by failures only).
+    pub async fn failed(&self, ip: std::net::IpAddr, client: Option<&str>) -> crate::ratelimit::Failure {
+        let settings = self.settings();
+        crate::ratelimit::shared::failed(self.limits(), self.shared(&settings), ip, client).await
+    }
+
+    /// [RL-6] What charging the shared budgets needs, under `settings`.
+    pub(crate) fn shared<'a>(&'a self, settings: &'a Settings) -> crate::ratelimit::shared::Shared<'a> {
+        crate::ratelimit::shared::Shared {
+            db: &self.db,
+            keys: &self.shared_keys,
+            settings: &settings.rate_limits,
+            now: self.clock.now(),
+        }
     }
 
     pub(crate) fn swap_limits(&self, next: crate::ratelimit::Limits) {

@@ -210,6 +210,14 @@ fn seed(c: &mut store::Write<'_>) {
         store::device_codes::insert(c, &dc).unwrap();
         store::device_codes::charge_guess(c, &["g".to_string()], NOW, exp).unwrap();
     }
+    // [RL-6] Shared failure windows: the one before the previous goes, the previous stays (the current window
+    // reads it); an account's count goes once its window of quiet passed.
+    let windows = store::failure_counts::WINDOW_SECS;
+    store::failure_counts::charge_windows(c, ["ip-k", "pair-k"], NOW - 3 * windows, NOW - 170).unwrap();
+    let counted = store::failure_counts::charge_windows(c, ["ip-k", "pair-k"], NOW - windows, NOW - 50).unwrap();
+    assert_eq!(counted, [(1, 0), (1, 0)], "a window is counted on its own, its previous one read");
+    store::failure_counts::charge_account(c, "acct-old", NOW - 1000, 900, 5).unwrap();
+    store::failure_counts::charge_account(c, "acct-live", NOW - 100, 900, 5).unwrap();
     // [UL-5] Sign-outs sent on to an upstream that never came back.
     for i in 0..2 {
         store::upstream_logouts::insert(c, &format!("ul-old-{i}"), "acme", None, &[], NOW - 700, 600).unwrap();
@@ -247,7 +255,7 @@ fn removed(rows: &[(&str, u64)], table: &str) -> u64 {
     rows.iter().find(|(t, _)| *t == table).map(|(_, n)| *n).unwrap()
 }
 
-const EXPECTED: [(&str, u64); 19] = [
+const EXPECTED: [(&str, u64); 20] = [
     ("auth_codes", 1),
     ("auth_requests", 7),
     ("upstream_logins", 7),
@@ -266,6 +274,7 @@ const EXPECTED: [(&str, u64); 19] = [
     ("saml_assertions", 2),
     ("device_codes", 2),
     ("device_guesses", 2),
+    ("failure_counts", 3),
     ("logout_outbox", 3),
     ("audit_events", 7),
 ];
@@ -300,6 +309,7 @@ fn gc_1_expired_rows_are_swept_in_batches_keeping_what_still_matters() {
         ("saml_assertions", 1),
         ("device_codes", 1),
         ("device_guesses", 1),
+        ("failure_counts", 3),
         ("logout_outbox", 1),
         ("audit_events", 1),
     ] {

@@ -7,6 +7,8 @@ mod common;
 mod ldap_relay;
 #[path = "ldap/world.rs"]
 mod ldap_world;
+#[path = "ldap/shared.rs"]
+mod shared;
 
 use common::TestApp;
 use common::broker::Broker;

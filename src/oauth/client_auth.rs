@@ -136,7 +136,7 @@ pub async fn authenticate_limited(
     let result = authenticate(state, authorization, params, allow_public).await;
     if let Err(e) = &result
         && e.code == super::ErrorCode::InvalidClient
-        && let crate::ratelimit::Failure::StuffingSuspected(client) = state.limits().failed(ip, claimed.as_deref())
+        && let crate::ratelimit::Failure::StuffingSuspected(client) = state.failed(ip, claimed.as_deref()).await
     {
         stuffing_alarm(state, &client, ip).await;
     }

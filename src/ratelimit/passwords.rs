@@ -2,7 +2,8 @@
 //! provider, each behind its own async lock: the lock is the account's turn (one password attempt in flight per
 //! account: concurrent posts queue, and each sees the failures of the ones before it), and what it guards is the
 //! account's [`Failures`]. Held in a moka cache like the other per-key locks (`state::Caches::vault_locks`),
-//! idle entries dropped after the longest window. Per instance: with several instances, each counts alone.
+//! idle entries dropped after the longest window. Per instance: with several instances, each counts alone, unless
+//! `rate_limits.shared` ([RL-6]) also charges each attempt to the cluster's count, which this one then follows.
 //!
 //! Keys are SHA-256 of (provider, kind, value), so their size never depends on what was typed; the value is the
 //! entry's stable subject (`entry`) or the typed name's normalised form (`name`, [`account_name`]).
@@ -75,7 +76,8 @@ impl Drop for Waiting<'_> {
     }
 }
 
-fn key(provider: &str, account: Account<'_>) -> String {
+/// The key of an account's budget (also what [RL-6]'s shared count is keyed by, hashed again).
+pub fn key(provider: &str, account: Account<'_>) -> String {
     let (kind, value) = match account {
         Account::Entry(v) => ("entry", v),
         Account::Name(v) => ("name", v),
@@ -107,6 +109,12 @@ impl Turn {
         while self.failures.admit(self.budget, now).is_ok() {
             self.failures.charge(self.budget, now);
         }
+    }
+
+    /// [RL-6] The account's failures as every instance counts them together (after this one charged its attempt
+    /// there too), so that this instance's count follows the cluster's.
+    pub fn adopt(&mut self, shared: Failures) {
+        *self.failures = shared;
     }
 
     /// The directory accepted the password: the count starts again (as the directory's does).

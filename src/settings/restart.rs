@@ -53,6 +53,10 @@ pub fn keep_restart_only(next: &mut Settings, running: &Settings) -> Vec<String>
         // Parsed once into the client-address resolver (rate-limit budgets and audit addresses are keyed by it).
         "trusted_proxies" => trusted_proxies;
         "proxy_header" => proxy_header;
+        // [RL-6] Turned on by a reload, this instance's account budgets (in memory) would follow the cluster's
+        // counts, which lack this instance's failures before the reload: a reload would hand a guesser new tries
+        // ([LD-10]). At a start there is nothing in memory to lose.
+        "rate_limits.shared" => rate_limits.shared;
     }
     // The trace exporter and its queue are built once at start; header values print redacted, so a rotated header
     // secret is seen by its hash (the value is never printed).
@@ -95,9 +99,14 @@ mod tests {
         next.encryption_keys = crate::secret::Secret::new("k2:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=");
         next.tokens.access_token_ttl_secs += 60;
         next.rate_limits.failures_per_minute += 1;
+        next.rate_limits.shared = true;
         next.default_locale = "de".into();
         let changed = keep_restart_only(&mut next, &running);
-        assert_eq!(changed, ["bind", "database.pool_size", "database.statement_timeout_ms", "encryption_keys"]);
+        assert_eq!(
+            changed,
+            ["bind", "database.pool_size", "database.statement_timeout_ms", "rate_limits.shared", "encryption_keys"]
+        );
+        assert!(!next.rate_limits.shared, "[RL-6] kept as it started");
         assert_eq!((next.bind.as_str(), next.database.pool_size), (running.bind.as_str(), running.database.pool_size));
         assert_eq!(next.encryption_keys.expose(), running.encryption_keys.expose(), "a rotated secret is kept too");
         assert_eq!(next.tokens.access_token_ttl_secs, running.tokens.access_token_ttl_secs + 60, "live: passes");

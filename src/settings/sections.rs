@@ -147,6 +147,9 @@ pub struct RateLimitSettings {
     pub request_burst: u32,
     pub anonymous_state_per_minute: u32,
     pub anonymous_state_burst: u32,
+    /// [RL-6] The failure budgets (per address, per (address, client id or name), and the password sign-ins' per
+    /// account) counted cluster-wide in PostgreSQL as well as per instance. Needs PostgreSQL; restart-only.
+    pub shared: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -17,7 +17,8 @@
 //! - `revoked_jtis` past the expiry of the token they deny, `upstream_logout_jtis` past the end of their token's
 //!   acceptance window, `pushed_requests` (PAR), `client_assertion_jtis` (private_key_jwt), `dpop_proof_jtis` (DPoP)
 //!   and `saml_assertions` (SAML) past their expiry; `device_codes` (RFC 8628) `code_keep_secs` past their expiry and
-//!   `device_guesses` past their window;
+//!   `device_guesses` past their window; `failure_counts` (the shared failure budgets, [RL-6]) once the next
+//!   window has read them as its previous one, or past the account's window of quiet;
 //! - `logout_outbox` rows older than their give-up window plus a margin (a worker gives up on them first; this
 //!   catches rows no worker ever tried, e.g. delivery turned off on every instance);
 //! - `upstream_tokens` unused for their provider's `token_retention_secs` (`expires_at`);
@@ -104,6 +105,8 @@ fn rules(now: i64, p: &Policy) -> Vec<Rule> {
         // `expired_token` (RFC 8628 §3.5) rather than `invalid_grant`.
         simple("device_codes", "device_code_hash", format!("x.expires_at < {}", now - p.code_keep_secs)),
         simple("device_guesses", "id", format!("x.expires_at < {now}")),
+        // [RL-6] Shared failure windows once the next window has read them, accounts past their window of quiet.
+        simple("failure_counts", "id", format!("x.expires_at < {now}")),
         simple("logout_outbox", "id", format!("x.created_at < {}", now.saturating_sub(p.outbox_keep_secs))),
         simple("audit_events", "id", format!("x.at < {}", now.saturating_sub(p.audit_retention_secs))),
     ]

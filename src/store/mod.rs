@@ -9,6 +9,7 @@ pub mod codes;
 pub mod consents;
 pub mod device_codes;
 pub mod dpop_jtis;
+pub mod failure_counts;
 pub mod gc;
 pub mod grants;
 pub mod identities;

@@ -364,3 +364,14 @@ diesel::table! {
         expires_at -> BigInt,
     }
 }
+
+diesel::table! {
+    /// [RL-6] Failure budgets counted by every instance together (`rate_limits.shared`): per key and window, or per
+    /// account; keys are HMACs (no address or name is stored).
+    failure_counts (id) {
+        id -> Text,
+        count -> BigInt,
+        last_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}

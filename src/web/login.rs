@@ -264,7 +264,7 @@ where
     }
     let result = handler.await;
     if result.as_ref().is_err_and(|e| e.status.is_client_error()) {
-        state.limits().failed(ip, None);
+        state.failed(ip, None).await;
     }
     result
 }

@@ -47,10 +47,19 @@ pub async fn world_with(
 }
 
 pub async fn world_toml(toml: &str, tweak: impl FnOnce(&mut bridgekeeper::settings::Settings)) -> World {
+    world_toml_on(crate::common::test_db(), toml, tweak).await
+}
+
+/// The same on an existing database (several instances can share one).
+pub async fn world_toml_on(
+    db: crate::common::TestDb,
+    toml: &str,
+    tweak: impl FnOnce(&mut bridgekeeper::settings::Settings),
+) -> World {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("corp.toml"), toml).unwrap();
     let providers = dir.path().to_path_buf();
-    let app = TestApp::spawn_with(|s| {
+    let app = TestApp::spawn_on(db, |s| {
         s.providers_dir = providers;
         s.clients = vec![
             ClientBuilder::confidential("app", SECRET)

@@ -24,6 +24,7 @@ pub mod redirect;
 pub mod resource;
 pub mod saml;
 pub mod scopes;
+pub mod shared_budget;
 pub mod tenants;
 pub mod token;
 pub mod upstream_logout;

@@ -69,6 +69,15 @@ impl Failures {
     pub fn clear(&mut self) {
         *self = Failures::default();
     }
+
+    /// [RL-6] The account's failures as every instance counted them together, after this one charged one:
+    /// `count` with this charge (over `max_failures` when the budget was spent already and the charge refused)
+    /// and the last failure counted. Returns them, and whether this charge was within the budget.
+    pub fn shared(b: Budget, count: i64, last: i64) -> (Failures, bool) {
+        let within = count <= i64::from(b.max_failures);
+        let count = u32::try_from(count.max(0)).unwrap_or(u32::MAX).min(b.max_failures);
+        (Failures { count, last }, within)
+    }
 }
 
 #[cfg(test)]
@@ -116,6 +125,18 @@ mod tests {
             f.charge(B, now);
         }
         assert!(f.admit(B, 5 * 840).is_err());
+    }
+
+    #[test]
+    fn rl_6_a_shared_count_over_the_budget_refuses_the_charge_and_keeps_the_last_counted_failure() {
+        let (f, within) = Failures::shared(B, 5, 100);
+        assert!(within, "the fifth failure is within");
+        assert_eq!(f.admit(B, 101), Err(899));
+        let (f, within) = Failures::shared(B, 7, 100);
+        assert!(!within, "spent elsewhere: refused");
+        assert_eq!((f.count(B, 101), f.admit(B, 1000)), (5, Ok(())), "counted as spent, waiting from the last one");
+        let (f, within) = Failures::shared(B, 1, 100);
+        assert!(within && f.admit(B, 101).is_ok());
     }
 
     #[test]

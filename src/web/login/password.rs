@@ -10,8 +10,9 @@
 //! 5. the account's turn (one attempt in flight and one waiting per account, [LD-7b]), its budget and the
 //!    directory's own count for the entry, the account being the entry found, or the normalised name when none
 //!    was ([LD-7a]); a spent budget is refused without a bind;
-//! 6. the failure charged to the account (and the typed name), then `verify` (the user's bind); only the
-//!    directory's success clears it.
+//! 6. the failure charged to the account (and the typed name) — with `rate_limits.shared` to the cluster's count
+//!    of the account too, which may refuse it ([RL-6]) — then `verify` (the user's bind); only the directory's
+//!    success clears it (everywhere).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -138,7 +139,7 @@ async fn charge(state: &AppState, ip: std::net::IpAddr, e: &PageError, guarded: 
         return;
     }
     let pair = guarded.map(|(_, key)| key).filter(|_| e.key == Some("page-wrong-password"));
-    if let crate::ratelimit::Failure::StuffingSuspected(account) = state.limits().failed(ip, pair) {
+    if let crate::ratelimit::Failure::StuffingSuspected(account) = state.failed(ip, pair).await {
         stuffing_alarm(state, guarded.map(|(p, _)| p), &account, ip).await;
     }
 }
@@ -260,6 +261,11 @@ impl Attempt {
         if let Some(t) = by_name.as_mut() {
             t.charge(now);
         }
+        let settings = state.settings();
+        let shared = settings.rate_limits.shared.then(|| crate::ratelimit::account_key(provider, account));
+        if let Some(key) = &shared {
+            self.charge_shared(state, &settings, key, (&mut turn, by_name.as_mut()), budget).await?;
+        }
         let answer = found.verify(self.password.clone()).await;
         match answer {
             Ok(fed) => {
@@ -267,11 +273,49 @@ impl Attempt {
                 if let Some(t) = by_name {
                     t.succeeded();
                 }
+                if let Some(key) = &shared {
+                    crate::ratelimit::shared::clear_account(&state.db, &state.shared_keys, key).await;
+                }
                 Ok(fed)
             }
             // Charged already: a wrong password, and an answer the broker could not read (a timeout, busy,
             // unavailable), which the directory may have counted.
             Err(e) => Err(upstream_failure(state, provider, e)),
+        }
+    }
+
+    /// [RL-6] The attempt charged to the cluster's count of the account too (before the bind, as here): spent at
+    /// another instance is the same 429 without a bind; a database failure fails closed (no bind, so no try the
+    /// cluster did not count: the sign-in is unavailable for now).
+    async fn charge_shared(
+        &self,
+        state: &AppState,
+        settings: &crate::settings::Settings,
+        key: &str,
+        (turn, by_name): (&mut crate::ratelimit::Turn, Option<&mut crate::ratelimit::Turn>),
+        budget: bridgekeeper_core::password_budget::Budget,
+    ) -> Result<(), PageError> {
+        use crate::ratelimit::shared::{AccountCharge, charge_account};
+        let shared = state.shared(settings);
+        let now = shared.now;
+        match charge_account(shared, key, budget).await {
+            Ok(AccountCharge::Within(f)) => {
+                turn.adopt(f);
+                Ok(())
+            }
+            Ok(AccountCharge::Spent(f)) => {
+                turn.adopt(f);
+                if let Some(t) = by_name {
+                    t.spend(now);
+                }
+                tracing::info!(target: "security", provider = %self.provider, "password sign-in refused: the account's failure budget is spent at another instance");
+                Err(too_many(state, turn.admit(now).err().unwrap_or(1)))
+            }
+            Err(e) => {
+                tracing::warn!(target: "security", provider = %self.provider, error = %e, "password sign-in refused: the shared account budget could not be charged");
+                count_login(state, &self.provider, "unavailable");
+                Err(unavailable())
+            }
         }
     }
 }
