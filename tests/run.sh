@@ -16,7 +16,7 @@ cleanup() {
     as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true
     rm -rf "$pg_dir"
   fi
-  rm -f "$log" "$log.failed"
+  rm -f "$log" "$log.failed" "$log.flaky"
 }
 trap cleanup EXIT
 
@@ -33,8 +33,40 @@ run_pass() {   # name, command...: runs one pass, never stops the script
   fi
 }
 
+# A Rust pass whose failures are all in test targets that then pass when run again once each is reported FLAKY
+# (on its own line and in the closing line), not failed: two rare failures seen on 2026-12-02 were of this kind
+# (a SAML test process aborting in libxml2's teardown after all its tests passed; a second SQLite instance starting
+# while the first was writing). A failure that repeats fails the pass as before. The first run's counts are kept,
+# its failed tests counted as passed-on-retry.
+rust_pass() {   # name, backend
+  local name=$1 backend=$2 out retry ok=1 t
+  out=$(mktemp); retry=$(mktemp)
+  if BK_TEST_BACKEND=$backend cargo test --locked --workspace --no-fail-fast 2>&1 | tee "$out"; then
+    cat "$out" >> "$log"
+  else
+    mapfile -t targets < <(sed -n 's/^    `\(-p [^`]*\)`$/\1/p' "$out")
+    [ ${#targets[@]} -gt 0 ] || ok=0
+    for t in "${targets[@]}"; do
+      echo "== $name: running $t once more"
+      # shellcheck disable=SC2086
+      BK_TEST_BACKEND=$backend cargo test --locked --no-fail-fast $t 2>&1 | tee -a "$retry" || ok=0
+    done
+    if [ "$ok" = 1 ]; then
+      echo "== $name: FLAKY (failed once, passed when run again): ${targets[*]}"
+      echo "$name: ${targets[*]}" >> "$log.flaky"
+      sed 's/^test result: FAILED\. \([0-9]*\) passed; \([0-9]*\) failed/test result: FLAKY. \1 passed; 0 failed (\2 passed when run again)/' \
+        "$out" >> "$log"
+    else
+      cat "$out" "$retry" >> "$log"
+      echo "== $name: FAILED"
+      echo "$name" >> "$log.failed"
+    fi
+  fi
+  rm -f "$out" "$retry"
+}
+
 echo "== pass 1/3: SQLite"
-BK_TEST_BACKEND=sqlite run_pass sqlite cargo test --locked --workspace --no-fail-fast
+rust_pass sqlite sqlite
 
 if [ -z "${BK_TEST_PG_URL:-}" ]; then
   pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
@@ -50,7 +82,7 @@ if [ -z "${BK_TEST_PG_URL:-}" ]; then
 fi
 
 echo "== pass 2/3: PostgreSQL"
-BK_TEST_BACKEND=postgres run_pass postgres cargo test --locked --workspace --no-fail-fast
+rust_pass postgres postgres
 
 # The broker binary the Rust passes built: interop and schemathesis run it rather than a `cargo build` of their own,
 # which resolves features without the dev-dependencies and so would compile part of the tree a second time. A
@@ -83,7 +115,8 @@ failed=$(( rust_failed + interop_failed + fuzz_failed ))
 counted_passes=$(( (rust_failed > 0 ? 1 : 0) + (interop_failed > 0 ? 1 : 0) + (fuzz_failed > 0 ? 1 : 0) ))
 if [ "$broken" -gt "$counted_passes" ]; then failed=$(( failed + broken - counted_passes )); fi
 [ -f "$log.failed" ] && echo "passes that failed: $(tr '\n' ' ' < "$log.failed")"
+[ -f "$log.flaky" ] && echo "FLAKY, passed when run again: $(tr '\n' ';' < "$log.flaky")"
 echo "all passes: SQLite + PostgreSQL + interop + schemathesis + fuzzing"
 echo "$passed passed, $failed failed"
-rm -f "$log.failed"
+rm -f "$log.failed" "$log.flaky"
 [ "$failed" -eq 0 ] && [ "$broken" -eq 0 ]
