@@ -193,7 +193,7 @@ async fn kill_dash_nine_during_refresh_rotations_loses_nothing() {
                 .filter(r::used_at.is_null())
                 .filter(r::revoked_at.is_null())
                 .count()
-                .get_result(&mut c)
+                .get_result(&mut *c)
                 .unwrap()
         };
         assert!(live <= 1, "family {i}: {live} live tokens");

@@ -170,7 +170,8 @@ async fn db_2_migrations_run_without_the_statement_limit_and_the_connection_gets
 }
 
 /// [DB-4] When the server drops every connection (a restart, a failover, `pg_terminate_backend`), the next
-/// request is served on a new connection, not answered 503 on a dead pooled one (`test_on_check_out`).
+/// request is served on a new connection, not answered 503 on a dead pooled one (`test_on_check_out`: the
+/// socket of a connection the server closed reads as its end).
 #[actix_web::test]
 async fn db_4_pooled_connections_the_server_dropped_are_replaced_without_a_failed_request() {
     if !common::backend_is_postgres() {
@@ -190,6 +191,41 @@ async fn db_4_pooled_connections_the_server_dropped_are_replaced_without_a_faile
     for i in 0..3 {
         assert_eq!(refresh(&app).await.0, 400, "request {i} after the connections were dropped");
     }
+}
+
+/// [DB-4] The check on checkout sends nothing to the server: the pooled backend's last statement is still the
+/// caller's own after the connection was checked out (and checked) again. A `SELECT 1` check would show there.
+#[test]
+fn db_4_the_check_on_checkout_makes_no_round_trip() {
+    if !common::backend_is_postgres() {
+        eprintln!("skipped on SQLite: no check on checkout there; runs in the PostgreSQL pass");
+        return;
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Last {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        query: String,
+    }
+    let t = common::test_db();
+    let opts = store::PoolOptions { pool_size: 1, test_on_check_out: true, ..store::PoolOptions::default() };
+    let db = Db::open_with(&t.url, &opts).unwrap();
+    let mine = "SELECT pg_backend_pid() AS pid -- db_4 marker";
+    let pid = diesel::sql_query(mine).get_result::<Pid>(&mut *db.conn().unwrap()).unwrap().pid;
+    let again = db.conn().unwrap();
+    let mut admin = diesel::PgConnection::establish(&t.url).unwrap();
+    let last: Last = diesel::sql_query("SELECT query FROM pg_stat_activity WHERE pid = $1")
+        .bind::<diesel::sql_types::Integer, _>(pid)
+        .get_result(&mut admin)
+        .unwrap();
+    assert_eq!(last.query, mine, "the checkout of the pooled connection sent nothing");
+    let mut again = again;
+    let same = diesel::sql_query(mine).get_result::<Pid>(&mut *again).unwrap().pid;
+    assert_eq!(same, pid, "the second checkout had the same (checked, kept) connection");
 }
 
 fn user(id: &str, verified: bool) -> store::users::User {

@@ -202,7 +202,7 @@ async fn bl_11_the_first_sweep_after_an_upgrade_tells_no_app_about_sessions_that
         sessions::table
             .filter(sessions::revoked_at.is_null())
             .count()
-            .get_result::<i64>(&mut app.state.db.conn().unwrap())
+            .get_result::<i64>(&mut *app.state.db.conn().unwrap())
             .unwrap()
     };
     assert_eq!(ended, 0, "both sessions are ended all the same");

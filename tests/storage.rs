@@ -471,3 +471,76 @@ async fn dp_2_a_failed_or_short_batch_accepts_none() {
     let real = store::replay_batch::Batcher::new(db, store::dpop_jtis::remember_many);
     assert!(real.remember("f".into(), 100).await.unwrap(), "the failed batch recorded nothing");
 }
+
+/// [DB-6] A transaction that reads before it writes is a writer from its start (SQLite `BEGIN IMMEDIATE`): a
+/// commit by another connection between its read and its write cannot fail it with `database is locked` (a
+/// deferred SQLite transaction gets SQLITE_BUSY at once there, with no busy wait); the other writer waits for it
+/// instead (here past its short busy timeout). On PostgreSQL both commit.
+#[test]
+fn db_6_a_transaction_that_reads_then_writes_survives_a_commit_in_between() {
+    let (db, t) = seeded();
+    let quick = store::PoolOptions { busy_timeout: Duration::from_millis(200), ..store::PoolOptions::default() };
+    let other = Db::open_with(&t.url, &quick).unwrap();
+    let mut c = db.conn().unwrap();
+    let mut theirs = None;
+    let ours = store::transaction(&mut c, |c| {
+        assert!(store::users::find(c, "u1")?.is_some());
+        theirs = Some(std::thread::scope(|s| {
+            s.spawn(|| store::users::insert(&mut other.conn().unwrap(), &user("u2", "bo@example.com"))).join().unwrap()
+        }));
+        store::users::insert(c, &user("u3", "cy@example.com"))
+    });
+    ours.expect("the transaction that read first commits its write");
+    let mut c = db.conn().unwrap();
+    assert!(store::users::find(&mut c, "u3").unwrap().is_some());
+    match theirs.unwrap() {
+        Ok(()) => assert!(!db.is_sqlite(), "on SQLite the other writer waits for the open transaction"),
+        Err(e) => assert!(db.is_sqlite() && e.to_string().contains("locked"), "{e}"),
+    }
+}
+
+/// [DB-5] On PostgreSQL a plain refresh spends and stores the successor in one statement: of racing rotations
+/// of one token exactly one inserts its successor, the others read the winner's spend (reuse); a revoked token
+/// rotates into nothing. SQLite has no such statement (the hop's transaction does it there).
+#[test]
+fn db_5_the_one_statement_rotation_has_exactly_one_winner_and_stores_its_successor() {
+    let (db, _t) = seeded();
+    let mut c = db.conn().unwrap();
+    grants::insert(&mut c, &grant("g1")).unwrap();
+    refresh::insert(&mut c, &rt("r1")).unwrap();
+    if db.is_sqlite() {
+        assert!(refresh::rotate_alone(&mut c, "r1", &rt("next"), 20).unwrap().is_none());
+        return;
+    }
+    drop(c);
+    let bound = |hash: &str| refresh::RefreshToken { dpop_jkt: Some("jkt".into()), ..rt(hash) };
+    // Each racer holds its own connection (the pool has 8) before they all start.
+    let start = std::sync::Barrier::new(8);
+    let outcomes: Vec<refresh::Rotation> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let (db, start) = (db.clone(), &start);
+                s.spawn(move || {
+                    let mut c = db.conn().unwrap();
+                    start.wait();
+                    refresh::rotate_alone(&mut c, "r1", &bound(&format!("next{i}")), 20).unwrap().unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut c = db.conn().unwrap();
+    let won: Vec<usize> = (0..8).filter(|&i| outcomes[i] == refresh::Rotation::Rotated).collect();
+    assert_eq!(won.len(), 1, "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| matches!(o, refresh::Rotation::Rotated | refresh::Rotation::Lost(_))));
+    for i in 0..8 {
+        let stored = refresh::find(&mut c, &format!("next{i}")).unwrap();
+        assert_eq!(stored.is_some(), won == [i], "only the winner's successor is stored");
+    }
+    assert_eq!(refresh::find(&mut c, "r1").unwrap().unwrap().used_at, Some(20));
+    let winner = format!("next{}", won[0]);
+    assert_eq!(refresh::find(&mut c, &winner).unwrap(), Some(bound(&winner)), "the successor as given");
+    assert!(db.write_blocking(|w| refresh::revoke(w, &winner, 25)).unwrap());
+    assert_eq!(refresh::rotate_alone(&mut c, &winner, &rt("after"), 30).unwrap(), Some(refresh::Rotation::Dead));
+    assert!(refresh::find(&mut c, "after").unwrap().is_none());
+}

@@ -228,7 +228,7 @@ async fn ul_5_logout_upstream_always_signs_out_at_the_upstream_with_the_sealed_i
     let stored: Vec<Option<String>> = {
         use bridgekeeper::store::schema::sessions;
         use diesel::prelude::*;
-        sessions::table.select(sessions::upstream_id_token).load(&mut app.state.db.conn().unwrap()).unwrap()
+        sessions::table.select(sessions::upstream_id_token).load(&mut *app.state.db.conn().unwrap()).unwrap()
     };
     let sealed = stored.into_iter().flatten().next().expect("the upstream ID token is kept");
     assert!(bridgekeeper::crypto::Sealer::is_sealed(&sealed) && !sealed.contains(&upstream_id_token));

@@ -42,10 +42,14 @@ pub fn cookie(state: &AppState, name: &str, value: String, max_age_secs: i64) ->
 
 /// The live session of this browser, with the hash of its id.
 pub async fn current(state: &AppState, req: &HttpRequest) -> StoreResult<Option<Session>> {
-    let Some(c) = req.cookie(&state.settings().session.cookie_name) else { return Ok(None) };
-    let hash = hash_token(c.value());
+    let Some(hash) = cookie_hash(state, req) else { return Ok(None) };
     let now = state.clock.now();
     state.db.run(move |conn| sessions::find_active(conn, &hash, now)).await
+}
+
+/// The hash a session row is found by, from this request's session cookie (none: no cookie).
+pub fn cookie_hash(state: &AppState, req: &HttpRequest) -> Option<String> {
+    req.cookie(&state.settings().session.cookie_name).map(|c| hash_token(c.value()))
 }
 
 /// Which upstream subject and session (`sid`) a sign-in came from ([UL-4]).

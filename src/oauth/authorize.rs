@@ -128,7 +128,7 @@ fn unanswerable(u: Unanswerable) -> PageError {
 /// Phase 1: the client exists and the redirect URI is one it registered. Failures are pages, never redirects.
 pub async fn trusted_redirect(state: &AppState, params: &Params) -> Result<(Client, String), PageError> {
     let client_id = core_req::client_id(params).map_err(unanswerable)?.to_string();
-    let client = state.db.run(move |c| crate::store::clients::find(c, &client_id)).await?;
+    let client = super::client_auth::cached_client(state, &client_id).await?;
     let client = client.filter(|c| !c.disabled).ok_or_else(|| unanswerable(Unanswerable::UnknownClient))?;
     let uri = core_req::redirect_target(params, &client_view(&client)).map_err(unanswerable)?;
     Ok((client, uri))
@@ -191,7 +191,7 @@ pub async fn load(state: &AppState, req: &HttpRequest, id: &str) -> Result<Pendi
     }
     let request = AuthorizationRequest::from_stored(&row.params_json).ok_or_else(expired)?;
     let cid = row.client_id.clone();
-    let client = state.db.run(move |c| crate::store::clients::find(c, &cid)).await?;
+    let client = super::client_auth::cached_client(state, &cid).await?;
     // [PAR-5] [FA-2] A plain request waiting at sign-in is not answered once its client must push.
     let pushed_if_needed = |c: &Client| {
         request.pushed_uri_hash.is_some()
@@ -262,21 +262,7 @@ pub async fn decide_for(
     pending: Option<&Pending>,
     just_consented: bool,
 ) -> Result<(AuthorizeDecision, Option<Session>), PageError> {
-    let session = match session::current(state, req).await? {
-        Some(s) => {
-            let id = s.user_id.clone();
-            let enabled = state.db.run(move |c| users::find(c, &id)).await?.is_some_and(|u| !u.disabled);
-            enabled.then_some(s)
-        }
-        None => None,
-    };
-    let remembered = match (&session, client.skip_consent || just_consented) {
-        (Some(s), false) => {
-            let (uid, cid) = (s.user_id.clone(), client.client_id.clone());
-            state.db.run(move |c| consents::find(c, &uid, &cid)).await?.map(|c| c.scope)
-        }
-        _ => None,
-    };
+    let (session, remembered) = signed_in(state, req, client, !client.skip_consent && !just_consented).await?;
     let view = session.as_ref().map(|s| SessionView { user_id: &s.user_id, auth_time: s.auth_time });
     let consent =
         ConsentState { skip: client.skip_consent, remembered: remembered.as_deref(), just_given: just_consented };
@@ -287,6 +273,30 @@ pub async fn decide_for(
     });
     let decision = decide(request, view, consent, login_after, state.clock.now());
     Ok((decision, session))
+}
+
+/// This browser's live session if its person's account is enabled, with the scope they consented to for
+/// `client` (read when `consent_needed`): one hop, one pooled connection.
+async fn signed_in(
+    state: &AppState,
+    req: &HttpRequest,
+    client: &Client,
+    consent_needed: bool,
+) -> Result<(Option<Session>, Option<String>), PageError> {
+    let Some(hash) = session::cookie_hash(state, req) else { return Ok((None, None)) };
+    let (cid, now) = (client.client_id.clone(), state.clock.now());
+    let found = state
+        .db
+        .run(move |c| {
+            let Some(s) = crate::store::sessions::find_active(c, &hash, now)? else { return Ok((None, None)) };
+            if users::find(c, &s.user_id)?.is_none_or(|u| u.disabled) {
+                return Ok((None, None));
+            }
+            let remembered = if consent_needed { consents::find(c, &s.user_id, &cid)?.map(|c| c.scope) } else { None };
+            Ok((Some(s), remembered))
+        })
+        .await?;
+    Ok(found)
 }
 
 /// Carries out a decision: a code (the pending request is spent), the login or consent page (keeping the pending
@@ -379,13 +389,7 @@ async fn issue_code(
         dpop_jkt: v.dpop_jkt.clone(),
     };
     let resources = v.resources.clone();
-    state
-        .db
-        .run(move |c| {
-            grants::insert_with_resources(c, &grant, &resources)?;
-            codes::insert(c, &row)
-        })
-        .await?;
+    state.db.run(move |c| codes::insert_with_grant(c, &grant, &resources, &row)).await?;
     Ok(code)
 }
 

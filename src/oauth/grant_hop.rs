@@ -161,8 +161,18 @@ impl Hop for ServerHop<'_, '_> {
         refresh::insert(self.writer()?, &refresh_row(row)).map_err(abort)
     }
 
+    /// With nothing written before it in this hop (a plain refresh), PostgreSQL spends and inserts in one
+    /// statement outside a transaction ([`refresh::rotate_alone`]); what a refusal writes after it (the family's
+    /// revocation, [RT-4]) opens the transaction then.
     fn rotate(&mut self, old_hash: &str, successor: RefreshRecord, now: i64) -> Result<Rotated, Aborted> {
-        Ok(match refresh::rotate_in(self.writer()?, old_hash, &refresh_row(successor), now).map_err(abort)? {
+        let row = refresh_row(successor);
+        let alone =
+            if self.began { None } else { refresh::rotate_alone(self.conn(), old_hash, &row, now).map_err(abort)? };
+        let rotation = match alone {
+            Some(r) => r,
+            None => refresh::rotate_in(self.writer()?, old_hash, &row, now).map_err(abort)?,
+        };
+        Ok(match rotation {
             Rotation::Rotated => Rotated::Rotated,
             Rotation::Lost(t) => Rotated::Lost(refresh_record(t)),
             Rotation::Dead => Rotated::Dead,

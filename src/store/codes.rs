@@ -28,6 +28,20 @@ pub struct AuthCode {
     pub dpop_jkt: Option<String>,
 }
 
+/// [AZ-23] A code with the grant it starts ([RI-2]: made for `resources`), in one transaction: neither is stored
+/// without the other.
+pub fn insert_with_grant(
+    conn: &mut DbConn,
+    grant: &super::grants::Grant,
+    resources: &[String],
+    code: &AuthCode,
+) -> StoreResult<()> {
+    conn.transaction(|conn| {
+        super::grants::insert_with_resources(conn, grant, resources)?;
+        insert(conn, code)
+    })
+}
+
 pub fn insert(conn: &mut DbConn, code: &AuthCode) -> StoreResult<()> {
     diesel::insert_into(auth_codes::table).values(code).execute(conn)?;
     Ok(())

@@ -42,14 +42,11 @@ pub fn resources_of(stored: Option<String>) -> Vec<String> {
     stored.map(|r| r.split(' ').filter(|s| !s.is_empty()).map(String::from).collect()).unwrap_or_default()
 }
 
-/// [RI-2] Inserts a grant made for `resources` (identifiers of `[[apis]]`, which hold no spaces).
+/// [RI-2] Inserts a grant made for `resources` (identifiers of `[[apis]]`, which hold no spaces): one statement.
 pub fn insert_with_resources(conn: &mut DbConn, grant: &Grant, resources: &[String]) -> StoreResult<()> {
     let joined = (!resources.is_empty()).then(|| resources.join(" "));
-    conn.transaction(|conn| {
-        insert(conn, grant)?;
-        diesel::update(grants::table.find(&grant.id)).set(grants::resources.eq(joined)).execute(conn)?;
-        Ok(())
-    })
+    diesel::insert_into(grants::table).values((grant, grants::resources.eq(joined))).execute(conn)?;
+    Ok(())
 }
 
 /// Is this grant live (not revoked, not past its absolute end)?

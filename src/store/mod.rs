@@ -34,13 +34,13 @@ pub mod users;
 pub mod vault;
 mod write;
 
-pub use pool::{Manager, PoolOptions};
+pub use pool::{Conn, IDLE_CHECK_AFTER, Manager, PoolOptions, Pooled};
 pub use write::{Epoch, Write};
 
 use std::time::Duration;
 
 use diesel::prelude::*;
-use diesel::r2d2::{Pool, PooledConnection};
+use diesel::r2d2::Pool;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -51,6 +51,40 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 pub enum DbConn {
     Postgres(diesel::PgConnection),
     Sqlite(diesel::SqliteConnection),
+}
+
+impl DbConn {
+    /// [DB-6] Runs `f` in one transaction: committed on `Ok`, rolled back otherwise. On SQLite the outermost one is
+    /// `BEGIN IMMEDIATE`, a writer from its first statement: a deferred transaction that reads first and writes
+    /// later fails at once with `database is locked` (SQLITE_BUSY, no busy wait) when another connection (of this
+    /// process or another) committed since its read; an immediate one waits its turn (`busy_timeout`) instead.
+    /// Nested calls are savepoints, and PostgreSQL keeps `BEGIN`. As an inherent method it takes the place of
+    /// diesel's `Connection::transaction` for every `conn.transaction(…)` on a `DbConn`.
+    pub fn transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        use diesel::connection::{AnsiTransactionManager, TransactionManager};
+        let DbConn::Sqlite(c) = self else { return <DbConn as Connection>::transaction(self, f) };
+        let outermost =
+            matches!(AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth(), Ok(None));
+        if !outermost {
+            return <DbConn as Connection>::transaction(self, f);
+        }
+        AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+        type Manager = <DbConn as Connection>::TransactionManager;
+        match f(self) {
+            Ok(v) => {
+                Manager::commit_transaction(self)?;
+                Ok(v)
+            }
+            Err(e) => match Manager::rollback_transaction(self) {
+                Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(e),
+                Err(rollback) => Err(rollback.into()),
+            },
+        }
+    }
 }
 
 /// Which backend a `database_url` names. Chosen from the scheme ourselves: diesel's MultiConnection would
@@ -203,13 +237,13 @@ impl Db {
     }
 
     /// A pooled connection, for blocking contexts (CLI, tests, inside `run`).
-    pub fn conn(&self) -> StoreResult<PooledConnection<Manager>> {
+    pub fn conn(&self) -> StoreResult<Conn> {
         let asked = std::time::Instant::now();
         let conn = self.pool.get();
         if let Some(h) = &self.wait {
             h.observe(asked.elapsed().as_secs_f64());
         }
-        conn.map_err(|e| StoreError::Unavailable(e.to_string()))
+        conn.map(Conn).map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
     /// Runs blocking storage work off the async workers.

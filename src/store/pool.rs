@@ -1,9 +1,10 @@
 //! [DB-1] [DB-2] The connection pool and what each new connection is set up with (`[database]`).
 
-use std::time::Duration;
+use std::ops::{Deref, DerefMut};
+use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use diesel::r2d2::{ManageConnection, Pool, R2D2Connection};
+use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
 
 use super::{DbConn, DbKind};
 
@@ -23,7 +24,8 @@ pub struct PoolOptions {
     pub idle_timeout: Option<Duration>,
     /// Closes connections this old once they are returned (`None`: never).
     pub max_lifetime: Option<Duration>,
-    /// [DB-4] `SELECT 1` before a pooled PostgreSQL connection is handed out (see docs/performance.md).
+    /// [DB-4] Check before a pooled PostgreSQL connection is handed out that the server has not closed it (no
+    /// round trip, see [`closed_by_server`]).
     pub test_on_check_out: bool,
 }
 
@@ -54,6 +56,45 @@ pub(super) fn build(kind: &DbKind, opts: &PoolOptions) -> Pool<Manager> {
         .build_unchecked(Manager { kind: kind.clone(), opts: opts.clone() })
 }
 
+/// A pooled connection and when it was last handed back ([`Conn`] records it).
+pub struct Pooled {
+    conn: DbConn,
+    returned_at: Instant,
+}
+
+impl std::fmt::Debug for Pooled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pooled").field("returned_at", &self.returned_at).finish_non_exhaustive()
+    }
+}
+
+/// [DB-4] A connection idle longer than this gets a `SELECT 1` on checkout besides the socket check: a server
+/// gone without closing its end (a crashed host behind a moved address, a load balancer's idle time-out) shows
+/// only when something is sent. One in use more recently than this is taken at its socket's word.
+pub const IDLE_CHECK_AFTER: Duration = Duration::from_secs(5);
+
+/// A connection checked out of the pool: derefs to [`DbConn`], and records when it goes back.
+pub struct Conn(pub(super) PooledConnection<Manager>);
+
+impl Deref for Conn {
+    type Target = DbConn;
+    fn deref(&self) -> &DbConn {
+        &self.0.conn
+    }
+}
+
+impl DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut DbConn {
+        &mut self.0.conn
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.0.returned_at = Instant::now();
+    }
+}
+
 /// Opens connections of the right backend and prepares each one.
 #[derive(Debug, Clone)]
 pub struct Manager {
@@ -62,11 +103,11 @@ pub struct Manager {
 }
 
 impl ManageConnection for Manager {
-    type Connection = DbConn;
+    type Connection = Pooled;
     type Error = diesel::r2d2::Error;
 
-    fn connect(&self) -> Result<DbConn, Self::Error> {
-        match &self.kind {
+    fn connect(&self) -> Result<Pooled, Self::Error> {
+        let conn = match &self.kind {
             DbKind::Sqlite(path) => {
                 let mut c = diesel::SqliteConnection::establish(path).map_err(diesel::r2d2::Error::ConnectionError)?;
                 diesel::sql_query(format!("PRAGMA busy_timeout = {}", self.opts.busy_timeout.as_millis()))
@@ -75,7 +116,7 @@ impl ManageConnection for Manager {
                     .and_then(|_| diesel::sql_query("PRAGMA synchronous = NORMAL").execute(&mut c))
                     .and_then(|_| diesel::sql_query("PRAGMA foreign_keys = ON").execute(&mut c))
                     .map_err(diesel::r2d2::Error::QueryError)?;
-                Ok(DbConn::Sqlite(c))
+                DbConn::Sqlite(c)
             }
             DbKind::Postgres(url) => {
                 let url = with_connect_timeout(url, self.opts.connect_timeout_secs);
@@ -85,21 +126,44 @@ impl ManageConnection for Manager {
                         .execute(&mut c)
                         .map_err(diesel::r2d2::Error::QueryError)?;
                 }
-                Ok(DbConn::Postgres(c))
+                DbConn::Postgres(c)
             }
-        }
+        };
+        Ok(Pooled { conn, returned_at: Instant::now() })
     }
 
-    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
-        diesel::sql_query("SELECT 1").execute(conn).map(|_| ()).map_err(diesel::r2d2::Error::QueryError)
+    fn is_valid(&self, p: &mut Pooled) -> Result<(), Self::Error> {
+        let idle = p.returned_at.elapsed() > IDLE_CHECK_AFTER;
+        let closed = match &mut p.conn {
+            DbConn::Postgres(c) => closed_by_server(c),
+            DbConn::Sqlite(_) => Ok(()),
+        };
+        let send = idle || matches!(p.conn, DbConn::Sqlite(_));
+        closed
+            .and_then(|()| if send { diesel::sql_query("SELECT 1").execute(&mut p.conn).map(|_| ()) } else { Ok(()) })
+            .map_err(diesel::r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, conn: &mut DbConn) -> bool {
-        match conn {
+    fn has_broken(&self, p: &mut Pooled) -> bool {
+        match &mut p.conn {
             DbConn::Postgres(c) => c.is_broken(),
             DbConn::Sqlite(c) => c.is_broken(),
         }
     }
+}
+
+/// [DB-4] Has the server closed this connection (a restart, a failover, `pg_terminate_backend`, an idle timeout)?
+/// Asked without a round trip: libpq reads what the socket holds without sending anything (`PQconsumeInput`,
+/// non-blocking, as when listening for notifications), and a closed socket reads as its end. Twice, because the
+/// first read may only take the server's last words (`FATAL: terminating connection …`) and the second then
+/// meets the end. A pooled connection listens for nothing, so a notification is not expected (and ignored).
+fn closed_by_server(c: &mut diesel::PgConnection) -> diesel::QueryResult<()> {
+    for _ in 0..2 {
+        if let Some(Err(e)) = c.notifications_iter().next() {
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// `SET statement_timeout = …` (0: none).

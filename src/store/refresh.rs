@@ -77,6 +77,55 @@ pub fn rotate_in(conn: &mut DbConn, old_hash: &str, successor: &RefreshToken, no
         insert(conn, successor)?;
         return Ok(Rotation::Rotated);
     }
+    lost_or_dead(conn, old_hash)
+}
+
+/// [DB-5] PostgreSQL, with no transaction open: the spend of `old_hash` and the insert of `successor` as one
+/// statement (a data-modifying CTE; one statement in autocommit is atomic), one round trip where
+/// [`rotate_in`] in a transaction takes four (`BEGIN`, the spend, the insert, `COMMIT`). Of racing rotations the
+/// one whose update wins inserts; a loser's update finds the row spent (it waits for the winner's row lock, then
+/// re-reads it), inserts nothing and reads what won. `None` on SQLite, which has no DML in `WITH`: the caller
+/// uses [`rotate_in`] (there a round trip is a function call).
+pub fn rotate_alone(
+    conn: &mut DbConn,
+    old_hash: &str,
+    successor: &RefreshToken,
+    now: i64,
+) -> StoreResult<Option<Rotation>> {
+    use diesel::sql_types::{BigInt, Nullable, Text};
+    let DbConn::Postgres(c) = conn else { return Ok(None) };
+    let s = successor;
+    let inserted = diesel::sql_query(PG_ROTATE)
+        .bind::<BigInt, _>(now)
+        .bind::<Text, _>(old_hash)
+        .bind::<Text, _>(&s.token_hash)
+        .bind::<Text, _>(&s.grant_id)
+        .bind::<Text, _>(&s.client_id)
+        .bind::<Text, _>(&s.user_id)
+        .bind::<Text, _>(&s.scope)
+        .bind::<BigInt, _>(s.created_at)
+        .bind::<BigInt, _>(s.expires_at)
+        .bind::<Nullable<BigInt>, _>(s.used_at)
+        .bind::<Nullable<BigInt>, _>(s.revoked_at)
+        .bind::<Nullable<Text>, _>(&s.dpop_jkt)
+        .execute(c)?;
+    if inserted == 1 {
+        return Ok(Some(Rotation::Rotated));
+    }
+    Ok(Some(lost_or_dead(conn, old_hash)?))
+}
+
+const PG_ROTATE: &str = "WITH spent AS (
+    UPDATE refresh_tokens SET used_at = $1
+    WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL
+    RETURNING token_hash)
+  INSERT INTO refresh_tokens
+    (token_hash, grant_id, client_id, user_id, scope, created_at, expires_at, used_at, revoked_at, dpop_jkt)
+  SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM spent";
+
+/// What a rotation that did not spend `old_hash` met: spent by another request (the caller's reuse rules decide),
+/// or revoked or gone.
+fn lost_or_dead(conn: &mut DbConn, old_hash: &str) -> StoreResult<Rotation> {
     Ok(match find(conn, old_hash)? {
         Some(t) if t.revoked_at.is_none() && t.used_at.is_some() => Rotation::Lost(t),
         _ => Rotation::Dead,

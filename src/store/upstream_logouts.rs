@@ -41,19 +41,17 @@ pub struct Resume {
 }
 
 /// Takes the pending sign-out once: `Some` the first time, `None` for an unknown, used, expired or other
-/// provider's state.
+/// provider's state. No transaction: an unknown state is one read (no write lock, [DB-6]); of two takes of one
+/// state the one whose delete removes the row (written once, never changed) gets it.
 pub fn take(conn: &mut DbConn, state_hash: &str, provider: &str, now: i64) -> StoreResult<Option<Resume>> {
-    conn.transaction(|c| {
-        let row: Option<(Option<String>, String)> = upstream_logouts::table
-            .find(state_hash)
-            .filter(upstream_logouts::provider.eq(provider))
-            .filter(upstream_logouts::expires_at.gt(now))
-            .select((upstream_logouts::continue_to, upstream_logouts::frames_json))
-            .first(c)
-            .optional()?;
-        let Some((continue_to, frames_json)) = row else { return Ok(None) };
-        let n = diesel::delete(upstream_logouts::table.find(state_hash)).execute(c)?;
-        let frames = serde_json::from_str(&frames_json).unwrap_or_default();
-        Ok((n == 1).then_some(Resume { continue_to, frames }))
-    })
+    let pending = upstream_logouts::table
+        .find(state_hash)
+        .filter(upstream_logouts::provider.eq(provider))
+        .filter(upstream_logouts::expires_at.gt(now));
+    let row: Option<(Option<String>, String)> =
+        pending.select((upstream_logouts::continue_to, upstream_logouts::frames_json)).first(conn).optional()?;
+    let Some((continue_to, frames_json)) = row else { return Ok(None) };
+    let n = diesel::delete(pending).execute(conn)?;
+    let frames = serde_json::from_str(&frames_json).unwrap_or_default();
+    Ok((n == 1).then_some(Resume { continue_to, frames }))
 }

@@ -17,6 +17,9 @@ pub struct Receiver {
     addr: std::net::SocketAddr,
     got: Arc<Mutex<Vec<String>>>,
     handle: Option<actix_web::dev::ServerHandle>,
+    /// While down: the port, bound but not listening (a connection is refused), so that no other test can take
+    /// it before `up`.
+    reserved: Option<socket2::Socket>,
 }
 
 impl Receiver {
@@ -25,19 +28,29 @@ impl Receiver {
         Self::start_on(listener, Arc::default())
     }
 
-    /// An address where nothing listens yet (the app is down); `up` starts it there later.
+    /// An address where nothing listens yet (the app is down); `up` starts it there later. The port stays
+    /// reserved meanwhile: binding one, dropping it and binding it again later let another test take it first.
     pub fn down() -> Receiver {
-        let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-        Receiver { addr, got: Arc::default(), handle: None }
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+        let addr = socket.local_addr().unwrap().as_socket().unwrap();
+        Receiver { addr, got: Arc::default(), handle: None, reserved: Some(socket) }
     }
 
     /// Nothing listens at `addr` yet; `up` starts it there.
     pub fn down_at(addr: std::net::SocketAddr) -> Receiver {
-        Receiver { addr, got: Arc::default(), handle: None }
+        Receiver { addr, got: Arc::default(), handle: None, reserved: None }
     }
 
     pub fn up(&mut self) {
-        let r = Self::start_on(TcpListener::bind(self.addr).unwrap(), self.got.clone());
+        let listener = match self.reserved.take() {
+            Some(socket) => {
+                socket.listen(128).unwrap();
+                TcpListener::from(socket)
+            }
+            None => TcpListener::bind(self.addr).unwrap(),
+        };
+        let r = Self::start_on(listener, self.got.clone());
         self.handle = r.handle;
     }
 
@@ -65,7 +78,7 @@ impl Receiver {
         .listen(listener)
         .unwrap()
         .run();
-        Receiver { addr, got, handle: Some(super::run_in_background(server)) }
+        Receiver { addr, got, handle: Some(super::run_in_background(server)), reserved: None }
     }
 
     pub fn uri(&self) -> String {
