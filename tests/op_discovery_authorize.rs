@@ -365,3 +365,20 @@ async fn cookies_are_secure_and_hsts_is_sent_when_the_issuer_is_https() {
         .unwrap();
     assert!(csrf.contains("Secure") && csrf.contains("HttpOnly") && csrf.contains("Path=/"), "{csrf}");
 }
+
+/// [AZ-2] `/authorize` reads the client from the database, not from the short client cache: a client disabled
+/// by another process (here a plain SQL update no instance hears of: the CLI on a SQLite deployment, or an
+/// instance whose invalidation listener is down) is refused at once, not for up to the cache's lifetime.
+#[actix_web::test]
+async fn az_2_a_client_disabled_elsewhere_is_refused_at_once() {
+    use diesel::RunQueryDsl;
+    let app = spawn().await;
+    let r = authorize(&app, &auth_query(&[])).await;
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let mut other = app.state.db.conn().unwrap();
+    diesel::sql_query("UPDATE clients SET disabled = true WHERE client_id = 'app'").execute(&mut *other).unwrap();
+    drop(other);
+    // The token endpoint's cache may still hold the row; /authorize must not use it.
+    let r = authorize(&app, &auth_query(&[])).await;
+    assert_eq!(r.status(), 400, "a disabled client gets the error page, never a redirect");
+}

@@ -128,7 +128,8 @@ fn unanswerable(u: Unanswerable) -> PageError {
 /// Phase 1: the client exists and the redirect URI is one it registered. Failures are pages, never redirects.
 pub async fn trusted_redirect(state: &AppState, params: &Params) -> Result<(Client, String), PageError> {
     let client_id = core_req::client_id(params).map_err(unanswerable)?.to_string();
-    let client = super::client_auth::cached_client(state, &client_id).await?;
+    // Read, not cached: a client disabled, or a redirect URI removed, by another process counts at once.
+    let client = state.db.run(move |c| crate::store::clients::find(c, &client_id)).await?;
     let client = client.filter(|c| !c.disabled).ok_or_else(|| unanswerable(Unanswerable::UnknownClient))?;
     let uri = core_req::redirect_target(params, &client_view(&client)).map_err(unanswerable)?;
     Ok((client, uri))
@@ -191,7 +192,7 @@ pub async fn load(state: &AppState, req: &HttpRequest, id: &str) -> Result<Pendi
     }
     let request = AuthorizationRequest::from_stored(&row.params_json).ok_or_else(expired)?;
     let cid = row.client_id.clone();
-    let client = super::client_auth::cached_client(state, &cid).await?;
+    let client = state.db.run(move |c| crate::store::clients::find(c, &cid)).await?;
     // [PAR-5] [FA-2] A plain request waiting at sign-in is not answered once its client must push.
     let pushed_if_needed = |c: &Client| {
         request.pushed_uri_hash.is_some()

@@ -236,7 +236,7 @@ async fn check_assertion(
 
 /// The client row, read through a short cache (see `store::write`): changes made here are seen at once, changes
 /// made by other instances within `CLIENT_CACHE_SECS`.
-pub(crate) async fn cached_client(state: &AppState, id: &str) -> Result<Option<Client>, crate::store::StoreError> {
+async fn cached_client(state: &AppState, id: &str) -> Result<Option<Client>, crate::store::StoreError> {
     let now_epoch = state.db.epoch();
     let cached = state.caches.clients.get(id).filter(|(epoch, _)| *epoch == now_epoch);
     state.metrics.cache_lookup("clients", cached.is_some());
