@@ -133,15 +133,13 @@ impl ManageConnection for Manager {
     }
 
     fn is_valid(&self, p: &mut Pooled) -> Result<(), Self::Error> {
-        let idle = p.returned_at.elapsed() > IDLE_CHECK_AFTER;
-        let closed = match &mut p.conn {
-            DbConn::Postgres(c) => closed_by_server(c),
-            DbConn::Sqlite(_) => Ok(()),
-        };
-        let send = idle || matches!(p.conn, DbConn::Sqlite(_));
-        closed
-            .and_then(|()| if send { diesel::sql_query("SELECT 1").execute(&mut p.conn).map(|_| ()) } else { Ok(()) })
-            .map_err(diesel::r2d2::Error::QueryError)
+        if let DbConn::Postgres(c) = &mut p.conn {
+            closed_by_server(c).map_err(diesel::r2d2::Error::QueryError)?;
+            if p.returned_at.elapsed() <= IDLE_CHECK_AFTER {
+                return Ok(());
+            }
+        }
+        diesel::sql_query("SELECT 1").execute(&mut p.conn).map(|_| ()).map_err(diesel::r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, p: &mut Pooled) -> bool {
