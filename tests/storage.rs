@@ -6,70 +6,7 @@ mod common;
 use std::time::Duration;
 
 use bridgekeeper::store::{self, Db, codes, grants, refresh};
-
-fn open() -> (Db, common::TestDb) {
-    let t = common::test_db();
-    let db = Db::open(&t.url, 8, Duration::from_secs(5)).unwrap();
-    (db, t)
-}
-
-fn user(id: &str, email: &str) -> store::users::User {
-    store::users::User {
-        id: id.into(),
-        email: Some(email.into()),
-        email_verified: true,
-        name: Some("Ada".into()),
-        preferred_username: None,
-        picture: None,
-        groups_json: "[\"dev\"]".into(),
-        disabled: false,
-        created_at: 1,
-        updated_at: 1,
-    }
-}
-
-fn client(id: &str) -> store::clients::Client {
-    store::clients::Client {
-        client_id: id.into(),
-        secret_hash: Some(bridgekeeper::secret::hash_token("s3cret")),
-        name: "App".into(),
-        redirect_uris: vec!["https://app.example/cb".into()],
-        post_logout_redirect_uris: vec![],
-        allowed_scopes: vec!["openid".into()],
-        grant_types: vec!["authorization_code".into()],
-        skip_consent: false,
-        require_pkce: false,
-        source: "cli".into(),
-        disabled: false,
-        created_at: 1,
-        updated_at: 1,
-        ..Default::default()
-    }
-}
-
-fn grant(id: &str) -> grants::Grant {
-    grants::Grant {
-        id: id.into(),
-        client_id: "c1".into(),
-        user_id: Some("u1".into()),
-        session_hash: Some("sess".into()),
-        scope: "openid".into(),
-        auth_time: Some(5),
-        created_at: 10,
-        expires_at: 10_000,
-        revoked_at: None,
-    }
-}
-
-fn seeded() -> (Db, common::TestDb) {
-    let (db, t) = open();
-    assert!(db.migrate().unwrap() >= 1, "migrations run on an empty database");
-    assert_eq!(db.migrate().unwrap(), 0, "a second run applies nothing");
-    let mut c = db.conn().unwrap();
-    store::users::insert(&mut c, &user("u1", "ada@example.com")).unwrap();
-    db.write_blocking(|w| store::clients::insert(w, &client("c1"))).unwrap();
-    (db, t)
-}
+use common::rows::{client, code, grant, rt, seeded, user};
 
 #[test]
 fn users_and_identities_round_trip() {
@@ -162,25 +99,6 @@ fn consents_sessions_and_audit_round_trip() {
     assert_eq!(store::audit::list(&mut c, 10).unwrap(), vec![e]);
 }
 
-fn code(hash: &str) -> codes::AuthCode {
-    codes::AuthCode {
-        code_hash: hash.into(),
-        grant_id: "g1".into(),
-        client_id: "c1".into(),
-        user_id: "u1".into(),
-        session_hash: None,
-        redirect_uri: Some("https://app.example/cb".into()),
-        scope: "openid".into(),
-        nonce: Some("n".into()),
-        code_challenge: None,
-        auth_time: 5,
-        created_at: 10,
-        expires_at: 70,
-        used_at: None,
-        dpop_jkt: None,
-    }
-}
-
 #[test]
 fn codes_redeem_once_and_replay_is_reported() {
     let (db, _t) = seeded();
@@ -209,21 +127,6 @@ fn concurrent_redemptions_of_one_code_have_exactly_one_winner() {
         handles.into_iter().map(|h| h.join().unwrap()).sum()
     });
     assert_eq!(winners, 1);
-}
-
-fn rt(hash: &str) -> refresh::RefreshToken {
-    refresh::RefreshToken {
-        token_hash: hash.into(),
-        grant_id: "g1".into(),
-        client_id: "c1".into(),
-        user_id: "u1".into(),
-        scope: "openid".into(),
-        created_at: 10,
-        expires_at: 1000,
-        used_at: None,
-        revoked_at: None,
-        dpop_jkt: None,
-    }
 }
 
 #[test]
@@ -497,50 +400,4 @@ fn db_6_a_transaction_that_reads_then_writes_survives_a_commit_in_between() {
         Ok(()) => assert!(!db.is_sqlite(), "on SQLite the other writer waits for the open transaction"),
         Err(e) => assert!(db.is_sqlite() && e.to_string().contains("locked"), "{e}"),
     }
-}
-
-/// [DB-5] On PostgreSQL a plain refresh spends and stores the successor in one statement: of racing rotations
-/// of one token exactly one inserts its successor, the others read the winner's spend (reuse); a revoked token
-/// rotates into nothing. SQLite has no such statement (the hop's transaction does it there).
-#[test]
-fn db_5_the_one_statement_rotation_has_exactly_one_winner_and_stores_its_successor() {
-    let (db, _t) = seeded();
-    let mut c = db.conn().unwrap();
-    grants::insert(&mut c, &grant("g1")).unwrap();
-    refresh::insert(&mut c, &rt("r1")).unwrap();
-    if db.is_sqlite() {
-        assert!(refresh::rotate_alone(&mut c, "r1", &rt("next"), 20).unwrap().is_none());
-        return;
-    }
-    drop(c);
-    let bound = |hash: &str| refresh::RefreshToken { dpop_jkt: Some("jkt".into()), ..rt(hash) };
-    // Each racer holds its own connection (the pool has 8) before they all start.
-    let start = std::sync::Barrier::new(8);
-    let outcomes: Vec<refresh::Rotation> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..8)
-            .map(|i| {
-                let (db, start) = (db.clone(), &start);
-                s.spawn(move || {
-                    let mut c = db.conn().unwrap();
-                    start.wait();
-                    refresh::rotate_alone(&mut c, "r1", &bound(&format!("next{i}")), 20).unwrap().unwrap()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let mut c = db.conn().unwrap();
-    let won: Vec<usize> = (0..8).filter(|&i| outcomes[i] == refresh::Rotation::Rotated).collect();
-    assert_eq!(won.len(), 1, "{outcomes:?}");
-    assert!(outcomes.iter().all(|o| matches!(o, refresh::Rotation::Rotated | refresh::Rotation::Lost(_))));
-    for i in 0..8 {
-        let stored = refresh::find(&mut c, &format!("next{i}")).unwrap();
-        assert_eq!(stored.is_some(), won == [i], "only the winner's successor is stored");
-    }
-    assert_eq!(refresh::find(&mut c, "r1").unwrap().unwrap().used_at, Some(20));
-    let winner = format!("next{}", won[0]);
-    assert_eq!(refresh::find(&mut c, &winner).unwrap(), Some(bound(&winner)), "the successor as given");
-    assert!(db.write_blocking(|w| refresh::revoke(w, &winner, 25)).unwrap());
-    assert_eq!(refresh::rotate_alone(&mut c, &winner, &rt("after"), 30).unwrap(), Some(refresh::Rotation::Dead));
-    assert!(refresh::find(&mut c, "after").unwrap().is_none());
 }

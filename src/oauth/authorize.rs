@@ -18,7 +18,7 @@ use crate::respond::PageError;
 use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::store::sessions::Session;
-use crate::store::{auth_requests, codes, consents, grants, users};
+use crate::store::{auth_requests, codes, grants};
 use crate::tokens::claims::verify_own_id_token;
 
 /// How long a pending authorization request waits for the user to sign in or consent.
@@ -277,7 +277,7 @@ pub async fn decide_for(
 }
 
 /// This browser's live session if its person's account is enabled, with the scope they consented to for
-/// `client` (read when `consent_needed`): one hop, one pooled connection.
+/// `client` (when `consent_needed`): one statement ([DB-5]).
 async fn signed_in(
     state: &AppState,
     req: &HttpRequest,
@@ -286,18 +286,11 @@ async fn signed_in(
 ) -> Result<(Option<Session>, Option<String>), PageError> {
     let Some(hash) = session::cookie_hash(state, req) else { return Ok((None, None)) };
     let (cid, now) = (client.client_id.clone(), state.clock.now());
-    let found = state
-        .db
-        .run(move |c| {
-            let Some(s) = crate::store::sessions::find_active(c, &hash, now)? else { return Ok((None, None)) };
-            if users::find(c, &s.user_id)?.is_none_or(|u| u.disabled) {
-                return Ok((None, None));
-            }
-            let remembered = if consent_needed { consents::find(c, &s.user_id, &cid)?.map(|c| c.scope) } else { None };
-            Ok((Some(s), remembered))
-        })
-        .await?;
-    Ok(found)
+    let found = state.db.run(move |c| crate::store::sessions::find_active_with_consent(c, &hash, &cid, now)).await?;
+    Ok(match found {
+        Some((s, false, remembered)) => (Some(s), remembered.filter(|_| consent_needed)),
+        _ => (None, None),
+    })
 }
 
 /// Carries out a decision: a code (the pending request is spent), the login or consent page (keeping the pending

@@ -39,18 +39,23 @@ where
     db.write(move |w| {
         let ctx = &ctx;
         ctx.state.with_settings(ctx.settings.clone(), || {
-            let mut hop = ServerHop { w, ctx, began: false };
+            let mut hop = ServerHop { w, ctx, began: false, deferred: None, lost: None };
             let out = f(&mut hop);
-            let began = hop.began;
-            match out {
-                Ok(v) => end(w, began).map(|()| Ok(v)),
-                Err(Stop::Refused(e)) => end(w, began).map(|()| Err(e)),
-                Err(Stop::Aborted(e)) => {
+            let out = match out {
+                Err(Stop::Aborted(e)) => Err(Stop::Aborted(e)),
+                kept => hop.spend_deferred().map_err(|Aborted(e)| Stop::Aborted(e)).and(kept),
+            };
+            let (began, lost) = (hop.began, hop.lost.take());
+            match (out, lost) {
+                (Err(Stop::Aborted(e)), _) => {
                     if began {
                         let _ = w.rollback();
                     }
                     Ok(Err(e))
                 }
+                (_, Some(code)) => lost_race(w, began, &code),
+                (Ok(v), None) => end(w, began).map(|()| Ok(v)),
+                (Err(Stop::Refused(e)), None) => end(w, began).map(|()| Err(e)),
             }
         })
     })
@@ -61,11 +66,38 @@ fn end(w: &mut Write<'_>, began: bool) -> Result<(), StoreError> {
     if began { w.commit() } else { Ok(()) }
 }
 
+/// [AC-1] Another redemption spent the code between this hop's read and its deferred spend: nothing this hop
+/// wrote stays, the grant is revoked (with its audit record) and the answer is `invalid_grant`.
+fn lost_race<T>(w: &mut Write<'_>, began: bool, code: &Deferred) -> Result<Result<T, OAuthError>, StoreError> {
+    if began {
+        w.rollback()?;
+    }
+    let event = audit::AuditEvent::new(code.now, AuditKind::CodeReuse).user(&code.user_id).client(&code.client_id);
+    w.begin_immediate()?;
+    grants::revoke(w, &code.grant_id, code.now)?;
+    audit::record(w, &event)?;
+    w.commit()?;
+    Ok(Err(OAuthError::invalid_grant("the authorization code was already used")))
+}
+
+/// A code read unspent whose spend waits for the hop's first write or its end ([`Hop::redeem_code`]).
+struct Deferred {
+    hash: String,
+    grant_id: String,
+    user_id: String,
+    client_id: String,
+    now: i64,
+}
+
 struct ServerHop<'a, 'w> {
     w: &'a mut Write<'w>,
     ctx: &'a HopCtx,
     /// The write transaction is open.
     began: bool,
+    /// The code this hop redeems, not yet spent.
+    deferred: Option<Deferred>,
+    /// The deferred spend found the code spent by another redemption.
+    lost: Option<Deferred>,
 }
 
 fn abort(e: StoreError) -> Aborted {
@@ -83,7 +115,19 @@ impl<'w> ServerHop<'_, 'w> {
             self.w.begin_immediate().map_err(abort)?;
             self.began = true;
         }
+        self.spend_deferred()?;
         Ok(self.w)
+    }
+
+    /// The deferred spend at the hop's end (no refresh token was stored, or the rules refused): one conditional
+    /// update, in the transaction if one is open.
+    fn spend_deferred(&mut self) -> Result<(), Aborted> {
+        if let Some(d) = self.deferred.take()
+            && !codes::spend(self.w, &d.hash, d.now).map_err(abort)?
+        {
+            self.lost = Some(d);
+        }
+        Ok(())
     }
 
     /// The refresh takes the longer path when the grant's sign-in came through a provider that re-checks on
@@ -132,7 +176,14 @@ impl Hop for ServerHop<'_, '_> {
         let Some((code, grant, user)) = found.filter(|(c, _, _)| c.client_id == client_id) else {
             return Ok((Redeemed::Unknown, None, None));
         };
-        let fresh = code.used_at.is_none() && codes::spend(self.writer()?, &hash, now).map_err(abort)?;
+        // The spend waits for the refresh token's insert (one statement with it on PostgreSQL) or the hop's end, so
+        // that on SQLite the write lock is not held while the tokens are signed ([DB-5]).
+        let fresh = code.used_at.is_none();
+        if fresh {
+            let (grant_id, user_id) = (code.grant_id.clone(), code.user_id.clone());
+            let client_id = code.client_id.clone();
+            self.deferred = Some(Deferred { hash, grant_id, user_id, client_id, now });
+        }
         let code = code_record(code);
         let redeemed = if fresh { Redeemed::Fresh(code) } else { Redeemed::Replayed(code) };
         Ok((redeemed, grant.map(grant_record), user))
@@ -157,8 +208,27 @@ impl Hop for ServerHop<'_, '_> {
         audit::record(w, &event).map_err(abort)
     }
 
+    /// After a code's redemption, the deferred spend goes with the insert: one statement on PostgreSQL with no
+    /// transaction open ([`codes::spend_and_store`]), else both in the transaction. A lost spend stores nothing.
     fn store_refresh(&mut self, row: RefreshRecord) -> Result<(), Aborted> {
-        refresh::insert(self.writer()?, &refresh_row(row)).map_err(abort)
+        let row = refresh_row(row);
+        if !self.began
+            && let Some(d) = self.deferred.take()
+        {
+            match codes::spend_and_store(self.conn(), &d.hash, d.now, &row).map_err(abort)? {
+                Some(true) => return Ok(()),
+                Some(false) => {
+                    self.lost = Some(d);
+                    return Ok(());
+                }
+                None => self.deferred = Some(d),
+            }
+        }
+        self.writer()?;
+        if self.lost.is_some() {
+            return Ok(());
+        }
+        refresh::insert(self.w, &row).map_err(abort)
     }
 
     /// With nothing written before it in this hop (a plain refresh), PostgreSQL spends and inserts in one

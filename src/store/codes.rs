@@ -36,11 +36,64 @@ pub fn insert_with_grant(
     resources: &[String],
     code: &AuthCode,
 ) -> StoreResult<()> {
+    if let DbConn::Postgres(c) = conn {
+        return insert_with_grant_pg(c, grant, resources, code);
+    }
     conn.transaction(|conn| {
         super::grants::insert_with_resources(conn, grant, resources)?;
         insert(conn, code)
     })
 }
+
+/// [DB-5] PostgreSQL: the grant and its code as one statement (a data-modifying CTE, atomic in autocommit): one
+/// round trip where the transaction takes four (`BEGIN`, two inserts, `COMMIT`).
+fn insert_with_grant_pg(
+    c: &mut diesel::PgConnection,
+    g: &super::grants::Grant,
+    resources: &[String],
+    code: &AuthCode,
+) -> StoreResult<()> {
+    use diesel::sql_types::{BigInt, Nullable, Text};
+    let joined = (!resources.is_empty()).then(|| resources.join(" "));
+    let inserted = diesel::sql_query(PG_GRANT_AND_CODE)
+        .bind::<Text, _>(&g.id)
+        .bind::<Text, _>(&g.client_id)
+        .bind::<Nullable<Text>, _>(&g.user_id)
+        .bind::<Nullable<Text>, _>(&g.session_hash)
+        .bind::<Text, _>(&g.scope)
+        .bind::<Nullable<BigInt>, _>(g.auth_time)
+        .bind::<BigInt, _>(g.created_at)
+        .bind::<BigInt, _>(g.expires_at)
+        .bind::<Nullable<BigInt>, _>(g.revoked_at)
+        .bind::<Nullable<Text>, _>(joined)
+        .bind::<Text, _>(&code.code_hash)
+        .bind::<Text, _>(&code.client_id)
+        .bind::<Text, _>(&code.user_id)
+        .bind::<Nullable<Text>, _>(&code.session_hash)
+        .bind::<Nullable<Text>, _>(&code.redirect_uri)
+        .bind::<Text, _>(&code.scope)
+        .bind::<Nullable<Text>, _>(&code.nonce)
+        .bind::<Nullable<Text>, _>(&code.code_challenge)
+        .bind::<BigInt, _>(code.auth_time)
+        .bind::<BigInt, _>(code.created_at)
+        .bind::<BigInt, _>(code.expires_at)
+        .bind::<Nullable<BigInt>, _>(code.used_at)
+        .bind::<Nullable<Text>, _>(&code.dpop_jkt)
+        .execute(c)?;
+    debug_assert_eq!(inserted, 1, "the code's grant id is the grant's: the insert cannot select nothing");
+    Ok(())
+}
+
+/// The code's `grant_id` is the id the grant's insert returns: the two rows cannot disagree.
+const PG_GRANT_AND_CODE: &str = "WITH g AS (
+    INSERT INTO grants
+      (id, client_id, user_id, session_hash, scope, auth_time, created_at, expires_at, revoked_at, resources)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    RETURNING id)
+  INSERT INTO auth_codes
+    (code_hash, grant_id, client_id, user_id, session_hash, redirect_uri, scope, nonce, code_challenge, auth_time,
+     created_at, expires_at, used_at, dpop_jkt)
+  SELECT $11, g.id, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23 FROM g";
 
 pub fn insert(conn: &mut DbConn, code: &AuthCode) -> StoreResult<()> {
     diesel::insert_into(auth_codes::table).values(code).execute(conn)?;
@@ -106,6 +159,42 @@ pub fn spend(conn: &mut DbConn, code_hash: &str, now: i64) -> StoreResult<bool> 
         .execute(conn)?;
     Ok(won == 1)
 }
+
+/// [DB-5] PostgreSQL, with no transaction open: spends the unused code and stores the refresh token it yields as
+/// one statement (a data-modifying CTE, atomic in autocommit), one round trip where a transaction takes four. Of
+/// racing redemptions the one whose update wins inserts; a loser's update finds the code spent (it waits for the
+/// winner's row lock, then re-reads it) and inserts nothing: `Some(false)`. `None` on SQLite (no DML in `WITH`):
+/// the caller spends and inserts in a transaction.
+pub fn spend_and_store(
+    conn: &mut DbConn,
+    code_hash: &str,
+    now: i64,
+    t: &super::refresh::RefreshToken,
+) -> StoreResult<Option<bool>> {
+    use diesel::sql_types::{BigInt, Nullable, Text};
+    let DbConn::Postgres(c) = conn else { return Ok(None) };
+    let inserted = diesel::sql_query(PG_SPEND_AND_STORE)
+        .bind::<BigInt, _>(now)
+        .bind::<Text, _>(code_hash)
+        .bind::<Text, _>(&t.token_hash)
+        .bind::<Text, _>(&t.grant_id)
+        .bind::<Text, _>(&t.client_id)
+        .bind::<Text, _>(&t.user_id)
+        .bind::<Text, _>(&t.scope)
+        .bind::<BigInt, _>(t.created_at)
+        .bind::<BigInt, _>(t.expires_at)
+        .bind::<Nullable<BigInt>, _>(t.used_at)
+        .bind::<Nullable<BigInt>, _>(t.revoked_at)
+        .bind::<Nullable<Text>, _>(&t.dpop_jkt)
+        .execute(c)?;
+    Ok(Some(inserted == 1))
+}
+
+const PG_SPEND_AND_STORE: &str = "WITH spent AS (
+    UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL RETURNING code_hash)
+  INSERT INTO refresh_tokens
+    (token_hash, grant_id, client_id, user_id, scope, created_at, expires_at, used_at, revoked_at, dpop_jkt)
+  SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM spent";
 
 /// Deletes codes whose expiry passed more than `keep_secs` ago (tombstones are kept that long).
 pub fn purge_expired(conn: &mut DbConn, now: i64, keep_secs: i64) -> StoreResult<usize> {

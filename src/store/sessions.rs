@@ -34,6 +34,27 @@ pub fn find_active(conn: &mut DbConn, id_hash: &str, now: i64) -> StoreResult<Op
         .optional()?)
 }
 
+/// The live session with its person's `disabled` flag and the scope that person consented to for `client_id`
+/// (`None`: no consent remembered): one statement, primary-key lookups joined. `None` when the session is not live
+/// or its user is gone.
+pub fn find_active_with_consent(
+    conn: &mut DbConn,
+    id_hash: &str,
+    client_id: &str,
+    now: i64,
+) -> StoreResult<Option<(Session, bool, Option<String>)>> {
+    use super::schema::{consents, users};
+    Ok(sessions::table
+        .inner_join(users::table.on(users::id.eq(sessions::user_id)))
+        .left_join(consents::table.on(consents::user_id.eq(sessions::user_id).and(consents::client_id.eq(client_id))))
+        .filter(sessions::id_hash.eq(id_hash))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .select((Session::as_select(), users::disabled, consents::scope.nullable()))
+        .first(conn)
+        .optional()?)
+}
+
 /// The session whatever its state (to know which provider a grant's sign-in used).
 pub fn find_any(conn: &mut DbConn, id_hash: &str) -> StoreResult<Option<Session>> {
     Ok(sessions::table.find(id_hash).select(Session::as_select()).first(conn).optional()?)

@@ -10,6 +10,7 @@ pub mod exchange;
 pub mod fake_apple;
 pub mod fake_idp;
 pub mod oauth;
+pub mod rows;
 pub mod slapd;
 
 use std::net::TcpListener;

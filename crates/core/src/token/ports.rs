@@ -138,7 +138,9 @@ pub trait Hop {
     /// [RT-1] The refresh token with its grant and person, in one statement.
     fn find_refresh(&mut self, token: &str) -> Result<Option<RefreshLoad<Self::Subject>>, Aborted>;
     /// [AC-1][AC-2] Spends `code` for `client_id` (of racing redemptions exactly one is `Fresh`), with the code's
-    /// grant and person as found with it.
+    /// grant and person as found with it. A hop may defer the spend of a code it read unspent to its first write
+    /// (with the refresh token, in one statement) or its end; if another redemption spent it first, the hop answers
+    /// `invalid_grant` and revokes the grant ([AC-1]) whatever the rules came to, and a refusal still spends it.
     #[allow(clippy::type_complexity)]
     fn redeem_code(
         &mut self,
