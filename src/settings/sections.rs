@@ -57,6 +57,8 @@ pub struct RegistrationSettings {
     pub enabled: bool,
     pub open: bool,
     pub initial_access_token: Secret,
+    /// [RG-5] May a self-registered client ask for the device grant (RFC 8628)? Off: only an admin gives it.
+    pub allow_device_grant: bool,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

@@ -1,0 +1,87 @@
+//! The device grant's review findings, security.md [DV-8] (user codes unique by the database), [DV-9] (the poll
+//! interval checked and recorded in one conditional update) and [RG-5] (self-registration gets the device grant
+//! only where the configuration allows it).
+
+use serde_json::Value;
+
+use super::common::oauth::*;
+use super::{GRANT, ask, spawn_with};
+
+#[tokio::test]
+async fn dv_1_a_dynamically_registered_device_client_needs_no_redirect_uri() {
+    let app = spawn_with(|s| {
+        s.registration.enabled = true;
+        s.registration.allow_device_grant = true;
+        s.registration.initial_access_token = bridgekeeper::secret::Secret::new("initial-access-token-for-tests");
+    })
+    .await;
+    let body = serde_json::json!({
+        "client_name": "Registered TV",
+        "application_type": "native",
+        "token_endpoint_auth_method": "none",
+        "grant_types": [GRANT],
+        "scope": "openid profile",
+    });
+    let r = app
+        .http
+        .post(app.url("/register"))
+        .bearer_auth("initial-access-token-for-tests")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let c: Value = r.json().await.unwrap();
+    assert_eq!(c["grant_types"], serde_json::json!([GRANT]));
+    let r = ask(&app, c["client_id"].as_str().unwrap(), "openid profile").await;
+    assert_eq!(r.status(), 200, "the registered client uses the grant");
+    let bogus = serde_json::json!({"grant_types": ["urn:ietf:params:oauth:grant-type:device_cod"], "token_endpoint_auth_method": "none"});
+    let r = app
+        .http
+        .post(app.url("/register"))
+        .bearer_auth("initial-access-token-for-tests")
+        .json(&bogus)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "unknown grant types are still refused");
+}
+
+/// [RG-5] RFC 7591 self-registration may not give a client the device grant unless
+/// `registration.allow_device_grant` (default false): `invalid_client_metadata`, nothing registered, and no RFC 7592
+/// PUT adds it; admin-registered clients keep it.
+#[tokio::test]
+async fn rg_5_self_registration_gets_the_device_grant_only_when_allowed() {
+    let app = spawn_with(|s| {
+        s.registration.enabled = true;
+        s.registration.initial_access_token = bridgekeeper::secret::Secret::new("initial-access-token-for-tests");
+    })
+    .await;
+    let register = |body: Value| {
+        let req = app.http.post(app.url("/register")).bearer_auth("initial-access-token-for-tests").json(&body);
+        async move { req.send().await.unwrap() }
+    };
+    let device = serde_json::json!({
+        "client_name": "Registered TV",
+        "application_type": "native",
+        "token_endpoint_auth_method": "none",
+        "grant_types": [GRANT],
+        "scope": "openid profile",
+    });
+    let before = app.state.db.run(bridgekeeper::store::clients::list).await.unwrap().len();
+    let (status, error) = json_error(register(device.clone()).await).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_client_metadata"));
+    let after = app.state.db.run(bridgekeeper::store::clients::list).await.unwrap().len();
+    assert_eq!(before, after, "nothing registered");
+    // Without the device grant self-registration works as before; the config client keeps its grant.
+    let code_flow = serde_json::json!({"redirect_uris": ["https://rp.example/cb"], "client_name": "Web"});
+    assert_eq!(register(code_flow).await.status(), 201);
+    assert_eq!(ask(&app, "tv", "openid").await.status(), 200, "an admin-registered device client is unaffected");
+    // A registered client cannot add it by its own PUT either.
+    let r = register(serde_json::json!({"grant_types": ["refresh_token"], "token_endpoint_auth_method": "none"}));
+    let c: Value = r.await.json().await.unwrap();
+    let (id, rat) = (c["client_id"].as_str().unwrap(), c["registration_access_token"].as_str().unwrap());
+    let put = serde_json::json!({"client_id": id, "grant_types": [GRANT], "token_endpoint_auth_method": "none"});
+    let r = app.http.put(app.url(&format!("/register/{id}"))).bearer_auth(rat).json(&put).send().await.unwrap();
+    assert_eq!(json_error(r).await, (400, "invalid_client_metadata".to_string()));
+}
