@@ -60,14 +60,23 @@ pub fn find_pending(conn: &mut DbConn, user_code_hash: &str, now: i64) -> StoreR
         .optional()?)
 }
 
-/// Is a live code (in any status) using this user code? A new code must not share it.
-pub fn user_code_taken(conn: &mut DbConn, user_code_hash: &str, now: i64) -> StoreResult<bool> {
-    let n: i64 = device_codes::table
-        .filter(device_codes::user_code_hash.eq(user_code_hash))
-        .filter(device_codes::expires_at.gt(now))
-        .count()
-        .get_result(conn)?;
-    Ok(n > 0)
+/// [DV-8] Stores `row` under the first of `user_codes` (normalised) that no stored code holds, and returns it;
+/// `None` when every one was taken. The unique index on `user_code_hash` decides, so that two instances storing
+/// at once can never share a user code. Not inside a transaction: on PostgreSQL a refused insert would abort it.
+pub fn insert_with_fresh_user_code(
+    conn: &mut DbConn,
+    row: &mut DeviceCode,
+    user_codes: impl IntoIterator<Item = String>,
+) -> StoreResult<Option<String>> {
+    for user_code in user_codes {
+        row.user_code_hash = crate::secret::hash_token(&user_code);
+        match insert(conn, row) {
+            Ok(()) => return Ok(Some(user_code)),
+            Err(super::StoreError::Conflict) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
 }
 
 /// [DV-6] Live pending codes of a client, in all and from one address.

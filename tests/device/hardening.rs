@@ -5,7 +5,9 @@
 use serde_json::Value;
 
 use super::common::oauth::*;
-use super::{GRANT, ask, spawn_with};
+use super::{GRANT, ask, spawn, spawn_with};
+use bridgekeeper::secret::hash_token;
+use bridgekeeper::store::device_codes::{self, DeviceCode};
 
 #[tokio::test]
 async fn dv_1_a_dynamically_registered_device_client_needs_no_redirect_uri() {
@@ -84,4 +86,44 @@ async fn rg_5_self_registration_gets_the_device_grant_only_when_allowed() {
     let put = serde_json::json!({"client_id": id, "grant_types": [GRANT], "token_endpoint_auth_method": "none"});
     let r = app.http.put(app.url(&format!("/register/{id}"))).bearer_auth(rat).json(&put).send().await.unwrap();
     assert_eq!(json_error(r).await, (400, "invalid_client_metadata".to_string()));
+}
+
+/// A pending row of `tv` under the user code `user_code`.
+fn row(device_code: &str, user_code: &str, now: i64) -> DeviceCode {
+    DeviceCode {
+        device_code_hash: hash_token(device_code),
+        user_code_hash: hash_token(user_code),
+        client_id: "tv".into(),
+        scope: "openid".into(),
+        requester_hash: hash_token("test"),
+        status: "pending".into(),
+        interval_secs: 5,
+        last_poll_at: None,
+        user_id: None,
+        grant_id: None,
+        created_at: now,
+        expires_at: now + 600,
+    }
+}
+
+/// [DV-8] The database refuses a second code under a user code a stored code holds.
+#[tokio::test]
+async fn dv_8_two_stored_device_codes_never_share_a_user_code() {
+    let app = spawn().await;
+    let now = app.clock.now();
+    let first = row("device-one", "BCDFGHJK", now);
+    app.state.db.run(move |c| device_codes::insert(c, &first)).await.unwrap();
+    let second = row("device-two", "BCDFGHJK", now);
+    let r = app.state.db.run(move |c| device_codes::insert(c, &second)).await;
+    assert!(matches!(r, Err(bridgekeeper::store::StoreError::Conflict)), "a shared user code is refused: {r:?}");
+    // Storing with fresh user codes retries with the next one, and gives up (None) when every one is taken.
+    let codes = || ["BCDFGHJK".to_string(), "LMNPQRST".to_string()];
+    let mut third = row("device-three", "", now);
+    let got = app.state.db.run(move |c| device_codes::insert_with_fresh_user_code(c, &mut third, codes())).await;
+    assert_eq!(got.unwrap().as_deref(), Some("LMNPQRST"));
+    let mut fourth = row("device-four", "", now);
+    let got = app.state.db.run(move |c| device_codes::insert_with_fresh_user_code(c, &mut fourth, codes())).await;
+    assert_eq!(got.unwrap(), None, "every user code taken: nothing stored");
+    let stored = app.state.db.run(|c| device_codes::find(c, &hash_token("device-four"))).await.unwrap();
+    assert!(stored.is_none());
 }
