@@ -92,14 +92,27 @@ pub fn live_for_client(conn: &mut DbConn, client_id: &str, requester_hash: &str,
     Ok((all, here))
 }
 
-/// [DV-2] Records a poll of a pending code at `now`, with its interval from now on.
-pub fn record_poll(conn: &mut DbConn, device_code_hash: &str, now: i64, interval_secs: i64) -> StoreResult<()> {
-    diesel::update(
-        device_codes::table.find(device_code_hash).filter(device_codes::status.eq(Status::Pending.as_str())),
-    )
-    .set((device_codes::last_poll_at.eq(now), device_codes::interval_secs.eq(interval_secs)))
-    .execute(conn)?;
-    Ok(())
+/// [DV-2] [DV-9] Records a poll of a pending code at `now`; `true` when it was on time. The interval check and the
+/// record are one conditional update (`last_poll_at` moves only when it is NULL or at least `interval_secs` in
+/// the past), so of polls racing, on any instance, at most one is on time; each other one (too soon) moves
+/// `last_poll_at` too and grows the stored interval by `slow_down_step` (RFC 8628 §3.5: for this and every later
+/// request).
+pub fn record_poll(conn: &mut DbConn, device_code_hash: &str, now: i64, slow_down_step: i64) -> StoreResult<bool> {
+    let pending =
+        || device_codes::table.find(device_code_hash).filter(device_codes::status.eq(Status::Pending.as_str()));
+    let due = device_codes::last_poll_at
+        .is_null()
+        .or((device_codes::last_poll_at.assume_not_null() + device_codes::interval_secs).le(now));
+    let on_time = diesel::update(pending().filter(due)).set(device_codes::last_poll_at.eq(now)).execute(conn)? == 1;
+    if !on_time {
+        diesel::update(pending())
+            .set((
+                device_codes::last_poll_at.eq(now),
+                device_codes::interval_secs.eq(device_codes::interval_secs + slow_down_step),
+            ))
+            .execute(conn)?;
+    }
+    Ok(on_time)
 }
 
 /// The person's answer to a live pending code: approved (with the grant made for it) or denied. `false` when

@@ -2,10 +2,12 @@
 //! interval checked and recorded in one conditional update) and [RG-5] (self-registration gets the device grant
 //! only where the configuration allows it).
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::common::oauth::*;
-use super::{GRANT, ask, spawn, spawn_with};
+use super::{GRANT, ask, spawn, spawn_with, started};
 use bridgekeeper::secret::hash_token;
 use bridgekeeper::store::device_codes::{self, DeviceCode};
 
@@ -126,4 +128,34 @@ async fn dv_8_two_stored_device_codes_never_share_a_user_code() {
     assert_eq!(got.unwrap(), None, "every user code taken: nothing stored");
     let stored = app.state.db.run(|c| device_codes::find(c, &hash_token("device-four"))).await.unwrap();
     assert!(stored.is_none());
+}
+
+/// [DV-9] Polls of one code arriving together (released by a barrier, at one instant of the app's clock): at most
+/// one is on time (`authorization_pending`), every other one is `slow_down`, on both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dv_9_of_polls_arriving_together_at_most_one_is_on_time() {
+    let app = spawn().await;
+    for round in 0..3 {
+        let code = started(&app).await["device_code"].as_str().unwrap().to_string();
+        let n = 8;
+        let barrier = Arc::new(tokio::sync::Barrier::new(n));
+        let polls: Vec<_> = (0..n)
+            .map(|_| {
+                let (barrier, http, url, code) = (barrier.clone(), app.http.clone(), app.url("/token"), code.clone());
+                tokio::spawn(async move {
+                    let form = [("grant_type", GRANT), ("device_code", code.as_str()), ("client_id", "tv")];
+                    let req = http.post(url).form(&form);
+                    barrier.wait().await;
+                    json_error(req.send().await.unwrap()).await
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for p in polls {
+            answers.push(p.await.unwrap());
+        }
+        let on_time = answers.iter().filter(|a| a.1 == "authorization_pending").count();
+        let slow = answers.iter().filter(|a| a.1 == "slow_down").count();
+        assert_eq!((on_time, slow), (1, n - 1), "round {round}: {answers:?}");
+    }
 }
