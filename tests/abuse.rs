@@ -267,3 +267,55 @@ async fn rl_4_anonymous_state_creating_endpoints_have_a_tighter_budget() {
     let r = other.get(app.url("/authorize")).query(&auth_query(&[("scope", "openid")])).send().await.unwrap();
     assert_ne!(r.status(), 429, "nor are other addresses");
 }
+
+/// One request naming `id` as its client at `path`: by Basic, by `client_secret_post`, or as a public client.
+async fn as_client(app: &TestApp, path: &str, id: &str, how: &str) -> (u16, String) {
+    let form = [("grant_type", "client_credentials"), ("token", "t"), ("scope", "openid")];
+    let req = app.http.post(app.url(path));
+    let req = match how {
+        "basic" => req.basic_auth(id, Some("x")).form(&form),
+        "post" => req.form(&[form.as_slice(), &[("client_id", id), ("client_secret", "x")]].concat()),
+        _ => req.form(&[form.as_slice(), &[("client_id", id)]].concat()),
+    };
+    json_error(req.send().await.unwrap()).await
+}
+
+/// [CL-1] A client id over 255 bytes names no client: every endpoint that finds a client by an id from the
+/// request answers it as it answers an unknown client (401 `invalid_client`; `/authorize` the unknown-client
+/// page, never a redirect; registration management 401), and such an id is never looked up nor cached.
+#[actix_web::test]
+async fn cl_1_an_overlong_client_id_is_an_unknown_client_and_never_cached() {
+    let at_limit = "c".repeat(255);
+    let app = TestApp::spawn_with(|s| {
+        s.rate_limits.failures_per_minute = 100_000;
+        s.rate_limits.address_failures_per_minute = 100_000;
+        s.device.enabled = true;
+        s.registration.enabled = true;
+        s.registration.initial_access_token = bridgekeeper::secret::Secret::new("initial-access-token-for-tests");
+        s.clients =
+            vec![ClientBuilder::confidential(&at_limit, SECRET).redirect(RP).grants(&["client_credentials"]).build()];
+    })
+    .await;
+    let paths = ["/token", "/par", "/introspect", "/revoke", "/device_authorization"];
+    for id in ["a".repeat(256), "b".repeat(4000)] {
+        for path in paths {
+            for how in ["basic", "post", "public"] {
+                let answer = as_client(&app, path, &id, how).await;
+                assert_eq!(answer, (401, "invalid_client".to_string()), "{path} by {how}, {} bytes", id.len());
+            }
+        }
+        assert!(!app.state.caches.clients.contains_key(id.as_str()), "an overlong id is never cached");
+        let q = [("client_id", id.as_str()), ("redirect_uri", RP), ("response_type", "code"), ("scope", "openid")];
+        let r = app.http.get(app.url("/authorize")).query(&q).send().await.unwrap();
+        assert_eq!(r.status(), 400);
+        assert!(r.headers().get("location").is_none(), "never a redirect");
+        assert!(r.text().await.unwrap().contains("Unknown application"), "the unknown-client page");
+        let r = app.http.get(app.url(&format!("/register/{id}"))).bearer_auth("x").send().await.unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    app.state.caches.clients.run_pending_tasks();
+    assert!(app.state.caches.clients.iter().all(|(k, _)| k.len() <= 255), "no overlong key in the client cache");
+    // 255 bytes is still a client id.
+    let r = token(&app, (&at_limit, SECRET), &[("grant_type", "client_credentials")]).await;
+    assert_eq!(r.status(), 200, "a client id of 255 bytes authenticates");
+}

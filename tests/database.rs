@@ -403,3 +403,34 @@ async fn db_5_unknown_tokens_do_not_take_the_sqlite_write_lock() {
     assert!(asked.elapsed() < Duration::from_millis(1000), "not queued behind the write lock");
     drop(lock);
 }
+
+/// The fixture cleans up after itself: a test database goes when its last handle does (PostgreSQL: dropped with
+/// its connections ended, even one still open; SQLite: its folder removed), and not before.
+#[test]
+fn test_databases_are_dropped_with_their_last_handle() {
+    let db = common::test_db();
+    let (url, other) = (db.url.clone(), db.share());
+    assert!(database_exists(&url), "the database is there while it has a handle");
+    // A connection left open (a pool the test did not close) does not keep it.
+    let _open = common::backend_is_postgres().then(|| diesel::PgConnection::establish(&url).unwrap());
+    drop(db);
+    assert!(database_exists(&url), "another handle keeps it");
+    drop(other);
+    assert!(!database_exists(&url), "the last handle dropped it");
+}
+
+#[derive(diesel::QueryableByName)]
+struct One {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    _one: i32,
+}
+
+fn database_exists(url: &str) -> bool {
+    if !common::backend_is_postgres() {
+        return std::path::Path::new(url.trim_start_matches("sqlite://")).parent().unwrap().exists();
+    }
+    let mut c = diesel::PgConnection::establish(&std::env::var("BK_TEST_PG_URL").unwrap()).unwrap();
+    let name = url.rsplit('/').next().unwrap();
+    let q = format!("SELECT 1 AS _one FROM pg_database WHERE datname = '{name}'");
+    !diesel::sql_query(q).load::<One>(&mut c).unwrap().is_empty()
+}

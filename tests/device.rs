@@ -10,6 +10,9 @@ use common::clients::ClientBuilder;
 use common::oauth::*;
 use serde_json::Value;
 
+#[path = "device/hardening.rs"]
+mod hardening;
+
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 fn clients() -> Vec<bridgekeeper::settings::StaticClient> {
@@ -385,45 +388,6 @@ async fn dv_2_an_approval_at_one_instance_is_seen_by_polls_at_another() {
     assert_eq!(poll(&b, "tv", dc).await.status(), 200);
     a.clock.advance(10);
     assert_eq!(poll_error(&a, dc).await.1, "invalid_grant", "redeemed once, on any instance");
-}
-
-#[tokio::test]
-async fn dv_1_a_dynamically_registered_device_client_needs_no_redirect_uri() {
-    let app = spawn_with(|s| {
-        s.registration.enabled = true;
-        s.registration.initial_access_token = bridgekeeper::secret::Secret::new("initial-access-token-for-tests");
-    })
-    .await;
-    let body = serde_json::json!({
-        "client_name": "Registered TV",
-        "application_type": "native",
-        "token_endpoint_auth_method": "none",
-        "grant_types": [GRANT],
-        "scope": "openid profile",
-    });
-    let r = app
-        .http
-        .post(app.url("/register"))
-        .bearer_auth("initial-access-token-for-tests")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let c: Value = r.json().await.unwrap();
-    assert_eq!(c["grant_types"], serde_json::json!([GRANT]));
-    let r = ask(&app, c["client_id"].as_str().unwrap(), "openid profile").await;
-    assert_eq!(r.status(), 200, "the registered client uses the grant");
-    let bogus = serde_json::json!({"grant_types": ["urn:ietf:params:oauth:grant-type:device_cod"], "token_endpoint_auth_method": "none"});
-    let r = app
-        .http
-        .post(app.url("/register"))
-        .bearer_auth("initial-access-token-for-tests")
-        .json(&bogus)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400, "unknown grant types are still refused");
 }
 
 #[tokio::test]

@@ -136,6 +136,13 @@ pub fn validate(settings: &Settings, m: Metadata, existing: Option<&Client>) -> 
     if public && grants.iter().any(|g| g == "client_credentials") {
         return Err(bad("a public client (token_endpoint_auth_method none) cannot use client_credentials"));
     }
+    // [RG-5] The device grant only where the configuration opens it to self-registration, or on a PUT of a client
+    // that already holds it (an admin gave it).
+    let device = bridgekeeper_core::device::GRANT_TYPE;
+    let kept = existing.is_some_and(|c| c.allows_grant(device));
+    if grants.iter().any(|g| g == device) && !settings.registration.allow_device_grant && !kept {
+        return Err(bad("the device grant is not open to self-registered clients; an administrator can give it"));
+    }
     let redirects = m.redirect_uris.clone().unwrap_or_default();
     if code_flow && redirects.is_empty() {
         return Err(bad_uri("redirect_uris is required for the authorization_code grant"));

@@ -65,7 +65,17 @@ fn unverified_iss(jwt: &str) -> Option<String> {
     v.get("iss")?.as_str().map(String::from)
 }
 
+/// Who the request says it is. [CL-1] An id that cannot name a client (over 255 bytes) is an unknown client here,
+/// before it is looked up, cached or made a rate-limit key.
 fn presented(authorization: Option<&str>, params: &Params) -> Result<Presented, OAuthError> {
+    let p = presented_as_sent(authorization, params)?;
+    if !bridgekeeper_core::client_id::may_name_a_client(&p.client_id) {
+        return Err(OAuthError::invalid_client("client authentication failed").with_basic(p.basic));
+    }
+    Ok(p)
+}
+
+fn presented_as_sent(authorization: Option<&str>, params: &Params) -> Result<Presented, OAuthError> {
     let basic = authorization.and_then(|h| {
         let (scheme, rest) = h.trim().split_once(' ')?;
         scheme.eq_ignore_ascii_case("basic").then(|| rest.trim().to_string())
@@ -235,8 +245,12 @@ async fn check_assertion(
 }
 
 /// The client row, read through a short cache (see `store::write`): changes made here are seen at once, changes
-/// made by other instances within `CLIENT_CACHE_SECS`.
+/// made by other instances within `CLIENT_CACHE_SECS`. An unknown id is cached too (as `None`), which is bounded:
+/// at most 10,000 entries for 5 s, each key at most 255 bytes ([CL-1]: a longer id is never looked up).
 async fn cached_client(state: &AppState, id: &str) -> Result<Option<Client>, crate::store::StoreError> {
+    if !bridgekeeper_core::client_id::may_name_a_client(id) {
+        return Ok(None);
+    }
     let now_epoch = state.db.epoch();
     let cached = state.caches.clients.get(id).filter(|(epoch, _)| *epoch == now_epoch);
     state.metrics.cache_lookup("clients", cached.is_some());

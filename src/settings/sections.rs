@@ -57,6 +57,8 @@ pub struct RegistrationSettings {
     pub enabled: bool,
     pub open: bool,
     pub initial_access_token: Secret,
+    /// [RG-5] May a self-registered client ask for the device grant (RFC 8628)? Off: only an admin gives it.
+    pub allow_device_grant: bool,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -298,5 +300,17 @@ mod tests {
     fn db_3_the_defaults_are_the_pool_options() {
         let d = Settings::load_with_env(None, &[]).unwrap().database.pool_options();
         assert_eq!(d, crate::store::PoolOptions::default(), "config/default.toml and PoolOptions::default agree");
+    }
+
+    /// [CL-1] A `[[clients]]` id longer than 255 bytes could never be presented: the start names the key.
+    #[test]
+    fn cl_1_a_config_client_id_over_255_bytes_is_refused() {
+        let mut s = Settings::load_with_env(None, &[]).unwrap();
+        let client = |id: &str| super::StaticClient { client_id: id.into(), ..Default::default() };
+        s.clients = vec![client(&"a".repeat(255))];
+        assert!(s.validate(None).is_ok());
+        s.clients = vec![client(&"a".repeat(256))];
+        let e = s.validate(None).unwrap_err();
+        assert!(e.0.contains("clients[0].client_id"), "{}", e.0);
     }
 }

@@ -100,6 +100,11 @@ impl Settings {
             if c.client_id.trim().is_empty() {
                 return Err(err(&key("client_id"), "must not be empty".into()));
             }
+            // [CL-1] A longer id could never be presented: requests naming it are refused before any lookup.
+            if !bridgekeeper_core::client_id::may_name_a_client(&c.client_id) {
+                let max = bridgekeeper_core::client_id::MAX_BYTES;
+                return Err(err(&key("client_id"), format!("must be at most {max} bytes")));
+            }
             for uri in c.redirect_uris.iter().chain(&c.post_logout_redirect_uris) {
                 bridgekeeper_core::redirect::validate_registered_uri(uri)
                     .map_err(|why| err(&key("redirect_uris"), format!("{uri}: {why}")))?;

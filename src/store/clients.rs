@@ -306,7 +306,11 @@ pub fn insert(w: &mut Write<'_>, client: &Client) -> StoreResult<()> {
     Ok(())
 }
 
+/// The client `client_id` names; [CL-1] an id no client can have (over 255 bytes) is not looked up.
 pub fn find(conn: &mut DbConn, client_id: &str) -> StoreResult<Option<Client>> {
+    if !bridgekeeper_core::client_id::may_name_a_client(client_id) {
+        return Ok(None);
+    }
     clients::table
         .find(client_id)
         .select(ClientRow::as_select())

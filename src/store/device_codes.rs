@@ -60,14 +60,23 @@ pub fn find_pending(conn: &mut DbConn, user_code_hash: &str, now: i64) -> StoreR
         .optional()?)
 }
 
-/// Is a live code (in any status) using this user code? A new code must not share it.
-pub fn user_code_taken(conn: &mut DbConn, user_code_hash: &str, now: i64) -> StoreResult<bool> {
-    let n: i64 = device_codes::table
-        .filter(device_codes::user_code_hash.eq(user_code_hash))
-        .filter(device_codes::expires_at.gt(now))
-        .count()
-        .get_result(conn)?;
-    Ok(n > 0)
+/// [DV-8] Stores `row` under the first of `user_codes` (normalised) that no stored code holds, and returns it;
+/// `None` when every one was taken. The unique index on `user_code_hash` decides, so that two instances storing
+/// at once can never share a user code. Not inside a transaction: on PostgreSQL a refused insert would abort it.
+pub fn insert_with_fresh_user_code(
+    conn: &mut DbConn,
+    row: &mut DeviceCode,
+    user_codes: impl IntoIterator<Item = String>,
+) -> StoreResult<Option<String>> {
+    for user_code in user_codes {
+        row.user_code_hash = crate::secret::hash_token(&user_code);
+        match insert(conn, row) {
+            Ok(()) => return Ok(Some(user_code)),
+            Err(super::StoreError::Conflict) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
 }
 
 /// [DV-6] Live pending codes of a client, in all and from one address.
@@ -83,14 +92,27 @@ pub fn live_for_client(conn: &mut DbConn, client_id: &str, requester_hash: &str,
     Ok((all, here))
 }
 
-/// [DV-2] Records a poll of a pending code at `now`, with its interval from now on.
-pub fn record_poll(conn: &mut DbConn, device_code_hash: &str, now: i64, interval_secs: i64) -> StoreResult<()> {
-    diesel::update(
-        device_codes::table.find(device_code_hash).filter(device_codes::status.eq(Status::Pending.as_str())),
-    )
-    .set((device_codes::last_poll_at.eq(now), device_codes::interval_secs.eq(interval_secs)))
-    .execute(conn)?;
-    Ok(())
+/// [DV-2] [DV-9] Records a poll of a pending code at `now`; `true` when it was on time. The interval check and the
+/// record are one conditional update (`last_poll_at` moves only when it is NULL or at least `interval_secs` in
+/// the past), so of polls racing, on any instance, at most one is on time; each other one (too soon) moves
+/// `last_poll_at` too and grows the stored interval by `slow_down_step` (RFC 8628 §3.5: for this and every later
+/// request).
+pub fn record_poll(conn: &mut DbConn, device_code_hash: &str, now: i64, slow_down_step: i64) -> StoreResult<bool> {
+    let pending =
+        || device_codes::table.find(device_code_hash).filter(device_codes::status.eq(Status::Pending.as_str()));
+    let due = device_codes::last_poll_at
+        .is_null()
+        .or((device_codes::last_poll_at.assume_not_null() + device_codes::interval_secs).le(now));
+    let on_time = diesel::update(pending().filter(due)).set(device_codes::last_poll_at.eq(now)).execute(conn)? == 1;
+    if !on_time {
+        diesel::update(pending())
+            .set((
+                device_codes::last_poll_at.eq(now),
+                device_codes::interval_secs.eq(device_codes::interval_secs + slow_down_step),
+            ))
+            .execute(conn)?;
+    }
+    Ok(on_time)
 }
 
 /// The person's answer to a live pending code: approved (with the grant made for it) or denied. `false` when

@@ -23,13 +23,44 @@ use diesel::{Connection, RunQueryDsl};
 
 pub struct TestDb {
     pub url: String,
-    _dir: Option<std::sync::Arc<tempfile::TempDir>>,
+    _owned: Arc<Owned>,
+}
+
+/// What a test database is made of; it goes when the last handle on it does.
+enum Owned {
+    Sqlite(tempfile::TempDir),
+    Postgres { admin: String, name: String },
+}
+
+impl Drop for Owned {
+    /// PostgreSQL: the database is dropped, its connections (a pool still open, a server still stopping) ended
+    /// first. Best-effort: a failure is printed and never fails the test.
+    fn drop(&mut self) {
+        if let Owned::Postgres { admin, name } = self
+            && let Err(e) = drop_database(admin, name)
+        {
+            eprintln!("test database {name} left behind: {e}");
+        }
+    }
+}
+
+/// `DROP DATABASE … WITH (FORCE)` (PostgreSQL 13+); before 13, `pg_terminate_backend` and a plain drop.
+fn drop_database(admin: &str, name: &str) -> Result<(), String> {
+    let mut c = diesel::PgConnection::establish(admin).map_err(|e| e.to_string())?;
+    if diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).is_ok() {
+        return Ok(());
+    }
+    let others = format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    );
+    let _ = diesel::sql_query(others).execute(&mut c);
+    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name}")).execute(&mut c).map(drop).map_err(|e| e.to_string())
 }
 
 impl TestDb {
-    /// Another handle on the same database.
+    /// Another handle on the same database (it is dropped with the last one).
     pub fn share(&self) -> TestDb {
-        TestDb { url: self.url.clone(), _dir: self._dir.clone() }
+        TestDb { url: self.url.clone(), _owned: self._owned.clone() }
     }
 }
 
@@ -41,7 +72,7 @@ fn pg_admin_url() -> String {
     std::env::var("BK_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-/// A fresh, empty database on the backend under test.
+/// A fresh, empty database on the backend under test, dropped when its last handle is.
 pub fn test_db() -> TestDb {
     if backend_is_postgres() {
         let admin = pg_admin_url();
@@ -50,11 +81,11 @@ pub fn test_db() -> TestDb {
         let mut conn = diesel::PgConnection::establish(&admin).expect("PostgreSQL reachable at BK_TEST_PG_URL");
         diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).unwrap();
         let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
-        TestDb { url: format!("{base}/{name}"), _dir: None }
+        TestDb { url: format!("{base}/{name}"), _owned: Arc::new(Owned::Postgres { admin, name }) }
     } else {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/bk.db", dir.path().display());
-        TestDb { url, _dir: Some(std::sync::Arc::new(dir)) }
+        TestDb { url, _owned: Arc::new(Owned::Sqlite(dir)) }
     }
 }
 

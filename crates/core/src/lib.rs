@@ -9,6 +9,7 @@ pub mod apple;
 pub mod authorize;
 pub mod backchannel;
 pub mod client_assertion;
+pub mod client_id;
 pub mod client_profile;
 pub mod device;
 pub mod dpop;

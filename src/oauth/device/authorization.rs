@@ -10,7 +10,7 @@ use crate::secret::{hash_token, random_token};
 use crate::state::AppState;
 use crate::store::device_codes::{self, DeviceCode};
 
-/// Tries at a user code no live code holds before giving up (a collision needs ~2^17 live codes to be likely).
+/// Tries at a user code no stored code holds before giving up (a collision needs ~2^17 stored codes to be likely).
 const USER_CODE_TRIES: usize = 4;
 
 pub(super) async fn endpoint(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
@@ -94,7 +94,7 @@ async fn start(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<HttpR
         created_at: now,
         expires_at: now + s.device.code_ttl_secs,
     };
-    let user_code = store_with_fresh_user_code(state, row.clone(), now).await?;
+    let user_code = store_with_fresh_user_code(state, row.clone()).await?;
     // [DV-6] Counted after the row is stored (itself included), so that requests arriving at once cannot all
     // squeeze under the cap; one over it is removed again.
     let (cid, r, h) = (row.client_id.clone(), row.requester_hash.clone(), row.device_code_hash.clone());
@@ -118,28 +118,18 @@ async fn start(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<HttpR
     }))
 }
 
-/// Stores the code under a user code no live code holds; returns the user code (normalised).
-async fn store_with_fresh_user_code(state: &AppState, mut row: DeviceCode, now: i64) -> Result<String, OAuthError> {
+/// [DV-8] Stores the code under a user code no stored code holds (the database's unique index decides; a taken
+/// one is retried with another, [`USER_CODE_TRIES`] in all); returns the user code (normalised). Every try taken,
+/// or the random source failing, is `temporarily_unavailable` (503), never a 500.
+async fn store_with_fresh_user_code(state: &AppState, mut row: DeviceCode) -> Result<String, OAuthError> {
+    let mut codes = Vec::with_capacity(USER_CODE_TRIES);
     for _ in 0..USER_CODE_TRIES {
         let mut bytes = [0u8; 16];
-        let user_code = aws_lc_rs::rand::fill(&mut bytes).ok().and_then(|()| device::user_code_from_random(&bytes));
-        let Some(user_code) = user_code else { continue };
-        row.user_code_hash = hash_token(&user_code);
-        let r = row.clone();
-        let stored = state
-            .db
-            .run(move |c| {
-                crate::store::transaction(c, |c| {
-                    if device_codes::user_code_taken(c, &r.user_code_hash, now)? {
-                        return Ok(false);
-                    }
-                    device_codes::insert(c, &r).map(|()| true)
-                })
-            })
-            .await?;
-        if stored {
-            return Ok(user_code);
+        if let Some(code) = aws_lc_rs::rand::fill(&mut bytes).ok().and_then(|()| device::user_code_from_random(&bytes))
+        {
+            codes.push(code);
         }
     }
-    Err(OAuthError::new(ErrorCode::TemporarilyUnavailable, "no user code could be made; try again"))
+    let stored = state.db.run(move |c| device_codes::insert_with_fresh_user_code(c, &mut row, codes)).await?;
+    stored.ok_or_else(|| OAuthError::new(ErrorCode::TemporarilyUnavailable, "no user code could be made; try again"))
 }

@@ -63,15 +63,18 @@ async fn answer(
     let h = hash.clone();
     let row = state.db.run(move |c| device_codes::find(c, &h)).await?;
     let decision = device::poll(row.as_ref().and_then(view).as_ref(), &client.client_id, now);
-    let interval = match decision {
-        Poll::Pending => row.as_ref().map(|r| r.interval_secs),
-        Poll::SlowDown { interval_secs } => Some(interval_secs),
-        _ => None,
+    // [DV-9] Pending or too soon by what was read: the conditional update decides, so that of polls racing at
+    // most one is on time.
+    let decision = match (decision, &row) {
+        (Poll::Pending | Poll::SlowDown { .. }, Some(r)) => {
+            let h = hash.clone();
+            let on_time =
+                state.db.run(move |c| device_codes::record_poll(c, &h, now, device::SLOW_DOWN_STEP_SECS)).await?;
+            let interval_secs = r.interval_secs.saturating_add(device::SLOW_DOWN_STEP_SECS);
+            if on_time { Poll::Pending } else { Poll::SlowDown { interval_secs } }
+        }
+        (other, _) => other,
     };
-    if let Some(interval) = interval {
-        let h = hash.clone();
-        state.db.run(move |c| device_codes::record_poll(c, &h, now, interval)).await?;
-    }
     if let Some(e) = decision.error() {
         return Err(e);
     }

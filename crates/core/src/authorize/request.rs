@@ -167,12 +167,16 @@ pub struct Redirectable {
 }
 
 /// Phase 1, step 1: the `client_id` to look up. Repeated `client_id`/`redirect_uri` or a missing `client_id`
-/// is a page.
+/// is a page; [CL-1] one that cannot name a client (over 255 bytes) is the unknown client's page, unlooked-up.
 pub fn client_id(params: &Params) -> Result<&str, Unanswerable> {
     if params.is_duplicated("client_id") || params.is_duplicated("redirect_uri") {
         return Err(Unanswerable::RepeatedClientOrRedirect);
     }
-    params.get("client_id").ok_or(Unanswerable::MissingClientId)
+    let id = params.get("client_id").ok_or(Unanswerable::MissingClientId)?;
+    if !crate::client_id::may_name_a_client(id) {
+        return Err(Unanswerable::UnknownClient);
+    }
+    Ok(id)
 }
 
 /// Phase 1, step 2 ([AZ-2] [AZ-3] [AZ-4]): the redirect URI is one the client registered (exact match; the

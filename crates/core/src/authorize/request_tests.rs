@@ -61,6 +61,14 @@ fn az_2_4_only_registered_redirect_uris_and_the_only_one_when_absent() {
 }
 
 #[test]
+fn cl_1_an_overlong_client_id_at_authorize_is_an_unknown_client() {
+    let at_limit = format!("client_id={}", "a".repeat(255));
+    assert_eq!(client_id(&Params::parse(&at_limit)).map(str::len), Ok(255));
+    let over = format!("client_id={}", "a".repeat(256));
+    assert_eq!(client_id(&Params::parse(&over)), Err(Unanswerable::UnknownClient));
+}
+
+#[test]
 fn az_7_8_17_response_type_duplicates_and_request_objects() {
     assert_eq!(code("client_id=app&scope=openid"), ErrorCode::InvalidRequest);
     assert_eq!(code("response_type=token&client_id=app&scope=openid"), ErrorCode::UnsupportedResponseType);
