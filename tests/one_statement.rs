@@ -111,3 +111,104 @@ fn db_5_a_grant_and_its_code_are_stored_together_or_not_at_all() {
     assert!(codes::insert_with_grant(&mut c, &grant("g1"), &[], &code("k2")).is_err());
     assert!(codes::find_with_grant(&mut c, "k2").unwrap().is_none(), "no code without its grant");
 }
+
+/// `/authorize`'s one read of the browser's session, its person and their consent for the client asking: the live
+/// session only, the person's `disabled` flag, the consent for that client only.
+#[test]
+fn db_5_the_joined_session_read_is_the_three_reads() {
+    use bridgekeeper::store::{consents, sessions, users};
+    let (db, _t) = seeded();
+    let mut c = db.conn().unwrap();
+    let session = |id: &str, expires_at: i64| sessions::Session {
+        id_hash: id.into(),
+        user_id: "u1".into(),
+        provider: "dev".into(),
+        auth_time: 5,
+        created_at: 5,
+        expires_at,
+        revoked_at: None,
+    };
+    sessions::insert(&mut c, &session("live", 100)).unwrap();
+    sessions::insert(&mut c, &session("old", 50)).unwrap();
+    sessions::insert(&mut c, &session("ended", 100)).unwrap();
+    assert!(db.write_blocking(|w| sessions::revoke(w, "ended", 20)).unwrap());
+    let read = |c: &mut bridgekeeper::store::Conn, id: &str, client: &str| {
+        sessions::find_active_with_consent(c, id, client, 60).unwrap().map(|(s, off, scope)| (s.id_hash, off, scope))
+    };
+    assert_eq!(read(&mut c, "live", "c1"), Some(("live".into(), false, None)), "no consent remembered");
+    let consent =
+        consents::Consent { user_id: "u1".into(), client_id: "c1".into(), scope: "openid".into(), granted_at: 6 };
+    consents::save(&mut c, &consent).unwrap();
+    assert_eq!(read(&mut c, "live", "c1"), Some(("live".into(), false, Some("openid".into()))));
+    assert_eq!(read(&mut c, "live", "c2"), Some(("live".into(), false, None)), "another client's consent is not it");
+    assert_eq!(read(&mut c, "old", "c1"), None, "expired");
+    assert_eq!(read(&mut c, "ended", "c1"), None, "revoked");
+    assert_eq!(read(&mut c, "nope", "c1"), None, "unknown");
+    assert!(db.write_blocking(|w| users::set_disabled(w, "u1", true, 30)).unwrap());
+    assert_eq!(read(&mut c, "live", "c1").map(|r| r.1), Some(true), "the person's disabled flag");
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+fn count(c: &mut diesel::PgConnection, sql: &str, hash: &str) -> i64 {
+    use diesel::RunQueryDsl;
+    diesel::sql_query(sql).bind::<diesel::sql_types::Text, _>(hash).get_result::<Count>(c).unwrap().n
+}
+
+/// [AC-1] [DB-5] A code spent by another redemption after this one read it unspent (while it signed): this one's
+/// deferred spend (with its refresh token, one statement on PostgreSQL) finds it spent, stores nothing, revokes the
+/// grant and answers `invalid_grant`. The test holds the code's row lock, lets the redemption reach its spend (seen
+/// waiting in `pg_stat_activity`), spends the code itself and releases the lock. PostgreSQL only (SQLite's writer
+/// waits at `BEGIN IMMEDIATE`, where nothing shows it).
+#[actix_web::test]
+async fn ac_1_a_code_spent_while_its_redemption_signs_revokes_the_grant() {
+    use common::oauth::{RP, SECRET, code, json_error, spawn, token};
+    use diesel::{Connection, RunQueryDsl};
+    let app = spawn().await;
+    if app.state.db.is_sqlite() {
+        return;
+    }
+    let c = code(&app, &[]).await;
+    let hash = bridgekeeper::secret::hash_token(&c);
+    let mut other = diesel::PgConnection::establish(&app.db.url).unwrap();
+    diesel::sql_query("BEGIN").execute(&mut other).unwrap();
+    diesel::sql_query("SELECT code_hash FROM auth_codes WHERE code_hash = $1 FOR UPDATE")
+        .bind::<diesel::sql_types::Text, _>(&hash)
+        .execute(&mut other)
+        .unwrap();
+    let h = hash.clone();
+    let spender = std::thread::spawn(move || {
+        let waiting = "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+                       AND wait_event_type = 'Lock' AND query LIKE '%auth_codes%' AND $1 <> ''";
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        // Inside a transaction the statistics views answer from one snapshot unless it is cleared.
+        let fresh =
+            |c: &mut diesel::PgConnection| diesel::sql_query("SELECT pg_stat_clear_snapshot()").execute(c).unwrap();
+        while {
+            fresh(&mut other);
+            count(&mut other, waiting, &h) == 0
+        } {
+            assert!(std::time::Instant::now() < deadline, "the redemption never reached its spend");
+            std::thread::yield_now();
+        }
+        diesel::sql_query("UPDATE auth_codes SET used_at = 1 WHERE code_hash = $1")
+            .bind::<diesel::sql_types::Text, _>(&h)
+            .execute(&mut other)
+            .unwrap();
+        diesel::sql_query("COMMIT").execute(&mut other).unwrap();
+        other
+    });
+    let form = [("grant_type", "authorization_code"), ("code", c.as_str()), ("redirect_uri", RP)];
+    let r = token(&app, ("app", SECRET), &form).await;
+    let mut other = spender.join().unwrap();
+    assert_eq!(json_error(r).await, (400, "invalid_grant".into()));
+    let of_code = "(SELECT grant_id FROM auth_codes WHERE code_hash = $1)";
+    let revoked = format!("SELECT COUNT(*) AS n FROM grants WHERE id = {of_code} AND revoked_at IS NOT NULL");
+    assert_eq!(count(&mut other, &revoked, &hash), 1, "the grant is revoked");
+    let tokens = format!("SELECT COUNT(*) AS n FROM refresh_tokens WHERE grant_id = {of_code}");
+    assert_eq!(count(&mut other, &tokens, &hash), 0, "no refresh token stored");
+}

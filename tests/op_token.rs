@@ -121,17 +121,30 @@ async fn ac_2_3_4_code_is_bound_to_client_redirect_uri_and_lifetime() {
 }
 
 #[actix_web::test]
-async fn ac_5_concurrent_redemptions_exactly_one_succeeds() {
+async fn ac_5_concurrent_redemptions_exactly_one_succeeds_and_the_losers_revoke_it() {
     let app = spawn().await;
     let c = code(&app, &[]).await;
     let form = [("grant_type", "authorization_code"), ("code", c.as_str()), ("redirect_uri", RP)];
-    let (a, b, d) = tokio::join!(
-        token(&app, ("app", SECRET), &form),
-        token(&app, ("app", SECRET), &form),
-        token(&app, ("app", SECRET), &form)
-    );
-    let ok = [a.status(), b.status(), d.status()].iter().filter(|s| s.as_u16() == 200).count();
-    assert_eq!(ok, 1);
+    let answers = futures_util::future::join_all((0..6).map(|_| token(&app, ("app", SECRET), &form))).await;
+    let mut won = Vec::new();
+    for r in answers {
+        if r.status() == 200 {
+            won.push(r.json::<serde_json::Value>().await.unwrap());
+        } else {
+            assert_eq!(json_error(r).await, (400, "invalid_grant".into()), "a loser is a replay");
+        }
+    }
+    assert_eq!(won.len(), 1);
+    // [AC-1] Every loser is a replay, also one whose deferred spend lost the race ([DB-5]): the winner's tokens end.
+    let first = &won[0];
+    assert_eq!(userinfo(&app, first["access_token"].as_str().unwrap()).await.status(), 401);
+    let r = token(
+        &app,
+        ("app", SECRET),
+        &[("grant_type", "refresh_token"), ("refresh_token", first["refresh_token"].as_str().unwrap())],
+    )
+    .await;
+    assert_eq!(json_error(r).await.1, "invalid_grant", "the winner's refresh token is revoked");
 }
 
 #[actix_web::test]

@@ -45,13 +45,18 @@ where
                 Err(Stop::Aborted(e)) => Err(Stop::Aborted(e)),
                 kept => hop.spend_deferred().map_err(|Aborted(e)| Stop::Aborted(e)).and(kept),
             };
-            let (began, lost) = (hop.began, hop.lost.take());
+            let (began, lost, deferred) = (hop.began, hop.lost.take(), hop.deferred.take());
             match (out, lost) {
                 (Err(Stop::Aborted(e)), _) => {
                     if began {
                         let _ = w.rollback();
                     }
-                    Ok(Err(e))
+                    // [AC-1] Aborted with its spend still deferred (a resource error, a failed mint): the code stays,
+                    // unless another redemption spent it meanwhile, which makes this one a replay.
+                    match deferred {
+                        Some(code) if spent_by_another(w, &code) => lost_race(w, false, &code),
+                        _ => Ok(Err(e)),
+                    }
                 }
                 (_, Some(code)) => lost_race(w, began, &code),
                 (Ok(v), None) => end(w, began).map(|()| Ok(v)),
@@ -68,16 +73,22 @@ fn end(w: &mut Write<'_>, began: bool) -> Result<(), StoreError> {
 
 /// [AC-1] Another redemption spent the code between this hop's read and its deferred spend: nothing this hop
 /// wrote stays, the grant is revoked (with its audit record) and the answer is `invalid_grant`.
+/// With a transaction open, the revocation joins it: it holds nothing else (the lost spend is the hop's first write,
+/// and a lost spend stores nothing after it), and on SQLite it already holds the write lock.
 fn lost_race<T>(w: &mut Write<'_>, began: bool, code: &Deferred) -> Result<Result<T, OAuthError>, StoreError> {
-    if began {
-        w.rollback()?;
-    }
     let event = audit::AuditEvent::new(code.now, AuditKind::CodeReuse).user(&code.user_id).client(&code.client_id);
-    w.begin_immediate()?;
+    if !began {
+        w.begin_immediate()?;
+    }
     grants::revoke(w, &code.grant_id, code.now)?;
     audit::record(w, &event)?;
     w.commit()?;
     Ok(Err(OAuthError::invalid_grant("the authorization code was already used")))
+}
+
+/// Was the deferred code spent by another redemption? (A failed read counts as no: the hop's own answer stands.)
+fn spent_by_another(w: &mut Write<'_>, code: &Deferred) -> bool {
+    matches!(codes::find_with_grant(w, &code.hash), Ok(Some((c, _, _))) if c.used_at.is_some())
 }
 
 /// A code read unspent whose spend waits for the hop's first write or its end ([`Hop::redeem_code`]).
