@@ -171,22 +171,8 @@ pub fn spend_and_store(
     now: i64,
     t: &super::refresh::RefreshToken,
 ) -> StoreResult<Option<bool>> {
-    use diesel::sql_types::{BigInt, Nullable, Text};
     let DbConn::Postgres(c) = conn else { return Ok(None) };
-    let inserted = diesel::sql_query(PG_SPEND_AND_STORE)
-        .bind::<BigInt, _>(now)
-        .bind::<Text, _>(code_hash)
-        .bind::<Text, _>(&t.token_hash)
-        .bind::<Text, _>(&t.grant_id)
-        .bind::<Text, _>(&t.client_id)
-        .bind::<Text, _>(&t.user_id)
-        .bind::<Text, _>(&t.scope)
-        .bind::<BigInt, _>(t.created_at)
-        .bind::<BigInt, _>(t.expires_at)
-        .bind::<Nullable<BigInt>, _>(t.used_at)
-        .bind::<Nullable<BigInt>, _>(t.revoked_at)
-        .bind::<Nullable<Text>, _>(&t.dpop_jkt)
-        .execute(c)?;
+    let inserted = super::refresh::spend_then_insert_pg(c, PG_SPEND_AND_STORE, now, code_hash, t)?;
     Ok(Some(inserted == 1))
 }
 

@@ -92,23 +92,8 @@ pub fn rotate_alone(
     successor: &RefreshToken,
     now: i64,
 ) -> StoreResult<Option<Rotation>> {
-    use diesel::sql_types::{BigInt, Nullable, Text};
     let DbConn::Postgres(c) = conn else { return Ok(None) };
-    let s = successor;
-    let inserted = diesel::sql_query(PG_ROTATE)
-        .bind::<BigInt, _>(now)
-        .bind::<Text, _>(old_hash)
-        .bind::<Text, _>(&s.token_hash)
-        .bind::<Text, _>(&s.grant_id)
-        .bind::<Text, _>(&s.client_id)
-        .bind::<Text, _>(&s.user_id)
-        .bind::<Text, _>(&s.scope)
-        .bind::<BigInt, _>(s.created_at)
-        .bind::<BigInt, _>(s.expires_at)
-        .bind::<Nullable<BigInt>, _>(s.used_at)
-        .bind::<Nullable<BigInt>, _>(s.revoked_at)
-        .bind::<Nullable<Text>, _>(&s.dpop_jkt)
-        .execute(c)?;
+    let inserted = spend_then_insert_pg(c, PG_ROTATE, now, old_hash, successor)?;
     if inserted == 1 {
         return Ok(Some(Rotation::Rotated));
     }
@@ -122,6 +107,32 @@ const PG_ROTATE: &str = "WITH spent AS (
   INSERT INTO refresh_tokens
     (token_hash, grant_id, client_id, user_id, scope, created_at, expires_at, used_at, revoked_at, dpop_jkt)
   SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM spent";
+
+/// Runs one of the PostgreSQL "spend, then insert the refresh token from the spent row" statements (`$1` the time,
+/// `$2` the spent key, `$3..$12` the refresh token's columns); the count is 1 when this call spent the key.
+pub(super) fn spend_then_insert_pg(
+    c: &mut diesel::PgConnection,
+    sql: &'static str,
+    now: i64,
+    spent_key: &str,
+    t: &RefreshToken,
+) -> diesel::QueryResult<usize> {
+    use diesel::sql_types::{BigInt, Nullable, Text};
+    diesel::sql_query(sql)
+        .bind::<BigInt, _>(now)
+        .bind::<Text, _>(spent_key)
+        .bind::<Text, _>(&t.token_hash)
+        .bind::<Text, _>(&t.grant_id)
+        .bind::<Text, _>(&t.client_id)
+        .bind::<Text, _>(&t.user_id)
+        .bind::<Text, _>(&t.scope)
+        .bind::<BigInt, _>(t.created_at)
+        .bind::<BigInt, _>(t.expires_at)
+        .bind::<Nullable<BigInt>, _>(t.used_at)
+        .bind::<Nullable<BigInt>, _>(t.revoked_at)
+        .bind::<Nullable<Text>, _>(&t.dpop_jkt)
+        .execute(c)
+}
 
 /// What a rotation that did not spend `old_hash` met: spent by another request (the caller's reuse rules decide),
 /// or revoked or gone.
