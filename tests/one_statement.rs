@@ -212,3 +212,46 @@ async fn ac_1_a_code_spent_while_its_redemption_signs_revokes_the_grant() {
     let tokens = format!("SELECT COUNT(*) AS n FROM refresh_tokens WHERE grant_id = {of_code}");
     assert_eq!(count(&mut other, &tokens, &hash), 0, "no refresh token stored");
 }
+
+/// Prepared statements of this connection whose text starts with `prefix` (PostgreSQL).
+fn prepared_like(c: &mut bridgekeeper::store::Conn, prefix: &str) -> i64 {
+    use diesel::RunQueryDsl;
+    let conn: &mut bridgekeeper::store::DbConn = c;
+    diesel::sql_query(format!("SELECT COUNT(*) AS n FROM pg_prepared_statements WHERE statement LIKE '{prefix}%'"))
+        .get_result::<Count>(conn)
+        .unwrap()
+        .n
+}
+
+/// The one-statement writes stay prepared on their connection (diesel caches no `sql_query`, so without
+/// `store::prepared` PostgreSQL would parse and plan each of them on every call): one cache entry each, however
+/// often they run.
+#[test]
+fn db_5_the_one_statement_writes_stay_prepared() {
+    let (db, _t) = seeded();
+    if db.is_sqlite() {
+        return;
+    }
+    let mut c = db.conn().unwrap();
+    for i in 0..3 {
+        let g = grant(&format!("g{i}"));
+        codes::insert_with_grant(
+            &mut c,
+            &g,
+            &[],
+            &codes::AuthCode { grant_id: g.id.clone(), ..code(&format!("k{i}")) },
+        )
+        .unwrap();
+        let first = rt(&format!("r{i}"));
+        let first = refresh::RefreshToken { grant_id: g.id.clone(), ..first };
+        assert_eq!(codes::spend_and_store(&mut c, &format!("k{i}"), 20, &first).unwrap(), Some(true));
+        let next = refresh::RefreshToken { token_hash: format!("n{i}"), ..first.clone() };
+        assert_eq!(
+            refresh::rotate_alone(&mut c, &first.token_hash, &next, 21).unwrap(),
+            Some(refresh::Rotation::Rotated)
+        );
+    }
+    assert_eq!(prepared_like(&mut c, "WITH g AS ("), 1, "the grant and its code");
+    assert_eq!(prepared_like(&mut c, "WITH spent AS (\n    UPDATE auth_codes"), 1, "the code's spend");
+    assert_eq!(prepared_like(&mut c, "WITH spent AS (\n    UPDATE refresh_tokens"), 1, "the rotation");
+}

@@ -55,7 +55,7 @@ fn insert_with_grant_pg(
 ) -> StoreResult<()> {
     use diesel::sql_types::{BigInt, Nullable, Text};
     let joined = (!resources.is_empty()).then(|| resources.join(" "));
-    let inserted = diesel::sql_query(PG_GRANT_AND_CODE)
+    let inserted = super::prepared::prepared(PG_GRANT_AND_CODE)
         .bind::<Text, _>(&g.id)
         .bind::<Text, _>(&g.client_id)
         .bind::<Nullable<Text>, _>(&g.user_id)

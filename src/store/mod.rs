@@ -20,6 +20,7 @@ pub mod marks;
 pub mod outbox;
 pub mod pending_links;
 mod pool;
+mod prepared;
 pub mod pushed;
 pub mod refresh;
 pub mod replay_batch;

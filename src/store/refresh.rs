@@ -118,7 +118,7 @@ pub(super) fn spend_then_insert_pg(
     t: &RefreshToken,
 ) -> diesel::QueryResult<usize> {
     use diesel::sql_types::{BigInt, Nullable, Text};
-    diesel::sql_query(sql)
+    super::prepared::prepared(sql)
         .bind::<BigInt, _>(now)
         .bind::<Text, _>(spent_key)
         .bind::<Text, _>(&t.token_hash)
