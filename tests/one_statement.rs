@@ -255,3 +255,39 @@ fn db_5_the_one_statement_writes_stay_prepared() {
     assert_eq!(prepared_like(&mut c, "WITH spent AS (\n    UPDATE auth_codes"), 1, "the code's spend");
     assert_eq!(prepared_like(&mut c, "WITH spent AS (\n    UPDATE refresh_tokens"), 1, "the rotation");
 }
+
+/// Every column of the one-statement writes is stored as given, with each nullable column set to a value of its
+/// own (a swapped bind, e.g. `code_challenge` for `dpop_jkt`, would drop PKCE or the key binding silently).
+#[test]
+fn db_5_the_one_statement_writes_store_every_column_as_given() {
+    let (db, _t) = seeded();
+    let mut c = db.conn().unwrap();
+    let g = grants::Grant { session_hash: Some("sess-g".into()), auth_time: Some(6), ..grant("g1") };
+    let k = codes::AuthCode {
+        session_hash: Some("sess-k".into()),
+        code_challenge: Some("challenge".into()),
+        dpop_jkt: Some("jkt-code".into()),
+        ..code("k1")
+    };
+    let resources = vec!["https://a.example".to_string(), "https://b.example".to_string()];
+    codes::insert_with_grant(&mut c, &g, &resources, &k).unwrap();
+    let (stored, with, _) = codes::find_with_grant(&mut c, "k1").unwrap().unwrap();
+    assert_eq!((stored, with), (k, Some((g, resources))));
+    let first =
+        refresh::RefreshToken { scope: "openid offline_access".into(), dpop_jkt: Some("jkt-1".into()), ..rt("r1") };
+    if !db.is_sqlite() {
+        assert_eq!(codes::spend_and_store(&mut c, "k1", 20, &first).unwrap(), Some(true));
+        assert_eq!(refresh::find(&mut c, "r1").unwrap(), Some(first.clone()));
+        let next = refresh::RefreshToken {
+            token_hash: "r2".into(),
+            created_at: 21,
+            expires_at: 2000,
+            revoked_at: Some(99),
+            used_at: Some(98),
+            dpop_jkt: Some("jkt-2".into()),
+            ..first
+        };
+        assert_eq!(refresh::rotate_alone(&mut c, "r1", &next, 21).unwrap(), Some(refresh::Rotation::Rotated));
+        assert_eq!(refresh::find(&mut c, "r2").unwrap(), Some(next));
+    }
+}

@@ -5,7 +5,12 @@
 //! keeps, keyed by the text and the bind types.
 //!
 //! The text is written with PostgreSQL's placeholders (`$1`, `$2`, … in that order, each once); they mark where
-//! the binds go, and diesel writes its own numbering in their place.
+//! the binds go, and diesel writes its own numbering in their place. The scan does not know SQL: no `$` followed by
+//! a digit may appear in a string literal, a comment or an identifier of such a text.
+//!
+//! These are named server-side statements (as diesel's own cached queries already are): behind a connection pooler
+//! in transaction mode, the pooler must support prepared statements (PgBouncer ≥ 1.21 `max_prepared_statements`),
+//! or run in session mode.
 
 use std::marker::PhantomData;
 
