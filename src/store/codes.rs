@@ -85,7 +85,7 @@ fn insert_with_grant_pg(
 }
 
 /// The code's `grant_id` is the id the grant's insert returns: the two rows cannot disagree.
-const PG_GRANT_AND_CODE: &str = "WITH g AS (
+pub(super) const PG_GRANT_AND_CODE: &str = "WITH g AS (
     INSERT INTO grants
       (id, client_id, user_id, session_hash, scope, auth_time, created_at, expires_at, revoked_at, resources)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -176,7 +176,7 @@ pub fn spend_and_store(
     Ok(Some(inserted == 1))
 }
 
-const PG_SPEND_AND_STORE: &str = "WITH spent AS (
+pub(super) const PG_SPEND_AND_STORE: &str = "WITH spent AS (
     UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL RETURNING code_hash)
   INSERT INTO refresh_tokens
     (token_hash, grant_id, client_id, user_id, scope, created_at, expires_at, used_at, revoked_at, dpop_jkt)

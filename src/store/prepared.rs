@@ -163,4 +163,18 @@ mod tests {
         assert!(sql(&prepared("SELECT $1, $1").bind::<BigInt, _>(1).bind::<BigInt, _>(2)).is_err(), "reused");
         assert!(sql(&prepared("SELECT $2, $1").bind::<BigInt, _>(1).bind::<BigInt, _>(2)).is_err(), "out of order");
     }
+
+    /// docs/performance.md's plans at 1M rows come from `bench/explain.sql`, which runs the one-statement writes
+    /// verbatim: a change to one of them must reach the script too.
+    #[test]
+    fn db_5_bench_explain_sql_plans_the_statements_the_broker_sends() {
+        let script = include_str!("../../bench/explain.sql");
+        for (name, text) in [
+            ("refresh::PG_ROTATE", super::super::refresh::PG_ROTATE),
+            ("codes::PG_SPEND_AND_STORE", super::super::codes::PG_SPEND_AND_STORE),
+            ("codes::PG_GRANT_AND_CODE", super::super::codes::PG_GRANT_AND_CODE),
+        ] {
+            assert!(script.contains(text), "bench/explain.sql no longer has {name} as the broker sends it");
+        }
+    }
 }

@@ -100,7 +100,7 @@ pub fn rotate_alone(
     Ok(Some(lost_or_dead(conn, old_hash)?))
 }
 
-const PG_ROTATE: &str = "WITH spent AS (
+pub(super) const PG_ROTATE: &str = "WITH spent AS (
     UPDATE refresh_tokens SET used_at = $1
     WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL
     RETURNING token_hash)
