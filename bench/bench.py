@@ -759,6 +759,7 @@ grant_types = ["authorization_code", "refresh_token", "client_credentials"]
         t0 = time.monotonic()
         env = dict(self.env)
         env["BK_BIN"] = self.a.bin
+        env["BK_SEED_THROWAWAY"] = "1"  # the benchmark's own database, made for this run
         rc, out, err = self.procs.run(["bash", os.path.join(HERE, "seed.sh"), url, str(n)], timeout=3600, env=env)
         if rc != 0:
             raise RuntimeError(f"seed.sh failed: {err[-2000:]}")

@@ -2,7 +2,7 @@
 """Seeds a migrated Bridgekeeper database with N users, each with one linked identity, one live grant and one
 live (unused, unexpired) refresh token, for the 1M-row scale case of the benchmark.
 
-    python3 bench/seed.py DATABASE_URL N        (bench/seed.sh migrates first, then calls this)
+    BK_SEED_THROWAWAY=1 python3 bench/seed.py DATABASE_URL N   (bench/seed.sh migrates first, then calls this)
 
 Rows match migrations/{sqlite,postgres}/*/up.sql and what the broker writes itself: ids are 16 random bytes in
 base64url (store::new_id), refresh tokens are stored as the SHA-256 hex of a 256-bit random token, times are unix
@@ -137,6 +137,10 @@ def main():
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
         sys.exit(2)
     url, n = sys.argv[1], int(sys.argv[2])
+    if os.environ.get("BK_SEED_THROWAWAY") != "1":
+        print("seed: writes a public client and N fake users into DATABASE_URL and vacuums it; only for a throwaway "
+              "benchmark database: set BK_SEED_THROWAWAY=1 to go on", file=sys.stderr)
+        sys.exit(2)
     now = int(time.time())
     tag = base64.b32encode(os.urandom(5)).decode().lower()
     t0 = time.monotonic()

@@ -4,7 +4,7 @@
 mod common;
 
 use bridgekeeper::store::{codes, grants, refresh};
-use common::rows::{code, grant, rt, seeded};
+use common::rows::{client, code, grant, rt, seeded, user};
 
 /// On PostgreSQL a plain refresh spends and stores the successor in one statement: of racing rotations of one token
 /// exactly one inserts its successor, the others read the winner's spend (reuse); a revoked token rotates into
@@ -257,15 +257,30 @@ fn db_5_the_one_statement_writes_stay_prepared() {
 }
 
 /// Every column of the one-statement writes is stored as given, with each nullable column set to a value of its
-/// own (a swapped bind, e.g. `code_challenge` for `dpop_jkt`, would drop PKCE or the key binding silently).
+/// own and no column of the grant equal to the code's column of the same name (a swapped bind, e.g.
+/// `code_challenge` for `dpop_jkt` or the grant's `scope` for the code's, would drop PKCE, the key binding or a
+/// narrowed scope silently).
 #[test]
 fn db_5_the_one_statement_writes_store_every_column_as_given() {
     let (db, _t) = seeded();
     let mut c = db.conn().unwrap();
-    let g = grants::Grant { session_hash: Some("sess-g".into()), auth_time: Some(6), ..grant("g1") };
+    bridgekeeper::store::users::insert(&mut c, &user("u2", "bea@example.com")).unwrap();
+    db.write_blocking(|w| bridgekeeper::store::clients::insert(w, &client("c2"))).unwrap();
+    let g = grants::Grant {
+        session_hash: Some("sess-g".into()),
+        scope: "openid profile email".into(),
+        auth_time: Some(6),
+        revoked_at: Some(7),
+        ..grant("g1")
+    };
     let k = codes::AuthCode {
+        client_id: "c2".into(),
+        user_id: "u2".into(),
         session_hash: Some("sess-k".into()),
+        scope: "openid".into(),
         code_challenge: Some("challenge".into()),
+        auth_time: 8,
+        created_at: 12,
         dpop_jkt: Some("jkt-code".into()),
         ..code("k1")
     };
