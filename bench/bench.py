@@ -528,20 +528,43 @@ grant_types = ["authorization_code", "refresh_token", "client_credentials"]
         if status != 200 or expect not in data:
             raise RuntimeError(f"sanity check failed at {side.name} {spec['BENCH_PATH']}: {status} {data[:300]}")
 
-    def dpop_proofs(self, side, count):
-        """Issue 15: `count` DPoP proofs (RFC 9449 §4.2) of one ES256 key for POST /token at the broker, each with
-        its own jti and a fresh iat: made right before the run that spends them (single use, iat window 60 s)."""
+    def dpop_proofs(self, side, count, alg="ES256"):
+        """Issue 15: `count` DPoP proofs (RFC 9449 §4.2) of one `alg` key (ES256, EdDSA or PS256) for POST /token at
+        the broker, each with its own jti and a fresh iat: made right before the run that spends them (single
+        use, iat window 60 s)."""
         from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
         from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
         def b64(b):
             return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
 
-        key = ec.generate_private_key(ec.SECP256R1())
-        nums = key.public_key().public_numbers()
-        jwk = {"kty": "EC", "crv": "P-256", "x": b64(nums.x.to_bytes(32, "big")), "y": b64(nums.y.to_bytes(32, "big"))}
-        head = b64(json.dumps({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk}, separators=(",", ":")).encode())
+        if alg == "ES256":
+            key = ec.generate_private_key(ec.SECP256R1())
+            nums = key.public_key().public_numbers()
+            jwk = {"kty": "EC", "crv": "P-256", "x": b64(nums.x.to_bytes(32, "big")),
+                   "y": b64(nums.y.to_bytes(32, "big"))}
+
+            def sign(msg):
+                r, s_ = decode_dss_signature(key.sign(msg, ec.ECDSA(hashes.SHA256())))
+                return r.to_bytes(32, "big") + s_.to_bytes(32, "big")
+        elif alg == "EdDSA":
+            key = ed25519.Ed25519PrivateKey.generate()
+            from cryptography.hazmat.primitives import serialization
+            raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            jwk = {"kty": "OKP", "crv": "Ed25519", "x": b64(raw)}
+            sign = key.sign
+        elif alg == "PS256":
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            nums = key.public_key().public_numbers()
+            jwk = {"kty": "RSA", "n": b64(nums.n.to_bytes(256, "big")), "e": b64(nums.e.to_bytes(3, "big"))}
+            pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+
+            def sign(msg):
+                return key.sign(msg, pss, hashes.SHA256())
+        else:
+            raise ValueError(f"no DPoP proofs of {alg} in the benchmark")
+        head = b64(json.dumps({"typ": "dpop+jwt", "alg": alg, "jwk": jwk}, separators=(",", ":")).encode())
         htu = f"http://127.0.0.1:{side.port}{side.paths['token']}"
         path = os.path.join(self.work, f"dpop-{side.name}.txt")
         t0 = time.monotonic()
@@ -549,15 +572,16 @@ grant_types = ["authorization_code", "refresh_token", "client_credentials"]
             for _ in range(count):
                 claims = {"jti": secrets.token_urlsafe(16), "htm": "POST", "htu": htu, "iat": int(time.time())}
                 body = b64(json.dumps(claims, separators=(",", ":")).encode())
-                r, s_ = decode_dss_signature(key.sign(f"{head}.{body}".encode(), ec.ECDSA(hashes.SHA256())))
-                f.write(f"{head}.{body}.{b64(r.to_bytes(32, 'big') + s_.to_bytes(32, 'big'))}\n")
-        log(f"  made {count} DPoP proofs in {time.monotonic() - t0:.1f} s")
+                f.write(f"{head}.{body}.{b64(sign(f'{head}.{body}'.encode()))}\n")
+        log(f"  made {count} {alg} DPoP proofs in {time.monotonic() - t0:.1f} s")
         return path
 
     def dpop_case(self, broker, duration):
         """Issue 15: client_credentials with a DPoP proof (a DPoP-bound access token: proof verified, jti stored)
-        against the same request without one, interleaved on the broker; the ratio is the cost of the binding."""
-        runs = {"broker": [], "broker_unbound": []}
+        against the same request without one, interleaved on the broker; the ratio is the cost of the binding.
+        One case per proof algorithm of --dpop-algs (the first one is `cc_dpop`, the others `cc_dpop_<alg>`)."""
+        algs = [a for a in self.a.dpop_algs.split(",") if a]
+        runs = {"broker_unbound": [], **{alg: [] for alg in algs}}
         plain = self.spec(broker, "cc")
         size = self.a.pool_broker
         for _ in range(self.a.runs):
@@ -566,19 +590,22 @@ grant_types = ["authorization_code", "refresh_token", "client_credentials"]
             # Enough proofs for the run even at the unbound rate (a bound token is never cheaper), so that the
             # pool does not end the run early.
             size = max(size, int(unbound["rps"] * duration * 1.2))
-            pool = self.dpop_proofs(broker, size + 1)
-            with open(pool) as f:
-                first = f.readline().strip()
-            status, data = call(broker.port, "POST", plain["BENCH_PATH"], body=plain["BENCH_BODY"],
-                                auth=plain["BENCH_AUTH"], headers={"DPoP": first})
-            if status != 200 or '"DPoP"' not in data:
-                raise RuntimeError(f"DPoP sanity check failed: {status} {data[:300]}")
-            spec = dict(plain, BENCH_POOL=pool, BENCH_POOL_HEADER="DPoP")
-            res = self.wrk(broker, spec, duration, "client_credentials DPoP")
-            runs["broker"].append(res)
-            size = max(size, int(res["rps"] * duration * 1.6) + 4 * self.a.connections)
-        self.results["cases"]["cc_dpop"] = {"label": "client_credentials DPoP-bound", "tool": "wrk",
-                                             "runs": {"broker": runs["broker"]}, "loadavg": loadavg()}
+            for alg in algs:
+                # Python signs RSA-PSS at ≈ 3,000/s: a PS256 pool is capped (a pool that runs out ends the run's
+                # measured time there, see case.lua), the others are made for the whole run.
+                pool = self.dpop_proofs(broker, (min(size, 60_000) if alg == "PS256" else size) + 1, alg)
+                with open(pool) as f:
+                    first = f.readline().strip()
+                status, data = call(broker.port, "POST", plain["BENCH_PATH"], body=plain["BENCH_BODY"],
+                                    auth=plain["BENCH_AUTH"], headers={"DPoP": first})
+                if status != 200 or '"DPoP"' not in data:
+                    raise RuntimeError(f"DPoP sanity check failed ({alg}): {status} {data[:300]}")
+                spec = dict(plain, BENCH_POOL=pool, BENCH_POOL_HEADER="DPoP")
+                runs[alg].append(self.wrk(broker, spec, duration, f"client_credentials DPoP {alg}"))
+        for i, alg in enumerate(algs):
+            key = "cc_dpop" if i == 0 else f"cc_dpop_{alg.lower()}"
+            self.results["cases"][key] = {"label": f"client_credentials DPoP-bound ({alg} proofs)", "tool": "wrk",
+                                          "runs": {"broker": runs[alg]}, "loadavg": loadavg(), "alg": alg}
         self.results["cases"]["cc_unbound"] = {"label": "client_credentials unbound (same runs)", "tool": "wrk",
                                                "runs": {"broker": runs["broker_unbound"]}, "loadavg": loadavg()}
 
@@ -915,17 +942,20 @@ def build_report(res):
     else:
         row("refresh", f"≥{refresh_ratio:.0f}× peer, p99 ≤ peer's",
             lambda b, p, r, f: r is not None and r >= refresh_ratio and b["p99_ms"] <= p["p99_ms"])
-    if "cc_dpop" in cases and "cc_unbound" in cases:
-        d_runs, u_runs = cases["cc_dpop"]["runs"]["broker"], cases["cc_unbound"]["runs"]["broker"]
+    dpop_keys = [k for k in cases if k == "cc_dpop" or k.startswith("cc_dpop_")]
+    for key in dpop_keys if "cc_unbound" in cases else []:
+        d_runs, u_runs = cases[key]["runs"]["broker"], cases["cc_unbound"]["runs"]["broker"]
         dr, ur = best(d_runs)["rps"], best(u_runs)["rps"]
         dc, uc = cpu_per_req(d_runs), cpu_per_req(u_runs)
         ratio = ur / dr if dr else None
         by_cpu = dc / uc if dc and uc else None
-        verdicts.append(("client_credentials DPoP-bound vs unbound", "≤1.6× slower",
+        alg = cases[key].get("alg", "ES256")
+        verdicts.append((f"client_credentials DPoP-bound ({alg} proofs) vs unbound", "≤1.6× slower",
                          ratio is not None and ratio <= t["dpop_ratio"],
                          f"{ratio:.2f}× by req/s ({dr:,.0f} vs {ur:,.0f})"
                          + (f", {by_cpu:.2f}× by CPU/request ({dc} vs {uc} µs)" if by_cpu else "")))
-    row("cc_dpop")
+    for key in dpop_keys:
+        row(key)
     row("cc_unbound")
     row("introspect", "≥5× peer", lambda b, p, r, f: r is not None and r >= t["introspect_ratio"])
     row("discovery", "≥70% ceiling", lambda b, p, r, f: f is not None and f >= t["static_ceiling"])
@@ -1122,6 +1152,8 @@ def main():
     ap.add_argument("--log-level", default="info", help="broker log_level (default: info, the shipped default)")
     ap.add_argument("--skip-eddsa", action="store_true")
     ap.add_argument("--skip-dpop", action="store_true", help="skip the DPoP-bound client_credentials case (issue 15)")
+    ap.add_argument("--dpop-algs", default="ES256,EdDSA,PS256",
+                    help="proof algorithms of the DPoP case, comma-separated (ES256, EdDSA, PS256)")
     ap.add_argument("--skip-login", action="store_true")
     ap.add_argument("--skip-static", action="store_true", help="skip introspection, discovery and JWKS")
     ap.add_argument("--skip-refresh", action="store_true", help="skip the refresh_token case")

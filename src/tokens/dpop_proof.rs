@@ -1,11 +1,14 @@
 //! [DP-1] The signature of a DPoP proof (RFC 9449 §4.3) with the key in its own header, and that key's RFC 7638
 //! thumbprint, with jsonwebtoken (aws-lc). The header and claim rules are `bridgekeeper_core::dpop`.
 
+use std::str::FromStr;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bridgekeeper_core::OAuthError;
 use bridgekeeper_core::dpop::{self, MAX_PROOF_LEN, ProofClaims, invalid};
-use jsonwebtoken::jwk::ThumbprintHash;
+use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
+use serde::Deserialize;
 
 /// A proof whose header passed [`dpop::check_header`] and whose signature verifies with the header's `jwk`.
 #[derive(Debug, Clone)]
@@ -18,30 +21,38 @@ pub struct Verified {
 }
 
 /// Checks the header (`typ`, `alg` among `algs`, a public `jwk`), verifies the signature with that key and
-/// computes its thumbprint. The claims are returned unchecked (see `core::dpop::check_claims`).
+/// computes its thumbprint. The claims are returned unchecked (see `core::dpop::check_claims`). Each part is
+/// decoded once: the header into JSON for the rules, its `jwk` from that JSON, the claims after the signature.
 pub fn verify(proof: &str, algs: &[String]) -> Result<Verified, OAuthError> {
-    if proof.len() > MAX_PROOF_LEN || proof.split('.').count() != 3 {
+    let mut parts = proof.split('.');
+    let (Some(head), Some(body), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid("the DPoP proof is not a compact JWS of a sane size"));
+    };
+    if proof.len() > MAX_PROOF_LEN {
         return Err(invalid("the DPoP proof is not a compact JWS of a sane size"));
     }
-    let head = proof.split('.').next().unwrap_or_default();
-    let raw: serde_json::Value = URL_SAFE_NO_PAD
-        .decode(head)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| invalid("the DPoP proof's header is not JSON"))?;
+    let raw: serde_json::Value = decode_part(head).ok_or_else(|| invalid("the DPoP proof's header is not JSON"))?;
     dpop::check_header(&raw, algs)?;
-    let header = jsonwebtoken::decode_header(proof).map_err(|_| invalid("the DPoP proof's header is malformed"))?;
-    let jwk = header.jwk.ok_or_else(|| invalid("the DPoP proof has no jwk"))?;
-    let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).map_err(|_| invalid("the DPoP proof's jwk is unusable"))?;
-    let mut v = jsonwebtoken::Validation::new(header.alg);
-    v.validate_exp = false;
-    v.validate_nbf = false;
-    v.validate_aud = false;
-    v.set_required_spec_claims::<&str>(&[]);
-    let data = jsonwebtoken::decode::<ProofClaims>(proof, &key, &v)
-        .map_err(|_| invalid("the DPoP proof's signature does not verify with its jwk"))?;
-    let jkt = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|_| invalid("the DPoP proof's jwk is unusable"))?;
-    Ok(Verified { jkt, alg: format!("{:?}", header.alg), claims: data.claims })
+    let malformed = || invalid("the DPoP proof's header is malformed");
+    let alg_name = raw.get("alg").and_then(|a| a.as_str()).ok_or_else(malformed)?;
+    let alg = jsonwebtoken::Algorithm::from_str(alg_name).map_err(|_| malformed())?;
+    let unusable = || invalid("the DPoP proof's jwk is unusable");
+    let jwk = raw.get("jwk").and_then(|j| Jwk::deserialize(j).ok()).ok_or_else(unusable)?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).map_err(|_| unusable())?;
+    let signed = proof.get(..head.len() + 1 + body.len()).unwrap_or_default();
+    let bad_signature = || invalid("the DPoP proof's signature does not verify with its jwk");
+    if !jsonwebtoken::crypto::verify(signature, signed.as_bytes(), &key, alg).map_err(|_| bad_signature())? {
+        return Err(bad_signature());
+    }
+    let claims: ProofClaims = decode_part(body).ok_or_else(|| invalid("the DPoP proof's claims are not JSON"))?;
+    let jkt = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|_| unusable())?;
+    Ok(Verified { jkt, alg: format!("{alg:?}"), claims })
+}
+
+/// One base64url part of a compact JWS, as JSON.
+fn decode_part<T: serde::de::DeserializeOwned>(part: &str) -> Option<T> {
+    URL_SAFE_NO_PAD.decode(part).ok().and_then(|b| serde_json::from_slice(&b).ok())
 }
 
 #[cfg(test)]
@@ -84,5 +95,25 @@ mod tests {
             tampered.insert(proof.find('.').unwrap() + 2, 'A');
             assert!(verify(&tampered, &algs()).is_err(), "tampered claims");
         }
+    }
+
+    #[test]
+    fn dp_1_each_part_is_checked_even_though_it_is_decoded_once() {
+        let row = generate(Alg::Es256, 0, KeyState::Next).unwrap();
+        let key = SigningKey::from_row(&row).unwrap();
+        let jwk: Value = serde_json::from_str(&row.public_jwk).unwrap();
+        let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk});
+        let head = b64(&header);
+        let sign = |input: &str| format!("{input}.{}", URL_SAFE_NO_PAD.encode(key.sign(input.as_bytes()).unwrap()));
+        let not_json = sign(&format!("{head}.{}", URL_SAFE_NO_PAD.encode(b"not json")));
+        let err = verify(&not_json, &algs()).unwrap_err();
+        assert!(err.description.contains("claims are not JSON"), "{err:?}");
+        let claims = b64(&json!({"jti": "j", "htm": "POST", "htu": "https://id.example/token", "iat": 1}));
+        let good = sign(&format!("{head}.{claims}"));
+        assert!(verify(&good, &algs()).is_ok());
+        assert!(verify(&format!("{good}.x"), &algs()).is_err(), "four parts");
+        let as_rs256 = b64(&json!({"typ": "dpop+jwt", "alg": "RS256", "jwk": jwk}));
+        assert!(verify(&sign(&format!("{as_rs256}.{claims}")), &algs()).is_err(), "an EC key under RS256");
+        assert!(verify(&good, &["EdDSA".to_string()]).is_err(), "an alg outside the allow-list");
     }
 }
