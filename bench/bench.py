@@ -350,6 +350,7 @@ log_level = "{self.a.log_level}"
 # No sweeper during a measurement (it would run every 300 s by default; see `bridgekeeper gc`).
 gc_interval_secs = 0
 
+{f"[database]{chr(10)}pool_size = {self.a.db_pool_size}{chr(10)}" if self.a.db_pool_size else ""}
 [tokens]
 signing_alg = "{alg}"
 {f'access_token_alg = "{at_alg}"' if at_alg else ''}
@@ -1152,6 +1153,8 @@ def main():
     ap.add_argument("--log-level", default="info", help="broker log_level (default: info, the shipped default)")
     ap.add_argument("--skip-eddsa", action="store_true")
     ap.add_argument("--skip-dpop", action="store_true", help="skip the DPoP-bound client_credentials case (issue 15)")
+    ap.add_argument("--db-pool-size", type=int, default=0,
+                    help="the broker's [database] pool_size (default: the shipped default)")
     ap.add_argument("--dpop-algs", default="ES256,EdDSA,PS256",
                     help="proof algorithms of the DPoP case, comma-separated (ES256, EdDSA, PS256)")
     ap.add_argument("--skip-login", action="store_true")
