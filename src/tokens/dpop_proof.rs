@@ -45,7 +45,11 @@ pub fn verify(proof: &str, algs: &[String]) -> Result<Verified, OAuthError> {
     if !jsonwebtoken::crypto::verify(signature, signed.as_bytes(), &key, alg).map_err(|_| bad_signature())? {
         return Err(bad_signature());
     }
-    let claims: ProofClaims = decode_part(body).ok_or_else(|| invalid("the DPoP proof's claims are not JSON"))?;
+    // RFC 7519 §7.2 (10), RFC 9449 §4.3 (2): a JSON object (serde would also read the struct from an array).
+    let claims = decode_part::<serde_json::Value>(body)
+        .filter(|v| v.is_object())
+        .and_then(|v| ProofClaims::deserialize(&v).ok())
+        .ok_or_else(|| invalid("the DPoP proof's claims are not a JSON object"))?;
     let jkt = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|_| unusable())?;
     Ok(Verified { jkt, alg: format!("{alg:?}"), claims })
 }
@@ -107,7 +111,7 @@ mod tests {
         let sign = |input: &str| format!("{input}.{}", URL_SAFE_NO_PAD.encode(key.sign(input.as_bytes()).unwrap()));
         let not_json = sign(&format!("{head}.{}", URL_SAFE_NO_PAD.encode(b"not json")));
         let err = verify(&not_json, &algs()).unwrap_err();
-        assert!(err.description.contains("claims are not JSON"), "{err:?}");
+        assert!(err.description.contains("claims are not a JSON object"), "{err:?}");
         let claims = b64(&json!({"jti": "j", "htm": "POST", "htu": "https://id.example/token", "iat": 1}));
         let good = sign(&format!("{head}.{claims}"));
         assert!(verify(&good, &algs()).is_ok());
@@ -115,5 +119,35 @@ mod tests {
         let as_rs256 = b64(&json!({"typ": "dpop+jwt", "alg": "RS256", "jwk": jwk}));
         assert!(verify(&sign(&format!("{as_rs256}.{claims}")), &algs()).is_err(), "an EC key under RS256");
         assert!(verify(&good, &["EdDSA".to_string()]).is_err(), "an alg outside the allow-list");
+    }
+
+    #[test]
+    fn dp_1_claims_that_are_not_a_json_object_are_refused() {
+        let row = generate(Alg::Es256, 0, KeyState::Next).unwrap();
+        let key = SigningKey::from_row(&row).unwrap();
+        let jwk: Value = serde_json::from_str(&row.public_jwk).unwrap();
+        let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk});
+        // The fields of the claims in their order: serde reads a struct from such an array.
+        let as_array = json!(["j", "POST", "https://id.example/token", 1, null, null]);
+        let err = verify(&signed(&key, &header, &as_array), &algs()).unwrap_err();
+        assert!(err.description.contains("not a JSON object"), "{err:?}");
+        assert!(verify(&signed(&key, &header, &json!("j")), &algs()).is_err());
+    }
+
+    #[test]
+    fn dp_1_a_duplicate_header_member_is_read_once_last_wins() {
+        let rows = [generate(Alg::Es256, 0, KeyState::Next).unwrap(), generate(Alg::Es256, 0, KeyState::Next).unwrap()];
+        let jwks: Vec<String> = rows.iter().map(|r| r.public_jwk.clone()).collect();
+        let head = format!(r#"{{"typ":"dpop+jwt","alg":"ES256","jwk":{},"jwk":{}}}"#, jwks[0], jwks[1]);
+        let claims = b64(&json!({"jti": "j", "htm": "POST", "htu": "https://id.example/token", "iat": 1}));
+        let input = format!("{}.{claims}", URL_SAFE_NO_PAD.encode(head.as_bytes()));
+        let with = |row| {
+            let key = SigningKey::from_row(row).unwrap();
+            format!("{input}.{}", URL_SAFE_NO_PAD.encode(key.sign(input.as_bytes()).unwrap()))
+        };
+        assert!(verify(&with(&rows[0]), &algs()).is_err(), "signed by the first, overridden key");
+        let v = verify(&with(&rows[1]), &algs()).unwrap();
+        let second: jsonwebtoken::jwk::Jwk = serde_json::from_str(&jwks[1]).unwrap();
+        assert_eq!(v.jkt, second.thumbprint(ThumbprintHash::SHA256).unwrap(), "bound to the key that signed");
     }
 }
