@@ -70,9 +70,24 @@ mod tests {
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
     }
 
-    fn signed(key: &SigningKey, header: &Value, claims: &Value) -> String {
-        let input = format!("{}.{}", b64(header), b64(claims));
+    /// `input` (header.claims, base64url) with its signature by `key`.
+    fn sign_input(key: &SigningKey, input: &str) -> String {
         format!("{input}.{}", URL_SAFE_NO_PAD.encode(key.sign(input.as_bytes()).unwrap()))
+    }
+
+    fn signed(key: &SigningKey, header: &Value, claims: &Value) -> String {
+        sign_input(key, &format!("{}.{}", b64(header), b64(claims)))
+    }
+
+    /// A fresh ES256 key and the proof header carrying its public JWK.
+    fn es256() -> (SigningKey, Value) {
+        let row = generate(Alg::Es256, 0, KeyState::Next).unwrap();
+        let jwk: Value = serde_json::from_str(&row.public_jwk).unwrap();
+        (SigningKey::from_row(&row).unwrap(), json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk}))
+    }
+
+    fn claims() -> Value {
+        json!({"jti": "j", "htm": "POST", "htu": "https://id.example/token", "iat": 1})
     }
 
     fn algs() -> Vec<String> {
@@ -103,30 +118,24 @@ mod tests {
 
     #[test]
     fn dp_1_each_part_is_checked_even_though_it_is_decoded_once() {
-        let row = generate(Alg::Es256, 0, KeyState::Next).unwrap();
-        let key = SigningKey::from_row(&row).unwrap();
-        let jwk: Value = serde_json::from_str(&row.public_jwk).unwrap();
-        let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk});
+        let (key, header) = es256();
         let head = b64(&header);
-        let sign = |input: &str| format!("{input}.{}", URL_SAFE_NO_PAD.encode(key.sign(input.as_bytes()).unwrap()));
+        let sign = |input: &str| sign_input(&key, input);
         let not_json = sign(&format!("{head}.{}", URL_SAFE_NO_PAD.encode(b"not json")));
         let err = verify(&not_json, &algs()).unwrap_err();
         assert!(err.description.contains("claims are not a JSON object"), "{err:?}");
-        let claims = b64(&json!({"jti": "j", "htm": "POST", "htu": "https://id.example/token", "iat": 1}));
+        let claims = b64(&claims());
         let good = sign(&format!("{head}.{claims}"));
         assert!(verify(&good, &algs()).is_ok());
         assert!(verify(&format!("{good}.x"), &algs()).is_err(), "four parts");
-        let as_rs256 = b64(&json!({"typ": "dpop+jwt", "alg": "RS256", "jwk": jwk}));
+        let as_rs256 = b64(&json!({"typ": "dpop+jwt", "alg": "RS256", "jwk": header["jwk"]}));
         assert!(verify(&sign(&format!("{as_rs256}.{claims}")), &algs()).is_err(), "an EC key under RS256");
         assert!(verify(&good, &["EdDSA".to_string()]).is_err(), "an alg outside the allow-list");
     }
 
     #[test]
     fn dp_1_claims_that_are_not_a_json_object_are_refused() {
-        let row = generate(Alg::Es256, 0, KeyState::Next).unwrap();
-        let key = SigningKey::from_row(&row).unwrap();
-        let jwk: Value = serde_json::from_str(&row.public_jwk).unwrap();
-        let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk});
+        let (key, header) = es256();
         // The fields of the claims in their order: serde reads a struct from such an array.
         let as_array = json!(["j", "POST", "https://id.example/token", 1, null, null]);
         let err = verify(&signed(&key, &header, &as_array), &algs()).unwrap_err();
@@ -139,12 +148,8 @@ mod tests {
         let rows = [generate(Alg::Es256, 0, KeyState::Next).unwrap(), generate(Alg::Es256, 0, KeyState::Next).unwrap()];
         let jwks: Vec<String> = rows.iter().map(|r| r.public_jwk.clone()).collect();
         let head = format!(r#"{{"typ":"dpop+jwt","alg":"ES256","jwk":{},"jwk":{}}}"#, jwks[0], jwks[1]);
-        let claims = b64(&json!({"jti": "j", "htm": "POST", "htu": "https://id.example/token", "iat": 1}));
-        let input = format!("{}.{claims}", URL_SAFE_NO_PAD.encode(head.as_bytes()));
-        let with = |row| {
-            let key = SigningKey::from_row(row).unwrap();
-            format!("{input}.{}", URL_SAFE_NO_PAD.encode(key.sign(input.as_bytes()).unwrap()))
-        };
+        let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(head.as_bytes()), b64(&claims()));
+        let with = |row| sign_input(&SigningKey::from_row(row).unwrap(), &input);
         assert!(verify(&with(&rows[0]), &algs()).is_err(), "signed by the first, overridden key");
         let v = verify(&with(&rows[1]), &algs()).unwrap();
         let second: jsonwebtoken::jwk::Jwk = serde_json::from_str(&jwks[1]).unwrap();
